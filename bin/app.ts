@@ -1,0 +1,22 @@
+#!/usr/bin/env node
+/**
+ * The CDK app: `npx cdk synth` / `npx cdk deploy` with `-c key=value` options (see README).
+ * Environment-agnostic, so synth works offline with no AWS account.
+ */
+import { buildMetaflowApp } from '../lib/stack/metaflow-app';
+import { MetaflowValidationError } from '../lib/validation';
+
+try {
+  buildMetaflowApp().app.synth();
+} catch (err) {
+  if (err instanceof MetaflowValidationError) {
+    process.stderr.write(`metaflow-cdk: ${err.message}\n`);
+    process.exit(2);
+  }
+  if (err instanceof Error && err.message.startsWith('Validation failed')) {
+    // cdk-nag findings: the report above lists them; no stack trace.
+    process.stderr.write(`metaflow-cdk: ${err.message}\n`);
+    process.exit(1);
+  }
+  throw err;
+}

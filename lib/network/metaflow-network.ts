@@ -1,0 +1,170 @@
+import { CfnResource, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import { checkIntegerInRange, invalidProp } from '../validation';
+
+/**
+ * CDK's restrict-default-security-group provider declares `DependsOn` on its role although its
+ * `Role: GetAtt` already orders them; cfn-lint flags that (W3005). Drop the redundant DependsOn.
+ */
+function dropRedundantProviderDependency(scope: Construct): void {
+  const provider = Stack.of(scope).node.tryFindChild('Custom::VpcRestrictDefaultSGCustomResourceProvider');
+  const handler = provider?.node.tryFindChild('Handler');
+  if (handler instanceof CfnResource) {
+    handler.addDeletionOverride('DependsOn');
+  }
+}
+
+/** Properties of a {@link MetaflowNetwork}. */
+export interface MetaflowNetworkProps {
+  /**
+   * An existing VPC to use instead of creating one. It must have the subnets compute needs:
+   * private subnets with egress when `natGateways` > 0 (or `computeSubnetType` says so),
+   * otherwise public subnets.
+   *
+   * @default - a new VPC is created
+   */
+  readonly vpc?: ec2.IVpc;
+
+  /**
+   * Number of Availability Zones of a new VPC (at least 2).
+   *
+   * @default 2
+   */
+  readonly maxAzs?: number;
+
+  /**
+   * Number of NAT gateways of a new VPC. With 0, compute runs in the public subnets with public
+   * IP addresses (as the official Metaflow template does) and no NAT cost is paid; databases
+   * still go to isolated subnets.
+   *
+   * @default 1
+   */
+  readonly natGateways?: number;
+
+  /**
+   * IPv4 CIDR of a new VPC.
+   *
+   * @default '10.0.0.0/16'
+   */
+  readonly cidr?: string;
+
+  /**
+   * Send VPC flow logs (all traffic) to a CloudWatch Logs group. Applies to a new VPC; an
+   * existing VPC's flow logs are its owner's business unless this is set to true.
+   *
+   * @default true for a new VPC, false for an existing one
+   */
+  readonly flowLogs?: boolean;
+
+  /**
+   * Retention of the flow-log group.
+   *
+   * @default logs.RetentionDays.ONE_YEAR
+   */
+  readonly flowLogRetention?: logs.RetentionDays;
+
+  /**
+   * The subnet type compute (Batch instances, Fargate tasks, services) runs in.
+   *
+   * @default - PRIVATE_WITH_EGRESS when the VPC has NAT (natGateways > 0, or an existing VPC
+   * with private subnets), otherwise PUBLIC with public IP addresses
+   */
+  readonly computeSubnetType?: ec2.SubnetType;
+}
+
+/**
+ * The network a Metaflow compute layer runs in: a new VPC across two or more AZs with public,
+ * private (when NAT gateways exist) and isolated subnets plus flow logs — or an existing VPC,
+ * checked for the subnets compute needs.
+ */
+export class MetaflowNetwork extends Construct {
+  /** The VPC. */
+  public readonly vpc: ec2.IVpc;
+  /** Where compute (Batch, Fargate, services) runs. */
+  public readonly computeSubnets: ec2.SubnetSelection;
+  /** True when compute runs in public subnets and so needs public IP addresses to reach AWS APIs. */
+  public readonly computeNeedsPublicIp: boolean;
+  /** Where databases go: isolated subnets when the VPC has them, else the compute subnets. */
+  public readonly databaseSubnets: ec2.SubnetSelection;
+  /** The VPC flow log, when enabled. */
+  public readonly flowLog?: ec2.FlowLog;
+
+  constructor(scope: Construct, id: string, props: MetaflowNetworkProps = {}) {
+    super(scope, id);
+    const natGateways = props.natGateways ?? 1;
+    checkIntegerInRange(this, 'natGateways', natGateways, 0, 16);
+
+    if (props.vpc) {
+      if (props.maxAzs !== undefined || props.natGateways !== undefined || props.cidr !== undefined) {
+        invalidProp(this, 'maxAzs/natGateways/cidr', { maxAzs: props.maxAzs, natGateways: props.natGateways, cidr: props.cidr }, 'left unset when an existing vpc is given (they shape a new VPC)');
+      }
+      this.vpc = props.vpc;
+    } else {
+      const maxAzs = props.maxAzs ?? 2;
+      checkIntegerInRange(this, 'maxAzs', maxAzs, 2, 6);
+      const cidr = props.cidr ?? '10.0.0.0/16';
+      if (!/^\d{1,3}(\.\d{1,3}){3}\/(1[6-9]|2[0-4])$/.test(cidr)) {
+        invalidProp(this, 'cidr', cidr, 'an IPv4 CIDR block from /16 to /24, e.g. "10.0.0.0/16"');
+      }
+      const subnetConfiguration: ec2.SubnetConfiguration[] = [
+        { name: 'public', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 20 },
+        { name: 'database', subnetType: ec2.SubnetType.PRIVATE_ISOLATED, cidrMask: 24 },
+      ];
+      if (natGateways > 0) {
+        subnetConfiguration.splice(1, 0, { name: 'compute', subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS, cidrMask: 18 });
+      }
+      this.vpc = new ec2.Vpc(this, 'Vpc', {
+        ipAddresses: ec2.IpAddresses.cidr(cidr),
+        maxAzs,
+        natGateways,
+        subnetConfiguration,
+        restrictDefaultSecurityGroup: true,
+      });
+      dropRedundantProviderDependency(this);
+    }
+
+    const computeSubnetType = props.computeSubnetType ?? this.defaultComputeSubnetType(natGateways, props.vpc);
+    this.requireSubnets(computeSubnetType, 'computeSubnetType');
+    this.computeSubnets = { subnetType: computeSubnetType };
+    this.computeNeedsPublicIp = computeSubnetType === ec2.SubnetType.PUBLIC;
+    this.databaseSubnets = this.vpc.isolatedSubnets.length > 0
+      ? { subnetType: ec2.SubnetType.PRIVATE_ISOLATED }
+      : this.computeSubnets;
+
+    if (props.flowLogs ?? !props.vpc) {
+      const logGroup = new logs.LogGroup(this, 'FlowLogGroup', {
+        retention: props.flowLogRetention ?? logs.RetentionDays.ONE_YEAR,
+        removalPolicy: RemovalPolicy.RETAIN,
+      });
+      this.flowLog = new ec2.FlowLog(this, 'FlowLog', {
+        resourceType: ec2.FlowLogResourceType.fromVpc(this.vpc),
+        destination: ec2.FlowLogDestination.toCloudWatchLogs(logGroup),
+        trafficType: ec2.FlowLogTrafficType.ALL,
+      });
+    }
+  }
+
+  private defaultComputeSubnetType(natGateways: number, existing?: ec2.IVpc): ec2.SubnetType {
+    if (existing) {
+      return existing.privateSubnets.length > 0 ? ec2.SubnetType.PRIVATE_WITH_EGRESS : ec2.SubnetType.PUBLIC;
+    }
+    return natGateways > 0 ? ec2.SubnetType.PRIVATE_WITH_EGRESS : ec2.SubnetType.PUBLIC;
+  }
+
+  private requireSubnets(type: ec2.SubnetType, prop: string): void {
+    const available: Record<string, number> = {
+      [ec2.SubnetType.PUBLIC]: this.vpc.publicSubnets.length,
+      [ec2.SubnetType.PRIVATE_WITH_EGRESS]: this.vpc.privateSubnets.length,
+      [ec2.SubnetType.PRIVATE_ISOLATED]: this.vpc.isolatedSubnets.length,
+    };
+    if (!(type in available)) {
+      invalidProp(this, prop, type, `one of ${Object.keys(available).join(', ')}`);
+    }
+    if (available[type] === 0) {
+      const has = Object.entries(available).filter(([, n]) => n > 0).map(([t, n]) => `${n} ${t}`).join(', ') || 'none';
+      invalidProp(this, prop, type, `a subnet type the VPC ${this.vpc.node.path} has (it has: ${has})`);
+    }
+  }
+}

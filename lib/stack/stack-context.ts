@@ -1,0 +1,181 @@
+import { Duration, PermissionsBoundary, RemovalPolicy } from 'aws-cdk-lib';
+import { Construct, Node } from 'constructs';
+import { Ec2EnvironmentOptions, FargateEnvironmentOptions, GpuEnvironmentOptions, GpuImageType } from '../compute/environment-options';
+import { DatastoreEncryption } from '../datastore/metaflow-datastore';
+import { describeValue, MetaflowValidationError } from '../validation';
+import { MetaflowStackProps } from './metaflow-stack';
+
+/** A context value after parsing. */
+type ContextValue = string | number | boolean | string[];
+
+/** Mutable stack props under construction. */
+interface PropsDraft {
+  network: Record<string, unknown>;
+  datastore: Record<string, unknown>;
+  compute: Record<string, unknown> & {
+    onDemand: Record<string, unknown>;
+    spot: Record<string, unknown>;
+    gpu: Record<string, unknown>;
+    fargate: Record<string, unknown>;
+  };
+  permissionsBoundaryArn?: string;
+  kmsKeyArn?: string;
+}
+
+/** One `-c key=value` option of the CDK app. */
+export interface ContextKeySpec {
+  /** The context key. */
+  readonly key: string;
+  /** Its type, as shown in the README. */
+  readonly type: 'integer' | 'boolean' | 'string' | 'list' | 'enum';
+  /** For enums: the accepted values. */
+  readonly values?: readonly string[];
+  /** For integers: inclusive bounds. */
+  readonly min?: number;
+  readonly max?: number;
+  /** The default, as shown in the README. */
+  readonly defaultValue: string;
+  /** What it does. */
+  readonly description: string;
+  /** Put the parsed value into the props draft. */
+  readonly apply?: (draft: PropsDraft, value: ContextValue) => void;
+}
+
+const KEYS: ContextKeySpec[] = [
+  { key: 'stackName', type: 'string', defaultValue: 'Metaflow', description: 'Name of the CloudFormation stack' },
+  { key: 'nag', type: 'boolean', defaultValue: 'true', description: 'Run cdk-nag AwsSolutions checks during synth (unacknowledged findings fail the synth)' },
+  { key: 'maxAzs', type: 'integer', min: 2, max: 6, defaultValue: '2', description: 'Availability Zones of the new VPC', apply: (d, v) => { d.network.maxAzs = v; } },
+  { key: 'natGateways', type: 'integer', min: 0, max: 16, defaultValue: '1', description: 'NAT gateways; 0 runs compute in public subnets with public IPs (no NAT cost)', apply: (d, v) => { d.network.natGateways = v; } },
+  { key: 'vpcCidr', type: 'string', defaultValue: '10.0.0.0/16', description: 'CIDR of the new VPC', apply: (d, v) => { d.network.cidr = v; } },
+  { key: 'flowLogs', type: 'boolean', defaultValue: 'true', description: 'VPC flow logs to CloudWatch Logs', apply: (d, v) => { d.network.flowLogs = v; } },
+  { key: 'bucketName', type: 'string', defaultValue: '(generated)', description: 'Physical name of the new datastore bucket', apply: (d, v) => { d.datastore.bucketName = v; } },
+  { key: 'existingBucketName', type: 'string', defaultValue: '(none)', description: 'Use this existing bucket as the datastore instead of creating one', apply: (d, v) => { d.datastore.existingBucketName = v; } },
+  { key: 'encryption', type: 'enum', values: ['s3', 'kms'], defaultValue: 's3', description: 'Datastore encryption: SSE-S3 or SSE-KMS', apply: (d, v) => { d.datastore.encryption = v === 'kms' ? DatastoreEncryption.KMS : DatastoreEncryption.S3_MANAGED; } },
+  { key: 'kmsKeyArn', type: 'string', defaultValue: '(created when encryption=kms)', description: 'Existing KMS key for SSE-KMS (needs encryption=kms)', apply: (d, v) => { d.kmsKeyArn = v as string; } },
+  { key: 'versioned', type: 'boolean', defaultValue: 'false', description: 'Bucket versioning', apply: (d, v) => { d.datastore.versioned = v; } },
+  { key: 'noncurrentVersionExpirationDays', type: 'integer', min: 1, max: 36500, defaultValue: '(keep)', description: 'Delete non-current versions after this many days (needs versioned=true)', apply: (d, v) => { d.datastore.noncurrentVersionExpiration = Duration.days(v as number); } },
+  { key: 'accessLogs', type: 'boolean', defaultValue: 'true', description: 'S3 server access logs for the datastore', apply: (d, v) => { d.datastore.serverAccessLogs = v; } },
+  { key: 'removalPolicy', type: 'enum', values: ['retain', 'destroy'], defaultValue: 'retain', description: 'What stack deletion does to the buckets (destroy also empties them)', apply: (d, v) => { d.datastore.removalPolicy = v === 'destroy' ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN; } },
+  { key: 'spot', type: 'boolean', defaultValue: 'true', description: 'Spot CPU environment, first in the default queue', apply: (d, v) => { d.compute.spot.enabled = v; } },
+  { key: 'spotMaxvCpus', type: 'integer', min: 1, max: 100000, defaultValue: '256', description: 'Most vCPUs of the Spot environment', apply: (d, v) => { d.compute.spot.maxvCpus = v; } },
+  { key: 'onDemand', type: 'boolean', defaultValue: 'true', description: 'On-demand CPU environment, fallback of the default queue', apply: (d, v) => { d.compute.onDemand.enabled = v; } },
+  { key: 'onDemandMaxvCpus', type: 'integer', min: 1, max: 100000, defaultValue: '256', description: 'Most vCPUs of the on-demand environment', apply: (d, v) => { d.compute.onDemand.maxvCpus = v; } },
+  { key: 'minvCpus', type: 'integer', min: 0, max: 100000, defaultValue: '0', description: 'vCPUs the on-demand environment keeps warm (0 scales to zero)', apply: (d, v) => { d.compute.onDemand.minvCpus = v; } },
+  { key: 'instanceTypes', type: 'list', defaultValue: 'default_x86_64', description: 'Comma-separated CPU instance types/families for Spot and on-demand', apply: (d, v) => { d.compute.onDemand.instanceTypes = v; d.compute.spot.instanceTypes = v; } },
+  { key: 'gpu', type: 'boolean', defaultValue: 'true', description: 'GPU environment and the gpu queue', apply: (d, v) => { d.compute.gpu.enabled = v; } },
+  { key: 'gpuMaxvCpus', type: 'integer', min: 1, max: 100000, defaultValue: '64', description: 'Most vCPUs of the GPU environment', apply: (d, v) => { d.compute.gpu.maxvCpus = v; } },
+  { key: 'gpuInstanceTypes', type: 'list', defaultValue: 'g4dn,g5,g6', description: 'Comma-separated NVIDIA GPU instance types/families', apply: (d, v) => { d.compute.gpu.instanceTypes = v; } },
+  { key: 'gpuImageType', type: 'enum', values: ['al2023', 'al2'], defaultValue: 'al2023', description: 'NVIDIA ECS AMI of GPU hosts', apply: (d, v) => { d.compute.gpu.imageType = v === 'al2' ? GpuImageType.AL2_NVIDIA : GpuImageType.AL2023_NVIDIA; } },
+  { key: 'gpuSpot', type: 'boolean', defaultValue: 'false', description: 'Spot GPU environment in front of the on-demand one', apply: (d, v) => { d.compute.gpu.spot = v; } },
+  { key: 'fargate', type: 'boolean', defaultValue: 'false', description: 'Fargate environments and the fargate queue', apply: (d, v) => { d.compute.fargate.enabled = v; } },
+  { key: 'fargateSpot', type: 'boolean', defaultValue: 'true', description: 'Fargate Spot in front of Fargate in the fargate queue', apply: (d, v) => { d.compute.fargate.spot = v; } },
+  { key: 'fargateMaxvCpus', type: 'integer', min: 1, max: 100000, defaultValue: '256', description: 'Most vCPUs of each Fargate environment', apply: (d, v) => { d.compute.fargate.maxvCpus = v; } },
+  { key: 'rootVolumeGiB', type: 'integer', min: 30, max: 16384, defaultValue: '100', description: 'Encrypted gp3 root volume of EC2 hosts, GiB', apply: (d, v) => { d.compute.rootVolumeSizeGiB = v; } },
+  { key: 'runnableTimeoutMinutes', type: 'integer', min: 10, max: 1440, defaultValue: '30', description: 'Cancel jobs no environment can ever run after this long RUNNABLE', apply: (d, v) => { d.compute.runnableTimeout = Duration.minutes(v as number); } },
+  { key: 'permissionsBoundaryArn', type: 'string', defaultValue: '(none)', description: 'Managed policy ARN applied as permissions boundary to every role', apply: (d, v) => { d.permissionsBoundaryArn = v as string; } },
+];
+
+/** Every context key the CDK app reads, for documentation and validation. */
+export const CONTEXT_KEYS: readonly ContextKeySpec[] = KEYS;
+
+function contextError(spec: ContextKeySpec, raw: unknown, expected: string): never {
+  throw new MetaflowValidationError(
+    `context key ${spec.key}: expected ${expected}, got ${describeValue(raw)} (set it with -c ${spec.key}=<value>)`,
+  );
+}
+
+/** Parse one raw context value (a string from `-c`, or a JSON value from cdk.json). */
+export function parseContextValue(spec: ContextKeySpec, raw: unknown): ContextValue {
+  const text = typeof raw === 'string' ? raw.trim() : raw;
+  switch (spec.type) {
+    case 'integer': {
+      const n = typeof text === 'number' ? text : typeof text === 'string' && /^-?\d+$/.test(text) ? Number(text) : NaN;
+      if (!Number.isInteger(n) || n < (spec.min ?? -Infinity) || n > (spec.max ?? Infinity)) {
+        contextError(spec, raw, `an integer from ${spec.min} to ${spec.max}`);
+      }
+      return n;
+    }
+    case 'boolean':
+      if (text === true || text === 'true') return true;
+      if (text === false || text === 'false') return false;
+      return contextError(spec, raw, 'true or false');
+    case 'enum':
+      if (typeof text === 'string' && spec.values!.includes(text.toLowerCase())) return text.toLowerCase();
+      return contextError(spec, raw, `one of ${spec.values!.join(', ')}`);
+    case 'list': {
+      const items = Array.isArray(text) ? text : typeof text === 'string' ? text.split(',') : undefined;
+      const cleaned = items?.map((item) => (typeof item === 'string' ? item.trim() : item));
+      if (!cleaned || cleaned.length === 0 || cleaned.some((item) => typeof item !== 'string' || item === '')) {
+        return contextError(spec, raw, 'a comma-separated list of non-empty values');
+      }
+      return cleaned as string[];
+    }
+    case 'string':
+      if (typeof text === 'string' && text !== '') return text;
+      return contextError(spec, raw, 'a non-empty string');
+  }
+}
+
+/** Keys that look like ours (plain identifiers) but are not: most likely typos. */
+function unknownKeys(node: Node): string[] {
+  const all = node.getAllContext() as Record<string, unknown>;
+  const known = new Set(KEYS.map((k) => k.key));
+  return Object.keys(all).filter((key) => /^[a-z][A-Za-z0-9]*$/.test(key) && !known.has(key));
+}
+
+/** What the CDK app builds from its context. */
+export interface MetaflowAppSettings {
+  readonly stackName: string;
+  readonly nag: boolean;
+  readonly props: MetaflowStackProps;
+}
+
+/**
+ * Read the app's `-c key=value` context into stack props. Every value is checked; a bad one
+ * throws a {@link MetaflowValidationError} naming the key and the value.
+ */
+export function metaflowSettingsFromContext(scope: Construct): MetaflowAppSettings {
+  const unknown = unknownKeys(scope.node);
+  if (unknown.length > 0) {
+    throw new MetaflowValidationError(
+      `unknown context key${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')} (known keys: ${KEYS.map((k) => k.key).join(', ')})`,
+    );
+  }
+  const draft: PropsDraft = { network: {}, datastore: {}, compute: { onDemand: {}, spot: {}, gpu: {}, fargate: {} } };
+  let stackName = 'Metaflow';
+  let nag = true;
+  for (const spec of KEYS) {
+    const raw = scope.node.tryGetContext(spec.key);
+    if (raw === undefined) continue;
+    const value = parseContextValue(spec, raw);
+    if (spec.key === 'stackName') stackName = value as string;
+    else if (spec.key === 'nag') nag = value as boolean;
+    else spec.apply!(draft, value);
+  }
+  if (!/^[A-Za-z][A-Za-z0-9-]{0,127}$/.test(stackName)) {
+    contextError(KEYS[0], stackName, 'a CloudFormation stack name (letters, digits, hyphens; starting with a letter)');
+  }
+  if (draft.kmsKeyArn !== undefined && draft.datastore.encryption !== DatastoreEncryption.KMS) {
+    throw new MetaflowValidationError(
+      `context key kmsKeyArn: needs -c encryption=kms, got encryption=${describeValue(scope.node.tryGetContext('encryption') ?? 's3')}`,
+    );
+  }
+
+  const props: MetaflowStackProps = {
+    stackName,
+    network: draft.network,
+    datastore: {
+      ...draft.datastore,
+      encryptionKeyArn: draft.kmsKeyArn,
+    },
+    compute: {
+      ...draft.compute,
+      onDemand: draft.compute.onDemand as Ec2EnvironmentOptions,
+      spot: draft.compute.spot as Ec2EnvironmentOptions,
+      gpu: draft.compute.gpu as GpuEnvironmentOptions,
+      fargate: draft.compute.fargate as FargateEnvironmentOptions,
+    },
+    permissionsBoundary: draft.permissionsBoundaryArn ? PermissionsBoundary.fromArn(draft.permissionsBoundaryArn) : undefined,
+  };
+  return { stackName, nag, props };
+}
