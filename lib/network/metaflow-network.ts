@@ -28,11 +28,19 @@ export interface MetaflowNetworkProps {
   readonly vpc?: ec2.IVpc;
 
   /**
-   * Number of Availability Zones of a new VPC (at least 2).
+   * Number of Availability Zones of a new VPC (at least 2). An environment-agnostic stack (no
+   * account/region) only knows 2 AZs; name them with `availabilityZones` to use more offline.
    *
    * @default 2
    */
   readonly maxAzs?: number;
+
+  /**
+   * The Availability Zones of a new VPC, by name (at least 2). Use instead of `maxAzs`.
+   *
+   * @default - the first `maxAzs` zones of the stack's region
+   */
+  readonly availabilityZones?: string[];
 
   /**
    * Number of NAT gateways of a new VPC. With 0, compute runs in the public subnets with public
@@ -97,27 +105,40 @@ export class MetaflowNetwork extends Construct {
     checkIntegerInRange(this, 'natGateways', natGateways, 0, 16);
 
     if (props.vpc) {
-      if (props.maxAzs !== undefined || props.natGateways !== undefined || props.cidr !== undefined) {
-        invalidProp(this, 'maxAzs/natGateways/cidr', { maxAzs: props.maxAzs, natGateways: props.natGateways, cidr: props.cidr }, 'left unset when an existing vpc is given (they shape a new VPC)');
+      const shaping = { maxAzs: props.maxAzs, availabilityZones: props.availabilityZones, natGateways: props.natGateways, cidr: props.cidr };
+      const given = Object.entries(shaping).filter(([, v]) => v !== undefined);
+      if (given.length > 0) {
+        invalidProp(this, given.map(([k]) => k).join('/'), Object.fromEntries(given), 'left unset when an existing vpc is given (they shape a new VPC)');
       }
       this.vpc = props.vpc;
     } else {
       const maxAzs = props.maxAzs ?? 2;
       checkIntegerInRange(this, 'maxAzs', maxAzs, 2, 6);
-      const cidr = props.cidr ?? '10.0.0.0/16';
-      if (!/^\d{1,3}(\.\d{1,3}){3}\/(1[6-9]|2[0-4])$/.test(cidr)) {
-        invalidProp(this, 'cidr', cidr, 'an IPv4 CIDR block from /16 to /24, e.g. "10.0.0.0/16"');
+      const zones = props.availabilityZones;
+      if (zones !== undefined) {
+        if (props.maxAzs !== undefined) invalidProp(this, 'maxAzs', props.maxAzs, 'left unset when availabilityZones are given');
+        if (!Array.isArray(zones) || zones.length < 2 || zones.some((z) => typeof z !== 'string' || !/^[a-z]{2}(-[a-z0-9]+)+[a-z]$/.test(z))) {
+          invalidProp(this, 'availabilityZones', zones, 'at least 2 Availability Zone names, e.g. ["us-east-1a", "us-east-1b"]');
+        }
+        if (new Set(zones).size !== zones.length) invalidProp(this, 'availabilityZones', zones, 'distinct zone names');
       }
+      const cidr = props.cidr ?? '10.0.0.0/16';
+      const cidrMatch = /^\d{1,3}(\.\d{1,3}){3}\/(\d+)$/.exec(cidr);
+      const prefix = cidrMatch ? Number(cidrMatch[2]) : NaN;
+      if (!(prefix >= 16 && prefix <= 20)) {
+        invalidProp(this, 'cidr', cidr, 'an IPv4 CIDR block from /16 to /20, e.g. "10.0.0.0/16"');
+      }
+      // Sized so up to 6 AZs fit: compute subnets get 1/8 of the VPC each, public 1/64, database 1/256.
       const subnetConfiguration: ec2.SubnetConfiguration[] = [
-        { name: 'public', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 20 },
-        { name: 'database', subnetType: ec2.SubnetType.PRIVATE_ISOLATED, cidrMask: 24 },
+        { name: 'public', subnetType: ec2.SubnetType.PUBLIC, cidrMask: prefix + 6 },
       ];
       if (natGateways > 0) {
-        subnetConfiguration.splice(1, 0, { name: 'compute', subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS, cidrMask: 18 });
+        subnetConfiguration.push({ name: 'compute', subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS, cidrMask: prefix + 3 });
       }
+      subnetConfiguration.push({ name: 'database', subnetType: ec2.SubnetType.PRIVATE_ISOLATED, cidrMask: prefix + 8 });
       this.vpc = new ec2.Vpc(this, 'Vpc', {
         ipAddresses: ec2.IpAddresses.cidr(cidr),
-        maxAzs,
+        ...(zones ? { availabilityZones: zones } : { maxAzs }),
         natGateways,
         subnetConfiguration,
         restrictDefaultSecurityGroup: true,

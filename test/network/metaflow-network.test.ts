@@ -1,0 +1,123 @@
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import { MetaflowNetwork } from '../../lib/network/metaflow-network';
+import { emptyStack, resourcesOf } from '../support/synth';
+
+function subnetsByType(template: Template): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const [, subnet] of resourcesOf(template, 'AWS::EC2::Subnet')) {
+    const tags = subnet.Properties.Tags as Array<{ Key: string; Value: string }>;
+    const type = tags.find((t) => t.Key === 'aws-cdk:subnet-type')!.Value;
+    counts[type] = (counts[type] ?? 0) + 1;
+  }
+  return counts;
+}
+
+describe('MetaflowNetwork', () => {
+  test('defaults: 2 AZs, public + private + isolated subnets, 1 NAT, flow logs for all traffic', () => {
+    const stack = emptyStack();
+    const network = new MetaflowNetwork(stack, 'Network');
+    const template = Template.fromStack(stack);
+    template.hasResourceProperties('AWS::EC2::VPC', { CidrBlock: '10.0.0.0/16' });
+    expect(subnetsByType(template)).toEqual({ Public: 2, Private: 2, Isolated: 2 });
+    template.resourceCountIs('AWS::EC2::NatGateway', 1);
+    template.hasResourceProperties('AWS::EC2::FlowLog', { TrafficType: 'ALL', ResourceType: 'VPC' });
+    template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 365 });
+    expect(network.computeSubnets).toEqual({ subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS });
+    expect(network.computeNeedsPublicIp).toBe(false);
+    expect(network.databaseSubnets).toEqual({ subnetType: ec2.SubnetType.PRIVATE_ISOLATED });
+  });
+
+  test('natGateways 0: no NAT, no private subnets, compute in public subnets with public IPs', () => {
+    const stack = emptyStack();
+    const network = new MetaflowNetwork(stack, 'Network', { natGateways: 0 });
+    const template = Template.fromStack(stack);
+    template.resourceCountIs('AWS::EC2::NatGateway', 0);
+    expect(subnetsByType(template)).toEqual({ Public: 2, Isolated: 2 });
+    expect(network.computeSubnets).toEqual({ subnetType: ec2.SubnetType.PUBLIC });
+    expect(network.computeNeedsPublicIp).toBe(true);
+    template.hasResourceProperties('AWS::EC2::Subnet', { MapPublicIpOnLaunch: true });
+  });
+
+  test('AZs, NAT count and CIDR are honoured; flow logs can be turned off', () => {
+    const stack = emptyStack();
+    new MetaflowNetwork(stack, 'Network', { availabilityZones: ['us-east-1a', 'us-east-1b', 'us-east-1c'], natGateways: 2, cidr: '10.20.0.0/16', flowLogs: false });
+    const template = Template.fromStack(stack);
+    template.hasResourceProperties('AWS::EC2::VPC', { CidrBlock: '10.20.0.0/16' });
+    template.resourceCountIs('AWS::EC2::NatGateway', 2);
+    expect(subnetsByType(template)).toEqual({ Public: 3, Private: 3, Isolated: 3 });
+    template.resourceCountIs('AWS::EC2::FlowLog', 0);
+  });
+
+  test.each([['/16', '10.0.0.0/16'], ['/20', '172.16.0.0/20']])('6 AZs fit in a %s VPC with room for every subnet tier', (_n, cidr) => {
+    const stack = emptyStack();
+    const zones = ['a', 'b', 'c', 'd', 'e', 'f'].map((z) => `us-east-1${z}`);
+    new MetaflowNetwork(stack, 'Network', { availabilityZones: zones, natGateways: 1, cidr });
+    expect(subnetsByType(Template.fromStack(stack))).toEqual({ Public: 6, Private: 6, Isolated: 6 });
+  });
+
+  test('the default security group is stripped of its rules', () => {
+    const stack = emptyStack();
+    new MetaflowNetwork(stack, 'Network');
+    Template.fromStack(stack).hasResourceProperties('Custom::VpcRestrictDefaultSG', { DefaultSecurityGroupId: Match.anyValue() });
+  });
+
+  test('an existing VPC is used as is: no new VPC, no flow logs unless asked', () => {
+    const stack = emptyStack();
+    const vpc = ec2.Vpc.fromVpcAttributes(stack, 'Existing', {
+      vpcId: 'vpc-0123456789abcdef0', availabilityZones: ['a', 'b'], privateSubnetIds: ['s-1', 's-2'], publicSubnetIds: ['s-3', 's-4'],
+      privateSubnetRouteTableIds: ['rt-1', 'rt-2'], publicSubnetRouteTableIds: ['rt-3', 'rt-3'],
+    });
+    const network = new MetaflowNetwork(stack, 'Network', { vpc });
+    new ec2.SecurityGroup(stack, 'Workload', { vpc });
+    const template = Template.fromStack(stack);
+    template.resourceCountIs('AWS::EC2::VPC', 0);
+    template.resourceCountIs('AWS::EC2::FlowLog', 0);
+    template.hasResourceProperties('AWS::EC2::SecurityGroup', { VpcId: 'vpc-0123456789abcdef0' });
+    expect(network.vpc).toBe(vpc);
+    expect(network.computeSubnets).toEqual({ subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS });
+    expect(network.databaseSubnets).toEqual({ subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS });
+  });
+
+  test('an existing VPC with only public subnets runs compute in them', () => {
+    const stack = emptyStack();
+    const vpc = ec2.Vpc.fromVpcAttributes(stack, 'Existing', { vpcId: 'vpc-0123456789abcdef0', availabilityZones: ['a', 'b'], publicSubnetIds: ['s-3', 's-4'], publicSubnetRouteTableIds: ['rt-3', 'rt-3'] });
+    expect(new MetaflowNetwork(stack, 'Network', { vpc }).computeNeedsPublicIp).toBe(true);
+  });
+
+  describe('bad input names the construct and the value', () => {
+    test.each([
+      ['natGateways -1', { natGateways: -1 }, /Test\/Network: natGateways must be an integer from 0 to 16, got -1/],
+      ['natGateways 1.5', { natGateways: 1.5 }, /natGateways must be an integer from 0 to 16, got 1.5/],
+      ['maxAzs 1', { maxAzs: 1 }, /maxAzs must be an integer from 2 to 6, got 1/],
+      ['cidr garbage', { cidr: '10.0.0/16' }, /cidr must be an IPv4 CIDR block .*got "10.0.0\/16"/],
+      ['cidr too small', { cidr: '10.0.0.0/24' }, /cidr must be an IPv4 CIDR block from \/16 to \/20, e.g. "10.0.0.0\/16", got "10.0.0.0\/24"/],
+      ['one AZ', { availabilityZones: ['us-east-1a'] }, /availabilityZones must be at least 2 Availability Zone names.*got \["us-east-1a"\]/],
+      ['AZs and maxAzs', { availabilityZones: ['us-east-1a', 'us-east-1b'], maxAzs: 2 }, /maxAzs must be left unset when availabilityZones are given, got 2/],
+    ])('%s', (_name, props, message) => {
+      expect(() => new MetaflowNetwork(emptyStack(), 'Network', props)).toThrow(message);
+    });
+
+    test('an existing VPC without the subnets compute needs', () => {
+      const stack = emptyStack();
+      const vpc = ec2.Vpc.fromVpcAttributes(stack, 'Existing', { vpcId: 'vpc-0111111111abcdef0', availabilityZones: ['a', 'b'], publicSubnetIds: ['s-3', 's-4'], publicSubnetRouteTableIds: ['rt-3', 'rt-3'] });
+      expect(() => new MetaflowNetwork(stack, 'Network', { vpc, computeSubnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS }))
+        .toThrow(/Test\/Network: computeSubnetType must be a subnet type the VPC Test\/Existing has \(it has: 2 Public\), got "Private"/);
+    });
+
+    test('new-VPC options together with an existing VPC', () => {
+      const stack = emptyStack();
+      const vpc = ec2.Vpc.fromVpcAttributes(stack, 'Existing', { vpcId: 'vpc-0111111111abcdef0', availabilityZones: ['a', 'b'], publicSubnetIds: ['s-3', 's-4'], publicSubnetRouteTableIds: ['rt-3', 'rt-3'] });
+      expect(() => new MetaflowNetwork(stack, 'Network', { vpc, natGateways: 2 })).toThrow(/left unset when an existing vpc is given/);
+    });
+  });
+});
+
+test('flow logs can be added to an existing VPC', () => {
+  const stack = emptyStack();
+  const vpc = ec2.Vpc.fromVpcAttributes(stack, 'Existing', {
+    vpcId: 'vpc-0999999999abcdef0', availabilityZones: ['a', 'b'], publicSubnetIds: ['s-3', 's-4'], publicSubnetRouteTableIds: ['rt-3', 'rt-3'],
+  });
+  new MetaflowNetwork(stack, 'Network', { vpc, flowLogs: true });
+  Template.fromStack(stack).hasResourceProperties('AWS::EC2::FlowLog', { ResourceId: 'vpc-0999999999abcdef0', TrafficType: 'ALL' });
+});
