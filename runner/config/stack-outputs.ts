@@ -137,7 +137,7 @@ function localSetupError(err: unknown): UserInputError | undefined {
   const message = errorMessage(err);
   if (/region is missing/i.test(message)) {
     return new UserInputError(
-      'no AWS region: pass --region, or set AWS_REGION (or a region in your AWS profile, e.g. `aws configure set region us-east-1`)',
+      'no AWS region: pass --region, or set AWS_REGION or AWS_DEFAULT_REGION (or a region in your AWS profile, e.g. `aws configure set region us-east-1`)',
     );
   }
   if (errorName(err) === 'CredentialsProviderError' || /could not load credentials/i.test(message)) {

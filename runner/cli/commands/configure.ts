@@ -33,7 +33,7 @@ export function registerConfigure(program: Command, context: CommandContext): vo
           print: flags.print === true,
           env: context.env,
         },
-        defaultAwsClients(flags.region),
+        defaultAwsClients(flags.region ?? regionFromCliEnvironment(context.env)),
       );
       for (const warning of result.warnings) context.stderr.write(`metaflow-cdk: warning: ${warning}\n`);
       if (result.printed !== undefined) {
@@ -46,4 +46,12 @@ export function registerConfigure(program: Command, context: CommandContext): vo
       }
       context.setExitCode(EXIT_CODES.SUCCESS);
     });
+}
+
+/**
+ * The JavaScript SDK reads AWS_REGION but not AWS_DEFAULT_REGION, which the AWS CLI users often
+ * set; honour it as the CLI does (after AWS_REGION, before the profile's region).
+ */
+function regionFromCliEnvironment(env: NodeJS.ProcessEnv): string | undefined {
+  return env.AWS_REGION ? undefined : env.AWS_DEFAULT_REGION || undefined;
 }
