@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LATEST_VERSION, schemaStatus, startFakeMigrationService } from './fake-migration-service';
 
+import { MIGRATION_HANDLER_ENTRY } from '../../lib/metadata/migration-handler/properties';
+
 const ENTRY = join(__dirname, '..', '..', 'lib', 'metadata', 'migration-handler', 'index.ts');
 
 /**
@@ -11,6 +13,10 @@ const ENTRY = join(__dirname, '..', '..', 'lib', 'metadata', 'migration-handler'
  * runtime. Bundle it the same way and run the bundle: it must need nothing outside Node itself.
  */
 describe('migration handler bundle', () => {
+  test('the entry the construct bundles is the handler file', () => {
+    expect(MIGRATION_HANDLER_ENTRY).toBe(ENTRY);
+  });
+
   test('bundles with esbuild alone, imports only Node built-ins, and its handler works', async () => {
     const result = buildSync({
       entryPoints: [ENTRY],

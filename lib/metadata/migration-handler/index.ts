@@ -1,7 +1,8 @@
 /**
  * onEvent handler of the custom resource that runs the Metaflow metadata database migrations on
  * deploy (`aws-cdk-lib/custom-resources` Provider framework). Bundled by NodejsFunction from this
- * file (export `handler`); it imports nothing but ./migrations, which uses Node's fetch.
+ * file (export `handler`, entry path MIGRATION_HANDLER_ENTRY in ./properties, which the construct
+ * imports instead of this file); it needs nothing but Node itself (fetch, node:path).
  *
  * ResourceProperties (CloudFormation passes them as strings):
  * - `MigrationServiceUrl` (required): base URL of the migration service, e.g.
@@ -20,27 +21,12 @@
  */
 import { MigrationError, runMigrations } from './migrations';
 import type { MigrationResult, RunMigrationsOptions } from './migrations';
+import { DEFAULT_TIME_LIMIT_SECONDS, MAX_TIME_LIMIT_SECONDS, MIGRATION_DATA, MIGRATION_PROPERTIES } from './properties';
 
 export { MigrationError, runMigrations } from './migrations';
 export type { DbSchemaStatus, MigrationResult, RunMigrationsOptions } from './migrations';
+export { DEFAULT_TIME_LIMIT_SECONDS, MIGRATION_DATA, MIGRATION_PROPERTIES } from './properties';
 
-/** ResourceProperties names, shared with the construct that creates the custom resource. */
-export const MIGRATION_PROPERTIES = {
-  SERVICE_URL: 'MigrationServiceUrl',
-  TIME_LIMIT_SECONDS: 'TimeLimitSeconds',
-} as const;
-
-/** Keys of the `Data` the handler returns (readable with `getAttString`). */
-export const MIGRATION_DATA = {
-  UPGRADE_RAN: 'UpgradeRan',
-  VERSION_BEFORE: 'SchemaVersionBefore',
-  VERSION_AFTER: 'SchemaVersionAfter',
-  APPLIED_MIGRATIONS: 'AppliedMigrations',
-} as const;
-
-/** Default and largest accepted `TimeLimitSeconds` (a Lambda runs 15 minutes at most). */
-export const DEFAULT_TIME_LIMIT_SECONDS = 600;
-const MAX_TIME_LIMIT_SECONDS = 900;
 /** Time kept back from the Lambda's remaining time, so the handler fails before it is killed. */
 export const LAMBDA_SAFETY_MARGIN_MS = 15_000;
 

@@ -12,6 +12,8 @@
  * - `PATCH /upgrade` → runs `goose up` synchronously; 200 `upgrade success` or 500
  *   `upgrade failed` (text/plain). The route exists only while MF_MIGRATION_ENDPOINTS_ENABLED
  *   is not 0 (the default is 1); without it the server answers 404/405.
+ * - `migration_in_progress` is true whenever `goose status` lists a Pending migration, i.e.
+ *   whenever migrations are unapplied; it is not a lock, so this module does not wait on it.
  *
  * No dependencies beyond Node's built-in fetch, so the Lambda bundles with esbuild alone.
  */
