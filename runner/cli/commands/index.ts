@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { registerConfigure } from './configure';
 
 /**
  * A command registrar adds one subcommand to the program. Its action returns the exit code
@@ -18,4 +19,4 @@ export interface CommandContext {
 export type CommandRegistrar = (program: Command, context: CommandContext) => void;
 
 /** Every subcommand of `metaflow-cdk`, one registrar per file in this folder. */
-export const COMMANDS: readonly CommandRegistrar[] = [];
+export const COMMANDS: readonly CommandRegistrar[] = [registerConfigure];

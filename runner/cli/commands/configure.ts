@@ -1,0 +1,57 @@
+import { Command } from 'commander';
+import { configureMetaflow, DEFAULT_STACK_NAME } from '../../config/configure';
+import { defaultAwsClients } from '../../config/stack-outputs';
+import { EXIT_CODES } from '../exit-codes';
+import type { CommandContext } from './index';
+
+interface ConfigureFlags {
+  stackName: string;
+  profile?: string;
+  force?: boolean;
+  region?: string;
+  print?: boolean;
+}
+
+/** `metaflow-cdk configure`: write the Metaflow client config from the deployed stack. */
+export function registerConfigure(program: Command, context: CommandContext): void {
+  program
+    .command('configure')
+    .description(
+      "Write the Metaflow client config ($METAFLOW_HOME/config.json) from the deployed stack's outputs and API key secret",
+    )
+    .option('--stack-name <name>', 'name of the deployed CloudFormation stack', DEFAULT_STACK_NAME)
+    .option('--profile <profile>', 'write config_<profile>.json (use with METAFLOW_PROFILE=<profile>)')
+    .option('--force', 'replace an existing config file (a backup copy is kept)')
+    .option('--region <region>', 'AWS region of the stack (default: the AWS SDK region chain, e.g. AWS_REGION)')
+    .option('--print', 'print the config JSON (API key masked) instead of writing the file')
+    .action(async (flags: ConfigureFlags) => {
+      const result = await configureMetaflow(
+        {
+          stackName: flags.stackName,
+          profile: flags.profile,
+          force: flags.force === true,
+          print: flags.print === true,
+          env: context.env,
+        },
+        defaultAwsClients(flags.region ?? regionFromCliEnvironment(context.env)),
+      );
+      for (const warning of result.warnings) context.stderr.write(`metaflow-cdk: warning: ${warning}\n`);
+      if (result.printed !== undefined) {
+        context.stdout.write(result.printed);
+      } else {
+        if (result.backupPath) context.stdout.write(`Backed up the previous config to ${result.backupPath}\n`);
+        context.stdout.write(`Wrote ${result.path} (mode 0600) with ${result.keys.length} keys:\n`);
+        for (const key of result.keys) context.stdout.write(`  ${key}\n`);
+        if (flags.profile) context.stdout.write(`Use it with: export METAFLOW_PROFILE=${flags.profile}\n`);
+      }
+      context.setExitCode(EXIT_CODES.SUCCESS);
+    });
+}
+
+/**
+ * The JavaScript SDK reads AWS_REGION but not AWS_DEFAULT_REGION, which the AWS CLI users often
+ * set; honour it as the CLI does (after AWS_REGION, before the profile's region).
+ */
+function regionFromCliEnvironment(env: NodeJS.ProcessEnv): string | undefined {
+  return env.AWS_REGION ? undefined : env.AWS_DEFAULT_REGION || undefined;
+}
