@@ -13,9 +13,9 @@ try {
     process.stderr.write(`metaflow-cdk: ${err.message}\n`);
     process.exit(2);
   }
-  if (err instanceof Error && err.message.startsWith('Validation failed')) {
-    // cdk-nag findings: the report above lists them; no stack trace.
-    process.stderr.write(`metaflow-cdk: ${err.message}\n`);
+  if (err instanceof Error && err.name === 'ValidationFailed') {
+    // cdk-nag (or CloudFormation) findings: the report above lists each one; no stack trace.
+    process.stderr.write(`metaflow-cdk: synth refused: ${err.message.split('\n')[0]}\n`);
     process.exit(1);
   }
   throw err;

@@ -4,6 +4,7 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { IMetaflowDatastore } from '../datastore/metaflow-datastore';
+import { acknowledge, wildcardResourceFinding } from '../nag/acknowledgements';
 import { invalidProp } from '../validation';
 import { BatchLaunchTemplate } from './batch-launch-template';
 import { BatchRoles } from './batch-roles';
@@ -15,7 +16,7 @@ import {
   GpuImageType,
 } from './environment-options';
 import { checkGpuInstanceTypes, DEFAULT_CPU_INSTANCE_TYPE, DEFAULT_GPU_INSTANCE_TYPES, parseInstanceTypes } from './instance-types';
-import { MetaflowJobQueue } from './metaflow-job-queue';
+import { checkRunnableTimeout, MetaflowJobQueue } from './metaflow-job-queue';
 
 /** The Batch image type of each GPU AMI choice. */
 const GPU_IMAGE_TYPES: Record<GpuImageType, batch.EcsMachineImageType> = {
@@ -164,6 +165,15 @@ abstract class BatchComputeBase extends Construct implements IMetaflowBatchCompu
     });
     const jobs = stack.formatArn({ service: 'batch', resource: 'job', resourceName: '*', arnFormat: ArnFormat.SLASH_RESOURCE_NAME });
     const passRoles = [this.jobRole, this.fargateExecutionRole].filter((r): r is iam.IRole => r !== undefined);
+    if (Construct.isConstruct(grantee.grantPrincipal)) {
+      const principal = grantee.grantPrincipal;
+      acknowledge(principal, [wildcardResourceFinding(this, jobDefinitions)],
+        'Metaflow registers job definitions named metaflow_<hash of the definition> at run time; access is limited to that prefix.');
+      acknowledge(principal, [wildcardResourceFinding(this, jobs)],
+        'Job ids are assigned by Batch at submission; cancel/terminate/tag apply to jobs of this account and region only.');
+      acknowledge(principal, [wildcardResourceFinding(this, '*')],
+        'batch:Describe*/ListJobs support no resource-level permissions (AWS Service Authorization Reference).');
+    }
     return [
       iam.Grant.addToPrincipal({
         grantee,
@@ -262,6 +272,7 @@ export class MetaflowBatchCompute extends BatchComputeBase {
     if (!onDemandOn && !spotOn && !fargateOn) {
       invalidProp(this, 'onDemand.enabled/spot.enabled/fargate.enabled', false, 'true for at least one of them (the default queue needs an environment)');
     }
+    if (props.runnableTimeout) checkRunnableTimeout(this, props.runnableTimeout);
     if (gpu.imageType !== undefined && !Object.values(GpuImageType).includes(gpu.imageType)) {
       invalidProp(this, 'gpu.imageType', gpu.imageType, `one of ${Object.values(GpuImageType).join(', ')}`);
     }

@@ -13,6 +13,15 @@ export function isFargateEnvironment(environment: batch.IManagedComputeEnvironme
   return !('instanceTypes' in environment);
 }
 
+/** Check a RUNNABLE time limit is within Batch's 10 minutes – 24 hours; returns it. */
+export function checkRunnableTimeout(scope: Construct, runnableTimeout: Duration): Duration {
+  const minutes = runnableTimeout.toMinutes({ integral: false });
+  if (!Token.isUnresolved(minutes) && (minutes < 10 || minutes > 24 * 60)) {
+    invalidProp(scope, 'runnableTimeout', `${minutes} minutes`, 'from 10 minutes to 24 hours');
+  }
+  return runnableTimeout;
+}
+
 /** Properties of a {@link MetaflowJobQueue}. */
 export interface MetaflowJobQueueProps {
   /**
@@ -70,13 +79,7 @@ export class MetaflowJobQueue extends Construct {
     }
     this.isFargate = fargate.length > 0;
 
-    const runnableTimeout = props.runnableTimeout ?? Duration.minutes(30);
-    if (!Token.isUnresolved(runnableTimeout.toMinutes({ integral: false }))) {
-      const minutes = runnableTimeout.toMinutes({ integral: false });
-      if (minutes < 10 || minutes > 24 * 60) {
-        invalidProp(this, 'runnableTimeout', `${minutes} minutes`, 'from 10 minutes to 24 hours');
-      }
-    }
+    const runnableTimeout = checkRunnableTimeout(this, props.runnableTimeout ?? Duration.minutes(30));
     const priority = props.priority ?? 1;
     if (!Token.isUnresolved(priority) && (!Number.isInteger(priority) || priority < 0 || priority > 1000)) {
       invalidProp(this, 'priority', priority, 'an integer from 0 to 1000');

@@ -1,4 +1,4 @@
-import { CfnResource, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { CfnResource, Fn, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
@@ -28,8 +28,9 @@ export interface MetaflowNetworkProps {
   readonly vpc?: ec2.IVpc;
 
   /**
-   * Number of Availability Zones of a new VPC (at least 2). An environment-agnostic stack (no
-   * account/region) only knows 2 AZs; name them with `availabilityZones` to use more offline.
+   * Number of Availability Zones of a new VPC (2 to 6). In an environment-agnostic stack (no
+   * account/region) the zones are picked at deploy time with `Fn::GetAZs`, so any count works
+   * offline (deploying fails if the region has fewer zones).
    *
    * @default 2
    */
@@ -138,7 +139,7 @@ export class MetaflowNetwork extends Construct {
       subnetConfiguration.push({ name: 'database', subnetType: ec2.SubnetType.PRIVATE_ISOLATED, cidrMask: prefix + 8 });
       this.vpc = new ec2.Vpc(this, 'Vpc', {
         ipAddresses: ec2.IpAddresses.cidr(cidr),
-        ...(zones ? { availabilityZones: zones } : { maxAzs }),
+        ...(zones ? { availabilityZones: zones } : this.zonesFor(maxAzs)),
         natGateways,
         subnetConfiguration,
         restrictDefaultSecurityGroup: true,
@@ -165,6 +166,12 @@ export class MetaflowNetwork extends Construct {
         trafficType: ec2.FlowLogTrafficType.ALL,
       });
     }
+  }
+
+  /** An env-agnostic stack knows only 2 AZs; beyond that, select zones at deploy time. */
+  private zonesFor(maxAzs: number): Pick<ec2.VpcProps, 'maxAzs' | 'availabilityZones'> {
+    if (!Token.isUnresolved(Stack.of(this).region) || maxAzs <= 2) return { maxAzs };
+    return { availabilityZones: Array.from({ length: maxAzs }, (_, i) => Fn.select(i, Fn.getAzs())) };
   }
 
   private defaultComputeSubnetType(natGateways: number, existing?: ec2.IVpc): ec2.SubnetType {

@@ -45,7 +45,7 @@ const KEYS: ContextKeySpec[] = [
   { key: 'stackName', type: 'string', defaultValue: 'Metaflow', description: 'Name of the CloudFormation stack' },
   { key: 'nag', type: 'boolean', defaultValue: 'true', description: 'Run cdk-nag AwsSolutions checks during synth (unacknowledged findings fail the synth)' },
   { key: 'maxAzs', type: 'integer', min: 2, max: 6, defaultValue: '2', description: 'Availability Zones of the new VPC', apply: (d, v) => { d.network.maxAzs = v; } },
-  { key: 'availabilityZones', type: 'list', defaultValue: '(first maxAzs zones)', description: 'Comma-separated AZ names of the new VPC (use for more than 2 AZs offline)', apply: (d, v) => { d.network.availabilityZones = v; } },
+  { key: 'availabilityZones', type: 'list', defaultValue: '(first maxAzs zones)', description: 'Comma-separated AZ names of the new VPC instead of maxAzs (cfn-lint then warns W3010: hard-coded AZs)', apply: (d, v) => { d.network.availabilityZones = v; } },
   { key: 'natGateways', type: 'integer', min: 0, max: 16, defaultValue: '1', description: 'NAT gateways; 0 runs compute in public subnets with public IPs (no NAT cost)', apply: (d, v) => { d.network.natGateways = v; } },
   { key: 'vpcCidr', type: 'string', defaultValue: '10.0.0.0/16', description: 'CIDR of the new VPC', apply: (d, v) => { d.network.cidr = v; } },
   { key: 'flowLogs', type: 'boolean', defaultValue: 'true', description: 'VPC flow logs to CloudWatch Logs', apply: (d, v) => { d.network.flowLogs = v; } },

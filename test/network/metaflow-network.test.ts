@@ -56,6 +56,13 @@ describe('MetaflowNetwork', () => {
     expect(subnetsByType(Template.fromStack(stack))).toEqual({ Public: 6, Private: 6, Isolated: 6 });
   });
 
+  test('maxAzs 3 in an environment-agnostic stack selects 3 zones at deploy time', () => {
+    const stack = emptyStack();
+    const network = new MetaflowNetwork(stack, 'Network', { maxAzs: 3 });
+    expect(subnetsByType(Template.fromStack(stack))).toEqual({ Public: 3, Private: 3, Isolated: 3 });
+    expect(stack.resolve(network.vpc.availabilityZones[2])).toEqual({ 'Fn::Select': [2, { 'Fn::GetAZs': '' }] });
+  });
+
   test('the default security group is stripped of its rules', () => {
     const stack = emptyStack();
     new MetaflowNetwork(stack, 'Network');

@@ -1,0 +1,128 @@
+import { Template } from 'aws-cdk-lib/assertions';
+import { ALL_METAFLOW_CONFIG_KEYS, METAFLOW_STACK_OUTPUTS, metaflowOutputId } from '../../lib/config/metaflow-config-keys';
+import { CONTEXT_KEYS } from '../../lib/stack/stack-context';
+import { appFromContext, resourcesOf, templateFromContext } from '../support/synth';
+
+describe('MetaflowStack outputs form a Metaflow configuration', () => {
+  const template = templateFromContext();
+  const outputs = template.toJSON().Outputs as Record<string, { Value: unknown; Description: string }>;
+
+  test('one output per key this part determines, named by the shared config-keys module', () => {
+    const keys = ['DEFAULT_DATASTORE', 'DATASTORE_SYSROOT_S3', 'DATATOOLS_S3ROOT', 'BATCH_JOB_QUEUE', 'ECS_S3_ACCESS_IAM_ROLE'] as const;
+    for (const key of keys) {
+      expect(outputs[metaflowOutputId(key)]).toBeDefined();
+      expect(outputs[metaflowOutputId(key)].Description).toMatch(new RegExp(`^METAFLOW_${key}: `));
+    }
+    expect(outputs[metaflowOutputId('ECS_FARGATE_EXECUTION_ROLE')]).toBeUndefined();
+    expect(outputs.MetaflowDefaultDatastore.Value).toBe('s3');
+  });
+
+  test('values point at the stack resources', () => {
+    expect(outputs.MetaflowDatastoreSysrootS3.Value).toEqual({ 'Fn::Join': ['', ['s3://', { Ref: expect.stringMatching(/^DatastoreBucket/) }, '/metaflow']] });
+    expect(outputs.MetaflowDatatoolsS3root.Value).toEqual({ 'Fn::Join': ['', ['s3://', { Ref: expect.stringMatching(/^DatastoreBucket/) }, '/data']] });
+    expect(outputs.MetaflowBatchJobQueue.Value).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^ComputeDefaultQueue/), 'JobQueueArn'] });
+    expect(outputs.MetaflowEcsS3AccessIamRole.Value).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^ComputeRolesJobRole/), 'Arn'] });
+    expect(outputs[METAFLOW_STACK_OUTPUTS.GPU_JOB_QUEUE_ARN].Value).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^ComputeGpuQueue/), 'JobQueueArn'] });
+  });
+
+  test('the whole profile as JSON, in an output and an SSM parameter', () => {
+    const json = outputs[METAFLOW_STACK_OUTPUTS.PROFILE_JSON].Value as { 'Fn::Join': [string, unknown[]] };
+    const text = json['Fn::Join'][1].map((part) => (typeof part === 'string' ? part : '<token>')).join('');
+    expect(JSON.parse(text.replace(/<token>/g, 'X'))).toEqual({
+      METAFLOW_DEFAULT_DATASTORE: 's3',
+      METAFLOW_DATASTORE_SYSROOT_S3: 's3://X/metaflow',
+      METAFLOW_DATATOOLS_S3ROOT: 's3://X/data',
+      METAFLOW_BATCH_JOB_QUEUE: 'X',
+      METAFLOW_ECS_S3_ACCESS_IAM_ROLE: 'X',
+    });
+    const [, parameter] = resourcesOf(template, 'AWS::SSM::Parameter')[0];
+    expect(parameter.Properties.Name).toBe('/metaflow/Metaflow/profile');
+    expect(parameter.Properties.Value).toEqual(json);
+  });
+
+  test('with Fargate on: the execution role and the Fargate queue are output too', () => {
+    const fargate = templateFromContext({ fargate: 'true' }).toJSON().Outputs;
+    expect(fargate.MetaflowEcsFargateExecutionRole.Value).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^ComputeRolesFargateExecutionRole/), 'Arn'] });
+    expect(fargate[METAFLOW_STACK_OUTPUTS.FARGATE_JOB_QUEUE_ARN]).toBeDefined();
+  });
+
+  test('every output id the stack uses is known to the config-keys module', () => {
+    const known = new Set<string>([...ALL_METAFLOW_CONFIG_KEYS.map(metaflowOutputId), ...Object.values(METAFLOW_STACK_OUTPUTS)]);
+    for (const id of Object.keys(outputs)) expect(known).toContain(id);
+  });
+});
+
+describe('context keys (-c key=value) reach the constructs', () => {
+  test('network, datastore and compute options', () => {
+    const template = templateFromContext({
+      stackName: 'Flows', natGateways: '0', availabilityZones: 'us-west-2a,us-west-2b,us-west-2c', vpcCidr: '10.8.0.0/16', flowLogs: 'false',
+      encryption: 'kms', versioned: 'true', noncurrentVersionExpirationDays: '30', accessLogs: 'false', removalPolicy: 'destroy',
+      spot: 'false', onDemandMaxvCpus: '128', minvCpus: '2', instanceTypes: 'm6i, c6i.4xlarge', gpuMaxvCpus: '16', gpuInstanceTypes: 'p4d',
+      gpuImageType: 'al2', gpuSpot: 'true', fargate: 'true', fargateSpot: 'false', fargateMaxvCpus: '32', rootVolumeGiB: '250',
+      runnableTimeoutMinutes: '60', permissionsBoundaryArn: 'arn:aws:iam::123456789012:policy/Boundary',
+    });
+    template.resourceCountIs('AWS::EC2::NatGateway', 0);
+    template.resourceCountIs('AWS::EC2::FlowLog', 0);
+    template.hasResourceProperties('AWS::EC2::VPC', { CidrBlock: '10.8.0.0/16' });
+    template.resourceCountIs('AWS::KMS::Key', 1);
+    template.resourceCountIs('AWS::S3::Bucket', 1);
+    template.hasResourceProperties('AWS::S3::Bucket', { VersioningConfiguration: { Status: 'Enabled' } });
+    template.resourceCountIs('Custom::S3AutoDeleteObjects', 1);
+    const envs = resourcesOf(template, 'AWS::Batch::ComputeEnvironment').map(([id, ce]) => [id.replace(/[A-F0-9]{8}$/, ''), ce.Properties.ComputeResources]);
+    expect(Object.fromEntries(envs)).toEqual({
+      ComputeOnDemandEnvironment: expect.objectContaining({ MinvCpus: 2, MaxvCpus: 128, InstanceTypes: ['c6i.4xlarge', 'm6i'] }),
+      ComputeGpuSpotEnvironment: expect.objectContaining({ MaxvCpus: 16, InstanceTypes: ['p4d'], Ec2Configuration: [{ ImageType: 'ECS_AL2_NVIDIA' }] }),
+      ComputeGpuEnvironment: expect.objectContaining({ MaxvCpus: 16, Type: 'EC2' }),
+      ComputeFargateEnvironment: expect.objectContaining({ MaxvCpus: 32, Type: 'FARGATE' }),
+    });
+    template.hasResourceProperties('AWS::EC2::LaunchTemplate', { LaunchTemplateData: { BlockDeviceMappings: [{ Ebs: { VolumeSize: 250 } }] } });
+    template.hasResourceProperties('AWS::Batch::JobQueue', { JobStateTimeLimitActions: [{ MaxTimeSeconds: 3600 }, { MaxTimeSeconds: 3600 }] });
+    for (const [, role] of resourcesOf(template, 'AWS::IAM::Role')) {
+      expect(role.Properties.PermissionsBoundary).toBe('arn:aws:iam::123456789012:policy/Boundary');
+    }
+  });
+
+  test('stackName names the stack; existingBucketName imports the bucket; kmsKeyArn uses the key', () => {
+    const { stack } = appFromContext({ nag: 'false', stackName: 'Team-Flows', existingBucketName: 'team-bucket' });
+    expect(stack.stackName).toBe('Team-Flows');
+    const template = Template.fromStack(stack);
+    template.resourceCountIs('AWS::S3::Bucket', 0);
+    expect(template.toJSON().Outputs.MetaflowDatastoreSysrootS3.Value).toBe('s3://team-bucket/metaflow');
+
+    const kms = templateFromContext({ encryption: 'kms', kmsKeyArn: 'arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab' });
+    kms.resourceCountIs('AWS::KMS::Key', 0);
+    kms.hasResourceProperties('AWS::S3::Bucket', {
+      BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { KMSMasterKeyID: 'arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab' } }] },
+    });
+  });
+
+  test('values from cdk.json may be JSON numbers, booleans and arrays', () => {
+    const { stack } = appFromContext({ nag: false as never, natGateways: 2 as never, gpu: false as never, instanceTypes: ['m6i'] as never });
+    const template = Template.fromStack(stack);
+    template.resourceCountIs('AWS::EC2::NatGateway', 2);
+    expect(resourcesOf(template, 'AWS::Batch::JobQueue')).toHaveLength(1);
+  });
+
+  test.each([
+    [{ natGateways: 'abc' }, 'context key natGateways: expected an integer from 0 to 16, got "abc" (set it with -c natGateways=<value>)'],
+    [{ natGateways: '-1' }, 'context key natGateways: expected an integer from 0 to 16, got "-1"'],
+    [{ maxAzs: '2.5' }, 'context key maxAzs: expected an integer from 2 to 6, got "2.5"'],
+    [{ fargate: 'yes' }, 'context key fargate: expected true or false, got "yes"'],
+    [{ encryption: 'aes' }, 'context key encryption: expected one of s3, kms, got "aes"'],
+    [{ instanceTypes: 'm6i,,c6i' }, 'context key instanceTypes: expected a comma-separated list of non-empty values, got "m6i,,c6i"'],
+    [{ rootVolumeGiB: '10' }, 'context key rootVolumeGiB: expected an integer from 30 to 16384, got "10"'],
+    [{ runnableTimeoutMinutes: '5' }, 'context key runnableTimeoutMinutes: expected an integer from 10 to 1440, got "5"'],
+    [{ stackName: '9lives' }, 'context key stackName: expected a CloudFormation stack name'],
+    [{ kmsKeyArn: 'arn:aws:kms:us-east-1:1:key/k' }, 'context key kmsKeyArn: needs -c encryption=kms, got encryption="s3"'],
+    [{ natGateway: '0' }, 'unknown context key natGateway (known keys: stackName, nag,'],
+    [{ gpuInstanceTypes: 'm5.large' }, 'Metaflow/Compute: gpu.instanceTypes must be NVIDIA GPU instance types or families'],
+    [{ existingBucketName: 'b', versioned: 'true' }, 'Metaflow: datastore.versioned must be left unset with existingBucketName "b" (they shape a new bucket), got [true]'],
+  ])('bad value %j is refused with the key and the value', (context, message) => {
+    expect(() => appFromContext(context as Record<string, string>)).toThrow(message);
+  });
+
+  test('the README documents every context key', () => {
+    const readme = require('node:fs').readFileSync(require('node:path').join(__dirname, '..', '..', 'README.md'), 'utf8') as string;
+    for (const spec of CONTEXT_KEYS) expect(readme).toContain(`| \`${spec.key}\` |`);
+  });
+});

@@ -1,0 +1,145 @@
+import { execFile, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import { IConstruct } from 'constructs';
+import { describeWithTool } from '../support/external-tool';
+import { appFromContext } from '../support/synth';
+
+const run = promisify(execFile);
+const ROOT = join(__dirname, '..', '..');
+
+/**
+ * The stack variants every synthesized-template check runs on. "maximal" turns on every option
+ * issue #2 names: Fargate, KMS, versioning, no NAT, custom instance types, a permissions boundary.
+ */
+export const SYNTH_VARIANTS: Record<string, Record<string, string>> = {
+  default: {},
+  maximal: {
+    fargate: 'true', encryption: 'kms', versioned: 'true', noncurrentVersionExpirationDays: '30', natGateways: '0',
+    maxAzs: '3', instanceTypes: 'm6i,c6i.2xlarge', gpuInstanceTypes: 'g5,p4d',
+    gpuSpot: 'true', rootVolumeGiB: '200', runnableTimeoutMinutes: '45',
+    permissionsBoundaryArn: 'arn:aws:iam::123456789012:policy/MetaflowBoundary',
+  },
+};
+
+interface Synthesized {
+  error?: Error;
+  templatePath: string;
+  violations: Array<{ rule: string; path: string }>;
+  acknowledgements: Array<{ id: string; path: string; reason: string }>;
+}
+
+function violationsIn(outdir: string): Array<{ rule: string; path: string }> {
+  const report = join(outdir, 'validation-report.json');
+  if (!existsSync(report)) return [];
+  const parsed = JSON.parse(readFileSync(report, 'utf8')) as {
+    pluginReports: Array<{ violations: Array<{ ruleName: string; violatingConstructs: Array<{ constructPath: string }> }> }>;
+  };
+  return parsed.pluginReports.flatMap((r) => r.violations.flatMap((v) => v.violatingConstructs.map((c) => ({ rule: v.ruleName, path: c.constructPath }))));
+}
+
+function acknowledgementsIn(root: IConstruct): Array<{ id: string; path: string; reason: string }> {
+  const found: Array<{ id: string; path: string; reason: string }> = [];
+  for (const construct of root.node.findAll()) {
+    for (const entry of construct.node.metadata) {
+      if (entry.type !== 'aws:cdk:acknowledged-rules') continue;
+      for (const [id, reason] of Object.entries(entry.data as Record<string, string>)) found.push({ id, path: construct.node.path, reason });
+    }
+  }
+  return found;
+}
+
+function synthWithNag(context: Record<string, string>, tweak?: (app: ReturnType<typeof appFromContext>) => void): Synthesized {
+  const outdir = mkdtempSync(join(tmpdir(), 'metaflow-synth-'));
+  const built = appFromContext({ ...context, nag: 'true' }, outdir);
+  tweak?.(built);
+  let error: Error | undefined;
+  try {
+    built.app.synth();
+  } catch (err) {
+    error = err as Error;
+  }
+  return {
+    error,
+    templatePath: join(outdir, `${built.stack.artifactId}.template.json`),
+    violations: violationsIn(outdir),
+    acknowledgements: acknowledgementsIn(built.app),
+  };
+}
+
+const synthesized: Record<string, Synthesized> = {};
+beforeAll(() => {
+  for (const [name, context] of Object.entries(SYNTH_VARIANTS)) synthesized[name] = synthWithNag(context);
+});
+
+describe.each(Object.keys(SYNTH_VARIANTS))('%s stack', (variant) => {
+  test('cdk-nag AwsSolutions: synth succeeds with 0 unacknowledged findings', () => {
+    const result = synthesized[variant];
+    expect(result.violations).toEqual([]);
+    expect(result.error).toBeUndefined();
+    expect(existsSync(result.templatePath)).toBe(true);
+  });
+
+  test('every acknowledgement names an AwsSolutions rule and a real reason', () => {
+    // CDK acknowledges some of its own CloudFormation-Validate rules; ours are the AwsSolutions ones.
+    const acks = synthesized[variant].acknowledgements.filter((ack) => !ack.id.startsWith('CloudFormation-Validate::'));
+    expect(acks.length).toBeGreaterThan(0);
+    for (const ack of acks) {
+      expect(ack.id).toMatch(/^(Annotation::)?AwsSolutions-[A-Z]+\d+(\[.+\])?$/);
+      expect(ack.reason.length).toBeGreaterThan(40);
+    }
+  });
+});
+
+test('the nag check fails a stack with a finding (it is not vacuous)', () => {
+  const result = synthWithNag({}, ({ stack }) => {
+    new s3.Bucket(stack, 'Careless', { enforceSSL: false });
+  });
+  expect(result.error?.message).toMatch(/AwsSolutions-S10/);
+  expect(result.violations).toContainEqual({ rule: 'AwsSolutions-S10', path: 'Metaflow/Careless/Resource' });
+});
+
+describeWithTool('cfn-lint', 'cfn-lint on synthesized templates', () => {
+  test.each(Object.keys(SYNTH_VARIANTS))('%s stack: 0 errors and 0 warnings', async (variant) => {
+    const { templatePath } = synthesized[variant];
+    const result = spawnSync('cfn-lint', ['--format', 'parseable', templatePath], { encoding: 'utf8' });
+    expect(result.stdout + result.stderr).toBe('');
+    expect(result.status).toBe(0);
+  });
+
+  test('cfn-lint reports a broken template (the check is not vacuous)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'metaflow-lint-'));
+    const bad = join(dir, 'bad.json');
+    writeFileSync(bad, JSON.stringify({
+      Resources: { Db: { Type: 'AWS::RDS::DBInstance', Properties: { Engine: 'postgres', EngineVersion: '9.6.1', DBInstanceClass: 'db.t3.micro', AllocatedStorage: '20' } } },
+    }));
+    const result = spawnSync('cfn-lint', ['--format', 'parseable', bad], { encoding: 'utf8' });
+    expect(result.status).not.toBe(0);
+    expect(result.stdout).toMatch(/W3691:Engine version '9.6.1' for engine 'postgres' is deprecated/);
+  });
+});
+
+describe('the cdk CLI synthesizes offline', () => {
+  const cdk = join(ROOT, 'node_modules', '.bin', 'cdk');
+  const env = { ...process.env, AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '', AWS_PROFILE: '', AWS_EC2_METADATA_DISABLED: 'true' };
+
+  test('`cdk synth` of the default stack writes the template, nag on', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'metaflow-cdk-out-'));
+    const { stderr } = await run(cdk, ['synth', '-q', '-o', out], { cwd: ROOT, env, timeout: 120_000 });
+    expect(stderr).not.toMatch(/Error/);
+    const template = JSON.parse(readFileSync(join(out, 'Metaflow.template.json'), 'utf8'));
+    expect(Object.keys(template.Outputs)).toContain('MetaflowBatchJobQueue');
+  });
+
+  test('a bad -c value exits non-zero with one clear line and no stack trace', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'metaflow-cdk-out-'));
+    const failure = await run(cdk, ['synth', '-q', '-o', out, '-c', 'natGateways=abc'], { cwd: ROOT, env, timeout: 120_000 })
+      .then(() => undefined, (err: { code: number; stderr: string }) => err);
+    expect(failure?.code).not.toBe(0);
+    expect(failure?.stderr).toContain('metaflow-cdk: context key natGateways: expected an integer from 0 to 16, got "abc"');
+    expect(failure?.stderr).not.toMatch(/^\s+at /m);
+  });
+});
