@@ -80,6 +80,10 @@ export const METAFLOW_STACK_OUTPUTS = {
   GPU_JOB_QUEUE_ARN: 'MetaflowGpuJobQueueArn',
   /** ARN of the Fargate job queue, when Fargate is enabled. */
   FARGATE_JOB_QUEUE_ARN: 'MetaflowFargateJobQueueArn',
+  /** Name of the Lambda function that runs metadata database migrations. */
+  MIGRATION_FUNCTION_NAME: 'MetaflowMigrationFunctionName',
+  /** URL of the Metaflow UI, when deployed. */
+  UI_URL: 'MetaflowUiUrl',
 } as const;
 
 /**

@@ -1,20 +1,8 @@
-import { CfnResource, Fn, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
+import { Fn, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { checkIntegerInRange, invalidProp } from '../validation';
-
-/**
- * CDK's restrict-default-security-group provider declares `DependsOn` on its role although its
- * `Role: GetAtt` already orders them; cfn-lint flags that (W3005). Drop the redundant DependsOn.
- */
-function dropRedundantProviderDependency(scope: Construct): void {
-  const provider = Stack.of(scope).node.tryFindChild('Custom::VpcRestrictDefaultSGCustomResourceProvider');
-  const handler = provider?.node.tryFindChild('Handler');
-  if (handler instanceof CfnResource) {
-    handler.addDeletionOverride('DependsOn');
-  }
-}
 
 /** Properties of a {@link MetaflowNetwork}. */
 export interface MetaflowNetworkProps {
@@ -144,7 +132,6 @@ export class MetaflowNetwork extends Construct {
         subnetConfiguration,
         restrictDefaultSecurityGroup: true,
       });
-      dropRedundantProviderDependency(this);
     }
 
     const computeSubnetType = props.computeSubnetType ?? this.defaultComputeSubnetType(natGateways, props.vpc);

@@ -5,8 +5,11 @@ import { MetaflowBatchCompute, MetaflowBatchComputeProps } from '../compute/meta
 import { METAFLOW_STACK_OUTPUTS, MetaflowProfile } from '../config/metaflow-config-keys';
 import { MetaflowConfigOutputs } from '../config/metaflow-config-outputs';
 import { IMetaflowDatastore, MetaflowDatastore, MetaflowDatastoreProps } from '../datastore/metaflow-datastore';
+import { MetaflowMetadataService, MetaflowMetadataServiceProps } from '../metadata/metaflow-metadata-service';
 import { MetaflowNetwork, MetaflowNetworkProps } from '../network/metaflow-network';
+import { MetaflowStepFunctionsSupport, MetaflowStepFunctionsSupportProps } from '../step-functions/metaflow-step-functions-support';
 import { invalidProp } from '../validation';
+import { withoutRedundantDependsOn } from './redundant-dependencies';
 
 /** Compute options of the stack: everything of {@link MetaflowBatchComputeProps} the stack does not wire itself. */
 export type MetaflowStackComputeProps = Omit<MetaflowBatchComputeProps, 'vpc' | 'vpcSubnets' | 'datastore' | 'permissionsBoundary'>;
@@ -29,6 +32,26 @@ export interface MetaflowStackDatastoreProps extends MetaflowDatastoreProps {
   readonly encryptionKeyArn?: string;
 }
 
+/** Metadata service options of the stack. */
+export interface MetaflowStackMetadataServiceProps extends Omit<MetaflowMetadataServiceProps, 'vpc' | 'vpcSubnets' | 'assignPublicIp'> {
+  /**
+   * Deploy the metadata service (without it Metaflow records metadata locally).
+   *
+   * @default true
+   */
+  readonly enabled?: boolean;
+}
+
+/** Step Functions support options of the stack. */
+export interface MetaflowStackStepFunctionsProps extends Omit<MetaflowStepFunctionsSupportProps, 'compute' | 'datastore'> {
+  /**
+   * Deploy Step Functions support.
+   *
+   * @default true
+   */
+  readonly enabled?: boolean;
+}
+
 /**
  * Properties of a {@link MetaflowStack}. A permissions boundary for every role in the stack is
  * set with the standard `permissionsBoundary` stack prop (`PermissionsBoundary.fromArn(...)`).
@@ -40,6 +63,10 @@ export interface MetaflowStackProps extends StackProps {
   readonly datastore?: MetaflowStackDatastoreProps;
   /** @default - the {@link MetaflowBatchCompute} defaults */
   readonly compute?: MetaflowStackComputeProps;
+  /** @default - deployed with the {@link MetaflowMetadataService} defaults */
+  readonly metadataService?: MetaflowStackMetadataServiceProps;
+  /** @default - deployed with the {@link MetaflowStepFunctionsSupport} defaults */
+  readonly stepFunctions?: MetaflowStackStepFunctionsProps;
 }
 
 /**
@@ -50,11 +77,15 @@ export class MetaflowStack extends Stack {
   public readonly network: MetaflowNetwork;
   public readonly datastore: IMetaflowDatastore;
   public readonly compute: MetaflowBatchCompute;
+  /** The metadata service, unless turned off. */
+  public readonly metadataService?: MetaflowMetadataService;
+  /** Step Functions support, unless turned off. */
+  public readonly stepFunctions?: MetaflowStepFunctionsSupport;
   public readonly configOutputs: MetaflowConfigOutputs;
 
   constructor(scope: Construct, id: string, props: MetaflowStackProps = {}) {
     super(scope, id, {
-      description: 'Metaflow compute layer: VPC, S3 datastore, AWS Batch (Spot, on-demand, GPU, Fargate), IAM (metaflow-cdk)',
+      description: 'Metaflow compute layer: VPC, S3 datastore, AWS Batch (Spot, on-demand, GPU, Fargate), metadata service, Step Functions support, IAM (metaflow-cdk)',
       ...props,
     });
     this.network = new MetaflowNetwork(this, 'Network', props.network);
@@ -89,19 +120,48 @@ export class MetaflowStack extends Stack {
       datastore: this.datastore,
     });
 
+    const { enabled: metadataOn = true, ...metadataProps } = props.metadataService ?? {};
+    if (metadataOn) {
+      this.metadataService = new MetaflowMetadataService(this, 'MetadataService', {
+        ...metadataProps,
+        vpc: this.network.vpc,
+        vpcSubnets: this.network.computeSubnets,
+        assignPublicIp: this.network.computeNeedsPublicIp,
+      });
+      this.output(METAFLOW_STACK_OUTPUTS.API_KEY_SECRET_ARN, this.metadataService.api.apiKeySecret.secretArn,
+        'Secrets Manager secret holding the metadata service API key (METAFLOW_SERVICE_AUTH_KEY)');
+      if (this.metadataService.migrations) {
+        this.output(METAFLOW_STACK_OUTPUTS.MIGRATION_FUNCTION_NAME, this.metadataService.migrations.function.functionName,
+          'Lambda function that runs metadata database migrations (invoke by hand to re-run them)');
+      }
+    }
+
+    const { enabled: stepFunctionsOn = true, ...stepFunctionsProps } = props.stepFunctions ?? {};
+    if (stepFunctionsOn) {
+      this.stepFunctions = new MetaflowStepFunctionsSupport(this, 'StepFunctions', {
+        ...stepFunctionsProps,
+        compute: this.compute,
+        datastore: this.datastore,
+      });
+    }
+
     this.configOutputs = new MetaflowConfigOutputs(this, 'MetaflowConfig', { profile: this.metaflowProfile() });
     if (this.compute.gpuQueue) {
-      new CfnOutput(this, METAFLOW_STACK_OUTPUTS.GPU_JOB_QUEUE_ARN, {
-        value: this.compute.gpuQueue.jobQueueArn,
-        description: 'AWS Batch job queue for GPU steps (use with @batch(queue=...) or --queue)',
-      });
+      this.output(METAFLOW_STACK_OUTPUTS.GPU_JOB_QUEUE_ARN, this.compute.gpuQueue.jobQueueArn,
+        'AWS Batch job queue for GPU steps (use with @batch(queue=...) or --queue)');
     }
     if (this.compute.fargateQueue && this.compute.fargateQueue !== this.compute.defaultQueue) {
-      new CfnOutput(this, METAFLOW_STACK_OUTPUTS.FARGATE_JOB_QUEUE_ARN, {
-        value: this.compute.fargateQueue.jobQueueArn,
-        description: 'AWS Batch job queue for Fargate steps',
-      });
+      this.output(METAFLOW_STACK_OUTPUTS.FARGATE_JOB_QUEUE_ARN, this.compute.fargateQueue.jobQueueArn, 'AWS Batch job queue for Fargate steps');
     }
+  }
+
+  /** The template, without the DependsOn entries its own references already imply (cfn-lint W3005). */
+  protected _toCloudFormation(): any {
+    return withoutRedundantDependsOn(super._toCloudFormation());
+  }
+
+  private output(id: string, value: string, description: string): CfnOutput {
+    return new CfnOutput(this, id, { value, description });
   }
 
   /** The Metaflow configuration this stack determines. */
@@ -113,6 +173,14 @@ export class MetaflowStack extends Stack {
       BATCH_JOB_QUEUE: this.compute.defaultQueue.jobQueueArn,
       ECS_S3_ACCESS_IAM_ROLE: this.compute.jobRole.roleArn,
       ECS_FARGATE_EXECUTION_ROLE: this.compute.fargateExecutionRole?.roleArn,
+      DEFAULT_METADATA: this.metadataService ? 'service' : undefined,
+      SERVICE_URL: this.metadataService?.url,
+      SERVICE_INTERNAL_URL: this.metadataService?.internalUrl,
+      SFN_IAM_ROLE: this.stepFunctions?.stateMachineRole.roleArn,
+      EVENTS_SFN_ACCESS_IAM_ROLE: this.stepFunctions?.eventsRole.roleArn,
+      SFN_DYNAMO_DB_TABLE: this.stepFunctions?.table.tableName,
+      SFN_STATE_MACHINE_PREFIX: this.stepFunctions?.stateMachinePrefix,
+      SFN_EXECUTION_LOG_GROUP_ARN: this.stepFunctions?.logGroupArn,
     };
   }
 }

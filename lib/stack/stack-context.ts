@@ -1,4 +1,6 @@
 import { Duration, PermissionsBoundary, RemovalPolicy } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as rds from 'aws-cdk-lib/aws-rds';
 import { Construct, Node } from 'constructs';
 import { Ec2EnvironmentOptions, FargateEnvironmentOptions, GpuEnvironmentOptions, GpuImageType } from '../compute/environment-options';
 import { DatastoreEncryption } from '../datastore/metaflow-datastore';
@@ -12,6 +14,8 @@ type ContextValue = string | number | boolean | string[];
 interface PropsDraft {
   network: Record<string, unknown>;
   datastore: Record<string, unknown>;
+  metadataService: Record<string, unknown> & { database: Record<string, unknown>; api: Record<string, unknown> };
+  stepFunctions: Record<string, unknown>;
   compute: Record<string, unknown> & {
     onDemand: Record<string, unknown>;
     spot: Record<string, unknown>;
@@ -73,11 +77,42 @@ const KEYS: ContextKeySpec[] = [
   { key: 'fargateMaxvCpus', type: 'integer', min: 1, max: 100000, defaultValue: '256', description: 'Most vCPUs of each Fargate environment', apply: (d, v) => { d.compute.fargate.maxvCpus = v; } },
   { key: 'rootVolumeGiB', type: 'integer', min: 30, max: 16384, defaultValue: '100', description: 'Encrypted gp3 root volume of EC2 hosts, GiB', apply: (d, v) => { d.compute.rootVolumeSizeGiB = v; } },
   { key: 'runnableTimeoutMinutes', type: 'integer', min: 10, max: 1440, defaultValue: '30', description: 'Cancel jobs no environment can ever run after this long RUNNABLE', apply: (d, v) => { d.compute.runnableTimeout = Duration.minutes(v as number); } },
+  { key: 'metadataService', type: 'boolean', defaultValue: 'true', description: 'Deploy the metadata service (ECS Fargate + RDS PostgreSQL + NLB + API Gateway)', apply: (d, v) => { d.metadataService.enabled = v; } },
+  { key: 'metadataServiceVersion', type: 'string', defaultValue: 'v2.4.12', description: 'Tag of netflixoss/metaflow_metadata_service', apply: (d, v) => { d.metadataService.imageVersion = v; } },
+  { key: 'metadataServiceDesiredCount', type: 'integer', min: 0, max: 100, defaultValue: '1', description: 'Metadata service tasks', apply: (d, v) => { d.metadataService.desiredCount = v; } },
+  { key: 'dbInstanceType', type: 'string', defaultValue: 't4g.small', description: 'RDS instance type (without "db.")', apply: (d, v) => { d.metadataService.database.instanceType = dbInstanceType(v as string); } },
+  { key: 'dbEngineVersion', type: 'string', defaultValue: '17.9', description: 'PostgreSQL version (full, e.g. 16.10); use one AWS still supports', apply: (d, v) => { d.metadataService.database.engineVersion = postgresVersion(v as string); } },
+  { key: 'dbMultiAz', type: 'boolean', defaultValue: 'false', description: 'RDS standby in a second AZ', apply: (d, v) => { d.metadataService.database.multiAz = v; } },
+  { key: 'dbDeletionProtection', type: 'boolean', defaultValue: 'true', description: 'RDS deletion protection', apply: (d, v) => { d.metadataService.database.deletionProtection = v; } },
+  { key: 'dbRemovalPolicy', type: 'enum', values: ['snapshot', 'retain', 'destroy'], defaultValue: 'snapshot', description: 'What stack deletion does to the database', apply: (d, v) => { d.metadataService.database.removalPolicy = { snapshot: RemovalPolicy.SNAPSHOT, retain: RemovalPolicy.RETAIN, destroy: RemovalPolicy.DESTROY }[v as string]; } },
+  { key: 'apiRateLimit', type: 'integer', min: 1, max: 10000, defaultValue: '100', description: 'Metadata API steady requests per second (usage plan)', apply: (d, v) => { d.metadataService.api.rateLimit = v; } },
+  { key: 'apiBurstLimit', type: 'integer', min: 1, max: 5000, defaultValue: '200', description: 'Metadata API burst (usage plan)', apply: (d, v) => { d.metadataService.api.burstLimit = v; } },
+  { key: 'webAclArn', type: 'string', defaultValue: '(none)', description: 'Regional WAF web ACL to attach to the metadata API', apply: (d, v) => { d.metadataService.api.webAclArn = v; } },
+  { key: 'stepFunctions', type: 'boolean', defaultValue: 'true', description: 'Step Functions support (DynamoDB table, roles, log group)', apply: (d, v) => { d.stepFunctions.enabled = v; } },
+  { key: 'stateMachinePrefix', type: 'string', defaultValue: '(stack name)', description: 'Prefix of state machine names the EventBridge role may start', apply: (d, v) => { d.stepFunctions.stateMachinePrefix = v; } },
   { key: 'permissionsBoundaryArn', type: 'string', defaultValue: '(none)', description: 'Managed policy ARN applied as permissions boundary to every role', apply: (d, v) => { d.permissionsBoundaryArn = v as string; } },
 ];
 
 /** Every context key the CDK app reads, for documentation and validation. */
 export const CONTEXT_KEYS: readonly ContextKeySpec[] = KEYS;
+
+/** `t4g.small` (or `db.t4g.small`) → an instance type. */
+function dbInstanceType(value: string): ec2.InstanceType {
+  const bare = value.replace(/^db\./, '');
+  if (!/^[a-z][a-z0-9-]*\.[a-z0-9]+$/.test(bare)) {
+    throw new MetaflowValidationError(`context key dbInstanceType: expected an instance type like "t4g.small", got ${describeValue(value)}`);
+  }
+  return new ec2.InstanceType(bare);
+}
+
+/** `16.10` → the RDS engine version object (the version must exist in RDS; cfn-lint checks). */
+function postgresVersion(full: string): rds.PostgresEngineVersion {
+  const match = /^(\d+)\.(\d+)$/.exec(full);
+  if (!match) {
+    throw new MetaflowValidationError(`context key dbEngineVersion: expected a PostgreSQL version like "17.9", got ${describeValue(full)}`);
+  }
+  return rds.PostgresEngineVersion.of(full, match[1]);
+}
 
 function contextError(spec: ContextKeySpec, raw: unknown, expected: string): never {
   throw new MetaflowValidationError(
@@ -142,7 +177,10 @@ export function metaflowSettingsFromContext(scope: Construct): MetaflowAppSettin
       `unknown context key${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')} (known keys: ${KEYS.map((k) => k.key).join(', ')})`,
     );
   }
-  const draft: PropsDraft = { network: {}, datastore: {}, compute: { onDemand: {}, spot: {}, gpu: {}, fargate: {} } };
+  const draft: PropsDraft = {
+    network: {}, datastore: {}, compute: { onDemand: {}, spot: {}, gpu: {}, fargate: {} },
+    metadataService: { database: {}, api: {} }, stepFunctions: {},
+  };
   let stackName = 'Metaflow';
   let nag = true;
   for (const spec of KEYS) {
@@ -176,6 +214,8 @@ export function metaflowSettingsFromContext(scope: Construct): MetaflowAppSettin
       gpu: draft.compute.gpu as GpuEnvironmentOptions,
       fargate: draft.compute.fargate as FargateEnvironmentOptions,
     },
+    metadataService: draft.metadataService,
+    stepFunctions: draft.stepFunctions,
     permissionsBoundary: draft.permissionsBoundaryArn ? PermissionsBoundary.fromArn(draft.permissionsBoundaryArn) : undefined,
   };
   return { stackName, nag, props };

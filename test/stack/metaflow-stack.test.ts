@@ -32,9 +32,18 @@ describe('MetaflowStack outputs form a Metaflow configuration', () => {
       METAFLOW_DEFAULT_DATASTORE: 's3',
       METAFLOW_DATASTORE_SYSROOT_S3: 's3://X/metaflow',
       METAFLOW_DATATOOLS_S3ROOT: 's3://X/data',
+      METAFLOW_DEFAULT_METADATA: 'service',
+      METAFLOW_SERVICE_URL: 'https://X.execute-api.X.X/X/',
+      METAFLOW_SERVICE_INTERNAL_URL: 'http://X/',
       METAFLOW_BATCH_JOB_QUEUE: 'X',
       METAFLOW_ECS_S3_ACCESS_IAM_ROLE: 'X',
+      METAFLOW_SFN_IAM_ROLE: 'X',
+      METAFLOW_EVENTS_SFN_ACCESS_IAM_ROLE: 'X',
+      METAFLOW_SFN_DYNAMO_DB_TABLE: 'X',
+      METAFLOW_SFN_STATE_MACHINE_PREFIX: 'Metaflow',
+      METAFLOW_SFN_EXECUTION_LOG_GROUP_ARN: 'X',
     });
+    expect(text).not.toContain('SERVICE_AUTH_KEY');
     const [, parameter] = resourcesOf(template, 'AWS::SSM::Parameter')[0];
     expect(parameter.Properties.Name).toBe('/metaflow/Metaflow/profile');
     expect(parameter.Properties.Value).toEqual(json);

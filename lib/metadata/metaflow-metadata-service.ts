@@ -1,0 +1,259 @@
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import { acknowledge } from '../nag/acknowledgements';
+import { checkIntegerInRange, invalidProp } from '../validation';
+import { MetadataApi, MetadataApiProps } from './metadata-api';
+import { IMetadataDatabase, MetadataDatabase, MetadataDatabaseProps } from './metadata-database';
+import { MigrationRunner } from './migration-runner';
+
+/** The metadata service image Metaflow publishes. */
+export const METADATA_SERVICE_IMAGE_REPOSITORY = 'netflixoss/metaflow_metadata_service';
+/** The version this project pins by default (the official template's). */
+export const DEFAULT_METADATA_SERVICE_VERSION = 'v2.4.12';
+/** Where the metadata API listens in the container. */
+export const METADATA_API_PORT = 8080;
+/** Where the migration service listens in the container. */
+export const MIGRATION_SERVICE_PORT = 8082;
+
+/** Fargate task sizes (vCPU units → allowed MiB). */
+const FARGATE_MEMORY: Record<number, [number, number, number]> = {
+  256: [512, 2048, 1024],
+  512: [1024, 4096, 1024],
+  1024: [2048, 8192, 1024],
+  2048: [4096, 16384, 1024],
+  4096: [8192, 30720, 1024],
+};
+
+/** Check a Fargate cpu/memory pair; `prefix` names the props in errors. */
+export function checkFargateSize(scope: Construct, prefix: string, cpu: number, memoryMiB: number): void {
+  const range = FARGATE_MEMORY[cpu];
+  if (!range) invalidProp(scope, `${prefix}cpu`, cpu, `a Fargate CPU size (${Object.keys(FARGATE_MEMORY).join(', ')})`);
+  const [min, max, step] = range;
+  if (!Number.isInteger(memoryMiB) || memoryMiB < min || memoryMiB > max || memoryMiB % step !== 0) {
+    invalidProp(scope, `${prefix}memoryMiB`, memoryMiB, `from ${min} to ${max} MiB in steps of ${step} for cpu ${cpu}`);
+  }
+}
+
+/** Properties of a {@link MetaflowMetadataService}. */
+export interface MetaflowMetadataServiceProps {
+  /** The VPC. */
+  readonly vpc: ec2.IVpc;
+
+  /**
+   * Where the service tasks, the internal NLB and the migration function run.
+   *
+   * @default - private subnets with egress if the VPC has them, else public
+   */
+  readonly vpcSubnets?: ec2.SubnetSelection;
+
+  /**
+   * Give tasks public IPs (needed when they run in public subnets, i.e. without NAT, to pull
+   * the image and reach AWS APIs).
+   *
+   * @default - true when `vpcSubnets` are public
+   */
+  readonly assignPublicIp?: boolean;
+
+  /**
+   * The image tag of `netflixoss/metaflow_metadata_service`.
+   *
+   * @default 'v2.4.12'
+   */
+  readonly imageVersion?: string;
+
+  /**
+   * Task vCPU units (256, 512, 1024, 2048, 4096).
+   *
+   * @default 512
+   */
+  readonly cpu?: number;
+
+  /**
+   * Task memory in MiB (a valid Fargate pair with `cpu`).
+   *
+   * @default 1024
+   */
+  readonly memoryMiB?: number;
+
+  /**
+   * Number of tasks.
+   *
+   * @default 1
+   */
+  readonly desiredCount?: number;
+
+  /**
+   * Retention of the service's log group.
+   *
+   * @default logs.RetentionDays.ONE_YEAR
+   */
+  readonly logRetention?: logs.RetentionDays;
+
+  /**
+   * Options of the database this construct creates.
+   *
+   * @default - see {@link MetadataDatabaseProps}
+   */
+  readonly database?: Omit<MetadataDatabaseProps, 'vpc'>;
+
+  /**
+   * Options of the API Gateway front end.
+   *
+   * @default - see {@link MetadataApiProps}
+   */
+  readonly api?: Omit<MetadataApiProps, 'loadBalancer'>;
+
+  /**
+   * Run database migrations on every deploy.
+   *
+   * @default true
+   */
+  readonly runMigrations?: boolean;
+}
+
+/**
+ * The Metaflow metadata service: Fargate tasks (ECS cluster with Container Insights) behind an
+ * internal NLB (80 → 8080 API, 8082 → 8082 migrations), a PostgreSQL database reachable only
+ * from the service, a regional API Gateway with an API key in front, and migrations that run on
+ * every deploy.
+ */
+export class MetaflowMetadataService extends Construct {
+  public readonly cluster: ecs.Cluster;
+  public readonly database: MetadataDatabase;
+  public readonly service: ecs.FargateService;
+  public readonly taskDefinition: ecs.FargateTaskDefinition;
+  public readonly loadBalancer: elbv2.NetworkLoadBalancer;
+  public readonly api: MetadataApi;
+  /** The migration runner, when migrations run on deploy. */
+  public readonly migrations?: MigrationRunner;
+  /** The image the service (and a UI backend) runs. */
+  public readonly image: string;
+  /** `http://<internal-nlb>/` — Metaflow's SERVICE_INTERNAL_URL. */
+  public readonly internalUrl: string;
+  /** Metaflow's SERVICE_URL (the API Gateway stage URL). */
+  public readonly url: string;
+
+  constructor(scope: Construct, id: string, props: MetaflowMetadataServiceProps) {
+    super(scope, id);
+    const vpcSubnets = props.vpcSubnets
+      ?? (props.vpc.privateSubnets.length > 0 ? { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS } : { subnetType: ec2.SubnetType.PUBLIC });
+    const assignPublicIp = props.assignPublicIp ?? vpcSubnets.subnetType === ec2.SubnetType.PUBLIC;
+    const imageVersion = props.imageVersion ?? DEFAULT_METADATA_SERVICE_VERSION;
+    if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(imageVersion)) {
+      invalidProp(this, 'imageVersion', imageVersion, 'an image tag such as "v2.4.12"');
+    }
+    this.image = `${METADATA_SERVICE_IMAGE_REPOSITORY}:${imageVersion}`;
+    const cpu = props.cpu ?? 512;
+    const memoryMiB = props.memoryMiB ?? 1024;
+    checkFargateSize(this, '', cpu, memoryMiB);
+    const desiredCount = props.desiredCount ?? 1;
+    checkIntegerInRange(this, 'desiredCount', desiredCount, 0, 100);
+
+    this.cluster = new ecs.Cluster(this, 'Cluster', {
+      vpc: props.vpc,
+      containerInsightsV2: ecs.ContainerInsights.ENABLED,
+    });
+    this.database = new MetadataDatabase(this, 'Database', { vpc: props.vpc, ...props.database });
+
+    const logGroup = new logs.LogGroup(this, 'Logs', {
+      retention: props.logRetention ?? logs.RetentionDays.ONE_YEAR,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    this.taskDefinition = new ecs.FargateTaskDefinition(this, 'TaskDefinition', {
+      cpu,
+      memoryLimitMiB: memoryMiB,
+      runtimePlatform: { cpuArchitecture: ecs.CpuArchitecture.X86_64, operatingSystemFamily: ecs.OperatingSystemFamily.LINUX },
+    });
+    const container = this.taskDefinition.addContainer('Service', {
+      image: ecs.ContainerImage.fromRegistry(this.image),
+      essential: true,
+      environment: databaseEnvironment(this.database),
+      secrets: databaseSecrets(this.database),
+      logging: ecs.LogDrivers.awsLogs({ logGroup, streamPrefix: 'metadata' }),
+      portMappings: [{ containerPort: METADATA_API_PORT }, { containerPort: MIGRATION_SERVICE_PORT }],
+    });
+
+    const serviceSecurityGroup = new ec2.SecurityGroup(this, 'ServiceSecurityGroup', {
+      vpc: props.vpc,
+      description: 'Metaflow metadata service tasks: API and migration ports from inside the VPC only',
+      allowAllOutbound: true,
+    });
+    for (const port of [METADATA_API_PORT, MIGRATION_SERVICE_PORT]) {
+      serviceSecurityGroup.addIngressRule(ec2.Peer.ipv4(props.vpc.vpcCidrBlock), ec2.Port.tcp(port), `internal NLB and VPC clients to ${port}`);
+    }
+    acknowledge(this.taskDefinition, ['AwsSolutions-ECS2'],
+      'The plain environment holds only the database host, port, name and SSL mode; the user and password are ECS secrets from Secrets Manager.');
+    acknowledge(serviceSecurityGroup, ['AwsSolutions-EC23'],
+      'Ingress is from the VPC CIDR only (a deploy-time token cdk-nag cannot resolve), on the API and migration ports: the internal NLB and the API Gateway VPC link reach the tasks from inside the VPC.');
+    this.service = new ecs.FargateService(this, 'Service', {
+      cluster: this.cluster,
+      taskDefinition: this.taskDefinition,
+      desiredCount,
+      assignPublicIp,
+      vpcSubnets,
+      securityGroups: [serviceSecurityGroup],
+      circuitBreaker: { enable: true, rollback: true },
+      minHealthyPercent: 100,
+      healthCheckGracePeriod: Duration.minutes(2),
+      enableExecuteCommand: false,
+    });
+    this.database.allowFrom(this.service, 'Metaflow metadata service');
+
+    this.loadBalancer = new elbv2.NetworkLoadBalancer(this, 'LoadBalancer', {
+      vpc: props.vpc,
+      vpcSubnets,
+      internetFacing: false,
+      crossZoneEnabled: true,
+    });
+    const listen = (listenerPort: number, containerPort: number) => {
+      this.loadBalancer.addListener(`Port${listenerPort}`, { port: listenerPort, protocol: elbv2.Protocol.TCP }).addTargets(`To${containerPort}`, {
+        port: containerPort,
+        protocol: elbv2.Protocol.TCP,
+        targets: [this.service.loadBalancerTarget({ containerName: container.containerName, containerPort })],
+        healthCheck: { protocol: elbv2.Protocol.HTTP, path: '/ping', interval: Duration.seconds(15), healthyThresholdCount: 2 },
+        deregistrationDelay: Duration.seconds(30),
+      });
+    };
+    listen(80, METADATA_API_PORT);
+    listen(MIGRATION_SERVICE_PORT, MIGRATION_SERVICE_PORT);
+    this.internalUrl = `http://${this.loadBalancer.loadBalancerDnsName}/`;
+    acknowledge(this.loadBalancer, ['AwsSolutions-ELB2'],
+      'NLB access logs exist only for TLS listeners; this internal TCP load balancer is fronted by API Gateway, whose access logs record every request.');
+
+    this.api = new MetadataApi(this, 'Api', { ...props.api, loadBalancer: this.loadBalancer });
+    this.url = this.api.url;
+
+    if (props.runMigrations ?? true) {
+      this.migrations = new MigrationRunner(this, 'Migrations', {
+        vpc: props.vpc,
+        migrationServiceUrl: `http://${this.loadBalancer.loadBalancerDnsName}:${MIGRATION_SERVICE_PORT}`,
+        trigger: this.image,
+        logRetention: props.logRetention,
+      });
+      // Run only once the service is stable behind the NLB (the URL already orders it after the NLB).
+      this.migrations.resource.node.addDependency(this.service);
+    }
+  }
+}
+
+/** The metadata service's database settings as plain environment (no secrets here). */
+export function databaseEnvironment(database: IMetadataDatabase): Record<string, string> {
+  return {
+    MF_METADATA_DB_HOST: database.host,
+    MF_METADATA_DB_PORT: database.port,
+    MF_METADATA_DB_NAME: database.databaseName,
+    MF_METADATA_DB_SSL_MODE: 'require',
+  };
+}
+
+/** The database user and password as ECS secrets (resolved at task start, never in the template). */
+export function databaseSecrets(database: IMetadataDatabase): Record<string, ecs.Secret> {
+  return {
+    MF_METADATA_DB_USER: ecs.Secret.fromSecretsManager(database.credentials, 'username'),
+    MF_METADATA_DB_PSWD: ecs.Secret.fromSecretsManager(database.credentials, 'password'),
+  };
+}

@@ -1,0 +1,92 @@
+import { CustomResource, Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as cr from 'aws-cdk-lib/custom-resources';
+import { Construct } from 'constructs';
+import { acknowledge, wildcardResourceFinding } from '../nag/acknowledgements';
+import { MIGRATION_HANDLER_ENTRY, MIGRATION_PROPERTIES } from './migration-handler/properties';
+
+/** Properties of a {@link MigrationRunner}. */
+export interface MigrationRunnerProps {
+  /** The VPC the migration service is reachable in. */
+  readonly vpc: ec2.IVpc;
+  /**
+   * Subnets for the function. It only calls the internal NLB, so it needs no internet access.
+   *
+   * @default - private subnets with egress, else isolated subnets, else public subnets
+   */
+  readonly vpcSubnets?: ec2.SubnetSelection;
+  /** `http://<internal-nlb>:8082` */
+  readonly migrationServiceUrl: string;
+  /**
+   * Changing this value re-runs the migrations on update (e.g. the service image).
+   */
+  readonly trigger: string;
+  /** @default logs.RetentionDays.ONE_YEAR */
+  readonly logRetention?: logs.RetentionDays;
+}
+
+/**
+ * Runs the metadata database migrations on every deploy: a custom resource whose Node.js
+ * function (bundled locally with esbuild, no Docker) asks the migration service for the schema
+ * status and upgrades when needed. A failed migration fails the deployment with the service's
+ * own message. The function can also be invoked by hand (see docs).
+ */
+export class MigrationRunner extends Construct {
+  /** The function; invoke it with `{"RequestType":"Create","ResourceProperties":{"MigrationServiceUrl":"…"}}`. */
+  public readonly function: nodejs.NodejsFunction;
+  public readonly resource: CustomResource;
+
+  constructor(scope: Construct, id: string, props: MigrationRunnerProps) {
+    super(scope, id);
+    const retention = props.logRetention ?? logs.RetentionDays.ONE_YEAR;
+    const securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
+      vpc: props.vpc,
+      description: 'Metaflow migration runner: calls the migration service through the internal NLB',
+      allowAllOutbound: true,
+    });
+    const vpcSubnets = props.vpcSubnets ?? { subnetType: props.vpc.privateSubnets.length > 0
+      ? ec2.SubnetType.PRIVATE_WITH_EGRESS
+      : props.vpc.isolatedSubnets.length > 0 ? ec2.SubnetType.PRIVATE_ISOLATED : ec2.SubnetType.PUBLIC };
+    this.function = new nodejs.NodejsFunction(this, 'Function', {
+      description: 'Runs Metaflow metadata database migrations (GET /db_schema_status, PATCH /upgrade)',
+      entry: MIGRATION_HANDLER_ENTRY,
+      handler: 'handler',
+      runtime: lambda.Runtime.NODEJS_24_X,
+      architecture: lambda.Architecture.ARM_64,
+      timeout: Duration.minutes(14),
+      memorySize: 256,
+      vpc: props.vpc,
+      vpcSubnets,
+      // The function needs no internet access, only the NLB, so a public subnet is fine too.
+      allowPublicSubnet: vpcSubnets.subnetType === ec2.SubnetType.PUBLIC,
+      securityGroups: [securityGroup],
+      logGroup: new logs.LogGroup(this, 'FunctionLogs', { retention, removalPolicy: RemovalPolicy.DESTROY }),
+      bundling: { minify: true, sourceMap: false, forceDockerBundling: false, target: 'node22' },
+    });
+    const provider = new cr.Provider(this, 'Provider', {
+      onEventHandler: this.function,
+      logGroup: new logs.LogGroup(this, 'ProviderLogs', { retention, removalPolicy: RemovalPolicy.DESTROY }),
+    });
+    this.resource = new CustomResource(this, 'Resource', {
+      serviceToken: provider.serviceToken,
+      resourceType: 'Custom::MetaflowMigrations',
+      properties: {
+        [MIGRATION_PROPERTIES.SERVICE_URL]: props.migrationServiceUrl,
+        Trigger: props.trigger,
+      },
+    });
+
+    const lambdaReason = 'AWS-maintained Lambda execution policies (CloudWatch Logs; ENI management for a VPC function); they carry no data access.';
+    const basic = 'arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole';
+    const vpcAccess = 'arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole';
+    acknowledge(this.function, [`AwsSolutions-IAM4[Policy::${basic}]`, `AwsSolutions-IAM4[Policy::${vpcAccess}]`], lambdaReason);
+    acknowledge(provider, [`AwsSolutions-IAM4[Policy::${basic}]`], lambdaReason);
+    acknowledge(provider, [wildcardResourceFinding(this, `${this.function.functionArn}:*`)],
+      'The CDK provider framework invokes any version of the migration function; the grant is limited to that one function.');
+    acknowledge(provider, ['AwsSolutions-L1'],
+      'The CDK provider framework picks its own Node.js runtime and upgrades it with aws-cdk-lib; the migration function itself runs the latest runtime.');
+  }
+}
