@@ -28,7 +28,9 @@ export function loadFlowFile(file: string, cwd: string = process.cwd()): { flow:
   try {
     mod = loadModule(abs);
   } catch (err) {
-    const msg = String((err as Error)?.message ?? err).split('\n')[0];
+    // esbuild's message is "Transform failed with 1 error:" and the error on the next line.
+    const lines = String((err as Error)?.message ?? err).split('\n').map((l) => l.trim()).filter(Boolean);
+    const msg = lines[0]?.endsWith(':') && lines[1] ? `${lines[0]} ${lines[1]}` : (lines[0] ?? 'unknown error');
     throw new FlowLoadError(`cannot load flow file ${file}: ${msg}`);
   }
   const m = mod as { default?: unknown } | undefined;

@@ -1,4 +1,9 @@
 import { Command } from 'commander';
+import { registerLogs } from './logs';
+import { registerResume } from './resume';
+import { registerRun } from './run';
+import { registerRuns } from './runs';
+import { registerShow } from './show';
 
 /**
  * A command registrar adds one subcommand to the program. Its action returns the exit code
@@ -18,4 +23,10 @@ export interface CommandContext {
 export type CommandRegistrar = (program: Command, context: CommandContext) => void;
 
 /** Every subcommand of `metaflow-cdk`, one registrar per file in this folder. */
-export const COMMANDS: readonly CommandRegistrar[] = [];
+export const COMMANDS: readonly CommandRegistrar[] = [
+  registerRun,
+  registerResume,
+  registerRuns,
+  registerShow,
+  registerLogs,
+];

@@ -1,0 +1,42 @@
+import { Command } from 'commander';
+import type { CommandRegistrar } from './index';
+import { addRootOption, executeRun, makeLayer, openDatastore, parametersOrThrow, parseMaxWorkers, prepareFlow } from '../run-support';
+import { UserInputError } from '../exit-codes';
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+const WITH = ['retry'];
+
+interface RunFlags {
+  param: string[];
+  maxWorkers?: string;
+  with: string[];
+  compute?: string;
+  json?: boolean;
+  root?: string;
+}
+
+/** `metaflow-cdk run <flow-file>`: validate and run a flow. */
+export const registerRun: CommandRegistrar = (program, context) => {
+  const cmd = new Command('run')
+    .description('run a flow (a .ts or .js file whose default export is a flow)')
+    .argument('<flow-file>', 'the flow file')
+    .option('--param <name=value>', 'set a flow parameter (repeatable)', collect, [])
+    .option('--max-workers <n>', 'how many tasks run at once (default: the number of cores)')
+    .option('--with <policy>', 'apply a policy to every step that has none: retry (repeatable)', collect, [])
+    .option('--compute <layer>', 'where tasks run: local', 'local')
+    .option('--json', 'print the run record as JSON on stdout (progress goes to stderr)');
+  addRootOption(cmd).action(async (file: string, flags: RunFlags) => {
+    const bad = flags.with.filter((w) => !WITH.includes(w));
+    if (bad.length) throw new UserInputError(`--with ${bad.map((b) => JSON.stringify(b)).join(', ')}: unknown policy (available: ${WITH.join(', ')})`);
+    const maxWorkers = parseMaxWorkers(flags.maxWorkers);
+    const layer = makeLayer(flags.compute, maxWorkers);
+    const { graph, file: flowFile } = prepareFlow(file);
+    const parameters = parametersOrThrow(graph, flags.param);
+    const code = await executeRun(
+      { graph, flowFile, parameters, withRetry: flags.with.includes('retry'), layer, datastore: openDatastore(flags, context), json: !!flags.json },
+      context,
+    );
+    context.setExitCode(code);
+  });
+  program.addCommand(cmd);
+};
