@@ -36,6 +36,7 @@ export class ProgressReporter {
   private readonly pendingLines: string[] = [];
   private readonly render?: ReturnType<typeof logUpdate.create>;
   private timer?: NodeJS.Timeout;
+  private closed = false;
   private readonly now: () => number;
 
   constructor(private readonly options: ReporterOptions) {
@@ -142,6 +143,8 @@ export class ProgressReporter {
 
   /** Draw the final state and stop redrawing. */
   close(): void {
+    if (this.closed) return;
+    this.closed = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     if (this.render) {
