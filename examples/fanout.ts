@@ -36,7 +36,9 @@ export default defineFlow({
       command: node(`
         const fs = require('fs');
         const root = process.env.MF_DATASTORE_ROOT;
-        const inputs = process.env.MF_INPUT_PATHS.split(',');
+        // A very wide join gets its input paths in a file instead (see the task contract).
+        const list = process.env.MF_INPUT_PATHS_FILE;
+        const inputs = list ? fs.readFileSync(root + '/' + list, 'utf8').split('\\n').filter(Boolean) : process.env.MF_INPUT_PATHS.split(',');
         const total = inputs.reduce((sum, p) => sum + JSON.parse(fs.readFileSync(root + '/' + p + '/outputs.json', 'utf8')).square, 0);
         fs.writeFileSync(process.env.MF_OUTPUT_DIR + '/outputs.json', JSON.stringify({ total, children: inputs.length }));
         console.log('sum of squares of 1..' + inputs.length + ' = ' + total);`),

@@ -21,7 +21,7 @@ export default defineFlow({
     {
       name: 'hello',
       // MF_INPUT_PATHS holds the parents' task paths, relative to MF_DATASTORE_ROOT.
-      command: sh('cat "$MF_DATASTORE_ROOT/$MF_INPUT_PATHS/outputs.json"; echo'),
+      command: sh('cat "$MF_DATASTORE_ROOT/$MF_INPUT_PATHS/outputs.json"'),
       next: 'end',
     },
     { name: 'end', command: sh('echo "HelloFlow is all done"') },

@@ -33,7 +33,9 @@ export default defineFlow({
       command: node(`
         const fs = require('fs');
         const root = process.env.MF_DATASTORE_ROOT;
-        const results = process.env.MF_INPUT_PATHS.split(',').map((p) => JSON.parse(fs.readFileSync(root + '/' + p + '/outputs.json', 'utf8')));
+        const list = process.env.MF_INPUT_PATHS_FILE; // set instead of MF_INPUT_PATHS for very wide joins
+        const paths = list ? fs.readFileSync(root + '/' + list, 'utf8').split('\\n').filter(Boolean) : process.env.MF_INPUT_PATHS.split(',');
+        const results = paths.map((p) => JSON.parse(fs.readFileSync(root + '/' + p + '/outputs.json', 'utf8')));
         const best = results.reduce((a, b) => (b.loss < a.loss ? b : a));
         fs.writeFileSync(process.env.MF_OUTPUT_DIR + '/outputs.json', JSON.stringify({ best, tried: results.length }));
         console.log('best of ' + results.length + ': rate ' + best.rate + ' (loss ' + best.loss + ')');`),

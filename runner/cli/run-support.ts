@@ -54,6 +54,29 @@ export function prepareFlow(file: string): { graph: FlowGraph; file: string } {
   return { graph: result.graph, file: loaded.file };
 }
 
+/**
+ * Gathers input problems so that a command reports all of them at once:
+ * `check(() => parse(...))` returns undefined when the parse threw a UserInputError.
+ */
+export class InputProblems {
+  private readonly problems: string[] = [];
+
+  check<T>(f: () => T): T | undefined {
+    try {
+      return f();
+    } catch (err) {
+      if (!(err instanceof UserInputError)) throw err;
+      this.problems.push(err.message);
+      return undefined;
+    }
+  }
+
+  /** Throw one UserInputError listing every problem, each on its own `metaflow-cdk:` line. */
+  throwIfAny(): void {
+    if (this.problems.length) throw new UserInputError(this.problems.join('\nmetaflow-cdk: '));
+  }
+}
+
 export function parametersOrThrow(graph: FlowGraph, given: readonly string[]): Record<string, unknown> {
   const { values, problems } = resolveParameters(graph.flow, given);
   if (problems.length) throw new UserInputError(problems.join('\nmetaflow-cdk: '));
@@ -90,11 +113,14 @@ export async function executeRun(options: ExecuteOptions, context: CommandContex
     if (interrupts === 1) {
       context.stderr.write('\nmetaflow-cdk: interrupted, stopping all tasks (Ctrl-C again to quit at once)\n');
       abort.abort();
-    } else process.exit(EXIT_CODES.INTERRUPTED);
+    } else {
+      if (layer instanceof LocalComputeLayer) layer.killAllNow();
+      process.exit(EXIT_CODES.INTERRUPTED);
+    }
   };
+  const layer = options.layer;
   process.on('SIGINT', onSigint);
   process.on('SIGTERM', onSigint);
-  const layer = options.layer;
   const where = layer instanceof LocalComputeLayer ? `${layer.name}, ${layer.maxWorkers} workers` : layer.name;
   let record: RunRecord;
   try {

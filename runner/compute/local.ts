@@ -85,6 +85,7 @@ export class LocalComputeLayer implements ComputeLayer {
       return;
     }
     const run: Running = { task, listener, child, startedAt, timers: [] };
+    if (this.running.size === 0) process.on('exit', this.onProcessExit);
     this.running.set(task.key, run);
     listener.started(task, startedAt);
 
@@ -96,6 +97,7 @@ export class LocalComputeLayer implements ComputeLayer {
       settled = true;
       run.timers.forEach(clearTimeout);
       this.running.delete(task.key);
+      if (this.running.size === 0) process.off('exit', this.onProcessExit);
       listener.finished(task, this.result(run, exit, spawnError));
       this.pump();
     };
@@ -150,6 +152,16 @@ export class LocalComputeLayer implements ComputeLayer {
     killGroup(run.child, 'SIGTERM');
     run.timers.push(setTimeout(() => killGroup(run.child, 'SIGKILL'), this.killGraceMs));
   }
+
+  /**
+   * SIGKILL every running process group now, synchronously: for a forced quit (second Ctrl-C) and
+   * the process 'exit' safety net, so no task outlives the runner.
+   */
+  killAllNow(): void {
+    for (const run of this.running.values()) killGroup(run.child, 'SIGKILL');
+  }
+
+  private readonly onProcessExit = () => this.killAllNow();
 
   async cancelAll(reason: string): Promise<void> {
     this.cancelled = true;

@@ -5,6 +5,7 @@ import { Datastore, LogSink, RunRecord, TaskRecord, TaskRef } from './types';
 
 export const DEFAULT_DATASTORE_DIR = '.metaflow-cdk';
 
+const INPUT_PATHS_FILE = 'input-paths.txt';
 const logName = (attempt: number) => `attempt-${attempt}.log`;
 
 /** The local datastore: a directory, `.metaflow-cdk/` in the working directory by default. */
@@ -47,6 +48,11 @@ export class LocalDatastore implements Datastore {
 
   async writeTaskStatus(ref: TaskRef, record: TaskRecord): Promise<void> {
     await fs.promises.writeFile(path.join(this.dir(ref), 'status.json'), JSON.stringify(record, null, 2));
+  }
+
+  async writeInputPaths(ref: TaskRef, paths: readonly string[]): Promise<string> {
+    await fs.promises.writeFile(path.join(this.dir(ref), INPUT_PATHS_FILE), paths.join('\n') + '\n');
+    return `${this.taskPath(ref)}/${INPUT_PATHS_FILE}`;
   }
 
   async copyTask(from: TaskRef, to: TaskRef): Promise<void> {

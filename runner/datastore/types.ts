@@ -80,6 +80,11 @@ export interface Datastore {
   /** The task's outputs.json, or undefined when it wrote none. Throws on malformed JSON. */
   readOutputs(ref: TaskRef): Promise<Record<string, unknown> | undefined>;
   writeTaskStatus(ref: TaskRef, record: TaskRecord): Promise<void>;
+  /**
+   * Store a long list of input paths (one per line) for a task whose MF_INPUT_PATHS would be too
+   * long for an environment variable; returns the file's path relative to the root.
+   */
+  writeInputPaths(ref: TaskRef, paths: readonly string[]): Promise<string>;
   /** Copy a finished task (outputs, logs) from another run of the same flow (resume). */
   copyTask(from: TaskRef, to: TaskRef): Promise<void>;
   /** Where one attempt's log goes. Created lazily on the first line. */

@@ -4,6 +4,8 @@ import { parameterType, validateParameters } from './parameters';
 
 const FLOW_NAME = /^[A-Za-z0-9_-]{1,80}$/;
 
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
 export type StepKind = 'linear' | 'branch' | 'foreach' | 'end';
 
 /** A validated flow with the facts the orchestrator needs about each step. */
@@ -140,12 +142,12 @@ function checkStructure(
           problems.push(`join step "${name}" closes the foreach at "${split}" and must have 1 input, has ${ins.length} (${ins.join(', ')})`);
         } else if (!splitStep.foreach && ins.length !== nextOf(splitStep).length) {
           problems.push(
-            `join step "${name}" has ${ins.length} inputs (${ins.join(', ')}) but the branch at "${split}" has ${nextOf(splitStep).length} (${nextOf(splitStep).join(', ')})`,
+            `join step "${name}" has ${plural(ins.length, 'input')} (${ins.join(', ')}) but the branch at "${split}" has ${nextOf(splitStep).length} (${nextOf(splitStep).join(', ')})`,
           );
         }
         stack.set(name, arrivals[0].slice(0, -1));
       } else {
-        if (ins.length > 1) problems.push(`step "${name}" has ${ins.length} inputs (${ins.join(', ')}) but is not a join (set join: true)`);
+        if (ins.length > 1) problems.push(`step "${name}" has ${plural(ins.length, 'input')} (${ins.join(', ')}) but is not a join (set join: true)`);
         stack.set(name, arrivals[0] ?? []);
       }
     }

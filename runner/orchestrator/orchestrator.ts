@@ -28,6 +28,9 @@ export interface RunOptions {
   readonly recordIntervalMs?: number;
 }
 
+/** Longer MF_INPUT_PATHS values are replaced by MF_INPUT_PATHS_FILE. */
+export const MAX_INPUT_PATHS_ENV = 4096;
+
 interface Frame {
   readonly split: string;
   readonly index: number;
@@ -218,11 +221,16 @@ class Orchestrator implements AttemptListener {
   private async submitFirst(tasks: Task[]): Promise<void> {
     const outputDirs = await Promise.all(tasks.map((t) => this.store.prepareTask(t.ref)));
     const specs: TaskSpec[] = [];
-    tasks.forEach((task, i) => {
+    for (const [i, task] of tasks.entries()) {
       task.env = this.contractEnv(task, outputDirs[i]);
+      if (task.env.MF_INPUT_PATHS.length > MAX_INPUT_PATHS_ENV) {
+        // A wide join: the list goes in a file (env strings are limited; Batch overrides to 8 KiB).
+        task.env.MF_INPUT_PATHS_FILE = await this.store.writeInputPaths(task.ref, task.inputs.map((t) => this.store.taskPath(t.ref)));
+        delete task.env.MF_INPUT_PATHS;
+      }
       this.emit({ type: 'task-queued', task: this.info(task), attempt: 0 });
       specs.push(this.spec(task, 0));
-    });
+    }
     this.submit(specs);
   }
 

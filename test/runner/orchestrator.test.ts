@@ -240,6 +240,18 @@ describe('foreach and branches', () => {
     expect(run.task('ojoin/0').inputs).toEqual(['ijoin/0', 'ijoin/1']);
   });
 
+  test('a very wide join gets its input paths in a file instead of MF_INPUT_PATHS', async () => {
+    const run = await runSteps([
+      { name: 'start', command: sh('true'), foreach: { items: Array.from({ length: 100 }, (_, i) => i) }, next: 'a_child_step_with_a_long_name' },
+      { name: 'a_child_step_with_a_long_name', command: ['/bin/true'], next: 'join' },
+      { name: 'join', join: true, command: sh('echo "${MF_INPUT_PATHS:-unset}"; wc -l < "$MF_DATASTORE_ROOT/$MF_INPUT_PATHS_FILE"; tail -1 "$MF_DATASTORE_ROOT/$MF_INPUT_PATHS_FILE"'), next: 'end' },
+      { name: 'end', command: sh('echo "$MF_INPUT_PATHS"') },
+    ]);
+    expect(run.record.status).toBe('succeeded');
+    expect(run.log('join/0').split('\n')).toEqual(['unset', '100', `TestFlow/${run.record.runId}/a_child_step_with_a_long_name/99`, '']);
+    expect(run.log('end/0')).toBe(`TestFlow/${run.record.runId}/join/0\n`);
+  });
+
   test('a foreach whose outputs hold no list fails the run with a clear message', async () => {
     const run = await runSteps([
       { name: 'start', command: sh(writeOutputs('{"items": 3}')), foreach: { output: 'items' }, next: 'a' },

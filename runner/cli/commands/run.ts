@@ -1,10 +1,17 @@
 import { Command } from 'commander';
 import type { CommandRegistrar } from './index';
-import { addRootOption, executeRun, makeLayer, openDatastore, parametersOrThrow, parseMaxWorkers, prepareFlow } from '../run-support';
+import { addRootOption, executeRun, InputProblems, makeLayer, openDatastore, parametersOrThrow, parseMaxWorkers, prepareFlow } from '../run-support';
 import { UserInputError } from '../exit-codes';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 const WITH = ['retry'];
+
+/** `--with` values: only `retry` (the default retry policy for steps without one) exists. */
+function parseWith(values: readonly string[]): boolean {
+  const bad = values.filter((w) => !WITH.includes(w));
+  if (bad.length) throw new UserInputError(`--with ${bad.map((b) => JSON.stringify(b)).join(', ')}: unknown policy (available: ${WITH.join(', ')})`);
+  return values.includes('retry');
+}
 
 interface RunFlags {
   param: string[];
@@ -26,14 +33,16 @@ export const registerRun: CommandRegistrar = (program, context) => {
     .option('--compute <layer>', 'where tasks run: local', 'local')
     .option('--json', 'print the run record as JSON on stdout (progress goes to stderr)');
   addRootOption(cmd).action(async (file: string, flags: RunFlags) => {
-    const bad = flags.with.filter((w) => !WITH.includes(w));
-    if (bad.length) throw new UserInputError(`--with ${bad.map((b) => JSON.stringify(b)).join(', ')}: unknown policy (available: ${WITH.join(', ')})`);
-    const maxWorkers = parseMaxWorkers(flags.maxWorkers);
-    const layer = makeLayer(flags.compute, maxWorkers);
-    const { graph, file: flowFile } = prepareFlow(file);
-    const parameters = parametersOrThrow(graph, flags.param);
+    const problems = new InputProblems();
+    const withRetry = problems.check(() => parseWith(flags.with));
+    const maxWorkers = problems.check(() => parseMaxWorkers(flags.maxWorkers));
+    const layer = problems.check(() => makeLayer(flags.compute, maxWorkers));
+    const prepared = problems.check(() => prepareFlow(file));
+    const parameters = prepared && problems.check(() => parametersOrThrow(prepared.graph, flags.param));
+    problems.throwIfAny();
+    const { graph, file: flowFile } = prepared!;
     const code = await executeRun(
-      { graph, flowFile, parameters, withRetry: flags.with.includes('retry'), layer, datastore: openDatastore(flags, context), json: !!flags.json },
+      { graph, flowFile, parameters: parameters!, withRetry: !!withRetry, layer: layer!, datastore: openDatastore(flags, context), json: !!flags.json },
       context,
     );
     context.setExitCode(code);

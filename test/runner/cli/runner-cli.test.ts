@@ -162,6 +162,15 @@ describe('bad input: one clear line per problem, exit 2, no stack trace', () => 
     bad(['run', example('fanout.ts'), '--param', 'width=wide', '--param', 'oops'], ['metaflow-cdk: --param width=wide: expected an integer', '--param "oops": expected name=value']);
   });
 
+  test('bad flags and a bad --param are all reported at once', () => {
+    const r = bad(['run', example('fanout.ts'), '--max-workers', 'many', '--with', 'magic', '--param', 'width=-'], [
+      '--with "magic": unknown policy',
+      '--max-workers must be a whole number ≥ 1, got "many"',
+      '--param width=-: expected an integer',
+    ]);
+    expect(r.stderr.trim().split('\n')).toHaveLength(3);
+  });
+
   test('bad --max-workers, --with and --compute', () => {
     bad(['run', example('hello.ts'), '--max-workers', '0'], ['--max-workers must be a whole number ≥ 1, got "0"']);
     bad(['run', example('hello.ts'), '--with', 'magic'], ['--with "magic": unknown policy (available: retry)']);

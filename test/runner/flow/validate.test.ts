@@ -59,7 +59,7 @@ describe('validateFlow rejects, naming the step and value', () => {
       'join with the wrong number of inputs',
       () =>
         problems([s('start', { next: ['a', 'b'] }), s('a', { next: 'j' }), s('b', { next: 'j2' }), s('j', { join: true, next: 'j2' }), s('j2', { join: true, next: 'end' }), s('end')]),
-      /join step "j" has 1 inputs \(a\) but the branch at "start" has 2 \(a, b\)/,
+      /join step "j" has 1 input \(a\) but the branch at "start" has 2 \(a, b\)/,
     ],
     ['join without a split', () => problems([s('start', { next: 'j' }), s('j', { join: true, next: 'end' }), s('end')]), /join step "j" has no matching branch or foreach/],
     [
