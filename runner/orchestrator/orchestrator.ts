@@ -212,7 +212,12 @@ class Orchestrator implements AttemptListener {
   private readonly reused = new Set<string>();
 
   private async reuse(task: Task, origin: RunRecord): Promise<void> {
-    await this.store.copyTask({ ...task.ref, runId: origin.runId }, task.ref);
+    try {
+      await this.store.copyTask({ ...task.ref, runId: origin.runId }, task.ref);
+    } catch {
+      // The origin's files are gone (cleaned up by hand?): run the task again instead.
+      return this.submitFirst([task]);
+    }
     this.reused.add(task.key);
     this.emit({ type: 'task-reused', task: this.info(task), originRunId: origin.runId });
     await this.advance(task, null);

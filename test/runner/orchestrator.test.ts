@@ -289,7 +289,8 @@ describe('failure and interrupt stop everything', () => {
       [
         { name: 'start', command: sh('true'), next: ['slow', 'bad'] },
         { name: 'slow', command: sh(`echo $$ > ${root}/slow.pid; sleep 30`), next: 'join' },
-        { name: 'bad', command: sh('sleep 0.3; exit 2'), next: 'join' },
+        // Fails once slow is surely running.
+        { name: 'bad', command: sh(`while [ ! -s ${root}/slow.pid ]; do sleep 0.02; done; exit 2`), next: 'join' },
         { name: 'join', join: true, command: sh('true'), next: 'end' },
         { name: 'end', command: sh('true') },
       ],
@@ -347,5 +348,13 @@ describe('resume', () => {
     // The reused outputs are in the new run, where the join's inputs point.
     expect(second.outputs('child/0')).toEqual({ v: 1 });
     expect(second.task('join/0').inputs).toEqual(['child/0', 'child/1', 'child/2']);
+
+    // A task whose files were removed from the origin run runs again instead of being reused.
+    fs.rmSync(path.join(root, 'TestFlow', second.record.runId, 'child', '2'), { recursive: true });
+    const third = await runSteps(steps, { root, run: { origin: second.record } });
+    expect(third.record.status).toBe('succeeded');
+    expect(third.task('child/0').status).toBe('reused');
+    expect(third.task('child/2').status).toBe('succeeded');
+    expect(third.outputs('child/2')).toEqual({ v: 3 });
   });
 });

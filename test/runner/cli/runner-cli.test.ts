@@ -204,16 +204,16 @@ describe('Ctrl-C', () => {
     let stderr = '';
     let sent = false;
     child.stderr.on('data', (d) => (stderr += d));
-    const code = await new Promise<number | null>((resolve) => {
-      child.stdout.on('data', (d) => {
-        stdout += d;
-        if (!sent && stdout.includes('sleeping') && fs.existsSync(path.join(dir, 'b.pid'))) {
-          sent = true;
-          child.kill('SIGINT');
-        }
-      });
-      child.on('exit', (c) => resolve(c));
-    });
+    child.stdout.on('data', (d) => (stdout += d));
+    // Ctrl-C once both tasks run (b prints nothing, so poll rather than wait for output).
+    const poll = setInterval(() => {
+      if (!sent && stdout.includes('sleeping') && fs.existsSync(path.join(dir, 'b.pid'))) {
+        sent = true;
+        child.kill('SIGINT');
+      }
+    }, 20);
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    clearInterval(poll);
     expect(code).toBe(130);
     expect(stderr).toContain('interrupted, stopping all tasks');
     const pids = ['a', 'b'].map((s) => Number(fs.readFileSync(path.join(dir, `${s}.pid`), 'utf8')));
