@@ -135,7 +135,7 @@ class Orchestrator implements AttemptListener {
     interval.unref();
     try {
       if (this.options.signal?.aborted) this.stop('interrupted', 'interrupted');
-      else this.launch(this.graph.steps.get('start')!, [], []);
+      else this.launch(this.graph.steps.get('start')!, [[]], []);
       if (this.outstanding > 0) await done;
       while (this.background.size) await Promise.all([...this.background]);
     } finally {
@@ -197,8 +197,7 @@ class Orchestrator implements AttemptListener {
   /** Create tasks for `step` (one per frame list) and hand the ones not reused to the layer at once. */
   private launch(step: StepSpec, framesList: readonly (readonly Frame[])[], inputs: readonly Task[]): void {
     if (this.stopping) return;
-    const list = framesList.length ? framesList : [[]];
-    const tasks = list.map((frames) => this.makeTask(step, frames, inputs));
+    const tasks = framesList.map((frames) => this.makeTask(step, frames, inputs));
     const origin = this.options.origin;
     const fresh: Task[] = [];
     for (const task of tasks) {
