@@ -108,6 +108,7 @@ export async function executeRun(options: ExecuteOptions, context: CommandContex
   const reporter = new ProgressReporter({ out: progressOut, live: !options.json && wantsLiveView(progressOut, context.env) });
   const abort = new AbortController();
   let interrupts = 0;
+  let started: { flow: string; runId: string } | undefined;
   const onSigint = () => {
     interrupts++;
     if (interrupts === 1) {
@@ -115,6 +116,7 @@ export async function executeRun(options: ExecuteOptions, context: CommandContex
       abort.abort();
     } else {
       if (layer instanceof LocalComputeLayer) layer.killAllNow();
+      if (started) options.datastore.markInterruptedSync(started.flow, started.runId);
       process.exit(EXIT_CODES.INTERRUPTED);
     }
   };
@@ -135,6 +137,7 @@ export async function executeRun(options: ExecuteOptions, context: CommandContex
       signal: abort.signal,
       onEvent: (e) => {
         if (e.type === 'run-started') {
+          started = e;
           const from = e.originRunId ? `, resuming run ${e.originRunId}` : '';
           progressOut.write(`Running ${e.flow} run ${e.runId} (${where}${from}); datastore ${options.datastore.root}\n`);
         }

@@ -93,6 +93,24 @@ export class LocalDatastore implements Datastore {
     await fs.promises.rename(tmp, path.join(dir, 'run.json'));
   }
 
+  /**
+   * Mark a run interrupted synchronously: for a forced quit (second Ctrl-C), when there is no time
+   * left for the orchestrator's own final write.
+   */
+  markInterruptedSync(flow: string, runId: string): void {
+    const file = path.join(this.root, flow, runId, 'run.json');
+    try {
+      const record = JSON.parse(fs.readFileSync(file, 'utf8')) as RunRecord;
+      if (record.status !== 'running') return;
+      record.status = 'interrupted';
+      record.error = 'interrupted (forced quit)';
+      record.finishedAt = new Date().toISOString();
+      fs.writeFileSync(file, JSON.stringify(record, null, 2));
+    } catch {
+      // Nothing recorded yet, or unreadable: nothing to mark.
+    }
+  }
+
   private async flows(): Promise<string[]> {
     try {
       return (await fs.promises.readdir(this.root, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name);

@@ -1,7 +1,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { tempDir } from '../support/harness';
+import { alive, tempDir } from '../support/harness';
 
 const REPO = path.join(__dirname, '..', '..', '..');
 const BIN = path.join(REPO, 'bin', 'metaflow-cdk.js');
@@ -217,19 +217,47 @@ describe('Ctrl-C', () => {
     expect(code).toBe(130);
     expect(stderr).toContain('interrupted, stopping all tasks');
     const pids = ['a', 'b'].map((s) => Number(fs.readFileSync(path.join(dir, `${s}.pid`), 'utf8')));
-    for (const pid of pids) {
-      let alive = true;
-      try {
-        process.kill(pid, 0);
-        alive = !fs.readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z');
-      } catch {
-        alive = false;
-      }
-      expect(alive).toBe(false);
-    }
+    for (const pid of pids) expect(alive(pid)).toBe(false);
     const id = runIdOf(stdout);
     const record = JSON.parse(fs.readFileSync(path.join(dir, 'Slow', id, 'run.json'), 'utf8'));
     expect(record.status).toBe('interrupted');
     expect(record.tasks.filter((t: { step: string }) => t.step !== 'start').map((t: { status: string }) => t.status)).toEqual(['cancelled', 'cancelled']);
+  });
+
+  test('a second Ctrl-C quits at once, even when a task ignores SIGTERM, and kills it', async () => {
+    const dir = tempDir('mfcdk-cli-');
+    const pidFile = path.join(dir, 'stubborn.pid');
+    const file = writeFlow(
+      dir,
+      'stubborn.ts',
+      `{ name: 'Stubborn', steps: [
+        { name: 'start', command: sh('trap "" TERM INT; echo $$ > ${pidFile}; while true; do sleep 1; done'), next: 'end' },
+        { name: 'end', command: sh('true') },
+      ] }`,
+    );
+    const child = spawn(process.execPath, [BIN, 'run', file, '--root', dir], { cwd: dir, env: { ...process.env, CI: 'true' } });
+    let stdout = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    let sent = 0;
+    let firstAt = 0;
+    const poll = setInterval(() => {
+      if (sent === 0 && fs.existsSync(pidFile) && fs.readFileSync(pidFile, 'utf8').trim()) {
+        sent = 1;
+        firstAt = Date.now();
+        child.kill('SIGINT');
+      } else if (sent === 1 && Date.now() - firstAt > 300) {
+        sent = 2;
+        child.kill('SIGINT');
+      }
+    }, 20);
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    clearInterval(poll);
+    expect(code).toBe(130);
+    expect(Date.now() - firstAt).toBeLessThan(3000); // well before the 5 s TERM → KILL grace
+    const pid = Number(fs.readFileSync(pidFile, 'utf8'));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(alive(pid)).toBe(false);
+    const record = JSON.parse(fs.readFileSync(path.join(dir, 'Stubborn', runIdOf(stdout), 'run.json'), 'utf8'));
+    expect(record).toMatchObject({ status: 'interrupted', error: 'interrupted (forced quit)' });
   });
 });
