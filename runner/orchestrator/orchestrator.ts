@@ -126,7 +126,7 @@ class Orchestrator implements AttemptListener {
 
   async run(): Promise<RunRecord> {
     const done = new Promise<void>((resolve) => (this.resolveDone = resolve));
-    const onAbort = () => this.stop('interrupted', 'interrupted');
+    const onAbort = () => this.stop('interrupted');
     this.options.signal?.addEventListener('abort', onAbort, { once: true });
     this.emit({ type: 'run-started', flow: this.flowName, runId: this.runId, at: this.clock.now(), steps: [...this.graph.steps.keys()], originRunId: this.options.origin?.runId });
     await this.store.writeRun(this.recorder.record);
@@ -134,7 +134,7 @@ class Orchestrator implements AttemptListener {
     const interval = setInterval(() => this.flushRecord(), this.options.recordIntervalMs ?? 1000);
     interval.unref();
     try {
-      if (this.options.signal?.aborted) this.stop('interrupted', 'interrupted');
+      if (this.options.signal?.aborted) this.stop('interrupted');
       else this.launch(this.graph.steps.get('start')!, [[]], []);
       if (this.outstanding > 0) await done;
       while (this.background.size) await Promise.all([...this.background]);
