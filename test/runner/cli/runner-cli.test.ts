@@ -48,7 +48,7 @@ describe('metaflow-cdk run on the examples', () => {
 
     const show = cli(['show', id], root);
     expect(show.code).toBe(0);
-    expect(show.stdout).toMatch(/^hung\s+1\s+2\s+1\s+0\s+0\s+0\s+0\s+1\.\ds$/m);
+    expect(show.stdout).toMatch(/^hung\s+1\s+2\s+1\s+0\s+0\s+0\s+0\s+\d+\.\ds$/m);
     expect(show.stdout).toMatch(/^failing\s+1\s+1\s+0\s+0\s+1\s/m);
     expect(show.stdout).toContain('caught: failing/0 after 1 attempt(s): exit code 3');
 
