@@ -1,5 +1,10 @@
 import { Command } from 'commander';
 import { registerConfigure } from './configure';
+import { registerLogs } from './logs';
+import { registerResume } from './resume';
+import { registerRun } from './run';
+import { registerRuns } from './runs';
+import { registerShow } from './show';
 
 /**
  * A command registrar adds one subcommand to the program. Its action returns the exit code
@@ -19,4 +24,11 @@ export interface CommandContext {
 export type CommandRegistrar = (program: Command, context: CommandContext) => void;
 
 /** Every subcommand of `metaflow-cdk`, one registrar per file in this folder. */
-export const COMMANDS: readonly CommandRegistrar[] = [registerConfigure];
+export const COMMANDS: readonly CommandRegistrar[] = [
+  registerRun,
+  registerResume,
+  registerRuns,
+  registerShow,
+  registerLogs,
+  registerConfigure,
+];

@@ -1,0 +1,42 @@
+/**
+ * The failure policies at work, as they behave on every compute layer:
+ * - `flaky` fails on its first attempt and is saved by @retry (attempt 1 succeeds);
+ * - `hung` hangs on its first attempt, is cut by @timeout (the whole process group is killed),
+ *   and its retry finishes;
+ * - `failing` always fails; @catch records the failure under `compute_failed` and the flow goes on;
+ * - `end` reads the caught failure.
+ *
+ *   npx metaflow-cdk run examples/resilient.ts
+ */
+import { defineFlow } from '../runner';
+
+const sh = (script: string) => ['/bin/sh', '-c', script];
+
+export default defineFlow({
+  name: 'ResilientFlow',
+  image: 'public.ecr.aws/docker/library/busybox:1.36',
+  steps: [
+    { name: 'start', command: sh('echo "three steps, three ways to fail"'), next: ['flaky', 'hung', 'failing'] },
+    {
+      name: 'flaky',
+      retry: { times: 2, minutesBetweenRetries: 0 },
+      command: sh('if [ "$MF_RETRY_COUNT" = 0 ]; then echo "transient error on attempt 0" >&2; exit 1; fi; echo "ok on attempt $MF_RETRY_COUNT"'),
+      next: 'join',
+    },
+    {
+      name: 'hung',
+      timeout: { seconds: 1 },
+      retry: { times: 1, minutesBetweenRetries: 0 },
+      command: sh('if [ "$MF_RETRY_COUNT" = 0 ]; then echo "hanging..."; sleep 600; fi; echo "finished on attempt $MF_RETRY_COUNT"'),
+      next: 'join',
+    },
+    {
+      name: 'failing',
+      catch: { var: 'compute_failed' },
+      command: sh('echo "this step always fails" >&2; exit 3'),
+      next: 'join',
+    },
+    { name: 'join', join: true, command: sh('echo "joined $MF_INPUT_PATHS"'), next: 'end' },
+    { name: 'end', command: sh('echo "caught failure: $MF_CATCH_compute_failed"') },
+  ],
+});

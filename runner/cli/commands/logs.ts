@@ -1,0 +1,32 @@
+import { Command } from 'commander';
+import type { CommandRegistrar } from './index';
+import { addRootOption, openDatastore } from '../run-support';
+import { findTask } from '../run-lookup';
+import { UserInputError } from '../exit-codes';
+
+/** `metaflow-cdk logs <run>/<step>/<task> [--attempt N]`: one attempt's stdout and stderr. */
+export const registerLogs: CommandRegistrar = (program, context) => {
+  const cmd = new Command('logs')
+    .description("print a task attempt's output (stdout and stderr, in order)")
+    .argument('<run/step/task>', 'the task, e.g. 20260101-120000-abc123/start/0')
+    .option('--attempt <n>', 'which attempt (default: the last one)');
+  addRootOption(cmd).action(async (spec: string, flags: { attempt?: string; root?: string }) => {
+    const datastore = openDatastore(flags, context);
+    const { run, task } = await findTask(datastore, spec);
+    const numbers = task.attempts.map((a) => a.attempt);
+    let attempt: number;
+    if (flags.attempt !== undefined) {
+      attempt = Number(flags.attempt);
+      if (!/^\d+$/.test(flags.attempt) || !numbers.includes(attempt)) {
+        throw new UserInputError(`--attempt ${JSON.stringify(flags.attempt)}: task ${spec} has attempts ${numbers.length ? numbers.join(', ') : '(none)'}`);
+      }
+    } else if (numbers.length) attempt = Math.max(...numbers);
+    else if (task.reusedFrom) {
+      throw new UserInputError(`task ${spec} was reused from run ${task.reusedFrom}: see \`metaflow-cdk logs ${task.reusedFrom}/${task.step}/${task.taskId}\``);
+    } else throw new UserInputError(`task ${spec} has no attempts (status ${task.status})`);
+    const text = await datastore.readLog({ flow: run.flow, runId: run.runId, step: task.step, taskId: task.taskId }, attempt);
+    if (text === undefined || text === '') context.stderr.write(`(attempt ${attempt} of ${spec} printed nothing)\n`);
+    else context.stdout.write(text);
+  });
+  program.addCommand(cmd);
+};

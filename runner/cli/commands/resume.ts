@@ -1,0 +1,30 @@
+import { Command } from 'commander';
+import type { CommandRegistrar } from './index';
+import { addRootOption, executeRun, makeLayer, openDatastore, parseMaxWorkers, prepareFlow } from '../run-support';
+import { findRun } from '../run-lookup';
+import { UserInputError } from '../exit-codes';
+
+/** `metaflow-cdk resume <run-id>`: a new run reusing every task that succeeded in the origin run. */
+export const registerResume: CommandRegistrar = (program, context) => {
+  const cmd = new Command('resume')
+    .description('start a new run that reuses the outputs of every task that succeeded in <run-id> and runs the rest')
+    .argument('<run-id>', 'the run to resume')
+    .option('--max-workers <n>', 'how many tasks run at once (default: the number of cores)')
+    .option('--json', 'print the run record as JSON on stdout (progress goes to stderr)');
+  addRootOption(cmd).action(async (runId: string, flags: { maxWorkers?: string; json?: boolean; root?: string }) => {
+    const maxWorkers = parseMaxWorkers(flags.maxWorkers);
+    const datastore = openDatastore(flags, context);
+    const origin = await findRun(datastore, runId);
+    if (!origin.flowFile) throw new UserInputError(`run ${runId} has no flow file recorded; it cannot be resumed`);
+    const { graph, file } = prepareFlow(origin.flowFile);
+    if (graph.flow.name !== origin.flow) {
+      throw new UserInputError(`run ${runId} is of flow "${origin.flow}" but ${origin.flowFile} now defines "${graph.flow.name}"`);
+    }
+    const code = await executeRun(
+      { graph, flowFile: file, parameters: origin.parameters, withRetry: origin.withRetry, layer: makeLayer(origin.compute, maxWorkers), datastore, json: !!flags.json, origin },
+      context,
+    );
+    context.setExitCode(code);
+  });
+  program.addCommand(cmd);
+};

@@ -1,0 +1,65 @@
+import { Command } from 'commander';
+import type { CommandRegistrar } from './index';
+import { addRootOption, openDatastore } from '../run-support';
+import { findRun } from '../run-lookup';
+import { RunRecord, TaskRecord } from '../../datastore/types';
+import { formatDuration, formatTable } from '../../progress/table';
+
+/** Wall time of a step: from its first attempt's start to its last attempt's end. */
+function stepDuration(tasks: readonly TaskRecord[]): number | undefined {
+  let first = Infinity;
+  let last = -Infinity;
+  for (const t of tasks) {
+    for (const a of t.attempts) {
+      if (a.startedAt) first = Math.min(first, Date.parse(a.startedAt));
+      if (a.finishedAt) last = Math.max(last, Date.parse(a.finishedAt));
+    }
+  }
+  return last >= first ? last - first : undefined;
+}
+
+export function formatRun(run: RunRecord): string {
+  const lines = [
+    `Run ${run.runId} of ${run.flow}: ${run.status}${run.durationMs !== undefined ? ` in ${formatDuration(run.durationMs)}` : ''}`,
+    `  started ${run.startedAt} on ${run.compute}${run.originRunId ? `, resumed from ${run.originRunId}` : ''}`,
+  ];
+  if (Object.keys(run.parameters).length) {
+    const shown = Object.entries(run.parameters).map(([k, v]) => {
+      const text = JSON.stringify(v);
+      return `${k}=${text.length > 60 ? text.slice(0, 57) + '...' : text}`;
+    });
+    lines.push(`  parameters ${shown.join(' ')}`);
+  }
+  if (run.error) lines.push(`  error: ${run.error}`);
+  const steps = new Map<string, TaskRecord[]>();
+  for (const t of run.tasks) steps.set(t.step, [...(steps.get(t.step) ?? []), t]);
+  const rows: (string | number)[][] = [['step', 'tasks', 'attempts', 'succeeded', 'failed', 'caught', 'reused', 'other', 'duration']];
+  for (const [step, tasks] of steps) {
+    const count = (s: string) => tasks.filter((t) => t.status === s).length;
+    const other = tasks.length - count('succeeded') - count('failed') - count('caught') - count('reused');
+    rows.push([step, tasks.length, tasks.reduce((n, t) => n + t.attempts.length, 0), count('succeeded'), count('failed'), count('caught'), count('reused'), other, formatDuration(stepDuration(tasks))]);
+  }
+  lines.push('', formatTable(rows));
+  const notable = run.tasks.filter((t) => t.status === 'failed' || t.status === 'caught');
+  if (notable.length) {
+    lines.push('');
+    for (const t of notable) {
+      const last = t.attempts[t.attempts.length - 1];
+      lines.push(`${t.status === 'caught' ? 'caught' : 'failed'}: ${t.step}/${t.taskId} after ${t.attempts.length} attempt(s): ${last?.reason ?? 'no attempt'}`);
+    }
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** `metaflow-cdk show <run-id>`: the run's per-step table. */
+export const registerShow: CommandRegistrar = (program, context) => {
+  const cmd = new Command('show')
+    .description('show a run: status, and per step its tasks, attempts, outcomes and duration')
+    .argument('<run-id>', 'the run')
+    .option('--json', 'print the run record as JSON');
+  addRootOption(cmd).action(async (runId: string, flags: { json?: boolean; root?: string }) => {
+    const run = await findRun(openDatastore(flags, context), runId);
+    context.stdout.write(flags.json ? JSON.stringify(run, null, 2) + '\n' : formatRun(run));
+  });
+  program.addCommand(cmd);
+};

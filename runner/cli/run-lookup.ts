@@ -1,0 +1,28 @@
+import { Datastore, RunRecord, TaskRecord } from '../datastore/types';
+import { UserInputError } from './exit-codes';
+
+/** The run with this id, or a UserInputError naming the id and the datastore. */
+export async function findRun(datastore: Datastore, runId: string): Promise<RunRecord> {
+  const record = await datastore.readRun(runId);
+  if (!record) throw new UserInputError(`unknown run id ${JSON.stringify(runId)} in ${datastore.root} (see \`metaflow-cdk runs\`)`);
+  return record;
+}
+
+/** Parse `<run-id>/<step>/<task>` and find the task, or throw a UserInputError. */
+export async function findTask(datastore: Datastore, spec: string): Promise<{ run: RunRecord; task: TaskRecord }> {
+  const parts = spec.split('/');
+  if (parts.length !== 3 || parts.some((p) => p === '')) {
+    throw new UserInputError(`bad task path ${JSON.stringify(spec)}: expected <run-id>/<step>/<task>, e.g. 20260101-120000-abc123/start/0`);
+  }
+  const [runId, step, taskId] = parts;
+  const run = await findRun(datastore, runId);
+  const task = run.tasks.find((t) => t.step === step && t.taskId === taskId);
+  if (!task) {
+    const ofStep = run.tasks.filter((t) => t.step === step).map((t) => t.taskId);
+    const hint = ofStep.length
+      ? `tasks of step "${step}": ${ofStep.slice(0, 10).join(', ')}${ofStep.length > 10 ? ', ...' : ''}`
+      : `steps: ${[...new Set(run.tasks.map((t) => t.step))].join(', ')}`;
+    throw new UserInputError(`run ${runId} has no task ${step}/${taskId} (${hint})`);
+  }
+  return { run, task };
+}

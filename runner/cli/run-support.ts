@@ -1,0 +1,161 @@
+import { Command } from 'commander';
+import { LocalComputeLayer } from '../compute/local';
+import { ComputeLayer } from '../compute/types';
+import { LocalDatastore } from '../datastore/local';
+import { RunRecord, RunStatus } from '../datastore/types';
+import { FlowLoadError, loadFlowFile } from '../flow/load';
+import { resolveParameters } from '../flow/parameters';
+import { FlowGraph, validateFlow } from '../flow/validate';
+import { runFlow } from '../orchestrator/orchestrator';
+import { ProgressReporter, wantsLiveView } from '../progress/reporter';
+import { formatDuration } from '../progress/table';
+import { CommandContext } from './commands';
+import { EXIT_CODES, UserInputError } from './exit-codes';
+
+/** The datastore root: --root, else $METAFLOW_CDK_ROOT, else .metaflow-cdk in the working dir. */
+export function addRootOption(cmd: Command): Command {
+  return cmd.option('--root <dir>', 'local datastore directory (default: $METAFLOW_CDK_ROOT or .metaflow-cdk)');
+}
+
+export function openDatastore(opts: { root?: string }, context: CommandContext): LocalDatastore {
+  return new LocalDatastore(opts.root ?? context.env.METAFLOW_CDK_ROOT ?? undefined);
+}
+
+export function parseMaxWorkers(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!/^\s*\d+\s*$/.test(value) || !Number.isInteger(n) || n < 1) {
+    throw new UserInputError(`--max-workers must be a whole number ≥ 1, got ${JSON.stringify(value)}`);
+  }
+  return n;
+}
+
+export function makeLayer(compute: string | undefined, maxWorkers: number | undefined): ComputeLayer {
+  const name = compute ?? 'local';
+  if (name === 'local') return new LocalComputeLayer({ maxWorkers });
+  if (name === 'batch') throw new UserInputError('--compute batch is not available yet (it comes with the AWS Batch layer); use --compute local');
+  throw new UserInputError(`--compute ${JSON.stringify(name)}: unknown compute layer (available: local)`);
+}
+
+/** Load and validate a flow file; every problem becomes a UserInputError (exit 2). */
+export function prepareFlow(file: string): { graph: FlowGraph; file: string } {
+  let loaded;
+  try {
+    loaded = loadFlowFile(file);
+  } catch (err) {
+    if (err instanceof FlowLoadError) throw new UserInputError(err.message);
+    throw err;
+  }
+  const result = validateFlow(loaded.flow);
+  if (!result.ok) {
+    const n = result.problems.length;
+    throw new UserInputError(`flow "${loaded.flow.name}" in ${file} has ${n} problem${n > 1 ? 's' : ''}:\n${result.problems.map((p) => `  - ${p}`).join('\n')}`);
+  }
+  return { graph: result.graph, file: loaded.file };
+}
+
+/**
+ * Gathers input problems so that a command reports all of them at once:
+ * `check(() => parse(...))` returns undefined when the parse threw a UserInputError.
+ */
+export class InputProblems {
+  private readonly problems: string[] = [];
+
+  check<T>(f: () => T): T | undefined {
+    try {
+      return f();
+    } catch (err) {
+      if (!(err instanceof UserInputError)) throw err;
+      this.problems.push(err.message);
+      return undefined;
+    }
+  }
+
+  /** Throw one UserInputError listing every problem, each on its own `metaflow-cdk:` line. */
+  throwIfAny(): void {
+    if (this.problems.length) throw new UserInputError(this.problems.join('\nmetaflow-cdk: '));
+  }
+}
+
+export function parametersOrThrow(graph: FlowGraph, given: readonly string[]): Record<string, unknown> {
+  const { values, problems } = resolveParameters(graph.flow, given);
+  if (problems.length) throw new UserInputError(problems.join('\nmetaflow-cdk: '));
+  return values;
+}
+
+const EXIT_FOR: Record<RunStatus, number> = {
+  succeeded: EXIT_CODES.SUCCESS,
+  failed: EXIT_CODES.FAILED,
+  interrupted: EXIT_CODES.INTERRUPTED,
+  running: EXIT_CODES.FAILED,
+};
+
+export interface ExecuteOptions {
+  readonly graph: FlowGraph;
+  readonly flowFile: string;
+  readonly parameters: Record<string, unknown>;
+  readonly withRetry: boolean;
+  readonly layer: ComputeLayer;
+  readonly datastore: LocalDatastore;
+  readonly json: boolean;
+  readonly origin?: RunRecord;
+}
+
+/** Run the flow with a progress view and Ctrl-C handling; returns the exit code. */
+export async function executeRun(options: ExecuteOptions, context: CommandContext): Promise<number> {
+  // With --json, stdout carries only the final record: progress goes to stderr.
+  const progressOut = options.json ? context.stderr : context.stdout;
+  const reporter = new ProgressReporter({ out: progressOut, live: !options.json && wantsLiveView(progressOut, context.env) });
+  const abort = new AbortController();
+  let interrupts = 0;
+  let started: { flow: string; runId: string } | undefined;
+  const onSigint = () => {
+    interrupts++;
+    if (interrupts === 1) {
+      context.stderr.write('\nmetaflow-cdk: interrupted, stopping all tasks (Ctrl-C again to quit at once)\n');
+      abort.abort();
+    } else {
+      if (layer instanceof LocalComputeLayer) layer.killAllNow();
+      if (started) options.datastore.markInterruptedSync(started.flow, started.runId);
+      process.exit(EXIT_CODES.INTERRUPTED);
+    }
+  };
+  const layer = options.layer;
+  process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigint);
+  const where = layer instanceof LocalComputeLayer ? `${layer.name}, ${layer.maxWorkers} workers` : layer.name;
+  let record: RunRecord;
+  try {
+    record = await runFlow({
+      graph: options.graph,
+      layer,
+      datastore: options.datastore,
+      parameters: options.parameters,
+      withRetry: options.withRetry,
+      flowFile: options.flowFile,
+      origin: options.origin,
+      signal: abort.signal,
+      onEvent: (e) => {
+        if (e.type === 'run-started') {
+          started = e;
+          const from = e.originRunId ? `, resuming run ${e.originRunId}` : '';
+          progressOut.write(`Running ${e.flow} run ${e.runId} (${where}${from}); datastore ${options.datastore.root}\n`);
+        }
+        reporter.onEvent(e);
+      },
+    });
+  } finally {
+    process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigint);
+    reporter.close();
+  }
+  const summary = `${record.flow} run ${record.runId} ${record.status} in ${formatDuration(record.durationMs)}${record.error ? `: ${record.error}` : ''}`;
+  if (options.json) {
+    context.stdout.write(JSON.stringify(record, null, 2) + '\n');
+    context.stderr.write(`${summary}\n`);
+  } else progressOut.write(`${summary}\n`);
+  if (record.status !== 'succeeded') {
+    context.stderr.write(`metaflow-cdk: see \`metaflow-cdk show ${record.runId}\`; \`metaflow-cdk resume ${record.runId}\` reruns what did not succeed\n`);
+  }
+  return EXIT_FOR[record.status];
+}

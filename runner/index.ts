@@ -1,0 +1,16 @@
+/** The runner's public API: define flows, validate them, run them on a compute layer. */
+export { defineFlow, isFlow } from './flow/model';
+export type { Flow, FlowSpec, StepSpec, ParameterSpec, ParameterType, ForeachSource } from './flow/model';
+export { validateFlow } from './flow/validate';
+export type { FlowGraph, ValidationResult } from './flow/validate';
+export { resolveParameters } from './flow/parameters';
+export { loadFlowFile, FlowLoadError } from './flow/load';
+export { runFlow } from './orchestrator/orchestrator';
+export type { RunOptions } from './orchestrator/orchestrator';
+export type { RunEvent, RunEventListener } from './orchestrator/events';
+export type { Clock } from './orchestrator/clock';
+export { LocalComputeLayer } from './compute/local';
+export type { ComputeLayer, TaskSpec, AttemptResult, AttemptListener } from './compute/types';
+export { LocalDatastore } from './datastore/local';
+export type { Datastore, RunRecord, TaskRecord, Failure } from './datastore/types';
+export * as policy from './policy';

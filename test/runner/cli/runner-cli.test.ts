@@ -1,0 +1,263 @@
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { alive, tempDir } from '../support/harness';
+
+const REPO = path.join(__dirname, '..', '..', '..');
+const BIN = path.join(REPO, 'bin', 'metaflow-cdk.js');
+const RUNNER = path.join(REPO, 'runner');
+const example = (name: string) => path.join(REPO, 'examples', name);
+
+function cli(args: string[], root: string, cwd = root) {
+  const res = spawnSync(process.execPath, [BIN, ...args, '--root', root], { cwd, encoding: 'utf8', env: { ...process.env, CI: 'true' }, timeout: 30_000 });
+  return { code: res.status, stdout: res.stdout, stderr: res.stderr };
+}
+
+function noStack(text: string) {
+  expect(text).not.toMatch(/^\s+at /m);
+  expect(text).not.toMatch(/internal error/);
+}
+
+function writeFlow(dir: string, name: string, body: string): string {
+  const file = path.join(dir, name);
+  fs.writeFileSync(file, `import { defineFlow } from ${JSON.stringify(RUNNER)};\nconst sh = (s: string) => ['/bin/sh', '-c', s];\nexport default defineFlow(${body});\n`);
+  return file;
+}
+
+const runIdOf = (stdout: string) => /run (\d{8}-\d{6}-[0-9a-f]{6})/.exec(stdout)![1];
+
+describe('metaflow-cdk run on the examples', () => {
+  const root = tempDir('mfcdk-cli-');
+
+  test('hello: linear flow, parameter, prefixed live output, exit 0', () => {
+    const r = cli(['run', example('hello.ts'), '--param', 'name=Ada'], root);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('[hello/0#0] {"greeting": "hello, Ada"}');
+    expect(r.stdout).toContain('[end/0#0] HelloFlow is all done');
+    expect(r.stdout).toMatch(/HelloFlow run \S+ succeeded in/);
+  });
+
+  test('resilient: retry, timeout and catch let the flow finish; show and logs tell the story', () => {
+    const r = cli(['run', example('resilient.ts')], root);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('[flaky/0#0] exit code 1; retrying (attempt 1)');
+    expect(r.stdout).toContain('[hung/0#0] timed out after 1s (per-attempt timeout); retrying (attempt 1)');
+    expect(r.stdout).toContain('[failing/0#0] failed: exit code 3; caught as compute_failed, the flow goes on');
+    expect(r.stdout).toMatch(/\[end\/0#0\] caught failure: \{"step":"failing".*"exitCode":3/);
+    const id = runIdOf(r.stdout);
+
+    const show = cli(['show', id], root);
+    expect(show.code).toBe(0);
+    expect(show.stdout).toMatch(/^hung\s+1\s+2\s+1\s+0\s+0\s+0\s+0\s+\d+\.\ds$/m);
+    expect(show.stdout).toMatch(/^failing\s+1\s+1\s+0\s+0\s+1\s/m);
+    expect(show.stdout).toContain('caught: failing/0 after 1 attempt(s): exit code 3');
+
+    expect(cli(['logs', `${id}/hung/0`, '--attempt', '0'], root).stdout).toBe('hanging...\n');
+    expect(cli(['logs', `${id}/hung/0`], root).stdout).toBe('finished on attempt 1\n');
+    expect(cli(['logs', `${id}/flaky/0`, '--attempt', '0'], root).stdout).toBe('transient error on attempt 0\n');
+  });
+
+  test('fanout --json: 20-way dynamic foreach, the join sums the children', () => {
+    const r = cli(['run', example('fanout.ts'), '--param', 'width=20', '--json'], root);
+    expect(r.code).toBe(0);
+    const record = JSON.parse(r.stdout);
+    expect(record).toMatchObject({ flow: 'FanoutFlow', status: 'succeeded', parameters: { width: 20 } });
+    expect(record.tasks).toHaveLength(23);
+    const out = JSON.parse(fs.readFileSync(path.join(root, 'FanoutFlow', record.runId, 'join', '0', 'outputs.json'), 'utf8'));
+    expect(out).toEqual({ total: 2870, children: 20 });
+    expect(r.stderr).toContain('sum of squares of 1..20 = 2870');
+  });
+
+  test('sweep: a foreach over a list parameter picks the best rate', () => {
+    const r = cli(['run', example('sweep.ts'), '--param', 'rates=0.1,0.01,0.001', '--max-workers', '3'], root);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('best of 3: rate 0.01 (loss 0)');
+    expect(r.stdout).toContain('(local, 3 workers)');
+  });
+
+  test('runs lists the recent runs, newest first', () => {
+    const r = cli(['runs'], root);
+    expect(r.code).toBe(0);
+    const flows = r.stdout.trim().split('\n').slice(1).map((l) => l.split(/\s+/)[1]);
+    expect(flows).toEqual(['SweepFlow', 'FanoutFlow', 'ResilientFlow', 'HelloFlow']);
+  });
+});
+
+describe('a failed run exits 1 and resume finishes it', () => {
+  test('run fails, resume reuses what succeeded', () => {
+    const dir = tempDir('mfcdk-cli-');
+    const flag = path.join(dir, 'fixed');
+    const file = writeFlow(
+      dir,
+      'fragile.ts',
+      `{ name: 'Fragile', steps: [
+        { name: 'start', command: sh('echo once >> ${dir}/start.count'), next: 'work' },
+        { name: 'work', command: sh('test -e ${flag} || { echo "not yet" >&2; exit 5; }'), next: 'end' },
+        { name: 'end', command: sh('echo finished') },
+      ] }`,
+    );
+    const first = cli(['run', file], dir);
+    expect(first.code).toBe(1);
+    expect(first.stdout).toContain('[work/0#0] FAILED: exit code 5');
+    expect(first.stderr).toContain('resume');
+    const id = runIdOf(first.stdout);
+    fs.writeFileSync(flag, '');
+    const second = cli(['resume', id], dir);
+    expect(second.code).toBe(0);
+    expect(second.stdout).toContain(`resuming run ${id}`);
+    expect(second.stdout).toContain(`[start/0] reused from run ${id}`);
+    expect(second.stdout).toContain('[end/0#0] finished');
+    expect(fs.readFileSync(path.join(dir, 'start.count'), 'utf8')).toBe('once\n');
+  });
+});
+
+describe('bad input: one clear line per problem, exit 2, no stack trace', () => {
+  const dir = tempDir('mfcdk-cli-');
+  const bad = (args: string[], expected: (string | RegExp)[]) => {
+    const r = cli(args, dir);
+    expect(r.code).toBe(2);
+    for (const e of expected) expect(r.stderr).toMatch(e);
+    noStack(r.stderr);
+    return r;
+  };
+
+  test('flow file missing', () => {
+    bad(['run', 'nope.ts'], ['metaflow-cdk: flow file not found: nope.ts']);
+  });
+
+  test('default export is not a flow', () => {
+    fs.writeFileSync(path.join(dir, 'notflow.ts'), 'export default { steps: [] };\n');
+    bad(['run', path.join(dir, 'notflow.ts')], [/the default export must be a flow made with defineFlow\(\), got an object that is not a flow/]);
+  });
+
+  test('a flow file that does not compile', () => {
+    fs.writeFileSync(path.join(dir, 'broken.ts'), 'export default (;\n');
+    bad(['run', path.join(dir, 'broken.ts')], [/cannot load flow file .*broken\.ts: .*ERROR/]);
+  });
+
+  test('every validation problem at once', () => {
+    const file = writeFlow(
+      dir,
+      'invalid.ts',
+      `{ name: 'Invalid', steps: [
+        { name: 'start', command: sh('true'), next: ['a', 'b'], resources: { cpu: -2 } },
+        { name: 'a', command: sh('true'), next: 'end', retry: { times: 12 } },
+        { name: 'b', command: sh('true'), next: 'end', catch: { var: 'not valid' } },
+        { name: 'end', command: sh('true') },
+      ] }`,
+    );
+    const r = bad(['run', file], [
+      /flow "Invalid" in .*invalid\.ts has 5 problems:/,
+      /  - step "start": resources\.cpu must be a positive number of vCPUs, got -2/,
+      /  - step "a": retry\.times must be a whole number from 0 to 9, got 12/,
+      /  - step "b": catch\.var must be a valid identifier .*, got "not valid"/,
+      /  - step "end" has 2 inputs \(a, b\) but is not a join/,
+      /  - the branch at "start" has no matching join/,
+    ]);
+    expect(fs.existsSync(path.join(dir, 'Invalid'))).toBe(false);
+    expect(r.stdout).toBe('');
+  });
+
+  test('bad --param format and type, each named', () => {
+    bad(['run', example('fanout.ts'), '--param', 'width=wide', '--param', 'oops'], ['metaflow-cdk: --param width=wide: expected an integer', '--param "oops": expected name=value']);
+  });
+
+  test('bad flags and a bad --param are all reported at once', () => {
+    const r = bad(['run', example('fanout.ts'), '--max-workers', 'many', '--with', 'magic', '--param', 'width=-'], [
+      '--with "magic": unknown policy',
+      '--max-workers must be a whole number ≥ 1, got "many"',
+      '--param width=-: expected an integer',
+    ]);
+    expect(r.stderr.trim().split('\n')).toHaveLength(3);
+  });
+
+  test('bad --max-workers, --with and --compute', () => {
+    bad(['run', example('hello.ts'), '--max-workers', '0'], ['--max-workers must be a whole number ≥ 1, got "0"']);
+    bad(['run', example('hello.ts'), '--with', 'magic'], ['--with "magic": unknown policy (available: retry)']);
+    bad(['run', example('hello.ts'), '--compute', 'batch'], ['--compute batch is not available yet']);
+  });
+
+  test('unknown run id and bad task paths', () => {
+    bad(['show', 'no-such-run'], [/unknown run id "no-such-run" in .* \(see `metaflow-cdk runs`\)/]);
+    bad(['resume', 'no-such-run'], [/unknown run id "no-such-run"/]);
+    bad(['logs', 'just-a-run'], ['bad task path "just-a-run": expected <run-id>/<step>/<task>']);
+    bad(['logs', 'no-such-run/start/0'], [/unknown run id "no-such-run"/]);
+  });
+});
+
+describe('Ctrl-C', () => {
+  test('stops every task, records the run as interrupted and exits 130', async () => {
+    const dir = tempDir('mfcdk-cli-');
+    const file = writeFlow(
+      dir,
+      'slow.ts',
+      `{ name: 'Slow', steps: [
+        { name: 'start', command: sh('true'), next: ['a', 'b'] },
+        { name: 'a', command: sh('echo $$ > ${dir}/a.pid; echo sleeping; sleep 60'), next: 'join' },
+        { name: 'b', command: sh('echo $$ > ${dir}/b.pid; sleep 60'), next: 'join' },
+        { name: 'join', join: true, command: sh('true'), next: 'end' },
+        { name: 'end', command: sh('true') },
+      ] }`,
+    );
+    const child = spawn(process.execPath, [BIN, 'run', file, '--root', dir], { cwd: dir, env: { ...process.env, CI: 'true' } });
+    let stdout = '';
+    let stderr = '';
+    let sent = false;
+    child.stderr.on('data', (d) => (stderr += d));
+    child.stdout.on('data', (d) => (stdout += d));
+    // Ctrl-C once both tasks run (b prints nothing, so poll rather than wait for output).
+    const poll = setInterval(() => {
+      if (!sent && stdout.includes('sleeping') && fs.existsSync(path.join(dir, 'b.pid'))) {
+        sent = true;
+        child.kill('SIGINT');
+      }
+    }, 20);
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    clearInterval(poll);
+    expect(code).toBe(130);
+    expect(stderr).toContain('interrupted, stopping all tasks');
+    const pids = ['a', 'b'].map((s) => Number(fs.readFileSync(path.join(dir, `${s}.pid`), 'utf8')));
+    for (const pid of pids) expect(alive(pid)).toBe(false);
+    const id = runIdOf(stdout);
+    const record = JSON.parse(fs.readFileSync(path.join(dir, 'Slow', id, 'run.json'), 'utf8'));
+    expect(record.status).toBe('interrupted');
+    expect(record.tasks.filter((t: { step: string }) => t.step !== 'start').map((t: { status: string }) => t.status)).toEqual(['cancelled', 'cancelled']);
+  });
+
+  test('a second Ctrl-C quits at once, even when a task ignores SIGTERM, and kills it', async () => {
+    const dir = tempDir('mfcdk-cli-');
+    const pidFile = path.join(dir, 'stubborn.pid');
+    const file = writeFlow(
+      dir,
+      'stubborn.ts',
+      `{ name: 'Stubborn', steps: [
+        { name: 'start', command: sh('trap "" TERM INT; echo $$ > ${pidFile}; while true; do sleep 1; done'), next: 'end' },
+        { name: 'end', command: sh('true') },
+      ] }`,
+    );
+    const child = spawn(process.execPath, [BIN, 'run', file, '--root', dir], { cwd: dir, env: { ...process.env, CI: 'true' } });
+    let stdout = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    let sent = 0;
+    let firstAt = 0;
+    const poll = setInterval(() => {
+      if (sent === 0 && fs.existsSync(pidFile) && fs.readFileSync(pidFile, 'utf8').trim()) {
+        sent = 1;
+        firstAt = Date.now();
+        child.kill('SIGINT');
+      } else if (sent === 1 && Date.now() - firstAt > 300) {
+        sent = 2;
+        child.kill('SIGINT');
+      }
+    }, 20);
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    clearInterval(poll);
+    expect(code).toBe(130);
+    expect(Date.now() - firstAt).toBeLessThan(3000); // well before the 5 s TERM → KILL grace
+    const pid = Number(fs.readFileSync(pidFile, 'utf8'));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(alive(pid)).toBe(false);
+    const record = JSON.parse(fs.readFileSync(path.join(dir, 'Stubborn', runIdOf(stdout), 'run.json'), 'utf8'));
+    expect(record).toMatchObject({ status: 'interrupted', error: 'interrupted (forced quit)' });
+  });
+});

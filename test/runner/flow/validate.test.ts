@@ -1,0 +1,120 @@
+import { defineFlow, FlowSpec, StepSpec } from '../../../runner/flow/model';
+import { validateFlow } from '../../../runner/flow/validate';
+
+const cmd = ['/bin/true'];
+const s = (name: string, rest: Partial<StepSpec> = {}): StepSpec => ({ name, command: cmd, ...rest });
+const flow = (steps: StepSpec[], extra: Partial<FlowSpec> = {}) => defineFlow({ name: 'F', steps, ...extra });
+
+function problems(steps: StepSpec[], extra: Partial<FlowSpec> = {}): string[] {
+  const r = validateFlow(flow(steps, extra));
+  if (r.ok) throw new Error('expected the flow to be invalid');
+  return r.problems;
+}
+
+describe('validateFlow accepts', () => {
+  test.each<[string, StepSpec[]]>([
+    ['linear', [s('start', { next: 'a' }), s('a', { next: 'end' }), s('end')]],
+    ['branch + join', [s('start', { next: ['a', 'b'] }), s('a', { next: 'j' }), s('b', { next: 'j' }), s('j', { join: true, next: 'end' }), s('end')]],
+    ['foreach + join', [s('start', { foreach: { items: [1, 2] }, next: 'a' }), s('a', { next: 'j' }), s('j', { join: true, next: 'end' }), s('end')]],
+    [
+      'nested foreach inside a branch',
+      [
+        s('start', { next: ['a', 'b'] }),
+        s('a', { foreach: { output: 'xs' }, next: 'a1' }),
+        s('a1', { next: 'aj' }),
+        s('aj', { join: true, next: 'j' }),
+        s('b', { next: 'j' }),
+        s('j', { join: true, next: 'end' }),
+        s('end'),
+      ],
+    ],
+  ])('%s', (_name, steps) => {
+    const r = validateFlow(flow(steps));
+    expect(r.ok ? [] : r.problems).toEqual([]);
+  });
+
+  test('records which split each join closes', () => {
+    const r = validateFlow(flow([s('start', { foreach: { items: [1] }, next: 'a' }), s('a', { next: 'j' }), s('j', { join: true, next: 'end' }), s('end')]));
+    expect(r.ok && r.graph.closes.get('j')).toBe('start');
+  });
+});
+
+describe('validateFlow rejects, naming the step and value', () => {
+  const linear = (mid: Partial<StepSpec>) => [s('start', { next: 'a' }), s('a', { next: 'end', ...mid }), s('end')];
+  const cases: [string, () => string[], RegExp][] = [
+    ['no start', () => problems([s('a', { next: 'end' }), s('end')]), /the flow has no "start" step/],
+    ['no end', () => problems([s('start', { next: 'a' }), s('a', { next: 'start' })]), /the flow has no "end" step/],
+    ['unreachable step', () => problems([s('start', { next: 'end' }), s('orphan', { next: 'end' }), s('end')]), /step "orphan" is unreachable from "start"/],
+    ['cycle', () => problems([s('start', { next: 'a' }), s('a', { next: 'b' }), s('b', { next: ['a', 'end'] }), s('end')]), /cycle: a → b → a/],
+    ['unknown step', () => problems([s('start', { next: 'nope' }), s('end')]), /step "start" goes to unknown step "nope"/],
+    ['duplicate names', () => problems([s('start', { next: 'end' }), s('end'), s('end')]), /duplicate step name "end"/],
+    [
+      'branch without a join',
+      () => problems([s('start', { next: ['a', 'b'] }), s('a', { next: 'end' }), s('b', { next: 'end' }), s('end')]),
+      /the branch at "start" has no matching join/,
+    ],
+    ['non-join with several inputs', () => problems([s('start', { next: ['a', 'b'] }), s('a', { next: 'end' }), s('b', { next: 'end' }), s('end')]), /step "end" has 2 inputs \(a, b\) but is not a join/],
+    ['foreach without a join', () => problems([s('start', { foreach: { items: [1] }, next: 'a' }), s('a', { next: 'end' }), s('end')]), /the foreach at "start" has no join/],
+    [
+      'join with the wrong number of inputs',
+      () =>
+        problems([s('start', { next: ['a', 'b'] }), s('a', { next: 'j' }), s('b', { next: 'j2' }), s('j', { join: true, next: 'j2' }), s('j2', { join: true, next: 'end' }), s('end')]),
+      /join step "j" has 1 input \(a\) but the branch at "start" has 2 \(a, b\)/,
+    ],
+    ['join without a split', () => problems([s('start', { next: 'j' }), s('j', { join: true, next: 'end' }), s('end')]), /join step "j" has no matching branch or foreach/],
+    [
+      'foreach join with two inputs',
+      () => problems([s('start', { foreach: { items: [1] }, next: 'a' }), s('a', { next: ['b', 'c'] }), s('b', { next: 'j' }), s('c', { next: 'j' }), s('j', { join: true, next: 'end' }), s('end')]),
+      /join step "j" closes the foreach at "a" and must have 1 input, has 2|the foreach at "start" has no join/,
+    ],
+    ['negative cpu', () => problems(linear({ resources: { cpu: -1 } })), /step "a": resources.cpu must be a positive number of vCPUs, got -1/],
+    ['non-numeric memory', () => problems(linear({ resources: { memory: '4GB' as unknown as number } })), /step "a": resources.memory must be a positive number of MiB, got "4GB"/],
+    ['fractional gpu', () => problems(linear({ resources: { gpu: 0.5 } })), /step "a": resources.gpu must be a whole number ≥ 0, got 0.5/],
+    ['retry times above 9', () => problems(linear({ retry: { times: 10 } })), /step "a": retry.times must be a whole number from 0 to 9, got 10/],
+    ['negative retry times', () => problems(linear({ retry: { times: -1 } })), /step "a": retry.times must be a whole number from 0 to 9, got -1/],
+    ['negative retry delay', () => problems(linear({ retry: { minutesBetweenRetries: -2 } })), /step "a": retry.minutesBetweenRetries must be a number ≥ 0, got -2/],
+    ['zero timeout', () => problems(linear({ timeout: { seconds: 0 } })), /step "a": timeout must be greater than zero, got \{"seconds":0\}/],
+    ['negative timeout', () => problems(linear({ timeout: { minutes: -5 } })), /step "a": timeout.minutes must be a number ≥ 0, got -5/],
+    ['catch var not an identifier', () => problems(linear({ catch: { var: '2bad-name' } })), /step "a": catch.var must be a valid identifier .*, got "2bad-name"/],
+    ['unknown policy field', () => problems(linear({ retry: { count: 3 } as never })), /step "a": unknown retry field "count"/],
+    ['parameter default of the wrong type', () => problems(linear({}), { parameters: { n: { type: 'integer', default: 'ten' } } }), /parameter "n": default "ten" is not of type integer/],
+    ['unknown parameter type', () => problems(linear({}), { parameters: { n: { type: 'float' as never } } }), /parameter "n": unknown type "float"/],
+    ['foreach over an unknown parameter', () => problems([s('start', { foreach: { param: 'xs' }, next: 'a' }), s('a', { next: 'j' }), s('j', { join: true, next: 'end' }), s('end')]), /step "start": foreach over unknown parameter "xs"/],
+    [
+      'foreach over a non-list parameter',
+      () => problems([s('start', { foreach: { param: 'n' }, next: 'a' }), s('a', { next: 'j' }), s('j', { join: true, next: 'end' }), s('end')], { parameters: { n: { default: 3 } } }),
+      /step "start": foreach parameter "n" must be of type list, is number/,
+    ],
+    ['empty static foreach', () => problems([s('start', { foreach: { items: [] }, next: 'a' }), s('a', { next: 'j' }), s('j', { join: true, next: 'end' }), s('end')]), /step "start": foreach.items is empty/],
+    ['foreach with two next steps', () => problems([s('start', { foreach: { items: [1] }, next: ['a', 'b'] }), s('a', { next: 'end' }), s('b', { next: 'end' }), s('end')]), /a foreach needs exactly one next step/],
+    ['empty command', () => problems([s('start', { next: 'end', command: [] }), s('end')]), /step "start": command must be a non-empty array of strings, got \[\]/],
+    ['step without next', () => problems([s('start', { next: 'a' }), s('a'), s('end')]), /step "a" has no next step/],
+    ['end with a next step', () => problems([s('start', { next: 'end' }), s('end', { next: 'start' })]), /step "end" must not have next steps/],
+    ['bad step name', () => problems([s('start', { next: 'my step' }), s('my step', { next: 'end' }), s('end')]), /step "my step": the name must be a valid identifier/],
+    ['bad flow name', () => { const r = validateFlow(defineFlow({ name: 'my flow!', steps: [s('start', { next: 'end' }), s('end')] })); return r.ok ? [] : r.problems; }, /flow name "my flow!" must be/],
+    ['bad flow defaults', () => problems(linear({}), { defaults: { retry: { times: 12 } } }), /flow defaults: retry.times must be a whole number from 0 to 9, got 12/],
+  ];
+
+  test.each(cases)('%s', (_name, run, expected) => {
+    expect(run().join('\n')).toMatch(expected);
+  });
+
+  test('reports every problem at once', () => {
+    const found = problems([
+      s('start', { next: 'a', resources: { cpu: 0 } }),
+      s('a', { next: 'missing', retry: { times: 99 }, timeout: { hours: 0 } }),
+      s('a'),
+    ]);
+    expect(found).toEqual(
+      expect.arrayContaining([
+        'duplicate step name "a"',
+        'the flow has no "end" step',
+        'step "start": resources.cpu must be a positive number of vCPUs, got 0',
+        'step "a": retry.times must be a whole number from 0 to 9, got 99',
+        'step "a": timeout must be greater than zero, got {"hours":0}',
+        'step "a" goes to unknown step "missing"',
+      ]),
+    );
+    expect(found.length).toBeGreaterThanOrEqual(6);
+  });
+});
