@@ -1,6 +1,7 @@
 import { Template } from 'aws-cdk-lib/assertions';
 import { ALL_METAFLOW_CONFIG_KEYS, METAFLOW_STACK_OUTPUTS, metaflowOutputId } from '../../lib/config/metaflow-config-keys';
 import { CONTEXT_KEYS } from '../../lib/stack/stack-context';
+import { profileFromOutputs } from '../../runner/config/profile';
 import { appFromContext, resourcesOf, templateFromContext } from '../support/synth';
 
 describe('MetaflowStack outputs form a Metaflow configuration', () => {
@@ -55,10 +56,35 @@ describe('MetaflowStack outputs form a Metaflow configuration', () => {
     expect(fargate[METAFLOW_STACK_OUTPUTS.FARGATE_JOB_QUEUE_ARN]).toBeDefined();
   });
 
+  test('configure reads back every key the stack outputs, and the API key secret', () => {
+    const fakeValues = Object.fromEntries(Object.keys(outputs).map((id) => [id, `value-of-${id}`]));
+    const read = profileFromOutputs(fakeValues);
+    expect(Object.keys(read.profile).sort()).toEqual(ALL_METAFLOW_CONFIG_KEYS.filter((k) => !['SERVICE_AUTH_KEY', 'ECS_FARGATE_EXECUTION_ROLE', 'BATCH_CONTAINER_REGISTRY', 'BATCH_CONTAINER_IMAGE'].includes(k)).sort());
+    expect(read.missingRequired).toEqual([]);
+    expect(read.apiKeySecretArn).toBe(`value-of-${METAFLOW_STACK_OUTPUTS.API_KEY_SECRET_ARN}`);
+  });
+
   test('every output id the stack uses is known to the config-keys module', () => {
     const known = new Set<string>([...ALL_METAFLOW_CONFIG_KEYS.map(metaflowOutputId), ...Object.values(METAFLOW_STACK_OUTPUTS)]);
     for (const id of Object.keys(outputs)) expect(known).toContain(id);
   });
+});
+
+test('without the metadata service: no service keys and no API key secret, compute and SFN keys remain', () => {
+  const outputs = templateFromContext({ metadataService: 'false' }).toJSON().Outputs as Record<string, unknown>;
+  for (const key of ['DEFAULT_METADATA', 'SERVICE_URL', 'SERVICE_INTERNAL_URL'] as const) expect(outputs[metaflowOutputId(key)]).toBeUndefined();
+  expect(outputs[METAFLOW_STACK_OUTPUTS.API_KEY_SECRET_ARN]).toBeUndefined();
+  expect(outputs[metaflowOutputId('BATCH_JOB_QUEUE')]).toBeDefined();
+  expect(outputs[metaflowOutputId('SFN_IAM_ROLE')]).toBeDefined();
+});
+
+test('without Step Functions support: no SFN keys', () => {
+  const template = templateFromContext({ stepFunctions: 'false' });
+  const outputs = template.toJSON().Outputs as Record<string, unknown>;
+  for (const key of ['SFN_IAM_ROLE', 'EVENTS_SFN_ACCESS_IAM_ROLE', 'SFN_DYNAMO_DB_TABLE', 'SFN_STATE_MACHINE_PREFIX', 'SFN_EXECUTION_LOG_GROUP_ARN'] as const) {
+    expect(outputs[metaflowOutputId(key)]).toBeUndefined();
+  }
+  template.resourceCountIs('AWS::DynamoDB::Table', 0);
 });
 
 describe('context keys (-c key=value) reach the constructs', () => {
@@ -69,6 +95,8 @@ describe('context keys (-c key=value) reach the constructs', () => {
       spot: 'false', onDemandMaxvCpus: '128', minvCpus: '2', instanceTypes: 'm6i, c6i.4xlarge', gpuMaxvCpus: '16', gpuInstanceTypes: 'p4d',
       gpuImageType: 'al2', gpuSpot: 'true', fargate: 'true', fargateSpot: 'false', fargateMaxvCpus: '32', rootVolumeGiB: '250',
       runnableTimeoutMinutes: '60', permissionsBoundaryArn: 'arn:aws:iam::123456789012:policy/Boundary',
+      metadataServiceVersion: 'v2.5.1', metadataServiceDesiredCount: '2', dbInstanceType: 'db.r7g.large', dbEngineVersion: '16.10',
+      dbMultiAz: 'true', dbDeletionProtection: 'false', dbRemovalPolicy: 'destroy', apiRateLimit: '50', apiBurstLimit: '60', stateMachinePrefix: 'team',
     });
     template.resourceCountIs('AWS::EC2::NatGateway', 0);
     template.resourceCountIs('AWS::EC2::FlowLog', 0);
@@ -86,6 +114,11 @@ describe('context keys (-c key=value) reach the constructs', () => {
     });
     template.hasResourceProperties('AWS::EC2::LaunchTemplate', { LaunchTemplateData: { BlockDeviceMappings: [{ Ebs: { VolumeSize: 250 } }] } });
     template.hasResourceProperties('AWS::Batch::JobQueue', { JobStateTimeLimitActions: [{ MaxTimeSeconds: 3600 }, { MaxTimeSeconds: 3600 }] });
+    template.hasResourceProperties('AWS::RDS::DBInstance', { EngineVersion: '16.10', DBInstanceClass: 'db.r7g.large', MultiAZ: true, DeletionProtection: false });
+    template.hasResourceProperties('AWS::ECS::TaskDefinition', { ContainerDefinitions: [{ Image: 'netflixoss/metaflow_metadata_service:v2.5.1' }] });
+    template.hasResourceProperties('AWS::ECS::Service', { DesiredCount: 2 });
+    template.hasResourceProperties('AWS::ApiGateway::UsagePlan', { Throttle: { RateLimit: 50, BurstLimit: 60 } });
+    expect(template.toJSON().Outputs.MetaflowSfnStateMachinePrefix.Value).toBe('team');
     for (const [, role] of resourcesOf(template, 'AWS::IAM::Role')) {
       expect(role.Properties.PermissionsBoundary).toBe('arn:aws:iam::123456789012:policy/Boundary');
     }
@@ -124,6 +157,11 @@ describe('context keys (-c key=value) reach the constructs', () => {
     [{ stackName: '9lives' }, 'context key stackName: expected a CloudFormation stack name'],
     [{ kmsKeyArn: 'arn:aws:kms:us-east-1:1:key/k' }, 'context key kmsKeyArn: needs -c encryption=kms, got encryption="s3"'],
     [{ natGateway: '0' }, 'unknown context key natGateway (known keys: stackName, nag,'],
+    [{ dbEngineVersion: '17' }, 'context key dbEngineVersion: expected a PostgreSQL version like "17.9", got "17"'],
+    [{ dbInstanceType: 'large' }, 'context key dbInstanceType: expected an instance type like "t4g.small", got "large"'],
+    [{ dbRemovalPolicy: 'keep' }, 'context key dbRemovalPolicy: expected one of snapshot, retain, destroy, got "keep"'],
+    [{ apiBurstLimit: '0' }, 'context key apiBurstLimit: expected an integer from 1 to 5000, got "0"'],
+    [{ stateMachinePrefix: 'a b' }, 'Metaflow/StepFunctions: stateMachinePrefix must be 1–40 letters'],
     [{ gpuInstanceTypes: 'm5.large' }, 'Metaflow/Compute: gpu.instanceTypes must be NVIDIA GPU instance types or families'],
     [{ existingBucketName: 'b', versioned: 'true' }, 'Metaflow: datastore.versioned must be left unset with existingBucketName "b" (they shape a new bucket), got [true]'],
   ])('bad value %j is refused with the key and the value', (context, message) => {
