@@ -361,6 +361,9 @@ export class MetaflowUi extends Construct {
       });
       accessLogs.attach(this.loadBalancer);
       this.accessLogsBucket = accessLogs.bucket;
+    } else {
+      acknowledge(this.loadBalancer, ['AwsSolutions-ELB2'],
+        'Access logs were turned off explicitly with accessLogs: false by whoever deploys this stack (the default writes them to S3).');
     }
 
     this.backendTargetGroup = new elbv2.ApplicationTargetGroup(this, 'BackendTargets', {
