@@ -40,7 +40,8 @@ export const UI_BACKEND_COMMAND = ['/opt/latest/bin/python3', '-m', 'services.ui
 const MANAGED_BACKEND_ENV = [
   'MF_METADATA_DB_HOST', 'MF_METADATA_DB_PORT', 'MF_METADATA_DB_NAME', 'MF_METADATA_DB_SSL_MODE',
   'MF_METADATA_DB_USER', 'MF_METADATA_DB_PSWD', 'PATH_PREFIX', 'UI_ENABLED', 'MF_UI_METADATA_PORT',
-  'MF_DATASTORE_ROOT', 'METAFLOW_DATASTORE_SYSROOT_S3', 'METAFLOW_DEFAULT_DATASTORE',
+  'MF_DATASTORE_ROOT', 'METAFLOW_DATASTORE_SYSROOT_S3', 'METAFLOW_DEFAULT_DATASTORE', 'METAFLOW_DEFAULT_METADATA',
+  'METAFLOW_SERVICE_URL',
 ];
 
 const SSL_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'];
@@ -293,6 +294,10 @@ export class MetaflowUi extends Construct {
         MF_DATASTORE_ROOT: datastoreRoot,
         METAFLOW_DATASTORE_SYSROOT_S3: datastoreRoot,
         METAFLOW_DEFAULT_DATASTORE: 's3',
+        // The Metaflow client inside the backend's cache workers talks to this same server (as
+        // the official Terraform module configures it).
+        METAFLOW_DEFAULT_METADATA: 'service',
+        METAFLOW_SERVICE_URL: `http://localhost:${UI_BACKEND_PORT}${UI_API_PATH}/metadata`,
       },
       secrets: {
         MF_METADATA_DB_USER: ecs.Secret.fromSecretsManager(db.credentials, 'username'),
@@ -319,7 +324,7 @@ export class MetaflowUi extends Construct {
     acknowledge(staticTask, ['AwsSolutions-ECS2'],
       'The environment holds only the public API path (METAFLOW_SERVICE=/api) and the listen port; the static UI has no secrets.');
 
-    const service = (name: string, taskDefinition: ecs.FargateTaskDefinition, desiredCount: number, description: string) =>
+    const service = (name: string, taskDefinition: ecs.FargateTaskDefinition, desiredCount: number, description: string, grace: Duration) =>
       new ecs.FargateService(this, name, {
         cluster: props.cluster,
         taskDefinition,
@@ -330,10 +335,11 @@ export class MetaflowUi extends Construct {
         minHealthyPercent: 100,
         maxHealthyPercent: 200,
         circuitBreaker: { rollback: true },
-        healthCheckGracePeriod: Duration.minutes(2),
+        healthCheckGracePeriod: grace,
       });
-    this.backendService = service('Backend', backendTask, backendDesiredCount, 'Metaflow UI backend tasks');
-    this.staticService = service('Static', staticTask, staticDesiredCount, 'Metaflow UI static tasks');
+    // The backend connects to the DB (creating its triggers) and warms its caches before it answers.
+    this.backendService = service('Backend', backendTask, backendDesiredCount, 'Metaflow UI backend tasks', Duration.minutes(5));
+    this.staticService = service('Static', staticTask, staticDesiredCount, 'Metaflow UI static tasks', Duration.minutes(1));
     db.connections.allowFrom(this.backendService, ec2.Port.tcp(db.port), 'Metaflow UI backend to the metadata database');
 
     // --- Load balancer.
@@ -346,7 +352,7 @@ export class MetaflowUi extends Construct {
     this.loadBalancer = new elbv2.ApplicationLoadBalancer(this, 'LoadBalancer', {
       vpc: props.vpc,
       internetFacing,
-      vpcSubnets: internetFacing ? { subnetType: ec2.SubnetType.PUBLIC } : this.internalSubnets(props.vpc),
+      vpcSubnets: internetFacing ? this.publicSubnets(props.vpc) : this.internalSubnets(props.vpc),
       securityGroup: albSecurityGroup,
       dropInvalidHeaderFields: true,
       deletionProtection: props.deletionProtection ?? false,
@@ -488,6 +494,13 @@ export class MetaflowUi extends Construct {
       if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) invalidProp(this, 'backendEnvironment', key, 'environment variable names ([A-Za-z_][A-Za-z0-9_]*)');
     }
     return environment;
+  }
+
+  /** Subnets of the internet-facing load balancer. */
+  private publicSubnets(vpc: ec2.IVpc): ec2.SubnetSelection {
+    if (vpc.publicSubnets.length > 0) return { subnetType: ec2.SubnetType.PUBLIC };
+    return invalidProp(this, 'vpc', vpc.node.path,
+      'a VPC with public subnets for the internet-facing load balancer of MetaflowUiAuth.cognito (it has none; use MetaflowUiAuth.internal)');
   }
 
   /** Subnets of an internal load balancer: private (with egress, else isolated). */

@@ -50,6 +50,12 @@ const CASES: Case[] = [
     vpc: new ec2.Vpc(f.stack, 'PublicOnly', { maxAzs: 2, natGateways: 0, subnetConfiguration: [{ name: 'public', subnetType: ec2.SubnetType.PUBLIC }] }),
     vpcSubnets: { subnetType: ec2.SubnetType.PUBLIC },
   }), 'vpc must be a VPC with private or isolated subnets for the internal load balancer (it has only public subnets; use MetaflowUiAuth.cognito or add private subnets), got "Test/PublicOnly"'],
+  ['Cognito ALB in a VPC without public subnets', (f) => ({
+    vpc: new ec2.Vpc(f.stack, 'PrivateOnly', { maxAzs: 2, natGateways: 0, subnetConfiguration: [{ name: 'isolated', subnetType: ec2.SubnetType.PRIVATE_ISOLATED }] }),
+    vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_ISOLATED },
+  }), 'vpc must be a VPC with public subnets for the internet-facing load balancer of MetaflowUiAuth.cognito (it has none; use MetaflowUiAuth.internal), got "Test/PrivateOnly"'],
+  ['DB user through backendEnvironment', () => ({ backendEnvironment: { MF_METADATA_DB_USER: 'admin' } }),
+    'backendEnvironment.MF_METADATA_DB_USER must be left unset: the construct sets it (DB credentials are ECS secrets, never plain environment), got "admin"'],
   ['backend cpu Fargate rejects', () => ({ backendCpu: 1000 }), 'backendCpu must be Fargate CPU units, one of 256, 512, 1024, 2048, 4096, 8192, 16384, got 1000'],
   ['backend memory too small for its cpu', () => ({ backendMemoryMiB: 1024 }),
     'backendMemoryMiB must be a memory size Fargate accepts with backendCpu 1024: 2048–8192 MiB in steps of 1024, got 1024'],
