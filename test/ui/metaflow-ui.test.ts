@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { RemovalPolicy } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as rds from 'aws-cdk-lib/aws-rds';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { MetaflowUi, MetaflowUiAuth, MetaflowUiProps } from '../../lib/ui';
 import { describeWithTool } from '../support/external-tool';
@@ -468,5 +469,30 @@ describeWithTool('cfn-lint', 'cfn-lint on the UI templates', () => {
   test('cfn-lint exits cleanly with no output at all', () => {
     expect(lint.output).toBe('');
     expect(lint.status).toBe(0);
+  });
+});
+
+test('works with an rds.DatabaseInstance (endpoint tokens, generated secret, its connections)', () => {
+  const fixture = uiFixture();
+  const db = new rds.DatabaseInstance(fixture.stack, 'Db', {
+    engine: rds.DatabaseInstanceEngine.postgres({ version: rds.PostgresEngineVersion.VER_17 }),
+    vpc: fixture.vpc,
+    vpcSubnets: fixture.network.databaseSubnets,
+    credentials: rds.Credentials.fromGeneratedSecret('metaflow'),
+  });
+  new MetaflowUi(fixture.stack, 'Ui', {
+    ...fixture.baseProps,
+    auth: INTERNAL(),
+    database: { host: db.instanceEndpoint.hostname, port: db.instanceEndpoint.port, credentials: db.secret!, connections: db.connections },
+  });
+  const template = Template.fromStack(fixture.stack);
+  const env = envOf(container(template, 'Backend'));
+  expect(env.MF_METADATA_DB_HOST).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^Db/), 'Endpoint.Address'] });
+  expect(env.MF_METADATA_DB_PORT).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^Db/), 'Endpoint.Port'] });
+  expect(JSON.stringify(container(template, 'Backend').Secrets)).toMatch(/DbSecret.*:username::.*DbSecret.*:password::/);
+  template.hasResourceProperties('AWS::EC2::SecurityGroupIngress', {
+    GroupId: { 'Fn::GetAtt': [Match.stringLikeRegexp('^DbSecurityGroup'), 'GroupId'] },
+    SourceSecurityGroupId: { 'Fn::GetAtt': [Match.stringLikeRegexp('^UiBackendSecurityGroup'), 'GroupId'] },
+    FromPort: { 'Fn::GetAtt': [Match.stringLikeRegexp('^Db'), 'Endpoint.Port'] },
   });
 });
