@@ -479,6 +479,7 @@ test('works with an rds.DatabaseInstance (endpoint tokens, generated secret, its
     vpc: fixture.vpc,
     vpcSubnets: fixture.network.databaseSubnets,
     credentials: rds.Credentials.fromGeneratedSecret('metaflow'),
+    storageEncrypted: true,
   });
   new MetaflowUi(fixture.stack, 'Ui', {
     ...fixture.baseProps,
