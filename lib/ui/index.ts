@@ -1,0 +1,3 @@
+export * from './metaflow-ui';
+export * from './metaflow-ui-auth';
+export { fargateMemoryChoices } from './fargate-size';
