@@ -6,8 +6,10 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { acknowledge } from '../nag/acknowledgements';
 import { checkIntegerInRange, invalidProp } from '../validation';
+import { checkFargateSize } from '../fargate-size';
+import { databaseEnvironment, databaseSecrets } from './database-environment';
 import { MetadataApi, MetadataApiProps } from './metadata-api';
-import { IMetadataDatabase, MetadataDatabase, MetadataDatabaseProps } from './metadata-database';
+import { MetadataDatabase, MetadataDatabaseProps } from './metadata-database';
 import { MigrationRunner } from './migration-runner';
 
 /** The metadata service image Metaflow publishes. */
@@ -18,25 +20,6 @@ export const DEFAULT_METADATA_SERVICE_VERSION = 'v2.4.12';
 export const METADATA_API_PORT = 8080;
 /** Where the migration service listens in the container. */
 export const MIGRATION_SERVICE_PORT = 8082;
-
-/** Fargate task sizes (vCPU units → allowed MiB). */
-const FARGATE_MEMORY: Record<number, [number, number, number]> = {
-  256: [512, 2048, 1024],
-  512: [1024, 4096, 1024],
-  1024: [2048, 8192, 1024],
-  2048: [4096, 16384, 1024],
-  4096: [8192, 30720, 1024],
-};
-
-/** Check a Fargate cpu/memory pair; `prefix` names the props in errors. */
-export function checkFargateSize(scope: Construct, prefix: string, cpu: number, memoryMiB: number): void {
-  const range = FARGATE_MEMORY[cpu];
-  if (!range) invalidProp(scope, `${prefix}cpu`, cpu, `a Fargate CPU size (${Object.keys(FARGATE_MEMORY).join(', ')})`);
-  const [min, max, step] = range;
-  if (!Number.isInteger(memoryMiB) || memoryMiB < min || memoryMiB > max || memoryMiB % step !== 0) {
-    invalidProp(scope, `${prefix}memoryMiB`, memoryMiB, `from ${min} to ${max} MiB in steps of ${step} for cpu ${cpu}`);
-  }
-}
 
 /** Properties of a {@link MetaflowMetadataService}. */
 export interface MetaflowMetadataServiceProps {
@@ -149,7 +132,7 @@ export class MetaflowMetadataService extends Construct {
     this.image = `${METADATA_SERVICE_IMAGE_REPOSITORY}:${imageVersion}`;
     const cpu = props.cpu ?? 512;
     const memoryMiB = props.memoryMiB ?? 1024;
-    checkFargateSize(this, '', cpu, memoryMiB);
+    checkFargateSize(this, 'cpu', cpu, 'memoryMiB', memoryMiB);
     const desiredCount = props.desiredCount ?? 1;
     checkIntegerInRange(this, 'desiredCount', desiredCount, 0, 100);
 
@@ -238,22 +221,4 @@ export class MetaflowMetadataService extends Construct {
       this.migrations.resource.node.addDependency(this.service);
     }
   }
-}
-
-/** The metadata service's database settings as plain environment (no secrets here). */
-export function databaseEnvironment(database: IMetadataDatabase): Record<string, string> {
-  return {
-    MF_METADATA_DB_HOST: database.host,
-    MF_METADATA_DB_PORT: database.port,
-    MF_METADATA_DB_NAME: database.databaseName,
-    MF_METADATA_DB_SSL_MODE: 'require',
-  };
-}
-
-/** The database user and password as ECS secrets (resolved at task start, never in the template). */
-export function databaseSecrets(database: IMetadataDatabase): Record<string, ecs.Secret> {
-  return {
-    MF_METADATA_DB_USER: ecs.Secret.fromSecretsManager(database.credentials, 'username'),
-    MF_METADATA_DB_PSWD: ecs.Secret.fromSecretsManager(database.credentials, 'password'),
-  };
 }

@@ -1,8 +1,20 @@
-import { Fn, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
+import { CfnResource, Fn, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { checkIntegerInRange, invalidProp } from '../validation';
+
+/**
+ * `restrictDefaultSecurityGroup` adds CDK's provider whose handler declares `DependsOn` on its
+ * role although its `Role: GetAtt` already orders them (cfn-lint W3005). This construct turns
+ * the provider on, so it also removes that redundant entry — in any stack, not only
+ * MetaflowStack (which strips such entries everywhere).
+ */
+function dropRedundantProviderDependency(scope: Construct): void {
+  const provider = Stack.of(scope).node.tryFindChild('Custom::VpcRestrictDefaultSGCustomResourceProvider');
+  const handler = provider?.node.tryFindChild('Handler');
+  if (handler instanceof CfnResource) handler.addDeletionOverride('DependsOn');
+}
 
 /** Properties of a {@link MetaflowNetwork}. */
 export interface MetaflowNetworkProps {
@@ -132,6 +144,7 @@ export class MetaflowNetwork extends Construct {
         subnetConfiguration,
         restrictDefaultSecurityGroup: true,
       });
+      dropRedundantProviderDependency(this);
     }
 
     const computeSubnetType = props.computeSubnetType ?? this.defaultComputeSubnetType(natGateways, props.vpc);

@@ -8,6 +8,8 @@ import { IMetaflowDatastore, MetaflowDatastore, MetaflowDatastoreProps } from '.
 import { MetaflowMetadataService, MetaflowMetadataServiceProps } from '../metadata/metaflow-metadata-service';
 import { MetaflowNetwork, MetaflowNetworkProps } from '../network/metaflow-network';
 import { MetaflowStepFunctionsSupport, MetaflowStepFunctionsSupportProps } from '../step-functions/metaflow-step-functions-support';
+import { MetaflowUi, MetaflowUiProps } from '../ui/metaflow-ui';
+import { MetaflowUiAuth } from '../ui/metaflow-ui-auth';
 import { invalidProp } from '../validation';
 import { withoutRedundantDependsOn } from './redundant-dependencies';
 
@@ -52,6 +54,19 @@ export interface MetaflowStackStepFunctionsProps extends Omit<MetaflowStepFuncti
   readonly enabled?: boolean;
 }
 
+/** UI options of the stack (the UI needs the metadata service: it shares its cluster and database). */
+export interface MetaflowStackUiProps extends Omit<MetaflowUiProps, 'vpc' | 'vpcSubnets' | 'assignPublicIp' | 'cluster' | 'database' | 'datastore' | 'auth'> {
+  /**
+   * Deploy the Metaflow UI.
+   *
+   * @default false
+   */
+  readonly enabled?: boolean;
+
+  /** How the UI is protected; required when enabled. @default - none */
+  readonly auth?: MetaflowUiAuth;
+}
+
 /**
  * Properties of a {@link MetaflowStack}. A permissions boundary for every role in the stack is
  * set with the standard `permissionsBoundary` stack prop (`PermissionsBoundary.fromArn(...)`).
@@ -67,6 +82,8 @@ export interface MetaflowStackProps extends StackProps {
   readonly metadataService?: MetaflowStackMetadataServiceProps;
   /** @default - deployed with the {@link MetaflowStepFunctionsSupport} defaults */
   readonly stepFunctions?: MetaflowStackStepFunctionsProps;
+  /** @default - no UI */
+  readonly ui?: MetaflowStackUiProps;
 }
 
 /**
@@ -81,6 +98,8 @@ export class MetaflowStack extends Stack {
   public readonly metadataService?: MetaflowMetadataService;
   /** Step Functions support, unless turned off. */
   public readonly stepFunctions?: MetaflowStepFunctionsSupport;
+  /** The UI, when turned on. */
+  public readonly ui?: MetaflowUi;
   public readonly configOutputs: MetaflowConfigOutputs;
 
   constructor(scope: Construct, id: string, props: MetaflowStackProps = {}) {
@@ -134,6 +153,31 @@ export class MetaflowStack extends Stack {
         this.output(METAFLOW_STACK_OUTPUTS.MIGRATION_FUNCTION_NAME, this.metadataService.migrations.function.functionName,
           'Lambda function that runs metadata database migrations (invoke by hand to re-run them)');
       }
+    }
+
+    const { enabled: uiOn = false, auth: uiAuth, ...uiProps } = props.ui ?? {};
+    if (uiOn) {
+      if (!this.metadataService) {
+        invalidProp(this, 'ui.enabled', true, 'false when the metadata service is turned off (the UI reads its database)');
+      }
+      if (!uiAuth) {
+        invalidProp(this, 'ui.auth', uiAuth, 'MetaflowUiAuth.cognito(...) or MetaflowUiAuth.internal(...) when the UI is enabled');
+      }
+      const database = this.metadataService.database;
+      this.ui = new MetaflowUi(this, 'Ui', {
+        ...uiProps,
+        auth: uiAuth,
+        vpc: this.network.vpc,
+        vpcSubnets: this.network.computeSubnets,
+        assignPublicIp: this.network.computeNeedsPublicIp,
+        cluster: this.metadataService.cluster,
+        database: { host: database.host, port: database.portNumber, name: database.databaseName, credentials: database.credentials, connections: database.connections },
+        datastore: this.datastore,
+        backendImageVersion: uiProps.backendImageVersion ?? props.metadataService?.imageVersion,
+      });
+      this.output(METAFLOW_STACK_OUTPUTS.UI_URL, this.ui.url, 'Metaflow UI');
+    } else if (uiAuth) {
+      invalidProp(this, 'ui.auth', uiAuth.mode, 'left unset unless ui.enabled is true');
     }
 
     const { enabled: stepFunctionsOn = true, ...stepFunctionsProps } = props.stepFunctions ?? {};

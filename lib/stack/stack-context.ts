@@ -5,7 +5,8 @@ import { Construct, Node } from 'constructs';
 import { Ec2EnvironmentOptions, FargateEnvironmentOptions, GpuEnvironmentOptions, GpuImageType } from '../compute/environment-options';
 import { DatastoreEncryption } from '../datastore/metaflow-datastore';
 import { describeValue, MetaflowValidationError } from '../validation';
-import { MetaflowStackProps } from './metaflow-stack';
+import { MetaflowUiAuth } from '../ui/metaflow-ui-auth';
+import { MetaflowStackProps, MetaflowStackUiProps } from './metaflow-stack';
 
 /** A context value after parsing. */
 type ContextValue = string | number | boolean | string[];
@@ -16,6 +17,7 @@ interface PropsDraft {
   datastore: Record<string, unknown>;
   metadataService: Record<string, unknown> & { database: Record<string, unknown>; api: Record<string, unknown> };
   stepFunctions: Record<string, unknown>;
+  ui: Record<string, unknown> & { authMode?: string; certificateArn?: string; domainName?: string; allowedCidrs?: string[] };
   compute: Record<string, unknown> & {
     onDemand: Record<string, unknown>;
     spot: Record<string, unknown>;
@@ -90,11 +92,42 @@ const KEYS: ContextKeySpec[] = [
   { key: 'webAclArn', type: 'string', defaultValue: '(none)', description: 'Regional WAF web ACL to attach to the metadata API', apply: (d, v) => { d.metadataService.api.webAclArn = v; } },
   { key: 'stepFunctions', type: 'boolean', defaultValue: 'true', description: 'Step Functions support (DynamoDB table, roles, log group)', apply: (d, v) => { d.stepFunctions.enabled = v; } },
   { key: 'stateMachinePrefix', type: 'string', defaultValue: '(stack name)', description: 'Prefix of state machine names the EventBridge role may start', apply: (d, v) => { d.stepFunctions.stateMachinePrefix = v; } },
+  { key: 'ui', type: 'boolean', defaultValue: 'false', description: 'Deploy the Metaflow UI (needs the metadata service)', apply: (d, v) => { d.ui.enabled = v; } },
+  { key: 'uiAuth', type: 'enum', values: ['internal', 'cognito'], defaultValue: 'internal', description: 'internal: internal ALB open to uiAllowedCidrs only; cognito: public HTTPS ALB with Cognito login', apply: (d, v) => { d.ui.authMode = v as string; } },
+  { key: 'uiAllowedCidrs', type: 'list', defaultValue: '(required for internal)', description: 'Comma-separated CIDRs allowed to reach the UI load balancer', apply: (d, v) => { d.ui.allowedCidrs = v as string[]; } },
+  { key: 'uiCertificateArn', type: 'string', defaultValue: '(required for cognito)', description: 'ACM certificate ARN for the UI HTTPS listener', apply: (d, v) => { d.ui.certificateArn = v as string; } },
+  { key: 'uiDomainName', type: 'string', defaultValue: '(required for cognito)', description: 'Domain name users open the UI at (Cognito callback)', apply: (d, v) => { d.ui.domainName = v as string; } },
+  { key: 'uiVersion', type: 'string', defaultValue: 'v1.2.4', description: 'Tag of public.ecr.aws/outerbounds/metaflow_ui', apply: (d, v) => { d.ui.staticImageVersion = v; } },
   { key: 'permissionsBoundaryArn', type: 'string', defaultValue: '(none)', description: 'Managed policy ARN applied as permissions boundary to every role', apply: (d, v) => { d.permissionsBoundaryArn = v as string; } },
 ];
 
 /** Every context key the CDK app reads, for documentation and validation. */
 export const CONTEXT_KEYS: readonly ContextKeySpec[] = KEYS;
+
+/** The UI's auth from its context keys; the construct validates each value. */
+function uiProps(draft: PropsDraft['ui']): MetaflowStackUiProps {
+  const { authMode = 'internal', certificateArn, domainName, allowedCidrs, ...rest } = draft;
+  if (!rest.enabled) {
+    const stray = Object.entries({ uiAuth: draft.authMode, uiCertificateArn: certificateArn, uiDomainName: domainName, uiAllowedCidrs: allowedCidrs })
+      .filter(([, v]) => v !== undefined).map(([k]) => k);
+    if (stray.length > 0) throw new MetaflowValidationError(`context key${stray.length > 1 ? 's' : ''} ${stray.join(', ')}: need -c ui=true, got ui=false`);
+    return rest;
+  }
+  if (authMode === 'cognito') {
+    const missing = Object.entries({ uiCertificateArn: certificateArn, uiDomainName: domainName }).filter(([, v]) => v === undefined).map(([k]) => k);
+    if (missing.length > 0 || certificateArn === undefined || domainName === undefined) {
+      throw new MetaflowValidationError(`context key${missing.length > 1 ? 's' : ''} ${missing.join(' and ')}: required with -c uiAuth=cognito, got none`);
+    }
+    return { ...rest, auth: MetaflowUiAuth.cognito({ certificateArn, domainName, allowedCidrs }) };
+  }
+  if (certificateArn !== undefined || domainName !== undefined) {
+    throw new MetaflowValidationError('context keys uiCertificateArn/uiDomainName: need -c uiAuth=cognito, got uiAuth=internal');
+  }
+  if (allowedCidrs === undefined) {
+    throw new MetaflowValidationError('context key uiAllowedCidrs: required with -c ui=true and uiAuth=internal (who may reach the UI), got none');
+  }
+  return { ...rest, auth: MetaflowUiAuth.internal({ allowedCidrs }) };
+}
 
 /** `t4g.small` (or `db.t4g.small`) → an instance type. */
 function dbInstanceType(value: string): ec2.InstanceType {
@@ -179,7 +212,7 @@ export function metaflowSettingsFromContext(scope: Construct): MetaflowAppSettin
   }
   const draft: PropsDraft = {
     network: {}, datastore: {}, compute: { onDemand: {}, spot: {}, gpu: {}, fargate: {} },
-    metadataService: { database: {}, api: {} }, stepFunctions: {},
+    metadataService: { database: {}, api: {} }, stepFunctions: {}, ui: {},
   };
   let stackName = 'Metaflow';
   let nag = true;
@@ -216,6 +249,7 @@ export function metaflowSettingsFromContext(scope: Construct): MetaflowAppSettin
     },
     metadataService: draft.metadataService,
     stepFunctions: draft.stepFunctions,
+    ui: uiProps(draft.ui),
     permissionsBoundary: draft.permissionsBoundaryArn ? PermissionsBoundary.fromArn(draft.permissionsBoundaryArn) : undefined,
   };
   return { stackName, nag, props };

@@ -1,3 +1,2 @@
 export * from './metaflow-ui';
 export * from './metaflow-ui-auth';
-export { fargateMemoryChoices } from './fargate-size';

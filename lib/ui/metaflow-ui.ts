@@ -12,7 +12,8 @@ import { IMetaflowDatastore } from '../datastore/metaflow-datastore';
 import { acknowledge } from '../nag/acknowledgements';
 import { checkIntegerInRange, invalidProp } from '../validation';
 import { AlbAccessLogs } from './alb-access-logs';
-import { checkFargateSize } from './fargate-size';
+import { checkFargateSize } from '../fargate-size';
+import { databaseEnvironment, databaseSecrets } from '../metadata/database-environment';
 import {
   checkCertificateArn,
   checkCidrs,
@@ -276,16 +277,20 @@ export class MetaflowUi extends Construct {
       runtimePlatform: { cpuArchitecture: ecs.CpuArchitecture.X86_64, operatingSystemFamily: ecs.OperatingSystemFamily.LINUX },
     });
     const datastoreRoot = props.datastore.datastoreSysrootS3;
+    const dbSettings = {
+      host: db.host,
+      port: Token.isUnresolved(db.port) ? Token.asString(db.port) : String(db.port),
+      databaseName: db.name,
+      sslMode: db.sslMode,
+      credentials: db.credentials,
+    };
     backendTask.addContainer('Backend', {
       image: ecs.ContainerImage.fromRegistry(`${UI_BACKEND_IMAGE}:${backendImageVersion}`),
       command: UI_BACKEND_COMMAND,
       portMappings: [{ containerPort: UI_BACKEND_PORT, name: 'ui-backend' }],
       environment: {
         ...backendEnvironment,
-        MF_METADATA_DB_HOST: db.host,
-        MF_METADATA_DB_PORT: Token.isUnresolved(db.port) ? Token.asString(db.port) : String(db.port),
-        MF_METADATA_DB_NAME: db.name,
-        MF_METADATA_DB_SSL_MODE: db.sslMode,
+        ...databaseEnvironment(dbSettings),
         MF_UI_METADATA_PORT: String(UI_BACKEND_PORT),
         PATH_PREFIX: `${UI_API_PATH}/`,
         // The static UI image serves the frontend; the backend only serves the API.
@@ -299,10 +304,7 @@ export class MetaflowUi extends Construct {
         METAFLOW_DEFAULT_METADATA: 'service',
         METAFLOW_SERVICE_URL: `http://localhost:${UI_BACKEND_PORT}${UI_API_PATH}/metadata`,
       },
-      secrets: {
-        MF_METADATA_DB_USER: ecs.Secret.fromSecretsManager(db.credentials, 'username'),
-        MF_METADATA_DB_PSWD: ecs.Secret.fromSecretsManager(db.credentials, 'password'),
-      },
+      secrets: databaseSecrets(dbSettings),
       logging: ecs.LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: 'ui-backend' }),
     });
     acknowledge(backendTask, ['AwsSolutions-ECS2'],

@@ -165,8 +165,8 @@ describe('MetaflowMetadataService options', () => {
 
 describe('MetaflowMetadataService bad input', () => {
   test.each<[string, Props, RegExp]>([
-    ['a Fargate cpu that does not exist', { cpu: 300 }, /Test\/Metadata: cpu must be a Fargate CPU size \(256, 512, 1024, 2048, 4096\), got 300/],
-    ['memory outside the cpu range', { cpu: 256, memoryMiB: 4096 }, /Test\/Metadata: memoryMiB must be from 512 to 2048 MiB in steps of 1024 for cpu 256, got 4096/],
+    ['a Fargate cpu that does not exist', { cpu: 300 }, /Test\/Metadata: cpu must be Fargate CPU units, one of 256, 512, 1024, 2048, 4096, 8192, 16384, got 300/],
+    ['memory outside the cpu range', { cpu: 256, memoryMiB: 4096 }, /Test\/Metadata: memoryMiB must be a memory size Fargate accepts with cpu 256: 512–2048 MiB in steps of 512, got 4096/],
     ['negative desired count', { desiredCount: -1 }, /desiredCount must be an integer from 0 to 100, got -1/],
     ['an image tag with spaces', { imageVersion: 'latest please' }, /imageVersion must be an image tag such as "v2.4.12", got "latest please"/],
     ['backup retention of 0 days', { database: { backupRetentionDays: 0 } }, /Test\/Metadata\/Database: backupRetentionDays must be an integer from 1 to 35, got 0/],

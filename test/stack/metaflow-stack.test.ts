@@ -87,6 +87,38 @@ test('without Step Functions support: no SFN keys', () => {
   template.resourceCountIs('AWS::DynamoDB::Table', 0);
 });
 
+describe('the UI in the stack', () => {
+  test('internal mode: shares the metadata cluster and database, outputs its URL', () => {
+    const template = templateFromContext({ ui: 'true', uiAllowedCidrs: '10.0.0.0/8', uiVersion: 'v1.2.4' });
+    template.resourceCountIs('AWS::ECS::Cluster', 1);
+    template.resourceCountIs('AWS::ECS::Service', 3);
+    template.hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', { Scheme: 'internal', Type: 'application' });
+    expect(template.toJSON().Outputs[METAFLOW_STACK_OUTPUTS.UI_URL]).toBeDefined();
+    const ingress = resourcesOf(template, 'AWS::EC2::SecurityGroupIngress').filter(([, r]) => r.Properties.FromPort === 5433);
+    expect(ingress).toHaveLength(2);
+  });
+
+  test('cognito mode: a public HTTPS load balancer behind a Cognito login', () => {
+    const template = templateFromContext({
+      ui: 'true', uiAuth: 'cognito', uiDomainName: 'metaflow.example.com',
+      uiCertificateArn: 'arn:aws:acm:us-east-1:123456789012:certificate/12345678-1234-1234-1234-123456789012',
+    });
+    template.hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', { Scheme: 'internet-facing' });
+    template.resourceCountIs('AWS::Cognito::UserPool', 1);
+  });
+
+  test.each([
+    [{ ui: 'true' }, 'context key uiAllowedCidrs: required with -c ui=true and uiAuth=internal'],
+    [{ ui: 'true', uiAllowedCidrs: '0.0.0.0/0' }, 'Metaflow/Ui: auth.allowedCidrs'],
+    [{ ui: 'true', uiAuth: 'cognito', uiDomainName: 'x.example.com' }, 'context key uiCertificateArn: required with -c uiAuth=cognito, got none'],
+    [{ ui: 'true', uiAuth: 'internal', uiAllowedCidrs: '10.0.0.0/8', uiDomainName: 'x.example.com' }, 'context keys uiCertificateArn/uiDomainName: need -c uiAuth=cognito'],
+    [{ uiAllowedCidrs: '10.0.0.0/8' }, 'context key uiAllowedCidrs: need -c ui=true, got ui=false'],
+    [{ ui: 'true', uiAllowedCidrs: '10.0.0.0/8', metadataService: 'false' }, 'Metaflow: ui.enabled must be false when the metadata service is turned off'],
+  ])('bad UI settings %j are refused clearly', (context, message) => {
+    expect(() => appFromContext(context as Record<string, string>)).toThrow(message);
+  });
+});
+
 describe('context keys (-c key=value) reach the constructs', () => {
   test('network, datastore and compute options', () => {
     const template = templateFromContext({

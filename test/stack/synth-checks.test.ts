@@ -25,6 +25,11 @@ export const SYNTH_VARIANTS: Record<string, Record<string, string>> = {
     dbMultiAz: 'true', dbEngineVersion: '16.10', webAclArn: 'arn:aws:wafv2:us-east-1:123456789012:regional/webacl/acl/11111111-2222-3333-4444-555555555555',
   },
   'no-nat': { natGateways: '0' },
+  'ui-internal': { ui: 'true', uiAllowedCidrs: '10.0.0.0/8,192.168.1.0/24' },
+  'ui-cognito': {
+    ui: 'true', uiAuth: 'cognito', uiDomainName: 'metaflow.example.com',
+    uiCertificateArn: 'arn:aws:acm:us-east-1:123456789012:certificate/12345678-1234-1234-1234-123456789012',
+  },
   'metadata-off': { metadataService: 'false' },
 };
 

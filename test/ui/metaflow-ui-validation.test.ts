@@ -1,7 +1,7 @@
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { MetaflowUi, MetaflowUiAuth, MetaflowUiProps } from '../../lib/ui';
-import { fargateMemoryChoices } from '../../lib/ui/fargate-size';
+import { fargateMemoryChoices } from '../../lib/fargate-size';
 import { MetaflowValidationError } from '../../lib/validation';
 import { CERTIFICATE_ARN, COGNITO, DOMAIN, INTERNAL, UiFixture, uiFixture } from './ui-fixture';
 

@@ -1,5 +1,5 @@
 import { IConstruct } from 'constructs';
-import { invalidProp } from '../validation';
+import { invalidProp } from './validation';
 
 /**
  * Task sizes Fargate accepts (Linux): CPU units → allowed memory (MiB) as [min, max, step].
