@@ -13,6 +13,11 @@ try {
     process.stderr.write(`metaflow-cdk: ${err.message}\n`);
     process.exit(2);
   }
+  if (err instanceof Error && /^(Unscoped)?ValidationError$/.test(err.name)) {
+    // aws-cdk-lib rejected a value while building a construct: its message names it.
+    process.stderr.write(`metaflow-cdk: ${err.message}\n`);
+    process.exit(2);
+  }
   if (err instanceof Error && err.name === 'ValidationFailed') {
     // cdk-nag (or CloudFormation) findings: the report above lists each one; no stack trace.
     process.stderr.write(`metaflow-cdk: synth refused: ${err.message.split('\n')[0]}\n`);

@@ -1,4 +1,5 @@
-import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Duration, FeatureFlags, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import * as cxapi from 'aws-cdk-lib/cx-api';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
@@ -267,12 +268,16 @@ export class MetaflowDatastore extends DatastoreBase {
 
     let accessLogsBucket = props.serverAccessLogsBucket;
     if (!accessLogsBucket && (props.serverAccessLogs ?? true)) {
+      // With the recommended flag S3 delivers logs under a bucket policy and ACLs can be off;
+      // without it (an existing app's older flags) CDK grants the log-delivery ACL, which needs
+      // object-writer ownership.
+      const logsUseBucketPolicy = FeatureFlags.of(this).isEnabled(cxapi.S3_SERVER_ACCESS_LOGS_USE_BUCKET_POLICY);
       this.accessLogsBucket = new s3.Bucket(this, 'AccessLogs', {
         encryption: s3.BucketEncryption.S3_MANAGED,
         blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
         enforceSSL: true,
         minimumTLSVersion: 1.2,
-        objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+        objectOwnership: logsUseBucketPolicy ? s3.ObjectOwnership.BUCKET_OWNER_ENFORCED : s3.ObjectOwnership.OBJECT_WRITER,
         lifecycleRules: [{ id: 'expire-access-logs', expiration: Duration.days(365) }],
         removalPolicy,
         autoDeleteObjects: destroy,

@@ -36,6 +36,9 @@ export interface ContextKeySpec {
   readonly type: 'integer' | 'boolean' | 'string' | 'list' | 'enum';
   /** For enums: the accepted values. */
   readonly values?: readonly string[];
+  /** For strings: a pattern the value must match, and how to describe it. */
+  readonly pattern?: RegExp;
+  readonly patternDescription?: string;
   /** For integers: inclusive bounds. */
   readonly min?: number;
   readonly max?: number;
@@ -58,7 +61,7 @@ const KEYS: ContextKeySpec[] = [
   { key: 'bucketName', type: 'string', defaultValue: '(generated)', description: 'Physical name of the new datastore bucket', apply: (d, v) => { d.datastore.bucketName = v; } },
   { key: 'existingBucketName', type: 'string', defaultValue: '(none)', description: 'Use this existing bucket as the datastore instead of creating one', apply: (d, v) => { d.datastore.existingBucketName = v; } },
   { key: 'encryption', type: 'enum', values: ['s3', 'kms'], defaultValue: 's3', description: 'Datastore encryption: SSE-S3 or SSE-KMS', apply: (d, v) => { d.datastore.encryption = v === 'kms' ? DatastoreEncryption.KMS : DatastoreEncryption.S3_MANAGED; } },
-  { key: 'kmsKeyArn', type: 'string', defaultValue: '(created when encryption=kms)', description: 'Existing KMS key for SSE-KMS (needs encryption=kms)', apply: (d, v) => { d.kmsKeyArn = v as string; } },
+  { key: 'kmsKeyArn', type: 'string', pattern: /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)\/.+$/, patternDescription: 'a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)', defaultValue: '(created when encryption=kms)', description: 'Existing KMS key for SSE-KMS (needs encryption=kms)', apply: (d, v) => { d.kmsKeyArn = v as string; } },
   { key: 'versioned', type: 'boolean', defaultValue: 'false', description: 'Bucket versioning', apply: (d, v) => { d.datastore.versioned = v; } },
   { key: 'noncurrentVersionExpirationDays', type: 'integer', min: 1, max: 36500, defaultValue: '(keep)', description: 'Delete non-current versions after this many days (needs versioned=true)', apply: (d, v) => { d.datastore.noncurrentVersionExpiration = Duration.days(v as number); } },
   { key: 'accessLogs', type: 'boolean', defaultValue: 'true', description: 'S3 server access logs for the datastore', apply: (d, v) => { d.datastore.serverAccessLogs = v; } },
@@ -89,7 +92,7 @@ const KEYS: ContextKeySpec[] = [
   { key: 'dbRemovalPolicy', type: 'enum', values: ['snapshot', 'retain', 'destroy'], defaultValue: 'snapshot', description: 'What stack deletion does to the database', apply: (d, v) => { d.metadataService.database.removalPolicy = { snapshot: RemovalPolicy.SNAPSHOT, retain: RemovalPolicy.RETAIN, destroy: RemovalPolicy.DESTROY }[v as string]; } },
   { key: 'apiRateLimit', type: 'integer', min: 1, max: 10000, defaultValue: '100', description: 'Metadata API steady requests per second (usage plan)', apply: (d, v) => { d.metadataService.api.rateLimit = v; } },
   { key: 'apiBurstLimit', type: 'integer', min: 1, max: 5000, defaultValue: '200', description: 'Metadata API burst (usage plan)', apply: (d, v) => { d.metadataService.api.burstLimit = v; } },
-  { key: 'webAclArn', type: 'string', defaultValue: '(none)', description: 'Regional WAF web ACL to attach to the metadata API', apply: (d, v) => { d.metadataService.api.webAclArn = v; } },
+  { key: 'webAclArn', type: 'string', pattern: /^arn:aws[a-z-]*:wafv2:[a-z0-9-]+:\d{12}:regional\/webacl\/.+$/, patternDescription: 'a regional WAFv2 web ACL ARN (arn:aws:wafv2:<region>:<account>:regional/webacl/<name>/<id>)', defaultValue: '(none)', description: 'Regional WAF web ACL to attach to the metadata API', apply: (d, v) => { d.metadataService.api.webAclArn = v; } },
   { key: 'stepFunctions', type: 'boolean', defaultValue: 'true', description: 'Step Functions support (DynamoDB table, roles, log group)', apply: (d, v) => { d.stepFunctions.enabled = v; } },
   { key: 'stateMachinePrefix', type: 'string', defaultValue: '(stack name)', description: 'Prefix of state machine names the EventBridge role may start', apply: (d, v) => { d.stepFunctions.stateMachinePrefix = v; } },
   { key: 'ui', type: 'boolean', defaultValue: 'false', description: 'Deploy the Metaflow UI (needs the metadata service)', apply: (d, v) => { d.ui.enabled = v; } },
@@ -98,7 +101,7 @@ const KEYS: ContextKeySpec[] = [
   { key: 'uiCertificateArn', type: 'string', defaultValue: '(required for cognito)', description: 'ACM certificate ARN for the UI HTTPS listener', apply: (d, v) => { d.ui.certificateArn = v as string; } },
   { key: 'uiDomainName', type: 'string', defaultValue: '(required for cognito)', description: 'Domain name users open the UI at (Cognito callback)', apply: (d, v) => { d.ui.domainName = v as string; } },
   { key: 'uiVersion', type: 'string', defaultValue: 'v1.2.4', description: 'Tag of public.ecr.aws/outerbounds/metaflow_ui', apply: (d, v) => { d.ui.staticImageVersion = v; } },
-  { key: 'permissionsBoundaryArn', type: 'string', defaultValue: '(none)', description: 'Managed policy ARN applied as permissions boundary to every role', apply: (d, v) => { d.permissionsBoundaryArn = v as string; } },
+  { key: 'permissionsBoundaryArn', type: 'string', pattern: /^arn:aws[a-z-]*:iam::\d{12}:policy\/.+$/, patternDescription: 'an IAM managed policy ARN (arn:aws:iam::<account>:policy/<name>)', defaultValue: '(none)', description: 'Managed policy ARN applied as permissions boundary to every role', apply: (d, v) => { d.permissionsBoundaryArn = v as string; } },
 ];
 
 /** Every context key the CDK app reads, for documentation and validation. */
@@ -180,8 +183,9 @@ export function parseContextValue(spec: ContextKeySpec, raw: unknown): ContextVa
       return cleaned as string[];
     }
     case 'string':
-      if (typeof text === 'string' && text !== '') return text;
-      return contextError(spec, raw, 'a non-empty string');
+      if (typeof text !== 'string' || text === '') return contextError(spec, raw, 'a non-empty string');
+      if (spec.pattern && !spec.pattern.test(text)) return contextError(spec, raw, spec.patternDescription!);
+      return text;
   }
 }
 

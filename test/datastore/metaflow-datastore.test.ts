@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { App, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -134,6 +134,14 @@ describe('MetaflowDatastore options', () => {
     expect(datastoreBucket(Template.fromStack(stack)).props.BucketName).toBe('my-flows');
     expect(stack.resolve(datastore.datastoreSysrootS3)['Fn::Join'][1][2]).toBe('/mf/root');
   });
+});
+
+test('works in an app without the recommended S3 access-log flag (log bucket takes the ACL then)', () => {
+  const stack = new Stack(new App(), 'Legacy');
+  new MetaflowDatastore(stack, 'Datastore');
+  const template = Template.fromStack(stack);
+  template.hasResourceProperties('AWS::S3::Bucket', { OwnershipControls: { Rules: [{ ObjectOwnership: 'ObjectWriter' }] } });
+  template.hasResourceProperties('AWS::S3::Bucket', { LoggingConfiguration: { LogFilePrefix: 'datastore/' } });
 });
 
 describe('MetaflowDatastore grants are scoped to the two roots', () => {
