@@ -1,11 +1,12 @@
 import { CustomResource, Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
-import { acknowledge, wildcardResourceFinding } from '../nag/acknowledgements';
+import { acknowledge, managedPolicyFinding, wildcardResourceFinding } from '../nag/acknowledgements';
 import { MIGRATION_HANDLER_ENTRY, MIGRATION_PROPERTIES } from './migration-handler/properties';
 
 /** Properties of a {@link MigrationRunner}. */
@@ -80,10 +81,11 @@ export class MigrationRunner extends Construct {
     });
 
     const lambdaReason = 'AWS-maintained Lambda execution policies (CloudWatch Logs; ENI management for a VPC function); they carry no data access.';
-    const basic = 'arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole';
-    const vpcAccess = 'arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole';
-    acknowledge(this.function, [`AwsSolutions-IAM4[Policy::${basic}]`, `AwsSolutions-IAM4[Policy::${vpcAccess}]`], lambdaReason);
-    acknowledge(provider, [`AwsSolutions-IAM4[Policy::${basic}]`], lambdaReason);
+    const lambdaPolicy = (name: string) =>
+      managedPolicyFinding(this, iam.ManagedPolicy.fromAwsManagedPolicyName(`service-role/${name}`).managedPolicyArn);
+    const basic = lambdaPolicy('AWSLambdaBasicExecutionRole');
+    acknowledge(this.function, [basic, lambdaPolicy('AWSLambdaVPCAccessExecutionRole')], lambdaReason);
+    acknowledge(provider, [basic], lambdaReason);
     acknowledge(provider, [wildcardResourceFinding(this, `${this.function.functionArn}:*`)],
       'The CDK provider framework invokes any version of the migration function; the grant is limited to that one function.');
     acknowledge(provider, ['AwsSolutions-L1'],
