@@ -7,9 +7,13 @@ export class ApiCallCounter {
 
   /** Send `command` with `client`, counting it under its operation name (`SubmitJob`). */
   async send<O>(client: { send(command: never): Promise<unknown> }, command: { constructor: { name: string } }): Promise<O> {
-    const operation = command.constructor.name.replace(/Command$/, '');
-    this.counts.set(operation, (this.counts.get(operation) ?? 0) + 1);
+    this.count(command.constructor.name.replace(/Command$/, ''));
     return (await client.send(command as never)) as O;
+  }
+
+  /** Count one call made elsewhere (a page of an SDK paginator). */
+  count(operation: string): void {
+    this.counts.set(operation, (this.counts.get(operation) ?? 0) + 1);
   }
 
   /** Calls per operation, sorted by name. */
