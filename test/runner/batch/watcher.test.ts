@@ -103,7 +103,7 @@ describe('Batch watcher', () => {
         if (!id.includes(':')) {
           const t = clock.now();
           const status = t < 600_000 ? 'RUNNING' : 'FAILED';
-          const summary = t < 300_000 ? { RUNNING: 300 } : t < 600_000 ? { RUNNING: 299, FAILED: 1 } : { SUCCEEDED: 299, FAILED: 1 };
+          const summary: Record<string, number> = t < 300_000 ? { RUNNING: 300 } : t < 600_000 ? { RUNNING: 299, FAILED: 1 } : { SUCCEEDED: 299, FAILED: 1 };
           return job(id, status, { arrayProperties: { size, statusSummary: summary } });
         }
         const index = Number(id.split(':')[1]);
