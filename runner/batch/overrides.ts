@@ -36,7 +36,7 @@ export class ContainerOverridesTooLargeError extends Error {
 }
 
 /** The serialized size Batch counts. */
-export function containerOverridesSize(overrides: ContainerOverrides): number {
+export function containerOverridesSize(overrides: ContainerOverrides | object): number {
   return JSON.stringify(overrides).length;
 }
 
