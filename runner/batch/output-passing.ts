@@ -20,7 +20,7 @@
  */
 import type { EcsPropertiesOverride, RegisterJobDefinitionCommandInput } from '@aws-sdk/client-batch';
 import { batchEnvironment, BatchJobDefinitionInput, batchJobDefinition, jobDefinitionName } from '../policy/batch';
-import { ARRAY_INDEX_OFFSET_ENV, BATCH_ARRAY_INDEX_ENV, containerOverridesSize, ContainerOverridesTooLargeError, MAX_CONTAINER_OVERRIDES_CHARS } from './overrides';
+import { ARRAY_INDEX_OFFSET_ENV, BATCH_ARRAY_INDEX_ENV, containerOverridesSize, ContainerOverridesTooLargeError, largestVariables, MAX_CONTAINER_OVERRIDES_CHARS } from './overrides';
 
 /** Helper image: a POSIX shell and `dnf` to install the AWS CLI (or the CLI itself). */
 export const DEFAULT_HELPER_IMAGE = 'public.ecr.aws/amazonlinux/amazonlinux:2023';
@@ -173,11 +173,7 @@ export function outputPassingOverrides(
   };
   const size = containerOverridesSize(override);
   if (size > MAX_CONTAINER_OVERRIDES_CHARS) {
-    const biggest = Object.entries(env)
-      .map(([name, value]) => ({ name, chars: name.length + value.length }))
-      .sort((a, b) => b.chars - a.chars)
-      .slice(0, 3);
-    throw new ContainerOverridesTooLargeError(what, size, biggest);
+    throw new ContainerOverridesTooLargeError(what, size, largestVariables(env));
   }
   return override;
 }

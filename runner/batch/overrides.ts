@@ -35,6 +35,14 @@ export class ContainerOverridesTooLargeError extends Error {
   }
 }
 
+/** The three variables that weigh most (name + value characters), for the error message. */
+export function largestVariables(env: Readonly<Record<string, string>>): { name: string; chars: number }[] {
+  return Object.entries(env)
+    .map(([name, value]) => ({ name, chars: name.length + value.length }))
+    .sort((a, b) => b.chars - a.chars)
+    .slice(0, 3);
+}
+
 /** The serialized size Batch counts. */
 export function containerOverridesSize(overrides: ContainerOverrides | object): number {
   return JSON.stringify(overrides).length;
@@ -50,10 +58,7 @@ export function containerOverrides(what: string, command: readonly string[], env
   const overrides: ContainerOverrides = { command: [...command], environment: batchEnvironment(env) };
   const size = containerOverridesSize(overrides);
   if (size > MAX_CONTAINER_OVERRIDES_CHARS) {
-    const biggest = Object.entries(env)
-      .map(([name, value]) => ({ name, chars: name.length + value.length }))
-      .sort((a, b) => b.chars - a.chars)
-      .slice(0, 3);
+    const biggest = largestVariables(env);
     if (command.join(' ').length > (biggest[0]?.chars ?? 0)) biggest.unshift({ name: 'command', chars: JSON.stringify(command).length });
     throw new ContainerOverridesTooLargeError(what, size, biggest.slice(0, 3));
   }
