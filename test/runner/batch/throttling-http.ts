@@ -12,9 +12,13 @@ export interface ThrottlingHandler {
   handle(request: HttpRequest): Promise<{ response: HttpResponse }>;
 }
 
+/** Batch (REST-JSON) throttles with 429 + x-amzn-errortype; JSON 1.1 services (CloudWatch Logs) with 400 + __type. */
+export type ThrottleStyle = 'rest-json' | 'json-1.1';
+
 export function throttlingHandler(
   throttles: number,
   ok: (path: string, body: Record<string, unknown>) => unknown,
+  style: ThrottleStyle = 'rest-json',
 ): ThrottlingHandler {
   const requests = new Map<string, number>();
   return {
@@ -24,9 +28,12 @@ export function throttlingHandler(
       const seen = (requests.get(path) ?? 0) + 1;
       requests.set(path, seen);
       if (seen <= throttles) {
-        return { response: json(429, { message: 'Too Many Requests' }, { 'x-amzn-errortype': 'TooManyRequestsException' }) };
+        return style === 'rest-json'
+          ? { response: json(429, { message: 'Too Many Requests' }, { 'x-amzn-errortype': 'TooManyRequestsException' }) }
+          : { response: json(400, { __type: 'ThrottlingException', message: 'Rate exceeded' }) };
       }
-      const text = typeof request.body === 'string' ? request.body : '';
+      const body: unknown = request.body;
+      const text = typeof body === 'string' ? body : body instanceof Uint8Array ? new TextDecoder().decode(body) : '';
       return { response: json(200, ok(path, text ? (JSON.parse(text) as Record<string, unknown>) : {})) };
     },
   };
