@@ -12,7 +12,11 @@ import { ApiCallCounter } from '../../../runner/batch/api-calls';
 import { LogTailer } from '../../../runner/batch/log-tailer';
 import { taskJobName } from '../../../runner/batch/names';
 import { findRunJobs } from '../../../runner/batch/terminator';
-import { batchJobTags } from '../../../runner/policy';
+import { JobDefinitionRegistry } from '../../../runner/batch/job-definitions';
+import { QueueInspector } from '../../../runner/batch/queues';
+import { BatchSubmitter } from '../../../runner/batch/submitter';
+import { BatchWatcher, WatchEvent } from '../../../runner/batch/watcher';
+import { batchJobDefinition, batchJobTags, effectivePolicies } from '../../../runner/policy';
 import { describeWithTool } from '../../support/external-tool';
 import { MOTO_CLIENT_CONFIG, MotoServer, startMoto } from '../../support/moto';
 
@@ -102,18 +106,62 @@ describeWithTool(
       expect(await tailer.lastLines({ stream: 'no-such-stream' })).toEqual([]);
     });
 
-    test("a run's jobs are found by name prefix and tags after a crash (moto's ListJobs JOB_NAME filter)", async () => {
-      // moto checks the compute environment's service role exists; the aws CLI creates it
-      const role = execFileSync(
-        'aws',
-        ['--endpoint-url', moto.endpoint, '--region', 'us-east-1', 'iam', 'create-role', '--role-name', 'AWSBatchServiceRole',
-          '--assume-role-policy-document', '{"Version":"2012-10-17","Statement":[]}', '--query', 'Role.Arn', '--output', 'text'],
-        { env: { ...process.env, AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing' }, encoding: 'utf8' },
-      ).trim();
-      const ce = await aws.batch.send(new CreateComputeEnvironmentCommand({ computeEnvironmentName: 'mf-ce', type: 'UNMANAGED', state: 'ENABLED', serviceRole: role }));
-      await aws.batch.send(
-        new CreateJobQueueCommand({ jobQueueName: 'mf-queue', priority: 1, state: 'ENABLED', computeEnvironmentOrder: [{ order: 1, computeEnvironment: ce.computeEnvironmentArn! }] }),
+    let queueReady: Promise<void> | undefined;
+    /** A compute environment and the queue `mf-queue` in moto (once per file). */
+    function createQueue(): Promise<void> {
+      queueReady ??= (async () => {
+        // moto checks the compute environment's service role exists; the aws CLI creates it
+        const role = execFileSync(
+          'aws',
+          ['--endpoint-url', moto.endpoint, '--region', 'us-east-1', 'iam', 'create-role', '--role-name', 'AWSBatchServiceRole',
+            '--assume-role-policy-document', '{"Version":"2012-10-17","Statement":[]}', '--query', 'Role.Arn', '--output', 'text'],
+          { env: { ...process.env, AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing' }, encoding: 'utf8' },
+        ).trim();
+        const ce = await aws.batch.send(new CreateComputeEnvironmentCommand({ computeEnvironmentName: 'mf-ce', type: 'UNMANAGED', state: 'ENABLED', serviceRole: role }));
+        await aws.batch.send(
+          new CreateJobQueueCommand({ jobQueueName: 'mf-queue', priority: 1, state: 'ENABLED', computeEnvironmentOrder: [{ order: 1, computeEnvironment: ce.computeEnvironmentArn! }] }),
+        );
+      })();
+      return queueReady;
+    }
+
+    test('registry, queue inspector, submitter and watcher against moto: a task, then two element-wise array jobs, to the end', async () => {
+      await createQueue();
+      const calls = new ApiCallCounter();
+      const info = await new QueueInspector(aws.batch, calls).inspect('mf-queue');
+      expect(info.problem).toBeUndefined();
+      expect(info.platform).toBe('EC2');
+      expect((await new QueueInspector(aws.batch).inspect('no-such-queue')).problem).toBe('job queue "no-such-queue" does not exist');
+      const definition = batchJobDefinition({ flow: 'MotoFlow', step: 'all', image: 'busybox', policies: effectivePolicies({}), platform: 'EC2' });
+      const arn = await new JobDefinitionRegistry(aws.batch, calls).ensure(definition);
+      // a second run finds the ACTIVE definition by name instead of registering it again
+      const again = new ApiCallCounter();
+      expect(await new JobDefinitionRegistry(aws.batch, again).ensure(definition)).toBe(arn);
+      expect(again.snapshot()).toEqual({ DescribeJobDefinitions: 1 });
+
+      const submitter = new BatchSubmitter(aws.batch, calls);
+      const template = { flow: 'MotoFlow', runId: '99', attempt: 0, queue: 'mf-queue', jobDefinition: arn, command: ['true'], env: { MF_RUN_ID: '99' } };
+      const events: WatchEvent[] = [];
+      const watcher = new BatchWatcher(aws.batch, (e) => events.push(e), { calls, minIntervalMs: 100, maxIntervalMs: 500 });
+      const start = await submitter.submitTask({ ...template, step: 'start' }, '0');
+      const fit = await submitter.submitGroup({ ...template, step: 'fit' }, 5, undefined);
+      const score = await submitter.submitGroup({ ...template, step: 'score' }, 5, fit);
+      watcher.add({ jobId: start.jobId, size: 1, ref: start.jobName });
+      for (const job of [...fit, ...score]) watcher.add({ jobId: job.jobId, size: job.size, firstIndex: job.firstIndex, ref: job.jobName });
+      await watcher.run();
+      const finished = events.filter((e): e is Extract<WatchEvent, { type: 'finished' }> => e.type === 'finished');
+      expect(finished.map((e) => `${e.job.ref}#${e.childIndex ?? '-'}:${e.outcome.status}`).sort()).toEqual(
+        [
+          'MotoFlow-99-start-0-a0#-:SUCCEEDED',
+          ...[0, 1, 2, 3, 4].map((i) => `MotoFlow-99-fit-0_4-a0#${i}:SUCCEEDED`),
+          ...[0, 1, 2, 3, 4].map((i) => `MotoFlow-99-score-0_4-a0#${i}:SUCCEEDED`),
+        ].sort(),
       );
+      expect(calls.snapshot().SubmitJob).toBe(3);
+    });
+
+    test("a run's jobs are found by name prefix and tags after a crash (moto's ListJobs JOB_NAME filter)", async () => {
+      await createQueue();
       const def = await aws.batch.send(
         new RegisterJobDefinitionCommand({ jobDefinitionName: 'mf-def', type: 'container', containerProperties: { image: 'busybox', command: ['true'], resourceRequirements: [{ type: 'VCPU', value: '1' }, { type: 'MEMORY', value: '512' }] } }),
       );
