@@ -89,8 +89,9 @@ export class LogTailer {
           new GetLogEventsCommand({ logGroupName: f.ref.group ?? BATCH_LOG_GROUP, logStreamName: f.ref.stream, startFromHead: true, nextToken: f.token }),
         );
       } catch (err) {
-        // The stream appears a moment after the job starts.
-        if ((err as { name?: string }).name === 'ResourceNotFoundException' && !f.closing) return;
+        // The stream appears a moment after the job starts, and never for a job whose
+        // container did not start (CannotPullContainer): nothing to read yet, or at all.
+        if ((err as { name?: string }).name === 'ResourceNotFoundException') return;
         throw err;
       }
       for (const event of out.events ?? []) this.onLine(f.key, event.message ?? '', event.timestamp);

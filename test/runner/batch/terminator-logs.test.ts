@@ -75,6 +75,18 @@ describe('log tailer (exact calls)', () => {
     expect(logsMock.commandCalls(GetLogEventsCommand).at(-2)!.args[0].input.logGroupName).toBe('/custom');
   });
 
+  test('a stream that does not exist yet (or never will: the container did not start) is not an error', async () => {
+    const missing = Object.assign(new Error('The specified log stream does not exist.'), { name: 'ResourceNotFoundException' });
+    logsMock.on(GetLogEventsCommand).rejects(missing);
+    const tailer = new LogTailer(new CloudWatchLogsClient({ region: 'us-east-1' }), () => undefined);
+    tailer.follow('t', { stream: 'later' });
+    await tailer.poll();
+    expect(tailer.following.active).toEqual(['t']);
+    tailer.finish('t');
+    await tailer.poll();
+    expect(tailer.following.active).toEqual([]);
+  });
+
   test("the last lines of an OOM-killed task's stream in one call", async () => {
     logsMock.on(GetLogEventsCommand).resolves({ events: [{ message: 'allocating 8 GiB' }, { message: 'Killed' }] });
     const tailer = new LogTailer(new CloudWatchLogsClient({ region: 'us-east-1' }), () => undefined);
