@@ -8,7 +8,36 @@
  * - container reason `CannotPullContainerError: …` — the image could not be pulled;
  * - `MISCONFIGURATION:…` / `CAPACITY:…` status reasons on a job stuck in RUNNABLE.
  */
-import type { AttemptDetail, ComputeEnvironmentDetail, JobDetail } from '@aws-sdk/client-batch';
+import type { AttemptDetail, ComputeEnvironmentDetail, JobDetail, ResourceRequirement } from '@aws-sdk/client-batch';
+
+/** The container that runs the user's command in a multi-container job (runner/batch/output-passing.ts). */
+export const MAIN_CONTAINER = 'main';
+
+/** What the user's container reported, for plain (`container`) and multi-container (`ecsProperties`) jobs. */
+export interface PrimaryContainer {
+  readonly exitCode?: number;
+  readonly reason?: string;
+  readonly logStreamName?: string;
+  readonly resourceRequirements?: readonly ResourceRequirement[];
+}
+
+type JobView = Pick<JobDetail, 'container' | 'attempts'> & Partial<Pick<JobDetail, 'ecsProperties'>>;
+
+/**
+ * The user's container: `container` for a plain job; for a multi-container job (its `container`
+ * is empty) the container named `main`, else the last attempt's.
+ */
+export function primaryContainer(job: JobView): PrimaryContainer {
+  const main = job.ecsProperties?.taskProperties?.[0]?.containers?.find((c) => c.name === MAIN_CONTAINER);
+  const last = job.attempts?.at(-1);
+  const lastMain = last?.taskProperties?.[0]?.containers?.find((c) => c.name === MAIN_CONTAINER);
+  return {
+    exitCode: job.container?.exitCode ?? main?.exitCode ?? last?.container?.exitCode ?? lastMain?.exitCode,
+    reason: job.container?.reason ?? main?.reason ?? last?.container?.reason ?? lastMain?.reason,
+    logStreamName: job.container?.logStreamName ?? main?.logStreamName ?? last?.container?.logStreamName ?? lastMain?.logStreamName,
+    resourceRequirements: job.container?.resourceRequirements ?? main?.resourceRequirements,
+  };
+}
 
 export type FailureKind = 'oom' | 'cannot-pull' | 'timeout' | 'host-lost' | 'exit' | 'terminated' | 'unknown';
 
@@ -44,11 +73,11 @@ export function infrastructureRetries(attempts: readonly AttemptDetail[] | undef
 }
 
 /** Classify a FAILED job. `memoryMiB` (the job's memory) makes the OOM hint concrete. */
-export function classifyFailure(job: Pick<JobDetail, 'statusReason' | 'container' | 'attempts'>, memoryMiB?: number): FailureInfo {
-  const last = job.attempts?.at(-1);
-  const statusReason = job.statusReason ?? last?.statusReason ?? '';
-  const reason = job.container?.reason ?? last?.container?.reason ?? '';
-  const exitCode = job.container?.exitCode ?? last?.container?.exitCode;
+export function classifyFailure(job: Pick<JobDetail, 'statusReason'> & JobView, memoryMiB?: number): FailureInfo {
+  const statusReason = job.statusReason ?? job.attempts?.at(-1)?.statusReason ?? '';
+  const primary = primaryContainer(job);
+  const reason = primary.reason ?? '';
+  const exitCode = primary.exitCode;
   const withExit = exitCode !== undefined ? ` (exit code ${exitCode})` : '';
   if (/OutOfMemoryError/i.test(reason) || (exitCode === 137 && /memory/i.test(reason))) {
     return {
@@ -94,8 +123,8 @@ export interface JobResources {
   readonly gpus: number;
 }
 
-export function jobResources(job: Pick<JobDetail, 'container'>): JobResources {
-  const req = new Map((job.container?.resourceRequirements ?? []).map((r) => [r.type, Number(r.value)]));
+export function jobResources(job: JobView): JobResources {
+  const req = new Map((primaryContainer(job).resourceRequirements ?? []).map((r) => [r.type, Number(r.value)]));
   return { vcpus: req.get('VCPU') ?? job.container?.vcpus ?? 0, memoryMiB: req.get('MEMORY') ?? job.container?.memory ?? 0, gpus: req.get('GPU') ?? 0 };
 }
 
@@ -106,7 +135,7 @@ const GPU_FAMILIES = /^(p\d|g\d)/;
  * with each environment's state and maxvCpus, GPU instance types), or capacity (it fits; Batch
  * is waiting for instances). Batch's own `statusReason` is quoted when it gives one.
  */
-export function explainRunnable(job: Pick<JobDetail, 'container' | 'statusReason'>, environments: readonly ComputeEnvironmentDetail[]): string {
+export function explainRunnable(job: Pick<JobDetail, 'statusReason'> & Partial<JobView>, environments: readonly ComputeEnvironmentDetail[]): string {
   const need = jobResources(job);
   const batchSays = job.statusReason ? ` (Batch: ${job.statusReason})` : '';
   const reasons: string[] = [];

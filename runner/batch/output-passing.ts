@@ -20,6 +20,7 @@
  */
 import type { EcsPropertiesOverride, RegisterJobDefinitionCommandInput } from '@aws-sdk/client-batch';
 import { batchEnvironment, BatchJobDefinitionInput, batchJobDefinition, jobDefinitionName } from '../policy/batch';
+import { MAIN_CONTAINER } from './failures';
 import { ARRAY_INDEX_OFFSET_ENV, BATCH_ARRAY_INDEX_ENV, containerOverridesSize, ContainerOverridesTooLargeError, largestVariables, MAX_CONTAINER_OVERRIDES_CHARS } from './overrides';
 
 /** Helper image: a POSIX shell and `dnf` to install the AWS CLI (or the CLI itself). */
@@ -114,7 +115,7 @@ export function outputPassingJobDefinition(input: BatchJobDefinitionInput, optio
           containers: [
             { name: 'fetch', image: helper, essential: false, command: ['sh', '-c', fetchScript()], mountPoints },
             {
-              name: 'main',
+              name: MAIN_CONTAINER,
               image: input.image,
               essential: false,
               dependsOn: [{ containerName: 'fetch', condition: 'COMPLETE' }],
@@ -127,7 +128,7 @@ export function outputPassingJobDefinition(input: BatchJobDefinitionInput, optio
               name: 'upload',
               image: helper,
               essential: true,
-              dependsOn: [{ containerName: 'main', condition: 'COMPLETE' }],
+              dependsOn: [{ containerName: MAIN_CONTAINER, condition: 'COMPLETE' }],
               command: ['sh', '-c', uploadScript()],
               mountPoints,
             },
@@ -165,7 +166,7 @@ export function outputPassingOverrides(
       {
         containers: [
           { name: 'fetch', environment: helperEnv },
-          { name: 'main', command: mainCommand(argv), environment: batchEnvironment(env) },
+          { name: MAIN_CONTAINER, command: mainCommand(argv), environment: batchEnvironment(env) },
           { name: 'upload', environment: helperEnv },
         ],
       },

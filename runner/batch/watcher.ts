@@ -19,7 +19,7 @@ import {
 } from '@aws-sdk/client-batch';
 import { ApiCallCounter } from './api-calls';
 import { BatchClock, REAL_CLOCK } from './clock';
-import { classifyFailure, explainRunnable, FailureInfo, infrastructureRetries, InfrastructureRetry, jobResources } from './failures';
+import { classifyFailure, explainRunnable, FailureInfo, infrastructureRetries, InfrastructureRetry, jobResources, primaryContainer } from './failures';
 import type { QueueInfo } from './queues';
 
 /** DescribeJobs takes at most 100 job IDs. */
@@ -210,7 +210,7 @@ export class BatchWatcher {
     const index = t.job.firstIndex;
     if (!t.startedReported && (job.status === 'RUNNING' || TERMINAL.has(job.status ?? '')) && job.startedAt) {
       t.startedReported = true;
-      this.listener({ type: 'started', job: t.job, childIndex: index, at: job.startedAt, logStreamName: job.container?.logStreamName });
+      this.listener({ type: 'started', job: t.job, childIndex: index, at: job.startedAt, logStreamName: primaryContainer(job).logStreamName });
     }
     if (TERMINAL.has(job.status ?? '')) {
       this.jobs.delete(t.job.jobId);
@@ -256,7 +256,7 @@ export class BatchWatcher {
       const foreachIndex = (t.job.firstIndex ?? 0) + index;
       if (!t.childrenStarted.has(index) && child.startedAt) {
         t.childrenStarted.add(index);
-        this.listener({ type: 'started', job: t.job, childIndex: foreachIndex, at: child.startedAt, logStreamName: child.container?.logStreamName });
+        this.listener({ type: 'started', job: t.job, childIndex: foreachIndex, at: child.startedAt, logStreamName: primaryContainer(child).logStreamName });
       }
       t.childrenDone.add(index);
       this.listener({ type: 'finished', job: t.job, childIndex: foreachIndex, outcome: outcomeOf(child) });
@@ -271,15 +271,15 @@ function childIndexOf(jobId: string): number {
 
 /** A finished job's outcome, with Batch's infrastructure retries made visible. */
 export function outcomeOf(job: JobDetail): TaskOutcome {
-  const last = job.attempts?.at(-1);
   const status = job.status === 'SUCCEEDED' ? 'SUCCEEDED' : 'FAILED';
+  const primary = primaryContainer(job);
   return {
     status,
-    exitCode: job.container?.exitCode ?? last?.container?.exitCode,
+    exitCode: primary.exitCode,
     statusReason: job.statusReason,
     batchAttempts: Math.max(1, job.attempts?.length ?? 0),
     infrastructureRetries: infrastructureRetries(job.attempts, job.status),
-    logStreamName: job.container?.logStreamName ?? last?.container?.logStreamName,
+    logStreamName: primary.logStreamName,
     startedAt: job.startedAt,
     stoppedAt: job.stoppedAt,
     failure: status === 'FAILED' ? classifyFailure(job, jobResources(job).memoryMiB || undefined) : undefined,

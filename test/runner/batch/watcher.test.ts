@@ -152,6 +152,31 @@ describe('Batch watcher', () => {
     );
   });
 
+  test('a multi-container (output-passing) job: exit code, reason and log stream come from the main container', async () => {
+    const { events, watcher } = setup(([id]) => [
+      job(id, 'FAILED', {
+        statusReason: EXITED,
+        container: undefined,
+        ecsProperties: {
+          taskProperties: [
+            {
+              containers: [
+                { name: 'fetch', image: 'helper', exitCode: 0, logStreamName: 'io/fetch/1' },
+                { name: 'main', image: 'busybox', exitCode: 137, reason: OOM, logStreamName: 'io/main/1', resourceRequirements: [{ type: 'MEMORY', value: '2048' }] },
+                { name: 'upload', image: 'helper', exitCode: 137, logStreamName: 'io/upload/1' },
+              ],
+            },
+          ],
+        },
+      }),
+    ]);
+    watcher.add({ jobId: 'j', size: 1, ref: 'x' });
+    await watcher.run();
+    expect(events.find((e) => e.type === 'finished')).toMatchObject({
+      outcome: { exitCode: 137, logStreamName: 'io/main/1', failure: { kind: 'oom', hint: 'raise resources.memory above 2048 MiB' } },
+    });
+  });
+
   test('terminated jobs are classified apart from failures', () => {
     expect(classifyFailure({ statusReason: 'Terminated by metaflow-cdk: interrupted (Ctrl-C)' })).toEqual({
       kind: 'terminated',
