@@ -12,6 +12,7 @@ import { ApiCallCounter } from '../../../runner/batch/api-calls';
 import { LogTailer } from '../../../runner/batch/log-tailer';
 import { taskJobName } from '../../../runner/batch/names';
 import { findRunJobs } from '../../../runner/batch/terminator';
+import { reattachJobs } from '../../../runner/batch/reattach';
 import { JobDefinitionRegistry } from '../../../runner/batch/job-definitions';
 import { QueueInspector } from '../../../runner/batch/queues';
 import { BatchSubmitter } from '../../../runner/batch/submitter';
@@ -179,6 +180,14 @@ describeWithTool(
       await submit('18', 'start');
       const found = await findRunJobs(aws.batch, { flow: 'Flow', runId: '17', queues: ['mf-queue'] });
       expect(found.map((j) => j.jobId).sort()).toEqual(mine.map((j) => j.jobId!).sort());
+      // a new runner watches them again to the end
+      const reattached = reattachJobs(found);
+      expect(reattached.map((j) => j.ref.step).sort()).toEqual(['end', 'start']);
+      const events: WatchEvent[] = [];
+      const watcher = new BatchWatcher(aws.batch, (e) => events.push(e), { minIntervalMs: 100, maxIntervalMs: 500 });
+      for (const job of reattached) watcher.add(job);
+      await watcher.run();
+      expect(events.filter((e) => e.type === 'finished').map((e) => (e.job.ref as { step: string }).step).sort()).toEqual(['end', 'start']);
     });
   },
   ['--help'],

@@ -1,6 +1,7 @@
 import { BatchClient, SubmitJobCommand } from '@aws-sdk/client-batch';
 import { mockClient } from 'aws-sdk-client-mock';
 import { arrayChunks, BatchSubmitter, JobTemplate } from '../../../runner/batch/submitter';
+import { reattachJobs } from '../../../runner/batch/reattach';
 
 const batchMock = mockClient(BatchClient);
 const template: JobTemplate = {
@@ -113,5 +114,24 @@ describe('Batch submitter', () => {
     const a = await submitter.submitGroup(template, 10);
     await expect(submitter.submitGroup(template, 11, a)).rejects.toThrow('step "fit": an element-wise dependency needs groups of the same size (11 children vs 10)');
     expect(() => arrayChunks(0)).toThrow('a foreach group needs at least one child, got 0');
+  });
+});
+
+describe('re-attaching to a run whose runner died', () => {
+  test('array parents keep their size and index offset, plain jobs their step/task/attempt from tags', () => {
+    expect(
+      reattachJobs([
+        {
+          jobId: 'p', jobName: 'F-1-fit-10000_19999-a0', jobQueue: 'q', jobDefinition: 'd', status: 'RUNNING', startedAt: 1,
+          arrayProperties: { size: 10_000 },
+          container: { environment: [{ name: 'MF_ARRAY_INDEX_OFFSET', value: '10000' }] },
+          tags: { 'metaflow.step': 'fit', 'metaflow.task_id': '10000_19999', 'metaflow.attempt': '0' },
+        },
+        { jobId: 'j', jobName: 'F-1-end-0-a2', jobQueue: 'q', jobDefinition: 'd', status: 'RUNNABLE', startedAt: 0, tags: { 'metaflow.step': 'end', 'metaflow.task_id': '0', 'metaflow.attempt': '2' } },
+      ]),
+    ).toEqual([
+      { jobId: 'p', size: 10_000, firstIndex: 10_000, queue: 'q', ref: { step: 'fit', taskId: '10000_19999', attempt: 0, jobName: 'F-1-fit-10000_19999-a0' } },
+      { jobId: 'j', size: 1, firstIndex: undefined, queue: 'q', ref: { step: 'end', taskId: '0', attempt: 2, jobName: 'F-1-end-0-a2' } },
+    ]);
   });
 });
