@@ -36,7 +36,8 @@ export class S3ObjectStore {
   }
 
   async putText(relative: string, text: string, contentType = 'text/plain; charset=utf-8'): Promise<void> {
-    await this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.key(relative), Body: text, ContentType: contentType }));
+    const body = Buffer.from(text, 'utf8');
+    await this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.key(relative), Body: body, ContentLength: body.length, ContentType: contentType }));
   }
 
   async putJson(relative: string, value: unknown): Promise<void> {
@@ -45,9 +46,10 @@ export class S3ObjectStore {
 
   /** Create the object only if no object has that key. Returns false when it already existed. */
   async createIfAbsent(relative: string, text: string, contentType = 'application/json'): Promise<boolean> {
+    const body = Buffer.from(text, 'utf8');
     try {
       await this.s3.send(
-        new PutObjectCommand({ Bucket: this.bucket, Key: this.key(relative), Body: text, ContentType: contentType, IfNoneMatch: '*' }),
+        new PutObjectCommand({ Bucket: this.bucket, Key: this.key(relative), Body: body, ContentLength: body.length, ContentType: contentType, IfNoneMatch: '*' }),
       );
       return true;
     } catch (err) {
