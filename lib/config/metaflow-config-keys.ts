@@ -20,6 +20,7 @@ export const METAFLOW_CONFIG_KEYS = {
   SERVICE_INTERNAL_URL: 'Metadata service URL for tasks inside the VPC (the internal NLB)',
   SERVICE_AUTH_KEY: 'API key clients send as x-api-key (kept in Secrets Manager, never in outputs)',
   BATCH_JOB_QUEUE: 'AWS Batch job queue for @batch steps (the default queue)',
+  BATCH_JOB_QUEUE_GPU: 'AWS Batch job queue for steps that ask for GPUs (metaflow-cdk runner; Metaflow itself ignores it)',
   ECS_S3_ACCESS_IAM_ROLE: 'IAM role that Batch job containers assume (S3 datastore access)',
   ECS_FARGATE_EXECUTION_ROLE: 'ECS task execution role for Fargate compute environments',
   BATCH_CONTAINER_REGISTRY: 'Default container registry for Batch steps',

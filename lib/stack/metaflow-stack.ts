@@ -215,6 +215,7 @@ export class MetaflowStack extends Stack {
       DATASTORE_SYSROOT_S3: this.datastore.datastoreSysrootS3,
       DATATOOLS_S3ROOT: this.datastore.datatoolsS3Root,
       BATCH_JOB_QUEUE: this.compute.defaultQueue.jobQueueArn,
+      BATCH_JOB_QUEUE_GPU: this.compute.gpuQueue?.jobQueueArn,
       ECS_S3_ACCESS_IAM_ROLE: this.compute.jobRole.roleArn,
       ECS_FARGATE_EXECUTION_ROLE: this.compute.fargateExecutionRole?.roleArn,
       DEFAULT_METADATA: this.metadataService ? 'service' : undefined,

@@ -37,6 +37,7 @@ describe('MetaflowStack outputs form a Metaflow configuration', () => {
       METAFLOW_SERVICE_URL: 'https://X.execute-api.X.X/X/',
       METAFLOW_SERVICE_INTERNAL_URL: 'http://X/',
       METAFLOW_BATCH_JOB_QUEUE: 'X',
+      METAFLOW_BATCH_JOB_QUEUE_GPU: 'X',
       METAFLOW_ECS_S3_ACCESS_IAM_ROLE: 'X',
       METAFLOW_SFN_IAM_ROLE: 'X',
       METAFLOW_EVENTS_SFN_ACCESS_IAM_ROLE: 'X',

@@ -1,0 +1,48 @@
+/**
+ * An HTTP-level fake for SDK clients: answers each request path with a throttling error for its
+ * first `throttles` requests, then with `ok(path, body)`. Because it replaces only the transport,
+ * the SDK's real retry middleware runs — aws-sdk-client-mock stubs `send` and would bypass it.
+ */
+import { Readable } from 'node:stream';
+import { HttpRequest, HttpResponse } from '@smithy/core/protocols';
+
+export interface ThrottlingHandler {
+  /** Requests seen per path (`/v1/submitjob` …), throttled ones included. */
+  readonly requests: Map<string, number>;
+  handle(request: HttpRequest): Promise<{ response: HttpResponse }>;
+}
+
+/** Batch (REST-JSON) throttles with 429 + x-amzn-errortype; JSON 1.1 services (CloudWatch Logs) with 400 + __type. */
+export type ThrottleStyle = 'rest-json' | 'json-1.1';
+
+export function throttlingHandler(
+  throttles: number,
+  ok: (path: string, body: Record<string, unknown>) => unknown,
+  style: ThrottleStyle = 'rest-json',
+): ThrottlingHandler {
+  const requests = new Map<string, number>();
+  return {
+    requests,
+    async handle(request: HttpRequest) {
+      const path = request.path;
+      const seen = (requests.get(path) ?? 0) + 1;
+      requests.set(path, seen);
+      if (seen <= throttles) {
+        return style === 'rest-json'
+          ? { response: json(429, { message: 'Too Many Requests' }, { 'x-amzn-errortype': 'TooManyRequestsException' }) }
+          : { response: json(400, { __type: 'ThrottlingException', message: 'Rate exceeded' }) };
+      }
+      const body: unknown = request.body;
+      const text = typeof body === 'string' ? body : body instanceof Uint8Array ? new TextDecoder().decode(body) : '';
+      return { response: json(200, ok(path, text ? (JSON.parse(text) as Record<string, unknown>) : {})) };
+    },
+  };
+}
+
+function json(statusCode: number, body: unknown, headers: Record<string, string> = {}): HttpResponse {
+  return new HttpResponse({
+    statusCode,
+    headers: { 'content-type': 'application/json', ...headers },
+    body: Readable.from([Buffer.from(JSON.stringify(body))]),
+  });
+}

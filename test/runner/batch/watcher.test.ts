@@ -1,0 +1,187 @@
+import { BatchClient, DescribeJobsCommand, JobDetail, ListJobsCommand } from '@aws-sdk/client-batch';
+import { mockClient } from 'aws-sdk-client-mock';
+import { BatchWatcher, WatchEvent } from '../../../runner/batch/watcher';
+import { classifyFailure, explainRunnable } from '../../../runner/batch/failures';
+import { FakeClock } from './fake-clock';
+
+const batchMock = mockClient(BatchClient);
+beforeEach(() => batchMock.reset());
+
+const SPOT = 'Host EC2 (instance i-0a1b2c3d4e5f) terminated.';
+const OOM = 'OutOfMemoryError: Container killed due to memory usage';
+const PULL = 'CannotPullContainerError: Error response from daemon: pull access denied for nosuch/image, repository does not exist';
+const TIMEOUT = 'Job attempt duration exceeded timeout';
+const EXITED = 'Essential container in task exited';
+
+function job(jobId: string, status: string, extra: Partial<JobDetail> = {}): JobDetail {
+  return { jobId, jobName: jobId, jobQueue: 'q', jobDefinition: 'd', status: status as never, startedAt: status === 'RUNNING' || status === 'SUCCEEDED' || status === 'FAILED' ? 1000 : undefined, ...extra };
+}
+
+function setup(answer: (ids: string[]) => JobDetail[]) {
+  batchMock.on(DescribeJobsCommand).callsFake((input: { jobs: string[] }) => ({ jobs: answer(input.jobs) }));
+  const clock = new FakeClock(0);
+  const events: WatchEvent[] = [];
+  const watcher = new BatchWatcher(new BatchClient({ region: 'us-east-1' }), (e) => events.push(e), { clock });
+  return { clock, events, watcher };
+}
+
+describe('Batch watcher', () => {
+  test('plain job: started with its log stream, finished with exit 0; polls back off with age', async () => {
+    const { clock, events, watcher } = setup(([id]) => {
+      const t = clock.now();
+      if (t < 20_000) return [job(id, 'RUNNABLE')];
+      if (t < 3_600_000) return [job(id, 'RUNNING', { container: { logStreamName: 'metaflow/default/abc' } })];
+      return [job(id, 'SUCCEEDED', { container: { exitCode: 0, logStreamName: 'metaflow/default/abc' }, attempts: [{ container: { exitCode: 0 } }] })];
+    });
+    watcher.add({ jobId: 'j1', size: 1, ref: 'start/0' });
+    await watcher.run();
+    expect(events).toEqual([
+      { type: 'started', job: expect.objectContaining({ jobId: 'j1' }), childIndex: undefined, at: 1000, logStreamName: 'metaflow/default/abc' },
+      {
+        type: 'finished',
+        job: expect.objectContaining({ jobId: 'j1' }),
+        childIndex: undefined,
+        outcome: expect.objectContaining({ status: 'SUCCEEDED', exitCode: 0, batchAttempts: 1, infrastructureRetries: [], failure: undefined }),
+      },
+    ]);
+    const polls = batchMock.commandCalls(DescribeJobsCommand).length;
+    // an hour-long job: ~5 s polls at first, 120 s later — far from one call per second
+    expect(polls).toBeGreaterThan(30);
+    expect(polls).toBeLessThan(70);
+    expect(watcher.calls.snapshot()).toEqual({ DescribeJobs: polls });
+  });
+
+  test('DescribeJobs in chunks of ≤100 IDs for 250 plain jobs', async () => {
+    const { watcher } = setup((ids) => ids.map((id) => job(id, 'SUCCEEDED', { container: { exitCode: 0 } })));
+    for (let i = 0; i < 250; i += 1) watcher.add({ jobId: `j${i}`, size: 1, ref: i });
+    await watcher.run();
+    expect(batchMock.commandCalls(DescribeJobsCommand).map((c) => c.args[0].input.jobs!.length)).toEqual([100, 100, 50]);
+  });
+
+  test('a spot reclaim that Batch retried is visible; the task still succeeds', async () => {
+    const { events, watcher } = setup(([id]) => [
+      job(id, 'SUCCEEDED', {
+        container: { exitCode: 0 },
+        attempts: [{ statusReason: SPOT, container: { reason: 'Host EC2 (instance i-0a1b2c3d4e5f) terminated.' } }, { container: { exitCode: 0 } }],
+      }),
+    ]);
+    watcher.add({ jobId: 'j', size: 1, ref: 'x' });
+    await watcher.run();
+    const finished = events.find((e) => e.type === 'finished');
+    expect(finished).toMatchObject({ outcome: { status: 'SUCCEEDED', batchAttempts: 2, infrastructureRetries: [{ attempt: 1, statusReason: SPOT }] } });
+  });
+
+  test.each([
+    [
+      'OOM',
+      { statusReason: EXITED, container: { exitCode: 137, reason: OOM, resourceRequirements: [{ type: 'MEMORY', value: '4096' }] } },
+      { kind: 'oom', message: `ran out of memory (limit 4096 MiB): ${OOM} (exit code 137)`, hint: 'raise resources.memory above 4096 MiB', retryable: true },
+    ],
+    [
+      'CannotPullContainer',
+      { statusReason: 'Task failed to start', container: { reason: PULL } },
+      { kind: 'cannot-pull', message: `the image could not be pulled: ${PULL}`, retryable: false },
+    ],
+    ['attempt timeout', { statusReason: TIMEOUT, container: {} }, { kind: 'timeout', message: `timed out: ${TIMEOUT}`, retryable: true }],
+    [
+      'spot reclaim on every attempt',
+      { statusReason: SPOT, attempts: [{ statusReason: SPOT }, { statusReason: SPOT }], container: {} },
+      { kind: 'host-lost', message: `lost its host (spot reclaim or host terminated) on each of 2 Batch attempts: ${SPOT}`, retryable: true },
+    ],
+    ['non-zero exit', { statusReason: EXITED, container: { exitCode: 3 } }, { kind: 'exit', message: `exit code 3: ${EXITED}`, retryable: true }],
+  ])('a failed job: %s', async (_name, detail, failure) => {
+    const { events, watcher } = setup(([id]) => [job(id, 'FAILED', detail as Partial<JobDetail>)]);
+    watcher.add({ jobId: 'j', size: 1, ref: 'x' });
+    await watcher.run();
+    expect(events.find((e) => e.type === 'finished')).toMatchObject({ outcome: { status: 'FAILED', failure } });
+  });
+
+  test('array job: watched through its parent; ListJobs(FAILED) only when failures appear; every child reported once', async () => {
+    const size = 300;
+    const { clock, events, watcher } = setup((ids) =>
+      ids.map((id) => {
+        if (!id.includes(':')) {
+          const t = clock.now();
+          const status = t < 600_000 ? 'RUNNING' : 'FAILED';
+          const summary: Record<string, number> = t < 300_000 ? { RUNNING: 300 } : t < 600_000 ? { RUNNING: 299, FAILED: 1 } : { SUCCEEDED: 299, FAILED: 1 };
+          return job(id, status, { arrayProperties: { size, statusSummary: summary } });
+        }
+        const index = Number(id.split(':')[1]);
+        return index === 7
+          ? job(id, 'FAILED', { arrayProperties: { index }, statusReason: EXITED, container: { exitCode: 2, logStreamName: `s/${index}` } })
+          : job(id, 'SUCCEEDED', { arrayProperties: { index }, container: { exitCode: 0, logStreamName: `s/${index}` } });
+      }),
+    );
+    batchMock.on(ListJobsCommand).resolves({ jobSummaryList: [{ jobId: 'arr:7', jobName: 'n', status: 'FAILED' }] });
+    watcher.add({ jobId: 'arr', size, firstIndex: 10_000, ref: 'fit' });
+    await watcher.run();
+    const finished = events.filter((e) => e.type === 'finished') as Extract<WatchEvent, { type: 'finished' }>[];
+    expect(finished).toHaveLength(size);
+    expect(new Set(finished.map((e) => e.childIndex)).size).toBe(size);
+    expect(finished[0]).toMatchObject({ childIndex: 10_007, outcome: { status: 'FAILED', exitCode: 2, logStreamName: 's/7' } });
+    expect(events.filter((e) => e.type === 'started')).toHaveLength(size);
+    expect(events.filter((e) => e.type === 'progress').map((e) => (e as { summary: unknown }).summary)).toEqual([
+      { RUNNING: 300 },
+      { RUNNING: 299, FAILED: 1 },
+      { SUCCEEDED: 299, FAILED: 1 },
+    ]);
+    expect(batchMock.commandCalls(ListJobsCommand).map((c) => c.args[0].input)).toEqual([{ arrayJobId: 'arr', jobStatus: 'FAILED', maxResults: 1000 }]);
+    // children described 100 at a time: 1 (failed child) + 3 (the 299 others)
+    const childCalls = batchMock.commandCalls(DescribeJobsCommand).filter((c) => c.args[0].input.jobs![0].includes(':'));
+    expect(childCalls.map((c) => c.args[0].input.jobs!.length)).toEqual([1, 100, 100, 99]);
+  });
+
+  test('stuck RUNNABLE: one event saying why (no environment can place it vs capacity)', async () => {
+    const { clock, events, watcher } = setup(([id]) => [
+      job(id, clock.now() < 1_200_000 ? 'RUNNABLE' : 'SUCCEEDED', { container: { resourceRequirements: [{ type: 'VCPU', value: '96' }, { type: 'MEMORY', value: '8192' }] } }),
+    ]);
+    const environments = [{ computeEnvironmentName: 'spot', computeEnvironmentArn: 'a', ecsClusterArn: 'c', computeResources: { type: 'SPOT' as const, maxvCpus: 64, subnets: [] } }];
+    const w = new BatchWatcher(new BatchClient({ region: 'us-east-1' }), (e) => events.push(e), {
+      clock,
+      queueInfo: async (queue) => ({ queue, computeEnvironments: environments }),
+    });
+    void watcher;
+    w.add({ jobId: 'j', size: 1, ref: 'x', queue: 'q' });
+    await w.run();
+    expect(events.filter((e) => e.type === 'stuck')).toEqual([
+      expect.objectContaining({ explanation: 'no compute environment can place it (96 vCPUs, 8192 MiB, 0 GPUs): spot has maxvCpus 64 < 96 vCPUs asked' }),
+    ]);
+    expect(explainRunnable({ container: { resourceRequirements: [{ type: 'VCPU', value: '2' }] } }, environments)).toMatch(/^waiting for capacity: a compute environment can place it/);
+    expect(explainRunnable({ container: { resourceRequirements: [{ type: 'GPU', value: '1' }] } }, [{ ...environments[0], computeResources: { ...environments[0].computeResources, instanceTypes: ['m5.large'] } }])).toMatch(
+      /spot has no GPU instance types \(m5.large\)$/,
+    );
+  });
+
+  test('a multi-container (output-passing) job: exit code, reason and log stream come from the main container', async () => {
+    const { events, watcher } = setup(([id]) => [
+      job(id, 'FAILED', {
+        statusReason: EXITED,
+        container: undefined,
+        ecsProperties: {
+          taskProperties: [
+            {
+              containers: [
+                { name: 'fetch', image: 'helper', exitCode: 0, logStreamName: 'io/fetch/1' },
+                { name: 'main', image: 'busybox', exitCode: 137, reason: OOM, logStreamName: 'io/main/1', resourceRequirements: [{ type: 'MEMORY', value: '2048' }] },
+                { name: 'upload', image: 'helper', exitCode: 137, logStreamName: 'io/upload/1' },
+              ],
+            },
+          ],
+        },
+      }),
+    ]);
+    watcher.add({ jobId: 'j', size: 1, ref: 'x' });
+    await watcher.run();
+    expect(events.find((e) => e.type === 'finished')).toMatchObject({
+      outcome: { exitCode: 137, logStreamName: 'io/main/1', failure: { kind: 'oom', hint: 'raise resources.memory above 2048 MiB' } },
+    });
+  });
+
+  test('terminated jobs are classified apart from failures', () => {
+    expect(classifyFailure({ statusReason: 'Terminated by metaflow-cdk: interrupted (Ctrl-C)' })).toEqual({
+      kind: 'terminated',
+      message: 'terminated: Terminated by metaflow-cdk: interrupted (Ctrl-C)',
+      retryable: false,
+    });
+  });
+});
