@@ -11,6 +11,19 @@ import { invalidProp } from '../validation';
 /** The managed EventBridge rule Step Functions creates for `batch:submitJob.sync` integrations. */
 export const BATCH_SYNC_EVENTS_RULE = 'StepFunctionsGetEventsForBatchJobsRule';
 
+/**
+ * What joins SFN_STATE_MACHINE_PREFIX and a flow name: Metaflow names a state machine
+ * `<prefix>_<flow>` (and its EventBridge schedule rule after the state machine). Prefixes may not
+ * contain it, so the grant `stateMachine:Metaflow_*` never matches a `Metaflow-dev` stack's
+ * `Metaflow-dev_<flow>` machines.
+ */
+export const STATE_MACHINE_NAME_SEPARATOR = '_';
+
+/** The state machine name Metaflow (and this project's runner) gives a flow under a prefix. */
+export function stateMachineName(prefix: string, flowName: string): string {
+  return `${prefix}${STATE_MACHINE_NAME_SEPARATOR}${flowName}`;
+}
+
 /** Properties of {@link MetaflowStepFunctionsSupport}. */
 export interface MetaflowStepFunctionsSupportProps {
   /** The Batch compute layer state machines submit jobs to. */
@@ -19,8 +32,9 @@ export interface MetaflowStepFunctionsSupportProps {
   readonly datastore: IMetaflowDatastore;
 
   /**
-   * Prefix of the state machine names this deployment owns; the EventBridge role may start only
-   * those. Metaflow's SFN_STATE_MACHINE_PREFIX.
+   * Prefix of the state machine names this deployment owns (Metaflow's SFN_STATE_MACHINE_PREFIX):
+   * state machines are named `<prefix>_<flow>` and the EventBridge role may start only those.
+   * Letters, digits and "-" (no "_", the separator).
    *
    * @default the stack name
    */
@@ -57,15 +71,28 @@ export class MetaflowStepFunctionsSupport extends Construct {
   public readonly eventsRole: iam.Role;
   /** Execution history (Metaflow's SFN_EXECUTION_LOG_GROUP_ARN). */
   public readonly logGroup: logs.LogGroup;
+  /** Metaflow's SFN_STATE_MACHINE_PREFIX (without the separator). */
   public readonly stateMachinePrefix: string;
+  /** ARN pattern of this deployment's state machines: `…:stateMachine:<prefix>_*`. */
+  public readonly stateMachineArnPattern: string;
+  /** ARN pattern of the EventBridge schedule rules of this deployment's state machines: `…:rule/<prefix>_*`. */
+  public readonly eventRuleArnPattern: string;
 
   constructor(scope: Construct, id: string, props: MetaflowStepFunctionsSupportProps) {
     super(scope, id);
     const stack = Stack.of(this);
     this.stateMachinePrefix = props.stateMachinePrefix ?? stack.stackName;
-    if (!/^[A-Za-z0-9_-]{1,40}$/.test(this.stateMachinePrefix)) {
-      invalidProp(this, 'stateMachinePrefix', this.stateMachinePrefix, '1–40 letters, digits, "-" or "_" (state machine names allow no more)');
+    if (!/^[A-Za-z0-9-]{1,40}$/.test(this.stateMachinePrefix)) {
+      invalidProp(this, 'stateMachinePrefix', this.stateMachinePrefix,
+        `1–40 letters, digits or "-" (state machines are named <prefix>${STATE_MACHINE_NAME_SEPARATOR}<flow>, so the prefix may not contain "${STATE_MACHINE_NAME_SEPARATOR}")`);
     }
+    this.stateMachineArnPattern = stack.formatArn({
+      service: 'states',
+      resource: 'stateMachine',
+      resourceName: `${stateMachineName(this.stateMachinePrefix, '')}*`,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
+    this.eventRuleArnPattern = stack.formatArn({ service: 'events', resource: 'rule', resourceName: `${stateMachineName(this.stateMachinePrefix, '')}*` });
 
     this.table = new dynamodb.Table(this, 'Table', {
       partitionKey: { name: 'pathspec', type: dynamodb.AttributeType.STRING },
@@ -104,15 +131,10 @@ export class MetaflowStepFunctionsSupport extends Construct {
     acknowledge(this.stateMachineRole, [wildcardResourceFinding(this, '*')],
       'CloudWatch Logs delivery APIs and Batch Describe/List calls support no resource-level permissions.');
 
-    const stateMachines = stack.formatArn({
-      service: 'states',
-      resource: 'stateMachine',
-      resourceName: `${this.stateMachinePrefix}*`,
-      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-    });
+    const stateMachines = this.stateMachineArnPattern;
     this.eventsRole = new iam.Role(this, 'EventsRole', {
       assumedBy: new iam.ServicePrincipal('events.amazonaws.com'),
-      description: `EventBridge schedules: start only ${this.stateMachinePrefix}* state machines`,
+      description: `EventBridge schedules: start only ${stateMachineName(this.stateMachinePrefix, '')}* state machines`,
     });
     this.eventsRole.addToPolicy(new iam.PolicyStatement({ actions: ['states:StartExecution'], resources: [stateMachines] }));
     acknowledge(this.eventsRole, [wildcardResourceFinding(this, stateMachines)],
