@@ -1,4 +1,4 @@
-import { CfnOutput, Stack, StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Fn, Stack, StackProps } from 'aws-cdk-lib';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
 import { MetaflowBatchCompute, MetaflowBatchComputeProps } from '../compute/metaflow-batch-compute';
@@ -84,6 +84,22 @@ export interface MetaflowStackProps extends StackProps {
   readonly stepFunctions?: MetaflowStackStepFunctionsProps;
   /** @default - no UI */
   readonly ui?: MetaflowStackUiProps;
+
+  /**
+   * Default container image of Batch steps that name none (Metaflow's BATCH_CONTAINER_IMAGE),
+   * written into the client config. An image reference: no whitespace.
+   *
+   * @default - not set (Metaflow picks a python image matching the client's version)
+   */
+  readonly batchContainerImage?: string;
+
+  /**
+   * Default registry of Batch step images (Metaflow's BATCH_CONTAINER_REGISTRY), written into
+   * the client config. A registry host, e.g. `123456789012.dkr.ecr.us-east-1.amazonaws.com`.
+   *
+   * @default - not set (Docker Hub)
+   */
+  readonly batchContainerRegistry?: string;
 }
 
 /**
@@ -101,6 +117,10 @@ export class MetaflowStack extends Stack {
   /** The UI, when turned on. */
   public readonly ui?: MetaflowUi;
   public readonly configOutputs: MetaflowConfigOutputs;
+  /** Metaflow's BATCH_CONTAINER_IMAGE, when set. */
+  public readonly batchContainerImage?: string;
+  /** Metaflow's BATCH_CONTAINER_REGISTRY, when set. */
+  public readonly batchContainerRegistry?: string;
 
   constructor(scope: Construct, id: string, props: MetaflowStackProps = {}) {
     super(scope, id, {
@@ -175,7 +195,8 @@ export class MetaflowStack extends Stack {
         datastore: this.datastore,
         backendImageVersion: uiProps.backendImageVersion ?? props.metadataService?.imageVersion,
       });
-      this.output(METAFLOW_STACK_OUTPUTS.UI_URL, this.ui.url, 'Metaflow UI');
+      this.output(METAFLOW_STACK_OUTPUTS.UI_LOAD_BALANCER_DNS_NAME, this.ui.loadBalancer.loadBalancerDnsName,
+        'DNS name of the UI load balancer (with uiAuth=cognito, point the uiDomainName record at it)');
     } else if (uiAuth) {
       invalidProp(this, 'ui.auth', uiAuth.mode, 'left unset unless ui.enabled is true');
     }
@@ -189,7 +210,16 @@ export class MetaflowStack extends Stack {
       });
     }
 
+    for (const [prop, value] of Object.entries({ batchContainerImage: props.batchContainerImage, batchContainerRegistry: props.batchContainerRegistry })) {
+      if (value !== undefined && !/^[^\s]{1,1024}$/.test(value)) {
+        invalidProp(this, prop, value, 'an image reference or registry host without whitespace (1–1024 characters)');
+      }
+    }
+    this.batchContainerImage = props.batchContainerImage;
+    this.batchContainerRegistry = props.batchContainerRegistry;
+
     this.configOutputs = new MetaflowConfigOutputs(this, 'MetaflowConfig', { profile: this.metaflowProfile() });
+    this.infrastructureOutputs();
     if (this.compute.gpuQueue) {
       this.output(METAFLOW_STACK_OUTPUTS.GPU_JOB_QUEUE_ARN, this.compute.gpuQueue.jobQueueArn,
         'AWS Batch job queue for GPU steps (use with @batch(queue=...) or --queue)');
@@ -202,6 +232,21 @@ export class MetaflowStack extends Stack {
   /** The template, without the DependsOn entries its own references already imply (cfn-lint W3005). */
   protected _toCloudFormation(): any {
     return withoutRedundantDependsOn(super._toCloudFormation());
+  }
+
+  /** Ids and names operators need outside Metaflow (network, bucket, API). */
+  private infrastructureOutputs(): void {
+    this.output(METAFLOW_STACK_OUTPUTS.VPC_ID, this.network.vpc.vpcId, 'VPC the compute layer runs in');
+    this.output(METAFLOW_STACK_OUTPUTS.COMPUTE_SUBNET_IDS,
+      Fn.join(',', this.network.vpc.selectSubnets(this.network.computeSubnets).subnetIds),
+      'Comma-separated subnets Batch jobs and services run in');
+    this.output(METAFLOW_STACK_OUTPUTS.COMPUTE_SECURITY_GROUP_ID, this.compute.securityGroup.securityGroupId,
+      'Security group of Batch hosts and tasks');
+    this.output(METAFLOW_STACK_OUTPUTS.DATASTORE_BUCKET_NAME, this.datastore.bucket.bucketName, 'Datastore bucket');
+    this.output(METAFLOW_STACK_OUTPUTS.DATASTORE_BUCKET_ARN, this.datastore.bucket.bucketArn, 'Datastore bucket ARN');
+    if (this.metadataService) {
+      this.output(METAFLOW_STACK_OUTPUTS.API_ID, this.metadataService.api.restApi.restApiId, 'Metadata service REST API (API Gateway) id');
+    }
   }
 
   private output(id: string, value: string, description: string): CfnOutput {
@@ -225,6 +270,9 @@ export class MetaflowStack extends Stack {
       SFN_DYNAMO_DB_TABLE: this.stepFunctions?.table.tableName,
       SFN_STATE_MACHINE_PREFIX: this.stepFunctions?.stateMachinePrefix,
       SFN_EXECUTION_LOG_GROUP_ARN: this.stepFunctions?.logGroupArn,
+      UI_URL: this.ui?.url,
+      BATCH_CONTAINER_IMAGE: this.batchContainerImage,
+      BATCH_CONTAINER_REGISTRY: this.batchContainerRegistry,
     };
   }
 }

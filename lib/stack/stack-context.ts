@@ -26,6 +26,7 @@ interface PropsDraft {
   };
   permissionsBoundaryArn?: string;
   kmsKeyArn?: string;
+  client: Record<string, unknown>;
 }
 
 /** One `-c key=value` option of the CDK app. */
@@ -101,6 +102,8 @@ const KEYS: ContextKeySpec[] = [
   { key: 'uiCertificateArn', type: 'string', defaultValue: '(required for cognito)', description: 'ACM certificate ARN for the UI HTTPS listener', apply: (d, v) => { d.ui.certificateArn = v as string; } },
   { key: 'uiDomainName', type: 'string', defaultValue: '(required for cognito)', description: 'Domain name users open the UI at (Cognito callback)', apply: (d, v) => { d.ui.domainName = v as string; } },
   { key: 'uiVersion', type: 'string', defaultValue: 'v1.2.4', description: 'Tag of public.ecr.aws/outerbounds/metaflow_ui', apply: (d, v) => { d.ui.staticImageVersion = v; } },
+  { key: 'batchContainerImage', type: 'string', defaultValue: '(unset)', description: 'Default image of Batch steps, written to the client config as METAFLOW_BATCH_CONTAINER_IMAGE', apply: (d, v) => { d.client.batchContainerImage = v; } },
+  { key: 'batchContainerRegistry', type: 'string', defaultValue: '(unset)', description: 'Default registry of Batch step images, written as METAFLOW_BATCH_CONTAINER_REGISTRY', apply: (d, v) => { d.client.batchContainerRegistry = v; } },
   { key: 'permissionsBoundaryArn', type: 'string', pattern: /^arn:aws[a-z-]*:iam::\d{12}:policy\/.+$/, patternDescription: 'an IAM managed policy ARN (arn:aws:iam::<account>:policy/<name>)', defaultValue: '(none)', description: 'Managed policy ARN applied as permissions boundary to every role', apply: (d, v) => { d.permissionsBoundaryArn = v as string; } },
 ];
 
@@ -216,7 +219,7 @@ export function metaflowSettingsFromContext(scope: Construct): MetaflowAppSettin
   }
   const draft: PropsDraft = {
     network: {}, datastore: {}, compute: { onDemand: {}, spot: {}, gpu: {}, fargate: {} },
-    metadataService: { database: {}, api: {} }, stepFunctions: {}, ui: {},
+    metadataService: { database: {}, api: {} }, stepFunctions: {}, ui: {}, client: {},
   };
   let stackName = 'Metaflow';
   let nag = true;
@@ -254,6 +257,7 @@ export function metaflowSettingsFromContext(scope: Construct): MetaflowAppSettin
     metadataService: draft.metadataService,
     stepFunctions: draft.stepFunctions,
     ui: uiProps(draft.ui),
+    ...draft.client,
     permissionsBoundary: draft.permissionsBoundaryArn ? PermissionsBoundary.fromArn(draft.permissionsBoundaryArn) : undefined,
   };
   return { stackName, nag, props };
