@@ -20,6 +20,7 @@ export * from './metadata/metadata-api';
 export * from './metadata/migration-runner';
 export * from './metadata/metaflow-metadata-service';
 export * from './step-functions/metaflow-step-functions-support';
+export * from './access/metaflow-user-access';
 export * from './stack/redundant-dependencies';
 export * from './nag/acknowledgements';
 export * from './ui';

@@ -1,6 +1,8 @@
 import { CfnOutput, Fn, Stack, StackProps } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
+import { grantRunFlows, MetaflowUserAccess, MetaflowUserAccessProps } from '../access/metaflow-user-access';
 import { MetaflowBatchCompute, MetaflowBatchComputeProps } from '../compute/metaflow-batch-compute';
 import { METAFLOW_STACK_OUTPUTS, MetaflowProfile } from '../config/metaflow-config-keys';
 import { MetaflowConfigOutputs } from '../config/metaflow-config-outputs';
@@ -86,6 +88,14 @@ export interface MetaflowStackProps extends StackProps {
   readonly ui?: MetaflowStackUiProps;
 
   /**
+   * Create the {@link MetaflowUserAccess} managed policy (output `MetaflowUserAccessPolicyArn`)
+   * that people and CI roles attach to run flows on this stack.
+   *
+   * @default true
+   */
+  readonly userAccessPolicy?: boolean;
+
+  /**
    * Default container image of Batch steps that name none (Metaflow's BATCH_CONTAINER_IMAGE),
    * written into the client config. An image reference: no whitespace.
    *
@@ -117,6 +127,8 @@ export class MetaflowStack extends Stack {
   /** The UI, when turned on. */
   public readonly ui?: MetaflowUi;
   public readonly configOutputs: MetaflowConfigOutputs;
+  /** The managed policy for people and CI that run flows, unless turned off. */
+  public readonly userAccess?: MetaflowUserAccess;
   /** Metaflow's BATCH_CONTAINER_IMAGE, when set. */
   public readonly batchContainerImage?: string;
   /** Metaflow's BATCH_CONTAINER_REGISTRY, when set. */
@@ -220,6 +232,12 @@ export class MetaflowStack extends Stack {
 
     this.configOutputs = new MetaflowConfigOutputs(this, 'MetaflowConfig', { profile: this.metaflowProfile() });
     this.infrastructureOutputs();
+
+    if (props.userAccessPolicy ?? true) {
+      this.userAccess = new MetaflowUserAccess(this, 'UserAccess', this.userAccessProps());
+      this.output(METAFLOW_STACK_OUTPUTS.USER_ACCESS_POLICY_ARN, this.userAccess.managedPolicy.managedPolicyArn,
+        'Managed policy to attach to roles that run flows on this stack (aws iam attach-role-policy --role-name <role> --policy-arn <this>)');
+    }
     if (this.compute.gpuQueue) {
       this.output(METAFLOW_STACK_OUTPUTS.GPU_JOB_QUEUE_ARN, this.compute.gpuQueue.jobQueueArn,
         'AWS Batch job queue for GPU steps (use with @batch(queue=...) or --queue)');
@@ -232,6 +250,19 @@ export class MetaflowStack extends Stack {
   /** The template, without the DependsOn entries its own references already imply (cfn-lint W3005). */
   protected _toCloudFormation(): any {
     return withoutRedundantDependsOn(super._toCloudFormation());
+  }
+
+  /**
+   * Let `grantee` run flows on this stack (inline statements; the same as the
+   * `MetaflowUserAccessPolicyArn` managed policy): datastore, Batch jobs and job logs, Step
+   * Functions flows and schedules, the API key, DescribeStacks for `metaflow-cdk configure`.
+   */
+  public grantRunFlows(grantee: iam.IGrantable): iam.Grant {
+    return grantRunFlows(this, grantee, this.userAccessProps());
+  }
+
+  private userAccessProps(): MetaflowUserAccessProps {
+    return { datastore: this.datastore, compute: this.compute, metadataService: this.metadataService, stepFunctions: this.stepFunctions };
   }
 
   /** Ids and names operators need outside Metaflow (network, bucket, API). */
