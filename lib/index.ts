@@ -21,6 +21,8 @@ export * from './metadata/migration-runner';
 export * from './metadata/metaflow-metadata-service';
 export * from './step-functions/metaflow-step-functions-support';
 export * from './access/metaflow-user-access';
+export * from './monitoring/metaflow-monitoring';
+export * from './monitoring/queue-metrics-handler/contract';
 export * from './stack/redundant-dependencies';
 export * from './nag/acknowledgements';
 export * from './ui';

@@ -1,6 +1,8 @@
 import { CfnOutput, Fn, Stack, StackProps } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as batch from 'aws-cdk-lib/aws-batch';
 import * as kms from 'aws-cdk-lib/aws-kms';
+import * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { grantRunFlows, MetaflowUserAccess, MetaflowUserAccessProps } from '../access/metaflow-user-access';
 import { MetaflowBatchCompute, MetaflowBatchComputeProps } from '../compute/metaflow-batch-compute';
@@ -8,6 +10,7 @@ import { METAFLOW_STACK_OUTPUTS, MetaflowProfile } from '../config/metaflow-conf
 import { MetaflowConfigOutputs } from '../config/metaflow-config-outputs';
 import { IMetaflowDatastore, MetaflowDatastore, MetaflowDatastoreProps } from '../datastore/metaflow-datastore';
 import { MetaflowMetadataService, MetaflowMetadataServiceProps } from '../metadata/metaflow-metadata-service';
+import { MetaflowMonitoring, MetaflowMonitoringProps } from '../monitoring/metaflow-monitoring';
 import { MetaflowNetwork, MetaflowNetworkProps } from '../network/metaflow-network';
 import { MetaflowStepFunctionsSupport, MetaflowStepFunctionsSupportProps } from '../step-functions/metaflow-step-functions-support';
 import { MetaflowUi, MetaflowUiProps } from '../ui/metaflow-ui';
@@ -69,6 +72,23 @@ export interface MetaflowStackUiProps extends Omit<MetaflowUiProps, 'vpc' | 'vpc
   readonly auth?: MetaflowUiAuth;
 }
 
+/** Monitoring options of the stack. */
+export interface MetaflowStackMonitoringProps extends Omit<MetaflowMonitoringProps, 'compute' | 'computeEnvironments' | 'metadataService' | 'alarmTopic'> {
+  /**
+   * Deploy the dashboard, the queue-metrics function and the alarms.
+   *
+   * @default true
+   */
+  readonly enabled?: boolean;
+
+  /**
+   * ARN of an existing SNS topic for the alarms (instead of a created one).
+   *
+   * @default - a topic is created
+   */
+  readonly alarmTopicArn?: string;
+}
+
 /**
  * Properties of a {@link MetaflowStack}. A permissions boundary for every role in the stack is
  * set with the standard `permissionsBoundary` stack prop (`PermissionsBoundary.fromArn(...)`).
@@ -86,6 +106,8 @@ export interface MetaflowStackProps extends StackProps {
   readonly stepFunctions?: MetaflowStackStepFunctionsProps;
   /** @default - no UI */
   readonly ui?: MetaflowStackUiProps;
+  /** @default - dashboard, queue metrics and alarms with the {@link MetaflowMonitoring} defaults */
+  readonly monitoring?: MetaflowStackMonitoringProps;
 
   /**
    * Create the {@link MetaflowUserAccess} managed policy (output `MetaflowUserAccessPolicyArn`)
@@ -127,6 +149,8 @@ export class MetaflowStack extends Stack {
   /** The UI, when turned on. */
   public readonly ui?: MetaflowUi;
   public readonly configOutputs: MetaflowConfigOutputs;
+  /** Dashboard, queue metrics and alarms, unless turned off. */
+  public readonly monitoring?: MetaflowMonitoring;
   /** The managed policy for people and CI that run flows, unless turned off. */
   public readonly userAccess?: MetaflowUserAccess;
   /** Metaflow's BATCH_CONTAINER_IMAGE, when set. */
@@ -232,6 +256,24 @@ export class MetaflowStack extends Stack {
 
     this.configOutputs = new MetaflowConfigOutputs(this, 'MetaflowConfig', { profile: this.metaflowProfile() });
     this.infrastructureOutputs();
+
+    const { enabled: monitoringOn = true, alarmTopicArn, ...monitoringProps } = props.monitoring ?? {};
+    if (monitoringOn) {
+      const compute = this.compute;
+      this.monitoring = new MetaflowMonitoring(this, 'Monitoring', {
+        ...monitoringProps,
+        alarmTopic: alarmTopicArn ? sns.Topic.fromTopicArn(this, 'AlarmTopic', alarmTopicArn) : undefined,
+        compute,
+        computeEnvironments: ([compute.spotEnvironment, compute.onDemandEnvironment, compute.gpuSpotEnvironment, compute.gpuEnvironment,
+          compute.fargateSpotEnvironment, compute.fargateEnvironment] as Array<batch.IComputeEnvironment | undefined>)
+          .filter((e): e is batch.IComputeEnvironment => e !== undefined),
+        metadataService: this.metadataService,
+      });
+      this.output(METAFLOW_STACK_OUTPUTS.ALARM_TOPIC_ARN, this.monitoring.alarmTopic.topicArn, 'SNS topic the alarms notify (subscribe to it)');
+      this.output(METAFLOW_STACK_OUTPUTS.DASHBOARD_NAME, this.monitoring.dashboard.dashboardName, 'CloudWatch dashboard of this stack');
+    } else if (alarmTopicArn !== undefined || Object.values(monitoringProps).some((v) => v !== undefined)) {
+      invalidProp(this, 'monitoring', { alarmTopicArn, ...monitoringProps }, 'left unset when monitoring.enabled is false');
+    }
 
     if (props.userAccessPolicy ?? true) {
       this.userAccess = new MetaflowUserAccess(this, 'UserAccess', this.userAccessProps());
