@@ -10,6 +10,7 @@ export * from './compute/metaflow-job-queue';
 export * from './compute/metaflow-batch-compute';
 export * from './config/metaflow-config-keys';
 export * from './config/metaflow-config-outputs';
+export * from './config/metaflow-profile';
 export * from './stack/metaflow-stack';
 export * from './stack/stack-context';
 export * from './stack/metaflow-app';

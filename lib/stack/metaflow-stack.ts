@@ -8,6 +8,7 @@ import { grantRunFlows, MetaflowUserAccess, MetaflowUserAccessProps } from '../a
 import { MetaflowBatchCompute, MetaflowBatchComputeProps } from '../compute/metaflow-batch-compute';
 import { METAFLOW_STACK_OUTPUTS, MetaflowProfile } from '../config/metaflow-config-keys';
 import { MetaflowConfigOutputs } from '../config/metaflow-config-outputs';
+import { metaflowProfileOf } from '../config/metaflow-profile';
 import { IMetaflowDatastore, MetaflowDatastore, MetaflowDatastoreProps } from '../datastore/metaflow-datastore';
 import { MetaflowMetadataService, MetaflowMetadataServiceProps } from '../metadata/metaflow-metadata-service';
 import { MetaflowMonitoring, MetaflowMonitoringProps } from '../monitoring/metaflow-monitoring';
@@ -328,24 +329,14 @@ export class MetaflowStack extends Stack {
 
   /** The Metaflow configuration this stack determines. */
   public metaflowProfile(): MetaflowProfile {
-    return {
-      DEFAULT_DATASTORE: 's3',
-      DATASTORE_SYSROOT_S3: this.datastore.datastoreSysrootS3,
-      DATATOOLS_S3ROOT: this.datastore.datatoolsS3Root,
-      BATCH_JOB_QUEUE: this.compute.defaultQueue.jobQueueArn,
-      ECS_S3_ACCESS_IAM_ROLE: this.compute.jobRole.roleArn,
-      ECS_FARGATE_EXECUTION_ROLE: this.compute.fargateExecutionRole?.roleArn,
-      DEFAULT_METADATA: this.metadataService ? 'service' : undefined,
-      SERVICE_URL: this.metadataService?.url,
-      SERVICE_INTERNAL_URL: this.metadataService?.internalUrl,
-      SFN_IAM_ROLE: this.stepFunctions?.stateMachineRole.roleArn,
-      EVENTS_SFN_ACCESS_IAM_ROLE: this.stepFunctions?.eventsRole.roleArn,
-      SFN_DYNAMO_DB_TABLE: this.stepFunctions?.table.tableName,
-      SFN_STATE_MACHINE_PREFIX: this.stepFunctions?.stateMachinePrefix,
-      SFN_EXECUTION_LOG_GROUP_ARN: this.stepFunctions?.logGroupArn,
-      UI_URL: this.ui?.url,
-      BATCH_CONTAINER_IMAGE: this.batchContainerImage,
-      BATCH_CONTAINER_REGISTRY: this.batchContainerRegistry,
-    };
+    return metaflowProfileOf({
+      datastore: this.datastore,
+      compute: this.compute,
+      metadataService: this.metadataService,
+      stepFunctions: this.stepFunctions,
+      uiUrl: this.ui?.url,
+      batchContainerImage: this.batchContainerImage,
+      batchContainerRegistry: this.batchContainerRegistry,
+    });
   }
 }
