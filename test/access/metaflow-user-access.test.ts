@@ -2,82 +2,13 @@ import { Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { grantRunFlows, MetaflowUserAccess } from '../../lib/access/metaflow-user-access';
 import { MetaflowBatchCompute } from '../../lib/compute/metaflow-batch-compute';
-import { METAFLOW_STACK_OUTPUTS } from '../../lib/config/metaflow-config-keys';
 import { MetaflowDatastore } from '../../lib/datastore/metaflow-datastore';
 import { MetaflowMetadataService } from '../../lib/metadata/metaflow-metadata-service';
 import { MetaflowStepFunctionsSupport } from '../../lib/step-functions/metaflow-step-functions-support';
-import { appFromContext, emptyStack, resourcesOf } from '../support/synth';
+import { ARN, REGION_ACCOUNT, statementLines } from '../support/policy-lines';
+import { emptyStack, resourcesOf } from '../support/synth';
 
-/** A resolved CloudFormation value as one readable string: `<Logical.Attr>`, `<AWS::Region>`. */
-function flat(node: any): string {
-  if (typeof node === 'string') return node;
-  if (node['Fn::Join']) return node['Fn::Join'][1].map(flat).join(node['Fn::Join'][0]);
-  if (node['Fn::GetAtt']) return `<${node['Fn::GetAtt'][0].replace(/[0-9A-F]{8}$/, '')}.${node['Fn::GetAtt'][1]}>`;
-  if (node.Ref) return `<${node.Ref.replace(/[0-9A-F]{8}$/, '')}>`;
-  return JSON.stringify(node);
-}
 
-/** Statements as `actions => resources [condition]`, one line each, sorted. */
-function statementLines(statements: any[]): string[] {
-  return statements.map((s) => {
-    const condition = s.Condition ? ` ${JSON.stringify(s.Condition)}` : '';
-    return `${[s.Action].flat().sort().join(',')} => ${[s.Resource].flat().map(flat).sort().join(' | ')}${condition}`;
-  }).sort();
-}
-
-const ARN = 'arn:<AWS::Partition>';
-const REGION_ACCOUNT = '<AWS::Region>:<AWS::AccountId>';
-
-describe('the stack\'s user access policy (default stack)', () => {
-  const { stack } = appFromContext({ nag: 'false' });
-  const role = new iam.Role(stack, 'DataScientist', { assumedBy: new iam.AccountRootPrincipal() });
-  stack.grantRunFlows(role);
-  const template = Template.fromStack(stack);
-  const [, policy] = resourcesOf(template, 'AWS::IAM::ManagedPolicy').find(([id]) => id.startsWith('UserAccessPolicy'))!;
-  const lines = statementLines(policy.Properties.PolicyDocument.Statement);
-
-  test('holds exactly what running flows needs, every resource this deployment\'s own', () => {
-    expect(lines).toEqual([
-      `batch:CancelJob,batch:TerminateJob => ${ARN}:batch:${REGION_ACCOUNT}:job/*`,
-      `batch:DescribeComputeEnvironments,batch:DescribeJobDefinitions,batch:DescribeJobQueues,batch:DescribeJobs,batch:ListJobs,states:ListStateMachines => *`,
-      `batch:RegisterJobDefinition,batch:TagResource => ${ARN}:batch:${REGION_ACCOUNT}:job-definition/metaflow_* | ${ARN}:batch:${REGION_ACCOUNT}:job/*`,
-      `batch:SubmitJob => <ComputeDefaultQueue.JobQueueArn> | <ComputeGpuQueue.JobQueueArn> | ${ARN}:batch:${REGION_ACCOUNT}:job-definition/metaflow_*`,
-      `cloudformation:DescribeStacks => ${ARN}:cloudformation:${REGION_ACCOUNT}:stack/Metaflow/*`,
-      `events:DeleteRule,events:DescribeRule,events:DisableRule,events:EnableRule,events:ListTargetsByRule,events:PutRule,events:PutTargets,events:RemoveTargets => ${ARN}:events:${REGION_ACCOUNT}:rule/Metaflow_*`,
-      'iam:PassRole => <ComputeRolesJobRole.Arn> {"StringEquals":{"iam:PassedToService":["batch.amazonaws.com","ecs-tasks.amazonaws.com"]}}',
-      'iam:PassRole => <StepFunctionsEventsRole.Arn> {"StringEquals":{"iam:PassedToService":"events.amazonaws.com"}}',
-      'iam:PassRole => <StepFunctionsStateMachineRole.Arn> {"StringEquals":{"iam:PassedToService":"states.amazonaws.com"}}',
-      `logs:DescribeLogStreams,logs:FilterLogEvents,logs:GetLogEvents => ${ARN}:logs:${REGION_ACCOUNT}:log-group:/aws/batch/job:*`,
-      's3:AbortMultipartUpload,s3:DeleteObject,s3:GetObject,s3:GetObjectAttributes,s3:GetObjectVersion,s3:ListMultipartUploadParts,s3:PutObject => <DatastoreBucket.Arn>/data/* | <DatastoreBucket.Arn>/metaflow/*',
-      's3:GetBucketLocation => <DatastoreBucket.Arn>',
-      's3:ListBucket => <DatastoreBucket.Arn> {"StringLike":{"s3:prefix":["metaflow","metaflow/*","data","data/*"]}}',
-      'secretsmanager:DescribeSecret,secretsmanager:GetSecretValue => <MetadataServiceApiApiKeySecret>',
-      `states:CreateStateMachine,states:DeleteStateMachine,states:DescribeStateMachine,states:ListExecutions,states:ListTagsForResource,states:StartExecution,states:TagResource,states:UpdateStateMachine => ${ARN}:states:${REGION_ACCOUNT}:stateMachine:Metaflow_*`,
-      `states:DescribeExecution,states:GetExecutionHistory,states:StopExecution => ${ARN}:states:${REGION_ACCOUNT}:execution:Metaflow_*`,
-    ]);
-  });
-
-  test('`*` only where AWS offers no resource-level permission', () => {
-    const star = policy.Properties.PolicyDocument.Statement.filter((s: any) => [s.Resource].flat().includes('*'));
-    expect(star.flatMap((s: any) => [s.Action].flat()).sort()).toEqual([
-      'batch:DescribeComputeEnvironments', 'batch:DescribeJobDefinitions', 'batch:DescribeJobQueues', 'batch:DescribeJobs', 'batch:ListJobs', 'states:ListStateMachines',
-    ]);
-  });
-
-  test('its ARN is a stack output', () => {
-    expect(template.toJSON().Outputs[METAFLOW_STACK_OUTPUTS.USER_ACCESS_POLICY_ARN].Value).toEqual({ Ref: expect.stringMatching(/^UserAccessPolicy/) });
-  });
-
-  test('grantRunFlows(role) gives a role the same statements inline', () => {
-    const inline = resourcesOf(template, 'AWS::IAM::Policy').filter(([, p]) => p.Properties.Roles.some((r: any) => r.Ref.startsWith('DataScientist')));
-    expect(statementLines(inline.flatMap(([, p]) => p.Properties.PolicyDocument.Statement))).toEqual(lines);
-  });
-
-  test('-c userAccessPolicy=false leaves it out', () => {
-    const outputs = Template.fromStack(appFromContext({ nag: 'false', userAccessPolicy: 'false', metadataService: 'false' }).stack).toJSON().Outputs;
-    expect(outputs[METAFLOW_STACK_OUTPUTS.USER_ACCESS_POLICY_ARN]).toBeUndefined();
-  });
-});
 
 describe('MetaflowUserAccess from imported pieces (composed into an existing stack)', () => {
   const stack = emptyStack('Team');
