@@ -35,11 +35,10 @@ export const METAFLOW_JOB_DEFINITION_PREFIX = 'metaflow_';
  * The services `iam:PassRole` on the job role and the Fargate execution role is allowed for.
  *
  * The runner passes both roles in `RegisterJobDefinition` (`jobRoleArn`, and `executionRoleArn`
- * on Fargate); `SubmitJob` carries no role. AWS's Service Authorization Reference lists
- * `iam:PassRole` as a dependent action of `batch:RegisterJobDefinition`: the caller passes the
- * role to AWS Batch, which hands it to ECS only later, when it places the job. AWS Batch's own
- * policy example for RegisterJobDefinition grants `iam:PassRole` on the job role without a
- * service condition; policies that do condition it (e.g. Seqera's for Batch job and execution
+ * on Fargate); `SubmitJob` carries no role. The caller passes the role to AWS Batch, which hands
+ * it to ECS only later, when it places the job. AWS Batch's own IAM policy example for
+ * RegisterJobDefinition pairs it with `iam:PassRole` on the job role, without a service
+ * condition; published policies that do condition it (e.g. Seqera's for Batch job and execution
  * roles) use `batch.amazonaws.com`. The old condition allowed only `ecs-tasks.amazonaws.com`, so a
  * principal registering job definitions was refused. `ecs-tasks` stays allowed for principals that
  * also register ECS task definitions with these roles; no other service (Lambda, EC2, …) may
