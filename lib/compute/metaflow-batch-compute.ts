@@ -24,8 +24,23 @@ const GPU_IMAGE_TYPES: Record<GpuImageType, batch.EcsMachineImageType> = {
   [GpuImageType.AL2_NVIDIA]: batch.EcsMachineImageType.ECS_AL2_NVIDIA,
 };
 
-/** Prefix of the Batch job definitions Metaflow (and this project's runner) registers. */
-export const METAFLOW_JOB_DEFINITION_PREFIX = 'metaflow';
+import { METAFLOW_JOB_DEFINITION_PREFIX } from './job-definition-names';
+export { METAFLOW_JOB_DEFINITION_PREFIX };
+
+/**
+ * The services `iam:PassRole` on the job role and the Fargate execution role is allowed for.
+ *
+ * The runner passes both roles in `RegisterJobDefinition` (`jobRoleArn`, and `executionRoleArn`
+ * on Fargate); `SubmitJob` carries no role. The caller passes the role to AWS Batch, which hands
+ * it to ECS only later, when it places the job. AWS Batch's own IAM policy example for
+ * RegisterJobDefinition pairs it with `iam:PassRole` on the job role, without a service
+ * condition; published policies that do condition it (e.g. Seqera's for Batch job and execution
+ * roles) use `batch.amazonaws.com`. The old condition allowed only `ecs-tasks.amazonaws.com`, so a
+ * principal registering job definitions was refused. `ecs-tasks` stays allowed for principals that
+ * also register ECS task definitions with these roles; no other service (Lambda, EC2, …) may
+ * receive them.
+ */
+export const JOB_ROLE_PASSED_TO_SERVICES: readonly string[] = ['batch.amazonaws.com', 'ecs-tasks.amazonaws.com'];
 
 /** A Metaflow Batch compute layer: its queues and roles. */
 export interface IMetaflowBatchCompute {
@@ -42,9 +57,9 @@ export interface IMetaflowBatchCompute {
   /** All queues of this compute layer. */
   readonly jobQueues: batch.IJobQueue[];
   /**
-   * Let `grantee` run Metaflow jobs on these queues: register `metaflow*` job definitions, submit
+   * Let `grantee` run Metaflow jobs on these queues: register `metaflow_*` job definitions, submit
    * to the queues, describe/list, cancel/terminate, and pass the job (and Fargate execution) role
-   * to ECS tasks only.
+   * to AWS Batch (and ECS tasks) only — see {@link JOB_ROLE_PASSED_TO_SERVICES}.
    */
   grantSubmitJobs(grantee: iam.IGrantable): iam.Grant;
 }
@@ -168,7 +183,7 @@ abstract class BatchComputeBase extends Construct implements IMetaflowBatchCompu
     if (Construct.isConstruct(grantee.grantPrincipal)) {
       const principal = grantee.grantPrincipal;
       acknowledge(principal, [wildcardResourceFinding(this, jobDefinitions)],
-        'Metaflow registers job definitions named metaflow_<hash of the definition> at run time; access is limited to that prefix.');
+        'Metaflow registers job definitions named metaflow_<hash of the definition> at run time; access is limited to the metaflow_ prefix.');
       acknowledge(principal, [wildcardResourceFinding(this, jobs)],
         'Job ids are assigned by Batch at submission; cancel/terminate/tag apply to jobs of this account and region only.');
       acknowledge(principal, [wildcardResourceFinding(this, '*')],
@@ -200,7 +215,7 @@ abstract class BatchComputeBase extends Construct implements IMetaflowBatchCompu
         grantee,
         actions: ['iam:PassRole'],
         resourceArns: passRoles.map((r) => r.roleArn),
-        conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
+        conditions: { StringEquals: { 'iam:PassedToService': [...JOB_ROLE_PASSED_TO_SERVICES] } },
       }),
     ].reduce((all, g) => all.combine(g));
   }

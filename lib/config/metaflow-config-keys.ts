@@ -30,6 +30,7 @@ export const METAFLOW_CONFIG_KEYS = {
   SFN_DYNAMO_DB_TABLE: 'DynamoDB table Step Functions foreach joins use (key "pathspec", TTL "ttl")',
   SFN_STATE_MACHINE_PREFIX: 'Prefix of the state machine names this stack may start',
   SFN_EXECUTION_LOG_GROUP_ARN: 'CloudWatch Logs group ARN for Step Functions execution history',
+  UI_URL: 'URL of the Metaflow UI (when it is deployed); Metaflow links runs and cards to it',
 } as const;
 
 /** A Metaflow configuration key, without the `METAFLOW_` prefix. */
@@ -83,8 +84,26 @@ export const METAFLOW_STACK_OUTPUTS = {
   FARGATE_JOB_QUEUE_ARN: 'MetaflowFargateJobQueueArn',
   /** Name of the Lambda function that runs metadata database migrations. */
   MIGRATION_FUNCTION_NAME: 'MetaflowMigrationFunctionName',
-  /** URL of the Metaflow UI, when deployed. */
-  UI_URL: 'MetaflowUiUrl',
+  /** Id of the VPC everything runs in. */
+  VPC_ID: 'MetaflowVpcId',
+  /** Comma-separated ids of the subnets compute (Batch, Fargate, services) runs in. */
+  COMPUTE_SUBNET_IDS: 'MetaflowComputeSubnetIds',
+  /** Id of the security group of Batch hosts and tasks. */
+  COMPUTE_SECURITY_GROUP_ID: 'MetaflowComputeSecurityGroupId',
+  /** Name of the datastore bucket. */
+  DATASTORE_BUCKET_NAME: 'MetaflowDatastoreBucketName',
+  /** ARN of the datastore bucket. */
+  DATASTORE_BUCKET_ARN: 'MetaflowDatastoreBucketArn',
+  /** Id of the metadata service's REST API (API Gateway). */
+  API_ID: 'MetaflowApiId',
+  /** DNS name of the UI load balancer (point the Cognito-mode domain's DNS record at it). */
+  UI_LOAD_BALANCER_DNS_NAME: 'MetaflowUiLoadBalancerDnsName',
+  /** ARN of the managed policy that lets a person or CI role run flows on this stack. */
+  USER_ACCESS_POLICY_ARN: 'MetaflowUserAccessPolicyArn',
+  /** ARN of the SNS topic the stack's alarms notify. */
+  ALARM_TOPIC_ARN: 'MetaflowAlarmTopicArn',
+  /** Name of the CloudWatch dashboard. */
+  DASHBOARD_NAME: 'MetaflowDashboardName',
 } as const;
 
 /**

@@ -1,8 +1,10 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { acknowledge } from '../nag/acknowledgements';
 import { checkIntegerInRange, invalidProp } from '../validation';
@@ -98,13 +100,55 @@ export interface MetaflowMetadataServiceProps {
   readonly runMigrations?: boolean;
 }
 
+/** A Metaflow metadata service, created here or imported: what clients and grants need. */
+export interface IMetaflowMetadataService {
+  /** Metaflow's SERVICE_URL (the API Gateway stage URL). */
+  readonly url: string;
+  /** Metaflow's SERVICE_INTERNAL_URL (reachable from inside the VPC). */
+  readonly internalUrl: string;
+  /** The secret whose string value is the API key (METAFLOW_SERVICE_AUTH_KEY). */
+  readonly apiKeySecret: secretsmanager.ISecret;
+  /** Let `grantee` read the API key value (what `metaflow-cdk configure` does). */
+  grantReadApiKey(grantee: iam.IGrantable): iam.Grant;
+}
+
+/** Attributes to import an existing metadata service. */
+export interface MetaflowMetadataServiceAttributes {
+  /** Metaflow's SERVICE_URL. */
+  readonly url: string;
+  /** Metaflow's SERVICE_INTERNAL_URL. */
+  readonly internalUrl: string;
+  /** Full ARN of the API key secret (with its random suffix). */
+  readonly apiKeySecretArn: string;
+}
+
+abstract class MetadataServiceBase extends Construct implements IMetaflowMetadataService {
+  abstract readonly url: string;
+  abstract readonly internalUrl: string;
+  abstract readonly apiKeySecret: secretsmanager.ISecret;
+
+  grantReadApiKey(grantee: iam.IGrantable): iam.Grant {
+    return this.apiKeySecret.grantRead(grantee);
+  }
+}
+
 /**
  * The Metaflow metadata service: Fargate tasks (ECS cluster with Container Insights) behind an
  * internal NLB (80 → 8080 API, 8082 → 8082 migrations), a PostgreSQL database reachable only
  * from the service, a regional API Gateway with an API key in front, and migrations that run on
  * every deploy.
  */
-export class MetaflowMetadataService extends Construct {
+export class MetaflowMetadataService extends MetadataServiceBase {
+  /** Import an existing metadata service (its URLs and API key secret), e.g. from another stack's outputs. */
+  public static fromAttributes(scope: Construct, id: string, attrs: MetaflowMetadataServiceAttributes): IMetaflowMetadataService {
+    class Import extends MetadataServiceBase {
+      readonly url = attrs.url;
+      readonly internalUrl = attrs.internalUrl;
+      readonly apiKeySecret = secretsmanager.Secret.fromSecretCompleteArn(this, 'ApiKeySecret', attrs.apiKeySecretArn);
+    }
+    return new Import(scope, id);
+  }
+
   public readonly cluster: ecs.Cluster;
   public readonly database: MetadataDatabase;
   public readonly service: ecs.FargateService;
@@ -119,6 +163,8 @@ export class MetaflowMetadataService extends Construct {
   public readonly internalUrl: string;
   /** Metaflow's SERVICE_URL (the API Gateway stage URL). */
   public readonly url: string;
+  /** The API key secret (METAFLOW_SERVICE_AUTH_KEY). */
+  public readonly apiKeySecret: secretsmanager.ISecret;
 
   constructor(scope: Construct, id: string, props: MetaflowMetadataServiceProps) {
     super(scope, id);
@@ -209,6 +255,7 @@ export class MetaflowMetadataService extends Construct {
 
     this.api = new MetadataApi(this, 'Api', { ...props.api, loadBalancer: this.loadBalancer });
     this.url = this.api.url;
+    this.apiKeySecret = this.api.apiKeySecret;
 
     if (props.runMigrations ?? true) {
       this.migrations = new MigrationRunner(this, 'Migrations', {

@@ -83,12 +83,42 @@ export interface MetaflowNetworkProps {
   readonly computeSubnetType?: ec2.SubnetType;
 }
 
+/** Where a Metaflow compute layer runs: the VPC and its subnet choices. */
+export interface IMetaflowNetwork {
+  /** The VPC. */
+  readonly vpc: ec2.IVpc;
+  /** Where compute (Batch, Fargate, services) runs. */
+  readonly computeSubnets: ec2.SubnetSelection;
+  /** True when compute runs in public subnets and so needs public IP addresses to reach AWS APIs. */
+  readonly computeNeedsPublicIp: boolean;
+  /** Where databases go. */
+  readonly databaseSubnets: ec2.SubnetSelection;
+}
+
+/** Options of {@link MetaflowNetwork.fromVpc}. */
+export interface MetaflowNetworkImportOptions {
+  /**
+   * The subnet type compute runs in.
+   *
+   * @default - PRIVATE_WITH_EGRESS when the VPC has private subnets, else PUBLIC
+   */
+  readonly computeSubnetType?: ec2.SubnetType;
+}
+
 /**
  * The network a Metaflow compute layer runs in: a new VPC across two or more AZs with public,
  * private (when NAT gateways exist) and isolated subnets plus flow logs — or an existing VPC,
  * checked for the subnets compute needs.
  */
-export class MetaflowNetwork extends Construct {
+export class MetaflowNetwork extends Construct implements IMetaflowNetwork {
+  /**
+   * Use an existing VPC as it is: the same subnet choices and checks as a MetaflowNetwork over
+   * that VPC, but nothing is created in it (no flow logs).
+   */
+  public static fromVpc(scope: Construct, id: string, vpc: ec2.IVpc, options: MetaflowNetworkImportOptions = {}): IMetaflowNetwork {
+    return new MetaflowNetwork(scope, id, { vpc, computeSubnetType: options.computeSubnetType, flowLogs: false });
+  }
+
   /** The VPC. */
   public readonly vpc: ec2.IVpc;
   /** Where compute (Batch, Fargate, services) runs. */

@@ -1,11 +1,17 @@
-import { CfnOutput, Stack, StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Fn, Stack, StackProps } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as batch from 'aws-cdk-lib/aws-batch';
 import * as kms from 'aws-cdk-lib/aws-kms';
+import * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
+import { grantRunFlows, MetaflowUserAccess, MetaflowUserAccessProps } from '../access/metaflow-user-access';
 import { MetaflowBatchCompute, MetaflowBatchComputeProps } from '../compute/metaflow-batch-compute';
 import { METAFLOW_STACK_OUTPUTS, MetaflowProfile } from '../config/metaflow-config-keys';
 import { MetaflowConfigOutputs } from '../config/metaflow-config-outputs';
+import { metaflowProfileOf } from '../config/metaflow-profile';
 import { IMetaflowDatastore, MetaflowDatastore, MetaflowDatastoreProps } from '../datastore/metaflow-datastore';
 import { MetaflowMetadataService, MetaflowMetadataServiceProps } from '../metadata/metaflow-metadata-service';
+import { MetaflowMonitoring, MetaflowMonitoringProps } from '../monitoring/metaflow-monitoring';
 import { MetaflowNetwork, MetaflowNetworkProps } from '../network/metaflow-network';
 import { MetaflowStepFunctionsSupport, MetaflowStepFunctionsSupportProps } from '../step-functions/metaflow-step-functions-support';
 import { MetaflowUi, MetaflowUiProps } from '../ui/metaflow-ui';
@@ -67,6 +73,23 @@ export interface MetaflowStackUiProps extends Omit<MetaflowUiProps, 'vpc' | 'vpc
   readonly auth?: MetaflowUiAuth;
 }
 
+/** Monitoring options of the stack. */
+export interface MetaflowStackMonitoringProps extends Omit<MetaflowMonitoringProps, 'compute' | 'computeEnvironments' | 'metadataService' | 'alarmTopic'> {
+  /**
+   * Deploy the dashboard, the queue-metrics function and the alarms.
+   *
+   * @default true
+   */
+  readonly enabled?: boolean;
+
+  /**
+   * ARN of an existing SNS topic for the alarms (instead of a created one).
+   *
+   * @default - a topic is created
+   */
+  readonly alarmTopicArn?: string;
+}
+
 /**
  * Properties of a {@link MetaflowStack}. A permissions boundary for every role in the stack is
  * set with the standard `permissionsBoundary` stack prop (`PermissionsBoundary.fromArn(...)`).
@@ -84,6 +107,32 @@ export interface MetaflowStackProps extends StackProps {
   readonly stepFunctions?: MetaflowStackStepFunctionsProps;
   /** @default - no UI */
   readonly ui?: MetaflowStackUiProps;
+  /** @default - dashboard, queue metrics and alarms with the {@link MetaflowMonitoring} defaults */
+  readonly monitoring?: MetaflowStackMonitoringProps;
+
+  /**
+   * Create the {@link MetaflowUserAccess} managed policy (output `MetaflowUserAccessPolicyArn`)
+   * that people and CI roles attach to run flows on this stack.
+   *
+   * @default true
+   */
+  readonly userAccessPolicy?: boolean;
+
+  /**
+   * Default container image of Batch steps that name none (Metaflow's BATCH_CONTAINER_IMAGE),
+   * written into the client config. An image reference: no whitespace.
+   *
+   * @default - not set (Metaflow picks a python image matching the client's version)
+   */
+  readonly batchContainerImage?: string;
+
+  /**
+   * Default registry of Batch step images (Metaflow's BATCH_CONTAINER_REGISTRY), written into
+   * the client config. A registry host, e.g. `123456789012.dkr.ecr.us-east-1.amazonaws.com`.
+   *
+   * @default - not set (Docker Hub)
+   */
+  readonly batchContainerRegistry?: string;
 }
 
 /**
@@ -101,6 +150,14 @@ export class MetaflowStack extends Stack {
   /** The UI, when turned on. */
   public readonly ui?: MetaflowUi;
   public readonly configOutputs: MetaflowConfigOutputs;
+  /** Dashboard, queue metrics and alarms, unless turned off. */
+  public readonly monitoring?: MetaflowMonitoring;
+  /** The managed policy for people and CI that run flows, unless turned off. */
+  public readonly userAccess?: MetaflowUserAccess;
+  /** Metaflow's BATCH_CONTAINER_IMAGE, when set. */
+  public readonly batchContainerImage?: string;
+  /** Metaflow's BATCH_CONTAINER_REGISTRY, when set. */
+  public readonly batchContainerRegistry?: string;
 
   constructor(scope: Construct, id: string, props: MetaflowStackProps = {}) {
     super(scope, id, {
@@ -175,7 +232,8 @@ export class MetaflowStack extends Stack {
         datastore: this.datastore,
         backendImageVersion: uiProps.backendImageVersion ?? props.metadataService?.imageVersion,
       });
-      this.output(METAFLOW_STACK_OUTPUTS.UI_URL, this.ui.url, 'Metaflow UI');
+      this.output(METAFLOW_STACK_OUTPUTS.UI_LOAD_BALANCER_DNS_NAME, this.ui.loadBalancer.loadBalancerDnsName,
+        'DNS name of the UI load balancer (with uiAuth=cognito, point the uiDomainName record at it)');
     } else if (uiAuth) {
       invalidProp(this, 'ui.auth', uiAuth.mode, 'left unset unless ui.enabled is true');
     }
@@ -189,7 +247,40 @@ export class MetaflowStack extends Stack {
       });
     }
 
+    for (const [prop, value] of Object.entries({ batchContainerImage: props.batchContainerImage, batchContainerRegistry: props.batchContainerRegistry })) {
+      if (value !== undefined && !/^[^\s]{1,1024}$/.test(value)) {
+        invalidProp(this, prop, value, 'an image reference or registry host without whitespace (1–1024 characters)');
+      }
+    }
+    this.batchContainerImage = props.batchContainerImage;
+    this.batchContainerRegistry = props.batchContainerRegistry;
+
     this.configOutputs = new MetaflowConfigOutputs(this, 'MetaflowConfig', { profile: this.metaflowProfile() });
+    this.infrastructureOutputs();
+
+    const { enabled: monitoringOn = true, alarmTopicArn, ...monitoringProps } = props.monitoring ?? {};
+    if (monitoringOn) {
+      const compute = this.compute;
+      this.monitoring = new MetaflowMonitoring(this, 'Monitoring', {
+        ...monitoringProps,
+        alarmTopic: alarmTopicArn ? sns.Topic.fromTopicArn(this, 'AlarmTopic', alarmTopicArn) : undefined,
+        compute,
+        computeEnvironments: ([compute.spotEnvironment, compute.onDemandEnvironment, compute.gpuSpotEnvironment, compute.gpuEnvironment,
+          compute.fargateSpotEnvironment, compute.fargateEnvironment] as Array<batch.IComputeEnvironment | undefined>)
+          .filter((e): e is batch.IComputeEnvironment => e !== undefined),
+        metadataService: this.metadataService,
+      });
+      this.output(METAFLOW_STACK_OUTPUTS.ALARM_TOPIC_ARN, this.monitoring.alarmTopic.topicArn, 'SNS topic the alarms notify (subscribe to it)');
+      this.output(METAFLOW_STACK_OUTPUTS.DASHBOARD_NAME, this.monitoring.dashboard.dashboardName, 'CloudWatch dashboard of this stack');
+    } else if (alarmTopicArn !== undefined || Object.values(monitoringProps).some((v) => v !== undefined)) {
+      invalidProp(this, 'monitoring', { alarmTopicArn, ...monitoringProps }, 'left unset when monitoring.enabled is false');
+    }
+
+    if (props.userAccessPolicy ?? true) {
+      this.userAccess = new MetaflowUserAccess(this, 'UserAccess', this.userAccessProps());
+      this.output(METAFLOW_STACK_OUTPUTS.USER_ACCESS_POLICY_ARN, this.userAccess.managedPolicy.managedPolicyArn,
+        'Managed policy to attach to roles that run flows on this stack (aws iam attach-role-policy --role-name <role> --policy-arn <this>)');
+    }
     if (this.compute.gpuQueue) {
       this.output(METAFLOW_STACK_OUTPUTS.GPU_JOB_QUEUE_ARN, this.compute.gpuQueue.jobQueueArn,
         'AWS Batch job queue for GPU steps (use with @batch(queue=...) or --queue)');
@@ -204,28 +295,48 @@ export class MetaflowStack extends Stack {
     return withoutRedundantDependsOn(super._toCloudFormation());
   }
 
+  /**
+   * Let `grantee` run flows on this stack (inline statements; the same as the
+   * `MetaflowUserAccessPolicyArn` managed policy): datastore, Batch jobs and job logs, Step
+   * Functions flows and schedules, the API key, DescribeStacks for `metaflow-cdk configure`.
+   */
+  public grantRunFlows(grantee: iam.IGrantable): iam.Grant {
+    return grantRunFlows(this, grantee, this.userAccessProps());
+  }
+
+  private userAccessProps(): MetaflowUserAccessProps {
+    return { datastore: this.datastore, compute: this.compute, metadataService: this.metadataService, stepFunctions: this.stepFunctions };
+  }
+
+  /** Ids and names operators need outside Metaflow (network, bucket, API). */
+  private infrastructureOutputs(): void {
+    this.output(METAFLOW_STACK_OUTPUTS.VPC_ID, this.network.vpc.vpcId, 'VPC the compute layer runs in');
+    this.output(METAFLOW_STACK_OUTPUTS.COMPUTE_SUBNET_IDS,
+      Fn.join(',', this.network.vpc.selectSubnets(this.network.computeSubnets).subnetIds),
+      'Comma-separated subnets Batch jobs and services run in');
+    this.output(METAFLOW_STACK_OUTPUTS.COMPUTE_SECURITY_GROUP_ID, this.compute.securityGroup.securityGroupId,
+      'Security group of Batch hosts and tasks');
+    this.output(METAFLOW_STACK_OUTPUTS.DATASTORE_BUCKET_NAME, this.datastore.bucket.bucketName, 'Datastore bucket');
+    this.output(METAFLOW_STACK_OUTPUTS.DATASTORE_BUCKET_ARN, this.datastore.bucket.bucketArn, 'Datastore bucket ARN');
+    if (this.metadataService) {
+      this.output(METAFLOW_STACK_OUTPUTS.API_ID, this.metadataService.api.restApi.restApiId, 'Metadata service REST API (API Gateway) id');
+    }
+  }
+
   private output(id: string, value: string, description: string): CfnOutput {
     return new CfnOutput(this, id, { value, description });
   }
 
   /** The Metaflow configuration this stack determines. */
   public metaflowProfile(): MetaflowProfile {
-    return {
-      DEFAULT_DATASTORE: 's3',
-      DATASTORE_SYSROOT_S3: this.datastore.datastoreSysrootS3,
-      DATATOOLS_S3ROOT: this.datastore.datatoolsS3Root,
-      BATCH_JOB_QUEUE: this.compute.defaultQueue.jobQueueArn,
-      BATCH_JOB_QUEUE_GPU: this.compute.gpuQueue?.jobQueueArn,
-      ECS_S3_ACCESS_IAM_ROLE: this.compute.jobRole.roleArn,
-      ECS_FARGATE_EXECUTION_ROLE: this.compute.fargateExecutionRole?.roleArn,
-      DEFAULT_METADATA: this.metadataService ? 'service' : undefined,
-      SERVICE_URL: this.metadataService?.url,
-      SERVICE_INTERNAL_URL: this.metadataService?.internalUrl,
-      SFN_IAM_ROLE: this.stepFunctions?.stateMachineRole.roleArn,
-      EVENTS_SFN_ACCESS_IAM_ROLE: this.stepFunctions?.eventsRole.roleArn,
-      SFN_DYNAMO_DB_TABLE: this.stepFunctions?.table.tableName,
-      SFN_STATE_MACHINE_PREFIX: this.stepFunctions?.stateMachinePrefix,
-      SFN_EXECUTION_LOG_GROUP_ARN: this.stepFunctions?.logGroupArn,
-    };
+    return metaflowProfileOf({
+      datastore: this.datastore,
+      compute: this.compute,
+      metadataService: this.metadataService,
+      stepFunctions: this.stepFunctions,
+      uiUrl: this.ui?.url,
+      batchContainerImage: this.batchContainerImage,
+      batchContainerRegistry: this.batchContainerRegistry,
+    });
   }
 }

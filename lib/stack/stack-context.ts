@@ -26,6 +26,8 @@ interface PropsDraft {
   };
   permissionsBoundaryArn?: string;
   kmsKeyArn?: string;
+  client: Record<string, unknown>;
+  monitoring: Record<string, unknown>;
 }
 
 /** One `-c key=value` option of the CDK app. */
@@ -94,13 +96,20 @@ const KEYS: ContextKeySpec[] = [
   { key: 'apiBurstLimit', type: 'integer', min: 1, max: 5000, defaultValue: '200', description: 'Metadata API burst (usage plan)', apply: (d, v) => { d.metadataService.api.burstLimit = v; } },
   { key: 'webAclArn', type: 'string', pattern: /^arn:aws[a-z-]*:wafv2:[a-z0-9-]+:\d{12}:regional\/webacl\/.+$/, patternDescription: 'a regional WAFv2 web ACL ARN (arn:aws:wafv2:<region>:<account>:regional/webacl/<name>/<id>)', defaultValue: '(none)', description: 'Regional WAF web ACL to attach to the metadata API', apply: (d, v) => { d.metadataService.api.webAclArn = v; } },
   { key: 'stepFunctions', type: 'boolean', defaultValue: 'true', description: 'Step Functions support (DynamoDB table, roles, log group)', apply: (d, v) => { d.stepFunctions.enabled = v; } },
-  { key: 'stateMachinePrefix', type: 'string', defaultValue: '(stack name)', description: 'Prefix of state machine names the EventBridge role may start', apply: (d, v) => { d.stepFunctions.stateMachinePrefix = v; } },
+  { key: 'stateMachinePrefix', type: 'string', defaultValue: '(stack name)', description: 'Prefix of state machine names (`<prefix>_<flow>`; letters, digits, `-`) the EventBridge role may start', apply: (d, v) => { d.stepFunctions.stateMachinePrefix = v; } },
   { key: 'ui', type: 'boolean', defaultValue: 'false', description: 'Deploy the Metaflow UI (needs the metadata service)', apply: (d, v) => { d.ui.enabled = v; } },
   { key: 'uiAuth', type: 'enum', values: ['internal', 'cognito'], defaultValue: 'internal', description: 'internal: internal ALB open to uiAllowedCidrs only; cognito: public HTTPS ALB with Cognito login', apply: (d, v) => { d.ui.authMode = v as string; } },
   { key: 'uiAllowedCidrs', type: 'list', defaultValue: '(required for internal)', description: 'Comma-separated CIDRs allowed to reach the UI load balancer', apply: (d, v) => { d.ui.allowedCidrs = v as string[]; } },
   { key: 'uiCertificateArn', type: 'string', defaultValue: '(required for cognito)', description: 'ACM certificate ARN for the UI HTTPS listener', apply: (d, v) => { d.ui.certificateArn = v as string; } },
   { key: 'uiDomainName', type: 'string', defaultValue: '(required for cognito)', description: 'Domain name users open the UI at (Cognito callback)', apply: (d, v) => { d.ui.domainName = v as string; } },
   { key: 'uiVersion', type: 'string', defaultValue: 'v1.2.4', description: 'Tag of public.ecr.aws/outerbounds/metaflow_ui', apply: (d, v) => { d.ui.staticImageVersion = v; } },
+  { key: 'monitoring', type: 'boolean', defaultValue: 'true', description: 'CloudWatch dashboard, queue-depth metrics and alarms', apply: (d, v) => { d.monitoring.enabled = v; } },
+  { key: 'alarmEmail', type: 'string', pattern: /^[^\s@]+@[^\s@]+\.[^\s@]+$/, patternDescription: 'an email address', defaultValue: '(none)', description: 'Subscribe this address to the created alarm topic', apply: (d, v) => { d.monitoring.alarmEmail = v; } },
+  { key: 'alarmTopicArn', type: 'string', pattern: /^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$/, patternDescription: 'an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>)', defaultValue: '(created)', description: 'Your own SNS topic for the alarms instead of a created one', apply: (d, v) => { d.monitoring.alarmTopicArn = v; } },
+  { key: 'failedJobsAlarmThreshold', type: 'integer', min: 1, max: 100000, defaultValue: '10', description: 'Alarm when this many Batch jobs fail within 15 minutes', apply: (d, v) => { d.monitoring.failedJobsThreshold = v; } },
+  { key: 'userAccessPolicy', type: 'boolean', defaultValue: 'true', description: 'Managed policy people and CI attach to run flows (output MetaflowUserAccessPolicyArn)', apply: (d, v) => { d.client.userAccessPolicy = v; } },
+  { key: 'batchContainerImage', type: 'string', defaultValue: '(unset)', description: 'Default image of Batch steps, written to the client config as METAFLOW_BATCH_CONTAINER_IMAGE', apply: (d, v) => { d.client.batchContainerImage = v; } },
+  { key: 'batchContainerRegistry', type: 'string', defaultValue: '(unset)', description: 'Default registry of Batch step images, written as METAFLOW_BATCH_CONTAINER_REGISTRY', apply: (d, v) => { d.client.batchContainerRegistry = v; } },
   { key: 'permissionsBoundaryArn', type: 'string', pattern: /^arn:aws[a-z-]*:iam::\d{12}:policy\/.+$/, patternDescription: 'an IAM managed policy ARN (arn:aws:iam::<account>:policy/<name>)', defaultValue: '(none)', description: 'Managed policy ARN applied as permissions boundary to every role', apply: (d, v) => { d.permissionsBoundaryArn = v as string; } },
 ];
 
@@ -216,7 +225,7 @@ export function metaflowSettingsFromContext(scope: Construct): MetaflowAppSettin
   }
   const draft: PropsDraft = {
     network: {}, datastore: {}, compute: { onDemand: {}, spot: {}, gpu: {}, fargate: {} },
-    metadataService: { database: {}, api: {} }, stepFunctions: {}, ui: {},
+    metadataService: { database: {}, api: {} }, stepFunctions: {}, ui: {}, client: {}, monitoring: {},
   };
   let stackName = 'Metaflow';
   let nag = true;
@@ -254,6 +263,8 @@ export function metaflowSettingsFromContext(scope: Construct): MetaflowAppSettin
     metadataService: draft.metadataService,
     stepFunctions: draft.stepFunctions,
     ui: uiProps(draft.ui),
+    monitoring: draft.monitoring,
+    ...draft.client,
     permissionsBoundary: draft.permissionsBoundaryArn ? PermissionsBoundary.fromArn(draft.permissionsBoundaryArn) : undefined,
   };
   return { stackName, nag, props };

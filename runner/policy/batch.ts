@@ -8,6 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { KeyValuePair, RegisterJobDefinitionCommandInput, RetryStrategy } from '@aws-sdk/client-batch';
+import { METAFLOW_JOB_DEFINITION_PREFIX } from '../../lib/compute/job-definition-names';
 import { FARGATE_CPU_UNITS, FARGATE_MEMORY_RANGES, fargateMemoryChoices } from '../../lib/fargate-sizes';
 import { EffectivePolicies } from './types';
 import { show } from './validate';
@@ -246,9 +247,13 @@ function canonical(value: unknown): string {
   return JSON.stringify(value);
 }
 
-/** Job definition name: `metaflow-<flow>-<step>-<content hash>`, ≤128 characters. */
+/**
+ * Job definition name: `metaflow_<flow>-<step>-<content hash>`, ≤128 characters. The
+ * `metaflow_` prefix is the one the stack's grants allow (`job-definition/metaflow_*`).
+ */
 export function jobDefinitionName(flow: string, step: string, content: unknown): string {
-  return boundedBatchName(['metaflow', flow, step, shortHash(canonical(content), 12)]);
+  const prefix = METAFLOW_JOB_DEFINITION_PREFIX;
+  return prefix + boundedBatchName([flow, step, shortHash(canonical(content), 12)], BATCH_LIMITS.maxNameLength - prefix.length);
 }
 
 /** The RegisterJobDefinition input for a step (validate with {@link checkBatchStep} first). */

@@ -217,7 +217,7 @@ describe('MetaflowBatchCompute options', () => {
     for (const [, role] of roles) expect(role.Properties.PermissionsBoundary).toBe('arn:aws:iam::123456789012:policy/Boundary');
   });
 
-  test('grantSubmitJobs: submit to these queues and metaflow* job definitions, pass only the job roles to ECS tasks', () => {
+  test('grantSubmitJobs: submit to these queues and metaflow_* job definitions, pass the job roles to Batch (RegisterJobDefinition)', () => {
     const { stack, vpc, datastore } = stackWithVpcAndDatastore();
     const compute = new MetaflowBatchCompute(stack, 'Compute', { vpc, datastore, fargate: { enabled: true } });
     const runner = new iam.Role(stack, 'Runner', { assumedBy: new iam.AccountRootPrincipal() });
@@ -226,9 +226,11 @@ describe('MetaflowBatchCompute options', () => {
     const statements = policy.Properties.PolicyDocument.Statement as any[];
     const submit = statements.find((s) => s.Action === 'batch:SubmitJob');
     expect(submit.Resource).toHaveLength(4);
-    expect(JSON.stringify(submit.Resource)).toContain(':job-definition/metaflow*');
+    expect(JSON.stringify(submit.Resource)).toContain(':job-definition/metaflow_*');
     const passRole = statements.find((s) => s.Action === 'iam:PassRole');
-    expect(passRole.Condition).toEqual({ StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } });
+    // RegisterJobDefinition passes jobRoleArn/executionRoleArn to AWS Batch: a condition naming only
+    // ecs-tasks.amazonaws.com (the old one) refuses it.
+    expect(passRole.Condition).toEqual({ StringEquals: { 'iam:PassedToService': ['batch.amazonaws.com', 'ecs-tasks.amazonaws.com'] } });
     expect(passRole.Resource).toHaveLength(2);
     const describe = statements.find((s) => [s.Action].flat().includes('batch:DescribeJobs'));
     expect(describe.Resource).toBe('*');

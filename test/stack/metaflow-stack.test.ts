@@ -60,15 +60,48 @@ describe('MetaflowStack outputs form a Metaflow configuration', () => {
   test('configure reads back every key the stack outputs, and the API key secret', () => {
     const fakeValues = Object.fromEntries(Object.keys(outputs).map((id) => [id, `value-of-${id}`]));
     const read = profileFromOutputs(fakeValues);
-    expect(Object.keys(read.profile).sort()).toEqual(ALL_METAFLOW_CONFIG_KEYS.filter((k) => !['SERVICE_AUTH_KEY', 'ECS_FARGATE_EXECUTION_ROLE', 'BATCH_CONTAINER_REGISTRY', 'BATCH_CONTAINER_IMAGE'].includes(k)).sort());
+    expect(Object.keys(read.profile).sort()).toEqual(ALL_METAFLOW_CONFIG_KEYS.filter((k) => !['SERVICE_AUTH_KEY', 'ECS_FARGATE_EXECUTION_ROLE', 'BATCH_CONTAINER_REGISTRY', 'BATCH_CONTAINER_IMAGE', 'UI_URL'].includes(k)).sort());
     expect(read.missingRequired).toEqual([]);
     expect(read.apiKeySecretArn).toBe(`value-of-${METAFLOW_STACK_OUTPUTS.API_KEY_SECRET_ARN}`);
+  });
+
+  test('operator outputs: VPC, compute subnets and security group, bucket name/ARN, API id', () => {
+    expect(outputs[METAFLOW_STACK_OUTPUTS.VPC_ID].Value).toEqual({ Ref: expect.stringMatching(/^NetworkVpc/) });
+    const subnets = outputs[METAFLOW_STACK_OUTPUTS.COMPUTE_SUBNET_IDS].Value as { 'Fn::Join': [string, Array<{ Ref: string }>] };
+    expect(subnets['Fn::Join'][0]).toBe(',');
+    expect(subnets['Fn::Join'][1].map((part) => part.Ref)).toEqual([expect.stringMatching(/^NetworkVpccomputeSubnet1/), expect.stringMatching(/^NetworkVpccomputeSubnet2/)]);
+    expect(outputs[METAFLOW_STACK_OUTPUTS.COMPUTE_SECURITY_GROUP_ID].Value).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^ComputeSecurityGroup/), 'GroupId'] });
+    expect(outputs[METAFLOW_STACK_OUTPUTS.DATASTORE_BUCKET_NAME].Value).toEqual({ Ref: expect.stringMatching(/^DatastoreBucket/) });
+    expect(outputs[METAFLOW_STACK_OUTPUTS.DATASTORE_BUCKET_ARN].Value).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^DatastoreBucket/), 'Arn'] });
+    expect(outputs[METAFLOW_STACK_OUTPUTS.API_ID].Value).toEqual({ Ref: expect.stringMatching(/^MetadataServiceApiRestApi/) });
+    // Without the UI there is no UI URL and no UI load balancer.
+    expect(outputs[metaflowOutputId('UI_URL')]).toBeUndefined();
+    expect(outputs[METAFLOW_STACK_OUTPUTS.UI_LOAD_BALANCER_DNS_NAME]).toBeUndefined();
   });
 
   test('every output id the stack uses is known to the config-keys module', () => {
     const known = new Set<string>([...ALL_METAFLOW_CONFIG_KEYS.map(metaflowOutputId), ...Object.values(METAFLOW_STACK_OUTPUTS)]);
     for (const id of Object.keys(outputs)) expect(known).toContain(id);
   });
+});
+
+test('configure reads back every key a stack with every option outputs: UI URL, container image and registry, Fargate role', () => {
+  const image = '123456789012.dkr.ecr.us-east-1.amazonaws.com/flows:py3.12';
+  const registry = '123456789012.dkr.ecr.us-east-1.amazonaws.com';
+  const outputs = templateFromContext({
+    ui: 'true', uiAllowedCidrs: '10.0.0.0/8', fargate: 'true', batchContainerImage: image, batchContainerRegistry: registry,
+  }).toJSON().Outputs as Record<string, { Value: unknown }>;
+  expect(outputs[metaflowOutputId('BATCH_CONTAINER_IMAGE')].Value).toBe(image);
+  expect(outputs[metaflowOutputId('BATCH_CONTAINER_REGISTRY')].Value).toBe(registry);
+  expect(JSON.stringify(outputs[metaflowOutputId('UI_URL')].Value)).toMatch(/UiLoadBalancer/);
+  const read = profileFromOutputs(Object.fromEntries(Object.keys(outputs).map((id) => [id, `value-of-${id}`])));
+  // Every key but the API key (read from its secret) comes back from the outputs.
+  expect(Object.keys(read.profile).sort()).toEqual(ALL_METAFLOW_CONFIG_KEYS.filter((k) => k !== 'SERVICE_AUTH_KEY').sort());
+  expect(read.profile.UI_URL).toBe(`value-of-${metaflowOutputId('UI_URL')}`);
+});
+
+test('batchContainerImage / batchContainerRegistry are refused with whitespace', () => {
+  expect(() => appFromContext({ batchContainerImage: 'my image' })).toThrow('Metaflow: batchContainerImage must be an image reference or registry host without whitespace (1–1024 characters), got "my image"');
 });
 
 test('without the metadata service: no service keys and no API key secret, compute and SFN keys remain', () => {
@@ -94,7 +127,7 @@ describe('the UI in the stack', () => {
     template.resourceCountIs('AWS::ECS::Cluster', 1);
     template.resourceCountIs('AWS::ECS::Service', 3);
     template.hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', { Scheme: 'internal', Type: 'application' });
-    expect(template.toJSON().Outputs[METAFLOW_STACK_OUTPUTS.UI_URL]).toBeDefined();
+    expect(template.toJSON().Outputs[metaflowOutputId('UI_URL')]).toBeDefined();
     const ingress = resourcesOf(template, 'AWS::EC2::SecurityGroupIngress').filter(([, r]) => r.Properties.FromPort === 5433);
     expect(ingress).toHaveLength(2);
   });
@@ -106,6 +139,9 @@ describe('the UI in the stack', () => {
     });
     template.hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', { Scheme: 'internet-facing' });
     template.resourceCountIs('AWS::Cognito::UserPool', 1);
+    const outputs = template.toJSON().Outputs;
+    expect(outputs[METAFLOW_STACK_OUTPUTS.UI_LOAD_BALANCER_DNS_NAME].Value).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^UiLoadBalancer/), 'DNSName'] });
+    expect(outputs[metaflowOutputId('UI_URL')].Value).toBe('https://metaflow.example.com');
   });
 
   test.each([

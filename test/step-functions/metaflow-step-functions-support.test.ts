@@ -1,6 +1,6 @@
 import { Template } from 'aws-cdk-lib/assertions';
 import { MetaflowBatchCompute } from '../../lib/compute/metaflow-batch-compute';
-import { MetaflowStepFunctionsSupport, MetaflowStepFunctionsSupportProps } from '../../lib/step-functions/metaflow-step-functions-support';
+import { MetaflowStepFunctionsSupport, MetaflowStepFunctionsSupportProps, stateMachineName } from '../../lib/step-functions/metaflow-step-functions-support';
 import { resourcesOf, stackWithVpcAndDatastore } from '../support/synth';
 
 function build(props: Partial<MetaflowStepFunctionsSupportProps> = {}) {
@@ -51,8 +51,11 @@ describe('MetaflowStepFunctionsSupport', () => {
     const statements = policyOf(template, 'SfnEventsRole');
     expect(statements).toHaveLength(1);
     expect(statements[0].Action).toBe('states:StartExecution');
-    expect(JSON.stringify(statements[0].Resource)).toContain(':stateMachine:Test*');
+    // `<prefix>_*`: a bare `Test*` would also match a `Test-dev` stack's `Test-dev_<flow>` machines.
+    expect(statements[0].Resource).toEqual({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':states:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':stateMachine:Test_*']] });
     expect(support.stateMachinePrefix).toBe('Test');
+    expect(stateMachineName(support.stateMachinePrefix, 'HelloFlow')).toBe('Test_HelloFlow');
+    expect(JSON.stringify(support.eventRuleArnPattern)).toContain(':rule/Test_*');
   });
 
   test('the Batch job role gains the table; execution history has a log group', () => {
@@ -63,6 +66,8 @@ describe('MetaflowStepFunctionsSupport', () => {
 
   test('custom prefix; a bad prefix names the value', () => {
     expect(build({ stateMachinePrefix: 'team-flows' }).support.stateMachinePrefix).toBe('team-flows');
-    expect(() => build({ stateMachinePrefix: 'has space' })).toThrow(/Test\/Sfn: stateMachinePrefix must be 1–40 letters, digits, "-" or "_" .*got "has space"/);
+    expect(() => build({ stateMachinePrefix: 'has space' })).toThrow(/Test\/Sfn: stateMachinePrefix must be 1–40 letters, digits or "-" .*got "has space"/);
+    // "_" is the separator: a prefix holding it would make `a_*` match prefix `a_b`'s machines.
+    expect(() => build({ stateMachinePrefix: 'team_flows' })).toThrow(/stateMachinePrefix must be .*may not contain "_"\), got "team_flows"/);
   });
 });

@@ -39,7 +39,7 @@ describe('step policy → Batch job definition', () => {
       }),
     );
     expect(def).toEqual({
-      jobDefinitionName: expect.stringMatching(/^metaflow-HelloFlow-train-[0-9a-f]{12}$/),
+      jobDefinitionName: expect.stringMatching(/^metaflow_HelloFlow-train-[0-9a-f]{12}$/),
       type: 'container',
       platformCapabilities: ['EC2'],
       containerProperties: {
@@ -114,7 +114,7 @@ describe('step policy → Batch job definition', () => {
     expect(batchJobDefinition(base({ policies: policies({}, 60) })).jobDefinitionName).not.toBe(a);
     const long = batchJobDefinition(base({ flow: 'F'.repeat(200), step: 's.t e p'.repeat(30) })).jobDefinitionName!;
     expect(long.length).toBeLessThanOrEqual(128);
-    expect(long).toMatch(/^metaflow-F+-s_t_e_p[A-Za-z0-9_]*-[0-9a-f]{12}-[0-9a-f]{8}$/);
+    expect(long).toMatch(/^metaflow_F+-s_t_e_p[A-Za-z0-9_]*-[0-9a-f]{12}-[0-9a-f]{8}$/);
   });
 
   test('retryStrategy: attempts = 1 + infrastructure retries, ≤5 entries, last one a catch-all EXIT', () => {

@@ -87,6 +87,8 @@ describe('configure (AWS calls mocked)', () => {
     const expected: Record<string, string> = {};
     for (const key of ALL_METAFLOW_CONFIG_KEYS) expected[metaflowEnvName(key)] = key === 'SERVICE_AUTH_KEY' ? API_KEY : `value-of-${key}`;
     expect(file).toEqual(expected);
+    // Written under the names Metaflow reads, the UI URL and the default image/registry included.
+    expect(file).toMatchObject({ METAFLOW_UI_URL: 'value-of-UI_URL', METAFLOW_BATCH_CONTAINER_IMAGE: 'value-of-BATCH_CONTAINER_IMAGE', METAFLOW_BATCH_CONTAINER_REGISTRY: 'value-of-BATCH_CONTAINER_REGISTRY' });
     expect(Object.keys(file)).toEqual(ALL_METAFLOW_CONFIG_KEYS.map(metaflowEnvName));
     expect(result.keys).toEqual(Object.keys(file));
     expect(result.warnings).toEqual([]);
