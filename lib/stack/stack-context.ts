@@ -2,7 +2,7 @@ import { Duration, PermissionsBoundary, RemovalPolicy } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as rds from 'aws-cdk-lib/aws-rds';
 import { Construct, Node } from 'constructs';
-import { Ec2EnvironmentOptions, FargateEnvironmentOptions, GpuEnvironmentOptions, GpuImageType } from '../compute/environment-options';
+import { AL2_RETIRED_REASON, Ec2EnvironmentOptions, FargateEnvironmentOptions, GpuEnvironmentOptions, GpuImageType } from '../compute/environment-options';
 import { DatastoreEncryption } from '../datastore/metaflow-datastore';
 import { describeValue, MetaflowValidationError } from '../validation';
 import { MetaflowUiAuth } from '../ui/metaflow-ui-auth';
@@ -36,6 +36,8 @@ export interface ContextKeySpec {
   readonly type: 'integer' | 'boolean' | 'string' | 'list' | 'enum';
   /** For enums: the accepted values. */
   readonly values?: readonly string[];
+  /** For enums: values no longer accepted, with the reason shown when one is given. */
+  readonly retired?: Readonly<Record<string, string>>;
   /** For strings: a pattern the value must match, and how to describe it. */
   readonly pattern?: RegExp;
   readonly patternDescription?: string;
@@ -75,13 +77,14 @@ const KEYS: ContextKeySpec[] = [
   { key: 'gpu', type: 'boolean', defaultValue: 'true', description: 'GPU environment and the gpu queue', apply: (d, v) => { d.compute.gpu.enabled = v; } },
   { key: 'gpuMaxvCpus', type: 'integer', min: 1, max: 100000, defaultValue: '64', description: 'Most vCPUs of the GPU environment', apply: (d, v) => { d.compute.gpu.maxvCpus = v; } },
   { key: 'gpuInstanceTypes', type: 'list', defaultValue: 'g4dn,g5,g6', description: 'Comma-separated NVIDIA GPU instance types/families', apply: (d, v) => { d.compute.gpu.instanceTypes = v; } },
-  { key: 'gpuImageType', type: 'enum', values: ['al2023', 'al2'], defaultValue: 'al2023', description: 'NVIDIA ECS AMI of GPU hosts', apply: (d, v) => { d.compute.gpu.imageType = v === 'al2' ? GpuImageType.AL2_NVIDIA : GpuImageType.AL2023_NVIDIA; } },
+  { key: 'gpuImageType', type: 'enum', values: ['al2023'], retired: { al2: AL2_RETIRED_REASON }, defaultValue: 'al2023', description: 'NVIDIA ECS AMI of GPU hosts (al2 is no longer accepted: Batch stopped creating AL2 environments on 2026-06-30)', apply: (d) => { d.compute.gpu.imageType = GpuImageType.AL2023_NVIDIA; } },
   { key: 'gpuSpot', type: 'boolean', defaultValue: 'false', description: 'Spot GPU environment in front of the on-demand one', apply: (d, v) => { d.compute.gpu.spot = v; } },
   { key: 'fargate', type: 'boolean', defaultValue: 'false', description: 'Fargate environments and the fargate queue', apply: (d, v) => { d.compute.fargate.enabled = v; } },
   { key: 'fargateSpot', type: 'boolean', defaultValue: 'true', description: 'Fargate Spot in front of Fargate in the fargate queue', apply: (d, v) => { d.compute.fargate.spot = v; } },
   { key: 'fargateMaxvCpus', type: 'integer', min: 1, max: 100000, defaultValue: '256', description: 'Most vCPUs of each Fargate environment', apply: (d, v) => { d.compute.fargate.maxvCpus = v; } },
   { key: 'rootVolumeGiB', type: 'integer', min: 30, max: 16384, defaultValue: '100', description: 'Encrypted gp3 root volume of EC2 hosts, GiB', apply: (d, v) => { d.compute.rootVolumeSizeGiB = v; } },
   { key: 'runnableTimeoutMinutes', type: 'integer', min: 10, max: 1440, defaultValue: '30', description: 'Cancel jobs no environment can ever run after this long RUNNABLE', apply: (d, v) => { d.compute.runnableTimeout = Duration.minutes(v as number); } },
+  { key: 'capacityTimeoutMinutes', type: 'integer', min: 10, max: 1440, defaultValue: '(off)', description: 'Cancel jobs stuck RUNNABLE this long because no environment of their queue has instance capacity (CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY); off by default', apply: (d, v) => { d.compute.capacityTimeout = Duration.minutes(v as number); } },
   { key: 'metadataService', type: 'boolean', defaultValue: 'true', description: 'Deploy the metadata service (ECS Fargate + RDS PostgreSQL + NLB + API Gateway)', apply: (d, v) => { d.metadataService.enabled = v; } },
   { key: 'metadataServiceVersion', type: 'string', defaultValue: 'v2.4.12', description: 'Tag of netflixoss/metaflow_metadata_service', apply: (d, v) => { d.metadataService.imageVersion = v; } },
   { key: 'metadataServiceDesiredCount', type: 'integer', min: 0, max: 100, defaultValue: '1', description: 'Metadata service tasks', apply: (d, v) => { d.metadataService.desiredCount = v; } },
@@ -173,6 +176,9 @@ export function parseContextValue(spec: ContextKeySpec, raw: unknown): ContextVa
       return contextError(spec, raw, 'true or false');
     case 'enum':
       if (typeof text === 'string' && spec.values!.includes(text.toLowerCase())) return text.toLowerCase();
+      if (typeof text === 'string' && spec.retired?.[text.toLowerCase()]) {
+        return contextError(spec, raw, `one of ${spec.values!.join(', ')} (${spec.retired[text.toLowerCase()]})`);
+      }
       return contextError(spec, raw, `one of ${spec.values!.join(', ')}`);
     case 'list': {
       const items = Array.isArray(text) ? text : typeof text === 'string' ? text.split(',') : undefined;

@@ -125,7 +125,7 @@ describe('context keys (-c key=value) reach the constructs', () => {
       stackName: 'Flows', natGateways: '0', availabilityZones: 'us-west-2a,us-west-2b,us-west-2c', vpcCidr: '10.8.0.0/16', flowLogs: 'false',
       encryption: 'kms', versioned: 'true', noncurrentVersionExpirationDays: '30', accessLogs: 'false', removalPolicy: 'destroy',
       spot: 'false', onDemandMaxvCpus: '128', minvCpus: '2', instanceTypes: 'm6i, c6i.4xlarge', gpuMaxvCpus: '16', gpuInstanceTypes: 'p4d',
-      gpuImageType: 'al2', gpuSpot: 'true', fargate: 'true', fargateSpot: 'false', fargateMaxvCpus: '32', rootVolumeGiB: '250',
+      gpuImageType: 'al2023', capacityTimeoutMinutes: '20', gpuSpot: 'true', fargate: 'true', fargateSpot: 'false', fargateMaxvCpus: '32', rootVolumeGiB: '250',
       runnableTimeoutMinutes: '60', permissionsBoundaryArn: 'arn:aws:iam::123456789012:policy/Boundary',
       metadataServiceVersion: 'v2.5.1', metadataServiceDesiredCount: '2', dbInstanceType: 'db.r7g.large', dbEngineVersion: '16.10',
       dbMultiAz: 'true', dbDeletionProtection: 'false', dbRemovalPolicy: 'destroy', apiRateLimit: '50', apiBurstLimit: '60', stateMachinePrefix: 'team',
@@ -140,12 +140,12 @@ describe('context keys (-c key=value) reach the constructs', () => {
     const envs = resourcesOf(template, 'AWS::Batch::ComputeEnvironment').map(([id, ce]) => [id.replace(/[A-F0-9]{8}$/, ''), ce.Properties.ComputeResources]);
     expect(Object.fromEntries(envs)).toEqual({
       ComputeOnDemandEnvironment: expect.objectContaining({ MinvCpus: 2, MaxvCpus: 128, InstanceTypes: ['c6i.4xlarge', 'm6i'] }),
-      ComputeGpuSpotEnvironment: expect.objectContaining({ MaxvCpus: 16, InstanceTypes: ['p4d'], Ec2Configuration: [{ ImageType: 'ECS_AL2_NVIDIA' }] }),
+      ComputeGpuSpotEnvironment: expect.objectContaining({ MaxvCpus: 16, InstanceTypes: ['p4d'], Ec2Configuration: [{ ImageType: 'ECS_AL2023_NVIDIA' }] }),
       ComputeGpuEnvironment: expect.objectContaining({ MaxvCpus: 16, Type: 'EC2' }),
       ComputeFargateEnvironment: expect.objectContaining({ MaxvCpus: 32, Type: 'FARGATE' }),
     });
     template.hasResourceProperties('AWS::EC2::LaunchTemplate', { LaunchTemplateData: { BlockDeviceMappings: [{ Ebs: { VolumeSize: 250 } }] } });
-    template.hasResourceProperties('AWS::Batch::JobQueue', { JobStateTimeLimitActions: [{ MaxTimeSeconds: 3600 }, { MaxTimeSeconds: 3600 }] });
+    template.hasResourceProperties('AWS::Batch::JobQueue', { JobStateTimeLimitActions: [{ MaxTimeSeconds: 3600 }, { MaxTimeSeconds: 3600 }, { MaxTimeSeconds: 1200, Reason: 'CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY' }] });
     template.hasResourceProperties('AWS::RDS::DBInstance', { EngineVersion: '16.10', DBInstanceClass: 'db.r7g.large', MultiAZ: true, DeletionProtection: false });
     template.hasResourceProperties('AWS::ECS::TaskDefinition', { ContainerDefinitions: [{ Image: 'netflixoss/metaflow_metadata_service:v2.5.1' }] });
     template.hasResourceProperties('AWS::ECS::Service', { DesiredCount: 2 });
@@ -198,6 +198,7 @@ describe('context keys (-c key=value) reach the constructs', () => {
     [{ apiBurstLimit: '0' }, 'context key apiBurstLimit: expected an integer from 1 to 5000, got "0"'],
     [{ stateMachinePrefix: 'a b' }, 'Metaflow/StepFunctions: stateMachinePrefix must be 1–40 letters'],
     [{ gpuInstanceTypes: 'm5.large' }, 'Metaflow/Compute: gpu.instanceTypes must be NVIDIA GPU instance types or families'],
+    [{ gpuImageType: 'al2' }, 'context key gpuImageType: expected one of al2023 (AWS Batch no longer creates ECS compute environments on Amazon Linux 2 AMIs (since 2026-06-30)'],
     [{ existingBucketName: 'b', versioned: 'true' }, 'Metaflow: datastore.versioned must be left unset with existingBucketName "b" (they shape a new bucket), got [true]'],
   ])('bad value %j is refused with the key and the value', (context, message) => {
     expect(() => appFromContext(context as Record<string, string>)).toThrow(message);
