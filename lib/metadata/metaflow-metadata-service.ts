@@ -100,7 +100,8 @@ export interface MetaflowMetadataServiceProps {
 
 /**
  * The Metaflow metadata service: Fargate tasks (ECS cluster with Container Insights) behind an
- * internal NLB (80 → 8080 API, 8082 → 8082 migrations), a PostgreSQL database reachable only
+ * internal NLB (80 → 8080 API for the clients given to {@link allowInternalClients}, 8082 → 8082
+ * migrations for the migration runner only), a PostgreSQL database reachable only
  * from the service, a regional API Gateway with an API key in front, and migrations that run on
  * every deploy.
  */
@@ -110,6 +111,8 @@ export class MetaflowMetadataService extends Construct {
   public readonly service: ecs.FargateService;
   public readonly taskDefinition: ecs.FargateTaskDefinition;
   public readonly loadBalancer: elbv2.NetworkLoadBalancer;
+  /** The internal NLB's security group. */
+  public readonly loadBalancerSecurityGroup: ec2.SecurityGroup;
   public readonly api: MetadataApi;
   /** The migration runner, when migrations run on deploy. */
   public readonly migrations?: MigrationRunner;
@@ -162,16 +165,11 @@ export class MetaflowMetadataService extends Construct {
 
     const serviceSecurityGroup = new ec2.SecurityGroup(this, 'ServiceSecurityGroup', {
       vpc: props.vpc,
-      description: 'Metaflow metadata service tasks: API and migration ports from inside the VPC only',
+      description: 'Metaflow metadata service tasks: API and migration ports from the internal NLB only',
       allowAllOutbound: true,
     });
-    for (const port of [METADATA_API_PORT, MIGRATION_SERVICE_PORT]) {
-      serviceSecurityGroup.addIngressRule(ec2.Peer.ipv4(props.vpc.vpcCidrBlock), ec2.Port.tcp(port), `internal NLB and VPC clients to ${port}`);
-    }
     acknowledge(this.taskDefinition, ['AwsSolutions-ECS2'],
       'The plain environment holds only the database host, port, name and SSL mode; the user and password are ECS secrets from Secrets Manager.');
-    acknowledge(serviceSecurityGroup, ['AwsSolutions-EC23'],
-      'Ingress is from the VPC CIDR only (a deploy-time token cdk-nag cannot resolve), on the API and migration ports: the internal NLB and the API Gateway VPC link reach the tasks from inside the VPC.');
     this.service = new ecs.FargateService(this, 'Service', {
       cluster: this.cluster,
       taskDefinition: this.taskDefinition,
@@ -186,11 +184,23 @@ export class MetaflowMetadataService extends Construct {
     });
     this.database.allowFrom(this.service, 'Metaflow metadata service');
 
+    // The NLB gets a group of its own (see docs/networking.md): it admits internal clients on 80
+    // (allowInternalClients) and the migration runner on 8082, and may talk only to the tasks'
+    // 8080 and 8082 (traffic and health checks). The API Gateway VPC link arrives over
+    // PrivateLink from addresses that belong to API Gateway, so inbound rules are not enforced on
+    // PrivateLink traffic; the API's integrations only target port 80.
+    this.loadBalancerSecurityGroup = new ec2.SecurityGroup(this, 'LoadBalancerSecurityGroup', {
+      vpc: props.vpc,
+      description: 'Metaflow metadata NLB: internal clients to 80, migration runner to 8082; out only to the service tasks',
+      allowAllOutbound: false,
+    });
     this.loadBalancer = new elbv2.NetworkLoadBalancer(this, 'LoadBalancer', {
       vpc: props.vpc,
       vpcSubnets,
       internetFacing: false,
       crossZoneEnabled: true,
+      securityGroups: [this.loadBalancerSecurityGroup],
+      enforceSecurityGroupInboundRulesOnPrivateLinkTraffic: false,
     });
     const listen = (listenerPort: number, containerPort: number) => {
       this.loadBalancer.addListener(`Port${listenerPort}`, { port: listenerPort, protocol: elbv2.Protocol.TCP }).addTargets(`To${containerPort}`, {
@@ -199,7 +209,10 @@ export class MetaflowMetadataService extends Construct {
         targets: [this.service.loadBalancerTarget({ containerName: container.containerName, containerPort })],
         healthCheck: { protocol: elbv2.Protocol.HTTP, path: '/ping', interval: Duration.seconds(15), healthyThresholdCount: 2 },
         deregistrationDelay: Duration.seconds(30),
+        // The tasks see the NLB's own address, so their group admits the NLB's group only.
+        preserveClientIp: false,
       });
+      this.service.connections.allowFrom(this.loadBalancerSecurityGroup, ec2.Port.tcp(containerPort), `internal NLB (traffic and health checks) to ${containerPort}`);
     };
     listen(80, METADATA_API_PORT);
     listen(MIGRATION_SERVICE_PORT, MIGRATION_SERVICE_PORT);
@@ -219,6 +232,16 @@ export class MetaflowMetadataService extends Construct {
       });
       // Run only once the service is stable behind the NLB (the URL already orders it after the NLB).
       this.migrations.resource.node.addDependency(this.service);
+      this.loadBalancer.connections.allowFrom(this.migrations, ec2.Port.tcp(MIGRATION_SERVICE_PORT), 'migration runner to the migration service');
     }
+  }
+
+  /**
+   * Let `client` call the metadata API at {@link internalUrl} (the NLB's port 80; Metaflow's
+   * SERVICE_INTERNAL_URL, which Batch jobs use). The migration port 8082 stays closed to it.
+   * MetaflowStack calls this for its Batch compute security group.
+   */
+  public allowInternalClients(client: ec2.IConnectable): void {
+    this.loadBalancer.connections.allowFrom(client, ec2.Port.tcp(80), 'Metaflow clients to the metadata API (SERVICE_INTERNAL_URL)');
   }
 }

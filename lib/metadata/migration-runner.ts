@@ -35,10 +35,12 @@ export interface MigrationRunnerProps {
  * status and upgrades when needed. A failed migration fails the deployment with the service's
  * own message. The function can also be invoked by hand (see docs).
  */
-export class MigrationRunner extends Construct {
+export class MigrationRunner extends Construct implements ec2.IConnectable {
   /** The function; invoke it with `{"RequestType":"Create","ResourceProperties":{"MigrationServiceUrl":"…"}}`. */
   public readonly function: nodejs.NodejsFunction;
   public readonly resource: CustomResource;
+  /** The function's network connections (it only needs to reach the migration service). */
+  public readonly connections: ec2.Connections;
 
   constructor(scope: Construct, id: string, props: MigrationRunnerProps) {
     super(scope, id);
@@ -46,8 +48,10 @@ export class MigrationRunner extends Construct {
     const securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
       vpc: props.vpc,
       description: 'Metaflow migration runner: calls the migration service through the internal NLB',
-      allowAllOutbound: true,
+      // Out only where the owner allows (the metadata service opens the NLB's 8082 to it).
+      allowAllOutbound: false,
     });
+    this.connections = new ec2.Connections({ securityGroups: [securityGroup] });
     const vpcSubnets = props.vpcSubnets ?? { subnetType: props.vpc.privateSubnets.length > 0
       ? ec2.SubnetType.PRIVATE_WITH_EGRESS
       : props.vpc.isolatedSubnets.length > 0 ? ec2.SubnetType.PRIVATE_ISOLATED : ec2.SubnetType.PUBLIC };

@@ -147,6 +147,8 @@ export class MetaflowStack extends Stack {
         vpcSubnets: this.network.computeSubnets,
         assignPublicIp: this.network.computeNeedsPublicIp,
       });
+      // Batch jobs (and Step Functions' Batch jobs) call SERVICE_INTERNAL_URL.
+      this.metadataService.allowInternalClients(this.compute.securityGroup);
       this.output(METAFLOW_STACK_OUTPUTS.API_KEY_SECRET_ARN, this.metadataService.api.apiKeySecret.secretArn,
         'Secrets Manager secret holding the metadata service API key (METAFLOW_SERVICE_AUTH_KEY)');
       if (this.metadataService.migrations) {

@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { IConstruct } from 'constructs';
 import { describeWithTool } from '../support/external-tool';
+import { platformPathProblems } from '../support/platform-paths';
 import { appFromContext } from '../support/synth';
 
 const run = promisify(execFile);
@@ -100,6 +101,57 @@ describe.each(Object.keys(SYNTH_VARIANTS))('%s stack', (variant) => {
       expect(ack.reason.length).toBeGreaterThan(40);
     }
   });
+});
+
+/** The synthesized template of a variant, as JSON (a fresh copy). */
+function templateOf(variant: string): any {
+  return JSON.parse(readFileSync(synthesized[variant].templatePath, 'utf8'));
+}
+
+describe.each(Object.keys(SYNTH_VARIANTS))('%s stack network paths', (variant) => {
+  test('every path the platform needs is open; nothing else reaches the database or the migration API', () => {
+    expect(platformPathProblems(templateOf(variant))).toEqual([]);
+  });
+});
+
+/**
+ * The default template as it was before the NLB got its own rules: the NLB with the group CDK
+ * creates under networkLoadBalancerWithSecurityGroupByDefault (no inbound rule, a deny-all
+ * outbound placeholder, PrivateLink inbound rules enforced) and the service open to the VPC CIDR.
+ */
+function withCdkDefaultNlbGroup(template: any): any {
+  const resources = template.Resources as Record<string, any>;
+  const nlbId = Object.keys(resources).find((id) => resources[id].Type === 'AWS::ElasticLoadBalancingV2::LoadBalancer')!;
+  const nlb = resources[nlbId].Properties;
+  const nlbGroup = nlb.SecurityGroups[0]['Fn::GetAtt'][0];
+  delete nlb.EnforceSecurityGroupInboundRulesOnPrivateLinkTraffic;
+  resources[nlbGroup].Properties.SecurityGroupEgress = [{ CidrIp: '255.255.255.255/32', Description: 'Disallow all traffic', FromPort: 252, IpProtocol: 'icmp', ToPort: 86 }];
+  delete resources[nlbGroup].Properties.SecurityGroupIngress;
+  const mentionsNlbGroup = (r: any) => JSON.stringify(r.Properties).includes(`"${nlbGroup}"`);
+  for (const id of Object.keys(resources)) {
+    if (/^AWS::EC2::SecurityGroup(Ingress|Egress)$/.test(resources[id].Type) && mentionsNlbGroup(resources[id])) delete resources[id];
+  }
+  const serviceGroup = Object.keys(resources).find((id) => id.startsWith('MetadataServiceServiceSecurityGroup') && resources[id].Type === 'AWS::EC2::SecurityGroup')!;
+  const vpcCidr = { 'Fn::GetAtt': [Object.keys(resources).find((id) => resources[id].Type === 'AWS::EC2::VPC'), 'CidrBlock'] };
+  resources[serviceGroup].Properties.SecurityGroupIngress = [8080, 8082].map((port) => ({ CidrIp: vpcCidr, FromPort: port, ToPort: port, IpProtocol: 'tcp' }));
+  return template;
+}
+
+test('the path check fails on the old configuration (NLB with CDK\'s default group) and names each refused path', () => {
+  const problems = platformPathProblems(withCdkDefaultNlbGroup(templateOf('default')));
+  expect(problems).toEqual(expect.arrayContaining([
+    expect.stringMatching(/^Batch ComputeSpotEnvironment\w+ → NLB:80 → service:8080 refused$/),
+    expect.stringMatching(/^Batch ComputeOnDemandEnvironment\w+ → NLB:80 → service:8080 refused$/),
+    expect.stringMatching(/^Batch ComputeGpuEnvironment\w+ → NLB:80 → service:8080 refused$/),
+    'API Gateway VPC link → NLB:80 → service:8080 refused',
+    'NLB health check → service:8080 refused',
+    'NLB health check → service:8082 refused',
+    'migration function → NLB:8082 → service:8082 refused',
+    expect.stringMatching(/^outsider:NetworkVpccomputeSubnet1\w+ reaches the migration API \(service:8082\)$/),
+    expect.stringMatching(/^ComputeSpotEnvironment\w+ reaches the migration API \(service:8082\)$/),
+  ]));
+  // The database was never the problem: only the service and its migration port were.
+  expect(problems.filter((line) => / reaches the database:|→ database:/.test(line))).toEqual([]);
 });
 
 test('the nag check fails a stack with a finding (it is not vacuous)', () => {
