@@ -112,6 +112,21 @@ describe('MetaflowMetadataService defaults', () => {
     expect(JSON.stringify(stage.Properties.AccessLogSetting.DestinationArn)).toMatch(/MetadataApiAccessLogs/);
   });
 
+  test('the account-level API Gateway CloudWatch role that access logs need is created and retained', () => {
+    const [accountId, account] = Object.entries(template.toJSON().Resources as Record<string, any>).find(([, r]) => r.Type === 'AWS::ApiGateway::Account')!;
+    expect(account.DeletionPolicy).toBe('Retain');
+    const roleId = account.Properties.CloudWatchRoleArn['Fn::GetAtt'][0];
+    const role = template.toJSON().Resources[roleId];
+    expect(role.DeletionPolicy).toBe('Retain');
+    expect(role.Properties.AssumeRolePolicyDocument.Statement[0].Principal).toEqual({ Service: 'apigateway.amazonaws.com' });
+    expect(JSON.stringify(role.Properties.ManagedPolicyArns)).toContain('service-role/AmazonAPIGatewayPushToCloudWatchLogs');
+    // The stage is created after the account setting, so its access logs can be delivered.
+    const [stageId] = resourcesOf(template, 'AWS::ApiGateway::Stage')[0];
+    expect(template.toJSON().Resources[stageId].DependsOn).toContain(accountId);
+    const [, stage] = resourcesOf(template, 'AWS::ApiGateway::Stage')[0];
+    expect(stage.Properties.MethodSettings).toEqual([expect.objectContaining({ LoggingLevel: 'ERROR' })]);
+  });
+
   test('API key value comes from a generated secret; usage plan throttles', () => {
     template.hasResourceProperties('AWS::SecretsManager::Secret', { GenerateSecretString: { PasswordLength: 40, ExcludePunctuation: true } });
     const [, key] = resourcesOf(template, 'AWS::ApiGateway::ApiKey')[0];
@@ -154,6 +169,14 @@ describe('MetaflowMetadataService options', () => {
     template.hasResourceProperties('AWS::RDS::DBInstance', { EngineVersion: '16.10', DBInstanceClass: 'db.m7g.large', MultiAZ: true, BackupRetentionPeriod: 14, DeletionProtection: false });
     template.hasResourceProperties('AWS::ApiGateway::UsagePlan', { Throttle: { RateLimit: 20, BurstLimit: 40 } });
     template.resourceCountIs('AWS::WAFv2::WebACLAssociation', 1);
+  });
+
+  test('cloudWatchRole off: no account setting, access logs stay, no execution logging', () => {
+    const { template } = build({ api: { cloudWatchRole: false } });
+    template.resourceCountIs('AWS::ApiGateway::Account', 0);
+    const [, stage] = resourcesOf(template, 'AWS::ApiGateway::Stage')[0];
+    expect(stage.Properties.AccessLogSetting).toBeDefined();
+    expect(stage.Properties.MethodSettings[0].LoggingLevel).toBeUndefined();
   });
 
   test('migrations can be turned off', () => {

@@ -154,6 +154,13 @@ test('the path check fails on the old configuration (NLB with CDK\'s default gro
   expect(problems.filter((line) => / reaches the database:|→ database:/.test(line))).toEqual([]);
 });
 
+test('the default stack carries fewer acknowledgements than the 26 it had before the narrower rules', () => {
+  const acks = synthesized.default.acknowledgements.filter((ack) => !ack.id.startsWith('CloudFormation-Validate::'));
+  expect(acks.length).toBeLessThanOrEqual(25);
+  // The service's security group no longer needs EC23: it admits the NLB's group, not a CIDR.
+  expect(acks.filter((ack) => ack.id.endsWith('AwsSolutions-EC23'))).toEqual([]);
+});
+
 test('the nag check fails a stack with a finding (it is not vacuous)', () => {
   const result = synthWithNag({}, ({ stack }) => {
     new s3.Bucket(stack, 'Careless', { enforceSSL: false });
