@@ -4,6 +4,7 @@ import * as rds from 'aws-cdk-lib/aws-rds';
 import { Construct, Node } from 'constructs';
 import { AL2_RETIRED_REASON, Ec2EnvironmentOptions, FargateEnvironmentOptions, GpuEnvironmentOptions, GpuImageType } from '../compute/environment-options';
 import { DatastoreEncryption } from '../datastore/metaflow-datastore';
+import { GatewayEndpointPolicy } from '../network/metaflow-network';
 import { describeValue, MetaflowValidationError } from '../validation';
 import { MetaflowUiAuth } from '../ui/metaflow-ui-auth';
 import { MetaflowStackProps, MetaflowStackUiProps } from './metaflow-stack';
@@ -60,6 +61,8 @@ const KEYS: ContextKeySpec[] = [
   { key: 'natGateways', type: 'integer', min: 0, max: 16, defaultValue: '1', description: 'NAT gateways; 0 runs compute in public subnets with public IPs (no NAT cost)', apply: (d, v) => { d.network.natGateways = v; } },
   { key: 'vpcCidr', type: 'string', defaultValue: '10.0.0.0/16', description: 'CIDR of the new VPC', apply: (d, v) => { d.network.cidr = v; } },
   { key: 'flowLogs', type: 'boolean', defaultValue: 'true', description: 'VPC flow logs to CloudWatch Logs', apply: (d, v) => { d.network.flowLogs = v; } },
+  { key: 'gatewayEndpoints', type: 'boolean', defaultValue: 'true', description: 'S3 and DynamoDB gateway endpoints (free) on the compute subnets\' route tables', apply: (d, v) => { d.network.gatewayEndpoints = v; } },
+  { key: 'gatewayEndpointPolicy', type: 'enum', values: ['account', 'open'], defaultValue: 'account', description: 'account: the endpoints admit only this account\'s principals (plus ECR image layers); open: AWS\'s full-access default (e.g. for unsigned open-data reads)', apply: (d, v) => { d.network.gatewayEndpointPolicy = v === 'open' ? GatewayEndpointPolicy.OPEN : GatewayEndpointPolicy.ACCOUNT; } },
   { key: 'bucketName', type: 'string', defaultValue: '(generated)', description: 'Physical name of the new datastore bucket', apply: (d, v) => { d.datastore.bucketName = v; } },
   { key: 'existingBucketName', type: 'string', defaultValue: '(none)', description: 'Use this existing bucket as the datastore instead of creating one', apply: (d, v) => { d.datastore.existingBucketName = v; } },
   { key: 'encryption', type: 'enum', values: ['s3', 'kms'], defaultValue: 's3', description: 'Datastore encryption: SSE-S3 or SSE-KMS', apply: (d, v) => { d.datastore.encryption = v === 'kms' ? DatastoreEncryption.KMS : DatastoreEncryption.S3_MANAGED; } },
