@@ -27,6 +27,7 @@ interface PropsDraft {
   };
   permissionsBoundaryArn?: string;
   kmsKeyArn?: string;
+  removalPolicy?: RemovalPolicy;
 }
 
 /** One `-c key=value` option of the CDK app. */
@@ -70,7 +71,7 @@ const KEYS: ContextKeySpec[] = [
   { key: 'versioned', type: 'boolean', defaultValue: 'false', description: 'Bucket versioning', apply: (d, v) => { d.datastore.versioned = v; } },
   { key: 'noncurrentVersionExpirationDays', type: 'integer', min: 1, max: 36500, defaultValue: '(keep)', description: 'Delete non-current versions after this many days (needs versioned=true)', apply: (d, v) => { d.datastore.noncurrentVersionExpiration = Duration.days(v as number); } },
   { key: 'accessLogs', type: 'boolean', defaultValue: 'true', description: 'S3 server access logs for the datastore', apply: (d, v) => { d.datastore.serverAccessLogs = v; } },
-  { key: 'removalPolicy', type: 'enum', values: ['retain', 'destroy'], defaultValue: 'retain', description: 'What stack deletion does to the buckets (destroy also empties them)', apply: (d, v) => { d.datastore.removalPolicy = v === 'destroy' ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN; } },
+  { key: 'removalPolicy', type: 'enum', values: ['retain', 'destroy'], defaultValue: 'retain', description: 'What stack deletion does: retain keeps buckets, table, log groups, key and a database snapshot (deletion protection on); destroy deletes everything (buckets emptied, database without protection or snapshot) so a failed or test stack can be deleted', apply: (d, v) => { d.removalPolicy = v === 'destroy' ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN; } },
   { key: 'spot', type: 'boolean', defaultValue: 'true', description: 'Spot CPU environment, first in the default queue', apply: (d, v) => { d.compute.spot.enabled = v; } },
   { key: 'spotMaxvCpus', type: 'integer', min: 1, max: 100000, defaultValue: '256', description: 'Most vCPUs of the Spot environment', apply: (d, v) => { d.compute.spot.maxvCpus = v; } },
   { key: 'onDemand', type: 'boolean', defaultValue: 'true', description: 'On-demand CPU environment, fallback of the default queue', apply: (d, v) => { d.compute.onDemand.enabled = v; } },
@@ -265,6 +266,7 @@ export function metaflowSettingsFromContext(scope: Construct): MetaflowAppSettin
     stepFunctions: draft.stepFunctions,
     ui: uiProps(draft.ui),
     permissionsBoundary: draft.permissionsBoundaryArn ? PermissionsBoundary.fromArn(draft.permissionsBoundaryArn) : undefined,
+    removalPolicy: draft.removalPolicy,
   };
   return { stackName, nag, props };
 }

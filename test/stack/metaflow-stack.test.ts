@@ -119,6 +119,39 @@ describe('the UI in the stack', () => {
   });
 });
 
+describe('removalPolicy=destroy lets a failed or test stack be deleted', () => {
+  const retained = (template: Template) => Object.entries(template.toJSON().Resources as Record<string, any>)
+    .filter(([, r]) => r.DeletionPolicy === 'Retain' || r.DeletionPolicy === 'Snapshot' || r.UpdateReplacePolicy === 'Retain' || r.UpdateReplacePolicy === 'Snapshot')
+    .map(([id, r]) => `${r.Type} ${id}`);
+
+  test('default: the datastore, the database (snapshot, deletion protection) and the logs are kept', () => {
+    const template = templateFromContext();
+    const kept = retained(template);
+    for (const type of ['AWS::S3::Bucket', 'AWS::RDS::DBInstance', 'AWS::Logs::LogGroup', 'AWS::DynamoDB::Table']) {
+      expect(kept.some((entry) => entry.startsWith(`${type} `))).toBe(true);
+    }
+    template.hasResourceProperties('AWS::RDS::DBInstance', { DeletionProtection: true });
+  });
+
+  test('destroy: nothing is retained but the account-level API Gateway logging role; buckets are emptied; the database is unprotected', () => {
+    const template = templateFromContext({
+      removalPolicy: 'destroy', encryption: 'kms', ui: 'true', uiAllowedCidrs: '10.0.0.0/8',
+    });
+    expect(retained(template).map((entry) => entry.replace(/ .*/, '')).sort()).toEqual(['AWS::ApiGateway::Account', 'AWS::IAM::Role']);
+    template.hasResourceProperties('AWS::RDS::DBInstance', { DeletionProtection: false });
+    const buckets = resourcesOf(template, 'AWS::S3::Bucket').map(([id]) => id).sort();
+    const emptied = resourcesOf(template, 'Custom::S3AutoDeleteObjects').map(([, r]) => r.Properties.BucketName.Ref).sort();
+    expect(buckets.length).toBeGreaterThan(1);
+    expect(emptied).toEqual(buckets);
+    for (const [, cognito] of resourcesOf(template, 'AWS::Cognito::UserPool')) expect(cognito.Properties.DeletionProtection).not.toBe('ACTIVE');
+  });
+
+  test('an explicit setting still wins over removalPolicy=destroy', () => {
+    templateFromContext({ removalPolicy: 'destroy', dbDeletionProtection: 'true' })
+      .hasResourceProperties('AWS::RDS::DBInstance', { DeletionProtection: true });
+  });
+});
+
 describe('context keys (-c key=value) reach the constructs', () => {
   test('network, datastore and compute options', () => {
     const template = templateFromContext({

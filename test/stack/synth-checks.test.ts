@@ -14,7 +14,8 @@ const ROOT = join(__dirname, '..', '..');
 
 /**
  * The stack variants every synthesized-template check runs on. "maximal" turns on every option
- * issue #2 names: Fargate, KMS, versioning, no NAT, custom instance types, a permissions boundary.
+ * issue #2 names: Fargate, KMS, versioning, no NAT, custom instance types, a permissions boundary
+ * (and removalPolicy=destroy, the capacity timeout).
  */
 export const SYNTH_VARIANTS: Record<string, Record<string, string>> = {
   default: {},
@@ -23,7 +24,7 @@ export const SYNTH_VARIANTS: Record<string, Record<string, string>> = {
     maxAzs: '3', instanceTypes: 'm6i,c6i.2xlarge', gpuInstanceTypes: 'g5,p4d',
     gpuSpot: 'true', rootVolumeGiB: '200', runnableTimeoutMinutes: '45',
     permissionsBoundaryArn: 'arn:aws:iam::123456789012:policy/MetaflowBoundary',
-    dbMultiAz: 'true', dbEngineVersion: '16.10', webAclArn: 'arn:aws:wafv2:us-east-1:123456789012:regional/webacl/acl/11111111-2222-3333-4444-555555555555',
+    dbMultiAz: 'true', dbEngineVersion: '16.10', removalPolicy: 'destroy', capacityTimeoutMinutes: '60', webAclArn: 'arn:aws:wafv2:us-east-1:123456789012:regional/webacl/acl/11111111-2222-3333-4444-555555555555',
   },
   'no-nat': { natGateways: '0' },
   'ui-internal': { ui: 'true', uiAllowedCidrs: '10.0.0.0/8,192.168.1.0/24' },
