@@ -1,7 +1,9 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { CfnResource, Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as cr from 'aws-cdk-lib/custom-resources';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { acknowledge } from '../nag/acknowledgements';
@@ -91,7 +93,9 @@ export interface MetaflowMetadataServiceProps {
   readonly api?: Omit<MetadataApiProps, 'loadBalancer'>;
 
   /**
-   * Run database migrations on every deploy.
+   * Run database migrations on every deploy (a custom resource checks the schema each deploy and
+   * upgrades it when migrations are unapplied), and roll the service (a new ECS deployment)
+   * whenever the schema version changes, because the service picks its schema version at start.
    *
    * @default true
    */
@@ -116,6 +120,8 @@ export class MetaflowMetadataService extends Construct {
   public readonly api: MetadataApi;
   /** The migration runner, when migrations run on deploy. */
   public readonly migrations?: MigrationRunner;
+  /** The custom resource that rolls the service when the schema version changes (with migrations). */
+  public rollOnSchemaChangeResource?: cr.AwsCustomResource;
   /** The image the service (and a UI backend) runs. */
   public readonly image: string;
   /** `http://<internal-nlb>/` — Metaflow's SERVICE_INTERNAL_URL. */
@@ -233,7 +239,37 @@ export class MetaflowMetadataService extends Construct {
       // Run only once the service is stable behind the NLB (the URL already orders it after the NLB).
       this.migrations.resource.node.addDependency(this.service);
       this.loadBalancer.connections.allowFrom(this.migrations, ec2.Port.tcp(MIGRATION_SERVICE_PORT), 'migration runner to the migration service');
+      this.rollOnSchemaChange(this.migrations.schemaVersion, this.migrations.helperRole);
     }
+  }
+
+  /**
+   * A new ECS deployment of the service when the schema version changes (and once on create):
+   * the running tasks keep the schema version they chose at start. An SDK call outside the VPC,
+   * so it works without NAT too; CloudFormation does not wait for the rollout (the circuit
+   * breaker guards it).
+   */
+  private rollOnSchemaChange(schemaVersion: string, role: iam.IRole): void {
+    const call: cr.AwsSdkCall = {
+      service: 'ECS',
+      action: 'updateService',
+      parameters: { cluster: this.cluster.clusterName, service: this.service.serviceName, forceNewDeployment: true },
+      physicalResourceId: cr.PhysicalResourceId.of('metaflow-metadata-roll-on-schema-change'),
+    };
+    const roll = new cr.AwsCustomResource(this, 'RollOnSchemaChange', {
+      onCreate: call,
+      onUpdate: call,
+      policy: cr.AwsCustomResourcePolicy.fromStatements([new iam.PolicyStatement({
+        actions: ['ecs:UpdateService'],
+        resources: [this.service.serviceArn],
+      })]),
+      installLatestAwsSdk: false,
+      // The migration runner's helper role (basic execution only); this adds ecs:UpdateService on this service.
+      role,
+    });
+    // The custom resource's properties include the schema version: a new version is an Update.
+    (roll.node.findChild('Resource').node.defaultChild as CfnResource).addPropertyOverride('SchemaVersion', schemaVersion);
+    this.rollOnSchemaChangeResource = roll;
   }
 
   /**

@@ -144,6 +144,30 @@ describe('MetaflowMetadataService defaults', () => {
     expect(service.migrations?.function).toBeDefined();
   });
 
+  test('the migration check runs on every deploy: a property that changes with every synthesis', () => {
+    const [, cr] = resourcesOf(template, 'Custom::MetaflowMigrations')[0];
+    expect(cr.Properties.DeployedAt).toMatch(/^\d{4}-\d\d-\d\dT/);
+    const later = resourcesOf(build().template, 'Custom::MetaflowMigrations')[0][1];
+    expect(later.Properties.DeployedAt).not.toBe(cr.Properties.DeployedAt);
+  });
+
+  test('a schema version change rolls the service: ECS UpdateService forceNewDeployment, scoped to this service', () => {
+    const resources = template.toJSON().Resources as Record<string, any>;
+    const [migrationsId] = resourcesOf(template, 'Custom::MetaflowMigrations')[0];
+    const [rollId, roll] = resourcesOf(template, 'Custom::AWS')[0];
+    expect(roll.Properties.SchemaVersion).toEqual({ 'Fn::GetAtt': [migrationsId, 'SchemaVersionAfter'] });
+    const [serviceId] = resourcesOf(template, 'AWS::ECS::Service')[0];
+    for (const phase of ['Create', 'Update']) {
+      const call = stack.resolve(roll.Properties[phase]);
+      const text = JSON.stringify(call);
+      expect(text).toContain('\\"service\\":\\"ECS\\",\\"action\\":\\"updateService\\"');
+      expect(text).toContain('forceNewDeployment\\":true');
+      expect(text).toContain(serviceId);
+    }
+    const policyId = resources[rollId].DependsOn.find((id: string) => resources[id].Type === 'AWS::IAM::Policy');
+    expect(resources[policyId].Properties.PolicyDocument.Statement).toEqual([{ Action: 'ecs:UpdateService', Effect: 'Allow', Resource: { Ref: serviceId } }]);
+  });
+
   test('urls: SERVICE_URL is the API stage, SERVICE_INTERNAL_URL the NLB', () => {
     expect(JSON.stringify(stack.resolve(service.url))).toContain('.execute-api.');
     expect(stack.resolve(service.internalUrl)).toEqual({ 'Fn::Join': ['', ['http://', { 'Fn::GetAtt': [expect.stringMatching(/^MetadataLoadBalancer/), 'DNSName'] }, '/']] });
