@@ -109,7 +109,7 @@ describe('the UI in the stack', () => {
 
   test.each([
     [{ ui: 'true' }, 'context key uiAllowedCidrs: required with -c ui=true and uiAuth=internal'],
-    [{ ui: 'true', uiAllowedCidrs: '0.0.0.0/0' }, 'Metaflow/Ui: auth.allowedCidrs'],
+    [{ ui: 'true', uiAllowedCidrs: '0.0.0.0/0' }, 'context key uiAllowedCidrs: expected a list of restricted CIDRs'],
     [{ ui: 'true', uiAuth: 'cognito', uiDomainName: 'x.example.com' }, 'context key uiCertificateArn: required with -c uiAuth=cognito, got none'],
     [{ ui: 'true', uiAuth: 'internal', uiAllowedCidrs: '10.0.0.0/8', uiDomainName: 'x.example.com' }, 'context keys uiCertificateArn/uiDomainName: need -c uiAuth=cognito'],
     [{ uiAllowedCidrs: '10.0.0.0/8' }, 'context key uiAllowedCidrs: need -c ui=true, got ui=false'],
@@ -220,7 +220,7 @@ describe('context keys (-c key=value) reach the constructs', () => {
     [{ rootVolumeGiB: '10' }, 'context key rootVolumeGiB: expected an integer from 30 to 16384, got "10"'],
     [{ runnableTimeoutMinutes: '5' }, 'context key runnableTimeoutMinutes: expected an integer from 10 to 1440, got "5"'],
     [{ stackName: '9lives' }, 'context key stackName: expected a CloudFormation stack name'],
-    [{ kmsKeyArn: 'arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab' }, 'context key kmsKeyArn: needs -c encryption=kms, got encryption="s3"'],
+    [{ kmsKeyArn: 'arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab' }, 'context key kmsKeyArn: "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab" needs -c encryption=kms, got encryption="s3"'],
     [{ natGateway: '0' }, 'unknown context key natGateway (known keys: stackName, nag,'],
     [{ encryption: 'kms', kmsKeyArn: 'garbage' }, 'context key kmsKeyArn: expected a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>), got "garbage"'],
     [{ permissionsBoundaryArn: 'Boundary' }, 'context key permissionsBoundaryArn: expected an IAM managed policy ARN'],
@@ -229,10 +229,10 @@ describe('context keys (-c key=value) reach the constructs', () => {
     [{ dbInstanceType: 'large' }, 'context key dbInstanceType: expected an instance type like "t4g.small", got "large"'],
     [{ dbRemovalPolicy: 'keep' }, 'context key dbRemovalPolicy: expected one of snapshot, retain, destroy, got "keep"'],
     [{ apiBurstLimit: '0' }, 'context key apiBurstLimit: expected an integer from 1 to 5000, got "0"'],
-    [{ stateMachinePrefix: 'a b' }, 'Metaflow/StepFunctions: stateMachinePrefix must be 1–40 letters'],
-    [{ gpuInstanceTypes: 'm5.large' }, 'Metaflow/Compute: gpu.instanceTypes must be NVIDIA GPU instance types or families'],
+    [{ stateMachinePrefix: 'a b' }, 'context key stateMachinePrefix: expected 1–40 letters'],
+    [{ gpuInstanceTypes: 'm5.large' }, 'context key gpuInstanceTypes: expected NVIDIA GPU instance types or families'],
     [{ gpuImageType: 'al2' }, 'context key gpuImageType: expected one of al2023 (AWS Batch no longer creates ECS compute environments on Amazon Linux 2 AMIs (since 2026-06-30)'],
-    [{ existingBucketName: 'b', versioned: 'true' }, 'Metaflow: datastore.versioned must be left unset with existingBucketName "b" (they shape a new bucket), got [true]'],
+    [{ existingBucketName: 'bucket', versioned: 'true' }, 'context key versioned: expected left unset with existingBucketName "bucket" (they shape a new bucket), got "true"'],
   ])('bad value %j is refused with the key and the value', (context, message) => {
     expect(() => appFromContext(context as Record<string, string>)).toThrow(message);
   });

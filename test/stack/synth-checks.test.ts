@@ -214,12 +214,21 @@ describe('the cdk CLI synthesizes offline', () => {
     expect(Object.keys(template.Outputs)).toContain('MetaflowBatchJobQueue');
   });
 
-  test('a bad -c value exits non-zero with one clear line and no stack trace', async () => {
+  /** `cdk synth -c <setting>`, expected to fail: its exit code and stderr. */
+  async function failedSynth(setting: string): Promise<{ code: number; stderr: string } | undefined> {
     const out = mkdtempSync(join(tmpdir(), 'metaflow-cdk-out-'));
-    const failure = await run(cdk, ['synth', '-q', '-o', out, '-c', 'natGateways=abc'], { cwd: ROOT, env, timeout: 120_000 })
+    return run(cdk, ['synth', '-q', '-o', out, '-c', setting], { cwd: ROOT, env, timeout: 120_000 })
       .then(() => undefined, (err: { code: number; stderr: string }) => err);
+  }
+
+  test.each([
+    ['natGateways=abc', ['metaflow-cdk: context key natGateways: expected an integer from 0 to 16, got "abc"']],
+    // A value a construct rejects is reported under its -c key too (not the construct prop).
+    ['bucketName=My_Bucket', ['metaflow-cdk: context key bucketName: expected an S3 bucket name', 'got "My_Bucket" (set it with -c bucketName=<value>)']],
+  ])('-c %s exits non-zero with one clear line and no stack trace', async (setting, lines) => {
+    const failure = await failedSynth(setting);
     expect(failure?.code).not.toBe(0);
-    expect(failure?.stderr).toContain('metaflow-cdk: context key natGateways: expected an integer from 0 to 16, got "abc"');
+    for (const line of lines) expect(failure?.stderr).toContain(line);
     expect(failure?.stderr).not.toMatch(/^\s+at /m);
   });
 });
