@@ -97,6 +97,21 @@ describe('MetaflowMetadataService defaults', () => {
     for (const g of groups) expect(g).toMatchObject({ HealthCheckProtocol: 'HTTP', HealthCheckPath: '/ping', TargetType: 'ip' });
   });
 
+  test('the NLB has its own group: PrivateLink inbound rules off, client IP preservation off, the service admits only the NLB', () => {
+    const [, nlb] = resourcesOf(template, 'AWS::ElasticLoadBalancingV2::LoadBalancer')[0];
+    expect(nlb.Properties.EnforceSecurityGroupInboundRulesOnPrivateLinkTraffic).toBe('off');
+    const nlbGroup = nlb.Properties.SecurityGroups[0]['Fn::GetAtt'][0];
+    expect(nlbGroup).toMatch(/^MetadataLoadBalancerSecurityGroup/);
+    for (const [, g] of resourcesOf(template, 'AWS::ElasticLoadBalancingV2::TargetGroup')) {
+      expect(g.Properties.TargetGroupAttributes).toContainEqual({ Key: 'preserve_client_ip.enabled', Value: 'false' });
+    }
+    const [serviceGroupId, serviceGroup] = resourcesOf(template, 'AWS::EC2::SecurityGroup').find(([id]) => id.startsWith('MetadataServiceSecurityGroup'))!;
+    expect(serviceGroup.Properties.SecurityGroupIngress).toBeUndefined();
+    const ingress = resourcesOf(template, 'AWS::EC2::SecurityGroupIngress').map(([, r]) => r.Properties)
+      .filter((r) => r.GroupId['Fn::GetAtt'][0] === serviceGroupId);
+    expect(ingress.map((r) => [r.FromPort, r.SourceSecurityGroupId['Fn::GetAtt'][0]]).sort()).toEqual([[8080, nlbGroup], [8082, nlbGroup]]);
+  });
+
   test('API Gateway: regional, {proxy+} ANY through the VPC link, API key required, validator, access logs', () => {
     template.hasResourceProperties('AWS::ApiGateway::RestApi', { EndpointConfiguration: { Types: ['REGIONAL'] } });
     template.resourceCountIs('AWS::ApiGateway::VpcLink', 1);
