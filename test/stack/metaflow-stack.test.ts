@@ -4,8 +4,15 @@ import { CONTEXT_KEYS } from '../../lib/stack/stack-context';
 import { profileFromOutputs } from '../../runner/config/profile';
 import { appFromContext, resourcesOf, templateFromContext } from '../support/synth';
 
+/** The default stack's template, synthesized once for every test that reads it. */
+let defaultTemplateCache: Template | undefined;
+function defaultTemplate(): Template {
+  defaultTemplateCache ??= templateFromContext();
+  return defaultTemplateCache;
+}
+
 describe('MetaflowStack outputs form a Metaflow configuration', () => {
-  const template = templateFromContext();
+  const template = defaultTemplate();
   const outputs = template.toJSON().Outputs as Record<string, { Value: unknown; Description: string }>;
 
   test('one output per key this part determines, named by the shared config-keys module', () => {
@@ -125,7 +132,7 @@ describe('removalPolicy=destroy lets a failed or test stack be deleted', () => {
     .map(([id, r]) => `${r.Type} ${id}`);
 
   test('default: the datastore, the database (snapshot, deletion protection) and the logs are kept', () => {
-    const template = templateFromContext();
+    const template = defaultTemplate();
     const kept = retained(template);
     for (const type of ['AWS::S3::Bucket', 'AWS::RDS::DBInstance', 'AWS::Logs::LogGroup', 'AWS::DynamoDB::Table']) {
       expect(kept.some((entry) => entry.startsWith(`${type} `))).toBe(true);
