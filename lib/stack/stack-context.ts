@@ -116,7 +116,7 @@ const KEYS: ContextKeySpec[] = [
   { key: 'uiAllowedCidrs', type: 'list', defaultValue: '(required for internal)', description: 'Comma-separated CIDRs allowed to reach the UI load balancer', props: ['Ui:auth.allowedCidrs'], apply: (d, v) => { d.ui.allowedCidrs = v as string[]; } },
   { key: 'uiCertificateArn', type: 'string', defaultValue: '(required for cognito)', description: 'ACM certificate ARN for the UI HTTPS listener', props: ['Ui:auth.certificateArn'], apply: (d, v) => { d.ui.certificateArn = v as string; } },
   { key: 'uiDomainName', type: 'string', defaultValue: '(required for cognito)', description: 'Domain name users open the UI at (Cognito callback)', props: ['Ui:auth.domainName'], apply: (d, v) => { d.ui.domainName = v as string; } },
-  { key: 'uiVersion', type: 'string', defaultValue: 'v1.2.4', description: 'Tag of public.ecr.aws/outerbounds/metaflow_ui', props: ['Ui:staticImageVersion', 'Ui:backendImageVersion'], apply: (d, v) => { d.ui.staticImageVersion = v; } },
+  { key: 'uiVersion', type: 'string', defaultValue: 'v1.2.4', description: 'Tag of public.ecr.aws/outerbounds/metaflow_ui', props: ['Ui:staticImageVersion'], apply: (d, v) => { d.ui.staticImageVersion = v; } },
   { key: 'permissionsBoundaryArn', type: 'string', pattern: /^arn:aws[a-z-]*:iam::\d{12}:policy\/.+$/, patternDescription: 'an IAM managed policy ARN (arn:aws:iam::<account>:policy/<name>)', defaultValue: '(none)', description: 'Managed policy ARN applied as permissions boundary to every role', apply: (d, v) => { d.permissionsBoundaryArn = v as string; } },
 ];
 
