@@ -7,7 +7,11 @@ import { Token } from 'aws-cdk-lib';
  * it as one line instead of a stack trace.
  */
 export class MetaflowValidationError extends Error {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    /** For a bad construct prop: the construct path, the prop, and what was expected. */
+    readonly prop?: { readonly path: string; readonly name: string; readonly expected: string },
+  ) {
     super(message);
     this.name = 'MetaflowValidationError';
   }
@@ -28,6 +32,7 @@ export function describeValue(value: unknown): string {
 export function invalidProp(scope: IConstruct, prop: string, value: unknown, expected: string): never {
   throw new MetaflowValidationError(
     `${scope.node.path}: ${prop} must be ${expected}, got ${describeValue(value)}`,
+    { path: scope.node.path, name: prop, expected },
   );
 }
 

@@ -35,13 +35,18 @@ export interface Ec2EnvironmentOptions extends EnvironmentCapacityOptions {
   readonly instanceTypes?: string[];
 }
 
-/** The NVIDIA ECS AMI a GPU environment runs. */
+/**
+ * The NVIDIA ECS AMI a GPU environment runs. (Amazon Linux 2, `ECS_AL2_NVIDIA`, is gone: AWS
+ * Batch stopped creating ECS compute environments on its AL2 AMIs on 2026-06-30.)
+ */
 export enum GpuImageType {
   /** Amazon Linux 2023 with NVIDIA drivers. */
   AL2023_NVIDIA = 'ECS_AL2023_NVIDIA',
-  /** Amazon Linux 2 with NVIDIA drivers. */
-  AL2_NVIDIA = 'ECS_AL2_NVIDIA',
 }
+
+/** Why the AL2 NVIDIA AMI is refused, for error messages. */
+export const AL2_RETIRED_REASON =
+  'AWS Batch no longer creates ECS compute environments on Amazon Linux 2 AMIs (since 2026-06-30); use the Amazon Linux 2023 NVIDIA AMI';
 
 /** The GPU compute environment(s). */
 export interface GpuEnvironmentOptions extends Ec2EnvironmentOptions {

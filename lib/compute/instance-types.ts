@@ -3,12 +3,15 @@ import { IConstruct } from 'constructs';
 import { invalidProp } from '../validation';
 
 /**
- * Instance families with NVIDIA GPUs that the ECS NVIDIA AMIs support. (g4ad has AMD GPUs and
- * g5g/g6g are Graviton-based, so they are not here.)
+ * Instance families with NVIDIA GPUs that the ECS AL2023 NVIDIA AMI (`ECS_AL2023_NVIDIA`)
+ * supports. (g4ad has AMD GPUs and g5g/g6g are Graviton-based, so they are not here.)
  */
 export const NVIDIA_GPU_FAMILIES: readonly string[] = [
-  'g4dn', 'g5', 'g6', 'g6e', 'g6f', 'gr6', 'gr6f', 'p3', 'p3dn', 'p4d', 'p4de', 'p5', 'p5e', 'p5en', 'p6-b200',
+  'g4dn', 'g5', 'g6', 'g6e', 'g6f', 'gr6', 'gr6f', 'p4d', 'p4de', 'p5', 'p5e', 'p5en', 'p6-b200',
 ];
+
+/** NVIDIA families the ECS AL2023 NVIDIA AMI does not support (V100 GPUs: p3, p3dn). */
+export const AL2023_NVIDIA_UNSUPPORTED_FAMILIES: readonly string[] = ['p3', 'p3dn'];
 
 /** What CPU environments launch when no instance types are given: Batch's current x86_64 default. */
 export const DEFAULT_CPU_INSTANCE_TYPE = 'default_x86_64';
@@ -54,6 +57,11 @@ export function parseInstanceTypes(scope: IConstruct, prop: string, values: read
 
 /** Check every type/family in a GPU environment is an NVIDIA GPU family. */
 export function checkGpuInstanceTypes(scope: IConstruct, prop: string, values: readonly string[]): void {
+  const unsupported = values.filter((value) => AL2023_NVIDIA_UNSUPPORTED_FAMILIES.includes(instanceFamily(value)));
+  if (unsupported.length > 0) {
+    invalidProp(scope, prop, unsupported,
+      `GPU instance families the ECS_AL2023_NVIDIA AMI supports (not ${AL2023_NVIDIA_UNSUPPORTED_FAMILIES.join(', ')}; use e.g. p4d, g5 or g6)`);
+  }
   const notGpu = values.filter((value) => !NVIDIA_GPU_FAMILIES.includes(instanceFamily(value)));
   if (notGpu.length > 0) {
     invalidProp(scope, prop, notGpu, `NVIDIA GPU instance types or families (${NVIDIA_GPU_FAMILIES.join(', ')})`);

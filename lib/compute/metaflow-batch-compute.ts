@@ -14,6 +14,7 @@ import {
   FargateEnvironmentOptions,
   GpuEnvironmentOptions,
   GpuImageType,
+  AL2_RETIRED_REASON,
 } from './environment-options';
 import { checkGpuInstanceTypes, DEFAULT_CPU_INSTANCE_TYPE, DEFAULT_GPU_INSTANCE_TYPES, parseInstanceTypes } from './instance-types';
 import { checkRunnableTimeout, MetaflowJobQueue } from './metaflow-job-queue';
@@ -21,7 +22,6 @@ import { checkRunnableTimeout, MetaflowJobQueue } from './metaflow-job-queue';
 /** The Batch image type of each GPU AMI choice. */
 const GPU_IMAGE_TYPES: Record<GpuImageType, batch.EcsMachineImageType> = {
   [GpuImageType.AL2023_NVIDIA]: batch.EcsMachineImageType.ECS_AL2023_NVIDIA,
-  [GpuImageType.AL2_NVIDIA]: batch.EcsMachineImageType.ECS_AL2_NVIDIA,
 };
 
 import { METAFLOW_JOB_DEFINITION_PREFIX } from './job-definition-names';
@@ -136,6 +136,17 @@ export interface MetaflowBatchComputeProps {
    * @default Duration.minutes(30)
    */
   readonly runnableTimeout?: Duration;
+
+  /**
+   * Cancel a job that waits at the head of a queue RUNNABLE this long because every compute
+   * environment of the queue reports insufficient instance capacity
+   * (`CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY`), so the run fails visibly instead of waiting
+   * for capacity indefinitely. 10 minutes to 24 hours. Batch does not move such a job to the
+   * next environment of the queue by itself.
+   *
+   * @default - off: jobs wait for capacity
+   */
+  readonly capacityTimeout?: Duration;
 
   /**
    * The security group of compute hosts and tasks.
@@ -288,6 +299,10 @@ export class MetaflowBatchCompute extends BatchComputeBase {
       invalidProp(this, 'onDemand.enabled/spot.enabled/fargate.enabled', false, 'true for at least one of them (the default queue needs an environment)');
     }
     if (props.runnableTimeout) checkRunnableTimeout(this, props.runnableTimeout);
+    if (props.capacityTimeout) checkRunnableTimeout(this, props.capacityTimeout, 'capacityTimeout');
+    if ((gpu.imageType as string) === 'ECS_AL2_NVIDIA') {
+      invalidProp(this, 'gpu.imageType', gpu.imageType, `GpuImageType.AL2023_NVIDIA: ${AL2_RETIRED_REASON}`);
+    }
     if (gpu.imageType !== undefined && !Object.values(GpuImageType).includes(gpu.imageType)) {
       invalidProp(this, 'gpu.imageType', gpu.imageType, `one of ${Object.values(GpuImageType).join(', ')}`);
     }
@@ -343,6 +358,7 @@ export class MetaflowBatchCompute extends BatchComputeBase {
       new MetaflowJobQueue(this, queueId, {
         computeEnvironments: environments.filter((e): e is batch.IComputeEnvironment => e !== undefined),
         runnableTimeout: props.runnableTimeout,
+        capacityTimeout: props.capacityTimeout,
       }).jobQueue;
     if (fargateOn) this.fargateQueue = queueOf('FargateQueue', [this.fargateSpotEnvironment, this.fargateEnvironment]);
     if (gpuOn) this.gpuQueue = queueOf('GpuQueue', [this.gpuSpotEnvironment, this.gpuEnvironment]);
@@ -359,7 +375,7 @@ export class MetaflowBatchCompute extends BatchComputeBase {
   ): batch.ManagedEc2EcsComputeEnvironment {
     const kind = gpuImageType ? 'gpu' : spot ? 'spot' : 'onDemand';
     const parsed = parseInstanceTypes(this, `${kind}.instanceTypes`, options.instanceTypes ?? [DEFAULT_CPU_INSTANCE_TYPE]);
-    return new batch.ManagedEc2EcsComputeEnvironment(this, id, {
+    const environment = new batch.ManagedEc2EcsComputeEnvironment(this, id, {
       vpc: this.vpc,
       vpcSubnets: this.vpcSubnets,
       securityGroups: [this.securityGroup],
@@ -375,6 +391,14 @@ export class MetaflowBatchCompute extends BatchComputeBase {
       images: gpuImageType ? [{ imageType: GPU_IMAGE_TYPES[gpuImageType] }] : undefined,
       updateToLatestImageVersion: true,
     });
+    if (this.launchTemplate) {
+      // Batch keeps the launch template version it resolved when the environment was created.
+      // Naming the version number makes every template change (root volume, IMDS) an update of
+      // the environment, which Batch rolls out to its instances.
+      (environment.node.defaultChild as batch.CfnComputeEnvironment).addPropertyOverride(
+        'ComputeResources.LaunchTemplate.Version', this.launchTemplate.latestVersionNumber);
+    }
+    return environment;
   }
 
   private fargateEnvironmentOf(id: string, maxvCpus: number, spot: boolean): batch.FargateComputeEnvironment {

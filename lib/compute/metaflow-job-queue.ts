@@ -13,11 +13,14 @@ export function isFargateEnvironment(environment: batch.IManagedComputeEnvironme
   return !('instanceTypes' in environment);
 }
 
-/** Check a RUNNABLE time limit is within Batch's 10 minutes – 24 hours; returns it. */
-export function checkRunnableTimeout(scope: Construct, runnableTimeout: Duration): Duration {
+/**
+ * Check a RUNNABLE time limit is within Batch's `maxTimeSeconds` range (600–86,400 seconds:
+ * 10 minutes to 24 hours); returns it.
+ */
+export function checkRunnableTimeout(scope: Construct, runnableTimeout: Duration, prop = 'runnableTimeout'): Duration {
   const minutes = runnableTimeout.toMinutes({ integral: false });
   if (!Token.isUnresolved(minutes) && (minutes < 10 || minutes > 24 * 60)) {
-    invalidProp(scope, 'runnableTimeout', `${minutes} minutes`, 'from 10 minutes to 24 hours');
+    invalidProp(scope, prop, `${minutes} minutes`, 'from 10 minutes to 24 hours');
   }
   return runnableTimeout;
 }
@@ -38,6 +41,17 @@ export interface MetaflowJobQueueProps {
    * @default Duration.minutes(30)
    */
   readonly runnableTimeout?: Duration;
+
+  /**
+   * Cancel a job that stays at the head of the queue RUNNABLE this long because every compute
+   * environment reports insufficient instance capacity (status reason
+   * `CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY`, e.g. no Spot capacity for the instance types).
+   * Between 10 minutes and 24 hours. Batch never moves such a job on to the next environment of
+   * the queue; this makes the job fail instead of waiting indefinitely.
+   *
+   * @default - off: jobs wait for capacity
+   */
+  readonly capacityTimeout?: Duration;
 
   /**
    * Priority of the queue relative to other queues sharing compute environments.
@@ -80,14 +94,15 @@ export class MetaflowJobQueue extends Construct {
     this.isFargate = fargate.length > 0;
 
     const runnableTimeout = checkRunnableTimeout(this, props.runnableTimeout ?? Duration.minutes(30));
+    const capacityTimeout = props.capacityTimeout && checkRunnableTimeout(this, props.capacityTimeout, 'capacityTimeout');
     const priority = props.priority ?? 1;
     if (!Token.isUnresolved(priority) && (!Number.isInteger(priority) || priority < 0 || priority > 1000)) {
       invalidProp(this, 'priority', priority, 'an integer from 0 to 1000');
     }
 
-    const cancelAfter = (reason: batch.JobStateTimeLimitActionsReason): batch.JobStateTimeLimitAction => ({
+    const cancelAfter = (reason: batch.JobStateTimeLimitActionsReason, maxTime = runnableTimeout): batch.JobStateTimeLimitAction => ({
       action: batch.JobStateTimeLimitActionsAction.CANCEL,
-      maxTime: runnableTimeout,
+      maxTime,
       reason,
       state: batch.JobStateTimeLimitActionsState.RUNNABLE,
     });
@@ -98,6 +113,7 @@ export class MetaflowJobQueue extends Construct {
       jobStateTimeLimitActions: [
         cancelAfter(batch.JobStateTimeLimitActionsReason.JOB_RESOURCE_REQUIREMENT),
         cancelAfter(batch.JobStateTimeLimitActionsReason.COMPUTE_ENVIRONMENT_MAX_RESOURCE),
+        ...(capacityTimeout ? [cancelAfter(batch.JobStateTimeLimitActionsReason.INSUFFICIENT_INSTANCE_CAPACITY, capacityTimeout)] : []),
       ],
     });
   }

@@ -1,9 +1,9 @@
-import { Duration, FeatureFlags, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Duration, FeatureFlags, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as cxapi from 'aws-cdk-lib/cx-api';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
-import { Construct } from 'constructs';
+import { Construct, IConstruct } from 'constructs';
 import { acknowledge, wildcardResourceFinding } from '../nag/acknowledgements';
 import { invalidProp } from '../validation';
 
@@ -215,6 +215,24 @@ export class MetaflowDatastore extends DatastoreBase {
     return new Import(scope, id);
   }
 
+  /**
+   * Check a bucket name against S3's naming rules (3–63 characters: lowercase letters, digits,
+   * dots and hyphens, starting and ending with a letter or digit, no "..", not an IP address, no
+   * reserved prefix or suffix). Tokens pass through.
+   */
+  public static checkBucketName(scope: IConstruct, prop: string, name: string): void {
+    if (Token.isUnresolved(name)) return;
+    const ok = typeof name === 'string'
+      && /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(name)
+      && !name.includes('..')
+      && !/^\d+\.\d+\.\d+\.\d+$/.test(name)
+      && !/^(xn--|sthree-|amzn-s3-demo-)/.test(name)
+      && !/(-s3alias|--ol-s3|--x-s3|\.mrap)$/.test(name);
+    if (!ok) {
+      invalidProp(scope, prop, name, 'an S3 bucket name (3–63 lowercase letters, digits, "." or "-", starting and ending with a letter or digit)');
+    }
+  }
+
   /** Use an existing bucket, by name, as the datastore. */
   public static fromBucketName(
     scope: Construct,
@@ -222,6 +240,7 @@ export class MetaflowDatastore extends DatastoreBase {
     bucketName: string,
     options: MetaflowDatastoreImportOptions = {},
   ): IMetaflowDatastore {
+    MetaflowDatastore.checkBucketName(scope, `${id} bucketName`, bucketName);
     const bucket = s3.Bucket.fromBucketName(scope, `${id}Bucket`, bucketName);
     return MetaflowDatastore.fromBucket(scope, id, bucket, options);
   }
@@ -241,6 +260,7 @@ export class MetaflowDatastore extends DatastoreBase {
       invalidProp(this, 'datatoolsPrefix', this.datatoolsPrefix, `different from sysrootPrefix ${JSON.stringify(this.sysrootPrefix)}`);
     }
 
+    if (props.bucketName !== undefined) MetaflowDatastore.checkBucketName(this, 'bucketName', props.bucketName);
     const encryption = props.encryption ?? DatastoreEncryption.S3_MANAGED;
     if (!Object.values(DatastoreEncryption).includes(encryption)) {
       invalidProp(this, 'encryption', encryption, `one of ${Object.values(DatastoreEncryption).join(', ')}`);

@@ -5,7 +5,8 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
-import { acknowledge } from '../nag/acknowledgements';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import { acknowledge, managedPolicyFinding } from '../nag/acknowledgements';
 import { invalidProp } from '../validation';
 
 /** Properties of a {@link MetadataApi}. */
@@ -40,6 +41,18 @@ export interface MetadataApiProps {
    * @default - none (the API key and throttling protect the API)
    */
   readonly webAclArn?: string;
+
+  /**
+   * Create the account-level role API Gateway writes CloudWatch logs with, and set it in the
+   * region's API Gateway account settings (`AWS::ApiGateway::Account`). API Gateway needs that
+   * role for the stage's access logs as well as for execution logs: in an account without it,
+   * the stage fails to create. The role and the setting are retained when the stack is deleted
+   * (other APIs of the account may rely on them). Turn this off only when the account already
+   * has the role set (then execution logging stays off, access logs stay on).
+   *
+   * @default true
+   */
+  readonly cloudWatchRole?: boolean;
 
   /**
    * Name of the stage; part of the URL.
@@ -77,12 +90,16 @@ export class MetadataApi extends Construct {
       retention: props.accessLogRetention ?? logs.RetentionDays.ONE_YEAR,
       removalPolicy: RemovalPolicy.RETAIN,
     });
+    const cloudWatchRole = props.cloudWatchRole ?? true;
     this.restApi = new apigateway.RestApi(this, 'RestApi', {
       description: `Metaflow metadata service (${Stack.of(this).stackName})`,
       endpointConfiguration: { types: [apigateway.EndpointType.REGIONAL] },
-      cloudWatchRole: false,
+      cloudWatchRole,
+      cloudWatchRoleRemovalPolicy: cloudWatchRole ? RemovalPolicy.RETAIN : undefined,
       deployOptions: {
         stageName,
+        // Errors only: integration failures (VPC link, NLB) show up without logging bodies.
+        loggingLevel: cloudWatchRole ? apigateway.MethodLoggingLevel.ERROR : undefined,
         accessLogDestination: new apigateway.LogGroupLogDestination(accessLogs),
         accessLogFormat: apigateway.AccessLogFormat.jsonWithStandardFields(),
         throttlingRateLimit: rateLimit,
@@ -144,8 +161,13 @@ export class MetadataApi extends Construct {
     }
     acknowledge(this.restApi, ['AwsSolutions-APIG4', 'AwsSolutions-COG4'],
       'Metaflow clients authenticate to the metadata service with an API key (x-api-key); they support no IAM or Cognito authorizer.');
-    acknowledge(this.restApi.deploymentStage, ['AwsSolutions-APIG6'],
-      'Execution logging needs the account-wide API Gateway CloudWatch role (an account setting this stack should not overwrite); access logs are on for every request.');
+    if (cloudWatchRole) {
+      acknowledge(this.restApi, [managedPolicyFinding(this, iam.ManagedPolicy.fromAwsManagedPolicyName('service-role/AmazonAPIGatewayPushToCloudWatchLogs').managedPolicyArn)],
+        'The account-level API Gateway logging role uses the AWS-maintained policy API Gateway documents for it; it carries no data access.');
+    } else {
+      acknowledge(this.restApi.deploymentStage, ['AwsSolutions-APIG6'],
+        'cloudWatchRole is off: the account\'s own API Gateway CloudWatch role (set outside this stack) serves the access logs; execution logging is left off.');
+    }
     acknowledge(this.apiKeySecret, ['AwsSolutions-SMG4'],
       'API Gateway keeps its own copy of the key value; rotation is an operator action (new secret value, then update the API key and run configure again).');
   }

@@ -171,6 +171,10 @@ export class MetadataDatabase extends Construct implements IMetadataDatabase {
 
     acknowledge(this.instance, ['AwsSolutions-SMG4'],
       'The metadata service reads the password once at task start (ECS secret); rotating it would break running services until they restart, so rotation is an operator action (rotate, then force a new ECS deployment).');
+    if (props.deletionProtection === false) {
+      acknowledge(this.instance, ['AwsSolutions-RDS10'],
+        'Deletion protection is turned off on purpose with the deletionProtection prop (test stacks deployed with removalPolicy=destroy must be deletable); it is on by default.');
+    }
     if (!(props.multiAz ?? false)) {
       acknowledge(this.instance, ['AwsSolutions-RDS3'],
         'Multi-AZ is the `multiAz` prop, off by default to halve the cost of a small metadata database; backups (7 days) and a final snapshot protect the data.');

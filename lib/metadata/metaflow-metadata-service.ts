@@ -1,8 +1,9 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { CfnResource, Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import * as cr from 'aws-cdk-lib/custom-resources';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
@@ -93,7 +94,9 @@ export interface MetaflowMetadataServiceProps {
   readonly api?: Omit<MetadataApiProps, 'loadBalancer'>;
 
   /**
-   * Run database migrations on every deploy.
+   * Run database migrations on every deploy (a custom resource checks the schema each deploy and
+   * upgrades it when migrations are unapplied), and roll the service (a new ECS deployment)
+   * whenever the schema version changes, because the service picks its schema version at start.
    *
    * @default true
    */
@@ -134,7 +137,8 @@ abstract class MetadataServiceBase extends Construct implements IMetaflowMetadat
 
 /**
  * The Metaflow metadata service: Fargate tasks (ECS cluster with Container Insights) behind an
- * internal NLB (80 → 8080 API, 8082 → 8082 migrations), a PostgreSQL database reachable only
+ * internal NLB (80 → 8080 API for the clients given to {@link allowInternalClients}, 8082 → 8082
+ * migrations for the migration runner only), a PostgreSQL database reachable only
  * from the service, a regional API Gateway with an API key in front, and migrations that run on
  * every deploy.
  */
@@ -154,9 +158,13 @@ export class MetaflowMetadataService extends MetadataServiceBase {
   public readonly service: ecs.FargateService;
   public readonly taskDefinition: ecs.FargateTaskDefinition;
   public readonly loadBalancer: elbv2.NetworkLoadBalancer;
+  /** The internal NLB's security group. */
+  public readonly loadBalancerSecurityGroup: ec2.SecurityGroup;
   public readonly api: MetadataApi;
   /** The migration runner, when migrations run on deploy. */
   public readonly migrations?: MigrationRunner;
+  /** The custom resource that rolls the service when the schema version changes (with migrations). */
+  public rollOnSchemaChangeResource?: cr.AwsCustomResource;
   /** The image the service (and a UI backend) runs. */
   public readonly image: string;
   /** `http://<internal-nlb>/` — Metaflow's SERVICE_INTERNAL_URL. */
@@ -208,16 +216,11 @@ export class MetaflowMetadataService extends MetadataServiceBase {
 
     const serviceSecurityGroup = new ec2.SecurityGroup(this, 'ServiceSecurityGroup', {
       vpc: props.vpc,
-      description: 'Metaflow metadata service tasks: API and migration ports from inside the VPC only',
+      description: 'Metaflow metadata service tasks: API and migration ports from the internal NLB only',
       allowAllOutbound: true,
     });
-    for (const port of [METADATA_API_PORT, MIGRATION_SERVICE_PORT]) {
-      serviceSecurityGroup.addIngressRule(ec2.Peer.ipv4(props.vpc.vpcCidrBlock), ec2.Port.tcp(port), `internal NLB and VPC clients to ${port}`);
-    }
     acknowledge(this.taskDefinition, ['AwsSolutions-ECS2'],
       'The plain environment holds only the database host, port, name and SSL mode; the user and password are ECS secrets from Secrets Manager.');
-    acknowledge(serviceSecurityGroup, ['AwsSolutions-EC23'],
-      'Ingress is from the VPC CIDR only (a deploy-time token cdk-nag cannot resolve), on the API and migration ports: the internal NLB and the API Gateway VPC link reach the tasks from inside the VPC.');
     this.service = new ecs.FargateService(this, 'Service', {
       cluster: this.cluster,
       taskDefinition: this.taskDefinition,
@@ -232,11 +235,23 @@ export class MetaflowMetadataService extends MetadataServiceBase {
     });
     this.database.allowFrom(this.service, 'Metaflow metadata service');
 
+    // The NLB gets a group of its own (see docs/networking.md): it admits internal clients on 80
+    // (allowInternalClients) and the migration runner on 8082, and may talk only to the tasks'
+    // 8080 and 8082 (traffic and health checks). The API Gateway VPC link arrives over
+    // PrivateLink from addresses that belong to API Gateway, so inbound rules are not enforced on
+    // PrivateLink traffic; the API's integrations only target port 80.
+    this.loadBalancerSecurityGroup = new ec2.SecurityGroup(this, 'LoadBalancerSecurityGroup', {
+      vpc: props.vpc,
+      description: 'Metaflow metadata NLB: internal clients to 80, migration runner to 8082; out only to the service tasks',
+      allowAllOutbound: false,
+    });
     this.loadBalancer = new elbv2.NetworkLoadBalancer(this, 'LoadBalancer', {
       vpc: props.vpc,
       vpcSubnets,
       internetFacing: false,
       crossZoneEnabled: true,
+      securityGroups: [this.loadBalancerSecurityGroup],
+      enforceSecurityGroupInboundRulesOnPrivateLinkTraffic: false,
     });
     const listen = (listenerPort: number, containerPort: number) => {
       this.loadBalancer.addListener(`Port${listenerPort}`, { port: listenerPort, protocol: elbv2.Protocol.TCP }).addTargets(`To${containerPort}`, {
@@ -245,7 +260,10 @@ export class MetaflowMetadataService extends MetadataServiceBase {
         targets: [this.service.loadBalancerTarget({ containerName: container.containerName, containerPort })],
         healthCheck: { protocol: elbv2.Protocol.HTTP, path: '/ping', interval: Duration.seconds(15), healthyThresholdCount: 2 },
         deregistrationDelay: Duration.seconds(30),
+        // The tasks see the NLB's own address, so their group admits the NLB's group only.
+        preserveClientIp: false,
       });
+      this.service.connections.allowFrom(this.loadBalancerSecurityGroup, ec2.Port.tcp(containerPort), `internal NLB (traffic and health checks) to ${containerPort}`);
     };
     listen(80, METADATA_API_PORT);
     listen(MIGRATION_SERVICE_PORT, MIGRATION_SERVICE_PORT);
@@ -266,6 +284,46 @@ export class MetaflowMetadataService extends MetadataServiceBase {
       });
       // Run only once the service is stable behind the NLB (the URL already orders it after the NLB).
       this.migrations.resource.node.addDependency(this.service);
+      this.loadBalancer.connections.allowFrom(this.migrations, ec2.Port.tcp(MIGRATION_SERVICE_PORT), 'migration runner to the migration service');
+      this.rollOnSchemaChange(this.migrations.schemaVersion, this.migrations.helperRole);
     }
+  }
+
+  /**
+   * A new ECS deployment of the service when the schema version changes (and once on create):
+   * the running tasks keep the schema version they chose at start. An SDK call outside the VPC,
+   * so it works without NAT too; CloudFormation does not wait for the rollout (the circuit
+   * breaker guards it).
+   */
+  private rollOnSchemaChange(schemaVersion: string, role: iam.IRole): void {
+    const call: cr.AwsSdkCall = {
+      service: 'ECS',
+      action: 'updateService',
+      parameters: { cluster: this.cluster.clusterName, service: this.service.serviceName, forceNewDeployment: true },
+      physicalResourceId: cr.PhysicalResourceId.of('metaflow-metadata-roll-on-schema-change'),
+    };
+    const roll = new cr.AwsCustomResource(this, 'RollOnSchemaChange', {
+      onCreate: call,
+      onUpdate: call,
+      policy: cr.AwsCustomResourcePolicy.fromStatements([new iam.PolicyStatement({
+        actions: ['ecs:UpdateService'],
+        resources: [this.service.serviceArn],
+      })]),
+      installLatestAwsSdk: false,
+      // The migration runner's helper role (basic execution only); this adds ecs:UpdateService on this service.
+      role,
+    });
+    // The custom resource's properties include the schema version: a new version is an Update.
+    (roll.node.findChild('Resource').node.defaultChild as CfnResource).addPropertyOverride('SchemaVersion', schemaVersion);
+    this.rollOnSchemaChangeResource = roll;
+  }
+
+  /**
+   * Let `client` call the metadata API at {@link internalUrl} (the NLB's port 80; Metaflow's
+   * SERVICE_INTERNAL_URL, which Batch jobs use). The migration port 8082 stays closed to it.
+   * MetaflowStack calls this for its Batch compute security group.
+   */
+  public allowInternalClients(client: ec2.IConnectable): void {
+    this.loadBalancer.connections.allowFrom(client, ec2.Port.tcp(80), 'Metaflow clients to the metadata API (SERVICE_INTERNAL_URL)');
   }
 }

@@ -7,7 +7,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
 import { acknowledge, managedPolicyFinding, wildcardResourceFinding } from '../nag/acknowledgements';
-import { MIGRATION_HANDLER_ENTRY, MIGRATION_PROPERTIES } from './migration-handler/properties';
+import { MIGRATION_DATA, MIGRATION_HANDLER_ENTRY, MIGRATION_PROPERTIES } from './migration-handler/properties';
 
 /** Properties of a {@link MigrationRunner}. */
 export interface MigrationRunnerProps {
@@ -25,20 +25,37 @@ export interface MigrationRunnerProps {
    * Changing this value re-runs the migrations on update (e.g. the service image).
    */
   readonly trigger: string;
+  /**
+   * Run the migration check on every deploy: the custom resource gets a property that changes
+   * with every synthesis, so CloudFormation sends it an Update each time (and `cdk deploy`
+   * always has a change to deploy). Off, it runs only when `trigger` or the URL changes.
+   *
+   * @default true
+   */
+  readonly runOnEveryDeploy?: boolean;
   /** @default logs.RetentionDays.ONE_YEAR */
   readonly logRetention?: logs.RetentionDays;
 }
 
 /**
- * Runs the metadata database migrations on every deploy: a custom resource whose Node.js
+ * Runs the metadata database migrations on every deploy (see `runOnEveryDeploy`): a custom resource whose Node.js
  * function (bundled locally with esbuild, no Docker) asks the migration service for the schema
  * status and upgrades when needed. A failed migration fails the deployment with the service's
  * own message. The function can also be invoked by hand (see docs).
  */
-export class MigrationRunner extends Construct {
+export class MigrationRunner extends Construct implements ec2.IConnectable {
   /** The function; invoke it with `{"RequestType":"Create","ResourceProperties":{"MigrationServiceUrl":"…"}}`. */
   public readonly function: nodejs.NodejsFunction;
   public readonly resource: CustomResource;
+  /**
+   * The role of the provider framework's function, which invokes the migration function. Other
+   * deploy-time helpers that run outside the VPC may share it (the metadata service's roll).
+   */
+  public readonly helperRole: iam.Role;
+  /** The schema version after the last run (a deploy-time token). */
+  public readonly schemaVersion: string;
+  /** The function's network connections (it only needs to reach the migration service). */
+  public readonly connections: ec2.Connections;
 
   constructor(scope: Construct, id: string, props: MigrationRunnerProps) {
     super(scope, id);
@@ -46,8 +63,10 @@ export class MigrationRunner extends Construct {
     const securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
       vpc: props.vpc,
       description: 'Metaflow migration runner: calls the migration service through the internal NLB',
-      allowAllOutbound: true,
+      // Out only where the owner allows (the metadata service opens the NLB's 8082 to it).
+      allowAllOutbound: false,
     });
+    this.connections = new ec2.Connections({ securityGroups: [securityGroup] });
     const vpcSubnets = props.vpcSubnets ?? { subnetType: props.vpc.privateSubnets.length > 0
       ? ec2.SubnetType.PRIVATE_WITH_EGRESS
       : props.vpc.isolatedSubnets.length > 0 ? ec2.SubnetType.PRIVATE_ISOLATED : ec2.SubnetType.PUBLIC };
@@ -67,8 +86,14 @@ export class MigrationRunner extends Construct {
       logGroup: new logs.LogGroup(this, 'FunctionLogs', { retention, removalPolicy: RemovalPolicy.DESTROY }),
       bundling: { minify: true, sourceMap: false, forceDockerBundling: false, target: 'node22' },
     });
+    this.helperRole = new iam.Role(this, 'HelperRole', {
+      description: 'Deploy-time helpers of the Metaflow metadata service: the custom resource framework function (and the service roll)',
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      managedPolicies: [iam.ManagedPolicy.fromAwsManagedPolicyName('service-role/AWSLambdaBasicExecutionRole')],
+    });
     const provider = new cr.Provider(this, 'Provider', {
       onEventHandler: this.function,
+      frameworkOnEventRole: this.helperRole,
       logGroup: new logs.LogGroup(this, 'ProviderLogs', { retention, removalPolicy: RemovalPolicy.DESTROY }),
     });
     this.resource = new CustomResource(this, 'Resource', {
@@ -77,16 +102,20 @@ export class MigrationRunner extends Construct {
       properties: {
         [MIGRATION_PROPERTIES.SERVICE_URL]: props.migrationServiceUrl,
         Trigger: props.trigger,
+        // A new value at every synthesis: every deploy checks the schema (the handler ignores it).
+        ...((props.runOnEveryDeploy ?? true) ? { DeployedAt: new Date().toISOString() } : {}),
       },
     });
+
+    this.schemaVersion = this.resource.getAttString(MIGRATION_DATA.VERSION_AFTER);
 
     const lambdaReason = 'AWS-maintained Lambda execution policies (CloudWatch Logs; ENI management for a VPC function); they carry no data access.';
     const lambdaPolicy = (name: string) =>
       managedPolicyFinding(this, iam.ManagedPolicy.fromAwsManagedPolicyName(`service-role/${name}`).managedPolicyArn);
     const basic = lambdaPolicy('AWSLambdaBasicExecutionRole');
     acknowledge(this.function, [basic, lambdaPolicy('AWSLambdaVPCAccessExecutionRole')], lambdaReason);
-    acknowledge(provider, [basic], lambdaReason);
-    acknowledge(provider, [wildcardResourceFinding(this, `${this.function.functionArn}:*`)],
+    acknowledge(this.helperRole, [basic], lambdaReason);
+    acknowledge(this.helperRole, [wildcardResourceFinding(this, `${this.function.functionArn}:*`)],
       'The CDK provider framework invokes any version of the migration function; the grant is limited to that one function.');
     acknowledge(provider, ['AwsSolutions-L1'],
       'The CDK provider framework picks its own Node.js runtime and upgrades it with aws-cdk-lib; the migration function itself runs the latest runtime.');

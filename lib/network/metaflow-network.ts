@@ -1,5 +1,6 @@
-import { CfnResource, Fn, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
+import { Aws, CfnResource, Fn, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { checkIntegerInRange, invalidProp } from '../validation';
@@ -75,6 +76,28 @@ export interface MetaflowNetworkProps {
   readonly flowLogRetention?: logs.RetentionDays;
 
   /**
+   * Add S3 and DynamoDB gateway endpoints (free of charge) to the route tables of the compute
+   * subnets, so datastore and Step Functions table traffic does not pass (and pay for) the NAT
+   * gateway or depend on its Availability Zone. Only for a new VPC: an existing VPC's route
+   * tables are its owner's (a second S3 endpoint on a route table fails to deploy).
+   *
+   * @default true for a new VPC
+   */
+  readonly gatewayEndpoints?: boolean;
+
+  /**
+   * What the gateway endpoints let through. `ACCOUNT` allows requests signed by principals of
+   * this account (to any bucket or table, in any account) plus reads of ECR's image-layer bucket
+   * in the region (image pulls from ECR fetch layers from S3 with ECR's own signature);
+   * requests signed by other accounts' credentials and unsigned requests (e.g.
+   * `--no-sign-request` reads of open-data buckets) are refused. `OPEN` is AWS's default full
+   * access.
+   *
+   * @default GatewayEndpointPolicy.ACCOUNT
+   */
+  readonly gatewayEndpointPolicy?: GatewayEndpointPolicy;
+
+  /**
    * The subnet type compute (Batch instances, Fargate tasks, services) runs in.
    *
    * @default - PRIVATE_WITH_EGRESS when the VPC has NAT (natGateways > 0, or an existing VPC
@@ -105,6 +128,19 @@ export interface MetaflowNetworkImportOptions {
   readonly computeSubnetType?: ec2.SubnetType;
 }
 
+/** What the S3 and DynamoDB gateway endpoints of a {@link MetaflowNetwork} let through. */
+export enum GatewayEndpointPolicy {
+  /** Principals of this account, plus ECR image-layer reads (see `gatewayEndpointPolicy`). */
+  ACCOUNT = 'account',
+  /** Everything (AWS's default endpoint policy). */
+  OPEN = 'open',
+}
+
+/** The S3 bucket ECR serves image layers from, in the stack's region (Amazon ECR user guide). */
+function ecrLayerBucketObjects(): string {
+  return `arn:${Aws.PARTITION}:s3:::prod-${Aws.REGION}-starport-layer-bucket/*`;
+}
+
 /**
  * The network a Metaflow compute layer runs in: a new VPC across two or more AZs with public,
  * private (when NAT gateways exist) and isolated subnets plus flow logs — or an existing VPC,
@@ -129,6 +165,10 @@ export class MetaflowNetwork extends Construct implements IMetaflowNetwork {
   public readonly databaseSubnets: ec2.SubnetSelection;
   /** The VPC flow log, when enabled. */
   public readonly flowLog?: ec2.FlowLog;
+  /** The S3 gateway endpoint, when created. */
+  public readonly s3Endpoint?: ec2.GatewayVpcEndpoint;
+  /** The DynamoDB gateway endpoint, when created. */
+  public readonly dynamoDbEndpoint?: ec2.GatewayVpcEndpoint;
 
   constructor(scope: Construct, id: string, props: MetaflowNetworkProps = {}) {
     super(scope, id);
@@ -184,6 +224,39 @@ export class MetaflowNetwork extends Construct implements IMetaflowNetwork {
     this.databaseSubnets = this.vpc.isolatedSubnets.length > 0
       ? { subnetType: ec2.SubnetType.PRIVATE_ISOLATED }
       : this.computeSubnets;
+
+    if (props.gatewayEndpoints && props.vpc) {
+      invalidProp(this, 'gatewayEndpoints', true, 'left unset with an existing vpc (its route tables belong to its owner)');
+    }
+    const endpointPolicy = props.gatewayEndpointPolicy ?? GatewayEndpointPolicy.ACCOUNT;
+    if (!Object.values(GatewayEndpointPolicy).includes(endpointPolicy)) {
+      invalidProp(this, 'gatewayEndpointPolicy', endpointPolicy, `one of ${Object.values(GatewayEndpointPolicy).join(', ')}`);
+    }
+    if (props.gatewayEndpoints ?? !props.vpc) {
+      const endpoint = (id: string, service: ec2.GatewayVpcEndpointAwsService, prefix: string) => {
+        const created = this.vpc.addGatewayEndpoint(id, { service, subnets: [this.computeSubnets] });
+        if (endpointPolicy === GatewayEndpointPolicy.ACCOUNT) {
+          created.addToPolicy(new iam.PolicyStatement({
+            sid: 'ThisAccountsPrincipals',
+            principals: [new iam.AnyPrincipal()],
+            actions: [`${prefix}:*`],
+            resources: ['*'],
+            conditions: { StringEquals: { 'aws:PrincipalAccount': Aws.ACCOUNT_ID } },
+          }));
+        }
+        return created;
+      };
+      this.s3Endpoint = endpoint('S3Endpoint', ec2.GatewayVpcEndpointAwsService.S3, 's3');
+      if (endpointPolicy === GatewayEndpointPolicy.ACCOUNT) {
+        this.s3Endpoint.addToPolicy(new iam.PolicyStatement({
+          sid: 'EcrImageLayers',
+          principals: [new iam.AnyPrincipal()],
+          actions: ['s3:GetObject'],
+          resources: [ecrLayerBucketObjects()],
+        }));
+      }
+      this.dynamoDbEndpoint = endpoint('DynamoDbEndpoint', ec2.GatewayVpcEndpointAwsService.DYNAMODB, 'dynamodb');
+    }
 
     if (props.flowLogs ?? !props.vpc) {
       const logGroup = new logs.LogGroup(this, 'FlowLogGroup', {

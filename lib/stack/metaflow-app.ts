@@ -1,7 +1,7 @@
 import { App, AppProps, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { MetaflowStack } from './metaflow-stack';
-import { metaflowSettingsFromContext } from './stack-context';
+import { explainInContextTerms, metaflowSettingsFromContext } from './stack-context';
 
 /** The CDK app `cdk synth` / `cdk deploy` runs, built from its context. */
 export interface MetaflowApp {
@@ -18,7 +18,13 @@ export interface MetaflowApp {
 export function buildMetaflowApp(props: AppProps = {}): MetaflowApp {
   const app = new App(props);
   const settings = metaflowSettingsFromContext(app);
-  const stack = new MetaflowStack(app, settings.stackName, settings.props);
+  let stack: MetaflowStack;
+  try {
+    stack = new MetaflowStack(app, settings.stackName, settings.props);
+  } catch (err) {
+    // A value a construct rejected is reported under the -c key that set it.
+    throw explainInContextTerms(err, app, settings.stackName);
+  }
   if (settings.nag) {
     Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   }

@@ -1,4 +1,4 @@
-import { CfnOutput, Fn, Stack, StackProps } from 'aws-cdk-lib';
+import { CfnOutput, CfnResource, Fn, RemovalPolicy, Stack, StackProps } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as batch from 'aws-cdk-lib/aws-batch';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -95,6 +95,19 @@ export interface MetaflowStackMonitoringProps extends Omit<MetaflowMonitoringPro
  * set with the standard `permissionsBoundary` stack prop (`PermissionsBoundary.fromArn(...)`).
  */
 export interface MetaflowStackProps extends StackProps {
+  /**
+   * What deleting the stack does to its stateful resources. RETAIN keeps the datastore bucket,
+   * the Step Functions table, the log groups, the KMS key and a final database snapshot, with
+   * database deletion protection on. DESTROY makes a failed or test stack deletable: buckets are
+   * emptied and deleted, the database is deleted without deletion protection or snapshot, log
+   * groups, table and key go too. Explicit per-construct settings (e.g.
+   * `metadataService.database.deletionProtection`) still win. The account-level API Gateway
+   * CloudWatch role and setting are always retained (other APIs of the account use them).
+   *
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly removalPolicy?: RemovalPolicy;
+
   /** @default - a new VPC with the {@link MetaflowNetwork} defaults */
   readonly network?: MetaflowNetworkProps;
   /** @default - a new bucket with the {@link MetaflowDatastore} defaults */
@@ -164,9 +177,15 @@ export class MetaflowStack extends Stack {
       description: 'Metaflow compute layer: VPC, S3 datastore, AWS Batch (Spot, on-demand, GPU, Fargate), metadata service, Step Functions support, IAM (metaflow-cdk)',
       ...props,
     });
+    const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
+    if (removalPolicy !== RemovalPolicy.RETAIN && removalPolicy !== RemovalPolicy.DESTROY) {
+      invalidProp(this, 'removalPolicy', removalPolicy, 'RemovalPolicy.RETAIN or RemovalPolicy.DESTROY');
+    }
+    const destroy = removalPolicy === RemovalPolicy.DESTROY;
     this.network = new MetaflowNetwork(this, 'Network', props.network);
 
-    const { existingBucketName, encryptionKeyArn, ...rest } = props.datastore ?? {};
+    const { existingBucketName, encryptionKeyArn, ...given } = props.datastore ?? {};
+    const rest = existingBucketName === undefined && destroy ? { removalPolicy, ...given } : given;
     if (encryptionKeyArn && rest.encryptionKey) {
       invalidProp(this, 'datastore.encryptionKeyArn', encryptionKeyArn, 'left unset when datastore.encryptionKey is given');
     }
@@ -196,7 +215,10 @@ export class MetaflowStack extends Stack {
       datastore: this.datastore,
     });
 
-    const { enabled: metadataOn = true, ...metadataProps } = props.metadataService ?? {};
+    const { enabled: metadataOn = true, ...givenMetadataProps } = props.metadataService ?? {};
+    const metadataProps = destroy
+      ? { ...givenMetadataProps, database: { removalPolicy, deletionProtection: false, ...givenMetadataProps.database } }
+      : givenMetadataProps;
     if (metadataOn) {
       this.metadataService = new MetaflowMetadataService(this, 'MetadataService', {
         ...metadataProps,
@@ -204,6 +226,8 @@ export class MetaflowStack extends Stack {
         vpcSubnets: this.network.computeSubnets,
         assignPublicIp: this.network.computeNeedsPublicIp,
       });
+      // Batch jobs (and Step Functions' Batch jobs) call SERVICE_INTERNAL_URL.
+      this.metadataService.allowInternalClients(this.compute.securityGroup);
       this.output(METAFLOW_STACK_OUTPUTS.API_KEY_SECRET_ARN, this.metadataService.api.apiKeySecret.secretArn,
         'Secrets Manager secret holding the metadata service API key (METAFLOW_SERVICE_AUTH_KEY)');
       if (this.metadataService.migrations) {
@@ -212,7 +236,8 @@ export class MetaflowStack extends Stack {
       }
     }
 
-    const { enabled: uiOn = false, auth: uiAuth, ...uiProps } = props.ui ?? {};
+    const { enabled: uiOn = false, auth: uiAuth, ...givenUiProps } = props.ui ?? {};
+    const uiProps = destroy ? { removalPolicy, ...givenUiProps } : givenUiProps;
     if (uiOn) {
       if (!this.metadataService) {
         invalidProp(this, 'ui.enabled', true, 'false when the metadata service is turned off (the UI reads its database)');
@@ -238,7 +263,8 @@ export class MetaflowStack extends Stack {
       invalidProp(this, 'ui.auth', uiAuth.mode, 'left unset unless ui.enabled is true');
     }
 
-    const { enabled: stepFunctionsOn = true, ...stepFunctionsProps } = props.stepFunctions ?? {};
+    const { enabled: stepFunctionsOn = true, ...givenStepFunctionsProps } = props.stepFunctions ?? {};
+    const stepFunctionsProps = destroy ? { removalPolicy, ...givenStepFunctionsProps } : givenStepFunctionsProps;
     if (stepFunctionsOn) {
       this.stepFunctions = new MetaflowStepFunctionsSupport(this, 'StepFunctions', {
         ...stepFunctionsProps,
@@ -281,12 +307,24 @@ export class MetaflowStack extends Stack {
       this.output(METAFLOW_STACK_OUTPUTS.USER_ACCESS_POLICY_ARN, this.userAccess.managedPolicy.managedPolicyArn,
         'Managed policy to attach to roles that run flows on this stack (aws iam attach-role-policy --role-name <role> --policy-arn <this>)');
     }
+    if (destroy) this.destroyRetainedLeftovers();
     if (this.compute.gpuQueue) {
       this.output(METAFLOW_STACK_OUTPUTS.GPU_JOB_QUEUE_ARN, this.compute.gpuQueue.jobQueueArn,
         'AWS Batch job queue for GPU steps (use with @batch(queue=...) or --queue)');
     }
     if (this.compute.fargateQueue && this.compute.fargateQueue !== this.compute.defaultQueue) {
       this.output(METAFLOW_STACK_OUTPUTS.FARGATE_JOB_QUEUE_ARN, this.compute.fargateQueue.jobQueueArn, 'AWS Batch job queue for Fargate steps');
+    }
+  }
+
+  /**
+   * With removalPolicy DESTROY: log groups and KMS keys (created retained by the constructs,
+   * which have no prop for it) are deleted with the stack too.
+   */
+  private destroyRetainedLeftovers(): void {
+    const types = new Set(['AWS::Logs::LogGroup', 'AWS::KMS::Key']);
+    for (const construct of this.node.findAll()) {
+      if (construct instanceof CfnResource && types.has(construct.cfnResourceType)) construct.applyRemovalPolicy(RemovalPolicy.DESTROY);
     }
   }
 

@@ -2,8 +2,9 @@ import { Duration, PermissionsBoundary, RemovalPolicy } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as rds from 'aws-cdk-lib/aws-rds';
 import { Construct, Node } from 'constructs';
-import { Ec2EnvironmentOptions, FargateEnvironmentOptions, GpuEnvironmentOptions, GpuImageType } from '../compute/environment-options';
+import { AL2_RETIRED_REASON, Ec2EnvironmentOptions, FargateEnvironmentOptions, GpuEnvironmentOptions, GpuImageType } from '../compute/environment-options';
 import { DatastoreEncryption } from '../datastore/metaflow-datastore';
+import { GatewayEndpointPolicy } from '../network/metaflow-network';
 import { describeValue, MetaflowValidationError } from '../validation';
 import { MetaflowUiAuth } from '../ui/metaflow-ui-auth';
 import { MetaflowStackProps, MetaflowStackUiProps } from './metaflow-stack';
@@ -28,6 +29,7 @@ interface PropsDraft {
   kmsKeyArn?: string;
   client: Record<string, unknown>;
   monitoring: Record<string, unknown>;
+  removalPolicy?: RemovalPolicy;
 }
 
 /** One `-c key=value` option of the CDK app. */
@@ -38,6 +40,8 @@ export interface ContextKeySpec {
   readonly type: 'integer' | 'boolean' | 'string' | 'list' | 'enum';
   /** For enums: the accepted values. */
   readonly values?: readonly string[];
+  /** For enums: values no longer accepted, with the reason shown when one is given. */
+  readonly retired?: Readonly<Record<string, string>>;
   /** For strings: a pattern the value must match, and how to describe it. */
   readonly pattern?: RegExp;
   readonly patternDescription?: string;
@@ -50,66 +54,78 @@ export interface ContextKeySpec {
   readonly description: string;
   /** Put the parsed value into the props draft. */
   readonly apply?: (draft: PropsDraft, value: ContextValue) => void;
+  /**
+   * The construct props this key sets, as `<construct path under the stack>:<prop>` (as the
+   * construct names them in its errors), so a value a construct rejects is reported under the
+   * `-c` key.
+   */
+  readonly props?: readonly string[];
+  /** Another key this one only makes sense with (e.g. `gpuSpot` needs `gpu=true`). */
+  readonly requires?: { readonly key: string; readonly value: string | boolean };
 }
 
 const KEYS: ContextKeySpec[] = [
   { key: 'stackName', type: 'string', defaultValue: 'Metaflow', description: 'Name of the CloudFormation stack' },
   { key: 'nag', type: 'boolean', defaultValue: 'true', description: 'Run cdk-nag AwsSolutions checks during synth (unacknowledged findings fail the synth)' },
-  { key: 'maxAzs', type: 'integer', min: 2, max: 6, defaultValue: '2', description: 'Availability Zones of the new VPC', apply: (d, v) => { d.network.maxAzs = v; } },
-  { key: 'availabilityZones', type: 'list', defaultValue: '(first maxAzs zones)', description: 'Comma-separated AZ names of the new VPC instead of maxAzs (cfn-lint then warns W3010: hard-coded AZs)', apply: (d, v) => { d.network.availabilityZones = v; } },
-  { key: 'natGateways', type: 'integer', min: 0, max: 16, defaultValue: '1', description: 'NAT gateways; 0 runs compute in public subnets with public IPs (no NAT cost)', apply: (d, v) => { d.network.natGateways = v; } },
-  { key: 'vpcCidr', type: 'string', defaultValue: '10.0.0.0/16', description: 'CIDR of the new VPC', apply: (d, v) => { d.network.cidr = v; } },
+  { key: 'maxAzs', type: 'integer', min: 2, max: 6, defaultValue: '2', description: 'Availability Zones of the new VPC', props: ['Network:maxAzs'], apply: (d, v) => { d.network.maxAzs = v; } },
+  { key: 'availabilityZones', type: 'list', defaultValue: '(first maxAzs zones)', description: 'Comma-separated AZ names of the new VPC instead of maxAzs (cfn-lint then warns W3010: hard-coded AZs)', props: ['Network:availabilityZones'], apply: (d, v) => { d.network.availabilityZones = v; } },
+  { key: 'natGateways', type: 'integer', min: 0, max: 16, defaultValue: '1', description: 'NAT gateways; 0 runs compute in public subnets with public IPs (no NAT cost)', props: ['Network:natGateways'], apply: (d, v) => { d.network.natGateways = v; } },
+  { key: 'vpcCidr', type: 'string', defaultValue: '10.0.0.0/16', description: 'CIDR of the new VPC', props: ['Network:cidr'], apply: (d, v) => { d.network.cidr = v; } },
   { key: 'flowLogs', type: 'boolean', defaultValue: 'true', description: 'VPC flow logs to CloudWatch Logs', apply: (d, v) => { d.network.flowLogs = v; } },
-  { key: 'bucketName', type: 'string', defaultValue: '(generated)', description: 'Physical name of the new datastore bucket', apply: (d, v) => { d.datastore.bucketName = v; } },
-  { key: 'existingBucketName', type: 'string', defaultValue: '(none)', description: 'Use this existing bucket as the datastore instead of creating one', apply: (d, v) => { d.datastore.existingBucketName = v; } },
-  { key: 'encryption', type: 'enum', values: ['s3', 'kms'], defaultValue: 's3', description: 'Datastore encryption: SSE-S3 or SSE-KMS', apply: (d, v) => { d.datastore.encryption = v === 'kms' ? DatastoreEncryption.KMS : DatastoreEncryption.S3_MANAGED; } },
-  { key: 'kmsKeyArn', type: 'string', pattern: /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)\/.+$/, patternDescription: 'a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)', defaultValue: '(created when encryption=kms)', description: 'Existing KMS key for SSE-KMS (needs encryption=kms)', apply: (d, v) => { d.kmsKeyArn = v as string; } },
-  { key: 'versioned', type: 'boolean', defaultValue: 'false', description: 'Bucket versioning', apply: (d, v) => { d.datastore.versioned = v; } },
-  { key: 'noncurrentVersionExpirationDays', type: 'integer', min: 1, max: 36500, defaultValue: '(keep)', description: 'Delete non-current versions after this many days (needs versioned=true)', apply: (d, v) => { d.datastore.noncurrentVersionExpiration = Duration.days(v as number); } },
-  { key: 'accessLogs', type: 'boolean', defaultValue: 'true', description: 'S3 server access logs for the datastore', apply: (d, v) => { d.datastore.serverAccessLogs = v; } },
-  { key: 'removalPolicy', type: 'enum', values: ['retain', 'destroy'], defaultValue: 'retain', description: 'What stack deletion does to the buckets (destroy also empties them)', apply: (d, v) => { d.datastore.removalPolicy = v === 'destroy' ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN; } },
+  { key: 'gatewayEndpoints', type: 'boolean', defaultValue: 'true', description: 'S3 and DynamoDB gateway endpoints (free) on the compute subnets\' route tables', apply: (d, v) => { d.network.gatewayEndpoints = v; } },
+  { key: 'gatewayEndpointPolicy', type: 'enum', values: ['account', 'open'], defaultValue: 'account', description: 'account: the endpoints admit only this account\'s principals (plus ECR image layers); open: AWS\'s full-access default (e.g. for unsigned open-data reads)', apply: (d, v) => { d.network.gatewayEndpointPolicy = v === 'open' ? GatewayEndpointPolicy.OPEN : GatewayEndpointPolicy.ACCOUNT; } },
+  { key: 'bucketName', type: 'string', defaultValue: '(generated)', description: 'Physical name of the new datastore bucket', props: ['Datastore:bucketName', ':datastore.bucketName'], apply: (d, v) => { d.datastore.bucketName = v; } },
+  { key: 'existingBucketName', type: 'string', defaultValue: '(none)', description: 'Use this existing bucket as the datastore instead of creating one', props: [':Datastore bucketName'], apply: (d, v) => { d.datastore.existingBucketName = v; } },
+  { key: 'encryption', type: 'enum', values: ['s3', 'kms'], defaultValue: 's3', description: 'Datastore encryption: SSE-S3 or SSE-KMS', props: [':datastore.encryption'], apply: (d, v) => { d.datastore.encryption = v === 'kms' ? DatastoreEncryption.KMS : DatastoreEncryption.S3_MANAGED; } },
+  { key: 'kmsKeyArn', type: 'string', pattern: /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)\/.+$/, patternDescription: 'a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)', defaultValue: '(created when encryption=kms)', description: 'Existing KMS key for SSE-KMS (needs encryption=kms)', requires: { key: 'encryption', value: 'kms' }, apply: (d, v) => { d.kmsKeyArn = v as string; } },
+  { key: 'versioned', type: 'boolean', defaultValue: 'false', description: 'Bucket versioning', props: [':datastore.versioned'], apply: (d, v) => { d.datastore.versioned = v; } },
+  { key: 'noncurrentVersionExpirationDays', type: 'integer', min: 1, max: 36500, defaultValue: '(keep)', description: 'Delete non-current versions after this many days (needs versioned=true)', requires: { key: 'versioned', value: true }, props: [':datastore.noncurrentVersionExpiration'], apply: (d, v) => { d.datastore.noncurrentVersionExpiration = Duration.days(v as number); } },
+  { key: 'accessLogs', type: 'boolean', defaultValue: 'true', description: 'S3 server access logs for the datastore', props: [':datastore.serverAccessLogs'], apply: (d, v) => { d.datastore.serverAccessLogs = v; } },
+  { key: 'removalPolicy', type: 'enum', values: ['retain', 'destroy'], defaultValue: 'retain', description: 'What stack deletion does: retain keeps buckets, table, log groups, key and a database snapshot (deletion protection on); destroy deletes everything (buckets emptied, database without protection or snapshot) so a failed or test stack can be deleted', apply: (d, v) => { d.removalPolicy = v === 'destroy' ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN; } },
   { key: 'spot', type: 'boolean', defaultValue: 'true', description: 'Spot CPU environment, first in the default queue', apply: (d, v) => { d.compute.spot.enabled = v; } },
-  { key: 'spotMaxvCpus', type: 'integer', min: 1, max: 100000, defaultValue: '256', description: 'Most vCPUs of the Spot environment', apply: (d, v) => { d.compute.spot.maxvCpus = v; } },
-  { key: 'onDemand', type: 'boolean', defaultValue: 'true', description: 'On-demand CPU environment, fallback of the default queue', apply: (d, v) => { d.compute.onDemand.enabled = v; } },
-  { key: 'onDemandMaxvCpus', type: 'integer', min: 1, max: 100000, defaultValue: '256', description: 'Most vCPUs of the on-demand environment', apply: (d, v) => { d.compute.onDemand.maxvCpus = v; } },
-  { key: 'minvCpus', type: 'integer', min: 0, max: 100000, defaultValue: '0', description: 'vCPUs the on-demand environment keeps warm (0 scales to zero)', apply: (d, v) => { d.compute.onDemand.minvCpus = v; } },
-  { key: 'instanceTypes', type: 'list', defaultValue: 'default_x86_64', description: 'Comma-separated CPU instance types/families for Spot and on-demand', apply: (d, v) => { d.compute.onDemand.instanceTypes = v; d.compute.spot.instanceTypes = v; } },
+  { key: 'spotMaxvCpus', type: 'integer', min: 1, max: 100000, defaultValue: '256', description: 'Most vCPUs of the Spot environment', props: ['Compute:spot.maxvCpus'], requires: { key: 'spot', value: true }, apply: (d, v) => { d.compute.spot.maxvCpus = v; } },
+  { key: 'onDemand', type: 'boolean', defaultValue: 'true', description: 'On-demand CPU environment, second in the default queue (takes jobs the Spot environment cannot place; not a Spot-shortage fallback)', apply: (d, v) => { d.compute.onDemand.enabled = v; } },
+  { key: 'onDemandMaxvCpus', type: 'integer', min: 1, max: 100000, defaultValue: '256', description: 'Most vCPUs of the on-demand environment', props: ['Compute:onDemand.maxvCpus'], requires: { key: 'onDemand', value: true }, apply: (d, v) => { d.compute.onDemand.maxvCpus = v; } },
+  { key: 'minvCpus', type: 'integer', min: 0, max: 100000, defaultValue: '0', description: 'vCPUs the on-demand environment keeps warm (0 scales to zero)', props: ['Compute:onDemand.minvCpus'], requires: { key: 'onDemand', value: true }, apply: (d, v) => { d.compute.onDemand.minvCpus = v; } },
+  { key: 'instanceTypes', type: 'list', defaultValue: 'default_x86_64', description: 'Comma-separated CPU instance types/families for Spot and on-demand', props: ['Compute:spot.instanceTypes', 'Compute:onDemand.instanceTypes'], apply: (d, v) => { d.compute.onDemand.instanceTypes = v; d.compute.spot.instanceTypes = v; } },
   { key: 'gpu', type: 'boolean', defaultValue: 'true', description: 'GPU environment and the gpu queue', apply: (d, v) => { d.compute.gpu.enabled = v; } },
-  { key: 'gpuMaxvCpus', type: 'integer', min: 1, max: 100000, defaultValue: '64', description: 'Most vCPUs of the GPU environment', apply: (d, v) => { d.compute.gpu.maxvCpus = v; } },
-  { key: 'gpuInstanceTypes', type: 'list', defaultValue: 'g4dn,g5,g6', description: 'Comma-separated NVIDIA GPU instance types/families', apply: (d, v) => { d.compute.gpu.instanceTypes = v; } },
-  { key: 'gpuImageType', type: 'enum', values: ['al2023', 'al2'], defaultValue: 'al2023', description: 'NVIDIA ECS AMI of GPU hosts', apply: (d, v) => { d.compute.gpu.imageType = v === 'al2' ? GpuImageType.AL2_NVIDIA : GpuImageType.AL2023_NVIDIA; } },
-  { key: 'gpuSpot', type: 'boolean', defaultValue: 'false', description: 'Spot GPU environment in front of the on-demand one', apply: (d, v) => { d.compute.gpu.spot = v; } },
+  { key: 'gpuMaxvCpus', type: 'integer', min: 1, max: 100000, defaultValue: '64', description: 'Most vCPUs of the GPU environment', props: ['Compute:gpu.maxvCpus'], requires: { key: 'gpu', value: true }, apply: (d, v) => { d.compute.gpu.maxvCpus = v; } },
+  { key: 'gpuInstanceTypes', type: 'list', defaultValue: 'g4dn,g5,g6', description: 'Comma-separated NVIDIA GPU instance types/families', props: ['Compute:gpu.instanceTypes'], requires: { key: 'gpu', value: true }, apply: (d, v) => { d.compute.gpu.instanceTypes = v; } },
+  { key: 'gpuImageType', type: 'enum', values: ['al2023'], retired: { al2: AL2_RETIRED_REASON }, defaultValue: 'al2023', description: 'NVIDIA ECS AMI of GPU hosts (al2 is no longer accepted: Batch stopped creating AL2 environments on 2026-06-30)', requires: { key: 'gpu', value: true }, apply: (d) => { d.compute.gpu.imageType = GpuImageType.AL2023_NVIDIA; } },
+  { key: 'gpuSpot', type: 'boolean', defaultValue: 'false', description: 'Spot GPU environment in front of the on-demand one', requires: { key: 'gpu', value: true }, apply: (d, v) => { d.compute.gpu.spot = v; } },
   { key: 'fargate', type: 'boolean', defaultValue: 'false', description: 'Fargate environments and the fargate queue', apply: (d, v) => { d.compute.fargate.enabled = v; } },
-  { key: 'fargateSpot', type: 'boolean', defaultValue: 'true', description: 'Fargate Spot in front of Fargate in the fargate queue', apply: (d, v) => { d.compute.fargate.spot = v; } },
-  { key: 'fargateMaxvCpus', type: 'integer', min: 1, max: 100000, defaultValue: '256', description: 'Most vCPUs of each Fargate environment', apply: (d, v) => { d.compute.fargate.maxvCpus = v; } },
-  { key: 'rootVolumeGiB', type: 'integer', min: 30, max: 16384, defaultValue: '100', description: 'Encrypted gp3 root volume of EC2 hosts, GiB', apply: (d, v) => { d.compute.rootVolumeSizeGiB = v; } },
-  { key: 'runnableTimeoutMinutes', type: 'integer', min: 10, max: 1440, defaultValue: '30', description: 'Cancel jobs no environment can ever run after this long RUNNABLE', apply: (d, v) => { d.compute.runnableTimeout = Duration.minutes(v as number); } },
+  { key: 'fargateSpot', type: 'boolean', defaultValue: 'true', description: 'Fargate Spot in front of Fargate in the fargate queue', requires: { key: 'fargate', value: true }, apply: (d, v) => { d.compute.fargate.spot = v; } },
+  { key: 'fargateMaxvCpus', type: 'integer', min: 1, max: 100000, defaultValue: '256', description: 'Most vCPUs of each Fargate environment', props: ['Compute:fargate.maxvCpus'], requires: { key: 'fargate', value: true }, apply: (d, v) => { d.compute.fargate.maxvCpus = v; } },
+  { key: 'rootVolumeGiB', type: 'integer', min: 30, max: 16384, defaultValue: '100', description: 'Encrypted gp3 root volume of EC2 hosts, GiB', props: ['Compute/LaunchTemplate:rootVolumeSizeGiB', 'Compute:rootVolumeSizeGiB'], apply: (d, v) => { d.compute.rootVolumeSizeGiB = v; } },
+  { key: 'runnableTimeoutMinutes', type: 'integer', min: 10, max: 1440, defaultValue: '30', description: 'Cancel jobs no environment can ever run after this long RUNNABLE', props: ['Compute:runnableTimeout'], apply: (d, v) => { d.compute.runnableTimeout = Duration.minutes(v as number); } },
+  { key: 'capacityTimeoutMinutes', type: 'integer', min: 10, max: 1440, defaultValue: '(off)', description: 'Cancel jobs stuck RUNNABLE this long because no environment of their queue has instance capacity (CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY); off by default', props: ['Compute:capacityTimeout'], apply: (d, v) => { d.compute.capacityTimeout = Duration.minutes(v as number); } },
   { key: 'metadataService', type: 'boolean', defaultValue: 'true', description: 'Deploy the metadata service (ECS Fargate + RDS PostgreSQL + NLB + API Gateway)', apply: (d, v) => { d.metadataService.enabled = v; } },
-  { key: 'metadataServiceVersion', type: 'string', defaultValue: 'v2.4.12', description: 'Tag of netflixoss/metaflow_metadata_service', apply: (d, v) => { d.metadataService.imageVersion = v; } },
-  { key: 'metadataServiceDesiredCount', type: 'integer', min: 0, max: 100, defaultValue: '1', description: 'Metadata service tasks', apply: (d, v) => { d.metadataService.desiredCount = v; } },
-  { key: 'dbInstanceType', type: 'string', defaultValue: 't4g.small', description: 'RDS instance type (without "db.")', apply: (d, v) => { d.metadataService.database.instanceType = dbInstanceType(v as string); } },
-  { key: 'dbEngineVersion', type: 'string', defaultValue: '17.9', description: 'PostgreSQL version (full, e.g. 16.10); use one AWS still supports', apply: (d, v) => { d.metadataService.database.engineVersion = postgresVersion(v as string); } },
-  { key: 'dbMultiAz', type: 'boolean', defaultValue: 'false', description: 'RDS standby in a second AZ', apply: (d, v) => { d.metadataService.database.multiAz = v; } },
-  { key: 'dbDeletionProtection', type: 'boolean', defaultValue: 'true', description: 'RDS deletion protection', apply: (d, v) => { d.metadataService.database.deletionProtection = v; } },
-  { key: 'dbRemovalPolicy', type: 'enum', values: ['snapshot', 'retain', 'destroy'], defaultValue: 'snapshot', description: 'What stack deletion does to the database', apply: (d, v) => { d.metadataService.database.removalPolicy = { snapshot: RemovalPolicy.SNAPSHOT, retain: RemovalPolicy.RETAIN, destroy: RemovalPolicy.DESTROY }[v as string]; } },
-  { key: 'apiRateLimit', type: 'integer', min: 1, max: 10000, defaultValue: '100', description: 'Metadata API steady requests per second (usage plan)', apply: (d, v) => { d.metadataService.api.rateLimit = v; } },
-  { key: 'apiBurstLimit', type: 'integer', min: 1, max: 5000, defaultValue: '200', description: 'Metadata API burst (usage plan)', apply: (d, v) => { d.metadataService.api.burstLimit = v; } },
-  { key: 'webAclArn', type: 'string', pattern: /^arn:aws[a-z-]*:wafv2:[a-z0-9-]+:\d{12}:regional\/webacl\/.+$/, patternDescription: 'a regional WAFv2 web ACL ARN (arn:aws:wafv2:<region>:<account>:regional/webacl/<name>/<id>)', defaultValue: '(none)', description: 'Regional WAF web ACL to attach to the metadata API', apply: (d, v) => { d.metadataService.api.webAclArn = v; } },
+  { key: 'metadataServiceVersion', type: 'string', defaultValue: 'v2.4.12', description: 'Tag of netflixoss/metaflow_metadata_service', props: ['MetadataService:imageVersion'], requires: { key: 'metadataService', value: true }, apply: (d, v) => { d.metadataService.imageVersion = v; } },
+  { key: 'metadataServiceDesiredCount', type: 'integer', min: 0, max: 100, defaultValue: '1', description: 'Metadata service tasks', props: ['MetadataService:desiredCount'], requires: { key: 'metadataService', value: true }, apply: (d, v) => { d.metadataService.desiredCount = v; } },
+  { key: 'dbInstanceType', type: 'string', defaultValue: 't4g.small', description: 'RDS instance type (without "db.")', requires: { key: 'metadataService', value: true }, apply: (d, v) => { d.metadataService.database.instanceType = dbInstanceType(v as string); } },
+  { key: 'dbEngineVersion', type: 'string', defaultValue: '17.9', description: 'PostgreSQL version (full, e.g. 16.10); use one AWS still supports', requires: { key: 'metadataService', value: true }, apply: (d, v) => { d.metadataService.database.engineVersion = postgresVersion(v as string); } },
+  { key: 'dbMultiAz', type: 'boolean', defaultValue: 'false', description: 'RDS standby in a second AZ', requires: { key: 'metadataService', value: true }, apply: (d, v) => { d.metadataService.database.multiAz = v; } },
+  { key: 'dbDeletionProtection', type: 'boolean', defaultValue: 'true', description: 'RDS deletion protection', requires: { key: 'metadataService', value: true }, apply: (d, v) => { d.metadataService.database.deletionProtection = v; } },
+  { key: 'dbRemovalPolicy', type: 'enum', values: ['snapshot', 'retain', 'destroy'], defaultValue: 'snapshot', description: 'What stack deletion does to the database', requires: { key: 'metadataService', value: true }, apply: (d, v) => { d.metadataService.database.removalPolicy = { snapshot: RemovalPolicy.SNAPSHOT, retain: RemovalPolicy.RETAIN, destroy: RemovalPolicy.DESTROY }[v as string]; } },
+  { key: 'apiRateLimit', type: 'integer', min: 1, max: 10000, defaultValue: '100', description: 'Metadata API steady requests per second (usage plan)', props: ['MetadataService/Api:rateLimit'], requires: { key: 'metadataService', value: true }, apply: (d, v) => { d.metadataService.api.rateLimit = v; } },
+  { key: 'apiBurstLimit', type: 'integer', min: 1, max: 5000, defaultValue: '200', description: 'Metadata API burst (usage plan)', props: ['MetadataService/Api:burstLimit'], requires: { key: 'metadataService', value: true }, apply: (d, v) => { d.metadataService.api.burstLimit = v; } },
+  { key: 'apiCloudWatchRole', type: 'boolean', defaultValue: 'true', description: 'Create the account-level API Gateway CloudWatch role (retained on delete) that stage access logs need; false only if the account already has one set', requires: { key: 'metadataService', value: true }, apply: (d, v) => { d.metadataService.api.cloudWatchRole = v; } },
+  { key: 'webAclArn', type: 'string', pattern: /^arn:aws[a-z-]*:wafv2:[a-z0-9-]+:\d{12}:regional\/webacl\/.+$/, patternDescription: 'a regional WAFv2 web ACL ARN (arn:aws:wafv2:<region>:<account>:regional/webacl/<name>/<id>)', defaultValue: '(none)', description: 'Regional WAF web ACL to attach to the metadata API', requires: { key: 'metadataService', value: true }, apply: (d, v) => { d.metadataService.api.webAclArn = v; } },
   { key: 'stepFunctions', type: 'boolean', defaultValue: 'true', description: 'Step Functions support (DynamoDB table, roles, log group)', apply: (d, v) => { d.stepFunctions.enabled = v; } },
-  { key: 'stateMachinePrefix', type: 'string', defaultValue: '(stack name)', description: 'Prefix of state machine names (`<prefix>_<flow>`; letters, digits, `-`) the EventBridge role may start', apply: (d, v) => { d.stepFunctions.stateMachinePrefix = v; } },
+  { key: 'stateMachinePrefix', type: 'string', defaultValue: '(stack name)', description: 'Prefix of state machine names (`<prefix>_<flow>`; letters, digits, `-`) the EventBridge role may start', props: ['StepFunctions:stateMachinePrefix'], requires: { key: 'stepFunctions', value: true }, apply: (d, v) => { d.stepFunctions.stateMachinePrefix = v; } },
   { key: 'ui', type: 'boolean', defaultValue: 'false', description: 'Deploy the Metaflow UI (needs the metadata service)', apply: (d, v) => { d.ui.enabled = v; } },
   { key: 'uiAuth', type: 'enum', values: ['internal', 'cognito'], defaultValue: 'internal', description: 'internal: internal ALB open to uiAllowedCidrs only; cognito: public HTTPS ALB with Cognito login', apply: (d, v) => { d.ui.authMode = v as string; } },
-  { key: 'uiAllowedCidrs', type: 'list', defaultValue: '(required for internal)', description: 'Comma-separated CIDRs allowed to reach the UI load balancer', apply: (d, v) => { d.ui.allowedCidrs = v as string[]; } },
-  { key: 'uiCertificateArn', type: 'string', defaultValue: '(required for cognito)', description: 'ACM certificate ARN for the UI HTTPS listener', apply: (d, v) => { d.ui.certificateArn = v as string; } },
-  { key: 'uiDomainName', type: 'string', defaultValue: '(required for cognito)', description: 'Domain name users open the UI at (Cognito callback)', apply: (d, v) => { d.ui.domainName = v as string; } },
-  { key: 'uiVersion', type: 'string', defaultValue: 'v1.2.4', description: 'Tag of public.ecr.aws/outerbounds/metaflow_ui', apply: (d, v) => { d.ui.staticImageVersion = v; } },
+  { key: 'uiAllowedCidrs', type: 'list', defaultValue: '(required for internal)', description: 'Comma-separated CIDRs allowed to reach the UI load balancer', props: ['Ui:auth.allowedCidrs'], apply: (d, v) => { d.ui.allowedCidrs = v as string[]; } },
+  { key: 'uiCertificateArn', type: 'string', defaultValue: '(required for cognito)', description: 'ACM certificate ARN for the UI HTTPS listener', props: ['Ui:auth.certificateArn'], apply: (d, v) => { d.ui.certificateArn = v as string; } },
+  { key: 'uiDomainName', type: 'string', defaultValue: '(required for cognito)', description: 'Domain name users open the UI at (Cognito callback)', props: ['Ui:auth.domainName'], apply: (d, v) => { d.ui.domainName = v as string; } },
+  { key: 'uiVersion', type: 'string', defaultValue: 'v1.2.4', description: 'Tag of public.ecr.aws/outerbounds/metaflow_ui', props: ['Ui:staticImageVersion'], apply: (d, v) => { d.ui.staticImageVersion = v; } },
   { key: 'monitoring', type: 'boolean', defaultValue: 'true', description: 'CloudWatch dashboard, queue-depth metrics and alarms', apply: (d, v) => { d.monitoring.enabled = v; } },
-  { key: 'alarmEmail', type: 'string', pattern: /^[^\s@]+@[^\s@]+\.[^\s@]+$/, patternDescription: 'an email address', defaultValue: '(none)', description: 'Subscribe this address to the created alarm topic', apply: (d, v) => { d.monitoring.alarmEmail = v; } },
-  { key: 'alarmTopicArn', type: 'string', pattern: /^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$/, patternDescription: 'an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>)', defaultValue: '(created)', description: 'Your own SNS topic for the alarms instead of a created one', apply: (d, v) => { d.monitoring.alarmTopicArn = v; } },
-  { key: 'failedJobsAlarmThreshold', type: 'integer', min: 1, max: 100000, defaultValue: '10', description: 'Alarm when this many Batch jobs fail within 15 minutes', apply: (d, v) => { d.monitoring.failedJobsThreshold = v; } },
+  { key: 'alarmEmail', type: 'string', pattern: /^[^\s@]+@[^\s@]+\.[^\s@]+$/, patternDescription: 'an email address', defaultValue: '(none)', description: 'Subscribe this address to the created alarm topic', requires: { key: 'monitoring', value: true }, apply: (d, v) => { d.monitoring.alarmEmail = v; } },
+  { key: 'alarmTopicArn', type: 'string', pattern: /^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$/, patternDescription: 'an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>)', defaultValue: '(created)', description: 'Your own SNS topic for the alarms instead of a created one', requires: { key: 'monitoring', value: true }, apply: (d, v) => { d.monitoring.alarmTopicArn = v; } },
+  { key: 'failedJobsAlarmThreshold', type: 'integer', min: 1, max: 100000, defaultValue: '10', description: 'Alarm when this many Batch jobs fail within 15 minutes', requires: { key: 'monitoring', value: true }, apply: (d, v) => { d.monitoring.failedJobsThreshold = v; } },
   { key: 'userAccessPolicy', type: 'boolean', defaultValue: 'true', description: 'Managed policy people and CI attach to run flows (output MetaflowUserAccessPolicyArn)', apply: (d, v) => { d.client.userAccessPolicy = v; } },
-  { key: 'batchContainerImage', type: 'string', defaultValue: '(unset)', description: 'Default image of Batch steps, written to the client config as METAFLOW_BATCH_CONTAINER_IMAGE', apply: (d, v) => { d.client.batchContainerImage = v; } },
-  { key: 'batchContainerRegistry', type: 'string', defaultValue: '(unset)', description: 'Default registry of Batch step images, written as METAFLOW_BATCH_CONTAINER_REGISTRY', apply: (d, v) => { d.client.batchContainerRegistry = v; } },
+  { key: 'batchContainerImage', type: 'string', defaultValue: '(unset)', description: 'Default image of Batch steps, written to the client config as METAFLOW_BATCH_CONTAINER_IMAGE', props: [':batchContainerImage'], apply: (d, v) => { d.client.batchContainerImage = v; } },
+  { key: 'batchContainerRegistry', type: 'string', defaultValue: '(unset)', description: 'Default registry of Batch step images, written as METAFLOW_BATCH_CONTAINER_REGISTRY', props: [':batchContainerRegistry'], apply: (d, v) => { d.client.batchContainerRegistry = v; } },
   { key: 'permissionsBoundaryArn', type: 'string', pattern: /^arn:aws[a-z-]*:iam::\d{12}:policy\/.+$/, patternDescription: 'an IAM managed policy ARN (arn:aws:iam::<account>:policy/<name>)', defaultValue: '(none)', description: 'Managed policy ARN applied as permissions boundary to every role', apply: (d, v) => { d.permissionsBoundaryArn = v as string; } },
 ];
 
@@ -182,6 +198,9 @@ export function parseContextValue(spec: ContextKeySpec, raw: unknown): ContextVa
       return contextError(spec, raw, 'true or false');
     case 'enum':
       if (typeof text === 'string' && spec.values!.includes(text.toLowerCase())) return text.toLowerCase();
+      if (typeof text === 'string' && spec.retired?.[text.toLowerCase()]) {
+        return contextError(spec, raw, `one of ${spec.values!.join(', ')} (${spec.retired[text.toLowerCase()]})`);
+      }
       return contextError(spec, raw, `one of ${spec.values!.join(', ')}`);
     case 'list': {
       const items = Array.isArray(text) ? text : typeof text === 'string' ? text.split(',') : undefined;
@@ -196,6 +215,41 @@ export function parseContextValue(spec: ContextKeySpec, raw: unknown): ContextVa
       if (spec.pattern && !spec.pattern.test(text)) return contextError(spec, raw, spec.patternDescription!);
       return text;
   }
+}
+
+/** The value a key has: its `-c` value parsed, else its documented default. */
+function effectiveValue(scope: Construct, key: string): ContextValue | undefined {
+  const spec = KEYS.find((k) => k.key === key)!;
+  const raw = scope.node.tryGetContext(key) ?? spec.defaultValue;
+  try {
+    return parseContextValue(spec, raw);
+  } catch {
+    return raw as string;
+  }
+}
+
+function checkRequirement(scope: Construct, spec: ContextKeySpec, requires: NonNullable<ContextKeySpec['requires']>): void {
+  const actual = effectiveValue(scope, requires.key);
+  if (actual !== requires.value) {
+    throw new MetaflowValidationError(
+      `context key ${spec.key}: ${describeValue(scope.node.tryGetContext(spec.key))} needs -c ${requires.key}=${requires.value}, got ${requires.key}=${describeValue(actual)}`,
+    );
+  }
+}
+
+/**
+ * A construct rejected a prop that a `-c` key set: the same problem, told in terms of the key
+ * and the value the user typed. Other errors come back unchanged.
+ */
+export function explainInContextTerms(error: unknown, scope: Construct, stackPath: string): unknown {
+  if (!(error instanceof MetaflowValidationError) || !error.prop) return error;
+  const path = error.prop.path === stackPath ? '' : error.prop.path.slice(stackPath.length + 1);
+  const where = `${path}:${error.prop.name}`;
+  const spec = KEYS.find((k) => k.props?.includes(where) && scope.node.tryGetContext(k.key) !== undefined);
+  if (!spec) return error;
+  return new MetaflowValidationError(
+    `context key ${spec.key}: expected ${error.prop.expected}, got ${describeValue(scope.node.tryGetContext(spec.key))} (set it with -c ${spec.key}=<value>)`,
+  );
 }
 
 /** Keys that look like ours (plain identifiers) but are not: most likely typos. */
@@ -240,10 +294,13 @@ export function metaflowSettingsFromContext(scope: Construct): MetaflowAppSettin
   if (!/^[A-Za-z][A-Za-z0-9-]{0,127}$/.test(stackName)) {
     contextError(KEYS[0], stackName, 'a CloudFormation stack name (letters, digits, hyphens; starting with a letter)');
   }
-  if (draft.kmsKeyArn !== undefined && draft.datastore.encryption !== DatastoreEncryption.KMS) {
-    throw new MetaflowValidationError(
-      `context key kmsKeyArn: needs -c encryption=kms, got encryption=${describeValue(scope.node.tryGetContext('encryption') ?? 's3')}`,
-    );
+  for (const spec of KEYS) {
+    if (spec.requires && scope.node.tryGetContext(spec.key) !== undefined) checkRequirement(scope, spec, spec.requires);
+  }
+  const minvCpus = draft.compute.onDemand.minvCpus as number | undefined;
+  const onDemandMax = (draft.compute.onDemand.maxvCpus as number | undefined) ?? 256;
+  if (minvCpus !== undefined && minvCpus > onDemandMax) {
+    contextError(KEYS.find((k) => k.key === 'minvCpus')!, scope.node.tryGetContext('minvCpus'), `at most onDemandMaxvCpus (${onDemandMax})`);
   }
 
   const props: MetaflowStackProps = {
@@ -266,6 +323,7 @@ export function metaflowSettingsFromContext(scope: Construct): MetaflowAppSettin
     monitoring: draft.monitoring,
     ...draft.client,
     permissionsBoundary: draft.permissionsBoundaryArn ? PermissionsBoundary.fromArn(draft.permissionsBoundaryArn) : undefined,
+    removalPolicy: draft.removalPolicy,
   };
   return { stackName, nag, props };
 }

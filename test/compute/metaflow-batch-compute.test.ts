@@ -53,7 +53,11 @@ describe('MetaflowBatchCompute defaults', () => {
     const resources = envs[name].ComputeResources;
     expect(envs[name].Type).toBe('managed');
     expect(resources.MinvCpus).toBe(0);
-    expect(resources.LaunchTemplate).toEqual({ LaunchTemplateId: { Ref: expect.stringMatching(/^ComputeLaunchTemplate/) } });
+    // The version is pinned to the template's latest number, so a template change updates the environment.
+    expect(resources.LaunchTemplate).toEqual({
+      LaunchTemplateId: { Ref: expect.stringMatching(/^ComputeLaunchTemplate/) },
+      Version: { 'Fn::GetAtt': [resources.LaunchTemplate.LaunchTemplateId.Ref, 'LatestVersionNumber'] },
+    });
     expect(resources.SecurityGroupIds).toEqual([{ 'Fn::GetAtt': [expect.stringMatching(/^ComputeSecurityGroup/), 'GroupId'] }]);
     expect(resources.UpdateToLatestImageVersion).toBe(true);
     expect(resources.InstanceRole).toEqual({ 'Fn::GetAtt': [expect.stringMatching(new RegExp(`^Compute${name}InstanceProfile`)), 'Arn'] });
@@ -170,11 +174,11 @@ describe('MetaflowBatchCompute options', () => {
     expect(compute.gpuQueue).toBeUndefined();
   });
 
-  test('GPU Spot goes in front of on-demand GPU; AL2 NVIDIA AMI and custom GPU types', () => {
-    const { template } = build({ gpu: { spot: true, imageType: GpuImageType.AL2_NVIDIA, instanceTypes: ['g5.2xlarge', 'p4d'] } });
+  test('GPU Spot goes in front of on-demand GPU; custom GPU types', () => {
+    const { template } = build({ gpu: { spot: true, imageType: GpuImageType.AL2023_NVIDIA, instanceTypes: ['g5.2xlarge', 'p4d'] } });
     const envs = environments(template);
     expect(queues(template).GpuQueue.order).toEqual(['GpuSpotEnvironment', 'GpuEnvironment']);
-    expect(envs.GpuSpotEnvironment.ComputeResources).toMatchObject({ Type: 'SPOT', AllocationStrategy: 'SPOT_PRICE_CAPACITY_OPTIMIZED', Ec2Configuration: [{ ImageType: 'ECS_AL2_NVIDIA' }] });
+    expect(envs.GpuSpotEnvironment.ComputeResources).toMatchObject({ Type: 'SPOT', AllocationStrategy: 'SPOT_PRICE_CAPACITY_OPTIMIZED', Ec2Configuration: [{ ImageType: 'ECS_AL2023_NVIDIA' }] });
     expect(envs.GpuEnvironment.ComputeResources.InstanceTypes).toEqual(['g5.2xlarge', 'p4d']);
   });
 
@@ -190,6 +194,17 @@ describe('MetaflowBatchCompute options', () => {
     expect(envs.SpotEnvironment.ComputeResources).toMatchObject({ MinvCpus: 0, MaxvCpus: 512, InstanceTypes: ['m6i', 'r6i'] });
     template.hasResourceProperties('AWS::EC2::LaunchTemplate', { LaunchTemplateData: { BlockDeviceMappings: [{ Ebs: { VolumeSize: 500 } }] } });
     expect(queues(template).DefaultQueue.props.JobStateTimeLimitActions[0].MaxTimeSeconds).toBe(7200);
+  });
+
+  test('capacity timeout (off by default) cancels jobs RUNNABLE on CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY in every queue', () => {
+    const insufficient = (q: { props: Record<string, any> }) => (q.props.JobStateTimeLimitActions as any[])
+      .filter((a) => a.Reason === 'CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY');
+    for (const q of Object.values(queues(build().template))) expect(insufficient(q)).toEqual([]);
+    const withTimeout = queues(build({ capacityTimeout: Duration.minutes(45), fargate: { enabled: true } }).template);
+    expect(Object.keys(withTimeout).sort()).toEqual(['DefaultQueue', 'FargateQueue', 'GpuQueue']);
+    for (const q of Object.values(withTimeout)) {
+      expect(insufficient(q)).toEqual([{ Action: 'CANCEL', MaxTimeSeconds: 2700, Reason: 'CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY', State: 'RUNNABLE' }]);
+    }
   });
 
   test('existing roles and security group are used instead of creating them', () => {
@@ -270,7 +285,10 @@ describe('MetaflowBatchCompute bad input names the construct and the value', () 
     ['unknown option', { spot: { bidPercentage: 50 } as never }, /spot.bidPercentage must be left unset: spot accepts only enabled, maxvCpus, minvCpus, instanceTypes, got 50/],
     ['no environment for the default queue', { spot: { enabled: false }, onDemand: { enabled: false } }, /must be true for at least one of them/],
     ['GPU Spot with GPU off', { gpu: { enabled: false, spot: true } }, /gpu.spot must be left unset when gpu.enabled is false/],
-    ['unknown GPU image', { gpu: { imageType: 'ECS_AL1' as GpuImageType } }, /gpu.imageType must be one of ECS_AL2023_NVIDIA, ECS_AL2_NVIDIA, got "ECS_AL1"/],
+    ['unknown GPU image', { gpu: { imageType: 'ECS_AL1' as GpuImageType } }, /gpu.imageType must be one of ECS_AL2023_NVIDIA, got "ECS_AL1"/],
+    ['retired AL2 GPU image', { gpu: { imageType: 'ECS_AL2_NVIDIA' as GpuImageType } }, /Test\/Compute: gpu.imageType must be GpuImageType.AL2023_NVIDIA: AWS Batch no longer creates ECS compute environments on Amazon Linux 2 AMIs \(since 2026-06-30\).*got "ECS_AL2_NVIDIA"/],
+    ['p3 on the AL2023 NVIDIA AMI', { gpu: { instanceTypes: ['g5', 'p3.2xlarge', 'p3dn'] } }, /Test\/Compute: gpu.instanceTypes must be GPU instance families the ECS_AL2023_NVIDIA AMI supports \(not p3, p3dn; .*got \["p3.2xlarge","p3dn"\]/],
+    ['capacity timeout below 10 minutes', { capacityTimeout: Duration.minutes(9) }, /Test\/Compute: capacityTimeout must be from 10 minutes to 24 hours, got "9 minutes"/],
     ['runnable timeout below 10 minutes', { runnableTimeout: Duration.minutes(5) }, /Test\/Compute: runnableTimeout must be from 10 minutes to 24 hours, got "5 minutes"/],
     ['runnable timeout above 24 hours', { runnableTimeout: Duration.hours(25) }, /runnableTimeout must be from 10 minutes to 24 hours, got "1500 minutes"/],
     ['root volume without EC2', { spot: { enabled: false }, onDemand: { enabled: false }, gpu: { enabled: false }, fargate: { enabled: true }, rootVolumeSizeGiB: 200 }, /rootVolumeSizeGiB must be left unset when no EC2 environment is enabled, got 200/],

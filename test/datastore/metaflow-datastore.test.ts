@@ -188,6 +188,10 @@ describe('MetaflowDatastore grants are scoped to the two roots', () => {
 });
 
 describe('MetaflowDatastore bad input', () => {
+  test('an imported bucket name is checked too', () => {
+    expect(() => MetaflowDatastore.fromBucketName(emptyStack(), 'Imported', 'x')).toThrow(/Test: Imported bucketName must be an S3 bucket name .*got "x"/);
+  });
+
   test.each([
     ['a key without KMS encryption', (s: Stack) => ({ encryptionKey: new kms.Key(s, 'K') }), /Test\/Datastore: encryption must be DatastoreEncryption.KMS when an encryptionKey is given, got "S3_MANAGED"/],
     ['an unknown encryption', () => ({ encryption: 'AES' as DatastoreEncryption }), /encryption must be one of S3_MANAGED, KMS, got "AES"/],
@@ -195,6 +199,9 @@ describe('MetaflowDatastore bad input', () => {
     ['a log bucket with logs off', (s: Stack) => ({ serverAccessLogs: false, serverAccessLogsBucket: new s3.Bucket(s, 'L') }), /serverAccessLogs must be true \(or unset\)/],
     ['a prefix with a slash', () => ({ sysrootPrefix: '/metaflow/' }), /sysrootPrefix must be an S3 key prefix without leading or trailing "\/".*got "\/metaflow\/"/],
     ['equal prefixes', () => ({ sysrootPrefix: 'x', datatoolsPrefix: 'x' }), /datatoolsPrefix must be different from sysrootPrefix "x", got "x"/],
+    ['an upper-case bucket name', () => ({ bucketName: 'Team_Flows' }), /Test\/Datastore: bucketName must be an S3 bucket name .*got "Team_Flows"/],
+    ['a bucket name like an IP address', () => ({ bucketName: '10.0.0.1' }), /bucketName must be an S3 bucket name .*got "10.0.0.1"/],
+    ['a bucket name with ".."', () => ({ bucketName: 'team..flows' }), /bucketName must be an S3 bucket name .*got "team..flows"/],
   ])('%s', (_name, props, message) => {
     const stack = emptyStack();
     expect(() => new MetaflowDatastore(stack, 'Datastore', props(stack))).toThrow(message);

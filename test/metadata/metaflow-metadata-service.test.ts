@@ -97,6 +97,21 @@ describe('MetaflowMetadataService defaults', () => {
     for (const g of groups) expect(g).toMatchObject({ HealthCheckProtocol: 'HTTP', HealthCheckPath: '/ping', TargetType: 'ip' });
   });
 
+  test('the NLB has its own group: PrivateLink inbound rules off, client IP preservation off, the service admits only the NLB', () => {
+    const [, nlb] = resourcesOf(template, 'AWS::ElasticLoadBalancingV2::LoadBalancer')[0];
+    expect(nlb.Properties.EnforceSecurityGroupInboundRulesOnPrivateLinkTraffic).toBe('off');
+    const nlbGroup = nlb.Properties.SecurityGroups[0]['Fn::GetAtt'][0];
+    expect(nlbGroup).toMatch(/^MetadataLoadBalancerSecurityGroup/);
+    for (const [, g] of resourcesOf(template, 'AWS::ElasticLoadBalancingV2::TargetGroup')) {
+      expect(g.Properties.TargetGroupAttributes).toContainEqual({ Key: 'preserve_client_ip.enabled', Value: 'false' });
+    }
+    const [serviceGroupId, serviceGroup] = resourcesOf(template, 'AWS::EC2::SecurityGroup').find(([id]) => id.startsWith('MetadataServiceSecurityGroup'))!;
+    expect(serviceGroup.Properties.SecurityGroupIngress).toBeUndefined();
+    const ingress = resourcesOf(template, 'AWS::EC2::SecurityGroupIngress').map(([, r]) => r.Properties)
+      .filter((r) => r.GroupId['Fn::GetAtt'][0] === serviceGroupId);
+    expect(ingress.map((r) => [r.FromPort, r.SourceSecurityGroupId['Fn::GetAtt'][0]]).sort()).toEqual([[8080, nlbGroup], [8082, nlbGroup]]);
+  });
+
   test('API Gateway: regional, {proxy+} ANY through the VPC link, API key required, validator, access logs', () => {
     template.hasResourceProperties('AWS::ApiGateway::RestApi', { EndpointConfiguration: { Types: ['REGIONAL'] } });
     template.resourceCountIs('AWS::ApiGateway::VpcLink', 1);
@@ -110,6 +125,21 @@ describe('MetaflowMetadataService defaults', () => {
     const [, stage] = resourcesOf(template, 'AWS::ApiGateway::Stage')[0];
     expect(stage.Properties.StageName).toBe('api');
     expect(JSON.stringify(stage.Properties.AccessLogSetting.DestinationArn)).toMatch(/MetadataApiAccessLogs/);
+  });
+
+  test('the account-level API Gateway CloudWatch role that access logs need is created and retained', () => {
+    const [accountId, account] = Object.entries(template.toJSON().Resources as Record<string, any>).find(([, r]) => r.Type === 'AWS::ApiGateway::Account')!;
+    expect(account.DeletionPolicy).toBe('Retain');
+    const roleId = account.Properties.CloudWatchRoleArn['Fn::GetAtt'][0];
+    const role = template.toJSON().Resources[roleId];
+    expect(role.DeletionPolicy).toBe('Retain');
+    expect(role.Properties.AssumeRolePolicyDocument.Statement[0].Principal).toEqual({ Service: 'apigateway.amazonaws.com' });
+    expect(JSON.stringify(role.Properties.ManagedPolicyArns)).toContain('service-role/AmazonAPIGatewayPushToCloudWatchLogs');
+    // The stage is created after the account setting, so its access logs can be delivered.
+    const [stageId] = resourcesOf(template, 'AWS::ApiGateway::Stage')[0];
+    expect(template.toJSON().Resources[stageId].DependsOn).toContain(accountId);
+    const [, stage] = resourcesOf(template, 'AWS::ApiGateway::Stage')[0];
+    expect(stage.Properties.MethodSettings).toEqual([expect.objectContaining({ LoggingLevel: 'ERROR' })]);
   });
 
   test('API key value comes from a generated secret; usage plan throttles', () => {
@@ -127,6 +157,30 @@ describe('MetaflowMetadataService defaults', () => {
     expect(JSON.stringify(template.toJSON().Resources[id].DependsOn)).toMatch(/MetadataService/);
     expect(migrationFunction(template)).toMatchObject({ Runtime: 'nodejs24.x', Timeout: 840, VpcConfig: { SubnetIds: [{ Ref: expect.stringMatching(/^VpcprivateSubnet1/) }, { Ref: expect.stringMatching(/^VpcprivateSubnet2/) }] } });
     expect(service.migrations?.function).toBeDefined();
+  });
+
+  test('the migration check runs on every deploy: a property that changes with every synthesis', () => {
+    const [, cr] = resourcesOf(template, 'Custom::MetaflowMigrations')[0];
+    expect(cr.Properties.DeployedAt).toMatch(/^\d{4}-\d\d-\d\dT/);
+    const later = resourcesOf(build().template, 'Custom::MetaflowMigrations')[0][1];
+    expect(later.Properties.DeployedAt).not.toBe(cr.Properties.DeployedAt);
+  });
+
+  test('a schema version change rolls the service: ECS UpdateService forceNewDeployment, scoped to this service', () => {
+    const resources = template.toJSON().Resources as Record<string, any>;
+    const [migrationsId] = resourcesOf(template, 'Custom::MetaflowMigrations')[0];
+    const [rollId, roll] = resourcesOf(template, 'Custom::AWS')[0];
+    expect(roll.Properties.SchemaVersion).toEqual({ 'Fn::GetAtt': [migrationsId, 'SchemaVersionAfter'] });
+    const [serviceId] = resourcesOf(template, 'AWS::ECS::Service')[0];
+    for (const phase of ['Create', 'Update']) {
+      const call = stack.resolve(roll.Properties[phase]);
+      const text = JSON.stringify(call);
+      expect(text).toContain('\\"service\\":\\"ECS\\",\\"action\\":\\"updateService\\"');
+      expect(text).toContain('forceNewDeployment\\":true');
+      expect(text).toContain(serviceId);
+    }
+    const policyId = resources[rollId].DependsOn.find((id: string) => resources[id].Type === 'AWS::IAM::Policy');
+    expect(resources[policyId].Properties.PolicyDocument.Statement).toEqual([{ Action: 'ecs:UpdateService', Effect: 'Allow', Resource: { Ref: serviceId } }]);
   });
 
   test('urls: SERVICE_URL is the API stage, SERVICE_INTERNAL_URL the NLB', () => {
@@ -154,6 +208,14 @@ describe('MetaflowMetadataService options', () => {
     template.hasResourceProperties('AWS::RDS::DBInstance', { EngineVersion: '16.10', DBInstanceClass: 'db.m7g.large', MultiAZ: true, BackupRetentionPeriod: 14, DeletionProtection: false });
     template.hasResourceProperties('AWS::ApiGateway::UsagePlan', { Throttle: { RateLimit: 20, BurstLimit: 40 } });
     template.resourceCountIs('AWS::WAFv2::WebACLAssociation', 1);
+  });
+
+  test('cloudWatchRole off: no account setting, access logs stay, no execution logging', () => {
+    const { template } = build({ api: { cloudWatchRole: false } });
+    template.resourceCountIs('AWS::ApiGateway::Account', 0);
+    const [, stage] = resourcesOf(template, 'AWS::ApiGateway::Stage')[0];
+    expect(stage.Properties.AccessLogSetting).toBeDefined();
+    expect(stage.Properties.MethodSettings[0].LoggingLevel).toBeUndefined();
   });
 
   test('migrations can be turned off', () => {

@@ -21,7 +21,7 @@ describe('monitoring options', () => {
     [{ alarmEmail: 'ops' }, 'context key alarmEmail: expected an email address, got "ops"'],
     [{ alarmTopicArn: 'ops-alarms' }, 'context key alarmTopicArn: expected an SNS topic ARN'],
     [{ failedJobsAlarmThreshold: '0' }, 'context key failedJobsAlarmThreshold: expected an integer from 1 to 100000, got "0"'],
-    [{ monitoring: 'false', alarmEmail: 'ops@example.com' }, 'Metaflow: monitoring must be left unset when monitoring.enabled is false, got {"alarmEmail":"ops@example.com"}'],
+    [{ monitoring: 'false', alarmEmail: 'ops@example.com' }, 'context key alarmEmail: "ops@example.com" needs -c monitoring=true, got monitoring=false'],
   ])('bad monitoring settings %j are refused clearly', (context, message) => {
     expect(() => appFromContext(context as Record<string, string>)).toThrow(message);
   });

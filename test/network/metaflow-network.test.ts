@@ -1,6 +1,6 @@
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
-import { MetaflowNetwork } from '../../lib/network/metaflow-network';
+import { GatewayEndpointPolicy, MetaflowNetwork } from '../../lib/network/metaflow-network';
 import { emptyStack, resourcesOf } from '../support/synth';
 
 function subnetsByType(template: Template): Record<string, number> {
@@ -26,6 +26,41 @@ describe('MetaflowNetwork', () => {
     expect(network.computeSubnets).toEqual({ subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS });
     expect(network.computeNeedsPublicIp).toBe(false);
     expect(network.databaseSubnets).toEqual({ subnetType: ec2.SubnetType.PRIVATE_ISOLATED });
+  });
+
+  test('S3 and DynamoDB gateway endpoints on exactly the compute subnets\' route tables, account-scoped, ECR layers readable', () => {
+    for (const [natGateways, subnetName] of [[1, 'compute'], [0, 'public']] as const) {
+      const stack = emptyStack();
+      new MetaflowNetwork(stack, 'Network', { natGateways });
+      const endpoints = resourcesOf(Template.fromStack(stack), 'AWS::EC2::VPCEndpoint').map(([, e]) => e.Properties);
+      expect(endpoints.map((e) => e.VpcEndpointType)).toEqual(['Gateway', 'Gateway']);
+      expect(endpoints.map((e) => JSON.stringify(e.ServiceName))).toEqual([expect.stringContaining('.s3'), expect.stringContaining('.dynamodb')]);
+      for (const endpoint of endpoints) {
+        expect(endpoint.RouteTableIds).toEqual([
+          { Ref: expect.stringMatching(new RegExp(`^NetworkVpc${subnetName}Subnet1RouteTable`)) },
+          { Ref: expect.stringMatching(new RegExp(`^NetworkVpc${subnetName}Subnet2RouteTable`)) },
+        ]);
+        expect(endpoint.PolicyDocument.Statement[0]).toMatchObject({
+          Sid: 'ThisAccountsPrincipals', Effect: 'Allow', Principal: { AWS: '*' }, Resource: '*',
+          Condition: { StringEquals: { 'aws:PrincipalAccount': { Ref: 'AWS::AccountId' } } },
+        });
+      }
+      expect(endpoints[0].PolicyDocument.Statement[1]).toEqual({
+        Sid: 'EcrImageLayers', Effect: 'Allow', Principal: { AWS: '*' }, Action: 's3:GetObject',
+        Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':s3:::prod-', { Ref: 'AWS::Region' }, '-starport-layer-bucket/*']] },
+      });
+      expect(endpoints[1].PolicyDocument.Statement).toHaveLength(1);
+    }
+  });
+
+  test('gateway endpoints: the open policy, or none', () => {
+    const open = emptyStack();
+    new MetaflowNetwork(open, 'Network', { gatewayEndpointPolicy: GatewayEndpointPolicy.OPEN });
+    const endpoints = resourcesOf(Template.fromStack(open), 'AWS::EC2::VPCEndpoint');
+    expect(endpoints.map(([, e]) => e.Properties.PolicyDocument)).toEqual([undefined, undefined]);
+    const none = emptyStack();
+    new MetaflowNetwork(none, 'Network', { gatewayEndpoints: false });
+    Template.fromStack(none).resourceCountIs('AWS::EC2::VPCEndpoint', 0);
   });
 
   test('natGateways 0: no NAT, no private subnets, compute in public subnets with public IPs', () => {
@@ -80,6 +115,7 @@ describe('MetaflowNetwork', () => {
     const template = Template.fromStack(stack);
     template.resourceCountIs('AWS::EC2::VPC', 0);
     template.resourceCountIs('AWS::EC2::FlowLog', 0);
+    template.resourceCountIs('AWS::EC2::VPCEndpoint', 0);
     template.hasResourceProperties('AWS::EC2::SecurityGroup', { VpcId: 'vpc-0123456789abcdef0' });
     expect(network.vpc).toBe(vpc);
     expect(network.computeSubnets).toEqual({ subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS });
@@ -116,6 +152,8 @@ describe('MetaflowNetwork', () => {
       const stack = emptyStack();
       const vpc = ec2.Vpc.fromVpcAttributes(stack, 'Existing', { vpcId: 'vpc-0111111111abcdef0', availabilityZones: ['a', 'b'], publicSubnetIds: ['s-3', 's-4'], publicSubnetRouteTableIds: ['rt-3', 'rt-3'] });
       expect(() => new MetaflowNetwork(stack, 'Network', { vpc, natGateways: 2 })).toThrow(/left unset when an existing vpc is given/);
+      expect(() => new MetaflowNetwork(stack, 'Network2', { vpc, gatewayEndpoints: true }))
+        .toThrow('Test/Network2: gatewayEndpoints must be left unset with an existing vpc (its route tables belong to its owner), got true');
     });
   });
 });

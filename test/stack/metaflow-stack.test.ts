@@ -4,8 +4,15 @@ import { CONTEXT_KEYS } from '../../lib/stack/stack-context';
 import { profileFromOutputs } from '../../runner/config/profile';
 import { appFromContext, resourcesOf, templateFromContext } from '../support/synth';
 
+/** The default stack's template, synthesized once for every test that reads it. */
+let defaultTemplateCache: Template | undefined;
+function defaultTemplate(): Template {
+  defaultTemplateCache ??= templateFromContext();
+  return defaultTemplateCache;
+}
+
 describe('MetaflowStack outputs form a Metaflow configuration', () => {
-  const template = templateFromContext();
+  const template = defaultTemplate();
   const outputs = template.toJSON().Outputs as Record<string, { Value: unknown; Description: string }>;
 
   test('one output per key this part determines, named by the shared config-keys module', () => {
@@ -146,7 +153,7 @@ describe('the UI in the stack', () => {
 
   test.each([
     [{ ui: 'true' }, 'context key uiAllowedCidrs: required with -c ui=true and uiAuth=internal'],
-    [{ ui: 'true', uiAllowedCidrs: '0.0.0.0/0' }, 'Metaflow/Ui: auth.allowedCidrs'],
+    [{ ui: 'true', uiAllowedCidrs: '0.0.0.0/0' }, 'context key uiAllowedCidrs: expected a list of restricted CIDRs'],
     [{ ui: 'true', uiAuth: 'cognito', uiDomainName: 'x.example.com' }, 'context key uiCertificateArn: required with -c uiAuth=cognito, got none'],
     [{ ui: 'true', uiAuth: 'internal', uiAllowedCidrs: '10.0.0.0/8', uiDomainName: 'x.example.com' }, 'context keys uiCertificateArn/uiDomainName: need -c uiAuth=cognito'],
     [{ uiAllowedCidrs: '10.0.0.0/8' }, 'context key uiAllowedCidrs: need -c ui=true, got ui=false'],
@@ -156,13 +163,46 @@ describe('the UI in the stack', () => {
   });
 });
 
+describe('removalPolicy=destroy lets a failed or test stack be deleted', () => {
+  const retained = (template: Template) => Object.entries(template.toJSON().Resources as Record<string, any>)
+    .filter(([, r]) => r.DeletionPolicy === 'Retain' || r.DeletionPolicy === 'Snapshot' || r.UpdateReplacePolicy === 'Retain' || r.UpdateReplacePolicy === 'Snapshot')
+    .map(([id, r]) => `${r.Type} ${id}`);
+
+  test('default: the datastore, the database (snapshot, deletion protection) and the logs are kept', () => {
+    const template = defaultTemplate();
+    const kept = retained(template);
+    for (const type of ['AWS::S3::Bucket', 'AWS::RDS::DBInstance', 'AWS::Logs::LogGroup', 'AWS::DynamoDB::Table']) {
+      expect(kept.some((entry) => entry.startsWith(`${type} `))).toBe(true);
+    }
+    template.hasResourceProperties('AWS::RDS::DBInstance', { DeletionProtection: true });
+  });
+
+  test('destroy: nothing is retained but the account-level API Gateway logging role; buckets are emptied; the database is unprotected', () => {
+    const template = templateFromContext({
+      removalPolicy: 'destroy', encryption: 'kms', ui: 'true', uiAllowedCidrs: '10.0.0.0/8',
+    });
+    expect(retained(template).map((entry) => entry.replace(/ .*/, '')).sort()).toEqual(['AWS::ApiGateway::Account', 'AWS::IAM::Role']);
+    template.hasResourceProperties('AWS::RDS::DBInstance', { DeletionProtection: false });
+    const buckets = resourcesOf(template, 'AWS::S3::Bucket').map(([id]) => id).sort();
+    const emptied = resourcesOf(template, 'Custom::S3AutoDeleteObjects').map(([, r]) => r.Properties.BucketName.Ref).sort();
+    expect(buckets.length).toBeGreaterThan(1);
+    expect(emptied).toEqual(buckets);
+    for (const [, cognito] of resourcesOf(template, 'AWS::Cognito::UserPool')) expect(cognito.Properties.DeletionProtection).not.toBe('ACTIVE');
+  });
+
+  test('an explicit setting still wins over removalPolicy=destroy', () => {
+    templateFromContext({ removalPolicy: 'destroy', dbDeletionProtection: 'true' })
+      .hasResourceProperties('AWS::RDS::DBInstance', { DeletionProtection: true });
+  });
+});
+
 describe('context keys (-c key=value) reach the constructs', () => {
   test('network, datastore and compute options', () => {
     const template = templateFromContext({
       stackName: 'Flows', natGateways: '0', availabilityZones: 'us-west-2a,us-west-2b,us-west-2c', vpcCidr: '10.8.0.0/16', flowLogs: 'false',
       encryption: 'kms', versioned: 'true', noncurrentVersionExpirationDays: '30', accessLogs: 'false', removalPolicy: 'destroy',
       spot: 'false', onDemandMaxvCpus: '128', minvCpus: '2', instanceTypes: 'm6i, c6i.4xlarge', gpuMaxvCpus: '16', gpuInstanceTypes: 'p4d',
-      gpuImageType: 'al2', gpuSpot: 'true', fargate: 'true', fargateSpot: 'false', fargateMaxvCpus: '32', rootVolumeGiB: '250',
+      gpuImageType: 'al2023', capacityTimeoutMinutes: '20', gpuSpot: 'true', fargate: 'true', fargateSpot: 'false', fargateMaxvCpus: '32', rootVolumeGiB: '250',
       runnableTimeoutMinutes: '60', permissionsBoundaryArn: 'arn:aws:iam::123456789012:policy/Boundary',
       metadataServiceVersion: 'v2.5.1', metadataServiceDesiredCount: '2', dbInstanceType: 'db.r7g.large', dbEngineVersion: '16.10',
       dbMultiAz: 'true', dbDeletionProtection: 'false', dbRemovalPolicy: 'destroy', apiRateLimit: '50', apiBurstLimit: '60', stateMachinePrefix: 'team',
@@ -177,12 +217,12 @@ describe('context keys (-c key=value) reach the constructs', () => {
     const envs = resourcesOf(template, 'AWS::Batch::ComputeEnvironment').map(([id, ce]) => [id.replace(/[A-F0-9]{8}$/, ''), ce.Properties.ComputeResources]);
     expect(Object.fromEntries(envs)).toEqual({
       ComputeOnDemandEnvironment: expect.objectContaining({ MinvCpus: 2, MaxvCpus: 128, InstanceTypes: ['c6i.4xlarge', 'm6i'] }),
-      ComputeGpuSpotEnvironment: expect.objectContaining({ MaxvCpus: 16, InstanceTypes: ['p4d'], Ec2Configuration: [{ ImageType: 'ECS_AL2_NVIDIA' }] }),
+      ComputeGpuSpotEnvironment: expect.objectContaining({ MaxvCpus: 16, InstanceTypes: ['p4d'], Ec2Configuration: [{ ImageType: 'ECS_AL2023_NVIDIA' }] }),
       ComputeGpuEnvironment: expect.objectContaining({ MaxvCpus: 16, Type: 'EC2' }),
       ComputeFargateEnvironment: expect.objectContaining({ MaxvCpus: 32, Type: 'FARGATE' }),
     });
     template.hasResourceProperties('AWS::EC2::LaunchTemplate', { LaunchTemplateData: { BlockDeviceMappings: [{ Ebs: { VolumeSize: 250 } }] } });
-    template.hasResourceProperties('AWS::Batch::JobQueue', { JobStateTimeLimitActions: [{ MaxTimeSeconds: 3600 }, { MaxTimeSeconds: 3600 }] });
+    template.hasResourceProperties('AWS::Batch::JobQueue', { JobStateTimeLimitActions: [{ MaxTimeSeconds: 3600 }, { MaxTimeSeconds: 3600 }, { MaxTimeSeconds: 1200, Reason: 'CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY' }] });
     template.hasResourceProperties('AWS::RDS::DBInstance', { EngineVersion: '16.10', DBInstanceClass: 'db.r7g.large', MultiAZ: true, DeletionProtection: false });
     template.hasResourceProperties('AWS::ECS::TaskDefinition', { ContainerDefinitions: [{ Image: 'netflixoss/metaflow_metadata_service:v2.5.1' }] });
     template.hasResourceProperties('AWS::ECS::Service', { DesiredCount: 2 });
@@ -224,7 +264,7 @@ describe('context keys (-c key=value) reach the constructs', () => {
     [{ rootVolumeGiB: '10' }, 'context key rootVolumeGiB: expected an integer from 30 to 16384, got "10"'],
     [{ runnableTimeoutMinutes: '5' }, 'context key runnableTimeoutMinutes: expected an integer from 10 to 1440, got "5"'],
     [{ stackName: '9lives' }, 'context key stackName: expected a CloudFormation stack name'],
-    [{ kmsKeyArn: 'arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab' }, 'context key kmsKeyArn: needs -c encryption=kms, got encryption="s3"'],
+    [{ kmsKeyArn: 'arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab' }, 'context key kmsKeyArn: "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab" needs -c encryption=kms, got encryption="s3"'],
     [{ natGateway: '0' }, 'unknown context key natGateway (known keys: stackName, nag,'],
     [{ encryption: 'kms', kmsKeyArn: 'garbage' }, 'context key kmsKeyArn: expected a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>), got "garbage"'],
     [{ permissionsBoundaryArn: 'Boundary' }, 'context key permissionsBoundaryArn: expected an IAM managed policy ARN'],
@@ -233,9 +273,10 @@ describe('context keys (-c key=value) reach the constructs', () => {
     [{ dbInstanceType: 'large' }, 'context key dbInstanceType: expected an instance type like "t4g.small", got "large"'],
     [{ dbRemovalPolicy: 'keep' }, 'context key dbRemovalPolicy: expected one of snapshot, retain, destroy, got "keep"'],
     [{ apiBurstLimit: '0' }, 'context key apiBurstLimit: expected an integer from 1 to 5000, got "0"'],
-    [{ stateMachinePrefix: 'a b' }, 'Metaflow/StepFunctions: stateMachinePrefix must be 1–40 letters'],
-    [{ gpuInstanceTypes: 'm5.large' }, 'Metaflow/Compute: gpu.instanceTypes must be NVIDIA GPU instance types or families'],
-    [{ existingBucketName: 'b', versioned: 'true' }, 'Metaflow: datastore.versioned must be left unset with existingBucketName "b" (they shape a new bucket), got [true]'],
+    [{ stateMachinePrefix: 'a b' }, 'context key stateMachinePrefix: expected 1–40 letters'],
+    [{ gpuInstanceTypes: 'm5.large' }, 'context key gpuInstanceTypes: expected NVIDIA GPU instance types or families'],
+    [{ gpuImageType: 'al2' }, 'context key gpuImageType: expected one of al2023 (AWS Batch no longer creates ECS compute environments on Amazon Linux 2 AMIs (since 2026-06-30)'],
+    [{ existingBucketName: 'bucket', versioned: 'true' }, 'context key versioned: expected left unset with existingBucketName "bucket" (they shape a new bucket), got "true"'],
   ])('bad value %j is refused with the key and the value', (context, message) => {
     expect(() => appFromContext(context as Record<string, string>)).toThrow(message);
   });

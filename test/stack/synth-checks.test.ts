@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { IConstruct } from 'constructs';
 import { describeWithTool } from '../support/external-tool';
+import { platformPathProblems } from '../support/platform-paths';
 import { appFromContext } from '../support/synth';
 
 const run = promisify(execFile);
@@ -13,7 +14,8 @@ const ROOT = join(__dirname, '..', '..');
 
 /**
  * The stack variants every synthesized-template check runs on. "maximal" turns on every option
- * issue #2 names: Fargate, KMS, versioning, no NAT, custom instance types, a permissions boundary.
+ * issue #2 names: Fargate, KMS, versioning, no NAT, custom instance types, a permissions boundary
+ * (and removalPolicy=destroy, the capacity timeout).
  */
 export const SYNTH_VARIANTS: Record<string, Record<string, string>> = {
   default: {},
@@ -22,7 +24,7 @@ export const SYNTH_VARIANTS: Record<string, Record<string, string>> = {
     maxAzs: '3', instanceTypes: 'm6i,c6i.2xlarge', gpuInstanceTypes: 'g5,p4d',
     gpuSpot: 'true', rootVolumeGiB: '200', runnableTimeoutMinutes: '45',
     permissionsBoundaryArn: 'arn:aws:iam::123456789012:policy/MetaflowBoundary',
-    dbMultiAz: 'true', dbEngineVersion: '16.10', webAclArn: 'arn:aws:wafv2:us-east-1:123456789012:regional/webacl/acl/11111111-2222-3333-4444-555555555555',
+    dbMultiAz: 'true', dbEngineVersion: '16.10', removalPolicy: 'destroy', capacityTimeoutMinutes: '60', webAclArn: 'arn:aws:wafv2:us-east-1:123456789012:regional/webacl/acl/11111111-2222-3333-4444-555555555555',
   },
   'no-nat': { natGateways: '0' },
   'ui-internal': { ui: 'true', uiAllowedCidrs: '10.0.0.0/8,192.168.1.0/24' },
@@ -102,6 +104,69 @@ describe.each(Object.keys(SYNTH_VARIANTS))('%s stack', (variant) => {
   });
 });
 
+/** The synthesized template of a variant, as JSON (a fresh copy). */
+function templateOf(variant: string): any {
+  return JSON.parse(readFileSync(synthesized[variant].templatePath, 'utf8'));
+}
+
+describe.each(Object.keys(SYNTH_VARIANTS))('%s stack network paths', (variant) => {
+  test('every path the platform needs is open; nothing else reaches the database or the migration API', () => {
+    expect(platformPathProblems(templateOf(variant))).toEqual([]);
+  });
+});
+
+/**
+ * The default template as it was before the NLB got its own rules: the NLB with the group CDK
+ * creates under networkLoadBalancerWithSecurityGroupByDefault (no inbound rule, a deny-all
+ * outbound placeholder, PrivateLink inbound rules enforced) and the service open to the VPC CIDR.
+ */
+function withCdkDefaultNlbGroup(template: any): any {
+  const resources = template.Resources as Record<string, any>;
+  const nlbId = Object.keys(resources).find((id) => resources[id].Type === 'AWS::ElasticLoadBalancingV2::LoadBalancer')!;
+  const nlb = resources[nlbId].Properties;
+  const nlbGroup = nlb.SecurityGroups[0]['Fn::GetAtt'][0];
+  delete nlb.EnforceSecurityGroupInboundRulesOnPrivateLinkTraffic;
+  resources[nlbGroup].Properties.SecurityGroupEgress = [{ CidrIp: '255.255.255.255/32', Description: 'Disallow all traffic', FromPort: 252, IpProtocol: 'icmp', ToPort: 86 }];
+  delete resources[nlbGroup].Properties.SecurityGroupIngress;
+  const mentionsNlbGroup = (r: any) => JSON.stringify(r.Properties).includes(`"${nlbGroup}"`);
+  for (const id of Object.keys(resources)) {
+    if (/^AWS::EC2::SecurityGroup(Ingress|Egress)$/.test(resources[id].Type) && mentionsNlbGroup(resources[id])) delete resources[id];
+  }
+  const serviceGroup = Object.keys(resources).find((id) => id.startsWith('MetadataServiceServiceSecurityGroup') && resources[id].Type === 'AWS::EC2::SecurityGroup')!;
+  const vpcCidr = { 'Fn::GetAtt': [Object.keys(resources).find((id) => resources[id].Type === 'AWS::EC2::VPC'), 'CidrBlock'] };
+  resources[serviceGroup].Properties.SecurityGroupIngress = [8080, 8082].map((port) => ({ CidrIp: vpcCidr, FromPort: port, ToPort: port, IpProtocol: 'tcp' }));
+  return template;
+}
+
+test('the path check fails on the old configuration (NLB with CDK\'s default group) and names each refused path', () => {
+  const problems = platformPathProblems(withCdkDefaultNlbGroup(templateOf('default')));
+  expect(problems).toEqual(expect.arrayContaining([
+    expect.stringMatching(/^Batch ComputeSpotEnvironment\w+ → NLB:80 → service:8080 refused$/),
+    expect.stringMatching(/^Batch ComputeOnDemandEnvironment\w+ → NLB:80 → service:8080 refused$/),
+    expect.stringMatching(/^Batch ComputeGpuEnvironment\w+ → NLB:80 → service:8080 refused$/),
+    'API Gateway VPC link → NLB:80 → service:8080 refused',
+    'NLB health check → service:8080 refused',
+    'NLB health check → service:8082 refused',
+    'migration function → NLB:8082 → service:8082 refused',
+    expect.stringMatching(/^outsider:NetworkVpccomputeSubnet1\w+ reaches the migration API \(service:8082\)$/),
+    expect.stringMatching(/^ComputeSpotEnvironment\w+ reaches the migration API \(service:8082\)$/),
+  ]));
+  // The database was never the problem: only the service and its migration port were.
+  expect(problems.filter((line) => / reaches the database:|→ database:/.test(line))).toEqual([]);
+});
+
+test('the default stack carries fewer acknowledgements than the 26 it had before the narrower rules', () => {
+  const all = synthesized.default.acknowledgements.filter((ack) => !ack.id.startsWith('CloudFormation-Validate::'));
+  // The 26 were on the resources that existed then; the user access policy and monitoring came
+  // later and carry their own (run-time names and APIs without resource-level permissions).
+  const isNew = (ack: { path: string }) => /\/(UserAccess|Monitoring)\//.test(ack.path);
+  const acks = all.filter((ack) => !isNew(ack));
+  expect(acks.length).toBeLessThanOrEqual(25);
+  expect(all.filter(isNew).length).toBeLessThanOrEqual(14);
+  // The service's security group no longer needs EC23: it admits the NLB's group, not a CIDR.
+  expect(acks.filter((ack) => ack.id.endsWith('AwsSolutions-EC23'))).toEqual([]);
+});
+
 test('the nag check fails a stack with a finding (it is not vacuous)', () => {
   const result = synthWithNag({}, ({ stack }) => {
     new s3.Bucket(stack, 'Careless', { enforceSSL: false });
@@ -154,12 +219,21 @@ describe('the cdk CLI synthesizes offline', () => {
     expect(Object.keys(template.Outputs)).toContain('MetaflowBatchJobQueue');
   });
 
-  test('a bad -c value exits non-zero with one clear line and no stack trace', async () => {
+  /** `cdk synth -c <setting>`, expected to fail: its exit code and stderr. */
+  async function failedSynth(setting: string): Promise<{ code: number; stderr: string } | undefined> {
     const out = mkdtempSync(join(tmpdir(), 'metaflow-cdk-out-'));
-    const failure = await run(cdk, ['synth', '-q', '-o', out, '-c', 'natGateways=abc'], { cwd: ROOT, env, timeout: 120_000 })
+    return run(cdk, ['synth', '-q', '-o', out, '-c', setting], { cwd: ROOT, env, timeout: 120_000 })
       .then(() => undefined, (err: { code: number; stderr: string }) => err);
+  }
+
+  test.each([
+    ['natGateways=abc', ['metaflow-cdk: context key natGateways: expected an integer from 0 to 16, got "abc"']],
+    // A value a construct rejects is reported under its -c key too (not the construct prop).
+    ['bucketName=My_Bucket', ['metaflow-cdk: context key bucketName: expected an S3 bucket name', 'got "My_Bucket" (set it with -c bucketName=<value>)']],
+  ])('-c %s exits non-zero with one clear line and no stack trace', async (setting, lines) => {
+    const failure = await failedSynth(setting);
     expect(failure?.code).not.toBe(0);
-    expect(failure?.stderr).toContain('metaflow-cdk: context key natGateways: expected an integer from 0 to 16, got "abc"');
+    for (const line of lines) expect(failure?.stderr).toContain(line);
     expect(failure?.stderr).not.toMatch(/^\s+at /m);
   });
 });
