@@ -1,6 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { COMMANDS, CommandContext } from './commands';
-import { EXIT_CODES } from './exit-codes';
+import { EXIT_CODES } from '../errors';
 
 /** Build the `metaflow-cdk` program with every subcommand registered. */
 export function buildProgram(context: CommandContext): Command {

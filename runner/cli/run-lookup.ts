@@ -1,5 +1,5 @@
 import { Datastore, RunRecord, TaskRecord } from '../datastore/types';
-import { UserInputError } from './exit-codes';
+import { UserInputError } from '../errors';
 
 /** The run with this id, or a UserInputError naming the id and the datastore. */
 export async function findRun(datastore: Datastore, runId: string): Promise<RunRecord> {

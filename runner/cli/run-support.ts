@@ -10,7 +10,7 @@ import { runFlow } from '../orchestrator/orchestrator';
 import { ProgressReporter, wantsLiveView } from '../progress/reporter';
 import { formatDuration } from '../progress/table';
 import { CommandContext } from './commands';
-import { EXIT_CODES, UserInputError } from './exit-codes';
+import { EXIT_CODES, UserInputError } from '../errors';
 
 /** The datastore root: --root, else $METAFLOW_CDK_ROOT, else .metaflow-cdk in the working dir. */
 export function addRootOption(cmd: Command): Command {

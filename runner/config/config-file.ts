@@ -14,7 +14,7 @@ import {
   SECRET_METAFLOW_CONFIG_KEYS,
   toMetaflowConfigFile,
 } from '../../lib/config/metaflow-config-keys';
-import { CommandFailedError, UserInputError } from '../cli/exit-codes';
+import { CommandFailedError, UserInputError } from '../errors';
 
 export const CONFIG_FILE_MODE = 0o600;
 export const CONFIG_DIR_MODE = 0o700;

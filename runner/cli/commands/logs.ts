@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import type { CommandRegistrar } from './index';
 import { addRootOption, openDatastore } from '../run-support';
 import { findTask } from '../run-lookup';
-import { UserInputError } from '../exit-codes';
+import { UserInputError } from '../../errors';
 
 /** `metaflow-cdk logs <run>/<step>/<task> [--attempt N]`: one attempt's stdout and stderr. */
 export const registerLogs: CommandRegistrar = (program, context) => {

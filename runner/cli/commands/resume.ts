@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import type { CommandRegistrar } from './index';
 import { addRootOption, executeRun, makeLayer, openDatastore, parseMaxWorkers, prepareFlow } from '../run-support';
 import { findRun } from '../run-lookup';
-import { UserInputError } from '../exit-codes';
+import { UserInputError } from '../../errors';
 
 /** `metaflow-cdk resume <run-id>`: a new run reusing every task that succeeded in the origin run. */
 export const registerResume: CommandRegistrar = (program, context) => {

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import type { CommandRegistrar } from './index';
 import { addRootOption, executeRun, InputProblems, makeLayer, openDatastore, parametersOrThrow, parseMaxWorkers, prepareFlow } from '../run-support';
-import { UserInputError } from '../exit-codes';
+import { UserInputError } from '../../errors';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 const WITH = ['retry'];

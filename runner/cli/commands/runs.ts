@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import type { CommandRegistrar } from './index';
 import { addRootOption, openDatastore } from '../run-support';
 import { formatDuration, formatTable } from '../../progress/table';
-import { UserInputError } from '../exit-codes';
+import { UserInputError } from '../../errors';
 
 /** `metaflow-cdk runs`: recent runs, newest first. */
 export const registerRuns: CommandRegistrar = (program, context) => {
