@@ -11,14 +11,21 @@ import { ProgressReporter, wantsLiveView } from '../progress/reporter';
 import { formatDuration } from '../progress/table';
 import { CommandContext } from './commands';
 import { EXIT_CODES, UserInputError } from '../errors';
+import { checkDatastoreRoot } from './datastore-root';
 
 /** The datastore root: --root, else $METAFLOW_CDK_ROOT, else .metaflow-cdk in the working dir. */
 export function addRootOption(cmd: Command): Command {
   return cmd.option('--root <dir>', 'local datastore directory (default: $METAFLOW_CDK_ROOT or .metaflow-cdk)');
 }
 
-export function openDatastore(opts: { root?: string }, context: CommandContext): LocalDatastore {
-  return new LocalDatastore(opts.root ?? context.env.METAFLOW_CDK_ROOT ?? undefined);
+/**
+ * The local datastore of a command, checked first (a root that is a file, or that cannot be created
+ * or written when `write`, fails with one line and exit 1).
+ */
+export function openDatastore(opts: { root?: string }, context: CommandContext, { write }: { write: boolean }): LocalDatastore {
+  const datastore = new LocalDatastore(opts.root ?? context.env.METAFLOW_CDK_ROOT ?? undefined);
+  checkDatastoreRoot(datastore.root, { write });
+  return datastore;
 }
 
 export function parseMaxWorkers(value: string | undefined): number | undefined {
@@ -101,7 +108,13 @@ export interface ExecuteOptions {
   readonly origin?: RunRecord;
 }
 
-/** Run the flow with a progress view and Ctrl-C handling; returns the exit code. */
+/**
+ * Signals that stop a run: Ctrl-C, `kill`, and the terminal being closed. The first stops every
+ * task and records the run as interrupted; a second quits at once.
+ */
+const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+/** Run the flow with a progress view and signal handling; returns the exit code. */
 export async function executeRun(options: ExecuteOptions, context: CommandContext): Promise<number> {
   // With --json, stdout carries only the final record: progress goes to stderr.
   const progressOut = options.json ? context.stderr : context.stdout;
@@ -109,10 +122,11 @@ export async function executeRun(options: ExecuteOptions, context: CommandContex
   const abort = new AbortController();
   let interrupts = 0;
   let started: { flow: string; runId: string } | undefined;
-  const onSigint = () => {
+  const onSignal = (signal: NodeJS.Signals) => {
     interrupts++;
     if (interrupts === 1) {
-      context.stderr.write('\nmetaflow-cdk: interrupted, stopping all tasks (Ctrl-C again to quit at once)\n');
+      const by = signal === 'SIGINT' ? '' : ` by ${signal}${signal === 'SIGHUP' ? ' (terminal closed)' : ''}`;
+      context.stderr.write(`\nmetaflow-cdk: interrupted${by}, stopping all tasks (Ctrl-C again to quit at once)\n`);
       abort.abort();
     } else {
       if (layer instanceof LocalComputeLayer) layer.killAllNow();
@@ -121,8 +135,7 @@ export async function executeRun(options: ExecuteOptions, context: CommandContex
     }
   };
   const layer = options.layer;
-  process.on('SIGINT', onSigint);
-  process.on('SIGTERM', onSigint);
+  for (const signal of STOP_SIGNALS) process.on(signal, onSignal);
   const where = layer instanceof LocalComputeLayer ? `${layer.name}, ${layer.maxWorkers} workers` : layer.name;
   let record: RunRecord;
   try {
@@ -145,8 +158,7 @@ export async function executeRun(options: ExecuteOptions, context: CommandContex
       },
     });
   } finally {
-    process.off('SIGINT', onSigint);
-    process.off('SIGTERM', onSigint);
+    for (const signal of STOP_SIGNALS) process.off(signal, onSignal);
     reporter.close();
   }
   const summary = `${record.flow} run ${record.runId} ${record.status} in ${formatDuration(record.durationMs)}${record.error ? `: ${record.error}` : ''}`;

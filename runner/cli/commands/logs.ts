@@ -11,7 +11,7 @@ export const registerLogs: CommandRegistrar = (program, context) => {
     .argument('<run/step/task>', 'the task, e.g. 20260101-120000-abc123/start/0')
     .option('--attempt <n>', 'which attempt (default: the last one)');
   addRootOption(cmd).action(async (spec: string, flags: { attempt?: string; root?: string }) => {
-    const datastore = openDatastore(flags, context);
+    const datastore = openDatastore(flags, context, { write: false });
     const { run, task } = await findTask(datastore, spec);
     const numbers = task.attempts.map((a) => a.attempt);
     let attempt: number;

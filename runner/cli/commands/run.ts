@@ -43,7 +43,7 @@ export const registerRun: CommandRegistrar = (program, context) => {
     problems.throwIfAny();
     const { graph, file: flowFile } = prepared!;
     const code = await executeRun(
-      { graph, flowFile, parameters: parameters!, withRetry: !!withRetry, layer: layer!, datastore: openDatastore(flags, context), json: !!flags.json },
+      { graph, flowFile, parameters: parameters!, withRetry: !!withRetry, layer: layer!, datastore: openDatastore(flags, context, { write: true }), json: !!flags.json },
       context,
     );
     context.setExitCode(code);

@@ -10,7 +10,7 @@ export const registerRuns: CommandRegistrar = (program, context) => {
   addRootOption(cmd).action(async (flags: { limit: string; root?: string }) => {
     const limit = Number(flags.limit);
     if (!/^\d+$/.test(flags.limit) || limit < 1) throw new UserInputError(`--limit must be a whole number ≥ 1, got ${JSON.stringify(flags.limit)}`);
-    const datastore = openDatastore(flags, context);
+    const datastore = openDatastore(flags, context, { write: false });
     const runs = await datastore.listRuns(limit);
     if (!runs.length) {
       context.stdout.write(`no runs in ${datastore.root}\n`);
