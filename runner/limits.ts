@@ -47,9 +47,9 @@ export const STATE_MACHINE_PREFIX_MAX_LENGTH = SFN_STATE_MACHINE_NAME_MAX_LENGTH
 export const STATE_NAME_SUFFIX_MAX_LENGTH = SFN_STATE_NAME_MAX_LENGTH - STEP_NAME_MAX_LENGTH;
 
 // ---------------------------------------------------------------------------------------------
-// Resources (@resources). Upper bounds are what the largest machine any layer can place one task
-// on offers; the Batch layer's check(flow) narrows them to its compute environments (Fargate: at
-// most 16 vCPU and 120 GiB, fractional vCPUs, no GPU).
+// Resources (@resources). Upper bounds from large EC2 sizes: generous, but they catch unit
+// mistakes (bytes or KiB given as MiB). The Batch layer's check(flow) narrows them to its compute
+// environments (Fargate: at most 16 vCPU and 120 GiB, fractional vCPUs, no GPU).
 // ---------------------------------------------------------------------------------------------
 
 /** Most vCPUs one task may ask for: the 48xlarge EC2 sizes (m7i, c7i, r7i, g6e: 192 vCPUs). */

@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { describeValue } from '../../lib/describe-value';
 import { LocalComputeLayer } from '../compute/local';
 import { ComputeLayer } from '../compute/types';
 import { LocalDatastore } from '../datastore/local';
@@ -32,7 +33,7 @@ export function parseMaxWorkers(value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
   if (!/^\s*\d+\s*$/.test(value) || !Number.isInteger(n) || n < 1) {
-    throw new UserInputError(`--max-workers must be a whole number ≥ 1, got ${JSON.stringify(value)}`);
+    throw new UserInputError(`--max-workers must be a whole number ≥ 1, got ${describeValue(value)}`);
   }
   return n;
 }
@@ -41,7 +42,7 @@ export function makeLayer(compute: string | undefined, maxWorkers: number | unde
   const name = compute ?? 'local';
   if (name === 'local') return new LocalComputeLayer({ maxWorkers });
   if (name === 'batch') throw new UserInputError('--compute batch is not available yet (it comes with the AWS Batch layer); use --compute local');
-  throw new UserInputError(`--compute ${JSON.stringify(name)}: unknown compute layer (available: local)`);
+  throw new UserInputError(`--compute ${describeValue(name)}: unknown compute layer (available: local)`);
 }
 
 /** Load and validate a flow file; every problem becomes a UserInputError (exit 2). */

@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { describeValue } from '../../../lib/describe-value';
 import type { CommandRegistrar } from './index';
 import { addRootOption, openDatastore } from '../run-support';
 import { findTask } from '../run-lookup';
@@ -18,7 +19,7 @@ export const registerLogs: CommandRegistrar = (program, context) => {
     if (flags.attempt !== undefined) {
       attempt = Number(flags.attempt);
       if (!/^\d+$/.test(flags.attempt) || !numbers.includes(attempt)) {
-        throw new UserInputError(`--attempt ${JSON.stringify(flags.attempt)}: task ${spec} has attempts ${numbers.length ? numbers.join(', ') : '(none)'}`);
+        throw new UserInputError(`--attempt ${describeValue(flags.attempt)}: task ${spec} has attempts ${numbers.length ? numbers.join(', ') : '(none)'}`);
       }
     } else if (numbers.length) attempt = Math.max(...numbers);
     else if (task.reusedFrom) {

@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { describeValue } from '../../../lib/describe-value';
 import type { CommandRegistrar } from './index';
 import { addRootOption, executeRun, InputProblems, makeLayer, openDatastore, parametersOrThrow, parseMaxWorkers, prepareFlow } from '../run-support';
 import { UserInputError } from '../../errors';
@@ -9,7 +10,7 @@ const WITH = ['retry'];
 /** `--with` values: only `retry` (the default retry policy for steps without one) exists. */
 function parseWith(values: readonly string[]): boolean {
   const bad = values.filter((w) => !WITH.includes(w));
-  if (bad.length) throw new UserInputError(`--with ${bad.map((b) => JSON.stringify(b)).join(', ')}: unknown policy (available: ${WITH.join(', ')})`);
+  if (bad.length) throw new UserInputError(`--with ${bad.map((b) => describeValue(b)).join(', ')}: unknown policy (available: ${WITH.join(', ')})`);
   return values.includes('retry');
 }
 
