@@ -1,6 +1,14 @@
 import { describeValue } from '../../lib/describe-value';
-import { ENV_NAME_PATTERN, FLOW_NAME_MAX_LENGTH, FLOW_NAME_PATTERN, RESERVED_ENV_PREFIX, STEP_NAME_MAX_LENGTH } from '../limits';
-import { isIdentifier, POLICY_NAMES, validatePolicies } from '../policy';
+import {
+  ENV_NAME_PATTERN,
+  FLOW_NAME_MAX_LENGTH,
+  FLOW_NAME_PATTERN,
+  MAX_RETRY_DELAY_MINUTES,
+  MAX_TIMEOUT_SECONDS,
+  RESERVED_ENV_PREFIX,
+  STEP_NAME_MAX_LENGTH,
+} from '../limits';
+import { effectivePolicies, isIdentifier, POLICY_NAMES, validatePolicies } from '../policy';
 import { unknownFields } from '../unknown-fields';
 import { Flow, FlowSpec, ForeachSource, nextOf, StepSpec } from './model';
 import { parameterType, validateParameters } from './parameters';
@@ -82,7 +90,7 @@ function checkEnv(where: string, env: unknown): string[] {
 }
 
 /** Problems of one step taken alone: fields, name, command, edges shape, env, policies. */
-function checkStep(flow: FlowSpec, step: StepSpec): string[] {
+function checkStep(flow: FlowSpec, step: StepSpec, defaultsValid: boolean): string[] {
   const problems: string[] = [];
   const where = `step ${describeValue(step.name)}`;
   problems.push(...unknownFields(where, 'field', step, STEP_FIELDS));
@@ -115,7 +123,26 @@ function checkStep(flow: FlowSpec, step: StepSpec): string[] {
   }
   if (step.join && step.name === 'start') problems.push(`step "start" cannot be a join`);
   problems.push(...checkEnv(where, step.env));
-  problems.push(...validatePolicies(where, step));
+  const own = validatePolicies(where, step);
+  problems.push(...own);
+  if (own.length === 0 && defaultsValid) problems.push(...checkEffectiveTimers(flow, where, step));
+  return problems;
+}
+
+/**
+ * The timers a step really gets, after the flow's defaults are merged in (however
+ * effectivePolicies merges them), must fit the caps too: each part may be fine alone while the
+ * merged timeout is not.
+ */
+function checkEffectiveTimers(flow: FlowSpec, where: string, step: StepSpec): string[] {
+  const effective = effectivePolicies(step, { flowDefaults: flow.defaults });
+  const problems: string[] = [];
+  if (effective.timeoutSeconds !== undefined && effective.timeoutSeconds > MAX_TIMEOUT_SECONDS) {
+    problems.push(`${where}: timeout with the flow defaults merged in is ${effective.timeoutSeconds} s, more than ${MAX_TIMEOUT_SECONDS} s (24 days)`);
+  }
+  if (effective.retryDelayMs > MAX_RETRY_DELAY_MINUTES * 60_000) {
+    problems.push(`${where}: retry delay with the flow defaults merged in is ${effective.retryDelayMs / 60_000} minutes, more than ${MAX_RETRY_DELAY_MINUTES}`);
+  }
   return problems;
 }
 
@@ -254,11 +281,14 @@ export function validateFlow(flow: Flow): ValidationResult {
   if (!Array.isArray(flow.steps)) return { ok: false, problems: [...problems, `flow steps must be an array, got ${describeValue(flow.steps)}`] };
   add(validateParameters(flow));
   add(checkEnv('flow', flow.env));
+  let defaultsValid = flow.defaults === undefined;
   if (flow.defaults !== undefined) {
     if (!isObject(flow.defaults)) problems.push(`flow defaults must be an object of policies (${POLICY_NAMES.join(', ')}), got ${describeValue(flow.defaults)}`);
     else {
+      const before = problems.length;
       add(unknownFields('flow defaults', 'policy', flow.defaults, POLICY_NAMES));
       add(validatePolicies('flow defaults', flow.defaults));
+      defaultsValid = problems.length === before;
     }
   }
 
@@ -270,7 +300,7 @@ export function validateFlow(flow: Flow): ValidationResult {
     }
     if (steps.has(step.name)) problems.push(`duplicate step name ${describeValue(step.name)}`);
     else steps.set(step.name, step);
-    add(checkStep(flow, step));
+    add(checkStep(flow, step, defaultsValid));
   }
   if (!steps.has('start')) problems.push('the flow has no "start" step');
   if (!steps.has('end')) problems.push('the flow has no "end" step');

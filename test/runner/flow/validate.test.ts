@@ -1,4 +1,6 @@
 import { defineFlow, FlowSpec, StepSpec } from '../../../runner/flow/model';
+import { effectivePolicies } from '../../../runner/policy';
+import { MAX_TIMEOUT_SECONDS } from '../../../runner/limits';
 import { validateFlow } from '../../../runner/flow/validate';
 
 const cmd = ['/bin/true'];
@@ -208,5 +210,24 @@ describe('validateFlow catches before anything runs what no layer could honour',
       ], { name: 'F'.repeat(40), env: { A: 'b' }, parameters: { lr: { default: 0.1 }, lr2: { default: 2 } } }),
     );
     expect(r.ok ? [] : r.problems).toEqual([]);
+  });
+});
+
+describe('the timers a step really gets, flow defaults merged in, fit the caps', () => {
+  test('validation agrees with effectivePolicies on every step', () => {
+    const steps = [
+      s('start', { next: 'a', timeout: { minutes: 30_000 } }), // 20.8 days; with the default hours, 29.2 days
+      s('a', { next: 'end', retry: { times: 2 } }),
+      s('end'),
+    ];
+    const defaults = { timeout: { hours: 200 }, retry: { minutesBetweenRetries: 30_000 } };
+    const r = validateFlow(flow(steps, { defaults }));
+    const found = r.ok ? [] : r.problems;
+    for (const step of steps) {
+      const merged = effectivePolicies(step, { flowDefaults: defaults });
+      const flagged = found.some((p) => p.startsWith(`step "${step.name}": timeout with the flow defaults merged in`));
+      expect(flagged).toBe((merged.timeoutSeconds ?? 0) > MAX_TIMEOUT_SECONDS);
+      expect(merged.retryDelayMs).toBeLessThanOrEqual(30_000 * 60_000);
+    }
   });
 });
