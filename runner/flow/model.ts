@@ -80,6 +80,7 @@ export function isFlow(value: unknown): value is Flow {
 
 /** The successors of a step as a list. */
 export function nextOf(step: StepSpec): readonly string[] {
-  if (step.next === undefined) return [];
-  return typeof step.next === 'string' ? [step.next] : step.next;
+  if (typeof step.next === 'string') return [step.next];
+  // Anything else that is not a list (validation reports it) has no successors.
+  return Array.isArray(step.next) ? step.next : [];
 }

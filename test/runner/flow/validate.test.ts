@@ -231,3 +231,9 @@ describe('the timers a step really gets, flow defaults merged in, fit the caps',
     }
   });
 });
+
+test('a next that is neither a name nor a list is reported, not a crash', () => {
+  expect(problems([s('start', { next: 5 as never }), s('end')])).toEqual(
+    expect.arrayContaining(['step "start": next must be a step name or a list of step names, got 5', 'step "start" has no next step (only "end" may end the flow)']),
+  );
+});
