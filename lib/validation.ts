@@ -1,5 +1,8 @@
 import { IConstruct } from 'constructs';
 import { Token } from 'aws-cdk-lib';
+import { describeValue } from './describe-value';
+
+export { describeValue } from './describe-value';
 
 /**
  * A construct prop or context value that cannot work. The message names the construct (its
@@ -14,17 +17,6 @@ export class MetaflowValidationError extends Error {
   ) {
     super(message);
     this.name = 'MetaflowValidationError';
-  }
-}
-
-/** Render a value for an error message: strings quoted, arrays/objects as JSON. */
-export function describeValue(value: unknown): string {
-  if (value === undefined) return 'undefined';
-  if (typeof value === 'string') return JSON.stringify(value);
-  try {
-    return JSON.stringify(value) ?? String(value);
-  } catch {
-    return String(value);
   }
 }
 

@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { COMMANDS, CommandContext } from './commands';
-import { EXIT_CODES } from './exit-codes';
+import { EXIT_CODES } from '../errors';
+import { guardOutput, outputLost } from './output-guard';
 
 /** Build the `metaflow-cdk` program with every subcommand registered. */
 export function buildProgram(context: CommandContext): Command {
@@ -11,14 +12,26 @@ export function buildProgram(context: CommandContext): Command {
     .configureOutput({
       writeOut: (s) => context.stdout.write(s),
       writeErr: (s) => context.stderr.write(s),
+      // Usage errors read like every other error: `metaflow-cdk: unknown option '--bogus'`.
+      outputError: (s, write) => write(`metaflow-cdk: ${s.replace(/^error: /, '')}`),
     });
   for (const register of COMMANDS) register(program, context);
+  // Subcommands added with addCommand() do not inherit the program's settings: without this a
+  // usage error in a subcommand (unknown flag, missing argument) would call process.exit(1).
+  for (const cmd of program.commands) cmd.copyInheritedSettings(program);
   return program;
+}
+
+/** A file-system error (errno code + syscall) that reached the top: its message is one line. */
+function isSystemError(err: unknown): err is NodeJS.ErrnoException {
+  const e = err as NodeJS.ErrnoException | undefined;
+  return e instanceof Error && typeof e.code === 'string' && typeof e.syscall === 'string';
 }
 
 /**
  * Run the CLI with `argv` (as process.argv: node, script, args...). Returns the exit code; never
- * throws for a user's mistake — those print one clear line and return 2.
+ * throws for a user's mistake — those print one clear line and return 2 — nor for a file-system
+ * error (a datastore that cannot be written: one line, 1).
  */
 export async function main(argv: readonly string[], overrides: Partial<CommandContext> = {}): Promise<number> {
   let exitCode: number = EXIT_CODES.SUCCESS;
@@ -30,6 +43,12 @@ export async function main(argv: readonly string[], overrides: Partial<CommandCo
       exitCode = code;
     },
   };
+  guardOutput(context.stderr);
+  guardOutput(context.stdout, (err) => {
+    if (!outputLost(context.stderr)) {
+      context.stderr.write(`metaflow-cdk: stdout closed (${err.code ?? err.message}); dropping further output, the command goes on\n`);
+    }
+  });
   const program = buildProgram(context);
   try {
     await program.parseAsync([...argv]);
@@ -43,6 +62,10 @@ export async function main(argv: readonly string[], overrides: Partial<CommandCo
     if (typeof maybeCoded.exitCode === 'number' && typeof maybeCoded.message === 'string') {
       context.stderr.write(`metaflow-cdk: ${maybeCoded.message}\n`);
       return maybeCoded.exitCode;
+    }
+    if (isSystemError(err)) {
+      context.stderr.write(`metaflow-cdk: ${err.message.split('\n')[0]}\n`);
+      return EXIT_CODES.FAILED;
     }
     throw err;
   }

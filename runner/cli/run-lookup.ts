@@ -1,10 +1,11 @@
 import { Datastore, RunRecord, TaskRecord } from '../datastore/types';
-import { UserInputError } from './exit-codes';
+import { describeValue } from '../../lib/describe-value';
+import { UserInputError } from '../errors';
 
 /** The run with this id, or a UserInputError naming the id and the datastore. */
 export async function findRun(datastore: Datastore, runId: string): Promise<RunRecord> {
   const record = await datastore.readRun(runId);
-  if (!record) throw new UserInputError(`unknown run id ${JSON.stringify(runId)} in ${datastore.root} (see \`metaflow-cdk runs\`)`);
+  if (!record) throw new UserInputError(`unknown run id ${describeValue(runId)} in ${datastore.root} (see \`metaflow-cdk runs\`)`);
   return record;
 }
 
@@ -12,7 +13,7 @@ export async function findRun(datastore: Datastore, runId: string): Promise<RunR
 export async function findTask(datastore: Datastore, spec: string): Promise<{ run: RunRecord; task: TaskRecord }> {
   const parts = spec.split('/');
   if (parts.length !== 3 || parts.some((p) => p === '')) {
-    throw new UserInputError(`bad task path ${JSON.stringify(spec)}: expected <run-id>/<step>/<task>, e.g. 20260101-120000-abc123/start/0`);
+    throw new UserInputError(`bad task path ${describeValue(spec)}: expected <run-id>/<step>/<task>, e.g. 20260101-120000-abc123/start/0`);
   }
   const [runId, step, taskId] = parts;
   const run = await findRun(datastore, runId);

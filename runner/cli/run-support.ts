@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { describeValue } from '../../lib/describe-value';
 import { LocalComputeLayer } from '../compute/local';
 import { ComputeLayer } from '../compute/types';
 import { LocalDatastore } from '../datastore/local';
@@ -10,22 +11,29 @@ import { runFlow } from '../orchestrator/orchestrator';
 import { ProgressReporter, wantsLiveView } from '../progress/reporter';
 import { formatDuration } from '../progress/table';
 import { CommandContext } from './commands';
-import { EXIT_CODES, UserInputError } from './exit-codes';
+import { EXIT_CODES, UserInputError } from '../errors';
+import { checkDatastoreRoot } from './datastore-root';
 
 /** The datastore root: --root, else $METAFLOW_CDK_ROOT, else .metaflow-cdk in the working dir. */
 export function addRootOption(cmd: Command): Command {
   return cmd.option('--root <dir>', 'local datastore directory (default: $METAFLOW_CDK_ROOT or .metaflow-cdk)');
 }
 
-export function openDatastore(opts: { root?: string }, context: CommandContext): LocalDatastore {
-  return new LocalDatastore(opts.root ?? context.env.METAFLOW_CDK_ROOT ?? undefined);
+/**
+ * The local datastore of a command, checked first (a root that is a file, or that cannot be created
+ * or written when `write`, fails with one line and exit 1).
+ */
+export function openDatastore(opts: { root?: string }, context: CommandContext, { write }: { write: boolean }): LocalDatastore {
+  const datastore = new LocalDatastore(opts.root ?? context.env.METAFLOW_CDK_ROOT ?? undefined);
+  checkDatastoreRoot(datastore.root, { write });
+  return datastore;
 }
 
 export function parseMaxWorkers(value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
   if (!/^\s*\d+\s*$/.test(value) || !Number.isInteger(n) || n < 1) {
-    throw new UserInputError(`--max-workers must be a whole number ≥ 1, got ${JSON.stringify(value)}`);
+    throw new UserInputError(`--max-workers must be a whole number ≥ 1, got ${describeValue(value)}`);
   }
   return n;
 }
@@ -34,7 +42,7 @@ export function makeLayer(compute: string | undefined, maxWorkers: number | unde
   const name = compute ?? 'local';
   if (name === 'local') return new LocalComputeLayer({ maxWorkers });
   if (name === 'batch') throw new UserInputError('--compute batch is not available yet (it comes with the AWS Batch layer); use --compute local');
-  throw new UserInputError(`--compute ${JSON.stringify(name)}: unknown compute layer (available: local)`);
+  throw new UserInputError(`--compute ${describeValue(name)}: unknown compute layer (available: local)`);
 }
 
 /** Load and validate a flow file; every problem becomes a UserInputError (exit 2). */
@@ -101,7 +109,13 @@ export interface ExecuteOptions {
   readonly origin?: RunRecord;
 }
 
-/** Run the flow with a progress view and Ctrl-C handling; returns the exit code. */
+/**
+ * Signals that stop a run: Ctrl-C, `kill`, and the terminal being closed. The first stops every
+ * task and records the run as interrupted; a second quits at once.
+ */
+const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+/** Run the flow with a progress view and signal handling; returns the exit code. */
 export async function executeRun(options: ExecuteOptions, context: CommandContext): Promise<number> {
   // With --json, stdout carries only the final record: progress goes to stderr.
   const progressOut = options.json ? context.stderr : context.stdout;
@@ -109,10 +123,11 @@ export async function executeRun(options: ExecuteOptions, context: CommandContex
   const abort = new AbortController();
   let interrupts = 0;
   let started: { flow: string; runId: string } | undefined;
-  const onSigint = () => {
+  const onSignal = (signal: NodeJS.Signals) => {
     interrupts++;
     if (interrupts === 1) {
-      context.stderr.write('\nmetaflow-cdk: interrupted, stopping all tasks (Ctrl-C again to quit at once)\n');
+      const by = signal === 'SIGINT' ? '' : ` by ${signal}${signal === 'SIGHUP' ? ' (terminal closed)' : ''}`;
+      context.stderr.write(`\nmetaflow-cdk: interrupted${by}, stopping all tasks (Ctrl-C again to quit at once)\n`);
       abort.abort();
     } else {
       if (layer instanceof LocalComputeLayer) layer.killAllNow();
@@ -121,8 +136,7 @@ export async function executeRun(options: ExecuteOptions, context: CommandContex
     }
   };
   const layer = options.layer;
-  process.on('SIGINT', onSigint);
-  process.on('SIGTERM', onSigint);
+  for (const signal of STOP_SIGNALS) process.on(signal, onSignal);
   const where = layer instanceof LocalComputeLayer ? `${layer.name}, ${layer.maxWorkers} workers` : layer.name;
   let record: RunRecord;
   try {
@@ -145,8 +159,7 @@ export async function executeRun(options: ExecuteOptions, context: CommandContex
       },
     });
   } finally {
-    process.off('SIGINT', onSigint);
-    process.off('SIGTERM', onSigint);
+    for (const signal of STOP_SIGNALS) process.off(signal, onSignal);
     reporter.close();
   }
   const summary = `${record.flow} run ${record.runId} ${record.status} in ${formatDuration(record.durationMs)}${record.error ? `: ${record.error}` : ''}`;

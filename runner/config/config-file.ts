@@ -7,6 +7,7 @@
  * `json.dump(..., indent=4)`, keys with the `METAFLOW_` prefix.
  */
 import { chmodSync, copyFileSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync, constants } from 'node:fs';
+import { describeValue } from '../../lib/describe-value';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import {
@@ -14,7 +15,7 @@ import {
   SECRET_METAFLOW_CONFIG_KEYS,
   toMetaflowConfigFile,
 } from '../../lib/config/metaflow-config-keys';
-import { CommandFailedError, UserInputError } from '../cli/exit-codes';
+import { CommandFailedError, UserInputError } from '../errors';
 
 export const CONFIG_FILE_MODE = 0o600;
 export const CONFIG_DIR_MODE = 0o700;
@@ -34,7 +35,7 @@ export function configFileName(profile?: string): string {
   if (profile === undefined || profile === '') return 'config.json';
   if (!PROFILE_NAME.test(profile)) {
     throw new UserInputError(
-      `invalid --profile ${JSON.stringify(profile)}: use letters, digits, ".", "_" and "-" (it becomes config_<profile>.json)`,
+      `invalid --profile ${describeValue(profile)}: use letters, digits, ".", "_" and "-" (it becomes config_<profile>.json)`,
     );
   }
   return `config_${profile}.json`;

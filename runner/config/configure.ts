@@ -4,7 +4,7 @@
  */
 import { join } from 'node:path';
 import { METAFLOW_STACK_OUTPUTS, metaflowOutputId, MetaflowProfile } from '../../lib/config/metaflow-config-keys';
-import { CommandFailedError } from '../cli/exit-codes';
+import { CommandFailedError } from '../errors';
 import { configFileName, metaflowHome, renderConfigFile, renderMaskedConfigFile, writeConfigFile, writtenKeyNames } from './config-file';
 import { profileFromOutputs } from './profile';
 import { ConfigureAwsClients, describeDeployedStack, readSecretString } from './stack-outputs';

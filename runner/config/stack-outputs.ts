@@ -7,7 +7,7 @@
  */
 import { CloudFormationClient, DescribeStacksCommand, StackStatus } from '@aws-sdk/client-cloudformation';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { CommandFailedError, UserInputError } from '../cli/exit-codes';
+import { CommandFailedError, UserInputError } from '../errors';
 
 export interface ConfigureAwsClients {
   readonly cloudFormation: CloudFormationClient;

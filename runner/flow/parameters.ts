@@ -1,7 +1,11 @@
-import { isIdentifier, show } from '../policy';
-import { FlowSpec, ParameterSpec, ParameterType } from './model';
+import { describeValue } from '../../lib/describe-value';
+import { isIdentifier } from '../policy';
+import { unknownFields } from '../unknown-fields';
+import { FlowSpec, ListItemType, ParameterSpec, ParameterType } from './model';
 
 const TYPES: readonly ParameterType[] = ['string', 'number', 'integer', 'boolean', 'list', 'json'];
+const ITEM_TYPES: readonly ListItemType[] = ['string', 'number', 'integer'];
+const SPEC_FIELDS: readonly (keyof ParameterSpec)[] = ['type', 'itemType', 'default', 'help'];
 
 export function parameterType(spec: ParameterSpec): ParameterType {
   if (spec.type) return spec.type;
@@ -13,7 +17,14 @@ export function parameterType(spec: ParameterSpec): ParameterType {
   return 'string';
 }
 
-function matchesType(type: ParameterType, value: unknown): boolean {
+/** The item type of a list parameter: declared, or `number` for a default list of numbers. */
+export function listItemType(spec: ParameterSpec): ListItemType {
+  if (spec.itemType) return spec.itemType;
+  const d = spec.default;
+  return Array.isArray(d) && d.length > 0 && d.every((x) => typeof x === 'number') ? 'number' : 'string';
+}
+
+function matchesType(type: ParameterType | ListItemType, value: unknown): boolean {
   switch (type) {
     case 'string':
       return typeof value === 'string';
@@ -30,25 +41,70 @@ function matchesType(type: ParameterType, value: unknown): boolean {
   }
 }
 
+/** The environment variable a parameter reaches a task through. */
+export function parameterEnvName(name: string): string {
+  return `MF_PARAM_${name.toUpperCase()}`;
+}
+
+/** How a value is put into an environment variable: strings as they are, the rest as JSON. */
+export function envValue(value: unknown): string {
+  return typeof value === 'string' ? value : JSON.stringify(value);
+}
+
 /** Problems with the flow's parameter declarations. */
 export function validateParameters(flow: FlowSpec): string[] {
   const problems: string[] = [];
-  for (const [name, spec] of Object.entries(flow.parameters ?? {})) {
-    if (!isIdentifier(name)) problems.push(`parameter ${show(name)}: the name must be a valid identifier`);
-    if (spec.type !== undefined && !TYPES.includes(spec.type)) {
-      problems.push(`parameter "${name}": unknown type ${show(spec.type)} (expected one of ${TYPES.join(', ')})`);
+  const declared: unknown = flow.parameters;
+  if (declared === undefined) return problems;
+  if (typeof declared !== 'object' || declared === null || Array.isArray(declared)) {
+    return [`flow parameters must be an object of name: {type, default, help}, got ${describeValue(declared)}`];
+  }
+  const byEnvName = new Map<string, string>();
+  for (const [name, spec] of Object.entries(declared as Record<string, unknown>)) {
+    const where = `parameter ${describeValue(name)}`;
+    if (!isIdentifier(name)) problems.push(`${where}: the name must be a valid identifier`);
+    const env = parameterEnvName(name);
+    const other = byEnvName.get(env);
+    if (other !== undefined) problems.push(`${where}: reaches tasks as ${env}, like parameter ${describeValue(other)}: rename one`);
+    else byEnvName.set(env, name);
+    if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) {
+      problems.push(`${where}: must be an object {type, default, help}, got ${describeValue(spec)}`);
       continue;
     }
-    const type = parameterType(spec);
-    if (spec.default !== undefined && !matchesType(type, spec.default)) {
-      problems.push(`parameter "${name}": default ${show(spec.default)} is not of type ${type}`);
+    problems.push(...unknownFields(where, 'field', spec, SPEC_FIELDS));
+    const p = spec as ParameterSpec;
+    if (p.type !== undefined && !TYPES.includes(p.type)) {
+      problems.push(`${where}: unknown type ${describeValue(p.type)} (expected one of ${TYPES.join(', ')})`);
+      continue;
     }
+    const type = parameterType(p);
+    if (p.itemType !== undefined) {
+      if (type !== 'list') problems.push(`${where}: itemType applies to list parameters only, this one is of type ${type}`);
+      else if (!ITEM_TYPES.includes(p.itemType)) {
+        problems.push(`${where}: unknown itemType ${describeValue(p.itemType)} (expected one of ${ITEM_TYPES.join(', ')})`);
+        continue;
+      }
+    }
+    if (p.default !== undefined && !matchesType(type, p.default)) {
+      problems.push(`${where}: default ${describeValue(p.default)} is not of type ${type}`);
+    } else if (type === 'list' && Array.isArray(p.default)) {
+      const itemType = listItemType(p);
+      const bad = p.default.find((x) => !matchesType(itemType, x));
+      if (bad !== undefined || p.default.includes(undefined)) {
+        problems.push(`${where}: default ${describeValue(p.default)} has an item that is not a ${itemType}: ${describeValue(bad)}`);
+      }
+    }
+    if (p.help !== undefined && typeof p.help !== 'string') problems.push(`${where}: help must be a string, got ${describeValue(p.help)}`);
   }
   return problems;
 }
 
-/** Parse a `--param` value given on the command line; throws a one-line message on a bad value. */
-export function parseParameterValue(name: string, type: ParameterType, raw: string): unknown {
+/**
+ * Parse a `--param` value given on the command line; throws a one-line message on a bad value.
+ * A list given as comma-separated values keeps its items as strings unless `itemType` is numeric;
+ * a list given as a JSON array keeps the JSON values.
+ */
+export function parseParameterValue(name: string, type: ParameterType, raw: string, itemType: ListItemType = 'string'): unknown {
   const bad = (expected: string) => new Error(`--param ${name}=${raw}: expected ${expected}`);
   switch (type) {
     case 'string':
@@ -67,24 +123,8 @@ export function parseParameterValue(name: string, type: ParameterType, raw: stri
       if (['true', '1', 'yes'].includes(raw.toLowerCase())) return true;
       if (['false', '0', 'no'].includes(raw.toLowerCase())) return false;
       throw bad('true or false');
-    case 'list': {
-      if (raw.trim().startsWith('[')) {
-        let v: unknown;
-        try {
-          v = JSON.parse(raw);
-        } catch {
-          throw bad('a JSON array or comma-separated values');
-        }
-        if (!Array.isArray(v)) throw bad('a JSON array or comma-separated values');
-        return v;
-      }
-      if (raw.trim() === '') return [];
-      return raw.split(',').map((s) => {
-        const t = s.trim();
-        const n = Number(t);
-        return t !== '' && Number.isFinite(n) ? n : t;
-      });
-    }
+    case 'list':
+      return parseList(raw, itemType, bad);
     case 'json':
       try {
         return JSON.parse(raw);
@@ -94,9 +134,45 @@ export function parseParameterValue(name: string, type: ParameterType, raw: stri
   }
 }
 
+function parseList(raw: string, itemType: ListItemType, bad: (expected: string) => Error): unknown[] {
+  const listOf = `a JSON array or comma-separated values${itemType === 'string' ? '' : ` (${itemType}s)`}`;
+  if (raw.trim().startsWith('[')) {
+    let v: unknown;
+    try {
+      v = JSON.parse(raw);
+    } catch {
+      throw bad(listOf);
+    }
+    if (!Array.isArray(v)) throw bad(listOf);
+    // A JSON array says what each item is; only numeric lists insist on numbers.
+    const wrong = itemType === 'string' ? undefined : v.find((x) => !matchesType(itemType, x));
+    if (wrong !== undefined) throw bad(`${listOf}; ${describeValue(wrong)} is not a${itemType === 'integer' ? 'n' : ''} ${itemType}`);
+    return v;
+  }
+  if (raw.trim() === '') return [];
+  const items = raw.split(',').map((s) => s.trim());
+  if (itemType === 'string') return items;
+  return items.map((t) => {
+    const n = Number(t);
+    if (t === '' || !matchesType(itemType, n)) throw bad(`${listOf}; ${describeValue(t)} is not a${itemType === 'integer' ? 'n' : ''} ${itemType}`);
+    return n;
+  });
+}
+
+/** The steps whose foreach fans out over each parameter. */
+function foreachSteps(flow: FlowSpec): Map<string, string[]> {
+  const uses = new Map<string, string[]>();
+  for (const step of flow.steps ?? []) {
+    const src = step?.foreach as { param?: unknown } | undefined;
+    if (src && typeof src === 'object' && typeof src.param === 'string') uses.set(src.param, [...(uses.get(src.param) ?? []), step.name]);
+  }
+  return uses;
+}
+
 /**
  * The run's parameter values: defaults overridden by `--param name=value` strings. Returns the
- * values and every problem found (unknown names, bad format, bad values, missing required).
+ * values and every problem found (unknown names, a name given twice, bad format, bad values,
+ * missing required, an empty or non-list value that a foreach fans out over).
  */
 export function resolveParameters(
   flow: FlowSpec,
@@ -108,40 +184,44 @@ export function resolveParameters(
   for (const [name, spec] of Object.entries(declared)) {
     if (spec.default !== undefined) values[name] = spec.default;
   }
+  const seen = new Map<string, string>();
   for (const item of given) {
     const eq = item.indexOf('=');
     if (eq <= 0) {
-      problems.push(`--param ${show(item)}: expected name=value`);
+      problems.push(`--param ${describeValue(item)}: expected name=value`);
       continue;
     }
     const name = item.slice(0, eq);
     const raw = item.slice(eq + 1);
-    const spec = declared[name];
+    const first = seen.get(name);
+    if (first !== undefined) {
+      problems.push(`--param ${name} is given twice (${describeValue(first)} and ${describeValue(item)}): give it once`);
+      continue;
+    }
+    seen.set(name, item);
+    const spec = Object.hasOwn(declared, name) ? declared[name] : undefined;
     if (!spec) {
       const known = Object.keys(declared);
       problems.push(
-        `--param ${name}: flow "${flow.name}" has no parameter ${show(name)} (parameters: ${known.length ? known.join(', ') : 'none'})`,
+        `--param ${name}: flow "${flow.name}" has no parameter ${describeValue(name)} (parameters: ${known.length ? known.join(', ') : 'none'})`,
       );
       continue;
     }
     try {
-      values[name] = parseParameterValue(name, parameterType(spec), raw);
+      values[name] = parseParameterValue(name, parameterType(spec), raw, listItemType(spec));
     } catch (err) {
       problems.push((err as Error).message);
     }
   }
   for (const name of Object.keys(declared)) {
-    if (!(name in values)) problems.push(`parameter "${name}" has no default: give it with --param ${name}=VALUE`);
+    if (!Object.hasOwn(values, name)) problems.push(`parameter "${name}" has no default: give it with --param ${name}=VALUE`);
+  }
+  for (const [name, steps] of foreachSteps(flow)) {
+    if (!Object.hasOwn(values, name)) continue;
+    const v = values[name];
+    const at = `step${steps.length > 1 ? 's' : ''} ${steps.map((s) => `"${s}"`).join(', ')}`;
+    if (!Array.isArray(v)) problems.push(`parameter "${name}" is ${describeValue(v)}, not a list, but ${at} fan${steps.length > 1 ? '' : 's'} out over it`);
+    else if (v.length === 0) problems.push(`parameter "${name}" is an empty list, but ${at} fan${steps.length > 1 ? '' : 's'} out over it: a foreach needs at least one item`);
   }
   return { values, problems };
-}
-
-/** The environment variable a parameter reaches a task through. */
-export function parameterEnvName(name: string): string {
-  return `MF_PARAM_${name.toUpperCase()}`;
-}
-
-/** How a value is put into an environment variable: strings as they are, the rest as JSON. */
-export function envValue(value: unknown): string {
-  return typeof value === 'string' ? value : JSON.stringify(value);
 }

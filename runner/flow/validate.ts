@@ -1,8 +1,25 @@
-import { isIdentifier, show, validatePolicies } from '../policy';
+import { describeValue } from '../../lib/describe-value';
+import {
+  ENV_NAME_PATTERN,
+  FLOW_NAME_MAX_LENGTH,
+  FLOW_NAME_PATTERN,
+  MAX_RETRY_DELAY_MINUTES,
+  MAX_TIMEOUT_SECONDS,
+  RESERVED_ENV_PREFIX,
+  STEP_NAME_MAX_LENGTH,
+} from '../limits';
+import { effectivePolicies, isIdentifier, POLICY_NAMES, validatePolicies } from '../policy';
+import { unknownFields } from '../unknown-fields';
 import { Flow, FlowSpec, ForeachSource, nextOf, StepSpec } from './model';
 import { parameterType, validateParameters } from './parameters';
 
-const FLOW_NAME = /^[A-Za-z0-9_-]{1,80}$/;
+/** The fields a flow may have. */
+const FLOW_FIELDS: readonly (keyof FlowSpec)[] = ['name', 'image', 'env', 'parameters', 'defaults', 'steps'];
+/** The fields a step may have: its own and its policies. */
+const STEP_FIELDS: readonly (keyof StepSpec)[] = ['name', 'image', 'command', 'env', 'next', 'foreach', 'join', 'description', ...POLICY_NAMES];
+const FOREACH_SOURCES = ['items', 'output', 'param'] as const;
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 
@@ -28,64 +45,140 @@ function kindOf(step: StepSpec): StepKind {
   return next.length > 1 ? 'branch' : 'linear';
 }
 
-function checkForeachSource(flow: FlowSpec, step: StepSpec, src: ForeachSource): string[] {
-  const where = `step "${step.name}"`;
-  if (typeof src !== 'object' || src === null) return [`${where}: foreach must be {items}, {output} or {param}, got ${show(src)}`];
+function checkForeachSource(flow: FlowSpec, where: string, src: ForeachSource): string[] {
+  const shape = `${where}: foreach must be one of {items: [...]}, {output: "key"} or {param: "name"}, got ${describeValue(src)}`;
+  if (!isObject(src)) return [shape];
+  const given = FOREACH_SOURCES.filter((k) => k in src);
+  if (given.length !== 1) return given.length === 0 ? [...unknownFields(where, 'foreach field', src, FOREACH_SOURCES), shape] : [shape];
+  const problems = unknownFields(where, 'foreach field', src, FOREACH_SOURCES);
   if ('items' in src) {
-    if (!Array.isArray(src.items)) return [`${where}: foreach.items must be an array, got ${show(src.items)}`];
-    if (src.items.length === 0) return [`${where}: foreach.items is empty`];
-    return [];
+    if (!Array.isArray(src.items)) problems.push(`${where}: foreach.items must be an array, got ${describeValue(src.items)}`);
+    else if (src.items.length === 0) problems.push(`${where}: foreach.items is empty`);
+  } else if ('output' in src) {
+    if (typeof src.output !== 'string' || src.output === '') problems.push(`${where}: foreach.output must name a key of the step's outputs, got ${describeValue(src.output)}`);
+  } else {
+    const param = src.param;
+    const spec = typeof param === 'string' && flow.parameters && Object.hasOwn(flow.parameters, param) ? flow.parameters[param] : undefined;
+    if (!spec || typeof spec !== 'object') problems.push(`${where}: foreach over unknown parameter ${describeValue(param)}`);
+    else {
+      const type = parameterType(spec);
+      if (type !== 'list' && type !== 'json') problems.push(`${where}: foreach parameter "${param}" must be of type list, is ${type}`);
+    }
   }
-  if ('output' in src) {
-    return typeof src.output === 'string' && src.output !== '' ? [] : [`${where}: foreach.output must name a key of the step's outputs, got ${show(src.output)}`];
-  }
-  if ('param' in src) {
-    const spec = flow.parameters?.[src.param];
-    if (!spec) return [`${where}: foreach over unknown parameter ${show(src.param)}`];
-    const type = parameterType(spec);
-    return type === 'list' || type === 'json' ? [] : [`${where}: foreach parameter "${src.param}" must be of type list, is ${type}`];
-  }
-  return [`${where}: foreach must be {items}, {output} or {param}, got ${show(src)}`];
-}
-
-/** Problems of one step taken alone: name, command, edges shape, policies. */
-function checkStep(flow: FlowSpec, step: StepSpec): string[] {
-  const problems: string[] = [];
-  const where = `step ${show(step.name)}`;
-  if (!isIdentifier(step.name)) problems.push(`${where}: the name must be a valid identifier`);
-  if (!Array.isArray(step.command) || step.command.length === 0 || !step.command.every((a) => typeof a === 'string')) {
-    problems.push(`${where}: command must be a non-empty array of strings, got ${show(step.command)}`);
-  }
-  const next = nextOf(step);
-  if (step.name === 'end' && next.length > 0) problems.push(`step "end" must not have next steps, has ${show(step.next)}`);
-  if (step.name !== 'end' && next.length === 0) problems.push(`${where} has no next step (only "end" may end the flow)`);
-  if (step.foreach) {
-    if (next.length !== 1) problems.push(`${where}: a foreach needs exactly one next step, has ${show(step.next ?? [])}`);
-    problems.push(...checkForeachSource(flow, step, step.foreach));
-  }
-  if (step.join && step.name === 'start') problems.push(`step "start" cannot be a join`);
-  problems.push(...validatePolicies(where, step));
   return problems;
 }
 
-/** Step names on a cycle, found by depth-first search. */
+/**
+ * Problems of an `env` map (the flow's or a step's): a plain object of identifier names, none in
+ * the task contract's `MF_` namespace, with string values.
+ */
+function checkEnv(where: string, env: unknown): string[] {
+  if (env === undefined) return [];
+  if (!isObject(env)) return [`${where}: env must be an object of NAME: "value" strings, got ${describeValue(env)}`];
+  const problems: string[] = [];
+  for (const [name, value] of Object.entries(env)) {
+    if (!ENV_NAME_PATTERN.test(name)) problems.push(`${where}: env name ${describeValue(name)} must be letters, digits and _, not starting with a digit`);
+    else if (name.toUpperCase().startsWith(RESERVED_ENV_PREFIX)) {
+      problems.push(`${where}: env name ${describeValue(name)} is reserved: names starting with ${RESERVED_ENV_PREFIX} belong to the task contract (MF_FLOW, MF_PARAM_*, …)`);
+    }
+    if (typeof value !== 'string') {
+      const hint = typeof value === 'number' || typeof value === 'boolean' ? ` (write it as a string: ${describeValue(String(value))})` : '';
+      problems.push(`${where}: env.${name} must be a string, got ${describeValue(value)}${hint}`);
+    }
+  }
+  return problems;
+}
+
+/** Problems of one step taken alone: fields, name, command, edges shape, env, policies. */
+function checkStep(flow: FlowSpec, step: StepSpec, defaultsValid: boolean): string[] {
+  const problems: string[] = [];
+  const where = `step ${describeValue(step.name)}`;
+  problems.push(...unknownFields(where, 'field', step, STEP_FIELDS));
+  if (!isIdentifier(step.name)) problems.push(`${where}: the name must be a valid identifier`);
+  else if (step.name.length > STEP_NAME_MAX_LENGTH) {
+    problems.push(`${where}: the name is ${step.name.length} characters long, at most ${STEP_NAME_MAX_LENGTH} fit every layer (Batch job names, Step Functions state names)`);
+  }
+  if (!Array.isArray(step.command) || step.command.length === 0 || !step.command.every((a) => typeof a === 'string')) {
+    problems.push(`${where}: command must be a non-empty array of strings, got ${describeValue(step.command)}`);
+  }
+  if (step.image !== undefined && (typeof step.image !== 'string' || step.image.trim() === '')) {
+    problems.push(`${where}: image must be a non-empty string, got ${describeValue(step.image)}`);
+  }
+  if (step.join !== undefined && typeof step.join !== 'boolean') problems.push(`${where}: join must be true or false, got ${describeValue(step.join)}`);
+  if (step.description !== undefined && typeof step.description !== 'string') {
+    problems.push(`${where}: description must be a string, got ${describeValue(step.description)}`);
+  }
+  const next = nextOf(step);
+  if (step.next !== undefined && typeof step.next !== 'string' && !(Array.isArray(step.next) && step.next.every((n) => typeof n === 'string'))) {
+    problems.push(`${where}: next must be a step name or a list of step names, got ${describeValue(step.next)}`);
+  }
+  const seen = new Set<string>();
+  const twice = next.find((n) => seen.has(n) || !seen.add(n));
+  if (twice !== undefined) problems.push(`${where}: next lists ${describeValue(twice)} more than once`);
+  if (step.name === 'end' && next.length > 0) problems.push(`step "end" must not have next steps, has ${describeValue(step.next)}`);
+  if (step.name !== 'end' && next.length === 0) problems.push(`${where} has no next step (only "end" may end the flow)`);
+  if (step.foreach !== undefined) {
+    if (next.length !== 1) problems.push(`${where}: a foreach needs exactly one next step, has ${describeValue(step.next ?? [])}`);
+    problems.push(...checkForeachSource(flow, where, step.foreach));
+  }
+  if (step.join && step.name === 'start') problems.push(`step "start" cannot be a join`);
+  problems.push(...checkEnv(where, step.env));
+  const own = validatePolicies(where, step);
+  problems.push(...own);
+  if (own.length === 0 && defaultsValid) problems.push(...checkEffectiveTimers(flow, where, step));
+  return problems;
+}
+
+/**
+ * The timers a step really gets, after the flow's defaults are merged in (however
+ * effectivePolicies merges them), must fit the caps too: each part may be fine alone while the
+ * merged timeout is not.
+ */
+function checkEffectiveTimers(flow: FlowSpec, where: string, step: StepSpec): string[] {
+  const effective = effectivePolicies(step, { flowDefaults: flow.defaults });
+  const problems: string[] = [];
+  if (effective.timeoutSeconds !== undefined && effective.timeoutSeconds > MAX_TIMEOUT_SECONDS) {
+    problems.push(`${where}: timeout with the flow defaults merged in is ${effective.timeoutSeconds} s, more than ${MAX_TIMEOUT_SECONDS} s (24 days)`);
+  }
+  if (effective.retryDelayMs > MAX_RETRY_DELAY_MINUTES * 60_000) {
+    problems.push(`${where}: retry delay with the flow defaults merged in is ${effective.retryDelayMs / 60_000} minutes, more than ${MAX_RETRY_DELAY_MINUTES}`);
+  }
+  return problems;
+}
+
+/**
+ * Step names on a cycle, found by an iterative depth-first search (a recursive one overflows the
+ * stack on long flows).
+ */
 function findCycles(steps: ReadonlyMap<string, StepSpec>): string[][] {
   const state = new Map<string, 'open' | 'done'>();
   const cycles: string[][] = [];
   const path: string[] = [];
-  const visit = (name: string) => {
+  // Each frame: a step on the current path and the index of its next child to visit.
+  const frames: { name: string; children: readonly string[]; i: number }[] = [];
+  const enter = (name: string) => {
     state.set(name, 'open');
     path.push(name);
-    for (const child of nextOf(steps.get(name)!)) {
-      if (!steps.has(child)) continue;
-      const s = state.get(child);
-      if (s === 'open') cycles.push([...path.slice(path.indexOf(child)), child]);
-      else if (s === undefined) visit(child);
-    }
-    path.pop();
-    state.set(name, 'done');
+    frames.push({ name, children: nextOf(steps.get(name)!), i: 0 });
   };
-  for (const name of steps.keys()) if (!state.has(name)) visit(name);
+  for (const root of steps.keys()) {
+    if (state.has(root)) continue;
+    enter(root);
+    while (frames.length) {
+      const top = frames[frames.length - 1];
+      if (top.i < top.children.length) {
+        const child = top.children[top.i++];
+        if (!steps.has(child)) continue;
+        const s = state.get(child);
+        if (s === 'open') cycles.push([...path.slice(path.lastIndexOf(child)), child]);
+        else if (s === undefined) enter(child);
+      } else {
+        frames.pop();
+        path.pop();
+        state.set(top.name, 'done');
+      }
+    }
+  }
   return cycles;
 }
 
@@ -105,8 +198,8 @@ function checkStructure(
   for (const name of reachable) indegree.set(name, inputs.get(name)!.filter((p) => reachable.has(p)).length);
   const order: string[] = [];
   const ready = [...reachable].filter((n) => indegree.get(n) === 0);
-  while (ready.length) {
-    const n = ready.shift()!;
+  for (let head = 0; head < ready.length; head++) {
+    const n = ready[head];
     order.push(n);
     for (const c of nextOf(steps.get(n)!)) {
       indegree.set(c, indegree.get(c)! - 1);
@@ -171,18 +264,43 @@ function checkStructure(
 /** Validate a flow before anything runs. Reports every problem at once, each naming its step. */
 export function validateFlow(flow: Flow): ValidationResult {
   const problems: string[] = [];
-  if (typeof flow.name !== 'string' || !FLOW_NAME.test(flow.name)) {
-    problems.push(`flow name ${show(flow.name)} must be 1–80 letters, digits, _ or -`);
+  const add = (more: readonly string[]) => {
+    for (const p of more) problems.push(p);
+  };
+  add(unknownFields('flow', 'field', flow, FLOW_FIELDS));
+  if (typeof flow.name !== 'string' || !FLOW_NAME_PATTERN.test(flow.name)) {
+    problems.push(`flow name ${describeValue(flow.name)} must be letters, digits, _ or - (at most ${FLOW_NAME_MAX_LENGTH})`);
+  } else if (flow.name.length > FLOW_NAME_MAX_LENGTH) {
+    problems.push(
+      `flow name ${describeValue(flow.name)} is ${flow.name.length} characters long, at most ${FLOW_NAME_MAX_LENGTH} fit every layer (Batch job names, Step Functions state machine names)`,
+    );
   }
-  if (!Array.isArray(flow.steps)) return { ok: false, problems: [...problems, `flow steps must be an array, got ${show(flow.steps)}`] };
-  problems.push(...validateParameters(flow));
-  if (flow.defaults) problems.push(...validatePolicies('flow defaults', flow.defaults));
+  if (flow.image !== undefined && (typeof flow.image !== 'string' || flow.image.trim() === '')) {
+    problems.push(`flow image must be a non-empty string, got ${describeValue(flow.image)}`);
+  }
+  if (!Array.isArray(flow.steps)) return { ok: false, problems: [...problems, `flow steps must be an array, got ${describeValue(flow.steps)}`] };
+  add(validateParameters(flow));
+  add(checkEnv('flow', flow.env));
+  let defaultsValid = flow.defaults === undefined;
+  if (flow.defaults !== undefined) {
+    if (!isObject(flow.defaults)) problems.push(`flow defaults must be an object of policies (${POLICY_NAMES.join(', ')}), got ${describeValue(flow.defaults)}`);
+    else {
+      const before = problems.length;
+      add(unknownFields('flow defaults', 'policy', flow.defaults, POLICY_NAMES));
+      add(validatePolicies('flow defaults', flow.defaults));
+      defaultsValid = problems.length === before;
+    }
+  }
 
   const steps = new Map<string, StepSpec>();
-  for (const step of flow.steps) {
-    if (steps.has(step.name)) problems.push(`duplicate step name "${step.name}"`);
+  for (const [i, step] of flow.steps.entries() as Iterable<[number, StepSpec]>) {
+    if (!isObject(step)) {
+      problems.push(`flow steps[${i}] must be a step object {name, command, next, ...}, got ${describeValue(step)}`);
+      continue;
+    }
+    if (steps.has(step.name)) problems.push(`duplicate step name ${describeValue(step.name)}`);
     else steps.set(step.name, step);
-    problems.push(...checkStep(flow, step));
+    add(checkStep(flow, step, defaultsValid));
   }
   if (!steps.has('start')) problems.push('the flow has no "start" step');
   if (!steps.has('end')) problems.push('the flow has no "end" step');
@@ -192,7 +310,7 @@ export function validateFlow(flow: Flow): ValidationResult {
   for (const step of steps.values()) {
     for (const child of nextOf(step)) {
       if (!steps.has(child)) {
-        problems.push(`step "${step.name}" goes to unknown step ${show(child)}`);
+        problems.push(`step "${step.name}" goes to unknown step ${describeValue(child)}`);
         unknown = true;
       } else inputs.get(child)!.push(step.name);
     }
@@ -218,7 +336,7 @@ export function validateFlow(flow: Flow): ValidationResult {
 
   const closes = new Map<string, string>();
   if (!unknown && cycles.length === 0 && steps.has('start') && steps.has('end')) {
-    problems.push(...checkStructure(steps, inputs, reachable, closes));
+    add(checkStructure(steps, inputs, reachable, closes));
   }
   if (problems.length) return { ok: false, problems };
   const kind = new Map([...steps].map(([n, s]) => [n, kindOf(s)]));

@@ -52,7 +52,6 @@ export interface StepPolicies {
 /** Metaflow's defaults. */
 export const DEFAULT_RESOURCES = { cpu: 1, memory: 4096, gpu: 0 } as const;
 export const DEFAULT_RETRY = { times: 3, minutesBetweenRetries: 2 } as const;
-export const MAX_RETRY_TIMES = 9;
 
 /** Policies after defaults and normalisation: what the orchestrator and every layer consume. */
 export interface EffectivePolicies {

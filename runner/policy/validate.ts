@@ -1,4 +1,16 @@
-import { MAX_RETRY_TIMES, StepPolicies } from './types';
+import { describeValue } from '../../lib/describe-value';
+import {
+  MAX_CPU,
+  MAX_EPHEMERAL_STORAGE_GIB,
+  MAX_GPU,
+  MAX_MEMORY_MIB,
+  MAX_RETRY_DELAY_MINUTES,
+  MAX_RETRY_TIMES,
+  MAX_TIMEOUT_SECONDS,
+  MIN_EPHEMERAL_STORAGE_GIB,
+} from '../limits';
+import { unknownFields } from '../unknown-fields';
+import { StepPolicies } from './types';
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -6,80 +18,93 @@ export function isIdentifier(value: unknown): value is string {
   return typeof value === 'string' && IDENTIFIER.test(value);
 }
 
-/** How a value reads in an error message: strings quoted, everything else as JSON. */
-export function show(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (value === undefined) return 'undefined';
-  if (typeof value === 'number' && !Number.isFinite(value)) return String(value);
-  try {
-    return JSON.stringify(value) ?? String(value);
-  } catch {
-    return String(value);
-  }
-}
-
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-const isPositive = (v: unknown): boolean => typeof v === 'number' && Number.isFinite(v) && v > 0;
-const isWholeAtLeast0 = (v: unknown): boolean => typeof v === 'number' && Number.isInteger(v) && v >= 0;
+const isNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+const days = (seconds: number) => `${seconds / 86_400} days`;
 
-type Check = [key: string, ok: (v: unknown) => boolean, expected: string];
+/** A field check: what the value must be when it is wrong, undefined when it is fine. */
+type Rule = (v: unknown) => string | undefined;
+type Check = [key: string, rule: Rule];
+
+const positiveAtMost = (unit: string, max: number, maxText: string): Rule => (v) => {
+  if (!isNumber(v) || v <= 0) return `a positive number of ${unit}`;
+  return v > max ? `at most ${maxText}` : undefined;
+};
+const wholeFromTo = (min: number, max: number, unit = ''): Rule => (v) =>
+  isNumber(v) && Number.isInteger(v) && v >= min && v <= max ? undefined : `a whole number${unit} from ${min} to ${max}`;
+const atLeast0: Rule = (v) => (isNumber(v) && v >= 0 ? undefined : 'a number ≥ 0');
+const maxMemory = `${MAX_MEMORY_MIB} MiB (4 TiB, the largest instance memory)`;
 
 const RESOURCE_CHECKS: readonly Check[] = [
-  ['cpu', isPositive, 'a positive number of vCPUs'],
-  ['memory', isPositive, 'a positive number of MiB'],
-  ['gpu', isWholeAtLeast0, 'a whole number ≥ 0'],
-  ['sharedMemory', isPositive, 'a positive number of MiB'],
-  ['tmpfs', isPositive, 'a positive number of MiB'],
-  ['ephemeralStorage', isPositive, 'a positive number of GiB'],
+  ['cpu', positiveAtMost('vCPUs', MAX_CPU, `${MAX_CPU} vCPUs (the largest instance size)`)],
+  ['memory', positiveAtMost('MiB', MAX_MEMORY_MIB, maxMemory)],
+  ['gpu', (v) => (isNumber(v) && Number.isInteger(v) && v >= 0 ? (v > MAX_GPU ? `at most ${MAX_GPU} GPUs (the most one instance has)` : undefined) : 'a whole number ≥ 0')],
+  ['sharedMemory', positiveAtMost('MiB', MAX_MEMORY_MIB, maxMemory)],
+  ['tmpfs', positiveAtMost('MiB', MAX_MEMORY_MIB, maxMemory)],
+  ['ephemeralStorage', wholeFromTo(MIN_EPHEMERAL_STORAGE_GIB, MAX_EPHEMERAL_STORAGE_GIB, ' of GiB')],
 ];
 const RETRY_CHECKS: readonly Check[] = [
-  ['times', (v) => isWholeAtLeast0(v) && (v as number) <= MAX_RETRY_TIMES, `a whole number from 0 to ${MAX_RETRY_TIMES}`],
-  ['minutesBetweenRetries', (v) => typeof v === 'number' && Number.isFinite(v) && v >= 0, 'a number ≥ 0'],
+  ['times', wholeFromTo(0, MAX_RETRY_TIMES)],
+  [
+    'minutesBetweenRetries',
+    (v) => {
+      if (!isNumber(v) || v < 0) return 'a number ≥ 0';
+      return v > MAX_RETRY_DELAY_MINUTES ? `at most ${MAX_RETRY_DELAY_MINUTES} (${days(MAX_RETRY_DELAY_MINUTES * 60)})` : undefined;
+    },
+  ],
 ];
 const TIMEOUT_CHECKS: readonly Check[] = [
-  ['seconds', (v) => typeof v === 'number' && Number.isFinite(v) && v >= 0, 'a number ≥ 0'],
-  ['minutes', (v) => typeof v === 'number' && Number.isFinite(v) && v >= 0, 'a number ≥ 0'],
-  ['hours', (v) => typeof v === 'number' && Number.isFinite(v) && v >= 0, 'a number ≥ 0'],
+  ['seconds', atLeast0],
+  ['minutes', atLeast0],
+  ['hours', atLeast0],
 ];
 const CATCH_CHECKS: readonly Check[] = [
-  ['var', isIdentifier, 'a valid identifier (letters, digits, _; not starting with a digit)'],
-  ['printException', (v) => typeof v === 'boolean', 'true or false'],
+  ['var', (v) => (isIdentifier(v) ? undefined : 'a valid identifier (letters, digits, _; not starting with a digit)')],
+  ['printException', (v) => (typeof v === 'boolean' ? undefined : 'true or false')],
 ];
+
+/** The policies a step (or the flow's defaults) may have, and the checks of their fields. */
+const POLICY_CHECKS: Readonly<Record<keyof StepPolicies, readonly Check[]>> = {
+  resources: RESOURCE_CHECKS,
+  retry: RETRY_CHECKS,
+  timeout: TIMEOUT_CHECKS,
+  catch: CATCH_CHECKS,
+};
+
+/** The policy names: the fields of a step that are policies, and the only fields of `defaults`. */
+export const POLICY_NAMES = Object.keys(POLICY_CHECKS) as readonly (keyof StepPolicies)[];
 
 function checkFields(where: string, policy: string, value: unknown, checks: readonly Check[]): string[] {
   if (value === undefined) return [];
-  if (!isObject(value)) return [`${where}: ${policy} must be an object, got ${show(value)}`];
-  const problems: string[] = [];
-  const known = new Set(checks.map(([k]) => k));
-  for (const key of Object.keys(value)) {
-    if (!known.has(key)) problems.push(`${where}: unknown ${policy} field ${show(key)} (expected one of ${[...known].join(', ')})`);
-  }
-  for (const [key, ok, expected] of checks) {
+  if (!isObject(value)) return [`${where}: ${policy} must be an object, got ${describeValue(value)}`];
+  const problems = unknownFields(where, `${policy} field`, value, checks.map(([k]) => k));
+  for (const [key, rule] of checks) {
     const v = value[key];
-    if (v !== undefined && !ok(v)) problems.push(`${where}: ${policy}.${key} must be ${expected}, got ${show(v)}`);
+    const expected = v === undefined ? undefined : rule(v);
+    if (expected) problems.push(`${where}: ${policy}.${key} must be ${expected}, got ${describeValue(v)}`);
   }
   return problems;
 }
 
 /**
- * Layer-independent checks of a step's policies (DESIGN §3). Each message names the step and the
- * offending value. `where` is e.g. `step "train"` or `flow defaults`.
+ * Layer-independent checks of a step's policies (DESIGN §3, bounds in runner/limits.ts). Each
+ * message names the step and the offending value. `where` is e.g. `step "train"` or
+ * `flow defaults`. Unknown fields of the policies themselves are reported here; unknown fields of
+ * the step are the flow validation's business.
  */
 export function validatePolicies(where: string, policies: StepPolicies): string[] {
-  const problems = [
-    ...checkFields(where, 'resources', policies.resources, RESOURCE_CHECKS),
-    ...checkFields(where, 'retry', policies.retry, RETRY_CHECKS),
-    ...checkFields(where, 'timeout', policies.timeout, TIMEOUT_CHECKS),
-    ...checkFields(where, 'catch', policies.catch, CATCH_CHECKS),
-  ];
+  const problems: string[] = [];
+  for (const name of POLICY_NAMES) problems.push(...checkFields(where, name, policies[name], POLICY_CHECKS[name]));
   const t = policies.timeout;
-  if (isObject(t) && !problems.some((p) => p.includes('timeout'))) {
+  if (isObject(t) && !problems.some((p) => p.startsWith(`${where}: timeout`) || p.includes('timeout field'))) {
     const total = timeoutSeconds(t);
     if (total === undefined || total <= 0) {
-      problems.push(`${where}: timeout must be greater than zero, got ${show(t)}`);
+      problems.push(`${where}: timeout must be greater than zero, got ${describeValue(t)}`);
+    } else if (total > MAX_TIMEOUT_SECONDS) {
+      problems.push(`${where}: timeout must be at most ${days(MAX_TIMEOUT_SECONDS)} (${MAX_TIMEOUT_SECONDS} s), got ${describeValue(t)} (${total} s)`);
     }
   }
   return problems;

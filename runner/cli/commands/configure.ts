@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { configureMetaflow, DEFAULT_STACK_NAME } from '../../config/configure';
 import { defaultAwsClients } from '../../config/stack-outputs';
-import { EXIT_CODES } from '../exit-codes';
+import { EXIT_CODES } from '../../errors';
 import type { CommandContext } from './index';
 
 interface ConfigureFlags {

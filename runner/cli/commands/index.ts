@@ -8,7 +8,7 @@ import { registerShow } from './show';
 
 /**
  * A command registrar adds one subcommand to the program. Its action returns the exit code
- * (see exit-codes.ts) and reports the code through `setExitCode` in the context.
+ * (see runner/errors.ts) and reports the code through `setExitCode` in the context.
  */
 export interface CommandContext {
   /** Where the command writes normal output (stdout unless a test swaps it). */

@@ -1,8 +1,9 @@
 import { Command } from 'commander';
+import { describeValue } from '../../../lib/describe-value';
 import type { CommandRegistrar } from './index';
 import { addRootOption, openDatastore } from '../run-support';
 import { findTask } from '../run-lookup';
-import { UserInputError } from '../exit-codes';
+import { UserInputError } from '../../errors';
 
 /** `metaflow-cdk logs <run>/<step>/<task> [--attempt N]`: one attempt's stdout and stderr. */
 export const registerLogs: CommandRegistrar = (program, context) => {
@@ -11,14 +12,14 @@ export const registerLogs: CommandRegistrar = (program, context) => {
     .argument('<run/step/task>', 'the task, e.g. 20260101-120000-abc123/start/0')
     .option('--attempt <n>', 'which attempt (default: the last one)');
   addRootOption(cmd).action(async (spec: string, flags: { attempt?: string; root?: string }) => {
-    const datastore = openDatastore(flags, context);
+    const datastore = openDatastore(flags, context, { write: false });
     const { run, task } = await findTask(datastore, spec);
     const numbers = task.attempts.map((a) => a.attempt);
     let attempt: number;
     if (flags.attempt !== undefined) {
       attempt = Number(flags.attempt);
       if (!/^\d+$/.test(flags.attempt) || !numbers.includes(attempt)) {
-        throw new UserInputError(`--attempt ${JSON.stringify(flags.attempt)}: task ${spec} has attempts ${numbers.length ? numbers.join(', ') : '(none)'}`);
+        throw new UserInputError(`--attempt ${describeValue(flags.attempt)}: task ${spec} has attempts ${numbers.length ? numbers.join(', ') : '(none)'}`);
       }
     } else if (numbers.length) attempt = Math.max(...numbers);
     else if (task.reusedFrom) {

@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import type { CommandRegistrar } from './index';
 import { addRootOption, executeRun, makeLayer, openDatastore, parseMaxWorkers, prepareFlow } from '../run-support';
 import { findRun } from '../run-lookup';
-import { UserInputError } from '../exit-codes';
+import { UserInputError } from '../../errors';
 
 /** `metaflow-cdk resume <run-id>`: a new run reusing every task that succeeded in the origin run. */
 export const registerResume: CommandRegistrar = (program, context) => {
@@ -13,7 +13,7 @@ export const registerResume: CommandRegistrar = (program, context) => {
     .option('--json', 'print the run record as JSON on stdout (progress goes to stderr)');
   addRootOption(cmd).action(async (runId: string, flags: { maxWorkers?: string; json?: boolean; root?: string }) => {
     const maxWorkers = parseMaxWorkers(flags.maxWorkers);
-    const datastore = openDatastore(flags, context);
+    const datastore = openDatastore(flags, context, { write: true });
     const origin = await findRun(datastore, runId);
     if (!origin.flowFile) throw new UserInputError(`run ${runId} has no flow file recorded; it cannot be resumed`);
     const { graph, file } = prepareFlow(origin.flowFile);

@@ -1,7 +1,8 @@
 import { Command } from 'commander';
+import { describeValue } from '../../../lib/describe-value';
 import type { CommandRegistrar } from './index';
 import { addRootOption, executeRun, InputProblems, makeLayer, openDatastore, parametersOrThrow, parseMaxWorkers, prepareFlow } from '../run-support';
-import { UserInputError } from '../exit-codes';
+import { UserInputError } from '../../errors';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 const WITH = ['retry'];
@@ -9,7 +10,7 @@ const WITH = ['retry'];
 /** `--with` values: only `retry` (the default retry policy for steps without one) exists. */
 function parseWith(values: readonly string[]): boolean {
   const bad = values.filter((w) => !WITH.includes(w));
-  if (bad.length) throw new UserInputError(`--with ${bad.map((b) => JSON.stringify(b)).join(', ')}: unknown policy (available: ${WITH.join(', ')})`);
+  if (bad.length) throw new UserInputError(`--with ${bad.map((b) => describeValue(b)).join(', ')}: unknown policy (available: ${WITH.join(', ')})`);
   return values.includes('retry');
 }
 
@@ -43,7 +44,7 @@ export const registerRun: CommandRegistrar = (program, context) => {
     problems.throwIfAny();
     const { graph, file: flowFile } = prepared!;
     const code = await executeRun(
-      { graph, flowFile, parameters: parameters!, withRetry: !!withRetry, layer: layer!, datastore: openDatastore(flags, context), json: !!flags.json },
+      { graph, flowFile, parameters: parameters!, withRetry: !!withRetry, layer: layer!, datastore: openDatastore(flags, context, { write: true }), json: !!flags.json },
       context,
     );
     context.setExitCode(code);

@@ -1,16 +1,17 @@
 import { Command } from 'commander';
+import { describeValue } from '../../../lib/describe-value';
 import type { CommandRegistrar } from './index';
 import { addRootOption, openDatastore } from '../run-support';
 import { formatDuration, formatTable } from '../../progress/table';
-import { UserInputError } from '../exit-codes';
+import { UserInputError } from '../../errors';
 
 /** `metaflow-cdk runs`: recent runs, newest first. */
 export const registerRuns: CommandRegistrar = (program, context) => {
   const cmd = new Command('runs').description('list recent runs, newest first').option('--limit <n>', 'how many runs', '20');
   addRootOption(cmd).action(async (flags: { limit: string; root?: string }) => {
     const limit = Number(flags.limit);
-    if (!/^\d+$/.test(flags.limit) || limit < 1) throw new UserInputError(`--limit must be a whole number ≥ 1, got ${JSON.stringify(flags.limit)}`);
-    const datastore = openDatastore(flags, context);
+    if (!/^\d+$/.test(flags.limit) || limit < 1) throw new UserInputError(`--limit must be a whole number ≥ 1, got ${describeValue(flags.limit)}`);
+    const datastore = openDatastore(flags, context, { write: false });
     const runs = await datastore.listRuns(limit);
     if (!runs.length) {
       context.stdout.write(`no runs in ${datastore.root}\n`);

@@ -58,7 +58,7 @@ export const registerShow: CommandRegistrar = (program, context) => {
     .argument('<run-id>', 'the run')
     .option('--json', 'print the run record as JSON');
   addRootOption(cmd).action(async (runId: string, flags: { json?: boolean; root?: string }) => {
-    const run = await findRun(openDatastore(flags, context), runId);
+    const run = await findRun(openDatastore(flags, context, { write: false }), runId);
     context.stdout.write(flags.json ? JSON.stringify(run, null, 2) + '\n' : formatRun(run));
   });
   program.addCommand(cmd);

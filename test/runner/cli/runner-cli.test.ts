@@ -261,3 +261,174 @@ describe('Ctrl-C', () => {
     expect(record).toMatchObject({ status: 'interrupted', error: 'interrupted (forced quit)' });
   });
 });
+
+describe('usage errors exit 2 with one line and the usage hint, from every subcommand', () => {
+  const dir = tempDir('mfcdk-cli-');
+  test.each<[string, string[], RegExp]>([
+    ['unknown flag', ['run', example('hello.ts'), '--bogus'], /^metaflow-cdk: unknown option '--bogus'$/m],
+    ['misspelt flag, with the close one', ['run', example('hello.ts'), '--max-workrs', '2'], /^metaflow-cdk: unknown option '--max-workrs'\n\(Did you mean --max-workers\?\)$/m],
+    ['missing argument', ['run'], /^metaflow-cdk: missing required argument 'flow-file'$/m],
+    ['missing argument of logs', ['logs'], /^metaflow-cdk: missing required argument 'run\/step\/task'$/m],
+    ['too many arguments', ['show', 'a', 'b'], /^metaflow-cdk: too many arguments for 'show'/m],
+    ['unknown flag of logs', ['logs', 'x/y/z', '--attempts', '1'], /^metaflow-cdk: unknown option '--attempts'$/m],
+    ['unknown command', ['frobnicate'], /^metaflow-cdk: unknown command 'frobnicate'$/m],
+  ])('%s', (_name, args, message) => {
+    const r = cli(args, dir);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr).toContain('(run with --help for usage)');
+    noStack(r.stderr);
+  });
+});
+
+describe('bad flows through the real CLI: caught before anything runs, exit 2', () => {
+  const dir = tempDir('mfcdk-cli-');
+
+  test('a 720 h timeout, a retries: typo, a non-string env value and a reserved env name', () => {
+    const file = writeFlow(
+      dir,
+      'careless.ts',
+      `{ name: 'Careless', steps: [
+        { name: 'start', command: sh('true'), next: 'train', timeout: { hours: 720 } },
+        { name: 'train', command: sh('true'), next: 'end', retries: { times: 2 }, env: { PORT: 8080, MF_STEP: 'x' } },
+        { name: 'end', command: sh('true') },
+      ] } as any`,
+    );
+    const r = cli(['run', file], dir);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('flow "Careless" in');
+    expect(r.stderr).toContain('  - step "start": timeout must be at most 24 days (2073600 s), got {"hours":720} (2592000 s)');
+    expect(r.stderr).toContain('  - step "train": unknown field "retries" (did you mean "retry"?)');
+    expect(r.stderr).toContain('  - step "train": env.PORT must be a string, got 8080 (write it as a string: "8080")');
+    expect(r.stderr).toContain('  - step "train": env name "MF_STEP" is reserved');
+    noStack(r.stderr);
+    expect(fs.existsSync(path.join(dir, 'Careless'))).toBe(false);
+  });
+
+  test('a parameter given twice, and an empty list for a foreach', () => {
+    const r = cli(['run', example('sweep.ts'), '--param', 'rates=0.1', '--param', 'rates=0.2'], dir);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('metaflow-cdk: --param rates is given twice ("rates=0.1" and "rates=0.2"): give it once');
+    const empty = cli(['run', example('sweep.ts'), '--param', 'rates='], dir);
+    expect(empty.code).toBe(2);
+    expect(empty.stderr).toMatch(/metaflow-cdk: parameter "rates" is an empty list, but step "\w+" fans out over it: a foreach needs at least one item/);
+    noStack(empty.stderr);
+  });
+
+  test('list items reach the tasks as given: "007" stays "007"', () => {
+    const file = writeFlow(
+      dir,
+      'ids.ts',
+      `{ name: 'Ids', parameters: { ids: { type: 'list' } }, steps: [
+        { name: 'start', command: sh('echo "ids=$MF_PARAM_IDS"'), foreach: { param: 'ids' }, next: 'each' },
+        { name: 'each', command: sh('echo "item=$MF_FOREACH_ITEM"'), next: 'join' },
+        { name: 'join', join: true, command: sh('true'), next: 'end' },
+        { name: 'end', command: sh('true') },
+      ] }`,
+    );
+    const r = cli(['run', file, '--param', 'ids=007,42', '--max-workers', '1'], dir);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('[start/0#0] ids=["007","42"]');
+    expect(r.stdout).toContain('[each/0#0] item=007');
+  });
+});
+
+describe('datastore errors: one line, exit 1, no stack trace', () => {
+  const dir = tempDir('mfcdk-cli-');
+  const file = path.join(dir, 'a-file');
+  fs.writeFileSync(file, '');
+  const run = (root: string, args = ['run', example('hello.ts')]) => {
+    const res = spawnSync(process.execPath, [BIN, ...args, '--root', root], { cwd: dir, encoding: 'utf8', env: { ...process.env, CI: 'true' }, timeout: 30_000 });
+    expect(res.status).toBe(1);
+    noStack(res.stderr);
+    expect(res.stderr.trim().split('\n')).toHaveLength(1);
+    return res.stderr;
+  };
+
+  test('the root is a file', () => {
+    expect(run(file)).toBe(`metaflow-cdk: datastore root ${file} is a file, not a directory (use --root DIR or $METAFLOW_CDK_ROOT)\n`);
+    for (const cmd of [['runs'], ['show', 'x'], ['logs', 'x/start/0']]) {
+      expect(run(file, cmd)).toContain(`datastore root ${file} is a file, not a directory`);
+    }
+  });
+
+  test('a part of the root path is a file', () => {
+    expect(run(path.join(file, 'sub'))).toBe(`metaflow-cdk: datastore root ${path.join(file, 'sub')} cannot be a directory: a part of its path is a file\n`);
+  });
+
+  test('the root cannot be written', () => {
+    // root ignores permission bits, so as root use a directory the kernel refuses to create.
+    let root = path.join(dir, 'read-only');
+    if (process.getuid?.() === 0) root = '/proc/mfcdk-datastore';
+    else {
+      fs.mkdirSync(root);
+      fs.chmodSync(root, 0o555);
+    }
+    expect(run(root)).toMatch(new RegExp(`^metaflow-cdk: datastore root ${root} (is not writable|cannot be created): [a-z ]+ \\(E[A-Z]+\\)\\n$`));
+  });
+});
+
+describe('signals and a closed stdout', () => {
+  function spawnRun(dir: string, file: string) {
+    const child = spawn(process.execPath, [BIN, 'run', file, '--root', dir], { cwd: dir, env: { ...process.env, CI: 'true' } });
+    const out = { stdout: '', stderr: '' };
+    child.stderr.on('data', (d) => (out.stderr += d));
+    return { child, out, exited: new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c))) };
+  }
+  const recordOf = (dir: string, flow: string) => {
+    const runs = fs.readdirSync(path.join(dir, flow));
+    expect(runs).toHaveLength(1);
+    return JSON.parse(fs.readFileSync(path.join(dir, flow, runs[0], 'run.json'), 'utf8'));
+  };
+
+  test('SIGHUP (terminal closed) stops every task and records the run as interrupted, like SIGTERM', async () => {
+    const dir = tempDir('mfcdk-cli-');
+    const pidFile = path.join(dir, 'a.pid');
+    const file = writeFlow(
+      dir,
+      'hup.ts',
+      `{ name: 'Hup', steps: [
+        { name: 'start', command: sh('echo $$ > ${pidFile}; sleep 60'), next: 'end' },
+        { name: 'end', command: sh('true') },
+      ] }`,
+    );
+    const { child, out, exited } = spawnRun(dir, file);
+    child.stdout.on('data', () => {});
+    const poll = setInterval(() => {
+      if (fs.existsSync(pidFile) && fs.readFileSync(pidFile, 'utf8').trim()) {
+        clearInterval(poll);
+        child.kill('SIGHUP');
+      }
+    }, 20);
+    const code = await exited;
+    clearInterval(poll);
+    expect(code).toBe(130);
+    expect(out.stderr).toContain('interrupted by SIGHUP (terminal closed), stopping all tasks');
+    noStack(out.stderr);
+    expect(alive(Number(fs.readFileSync(pidFile, 'utf8')))).toBe(false);
+    const record = recordOf(dir, 'Hup');
+    expect(record.status).toBe('interrupted');
+    expect(record.tasks.find((t: { step: string }) => t.step === 'start').status).toBe('cancelled');
+  });
+
+  test('stdout closed by its reader (`run … | head -1`): no trace, the run finishes and is recorded', async () => {
+    const dir = tempDir('mfcdk-cli-');
+    const file = writeFlow(
+      dir,
+      'piped.ts',
+      `{ name: 'Piped', steps: [
+        { name: 'start', command: sh('echo first; sleep 0.5; for i in $(seq 1 200); do echo "line $i"; done'), next: 'end' },
+        { name: 'end', command: sh('echo done > ${dir}/end.txt') },
+      ] }`,
+    );
+    const { child, out, exited } = spawnRun(dir, file);
+    // Like `head -1`: read the first chunk, then close the pipe.
+    child.stdout.once('data', () => child.stdout.destroy());
+    const code = await exited;
+    expect(code).toBe(0);
+    noStack(out.stderr);
+    expect(out.stderr).toContain('metaflow-cdk: stdout closed (EPIPE); dropping further output, the command goes on');
+    expect(fs.readFileSync(path.join(dir, 'end.txt'), 'utf8')).toBe('done\n');
+    expect(recordOf(dir, 'Piped').status).toBe('succeeded');
+  });
+});

@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EXIT_CODES } from '../../../runner/cli/exit-codes';
+import { EXIT_CODES } from '../../../runner/errors';
 import {
   configFileName,
   metaflowHome,

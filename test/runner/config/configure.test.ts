@@ -18,7 +18,7 @@ import {
   metaflowOutputId,
   SECRET_METAFLOW_CONFIG_KEYS,
 } from '../../../lib/config/metaflow-config-keys';
-import { EXIT_CODES } from '../../../runner/cli/exit-codes';
+import { EXIT_CODES } from '../../../runner/errors';
 import { main } from '../../../runner/cli/main';
 import { configureMetaflow, ConfigureOptions } from '../../../runner/config/configure';
 import { defaultAwsClients } from '../../../runner/config/stack-outputs';
