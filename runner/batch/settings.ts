@@ -3,7 +3,7 @@
  * region. Values are resolved once per run; a missing required key is one line naming it.
  */
 import { MetaflowConfig, requireConfigValue } from '../config/metaflow-config';
-import { UserInputError } from '../cli/exit-codes';
+import { UserInputError } from '../errors';
 
 /** Flags that replace config keys (`run --compute batch --queue …`). */
 export interface BatchSettingFlags {

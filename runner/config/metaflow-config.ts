@@ -13,7 +13,7 @@ import {
   metaflowEnvName,
   parseMetaflowConfigKey,
 } from '../../lib/config/metaflow-config-keys';
-import { UserInputError } from '../cli/exit-codes';
+import { UserInputError } from '../errors';
 import { configFileName, metaflowHome } from './config-file';
 
 /** The config as read: values per key and where each came from. */

@@ -11,7 +11,7 @@ import type { KeyValuePair, RegisterJobDefinitionCommandInput, RetryStrategy } f
 import { METAFLOW_JOB_DEFINITION_PREFIX } from '../../lib/compute/job-definition-names';
 import { FARGATE_CPU_UNITS, FARGATE_MEMORY_RANGES, fargateMemoryChoices } from '../../lib/fargate-sizes';
 import { EffectivePolicies } from './types';
-import { show } from './validate';
+import { describeValue as show } from '../../lib/describe-value';
 
 /** Where a job runs: the platform of its queue's first compute environment. */
 export type BatchPlatform = 'EC2' | 'FARGATE';

@@ -28,7 +28,7 @@ describe('output passing: multi-container job definition', () => {
     const def = outputPassingJobDefinition(input);
     const mounts = [{ sourceVolume: 'metaflow', containerPath: '/metaflow' }];
     expect(def).toEqual({
-      jobDefinitionName: expect.stringMatching(/^metaflow-Flow-train-io-[0-9a-f]{12}$/),
+      jobDefinitionName: expect.stringMatching(/^metaflow_Flow-train-io-[0-9a-f]{12}$/),
       type: 'container',
       platformCapabilities: ['FARGATE'],
       ecsProperties: {
