@@ -12,7 +12,6 @@ export * from './config/metaflow-config-keys';
 export * from './config/metaflow-config-outputs';
 export * from './stack/metaflow-stack';
 export * from './stack/stack-context';
-export * from './stack/metaflow-app';
 export * from './fargate-size';
 export * from './metadata/database-environment';
 export * from './metadata/metadata-database';
@@ -23,3 +22,7 @@ export * from './step-functions/metaflow-step-functions-support';
 export * from './stack/redundant-dependencies';
 export * from './nag/acknowledgements';
 export * from './ui';
+// Flow definitions, for a CDK app that also defines flows. Flow files run by the CLI should import
+// from 'metaflow-cdk/runner' instead, which loads no CDK code.
+export { defineFlow } from '../runner/flow/model';
+export type { Flow, FlowSpec, StepSpec, ParameterSpec, ParameterType, ForeachSource } from '../runner/flow/model';
