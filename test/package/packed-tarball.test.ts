@@ -1,54 +1,27 @@
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { appLockfile } from './app-lockfile';
+import { createCdkApp, packPackage, REPO_ROOT, run } from '../../scripts/packed-app';
 
 /**
- * The package as a user gets it: `npm pack` (which builds it through `prepare`), the tarball
- * installed with `npm ci --offline` into an app made by `cdk init app --language typescript`, the
- * constructs composed into the app's own stack on an existing VPC, type-checked and synthesized
- * with the app's own tools; then the installed CLI runs a TypeScript flow written in the app.
- * aws-cdk-lib and constructs (peer dependencies) and the type packages come from this
- * repository's node_modules as symlinks, so nothing is fetched.
+ * The package as a user gets it (scripts/packed-app.ts): `npm pack`, then an app made by
+ * `cdk init app --language typescript` that installs the tarball offline, composes the
+ * constructs into its own stack on an existing VPC, type-checks and synthesizes with its own
+ * tools; then the installed CLI runs a TypeScript flow written in the app.
  */
-const REPO = join(__dirname, '..', '..');
-const BIN = join(REPO, 'node_modules', '.bin');
-const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { name: string; version: string };
+const BIN = join(REPO_ROOT, 'node_modules', '.bin');
+const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string };
 
 let work: string;
 let app: string;
-let tarball: string;
-let filesInTarball: string[] = [];
-
-function run(command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): string {
-  const result = spawnSync(command, args, { cwd, encoding: 'utf8', env: { ...process.env, CI: '1', ...env }, timeout: 120_000 });
-  if (result.status !== 0) {
-    throw new Error(`${command} ${args.join(' ')} exited ${result.status}:\n${result.stdout}\n${result.stderr}`);
-  }
-  return result.stdout;
-}
+let filesInTarball: readonly string[] = [];
 
 beforeAll(() => {
   work = mkdtempSync(join(tmpdir(), 'metaflow-cdk-pack-'));
-  const packed = JSON.parse(run('npm', ['pack', '--json', '--pack-destination', work], REPO)) as Array<{ filename: string; files: Array<{ path: string }> }>;
-  tarball = join(work, packed[0].filename);
-  filesInTarball = packed[0].files.map((f) => f.path);
-
+  const tarball = packPackage(work);
+  filesInTarball = tarball.files;
   app = join(work, 'my-app');
-  mkdirSync(app);
-  run(join(BIN, 'cdk'), ['init', 'app', '--language', 'typescript', '--generate-only'], app);
-  // The generated package.json lists the template's dev tools (jest, swc, ...), which an offline
-  // install cannot fetch: the app depends on the tarball, the rest is linked from this repository.
-  const appPackage = JSON.parse(readFileSync(join(app, 'package.json'), 'utf8')) as Record<string, unknown>;
-  const spec = `file:${tarball}`;
-  writeFileSync(join(app, 'package.json'), JSON.stringify({ ...appPackage, dependencies: { [pkg.name]: spec }, devDependencies: {} }, null, 2));
-  writeFileSync(join(app, 'package-lock.json'), appLockfile(REPO, String(appPackage.name), spec));
-  run('npm', ['ci', '--offline', '--no-audit', '--no-fund'], app);
-  for (const linked of ['aws-cdk-lib', 'constructs', '@types/node', '@types/jest']) {
-    mkdirSync(join(app, 'node_modules', linked, '..'), { recursive: true });
-    symlinkSync(join(REPO, 'node_modules', linked), join(app, 'node_modules', linked), 'dir');
-  }
+  createCdkApp(app, tarball.file);
   // A flow file in the app (type-checked with the app, run by the installed CLI).
   mkdirSync(join(app, 'flows'));
   writeFileSync(join(app, 'flows', 'three-steps.ts'), THREE_STEP_FLOW);
