@@ -105,11 +105,17 @@ export interface MetaflowMetadataServiceProps {
  * every deploy.
  */
 export class MetaflowMetadataService extends Construct {
+  /** The ECS cluster the service (and a UI) runs in. */
   public readonly cluster: ecs.Cluster;
+  /** The PostgreSQL database the service keeps its metadata in. */
   public readonly database: MetadataDatabase;
+  /** The Fargate service running the metadata service (API on 8080, migrations on 8082). */
   public readonly service: ecs.FargateService;
+  /** The service's task definition. */
   public readonly taskDefinition: ecs.FargateTaskDefinition;
+  /** The internal network load balancer in front of the service. */
   public readonly loadBalancer: elbv2.NetworkLoadBalancer;
+  /** The API Gateway REST API, API key and usage plan clients reach the service through. */
   public readonly api: MetadataApi;
   /** The migration runner, when migrations run on deploy. */
   public readonly migrations?: MigrationRunner;

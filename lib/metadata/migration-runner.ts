@@ -25,7 +25,7 @@ export interface MigrationRunnerProps {
    * Changing this value re-runs the migrations on update (e.g. the service image).
    */
   readonly trigger: string;
-  /** @default logs.RetentionDays.ONE_YEAR */
+  /** How long the function's and the provider's logs are kept. @default logs.RetentionDays.ONE_YEAR */
   readonly logRetention?: logs.RetentionDays;
 }
 
@@ -39,6 +39,7 @@ export interface MigrationRunnerProps {
 export class MigrationRunner extends Construct {
   /** The function; invoke it with `{"RequestType":"Create","ResourceProperties":{"MigrationServiceUrl":"…"}}`. */
   public readonly function: lambda.Function;
+  /** The custom resource; its `Data` holds the schema versions before and after (see the handler). */
   public readonly resource: CustomResource;
 
   constructor(scope: Construct, id: string, props: MigrationRunnerProps) {

@@ -50,6 +50,7 @@ export interface MetaflowStepFunctionsSupportProps {
  * the table.
  */
 export class MetaflowStepFunctionsSupport extends Construct {
+  /** The DynamoDB table Metaflow's Step Functions integration keeps foreach state in (SFN_DYNAMO_DB_TABLE). */
   public readonly table: dynamodb.Table;
   /** The role state machines run as (Metaflow's SFN_IAM_ROLE). */
   public readonly stateMachineRole: iam.Role;
@@ -57,6 +58,7 @@ export class MetaflowStepFunctionsSupport extends Construct {
   public readonly eventsRole: iam.Role;
   /** Execution history (Metaflow's SFN_EXECUTION_LOG_GROUP_ARN). */
   public readonly logGroup: logs.LogGroup;
+  /** The name prefix of the state machines the role may run and the schedules may start. */
   public readonly stateMachinePrefix: string;
 
   constructor(scope: Construct, id: string, props: MetaflowStepFunctionsSupportProps) {
