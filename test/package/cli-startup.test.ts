@@ -24,7 +24,8 @@ beforeAll(() => {
   const flow = (ext: string, importLine: string) => `${importLine}
 const flow = defineFlow({ name: 'ThreeSteps', steps: [
   { name: 'start', command: ['true'], next: 'middle' },
-  { name: 'middle', command: ['true'], next: 'end' },
+  // The esbuild setting the flow loader uses (runner/flow/load.ts) must not reach the tasks.
+  { name: 'middle', command: ['/bin/sh', '-c', 'test -z "$ESBUILD_WORKER_THREADS"'], next: 'end' },
   { name: 'end', command: ['true'] },
 ] });
 ${ext === 'js' ? 'module.exports = flow;' : 'export default flow;'}
@@ -60,7 +61,7 @@ test('--help and a run of a JavaScript flow load neither the AWS SDK nor tsx', (
   expect(run.packages.filter((p) => p.startsWith('@aws-sdk') || p === 'tsx' || p === 'esbuild')).toEqual([]);
 });
 
-test('a TypeScript flow loads tsx, only then', () => {
+test('a TypeScript flow loads tsx, only then, and its tasks do not see the loader\'s esbuild setting', () => {
   const run = loadedBy(['run', 'flow.ts', '--root', join(work, 'ds')]);
   expect(run.code).toBe(0);
   expect(run.packages).toContain('tsx');
