@@ -58,14 +58,17 @@ function loadModule(abs: string): unknown {
  * that starts esbuild's service: ~100 ms, most of a short run's start-up. For the few files of a
  * flow, esbuild run once per file without the worker is faster. esbuild reads the setting when it
  * loads, which is when tsx loads (so both happen in here); the variable is then restored, and the
- * tasks' environment never sees it.
+ * tasks' environment never sees it. When esbuild is already loaded (tsx's hook registered before,
+ * as bin/metaflow-cdk.js does in the repository) nothing changes: a worker it starts now must not
+ * inherit the setting, or it would not answer.
  */
 function withoutEsbuildWorker<T>(load: () => T): T {
-  const before = process.env.ESBUILD_WORKER_THREADS;
-  if (before === undefined) process.env.ESBUILD_WORKER_THREADS = '0';
+  const esbuildLoaded = Object.keys(require.cache).some((file) => /[\\/]esbuild[\\/]lib[\\/]main\.js$/.test(file));
+  const change = process.env.ESBUILD_WORKER_THREADS === undefined && !esbuildLoaded;
+  if (change) process.env.ESBUILD_WORKER_THREADS = '0';
   try {
     return load();
   } finally {
-    if (before === undefined) delete process.env.ESBUILD_WORKER_THREADS;
+    if (change) delete process.env.ESBUILD_WORKER_THREADS;
   }
 }
