@@ -39,7 +39,9 @@ export function packPackage(destination: string): PackedTarball {
 /** A `cdk init app --language typescript` app in `appDir` with the tarball installed; returns the install's wall time (ms). */
 export function createCdkApp(appDir: string, tarball: string): { installMs: number } {
   mkdirSync(appDir, { recursive: true });
-  run(join(REPO_ROOT, 'node_modules', '.bin', 'cdk'), ['init', 'app', '--language', 'typescript', '--generate-only'], appDir);
+  // --generate-only: the files only (no npm install, no git); no notices or telemetry (no network).
+  run(join(REPO_ROOT, 'node_modules', '.bin', 'cdk'), ['init', 'app', '--language', 'typescript', '--generate-only', '--no-notices'], appDir,
+    { CDK_DISABLE_CLI_TELEMETRY: 'true' });
   // The generated package.json lists the template's dev tools (jest, swc, ...), which an offline
   // install cannot fetch: the app depends on the tarball, the rest is linked from this repository.
   const appPackage = JSON.parse(readFileSync(join(appDir, 'package.json'), 'utf8')) as Record<string, unknown>;
