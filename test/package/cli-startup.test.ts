@@ -80,3 +80,15 @@ test("configure's --help states the default stack name configure uses", async ()
   expect(code).toBe(0);
   expect(out.replace(/\s+/g, ' ')).toContain(`(default: "${DEFAULT_STACK_NAME}")`);
 });
+
+test('a TypeScript flow loads when esbuild was loaded before (as with tsx registered first)', () => {
+  // esbuild already loaded with its worker allowed, no transform yet: the loader must not start
+  // the worker under its own setting (such a worker never answers and the load hangs).
+  const script = `
+    require(${JSON.stringify(require.resolve('esbuild'))});
+    const { loadFlowFile } = require(${JSON.stringify(join(work, 'dist', 'runner', 'flow', 'load.js'))});
+    process.stdout.write(loadFlowFile('flow.ts').flow.name);`;
+  const child = spawnSync(process.execPath, ['-e', script], { cwd: work, encoding: 'utf8', timeout: 30_000 });
+  expect(child.error).toBeUndefined();
+  expect(child.stdout).toBe('ThreeSteps');
+});
