@@ -13,7 +13,6 @@ export * from './config/metaflow-config-outputs';
 export * from './config/metaflow-profile';
 export * from './stack/metaflow-stack';
 export * from './stack/stack-context';
-export * from './stack/metaflow-app';
 export * from './fargate-size';
 export * from './metadata/database-environment';
 export * from './metadata/metadata-database';
@@ -27,3 +26,7 @@ export * from './monitoring/queue-metrics-handler/contract';
 export * from './stack/redundant-dependencies';
 export * from './nag/acknowledgements';
 export * from './ui';
+// Flow definitions, for a CDK app that also defines flows. Flow files run by the CLI should import
+// from 'metaflow-cdk/runner' instead, which loads no CDK code.
+export { defineFlow } from '../runner/flow/model';
+export type { Flow, FlowSpec, StepSpec, ParameterSpec, ParameterType, ForeachSource } from '../runner/flow/model';

@@ -13,4 +13,5 @@ export { LocalComputeLayer } from './compute/local';
 export type { ComputeLayer, TaskSpec, AttemptResult, AttemptListener } from './compute/types';
 export { LocalDatastore } from './datastore/local';
 export type { Datastore, RunRecord, TaskRecord, Failure } from './datastore/types';
+/** Step policies (resources, retry, timeout, catch): their types, validation and normalization, shared by every compute layer. */
 export * as policy from './policy';

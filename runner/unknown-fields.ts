@@ -1,4 +1,3 @@
-import { closest, distance } from 'fastest-levenshtein';
 import { describeValue } from '../lib/describe-value';
 
 /**
@@ -10,6 +9,8 @@ export function closestName(word: string, known: readonly string[]): string | un
   const lower = word.toLowerCase();
   const caseOnly = known.find((k) => k.toLowerCase() === lower);
   if (caseOnly) return caseOnly;
+  // Loaded only when there is a typo to explain: `--help` and clean runs never pay for it.
+  const { closest, distance } = require('fastest-levenshtein') as typeof import('fastest-levenshtein');
   const best = closest(word, known);
   // A typo or a plural changes a few characters: at most 3, and at most half of the name.
   return distance(word, best) <= Math.min(3, Math.ceil(best.length / 2)) ? best : undefined;

@@ -29,7 +29,9 @@ export function instanceFamily(instanceType: string): string {
 
 /** Instance choices in the shape the Batch L2 compute environment takes them. */
 export interface ParsedInstanceTypes {
+  /** Exact instance types (`m5.large`). */
   readonly instanceTypes: ec2.InstanceType[];
+  /** Whole families (`m5`), passed to Batch verbatim. */
   readonly instanceClasses: ec2.InstanceClass[];
 }
 

@@ -253,10 +253,15 @@ export class MetaflowBatchCompute extends BatchComputeBase {
     return new Import(scope, id);
   }
 
+  /** The CPU queue jobs go to by default (METAFLOW_BATCH_JOB_QUEUE): Spot first, then on-demand. */
   public readonly defaultQueue: batch.IJobQueue;
+  /** The GPU queue, when GPU environments are enabled. */
   public readonly gpuQueue?: batch.IJobQueue;
+  /** The Fargate queue, when Fargate is enabled. */
   public readonly fargateQueue?: batch.IJobQueue;
+  /** The role jobs run as (METAFLOW_ECS_S3_ACCESS_IAM_ROLE): read/write on the datastore's roots. */
   public readonly jobRole: iam.IRole;
+  /** The execution role Fargate tasks pull images and write logs with, when Fargate is enabled. */
   public readonly fargateExecutionRole?: iam.IRole;
   /** The EC2 instance role of the hosts. */
   public readonly instanceRole: iam.IRole;

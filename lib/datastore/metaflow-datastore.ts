@@ -39,9 +39,9 @@ export interface IMetaflowDatastore {
 export interface MetaflowDatastoreImportOptions {
   /** The KMS key the bucket encrypts with, if SSE-KMS. @default - none (SSE-S3) */
   readonly encryptionKey?: kms.IKey;
-  /** @default 'metaflow' */
+  /** Key prefix of the Metaflow datastore in the bucket, without slashes. @default 'metaflow' */
   readonly sysrootPrefix?: string;
-  /** @default 'data' */
+  /** Key prefix of Metaflow's data tools in the bucket, without slashes. @default 'data' */
   readonly datatoolsPrefix?: string;
 }
 
@@ -120,10 +120,10 @@ export interface MetaflowDatastoreProps {
    */
   readonly removalPolicy?: RemovalPolicy;
 
-  /** @default 'metaflow' */
+  /** Key prefix of the Metaflow datastore in the bucket, without slashes. @default 'metaflow' */
   readonly sysrootPrefix?: string;
 
-  /** @default 'data' */
+  /** Key prefix of Metaflow's data tools in the bucket, without slashes. @default 'data' */
   readonly datatoolsPrefix?: string;
 }
 
@@ -245,9 +245,13 @@ export class MetaflowDatastore extends DatastoreBase {
     return MetaflowDatastore.fromBucket(scope, id, bucket, options);
   }
 
+  /** The datastore bucket. */
   public readonly bucket: s3.Bucket;
+  /** The KMS key objects are encrypted with, when SSE-KMS is used. */
   public readonly encryptionKey?: kms.IKey;
+  /** Key prefix of the Metaflow datastore (DATASTORE_SYSROOT_S3 is `s3://<bucket>/<prefix>`). */
   public readonly sysrootPrefix: string;
+  /** Key prefix of Metaflow's data tools (DATATOOLS_S3ROOT is `s3://<bucket>/<prefix>`). */
   public readonly datatoolsPrefix: string;
   /** The server access log bucket this construct created, if any. */
   public readonly accessLogsBucket?: s3.Bucket;

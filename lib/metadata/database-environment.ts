@@ -3,9 +3,11 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 
 /** How a metadata-service-image container (the metadata API or the UI backend) reaches its database. */
 export interface DatabaseConnectionSettings {
+  /** The database endpoint's host name. */
   readonly host: string;
   /** The port (a string, as container environment takes it). */
   readonly port: string;
+  /** The PostgreSQL database the service uses. */
   readonly databaseName: string;
   /** libpq sslmode. @default 'require' */
   readonly sslMode?: string;

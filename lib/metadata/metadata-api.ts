@@ -69,10 +69,13 @@ export interface MetadataApiProps {
  * logs.
  */
 export class MetadataApi extends Construct {
+  /** The REST API in front of the internal NLB; every method requires the API key. */
   public readonly restApi: apigateway.RestApi;
   /** The secret whose SecretString is the API key value (plain text). */
   public readonly apiKeySecret: secretsmanager.Secret;
+  /** The API key Metaflow clients send (METAFLOW_SERVICE_AUTH_KEY); its value is in {@link MetadataApi.apiKeySecret}. */
   public readonly apiKey: apigateway.ApiKey;
+  /** The usage plan that binds the API key to the stage, with its throttling limits. */
   public readonly usagePlan: apigateway.UsagePlan;
   /** `https://<id>.execute-api.<region>.amazonaws.com/<stage>/` — Metaflow's SERVICE_URL. */
   public readonly url: string;

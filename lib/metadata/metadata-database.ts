@@ -90,7 +90,7 @@ export interface MetadataDatabaseProps {
    */
   readonly port?: number;
 
-  /** @default 'metaflow' */
+  /** Name of the PostgreSQL database created for the service. @default 'metaflow' */
   readonly databaseName?: string;
 }
 
@@ -100,11 +100,17 @@ export interface MetadataDatabaseProps {
  * reachable only from the security groups given to {@link allowFrom}.
  */
 export class MetadataDatabase extends Construct implements IMetadataDatabase {
+  /** The RDS PostgreSQL instance. */
   public readonly instance: rds.DatabaseInstance;
+  /** The generated secret with the `username` and `password` JSON keys. */
   public readonly credentials: secretsmanager.ISecret;
+  /** The instance endpoint's host name. */
   public readonly host: string;
+  /** The port as a string, as container environment takes it. */
   public readonly port: string;
+  /** The database name. */
   public readonly databaseName: string;
+  /** Network access to the database: allow a peer with `connections.allowDefaultPortFrom(peer)`. */
   public readonly connections: ec2.Connections;
   /** The port as a number. */
   public readonly portNumber: number;

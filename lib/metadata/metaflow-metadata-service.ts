@@ -153,13 +153,19 @@ export class MetaflowMetadataService extends MetadataServiceBase {
     return new Import(scope, id);
   }
 
+  /** The ECS cluster the service (and a UI) runs in. */
   public readonly cluster: ecs.Cluster;
+  /** The PostgreSQL database the service keeps its metadata in. */
   public readonly database: MetadataDatabase;
+  /** The Fargate service running the metadata service (API on 8080, migrations on 8082). */
   public readonly service: ecs.FargateService;
+  /** The service's task definition. */
   public readonly taskDefinition: ecs.FargateTaskDefinition;
+  /** The internal network load balancer in front of the service. */
   public readonly loadBalancer: elbv2.NetworkLoadBalancer;
-  /** The internal NLB's security group. */
+  /** The internal NLB's security group (see docs/networking.md). */
   public readonly loadBalancerSecurityGroup: ec2.SecurityGroup;
+  /** The API Gateway REST API, API key and usage plan clients reach the service through. */
   public readonly api: MetadataApi;
   /** The migration runner, when migrations run on deploy. */
   public readonly migrations?: MigrationRunner;

@@ -2,12 +2,12 @@ import { CustomResource, Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
 import { acknowledge, managedPolicyFinding, wildcardResourceFinding } from '../nag/acknowledgements';
-import { MIGRATION_DATA, MIGRATION_HANDLER_ENTRY, MIGRATION_PROPERTIES } from './migration-handler/properties';
+import { migrationHandlerCode } from './migration-handler/code';
+import { MIGRATION_DATA, MIGRATION_PROPERTIES } from './migration-handler/properties';
 
 /** Properties of a {@link MigrationRunner}. */
 export interface MigrationRunnerProps {
@@ -33,19 +33,21 @@ export interface MigrationRunnerProps {
    * @default true
    */
   readonly runOnEveryDeploy?: boolean;
-  /** @default logs.RetentionDays.ONE_YEAR */
+  /** How long the function's and the provider's logs are kept. @default logs.RetentionDays.ONE_YEAR */
   readonly logRetention?: logs.RetentionDays;
 }
 
 /**
  * Runs the metadata database migrations on every deploy (see `runOnEveryDeploy`): a custom resource whose Node.js
- * function (bundled locally with esbuild, no Docker) asks the migration service for the schema
+ * function (bundled with esbuild when the package is built, or at synth time from the sources;
+ * never Docker) asks the migration service for the schema
  * status and upgrades when needed. A failed migration fails the deployment with the service's
  * own message. The function can also be invoked by hand (see docs).
  */
 export class MigrationRunner extends Construct implements ec2.IConnectable {
   /** The function; invoke it with `{"RequestType":"Create","ResourceProperties":{"MigrationServiceUrl":"…"}}`. */
-  public readonly function: nodejs.NodejsFunction;
+  public readonly function: lambda.Function;
+  /** The custom resource; its `Data` holds the schema versions before and after (see the handler). */
   public readonly resource: CustomResource;
   /**
    * The role of the provider framework's function, which invokes the migration function. Other
@@ -70,10 +72,10 @@ export class MigrationRunner extends Construct implements ec2.IConnectable {
     const vpcSubnets = props.vpcSubnets ?? { subnetType: props.vpc.privateSubnets.length > 0
       ? ec2.SubnetType.PRIVATE_WITH_EGRESS
       : props.vpc.isolatedSubnets.length > 0 ? ec2.SubnetType.PRIVATE_ISOLATED : ec2.SubnetType.PUBLIC };
-    this.function = new nodejs.NodejsFunction(this, 'Function', {
+    this.function = new lambda.Function(this, 'Function', {
       description: 'Runs Metaflow metadata database migrations (GET /db_schema_status, PATCH /upgrade)',
-      entry: MIGRATION_HANDLER_ENTRY,
-      handler: 'handler',
+      code: migrationHandlerCode(),
+      handler: 'index.handler',
       runtime: lambda.Runtime.NODEJS_24_X,
       architecture: lambda.Architecture.ARM_64,
       timeout: Duration.minutes(14),
@@ -84,7 +86,6 @@ export class MigrationRunner extends Construct implements ec2.IConnectable {
       allowPublicSubnet: vpcSubnets.subnetType === ec2.SubnetType.PUBLIC,
       securityGroups: [securityGroup],
       logGroup: new logs.LogGroup(this, 'FunctionLogs', { retention, removalPolicy: RemovalPolicy.DESTROY }),
-      bundling: { minify: true, sourceMap: false, forceDockerBundling: false, target: 'node22' },
     });
     this.helperRole = new iam.Role(this, 'HelperRole', {
       description: 'Deploy-time helpers of the Metaflow metadata service: the custom resource framework function (and the service roll)',

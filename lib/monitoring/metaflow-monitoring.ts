@@ -115,6 +115,7 @@ function batchName(arn: string): string {
 export class MetaflowMonitoring extends Construct {
   /** The topic alarms notify. */
   public readonly alarmTopic: sns.ITopic;
+  /** The CloudWatch dashboard of the compute layer, metadata service, API and database. */
   public readonly dashboard: cloudwatch.Dashboard;
   /** Every alarm, by id. */
   public readonly alarms: Record<string, cloudwatch.Alarm> = {};

@@ -108,19 +108,19 @@ export interface MetaflowStackProps extends StackProps {
    */
   readonly removalPolicy?: RemovalPolicy;
 
-  /** @default - a new VPC with the {@link MetaflowNetwork} defaults */
+  /** The network: a new VPC, or an existing one. @default - a new VPC with the {@link MetaflowNetwork} defaults */
   readonly network?: MetaflowNetworkProps;
-  /** @default - a new bucket with the {@link MetaflowDatastore} defaults */
+  /** The datastore: a new bucket, or an existing one. @default - a new bucket with the {@link MetaflowDatastore} defaults */
   readonly datastore?: MetaflowStackDatastoreProps;
-  /** @default - the {@link MetaflowBatchCompute} defaults */
+  /** Batch compute environments and queues. @default - the {@link MetaflowBatchCompute} defaults */
   readonly compute?: MetaflowStackComputeProps;
-  /** @default - deployed with the {@link MetaflowMetadataService} defaults */
+  /** The metadata service. @default - deployed with the {@link MetaflowMetadataService} defaults */
   readonly metadataService?: MetaflowStackMetadataServiceProps;
-  /** @default - deployed with the {@link MetaflowStepFunctionsSupport} defaults */
+  /** Step Functions support. @default - deployed with the {@link MetaflowStepFunctionsSupport} defaults */
   readonly stepFunctions?: MetaflowStackStepFunctionsProps;
-  /** @default - no UI */
+  /** The Metaflow UI. @default - no UI */
   readonly ui?: MetaflowStackUiProps;
-  /** @default - dashboard, queue metrics and alarms with the {@link MetaflowMonitoring} defaults */
+  /** Monitoring: dashboard, queue metrics and alarms. @default - dashboard, queue metrics and alarms with the {@link MetaflowMonitoring} defaults */
   readonly monitoring?: MetaflowStackMonitoringProps;
 
   /**
@@ -153,8 +153,11 @@ export interface MetaflowStackProps extends StackProps {
  * and queues, IAM roles, and outputs that form a Metaflow client configuration.
  */
 export class MetaflowStack extends Stack {
+  /** The VPC and its subnets. */
   public readonly network: MetaflowNetwork;
+  /** The S3 datastore. */
   public readonly datastore: IMetaflowDatastore;
+  /** The Batch compute environments, queues and roles. */
   public readonly compute: MetaflowBatchCompute;
   /** The metadata service, unless turned off. */
   public readonly metadataService?: MetaflowMetadataService;
@@ -162,6 +165,7 @@ export class MetaflowStack extends Stack {
   public readonly stepFunctions?: MetaflowStepFunctionsSupport;
   /** The UI, when turned on. */
   public readonly ui?: MetaflowUi;
+  /** The stack outputs that form a Metaflow client configuration (read by `metaflow-cdk configure`). */
   public readonly configOutputs: MetaflowConfigOutputs;
   /** Dashboard, queue metrics and alarms, unless turned off. */
   public readonly monitoring?: MetaflowMonitoring;

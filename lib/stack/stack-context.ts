@@ -38,29 +38,32 @@ export interface ContextKeySpec {
   readonly key: string;
   /** Its type, as shown in the README. */
   readonly type: 'integer' | 'boolean' | 'string' | 'list' | 'enum';
-  /** For enums: the accepted values. */
+  /** For enums: the accepted values. @default - any value of the type */
   readonly values?: readonly string[];
-  /** For enums: values no longer accepted, with the reason shown when one is given. */
+  /** For enums: values no longer accepted, with the reason shown when one is given. @default - none */
   readonly retired?: Readonly<Record<string, string>>;
-  /** For strings: a pattern the value must match, and how to describe it. */
+  /** For strings: a pattern the value must match. @default - any string */
   readonly pattern?: RegExp;
+  /** For strings with a pattern: how the message describes it. @default - the pattern itself */
   readonly patternDescription?: string;
-  /** For integers: inclusive bounds. */
+  /** For integers: the smallest accepted value (inclusive). @default - no lower bound */
   readonly min?: number;
+  /** For integers: the largest accepted value (inclusive). @default - no upper bound */
   readonly max?: number;
   /** The default, as shown in the README. */
   readonly defaultValue: string;
   /** What it does. */
   readonly description: string;
-  /** Put the parsed value into the props draft. */
+  /** Put the parsed value into the props draft. @default - the key is read by {@link metaflowSettingsFromContext} itself */
   readonly apply?: (draft: PropsDraft, value: ContextValue) => void;
   /**
    * The construct props this key sets, as `<construct path under the stack>:<prop>` (as the
    * construct names them in its errors), so a value a construct rejects is reported under the
    * `-c` key.
+   * @default - none
    */
   readonly props?: readonly string[];
-  /** Another key this one only makes sense with (e.g. `gpuSpot` needs `gpu=true`). */
+  /** Another key this one only makes sense with (e.g. `gpuSpot` needs `gpu=true`). @default - none */
   readonly requires?: { readonly key: string; readonly value: string | boolean };
 }
 
@@ -261,8 +264,11 @@ function unknownKeys(node: Node): string[] {
 
 /** What the CDK app builds from its context. */
 export interface MetaflowAppSettings {
+  /** Name of the stack (`-c stackName`). */
   readonly stackName: string;
+  /** Whether cdk-nag's AwsSolutions checks run during synth (`-c nag`). */
   readonly nag: boolean;
+  /** The stack's props, built from every other context key. */
   readonly props: MetaflowStackProps;
 }
 

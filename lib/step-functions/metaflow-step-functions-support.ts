@@ -197,6 +197,7 @@ export class MetaflowStepFunctionsSupport extends StepFunctionsSupportBase {
     return new Import(scope, id);
   }
 
+  /** The DynamoDB table Metaflow's Step Functions integration keeps foreach state in (SFN_DYNAMO_DB_TABLE). */
   public readonly table: dynamodb.Table;
   /** The role state machines run as (Metaflow's SFN_IAM_ROLE). */
   public readonly stateMachineRole: iam.Role;

@@ -2,11 +2,13 @@ import { Command, CommanderError } from 'commander';
 import { COMMANDS, CommandContext } from './commands';
 import { EXIT_CODES } from '../errors';
 import { guardOutput, outputLost } from './output-guard';
+import { packageVersion } from './version';
 
 /** Build the `metaflow-cdk` program with every subcommand registered. */
 export function buildProgram(context: CommandContext): Command {
   const program = new Command('metaflow-cdk')
     .description('Run Metaflow-style flows locally, on AWS Batch or Step Functions, and configure Metaflow clients')
+    .version(packageVersion(), '-V, --version', 'print the metaflow-cdk version')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .configureOutput({

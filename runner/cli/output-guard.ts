@@ -19,7 +19,8 @@ export function outputLost(stream: NodeJS.WritableStream): boolean {
  * stderr, once, that stdout is gone).
  */
 export function guardOutput(stream: NodeJS.WritableStream, onFirstError: (err: NodeJS.ErrnoException) => void = () => {}): void {
-  if (guarded.has(stream)) return;
+  // A caller-supplied writer (a library user's, or a test's `{ write }`) may not be an emitter.
+  if (guarded.has(stream) || typeof (stream as Partial<NodeJS.WritableStream>).on !== 'function') return;
   guarded.add(stream);
   stream.on('error', (err: NodeJS.ErrnoException) => {
     if (lost.has(stream)) return;

@@ -46,7 +46,29 @@ let tsxRequire: ((id: string, from: string) => unknown) | undefined;
 
 function loadModule(abs: string): unknown {
   if (/\.(c)?js$/.test(abs)) return require(abs);
-  // tsx's own require works whether or not the CLI registered the global hook.
-  tsxRequire ??= (require('tsx/cjs/api') as { require: (id: string, from: string) => unknown }).require;
-  return tsxRequire(abs, __filename);
+  return withoutEsbuildWorker(() => {
+    // tsx's own require works whether or not the CLI registered the global hook.
+    tsxRequire ??= (require('tsx/cjs/api') as { require: (id: string, from: string) => unknown }).require;
+    return tsxRequire(abs, __filename);
+  });
+}
+
+/**
+ * tsx transforms with esbuild's synchronous API, which by default first starts a worker thread
+ * that starts esbuild's service: ~100 ms, most of a short run's start-up. For the few files of a
+ * flow, esbuild run once per file without the worker is faster. esbuild reads the setting when it
+ * loads, which is when tsx loads (so both happen in here); the variable is then restored, and the
+ * tasks' environment never sees it. When esbuild is already loaded (tsx's hook registered before,
+ * as bin/metaflow-cdk.js does in the repository) nothing changes: a worker it starts now must not
+ * inherit the setting, or it would not answer.
+ */
+function withoutEsbuildWorker<T>(load: () => T): T {
+  const esbuildLoaded = Object.keys(require.cache).some((file) => /[\\/]esbuild[\\/]lib[\\/]main\.js$/.test(file));
+  const change = process.env.ESBUILD_WORKER_THREADS === undefined && !esbuildLoaded;
+  if (change) process.env.ESBUILD_WORKER_THREADS = '0';
+  try {
+    return load();
+  } finally {
+    if (change) delete process.env.ESBUILD_WORKER_THREADS;
+  }
 }

@@ -6,8 +6,9 @@ export type ParameterType = 'string' | 'number' | 'integer' | 'boolean' | 'list'
 /** Types the items of a `list` parameter may have. */
 export type ListItemType = 'string' | 'number' | 'integer';
 
+/** A flow parameter, given on the command line with `--param name=value`. */
 export interface ParameterSpec {
-  /** Inferred from `default` when omitted (array → list, otherwise typeof). */
+  /** The parameter's type. @default - inferred from `default` (an array is a list, otherwise its typeof) */
   readonly type?: ParameterType;
   /**
    * For a `list`: the type of its items. Comma-separated values given with `--param` are kept as
@@ -16,7 +17,9 @@ export interface ParameterSpec {
    * @default 'number' when `default` is a non-empty list of numbers, else 'string'
    */
   readonly itemType?: ListItemType;
+  /** The value when none is given. @default - none: the parameter is required */
   readonly default?: unknown;
+  /** What the parameter means, for humans. @default - none */
   readonly help?: string;
 }
 
@@ -29,43 +32,51 @@ export type ForeachSource =
   | { readonly output: string }
   | { readonly param: string };
 
+/** One step of a flow: a command in a container, with its policies (resources, retry, timeout, catch). */
 export interface StepSpec extends StepPolicies {
-  /** An identifier of at most 40 characters (runner/limits.ts). */
+  /** Step name, unique in the flow; the first step is `start`, the last `end`. An identifier of at most 40 characters (runner/limits.ts). */
   readonly name: string;
-  /** Container image; the local layer records it, the Batch layer runs it. Defaults to the flow's. */
+  /** Container image; the local layer records it, the Batch layer runs it. @default - the flow's `image` */
   readonly image?: string;
   /** argv of the command, run without a shell. */
   readonly command: readonly string[];
   /**
    * Extra environment of the step's tasks: names are identifiers not starting with `MF_` (the
    * task contract's prefix), values are strings. Wins over the flow's `env`.
+   * @default - the flow's `env` only
    */
   readonly env?: Readonly<Record<string, string>>;
-  /** The next step, or several for a branch. Every step but `end` has one. */
+  /** The next step, or several for a branch. Every step but `end` has one. @default - none (only for `end`) */
   readonly next?: string | readonly string[];
-  /** Fan `next` (a single step) out over these items; a join step must close it. */
+  /** Fan `next` (a single step) out over these items; a join step must close it. @default - no fan-out */
   readonly foreach?: ForeachSource;
-  /** This step joins a branch or a foreach: it receives every input at once. */
+  /** This step joins a branch or a foreach: it receives every input at once. @default false */
   readonly join?: boolean;
+  /** What the step does, for humans. @default - none */
   readonly description?: string;
 }
 
+/** What {@link defineFlow} takes: a flow's name, parameters, defaults and steps. */
 export interface FlowSpec {
   /** Flow name: letters, digits, _ and -, at most 40 characters (runner/limits.ts). */
   readonly name: string;
-  /** Default image for steps that give none. */
+  /** Default image for steps that give none. @default - none: every step names its own */
   readonly image?: string;
-  /** Environment for every step (a step's own env wins); same rules as a step's `env`. */
+  /** Environment for every step (a step's own env wins); same rules as a step's `env`. @default - none */
   readonly env?: Readonly<Record<string, string>>;
+  /** The flow's parameters by name. @default - no parameters */
   readonly parameters?: Readonly<Record<string, ParameterSpec>>;
-  /** Flow-wide default policies (a step's own policy replaces the default one). */
+  /** Flow-wide default policies (a step's own policy replaces the default one). @default - none */
   readonly defaults?: StepPolicies;
+  /** The steps, `start` first; they form a DAG through `next`. */
   readonly steps: readonly StepSpec[];
 }
 
 const FLOW_BRAND = Symbol.for('metaflow-cdk.flow');
 
+/** A flow made by {@link defineFlow}: its spec, frozen and marked as a flow. */
 export interface Flow extends FlowSpec {
+  /** The mark {@link isFlow} looks for (a registered symbol, so flows from another copy of the package count too). */
   readonly [FLOW_BRAND]: true;
 }
 
@@ -74,6 +85,7 @@ export function defineFlow(spec: FlowSpec): Flow {
   return Object.freeze({ ...spec, [FLOW_BRAND]: true as const });
 }
 
+/** Whether `value` is a flow made by {@link defineFlow} (a flow file's default export must be one). */
 export function isFlow(value: unknown): value is Flow {
   return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[FLOW_BRAND] === true;
 }

@@ -27,8 +27,11 @@ export type StepKind = 'linear' | 'branch' | 'foreach' | 'end';
 
 /** A validated flow with the facts the orchestrator needs about each step. */
 export interface FlowGraph {
+  /** The flow it was built from. */
   readonly flow: Flow;
+  /** Each step by name. */
   readonly steps: ReadonlyMap<string, StepSpec>;
+  /** Each step's kind: linear, branch, foreach or end. */
   readonly kind: ReadonlyMap<string, StepKind>;
   /** Each step's parents, in flow order. */
   readonly inputs: ReadonlyMap<string, readonly string[]>;
@@ -36,6 +39,7 @@ export interface FlowGraph {
   readonly closes: ReadonlyMap<string, string>;
 }
 
+/** What {@link validateFlow} returns: the graph of a valid flow, or every problem of an invalid one. */
 export type ValidationResult = { ok: true; graph: FlowGraph } | { ok: false; problems: string[] };
 
 function kindOf(step: StepSpec): StepKind {

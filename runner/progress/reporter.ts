@@ -1,4 +1,5 @@
-import logUpdate = require('log-update');
+/** log-update loads only for a live view (a terminal): it costs ~20 ms of every CLI start. */
+type LogUpdate = typeof import('log-update');
 import { pathspec, RunEvent } from '../orchestrator/events';
 import { formatDuration, formatTable } from './table';
 
@@ -34,7 +35,7 @@ export function wantsLiveView(stream: NodeJS.WritableStream, env: NodeJS.Process
 export class ProgressReporter {
   private readonly stats = new Map<string, StepStats>();
   private readonly pendingLines: string[] = [];
-  private readonly render?: ReturnType<typeof logUpdate.create>;
+  private readonly render?: ReturnType<LogUpdate['create']>;
   private timer?: NodeJS.Timeout;
   private closed = false;
   private readonly now: () => number;
@@ -42,7 +43,7 @@ export class ProgressReporter {
   constructor(private readonly options: ReporterOptions) {
     this.now = options.now ?? Date.now;
     if (options.live) {
-      this.render = logUpdate.create(options.out as NodeJS.WriteStream, { showCursor: true });
+      this.render = (require('log-update') as LogUpdate).create(options.out as NodeJS.WriteStream, { showCursor: true });
       this.timer = setInterval(() => this.draw(), 100);
       this.timer.unref();
     }

@@ -1,42 +1,25 @@
-import { buildSync } from 'esbuild';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LATEST_VERSION, schemaStatus, startFakeMigrationService } from './fake-migration-service';
 
-import { MIGRATION_HANDLER_ENTRY } from '../../lib/metadata/migration-handler/properties';
-
-const ENTRY = join(__dirname, '..', '..', 'lib', 'metadata', 'migration-handler', 'index.ts');
+import { bundleMigrationHandler } from '../../lib/metadata/migration-handler/bundle';
 
 /**
- * NodejsFunction bundles the entry with esbuild (locally, no Docker) for the Lambda Node.js
- * runtime. Bundle it the same way and run the bundle: it must need nothing outside Node itself.
+ * The construct's Lambda code is one `index.js` bundled with esbuild (at build time for the
+ * published package, at synth time from the sources): bundle it the way both paths do and run
+ * the bundle. It must need nothing outside Node itself. (test/package/packed-tarball.test.ts
+ * synthesizes the prebuilt bundle from the installed package.)
  */
 describe('migration handler bundle', () => {
-  test('the entry the construct bundles is the handler file', () => {
-    expect(MIGRATION_HANDLER_ENTRY).toBe(ENTRY);
-  });
-
   test('bundles with esbuild alone, imports only Node built-ins, and its handler works', async () => {
-    const result = buildSync({
-      entryPoints: [ENTRY],
-      bundle: true,
-      platform: 'node',
-      target: 'node20',
-      format: 'cjs',
-      write: false,
-      metafile: true,
-    });
-    const imports = Object.values(result.metafile.outputs).flatMap((o) => o.imports.map((i) => i.path));
-    expect(imports.filter((path) => !path.startsWith('node:'))).toEqual([]);
-
     const dir = mkdtempSync(join(tmpdir(), 'migration-bundle-'));
     const service = await startFakeMigrationService({ status: [schemaStatus(LATEST_VERSION)] });
     try {
-      const file = join(dir, 'index.js');
-      writeFileSync(file, result.outputFiles[0].text);
+      const imports = bundleMigrationHandler(dir);
+      expect(imports.filter((path) => !path.startsWith('node:'))).toEqual([]);
       // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const bundle = require(file) as { handler: (event: unknown) => Promise<{ Data: Record<string, string> }> };
+      const bundle = require(join(dir, 'index.js')) as { handler: (event: unknown) => Promise<{ Data: Record<string, string> }> };
       const log = jest.spyOn(console, 'log').mockImplementation(() => undefined);
       const res = await bundle.handler({ RequestType: 'Create', ResourceProperties: { MigrationServiceUrl: service.url } });
       log.mockRestore();

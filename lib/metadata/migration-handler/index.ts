@@ -1,8 +1,8 @@
 /**
  * onEvent handler of the custom resource that runs the Metaflow metadata database migrations on
- * deploy (`aws-cdk-lib/custom-resources` Provider framework). Bundled by NodejsFunction from this
- * file (export `handler`, entry path MIGRATION_HANDLER_ENTRY in ./properties, which the construct
- * imports instead of this file); it needs nothing but Node itself (fetch, node:path).
+ * deploy (`aws-cdk-lib/custom-resources` Provider framework). Bundled with esbuild from this file
+ * (export `handler`; see ./bundle and ./code, which the construct imports instead of this file);
+ * it needs nothing but Node itself (fetch, node:path).
  *
  * ResourceProperties (CloudFormation passes them as strings):
  * - `MigrationServiceUrl` (required): base URL of the migration service, e.g.

@@ -1,12 +1,8 @@
 /**
  * The migration custom resource's contract, for the construct that creates it and for the
- * handler: ResourceProperties names, the `Data` keys it returns, and the handler's entry file.
- * The construct imports this file only, not the handler code.
+ * handler: ResourceProperties names and the `Data` keys it returns. The construct imports this
+ * file (and ./code for the bundled handler), not the handler code.
  */
-import { join } from 'node:path';
-
-/** The file NodejsFunction bundles (it exports `handler`). */
-export const MIGRATION_HANDLER_ENTRY = join(__dirname, 'index.ts');
 
 /** ResourceProperties names (CloudFormation passes every value as a string). */
 export const MIGRATION_PROPERTIES = {

@@ -20,6 +20,7 @@ export const QUEUE_METRICS_ENV = {
 
 /** Job states counted per queue (finished jobs pile up for days, so they are not counted here). */
 export const COUNTED_JOB_STATES = ['SUBMITTED', 'PENDING', 'RUNNABLE', 'STARTING', 'RUNNING'] as const;
+/** A Batch job state the queue-metrics function counts per queue. */
 export type CountedJobState = (typeof COUNTED_JOB_STATES)[number];
 
 /** Metric names and dimensions the function publishes. */

@@ -1,11 +1,9 @@
 import { Command } from 'commander';
-import { configureMetaflow, DEFAULT_STACK_NAME } from '../../config/configure';
-import { defaultAwsClients } from '../../config/stack-outputs';
 import { EXIT_CODES } from '../../errors';
 import type { CommandContext } from './index';
 
 interface ConfigureFlags {
-  stackName: string;
+  stackName?: string;
   profile?: string;
   force?: boolean;
   region?: string;
@@ -19,15 +17,21 @@ export function registerConfigure(program: Command, context: CommandContext): vo
     .description(
       "Write the Metaflow client config ($METAFLOW_HOME/config.json) from the deployed stack's outputs and API key secret",
     )
-    .option('--stack-name <name>', 'name of the deployed CloudFormation stack', DEFAULT_STACK_NAME)
+    // The default is stated here rather than imported: importing config/configure loads the AWS SDK
+    // clients, which would cost every other command ~70 ms of start-up
+    // (test/package/cli-startup.test.ts checks that the two agree).
+    .option('--stack-name <name>', 'name of the deployed CloudFormation stack (default: "Metaflow")')
     .option('--profile <profile>', 'write config_<profile>.json (use with METAFLOW_PROFILE=<profile>)')
     .option('--force', 'replace an existing config file (a backup copy is kept)')
     .option('--region <region>', 'AWS region of the stack (default: the AWS SDK region chain, e.g. AWS_REGION)')
     .option('--print', 'print the config JSON (API key masked) instead of writing the file')
     .action(async (flags: ConfigureFlags) => {
+      // Loaded here, when the command runs, so that no other command pays for the AWS SDK.
+      const { configureMetaflow, DEFAULT_STACK_NAME } = require('../../config/configure') as typeof import('../../config/configure');
+      const { defaultAwsClients } = require('../../config/stack-outputs') as typeof import('../../config/stack-outputs');
       const result = await configureMetaflow(
         {
-          stackName: flags.stackName,
+          stackName: flags.stackName ?? DEFAULT_STACK_NAME,
           profile: flags.profile,
           force: flags.force === true,
           print: flags.print === true,
