@@ -221,7 +221,8 @@ describe('Ctrl-C', () => {
     const id = runIdOf(stdout);
     const record = JSON.parse(fs.readFileSync(path.join(dir, 'Slow', id, 'run.json'), 'utf8'));
     expect(record.status).toBe('interrupted');
-    expect(record.tasks.filter((t: { step: string }) => t.step !== 'start').map((t: { status: string }) => t.status)).toEqual(['cancelled', 'cancelled']);
+    const tasks = JSON.parse(fs.readFileSync(path.join(dir, 'Slow', id, 'tasks', '0.json'), 'utf8'));
+    expect(tasks.filter((t: { step: string }) => t.step !== 'start').map((t: { status: string }) => t.status)).toEqual(['cancelled', 'cancelled']);
   });
 
   test('a second Ctrl-C quits at once, even when a task ignores SIGTERM, and kills it', async () => {
