@@ -153,10 +153,10 @@ export class LocalDatastore implements Datastore {
     }
   }
 
-  private async readJson<T>(runId: string, key: string): Promise<T> {
-    let text: string | undefined;
+  private async readJson<T>(runId: string, key: string, known?: string): Promise<T> {
+    let text: string | undefined = known;
     try {
-      text = await this.get(key);
+      text ??= await this.get(key);
     } catch (err) {
       throw new CorruptRunRecordError(runId, key, (err as Error).message);
     }
@@ -171,8 +171,9 @@ export class LocalDatastore implements Datastore {
   private async readSummary(runId: string): Promise<RunSummary | undefined> {
     if (!isRunId(runId)) return undefined;
     const indexKey = layout.runIndex(runId);
-    if ((await this.get(indexKey)) === undefined) return undefined;
-    const entry = await this.readJson<{ flow?: unknown }>(runId, indexKey);
+    const indexed = await this.get(indexKey);
+    if (indexed === undefined) return undefined;
+    const entry = await this.readJson<{ flow?: unknown }>(runId, indexKey, indexed);
     if (typeof entry?.flow !== 'string') throw new CorruptRunRecordError(runId, indexKey, 'no flow name');
     const key = layout.runSummary(entry.flow, runId);
     const summary = await this.readJson<RunSummary>(runId, key);

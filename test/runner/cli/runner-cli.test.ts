@@ -262,3 +262,82 @@ describe('Ctrl-C', () => {
     expect(record).toMatchObject({ status: 'interrupted', error: 'interrupted (forced quit)' });
   });
 });
+
+describe('dead runners and corrupt records', () => {
+  test('a runner killed with SIGKILL shows as dead in runs and show, and resume finishes its run', async () => {
+    const dir = tempDir('mfcdk-cli-');
+    const flag = path.join(dir, 'go-on');
+    const file = writeFlow(
+      dir,
+      'killed.ts',
+      `{ name: 'Killed', steps: [
+        { name: 'start', command: sh('echo once >> ${dir}/start.count'), next: 'wait' },
+        { name: 'wait', command: sh('test -e ${flag} && exit 0; echo $$ > ${dir}/wait.pid; sleep 60'), next: 'end' },
+        { name: 'end', command: sh('echo finished') },
+      ] }`,
+    );
+    const child = spawn(process.execPath, [BIN, 'run', file, '--root', dir], { cwd: dir, env: { ...process.env, CI: 'true' } });
+    let stdout = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    const pidFile = path.join(dir, 'wait.pid');
+    // Kill the runner once the waiting task runs and the record says so (written within a second).
+    await new Promise<void>((resolve) => {
+      const poll = setInterval(() => {
+        const m = /run (\d{8}-\d{6}-[0-9a-f]{6})/.exec(stdout);
+        if (!m || !fs.existsSync(pidFile)) return;
+        const chunk = path.join(dir, 'Killed', m[1], 'tasks', '0.json');
+        if (fs.existsSync(chunk) && fs.readFileSync(chunk, 'utf8').includes('"running"')) {
+          clearInterval(poll);
+          child.kill('SIGKILL');
+          resolve();
+        }
+      }, 20);
+    });
+    await new Promise((resolve) => child.on('exit', resolve));
+    process.kill(-Number(fs.readFileSync(pidFile, 'utf8')), 'SIGKILL'); // the orphaned task's group
+    const id = runIdOf(stdout);
+
+    const runs = cli(['runs'], dir);
+    expect(runs.code).toBe(0);
+    expect(runs.stdout.split('\n').find((l) => l.startsWith(id))).toMatch(/Killed\s+dead\s/);
+    const show = cli(['show', id], dir);
+    expect(show.stdout).toContain(`Run ${id} of Killed: dead (its runner (pid ${child.pid} on `);
+    // The task the runner started is on record with its process id, for whoever cleans up.
+    expect(JSON.parse(cli(['show', id, '--json'], dir).stdout).tasks[1].attempts[0].externalId).toMatch(/^pid:\d+$/);
+
+    fs.writeFileSync(flag, '');
+    const resumed = cli(['resume', id], dir);
+    expect(resumed.code).toBe(0);
+    expect(resumed.stdout).toContain(`[start/0] reused from run ${id}`);
+    expect(resumed.stdout).toContain('[end/0#0] finished');
+    expect(fs.readFileSync(path.join(dir, 'start.count'), 'utf8')).toBe('once\n');
+  });
+
+  test('a corrupt run record is reported as corrupt; runs says it skipped it', () => {
+    const dir = tempDir('mfcdk-cli-');
+    const file = writeFlow(dir, 'ok.ts', `{ name: 'Ok', steps: [{ name: 'start', command: sh('true'), next: 'end' }, { name: 'end', command: sh('true') }] }`);
+    const ids = [cli(['run', file], dir), cli(['run', file], dir)].map((r) => runIdOf(r.stdout));
+    fs.writeFileSync(path.join(dir, 'Ok', ids[0], 'run.json'), '{ not json');
+    const show = cli(['show', ids[0]], dir);
+    expect(show.code).toBe(1);
+    expect(show.stderr.trim()).toMatch(new RegExp(`^metaflow-cdk: run ${ids[0]}: its record Ok/${ids[0]}/run.json is corrupt \\([^\\n]+\\) in ${dir}$`));
+    noStack(show.stderr);
+    const runs = cli(['runs'], dir);
+    expect(runs.code).toBe(0);
+    expect(runs.stdout).toContain(ids[1]);
+    expect(runs.stdout).not.toContain(ids[0]);
+    expect(runs.stderr).toContain(`metaflow-cdk: skipped run ${ids[0]}: its record Ok/${ids[0]}/run.json is corrupt`);
+  });
+
+  test('a datastore root the run record cannot be written to fails with one line, exit 1', () => {
+    const dir = tempDir('mfcdk-cli-');
+    const file = writeFlow(dir, 'ok.ts', `{ name: 'Ok', steps: [{ name: 'start', command: sh('true'), next: 'end' }, { name: 'end', command: sh('true') }] }`);
+    fs.writeFileSync(path.join(dir, 'plain-file'), '');
+    const r = cli(['run', file], dir, dir);
+    const bad = spawnSync(process.execPath, [BIN, 'run', file, '--root', path.join(dir, 'plain-file', 'root')], { cwd: dir, encoding: 'utf8', env: { ...process.env, CI: 'true' } });
+    expect(r.code).toBe(0);
+    expect(bad.status).toBe(1);
+    expect(bad.stderr.trim()).toMatch(/^metaflow-cdk: could not record the run in \S+plain-file\/root: ENOTDIR[^\n]*$/);
+    noStack(bad.stderr);
+  });
+});
