@@ -21,7 +21,14 @@ interface Queued {
   readonly template: TaskTemplate;
   readonly index: number;
   readonly attempt: number;
+  /** The environment and output directory, made ahead of a free slot (see PREPARE_AHEAD). */
+  prepared?: Promise<Prepared>;
 }
+
+type Prepared = { readonly env: Record<string, string> } | { readonly error: Error };
+
+/** How many queued attempts per worker are prepared ahead, so a free slot spawns at once. */
+const PREPARE_AHEAD = 2;
 
 interface Running {
   readonly ref: AttemptRef;
@@ -101,9 +108,24 @@ export class LocalComputeLayer implements ComputeLayer {
       const next = this.queue[this.queueHead++];
       void this.start(next);
     }
+    const ahead = Math.min(this.queue.length, this.queueHead + this.maxWorkers * PREPARE_AHEAD);
+    for (let i = this.queueHead; i < ahead; i++) this.queue[i].prepared ??= this.prepare(this.queue[i]);
     if (this.queueHead === this.queue.length) {
       this.queue.length = 0;
       this.queueHead = 0;
+    }
+  }
+
+  /** The child's environment (runner/contract) and its attempt's output directory. */
+  private async prepare(q: Queued): Promise<Prepared> {
+    try {
+      const env = await childEnvironment(q.template, q.index, q.attempt, this.reads!);
+      const outputDir = this.datastore!.localPath(this.datastore!.attemptOutputs(this.ref(q.template, q.index, q.attempt)))!;
+      await fs.promises.mkdir(outputDir, { recursive: true });
+      env.MF_OUTPUT_DIR = outputDir;
+      return { env };
+    } catch (err) {
+      return { error: err as Error };
     }
   }
 
@@ -114,17 +136,12 @@ export class LocalComputeLayer implements ComputeLayer {
     const ended = new Promise<void>((resolve) => (end = resolve));
     const run: Running = { ref, template: q.template, startedAt: Date.now(), timers: [], ended, end };
     this.running.add(run);
-    let env: Record<string, string>;
     const logRef = layout.attemptLog(ref);
-    try {
-      env = await childEnvironment(q.template, q.index, q.attempt, this.reads!);
-      const outputDir = this.datastore!.localPath(this.datastore!.attemptOutputs(ref))!;
-      await fs.promises.mkdir(outputDir, { recursive: true });
-      env.MF_OUTPUT_DIR = outputDir;
-    } catch (err) {
+    const prepared = await (q.prepared ??= this.prepare(q));
+    if ('error' in prepared) {
       this.running.delete(run);
       listener.started(ref, { at: run.startedAt, logRef });
-      listener.finished(ref, { outcome: 'error', exitCode: null, reason: `could not prepare the task: ${(err as Error).message}`, startedAt: run.startedAt, finishedAt: Date.now() });
+      listener.finished(ref, { outcome: 'error', exitCode: null, reason: `could not prepare the task: ${prepared.error.message}`, startedAt: run.startedAt, finishedAt: Date.now() });
       run.end();
       this.pump();
       return;
@@ -141,7 +158,7 @@ export class LocalComputeLayer implements ComputeLayer {
     try {
       child = spawn(command[0], command.slice(1), {
         cwd: this.cwd,
-        env: { ...this.baseEnv, ...env },
+        env: { ...this.baseEnv, ...prepared.env },
         detached: true, // its own process group, so a timeout or cancel kills the whole tree
         stdio: ['ignore', 'pipe', 'pipe'],
       });
@@ -166,7 +183,7 @@ export class LocalComputeLayer implements ComputeLayer {
       if (settled) return;
       settled = true;
       run.timers.forEach(clearTimeout);
-      killGroup(child, 'SIGKILL'); // whatever the task left in its process group ends with it
+      if (!exit) killGroup(child, 'SIGKILL'); // ended without an 'exit' (spawn error): be sure
       this.running.delete(run);
       if (this.running.size === 0) process.off('exit', this.onProcessExit);
       listener.finished(ref, { ...this.result(run, exit, spawnError), externalId, logRef });

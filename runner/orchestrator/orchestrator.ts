@@ -75,7 +75,7 @@ interface Group {
 /** The orchestrator's state of one task. */
 interface TaskState {
   readonly ref: TaskRef;
-  readonly spec: string;
+  readonly pathspec: string;
   readonly step: StepSpec;
   readonly frames: readonly Frame[];
   readonly inputs: readonly TaskState[];
@@ -233,7 +233,7 @@ class Orchestrator implements AttemptListener {
     const visible = caught ?? mergeCaught(inputs.map((i) => i.caughtAfter));
     const task: TaskState = {
       ref,
-      spec: `${step.name}/${taskId}`,
+      pathspec: `${step.name}/${taskId}`,
       step,
       frames,
       inputs,
@@ -245,7 +245,7 @@ class Orchestrator implements AttemptListener {
       attempt: 0,
       phase: 'waiting',
     };
-    this.tasks.set(task.spec, task);
+    this.tasks.set(task.pathspec, task);
     this.outstanding++;
     return task;
   }
@@ -253,7 +253,7 @@ class Orchestrator implements AttemptListener {
   private queued(task: TaskState): QueuedTask {
     const frame = task.frames[task.frames.length - 1];
     const first = frame && frame.split.step === this.graph.inputs.get(task.step.name)![0];
-    return { ...task.ref, inputs: task.inputs.map((t) => t.spec), foreachIndex: first ? frame.index : undefined };
+    return { ...task.ref, inputs: task.inputs.map((t) => t.pathspec), foreachIndex: first ? frame.index : undefined };
   }
 
   /** Create tasks for `step` (one per frame list) and hand the ones not reused to the layer. */
@@ -261,7 +261,7 @@ class Orchestrator implements AttemptListener {
     if (this.stopping) return;
     for (const frames of framesList) {
       const task = this.makeTask(step, frames, inputs, caught);
-      const from = this.reusable.get(task.spec);
+      const from = this.reusable.get(task.pathspec);
       // Reused only when every input was reused too (a rerun input may have changed its outputs).
       if (from !== undefined && task.inputs.every((i) => i.outputsAt !== taskPath(i.ref))) this.track(this.reuse(task, from));
       else this.track(this.prepare(task));
@@ -281,7 +281,7 @@ class Orchestrator implements AttemptListener {
         items = await this.foreachItems(task, outputsAt);
         await this.writeItems(task, items);
       } catch (err) {
-        this.stop('failed', `step ${task.spec} (reused from run ${this.options.origin!.runId}): ${(err as Error).message}`);
+        this.stop('failed', `step ${task.pathspec} (reused from run ${this.options.origin!.runId}): ${(err as Error).message}`);
         this.taskDone(task);
         return;
       }
@@ -298,7 +298,7 @@ class Orchestrator implements AttemptListener {
       // The datastore refused what the task needs (full disk, read-only root): not the task's
       // fault, so no retry or catch — the run fails, saying why.
       const result: AttemptResult = { outcome: 'error', exitCode: null, reason: `could not prepare the task: ${(err as Error).message}`, finishedAt: this.clock.now() };
-      const failure: Failure = { step: task.step.name, taskId: task.ref.taskId, message: `step ${task.spec} failed: ${result.reason}`, exitCode: null, statusReason: 'error', attempts: 0 };
+      const failure: Failure = { step: task.step.name, taskId: task.ref.taskId, message: `step ${task.pathspec} failed: ${result.reason}`, exitCode: null, statusReason: 'error', attempts: 0 };
       task.phase = 'finished';
       this.emit({ type: 'task-failed', task: task.ref, attempt: 0, result, failure });
       this.taskDone(task);
@@ -494,7 +494,7 @@ class Orchestrator implements AttemptListener {
     const failure: Failure = {
       step: task.step.name,
       taskId: task.ref.taskId,
-      message: `step ${task.spec} failed: ${result.reason}${attempt > 0 ? ` (after ${attempt + 1} attempts)` : ''}`,
+      message: `step ${task.pathspec} failed: ${result.reason}${attempt > 0 ? ` (after ${attempt + 1} attempts)` : ''}`,
       exitCode: result.exitCode,
       statusReason: result.outcome,
       attempts: attempt + 1,
@@ -518,7 +518,7 @@ class Orchestrator implements AttemptListener {
   }
 
   private writeStatus(task: TaskState): Promise<void> {
-    const rec = this.recorder.task(task.spec);
+    const rec = this.recorder.task(task.pathspec);
     return rec ? this.store.writeTaskStatus(task.ref, rec) : Promise.resolve();
   }
 

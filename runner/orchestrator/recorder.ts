@@ -23,8 +23,8 @@ export class RunRecorder {
     private readonly store: Datastore,
   ) {}
 
-  task(spec: string): TaskRecord | undefined {
-    const i = this.index.get(spec);
+  task(pathspecOf: string): TaskRecord | undefined {
+    const i = this.index.get(pathspecOf);
     return i === undefined ? undefined : this.record.tasks[i];
   }
 
