@@ -29,10 +29,16 @@ export class LocalDatastore implements Datastore {
 
   async put(key: string, body: string): Promise<void> {
     const file = this.localPath(key);
-    await fs.promises.mkdir(path.dirname(file), { recursive: true });
     // Write then rename, so a reader never sees half a file (a local detail: S3 puts are atomic).
+    // The directory usually exists: make it only when the write says it is missing.
     const tmp = `${file}.${process.pid}.${randomBytes(3).toString('hex')}.tmp`;
-    await fs.promises.writeFile(tmp, body);
+    try {
+      await fs.promises.writeFile(tmp, body);
+    } catch (err) {
+      if (!isMissing(err)) throw err;
+      await fs.promises.mkdir(path.dirname(file), { recursive: true });
+      await fs.promises.writeFile(tmp, body);
+    }
     await fs.promises.rename(tmp, file);
   }
 

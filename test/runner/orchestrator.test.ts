@@ -268,21 +268,24 @@ describe('foreach and branches', () => {
   });
 
   test('max workers bounds how many tasks run at once', async () => {
+    const root = tempDir();
+    const trace = path.join(root, 'trace');
+    // Each process marks its start and end in one shared file (appends are atomic): the real overlap.
     const run = await runSteps(
       [
         { name: 'start', command: sh('true'), foreach: { items: [1, 2, 3, 4, 5, 6] }, next: 'a' },
-        { name: 'a', command: sh('sleep 0.1'), next: 'j' },
+        { name: 'a', command: sh(`echo + >> ${trace}; sleep 0.1; echo - >> ${trace}`), next: 'j' },
         { name: 'j', join: true, command: sh('true'), next: 'end' },
         { name: 'end', command: sh('true') },
       ],
-      { layer: { maxWorkers: 2 } },
+      { layer: { maxWorkers: 2 }, root },
     );
+    expect(run.record.status).toBe('succeeded');
     let running = 0;
     let peak = 0;
-    for (const e of run.events) {
-      if (e.type === 'task-started') peak = Math.max(peak, ++running);
-      if (e.type === 'task-succeeded') running--;
-    }
+    const marks = fs.readFileSync(trace, 'utf8').trim().split('\n');
+    expect(marks).toHaveLength(12);
+    for (const m of marks) peak = Math.max(peak, (running += m === '+' ? 1 : -1));
     expect(peak).toBe(2);
   });
 });
