@@ -62,6 +62,7 @@ export class LocalComputeLayer implements ComputeLayer {
   private queueHead = 0;
   private readonly running = new Set<Running>();
   private cancelled = false;
+  private exitHooked = false;
   private datastore?: Datastore;
   private listener?: AttemptListener;
   private reads?: ChildReads;
@@ -172,7 +173,11 @@ export class LocalComputeLayer implements ComputeLayer {
     }
     run.child = child;
     run.startedAt = Date.now();
-    if (this.running.size === 1) process.on('exit', this.onProcessExit);
+    if (!this.exitHooked) {
+      // The safety net: if this process exits, no task outlives it.
+      this.exitHooked = true;
+      process.on('exit', this.onProcessExit);
+    }
     const externalId = child.pid !== undefined ? `pid:${child.pid}` : undefined;
     listener.started(ref, { at: run.startedAt, externalId, logRef });
 
@@ -185,7 +190,10 @@ export class LocalComputeLayer implements ComputeLayer {
       run.timers.forEach(clearTimeout);
       if (!exit) killGroup(child, 'SIGKILL'); // ended without an 'exit' (spawn error): be sure
       this.running.delete(run);
-      if (this.running.size === 0) process.off('exit', this.onProcessExit);
+      if (this.running.size === 0 && this.exitHooked) {
+        this.exitHooked = false;
+        process.off('exit', this.onProcessExit);
+      }
       listener.finished(ref, { ...this.result(run, exit, spawnError), externalId, logRef });
       run.end();
       this.pump();

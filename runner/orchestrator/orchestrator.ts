@@ -467,8 +467,7 @@ class Orchestrator implements AttemptListener {
     let items: readonly unknown[] | undefined;
     try {
       if (this.graph.kind.get(task.step.name) === 'foreach') items = await this.foreachItems(task, this.store.attemptOutputs(a));
-      await this.store.commitOutputs(a);
-      if (items) await this.writeItems(task, items);
+      await Promise.all([this.store.commitOutputs(a), items && this.writeItems(task, items)]);
     } catch (err) {
       const reason = err instanceof UnusableItemsError ? err.message : `could not save its outputs: ${(err as Error).message}`;
       this.failed(task, a.attempt, { ...result, outcome: 'failed', reason });
