@@ -58,13 +58,12 @@ export class LocalDatastore implements Datastore {
   async commitOutputs(attempt: AttemptRef): Promise<void> {
     const from = this.localPath(layout.attemptOutputs(attempt));
     const to = this.localPath(layout.task(attempt));
-    let names: string[];
-    try {
-      names = await fs.promises.readdir(from);
-    } catch (err) {
-      if (isMissing(err)) return;
-      throw err;
-    }
+    // Most tasks write nothing: removing the empty directory is the whole commit (one call).
+    const empty = await new Promise<boolean>((resolve, reject) =>
+      fs.rmdir(from, (err) => (!err || err.code === 'ENOENT' ? resolve(true) : err.code === 'ENOTEMPTY' || err.code === 'EEXIST' ? resolve(false) : reject(err))),
+    );
+    if (empty) return;
+    const names = await fs.promises.readdir(from);
     // Locally the attempt's directory is inside the task's: moving each entry is the commit.
     await Promise.all(names.map((n) => fs.promises.rename(path.join(from, n), path.join(to, n))));
   }
