@@ -1,13 +1,18 @@
 /**
- * Benchmark: a 100-way foreach of no-op tasks (/bin/true) on the local compute layer.
+ * Benchmark: a wide foreach of no-op tasks (/bin/true) on the local compute layer.
  *
  *   npm run bench [-- --width 100 --repeats 7 --max-workers N]
+ *   npm run bench -- --scale [--widths 1000,2000,4000,10000]
  *
- * Prints the runner's wall time for start → 100 children → join → end, and a baseline measured
+ * Default: the runner's wall time for start → 100 children → join → end, and a baseline measured
  * in the same process: the same 103 /bin/true processes spawned the same way (own process group,
  * piped stdout/stderr, same concurrency, same start → fan-out → join → end order) with no
  * orchestrator. The difference per task is the orchestration overhead (DAG walk, events, run
  * record, datastore directories, status files, env building).
+ *
+ * --scale: one fresh process per width runs the flow once and reports its wall time, time per
+ * task and the process's peak RSS (runner memory, Node itself included), to show that time is
+ * linear in the width and memory stays bounded.
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -24,6 +29,7 @@ function arg(name: string, fallback: number): number {
   return i > 0 ? Number(process.argv[i + 1]) : fallback;
 }
 
+const flag = (name: string) => process.argv.includes(`--${name}`);
 const WIDTH = arg('width', 100);
 const REPEATS = arg('repeats', 7);
 const WORKERS = arg('max-workers', defaultMaxWorkers());
@@ -83,6 +89,37 @@ async function runner(root: string): Promise<number> {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const f = (ms: number) => `${ms.toFixed(1)} ms`;
 
+/** --once: run the flow once in this process and print a JSON line (for --scale). */
+async function once(): Promise<void> {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'mfcdk-bench-'));
+  try {
+    const ms = await runner(root);
+    console.log(JSON.stringify({ width: WIDTH, ms, maxRssKiB: process.resourceUsage().maxRSS }));
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+}
+
+/** --scale: each width in a fresh process, so that each peak RSS is its own. */
+async function scale(): Promise<void> {
+  const i = process.argv.indexOf('--widths');
+  const widths = (i > 0 ? process.argv[i + 1] : '1000,2000,4000,10000').split(',').map(Number);
+  console.log(`foreach of ${TRUE} at several widths, ${WORKERS} workers, ${os.cpus().length} cores, node ${process.version}, one run each in a fresh process`);
+  console.log('  width   tasks   wall        per task    peak RSS');
+  for (const width of widths) {
+    const out = await new Promise<string>((resolve, reject) => {
+      const child = spawn(process.execPath, [...process.execArgv, __filename, '--once', '--width', String(width), '--max-workers', String(WORKERS)], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let text = '';
+      child.stdout.on('data', (d) => (text += d));
+      child.once('error', reject);
+      child.once('close', (code) => (code === 0 ? resolve(text) : reject(new Error(`width ${width}: exit ${code}`))));
+    });
+    const r = JSON.parse(out.trim().split('\n').pop()!) as { ms: number; maxRssKiB: number };
+    const tasks = width + 3;
+    console.log(`  ${String(width).padStart(5)}   ${String(tasks).padStart(5)}   ${(r.ms / 1000).toFixed(2).padStart(6)} s   ${(r.ms / tasks).toFixed(2).padStart(5)} ms   ${(r.maxRssKiB / 1024).toFixed(0).padStart(4)} MiB`);
+  }
+}
+
 async function main() {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'mfcdk-bench-'));
   try {
@@ -108,7 +145,7 @@ async function main() {
   }
 }
 
-main().catch((err) => {
+(flag('once') ? once() : flag('scale') ? scale() : main()).catch((err) => {
   console.error(err);
   process.exitCode = 1;
 });

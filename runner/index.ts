@@ -10,8 +10,12 @@ export type { RunOptions } from './orchestrator/orchestrator';
 export type { RunEvent, RunEventListener } from './orchestrator/events';
 export type { Clock } from './orchestrator/clock';
 export { LocalComputeLayer } from './compute/local';
-export type { ComputeLayer, TaskSpec, AttemptResult, AttemptListener } from './compute/types';
+export type { ComputeLayer, TaskGroup, ChildAttempt, AttemptStart, AttemptResult, AttemptListener, LayerContext } from './compute/types';
+export * as contract from './contract';
+export type { TaskRef, AttemptRef, TaskTemplate } from './contract';
 export { LocalDatastore } from './datastore/local';
-export type { Datastore, RunRecord, TaskRecord, Failure } from './datastore/types';
+export type { Datastore, RunRecord, RunSummary, RunPage, TaskRecord, Failure } from './datastore/types';
+export { CorruptRunRecordError } from './datastore/types';
+export { LayerCheckError } from './orchestrator/orchestrator';
 /** Step policies (resources, retry, timeout, catch): their types, validation and normalization, shared by every compute layer. */
 export * as policy from './policy';

@@ -1,10 +1,17 @@
-import { Datastore, RunRecord, TaskRecord } from '../datastore/types';
+import { CorruptRunRecordError, Datastore, RunRecord, TaskRecord } from '../datastore/types';
 import { describeValue } from '../../lib/describe-value';
-import { UserInputError } from '../errors';
+import { CommandFailedError, UserInputError } from '../errors';
 
 /** The run with this id, or a UserInputError naming the id and the datastore. */
 export async function findRun(datastore: Datastore, runId: string): Promise<RunRecord> {
-  const record = await datastore.readRun(runId);
+  let record: RunRecord | undefined;
+  try {
+    record = await datastore.readRun(runId);
+  } catch (err) {
+    // The run exists but its record cannot be read: say so (exit 1), not "unknown run id".
+    if (err instanceof CorruptRunRecordError) throw new CommandFailedError(`${err.message} in ${datastore.root}`);
+    throw err;
+  }
   if (!record) throw new UserInputError(`unknown run id ${describeValue(runId)} in ${datastore.root} (see \`metaflow-cdk runs\`)`);
   return record;
 }

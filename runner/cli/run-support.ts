@@ -7,11 +7,11 @@ import { RunRecord, RunStatus } from '../datastore/types';
 import { FlowLoadError, loadFlowFile } from '../flow/load';
 import { resolveParameters } from '../flow/parameters';
 import { FlowGraph, validateFlow } from '../flow/validate';
-import { runFlow } from '../orchestrator/orchestrator';
+import { LayerCheckError, runFlow } from '../orchestrator/orchestrator';
 import { ProgressReporter, wantsLiveView } from '../progress/reporter';
 import { formatDuration } from '../progress/table';
 import { CommandContext } from './commands';
-import { EXIT_CODES, UserInputError } from '../errors';
+import { CommandFailedError, EXIT_CODES, UserInputError } from '../errors';
 import { checkDatastoreRoot } from './datastore-root';
 
 /** The datastore root: --root, else $METAFLOW_CDK_ROOT, else .metaflow-cdk in the working dir. */
@@ -130,14 +130,16 @@ export async function executeRun(options: ExecuteOptions, context: CommandContex
       context.stderr.write(`\nmetaflow-cdk: interrupted${by}, stopping all tasks (Ctrl-C again to quit at once)\n`);
       abort.abort();
     } else {
-      if (layer instanceof LocalComputeLayer) layer.killAllNow();
+      layer.forceStop();
       if (started) options.datastore.markInterruptedSync(started.flow, started.runId);
       process.exit(EXIT_CODES.INTERRUPTED);
     }
   };
   const layer = options.layer;
   for (const signal of STOP_SIGNALS) process.on(signal, onSignal);
-  const where = layer instanceof LocalComputeLayer ? `${layer.name}, ${layer.maxWorkers} workers` : layer.name;
+  const where = layer.description;
+  const problems = layer.check(options.graph);
+  if (problems.length) throw new UserInputError(new LayerCheckError(layer.name, problems).message);
   let record: RunRecord;
   try {
     record = await runFlow({
@@ -158,6 +160,10 @@ export async function executeRun(options: ExecuteOptions, context: CommandContex
         reporter.onEvent(e);
       },
     });
+  } catch (err) {
+    if (err instanceof LayerCheckError) throw new UserInputError(err.message);
+    // The datastore refused the run record itself (read-only root, full disk): one line, exit 1.
+    throw new CommandFailedError(`could not record the run in ${options.datastore.root}: ${(err as Error).message}`);
   } finally {
     for (const signal of STOP_SIGNALS) process.off(signal, onSignal);
     reporter.close();

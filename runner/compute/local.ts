@@ -1,6 +1,10 @@
 import { ChildProcess, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as os from 'node:os';
-import { AttemptListener, AttemptOutcome, AttemptResult, ComputeLayer, TaskSpec } from './types';
+import { AttemptRef, cachedChildReads, ChildReads, childEnvironment, childTaskId, TaskTemplate } from '../contract';
+import { Datastore } from '../datastore/types';
+import { layout } from '../datastore/layout';
+import { AttemptListener, AttemptOutcome, AttemptResult, ComputeLayer, LayerContext, TaskGroup } from './types';
 
 export interface LocalComputeOptions {
   /** How many attempts run at once. Default: the number of cores. */
@@ -13,14 +17,29 @@ export interface LocalComputeOptions {
   readonly baseEnv?: NodeJS.ProcessEnv;
 }
 
+interface Queued {
+  readonly template: TaskTemplate;
+  readonly index: number;
+  readonly attempt: number;
+  /** The environment and output directory, made ahead of a free slot (see PREPARE_AHEAD). */
+  prepared?: Promise<Prepared>;
+}
+
+type Prepared = { readonly env: Record<string, string> } | { readonly error: Error };
+
+/** How many queued attempts per worker are prepared ahead, so a free slot spawns at once. */
+const PREPARE_AHEAD = 2;
+
 interface Running {
-  readonly task: TaskSpec;
-  readonly listener: AttemptListener;
-  readonly child: ChildProcess;
-  readonly startedAt: number;
+  readonly ref: AttemptRef;
+  readonly template: TaskTemplate;
+  child?: ChildProcess;
+  startedAt: number;
   killedFor?: 'timeout' | 'cancelled';
   timers: NodeJS.Timeout[];
-  exited?: Promise<void>;
+  /** Resolves once the attempt reported `finished`. */
+  readonly ended: Promise<void>;
+  end(): void;
 }
 
 export function defaultMaxWorkers(): number {
@@ -29,7 +48,9 @@ export function defaultMaxWorkers(): number {
 
 /**
  * The local compute layer: each attempt is a child process in its own process group running the
- * step's command (the image is only recorded). Timeouts and cancels kill the whole group.
+ * step's command (the image is only recorded). Timeouts and cancels kill the whole group, and so
+ * does the end of the task: nothing it left behind outlives it. A task writes its outputs straight
+ * into the datastore directory of its attempt (MF_OUTPUT_DIR).
  */
 export class LocalComputeLayer implements ComputeLayer {
   readonly name = 'local';
@@ -37,10 +58,14 @@ export class LocalComputeLayer implements ComputeLayer {
   private readonly killGraceMs: number;
   private readonly cwd: string | undefined;
   private readonly baseEnv: NodeJS.ProcessEnv;
-  private readonly queue: { task: TaskSpec; listener: AttemptListener }[] = [];
+  private readonly queue: Queued[] = [];
   private queueHead = 0;
-  private readonly running = new Map<string, Running>();
+  private readonly running = new Set<Running>();
   private cancelled = false;
+  private exitHooked = false;
+  private datastore?: Datastore;
+  private listener?: AttemptListener;
+  private reads?: ChildReads;
 
   constructor(options: LocalComputeOptions = {}) {
     this.maxWorkers = options.maxWorkers ?? defaultMaxWorkers();
@@ -49,45 +74,112 @@ export class LocalComputeLayer implements ComputeLayer {
     this.baseEnv = options.baseEnv ?? process.env;
   }
 
-  submit(group: readonly TaskSpec[], listener: AttemptListener): void {
-    for (const task of group) {
-      if (this.cancelled) listener.finished(task, { outcome: 'cancelled', exitCode: null, reason: 'cancelled before it started', finishedAt: Date.now() });
-      else this.queue.push({ task, listener });
+  get description(): string {
+    return `${this.name}, ${this.maxWorkers} worker${this.maxWorkers === 1 ? '' : 's'}`;
+  }
+
+  check(): string[] {
+    return [];
+  }
+
+  open(context: LayerContext): void {
+    if (context.datastore.localPath('') === undefined) throw new Error(`the local compute layer needs a local datastore, got ${context.datastore.root}`);
+    this.datastore = context.datastore;
+    this.listener = context.listener;
+    this.reads = cachedChildReads((key) => context.datastore.get(key));
+  }
+
+  submit(group: TaskGroup): void {
+    const listener = this.listener;
+    if (!listener) throw new Error('LocalComputeLayer.submit before open');
+    for (const c of group.children) {
+      if (this.cancelled) {
+        listener.finished(this.ref(group.template, c.index, c.attempt), { outcome: 'cancelled', exitCode: null, reason: 'cancelled before it started', finishedAt: Date.now() });
+      } else this.queue.push({ template: group.template, index: c.index, attempt: c.attempt });
     }
     this.pump();
+  }
+
+  private ref(t: TaskTemplate, index: number, attempt: number): AttemptRef {
+    return { flow: t.flow, runId: t.runId, step: t.step, taskId: childTaskId(t, index), attempt };
   }
 
   private pump(): void {
     while (this.running.size < this.maxWorkers && this.queueHead < this.queue.length) {
       const next = this.queue[this.queueHead++];
-      this.start(next.task, next.listener);
+      void this.start(next);
     }
+    const ahead = Math.min(this.queue.length, this.queueHead + this.maxWorkers * PREPARE_AHEAD);
+    for (let i = this.queueHead; i < ahead; i++) this.queue[i].prepared ??= this.prepare(this.queue[i]);
     if (this.queueHead === this.queue.length) {
       this.queue.length = 0;
       this.queueHead = 0;
     }
   }
 
-  private start(task: TaskSpec, listener: AttemptListener): void {
-    const startedAt = Date.now();
+  /** The child's environment (runner/contract) and its attempt's output directory. */
+  private async prepare(q: Queued): Promise<Prepared> {
+    try {
+      const env = await childEnvironment(q.template, q.index, q.attempt, this.reads!);
+      const outputDir = this.datastore!.localPath(this.datastore!.attemptOutputs(this.ref(q.template, q.index, q.attempt)))!;
+      await fs.promises.mkdir(outputDir, { recursive: true });
+      env.MF_OUTPUT_DIR = outputDir;
+      return { env };
+    } catch (err) {
+      return { error: err as Error };
+    }
+  }
+
+  private async start(q: Queued): Promise<void> {
+    const listener = this.listener!;
+    const ref = this.ref(q.template, q.index, q.attempt);
+    let end!: () => void;
+    const ended = new Promise<void>((resolve) => (end = resolve));
+    const run: Running = { ref, template: q.template, startedAt: Date.now(), timers: [], ended, end };
+    this.running.add(run);
+    const logRef = layout.attemptLog(ref);
+    const prepared = await (q.prepared ??= this.prepare(q));
+    if ('error' in prepared) {
+      this.running.delete(run);
+      listener.started(ref, { at: run.startedAt, logRef });
+      listener.finished(ref, { outcome: 'error', exitCode: null, reason: `could not prepare the task: ${prepared.error.message}`, startedAt: run.startedAt, finishedAt: Date.now() });
+      run.end();
+      this.pump();
+      return;
+    }
+    if (this.cancelled) {
+      this.running.delete(run);
+      listener.finished(ref, { outcome: 'cancelled', exitCode: null, reason: 'cancelled before it started', finishedAt: Date.now() });
+      run.end();
+      this.pump();
+      return;
+    }
+    const command = q.template.command;
     let child: ChildProcess;
     try {
-      child = spawn(task.command[0], task.command.slice(1), {
+      child = spawn(command[0], command.slice(1), {
         cwd: this.cwd,
-        env: { ...this.baseEnv, ...task.env },
+        env: { ...this.baseEnv, ...prepared.env },
         detached: true, // its own process group, so a timeout or cancel kills the whole tree
         stdio: ['ignore', 'pipe', 'pipe'],
       });
     } catch (err) {
-      listener.started(task, startedAt);
-      listener.finished(task, { outcome: 'error', exitCode: null, reason: `could not start: ${(err as Error).message}`, startedAt, finishedAt: Date.now() });
+      this.running.delete(run);
+      listener.started(ref, { at: run.startedAt, logRef });
+      listener.finished(ref, { outcome: 'error', exitCode: null, reason: `could not start: ${(err as Error).message}`, startedAt: run.startedAt, finishedAt: Date.now() });
+      run.end();
       this.pump();
       return;
     }
-    const run: Running = { task, listener, child, startedAt, timers: [] };
-    if (this.running.size === 0) process.on('exit', this.onProcessExit);
-    this.running.set(task.key, run);
-    listener.started(task, startedAt);
+    run.child = child;
+    run.startedAt = Date.now();
+    if (!this.exitHooked) {
+      // The safety net: if this process exits, no task outlives it.
+      this.exitHooked = true;
+      process.on('exit', this.onProcessExit);
+    }
+    const externalId = child.pid !== undefined ? `pid:${child.pid}` : undefined;
+    listener.started(ref, { at: run.startedAt, externalId, logRef });
 
     let spawnError: Error | undefined;
     let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
@@ -96,31 +188,35 @@ export class LocalComputeLayer implements ComputeLayer {
       if (settled) return;
       settled = true;
       run.timers.forEach(clearTimeout);
-      this.running.delete(task.key);
-      if (this.running.size === 0) process.off('exit', this.onProcessExit);
-      listener.finished(task, this.result(run, exit, spawnError));
+      if (!exit) killGroup(child, 'SIGKILL'); // ended without an 'exit' (spawn error): be sure
+      this.running.delete(run);
+      if (this.running.size === 0 && this.exitHooked) {
+        this.exitHooked = false;
+        process.off('exit', this.onProcessExit);
+      }
+      listener.finished(ref, { ...this.result(run, exit, spawnError), externalId, logRef });
+      run.end();
       this.pump();
     };
-    run.exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
-    lineReader(child.stdout!, (line) => listener.log(task, 'stdout', line));
-    lineReader(child.stderr!, (line) => listener.log(task, 'stderr', line));
+    lineReader(child.stdout!, (line) => listener.log(ref, 'stdout', line));
+    lineReader(child.stderr!, (line) => listener.log(ref, 'stderr', line));
     child.once('error', (err) => {
       spawnError = err;
       if (child.pid === undefined) settle();
     });
     child.once('exit', (code, signal) => {
       exit = { code, signal };
-      // Output may still be in the pipes: finish on 'close'. A background grandchild holding the
-      // pipes open must not keep the task alive: kill what is left of the group after a moment.
-      const t = setTimeout(() => killGroup(child, 'SIGKILL'), 200);
-      run.timers.push(t);
+      // The task is over: kill what is left of its group now (a background child holding the
+      // pipes would otherwise keep 'close' from ever coming; one with redirected output would
+      // outlive the run). Output already in the pipes is still read.
+      killGroup(child, 'SIGKILL');
     });
     child.once('close', (code, signal) => {
       exit ??= { code, signal };
       settle();
     });
 
-    const timeout = task.policies.timeoutSeconds;
+    const timeout = q.template.policies.timeoutSeconds;
     if (timeout !== undefined) {
       run.timers.push(setTimeout(() => this.kill(run, 'timeout'), timeout * 1000));
     }
@@ -128,52 +224,54 @@ export class LocalComputeLayer implements ComputeLayer {
 
   private result(run: Running, exit: { code: number | null; signal: NodeJS.Signals | null } | undefined, spawnError: Error | undefined): AttemptResult {
     const base = { startedAt: run.startedAt, finishedAt: Date.now() };
+    const program = run.template.command[0];
     if (spawnError && (!exit || exit.code === null)) {
       const code = (spawnError as NodeJS.ErrnoException).code;
-      const reason = code === 'ENOENT' ? `command not found: ${run.task.command[0]}` : `could not start ${run.task.command[0]}: ${spawnError.message}`;
+      const reason = code === 'ENOENT' ? `command not found: ${program}` : `could not start ${program}: ${spawnError.message}`;
       return { ...base, outcome: 'error', exitCode: null, reason };
     }
     const code = exit?.code ?? null;
     const signal = exit?.signal ?? undefined;
     if (run.killedFor === 'timeout') {
-      return { ...base, outcome: 'timeout', exitCode: code, signal, reason: `timed out after ${formatSeconds(run.task.policies.timeoutSeconds!)} (per-attempt timeout)` };
+      return { ...base, outcome: 'timeout', exitCode: code, signal, reason: `timed out after ${formatSeconds(run.template.policies.timeoutSeconds!)} (per-attempt timeout)` };
     }
     if (run.killedFor === 'cancelled') return { ...base, outcome: 'cancelled', exitCode: code, signal, reason: 'cancelled' };
-    let outcome: AttemptOutcome = code === 0 ? 'succeeded' : 'failed';
-    if (code === null && !signal) outcome = 'failed';
+    const outcome: AttemptOutcome = code === 0 ? 'succeeded' : 'failed';
     const reason = code === 0 ? 'exit code 0' : code !== null ? `exit code ${code}` : `killed by ${signal}`;
     return { ...base, outcome, exitCode: code, signal, reason };
   }
 
   /** TERM the attempt's process group, then KILL it after the grace period. */
   private kill(run: Running, why: 'timeout' | 'cancelled'): void {
-    if (run.killedFor) return;
+    if (run.killedFor || !run.child) return;
     run.killedFor = why;
-    killGroup(run.child, 'SIGTERM');
-    run.timers.push(setTimeout(() => killGroup(run.child, 'SIGKILL'), this.killGraceMs));
+    const child = run.child;
+    killGroup(child, 'SIGTERM');
+    run.timers.push(setTimeout(() => killGroup(child, 'SIGKILL'), this.killGraceMs));
   }
 
   /**
    * SIGKILL every running process group now, synchronously: for a forced quit (second Ctrl-C) and
    * the process 'exit' safety net, so no task outlives the runner.
    */
-  killAllNow(): void {
-    for (const run of this.running.values()) killGroup(run.child, 'SIGKILL');
+  forceStop(): void {
+    this.cancelled = true;
+    for (const run of this.running) if (run.child) killGroup(run.child, 'SIGKILL');
   }
 
-  private readonly onProcessExit = () => this.killAllNow();
+  private readonly onProcessExit = () => this.forceStop();
 
   async cancelAll(reason: string): Promise<void> {
     this.cancelled = true;
     const queued = this.queue.slice(this.queueHead);
     this.queue.length = 0;
     this.queueHead = 0;
-    for (const { task, listener } of queued) {
-      listener.finished(task, { outcome: 'cancelled', exitCode: null, reason: `cancelled before it started: ${reason}`, finishedAt: Date.now() });
+    for (const q of queued) {
+      this.listener?.finished(this.ref(q.template, q.index, q.attempt), { outcome: 'cancelled', exitCode: null, reason: `cancelled before it started: ${reason}`, finishedAt: Date.now() });
     }
-    const running = [...this.running.values()];
+    const running = [...this.running];
     for (const run of running) this.kill(run, 'cancelled');
-    await Promise.all(running.map((r) => r.exited));
+    await Promise.all(running.map((r) => r.ended));
   }
 }
 

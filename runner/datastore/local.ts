@@ -1,12 +1,13 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { Datastore, LogSink, RunRecord, TaskRecord, TaskRef } from './types';
+import { AttemptRef, TaskRef } from '../contract/names';
+import { isRunId, layout, runIdOfIndexKey } from './layout';
+import { CorruptRunRecordError, Datastore, LogSink, RunPage, RunRecord, RunSummary, TASK_CHUNK_SIZE, TaskRecord } from './types';
 
 export const DEFAULT_DATASTORE_DIR = '.metaflow-cdk';
 
-const INPUT_PATHS_FILE = 'input-paths.txt';
-const logName = (attempt: number) => `attempt-${attempt}.log`;
+const isMissing = (err: unknown) => (err as NodeJS.ErrnoException).code === 'ENOENT';
 
 /** The local datastore: a directory, `.metaflow-cdk/` in the working directory by default. */
 export class LocalDatastore implements Datastore {
@@ -16,81 +17,127 @@ export class LocalDatastore implements Datastore {
     this.root = path.resolve(root);
   }
 
-  taskPath(ref: TaskRef): string {
-    return `${ref.flow}/${ref.runId}/${ref.step}/${ref.taskId}`;
+  newRunId(): string {
+    // Sortable by time, unique within this process, and random across processes.
+    const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+    return `${stamp}-${randomBytes(3).toString('hex')}`;
   }
 
-  private dir(ref: TaskRef): string {
-    return path.join(this.root, ref.flow, ref.runId, ref.step, ref.taskId);
+  localPath(key: string): string {
+    return path.join(this.root, key);
   }
 
-  async prepareTask(ref: TaskRef): Promise<string> {
-    const dir = this.dir(ref);
-    await fs.promises.mkdir(dir, { recursive: true });
-    return dir;
-  }
-
-  async readOutputs(ref: TaskRef): Promise<Record<string, unknown> | undefined> {
-    const file = path.join(this.dir(ref), 'outputs.json');
-    let text: string;
+  async put(key: string, body: string): Promise<void> {
+    const file = this.localPath(key);
+    // Write then rename, so a reader never sees half a file (a local detail: S3 puts are atomic).
+    // The directory usually exists: make it only when the write says it is missing.
+    const tmp = `${file}.${process.pid}.${randomBytes(3).toString('hex')}.tmp`;
     try {
-      text = await fs.promises.readFile(file, 'utf8');
+      await fs.promises.writeFile(tmp, body);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      if (!isMissing(err)) throw err;
+      await fs.promises.mkdir(path.dirname(file), { recursive: true });
+      await fs.promises.writeFile(tmp, body);
+    }
+    await fs.promises.rename(tmp, file);
+  }
+
+  async get(key: string): Promise<string | undefined> {
+    try {
+      return await fs.promises.readFile(this.localPath(key), 'utf8');
+    } catch (err) {
+      if (isMissing(err)) return undefined;
       throw err;
     }
+  }
+
+  attemptOutputs(attempt: AttemptRef): string {
+    return layout.attemptOutputs(attempt);
+  }
+
+  async commitOutputs(attempt: AttemptRef): Promise<void> {
+    const from = this.localPath(layout.attemptOutputs(attempt));
+    const to = this.localPath(layout.task(attempt));
+    // Most tasks write nothing: removing the empty directory is the whole commit (one call).
+    const empty = await new Promise<boolean>((resolve, reject) =>
+      fs.rmdir(from, (err) => (!err || err.code === 'ENOENT' ? resolve(true) : err.code === 'ENOTEMPTY' || err.code === 'EEXIST' ? resolve(false) : reject(err))),
+    );
+    if (empty) return;
+    const names = await fs.promises.readdir(from);
+    // Locally the attempt's directory is inside the task's: moving each entry is the commit.
+    await Promise.all(names.map((n) => fs.promises.rename(path.join(from, n), path.join(to, n))));
+  }
+
+  async readOutputs(taskPathKey: string): Promise<Record<string, unknown> | undefined> {
+    const key = layout.outputsFile(taskPathKey);
+    const text = await this.get(key);
+    if (text === undefined) return undefined;
     try {
       return JSON.parse(text) as Record<string, unknown>;
     } catch (err) {
-      throw new Error(`${this.taskPath(ref)}/outputs.json is not valid JSON: ${(err as Error).message}`);
+      throw new Error(`${key} is not valid JSON: ${(err as Error).message}`);
     }
   }
 
-  async writeTaskStatus(ref: TaskRef, record: TaskRecord): Promise<void> {
-    await fs.promises.writeFile(path.join(this.dir(ref), 'status.json'), JSON.stringify(record, null, 2));
+  async writeTaskStatus(task: TaskRef, record: TaskRecord): Promise<void> {
+    // The task's directory exists once an attempt ran; a task that never started has one made.
+    const file = this.localPath(layout.taskStatus(layout.task(task)));
+    try {
+      await fs.promises.writeFile(file, JSON.stringify(record));
+    } catch (err) {
+      if (!isMissing(err)) throw err;
+      await this.put(layout.taskStatus(layout.task(task)), JSON.stringify(record));
+    }
   }
 
-  async writeInputPaths(ref: TaskRef, paths: readonly string[]): Promise<string> {
-    await fs.promises.writeFile(path.join(this.dir(ref), INPUT_PATHS_FILE), paths.join('\n') + '\n');
-    return `${this.taskPath(ref)}/${INPUT_PATHS_FILE}`;
+  async readTaskStatus(taskPathKey: string): Promise<TaskRecord | undefined> {
+    const text = await this.get(layout.taskStatus(taskPathKey));
+    if (text === undefined) return undefined;
+    try {
+      return JSON.parse(text) as TaskRecord;
+    } catch {
+      return undefined;
+    }
   }
 
-  async copyTask(from: TaskRef, to: TaskRef): Promise<void> {
-    await fs.promises.cp(this.dir(from), this.dir(to), { recursive: true });
-  }
-
-  openLog(ref: TaskRef, attempt: number): LogSink {
-    const file = path.join(this.dir(ref), logName(attempt));
+  openLog(attempt: AttemptRef): LogSink {
+    const file = this.localPath(layout.attemptLog(attempt));
     let stream: fs.WriteStream | undefined;
     return {
       write(_s, line) {
-        stream ??= fs.createWriteStream(file, { flags: 'a' });
+        if (!stream) {
+          // The task's directory exists when the local layer ran it; another layer may not make it.
+          try {
+            fs.mkdirSync(path.dirname(file), { recursive: true });
+          } catch {
+            // Reported by the stream's error handler: the log is lost, the run goes on.
+          }
+          stream = fs.createWriteStream(file, { flags: 'a' });
+          stream.on('error', () => undefined); // a log that cannot be written must not end the run
+        }
         stream.write(line + '\n');
       },
       close() {
         if (!stream) return Promise.resolve();
         const s = stream;
+        stream = undefined;
         return new Promise<void>((resolve) => s.end(resolve));
       },
     };
   }
 
-  async readLog(ref: TaskRef, attempt: number): Promise<string | undefined> {
-    try {
-      return await fs.promises.readFile(path.join(this.dir(ref), logName(attempt)), 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw err;
-    }
+  readLog(attempt: AttemptRef): Promise<string | undefined> {
+    return this.get(layout.attemptLog(attempt));
   }
 
-  async writeRun(record: RunRecord): Promise<void> {
-    const dir = path.join(this.root, record.flow, record.runId);
-    await fs.promises.mkdir(dir, { recursive: true });
-    // Write then rename, so a reader never sees half a record.
-    const tmp = path.join(dir, `.run.json.${process.pid}.${randomBytes(3).toString('hex')}`);
-    await fs.promises.writeFile(tmp, JSON.stringify(record, null, 2));
-    await fs.promises.rename(tmp, path.join(dir, 'run.json'));
+  async writeRunSummary(summary: RunSummary, first = false): Promise<void> {
+    // Summary first, then the index entry: an indexed run always has a summary.
+    await this.put(layout.runSummary(summary.flow, summary.runId), JSON.stringify(summary, null, 2));
+    if (first) await this.put(layout.runIndex(summary.runId), JSON.stringify({ flow: summary.flow, runId: summary.runId, startedAt: summary.startedAt }));
+  }
+
+  async writeTaskChunk(flow: string, runId: string, chunk: number, tasks: readonly TaskRecord[]): Promise<void> {
+    await this.put(layout.taskChunk(flow, runId, chunk), JSON.stringify(tasks));
   }
 
   /**
@@ -98,61 +145,90 @@ export class LocalDatastore implements Datastore {
    * left for the orchestrator's own final write.
    */
   markInterruptedSync(flow: string, runId: string): void {
-    const file = path.join(this.root, flow, runId, 'run.json');
+    const file = this.localPath(layout.runSummary(flow, runId));
     try {
-      const record = JSON.parse(fs.readFileSync(file, 'utf8')) as RunRecord;
-      if (record.status !== 'running') return;
-      record.status = 'interrupted';
-      record.error = 'interrupted (forced quit)';
-      record.finishedAt = new Date().toISOString();
-      fs.writeFileSync(file, JSON.stringify(record, null, 2));
+      const summary = JSON.parse(fs.readFileSync(file, 'utf8')) as RunSummary;
+      if (summary.status !== 'running') return;
+      summary.status = 'interrupted';
+      summary.error = 'interrupted (forced quit)';
+      summary.finishedAt = new Date().toISOString();
+      fs.writeFileSync(file, JSON.stringify(summary, null, 2));
     } catch {
       // Nothing recorded yet, or unreadable: nothing to mark.
     }
   }
 
-  private async flows(): Promise<string[]> {
+  private async readJson<T>(runId: string, key: string, known?: string): Promise<T> {
+    let text: string | undefined = known;
     try {
-      return (await fs.promises.readdir(this.root, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name);
+      text ??= await this.get(key);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw err;
+      throw new CorruptRunRecordError(runId, key, (err as Error).message);
+    }
+    if (text === undefined) throw new CorruptRunRecordError(runId, key, 'missing');
+    try {
+      return JSON.parse(text) as T;
+    } catch (err) {
+      throw new CorruptRunRecordError(runId, key, (err as Error).message);
     }
   }
 
-  private async readRecord(file: string): Promise<RunRecord | undefined> {
-    try {
-      return JSON.parse(await fs.promises.readFile(file, 'utf8')) as RunRecord;
-    } catch {
-      return undefined;
+  private async readSummary(runId: string): Promise<RunSummary | undefined> {
+    if (!isRunId(runId)) return undefined;
+    const indexKey = layout.runIndex(runId);
+    const indexed = await this.get(indexKey);
+    if (indexed === undefined) return undefined;
+    const entry = await this.readJson<{ flow?: unknown }>(runId, indexKey, indexed);
+    if (typeof entry?.flow !== 'string') throw new CorruptRunRecordError(runId, indexKey, 'no flow name');
+    const key = layout.runSummary(entry.flow, runId);
+    const summary = await this.readJson<RunSummary>(runId, key);
+    if (typeof summary !== 'object' || summary === null || summary.runId !== runId || typeof summary.status !== 'string') {
+      throw new CorruptRunRecordError(runId, key, 'not a run summary');
     }
+    return summary;
   }
 
   async readRun(runId: string): Promise<RunRecord | undefined> {
-    if (!/^[A-Za-z0-9_-]+$/.test(runId)) return undefined;
-    for (const flow of await this.flows()) {
-      const rec = await this.readRecord(path.join(this.root, flow, runId, 'run.json'));
-      if (rec) return rec;
+    const summary = await this.readSummary(runId);
+    if (!summary) return undefined;
+    const chunks = Math.ceil((summary.taskCount ?? 0) / TASK_CHUNK_SIZE);
+    const tasks: TaskRecord[] = [];
+    for (let c = 0; c < chunks; c++) {
+      const key = layout.taskChunk(summary.flow, runId, c);
+      const part = await this.readJson<TaskRecord[]>(runId, key);
+      if (!Array.isArray(part)) throw new CorruptRunRecordError(runId, key, 'not a list of tasks');
+      for (const t of part) tasks.push(t);
     }
-    return undefined;
+    return { ...summary, tasks: tasks.slice(0, summary.taskCount) };
   }
 
-  async listRuns(limit = 20): Promise<RunRecord[]> {
-    const records: RunRecord[] = [];
-    for (const flow of await this.flows()) {
-      const runs = await fs.promises.readdir(path.join(this.root, flow));
-      for (const run of runs) {
-        const rec = await this.readRecord(path.join(this.root, flow, run, 'run.json'));
-        if (rec) records.push(rec);
+  async listRuns(options: { limit?: number; after?: string } = {}): Promise<RunPage> {
+    const limit = options.limit ?? 20;
+    let names: string[];
+    try {
+      names = await fs.promises.readdir(this.localPath(layout.runIndexPrefix));
+    } catch (err) {
+      if (isMissing(err)) return { runs: [], corrupt: [] };
+      throw err;
+    }
+    const keys = names
+      .filter((n) => n.endsWith('.json'))
+      .map((n) => layout.runIndexPrefix + n)
+      .sort()
+      .filter((k) => options.after === undefined || k > options.after);
+    const page = keys.slice(0, limit);
+    const runs: RunSummary[] = [];
+    const corrupt: CorruptRunRecordError[] = [];
+    for (const key of page) {
+      const runId = runIdOfIndexKey(key);
+      try {
+        const summary = await this.readSummary(runId);
+        if (summary) runs.push(summary);
+      } catch (err) {
+        if (!(err instanceof CorruptRunRecordError)) throw err;
+        corrupt.push(err);
       }
     }
-    records.sort((a, b) => (a.startedAt < b.startedAt ? 1 : a.startedAt > b.startedAt ? -1 : a.runId < b.runId ? 1 : -1));
-    return records.slice(0, limit);
-  }
-
-  newRunId(): string {
-    // Sortable by time, unique within this process, and random across processes.
-    const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
-    return `${stamp}-${randomBytes(3).toString('hex')}`;
+    return { runs, corrupt, next: keys.length > limit ? page[page.length - 1] : undefined };
   }
 }

@@ -1,10 +1,4 @@
-/** Where a task's outputs, logs and status live: `<root>/<flow>/<run>/<step>/<task>/`. */
-export interface TaskRef {
-  readonly flow: string;
-  readonly runId: string;
-  readonly step: string;
-  readonly taskId: string;
-}
+import { AttemptRef, TaskRef } from '../contract/names';
 
 export type RunStatus = 'running' | 'succeeded' | 'failed' | 'interrupted';
 export type TaskStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'caught' | 'cancelled' | 'reused';
@@ -15,7 +9,7 @@ export interface Failure {
   readonly taskId: string;
   readonly message: string;
   readonly exitCode: number | null;
-  /** failed | timeout | cancelled | error (the command could not start) */
+  /** failed | timeout | cancelled | error (the command could not start, or its outputs were unusable) */
   readonly statusReason: string;
   readonly attempts: number;
 }
@@ -28,23 +22,39 @@ export interface AttemptRecord {
   finishedAt?: string;
   durationMs?: number;
   reason?: string;
+  /** The layer's id of the attempt (local `pid:<n>`, Batch job id), recorded as soon as known. */
+  externalId?: string;
+  /** Where the layer keeps the attempt's log (Batch: the CloudWatch log stream). */
+  logRef?: string;
 }
 
+/** A task's record: `<task path>/status.json`, and one entry of the run's task chunks. */
 export interface TaskRecord {
   readonly step: string;
   readonly taskId: string;
   status: TaskStatus;
+  /** Pathspecs (`<step>/<taskId>`) of the task's inputs in this run. */
   readonly inputs: readonly string[];
   readonly foreachIndex?: number;
   attempts: AttemptRecord[];
   /** The failure a @catch caught. */
   caught?: Failure;
-  /** The origin run whose outputs this task reused (resume). */
+  /** The origin run whose task this one reused (resume). */
   reusedFrom?: string;
+  /** Task path whose outputs this task's are, when not its own (a reused task: the origin's). */
+  outputsAt?: string;
 }
 
-/** The run record: `<root>/<flow>/<run>/run.json`. */
-export interface RunRecord {
+/** Who runs a run: a run whose owner is gone while it says `running` had its runner die. */
+export interface RunOwner {
+  readonly pid: number;
+  readonly host: string;
+  /** Rewritten while the runner lives (see HEARTBEAT_MS). */
+  heartbeatAt: string;
+}
+
+/** The run summary: `<flow>/<run>/run.json`. Small whatever the run's width. */
+export interface RunSummary {
   readonly flow: string;
   readonly runId: string;
   status: RunStatus;
@@ -58,43 +68,86 @@ export interface RunRecord {
   readonly originRunId?: string;
   /** Why the run failed or stopped. */
   error?: string;
+  owner?: RunOwner;
+  /** How many tasks the run has, and in how many chunks of TASK_CHUNK_SIZE they are stored. */
+  taskCount: number;
+}
+
+/** The whole run record: the summary and every task (stored in chunks, see docs/runner.md). */
+export interface RunRecord extends RunSummary {
   tasks: TaskRecord[];
 }
+
+/** Task records are stored in chunks of this many, in the order tasks were created. */
+export const TASK_CHUNK_SIZE = 1000;
 
 export interface LogSink {
   write(stream: 'stdout' | 'stderr', line: string): void;
   close(): Promise<void>;
 }
 
+/** A run record that exists but cannot be read. */
+export class CorruptRunRecordError extends Error {
+  constructor(
+    readonly runId: string,
+    readonly key: string,
+    detail: string,
+  ) {
+    super(`run ${runId}: its record ${key} is corrupt (${detail})`);
+    this.name = 'CorruptRunRecordError';
+  }
+}
+
+export interface RunPage {
+  /** Newest first. */
+  readonly runs: RunSummary[];
+  /** Runs of this page whose record could not be read. */
+  readonly corrupt: CorruptRunRecordError[];
+  /** Pass as `after` for the next page; absent on the last page. */
+  readonly next?: string;
+}
+
 /**
- * The datastore contract, shared by the local directory store and (next) the S3 store.
- * Task paths handed to tasks (`MF_INPUT_PATHS`) are relative to `root`.
+ * The datastore contract, shared by the local directory store and (next) the S3 store. Everything
+ * is a put or get of a key (a path relative to `root`); nothing relies on listing a directory
+ * except `listRuns`, which lists one prefix in key order (S3 ListObjectsV2 with StartAfter), and
+ * nothing renames.
  */
 export interface Datastore {
   /** `/abs/dir` locally, `s3://bucket/prefix` on S3: handed to tasks as MF_DATASTORE_ROOT. */
   readonly root: string;
-  /** `<flow>/<run>/<step>/<task>` relative to the root. */
-  taskPath(ref: TaskRef): string;
-  /** Make the task's directory; returns where the task writes outputs.json (MF_OUTPUT_DIR). */
-  prepareTask(ref: TaskRef): Promise<string>;
-  /** The task's outputs.json, or undefined when it wrote none. Throws on malformed JSON. */
-  readOutputs(ref: TaskRef): Promise<Record<string, unknown> | undefined>;
-  writeTaskStatus(ref: TaskRef, record: TaskRecord): Promise<void>;
-  /**
-   * Store a long list of input paths (one per line) for a task whose MF_INPUT_PATHS would be too
-   * long for an environment variable; returns the file's path relative to the root.
-   */
-  writeInputPaths(ref: TaskRef, paths: readonly string[]): Promise<string>;
-  /** Copy a finished task (outputs, logs) from another run of the same flow (resume). */
-  copyTask(from: TaskRef, to: TaskRef): Promise<void>;
-  /** Where one attempt's log goes. Created lazily on the first line. */
-  openLog(ref: TaskRef, attempt: number): LogSink;
-  readLog(ref: TaskRef, attempt: number): Promise<string | undefined>;
-  writeRun(record: RunRecord): Promise<void>;
-  /** Find a run by id (in any flow). */
-  readRun(runId: string): Promise<RunRecord | undefined>;
-  /** Recent runs, newest first. */
-  listRuns(limit?: number): Promise<RunRecord[]>;
-  /** A new run id, unique in this datastore. */
+  /** A new run id, unique in this datastore, sortable by start time. */
   newRunId(): string;
+
+  put(key: string, body: string): Promise<void>;
+  /** The text at `key`, or undefined when there is none. */
+  get(key: string): Promise<string | undefined>;
+  /** The directory on this machine that holds `key`, when the store is local (else undefined). */
+  localPath(key: string): string | undefined;
+
+  /** Where one attempt's outputs go (a key prefix). The layer decides how they get there. */
+  attemptOutputs(attempt: AttemptRef): string;
+  /**
+   * Make an attempt's outputs the task's (after it succeeded): they are then what `readOutputs`
+   * and the task's successors see at the task path. Other attempts' outputs stay invisible.
+   */
+  commitOutputs(attempt: AttemptRef): Promise<void>;
+  /** The outputs.json at a task path, or undefined when it wrote none. Throws on malformed JSON. */
+  readOutputs(taskPathKey: string): Promise<Record<string, unknown> | undefined>;
+
+  writeTaskStatus(task: TaskRef, record: TaskRecord): Promise<void>;
+  readTaskStatus(taskPathKey: string): Promise<TaskRecord | undefined>;
+
+  /** Where one attempt's log goes. Created lazily on the first line; reopening appends. */
+  openLog(attempt: AttemptRef): LogSink;
+  readLog(attempt: AttemptRef): Promise<string | undefined>;
+
+  /** Write the summary; `first` also files the run in the index `readRun`/`listRuns` use. */
+  writeRunSummary(summary: RunSummary, first?: boolean): Promise<void>;
+  /** Write chunk `chunk` of the run's task records (see TASK_CHUNK_SIZE). */
+  writeTaskChunk(flow: string, runId: string, chunk: number, tasks: readonly TaskRecord[]): Promise<void>;
+  /** A run by id without reading other runs; undefined when unknown; CorruptRunRecordError when unreadable. */
+  readRun(runId: string): Promise<RunRecord | undefined>;
+  /** Runs newest first, `limit` at a time; `after` is the previous page's `next`. */
+  listRuns(options?: { limit?: number; after?: string }): Promise<RunPage>;
 }

@@ -1,13 +1,12 @@
-import { AttemptResult } from '../compute/types';
+import { AttemptResult, AttemptStart } from '../compute/types';
+import { TaskRef } from '../contract/names';
 import { Failure, RunStatus } from '../datastore/types';
 
-export interface TaskKey {
-  readonly step: string;
-  readonly taskId: string;
-}
+export { pathspec } from '../contract/names';
 
-export interface TaskInfo extends TaskKey {
-  /** Pathspecs (`<step>/<task>`) of the task's inputs in this run. */
+/** A task as it is queued: its identity plus what the run record keeps about its place in the flow. */
+export interface QueuedTask extends TaskRef {
+  /** Pathspecs (`<step>/<taskId>`) of the task's inputs in this run. */
   readonly inputs: readonly string[];
   readonly foreachIndex?: number;
 }
@@ -15,17 +14,16 @@ export interface TaskInfo extends TaskKey {
 /** What the orchestrator reports; the run record and the progress view are built from these. */
 export type RunEvent =
   | { type: 'run-started'; flow: string; runId: string; at: number; steps: readonly string[]; originRunId?: string }
-  | { type: 'task-queued'; task: TaskInfo; attempt: number }
-  | { type: 'task-started'; task: TaskKey; attempt: number; at: number }
-  | { type: 'task-log'; task: TaskKey; attempt: number; stream: 'stdout' | 'stderr'; line: string }
-  | { type: 'task-retrying'; task: TaskKey; attempt: number; result: AttemptResult; delayMs: number }
-  | { type: 'task-succeeded'; task: TaskKey; attempt: number; result: AttemptResult }
-  | { type: 'task-failed'; task: TaskKey; attempt: number; result: AttemptResult; failure: Failure }
-  | { type: 'task-caught'; task: TaskKey; attempt: number; result: AttemptResult; failure: Failure; var?: string; print: boolean }
-  | { type: 'task-cancelled'; task: TaskKey; attempt: number; result: AttemptResult }
-  | { type: 'task-reused'; task: TaskInfo; originRunId: string }
+  | { type: 'task-queued'; task: QueuedTask; attempt: number }
+  | { type: 'task-started'; task: TaskRef; attempt: number; at: number; start: AttemptStart }
+  | { type: 'task-log'; task: TaskRef; attempt: number; stream: 'stdout' | 'stderr'; line: string }
+  | { type: 'task-retrying'; task: TaskRef; attempt: number; result: AttemptResult; delayMs: number }
+  | { type: 'task-succeeded'; task: TaskRef; attempt: number; result: AttemptResult }
+  | { type: 'task-failed'; task: TaskRef; attempt: number; result: AttemptResult; failure: Failure }
+  | { type: 'task-caught'; task: TaskRef; attempt: number; result: AttemptResult; failure: Failure; var?: string; print: boolean }
+  | { type: 'task-cancelled'; task: TaskRef; attempt: number; result: AttemptResult }
+  | { type: 'task-reused'; task: QueuedTask; originRunId: string; outputsAt: string }
+  | { type: 'run-heartbeat'; at: number }
   | { type: 'run-finished'; status: RunStatus; at: number; error?: string };
 
 export type RunEventListener = (event: RunEvent) => void;
-
-export const pathspec = (t: TaskKey): string => `${t.step}/${t.taskId}`;

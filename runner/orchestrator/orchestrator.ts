@@ -1,11 +1,29 @@
-import { AttemptListener, AttemptResult, ComputeLayer, TaskSpec } from '../compute/types';
-import { Datastore, Failure, LogSink, RunRecord, RunStatus, TaskRef } from '../datastore/types';
+import * as os from 'node:os';
+import { AttemptListener, AttemptResult, AttemptStart, ChildAttempt, ComputeLayer } from '../compute/types';
+import {
+  AttemptRef,
+  CaughtState,
+  caughtText,
+  contractKeys,
+  foreachItemFiles,
+  mergeCaught,
+  pathspec,
+  setCaught,
+  TASK_ID_PLACEHOLDER,
+  TaskRef,
+  taskPath,
+  TaskTemplate,
+  templateEnvironment,
+  MAX_INLINE_CHARS,
+} from '../contract';
+import { Datastore, Failure, LogSink, RunRecord, RunStatus } from '../datastore/types';
 import { nextOf, StepSpec } from '../flow/model';
 import { envValue, parameterEnvName } from '../flow/parameters';
 import { FlowGraph } from '../flow/validate';
 import { EffectivePolicies, effectivePolicies } from '../policy';
 import { Clock, systemClock } from './clock';
-import { pathspec, RunEvent, RunEventListener, TaskInfo } from './events';
+import { QueuedTask, RunEvent, RunEventListener } from './events';
+import { HEARTBEAT_MS } from './liveness';
 import { RunRecorder } from './recorder';
 
 export interface RunOptions {
@@ -26,41 +44,65 @@ export interface RunOptions {
   readonly signal?: AbortSignal;
   /** How often the run record is rewritten while the run goes on. Default 1000 ms. */
   readonly recordIntervalMs?: number;
+  /** How often the heartbeat is renewed. Default HEARTBEAT_MS. */
+  readonly heartbeatMs?: number;
 }
 
-/** Longer MF_INPUT_PATHS values are replaced by MF_INPUT_PATHS_FILE. */
-export const MAX_INPUT_PATHS_ENV = 4096;
+/** The compute layer refused the flow (its limits), before anything ran. */
+export class LayerCheckError extends Error {
+  constructor(
+    readonly layer: string,
+    readonly problems: readonly string[],
+  ) {
+    super(`the ${layer} compute layer cannot run this flow:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'LayerCheckError';
+  }
+}
 
+/** One level of foreach a task is in. */
 interface Frame {
-  readonly split: string;
+  readonly split: TaskRef;
   readonly index: number;
   readonly count: number;
-  readonly item: unknown;
 }
 
-interface Task {
-  readonly step: StepSpec;
-  readonly taskId: string;
-  readonly key: string;
+/** One group of tasks the layer knows: a template and the id others refer to it by. */
+interface Group {
+  readonly template: TaskTemplate;
+  readonly follows?: string;
+}
+
+/** The orchestrator's state of one task. */
+interface TaskState {
   readonly ref: TaskRef;
+  readonly pathspec: string;
+  readonly step: StepSpec;
   readonly frames: readonly Frame[];
-  readonly inputs: readonly Task[];
+  readonly inputs: readonly TaskState[];
   readonly policies: EffectivePolicies;
-  /** Caught failures visible to this task, by catch var. */
-  readonly caught: Readonly<Record<string, Failure | null>>;
-  env?: Record<string, string>;
-  log?: LogSink;
-}
-
-interface JoinSlot {
-  readonly arrived: (Task | undefined)[];
-  count: number;
+  /** Caught failures visible to this task. */
+  readonly caught: CaughtState;
+  /** What its successors see: `caught` plus its own catch var once it finished. */
+  caughtAfter: CaughtState;
+  /** Task path of its outputs: its own, or the origin run's when reused. */
+  outputsAt: string;
+  group?: Group;
+  index: number;
+  /** The attempt in flight, and whether it has started / finished (reports are idempotent). */
+  attempt: number;
+  phase: 'waiting' | 'submitted' | 'started' | 'finished' | 'done';
+  logs?: Map<number, LogSink>;
 }
 
 /** Run a validated flow to the end. Resolves with the final run record (never rejects for a task failure). */
 export function runFlow(options: RunOptions): Promise<RunRecord> {
+  const problems = options.layer.check(options.graph);
+  if (problems.length) return Promise.reject(new LayerCheckError(options.layer.name, problems));
   return new Orchestrator(options).run();
 }
+
+/** A foreach step whose items cannot be fanned out over: that attempt failed. */
+class UnusableItemsError extends Error {}
 
 class Orchestrator implements AttemptListener {
   private readonly graph: FlowGraph;
@@ -72,14 +114,20 @@ class Orchestrator implements AttemptListener {
   private readonly recorder: RunRecorder;
   private readonly listeners: RunEventListener[];
   private readonly policies = new Map<string, EffectivePolicies>();
-  private readonly tasks = new Map<string, Task>();
-  private readonly joins = new Map<string, JoinSlot>();
+  private readonly tasks = new Map<string, TaskState>();
+  private readonly joins = new Map<string, { arrived: (TaskState | undefined)[]; count: number }>();
+  private readonly groups = new Map<string, Group>();
+  private readonly groupIds = new Set<string>();
+  private readonly joinOf = new Map<string, string>();
   private readonly background = new Set<Promise<unknown>>();
   private readonly sleeps = new AbortController();
-  private readonly reusable: ReadonlySet<string>;
-  private readonly baseEnv: Record<string, string>;
+  private readonly reusable: ReadonlyMap<string, string>;
+  private readonly parameterEnv: Record<string, string> = {};
+  private readonly releases = new Map<Group, ChildAttempt[]>();
+  private releaseScheduled = false;
   private outstanding = 0;
   private stopping: { status: RunStatus; error?: string } | undefined;
+  private ended = false;
   private resolveDone!: () => void;
 
   constructor(private readonly options: RunOptions) {
@@ -93,23 +141,32 @@ class Orchestrator implements AttemptListener {
     for (const [name, step] of this.graph.steps) {
       this.policies.set(name, effectivePolicies(step, { withRetry: options.withRetry, flowDefaults: flow.defaults }));
     }
-    this.reusable = new Set(
-      (options.origin?.tasks ?? []).filter((t) => t.status === 'succeeded' || t.status === 'reused').map((t) => pathspec(t)),
+    for (const [join, split] of this.graph.closes) this.joinOf.set(split, join);
+    const origin = options.origin;
+    const reusable = new Map<string, string>();
+    for (const t of origin?.tasks ?? []) {
+      if (t.status === 'succeeded' || t.status === 'reused') reusable.set(pathspec(t), t.outputsAt ?? `${origin!.flow}/${origin!.runId}/${t.step}/${t.taskId}`);
+    }
+    this.reusable = reusable;
+    for (const [name, value] of Object.entries(options.parameters)) this.parameterEnv[parameterEnvName(name)] = envValue(value);
+    const now = this.clock.now();
+    this.recorder = new RunRecorder(
+      {
+        flow: this.flowName,
+        runId: this.runId,
+        status: 'running',
+        startedAt: new Date(now).toISOString(),
+        flowFile: options.flowFile,
+        parameters: options.parameters,
+        withRetry: !!options.withRetry,
+        compute: this.layer.name,
+        originRunId: origin?.runId,
+        owner: { pid: process.pid, host: os.hostname(), heartbeatAt: new Date(now).toISOString() },
+        taskCount: 0,
+        tasks: [],
+      },
+      this.store,
     );
-    this.baseEnv = { MF_FLOW: this.flowName, MF_RUN_ID: this.runId, MF_DATASTORE_ROOT: this.store.root };
-    for (const [name, value] of Object.entries(options.parameters)) this.baseEnv[parameterEnvName(name)] = envValue(value);
-    this.recorder = new RunRecorder({
-      flow: this.flowName,
-      runId: this.runId,
-      status: 'running',
-      startedAt: new Date(this.clock.now()).toISOString(),
-      flowFile: options.flowFile,
-      parameters: options.parameters,
-      withRetry: !!options.withRetry,
-      compute: this.layer.name,
-      originRunId: options.origin?.runId,
-      tasks: [],
-    });
     this.listeners = [this.recorder.onEvent, ...(options.onEvent ? [options.onEvent] : [])];
   }
 
@@ -118,8 +175,8 @@ class Orchestrator implements AttemptListener {
   }
 
   /** Keep track of async work that must finish before the run record is final. */
-  private track(p: Promise<unknown>): void {
-    const guarded = p.catch((err: unknown) => this.stop('failed', `internal error: ${(err as Error)?.message ?? String(err)}`));
+  private track(p: Promise<unknown>, what = 'internal error'): void {
+    const guarded = p.catch((err: unknown) => this.stop('failed', `${what}: ${(err as Error)?.message ?? String(err)}`));
     this.background.add(guarded);
     void guarded.finally(() => this.background.delete(guarded));
   }
@@ -127,12 +184,16 @@ class Orchestrator implements AttemptListener {
   async run(): Promise<RunRecord> {
     const done = new Promise<void>((resolve) => (this.resolveDone = resolve));
     const onAbort = () => this.stop('interrupted');
-    this.options.signal?.addEventListener('abort', onAbort, { once: true });
     this.emit({ type: 'run-started', flow: this.flowName, runId: this.runId, at: this.clock.now(), steps: [...this.graph.steps.keys()], originRunId: this.options.origin?.runId });
-    await this.store.writeRun(this.recorder.record);
-    this.recorder.takeDirty();
-    const interval = setInterval(() => this.flushRecord(), this.options.recordIntervalMs ?? 1000);
+    this.layer.open({ datastore: this.store, listener: this });
+    await this.recorder.flush();
+    this.options.signal?.addEventListener('abort', onAbort, { once: true });
+    const interval = setInterval(() => {
+      if (this.recorder.dirty) this.track(this.recorder.flush(), 'could not write the run record');
+    }, this.options.recordIntervalMs ?? 1000);
+    const heartbeat = setInterval(() => this.emit({ type: 'run-heartbeat', at: this.clock.now() }), this.options.heartbeatMs ?? HEARTBEAT_MS);
     interval.unref();
+    heartbeat.unref();
     try {
       if (this.options.signal?.aborted) this.stop('interrupted');
       else this.launch(this.graph.steps.get('start')!, [[]], []);
@@ -140,16 +201,14 @@ class Orchestrator implements AttemptListener {
       while (this.background.size) await Promise.all([...this.background]);
     } finally {
       clearInterval(interval);
+      clearInterval(heartbeat);
       this.options.signal?.removeEventListener('abort', onAbort);
     }
+    this.ended = true;
     const status = this.stopping?.status ?? 'succeeded';
     this.emit({ type: 'run-finished', status, at: this.clock.now(), error: this.stopping?.error });
-    await this.store.writeRun(this.recorder.record);
+    await this.recorder.flush();
     return this.recorder.record;
-  }
-
-  private flushRecord(): void {
-    if (this.recorder.takeDirty()) this.track(this.store.writeRun(this.recorder.record));
   }
 
   /** Stop the run: nothing new starts, everything running is cancelled. */
@@ -160,216 +219,329 @@ class Orchestrator implements AttemptListener {
     this.track(this.layer.cancelAll(error ?? status));
   }
 
-  private taskDone(): void {
+  private taskDone(task: TaskState): void {
+    if (task.phase === 'done') return;
+    task.phase = 'done';
     if (--this.outstanding === 0) this.resolveDone();
   }
 
   // ---- creating tasks -------------------------------------------------------------------------
 
-  private makeTask(step: StepSpec, frames: readonly Frame[], inputs: readonly Task[]): Task {
+  private makeTask(step: StepSpec, frames: readonly Frame[], inputs: readonly TaskState[], caught?: CaughtState): TaskState {
     const taskId = frames.length ? frames.map((f) => f.index).join('_') : '0';
-    const key = `${step.name}/${taskId}`;
-    const caught: Record<string, Failure | null> = {};
-    for (const input of inputs) {
-      for (const [v, failure] of Object.entries(input.caught)) if (!caught[v]) caught[v] = failure;
-    }
-    const task: Task = {
+    const ref: TaskRef = { flow: this.flowName, runId: this.runId, step: step.name, taskId };
+    const visible = caught ?? mergeCaught(inputs.map((i) => i.caughtAfter));
+    const task: TaskState = {
+      ref,
+      pathspec: `${step.name}/${taskId}`,
       step,
-      taskId,
-      key,
-      ref: { flow: this.flowName, runId: this.runId, step: step.name, taskId },
       frames,
       inputs,
       policies: this.policies.get(step.name)!,
-      caught,
+      caught: visible,
+      caughtAfter: visible,
+      outputsAt: taskPath(ref),
+      index: frames.length ? frames[frames.length - 1].index : 0,
+      attempt: 0,
+      phase: 'waiting',
     };
-    this.tasks.set(key, task);
+    this.tasks.set(task.pathspec, task);
     this.outstanding++;
     return task;
   }
 
-  private info(task: Task): TaskInfo {
+  private queued(task: TaskState): QueuedTask {
     const frame = task.frames[task.frames.length - 1];
-    const inForeach = frame && frame.split === this.graph.inputs.get(task.step.name)![0] ? frame.index : undefined;
-    return { step: task.step.name, taskId: task.taskId, inputs: task.inputs.map((t) => t.key), foreachIndex: inForeach };
+    const first = frame && frame.split.step === this.graph.inputs.get(task.step.name)![0];
+    return { ...task.ref, inputs: task.inputs.map((t) => t.pathspec), foreachIndex: first ? frame.index : undefined };
   }
 
-  /** Create tasks for `step` (one per frame list) and hand the ones not reused to the layer at once. */
-  private launch(step: StepSpec, framesList: readonly (readonly Frame[])[], inputs: readonly Task[]): void {
+  /** Create tasks for `step` (one per frame list) and hand the ones not reused to the layer. */
+  private launch(step: StepSpec, framesList: readonly (readonly Frame[])[], inputs: readonly TaskState[], caught?: CaughtState): void {
     if (this.stopping) return;
-    const tasks = framesList.map((frames) => this.makeTask(step, frames, inputs));
-    const origin = this.options.origin;
-    const fresh: Task[] = [];
-    for (const task of tasks) {
-      if (origin && this.reusable.has(task.key) && task.inputs.every((i) => this.reused.has(i.key))) {
-        this.track(this.reuse(task, origin));
-      } else fresh.push(task);
+    for (const frames of framesList) {
+      const task = this.makeTask(step, frames, inputs, caught);
+      const from = this.reusable.get(task.pathspec);
+      // Reused only when every input was reused too (a rerun input may have changed its outputs).
+      if (from !== undefined && task.inputs.every((i) => i.outputsAt !== taskPath(i.ref))) this.track(this.reuse(task, from));
+      else this.track(this.prepare(task));
     }
-    if (fresh.length) this.track(this.submitFirst(fresh));
   }
 
-  private readonly reused = new Set<string>();
-
-  private async reuse(task: Task, origin: RunRecord): Promise<void> {
-    try {
-      await this.store.copyTask({ ...task.ref, runId: origin.runId }, task.ref);
-    } catch {
-      // The origin's files are gone (cleaned up by hand?): run the task again instead.
-      return this.submitFirst([task]);
-    }
-    this.reused.add(task.key);
-    this.emit({ type: 'task-reused', task: this.info(task), originRunId: origin.runId });
-    await this.advance(task, null);
-  }
-
-  private async submitFirst(tasks: Task[]): Promise<void> {
-    const outputDirs = await Promise.all(tasks.map((t) => this.store.prepareTask(t.ref)));
-    const specs: TaskSpec[] = [];
-    for (const [i, task] of tasks.entries()) {
-      task.env = this.contractEnv(task, outputDirs[i]);
-      if (task.env.MF_INPUT_PATHS.length > MAX_INPUT_PATHS_ENV) {
-        // A wide join: the list goes in a file (env strings are limited; Batch overrides to 8 KiB).
-        task.env.MF_INPUT_PATHS_FILE = await this.store.writeInputPaths(task.ref, task.inputs.map((t) => this.store.taskPath(t.ref)));
-        delete task.env.MF_INPUT_PATHS;
+  /** Resume: point at the origin's task instead of running it again (nothing is copied). */
+  private async reuse(task: TaskState, outputsAt: string): Promise<void> {
+    const status = await this.store.readTaskStatus(outputsAt).catch(() => undefined);
+    if (status?.status !== 'succeeded') return this.prepare(task); // gone from the origin: run it again
+    task.outputsAt = outputsAt;
+    task.phase = 'finished';
+    this.emit({ type: 'task-reused', task: this.queued(task), originRunId: this.options.origin!.runId, outputsAt });
+    let items: readonly unknown[] | undefined;
+    if (this.graph.kind.get(task.step.name) === 'foreach') {
+      try {
+        items = await this.foreachItems(task, outputsAt);
+        await this.writeItems(task, items);
+      } catch (err) {
+        this.stop('failed', `step ${task.pathspec} (reused from run ${this.options.origin!.runId}): ${(err as Error).message}`);
+        this.taskDone(task);
+        return;
       }
-      this.emit({ type: 'task-queued', task: this.info(task), attempt: 0 });
-      specs.push(this.spec(task, 0));
     }
-    this.submit(specs);
+    await this.advance(task, null, items);
   }
 
-  private submit(specs: TaskSpec[]): void {
-    if (this.stopping) {
-      for (const s of specs) this.finished(s, { outcome: 'cancelled', exitCode: null, reason: 'cancelled before it started', finishedAt: this.clock.now() });
+  /** Build (or find) the task's group, write what its children read, and release it. */
+  private async prepare(task: TaskState): Promise<void> {
+    this.emit({ type: 'task-queued', task: this.queued(task), attempt: 0 });
+    try {
+      task.group = await this.groupFor(task);
+    } catch (err) {
+      // The datastore refused what the task needs (full disk, read-only root): not the task's
+      // fault, so no retry or catch — the run fails, saying why.
+      const result: AttemptResult = { outcome: 'error', exitCode: null, reason: `could not prepare the task: ${(err as Error).message}`, finishedAt: this.clock.now() };
+      const failure: Failure = { step: task.step.name, taskId: task.ref.taskId, message: `step ${task.pathspec} failed: ${result.reason}`, exitCode: null, statusReason: 'error', attempts: 0 };
+      task.phase = 'finished';
+      this.emit({ type: 'task-failed', task: task.ref, attempt: 0, result, failure });
+      this.taskDone(task);
+      this.stop('failed', failure.message);
       return;
     }
-    this.layer.submit(specs, this);
+    this.release(task, 0);
   }
 
-  /** The task contract (README: "Task contract"), the same on every layer. */
-  private contractEnv(task: Task, outputDir: string): Record<string, string> {
+  private groupId(step: string, prefix: string): string {
+    const base = prefix ? `${step}-${prefix.slice(0, -1)}` : step;
+    let id = base;
+    for (let n = 1; this.groupIds.has(id); n++) id = `${base}.v${n}`;
+    this.groupIds.add(id);
+    return id;
+  }
+
+  /**
+   * The group a task belongs to. Every task of a foreach body belongs to the group of its step
+   * and fan-out; its template holds what all children share. A child whose inputs or caught
+   * failures differ from its siblings' (a resume reusing some of them, a caught failure in the
+   * body) gets a variant group, so that a template always serves every child it has.
+   */
+  private async groupFor(task: TaskState): Promise<Group> {
+    const step = task.step.name;
+    const inner = task.frames[task.frames.length - 1];
+    const prefix = task.frames.length > 1 ? task.frames.slice(0, -1).map((f) => f.index).join('_') + '_' : '';
+    const own = `${this.flowName}/${this.runId}`;
+    const isJoin = !!task.step.join;
+    // Inputs: the previous step of the same body (same frames, so same task id), run in this
+    // run, becomes the {taskId} placeholder.
+    const inputs = task.inputs.map((i) => (inner && i.frames === task.frames && i.outputsAt === `${own}/${i.ref.step}/${i.ref.taskId}` ? `${own}/${i.ref.step}/${TASK_ID_PLACEHOLDER}` : i.outputsAt));
+    const listed = inputs.join(',');
+    const viaFile = isJoin && (!!inner || listed.length > MAX_INLINE_CHARS);
+    const caught = Object.keys(task.caught).length ? caughtText(task.caught) : undefined;
+    const signature = `${step}|${prefix}|${viaFile ? 'file' : listed}|${caught?.text ?? ''}`;
+    if (viaFile) {
+      // A join's inputs differ per child (or are too many for a variable): they go in a file.
+      await this.store.put(contractKeys.inputPaths(task.ref), task.inputs.map((i) => i.outputsAt).join('\n') + '\n');
+    }
+    let group = this.groups.get(signature);
+    if (group) return group;
+    const groupId = this.groupId(step, prefix);
+    let caughtFile: string | undefined;
+    if (caught && !caught.inline) {
+      caughtFile = contractKeys.caught(this.flowName, this.runId, step, groupId);
+      await this.store.put(caughtFile, caught.text);
+    }
+    const foreach = inner ? { taskIdPrefix: prefix, count: inner.count, split: inner.split } : undefined;
     const flow = this.graph.flow;
-    const env: Record<string, string> = { ...flow.env, ...task.step.env, ...this.baseEnv };
-    env.MF_STEP = task.step.name;
-    env.MF_TASK_ID = task.taskId;
-    env.MF_OUTPUT_DIR = outputDir;
-    env.MF_INPUT_PATHS = task.inputs.map((t) => this.store.taskPath(t.ref)).join(',');
-    // In a foreach body (the fan-out's child and the steps after it), the innermost foreach's
-    // index and item.
-    const frame = task.frames[task.frames.length - 1];
-    if (frame) {
-      env.MF_FOREACH_INDEX = String(frame.index);
-      env.MF_FOREACH_COUNT = String(frame.count);
-      env.MF_FOREACH_ITEM = envValue(frame.item);
-    }
-    const caughtNames = Object.keys(task.caught);
-    if (caughtNames.length) {
-      env.MF_CAUGHT = JSON.stringify(task.caught);
-      for (const v of caughtNames) env[`MF_CATCH_${v}`] = JSON.stringify(task.caught[v]);
-    }
-    return env;
-  }
-
-  private spec(task: Task, attempt: number): TaskSpec {
-    return {
-      key: `${task.key}#${attempt}`,
+    const template: TaskTemplate = {
       flow: this.flowName,
       runId: this.runId,
-      step: task.step.name,
-      taskId: task.taskId,
-      attempt,
-      image: task.step.image ?? this.graph.flow.image,
+      step,
+      groupId,
+      image: task.step.image ?? flow.image,
       command: task.step.command,
-      env: { ...task.env, MF_RETRY_COUNT: String(attempt) },
       policies: task.policies,
+      env: templateEnvironment({
+        flow: this.flowName,
+        runId: this.runId,
+        step,
+        datastoreRoot: this.store.root,
+        userEnv: { ...flow.env, ...task.step.env },
+        parameterEnv: this.parameterEnv,
+        caught: task.caught,
+        caughtFile,
+        foreach,
+      }),
+      taskId: inner ? undefined : task.ref.taskId,
+      foreach,
+      ...(viaFile
+        ? { inputPathsFile: inner ? `${own}/${step}/${TASK_ID_PLACEHOLDER}/input-paths.txt` : contractKeys.inputPaths(task.ref) }
+        : { inputPaths: inputs }),
     };
+    const previous = inner && task.inputs.length === 1 && task.inputs[0].frames === task.frames ? task.inputs[0].group : undefined;
+    group = { template, follows: previous?.template.groupId };
+    this.groups.set(signature, group);
+    return group;
   }
 
-  // ---- what the layer reports -----------------------------------------------------------------
-
-  started(spec: TaskSpec, at: number): void {
-    this.emit({ type: 'task-started', task: spec, attempt: spec.attempt, at });
-  }
-
-  log(spec: TaskSpec, stream: 'stdout' | 'stderr', line: string): void {
-    const task = this.tasks.get(`${spec.step}/${spec.taskId}`)!;
-    task.log ??= this.store.openLog(task.ref, spec.attempt);
-    task.log.write(stream, line);
-    this.emit({ type: 'task-log', task: spec, attempt: spec.attempt, stream, line });
-  }
-
-  finished(spec: TaskSpec, result: AttemptResult): void {
-    const task = this.tasks.get(`${spec.step}/${spec.taskId}`)!;
-    if (task.log) {
-      this.track(task.log.close());
-      task.log = undefined;
-    }
-    const attempt = spec.attempt;
-    if (result.outcome === 'succeeded') {
-      this.emit({ type: 'task-succeeded', task: spec, attempt, result });
-      this.track(this.advance(task, null));
+  /** Hand one attempt of a task to the layer (batched per group within a tick). */
+  private release(task: TaskState, attempt: number): void {
+    task.attempt = attempt;
+    task.phase = 'submitted';
+    if (this.stopping) {
+      this.finished({ ...task.ref, attempt }, { outcome: 'cancelled', exitCode: null, reason: 'cancelled before it started', finishedAt: this.clock.now() }, task);
       return;
     }
+    const group = task.group!;
+    let list = this.releases.get(group);
+    if (!list) this.releases.set(group, (list = []));
+    list.push({ index: task.index, attempt });
+    if (!this.releaseScheduled) {
+      this.releaseScheduled = true;
+      queueMicrotask(() => this.flushReleases());
+    }
+  }
+
+  private flushReleases(): void {
+    this.releaseScheduled = false;
+    const batch = [...this.releases];
+    this.releases.clear();
+    for (const [group, children] of batch) {
+      if (this.stopping) {
+        for (const c of children) {
+          const task = this.taskOf(group.template, c.index);
+          if (task) this.finished({ ...task.ref, attempt: c.attempt }, { outcome: 'cancelled', exitCode: null, reason: 'cancelled before it started', finishedAt: this.clock.now() }, task);
+        }
+      } else this.layer.submit({ template: group.template, children, follows: group.follows });
+    }
+  }
+
+  private taskOf(template: TaskTemplate, index: number): TaskState | undefined {
+    const taskId = template.foreach ? `${template.foreach.taskIdPrefix}${index}` : template.taskId!;
+    return this.tasks.get(`${template.step}/${taskId}`);
+  }
+
+  // ---- what the layer reports (idempotent; late reports are ignored or kept with their attempt) --
+
+  private current(a: AttemptRef): TaskState | undefined {
+    if (a.flow !== this.flowName || a.runId !== this.runId) return undefined;
+    const task = this.tasks.get(`${a.step}/${a.taskId}`);
+    return task && task.attempt === a.attempt ? task : undefined;
+  }
+
+  started(a: AttemptRef, start: AttemptStart): void {
+    const task = this.current(a);
+    if (!task || task.phase !== 'submitted') return;
+    task.phase = 'started';
+    this.emit({ type: 'task-started', task: task.ref, attempt: a.attempt, at: start.at, start });
+  }
+
+  log(a: AttemptRef, stream: 'stdout' | 'stderr', line: string): void {
+    if (this.ended) return;
+    const task = this.tasks.get(`${a.step}/${a.taskId}`);
+    if (!task || a.runId !== this.runId || a.attempt > task.attempt) return;
+    const logs = (task.logs ??= new Map());
+    let sink = logs.get(a.attempt);
+    if (!sink) logs.set(a.attempt, (sink = this.store.openLog({ ...task.ref, attempt: a.attempt })));
+    sink.write(stream, line);
+    this.emit({ type: 'task-log', task: task.ref, attempt: a.attempt, stream, line });
+    // A line that came after its attempt finished: the attempt's log is closed again at once.
+    if (a.attempt < task.attempt || task.phase === 'finished' || task.phase === 'done') this.closeLog(task, a.attempt);
+  }
+
+  private closeLog(task: TaskState, attempt: number): void {
+    const sink = task.logs?.get(attempt);
+    if (!sink) return;
+    task.logs!.delete(attempt);
+    if (task.logs!.size === 0) task.logs = undefined;
+    this.track(sink.close());
+  }
+
+  finished(a: AttemptRef, result: AttemptResult, known?: TaskState): void {
+    const task = known ?? this.current(a);
+    if (!task || task.attempt !== a.attempt || task.phase === 'finished' || task.phase === 'done') return;
+    task.phase = 'finished';
+    this.closeLog(task, a.attempt);
+    if (result.outcome === 'succeeded') this.track(this.succeeded(task, a, result));
+    else this.failed(task, a.attempt, result);
+  }
+
+  /** An attempt exited 0: check a foreach's items, commit the attempt's outputs, move on. */
+  private async succeeded(task: TaskState, a: AttemptRef, result: AttemptResult): Promise<void> {
+    let items: readonly unknown[] | undefined;
+    try {
+      if (this.graph.kind.get(task.step.name) === 'foreach') items = await this.foreachItems(task, this.store.attemptOutputs(a));
+      await Promise.all([this.store.commitOutputs(a), items && this.writeItems(task, items)]);
+    } catch (err) {
+      const reason = err instanceof UnusableItemsError ? err.message : `could not save its outputs: ${(err as Error).message}`;
+      this.failed(task, a.attempt, { ...result, outcome: 'failed', reason });
+      return;
+    }
+    this.emit({ type: 'task-succeeded', task: task.ref, attempt: a.attempt, result });
+    await this.advance(task, null, items);
+  }
+
+  private failed(task: TaskState, attempt: number, result: AttemptResult): void {
     if (result.outcome === 'cancelled') {
-      this.emit({ type: 'task-cancelled', task: spec, attempt, result });
+      this.emit({ type: 'task-cancelled', task: task.ref, attempt, result });
       this.track(this.writeStatus(task));
-      this.taskDone();
+      this.taskDone(task);
       return;
     }
     if (attempt < task.policies.retries && !this.stopping) {
       const delayMs = task.policies.retryDelayMs;
-      this.emit({ type: 'task-retrying', task: spec, attempt, result, delayMs });
+      this.emit({ type: 'task-retrying', task: task.ref, attempt, result, delayMs });
       this.track(this.retryLater(task, attempt + 1, delayMs));
       return;
     }
     const failure: Failure = {
       step: task.step.name,
-      taskId: task.taskId,
-      message: `step ${task.key} failed: ${result.reason}${attempt > 0 ? ` (after ${attempt + 1} attempts)` : ''}`,
+      taskId: task.ref.taskId,
+      message: `step ${task.pathspec} failed: ${result.reason}${attempt > 0 ? ` (after ${attempt + 1} attempts)` : ''}`,
       exitCode: result.exitCode,
       statusReason: result.outcome,
       attempts: attempt + 1,
     };
     const catchPolicy = task.policies.catch;
     if (catchPolicy && !this.stopping) {
-      this.emit({ type: 'task-caught', task: spec, attempt, result, failure, var: catchPolicy.var, print: catchPolicy.printException });
-      this.track(this.advance(task, failure));
+      this.emit({ type: 'task-caught', task: task.ref, attempt, result, failure, var: catchPolicy.var, print: catchPolicy.printException });
+      this.track(this.advance(task, failure, undefined));
       return;
     }
-    this.emit({ type: 'task-failed', task: spec, attempt, result, failure });
+    this.emit({ type: 'task-failed', task: task.ref, attempt, result, failure });
     this.track(this.writeStatus(task));
-    this.taskDone();
+    this.taskDone(task);
     this.stop('failed', failure.message);
   }
 
-  private async retryLater(task: Task, attempt: number, delayMs: number): Promise<void> {
+  private async retryLater(task: TaskState, attempt: number, delayMs: number): Promise<void> {
     if (delayMs > 0) await this.clock.sleep(delayMs, this.sleeps.signal);
-    this.emit({ type: 'task-queued', task: this.info(task), attempt });
-    this.submit([this.spec(task, attempt)]);
+    this.emit({ type: 'task-queued', task: this.queued(task), attempt });
+    this.release(task, attempt);
   }
 
-  private writeStatus(task: Task): Promise<void> {
-    const rec = this.recorder.task(task.key);
+  private writeStatus(task: TaskState): Promise<void> {
+    const rec = this.recorder.task(task.pathspec);
     return rec ? this.store.writeTaskStatus(task.ref, rec) : Promise.resolve();
   }
 
   // ---- moving on --------------------------------------------------------------------------------
 
   /** A task is finished (succeeded, caught or reused): start what comes after it. */
-  private async advance(task: Task, failure: Failure | null): Promise<void> {
+  private async advance(task: TaskState, failure: Failure | null, items: readonly unknown[] | undefined): Promise<void> {
     const catchVar = task.policies.catch?.var;
-    if (catchVar) (task.caught as Record<string, Failure | null>)[catchVar] = failure;
-    const status = this.reused.has(task.key) ? Promise.resolve() : this.writeStatus(task);
-    try {
+    if (catchVar) task.caughtAfter = setCaught(task.caught, catchVar, task.ref, failure);
+    const status = task.outputsAt === taskPath(task.ref) ? this.writeStatus(task) : Promise.resolve();
+    if (!this.stopping) {
       const kind = this.graph.kind.get(task.step.name)!;
-      if (kind === 'foreach' && !this.stopping) {
-        const items = await this.foreachItems(task, failure);
+      if (kind === 'foreach' && items) {
         const child = this.graph.steps.get(nextOf(task.step)[0])!;
         this.launch(
           child,
-          items.map((item, index) => [...task.frames, { split: task.step.name, index, count: items.length, item }]),
+          items.map((_, index) => [...task.frames, { split: task.ref, index, count: items.length }]),
           [task],
         );
+      } else if (kind === 'foreach') {
+        // A caught foreach has nothing to fan out over: its join runs at once, with no inputs,
+        // and sees the failure under the catch var.
+        const join = this.graph.steps.get(this.joinOf.get(task.step.name)!)!;
+        this.launch(join, [task.frames], [], task.caughtAfter);
       } else {
         for (const name of nextOf(task.step)) {
           const child = this.graph.steps.get(name)!;
@@ -377,34 +549,47 @@ class Orchestrator implements AttemptListener {
           else this.launch(child, [task.frames], [task]);
         }
       }
-    } catch (err) {
-      this.stop('failed', (err as Error).message);
     }
     await status;
-    this.taskDone();
+    this.taskDone(task);
   }
 
-  private async foreachItems(task: Task, failure: Failure | null): Promise<readonly unknown[]> {
+  /** The items of a foreach step that just succeeded, from the outputs at `outputsKey`. */
+  private async foreachItems(task: TaskState, outputsKey: string): Promise<readonly unknown[]> {
     const src = task.step.foreach!;
     let items: unknown;
-    if ('items' in src) items = src.items;
-    else if ('param' in src) items = this.options.parameters[src.param];
-    else {
-      if (failure) throw new Error(`step ${task.key} failed (caught) and produced no "${src.output}" to fan out over`);
-      const outputs = await this.store.readOutputs(task.ref);
+    let what: string;
+    if ('items' in src) {
+      items = src.items;
+      what = 'foreach.items';
+    } else if ('param' in src) {
+      items = this.options.parameters[src.param];
+      what = `parameter "${src.param}"`;
+    } else {
+      let outputs: Record<string, unknown> | undefined;
+      try {
+        outputs = await this.store.readOutputs(outputsKey);
+      } catch (err) {
+        throw new UnusableItemsError(`foreach needs a list under "${src.output}" in outputs.json: ${(err as Error).message}`);
+      }
       items = outputs?.[src.output];
+      what = `"${src.output}" in outputs.json`;
       if (!Array.isArray(items)) {
-        throw new Error(
-          `step ${task.key}: foreach needs a list under "${src.output}" in outputs.json, got ${outputs ? JSON.stringify(items) ?? 'nothing' : 'no outputs.json'}`,
-        );
+        throw new UnusableItemsError(`foreach needs a list under "${src.output}" in outputs.json, got ${outputs ? (JSON.stringify(items) ?? 'nothing') : 'no outputs.json'}`);
       }
     }
-    if (!Array.isArray(items) || items.length === 0) throw new Error(`step ${task.key}: foreach has no items to fan out over`);
+    if (!Array.isArray(items)) throw new UnusableItemsError(`foreach needs a list in ${what}, got ${JSON.stringify(items) ?? 'nothing'}`);
+    if (items.length === 0) throw new UnusableItemsError(`foreach has no items to fan out over (${what} is empty)`);
     return items;
   }
 
+  /** The fan-out's items, where its children (on any layer) read them. */
+  private async writeItems(task: TaskState, items: readonly unknown[]): Promise<void> {
+    await Promise.all(foreachItemFiles(task.ref, items).map((f) => this.store.put(f.key, f.body)));
+  }
+
   /** A task reached a join: launch the join once every input of its split has arrived. */
-  private arrive(join: StepSpec, task: Task): void {
+  private arrive(join: StepSpec, task: TaskState): void {
     const split = this.graph.closes.get(join.name)!;
     const isForeach = this.graph.kind.get(split) === 'foreach';
     const outer = isForeach ? task.frames.slice(0, -1) : task.frames;
@@ -413,13 +598,13 @@ class Orchestrator implements AttemptListener {
     const position = isForeach ? task.frames[task.frames.length - 1].index : this.graph.inputs.get(join.name)!.indexOf(task.step.name);
     let slot = this.joins.get(slotKey);
     if (!slot) {
-      slot = { arrived: new Array<Task | undefined>(expected), count: 0 };
+      slot = { arrived: new Array<TaskState | undefined>(expected), count: 0 };
       this.joins.set(slotKey, slot);
     }
     slot.arrived[position] = task;
     if (++slot.count === expected) {
       this.joins.delete(slotKey);
-      this.launch(join, [outer], slot.arrived as Task[]);
+      this.launch(join, [outer], slot.arrived as TaskState[]);
     }
   }
 }

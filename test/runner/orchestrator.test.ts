@@ -24,7 +24,8 @@ describe('linear flows and the task contract', () => {
       MF_TASK_ID: '0',
       MF_RETRY_COUNT: '0',
       MF_DATASTORE_ROOT: run.datastore.root,
-      MF_OUTPUT_DIR: path.join(run.datastore.root, 'TestFlow', run.record.runId, 'show', '0'),
+      // Each attempt writes to its own place; the successful one's outputs become the task's.
+      MF_OUTPUT_DIR: path.join(run.datastore.root, 'TestFlow', run.record.runId, 'show', '0', 'attempt-0'),
       MF_INPUT_PATHS: `TestFlow/${run.record.runId}/start/0`,
       MF_PARAM_WHO: 'Ada',
       MF_PARAM_N: '3',
@@ -35,13 +36,16 @@ describe('linear flows and the task contract', () => {
     expect(run.events[run.events.length - 1]).toMatchObject({ type: 'run-finished', status: 'succeeded' });
   });
 
-  test('the run record and each task status are in the datastore', async () => {
+  test('the run record (a summary plus chunks of task records) and each task status are in the datastore', async () => {
     const run = await runSteps([{ name: 'start', command: sh('echo hi; echo oops >&2'), next: 'end' }, { name: 'end', command: sh('true') }]);
     const runDir = path.join(run.datastore.root, 'TestFlow', run.record.runId);
-    const onDisk = JSON.parse(fs.readFileSync(path.join(runDir, 'run.json'), 'utf8'));
-    expect(onDisk).toMatchObject({ status: 'succeeded', flow: 'TestFlow', tasks: [{ step: 'start', status: 'succeeded' }, { step: 'end', status: 'succeeded' }] });
-    expect(onDisk.tasks[0].attempts[0]).toMatchObject({ attempt: 0, status: 'succeeded', exitCode: 0 });
-    expect(typeof onDisk.tasks[0].attempts[0].durationMs).toBe('number');
+    const summary = JSON.parse(fs.readFileSync(path.join(runDir, 'run.json'), 'utf8'));
+    expect(summary).toMatchObject({ status: 'succeeded', flow: 'TestFlow', taskCount: 2, owner: { pid: process.pid } });
+    expect(summary.tasks).toBeUndefined();
+    const tasks = JSON.parse(fs.readFileSync(path.join(runDir, 'tasks', '0.json'), 'utf8'));
+    expect(tasks).toMatchObject([{ step: 'start', status: 'succeeded' }, { step: 'end', status: 'succeeded' }]);
+    expect(tasks[0].attempts[0]).toMatchObject({ attempt: 0, status: 'succeeded', exitCode: 0, externalId: expect.stringMatching(/^pid:\d+$/), logRef: `TestFlow/${run.record.runId}/start/0/attempt-0.log` });
+    expect(typeof tasks[0].attempts[0].durationMs).toBe('number');
     expect(JSON.parse(fs.readFileSync(path.join(runDir, 'start', '0', 'status.json'), 'utf8'))).toMatchObject({ status: 'succeeded' });
     expect(run.log('start/0').split('\n').sort()).toEqual(['', 'hi', 'oops']);
     expect(await run.datastore.readRun(run.record.runId)).toEqual(run.record);
@@ -252,32 +256,36 @@ describe('foreach and branches', () => {
     expect(run.log('end/0')).toBe(`TestFlow/${run.record.runId}/join/0\n`);
   });
 
-  test('a foreach whose outputs hold no list fails the run with a clear message', async () => {
+  test('a foreach whose outputs hold no list fails that attempt, and the run, with a clear message', async () => {
     const run = await runSteps([
       { name: 'start', command: sh(writeOutputs('{"items": 3}')), foreach: { output: 'items' }, next: 'a' },
       { name: 'a', command: sh('true'), next: 'j' },
       { name: 'j', join: true, command: sh('true'), next: 'end' },
       { name: 'end', command: sh('true') },
     ]);
-    expect(run.record).toMatchObject({ status: 'failed', error: 'step start/0: foreach needs a list under "items" in outputs.json, got 3' });
+    expect(run.record).toMatchObject({ status: 'failed', error: 'step start/0 failed: foreach needs a list under "items" in outputs.json, got 3' });
+    expect(run.task('start/0')).toMatchObject({ status: 'failed', attempts: [{ status: 'failed', exitCode: 0 }] });
   });
 
   test('max workers bounds how many tasks run at once', async () => {
+    const root = tempDir();
+    const trace = path.join(root, 'trace');
+    // Each process marks its start and end in one shared file (appends are atomic): the real overlap.
     const run = await runSteps(
       [
         { name: 'start', command: sh('true'), foreach: { items: [1, 2, 3, 4, 5, 6] }, next: 'a' },
-        { name: 'a', command: sh('sleep 0.1'), next: 'j' },
+        { name: 'a', command: sh(`echo + >> ${trace}; sleep 0.1; echo - >> ${trace}`), next: 'j' },
         { name: 'j', join: true, command: sh('true'), next: 'end' },
         { name: 'end', command: sh('true') },
       ],
-      { layer: { maxWorkers: 2 } },
+      { layer: { maxWorkers: 2 }, root },
     );
+    expect(run.record.status).toBe('succeeded');
     let running = 0;
     let peak = 0;
-    for (const e of run.events) {
-      if (e.type === 'task-started') peak = Math.max(peak, ++running);
-      if (e.type === 'task-succeeded') running--;
-    }
+    const marks = fs.readFileSync(trace, 'utf8').trim().split('\n');
+    expect(marks).toHaveLength(12);
+    for (const m of marks) peak = Math.max(peak, (running += m === '+' ? 1 : -1));
     expect(peak).toBe(2);
   });
 });
@@ -330,7 +338,7 @@ describe('resume', () => {
       { name: 'start', command: sh(`echo ran >> ${root}/start.count; ${writeOutputs('{"items": [1, 2, 3]}')}`), foreach: { output: 'items' }, next: 'child' },
       // Child 1 fails until the flag file exists.
       { name: 'child', command: sh(`echo ran >> ${root}/child$MF_FOREACH_INDEX.count; if [ "$MF_FOREACH_INDEX" = 1 ] && [ ! -e ${flag} ]; then exit 1; fi; echo "{\\"v\\": $MF_FOREACH_ITEM}" > "$MF_OUTPUT_DIR/outputs.json"`), next: 'join' },
-      { name: 'join', join: true, command: sh('true'), next: 'end' },
+      { name: 'join', join: true, command: sh('echo "$MF_INPUT_PATHS"'), next: 'end' },
       { name: 'end', command: sh('true') },
     ];
     // One worker: child 1 fails before child 2 starts, so child 2 is cancelled.
@@ -345,8 +353,12 @@ describe('resume', () => {
     expect(second.task('child/2').status).toBe('succeeded');
     expect(fs.readFileSync(path.join(root, 'start.count'), 'utf8')).toBe('ran\n');
     expect(fs.readFileSync(path.join(root, 'child0.count'), 'utf8')).toBe('ran\n');
-    // The reused outputs are in the new run, where the join's inputs point.
-    expect(second.outputs('child/0')).toEqual({ v: 1 });
+    // Reused by reference: nothing is copied; the join's inputs point at the origin's outputs.
+    expect(second.task('child/0').outputsAt).toBe(`TestFlow/${first.record.runId}/child/0`);
+    expect(fs.existsSync(path.join(root, 'TestFlow', second.record.runId, 'child', '0'))).toBe(false);
+    expect(first.outputs('child/0')).toEqual({ v: 1 });
+    const [a, b] = [first.record.runId, second.record.runId];
+    expect(second.log('join/0').trim()).toBe(`TestFlow/${a}/child/0,TestFlow/${b}/child/1,TestFlow/${b}/child/2`);
     expect(second.task('join/0').inputs).toEqual(['child/0', 'child/1', 'child/2']);
 
     // A task whose files were removed from the origin run runs again instead of being reused.

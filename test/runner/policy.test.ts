@@ -8,6 +8,19 @@ describe('effectivePolicies', () => {
     expect(effectivePolicies({ resources: { memory: 512 } }, { flowDefaults: { resources: { cpu: 4 } } }).resources).toEqual({ cpu: 4, memory: 512, gpu: 0 });
   });
 
+  test('flow defaults merge into retry and catch field by field; a timeout replaces the default duration whole', () => {
+    const flowDefaults = { retry: { minutesBetweenRetries: 1 }, catch: { printException: false }, timeout: { hours: 1 } };
+    expect(effectivePolicies({ retry: { times: 2 }, catch: { var: 'oops' }, timeout: { minutes: 5 } }, { flowDefaults })).toMatchObject({
+      retries: 2,
+      retryDelayMs: 60_000,
+      catch: { var: 'oops', printException: false },
+      timeoutSeconds: 300,
+    });
+    expect(effectivePolicies({}, { flowDefaults })).toMatchObject({ retries: 3, retryDelayMs: 60_000, catch: { printException: false }, timeoutSeconds: 3600 });
+    // --with retry gives the default policy only to steps with none, the flow's included.
+    expect(effectivePolicies({}, { withRetry: true, flowDefaults: { retry: { times: 1 } } })).toMatchObject({ retries: 1, retryDelayMs: 120_000 });
+  });
+
   test('no retry unless asked; --with retry gives 3 retries 2 minutes apart; {times: 0} opts out', () => {
     expect(effectivePolicies({})).toMatchObject({ retries: 0, retryDelayMs: 0 });
     expect(effectivePolicies({}, { withRetry: true })).toMatchObject({ retries: 3, retryDelayMs: 120_000 });

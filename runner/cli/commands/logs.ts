@@ -25,7 +25,7 @@ export const registerLogs: CommandRegistrar = (program, context) => {
     else if (task.reusedFrom) {
       throw new UserInputError(`task ${spec} was reused from run ${task.reusedFrom}: see \`metaflow-cdk logs ${task.reusedFrom}/${task.step}/${task.taskId}\``);
     } else throw new UserInputError(`task ${spec} has no attempts (status ${task.status})`);
-    const text = await datastore.readLog({ flow: run.flow, runId: run.runId, step: task.step, taskId: task.taskId }, attempt);
+    const text = await datastore.readLog({ flow: run.flow, runId: run.runId, step: task.step, taskId: task.taskId, attempt });
     if (text === undefined || text === '') context.stderr.write(`(attempt ${attempt} of ${spec} printed nothing)\n`);
     else context.stdout.write(text);
   });

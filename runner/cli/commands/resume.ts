@@ -3,6 +3,7 @@ import type { CommandRegistrar } from './index';
 import { addRootOption, executeRun, makeLayer, openDatastore, parseMaxWorkers, prepareFlow } from '../run-support';
 import { findRun } from '../run-lookup';
 import { UserInputError } from '../../errors';
+import { checkRunner } from '../../orchestrator/liveness';
 
 /** `metaflow-cdk resume <run-id>`: a new run reusing every task that succeeded in the origin run. */
 export const registerResume: CommandRegistrar = (program, context) => {
@@ -15,6 +16,9 @@ export const registerResume: CommandRegistrar = (program, context) => {
     const maxWorkers = parseMaxWorkers(flags.maxWorkers);
     const datastore = openDatastore(flags, context, { write: true });
     const origin = await findRun(datastore, runId);
+    if (origin.status === 'running' && !checkRunner(origin).dead) {
+      throw new UserInputError(`run ${runId} is still running (pid ${origin.owner?.pid} on ${origin.owner?.host}); resume it once it has ended`);
+    }
     if (!origin.flowFile) throw new UserInputError(`run ${runId} has no flow file recorded; it cannot be resumed`);
     const { graph, file } = prepareFlow(origin.flowFile);
     if (graph.flow.name !== origin.flow) {

@@ -4,6 +4,7 @@ import type { CommandRegistrar } from './index';
 import { addRootOption, openDatastore } from '../run-support';
 import { formatDuration, formatTable } from '../../progress/table';
 import { UserInputError } from '../../errors';
+import { shownStatus } from '../../orchestrator/liveness';
 
 /** `metaflow-cdk runs`: recent runs, newest first. */
 export const registerRuns: CommandRegistrar = (program, context) => {
@@ -12,13 +13,14 @@ export const registerRuns: CommandRegistrar = (program, context) => {
     const limit = Number(flags.limit);
     if (!/^\d+$/.test(flags.limit) || limit < 1) throw new UserInputError(`--limit must be a whole number ≥ 1, got ${describeValue(flags.limit)}`);
     const datastore = openDatastore(flags, context, { write: false });
-    const runs = await datastore.listRuns(limit);
-    if (!runs.length) {
+    const page = await datastore.listRuns({ limit });
+    for (const bad of page.corrupt) context.stderr.write(`metaflow-cdk: skipped ${bad.message}\n`);
+    if (!page.runs.length) {
       context.stdout.write(`no runs in ${datastore.root}\n`);
       return;
     }
     const rows: (string | number)[][] = [['run', 'flow', 'status', 'started', 'duration', 'tasks']];
-    for (const r of runs) rows.push([r.runId, r.flow, r.status, r.startedAt, formatDuration(r.durationMs), r.tasks.length]);
+    for (const r of page.runs) rows.push([r.runId, r.flow, shownStatus(r), r.startedAt, formatDuration(r.durationMs), r.taskCount]);
     context.stdout.write(formatTable(rows) + '\n');
   });
   program.addCommand(cmd);

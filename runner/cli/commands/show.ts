@@ -4,6 +4,7 @@ import { addRootOption, openDatastore } from '../run-support';
 import { findRun } from '../run-lookup';
 import { RunRecord, TaskRecord } from '../../datastore/types';
 import { formatDuration, formatTable } from '../../progress/table';
+import { checkRunner } from '../../orchestrator/liveness';
 
 /** Wall time of a step: from its first attempt's start to its last attempt's end. */
 function stepDuration(tasks: readonly TaskRecord[]): number | undefined {
@@ -19,8 +20,9 @@ function stepDuration(tasks: readonly TaskRecord[]): number | undefined {
 }
 
 export function formatRun(run: RunRecord): string {
+  const runner = checkRunner(run);
   const lines = [
-    `Run ${run.runId} of ${run.flow}: ${run.status}${run.durationMs !== undefined ? ` in ${formatDuration(run.durationMs)}` : ''}`,
+    `Run ${run.runId} of ${run.flow}: ${runner.dead ? `dead (${runner.reason}; \`metaflow-cdk resume ${run.runId}\` reruns what did not succeed)` : run.status}${run.durationMs !== undefined ? ` in ${formatDuration(run.durationMs)}` : ''}`,
     `  started ${run.startedAt} on ${run.compute}${run.originRunId ? `, resumed from ${run.originRunId}` : ''}`,
   ];
   if (Object.keys(run.parameters).length) {

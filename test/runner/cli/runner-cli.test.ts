@@ -221,7 +221,8 @@ describe('Ctrl-C', () => {
     const id = runIdOf(stdout);
     const record = JSON.parse(fs.readFileSync(path.join(dir, 'Slow', id, 'run.json'), 'utf8'));
     expect(record.status).toBe('interrupted');
-    expect(record.tasks.filter((t: { step: string }) => t.step !== 'start').map((t: { status: string }) => t.status)).toEqual(['cancelled', 'cancelled']);
+    const tasks = JSON.parse(fs.readFileSync(path.join(dir, 'Slow', id, 'tasks', '0.json'), 'utf8'));
+    expect(tasks.filter((t: { step: string }) => t.step !== 'start').map((t: { status: string }) => t.status)).toEqual(['cancelled', 'cancelled']);
   });
 
   test('a second Ctrl-C quits at once, even when a task ignores SIGTERM, and kills it', async () => {
@@ -378,7 +379,11 @@ describe('signals and a closed stdout', () => {
   const recordOf = (dir: string, flow: string) => {
     const runs = fs.readdirSync(path.join(dir, flow));
     expect(runs).toHaveLength(1);
-    return JSON.parse(fs.readFileSync(path.join(dir, flow, runs[0], 'run.json'), 'utf8'));
+    const runDir = path.join(dir, flow, runs[0]);
+    // run.json is the summary; the task records are in chunks of 1,000 (tasks/0.json).
+    const summary = JSON.parse(fs.readFileSync(path.join(runDir, 'run.json'), 'utf8'));
+    const chunk = path.join(runDir, 'tasks', '0.json');
+    return { ...summary, tasks: fs.existsSync(chunk) ? JSON.parse(fs.readFileSync(chunk, 'utf8')) : [] };
   };
 
   test('SIGHUP (terminal closed) stops every task and records the run as interrupted, like SIGTERM', async () => {
@@ -430,5 +435,85 @@ describe('signals and a closed stdout', () => {
     expect(out.stderr).toContain('metaflow-cdk: stdout closed (EPIPE); dropping further output, the command goes on');
     expect(fs.readFileSync(path.join(dir, 'end.txt'), 'utf8')).toBe('done\n');
     expect(recordOf(dir, 'Piped').status).toBe('succeeded');
+  });
+});
+
+describe('dead runners and corrupt records', () => {
+  test('a runner killed with SIGKILL shows as dead in runs and show, and resume finishes its run', async () => {
+    const dir = tempDir('mfcdk-cli-');
+    const flag = path.join(dir, 'go-on');
+    const file = writeFlow(
+      dir,
+      'killed.ts',
+      `{ name: 'Killed', steps: [
+        { name: 'start', command: sh('echo once >> ${dir}/start.count'), next: 'wait' },
+        { name: 'wait', command: sh('test -e ${flag} && exit 0; echo $$ > ${dir}/wait.pid; sleep 60'), next: 'end' },
+        { name: 'end', command: sh('echo finished') },
+      ] }`,
+    );
+    const child = spawn(process.execPath, [BIN, 'run', file, '--root', dir], { cwd: dir, env: { ...process.env, CI: 'true' } });
+    let stdout = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    const pidFile = path.join(dir, 'wait.pid');
+    // Kill the runner once the waiting task runs and the record says so (written within a second).
+    await new Promise<void>((resolve) => {
+      const poll = setInterval(() => {
+        const m = /run (\d{8}-\d{6}-[0-9a-f]{6})/.exec(stdout);
+        if (!m || !fs.existsSync(pidFile)) return;
+        const chunk = path.join(dir, 'Killed', m[1], 'tasks', '0.json');
+        if (fs.existsSync(chunk) && fs.readFileSync(chunk, 'utf8').includes('"running"')) {
+          clearInterval(poll);
+          child.kill('SIGKILL');
+          resolve();
+        }
+      }, 20);
+    });
+    await new Promise((resolve) => child.on('exit', resolve));
+    process.kill(-Number(fs.readFileSync(pidFile, 'utf8')), 'SIGKILL'); // the orphaned task's group
+    const id = runIdOf(stdout);
+
+    const runs = cli(['runs'], dir);
+    expect(runs.code).toBe(0);
+    expect(runs.stdout.split('\n').find((l) => l.startsWith(id))).toMatch(/Killed\s+dead\s/);
+    const show = cli(['show', id], dir);
+    expect(show.stdout).toContain(`Run ${id} of Killed: dead (its runner (pid ${child.pid} on `);
+    // The task the runner started is on record with its process id, for whoever cleans up.
+    expect(JSON.parse(cli(['show', id, '--json'], dir).stdout).tasks[1].attempts[0].externalId).toMatch(/^pid:\d+$/);
+
+    fs.writeFileSync(flag, '');
+    const resumed = cli(['resume', id], dir);
+    expect(resumed.code).toBe(0);
+    expect(resumed.stdout).toContain(`[start/0] reused from run ${id}`);
+    expect(resumed.stdout).toContain('[end/0#0] finished');
+    expect(fs.readFileSync(path.join(dir, 'start.count'), 'utf8')).toBe('once\n');
+  });
+
+  test('a corrupt run record is reported as corrupt; runs says it skipped it', () => {
+    const dir = tempDir('mfcdk-cli-');
+    const file = writeFlow(dir, 'ok.ts', `{ name: 'Ok', steps: [{ name: 'start', command: sh('true'), next: 'end' }, { name: 'end', command: sh('true') }] }`);
+    const ids = [cli(['run', file], dir), cli(['run', file], dir)].map((r) => runIdOf(r.stdout));
+    fs.writeFileSync(path.join(dir, 'Ok', ids[0], 'run.json'), '{ not json');
+    const show = cli(['show', ids[0]], dir);
+    expect(show.code).toBe(1);
+    expect(show.stderr.trim()).toMatch(new RegExp(`^metaflow-cdk: run ${ids[0]}: its record Ok/${ids[0]}/run.json is corrupt \\([^\\n]+\\) in ${dir}$`));
+    noStack(show.stderr);
+    const runs = cli(['runs'], dir);
+    expect(runs.code).toBe(0);
+    expect(runs.stdout).toContain(ids[1]);
+    expect(runs.stdout).not.toContain(ids[0]);
+    expect(runs.stderr).toContain(`metaflow-cdk: skipped run ${ids[0]}: its record Ok/${ids[0]}/run.json is corrupt`);
+  });
+
+  test('a datastore root the run record cannot be written to fails with one line, exit 1', () => {
+    const dir = tempDir('mfcdk-cli-');
+    const file = writeFlow(dir, 'ok.ts', `{ name: 'Ok', steps: [{ name: 'start', command: sh('true'), next: 'end' }, { name: 'end', command: sh('true') }] }`);
+    fs.writeFileSync(path.join(dir, 'plain-file'), '');
+    const r = cli(['run', file], dir, dir);
+    const bad = spawnSync(process.execPath, [BIN, 'run', file, '--root', path.join(dir, 'plain-file', 'root')], { cwd: dir, encoding: 'utf8', env: { ...process.env, CI: 'true' } });
+    expect(r.code).toBe(0);
+    expect(bad.status).toBe(1);
+    // The datastore root is checked before the run starts, so this is caught there, in one line.
+    expect(bad.stderr.trim()).toMatch(/^metaflow-cdk: datastore root \S+plain-file\/root cannot be a directory: a part of its path is a file$/);
+    noStack(bad.stderr);
   });
 });

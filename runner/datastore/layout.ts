@@ -1,0 +1,48 @@
+import { AttemptRef, taskPath, TaskRef } from '../contract/names';
+
+/**
+ * Where everything lives in a datastore, as keys relative to its root (a directory locally, a
+ * bucket prefix on S3). One layout for every store; see docs/runner.md "The datastore".
+ */
+export const layout = {
+  /** The run index: one small entry per run, named so that key order is newest first. */
+  runIndexPrefix: '.index/runs/',
+  runIndex: (runId: string) => `.index/runs/${runSortKey(runId)}.json`,
+  runSummary: (flow: string, runId: string) => `${flow}/${runId}/run.json`,
+  taskChunk: (flow: string, runId: string, chunk: number) => `${flow}/${runId}/tasks/${chunk}.json`,
+  taskStatus: (taskPathKey: string) => `${taskPathKey}/status.json`,
+  outputsFile: (taskPathKey: string) => `${taskPathKey}/outputs.json`,
+  attemptOutputs: (a: AttemptRef) => `${taskPath(a)}/attempt-${a.attempt}`,
+  attemptLog: (a: AttemptRef) => `${taskPath(a)}/attempt-${a.attempt}.log`,
+  task: (t: TaskRef) => taskPath(t),
+};
+
+const STAMPED = /^(\d{8})-(\d{6})-([0-9a-z]+)$/;
+
+/**
+ * A run's name in the index. Run ids start with their UTC start time (`20261121-163000-ab12cd`);
+ * its digits are inverted (9 - d) so that listing the index in key order (all S3 can do) gives
+ * the newest run first. Ids of another shape sort after every stamped one.
+ */
+export function runSortKey(runId: string): string {
+  const m = STAMPED.exec(runId);
+  if (!m) return `~${runId}`;
+  const inv = (s: string) => s.replace(/\d/g, (d) => String(9 - Number(d)));
+  return `${inv(m[1])}-${inv(m[2])}-${m[3]}`;
+}
+
+/** The run id an index key names. */
+export function runIdOfIndexKey(key: string): string {
+  const name = key.slice(layout.runIndexPrefix.length).replace(/\.json$/, '');
+  return name.startsWith('~') ? name.slice(1) : runIdOfSortKey(name);
+}
+
+function runIdOfSortKey(name: string): string {
+  const m = STAMPED.exec(name);
+  if (!m) return name;
+  const inv = (s: string) => s.replace(/\d/g, (d) => String(9 - Number(d)));
+  return `${inv(m[1])}-${inv(m[2])}-${m[3]}`;
+}
+
+/** Run ids are used in keys: letters, digits, _ and - only. */
+export const isRunId = (s: string): boolean => /^[A-Za-z0-9_-]{1,200}$/.test(s);
