@@ -7,7 +7,6 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
@@ -16,7 +15,8 @@ import { IMetaflowBatchCompute } from '../compute/metaflow-batch-compute';
 import { MetaflowMetadataService } from '../metadata/metaflow-metadata-service';
 import { acknowledge, wildcardResourceFinding } from '../nag/acknowledgements';
 import { checkIntegerInRange, invalidProp } from '../validation';
-import { nameFromArn, QUEUE_METRICS, QUEUE_METRICS_ENV, QUEUE_METRICS_HANDLER_ENTRY } from './queue-metrics-handler/contract';
+import { queueMetricsHandlerCode } from './queue-metrics-handler/code';
+import { nameFromArn, QUEUE_METRICS, QUEUE_METRICS_ENV } from './queue-metrics-handler/contract';
 
 /** Metrics the Batch job state-change events become (metric filters on the events log group). */
 export const JOB_EVENT_METRICS = {
@@ -103,7 +103,7 @@ function batchName(arn: string): string {
 /**
  * Day-two monitoring of a Metaflow deployment: a CloudWatch dashboard and alarms notifying an SNS
  * topic. AWS Batch publishes no queue metrics, so
- * - a small scheduled function (bundled locally with esbuild) counts each queue's jobs per active
+ * - a small scheduled function (bundled with esbuild when the package is built, or at synth time from the sources; never Docker) counts each queue's jobs per active
  *   state (SUBMITTED, PENDING, RUNNABLE, STARTING, RUNNING — a gauge events cannot give) and reads
  *   the compute environments' desired/maximum vCPUs, publishing them with PutMetricData;
  * - an EventBridge rule sends this deployment's "Batch Job State Change" events to a log group
@@ -120,7 +120,7 @@ export class MetaflowMonitoring extends Construct {
   /** Every alarm, by id. */
   public readonly alarms: Record<string, cloudwatch.Alarm> = {};
   /** The function publishing queue depth and vCPUs. */
-  public readonly queueMetricsFunction: nodejs.NodejsFunction;
+  public readonly queueMetricsFunction: lambda.Function;
   /** The log group Batch job state-change events go to. */
   public readonly jobEventsLogGroup: logs.LogGroup;
   /** Namespace of the custom metrics. */
@@ -222,7 +222,7 @@ export class MetaflowMonitoring extends Construct {
     return topic;
   }
 
-  private createQueueMetricsFunction(queues: batch.IJobQueue[], environments: batch.IComputeEnvironment[], interval: Duration, retention: logs.RetentionDays): nodejs.NodejsFunction {
+  private createQueueMetricsFunction(queues: batch.IJobQueue[], environments: batch.IComputeEnvironment[], interval: Duration, retention: logs.RetentionDays): lambda.Function {
     const logGroup = new logs.LogGroup(this, 'QueueMetricsLogs', { retention, removalPolicy: RemovalPolicy.DESTROY });
     // Its own role: log writes to its own group only, no AWS-managed policy.
     const role = new iam.Role(this, 'QueueMetricsRole', {
@@ -241,10 +241,10 @@ export class MetaflowMonitoring extends Construct {
     acknowledge(role, [wildcardResourceFinding(this, logGroup.logGroupArn)],
       'The function writes log streams it names at run time, in its own log group only.');
 
-    const fn = new nodejs.NodejsFunction(this, 'QueueMetrics', {
+    const fn = new lambda.Function(this, 'QueueMetrics', {
       description: 'Publishes Metaflow Batch queue depth per state and compute environment vCPUs (AWS Batch publishes neither)',
-      entry: QUEUE_METRICS_HANDLER_ENTRY,
-      handler: 'handler',
+      code: queueMetricsHandlerCode(),
+      handler: 'index.handler',
       runtime: lambda.Runtime.NODEJS_24_X,
       architecture: lambda.Architecture.ARM_64,
       timeout: Duration.seconds(50),
@@ -256,7 +256,6 @@ export class MetaflowMonitoring extends Construct {
         [QUEUE_METRICS_ENV.COMPUTE_ENVIRONMENTS]: environments.map((e) => e.computeEnvironmentArn).join(','),
         [QUEUE_METRICS_ENV.NAMESPACE]: this.metricNamespace,
       },
-      bundling: { minify: true, sourceMap: false, forceDockerBundling: false, target: 'node22' },
     });
     // Runs every interval; a slow run must not overlap the next one into throttling.
     new events.Rule(this, 'QueueMetricsSchedule', {

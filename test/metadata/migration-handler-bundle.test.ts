@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LATEST_VERSION, schemaStatus, startFakeMigrationService } from './fake-migration-service';
 
-import { bundleMigrationHandler } from '../../lib/metadata/migration-handler/bundle';
+import { bundleHandler } from '../../lib/lambda-bundle/bundle';
 
 /**
  * The construct's Lambda code is one `index.js` bundled with esbuild (at build time for the
@@ -16,7 +16,7 @@ describe('migration handler bundle', () => {
     const dir = mkdtempSync(join(tmpdir(), 'migration-bundle-'));
     const service = await startFakeMigrationService({ status: [schemaStatus(LATEST_VERSION)] });
     try {
-      const imports = bundleMigrationHandler(dir);
+      const imports = bundleHandler(dir, join(__dirname, '../../lib/metadata/migration-handler'));
       expect(imports.filter((path) => !path.startsWith('node:'))).toEqual([]);
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const bundle = require(join(dir, 'index.js')) as { handler: (event: unknown) => Promise<{ Data: Record<string, string> }> };

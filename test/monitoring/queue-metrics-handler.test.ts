@@ -1,8 +1,12 @@
 import { BatchClient, DescribeComputeEnvironmentsCommand, ListJobsCommand } from '@aws-sdk/client-batch';
 import { CloudWatchClient, PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import { mockClient } from 'aws-sdk-client-mock';
-import { buildSync } from 'esbuild';
-import { publishQueueMetrics, QUEUE_METRICS_HANDLER_ENTRY } from '../../lib/monitoring/queue-metrics-handler';
+import { publishQueueMetrics } from '../../lib/monitoring/queue-metrics-handler';
+import { bundleHandler, LAMBDA_HANDLERS } from '../../lib/lambda-bundle/bundle';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { builtinModules } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { COUNTED_JOB_STATES } from '../../lib/monitoring/queue-metrics-handler/contract';
 
 const DEFAULT_QUEUE = 'arn:aws:batch:us-east-1:123456789012:job-queue/default';
@@ -80,12 +84,18 @@ describe('queue metrics handler (Batch and CloudWatch mocked)', () => {
   });
 });
 
-test('the function bundles with esbuild alone (SDK clients included) and exports handler', () => {
-  const result = buildSync({ entryPoints: [QUEUE_METRICS_HANDLER_ENTRY], bundle: true, platform: 'node', target: 'node22', format: 'cjs', write: false, metafile: true, minify: true });
-  const imports = Object.values(result.metafile.outputs).flatMap((o) => o.imports.filter((i) => i.external).map((i) => i.path));
-  expect(imports.filter((path) => !path.startsWith('node:') && !['crypto', 'http', 'https', 'stream', 'os', 'path', 'fs', 'buffer', 'http2', 'process', 'url', 'util', 'child_process', 'zlib', 'events', 'net', 'tls', 'dns', 'async_hooks'].includes(path))).toEqual([]);
-  const text = result.outputFiles[0].text;
-  expect(text).toContain('ListJobs');
-  expect(text).toContain('PutMetricData');
-  expect(text).toMatch(/\bhandler\b/);
+test('the function bundles into one index.js that imports only Node built-ins and the runtime\'s AWS SDK clients, and exports handler', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'queue-metrics-bundle-'));
+  try {
+    const handler = LAMBDA_HANDLERS.find((h) => h.dir === 'monitoring/queue-metrics-handler')!;
+    const imports = bundleHandler(dir, join(__dirname, '../../lib', handler.dir), handler.options);
+    const builtin = new Set(builtinModules);
+    expect(imports.filter((path) => !path.startsWith('node:') && !builtin.has(path)).sort()).toEqual(['@aws-sdk/client-batch', '@aws-sdk/client-cloudwatch']);
+    const text = readFileSync(join(dir, 'index.js'), 'utf8');
+    expect(text).toContain('ListJobs');
+    expect(text).toContain('PutMetricData');
+    expect(text).toMatch(/\bhandler\b/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -32,12 +32,13 @@ afterAll(() => {
 });
 
 describe('the packed tarball', () => {
-  test('ships the compiled code, typings, source maps and the prebuilt migration handler, and nothing for development', () => {
+  test('ships the compiled code, typings, source maps and the prebuilt Lambda handlers, and nothing for development', () => {
     expect(filesInTarball).toEqual(expect.arrayContaining([
       'package.json', 'README.md', 'API.md',
       'dist/lib/index.js', 'dist/lib/index.d.ts', 'dist/lib/index.js.map',
       'dist/runner/index.js', 'dist/runner/index.d.ts', 'dist/runner/cli/bin.js',
       'dist/lib/metadata/migration-handler/bundle/index.js',
+      'dist/lib/monitoring/queue-metrics-handler/bundle/index.js',
     ]));
     const unwanted = filesInTarball.filter((f) => /^(test|bench|examples|cdk\.out|node_modules|scripts|\.ci|bin)\//.test(f) || (f.endsWith('.ts') && !f.endsWith('.d.ts')));
     expect(unwanted).toEqual([]);
@@ -47,7 +48,7 @@ describe('the packed tarball', () => {
     writeFileSync(join(app, 'lib', 'my-app-stack.ts'), `import * as cdk from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { Construct } from 'constructs';
-import { MetaflowBatchCompute, MetaflowDatastore, MigrationRunner, defineFlow } from 'metaflow-cdk';
+import { MetaflowBatchCompute, MetaflowDatastore, MetaflowMonitoring, MigrationRunner, defineFlow } from 'metaflow-cdk';
 
 export class MyAppStack extends cdk.Stack {
   constructor(scope: Construct, id: string, props?: cdk.StackProps) {
@@ -61,6 +62,7 @@ export class MyAppStack extends cdk.Stack {
     const compute = new MetaflowBatchCompute(this, 'Compute', { vpc, datastore });
     new cdk.CfnOutput(this, 'JobQueue', { value: compute.defaultQueue.jobQueueArn });
     new MigrationRunner(this, 'Migrations', { vpc, migrationServiceUrl: 'http://internal-nlb:8082', trigger: 'v1' });
+    new MetaflowMonitoring(this, 'Monitoring', { compute });
   }
 }
 
@@ -84,13 +86,17 @@ new MyAppStack(app, 'MyAppStack', { env: { account: '123456789012', region: 'eu-
     const computeEnv = Object.values(template.Resources).find((r) => r.Type === 'AWS::Batch::ComputeEnvironment')!;
     expect(JSON.stringify(computeEnv.Properties)).toContain('subnet-0aaaaaaaaaaaaaaa1');
 
-    // The migration function's asset is the bundle the package shipped: one index.js with a handler.
-    const fn = Object.values(template.Resources).find((r) => r.Type === 'AWS::Lambda::Function' && r.Properties.Handler === 'index.handler')!;
-    const assetHash = String((fn.Properties.Code as { S3Key: string }).S3Key).replace(/\.zip$/, '');
-    const assetDir = join(outdir, `asset.${assetHash}`);
-    expect(readdirSync(assetDir)).toEqual(['index.js']);
-    const handler = (require(join(assetDir, 'index.js')) as { handler?: unknown }).handler;
-    expect(typeof handler).toBe('function');
+    // The migration and queue-metrics functions' assets are the bundles the package shipped (no
+    // esbuild, no Docker in the app): one index.js each, with a handler.
+    const functions = Object.values(template.Resources).filter((r) => r.Type === 'AWS::Lambda::Function' && r.Properties.Handler === 'index.handler');
+    expect(functions).toHaveLength(2);
+    for (const fn of functions) {
+      const assetHash = String((fn.Properties.Code as { S3Key: string }).S3Key).replace(/\.zip$/, '');
+      const assetDir = join(outdir, `asset.${assetHash}`);
+      expect(readdirSync(assetDir)).toEqual(['index.js']);
+      const source = readFileSync(join(assetDir, 'index.js'), 'utf8');
+      expect(source).toMatch(/\bhandler\b/);
+    }
   });
 
   test('the installed CLI prints its version and runs a TypeScript flow written in the app', () => {

@@ -1,13 +1,8 @@
 /**
  * The queue-metrics function's contract, shared by the construct that deploys it and the handler:
  * environment variable names, the metric namespace layout and the states it counts. The construct
- * imports this file only, not the handler (whose SDK clients are bundled into the function).
+ * imports this file only, not the handler (which the Lambda runtime's AWS SDK serves).
  */
-import { join } from 'node:path';
-
-/** The file NodejsFunction bundles (it exports `handler`). */
-export const QUEUE_METRICS_HANDLER_ENTRY = join(__dirname, 'index.ts');
-
 /** Environment variables of the function. */
 export const QUEUE_METRICS_ENV = {
   /** Comma-separated job queue ARNs to count jobs in. */

@@ -1,7 +1,7 @@
 /**
  * Scheduled Lambda that publishes what AWS Batch does not: how many jobs each queue holds in each
  * active state (SUBMITTED … RUNNING) and the desired/maximum vCPUs of each compute environment.
- * Bundled by NodejsFunction from this file (entry QUEUE_METRICS_HANDLER_ENTRY in ./contract).
+ * Bundled into one index.js (lib/lambda-bundle: at build time for the package, at synth time from the sources).
  *
  * Every count that could be taken is published even when another failed; the run then fails with
  * a message naming each queue or call that failed (the function's Errors metric has an alarm).
