@@ -1,3 +1,5 @@
+import { App } from 'aws-cdk-lib';
+import { MetaflowStack } from '../../lib/stack/metaflow-stack';
 import { Template } from 'aws-cdk-lib/assertions';
 import { ALL_METAFLOW_CONFIG_KEYS, METAFLOW_STACK_OUTPUTS, metaflowOutputId } from '../../lib/config/metaflow-config-keys';
 import { CONTEXT_KEYS } from '../../lib/stack/stack-context';
@@ -108,7 +110,10 @@ test('configure reads back every key a stack with every option outputs: UI URL, 
 });
 
 test('batchContainerImage / batchContainerRegistry are refused with whitespace', () => {
-  expect(() => appFromContext({ batchContainerImage: 'my image' })).toThrow('Metaflow: batchContainerImage must be an image reference or registry host without whitespace (1–1024 characters), got "my image"');
+  // Through -c, the error names the context key; as a stack prop, the construct path and prop.
+  expect(() => appFromContext({ batchContainerImage: 'my image' })).toThrow('context key batchContainerImage: expected an image reference or registry host without whitespace (1–1024 characters), got "my image" (set it with -c batchContainerImage=<value>)');
+  const app = new App({ context: require('../../cdk.json').context });
+  expect(() => new MetaflowStack(app, 'Direct', { batchContainerRegistry: 'my registry' })).toThrow('Direct: batchContainerRegistry must be an image reference or registry host without whitespace (1–1024 characters), got "my registry"');
 });
 
 test('without the metadata service: no service keys and no API key secret, compute and SFN keys remain', () => {
