@@ -234,7 +234,7 @@ export class MetaflowStepFunctionsSupport extends StepFunctionsSupportBase {
 
     this.stateMachineRole = new iam.Role(this, 'StateMachineRole', {
       assumedBy: new iam.ServicePrincipal('states.amazonaws.com'),
-      description: 'Metaflow state machines: Batch jobs on this stack\'s queues, datastore, foreach table, logs',
+      description: 'Metaflow state machines: Batch jobs on this stack\'s queues, datastore, foreach table, logs, traces',
     });
     props.compute.grantSubmitJobs(this.stateMachineRole);
     props.datastore.grantReadWrite(this.stateMachineRole);
@@ -252,8 +252,14 @@ export class MetaflowStepFunctionsSupport extends StepFunctionsSupportBase {
       ],
       resources: ['*'],
     }));
+    // The deployer turns X-Ray tracing on; the state machine role sends the traces (Step Functions
+    // "IAM policies for AWS X-Ray"). These X-Ray actions take no resource ARNs.
+    this.stateMachineRole.addToPolicy(new iam.PolicyStatement({
+      actions: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords', 'xray:GetSamplingRules', 'xray:GetSamplingTargets'],
+      resources: ['*'],
+    }));
     acknowledge(this.stateMachineRole, [wildcardResourceFinding(this, '*')],
-      'CloudWatch Logs delivery APIs and Batch Describe/List calls support no resource-level permissions.');
+      'CloudWatch Logs delivery APIs, X-Ray trace upload and Batch Describe/List calls support no resource-level permissions.');
 
     const stateMachines = this.stateMachineArnPattern;
     this.eventsRole = new iam.Role(this, 'EventsRole', {
