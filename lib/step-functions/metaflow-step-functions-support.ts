@@ -19,6 +19,12 @@ export const BATCH_SYNC_EVENTS_RULE = 'StepFunctionsGetEventsForBatchJobsRule';
  */
 export const STATE_MACHINE_NAME_SEPARATOR = '_';
 
+/**
+ * What SFN_STATE_MACHINE_PREFIX may be: 1–40 letters, digits or "-" (never the separator), shared
+ * by the construct and the runner's Step Functions deployer.
+ */
+export const STATE_MACHINE_PREFIX_PATTERN = /^[A-Za-z0-9-]{1,40}$/;
+
 /** The state machine name Metaflow (and this project's runner) gives a flow under a prefix. */
 export function stateMachineName(prefix: string, flowName: string): string {
   return `${prefix}${STATE_MACHINE_NAME_SEPARATOR}${flowName}`;
@@ -57,7 +63,7 @@ export interface MetaflowStepFunctionsSupportProps {
 
 /** Check a state machine prefix: letters, digits and "-" only (the separator "_" would make grants ambiguous). */
 function checkStateMachinePrefix(scope: Construct, prefix: string): string {
-  if (!/^[A-Za-z0-9-]{1,40}$/.test(prefix)) {
+  if (!STATE_MACHINE_PREFIX_PATTERN.test(prefix)) {
     invalidProp(scope, 'stateMachinePrefix', prefix,
       `1–40 letters, digits or "-" (state machines are named <prefix>${STATE_MACHINE_NAME_SEPARATOR}<flow>, so the prefix may not contain "${STATE_MACHINE_NAME_SEPARATOR}")`);
   }
@@ -229,7 +235,7 @@ export class MetaflowStepFunctionsSupport extends StepFunctionsSupportBase {
 
     this.stateMachineRole = new iam.Role(this, 'StateMachineRole', {
       assumedBy: new iam.ServicePrincipal('states.amazonaws.com'),
-      description: 'Metaflow state machines: Batch jobs on this stack\'s queues, datastore, foreach table, logs',
+      description: 'Metaflow state machines: Batch jobs on this stack\'s queues, datastore, foreach table, logs, traces',
     });
     props.compute.grantSubmitJobs(this.stateMachineRole);
     props.datastore.grantReadWrite(this.stateMachineRole);
@@ -247,8 +253,14 @@ export class MetaflowStepFunctionsSupport extends StepFunctionsSupportBase {
       ],
       resources: ['*'],
     }));
+    // The deployer turns X-Ray tracing on; the state machine role sends the traces (Step Functions
+    // "IAM policies for AWS X-Ray"). These X-Ray actions take no resource ARNs.
+    this.stateMachineRole.addToPolicy(new iam.PolicyStatement({
+      actions: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords', 'xray:GetSamplingRules', 'xray:GetSamplingTargets'],
+      resources: ['*'],
+    }));
     acknowledge(this.stateMachineRole, [wildcardResourceFinding(this, '*')],
-      'CloudWatch Logs delivery APIs and Batch Describe/List calls support no resource-level permissions.');
+      'CloudWatch Logs delivery APIs, X-Ray trace upload and Batch Describe/List calls support no resource-level permissions.');
 
     const stateMachines = this.stateMachineArnPattern;
     this.eventsRole = new iam.Role(this, 'EventsRole', {

@@ -8,7 +8,9 @@
  */
 import { BatchClient } from '@aws-sdk/client-batch';
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { S3Client } from '@aws-sdk/client-s3';
+import { SFNClient } from '@aws-sdk/client-sfn';
 
 /** SDK retry modes: `standard` (exponential backoff with jitter) or `adaptive` (plus client-side rate limiting). */
 export type AwsRetryMode = 'standard' | 'adaptive';
@@ -86,11 +88,21 @@ export function createS3Client(options: AwsClientOptions = {}): S3Client {
   return new S3Client({ ...awsClientConfig(options), forcePathStyle: options.forcePathStyle ?? false });
 }
 
-/** The clients one Batch run uses, built lazily with one shared configuration. */
+export function createSfnClient(options: AwsClientOptions = {}): SFNClient {
+  return new SFNClient(awsClientConfig(options));
+}
+
+export function createEventBridgeClient(options: AwsClientOptions = {}): EventBridgeClient {
+  return new EventBridgeClient(awsClientConfig(options));
+}
+
+/** The clients one run or command uses (Batch, logs, S3, Step Functions, EventBridge), built lazily with one shared configuration. */
 export class AwsClients {
   private batchClient?: BatchClient;
   private logsClient?: CloudWatchLogsClient;
   private s3Client?: S3Client;
+  private sfnClient?: SFNClient;
+  private eventsClient?: EventBridgeClient;
 
   constructor(private readonly options: AwsClientOptions = {}) {
     awsClientConfig(options);
@@ -108,10 +120,20 @@ export class AwsClients {
     return (this.s3Client ??= createS3Client(this.options));
   }
 
+  get sfn(): SFNClient {
+    return (this.sfnClient ??= createSfnClient(this.options));
+  }
+
+  get events(): EventBridgeClient {
+    return (this.eventsClient ??= createEventBridgeClient(this.options));
+  }
+
   /** Close every client that was created (frees sockets). */
   destroy(): void {
     this.batchClient?.destroy();
     this.logsClient?.destroy();
     this.s3Client?.destroy();
+    this.sfnClient?.destroy();
+    this.eventsClient?.destroy();
   }
 }

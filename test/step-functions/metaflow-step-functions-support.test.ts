@@ -46,6 +46,13 @@ describe('MetaflowStepFunctionsSupport', () => {
     expect(JSON.stringify(rule.Resource)).toContain(':rule/StepFunctionsGetEventsForBatchJobsRule');
   });
 
+  test('state machine role sends X-Ray traces (the deployer turns tracing on)', () => {
+    const xray = policyOf(template, 'SfnStateMachineRole').find((s) => [s.Action].flat().includes('xray:PutTraceSegments'));
+    // CDK merges it with the other resource-less statements (log delivery, Batch Describe/List).
+    expect(xray).toMatchObject({ Effect: 'Allow', Resource: '*' });
+    expect(xray.Action).toEqual(expect.arrayContaining(['xray:PutTraceSegments', 'xray:PutTelemetryRecords', 'xray:GetSamplingRules', 'xray:GetSamplingTargets']));
+  });
+
   test('EventBridge role may start only this deployment\'s state machines', () => {
     template.hasResourceProperties('AWS::IAM::Role', { AssumeRolePolicyDocument: { Statement: [{ Principal: { Service: 'events.amazonaws.com' } }] } });
     const statements = policyOf(template, 'SfnEventsRole');

@@ -1,5 +1,5 @@
 import { DescribeJobsCommand, SubmitJobCommand } from '@aws-sdk/client-batch';
-import { awsClientConfig, createBatchClient } from '../../../runner/aws/clients';
+import { AwsClients, awsClientConfig, createBatchClient } from '../../../runner/aws/clients';
 import { throttlingHandler } from '../batch/throttling-http';
 
 const credentials = { accessKeyId: 'testing', secretAccessKey: 'testing' };
@@ -34,5 +34,19 @@ describe('AWS client factory', () => {
     const batch = createBatchClient({ region: 'us-east-1', credentials, requestHandler: handler, retryMode: 'standard', maxAttempts: 2 });
     await expect(batch.send(new DescribeJobsCommand({ jobs: ['j1'] }))).rejects.toMatchObject({ name: 'TooManyRequestsException' });
     expect(handler.requests.get('/v1/describejobs')).toBe(2);
+  });
+
+  test('the Step Functions and EventBridge clients get the same retry configuration and region', async () => {
+    const aws = new AwsClients({ region: 'eu-west-1', credentials, maxAttempts: 5, retryMode: 'adaptive' });
+    try {
+      for (const client of [aws.sfn, aws.events]) {
+        expect(await client.config.maxAttempts()).toBe(5);
+        expect((await client.config.retryStrategy()) as unknown).toMatchObject({ mode: 'adaptive' });
+        expect(await client.config.region()).toBe('eu-west-1');
+      }
+      expect(aws.sfn).toBe(aws.sfn);
+    } finally {
+      aws.destroy();
+    }
   });
 });

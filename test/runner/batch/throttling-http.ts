@@ -7,24 +7,29 @@ import { Readable } from 'node:stream';
 import { HttpRequest, HttpResponse } from '@smithy/core/protocols';
 
 export interface ThrottlingHandler {
-  /** Requests seen per path (`/v1/submitjob` …), throttled ones included. */
+  /**
+   * Requests seen per operation, throttled ones included: the path for REST services
+   * (`/v1/submitjob` …), the `X-Amz-Target` header for JSON-protocol services
+   * (`AWSStepFunctions.StartExecution` …), which send every operation to `/`.
+   */
   readonly requests: Map<string, number>;
   handle(request: HttpRequest): Promise<{ response: HttpResponse }>;
 }
 
-/** Batch (REST-JSON) throttles with 429 + x-amzn-errortype; JSON 1.1 services (CloudWatch Logs) with 400 + __type. */
+/** Batch (REST-JSON) throttles with 429 + x-amzn-errortype; JSON 1.0/1.1 services (Step Functions, CloudWatch Logs) with 400 + __type. */
 export type ThrottleStyle = 'rest-json' | 'json-1.1';
 
 export function throttlingHandler(
   throttles: number,
-  ok: (path: string, body: Record<string, unknown>) => unknown,
+  ok: (operation: string, body: Record<string, unknown>) => unknown,
   style: ThrottleStyle = 'rest-json',
 ): ThrottlingHandler {
   const requests = new Map<string, number>();
   return {
     requests,
     async handle(request: HttpRequest) {
-      const path = request.path;
+      const target = Object.entries(request.headers).find(([name]) => name.toLowerCase() === 'x-amz-target')?.[1];
+      const path = target ?? request.path;
       const seen = (requests.get(path) ?? 0) + 1;
       requests.set(path, seen);
       if (seen <= throttles) {

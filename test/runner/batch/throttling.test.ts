@@ -105,5 +105,5 @@ test('every Batch and CloudWatch Logs operation, throttled twice, still succeeds
     '/v1/describejobs': 4,
     '/v1/listjobs': 3,
   });
-  expect(Object.fromEntries(logsHttp.requests)).toEqual({ '/': 3 });
+  expect(Object.fromEntries(logsHttp.requests)).toEqual({ 'Logs_20140328.GetLogEvents': 3 });
 });

@@ -1,0 +1,41 @@
+/** Shared fixtures of the Step Functions deployer tests. */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readMetaflowConfig } from '../../../runner/config/metaflow-config';
+import { SfnSettings } from '../../../runner/sfn';
+
+export const ACCOUNT = '123456789012';
+export const PREFIX = 'mfstack';
+export const ROLE = `arn:aws:iam::${ACCOUNT}:role/sfn-role`;
+export const EVENTS_ROLE = `arn:aws:iam::${ACCOUNT}:role/events-role`;
+export const LOG_GROUP = `arn:aws:logs:us-east-1:${ACCOUNT}:log-group:/metaflow/sfn`;
+
+/** The config the stack writes for Step Functions, as METAFLOW_* variables, with `overrides` (undefined removes a key). */
+export function sfnEnv(overrides: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+  const env: Record<string, string | undefined> = {
+    METAFLOW_HOME: mkdtempSync(join(tmpdir(), 'mf-sfn-')),
+    METAFLOW_SFN_STATE_MACHINE_PREFIX: PREFIX,
+    METAFLOW_SFN_IAM_ROLE: ROLE,
+    METAFLOW_EVENTS_SFN_ACCESS_IAM_ROLE: EVENTS_ROLE,
+    METAFLOW_SFN_EXECUTION_LOG_GROUP_ARN: LOG_GROUP,
+    METAFLOW_SFN_DYNAMO_DB_TABLE: 'mf-sfn-table',
+    ...overrides,
+  };
+  for (const key of Object.keys(env)) if (env[key] === undefined) delete env[key];
+  return env as NodeJS.ProcessEnv;
+}
+
+export function sfnSettingsFor(overrides: Record<string, string | undefined> = {}): SfnSettings {
+  return new SfnSettings(readMetaflowConfig(sfnEnv(overrides)));
+}
+
+/** A definition moto's Step Functions can run: two Pass states. */
+export const PASS_DEFINITION = {
+  Comment: 'test flow',
+  StartAt: 'start',
+  States: {
+    start: { Type: 'Pass', Result: { x: 1 }, ResultPath: '$.start', Next: 'end' },
+    end: { Type: 'Pass', End: true },
+  },
+} as const;
