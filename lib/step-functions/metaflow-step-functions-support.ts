@@ -247,7 +247,7 @@ export class MetaflowStepFunctionsSupport extends StepFunctionsSupportBase {
       resources: ['*'],
     }));
     acknowledge(this.stateMachineRole, [wildcardResourceFinding(this, '*')],
-      'CloudWatch Logs delivery APIs and Batch Describe/List calls support no resource-level permissions.');
+      'The CloudWatch Logs delivery APIs Step Functions logging calls support no resource-level permissions.');
 
     const stateMachines = this.stateMachineArnPattern;
     this.eventsRole = new iam.Role(this, 'EventsRole', {
