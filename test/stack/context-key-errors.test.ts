@@ -29,7 +29,7 @@ const BAD_VALUES: Record<string, { context: Record<string, string>; quoted: stri
   onDemand: { context: { onDemand: 'x' }, quoted: '"x"' },
   onDemandMaxvCpus: { context: { onDemandMaxvCpus: '0' }, quoted: '"0"' },
   minvCpus: { context: { minvCpus: '500' }, quoted: '"500"' },
-  instanceTypes: { context: { instanceTypes: 'M5 Large' }, quoted: 'M5 Large' },
+  instanceTypes: { context: { instanceTypes: 'm6i,m5.lrage' }, quoted: 'm5.lrage' },
   gpu: { context: { gpu: 'x' }, quoted: '"x"' },
   gpuMaxvCpus: { context: { gpuMaxvCpus: '0' }, quoted: '"0"' },
   gpuInstanceTypes: { context: { gpuInstanceTypes: 'm5.large' }, quoted: 'm5.large' },
