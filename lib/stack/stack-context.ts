@@ -113,7 +113,7 @@ const KEYS: ContextKeySpec[] = [
   { key: 'webAclArn', type: 'string', pattern: /^arn:aws[a-z-]*:wafv2:[a-z0-9-]+:\d{12}:regional\/webacl\/.+$/, patternDescription: 'a regional WAFv2 web ACL ARN (arn:aws:wafv2:<region>:<account>:regional/webacl/<name>/<id>)', defaultValue: '(none)', description: 'Regional WAF web ACL to attach to the metadata API', requires: { key: 'metadataService', value: true }, apply: (d, v) => { d.metadataService.api.webAclArn = v; } },
   { key: 'stepFunctions', type: 'boolean', defaultValue: 'true', description: 'Step Functions support (DynamoDB table, roles, log group)', apply: (d, v) => { d.stepFunctions.enabled = v; } },
   { key: 'stateMachinePrefix', type: 'string', defaultValue: '(stack name)', description: 'Prefix of state machine names (`<prefix>_<flow>`; letters, digits, `-`) the EventBridge role may start', props: ['StepFunctions:stateMachinePrefix'], requires: { key: 'stepFunctions', value: true }, apply: (d, v) => { d.stepFunctions.stateMachinePrefix = v; } },
-  { key: 'ui', type: 'boolean', defaultValue: 'false', description: 'Deploy the Metaflow UI (needs the metadata service)', apply: (d, v) => { d.ui.enabled = v; } },
+  { key: 'ui', type: 'boolean', defaultValue: 'false', description: 'Deploy the Metaflow UI (needs the metadata service)', requires: { key: 'metadataService', value: true }, apply: (d, v) => { d.ui.enabled = v; } },
   { key: 'uiAuth', type: 'enum', values: ['internal', 'cognito'], defaultValue: 'internal', description: 'internal: internal ALB open to uiAllowedCidrs only; cognito: public HTTPS ALB with Cognito login', apply: (d, v) => { d.ui.authMode = v as string; } },
   { key: 'uiAllowedCidrs', type: 'list', defaultValue: '(required for internal)', description: 'Comma-separated CIDRs allowed to reach the UI load balancer', props: ['Ui:auth.allowedCidrs'], apply: (d, v) => { d.ui.allowedCidrs = v as string[]; } },
   { key: 'uiCertificateArn', type: 'string', defaultValue: '(required for cognito)', description: 'ACM certificate ARN for the UI HTTPS listener', props: ['Ui:auth.certificateArn'], apply: (d, v) => { d.ui.certificateArn = v as string; } },
@@ -295,7 +295,11 @@ export function metaflowSettingsFromContext(scope: Construct): MetaflowAppSettin
     contextError(KEYS[0], stackName, 'a CloudFormation stack name (letters, digits, hyphens; starting with a letter)');
   }
   for (const spec of KEYS) {
-    if (spec.requires && scope.node.tryGetContext(spec.key) !== undefined) checkRequirement(scope, spec, spec.requires);
+    // A switch turned off (-c gpuSpot=false, -c ui=false) needs nothing else.
+    const raw = scope.node.tryGetContext(spec.key);
+    if (spec.requires && raw !== undefined && !(spec.type === 'boolean' && parseContextValue(spec, raw) === false)) {
+      checkRequirement(scope, spec, spec.requires);
+    }
   }
   const minvCpus = draft.compute.onDemand.minvCpus as number | undefined;
   const onDemandMax = (draft.compute.onDemand.maxvCpus as number | undefined) ?? 256;

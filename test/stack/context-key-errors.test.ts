@@ -91,3 +91,7 @@ describe.each(Object.keys(BAD_VALUES))('-c %s with a bad value', (key) => {
     expect(message).not.toContain('\n');
   });
 });
+
+test('a switch turned off needs nothing else: -c ui=false and -c gpuSpot=false pass without the keys they need when on', () => {
+  expect(() => appFromContext({ nag: 'false', ui: 'false', metadataService: 'false', gpu: 'false', gpuSpot: 'false' })).not.toThrow();
+});

@@ -157,7 +157,7 @@ describe('the UI in the stack', () => {
     [{ ui: 'true', uiAuth: 'cognito', uiDomainName: 'x.example.com' }, 'context key uiCertificateArn: required with -c uiAuth=cognito, got none'],
     [{ ui: 'true', uiAuth: 'internal', uiAllowedCidrs: '10.0.0.0/8', uiDomainName: 'x.example.com' }, 'context keys uiCertificateArn/uiDomainName: need -c uiAuth=cognito'],
     [{ uiAllowedCidrs: '10.0.0.0/8' }, 'context key uiAllowedCidrs: need -c ui=true, got ui=false'],
-    [{ ui: 'true', uiAllowedCidrs: '10.0.0.0/8', metadataService: 'false' }, 'Metaflow: ui.enabled must be false when the metadata service is turned off'],
+    [{ ui: 'true', uiAllowedCidrs: '10.0.0.0/8', metadataService: 'false' }, 'context key ui: "true" needs -c metadataService=true, got metadataService=false'],
   ])('bad UI settings %j are refused clearly', (context, message) => {
     expect(() => appFromContext(context as Record<string, string>)).toThrow(message);
   });
