@@ -163,6 +163,24 @@ describe('the UI in the stack', () => {
   });
 });
 
+test('every function that answers CloudFormation runs outside the VPC (the S3 endpoint policy refuses CloudFormation-signed response URLs)', () => {
+  // A custom resource's answer is a PUT to a presigned S3 URL signed by CloudFormation, not by
+  // this account. From the compute subnets that PUT would go through the S3 gateway endpoint,
+  // whose "account" policy admits only this account's principals: the deploy would hang until
+  // the custom resource times out. So the handlers that answer (service tokens) stay outside the
+  // VPC; the migration function inside it is called by the provider framework, which answers.
+  const resources = defaultTemplate().toJSON().Resources as Record<string, any>;
+  const tokens = Object.values(resources)
+    .filter((r) => r.Type.startsWith('Custom::') || r.Type === 'AWS::CloudFormation::CustomResource')
+    .map((r) => r.Properties.ServiceToken['Fn::GetAtt'][0] as string);
+  expect(tokens.length).toBeGreaterThanOrEqual(3);
+  for (const token of new Set(tokens)) {
+    expect({ token, type: resources[token].Type, vpc: resources[token].Properties.VpcConfig }).toEqual({ token, type: 'AWS::Lambda::Function', vpc: undefined });
+  }
+  const inVpc = Object.entries(resources).filter(([, r]) => r.Type === 'AWS::Lambda::Function' && r.Properties.VpcConfig).map(([id]) => id);
+  expect(inVpc).toEqual([expect.stringMatching(/^MetadataServiceMigrationsFunction/)]);
+});
+
 describe('removalPolicy=destroy lets a failed or test stack be deleted', () => {
   const retained = (template: Template) => Object.entries(template.toJSON().Resources as Record<string, any>)
     .filter(([, r]) => r.DeletionPolicy === 'Retain' || r.DeletionPolicy === 'Snapshot' || r.UpdateReplacePolicy === 'Retain' || r.UpdateReplacePolicy === 'Snapshot')
