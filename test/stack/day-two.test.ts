@@ -114,10 +114,20 @@ describe('monitoring in the default stack', () => {
     expect(resourcesOf(template, 'AWS::ECS::Cluster')[0][1].Properties.ClusterSettings).toEqual([{ Name: 'containerInsights', Value: 'enabled' }]);
   });
 
-  test('the alarm topic requires TLS; its ARN and the dashboard name are outputs', () => {
-    template.hasResourceProperties('AWS::SNS::TopicPolicy', {
-      PolicyDocument: { Statement: [{ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }] },
-    });
+  test('the alarm topic requires TLS and lets CloudWatch alarms of this account publish; its ARN and the dashboard name are outputs', () => {
+    // The topic policy replaces SNS's default policy, so the CloudWatch service principal needs
+    // its own Allow, or every alarm action fails ("Failed to execute action" in alarm history).
+    const [, policy] = resourcesOf(template, 'AWS::SNS::TopicPolicy')[0];
+    expect(policy.Properties.PolicyDocument.Statement).toEqual([
+      expect.objectContaining({ Effect: 'Deny', Principal: '*', Action: 'sns:Publish', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+      {
+        Sid: 'CloudWatchAlarmsOfThisAccount', Effect: 'Allow', Principal: { Service: 'cloudwatch.amazonaws.com' }, Action: 'sns:Publish', Resource: { Ref: topic },
+        Condition: {
+          StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } },
+          ArnLike: { 'aws:SourceArn': { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':cloudwatch:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':alarm:*']] } },
+        },
+      },
+    ]);
     expect(json.Outputs[METAFLOW_STACK_OUTPUTS.ALARM_TOPIC_ARN].Value).toEqual({ Ref: topic });
     expect(json.Outputs[METAFLOW_STACK_OUTPUTS.DASHBOARD_NAME].Value).toEqual({ Ref: expect.stringMatching(/^MonitoringDashboard/) });
   });
