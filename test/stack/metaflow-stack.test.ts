@@ -108,7 +108,9 @@ test('configure reads back every key a stack with every option outputs: UI URL, 
 });
 
 test('batchContainerImage / batchContainerRegistry are refused with whitespace', () => {
-  expect(() => appFromContext({ batchContainerImage: 'my image' })).toThrow('Metaflow: batchContainerImage must be an image reference or registry host without whitespace (1–1024 characters), got "my image"');
+  // Through -c the message names the key (the README's promise), not the stack prop.
+  expect(() => appFromContext({ batchContainerImage: 'my image' })).toThrow('context key batchContainerImage: expected an image reference or registry host without whitespace (1–1024 characters), got "my image"');
+  expect(() => appFromContext({ batchContainerRegistry: 'my registry' })).toThrow('context key batchContainerRegistry: expected an image reference or registry host without whitespace (1–1024 characters), got "my registry"');
 });
 
 test('without the metadata service: no service keys and no API key secret, compute and SFN keys remain', () => {
