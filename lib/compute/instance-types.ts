@@ -19,8 +19,12 @@ export const DEFAULT_CPU_INSTANCE_TYPE = 'default_x86_64';
 /** The GPU families a GPU environment uses when none are given. */
 export const DEFAULT_GPU_INSTANCE_TYPES: readonly string[] = ['g4dn', 'g5', 'g6'];
 
-/** `m6i.large` (a type) or `m6i` (a family, Batch picks sizes); also Batch's `optimal` / `default_x86_64`. */
-const INSTANCE_TYPE_PATTERN = /^(default_x86_64|default_arm64|[a-z][a-z0-9-]*(\.[a-z0-9]+)?)$/;
+/**
+ * `m6i.large` (a type) or `m6i` (a family, Batch picks sizes); also Batch's `default_x86_64` /
+ * `default_arm64`. A type's size is one EC2 names: nano … large, `<n>xlarge`, `metal`,
+ * `metal-<n>xl` — so a typo like `m5.lrage` fails at synth, not when Batch creates the environment.
+ */
+const INSTANCE_TYPE_PATTERN = /^(default_x86_64|default_arm64|[a-z][a-z0-9-]*(\.(nano|micro|small|medium|large|([1-9][0-9]*)?xlarge|metal|metal-[1-9][0-9]*xl))?)$/;
 
 /** The family part of `g5.xlarge` → `g5`. */
 export function instanceFamily(instanceType: string): string {

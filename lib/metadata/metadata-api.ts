@@ -95,6 +95,10 @@ export class MetadataApi extends Construct {
     });
     const cloudWatchRole = props.cloudWatchRole ?? true;
     this.restApi = new apigateway.RestApi(this, 'RestApi', {
+      // API Gateway publishes its metrics by API *name* (dimension ApiName), and names need not be
+      // unique: without one per stack, every stack's API would be "RestApi" and the alarms and the
+      // dashboard would add up the APIs of every Metaflow stack in the account and region.
+      restApiName: `${Stack.of(this).stackName}-metaflow-metadata`,
       description: `Metaflow metadata service (${Stack.of(this).stackName})`,
       endpointConfiguration: { types: [apigateway.EndpointType.REGIONAL] },
       cloudWatchRole,

@@ -97,8 +97,10 @@ export interface MetaflowMetadataServiceProps {
    * Run database migrations on every deploy (a custom resource checks the schema each deploy and
    * upgrades it when migrations are unapplied), and roll the service (a new ECS deployment)
    * whenever the schema version changes, because the service picks its schema version at start.
+   * With `desiredCount` 0 no task answers the migration check, so migrations cannot run (they
+   * run again on the next deploy with tasks).
    *
-   * @default true
+   * @default - true, unless `desiredCount` is 0
    */
   readonly runMigrations?: boolean;
 }
@@ -281,7 +283,12 @@ export class MetaflowMetadataService extends MetadataServiceBase {
     this.url = this.api.url;
     this.apiKeySecret = this.api.apiKeySecret;
 
-    if (props.runMigrations ?? true) {
+    // The migration check asks a running task (through the NLB); with none, the deploy would fail.
+    const runMigrations = props.runMigrations ?? desiredCount > 0;
+    if (runMigrations && desiredCount === 0) {
+      invalidProp(this, 'runMigrations', true, 'false or unset when desiredCount is 0 (no task would answer the migration check, so the deploy would fail)');
+    }
+    if (runMigrations) {
       this.migrations = new MigrationRunner(this, 'Migrations', {
         vpc: props.vpc,
         migrationServiceUrl: `http://${this.loadBalancer.loadBalancerDnsName}:${MIGRATION_SERVICE_PORT}`,

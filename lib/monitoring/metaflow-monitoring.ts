@@ -216,6 +216,20 @@ export class MetaflowMonitoring extends Construct {
 
   private createTopic(email?: string): sns.Topic {
     const topic = new sns.Topic(this, 'AlarmTopic', { displayName: `Metaflow alarms (${Stack.of(this).stackName})`, enforceSSL: true });
+    // A topic policy replaces SNS's default one (which admits publishers of the owner account
+    // through AWS:SourceOwner); with only the TLS deny left, nothing would allow CloudWatch's
+    // service principal to publish. Allow it for this account's alarms only (confused deputy).
+    const stack = Stack.of(this);
+    topic.addToResourcePolicy(new iam.PolicyStatement({
+      sid: 'CloudWatchAlarmsOfThisAccount',
+      principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+      actions: ['sns:Publish'],
+      resources: [topic.topicArn],
+      conditions: {
+        StringEquals: { 'aws:SourceAccount': stack.account },
+        ArnLike: { 'aws:SourceArn': stack.formatArn({ service: 'cloudwatch', resource: 'alarm', resourceName: '*', arnFormat: ArnFormat.COLON_RESOURCE_NAME }) },
+      },
+    }));
     if (email) topic.addSubscription(new subscriptions.EmailSubscription(email));
     acknowledge(topic, ['AwsSolutions-SNS2'],
       'Alarm notifications carry alarm names and states only; CloudWatch cannot publish to a topic encrypted with the AWS-managed SNS key, and a customer key would cost more than the data warrants. Pass alarmTopic to use an encrypted topic of your own.');

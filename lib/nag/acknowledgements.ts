@@ -42,9 +42,30 @@ export function managedPolicyFinding(scope: IConstruct, managedPolicyArn: string
   return `AwsSolutions-IAM4[Policy::${flatten(Stack.of(scope).resolve(managedPolicyArn))}]`;
 }
 
-/** Acknowledge findings on `scope` (and its children) with one reason. */
+/**
+ * Acknowledge findings on `scope` (and its children) with one reason. A finding `scope` already
+ * acknowledges (two grants on one role can both need `Resource::*`, say) stays one
+ * acknowledgement: the new reason is appended to the recorded one instead of recording it twice.
+ */
 export function acknowledge(scope: IConstruct, findingIds: readonly string[], reason: string): void {
   for (const id of findingIds) {
-    Validations.of(scope).acknowledge({ id, reason });
+    const recorded = recordedAcknowledgement(scope, id);
+    if (recorded === undefined) {
+      Validations.of(scope).acknowledge({ id, reason });
+    } else if (!recorded.data[recorded.key].includes(reason)) {
+      recorded.data[recorded.key] = `${recorded.data[recorded.key]} ${reason}`;
+    }
   }
+}
+
+/** The metadata entry (and its key) in which `scope` itself already acknowledges `findingId`. */
+function recordedAcknowledgement(scope: IConstruct, findingId: string): { data: Record<string, string>; key: string } | undefined {
+  for (const entry of scope.node.metadata) {
+    if (entry.type !== Validations.ACKNOWLEDGED_RULES_METADATA_KEY) continue;
+    const data = entry.data as Record<string, string>;
+    // Validations records the id qualified with its plugin namespace (`Annotation::AwsSolutions-…`).
+    const key = Object.keys(data).find((k) => k === findingId || k.endsWith(`::${findingId}`));
+    if (key !== undefined) return { data, key };
+  }
+  return undefined;
 }

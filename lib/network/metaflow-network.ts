@@ -88,7 +88,8 @@ export interface MetaflowNetworkProps {
   /**
    * What the gateway endpoints let through. `ACCOUNT` allows requests signed by principals of
    * this account (to any bucket or table, in any account) plus reads of ECR's image-layer bucket
-   * in the region (image pulls from ECR fetch layers from S3 with ECR's own signature);
+   * in the region (image pulls from ECR fetch layers from S3 with ECR's own signature) and of
+   * the region's Amazon Linux 2023 package repository bucket (dnf reads it unsigned); other
    * requests signed by other accounts' credentials and unsigned requests (e.g.
    * `--no-sign-request` reads of open-data buckets) are refused. `OPEN` is AWS's default full
    * access.
@@ -130,7 +131,7 @@ export interface MetaflowNetworkImportOptions {
 
 /** What the S3 and DynamoDB gateway endpoints of a {@link MetaflowNetwork} let through. */
 export enum GatewayEndpointPolicy {
-  /** Principals of this account, plus ECR image-layer reads (see `gatewayEndpointPolicy`). */
+  /** Principals of this account, plus unsigned reads of ECR image layers and the Amazon Linux 2023 repositories (see `gatewayEndpointPolicy`). */
   ACCOUNT = 'account',
   /** Everything (AWS's default endpoint policy). */
   OPEN = 'open',
@@ -139,6 +140,15 @@ export enum GatewayEndpointPolicy {
 /** The S3 bucket ECR serves image layers from, in the stack's region (Amazon ECR user guide). */
 function ecrLayerBucketObjects(): string {
   return `arn:${Aws.PARTITION}:s3:::prod-${Aws.REGION}-starport-layer-bucket/*`;
+}
+
+/**
+ * The S3 bucket the Amazon Linux 2023 package repositories (dnf) are served from, in the stack's
+ * region. Containers built on Amazon Linux 2023 images that install packages, and hosts that do,
+ * fetch from it unsigned through the S3 gateway endpoint.
+ */
+function amazonLinux2023RepositoryObjects(): string {
+  return `arn:${Aws.PARTITION}:s3:::al2023-repos-${Aws.REGION}-de612dc2/*`;
 }
 
 /**
@@ -253,6 +263,12 @@ export class MetaflowNetwork extends Construct implements IMetaflowNetwork {
           principals: [new iam.AnyPrincipal()],
           actions: ['s3:GetObject'],
           resources: [ecrLayerBucketObjects()],
+        }));
+        this.s3Endpoint.addToPolicy(new iam.PolicyStatement({
+          sid: 'AmazonLinuxRepositories',
+          principals: [new iam.AnyPrincipal()],
+          actions: ['s3:GetObject'],
+          resources: [amazonLinux2023RepositoryObjects()],
         }));
       }
       this.dynamoDbEndpoint = endpoint('DynamoDbEndpoint', ec2.GatewayVpcEndpointAwsService.DYNAMODB, 'dynamodb');

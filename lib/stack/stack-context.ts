@@ -76,7 +76,7 @@ const KEYS: ContextKeySpec[] = [
   { key: 'vpcCidr', type: 'string', defaultValue: '10.0.0.0/16', description: 'CIDR of the new VPC', props: ['Network:cidr'], apply: (d, v) => { d.network.cidr = v; } },
   { key: 'flowLogs', type: 'boolean', defaultValue: 'true', description: 'VPC flow logs to CloudWatch Logs', apply: (d, v) => { d.network.flowLogs = v; } },
   { key: 'gatewayEndpoints', type: 'boolean', defaultValue: 'true', description: 'S3 and DynamoDB gateway endpoints (free) on the compute subnets\' route tables', apply: (d, v) => { d.network.gatewayEndpoints = v; } },
-  { key: 'gatewayEndpointPolicy', type: 'enum', values: ['account', 'open'], defaultValue: 'account', description: 'account: the endpoints admit only this account\'s principals (plus ECR image layers); open: AWS\'s full-access default (e.g. for unsigned open-data reads)', apply: (d, v) => { d.network.gatewayEndpointPolicy = v === 'open' ? GatewayEndpointPolicy.OPEN : GatewayEndpointPolicy.ACCOUNT; } },
+  { key: 'gatewayEndpointPolicy', type: 'enum', values: ['account', 'open'], defaultValue: 'account', description: 'account: the endpoints admit only this account\'s principals (plus unsigned reads of ECR image layers and the Amazon Linux 2023 repositories); open: AWS\'s full-access default (e.g. for unsigned open-data reads)', apply: (d, v) => { d.network.gatewayEndpointPolicy = v === 'open' ? GatewayEndpointPolicy.OPEN : GatewayEndpointPolicy.ACCOUNT; } },
   { key: 'bucketName', type: 'string', defaultValue: '(generated)', description: 'Physical name of the new datastore bucket', props: ['Datastore:bucketName', ':datastore.bucketName'], apply: (d, v) => { d.datastore.bucketName = v; } },
   { key: 'existingBucketName', type: 'string', defaultValue: '(none)', description: 'Use this existing bucket as the datastore instead of creating one', props: [':Datastore bucketName'], apply: (d, v) => { d.datastore.existingBucketName = v; } },
   { key: 'encryption', type: 'enum', values: ['s3', 'kms'], defaultValue: 's3', description: 'Datastore encryption: SSE-S3 or SSE-KMS', props: [':datastore.encryption'], apply: (d, v) => { d.datastore.encryption = v === 'kms' ? DatastoreEncryption.KMS : DatastoreEncryption.S3_MANAGED; } },
@@ -104,7 +104,7 @@ const KEYS: ContextKeySpec[] = [
   { key: 'capacityTimeoutMinutes', type: 'integer', min: 10, max: 1440, defaultValue: '(off)', description: 'Cancel jobs stuck RUNNABLE this long because no environment of their queue has instance capacity (CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY); off by default', props: ['Compute:capacityTimeout'], apply: (d, v) => { d.compute.capacityTimeout = Duration.minutes(v as number); } },
   { key: 'metadataService', type: 'boolean', defaultValue: 'true', description: 'Deploy the metadata service (ECS Fargate + RDS PostgreSQL + NLB + API Gateway)', apply: (d, v) => { d.metadataService.enabled = v; } },
   { key: 'metadataServiceVersion', type: 'string', defaultValue: 'v2.4.12', description: 'Tag of netflixoss/metaflow_metadata_service', props: ['MetadataService:imageVersion'], requires: { key: 'metadataService', value: true }, apply: (d, v) => { d.metadataService.imageVersion = v; } },
-  { key: 'metadataServiceDesiredCount', type: 'integer', min: 0, max: 100, defaultValue: '1', description: 'Metadata service tasks', props: ['MetadataService:desiredCount'], requires: { key: 'metadataService', value: true }, apply: (d, v) => { d.metadataService.desiredCount = v; } },
+  { key: 'metadataServiceDesiredCount', type: 'integer', min: 0, max: 100, defaultValue: '1', description: 'Metadata service tasks (0 stops the service; a deploy with 0 runs no migration check)', props: ['MetadataService:desiredCount'], requires: { key: 'metadataService', value: true }, apply: (d, v) => { d.metadataService.desiredCount = v; } },
   { key: 'dbInstanceType', type: 'string', defaultValue: 't4g.small', description: 'RDS instance type (without "db.")', requires: { key: 'metadataService', value: true }, apply: (d, v) => { d.metadataService.database.instanceType = dbInstanceType(v as string); } },
   { key: 'dbEngineVersion', type: 'string', defaultValue: '17.9', description: 'PostgreSQL version (full, e.g. 16.10); use one AWS still supports', requires: { key: 'metadataService', value: true }, apply: (d, v) => { d.metadataService.database.engineVersion = postgresVersion(v as string); } },
   { key: 'dbMultiAz', type: 'boolean', defaultValue: 'false', description: 'RDS standby in a second AZ', requires: { key: 'metadataService', value: true }, apply: (d, v) => { d.metadataService.database.multiAz = v; } },
@@ -116,7 +116,7 @@ const KEYS: ContextKeySpec[] = [
   { key: 'webAclArn', type: 'string', pattern: /^arn:aws[a-z-]*:wafv2:[a-z0-9-]+:\d{12}:regional\/webacl\/.+$/, patternDescription: 'a regional WAFv2 web ACL ARN (arn:aws:wafv2:<region>:<account>:regional/webacl/<name>/<id>)', defaultValue: '(none)', description: 'Regional WAF web ACL to attach to the metadata API', requires: { key: 'metadataService', value: true }, apply: (d, v) => { d.metadataService.api.webAclArn = v; } },
   { key: 'stepFunctions', type: 'boolean', defaultValue: 'true', description: 'Step Functions support (DynamoDB table, roles, log group)', apply: (d, v) => { d.stepFunctions.enabled = v; } },
   { key: 'stateMachinePrefix', type: 'string', defaultValue: '(stack name)', description: 'Prefix of state machine names (`<prefix>_<flow>`; letters, digits, `-`) the EventBridge role may start', props: ['StepFunctions:stateMachinePrefix'], requires: { key: 'stepFunctions', value: true }, apply: (d, v) => { d.stepFunctions.stateMachinePrefix = v; } },
-  { key: 'ui', type: 'boolean', defaultValue: 'false', description: 'Deploy the Metaflow UI (needs the metadata service)', apply: (d, v) => { d.ui.enabled = v; } },
+  { key: 'ui', type: 'boolean', defaultValue: 'false', description: 'Deploy the Metaflow UI (needs the metadata service)', requires: { key: 'metadataService', value: true }, apply: (d, v) => { d.ui.enabled = v; } },
   { key: 'uiAuth', type: 'enum', values: ['internal', 'cognito'], defaultValue: 'internal', description: 'internal: internal ALB open to uiAllowedCidrs only; cognito: public HTTPS ALB with Cognito login', apply: (d, v) => { d.ui.authMode = v as string; } },
   { key: 'uiAllowedCidrs', type: 'list', defaultValue: '(required for internal)', description: 'Comma-separated CIDRs allowed to reach the UI load balancer', props: ['Ui:auth.allowedCidrs'], apply: (d, v) => { d.ui.allowedCidrs = v as string[]; } },
   { key: 'uiCertificateArn', type: 'string', defaultValue: '(required for cognito)', description: 'ACM certificate ARN for the UI HTTPS listener', props: ['Ui:auth.certificateArn'], apply: (d, v) => { d.ui.certificateArn = v as string; } },
@@ -301,7 +301,11 @@ export function metaflowSettingsFromContext(scope: Construct): MetaflowAppSettin
     contextError(KEYS[0], stackName, 'a CloudFormation stack name (letters, digits, hyphens; starting with a letter)');
   }
   for (const spec of KEYS) {
-    if (spec.requires && scope.node.tryGetContext(spec.key) !== undefined) checkRequirement(scope, spec, spec.requires);
+    // A switch turned off (-c gpuSpot=false, -c ui=false) needs nothing else.
+    const raw = scope.node.tryGetContext(spec.key);
+    if (spec.requires && raw !== undefined && !(spec.type === 'boolean' && parseContextValue(spec, raw) === false)) {
+      checkRequirement(scope, spec, spec.requires);
+    }
   }
   const minvCpus = draft.compute.onDemand.minvCpus as number | undefined;
   const onDemandMax = (draft.compute.onDemand.maxvCpus as number | undefined) ?? 256;

@@ -260,7 +260,7 @@ export class MetaflowStepFunctionsSupport extends StepFunctionsSupportBase {
       resources: ['*'],
     }));
     acknowledge(this.stateMachineRole, [wildcardResourceFinding(this, '*')],
-      'CloudWatch Logs delivery APIs, X-Ray trace upload and Batch Describe/List calls support no resource-level permissions.');
+      'The CloudWatch Logs delivery APIs Step Functions logging calls and the X-Ray trace upload it makes with tracing on support no resource-level permissions.');
 
     const stateMachines = this.stateMachineArnPattern;
     this.eventsRole = new iam.Role(this, 'EventsRole', {

@@ -4,6 +4,7 @@ import * as batch from 'aws-cdk-lib/aws-batch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { GpuImageType } from '../../lib/compute/environment-options';
+import { parseInstanceTypes } from '../../lib/compute/instance-types';
 import { MetaflowBatchCompute, MetaflowBatchComputeProps } from '../../lib/compute/metaflow-batch-compute';
 import { MetaflowJobQueue } from '../../lib/compute/metaflow-job-queue';
 import { resourcesOf, stackWithVpcAndDatastore } from '../support/synth';
@@ -278,6 +279,7 @@ describe('MetaflowBatchCompute bad input names the construct and the value', () 
     ['GPU environment with CPU types', { gpu: { instanceTypes: ['g5.xlarge', 'm5.large', 'c6i'] } }, /Test\/Compute: gpu.instanceTypes must be NVIDIA GPU instance types or families .*got \["m5.large","c6i"\]/],
     ['GPU environment with AMD GPUs', { gpu: { instanceTypes: ['g4ad.xlarge'] } }, /gpu.instanceTypes must be NVIDIA GPU .*got \["g4ad.xlarge"\]/],
     ['malformed instance type', { onDemand: { instanceTypes: ['M5 Large'] } }, /onDemand.instanceTypes must be an instance type \("m6i.large"\) or family \("m6i"\), got "M5 Large"/],
+    ['instance type with a size EC2 does not have', { onDemand: { instanceTypes: ['m6i', 'm5.foo'] } }, /onDemand.instanceTypes must be an instance type \("m6i.large"\) or family \("m6i"\), got "m5.foo"/],
     ['empty instance types', { spot: { instanceTypes: [] } }, /spot.instanceTypes must be a non-empty list/],
     ['EC2 option on Fargate', { fargate: { enabled: true, instanceTypes: ['m5'] } as never }, /Test\/Compute: fargate.instanceTypes must be left unset: it applies only to EC2 environments \(onDemand, spot, gpu\), not Fargate, got \["m5"\]/],
     ['minvCpus on Fargate', { fargate: { enabled: true, minvCpus: 2 } as never }, /fargate.minvCpus must be left unset: it applies only to EC2 environments/],
@@ -295,6 +297,17 @@ describe('MetaflowBatchCompute bad input names the construct and the value', () 
   ])('%s', (_name, props, message) => {
     expect(() => build(props)).toThrow(message);
   });
+});
+
+test('instance types: every size shape EC2 uses is accepted, families stay families', () => {
+  const sizes = ['t3.nano', 't3.micro', 't3.small', 'r8gd.medium', 'm5.large', 'm6i.xlarge', 'c7i-flex.2xlarge',
+    'p6-b200.48xlarge', 'u7i-12tb.224xlarge', 'm7i.metal-24xl', 'c5.metal'];
+  const parsed = parseInstanceTypes(new Stack(), 'instanceTypes', [...sizes, 'm6i', 'default_x86_64']);
+  expect(parsed.instanceTypes.map(String)).toEqual(sizes);
+  expect(parsed.instanceClasses).toEqual(['m6i', 'default_x86_64']);
+  for (const typo of ['m5.lrage', 'm5.foo', 'm5.xlarg', 'm5.0xlarge', 'm5.metal-x']) {
+    expect(() => parseInstanceTypes(new Stack(), 'instanceTypes', [typo])).toThrow(`got "${typo}"`);
+  }
 });
 
 describe('MetaflowJobQueue', () => {

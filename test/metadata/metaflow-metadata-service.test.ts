@@ -223,6 +223,13 @@ describe('MetaflowMetadataService options', () => {
     template.resourceCountIs('Custom::MetaflowMigrations', 0);
     expect(service.migrations).toBeUndefined();
   });
+
+  test('desiredCount 0: no migration check (no task would answer it and the deploy would fail), no roll', () => {
+    const { template, service } = build({ desiredCount: 0 });
+    template.resourceCountIs('Custom::MetaflowMigrations', 0);
+    template.resourceCountIs('Custom::AWS', 0);
+    expect(service.migrations).toBeUndefined();
+  });
 });
 
 describe('MetaflowMetadataService bad input', () => {
@@ -230,6 +237,7 @@ describe('MetaflowMetadataService bad input', () => {
     ['a Fargate cpu that does not exist', { cpu: 300 }, /Test\/Metadata: cpu must be Fargate CPU units, one of 256, 512, 1024, 2048, 4096, 8192, 16384, got 300/],
     ['memory outside the cpu range', { cpu: 256, memoryMiB: 4096 }, /Test\/Metadata: memoryMiB must be a memory size Fargate accepts with cpu 256: 512–2048 MiB in steps of 512, got 4096/],
     ['negative desired count', { desiredCount: -1 }, /desiredCount must be an integer from 0 to 100, got -1/],
+    ['migrations asked for with no task to run them', { desiredCount: 0, runMigrations: true }, /Test\/Metadata: runMigrations must be false or unset when desiredCount is 0 \(no task would answer the migration check, so the deploy would fail\), got true/],
     ['an image tag with spaces', { imageVersion: 'latest please' }, /imageVersion must be an image tag such as "v2.4.12", got "latest please"/],
     ['backup retention of 0 days', { database: { backupRetentionDays: 0 } }, /Test\/Metadata\/Database: backupRetentionDays must be an integer from 1 to 35, got 0/],
     ['the database in public subnets', { database: { vpcSubnets: { subnetType: ec2.SubnetType.PUBLIC } } }, /vpcSubnets must be isolated or private subnets \(the database is never public\), got "Public"/],

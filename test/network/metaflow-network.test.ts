@@ -28,7 +28,7 @@ describe('MetaflowNetwork', () => {
     expect(network.databaseSubnets).toEqual({ subnetType: ec2.SubnetType.PRIVATE_ISOLATED });
   });
 
-  test('S3 and DynamoDB gateway endpoints on exactly the compute subnets\' route tables, account-scoped, ECR layers readable', () => {
+  test('S3 and DynamoDB gateway endpoints on exactly the compute subnets\' route tables, account-scoped, ECR layers and Amazon Linux 2023 repositories readable', () => {
     for (const [natGateways, subnetName] of [[1, 'compute'], [0, 'public']] as const) {
       const stack = emptyStack();
       new MetaflowNetwork(stack, 'Network', { natGateways });
@@ -45,10 +45,15 @@ describe('MetaflowNetwork', () => {
           Condition: { StringEquals: { 'aws:PrincipalAccount': { Ref: 'AWS::AccountId' } } },
         });
       }
-      expect(endpoints[0].PolicyDocument.Statement[1]).toEqual({
+      expect(endpoints[0].PolicyDocument.Statement.slice(1)).toEqual([{
         Sid: 'EcrImageLayers', Effect: 'Allow', Principal: { AWS: '*' }, Action: 's3:GetObject',
         Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':s3:::prod-', { Ref: 'AWS::Region' }, '-starport-layer-bucket/*']] },
-      });
+      }, {
+        // dnf on Amazon Linux 2023 (hosts, and step images built on it) reads its repositories
+        // unsigned from this AWS-owned bucket; the account statement alone would refuse it (403).
+        Sid: 'AmazonLinuxRepositories', Effect: 'Allow', Principal: { AWS: '*' }, Action: 's3:GetObject',
+        Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':s3:::al2023-repos-', { Ref: 'AWS::Region' }, '-de612dc2/*']] },
+      }]);
       expect(endpoints[1].PolicyDocument.Statement).toHaveLength(1);
     }
   });

@@ -29,7 +29,7 @@ const BAD_VALUES: Record<string, { context: Record<string, string>; quoted: stri
   onDemand: { context: { onDemand: 'x' }, quoted: '"x"' },
   onDemandMaxvCpus: { context: { onDemandMaxvCpus: '0' }, quoted: '"0"' },
   minvCpus: { context: { minvCpus: '500' }, quoted: '"500"' },
-  instanceTypes: { context: { instanceTypes: 'M5 Large' }, quoted: 'M5 Large' },
+  instanceTypes: { context: { instanceTypes: 'm6i,m5.lrage' }, quoted: 'm5.lrage' },
   gpu: { context: { gpu: 'x' }, quoted: '"x"' },
   gpuMaxvCpus: { context: { gpuMaxvCpus: '0' }, quoted: '"0"' },
   gpuInstanceTypes: { context: { gpuInstanceTypes: 'm5.large' }, quoted: 'm5.large' },
@@ -90,4 +90,8 @@ describe.each(Object.keys(BAD_VALUES))('-c %s with a bad value', (key) => {
     expect(message).toContain(quoted);
     expect(message).not.toContain('\n');
   });
+});
+
+test('a switch turned off needs nothing else: -c ui=false and -c gpuSpot=false pass without the keys they need when on', () => {
+  expect(() => appFromContext({ nag: 'false', ui: 'false', metadataService: 'false', gpu: 'false', gpuSpot: 'false' })).not.toThrow();
 });

@@ -86,10 +86,48 @@ describe('monitoring in the default stack', () => {
     expect(alarms.ApiLatency.ExtendedStatistic).toBe('p99');
   });
 
-  test('the alarm topic requires TLS; its ARN and the dashboard name are outputs', () => {
-    template.hasResourceProperties('AWS::SNS::TopicPolicy', {
-      PolicyDocument: { Statement: [{ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }] },
-    });
+  test('alarms on AWS metrics use the dimensions AWS publishes them with, naming this stack\'s resources', () => {
+    // API Gateway: dimension ApiName (the REST API's name, which must be unique to this stack, or
+    // the alarm adds up every stack's API); ECS (also ECS/ContainerInsights): ClusterName and
+    // ServiceName; RDS: DBInstanceIdentifier; Lambda: FunctionName.
+    const [apiId, api] = resourcesOf(template, 'AWS::ApiGateway::RestApi')[0];
+    expect(api.Properties.Name).toBe('Metaflow-metaflow-metadata');
+    const service = resourcesOf(template, 'AWS::ECS::Service')[0][0];
+    const cluster = resourcesOf(template, 'AWS::ECS::Cluster')[0][0];
+    const database = resourcesOf(template, 'AWS::RDS::DBInstance')[0][0];
+    const ecs = [{ Name: 'ClusterName', Value: { Ref: cluster } }, { Name: 'ServiceName', Value: { 'Fn::GetAtt': [service, 'Name'] } }];
+    const expected: Record<string, [string, unknown]> = {
+      ApiServerErrors: ['AWS/ApiGateway', [{ Name: 'ApiName', Value: api.Properties.Name }]],
+      ApiLatency: ['AWS/ApiGateway', [{ Name: 'ApiName', Value: api.Properties.Name }]],
+      ServiceCpu: ['AWS/ECS', ecs],
+      ServiceMemory: ['AWS/ECS', ecs],
+      ServiceDown: ['ECS/ContainerInsights', ecs],
+      DatabaseCpu: ['AWS/RDS', [{ Name: 'DBInstanceIdentifier', Value: { Ref: database } }]],
+      DatabaseStorage: ['AWS/RDS', [{ Name: 'DBInstanceIdentifier', Value: { Ref: database } }]],
+      QueueMetricsFailing: ['AWS/Lambda', [{ Name: 'FunctionName', Value: { Ref: expect.stringMatching(/^MonitoringQueueMetrics/) } }]],
+    };
+    for (const [alarm, [namespace, dimensions]] of Object.entries(expected)) {
+      expect({ alarm, namespace: alarms[alarm].Namespace, dimensions: alarms[alarm].Dimensions }).toEqual({ alarm, namespace, dimensions });
+    }
+    expect(apiId).toMatch(/^MetadataServiceApiRestApi/);
+    // Container Insights is what publishes RunningTaskCount.
+    expect(resourcesOf(template, 'AWS::ECS::Cluster')[0][1].Properties.ClusterSettings).toEqual([{ Name: 'containerInsights', Value: 'enabled' }]);
+  });
+
+  test('the alarm topic requires TLS and lets CloudWatch alarms of this account publish; its ARN and the dashboard name are outputs', () => {
+    // The topic policy replaces SNS's default policy, so the CloudWatch service principal needs
+    // its own Allow, or every alarm action fails ("Failed to execute action" in alarm history).
+    const [, policy] = resourcesOf(template, 'AWS::SNS::TopicPolicy')[0];
+    expect(policy.Properties.PolicyDocument.Statement).toEqual([
+      expect.objectContaining({ Effect: 'Deny', Principal: '*', Action: 'sns:Publish', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+      {
+        Sid: 'CloudWatchAlarmsOfThisAccount', Effect: 'Allow', Principal: { Service: 'cloudwatch.amazonaws.com' }, Action: 'sns:Publish', Resource: { Ref: topic },
+        Condition: {
+          StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } },
+          ArnLike: { 'aws:SourceArn': { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':cloudwatch:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':alarm:*']] } },
+        },
+      },
+    ]);
     expect(json.Outputs[METAFLOW_STACK_OUTPUTS.ALARM_TOPIC_ARN].Value).toEqual({ Ref: topic });
     expect(json.Outputs[METAFLOW_STACK_OUTPUTS.DASHBOARD_NAME].Value).toEqual({ Ref: expect.stringMatching(/^MonitoringDashboard/) });
   });

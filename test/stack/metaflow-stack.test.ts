@@ -114,6 +114,7 @@ test('batchContainerImage / batchContainerRegistry are refused with whitespace',
   expect(() => appFromContext({ batchContainerImage: 'my image' })).toThrow('context key batchContainerImage: expected an image reference or registry host without whitespace (1–1024 characters), got "my image" (set it with -c batchContainerImage=<value>)');
   const app = new App({ context: require('../../cdk.json').context });
   expect(() => new MetaflowStack(app, 'Direct', { batchContainerRegistry: 'my registry' })).toThrow('Direct: batchContainerRegistry must be an image reference or registry host without whitespace (1–1024 characters), got "my registry"');
+  expect(() => appFromContext({ batchContainerRegistry: 'my registry' })).toThrow('context key batchContainerRegistry: expected an image reference or registry host without whitespace (1–1024 characters), got "my registry"');
 });
 
 test('without the metadata service: no service keys and no API key secret, compute and SFN keys remain', () => {
@@ -162,10 +163,28 @@ describe('the UI in the stack', () => {
     [{ ui: 'true', uiAuth: 'cognito', uiDomainName: 'x.example.com' }, 'context key uiCertificateArn: required with -c uiAuth=cognito, got none'],
     [{ ui: 'true', uiAuth: 'internal', uiAllowedCidrs: '10.0.0.0/8', uiDomainName: 'x.example.com' }, 'context keys uiCertificateArn/uiDomainName: need -c uiAuth=cognito'],
     [{ uiAllowedCidrs: '10.0.0.0/8' }, 'context key uiAllowedCidrs: need -c ui=true, got ui=false'],
-    [{ ui: 'true', uiAllowedCidrs: '10.0.0.0/8', metadataService: 'false' }, 'Metaflow: ui.enabled must be false when the metadata service is turned off'],
+    [{ ui: 'true', uiAllowedCidrs: '10.0.0.0/8', metadataService: 'false' }, 'context key ui: "true" needs -c metadataService=true, got metadataService=false'],
   ])('bad UI settings %j are refused clearly', (context, message) => {
     expect(() => appFromContext(context as Record<string, string>)).toThrow(message);
   });
+});
+
+test('every function that answers CloudFormation runs outside the VPC (the S3 endpoint policy refuses CloudFormation-signed response URLs)', () => {
+  // A custom resource's answer is a PUT to a presigned S3 URL signed by CloudFormation, not by
+  // this account. From the compute subnets that PUT would go through the S3 gateway endpoint,
+  // whose "account" policy admits only this account's principals: the deploy would hang until
+  // the custom resource times out. So the handlers that answer (service tokens) stay outside the
+  // VPC; the migration function inside it is called by the provider framework, which answers.
+  const resources = defaultTemplate().toJSON().Resources as Record<string, any>;
+  const tokens = Object.values(resources)
+    .filter((r) => r.Type.startsWith('Custom::') || r.Type === 'AWS::CloudFormation::CustomResource')
+    .map((r) => r.Properties.ServiceToken['Fn::GetAtt'][0] as string);
+  expect(tokens.length).toBeGreaterThanOrEqual(3);
+  for (const token of new Set(tokens)) {
+    expect({ token, type: resources[token].Type, vpc: resources[token].Properties.VpcConfig }).toEqual({ token, type: 'AWS::Lambda::Function', vpc: undefined });
+  }
+  const inVpc = Object.entries(resources).filter(([, r]) => r.Type === 'AWS::Lambda::Function' && r.Properties.VpcConfig).map(([id]) => id);
+  expect(inVpc).toEqual([expect.stringMatching(/^MetadataServiceMigrationsFunction/)]);
 });
 
 describe('removalPolicy=destroy lets a failed or test stack be deleted', () => {

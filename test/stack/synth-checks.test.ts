@@ -102,6 +102,25 @@ describe.each(Object.keys(SYNTH_VARIANTS))('%s stack', (variant) => {
       expect(ack.reason.length).toBeGreaterThan(40);
     }
   });
+
+  test('no construct acknowledges the same finding twice (grants sharing a finding keep one, with both reasons)', () => {
+    const seen = new Set<string>();
+    const repeated: string[] = [];
+    for (const ack of synthesized[variant].acknowledgements) {
+      const key = `${ack.path} ${ack.id}`;
+      if (seen.has(key)) repeated.push(key);
+      seen.add(key);
+    }
+    expect(repeated).toEqual([]);
+  });
+});
+
+test('the state machine role\'s one Resource::* acknowledgement gives both reasons (Batch Describe/List and log delivery)', () => {
+  const acks = synthesized.default.acknowledgements.filter((ack) =>
+    ack.path === 'Metaflow/StepFunctions/StateMachineRole' && ack.id.endsWith('AwsSolutions-IAM5[Resource::*]'));
+  expect(acks).toHaveLength(1);
+  expect(acks[0].reason).toMatch(/batch:Describe/);
+  expect(acks[0].reason).toMatch(/Logs delivery/);
 });
 
 /** The synthesized template of a variant, as JSON (a fresh copy). */
