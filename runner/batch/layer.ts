@@ -127,7 +127,7 @@ export class BatchComputeLayer implements ComputeLayer {
   }
 
   get description(): string {
-    const queues = new Set([this.settings.queue, ...this.queueInfo.keys()]);
+    const queues = new Set([this.settings.queue, ...[...this.queueInfo.keys()].sort()]);
     return `AWS Batch, queue${queues.size > 1 ? 's' : ''} ${[...queues].join(', ')}`;
   }
 

@@ -195,6 +195,10 @@ describe('BatchComputeLayer', () => {
 
   test('Ctrl-C during the run: every job not finished is terminated, attempts cancelled, said', async () => {
     fake.script = (step) => (step === 'a' ? { hang: true } : undefined);
+    let abortNow: (() => void) | undefined;
+    fake.onSubmit = (input) => {
+      if (input.tags!['metaflow.step'] === 'a') setTimeout(() => abortNow?.(), 100);
+    };
     const r = await run(
       {
         steps: [
@@ -204,7 +208,7 @@ describe('BatchComputeLayer', () => {
           { name: 'end', command: sh('true') },
         ],
       },
-      { abortAfter: (events, abort) => events.at(-1)?.type === 'task-started' && (events.at(-1) as { task: { step: string } }).task.step === 'a' && abort() },
+      { abortAfter: (_e, abort) => (abortNow = abort) },
     );
     expect(r.record.status).toBe('interrupted');
     expect(fake.terminated).toEqual(['job-2']);
@@ -247,7 +251,7 @@ describe('BatchComputeLayer', () => {
       'step "b": job queue "missing" does not exist',
       'step "end": resources.cpu must be a whole number of vCPUs on EC2 (fractions only on Fargate), got 0.5',
     ]);
-    expect(layer.description).toBe('AWS Batch, queues metaflow, gpu, off, missing');
+    expect(layer.description).toBe('AWS Batch, queues metaflow, gpu, missing, off');
     expect(GPU_QUEUE_ARN).toContain('gpu');
   });
 });
