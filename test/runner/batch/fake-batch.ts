@@ -36,6 +36,8 @@ export interface Scripted {
   readonly attemptsBefore?: readonly AttemptDetail[];
   /** Run the command anyway (the scripted history only adds earlier attempts). */
   readonly run?: boolean;
+  /** What the container printed before it ended. */
+  readonly lines?: readonly string[];
   /** Stay RUNNING until terminated. */
   readonly hang?: boolean;
 }
@@ -182,7 +184,7 @@ export class FakeBatch {
     child.startedAt = Date.now();
     child.logStream = stream;
     child.attempts = [...(scripted?.attemptsBefore ?? [])];
-    const lines: string[] = [];
+    const lines: string[] = [...(scripted?.lines ?? [])];
     this.streams.set(stream, lines);
     if (scripted?.hang) return;
     if (scripted && !scripted.run) {

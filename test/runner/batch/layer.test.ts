@@ -175,12 +175,16 @@ describe('BatchComputeLayer', () => {
     ['CannotPullContainer', { reason: 'CannotPullContainerError: pull image manifest has been retried 1 time(s): not found', statusReason: 'Task failed to start' }, 'failed', /image could not be pulled.*another attempt pulls the same image/],
     ['attempt timeout', { statusReason: 'Job attempt duration exceeded timeout' }, 'timeout', /^timed out: Job attempt duration exceeded timeout/],
   ])('%s: a clear reason on the attempt, the last log lines after the failure', async (_name, scripted, status, reason) => {
-    fake.script = (step) => (step === 'start' ? scripted : undefined);
+    const lines = Array.from({ length: 30 }, (_, i) => `line ${i}`);
+    fake.script = (step) => (step === 'start' ? { ...scripted, lines } : undefined);
     const r = await run({ steps: [{ name: 'start', command: sh('true'), next: 'end' }, { name: 'end', command: sh('true') }] }, { logMode: 'failed' });
     expect(r.record.status).toBe('failed');
     const attempt = r.task('start/0').attempts[0];
     expect(attempt.status).toBe(status);
     expect(attempt.reason).toMatch(reason);
+    // --logs failed: nothing streamed while it ran, the last 20 lines after it failed
+    const shown = r.events.flatMap((e) => (e.type === 'task-log' ? [e.line] : []));
+    expect(shown).toEqual(lines.slice(10));
   });
 
   test('a spot reclaim Batch retried: the attempt succeeds, the retry is counted in the record and said', async () => {
