@@ -5,7 +5,9 @@
  * (MOTO_SIMPLE_BATCH_FAIL_AFTER=0) shows a user retry as a new plain job, then catch. moto runs
  * no containers (use_docker false), so these flows' control must not depend on what tasks write.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { CreateComputeEnvironmentCommand, CreateJobQueueCommand, ListJobsCommand } from '@aws-sdk/client-batch';
 import { AwsClients } from '../../../runner/aws/clients';
 import { BatchComputeLayer } from '../../../runner/batch/layer';
@@ -21,7 +23,7 @@ import { describeWithTool } from '../../support/external-tool';
 import { MOTO_CLIENT_CONFIG, MotoServer, startMoto } from '../../support/moto';
 import { fakeClock, tempDir } from '../support/harness';
 
-const settings: BatchSettings = { queue: 'mf-queue', gpuQueue: 'mf-queue', datastoreRoot: { bucket: 'mf', prefix: 'metaflow', url: 's3://mf/metaflow' } };
+const settings: BatchSettings = { queue: 'mf-queue', gpuQueue: 'mf-queue', datastoreRoot: { bucket: 'mf-data', prefix: 'metaflow', url: 's3://mf-data/metaflow' } };
 
 async function motoWithQueue(env: Record<string, string> = {}): Promise<{ moto: MotoServer; aws: AwsClients }> {
   const moto = await startMoto(env);
@@ -56,6 +58,34 @@ function example(name: string): FlowGraph {
   return v.graph;
 }
 
+const BIN = path.join(__dirname, '../../../bin/metaflow-cdk.js');
+const EXAMPLES_DIR = path.join(__dirname, '../../../examples');
+
+/** The real CLI, as a process; `env` on top of a clean Metaflow home and moto's credentials. */
+function cli(args: string[], env: Record<string, string> = {}) {
+  const home = tempDir('mfcdk-home-');
+  const res = spawnSync(process.execPath, [BIN, ...args], {
+    encoding: 'utf8',
+    timeout: 120_000,
+    env: { ...process.env, CI: 'true', METAFLOW_HOME: home, AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing', AWS_REGION: 'us-east-1', ...env },
+  });
+  return { code: res.status, stdout: res.stdout, stderr: res.stderr };
+}
+
+describe('metaflow-cdk run --compute batch: bad input is one line, exit 2, nothing runs', () => {
+  test.each([
+    [['--compute', 'batch'], /^metaflow-cdk: missing Metaflow config key METAFLOW_BATCH_JOB_QUEUE: set it in .* or pass --queue/],
+    [['--compute', 'batch', '--queue', 'q', '--logs', 'some'], /^metaflow-cdk: --logs must be one of all, failed, none, got "some"/],
+    [['--queue', 'q'], /^metaflow-cdk: --queue only apply to --compute batch/],
+  ])('%j', (args, message) => {
+    const root = tempDir('mfcdk-root-');
+    const r = cli(['run', path.join(EXAMPLES_DIR, 'hello.ts'), '--root', root, ...args]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(message);
+    expect(fs.readdirSync(root)).toEqual([]);
+  });
+});
+
 describeWithTool('moto_server', 'Batch layer against moto_server', () => {
   let ok: { moto: MotoServer; aws: AwsClients };
   beforeAll(async () => {
@@ -86,6 +116,21 @@ describeWithTool('moto_server', 'Batch layer against moto_server', () => {
     const children = await ok.aws.batch.send(new ListJobsCommand({ arrayJobId: parent, jobStatus: 'SUCCEEDED' }));
     expect(children.jobSummaryList?.length).toBe(100);
   }, 180_000);
+
+  test('the real CLI: run examples/hello.ts --compute batch, then jobs list / jobs kill find its jobs by tag', async () => {
+    const root = tempDir('mfcdk-root-');
+    const env = { AWS_ENDPOINT_URL: ok.moto.endpoint, METAFLOW_BATCH_JOB_QUEUE: 'mf-queue', METAFLOW_DATASTORE_SYSROOT_S3: 's3://mf-data/metaflow' };
+    const r = cli(['run', path.join(EXAMPLES_DIR, 'hello.ts'), '--compute', 'batch', '--logs', 'none', '--root', root], env);
+    expect(r.stderr).toMatch(/AWS API calls: \d+ \(.*SubmitJob 3/);
+    expect(r.code).toBe(0);
+    const runId = /HelloFlow run (\S+) succeeded/.exec(r.stdout)![1];
+    const list = cli(['jobs', 'list', '--run', runId, '--root', root], env);
+    expect(list.code).toBe(0);
+    expect(list.stdout.trim().split('\n').map((l) => l.split('\t').slice(1, 3).join(' '))).toEqual(['SUCCEEDED start/0#0', 'SUCCEEDED hello/0#0', 'SUCCEEDED end/0#0']);
+    const kill = cli(['jobs', 'kill', '--run', runId, '--root', root], env);
+    expect(kill.code).toBe(0);
+    expect(kill.stdout).toBe('terminated 0 AWS Batch jobs\nalready finished: 3\n');
+  }, 120_000);
 
   describe('a moto whose jobs all fail', () => {
     let failing: { moto: MotoServer; aws: AwsClients };
