@@ -5,10 +5,10 @@
  * (MOTO_SIMPLE_BATCH_FAIL_AFTER=0) shows a user retry as a new plain job, then catch. moto runs
  * no containers (use_docker false), so these flows' control must not depend on what tasks write.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { CreateComputeEnvironmentCommand, CreateJobQueueCommand, ListJobsCommand } from '@aws-sdk/client-batch';
+import { ListJobsCommand } from '@aws-sdk/client-batch';
 import { AwsClients } from '../../../runner/aws/clients';
 import { BatchComputeLayer } from '../../../runner/batch/layer';
 import { BatchSettings } from '../../../runner/batch/settings';
@@ -20,6 +20,7 @@ import { resolveParameters } from '../../../runner/flow/parameters';
 import { FlowGraph, validateFlow } from '../../../runner/flow/validate';
 import { runFlow } from '../../../runner/orchestrator/orchestrator';
 import { describeWithTool } from '../../support/external-tool';
+import { createMotoQueue } from './moto-queue';
 import { MOTO_CLIENT_CONFIG, MotoServer, startMoto } from '../../support/moto';
 import { fakeClock, tempDir } from '../support/harness';
 
@@ -29,15 +30,7 @@ async function motoWithQueue(env: Record<string, string> = {}): Promise<{ moto: 
   const moto = await startMoto(env);
   await moto.configure({ batch: { use_docker: false } });
   const aws = new AwsClients({ ...MOTO_CLIENT_CONFIG, endpoint: moto.endpoint, maxAttempts: 2 });
-  // moto checks the compute environment's service role exists; the aws CLI creates it
-  const role = execFileSync(
-    'aws',
-    ['--endpoint-url', moto.endpoint, '--region', 'us-east-1', 'iam', 'create-role', '--role-name', 'AWSBatchServiceRole',
-      '--assume-role-policy-document', '{"Version":"2012-10-17","Statement":[]}', '--query', 'Role.Arn', '--output', 'text'],
-    { env: { ...process.env, AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing' }, encoding: 'utf8' },
-  ).trim();
-  const ce = await aws.batch.send(new CreateComputeEnvironmentCommand({ computeEnvironmentName: 'mf-ce', type: 'UNMANAGED', state: 'ENABLED', serviceRole: role }));
-  await aws.batch.send(new CreateJobQueueCommand({ jobQueueName: 'mf-queue', priority: 1, state: 'ENABLED', computeEnvironmentOrder: [{ order: 1, computeEnvironment: ce.computeEnvironmentArn! }] }));
+  await createMotoQueue(moto.endpoint, aws.batch);
   return { moto, aws };
 }
 
