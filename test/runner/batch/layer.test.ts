@@ -258,4 +258,11 @@ describe('BatchComputeLayer', () => {
     expect(layer.description).toBe('AWS Batch, queues metaflow, gpu, missing, off');
     expect(GPU_QUEUE_ARN).toContain('gpu');
   });
+
+  test('flow validation: a step\'s batch options are an object of known fields', () => {
+    const flow = (batch: unknown) => defineFlow({ name: 'V', image: IMAGE, steps: [{ name: 'start', command: ['true'], batch: batch as never, next: 'end' }, { name: 'end', command: ['true'] }] });
+    expect(validateFlow(flow({ queu: 'x' }))).toMatchObject({ ok: false, problems: ['step "start" batch: unknown field "queu" (did you mean "queue"?)'] });
+    expect(validateFlow(flow('q'))).toMatchObject({ ok: false, problems: ['step "start": batch must be an object, got "q"'] });
+    expect(validateFlow(flow({ queue: 'q', tags: { team: 'ml' } })).ok).toBe(true);
+  });
 });
