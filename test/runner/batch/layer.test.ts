@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BatchClient, RegisterJobDefinitionCommand, SubmitJobCommandInput } from '@aws-sdk/client-batch';
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
+import { AwsClients } from '../../../runner/aws/clients';
 import { BatchComputeLayer, BatchLogMode } from '../../../runner/batch/layer';
 import { BatchSettings } from '../../../runner/batch/settings';
 import { LocalDatastore } from '../../../runner/datastore/local';
@@ -12,6 +13,7 @@ import { RunEvent } from '../../../runner/orchestrator/events';
 import { runFlow } from '../../../runner/orchestrator/orchestrator';
 import { fakeClock, sh, tempDir } from '../support/harness';
 import { FakeBatch, QUEUE_ARN, GPU_QUEUE_ARN, Scripted } from './fake-batch';
+import { throttlingHandler } from './throttling-http';
 
 const settings: BatchSettings = {
   queue: 'metaflow',
@@ -265,4 +267,51 @@ describe('BatchComputeLayer', () => {
     expect(validateFlow(flow('q'))).toMatchObject({ ok: false, problems: ['step "start": batch must be an object, got "q"'] });
     expect(validateFlow(flow({ queue: 'q', tags: { team: 'ml' } })).ok).toBe(true);
   });
+});
+
+describe('BatchComputeLayer under throttling', () => {
+  test('TooManyRequestsException twice on every Batch operation: absorbed by the SDK retry strategy, the run succeeds', async () => {
+    let jobs = 0;
+    const now = Date.now();
+    const http = throttlingHandler(2, (p, body) => {
+      switch (p) {
+        case '/v1/describejobqueues':
+          return { jobQueues: [{ jobQueueName: 'metaflow', jobQueueArn: QUEUE_ARN, state: 'ENABLED', status: 'VALID', priority: 1, computeEnvironmentOrder: [{ order: 1, computeEnvironment: 'ce' }] }] };
+        case '/v1/describecomputeenvironments':
+          return { computeEnvironments: [{ computeEnvironmentName: 'ce', computeEnvironmentArn: 'arn:ce', state: 'ENABLED', status: 'VALID', computeResources: { type: 'EC2' } }] };
+        case '/v1/describejobdefinitions':
+          return { jobDefinitions: [] };
+        case '/v1/registerjobdefinition':
+          return { jobDefinitionName: body.jobDefinitionName, jobDefinitionArn: `arn:jd/${String(body.jobDefinitionName)}:1`, revision: 1 };
+        case '/v1/submitjob':
+          return { jobId: `job-${++jobs}`, jobName: body.jobName, jobArn: `arn:job-${jobs}` };
+        case '/v1/describejobs':
+          return { jobs: (body.jobs as string[]).map((jobId) => ({ jobId, jobName: jobId, jobQueue: QUEUE_ARN, jobDefinition: 'd', status: 'SUCCEEDED', startedAt: now, stoppedAt: now + 1, container: { exitCode: 0 } })) };
+        default:
+          throw new Error(`unexpected ${p}`);
+      }
+    });
+    fake.restore(); // real clients below, with the fake HTTP transport
+    const options = { region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' }, retryMode: 'standard' as const };
+    const clients = new AwsClients({ ...options, requestHandler: http });
+    const flow = defineFlow({ name: 'T', image: IMAGE, steps: [{ name: 'start', command: ['true'], next: 'end' }, { name: 'end', command: ['true'] }] });
+    const v = validateFlow(flow);
+    if (!v.ok) throw new Error(v.problems.join('\n'));
+    const layer = new BatchComputeLayer({ settings, batch: clients.batch, logs: clients.logs, logMode: 'none', watcher: { minIntervalMs: 5 } });
+    await layer.lookUp(v.graph);
+    expect(layer.check(v.graph)).toEqual([]);
+    const record = await runFlow({ graph: v.graph, layer, datastore: new LocalDatastore(tempDir('mfcdk-batch-')), parameters: {}, clock: fakeClock() });
+    expect(record.status).toBe('succeeded');
+    // every operation: two throttled requests, then its logical calls
+    expect(Object.fromEntries(http.requests)).toEqual({
+      '/v1/describejobqueues': 3,
+      '/v1/describecomputeenvironments': 3,
+      '/v1/describejobdefinitions': 4,
+      '/v1/registerjobdefinition': 4,
+      '/v1/submitjob': 4,
+      '/v1/describejobs': 4,
+    });
+    expect(layer.calls.snapshot()).toEqual({ DescribeComputeEnvironments: 1, DescribeJobDefinitions: 2, DescribeJobQueues: 1, DescribeJobs: 2, RegisterJobDefinition: 2, SubmitJob: 2 });
+    clients.destroy();
+  }, 30_000);
 });
