@@ -13,10 +13,8 @@ import { formatDuration } from '../progress/table';
 import { CommandContext } from './commands';
 import { CommandFailedError, EXIT_CODES, UserInputError } from '../errors';
 import { checkDatastoreRoot } from './datastore-root';
-import { AwsClients } from '../aws/clients';
-import { BATCH_LOG_MODES, BatchComputeLayer, BatchLogMode } from '../batch/layer';
-import { batchSettings, BatchSettingFlags } from '../batch/settings';
-import { readMetaflowConfig } from '../config/metaflow-config';
+import type { BatchLogMode } from '../batch/layer';
+import type { BatchSettingFlags } from '../batch/settings';
 
 /** The datastore root: --root, else $METAFLOW_CDK_ROOT, else .metaflow-cdk in the working dir. */
 export function addRootOption(cmd: Command): Command {
@@ -59,6 +57,11 @@ export function makeLayer(flags: LayerFlags, maxWorkers: number | undefined, con
     return new LocalComputeLayer({ maxWorkers });
   }
   if (name === 'batch') {
+    // Loaded only for Batch: the AWS SDK stays out of the CLI's start-up (test/package/cli-startup.test.ts).
+    const { AwsClients } = require('../aws/clients') as typeof import('../aws/clients');
+    const { BATCH_LOG_MODES, BatchComputeLayer } = require('../batch/layer') as typeof import('../batch/layer');
+    const { batchSettings } = require('../batch/settings') as typeof import('../batch/settings');
+    const { readMetaflowConfig } = require('../config/metaflow-config') as typeof import('../config/metaflow-config');
     const logMode = flags.logs ?? 'all';
     if (!BATCH_LOG_MODES.includes(logMode as BatchLogMode)) throw new UserInputError(`--logs must be one of ${BATCH_LOG_MODES.join(', ')}, got ${describeValue(logMode)}`);
     const settings = batchSettings(readMetaflowConfig(context.env), flags);

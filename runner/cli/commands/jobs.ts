@@ -1,9 +1,4 @@
 import { Command } from 'commander';
-import { AwsClients } from '../../aws/clients';
-import { ApiCallCounter } from '../../batch/api-calls';
-import { terminationLines } from '../../batch/layer';
-import { findRunJobs, terminateJobs } from '../../batch/terminator';
-import { readMetaflowConfig, requireConfigValue } from '../../config/metaflow-config';
 import { UserInputError } from '../../errors';
 import { findRun } from '../run-lookup';
 import { addRootOption, openDatastore } from '../run-support';
@@ -21,6 +16,12 @@ const collect = (value: string, previous: string[] = []) => [...previous, value]
 
 /** The run's top-level Batch jobs (plain jobs and array parents), found by name prefix and tags. */
 async function runJobs(flags: JobsFlags, context: CommandContext) {
+  // Loaded only when the command runs: the AWS SDK stays out of the CLI's start-up.
+  const { AwsClients } = require('../../aws/clients') as typeof import('../../aws/clients');
+  const { ApiCallCounter } = require('../../batch/api-calls') as typeof import('../../batch/api-calls');
+  const { findRunJobs, terminateJobs } = require('../../batch/terminator') as typeof import('../../batch/terminator');
+  const { terminationLines } = require('../../batch/layer') as typeof import('../../batch/layer');
+  const { readMetaflowConfig, requireConfigValue } = require('../../config/metaflow-config') as typeof import('../../config/metaflow-config');
   if (!flags.run) throw new UserInputError('--run <run-id> is required');
   // The flow name comes from the run record when this machine has it; --flow otherwise.
   const flow = flags.flow ?? (await findRun(openDatastore(flags, context, { write: false }), flags.run)).flow;
@@ -31,7 +32,7 @@ async function runJobs(flags: JobsFlags, context: CommandContext) {
   const clients = new AwsClients({ region: flags.region });
   const calls = new ApiCallCounter();
   const jobs = await findRunJobs(clients.batch, { flow, runId: flags.run, queues }, calls);
-  return { jobs, clients, calls };
+  return { jobs, clients, calls, terminateJobs, terminationLines };
 }
 
 function jobsCommand(name: string, description: string): Command {
@@ -62,7 +63,7 @@ export const registerJobs: CommandRegistrar = (program, context) => {
   );
   jobs.addCommand(
     jobsCommand('kill', "terminate a run's AWS Batch jobs that have not finished").action(async (flags: JobsFlags) => {
-      const { jobs: found, clients, calls } = await runJobs(flags, context);
+      const { jobs: found, clients, calls, terminateJobs, terminationLines } = await runJobs(flags, context);
       const result = await terminateJobs(clients.batch, found.map((j) => ({ jobId: j.jobId!, status: j.status })), `metaflow-cdk jobs kill --run ${flags.run}`, calls);
       for (const line of terminationLines(result)) context.stdout.write(`${line}\n`);
       clients.destroy();
