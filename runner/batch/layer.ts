@@ -107,6 +107,7 @@ export class BatchComputeLayer implements ComputeLayer {
   private watching?: Promise<void>;
   private tailing?: Promise<void>;
   private cancelled = false;
+  private forced = false;
   /** What `cancelAll` terminated (for the CLI and the tests). */
   termination?: TerminateResult;
 
@@ -326,6 +327,7 @@ export class BatchComputeLayer implements ComputeLayer {
   }
 
   private onWatch(e: WatchEvent): void {
+    if (this.forced) return; // the process is quitting: nothing more is reported
     const handle = e.job.ref as JobHandle;
     const gs = this.groups.get(handle.groupId);
     if (!gs) return;
@@ -380,14 +382,14 @@ export class BatchComputeLayer implements ComputeLayer {
     let infra = '';
     if (retries.length > 0) {
       infra = ` (Batch retried it ${retries.length} time${retries.length > 1 ? 's' : ''} after losing the host: ${retries.map((r) => r.statusReason).join('; ')})`;
-      this.notice(`[${attemptName(ref)}] info: AWS Batch ran it again after a spot reclaim or host loss${infra.slice(1, -1).replace(/^Batch retried it/, ':')}`);
+      this.notice(`[${attemptName(ref)}] info: AWS Batch ran it again after losing its host (spot reclaim or host loss): ${retries.map((r) => r.statusReason).join('; ')}`);
     }
     const common = { startedAt: o.startedAt, finishedAt: o.stoppedAt ?? Date.now(), externalId, logRef: o.logStreamName, infrastructureRetries: retries.length || undefined };
     if (o.status === 'SUCCEEDED') return { ...common, outcome: 'succeeded', exitCode: o.exitCode ?? 0, reason: `exit code ${o.exitCode ?? 0}${infra}` };
     const failure = o.failure!;
     const outcome = failure.kind === 'timeout' ? 'timeout' : failure.kind === 'terminated' && this.cancelled ? 'cancelled' : 'failed';
     const hint = failure.hint ? `; ${failure.hint}` : '';
-    const noRetry = failure.retryable ? '' : ' (another attempt pulls the same image)';
+    const noRetry = failure.kind === 'cannot-pull' ? ' (another attempt pulls the same image)' : '';
     return { ...common, outcome, exitCode: o.exitCode ?? null, reason: `${failure.message}${hint}${noRetry}${infra}` };
   }
 
@@ -451,6 +453,8 @@ export class BatchComputeLayer implements ComputeLayer {
 
   forceStop(): void {
     this.cancelled = true;
+    this.forced = true;
+    this.watcher.stop();
     const left = this.jobsLeft();
     if (left.length === 0) return;
     this.notice(`quitting at once; TerminateJob sent but not confirmed for ${left.length} job${left.length > 1 ? 's' : ''}: ${left.join(', ')}`);

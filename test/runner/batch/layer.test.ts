@@ -196,7 +196,7 @@ describe('BatchComputeLayer', () => {
     const attempt = r.task('start/0').attempts[0];
     expect(attempt.infrastructureRetries).toBe(1);
     expect(attempt.reason).toBe('exit code 0 (Batch retried it 1 time after losing the host: Host EC2 (instance i-0abc) terminated.)');
-    expect(r.notices.join('\n')).toMatch(/\[start\/0#0\] info: AWS Batch ran it again after a spot reclaim or host loss/);
+    expect(r.notices).toContain('[start/0#0] info: AWS Batch ran it again after losing its host (spot reclaim or host loss): Host EC2 (instance i-0abc) terminated.');
   });
 
   test('Ctrl-C during the run: every job not finished is terminated, attempts cancelled, said', async () => {
@@ -221,6 +221,25 @@ describe('BatchComputeLayer', () => {
     expect(r.layer.termination!.terminated).toEqual(['job-2']);
     expect(r.notices).toContain('terminated 1 AWS Batch job: job-2');
     expect(['a/0', 'a/1', 'a/2'].map((p) => r.task(p).status)).toEqual(['cancelled', 'cancelled', 'cancelled']);
+  });
+
+  test('a second Ctrl-C (forceStop): TerminateJob sent at once without waiting, the jobs left listed', async () => {
+    fake.script = (step) => (step === 'start' ? { hang: true } : undefined);
+    const notices: string[] = [];
+    const flow = defineFlow({ name: 'TestFlow', image: IMAGE, steps: [{ name: 'start', command: sh('true'), next: 'end' }, { name: 'end', command: sh('true') }] });
+    const v = validateFlow(flow);
+    if (!v.ok) throw new Error(v.problems.join('\n'));
+    const layer = makeLayer(notices);
+    await layer.lookUp(v.graph);
+    const abort = new AbortController();
+    const running = runFlow({ graph: v.graph, layer, datastore: new LocalDatastore(tempDir('mfcdk-batch-')), parameters: {}, clock: fakeClock(), signal: abort.signal });
+    while (layer.jobsLeft().length === 0) await new Promise((r) => setTimeout(r, 5));
+    layer.forceStop();
+    expect(notices).toEqual(['quitting at once; TerminateJob sent but not confirmed for 1 job: job-1']);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(fake.terminated).toEqual(['job-1']);
+    abort.abort();
+    expect((await running).status).toBe('interrupted');
   });
 
   test('Ctrl-C during submission: the job being submitted is terminated too', async () => {
