@@ -337,7 +337,8 @@ export class BatchComputeLayer implements ComputeLayer {
     }
     if (e.type === 'progress') return;
     const index = e.childIndex ?? 0;
-    const externalId = handle.array ? `${e.job.jobId}:${index - (e.job.firstIndex ?? 0)}` : e.job.jobId;
+    // an array child is `<parent>:<child>`; a chunk of one child is a plain job
+    const externalId = e.job.size > 1 ? `${e.job.jobId}:${index - (e.job.firstIndex ?? 0)}` : e.job.jobId;
     const servedNow = !handle.array || gs.released.has(index);
     if (e.type === 'started') {
       if (servedNow) this.reportStarted(gs.template, index, handle.attempt, e.at, externalId, e.logStreamName);

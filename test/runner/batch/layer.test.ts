@@ -68,6 +68,7 @@ async function run(spec: Partial<FlowSpec> & { steps: StepSpec[] }, opts: { logM
   return { record, events, notices, layer, task, outputs, datastore, graph: v.graph };
 }
 
+const retryJobId = (input: SubmitJobCommandInput) => `job-${fake.submitted.indexOf(input) + 1}`;
 const env = (input: SubmitJobCommandInput) => Object.fromEntries((input.containerOverrides?.environment ?? []).map((e) => [e.name, e.value]));
 
 describe('BatchComputeLayer', () => {
@@ -166,6 +167,7 @@ describe('BatchComputeLayer', () => {
     expect(retry.jobName).toBe(`TestFlow-${r.record.runId}-a-2-a1`);
     expect(env(retry)).toMatchObject({ MF_RETRY_COUNT: '1', MF_TASK_ID: '2', MF_FOREACH_INDEX: '2', MF_FOREACH_ITEM: '2', MF_ARRAY_INDEX_OFFSET: '2' });
     expect(r.task('a/2').status).toBe('caught');
+    expect(r.task('a/2').attempts.map((a) => a.externalId)).toEqual(['job-2:2', retryJobId(retry)]);
     expect(r.task('a/2').attempts.map((a) => [a.status, a.exitCode, a.reason])).toEqual([
       ['failed', 3, 'exit code 3: Essential container in task exited'],
       ['failed', 3, 'exit code 3: Essential container in task exited'],
@@ -333,4 +335,21 @@ describe('BatchComputeLayer under throttling', () => {
     expect(layer.calls.snapshot()).toEqual({ DescribeComputeEnvironments: 1, DescribeJobDefinitions: 2, DescribeJobQueues: 1, DescribeJobs: 2, RegisterJobDefinition: 2, SubmitJob: 2 });
     clients.destroy();
   }, 30_000);
+});
+
+test('a foreach of ONE child: a plain job (no array of one), its id without a child suffix', async () => {
+  const fakeOne = fake;
+  const r = await run({
+    steps: [
+      { name: 'start', command: sh('true'), foreach: { items: ['only'] }, next: 'a' },
+      { name: 'a', command: sh('printf "{\\"item\\": \\"%s\\"}" "$MF_FOREACH_ITEM" > "$MF_OUTPUT_DIR/outputs.json"'), next: 'join' },
+      { name: 'join', join: true, command: sh('true'), next: 'end' },
+      { name: 'end', command: sh('true') },
+    ],
+  });
+  expect(r.record.status).toBe('succeeded');
+  const a = fakeOne.submitted.find((s) => s.tags!['metaflow.step'] === 'a')!;
+  expect(a.arrayProperties).toBeUndefined();
+  expect(r.task('a/0').attempts[0].externalId).toBe('job-2');
+  expect(r.outputs('a/0')).toEqual({ item: 'only' });
 });
