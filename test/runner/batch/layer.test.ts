@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { BatchClient, RegisterJobDefinitionCommand, SubmitJobCommandInput } from '@aws-sdk/client-batch';
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { AwsClients } from '../../../runner/aws/clients';
+import { formatRun } from '../../../runner/cli/commands/show';
 import { BatchComputeLayer, BatchLogMode } from '../../../runner/batch/layer';
 import { BatchSettings } from '../../../runner/batch/settings';
 import { LocalDatastore } from '../../../runner/datastore/local';
@@ -198,6 +199,7 @@ describe('BatchComputeLayer', () => {
     const attempt = r.task('start/0').attempts[0];
     expect(attempt.infrastructureRetries).toBe(1);
     expect(attempt.reason).toBe('exit code 0 (Batch retried it 1 time after losing the host: Host EC2 (instance i-0abc) terminated.)');
+    expect(formatRun(r.record)).toContain('\nhost losses retried by AWS Batch (not user retries): start/0#0 ×1\n');
     expect(r.notices).toContain('[start/0#0] info: AWS Batch ran it again after losing its host (spot reclaim or host loss): Host EC2 (instance i-0abc) terminated.');
   });
 
