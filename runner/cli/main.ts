@@ -20,7 +20,13 @@ export function buildProgram(context: CommandContext): Command {
   for (const register of COMMANDS) register(program, context);
   // Subcommands added with addCommand() do not inherit the program's settings: without this a
   // usage error in a subcommand (unknown flag, missing argument) would call process.exit(1).
-  for (const cmd of program.commands) cmd.copyInheritedSettings(program);
+  const inherit = (parent: Command) => {
+    for (const cmd of parent.commands) {
+      cmd.copyInheritedSettings(parent);
+      inherit(cmd);
+    }
+  };
+  inherit(program);
   return program;
 }
 

@@ -13,6 +13,8 @@ import { formatDuration } from '../progress/table';
 import { CommandContext } from './commands';
 import { CommandFailedError, EXIT_CODES, UserInputError } from '../errors';
 import { checkDatastoreRoot } from './datastore-root';
+import type { BatchLogMode } from '../batch/layer';
+import type { BatchSettingFlags } from '../batch/settings';
 
 /** The datastore root: --root, else $METAFLOW_CDK_ROOT, else .metaflow-cdk in the working dir. */
 export function addRootOption(cmd: Command): Command {
@@ -38,11 +40,57 @@ export function parseMaxWorkers(value: string | undefined): number | undefined {
   return n;
 }
 
-export function makeLayer(compute: string | undefined, maxWorkers: number | undefined): ComputeLayer {
-  const name = compute ?? 'local';
-  if (name === 'local') return new LocalComputeLayer({ maxWorkers });
-  if (name === 'batch') throw new UserInputError('--compute batch is not available yet (it comes with the AWS Batch layer); use --compute local');
-  throw new UserInputError(`--compute ${describeValue(name)}: unknown compute layer (available: local)`);
+/** Flags of `run` that choose and configure the compute layer. */
+export interface LayerFlags extends BatchSettingFlags {
+  readonly compute?: string;
+  /** `--logs all|failed|none` (Batch). */
+  readonly logs?: string;
+}
+
+const COMPUTE_LAYERS = ['local', 'batch'];
+
+export function makeLayer(flags: LayerFlags, maxWorkers: number | undefined, context: Pick<CommandContext, 'env' | 'stderr'>): ComputeLayer {
+  const name = flags.compute ?? 'local';
+  const batchOnly = (['queue', 'gpuQueue', 'jobRole', 'executionRole', 'region', 'logs'] as const).filter((k) => flags[k] !== undefined);
+  if (name === 'local') {
+    if (batchOnly.length) throw new UserInputError(`${batchOnly.map(flagName).join(', ')} only apply to --compute batch`);
+    return new LocalComputeLayer({ maxWorkers });
+  }
+  if (name === 'batch') {
+    // Loaded only for Batch: the AWS SDK stays out of the CLI's start-up (test/package/cli-startup.test.ts).
+    const { AwsClients } = require('../aws/clients') as typeof import('../aws/clients');
+    const { BATCH_LOG_MODES, BatchComputeLayer } = require('../batch/layer') as typeof import('../batch/layer');
+    const { batchSettings } = require('../batch/settings') as typeof import('../batch/settings');
+    const { readMetaflowConfig } = require('../config/metaflow-config') as typeof import('../config/metaflow-config');
+    const logMode = flags.logs ?? 'all';
+    if (!BATCH_LOG_MODES.includes(logMode as BatchLogMode)) throw new UserInputError(`--logs must be one of ${BATCH_LOG_MODES.join(', ')}, got ${describeValue(logMode)}`);
+    const settings = batchSettings(readMetaflowConfig(context.env), flags);
+    const clients = new AwsClients({ region: settings.region });
+    return new BatchComputeLayer({
+      settings,
+      batch: clients.batch,
+      logs: clients.logs,
+      logMode: logMode as BatchLogMode,
+      notice: (line) => context.stderr.write(`metaflow-cdk: ${line}\n`),
+    });
+  }
+  throw new UserInputError(`--compute ${describeValue(name)}: unknown compute layer (available: ${COMPUTE_LAYERS.join(', ')})`);
+}
+
+const flagName = (k: string) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+
+/**
+ * The datastore of a run on `compute`. Batch defaults to the S3 datastore (DATASTORE_SYSROOT_S3).
+ * TODO(s3-datastore): the S3 datastore is being written on another branch; until it is merged,
+ * this is the ONE place to switch: `--compute batch` uses the local datastore and says so (tasks
+ * on Batch reach it only when their containers share this machine's file system).
+ */
+export function runDatastore(compute: string | undefined, opts: { root?: string }, context: CommandContext): LocalDatastore {
+  const datastore = openDatastore(opts, context, { write: true });
+  if (compute === 'batch') {
+    context.stderr.write(`metaflow-cdk: the S3 datastore is not available in this build yet; using the local datastore ${datastore.root}\n`);
+  }
+  return datastore;
 }
 
 /** Load and validate a flow file; every problem becomes a UserInputError (exit 2). */
@@ -137,6 +185,13 @@ export async function executeRun(options: ExecuteOptions, context: CommandContex
   };
   const layer = options.layer;
   for (const signal of STOP_SIGNALS) process.on(signal, onSignal);
+  if (layer.lookUp) {
+    try {
+      await layer.lookUp(options.graph);
+    } catch (err) {
+      throw new CommandFailedError(`the ${layer.name} compute layer could not look up what it needs: ${(err as Error).message.split('\n')[0]}`);
+    }
+  }
   const where = layer.description;
   const problems = layer.check(options.graph);
   if (problems.length) throw new UserInputError(new LayerCheckError(layer.name, problems).message);
@@ -173,6 +228,7 @@ export async function executeRun(options: ExecuteOptions, context: CommandContex
     context.stdout.write(JSON.stringify(record, null, 2) + '\n');
     context.stderr.write(`${summary}\n`);
   } else progressOut.write(`${summary}\n`);
+  for (const line of layer.summary?.() ?? []) context.stderr.write(`metaflow-cdk: ${line}\n`);
   if (record.status !== 'succeeded') {
     context.stderr.write(`metaflow-cdk: see \`metaflow-cdk show ${record.runId}\`; \`metaflow-cdk resume ${record.runId}\` reruns what did not succeed\n`);
   }

@@ -45,6 +45,11 @@ export interface AttemptResult {
   readonly finishedAt: number;
   readonly externalId?: string;
   readonly logRef?: string;
+  /**
+   * Times the layer's infrastructure retried this attempt itself after losing its host (Batch:
+   * spot reclaims retried through `retryStrategy`), apart from the user's retries. @default 0
+   */
+  readonly infrastructureRetries?: number;
 }
 
 /**
@@ -83,7 +88,14 @@ export interface ComputeLayer {
   readonly name: string;
   /** One line about where tasks run, for the run's header (`local, 2 workers`). */
   readonly description: string;
+  /**
+   * Look up what `check` needs from outside (Batch: the queues, once each), before `check`.
+   * Layers without such lookups leave it out.
+   */
+  lookUp?(graph: FlowGraph): Promise<void>;
   check(graph: FlowGraph): string[];
+  /** Lines to print when the run is over (Batch: API calls per operation). */
+  summary?(): string[];
   open(context: LayerContext): void;
   submit(group: TaskGroup): void;
   cancelAll(reason: string): Promise<void>;

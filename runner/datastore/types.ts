@@ -26,6 +26,8 @@ export interface AttemptRecord {
   externalId?: string;
   /** Where the layer keeps the attempt's log (Batch: the CloudWatch log stream). */
   logRef?: string;
+  /** Host losses (spot reclaims) the layer retried inside this attempt (Batch), when any. */
+  infrastructureRetries?: number;
 }
 
 /** A task's record: `<task path>/status.json`, and one entry of the run's task chunks. */

@@ -1,4 +1,5 @@
 import { StepPolicies } from '../policy';
+import type { BatchStepOptions } from '../policy/batch';
 
 /** Types a flow parameter may have. `list` accepts a JSON array or comma-separated values. */
 export type ParameterType = 'string' | 'number' | 'integer' | 'boolean' | 'list' | 'json';
@@ -54,6 +55,12 @@ export interface StepSpec extends StepPolicies {
   readonly join?: boolean;
   /** What the step does, for humans. @default - none */
   readonly description?: string;
+  /**
+   * AWS Batch settings of the step (its own queue, tags, swap, public IP on Fargate,
+   * infrastructure retries); checked by the Batch layer, ignored by the others.
+   * @default - the Batch defaults (see BatchStepOptions)
+   */
+  readonly batch?: BatchStepOptions;
 }
 
 /** What {@link defineFlow} takes: a flow's name, parameters, defaults and steps. */

@@ -10,13 +10,15 @@ import {
 } from '../limits';
 import { effectivePolicies, isIdentifier, POLICY_NAMES, validatePolicies } from '../policy';
 import { unknownFields } from '../unknown-fields';
+import type { BatchStepOptions } from '../policy/batch';
 import { Flow, FlowSpec, ForeachSource, nextOf, StepSpec } from './model';
 import { parameterType, validateParameters } from './parameters';
 
 /** The fields a flow may have. */
 const FLOW_FIELDS: readonly (keyof FlowSpec)[] = ['name', 'image', 'env', 'parameters', 'defaults', 'steps'];
 /** The fields a step may have: its own and its policies. */
-const STEP_FIELDS: readonly (keyof StepSpec)[] = ['name', 'image', 'command', 'env', 'next', 'foreach', 'join', 'description', ...POLICY_NAMES];
+const BATCH_STEP_FIELDS: readonly (keyof BatchStepOptions)[] = ['queue', 'tags', 'swappiness', 'maxSwap', 'assignPublicIp', 'infrastructureRetries'];
+const STEP_FIELDS: readonly (keyof StepSpec)[] = ['name', 'image', 'command', 'env', 'next', 'foreach', 'join', 'description', 'batch', ...POLICY_NAMES];
 const FOREACH_SOURCES = ['items', 'output', 'param'] as const;
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -98,6 +100,10 @@ function checkStep(flow: FlowSpec, step: StepSpec, defaultsValid: boolean): stri
   const problems: string[] = [];
   const where = `step ${describeValue(step.name)}`;
   problems.push(...unknownFields(where, 'field', step, STEP_FIELDS));
+  if (step.batch !== undefined) {
+    if (typeof step.batch !== 'object' || step.batch === null || Array.isArray(step.batch)) problems.push(`${where}: batch must be an object, got ${describeValue(step.batch)}`);
+    else problems.push(...unknownFields(`${where} batch`, 'field', step.batch, BATCH_STEP_FIELDS));
+  }
   if (!isIdentifier(step.name)) problems.push(`${where}: the name must be a valid identifier`);
   else if (step.name.length > STEP_NAME_MAX_LENGTH) {
     problems.push(`${where}: the name is ${step.name.length} characters long, at most ${STEP_NAME_MAX_LENGTH} fit every layer (Batch job names, Step Functions state names)`);

@@ -90,6 +90,7 @@ export class RunRecorder {
     if (result.startedAt !== undefined) rec.durationMs = result.finishedAt - result.startedAt;
     if (result.externalId !== undefined) rec.externalId = result.externalId;
     if (result.logRef !== undefined) rec.logRef = result.logRef;
+    if (result.infrastructureRetries) rec.infrastructureRetries = result.infrastructureRetries;
     return task;
   }
 

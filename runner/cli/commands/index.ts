@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { registerConfigure } from './configure';
+import { registerJobs } from './jobs';
 import { registerLogs } from './logs';
 import { registerResume } from './resume';
 import { registerRun } from './run';
@@ -31,4 +32,5 @@ export const COMMANDS: readonly CommandRegistrar[] = [
   registerShow,
   registerLogs,
   registerConfigure,
+  registerJobs,
 ];

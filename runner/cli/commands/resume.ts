@@ -25,7 +25,7 @@ export const registerResume: CommandRegistrar = (program, context) => {
       throw new UserInputError(`run ${runId} is of flow "${origin.flow}" but ${origin.flowFile} now defines "${graph.flow.name}"`);
     }
     const code = await executeRun(
-      { graph, flowFile: file, parameters: origin.parameters, withRetry: origin.withRetry, layer: makeLayer(origin.compute, maxWorkers), datastore, json: !!flags.json, origin },
+      { graph, flowFile: file, parameters: origin.parameters, withRetry: origin.withRetry, layer: makeLayer({ compute: origin.compute }, maxWorkers, context), datastore, json: !!flags.json, origin },
       context,
     );
     context.setExitCode(code);

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { describeValue } from '../../../lib/describe-value';
 import type { CommandRegistrar } from './index';
-import { addRootOption, executeRun, InputProblems, makeLayer, openDatastore, parametersOrThrow, parseMaxWorkers, prepareFlow } from '../run-support';
+import { addRootOption, executeRun, InputProblems, makeLayer, parametersOrThrow, runDatastore, parseMaxWorkers, prepareFlow } from '../run-support';
 import { UserInputError } from '../../errors';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -21,6 +21,12 @@ interface RunFlags {
   compute?: string;
   json?: boolean;
   root?: string;
+  queue?: string;
+  gpuQueue?: string;
+  jobRole?: string;
+  executionRole?: string;
+  region?: string;
+  logs?: string;
 }
 
 /** `metaflow-cdk run <flow-file>`: validate and run a flow. */
@@ -31,20 +37,26 @@ export const registerRun: CommandRegistrar = (program, context) => {
     .option('--param <name=value>', 'set a flow parameter (repeatable)', collect)
     .option('--max-workers <n>', 'how many tasks run at once (default: the number of cores)')
     .option('--with <policy>', 'apply a policy to every step that has none: retry (repeatable)', collect)
-    .option('--compute <layer>', 'where tasks run: local', 'local')
+    .option('--compute <layer>', 'where tasks run: local or batch (AWS Batch)', 'local')
+    .option('--queue <name>', 'Batch: job queue (default: METAFLOW_BATCH_JOB_QUEUE)')
+    .option('--gpu-queue <name>', 'Batch: job queue of GPU steps (default: METAFLOW_BATCH_JOB_QUEUE_GPU, else --queue)')
+    .option('--job-role <arn>', 'Batch: role of the containers (default: METAFLOW_ECS_S3_ACCESS_IAM_ROLE)')
+    .option('--execution-role <arn>', 'Batch on Fargate: execution role (default: METAFLOW_ECS_FARGATE_EXECUTION_ROLE)')
+    .option('--region <region>', 'Batch: AWS region (default: AWS_REGION or the profile)')
+    .option('--logs <which>', 'Batch: task logs from CloudWatch: all, failed (last lines of failed tasks) or none (default: all)')
     .option('--json', 'print the run record as JSON on stdout (progress goes to stderr)')
     .addHelpText('after', '\nExit codes: 0 the flow succeeded, 1 it failed, 2 bad input (nothing ran), 130 interrupted.');
   addRootOption(cmd).action(async (file: string, flags: RunFlags) => {
     const problems = new InputProblems();
     const withRetry = problems.check(() => parseWith(flags.with ?? []));
     const maxWorkers = problems.check(() => parseMaxWorkers(flags.maxWorkers));
-    const layer = problems.check(() => makeLayer(flags.compute, maxWorkers));
+    const layer = problems.check(() => makeLayer(flags, maxWorkers, context));
     const prepared = problems.check(() => prepareFlow(file));
     const parameters = prepared && problems.check(() => parametersOrThrow(prepared.graph, flags.param ?? []));
     problems.throwIfAny();
     const { graph, file: flowFile } = prepared!;
     const code = await executeRun(
-      { graph, flowFile, parameters: parameters!, withRetry: !!withRetry, layer: layer!, datastore: openDatastore(flags, context, { write: true }), json: !!flags.json },
+      { graph, flowFile, parameters: parameters!, withRetry: !!withRetry, layer: layer!, datastore: runDatastore(flags.compute, flags, context), json: !!flags.json },
       context,
     );
     context.setExitCode(code);

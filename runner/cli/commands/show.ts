@@ -50,6 +50,11 @@ export function formatRun(run: RunRecord): string {
       lines.push(`${t.status === 'caught' ? 'caught' : 'failed'}: ${t.step}/${t.taskId} after ${t.attempts.length} attempt(s): ${last?.reason ?? 'no attempt'}`);
     }
   }
+  // Host losses (spot reclaims) the compute layer retried inside an attempt: shown apart from user retries.
+  const hostLosses = run.tasks.flatMap((t) => t.attempts.filter((a) => a.infrastructureRetries).map((a) => `${t.step}/${t.taskId}#${a.attempt} ×${a.infrastructureRetries}`));
+  if (hostLosses.length) {
+    lines.push('', `host losses retried by AWS Batch (not user retries): ${hostLosses.slice(0, 10).join(', ')}${hostLosses.length > 10 ? `, … (${hostLosses.length} attempts)` : ''}`);
+  }
   return lines.join('\n') + '\n';
 }
 

@@ -2,8 +2,7 @@
  * The Batch parts against moto_server on 127.0.0.1: the S3 object store, the log tailer on
  * CloudWatch Logs events the test writes, and finding a run's jobs by name prefix + tags.
  */
-import { execFileSync } from 'node:child_process';
-import { CreateComputeEnvironmentCommand, CreateJobQueueCommand, RegisterJobDefinitionCommand, SubmitJobCommand } from '@aws-sdk/client-batch';
+import { RegisterJobDefinitionCommand, SubmitJobCommand } from '@aws-sdk/client-batch';
 import { CreateLogGroupCommand, CreateLogStreamCommand, PutLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
 import { CreateBucketCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { AwsClients, createS3Client } from '../../../runner/aws/clients';
@@ -19,6 +18,7 @@ import { BatchSubmitter } from '../../../runner/batch/submitter';
 import { BatchWatcher, WatchEvent } from '../../../runner/batch/watcher';
 import { batchJobDefinition, batchJobTags, effectivePolicies } from '../../../runner/policy';
 import { describeWithTool } from '../../support/external-tool';
+import { createMotoQueue } from './moto-queue';
 import { MOTO_CLIENT_CONFIG, MotoServer, startMoto } from '../../support/moto';
 
 describeWithTool(
@@ -110,19 +110,7 @@ describeWithTool(
     let queueReady: Promise<void> | undefined;
     /** A compute environment and the queue `mf-queue` in moto (once per file). */
     function createQueue(): Promise<void> {
-      queueReady ??= (async () => {
-        // moto checks the compute environment's service role exists; the aws CLI creates it
-        const role = execFileSync(
-          'aws',
-          ['--endpoint-url', moto.endpoint, '--region', 'us-east-1', 'iam', 'create-role', '--role-name', 'AWSBatchServiceRole',
-            '--assume-role-policy-document', '{"Version":"2012-10-17","Statement":[]}', '--query', 'Role.Arn', '--output', 'text'],
-          { env: { ...process.env, AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing' }, encoding: 'utf8' },
-        ).trim();
-        const ce = await aws.batch.send(new CreateComputeEnvironmentCommand({ computeEnvironmentName: 'mf-ce', type: 'UNMANAGED', state: 'ENABLED', serviceRole: role }));
-        await aws.batch.send(
-          new CreateJobQueueCommand({ jobQueueName: 'mf-queue', priority: 1, state: 'ENABLED', computeEnvironmentOrder: [{ order: 1, computeEnvironment: ce.computeEnvironmentArn! }] }),
-        );
-      })();
+      queueReady ??= createMotoQueue(moto.endpoint, aws.batch);
       return queueReady;
     }
 

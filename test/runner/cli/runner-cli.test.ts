@@ -174,7 +174,7 @@ describe('bad input: one clear line per problem, exit 2, no stack trace', () => 
   test('bad --max-workers, --with and --compute', () => {
     bad(['run', example('hello.ts'), '--max-workers', '0'], ['--max-workers must be a whole number ≥ 1, got "0"']);
     bad(['run', example('hello.ts'), '--with', 'magic'], ['--with "magic": unknown policy (available: retry)']);
-    bad(['run', example('hello.ts'), '--compute', 'batch'], ['--compute batch is not available yet']);
+    bad(['run', example('hello.ts'), '--compute', 'kubernetes'], ['--compute "kubernetes": unknown compute layer (available: local, batch)']);
   });
 
   test('unknown run id and bad task paths', () => {

@@ -142,7 +142,7 @@ describe('validateFlow catches before anything runs what no layer could honour',
     [
       'unknown step field with nothing close',
       () => one(linear({ gpuCount: 1 })),
-      ['step "a": unknown field "gpuCount" (expected one of name, image, command, env, next, foreach, join, description, resources, retry, timeout, catch)'],
+      ['step "a": unknown field "gpuCount" (expected one of name, image, command, env, next, foreach, join, description, batch, resources, retry, timeout, catch)'],
     ],
     ['unknown policy field, with the close name', () => one(linear({ retry: { time: 2 } })), ['step "a": unknown retry field "time" (did you mean "times"?)']],
     ['unknown flow field', () => one(linear({}), { paramters: {} }), ['flow: unknown field "paramters" (did you mean "parameters"?)']],

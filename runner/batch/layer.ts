@@ -1,0 +1,472 @@
+/**
+ * The AWS Batch compute layer: the runner's ComputeLayer over the Batch building blocks of this
+ * folder — glue, no new mechanism.
+ *
+ * - `lookUp` + `check`: every step's queue (its own, else the GPU queue for GPU steps, else the
+ *   default) looked up once (QueueInspector), then the Batch rules per step on the platform of
+ *   its queue (checkBatchFlow).
+ * - `submit`: a group of one → one job; a foreach group whose children all come at once → one
+ *   array job per ≤10,000 children (BatchSubmitter.submitGroup); a later step of the same body
+ *   (`follows`) → its whole array at its first submit, `N_TO_N` on the followed group's array,
+ *   each child's result held until the orchestrator releases that child; a retried child (attempt
+ *   > 0), or a child whose predecessor did not succeed inside the array → a plain job for its
+ *   index. Job definitions come from the step (runner/policy/batch.ts) through the registry.
+ * - One watcher loop per run (BatchWatcher) turns job states into `started` / `finished`; logs
+ *   are tailed from CloudWatch (`all`), or only the last lines after a failure (`failed`).
+ * - `cancelAll` / `forceStop` terminate every job of the run not known to be finished.
+ */
+import { mkdir } from 'node:fs/promises';
+import type { BatchClient } from '@aws-sdk/client-batch';
+import type { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
+import { AttemptRef, attemptName, cachedChildReads, ChildReads, childEnvironment, childTaskId, contractKeys, TaskTemplate } from '../contract';
+import { Datastore } from '../datastore/types';
+import { FlowGraph } from '../flow/validate';
+import { BatchStepOptions, batchJobDefinition, effectivePolicies } from '../policy';
+import { AttemptListener, AttemptResult, ChildAttempt, ComputeLayer, LayerContext, TaskGroup } from '../compute/types';
+import { ApiCallCounter } from './api-calls';
+import { BatchCheckStep, checkBatchFlow } from './check';
+import { childBootstrapCommand, FOREACH_ITEMS_FILE_ENV, TASK_ID_PREFIX_ENV, WAIT_FOR_INPUTS_ENV } from './child-bootstrap';
+import { REAL_CLOCK } from './clock';
+import { JobDefinitionRegistry } from './job-definitions';
+import { LogTailer } from './log-tailer';
+import { QueueInfo, QueueInspector } from './queues';
+import { BatchSettings, queueForStep } from './settings';
+import { BatchSubmitter, JobTemplate, SubmittedJob } from './submitter';
+import { terminateJobs, TerminateResult } from './terminator';
+import { BatchWatcher, TaskOutcome, WatchEvent, WatcherOptions } from './watcher';
+
+/** `--logs`: follow every task's log, show the last lines of failed tasks only, or nothing. */
+export type BatchLogMode = 'all' | 'failed' | 'none';
+export const BATCH_LOG_MODES: readonly BatchLogMode[] = ['all', 'failed', 'none'];
+
+export interface BatchComputeLayerOptions {
+  readonly settings: BatchSettings;
+  readonly batch: BatchClient;
+  readonly logs: CloudWatchLogsClient;
+  /** @default 'all' */
+  readonly logMode?: BatchLogMode;
+  /** CloudWatch streams followed at once (wide foreach steps). @default 20 */
+  readonly maxLogStreams?: number;
+  /** Between two log polls. @default 5000 */
+  readonly logPollMs?: number;
+  /** Log lines shown after a failure. @default 20 */
+  readonly failureLogLines?: number;
+  /** Watcher settings (intervals, stuck-RUNNABLE threshold, clock). */
+  readonly watcher?: Omit<WatcherOptions, 'calls' | 'queueInfo'>;
+  /** Where lines for people go (stuck jobs, spot reclaims, terminations). @default dropped */
+  readonly notice?: (line: string) => void;
+}
+
+/** Which job an event is about: the group, the attempt, and whether it is an array parent. */
+interface JobHandle {
+  readonly groupId: string;
+  readonly attempt: number;
+  readonly array: boolean;
+}
+
+/** What the layer knows about one group of the orchestrator. */
+interface GroupState {
+  readonly template: TaskTemplate;
+  readonly follows?: string;
+  /** The array jobs holding every child at attempt 0, when the group was submitted as one. */
+  array?: SubmittedJob[];
+  /** Children run outside the array (retries, or their predecessor was not in the array). */
+  readonly outside: Set<number>;
+  /** Children the orchestrator released at attempt 0 that the array serves. */
+  readonly released: Set<number>;
+  /** Array children's reports that came before the orchestrator released the child. */
+  readonly held: Map<number, { started?: { at: number; externalId: string; logRef?: string }; finished?: { outcome: TaskOutcome; externalId: string } }>;
+}
+
+const attemptKey = (groupId: string, index: number, attempt: number) => `${groupId}|${index}|${attempt}`;
+
+export class BatchComputeLayer implements ComputeLayer {
+  readonly name = 'batch';
+  readonly calls = new ApiCallCounter();
+  private readonly settings: BatchSettings;
+  private readonly batch: BatchClient;
+  private readonly queues: QueueInspector;
+  private readonly registry: JobDefinitionRegistry;
+  private readonly submitter: BatchSubmitter;
+  private readonly watcher: BatchWatcher;
+  private readonly tailer: LogTailer;
+  private readonly logMode: BatchLogMode;
+  private readonly notice: (line: string) => void;
+  private readonly stepOptions = new Map<string, BatchStepOptions | undefined>();
+  private readonly queueInfo = new Map<string, QueueInfo>();
+  private readonly groups = new Map<string, GroupState>();
+  /** Fan-outs (step + task-id prefix + split) that already have their array. */
+  private readonly fanOutsWithArray = new Set<string>();
+  /** Attempts handed over and not finished yet. */
+  private readonly inFlight = new Map<string, AttemptRef>();
+  private prepared = false;
+  private datastore?: Datastore;
+  private listener?: AttemptListener;
+  private reads?: ChildReads;
+  private submissions: Promise<void> = Promise.resolve();
+  private watching?: Promise<void>;
+  private tailing?: Promise<void>;
+  private cancelled = false;
+  private forced = false;
+  /** What `cancelAll` terminated (for the CLI and the tests). */
+  termination?: TerminateResult;
+
+  constructor(private readonly options: BatchComputeLayerOptions) {
+    this.settings = options.settings;
+    this.batch = options.batch;
+    this.logMode = options.logMode ?? 'all';
+    this.notice = options.notice ?? (() => undefined);
+    this.queues = new QueueInspector(this.batch, this.calls);
+    this.registry = new JobDefinitionRegistry(this.batch, this.calls);
+    this.submitter = new BatchSubmitter(this.batch, this.calls);
+    this.watcher = new BatchWatcher(this.batch, (e) => this.onWatch(e), {
+      ...options.watcher,
+      calls: this.calls,
+      queueInfo: (q) => this.queues.inspect(q),
+    });
+    this.tailer = new LogTailer(options.logs, (key, line) => this.onLogLine(key, line), { maxStreams: options.maxLogStreams, calls: this.calls });
+  }
+
+  get description(): string {
+    const queues = new Set([this.settings.queue, ...[...this.queueInfo.keys()].sort()]);
+    return `AWS Batch, queue${queues.size > 1 ? 's' : ''} ${[...queues].join(', ')}`;
+  }
+
+  /** Each step's queue, looked up once per queue (DescribeJobQueues + DescribeComputeEnvironments). */
+  async lookUp(graph: FlowGraph): Promise<void> {
+    const wanted = new Set<string>();
+    for (const [name, step] of graph.steps) {
+      this.stepOptions.set(name, step.batch);
+      wanted.add(this.queueOf(graph, name));
+    }
+    await Promise.all([...wanted].map(async (q) => this.queueInfo.set(q, await this.queues.inspect(q))));
+    this.prepared = true;
+  }
+
+  private queueOf(graph: FlowGraph, step: string): string {
+    const spec = graph.steps.get(step)!;
+    const policies = effectivePolicies(spec, { flowDefaults: graph.flow.defaults });
+    return queueForStep(this.settings, { queue: spec.batch?.queue, gpu: policies.resources.gpu });
+  }
+
+  check(graph: FlowGraph): string[] {
+    if (!this.prepared) return ['the Batch layer looks its queues up first (call lookUp(graph) before check)'];
+    const steps: BatchCheckStep[] = [];
+    for (const [name, step] of graph.steps) {
+      steps.push({
+        queue: this.queueOf(graph, name),
+        input: {
+          flow: graph.flow.name,
+          step: name,
+          image: step.image ?? graph.flow.image ?? '',
+          policies: effectivePolicies(step, { flowDefaults: graph.flow.defaults }),
+          jobRoleArn: this.settings.jobRoleArn,
+          executionRoleArn: this.settings.executionRoleArn,
+          options: step.batch,
+        },
+      });
+    }
+    return checkBatchFlow(steps, this.queueInfo);
+  }
+
+  open(context: LayerContext): void {
+    this.datastore = context.datastore;
+    this.listener = context.listener;
+    this.reads = cachedChildReads((key) => context.datastore.get(key));
+  }
+
+  summary(): string[] {
+    const counts = this.calls.snapshot();
+    const lines = [`AWS API calls: ${this.calls.total} (${Object.entries(counts).map(([op, n]) => `${op} ${n}`).join(', ') || 'none'})`];
+    if (this.termination) lines.push(...terminationLines(this.termination));
+    return lines;
+  }
+
+  // ---- submitting --------------------------------------------------------------------------------
+
+  submit(group: TaskGroup): void {
+    if (!this.listener) throw new Error('BatchComputeLayer.submit before open');
+    for (const c of group.children) this.inFlight.set(attemptKey(group.template.groupId, c.index, c.attempt), this.ref(group.template, c.index, c.attempt));
+    // One submission at a time, in order: a follower's array needs its predecessor's job ids.
+    this.submissions = this.submissions.then(() =>
+      this.submitNow(group).catch((err: unknown) => {
+        for (const c of group.children) this.finish(group.template, c.index, c.attempt, { outcome: 'error', exitCode: null, reason: `could not submit to AWS Batch: ${(err as Error).message}`, finishedAt: Date.now() });
+      }),
+    );
+  }
+
+  private ref(t: TaskTemplate, index: number, attempt: number): AttemptRef {
+    return { flow: t.flow, runId: t.runId, step: t.step, taskId: childTaskId(t, index), attempt };
+  }
+
+  private groupState(group: TaskGroup): GroupState {
+    let gs = this.groups.get(group.template.groupId);
+    if (!gs) {
+      gs = { template: group.template, follows: group.follows, outside: new Set(), released: new Set(), held: new Map() };
+      this.groups.set(group.template.groupId, gs);
+    }
+    return gs;
+  }
+
+  private async submitNow(group: TaskGroup): Promise<void> {
+    const t = group.template;
+    if (this.cancelled) {
+      for (const c of group.children) this.finish(t, c.index, c.attempt, { outcome: 'cancelled', exitCode: null, reason: 'cancelled before it was submitted', finishedAt: Date.now() });
+      return;
+    }
+    const gs = this.groupState(group);
+    const base = await this.jobTemplate(t);
+    if (t.foreach && !gs.array) await this.maybeSubmitArray(gs, group, base);
+    for (const c of group.children) {
+      if (gs.array && c.attempt === 0 && !gs.outside.has(c.index) && this.predecessorInArray(gs, c.index)) this.releaseArrayChild(gs, c);
+      else await this.submitPlain(gs, base, c);
+    }
+  }
+
+  /** The group's array, when its children can run as one: all at once, or after an array. */
+  private async maybeSubmitArray(gs: GroupState, group: TaskGroup, base: Omit<JobTemplate, 'attempt' | 'env' | 'command'>): Promise<void> {
+    const t = group.template;
+    const fanOut = `${t.step}|${t.foreach!.taskIdPrefix}|${t.foreach!.split.step}/${t.foreach!.split.taskId}`;
+    if (this.fanOutsWithArray.has(fanOut) || group.children.some((c) => c.attempt !== 0)) return;
+    const followed = gs.follows ? this.groups.get(gs.follows) : undefined;
+    const allAtOnce = !gs.follows && group.children.length === t.foreach!.count;
+    if (!allAtOnce && !followed?.array) return;
+    this.fanOutsWithArray.add(fanOut);
+    const env = await this.arrayEnvironment(t);
+    if (followed) env[WAIT_FOR_INPUTS_ENV] = '1';
+    gs.array = await this.submitter.submitGroup({ ...base, attempt: 0, env, command: childBootstrapCommand(t.command) }, t.foreach!.count, followed?.array);
+    for (const job of gs.array) this.watch({ jobId: job.jobId, size: job.size, firstIndex: job.firstIndex, queue: job.queue, ref: { groupId: t.groupId, attempt: 0, array: true } satisfies JobHandle });
+  }
+
+  /** Child i of a follower may use its array child only if child i of every group before it did. */
+  private predecessorInArray(gs: GroupState, index: number): boolean {
+    if (!gs.follows) return true;
+    const prev = this.groups.get(gs.follows);
+    return !!prev?.array && !prev.outside.has(index) && this.predecessorInArray(prev, index);
+  }
+
+  private releaseArrayChild(gs: GroupState, c: ChildAttempt): void {
+    gs.released.add(c.index);
+    const held = gs.held.get(c.index);
+    if (!held) return;
+    gs.held.delete(c.index);
+    if (held.started) this.reportStarted(gs.template, c.index, 0, held.started.at, held.started.externalId, held.started.logRef);
+    if (held.finished) void this.reportFinished(gs.template, c.index, 0, held.finished.outcome, held.finished.externalId);
+  }
+
+  private async submitPlain(gs: GroupState, base: Omit<JobTemplate, 'attempt' | 'env' | 'command'>, c: ChildAttempt): Promise<void> {
+    const t = gs.template;
+    gs.outside.add(c.index);
+    const env = await childEnvironment(t, c.index, c.attempt, this.reads!);
+    env.MF_OUTPUT_DIR = await this.outputDir(this.ref(t, c.index, c.attempt));
+    const template: JobTemplate = { ...base, attempt: c.attempt, env, command: t.command };
+    const job = t.foreach ? await this.submitter.resubmitChild(template, c.index, childTaskId(t, c.index)) : await this.submitter.submitTask(template, childTaskId(t, c.index));
+    this.watch({ jobId: job.jobId, size: 1, firstIndex: c.index, queue: job.queue, ref: { groupId: t.groupId, attempt: c.attempt, array: false } satisfies JobHandle });
+  }
+
+  /** Where an attempt writes: the datastore root + the attempt's key (made here when the root is a local directory). */
+  private async outputDir(ref: AttemptRef): Promise<string> {
+    const key = this.datastore!.attemptOutputs(ref);
+    const local = this.datastore!.localPath(key);
+    if (local !== undefined) {
+      await mkdir(local, { recursive: true });
+      return local;
+    }
+    return `${this.datastore!.root}/${key}`;
+  }
+
+  /** The overrides every child of an array shares; child values derive in the container (child-bootstrap.ts). */
+  private async arrayEnvironment(t: TaskTemplate): Promise<Record<string, string>> {
+    const placeholder: AttemptRef = { flow: t.flow, runId: t.runId, step: t.step, taskId: '{taskId}', attempt: 0 };
+    const key = this.datastore!.attemptOutputs(placeholder);
+    return {
+      ...t.env,
+      MF_RETRY_COUNT: '0',
+      [TASK_ID_PREFIX_ENV]: t.foreach!.taskIdPrefix,
+      [FOREACH_ITEMS_FILE_ENV]: contractKeys.foreachItems(t.foreach!.split),
+      MF_OUTPUT_DIR: `${this.datastore!.root}/${key}`,
+      ...(t.inputPathsFile !== undefined ? { MF_INPUT_PATHS_FILE: t.inputPathsFile } : { MF_INPUT_PATHS: (t.inputPaths ?? []).join(',') }),
+    };
+  }
+
+  private async jobTemplate(t: TaskTemplate): Promise<Omit<JobTemplate, 'attempt' | 'env' | 'command'>> {
+    const options = this.stepOptions.get(t.step);
+    const queue = queueForStep(this.settings, { queue: options?.queue, gpu: t.policies.resources.gpu });
+    const info = this.queueInfo.get(queue) ?? (await this.queues.inspect(queue));
+    const definition = batchJobDefinition({
+      flow: t.flow,
+      step: t.step,
+      image: t.image ?? '',
+      policies: t.policies,
+      platform: info.platform ?? 'EC2',
+      jobRoleArn: this.settings.jobRoleArn,
+      executionRoleArn: this.settings.executionRoleArn,
+      options,
+    });
+    return { flow: t.flow, runId: t.runId, step: t.step, queue: info.arn ?? queue, jobDefinition: await this.registry.ensure(definition), tags: options?.tags };
+  }
+
+  // ---- watching ----------------------------------------------------------------------------------
+
+  private watch(job: Parameters<BatchWatcher['add']>[0]): void {
+    this.watcher.add(job);
+    this.watching ??= this.watchLoop().finally(() => (this.watching = undefined));
+  }
+
+  private async watchLoop(): Promise<void> {
+    const clock = this.options.watcher?.clock ?? REAL_CLOCK;
+    while (!this.cancelled && this.watcher.watching.length > 0) {
+      try {
+        await this.watcher.run();
+      } catch (err) {
+        // Throttling is absorbed by the SDK's retry strategy; anything else is said and retried.
+        this.notice(`AWS Batch: DescribeJobs failed (${(err as Error).message}); trying again`);
+        await clock.sleep(this.options.watcher?.minIntervalMs ?? 5000);
+      }
+    }
+  }
+
+  private onWatch(e: WatchEvent): void {
+    if (this.forced) return; // the process is quitting: nothing more is reported
+    const handle = e.job.ref as JobHandle;
+    const gs = this.groups.get(handle.groupId);
+    if (!gs) return;
+    if (e.type === 'stuck') {
+      this.notice(`[${gs.template.step}] job ${e.job.jobId} has been RUNNABLE since ${new Date(e.since).toISOString()}: ${e.explanation}`);
+      return;
+    }
+    if (e.type === 'progress') return;
+    const index = e.childIndex ?? 0;
+    // an array child is `<parent>:<child>`; a chunk of one child is a plain job
+    const externalId = e.job.size > 1 ? `${e.job.jobId}:${index - (e.job.firstIndex ?? 0)}` : e.job.jobId;
+    const servedNow = !handle.array || gs.released.has(index);
+    if (e.type === 'started') {
+      if (servedNow) this.reportStarted(gs.template, index, handle.attempt, e.at, externalId, e.logStreamName);
+      else {
+        const held = gs.held.get(index) ?? {};
+        gs.held.set(index, { ...held, started: { at: e.at, externalId, logRef: e.logStreamName } });
+      }
+      return;
+    }
+    if (handle.array && gs.outside.has(index)) return; // the child runs as its own job
+    if (servedNow) void this.reportFinished(gs.template, index, handle.attempt, e.outcome, externalId);
+    else gs.held.set(index, { ...gs.held.get(index), finished: { outcome: e.outcome, externalId } });
+  }
+
+  private reportStarted(t: TaskTemplate, index: number, attempt: number, at: number, externalId: string, logRef?: string): void {
+    const ref = this.ref(t, index, attempt);
+    this.listener!.started(ref, { at, externalId, logRef });
+    if (this.logMode === 'all' && logRef) this.follow(attemptKey(t.groupId, index, attempt), logRef);
+  }
+
+  private async reportFinished(t: TaskTemplate, index: number, attempt: number, outcome: TaskOutcome, externalId: string): Promise<void> {
+    const key = attemptKey(t.groupId, index, attempt);
+    const ref = this.ref(t, index, attempt);
+    // Started late or never seen running (an array child, a job that failed fast): say so first.
+    if (outcome.startedAt !== undefined) this.listener!.started(ref, { at: outcome.startedAt, externalId, logRef: outcome.logStreamName });
+    const followed = this.logMode === 'all' && outcome.logStreamName !== undefined;
+    if (followed) this.follow(key, outcome.logStreamName!);
+    const result = this.attemptResult(ref, outcome, externalId);
+    if (outcome.status === 'FAILED' && outcome.logStreamName && this.logMode === 'failed') {
+      try {
+        for (const line of await this.tailer.lastLines({ stream: outcome.logStreamName }, this.options.failureLogLines ?? 20)) this.listener!.log(ref, 'stderr', line);
+      } catch (err) {
+        this.notice(`[${attemptName(ref)}] could not read the end of its log ${outcome.logStreamName}: ${(err as Error).message}`);
+      }
+    }
+    this.finish(t, index, attempt, result);
+    if (followed) this.tailer.finish(key); // drained at the next poll: late lines keep their attempt
+  }
+
+  private attemptResult(ref: AttemptRef, o: TaskOutcome, externalId: string): AttemptResult {
+    const retries = o.infrastructureRetries;
+    let infra = '';
+    if (retries.length > 0) {
+      infra = ` (Batch retried it ${retries.length} time${retries.length > 1 ? 's' : ''} after losing the host: ${retries.map((r) => r.statusReason).join('; ')})`;
+      this.notice(`[${attemptName(ref)}] info: AWS Batch ran it again after losing its host (spot reclaim or host loss): ${retries.map((r) => r.statusReason).join('; ')}`);
+    }
+    const common = { startedAt: o.startedAt, finishedAt: o.stoppedAt ?? Date.now(), externalId, logRef: o.logStreamName, infrastructureRetries: retries.length || undefined };
+    if (o.status === 'SUCCEEDED') return { ...common, outcome: 'succeeded', exitCode: o.exitCode ?? 0, reason: `exit code ${o.exitCode ?? 0}${infra}` };
+    const failure = o.failure!;
+    const outcome = failure.kind === 'timeout' ? 'timeout' : failure.kind === 'terminated' && this.cancelled ? 'cancelled' : 'failed';
+    const hint = failure.hint ? `; ${failure.hint}` : '';
+    const noRetry = failure.kind === 'cannot-pull' ? ' (another attempt pulls the same image)' : '';
+    return { ...common, outcome, exitCode: o.exitCode ?? null, reason: `${failure.message}${hint}${noRetry}${infra}` };
+  }
+
+  private finish(t: TaskTemplate, index: number, attempt: number, result: AttemptResult): void {
+    const key = attemptKey(t.groupId, index, attempt);
+    const ref = this.inFlight.get(key) ?? this.ref(t, index, attempt);
+    this.inFlight.delete(key);
+    this.listener!.finished(ref, result);
+  }
+
+  // ---- logs --------------------------------------------------------------------------------------
+
+  private follow(key: string, stream: string): void {
+    this.tailer.follow(key, { stream });
+    this.tailing ??= this.tailLoop().finally(() => (this.tailing = undefined));
+  }
+
+  private async tailLoop(): Promise<void> {
+    const clock = this.options.watcher?.clock ?? REAL_CLOCK;
+    const { active, waiting } = this.tailer.following;
+    let busy = active.length + waiting.length > 0;
+    while (busy) {
+      try {
+        await this.tailer.poll();
+      } catch (err) {
+        this.notice(`CloudWatch Logs: ${(err as Error).message}; trying again`);
+      }
+      const now = this.tailer.following;
+      busy = !this.cancelled && now.active.length + now.waiting.length > 0;
+      if (busy) await clock.sleep(this.options.logPollMs ?? 5000);
+    }
+  }
+
+  private onLogLine(key: string, line: string): void {
+    const [groupId, index, attempt] = key.split('|');
+    const gs = this.groups.get(groupId);
+    if (gs) this.listener!.log(this.ref(gs.template, Number(index), Number(attempt)), 'stdout', line);
+  }
+
+  // ---- stopping ----------------------------------------------------------------------------------
+
+  /** Jobs of the run not known to be finished. */
+  jobsLeft(): string[] {
+    return this.watcher.states.filter((s) => s.status !== 'SUCCEEDED' && s.status !== 'FAILED').map((s) => s.jobId);
+  }
+
+  async cancelAll(reason: string): Promise<void> {
+    this.cancelled = true;
+    // Submissions in flight finish first, so the jobs they create are terminated too.
+    await this.submissions;
+    const jobs = this.watcher.states;
+    this.termination = await terminateJobs(this.batch, jobs, `metaflow-cdk: ${reason}`.slice(0, 1024), this.calls);
+    for (const line of terminationLines(this.termination)) this.notice(line);
+    for (const job of jobs) this.watcher.remove(job.jobId);
+    this.watcher.stop();
+    for (const [key, ref] of [...this.inFlight]) {
+      this.inFlight.delete(key);
+      this.listener!.finished(ref, { outcome: 'cancelled', exitCode: null, reason: `cancelled: ${reason}`, finishedAt: Date.now() });
+    }
+  }
+
+  forceStop(): void {
+    this.cancelled = true;
+    this.forced = true;
+    this.watcher.stop();
+    const left = this.jobsLeft();
+    if (left.length === 0) return;
+    this.notice(`quitting at once; TerminateJob sent but not confirmed for ${left.length} job${left.length > 1 ? 's' : ''}: ${left.join(', ')}`);
+    for (const jobId of left) void terminateJobs(this.batch, [{ jobId }], 'metaflow-cdk: forced quit', this.calls).catch(() => undefined);
+  }
+}
+
+/** What a termination did, for people. */
+export function terminationLines(r: TerminateResult): string[] {
+  const lines = [`terminated ${r.terminated.length} AWS Batch job${r.terminated.length === 1 ? '' : 's'}${r.terminated.length ? `: ${r.terminated.join(', ')}` : ''}`];
+  if (r.alreadyFinished.length) lines.push(`already finished: ${r.alreadyFinished.length}`);
+  for (const f of r.failed) lines.push(`could not terminate ${f.jobId}: ${f.error} (stop it with \`metaflow-cdk jobs kill --run <id>\` or the console)`);
+  return lines;
+}

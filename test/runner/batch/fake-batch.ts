@@ -1,0 +1,231 @@
+/**
+ * A simulated AWS Batch behind aws-sdk-client-mock, for the layer's tests: it records every call
+ * with its exact input, and plays the container's part — each job (or array child) whose
+ * dependencies succeeded is run as a real process with the job's command and container overrides
+ * (plus AWS_BATCH_JOB_ARRAY_INDEX for array children), so what a task writes lands where the task
+ * contract says. A test can replace a child's run with a scripted outcome (OOM, CannotPull, spot
+ * reclaim in the attempt history, timeout).
+ */
+import { spawn } from 'node:child_process';
+import {
+  AttemptDetail,
+  BatchClient,
+  DescribeComputeEnvironmentsCommand,
+  DescribeJobDefinitionsCommand,
+  DescribeJobQueuesCommand,
+  DescribeJobsCommand,
+  JobDetail,
+  ListJobsCommand,
+  RegisterJobDefinitionCommand,
+  SubmitJobCommand,
+  SubmitJobCommandInput,
+  TerminateJobCommand,
+} from '@aws-sdk/client-batch';
+import { CloudWatchLogsClient, GetLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
+import { mockClient } from 'aws-sdk-client-mock';
+
+export const QUEUE_ARN = 'arn:aws:batch:us-east-1:123456789012:job-queue/metaflow';
+export const GPU_QUEUE_ARN = 'arn:aws:batch:us-east-1:123456789012:job-queue/metaflow-gpu';
+
+/** A scripted end for one child instead of running its command. */
+export interface Scripted {
+  readonly exitCode?: number;
+  readonly reason?: string;
+  readonly statusReason?: string;
+  /** Earlier Batch attempts (e.g. a spot reclaim) before this one. */
+  readonly attemptsBefore?: readonly AttemptDetail[];
+  /** Run the command anyway (the scripted history only adds earlier attempts). */
+  readonly run?: boolean;
+  /** What the container printed before it ended. */
+  readonly lines?: readonly string[];
+  /** Stay RUNNING until terminated. */
+  readonly hang?: boolean;
+}
+
+interface Child {
+  status: 'SUBMITTED' | 'RUNNING' | 'SUCCEEDED' | 'FAILED';
+  exitCode?: number;
+  reason?: string;
+  statusReason?: string;
+  startedAt?: number;
+  stoppedAt?: number;
+  attempts: AttemptDetail[];
+  logStream?: string;
+  kill?: () => void;
+}
+
+interface Job {
+  readonly id: string;
+  readonly input: SubmitJobCommandInput;
+  readonly size: number;
+  readonly children: Child[];
+}
+
+export class FakeBatch {
+  readonly batch = mockClient(BatchClient);
+  readonly logs = mockClient(CloudWatchLogsClient);
+  readonly jobs = new Map<string, Job>();
+  readonly submitted: SubmitJobCommandInput[] = [];
+  readonly terminated: string[] = [];
+  /** Log lines per stream (the container's stdout). */
+  readonly streams = new Map<string, string[]>();
+  /** Per `<step>/<index>/<attempt tag>`: a scripted outcome. */
+  script: (step: string, index: number, attempt: number) => Scripted | undefined = () => undefined;
+  /** Called before each SubmitJob answers (a test's Ctrl-C during submission). */
+  onSubmit?: (input: SubmitJobCommandInput) => void;
+  private next = 0;
+
+  constructor(readonly platform: 'EC2' | 'FARGATE' = 'EC2', queues: Record<string, { state?: string; status?: string }> = {}) {
+    this.batch.on(DescribeJobQueuesCommand).callsFake(({ jobQueues }) => {
+      const name = jobQueues[0];
+      if (name === 'missing') return { jobQueues: [] };
+      const q = queues[name] ?? {};
+      return {
+        jobQueues: [
+          {
+            jobQueueName: name,
+            jobQueueArn: name === 'gpu' ? GPU_QUEUE_ARN : name.startsWith('arn:') ? name : QUEUE_ARN,
+            state: q.state ?? 'ENABLED',
+            status: q.status ?? 'VALID',
+            priority: 1,
+            computeEnvironmentOrder: [{ order: 1, computeEnvironment: 'ce' }],
+          },
+        ],
+      };
+    });
+    this.batch.on(DescribeComputeEnvironmentsCommand).resolves({
+      computeEnvironments: [{ computeEnvironmentName: 'ce', computeEnvironmentArn: 'arn:ce', state: 'ENABLED', status: 'VALID', computeResources: { type: platform === 'EC2' ? 'EC2' : 'FARGATE', maxvCpus: 256, subnets: [] } as never }],
+    });
+    this.batch.on(DescribeJobDefinitionsCommand).resolves({ jobDefinitions: [] });
+    this.batch.on(RegisterJobDefinitionCommand).callsFake((input) => ({ jobDefinitionName: input.jobDefinitionName, jobDefinitionArn: `arn:jd/${input.jobDefinitionName}:1`, revision: 1 }));
+    this.batch.on(SubmitJobCommand).callsFake((input: SubmitJobCommandInput) => {
+      this.onSubmit?.(input);
+      const id = `job-${++this.next}`;
+      const size = input.arrayProperties?.size ?? 1;
+      this.submitted.push(input);
+      this.jobs.set(id, { id, input, size, children: Array.from({ length: size }, () => ({ status: 'SUBMITTED' as const, attempts: [] })) });
+      return { jobId: id, jobName: input.jobName, jobArn: `arn:job/${id}` };
+    });
+    this.batch.on(DescribeJobsCommand).callsFake(({ jobs }: { jobs: string[] }) => {
+      this.advance();
+      return { jobs: jobs.map((id) => this.describe(id)).filter((j): j is JobDetail => !!j) };
+    });
+    this.batch.on(ListJobsCommand).callsFake(({ arrayJobId, jobStatus }) => {
+      const job = this.jobs.get(arrayJobId);
+      const list = (job?.children ?? []).flatMap((c, i) => (c.status === jobStatus ? [{ jobId: `${arrayJobId}:${i}`, jobName: job!.input.jobName, status: c.status }] : []));
+      return { jobSummaryList: list };
+    });
+    this.batch.on(TerminateJobCommand).callsFake(({ jobId }) => {
+      this.terminated.push(jobId);
+      const job = this.jobs.get(jobId);
+      for (const c of job?.children ?? []) {
+        if (c.status === 'SUCCEEDED' || c.status === 'FAILED') continue;
+        c.kill?.();
+        Object.assign(c, { status: 'FAILED', statusReason: 'Terminated by the runner', stoppedAt: Date.now() });
+      }
+      return {};
+    });
+    this.logs.on(GetLogEventsCommand).callsFake(({ logStreamName, startFromHead, nextToken, limit }) => {
+      const lines = this.streams.get(logStreamName);
+      if (!lines) throw Object.assign(new Error('The specified log stream does not exist.'), { name: 'ResourceNotFoundException' });
+      if (!startFromHead) return { events: lines.slice(-(limit ?? 20)).map((message) => ({ message, timestamp: 1 })), nextForwardToken: `f/${lines.length}` };
+      const from = nextToken ? Number(String(nextToken).slice(2)) : 0;
+      return { events: lines.slice(from).map((message) => ({ message, timestamp: 1 })), nextForwardToken: `f/${lines.length}` };
+    });
+  }
+
+  restore(): void {
+    this.batch.restore();
+    this.logs.restore();
+  }
+
+  /** Inputs of every call of one command class. */
+  inputs<T>(command: abstract new (...args: never[]) => { input: T }): T[] {
+    const mock = command.name === 'GetLogEventsCommand' ? this.logs : this.batch;
+    return (mock as unknown as { commandCalls(c: unknown): { args: [{ input: T }] }[] }).commandCalls(command).map((c) => c.args[0].input);
+  }
+
+  private childStatus(jobId: string, index: number): Child['status'] | undefined {
+    return this.jobs.get(jobId)?.children[index]?.status;
+  }
+
+  /** Start every child whose dependencies succeeded. */
+  private advance(): void {
+    for (const job of this.jobs.values()) {
+      job.children.forEach((child, i) => {
+        if (child.status !== 'SUBMITTED') return;
+        const deps = job.input.dependsOn ?? [];
+        const states = deps.map((d) => (d.type === 'N_TO_N' ? this.childStatus(d.jobId!, i) : this.jobStatus(d.jobId!)));
+        if (states.some((s) => s === 'FAILED')) {
+          Object.assign(child, { status: 'FAILED', statusReason: 'Dependent Job failed', stoppedAt: Date.now() });
+          return;
+        }
+        if (states.every((s) => s === 'SUCCEEDED')) this.start(job, i, child);
+      });
+    }
+  }
+
+  private jobStatus(id: string): string | undefined {
+    const job = this.jobs.get(id);
+    if (!job) return undefined;
+    if (job.children.every((c) => c.status === 'SUCCEEDED')) return 'SUCCEEDED';
+    if (job.children.every((c) => c.status === 'SUCCEEDED' || c.status === 'FAILED')) return 'FAILED';
+    return job.children.some((c) => c.status !== 'SUBMITTED') ? 'RUNNING' : 'RUNNABLE';
+  }
+
+  private start(job: Job, index: number, child: Child): void {
+    const env: Record<string, string> = {};
+    for (const kv of job.input.containerOverrides?.environment ?? []) env[kv.name!] = kv.value!;
+    if (job.size > 1) env.AWS_BATCH_JOB_ARRAY_INDEX = String(index);
+    const foreachIndex = Number(env.MF_ARRAY_INDEX_OFFSET ?? 0) + (job.size > 1 ? index : 0);
+    const scripted = this.script(job.input.tags?.['metaflow.step'] ?? '', foreachIndex, Number(job.input.tags?.['metaflow.attempt'] ?? 0));
+    const stream = `metaflow/default/${job.id}-${index}`;
+    child.status = 'RUNNING';
+    child.startedAt = Date.now();
+    child.logStream = stream;
+    child.attempts = [...(scripted?.attemptsBefore ?? [])];
+    const lines: string[] = [...(scripted?.lines ?? [])];
+    this.streams.set(stream, lines);
+    if (scripted?.hang) return;
+    if (scripted && !scripted.run) {
+      Object.assign(child, { status: scripted.exitCode === 0 ? 'SUCCEEDED' : 'FAILED', exitCode: scripted.exitCode, reason: scripted.reason, statusReason: scripted.statusReason, stoppedAt: Date.now() });
+      child.attempts.push({ container: { exitCode: scripted.exitCode, reason: scripted.reason, logStreamName: stream }, statusReason: scripted.statusReason });
+      return;
+    }
+    const [cmd, ...args] = job.input.containerOverrides!.command!;
+    const proc = spawn(cmd, args, { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.kill = () => proc.kill('SIGKILL');
+    const collect = (chunk: Buffer) => lines.push(...chunk.toString().split('\n').filter((l) => l !== ''));
+    proc.stdout.on('data', collect);
+    proc.stderr.on('data', collect);
+    proc.on('close', (code) => {
+      if (child.status !== 'RUNNING') return;
+      const ok = code === 0;
+      Object.assign(child, { status: ok ? 'SUCCEEDED' : 'FAILED', exitCode: code ?? 137, statusReason: ok ? 'Essential container in task exited' : 'Essential container in task exited', stoppedAt: Date.now() });
+      child.attempts.push({ container: { exitCode: code ?? 137, logStreamName: stream }, statusReason: child.statusReason });
+    });
+  }
+
+  private describe(id: string): JobDetail | undefined {
+    const [parentId, indexText] = id.split(':');
+    const job = this.jobs.get(parentId);
+    if (!job) return undefined;
+    const base = { jobName: job.input.jobName!, jobQueue: job.input.jobQueue!, jobDefinition: job.input.jobDefinition!, tags: job.input.tags, createdAt: 1 };
+    const childDetail = (c: Child, i?: number): JobDetail => ({
+      ...base,
+      jobId: i === undefined ? parentId : `${parentId}:${i}`,
+      status: c.status === 'SUBMITTED' ? 'RUNNABLE' : c.status,
+      statusReason: c.statusReason,
+      startedAt: c.startedAt,
+      stoppedAt: c.stoppedAt,
+      attempts: c.attempts,
+      container: { exitCode: c.exitCode, reason: c.reason, logStreamName: c.logStream, environment: job.input.containerOverrides?.environment, resourceRequirements: [{ type: 'MEMORY', value: '1024' }] },
+      ...(i !== undefined ? { arrayProperties: { index: i } } : {}),
+    });
+    if (indexText !== undefined) return childDetail(job.children[Number(indexText)], Number(indexText));
+    if (job.size === 1) return childDetail(job.children[0]);
+    const summary: Record<string, number> = {};
+    for (const c of job.children) summary[c.status === 'SUBMITTED' ? 'RUNNABLE' : c.status] = (summary[c.status === 'SUBMITTED' ? 'RUNNABLE' : c.status] ?? 0) + 1;
+    return { ...base, startedAt: undefined as never, jobId: parentId, status: this.jobStatus(parentId) as JobDetail['status'], arrayProperties: { size: job.size, statusSummary: summary } };
+  }
+}

@@ -1,0 +1,158 @@
+/**
+ * The Batch layer against moto_server on 127.0.0.1, through the orchestrator: a compute
+ * environment and queue created in moto, then examples/hello.ts and examples/sweep.ts (a 100-way
+ * foreach → one array job) run to success; a second moto whose jobs all fail
+ * (MOTO_SIMPLE_BATCH_FAIL_AFTER=0) shows a user retry as a new plain job, then catch. moto runs
+ * no containers (use_docker false), so these flows' control must not depend on what tasks write.
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ListJobsCommand } from '@aws-sdk/client-batch';
+import { AwsClients } from '../../../runner/aws/clients';
+import { BatchComputeLayer } from '../../../runner/batch/layer';
+import { BatchSettings } from '../../../runner/batch/settings';
+import { LocalDatastore } from '../../../runner/datastore/local';
+import { defineFlow, Flow } from '../../../runner/flow/model';
+import hello from '../../../examples/hello';
+import sweep from '../../../examples/sweep';
+import { resolveParameters } from '../../../runner/flow/parameters';
+import { FlowGraph, validateFlow } from '../../../runner/flow/validate';
+import { runFlow } from '../../../runner/orchestrator/orchestrator';
+import { describeWithTool } from '../../support/external-tool';
+import { createMotoQueue } from './moto-queue';
+import { MOTO_CLIENT_CONFIG, MotoServer, startMoto } from '../../support/moto';
+import { fakeClock, tempDir } from '../support/harness';
+
+const settings: BatchSettings = { queue: 'mf-queue', gpuQueue: 'mf-queue', datastoreRoot: { bucket: 'mf-data', prefix: 'metaflow', url: 's3://mf-data/metaflow' } };
+
+async function motoWithQueue(env: Record<string, string> = {}): Promise<{ moto: MotoServer; aws: AwsClients }> {
+  const moto = await startMoto(env);
+  await moto.configure({ batch: { use_docker: false } });
+  const aws = new AwsClients({ ...MOTO_CLIENT_CONFIG, endpoint: moto.endpoint, maxAttempts: 2 });
+  await createMotoQueue(moto.endpoint, aws.batch);
+  return { moto, aws };
+}
+
+async function runOnMoto(aws: AwsClients, graph: FlowGraph, params: string[] = []) {
+  const notices: string[] = [];
+  const layer = new BatchComputeLayer({ settings, batch: aws.batch, logs: aws.logs, logMode: 'failed', watcher: { minIntervalMs: 200, maxIntervalMs: 1000 }, notice: (l) => notices.push(l) });
+  await layer.lookUp(graph);
+  expect(layer.check(graph)).toEqual([]);
+  const record = await runFlow({ graph, layer, datastore: new LocalDatastore(tempDir('mfcdk-moto-')), parameters: resolveParameters(graph.flow, params).values, clock: fakeClock() });
+  return { record, layer, notices };
+}
+
+const EXAMPLES: Record<string, Flow> = { 'hello.ts': hello, 'sweep.ts': sweep };
+
+function example(name: string): FlowGraph {
+  const v = validateFlow(EXAMPLES[name]);
+  if (!v.ok) throw new Error(v.problems.join('\n'));
+  return v.graph;
+}
+
+const BIN = path.join(__dirname, '../../../bin/metaflow-cdk.js');
+const EXAMPLES_DIR = path.join(__dirname, '../../../examples');
+
+/** The real CLI, as a process; `env` on top of a clean Metaflow home and moto's credentials. */
+function cli(args: string[], env: Record<string, string> = {}) {
+  const home = tempDir('mfcdk-home-');
+  const res = spawnSync(process.execPath, [BIN, ...args], {
+    encoding: 'utf8',
+    timeout: 120_000,
+    env: { ...process.env, CI: 'true', METAFLOW_HOME: home, AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing', AWS_REGION: 'us-east-1', ...env },
+  });
+  return { code: res.status, stdout: res.stdout, stderr: res.stderr };
+}
+
+describe('metaflow-cdk run --compute batch: bad input is one line, exit 2, nothing runs', () => {
+  test.each([
+    [['--compute', 'batch'], /^metaflow-cdk: missing Metaflow config key METAFLOW_BATCH_JOB_QUEUE: set it in .* or pass --queue/],
+    [['--compute', 'batch', '--queue', 'q', '--logs', 'some'], /^metaflow-cdk: --logs must be one of all, failed, none, got "some"/],
+    [['--queue', 'q'], /^metaflow-cdk: --queue only apply to --compute batch/],
+  ])('%j', (args, message) => {
+    const root = tempDir('mfcdk-root-');
+    const r = cli(['run', path.join(EXAMPLES_DIR, 'hello.ts'), '--root', root, ...args]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(message);
+    expect(fs.readdirSync(root)).toEqual([]);
+  });
+});
+
+describeWithTool('moto_server', 'Batch layer against moto_server', () => {
+  let ok: { moto: MotoServer; aws: AwsClients };
+  beforeAll(async () => {
+    ok = await motoWithQueue();
+  }, 60_000);
+  afterAll(async () => {
+    ok?.aws.destroy();
+    await ok?.moto.stop();
+  });
+
+  test('examples/hello.ts runs to success: three jobs, job ids and attempts on record', async () => {
+    const { record, layer } = await runOnMoto(ok.aws, example('hello.ts'));
+    expect(record.status).toBe('succeeded');
+    expect(record.tasks.map((t) => `${t.step}/${t.taskId}:${t.status}`)).toEqual(['start/0:succeeded', 'hello/0:succeeded', 'end/0:succeeded']);
+    expect(record.tasks.every((t) => /^[0-9a-f-]{36}$/.test(t.attempts[0].externalId ?? ''))).toBe(true);
+    expect(layer.calls.snapshot()).toMatchObject({ SubmitJob: 3, RegisterJobDefinition: 3, DescribeJobQueues: 1 });
+  }, 120_000);
+
+  test('examples/sweep.ts: the 100-way foreach is ONE array job in moto, every child on record', async () => {
+    const { record, layer } = await runOnMoto(ok.aws, example('sweep.ts'));
+    expect(record.status).toBe('succeeded');
+    const train = record.tasks.filter((t) => t.step === 'train');
+    expect(train).toHaveLength(100);
+    expect(train.every((t) => t.status === 'succeeded')).toBe(true);
+    const parent = train[0].attempts[0].externalId!.split(':')[0];
+    expect(train.map((t) => t.attempts[0].externalId)).toEqual(train.map((t) => `${parent}:${t.taskId}`));
+    expect(layer.calls.snapshot().SubmitJob).toBe(4);
+    const children = await ok.aws.batch.send(new ListJobsCommand({ arrayJobId: parent, jobStatus: 'SUCCEEDED' }));
+    expect(children.jobSummaryList?.length).toBe(100);
+  }, 180_000);
+
+  test('the real CLI: run examples/hello.ts --compute batch, then jobs list / jobs kill find its jobs by tag', async () => {
+    const root = tempDir('mfcdk-root-');
+    const env = { AWS_ENDPOINT_URL: ok.moto.endpoint, METAFLOW_BATCH_JOB_QUEUE: 'mf-queue', METAFLOW_DATASTORE_SYSROOT_S3: 's3://mf-data/metaflow' };
+    const r = cli(['run', path.join(EXAMPLES_DIR, 'hello.ts'), '--compute', 'batch', '--logs', 'none', '--root', root], env);
+    expect(r.stderr).toMatch(/AWS API calls: \d+ \(.*SubmitJob 3/);
+    expect(r.code).toBe(0);
+    const runId = /HelloFlow run (\S+) succeeded/.exec(r.stdout)![1];
+    const list = cli(['jobs', 'list', '--run', runId, '--root', root], env);
+    expect(list.code).toBe(0);
+    expect(list.stdout.trim().split('\n').map((l) => l.split('\t').slice(1, 3).join(' '))).toEqual(['SUCCEEDED start/0#0', 'SUCCEEDED hello/0#0', 'SUCCEEDED end/0#0']);
+    const kill = cli(['jobs', 'kill', '--run', runId, '--root', root], env);
+    expect(kill.code).toBe(0);
+    expect(kill.stdout).toBe('terminated 0 AWS Batch jobs\nalready finished: 3\n');
+  }, 120_000);
+
+  describe('a moto whose jobs all fail', () => {
+    let failing: { moto: MotoServer; aws: AwsClients };
+    beforeAll(async () => {
+      failing = await motoWithQueue({ MOTO_SIMPLE_BATCH_FAIL_AFTER: '0' });
+    }, 60_000);
+    afterAll(async () => {
+      failing?.aws.destroy();
+      await failing?.moto.stop();
+    });
+
+    test('retry is a new plain job with the next attempt, then catch lets the flow go on', async () => {
+      const flow = defineFlow({
+        name: 'FailFlow',
+        image: 'busybox',
+        steps: [
+          { name: 'start', command: ['false'], retry: { times: 1, minutesBetweenRetries: 0 }, catch: { var: 'err' }, next: 'end' },
+          { name: 'end', command: ['true'], catch: { var: 'endErr' } },
+        ],
+      });
+      const v = validateFlow(flow);
+      if (!v.ok) throw new Error(v.problems.join('\n'));
+      const { record } = await runOnMoto(failing.aws, v.graph);
+      const start = record.tasks.find((t) => t.step === 'start')!;
+      expect(start.status).toBe('caught');
+      expect(start.attempts.map((a) => a.status)).toEqual(['failed', 'failed']);
+      expect(start.attempts[0].externalId).not.toBe(start.attempts[1].externalId);
+      expect(record.tasks.find((t) => t.step === 'end')!.status).toBe('caught');
+      expect(record.status).toBe('succeeded');
+    }, 120_000);
+  });
+}, ['--help']);
