@@ -91,7 +91,7 @@ export interface TaskTemplate {
    * The input task paths; `{taskId}` stands for the child's own task id (a body step's input is
    * the previous step's task with the same id). Absent when the list is in `inputPathsFile`.
    *
-   * @default - none: the list is in `inputPathsFile`, or the task (the start step) has no inputs
+   * @default - none: the list is in `inputPathsFile`; without either, the task has no inputs
    */
   readonly inputPaths?: readonly string[];
   /**
