@@ -53,7 +53,9 @@ export function defaultMaxWorkers(): number {
  * into the datastore directory of its attempt (MF_OUTPUT_DIR).
  */
 export class LocalComputeLayer implements ComputeLayer {
+  /** Always `local`. */
   readonly name = 'local';
+  /** How many attempts run at once (LocalComputeOptions.maxWorkers, else the number of cores). */
   readonly maxWorkers: number;
   private readonly killGraceMs: number;
   private readonly cwd: string | undefined;
@@ -74,14 +76,17 @@ export class LocalComputeLayer implements ComputeLayer {
     this.baseEnv = options.baseEnv ?? process.env;
   }
 
+  /** `local, <n> workers`. */
   get description(): string {
     return `${this.name}, ${this.maxWorkers} worker${this.maxWorkers === 1 ? '' : 's'}`;
   }
 
+  /** Always empty: the local layer runs any valid flow (the image is only recorded). */
   check(): string[] {
     return [];
   }
 
+  /** Keeps the run's datastore and listener; throws unless the datastore is on this machine. */
   open(context: LayerContext): void {
     if (context.datastore.localPath('') === undefined) throw new Error(`the local compute layer needs a local datastore, got ${context.datastore.root}`);
     this.datastore = context.datastore;
@@ -89,6 +94,7 @@ export class LocalComputeLayer implements ComputeLayer {
     this.reads = cachedChildReads((key) => context.datastore.get(key));
   }
 
+  /** Queues the group's children, and starts as many as there are free workers. */
   submit(group: TaskGroup): void {
     const listener = this.listener;
     if (!listener) throw new Error('LocalComputeLayer.submit before open');
@@ -261,6 +267,10 @@ export class LocalComputeLayer implements ComputeLayer {
 
   private readonly onProcessExit = () => this.forceStop();
 
+  /**
+   * Reports every queued attempt `cancelled`, refuses later submits the same way, and kills the
+   * running ones (SIGTERM, then SIGKILL after the grace period); resolves once all reported.
+   */
   async cancelAll(reason: string): Promise<void> {
     this.cancelled = true;
     const queued = this.queue.slice(this.queueHead);

@@ -6,7 +6,9 @@ export type AttemptOutcome = 'succeeded' | 'failed' | 'timeout' | 'cancelled' | 
 
 /** Which child of a group to run, and which attempt of it. */
 export interface ChildAttempt {
+  /** The child's index in its group, from 0 (0 for a single task; the foreach index otherwise). */
   readonly index: number;
+  /** The attempt's number, from 0 (MF_RETRY_COUNT). */
   readonly attempt: number;
 }
 
@@ -20,30 +22,71 @@ export interface ChildAttempt {
  * after (Batch: an N_TO_N dependency).
  */
 export interface TaskGroup {
+  /** What every child shares; the same object on every `submit` of the group. */
   readonly template: TaskTemplate;
+  /** The children to run now, each with its attempt number; the others come in later submits. */
   readonly children: readonly ChildAttempt[];
-  /** Group id of the previous step of the same foreach body, when there is one. */
+  /**
+   * Group id of the previous step of the same foreach body, when there is one.
+   *
+   * @default - none: the group's children follow no earlier group (not in a foreach body, or
+   * the body's first step)
+   */
   readonly follows?: string;
 }
 
 /** Known about an attempt once the layer started it. */
 export interface AttemptStart {
+  /** When the attempt started, in milliseconds since the epoch. */
   readonly at: number;
-  /** The layer's id for the attempt (local: `pid:<n>`; Batch: the job id with `:<index>`). */
+  /**
+   * The layer's id for the attempt (local: `pid:<n>`; Batch: the job id with `:<index>`).
+   *
+   * @default - none: the layer has no id for it
+   */
   readonly externalId?: string;
-  /** Where the layer keeps the attempt's log (Batch: the CloudWatch log stream). */
+  /**
+   * Where the layer keeps the attempt's log (Batch: the CloudWatch log stream).
+   *
+   * @default - none: the log is only what the layer reports through `log` (the local layer)
+   */
   readonly logRef?: string;
 }
 
+/** How an attempt ended, as its layer reports it in `AttemptListener.finished`. */
 export interface AttemptResult {
+  /** `succeeded` (exit code 0), `failed`, `timeout`, `cancelled`, or `error` (the command could not start). */
   readonly outcome: AttemptOutcome;
+  /** The command's exit code; null when it has none (it never started, or a signal ended it). */
   readonly exitCode: number | null;
+  /**
+   * The signal that ended the process (`SIGTERM`, `SIGKILL`), when one did.
+   *
+   * @default - none: the process exited by itself, or never started
+   */
   readonly signal?: string;
   /** One line for people: `exit code 3`, `timed out after 2s`, `command not found: foo`. */
   readonly reason: string;
+  /**
+   * When the attempt started, in milliseconds since the epoch.
+   *
+   * @default - none: the attempt never started (cancelled while queued, or its task could not
+   * be prepared)
+   */
   readonly startedAt?: number;
+  /** When the attempt finished, in milliseconds since the epoch. */
   readonly finishedAt: number;
+  /**
+   * The layer's id for the attempt, as in `AttemptStart.externalId`.
+   *
+   * @default - none: the layer has no id for it, or gave it only in `started`
+   */
   readonly externalId?: string;
+  /**
+   * Where the layer keeps the attempt's log, as in `AttemptStart.logRef`.
+   *
+   * @default - none: the layer keeps no log of its own, or gave it only in `started`
+   */
   readonly logRef?: string;
   /**
    * Times the layer's infrastructure retried this attempt itself after losing its host (Batch:
@@ -58,14 +101,19 @@ export interface AttemptResult {
  * still arrive after `finished` (CloudWatch delivers late) and are kept with their attempt.
  */
 export interface AttemptListener {
+  /** The attempt started (its process or job runs); at most once per attempt. */
   started(attempt: AttemptRef, start: AttemptStart): void;
+  /** One line the attempt wrote, without its line ending. */
   log(attempt: AttemptRef, stream: 'stdout' | 'stderr', line: string): void;
+  /** The attempt ended, however it ended (cancelled ones too); the first report counts. */
   finished(attempt: AttemptRef, result: AttemptResult): void;
 }
 
 /** What a layer is given when a run starts. */
 export interface LayerContext {
+  /** The run's datastore: where tasks read their inputs and where their outputs must end up. */
   readonly datastore: Datastore;
+  /** Where the layer reports each attempt's start, log lines and result. */
   readonly listener: AttemptListener;
 }
 
@@ -85,6 +133,7 @@ export interface LayerContext {
  * - `forceStop()` kills everything now, synchronously (a second Ctrl-C, the process exiting).
  */
 export interface ComputeLayer {
+  /** The layer's short name (`local`, `batch`): recorded as the run's `compute` and used in messages. */
   readonly name: string;
   /** One line about where tasks run, for the run's header (`local, 2 workers`). */
   readonly description: string;
@@ -93,11 +142,16 @@ export interface ComputeLayer {
    * Layers without such lookups leave it out.
    */
   lookUp?(graph: FlowGraph): Promise<void>;
+  /** The flow's problems for this layer, one line each, before anything runs; empty when it can run. */
   check(graph: FlowGraph): string[];
   /** Lines to print when the run is over (Batch: API calls per operation). */
   summary?(): string[];
+  /** Starts the run's session: called once, before the first `submit`. */
   open(context: LayerContext): void;
+  /** Queues the group's children; never blocks, reports through the listener. */
   submit(group: TaskGroup): void;
+  /** Stops everything started or queued; resolves once every such attempt reported `finished` (`cancelled`). */
   cancelAll(reason: string): Promise<void>;
+  /** Kills everything now, synchronously, without waiting for reports. */
   forceStop(): void;
 }

@@ -53,26 +53,52 @@ export interface ForeachDerivation {
 
 /** What every child of a group shares. */
 export interface TaskTemplate {
+  /** The flow's name (MF_FLOW). */
   readonly flow: string;
+  /** The run's id (MF_RUN_ID). */
   readonly runId: string;
+  /** The step every child of the group runs (MF_STEP). */
   readonly step: string;
   /** Unique within the run; names the group to the layer (and to the Batch job name). */
   readonly groupId: string;
+  /**
+   * The container image the step runs in (the step's `image` policy). The local layer only
+   * records it; the Batch layer requires it.
+   *
+   * @default - none: the step names no image
+   */
   readonly image?: string;
   /** argv of the command, run without a shell. */
   readonly command: readonly string[];
+  /** The step's policies after defaults and `--with retry` (resources, retry, timeout, catch). */
   readonly policies: EffectivePolicies;
   /** The environment every child shares (flow and step env, MF_FLOW, MF_RUN_ID, MF_STEP, ...). */
   readonly env: Readonly<Record<string, string>>;
-  /** A single task's id; absent for a foreach group (see `foreach`). */
+  /**
+   * A single task's id; absent for a foreach group (see `foreach`).
+   *
+   * @default - none: a foreach group, whose children's ids derive from `foreach`; without
+   * `foreach` either, the task id is `0`
+   */
   readonly taskId?: string;
+  /**
+   * How the children of a foreach group differ (task id prefix, count, where the items are).
+   *
+   * @default - none: the group is a single task
+   */
   readonly foreach?: ForeachDerivation;
   /**
    * The input task paths; `{taskId}` stands for the child's own task id (a body step's input is
    * the previous step's task with the same id). Absent when the list is in `inputPathsFile`.
+   *
+   * @default - none: the list is in `inputPathsFile`; without either, the task has no inputs
    */
   readonly inputPaths?: readonly string[];
-  /** Key of the file listing the input paths (same placeholder); for wide joins. */
+  /**
+   * Key of the file listing the input paths (same placeholder); for wide joins.
+   *
+   * @default - none: the input paths are inline in `inputPaths`
+   */
   readonly inputPathsFile?: string;
 }
 

@@ -11,13 +11,19 @@
  * A task id is `0` outside a foreach, else the foreach index path (`3`, `3_1` when nested).
  */
 export interface TaskRef {
+  /** The flow's name (its `name` in defineFlow). */
   readonly flow: string;
+  /** The run's id, as the datastore's `newRunId` made it (or as given in RunOptions.runId). */
   readonly runId: string;
+  /** The step's name. */
   readonly step: string;
+  /** `0` outside a foreach, else the foreach index path (`3`, `3_1` when nested). */
   readonly taskId: string;
 }
 
+/** One attempt of one task: a TaskRef plus the attempt's number. */
 export interface AttemptRef extends TaskRef {
+  /** The attempt's number, from 0 (the first try); it is MF_RETRY_COUNT in the task's environment. */
   readonly attempt: number;
 }
 

@@ -11,22 +11,26 @@ const isMissing = (err: unknown) => (err as NodeJS.ErrnoException).code === 'ENO
 
 /** The local datastore: a directory, `.metaflow-cdk/` in the working directory by default. */
 export class LocalDatastore implements Datastore {
+  /** The datastore directory, made absolute. */
   readonly root: string;
 
   constructor(root: string = DEFAULT_DATASTORE_DIR) {
     this.root = path.resolve(root);
   }
 
+  /** `<yyyymmdd>-<hhmmss>-<6 hex>` (UTC): sortable by start time, random past the second. */
   newRunId(): string {
     // Sortable by time, unique within this process, and random across processes.
     const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
     return `${stamp}-${randomBytes(3).toString('hex')}`;
   }
 
+  /** The file or directory under `root` that holds `key`. */
   localPath(key: string): string {
     return path.join(this.root, key);
   }
 
+  /** Writes a temporary file, then renames it over `key`'s, making directories as needed. */
   async put(key: string, body: string): Promise<void> {
     const file = this.localPath(key);
     // Write then rename, so a reader never sees half a file (a local detail: S3 puts are atomic).
@@ -42,6 +46,7 @@ export class LocalDatastore implements Datastore {
     await fs.promises.rename(tmp, file);
   }
 
+  /** The file's text, or undefined when it does not exist. */
   async get(key: string): Promise<string | undefined> {
     try {
       return await fs.promises.readFile(this.localPath(key), 'utf8');
@@ -51,10 +56,15 @@ export class LocalDatastore implements Datastore {
     }
   }
 
+  /** The attempt's own outputs directory key (the local layer's MF_OUTPUT_DIR). */
   attemptOutputs(attempt: AttemptRef): string {
     return layout.attemptOutputs(attempt);
   }
 
+  /**
+   * Moves each entry of the attempt's outputs directory (which sits inside the task's) up to the
+   * task path, or just removes it when empty: only then do `readOutputs` and successors see them.
+   */
   async commitOutputs(attempt: AttemptRef): Promise<void> {
     const from = this.localPath(layout.attemptOutputs(attempt));
     const to = this.localPath(layout.task(attempt));
@@ -68,6 +78,7 @@ export class LocalDatastore implements Datastore {
     await Promise.all(names.map((n) => fs.promises.rename(path.join(from, n), path.join(to, n))));
   }
 
+  /** The outputs.json at a task path, or undefined when it wrote none; throws on malformed JSON. */
   async readOutputs(taskPathKey: string): Promise<Record<string, unknown> | undefined> {
     const key = layout.outputsFile(taskPathKey);
     const text = await this.get(key);
@@ -79,6 +90,7 @@ export class LocalDatastore implements Datastore {
     }
   }
 
+  /** Writes the task's record at `<task path>/status.json`. */
   async writeTaskStatus(task: TaskRef, record: TaskRecord): Promise<void> {
     // The task's directory exists once an attempt ran; a task that never started has one made.
     const file = this.localPath(layout.taskStatus(layout.task(task)));
@@ -90,6 +102,7 @@ export class LocalDatastore implements Datastore {
     }
   }
 
+  /** The status.json at a task path, or undefined when there is none or it is not JSON. */
   async readTaskStatus(taskPathKey: string): Promise<TaskRecord | undefined> {
     const text = await this.get(layout.taskStatus(taskPathKey));
     if (text === undefined) return undefined;
@@ -100,6 +113,7 @@ export class LocalDatastore implements Datastore {
     }
   }
 
+  /** A sink appending the attempt's lines to its log file, created on the first line; reopening appends. */
   openLog(attempt: AttemptRef): LogSink {
     const file = this.localPath(layout.attemptLog(attempt));
     let stream: fs.WriteStream | undefined;
@@ -126,16 +140,19 @@ export class LocalDatastore implements Datastore {
     };
   }
 
+  /** The attempt's log file, or undefined when it wrote none. */
   readLog(attempt: AttemptRef): Promise<string | undefined> {
     return this.get(layout.attemptLog(attempt));
   }
 
+  /** Writes `<flow>/<run>/run.json`; `first` also writes the run's index entry, after the summary. */
   async writeRunSummary(summary: RunSummary, first = false): Promise<void> {
     // Summary first, then the index entry: an indexed run always has a summary.
     await this.put(layout.runSummary(summary.flow, summary.runId), JSON.stringify(summary, null, 2));
     if (first) await this.put(layout.runIndex(summary.runId), JSON.stringify({ flow: summary.flow, runId: summary.runId, startedAt: summary.startedAt }));
   }
 
+  /** Writes chunk `chunk` of the run's task records (TASK_CHUNK_SIZE per chunk). */
   async writeTaskChunk(flow: string, runId: string, chunk: number, tasks: readonly TaskRecord[]): Promise<void> {
     await this.put(layout.taskChunk(flow, runId, chunk), JSON.stringify(tasks));
   }
@@ -188,6 +205,7 @@ export class LocalDatastore implements Datastore {
     return summary;
   }
 
+  /** The run's summary (found through its index entry) and every task chunk; undefined when the run is unknown, CorruptRunRecordError when a part is missing or unreadable. */
   async readRun(runId: string): Promise<RunRecord | undefined> {
     const summary = await this.readSummary(runId);
     if (!summary) return undefined;
@@ -202,6 +220,7 @@ export class LocalDatastore implements Datastore {
     return { ...summary, tasks: tasks.slice(0, summary.taskCount) };
   }
 
+  /** Runs newest first, 20 at a time unless `limit` says otherwise; `after` is the previous page's `next`. */
   async listRuns(options: { limit?: number; after?: string } = {}): Promise<RunPage> {
     const limit = options.limit ?? 20;
     let names: string[];

@@ -5,12 +5,17 @@ export type TaskStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'caught
 
 /** Why an attempt failed. This is what a @catch var holds. */
 export interface Failure {
+  /** The failed task's step. */
   readonly step: string;
+  /** The failed task's id. */
   readonly taskId: string;
+  /** One line for people: `step <step>/<taskId> failed: <reason>`, with the attempt count after retries. */
   readonly message: string;
+  /** The last attempt's exit code; null when it had none (never started, ended by a signal). */
   readonly exitCode: number | null;
   /** failed | timeout | cancelled | error (the command could not start, or its outputs were unusable) */
   readonly statusReason: string;
+  /** How many attempts ran (0 when the task could not even be prepared). */
   readonly attempts: number;
 }
 
@@ -32,18 +37,39 @@ export interface AttemptRecord {
 
 /** A task's record: `<task path>/status.json`, and one entry of the run's task chunks. */
 export interface TaskRecord {
+  /** The task's step. */
   readonly step: string;
+  /** The task's id (`0`, or its foreach index path). */
   readonly taskId: string;
+  /** Where the task is: queued, running, succeeded, failed, caught, cancelled, or reused (resume). */
   status: TaskStatus;
   /** Pathspecs (`<step>/<taskId>`) of the task's inputs in this run. */
   readonly inputs: readonly string[];
+  /**
+   * The task's index in its innermost foreach.
+   *
+   * @default - none: the task is not in a foreach
+   */
   readonly foreachIndex?: number;
+  /** Every attempt so far, in order (empty for a reused task). */
   attempts: AttemptRecord[];
-  /** The failure a @catch caught. */
+  /**
+   * The failure a @catch caught.
+   *
+   * @default - none: set only when the task's status is `caught`
+   */
   caught?: Failure;
-  /** The origin run whose task this one reused (resume). */
+  /**
+   * The origin run whose task this one reused (resume).
+   *
+   * @default - none: the task ran in this run
+   */
   reusedFrom?: string;
-  /** Task path whose outputs this task's are, when not its own (a reused task: the origin's). */
+  /**
+   * Task path whose outputs this task's are, when not its own (a reused task: the origin's).
+   *
+   * @default - none: the task's outputs are at its own task path
+   */
   outputsAt?: string;
 }
 
@@ -57,19 +83,56 @@ export interface RunOwner {
 
 /** The run summary: `<flow>/<run>/run.json`. Small whatever the run's width. */
 export interface RunSummary {
+  /** The flow's name. */
   readonly flow: string;
+  /** The run's id. */
   readonly runId: string;
+  /** `running` until the run ends, then `succeeded`, `failed` or `interrupted`. */
   status: RunStatus;
+  /** When the run started (ISO 8601). */
   readonly startedAt: string;
+  /**
+   * When the run ended (ISO 8601).
+   *
+   * @default - none: set once the run finished
+   */
   finishedAt?: string;
+  /**
+   * How long the run took, in milliseconds.
+   *
+   * @default - none: set once the run finished
+   */
   durationMs?: number;
+  /**
+   * The flow file the run was started from (RunOptions.flowFile).
+   *
+   * @default - none: the flow was not loaded from a file
+   */
   readonly flowFile?: string;
+  /** The run's resolved parameter values, by name. */
   readonly parameters: Record<string, unknown>;
+  /** Whether the run was started with `--with retry`. */
   readonly withRetry: boolean;
+  /** The name of the compute layer the run ran on (`local`, `batch`). */
   readonly compute: string;
+  /**
+   * The run this one resumed, reusing its succeeded tasks.
+   *
+   * @default - none: not a resume
+   */
   readonly originRunId?: string;
-  /** Why the run failed or stopped. */
+  /**
+   * Why the run failed or stopped.
+   *
+   * @default - none: the run is running or succeeded
+   */
   error?: string;
+  /**
+   * Which process runs the run, with its heartbeat: a `running` run whose owner is gone had its
+   * runner die.
+   *
+   * @default - none: the record names no owner (runFlow always sets one)
+   */
   owner?: RunOwner;
   /** How many tasks the run has, and in how many chunks of TASK_CHUNK_SIZE they are stored. */
   taskCount: number;
@@ -77,6 +140,7 @@ export interface RunSummary {
 
 /** The whole run record: the summary and every task (stored in chunks, see docs/runner.md). */
 export interface RunRecord extends RunSummary {
+  /** Every task of the run, in the order they were created. */
   tasks: TaskRecord[];
 }
 
@@ -91,7 +155,9 @@ export interface LogSink {
 /** A run record that exists but cannot be read. */
 export class CorruptRunRecordError extends Error {
   constructor(
+    /** The run whose record is corrupt. */
     readonly runId: string,
+    /** The datastore key that is missing or cannot be parsed. */
     readonly key: string,
     detail: string,
   ) {
@@ -100,12 +166,17 @@ export class CorruptRunRecordError extends Error {
   }
 }
 
+/** One page of `Datastore.listRuns`. */
 export interface RunPage {
   /** Newest first. */
   readonly runs: RunSummary[];
   /** Runs of this page whose record could not be read. */
   readonly corrupt: CorruptRunRecordError[];
-  /** Pass as `after` for the next page; absent on the last page. */
+  /**
+   * Pass as `after` for the next page; absent on the last page.
+   *
+   * @default - none: this is the last page
+   */
   readonly next?: string;
 }
 
@@ -121,6 +192,7 @@ export interface Datastore {
   /** A new run id, unique in this datastore, sortable by start time. */
   newRunId(): string;
 
+  /** Write `body` at `key`, replacing what was there; a reader never sees half of it. */
   put(key: string, body: string): Promise<void>;
   /** The text at `key`, or undefined when there is none. */
   get(key: string): Promise<string | undefined>;
@@ -137,11 +209,14 @@ export interface Datastore {
   /** The outputs.json at a task path, or undefined when it wrote none. Throws on malformed JSON. */
   readOutputs(taskPathKey: string): Promise<Record<string, unknown> | undefined>;
 
+  /** Write a task's record at `<task path>/status.json`. */
   writeTaskStatus(task: TaskRef, record: TaskRecord): Promise<void>;
+  /** The status.json at a task path, or undefined when there is none. */
   readTaskStatus(taskPathKey: string): Promise<TaskRecord | undefined>;
 
   /** Where one attempt's log goes. Created lazily on the first line; reopening appends. */
   openLog(attempt: AttemptRef): LogSink;
+  /** An attempt's whole log, or undefined when it wrote none. */
   readLog(attempt: AttemptRef): Promise<string | undefined>;
 
   /** Write the summary; `first` also files the run in the index `readRun`/`listRuns` use. */

@@ -1,5 +1,6 @@
 /** Time as the orchestrator sees it; tests inject one whose sleep returns at once. */
 export interface Clock {
+  /** Now, in milliseconds since the epoch. */
   now(): number;
   /** Resolve after `ms`, or early (without error) when `signal` aborts. */
   sleep(ms: number, signal?: AbortSignal): Promise<void>;

@@ -26,4 +26,5 @@ export type RunEvent =
   | { type: 'run-heartbeat'; at: number }
   | { type: 'run-finished'; status: RunStatus; at: number; error?: string };
 
+/** Hears every RunEvent of a run, synchronously, in order. */
 export type RunEventListener = (event: RunEvent) => void;

@@ -26,32 +26,78 @@ import { QueuedTask, RunEvent, RunEventListener } from './events';
 import { HEARTBEAT_MS } from './liveness';
 import { RunRecorder } from './recorder';
 
+/** What `runFlow` runs, where, and how. */
 export interface RunOptions {
+  /** The validated flow (validateFlow's graph). */
   readonly graph: FlowGraph;
+  /** Where the tasks run. */
   readonly layer: ComputeLayer;
+  /** Where the run record, task outputs and logs go. */
   readonly datastore: Datastore;
   /** Resolved parameter values (see resolveParameters). */
   readonly parameters: Record<string, unknown>;
-  /** `--with retry`: the default retry policy for steps that have none. */
+  /**
+   * `--with retry`: the default retry policy for steps that have none.
+   *
+   * @default false
+   */
   readonly withRetry?: boolean;
+  /**
+   * The orchestrator's time source (tests inject one).
+   *
+   * @default - the system clock
+   */
   readonly clock?: Clock;
+  /**
+   * The run's id.
+   *
+   * @default - a new one from the datastore's `newRunId`
+   */
   readonly runId?: string;
+  /**
+   * The flow file the flow came from, recorded in the run summary.
+   *
+   * @default - none recorded
+   */
   readonly flowFile?: string;
-  /** Resume: reuse every task that succeeded in this run (and whose inputs were reused too). */
+  /**
+   * Resume: reuse every task that succeeded in this run (and whose inputs were reused too).
+   *
+   * @default - none: every task runs
+   */
   readonly origin?: RunRecord;
+  /**
+   * Hears every event of the run (after the run recorder): the progress view listens here.
+   *
+   * @default - none: only the run record hears them
+   */
   readonly onEvent?: RunEventListener;
-  /** Abort to interrupt the run (Ctrl-C): everything is cancelled and the run is `interrupted`. */
+  /**
+   * Abort to interrupt the run (Ctrl-C): everything is cancelled and the run is `interrupted`.
+   *
+   * @default - none: the run cannot be interrupted from outside
+   */
   readonly signal?: AbortSignal;
-  /** How often the run record is rewritten while the run goes on. Default 1000 ms. */
+  /**
+   * How often the run record is rewritten while the run goes on, in milliseconds.
+   *
+   * @default 1000
+   */
   readonly recordIntervalMs?: number;
-  /** How often the heartbeat is renewed. Default HEARTBEAT_MS. */
+  /**
+   * How often the heartbeat is renewed, in milliseconds.
+   *
+   * @default 5000 (HEARTBEAT_MS)
+   */
   readonly heartbeatMs?: number;
 }
 
 /** The compute layer refused the flow (its limits), before anything ran. */
 export class LayerCheckError extends Error {
   constructor(
+    /** The refusing layer's name. */
     readonly layer: string,
+    /** What the layer cannot run, one line each. */
     readonly problems: readonly string[],
   ) {
     super(`the ${layer} compute layer cannot run this flow:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
