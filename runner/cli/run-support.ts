@@ -1,9 +1,7 @@
-import { Command } from 'commander';
 import { describeValue } from '../../lib/describe-value';
 import { LocalComputeLayer } from '../compute/local';
 import { ComputeLayer } from '../compute/types';
-import { LocalDatastore } from '../datastore/local';
-import { RunRecord, RunStatus } from '../datastore/types';
+import { Datastore, RunRecord, RunStatus } from '../datastore/types';
 import { FlowLoadError, loadFlowFile } from '../flow/load';
 import { resolveParameters } from '../flow/parameters';
 import { FlowGraph, validateFlow } from '../flow/validate';
@@ -12,22 +10,6 @@ import { ProgressReporter, wantsLiveView } from '../progress/reporter';
 import { formatDuration } from '../progress/table';
 import { CommandContext } from './commands';
 import { CommandFailedError, EXIT_CODES, UserInputError } from '../errors';
-import { checkDatastoreRoot } from './datastore-root';
-
-/** The datastore root: --root, else $METAFLOW_CDK_ROOT, else .metaflow-cdk in the working dir. */
-export function addRootOption(cmd: Command): Command {
-  return cmd.option('--root <dir>', 'local datastore directory (default: $METAFLOW_CDK_ROOT or .metaflow-cdk)');
-}
-
-/**
- * The local datastore of a command, checked first (a root that is a file, or that cannot be created
- * or written when `write`, fails with one line and exit 1).
- */
-export function openDatastore(opts: { root?: string }, context: CommandContext, { write }: { write: boolean }): LocalDatastore {
-  const datastore = new LocalDatastore(opts.root ?? context.env.METAFLOW_CDK_ROOT ?? undefined);
-  checkDatastoreRoot(datastore.root, { write });
-  return datastore;
-}
 
 export function parseMaxWorkers(value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
@@ -104,7 +86,7 @@ export interface ExecuteOptions {
   readonly parameters: Record<string, unknown>;
   readonly withRetry: boolean;
   readonly layer: ComputeLayer;
-  readonly datastore: LocalDatastore;
+  readonly datastore: Datastore;
   readonly json: boolean;
   readonly origin?: RunRecord;
 }
@@ -131,7 +113,7 @@ export async function executeRun(options: ExecuteOptions, context: CommandContex
       abort.abort();
     } else {
       layer.forceStop();
-      if (started) options.datastore.markInterruptedSync(started.flow, started.runId);
+      if (started) options.datastore.markInterruptedSync?.(started.flow, started.runId);
       process.exit(EXIT_CODES.INTERRUPTED);
     }
   };

@@ -2,25 +2,21 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { AttemptRef, TaskRef } from '../contract/names';
-import { isRunId, layout, runIdOfIndexKey } from './layout';
-import { CorruptRunRecordError, Datastore, LogSink, RunPage, RunRecord, RunSummary, TASK_CHUNK_SIZE, TaskRecord } from './types';
+import { KeyedDatastore } from './keyed';
+import { layout } from './layout';
+import { LogSink, RunSummary, TaskRecord, TaskStaging } from './types';
 
 export const DEFAULT_DATASTORE_DIR = '.metaflow-cdk';
 
 const isMissing = (err: unknown) => (err as NodeJS.ErrnoException).code === 'ENOENT';
 
 /** The local datastore: a directory, `.metaflow-cdk/` in the working directory by default. */
-export class LocalDatastore implements Datastore {
+export class LocalDatastore extends KeyedDatastore {
   readonly root: string;
 
   constructor(root: string = DEFAULT_DATASTORE_DIR) {
+    super();
     this.root = path.resolve(root);
-  }
-
-  newRunId(): string {
-    // Sortable by time, unique within this process, and random across processes.
-    const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
-    return `${stamp}-${randomBytes(3).toString('hex')}`;
   }
 
   localPath(key: string): string {
@@ -51,10 +47,6 @@ export class LocalDatastore implements Datastore {
     }
   }
 
-  attemptOutputs(attempt: AttemptRef): string {
-    return layout.attemptOutputs(attempt);
-  }
-
   async commitOutputs(attempt: AttemptRef): Promise<void> {
     const from = this.localPath(layout.attemptOutputs(attempt));
     const to = this.localPath(layout.task(attempt));
@@ -68,15 +60,17 @@ export class LocalDatastore implements Datastore {
     await Promise.all(names.map((n) => fs.promises.rename(path.join(from, n), path.join(to, n))));
   }
 
-  async readOutputs(taskPathKey: string): Promise<Record<string, unknown> | undefined> {
-    const key = layout.outputsFile(taskPathKey);
-    const text = await this.get(key);
-    if (text === undefined) return undefined;
-    try {
-      return JSON.parse(text) as Record<string, unknown>;
-    } catch (err) {
-      throw new Error(`${key} is not valid JSON: ${(err as Error).message}`);
-    }
+  /** Tasks on this machine use the store's own directories: nothing to fetch or upload. */
+  openStaging(): TaskStaging {
+    return {
+      prepare: async (attempt) => {
+        const outputDir = this.localPath(this.attemptOutputs(attempt));
+        await fs.promises.mkdir(outputDir, { recursive: true });
+        return { root: this.root, outputDir };
+      },
+      collect: () => Promise.resolve(),
+      release: () => Promise.resolve(),
+    };
   }
 
   async writeTaskStatus(task: TaskRef, record: TaskRecord): Promise<void> {
@@ -87,16 +81,6 @@ export class LocalDatastore implements Datastore {
     } catch (err) {
       if (!isMissing(err)) throw err;
       await this.put(layout.taskStatus(layout.task(task)), JSON.stringify(record));
-    }
-  }
-
-  async readTaskStatus(taskPathKey: string): Promise<TaskRecord | undefined> {
-    const text = await this.get(layout.taskStatus(taskPathKey));
-    if (text === undefined) return undefined;
-    try {
-      return JSON.parse(text) as TaskRecord;
-    } catch {
-      return undefined;
     }
   }
 
@@ -126,20 +110,6 @@ export class LocalDatastore implements Datastore {
     };
   }
 
-  readLog(attempt: AttemptRef): Promise<string | undefined> {
-    return this.get(layout.attemptLog(attempt));
-  }
-
-  async writeRunSummary(summary: RunSummary, first = false): Promise<void> {
-    // Summary first, then the index entry: an indexed run always has a summary.
-    await this.put(layout.runSummary(summary.flow, summary.runId), JSON.stringify(summary, null, 2));
-    if (first) await this.put(layout.runIndex(summary.runId), JSON.stringify({ flow: summary.flow, runId: summary.runId, startedAt: summary.startedAt }));
-  }
-
-  async writeTaskChunk(flow: string, runId: string, chunk: number, tasks: readonly TaskRecord[]): Promise<void> {
-    await this.put(layout.taskChunk(flow, runId, chunk), JSON.stringify(tasks));
-  }
-
   /**
    * Mark a run interrupted synchronously: for a forced quit (second Ctrl-C), when there is no time
    * left for the orchestrator's own final write.
@@ -158,77 +128,19 @@ export class LocalDatastore implements Datastore {
     }
   }
 
-  private async readJson<T>(runId: string, key: string, known?: string): Promise<T> {
-    let text: string | undefined = known;
-    try {
-      text ??= await this.get(key);
-    } catch (err) {
-      throw new CorruptRunRecordError(runId, key, (err as Error).message);
-    }
-    if (text === undefined) throw new CorruptRunRecordError(runId, key, 'missing');
-    try {
-      return JSON.parse(text) as T;
-    } catch (err) {
-      throw new CorruptRunRecordError(runId, key, (err as Error).message);
-    }
-  }
-
-  private async readSummary(runId: string): Promise<RunSummary | undefined> {
-    if (!isRunId(runId)) return undefined;
-    const indexKey = layout.runIndex(runId);
-    const indexed = await this.get(indexKey);
-    if (indexed === undefined) return undefined;
-    const entry = await this.readJson<{ flow?: unknown }>(runId, indexKey, indexed);
-    if (typeof entry?.flow !== 'string') throw new CorruptRunRecordError(runId, indexKey, 'no flow name');
-    const key = layout.runSummary(entry.flow, runId);
-    const summary = await this.readJson<RunSummary>(runId, key);
-    if (typeof summary !== 'object' || summary === null || summary.runId !== runId || typeof summary.status !== 'string') {
-      throw new CorruptRunRecordError(runId, key, 'not a run summary');
-    }
-    return summary;
-  }
-
-  async readRun(runId: string): Promise<RunRecord | undefined> {
-    const summary = await this.readSummary(runId);
-    if (!summary) return undefined;
-    const chunks = Math.ceil((summary.taskCount ?? 0) / TASK_CHUNK_SIZE);
-    const tasks: TaskRecord[] = [];
-    for (let c = 0; c < chunks; c++) {
-      const key = layout.taskChunk(summary.flow, runId, c);
-      const part = await this.readJson<TaskRecord[]>(runId, key);
-      if (!Array.isArray(part)) throw new CorruptRunRecordError(runId, key, 'not a list of tasks');
-      for (const t of part) tasks.push(t);
-    }
-    return { ...summary, tasks: tasks.slice(0, summary.taskCount) };
-  }
-
-  async listRuns(options: { limit?: number; after?: string } = {}): Promise<RunPage> {
-    const limit = options.limit ?? 20;
+  protected async indexKeys(limit: number, after?: string): Promise<string[]> {
     let names: string[];
     try {
       names = await fs.promises.readdir(this.localPath(layout.runIndexPrefix));
     } catch (err) {
-      if (isMissing(err)) return { runs: [], corrupt: [] };
+      if (isMissing(err)) return [];
       throw err;
     }
-    const keys = names
+    return names
       .filter((n) => n.endsWith('.json'))
       .map((n) => layout.runIndexPrefix + n)
       .sort()
-      .filter((k) => options.after === undefined || k > options.after);
-    const page = keys.slice(0, limit);
-    const runs: RunSummary[] = [];
-    const corrupt: CorruptRunRecordError[] = [];
-    for (const key of page) {
-      const runId = runIdOfIndexKey(key);
-      try {
-        const summary = await this.readSummary(runId);
-        if (summary) runs.push(summary);
-      } catch (err) {
-        if (!(err instanceof CorruptRunRecordError)) throw err;
-        corrupt.push(err);
-      }
-    }
-    return { runs, corrupt, next: keys.length > limit ? page[page.length - 1] : undefined };
+      .filter((k) => after === undefined || k > after)
+      .slice(0, limit);
   }
 }
