@@ -1,9 +1,18 @@
 /**
  * An S3 object store: the primitive the S3 datastore sits on. Keys are relative to a root
- * prefix; JSON and text in and out; `createIfAbsent` is a conditional PUT (`If-None-Match: *`),
- * so two writers cannot both create the same record; listing uses the SDK's paginator.
+ * prefix; JSON and text in and out, files up and down (streamed); `createIfAbsent` is a
+ * conditional PUT (`If-None-Match: *`), so two writers cannot both create the same record;
+ * server-side copies and batch deletes; listing uses the SDK's paginator. Retries are the SDK's
+ * (runner/aws/clients.ts), never hand-rolled here.
  */
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import {
+  CopyObjectCommand,
+  DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
   paginateListObjectsV2,
@@ -112,7 +121,64 @@ export class S3ObjectStore {
     }
     return folders;
   }
+
+  /**
+   * Up to `limit` relative keys under `relativePrefix`, in key order, after `startAfter` (a
+   * relative key): ListObjectsV2 with StartAfter through the paginator, stopping at `limit`.
+   */
+  async listPage(relativePrefix: string, options: { limit: number; startAfter?: string }): Promise<string[]> {
+    const strip = this.prefix ? this.prefix.length + 1 : 0;
+    const keys: string[] = [];
+    const input = { Bucket: this.bucket, Prefix: this.key(relativePrefix), ...(options.startAfter !== undefined ? { StartAfter: this.key(options.startAfter) } : {}) };
+    for await (const page of paginateListObjectsV2({ client: this.s3, pageSize: Math.min(options.limit, 1000) }, input)) {
+      for (const object of page.Contents ?? []) {
+        if (object.Key) keys.push(object.Key.slice(strip));
+        if (keys.length >= options.limit) return keys;
+      }
+    }
+    return keys;
+  }
+
+  /** Upload a local file to `relative`: one PutObject, streamed (S3 takes ≤ 5 GiB in one PUT). */
+  async putFile(relative: string, file: string): Promise<void> {
+    const { size } = await stat(file);
+    await this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.key(relative), Body: createReadStream(file), ContentLength: size }));
+  }
+
+  /** Download `relative` to a local file (its directory is made); false when there is no such key. */
+  async getFile(relative: string, file: string): Promise<boolean> {
+    let body: Readable;
+    try {
+      const out = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.key(relative) }));
+      body = out.Body as Readable;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+    await mkdir(dirname(file), { recursive: true });
+    await pipeline(body, createWriteStream(file));
+    return true;
+  }
+
+  /** Server-side copy of one object to another key of this store (≤ 5 GiB: S3's CopyObject limit). */
+  async copy(fromRelative: string, toRelative: string): Promise<void> {
+    const source = `${this.bucket}/${this.key(fromRelative).split('/').map(encodeURIComponent).join('/')}`;
+    await this.s3.send(new CopyObjectCommand({ Bucket: this.bucket, Key: this.key(toRelative), CopySource: source }));
+  }
+
+  /** Delete these keys, 1,000 per DeleteObjects call (S3's limit); a key already gone is fine. */
+  async deleteMany(relatives: readonly string[]): Promise<void> {
+    for (let i = 0; i < relatives.length; i += DELETE_BATCH) {
+      const objects = relatives.slice(i, i + DELETE_BATCH).map((r) => ({ Key: this.key(r) }));
+      const out = await this.s3.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: objects, Quiet: true } }));
+      const failed = out.Errors ?? [];
+      if (failed.length) throw new Error(`could not delete ${failed.length} object(s), the first s3://${this.bucket}/${failed[0].Key ?? ''}: ${failed[0].Code ?? 'error'}`);
+    }
+  }
 }
+
+/** The most keys one DeleteObjects call takes. */
+const DELETE_BATCH = 1000;
 
 function isNotFound(err: unknown): boolean {
   const e = err as S3ServiceException;

@@ -1,9 +1,7 @@
-import { Command } from 'commander';
 import { describeValue } from '../../lib/describe-value';
 import { LocalComputeLayer } from '../compute/local';
 import { ComputeLayer } from '../compute/types';
-import { LocalDatastore } from '../datastore/local';
-import { RunRecord, RunStatus } from '../datastore/types';
+import { Datastore, RunRecord, RunStatus } from '../datastore/types';
 import { FlowLoadError, loadFlowFile } from '../flow/load';
 import { resolveParameters } from '../flow/parameters';
 import { FlowGraph, validateFlow } from '../flow/validate';
@@ -12,24 +10,8 @@ import { ProgressReporter, wantsLiveView } from '../progress/reporter';
 import { formatDuration } from '../progress/table';
 import { CommandContext } from './commands';
 import { CommandFailedError, EXIT_CODES, UserInputError } from '../errors';
-import { checkDatastoreRoot } from './datastore-root';
 import type { BatchLogMode } from '../batch/layer';
 import type { BatchSettingFlags } from '../batch/settings';
-
-/** The datastore root: --root, else $METAFLOW_CDK_ROOT, else .metaflow-cdk in the working dir. */
-export function addRootOption(cmd: Command): Command {
-  return cmd.option('--root <dir>', 'local datastore directory (default: $METAFLOW_CDK_ROOT or .metaflow-cdk)');
-}
-
-/**
- * The local datastore of a command, checked first (a root that is a file, or that cannot be created
- * or written when `write`, fails with one line and exit 1).
- */
-export function openDatastore(opts: { root?: string }, context: CommandContext, { write }: { write: boolean }): LocalDatastore {
-  const datastore = new LocalDatastore(opts.root ?? context.env.METAFLOW_CDK_ROOT ?? undefined);
-  checkDatastoreRoot(datastore.root, { write });
-  return datastore;
-}
 
 export function parseMaxWorkers(value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
@@ -78,20 +60,6 @@ export function makeLayer(flags: LayerFlags, maxWorkers: number | undefined, con
 }
 
 const flagName = (k: string) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
-
-/**
- * The datastore of a run on `compute`. Batch defaults to the S3 datastore (DATASTORE_SYSROOT_S3).
- * TODO(s3-datastore): the S3 datastore is being written on another branch; until it is merged,
- * this is the ONE place to switch: `--compute batch` uses the local datastore and says so (tasks
- * on Batch reach it only when their containers share this machine's file system).
- */
-export function runDatastore(compute: string | undefined, opts: { root?: string }, context: CommandContext): LocalDatastore {
-  const datastore = openDatastore(opts, context, { write: true });
-  if (compute === 'batch') {
-    context.stderr.write(`metaflow-cdk: the S3 datastore is not available in this build yet; using the local datastore ${datastore.root}\n`);
-  }
-  return datastore;
-}
 
 /** Load and validate a flow file; every problem becomes a UserInputError (exit 2). */
 export function prepareFlow(file: string): { graph: FlowGraph; file: string } {
@@ -152,7 +120,7 @@ export interface ExecuteOptions {
   readonly parameters: Record<string, unknown>;
   readonly withRetry: boolean;
   readonly layer: ComputeLayer;
-  readonly datastore: LocalDatastore;
+  readonly datastore: Datastore;
   readonly json: boolean;
   readonly origin?: RunRecord;
 }
@@ -179,7 +147,7 @@ export async function executeRun(options: ExecuteOptions, context: CommandContex
       abort.abort();
     } else {
       layer.forceStop();
-      if (started) options.datastore.markInterruptedSync(started.flow, started.runId);
+      if (started) options.datastore.markInterruptedSync?.(started.flow, started.runId);
       process.exit(EXIT_CODES.INTERRUPTED);
     }
   };

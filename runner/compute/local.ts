@@ -1,8 +1,7 @@
 import { ChildProcess, spawn } from 'node:child_process';
-import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { AttemptRef, cachedChildReads, ChildReads, childEnvironment, childTaskId, TaskTemplate } from '../contract';
-import { Datastore } from '../datastore/types';
+import { TaskStaging } from '../datastore/types';
 import { layout } from '../datastore/layout';
 import { AttemptListener, AttemptOutcome, AttemptResult, ComputeLayer, LayerContext, TaskGroup } from './types';
 
@@ -49,8 +48,9 @@ export function defaultMaxWorkers(): number {
 /**
  * The local compute layer: each attempt is a child process in its own process group running the
  * step's command (the image is only recorded). Timeouts and cancels kill the whole group, and so
- * does the end of the task: nothing it left behind outlives it. A task writes its outputs straight
- * into the datastore directory of its attempt (MF_OUTPUT_DIR).
+ * does the end of the task: nothing it left behind outlives it. A task writes its outputs into a
+ * local MF_OUTPUT_DIR: the datastore directory of its attempt itself (local store), or a staging
+ * directory uploaded after the task ended (S3 store; see the datastore's TaskStaging).
  */
 export class LocalComputeLayer implements ComputeLayer {
   /** Always `local`. */
@@ -65,7 +65,7 @@ export class LocalComputeLayer implements ComputeLayer {
   private readonly running = new Set<Running>();
   private cancelled = false;
   private exitHooked = false;
-  private datastore?: Datastore;
+  private staging?: TaskStaging;
   private listener?: AttemptListener;
   private reads?: ChildReads;
 
@@ -88,8 +88,7 @@ export class LocalComputeLayer implements ComputeLayer {
 
   /** Keeps the run's datastore and listener; throws unless the datastore is on this machine. */
   open(context: LayerContext): void {
-    if (context.datastore.localPath('') === undefined) throw new Error(`the local compute layer needs a local datastore, got ${context.datastore.root}`);
-    this.datastore = context.datastore;
+    this.staging = context.datastore.openStaging();
     this.listener = context.listener;
     this.reads = cachedChildReads((key) => context.datastore.get(key));
   }
@@ -123,12 +122,16 @@ export class LocalComputeLayer implements ComputeLayer {
     }
   }
 
-  /** The child's environment (runner/contract) and its attempt's output directory. */
+  /**
+   * The child's environment (runner/contract) and its attempt's output directory. The task always
+   * sees local directories: the datastore's own (local store), or a staging copy of what it
+   * needs (S3 store; see TaskStaging).
+   */
   private async prepare(q: Queued): Promise<Prepared> {
     try {
       const env = await childEnvironment(q.template, q.index, q.attempt, this.reads!);
-      const outputDir = this.datastore!.localPath(this.datastore!.attemptOutputs(this.ref(q.template, q.index, q.attempt)))!;
-      await fs.promises.mkdir(outputDir, { recursive: true });
+      const { root, outputDir } = await this.staging!.prepare(this.ref(q.template, q.index, q.attempt), env);
+      env.MF_DATASTORE_ROOT = root;
       env.MF_OUTPUT_DIR = outputDir;
       return { env };
     } catch (err) {
@@ -146,6 +149,7 @@ export class LocalComputeLayer implements ComputeLayer {
     const logRef = layout.attemptLog(ref);
     const prepared = await (q.prepared ??= this.prepare(q));
     if ('error' in prepared) {
+      await this.release(ref);
       this.running.delete(run);
       listener.started(ref, { at: run.startedAt, logRef });
       listener.finished(ref, { outcome: 'error', exitCode: null, reason: `could not prepare the task: ${prepared.error.message}`, startedAt: run.startedAt, finishedAt: Date.now() });
@@ -154,6 +158,7 @@ export class LocalComputeLayer implements ComputeLayer {
       return;
     }
     if (this.cancelled) {
+      await this.release(ref);
       this.running.delete(run);
       listener.finished(ref, { outcome: 'cancelled', exitCode: null, reason: 'cancelled before it started', finishedAt: Date.now() });
       run.end();
@@ -170,6 +175,7 @@ export class LocalComputeLayer implements ComputeLayer {
         stdio: ['ignore', 'pipe', 'pipe'],
       });
     } catch (err) {
+      await this.release(ref);
       this.running.delete(run);
       listener.started(ref, { at: run.startedAt, logRef });
       listener.finished(ref, { outcome: 'error', exitCode: null, reason: `could not start: ${(err as Error).message}`, startedAt: run.startedAt, finishedAt: Date.now() });
@@ -190,17 +196,18 @@ export class LocalComputeLayer implements ComputeLayer {
     let spawnError: Error | undefined;
     let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
     let settled = false;
-    const settle = () => {
+    const settle = async () => {
       if (settled) return;
       settled = true;
       run.timers.forEach(clearTimeout);
       if (!exit) killGroup(child, 'SIGKILL'); // ended without an 'exit' (spawn error): be sure
+      const result = await this.collect(ref, this.result(run, exit, spawnError));
       this.running.delete(run);
       if (this.running.size === 0 && this.exitHooked) {
         this.exitHooked = false;
         process.off('exit', this.onProcessExit);
       }
-      listener.finished(ref, { ...this.result(run, exit, spawnError), externalId, logRef });
+      listener.finished(ref, { ...result, externalId, logRef });
       run.end();
       this.pump();
     };
@@ -208,7 +215,7 @@ export class LocalComputeLayer implements ComputeLayer {
     lineReader(child.stderr!, (line) => listener.log(ref, 'stderr', line));
     child.once('error', (err) => {
       spawnError = err;
-      if (child.pid === undefined) settle();
+      if (child.pid === undefined) void settle();
     });
     child.once('exit', (code, signal) => {
       exit = { code, signal };
@@ -219,12 +226,38 @@ export class LocalComputeLayer implements ComputeLayer {
     });
     child.once('close', (code, signal) => {
       exit ??= { code, signal };
-      settle();
+      void settle();
     });
 
     const timeout = q.template.policies.timeoutSeconds;
     if (timeout !== undefined) {
       run.timers.push(setTimeout(() => this.kill(run, 'timeout'), timeout * 1000));
+    }
+  }
+
+  /**
+   * After the process ended: what it wrote goes to the datastore (nothing to do for the local
+   * store), and the staging is dropped. An upload that fails fails a successful attempt.
+   */
+  private async collect(ref: AttemptRef, result: AttemptResult): Promise<AttemptResult> {
+    let out = result;
+    if (result.outcome !== 'cancelled') {
+      try {
+        await this.staging!.collect(ref);
+      } catch (err) {
+        const why = `could not save its outputs: ${(err as Error).message}`;
+        out = result.outcome === 'succeeded' ? { ...result, outcome: 'error', reason: why } : { ...result, reason: `${result.reason}; ${why}` };
+      }
+    }
+    await this.release(ref);
+    return out;
+  }
+
+  private async release(ref: AttemptRef): Promise<void> {
+    try {
+      await this.staging!.release(ref);
+    } catch {
+      // A staging copy that cannot be removed is a leftover in the temp directory, not a failure.
     }
   }
 

@@ -17,6 +17,15 @@ export const layout = {
   task: (t: TaskRef) => taskPath(t),
 };
 
+/**
+ * Keys under a task path that are the runner's, not the task's committed outputs: the attempts'
+ * own directories and logs, the task's status, and the contract's files (runner/contract).
+ */
+const TASK_BOOKKEEPING = /^(attempt-\d+(\/|\.log$)|status\.json$|foreach-items\.jsonl$|foreach-item-\d+\.json$|input-paths\.txt$)/;
+
+/** Is `relative` (a key relative to its task path) one of the task's committed outputs? */
+export const isCommittedOutput = (relative: string): boolean => !TASK_BOOKKEEPING.test(relative);
+
 const STAMPED = /^(\d{8})-(\d{6})-([0-9a-z]+)$/;
 
 /**

@@ -2,27 +2,22 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { AttemptRef, TaskRef } from '../contract/names';
-import { isRunId, layout, runIdOfIndexKey } from './layout';
-import { CorruptRunRecordError, Datastore, LogSink, RunPage, RunRecord, RunSummary, TASK_CHUNK_SIZE, TaskRecord } from './types';
+import { KeyedDatastore } from './keyed';
+import { layout } from './layout';
+import { LogSink, RunSummary, TaskRecord, TaskStaging } from './types';
 
 export const DEFAULT_DATASTORE_DIR = '.metaflow-cdk';
 
 const isMissing = (err: unknown) => (err as NodeJS.ErrnoException).code === 'ENOENT';
 
 /** The local datastore: a directory, `.metaflow-cdk/` in the working directory by default. */
-export class LocalDatastore implements Datastore {
+export class LocalDatastore extends KeyedDatastore {
   /** The datastore directory, made absolute. */
   readonly root: string;
 
   constructor(root: string = DEFAULT_DATASTORE_DIR) {
+    super();
     this.root = path.resolve(root);
-  }
-
-  /** `<yyyymmdd>-<hhmmss>-<6 hex>` (UTC): sortable by start time, random past the second. */
-  newRunId(): string {
-    // Sortable by time, unique within this process, and random across processes.
-    const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
-    return `${stamp}-${randomBytes(3).toString('hex')}`;
   }
 
   /** The file or directory under `root` that holds `key`. */
@@ -56,11 +51,6 @@ export class LocalDatastore implements Datastore {
     }
   }
 
-  /** The attempt's own outputs directory key (the local layer's MF_OUTPUT_DIR). */
-  attemptOutputs(attempt: AttemptRef): string {
-    return layout.attemptOutputs(attempt);
-  }
-
   /**
    * Moves each entry of the attempt's outputs directory (which sits inside the task's) up to the
    * task path, or just removes it when empty: only then do `readOutputs` and successors see them.
@@ -78,16 +68,17 @@ export class LocalDatastore implements Datastore {
     await Promise.all(names.map((n) => fs.promises.rename(path.join(from, n), path.join(to, n))));
   }
 
-  /** The outputs.json at a task path, or undefined when it wrote none; throws on malformed JSON. */
-  async readOutputs(taskPathKey: string): Promise<Record<string, unknown> | undefined> {
-    const key = layout.outputsFile(taskPathKey);
-    const text = await this.get(key);
-    if (text === undefined) return undefined;
-    try {
-      return JSON.parse(text) as Record<string, unknown>;
-    } catch (err) {
-      throw new Error(`${key} is not valid JSON: ${(err as Error).message}`);
-    }
+  /** Tasks on this machine use the store's own directories: nothing to fetch or upload. */
+  openStaging(): TaskStaging {
+    return {
+      prepare: async (attempt) => {
+        const outputDir = this.localPath(this.attemptOutputs(attempt));
+        await fs.promises.mkdir(outputDir, { recursive: true });
+        return { root: this.root, outputDir };
+      },
+      collect: () => Promise.resolve(),
+      release: () => Promise.resolve(),
+    };
   }
 
   /** Writes the task's record at `<task path>/status.json`. */
@@ -99,17 +90,6 @@ export class LocalDatastore implements Datastore {
     } catch (err) {
       if (!isMissing(err)) throw err;
       await this.put(layout.taskStatus(layout.task(task)), JSON.stringify(record));
-    }
-  }
-
-  /** The status.json at a task path, or undefined when there is none or it is not JSON. */
-  async readTaskStatus(taskPathKey: string): Promise<TaskRecord | undefined> {
-    const text = await this.get(layout.taskStatus(taskPathKey));
-    if (text === undefined) return undefined;
-    try {
-      return JSON.parse(text) as TaskRecord;
-    } catch {
-      return undefined;
     }
   }
 
@@ -140,23 +120,6 @@ export class LocalDatastore implements Datastore {
     };
   }
 
-  /** The attempt's log file, or undefined when it wrote none. */
-  readLog(attempt: AttemptRef): Promise<string | undefined> {
-    return this.get(layout.attemptLog(attempt));
-  }
-
-  /** Writes `<flow>/<run>/run.json`; `first` also writes the run's index entry, after the summary. */
-  async writeRunSummary(summary: RunSummary, first = false): Promise<void> {
-    // Summary first, then the index entry: an indexed run always has a summary.
-    await this.put(layout.runSummary(summary.flow, summary.runId), JSON.stringify(summary, null, 2));
-    if (first) await this.put(layout.runIndex(summary.runId), JSON.stringify({ flow: summary.flow, runId: summary.runId, startedAt: summary.startedAt }));
-  }
-
-  /** Writes chunk `chunk` of the run's task records (TASK_CHUNK_SIZE per chunk). */
-  async writeTaskChunk(flow: string, runId: string, chunk: number, tasks: readonly TaskRecord[]): Promise<void> {
-    await this.put(layout.taskChunk(flow, runId, chunk), JSON.stringify(tasks));
-  }
-
   /**
    * Mark a run interrupted synchronously: for a forced quit (second Ctrl-C), when there is no time
    * left for the orchestrator's own final write.
@@ -175,79 +138,19 @@ export class LocalDatastore implements Datastore {
     }
   }
 
-  private async readJson<T>(runId: string, key: string, known?: string): Promise<T> {
-    let text: string | undefined = known;
-    try {
-      text ??= await this.get(key);
-    } catch (err) {
-      throw new CorruptRunRecordError(runId, key, (err as Error).message);
-    }
-    if (text === undefined) throw new CorruptRunRecordError(runId, key, 'missing');
-    try {
-      return JSON.parse(text) as T;
-    } catch (err) {
-      throw new CorruptRunRecordError(runId, key, (err as Error).message);
-    }
-  }
-
-  private async readSummary(runId: string): Promise<RunSummary | undefined> {
-    if (!isRunId(runId)) return undefined;
-    const indexKey = layout.runIndex(runId);
-    const indexed = await this.get(indexKey);
-    if (indexed === undefined) return undefined;
-    const entry = await this.readJson<{ flow?: unknown }>(runId, indexKey, indexed);
-    if (typeof entry?.flow !== 'string') throw new CorruptRunRecordError(runId, indexKey, 'no flow name');
-    const key = layout.runSummary(entry.flow, runId);
-    const summary = await this.readJson<RunSummary>(runId, key);
-    if (typeof summary !== 'object' || summary === null || summary.runId !== runId || typeof summary.status !== 'string') {
-      throw new CorruptRunRecordError(runId, key, 'not a run summary');
-    }
-    return summary;
-  }
-
-  /** The run's summary (found through its index entry) and every task chunk; undefined when the run is unknown, CorruptRunRecordError when a part is missing or unreadable. */
-  async readRun(runId: string): Promise<RunRecord | undefined> {
-    const summary = await this.readSummary(runId);
-    if (!summary) return undefined;
-    const chunks = Math.ceil((summary.taskCount ?? 0) / TASK_CHUNK_SIZE);
-    const tasks: TaskRecord[] = [];
-    for (let c = 0; c < chunks; c++) {
-      const key = layout.taskChunk(summary.flow, runId, c);
-      const part = await this.readJson<TaskRecord[]>(runId, key);
-      if (!Array.isArray(part)) throw new CorruptRunRecordError(runId, key, 'not a list of tasks');
-      for (const t of part) tasks.push(t);
-    }
-    return { ...summary, tasks: tasks.slice(0, summary.taskCount) };
-  }
-
-  /** Runs newest first, 20 at a time unless `limit` says otherwise; `after` is the previous page's `next`. */
-  async listRuns(options: { limit?: number; after?: string } = {}): Promise<RunPage> {
-    const limit = options.limit ?? 20;
+  protected async indexKeys(limit: number, after?: string): Promise<string[]> {
     let names: string[];
     try {
       names = await fs.promises.readdir(this.localPath(layout.runIndexPrefix));
     } catch (err) {
-      if (isMissing(err)) return { runs: [], corrupt: [] };
+      if (isMissing(err)) return [];
       throw err;
     }
-    const keys = names
+    return names
       .filter((n) => n.endsWith('.json'))
       .map((n) => layout.runIndexPrefix + n)
       .sort()
-      .filter((k) => options.after === undefined || k > options.after);
-    const page = keys.slice(0, limit);
-    const runs: RunSummary[] = [];
-    const corrupt: CorruptRunRecordError[] = [];
-    for (const key of page) {
-      const runId = runIdOfIndexKey(key);
-      try {
-        const summary = await this.readSummary(runId);
-        if (summary) runs.push(summary);
-      } catch (err) {
-        if (!(err instanceof CorruptRunRecordError)) throw err;
-        corrupt.push(err);
-      }
-    }
-    return { runs, corrupt, next: keys.length > limit ? page[page.length - 1] : undefined };
+      .filter((k) => after === undefined || k > after)
+      .slice(0, limit);
   }
 }

@@ -166,6 +166,25 @@ export class CorruptRunRecordError extends Error {
   }
 }
 
+/**
+ * How a task process on this machine reads its inputs and writes its outputs: the local compute
+ * layer's side of the datastore. The task sees the contract unchanged whatever the store: its
+ * MF_DATASTORE_ROOT is a local directory holding, at the same relative paths, everything its
+ * environment names (its inputs' committed outputs, its foreach item file, its input-path list,
+ * its caught file), and its MF_OUTPUT_DIR is a local directory. The local store hands out its own
+ * directories (nothing to copy); the S3 store downloads into a staging directory before the task
+ * starts and uploads what the task wrote after it ended.
+ */
+export interface TaskStaging {
+  /** Before the task starts: fetch what `env` names; the task's MF_DATASTORE_ROOT and MF_OUTPUT_DIR. */
+  prepare(attempt: AttemptRef, env: Readonly<Record<string, string>>): Promise<{ readonly root: string; readonly outputDir: string }>;
+  /** After the task ended: what it wrote in its MF_OUTPUT_DIR goes to `attemptOutputs(attempt)`. */
+  collect(attempt: AttemptRef): Promise<void>;
+  /** Drop the attempt's local copies (after `collect`, or when it never started). */
+  release(attempt: AttemptRef): Promise<void>;
+}
+
+
 /** One page of `Datastore.listRuns`. */
 export interface RunPage {
   /** Newest first. */
@@ -181,10 +200,10 @@ export interface RunPage {
 }
 
 /**
- * The datastore contract, shared by the local directory store and (next) the S3 store. Everything
- * is a put or get of a key (a path relative to `root`); nothing relies on listing a directory
- * except `listRuns`, which lists one prefix in key order (S3 ListObjectsV2 with StartAfter), and
- * nothing renames.
+ * The datastore contract, shared by the local directory store and the S3 store. Everything is a
+ * put or get of a key (a path relative to `root`); nothing relies on listing a directory except
+ * `listRuns`, which lists one prefix in key order (S3 ListObjectsV2 with StartAfter), and the
+ * commit, which lists one attempt's outputs; nothing renames.
  */
 export interface Datastore {
   /** `/abs/dir` locally, `s3://bucket/prefix` on S3: handed to tasks as MF_DATASTORE_ROOT. */
@@ -208,6 +227,8 @@ export interface Datastore {
   commitOutputs(attempt: AttemptRef): Promise<void>;
   /** The outputs.json at a task path, or undefined when it wrote none. Throws on malformed JSON. */
   readOutputs(taskPathKey: string): Promise<Record<string, unknown> | undefined>;
+  /** How task processes on this machine see this store (the local compute layer; see TaskStaging). */
+  openStaging(): TaskStaging;
 
   /** Write a task's record at `<task path>/status.json`. */
   writeTaskStatus(task: TaskRef, record: TaskRecord): Promise<void>;
@@ -227,4 +248,9 @@ export interface Datastore {
   readRun(runId: string): Promise<RunRecord | undefined>;
   /** Runs newest first, `limit` at a time; `after` is the previous page's `next`. */
   listRuns(options?: { limit?: number; after?: string }): Promise<RunPage>;
+  /**
+   * Mark a running run interrupted, synchronously (a forced quit: no time for the final write).
+   * Only a local store can; on S3 the run shows as `dead` once its runner is gone (the owner check).
+   */
+  markInterruptedSync?(flow: string, runId: string): void;
 }

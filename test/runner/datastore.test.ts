@@ -1,22 +1,11 @@
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { LocalDatastore } from '../../runner/datastore/local';
 import { runSortKey } from '../../runner/datastore/layout';
-import { CorruptRunRecordError, RunSummary, TaskRecord } from '../../runner/datastore/types';
+import { RunSummary, TaskRecord } from '../../runner/datastore/types';
 import { checkRunner } from '../../runner/orchestrator/liveness';
 import { RunRecorder } from '../../runner/orchestrator/recorder';
 import { tempDir } from './support/harness';
 
 const summary = (runId: string, flow = 'F'): RunSummary => ({ flow, runId, status: 'succeeded', startedAt: '2026-11-21T00:00:00.000Z', parameters: {}, withRetry: false, compute: 'local', taskCount: 0 });
-
-/** A store that counts what it reads. */
-class CountingStore extends LocalDatastore {
-  gets: string[] = [];
-  async get(key: string) {
-    this.gets.push(key);
-    return super.get(key);
-  }
-}
 
 describe('the run index', () => {
   const ids = ['20261121-100000-aaaaaa', '20261121-100001-bbbbbb', '20261122-090000-cccccc', '20261231-235959-dddddd', '20250101-000000-eeeeee'];
@@ -26,35 +15,7 @@ describe('the run index', () => {
     expect(keys.map((k) => ids.find((id) => runSortKey(id) === k))).toEqual([ids[3], ids[2], ids[1], ids[0], ids[4]]);
   });
 
-  test('listRuns pages newest first; readRun reads only its own run', async () => {
-    const store = new CountingStore(tempDir());
-    for (const [i, id] of ids.entries()) await store.writeRunSummary(summary(id, `Flow${i}`), true);
-    const p1 = await store.listRuns({ limit: 2 });
-    expect(p1.runs.map((r) => r.runId)).toEqual([ids[3], ids[2]]);
-    const p2 = await store.listRuns({ limit: 2, after: p1.next });
-    expect(p2.runs.map((r) => r.runId)).toEqual([ids[1], ids[0]]);
-    const p3 = await store.listRuns({ limit: 2, after: p2.next });
-    expect(p3.runs.map((r) => r.runId)).toEqual([ids[4]]);
-    expect(p3.next).toBeUndefined();
-    store.gets = [];
-    expect(await store.readRun(ids[1])).toMatchObject({ runId: ids[1], flow: 'Flow1', tasks: [] });
-    expect(store.gets).toEqual([`.index/runs/${runSortKey(ids[1])}.json`, `Flow1/${ids[1]}/run.json`]);
-    expect(await store.readRun('20200101-000000-ffffff')).toBeUndefined();
-  });
-
-  test('a corrupt record is reported as corrupt, and listing goes on past it', async () => {
-    const store = new LocalDatastore(tempDir());
-    for (const id of ids.slice(0, 3)) await store.writeRunSummary(summary(id), true);
-    fs.writeFileSync(path.join(store.root, 'F', ids[1], 'run.json'), '{"flow": "F", "runId": ');
-    await expect(store.readRun(ids[1])).rejects.toThrow(CorruptRunRecordError);
-    await expect(store.readRun(ids[1])).rejects.toThrow(`run ${ids[1]}: its record F/${ids[1]}/run.json is corrupt (`);
-    const page = await store.listRuns();
-    expect(page.runs.map((r) => r.runId)).toEqual([ids[2], ids[0]]);
-    expect(page.corrupt.map((c) => c.runId)).toEqual([ids[1]]);
-    // A missing task chunk is corruption too.
-    await store.writeRunSummary({ ...summary(ids[2]), taskCount: 1 });
-    await expect(store.readRun(ids[2])).rejects.toThrow(`its record F/${ids[2]}/tasks/0.json is corrupt (missing)`);
-  });
+  // Paging, reading one run, corrupt records: the contract suite on both stores (datastore-contract.test.ts).
 });
 
 describe('the run recorder', () => {

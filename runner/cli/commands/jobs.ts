@@ -1,15 +1,14 @@
 import { Command } from 'commander';
 import { UserInputError } from '../../errors';
 import { findRun } from '../run-lookup';
-import { addRootOption, openDatastore } from '../run-support';
+import { addDatastoreOptions, DatastoreFlags, openDatastore } from '../datastore-options';
 import type { CommandContext, CommandRegistrar } from './index';
 
-interface JobsFlags {
+interface JobsFlags extends DatastoreFlags {
   run?: string;
   flow?: string;
   queue?: string[];
   region?: string;
-  root?: string;
 }
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -24,7 +23,7 @@ async function runJobs(flags: JobsFlags, context: CommandContext) {
   const { readMetaflowConfig, requireConfigValue } = require('../../config/metaflow-config') as typeof import('../../config/metaflow-config');
   if (!flags.run) throw new UserInputError('--run <run-id> is required');
   // The flow name comes from the run record when this machine has it; --flow otherwise.
-  const flow = flags.flow ?? (await findRun(openDatastore(flags, context, { write: false }), flags.run)).flow;
+  const flow = flags.flow ?? (await findRun(await openDatastore(flags, context, { write: false, compute: 'batch' }), flags.run)).flow;
   const config = readMetaflowConfig(context.env);
   const queues = flags.queue?.length
     ? flags.queue
@@ -42,7 +41,7 @@ function jobsCommand(name: string, description: string): Command {
     .option('--flow <name>', 'the flow of the run (default: from the run record)')
     .option('--queue <name>', 'job queue to search (repeatable; default: the configured queues)', collect)
     .option('--region <region>', 'AWS region (default: AWS_REGION or the profile)');
-  return addRootOption(cmd);
+  return addDatastoreOptions(cmd);
 }
 
 /** `metaflow-cdk jobs list|kill --run <id>`: a run's AWS Batch jobs after a crash, found by tag. */

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { describeValue } from '../../../lib/describe-value';
 import type { CommandRegistrar } from './index';
-import { addRootOption, openDatastore } from '../run-support';
+import { addDatastoreOptions, DatastoreFlags, openDatastore } from '../datastore-options';
 import { findTask } from '../run-lookup';
 import { UserInputError } from '../../errors';
 
@@ -11,8 +11,8 @@ export const registerLogs: CommandRegistrar = (program, context) => {
     .description("print a task attempt's output (stdout and stderr, in order)")
     .argument('<run/step/task>', 'the task, e.g. 20260101-120000-abc123/start/0')
     .option('--attempt <n>', 'which attempt (default: the last one)');
-  addRootOption(cmd).action(async (spec: string, flags: { attempt?: string; root?: string }) => {
-    const datastore = openDatastore(flags, context, { write: false });
+  addDatastoreOptions(cmd).action(async (spec: string, flags: DatastoreFlags & { attempt?: string }) => {
+    const datastore = await openDatastore(flags, context, { write: false });
     const { run, task } = await findTask(datastore, spec);
     const numbers = task.attempts.map((a) => a.attempt);
     let attempt: number;

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import type { CommandRegistrar } from './index';
-import { addRootOption, executeRun, makeLayer, openDatastore, parseMaxWorkers, prepareFlow } from '../run-support';
+import { executeRun, makeLayer, parseMaxWorkers, prepareFlow } from '../run-support';
+import { addDatastoreOptions, DatastoreFlags, openDatastore } from '../datastore-options';
 import { findRun } from '../run-lookup';
 import { UserInputError } from '../../errors';
 import { checkRunner } from '../../orchestrator/liveness';
@@ -12,9 +13,9 @@ export const registerResume: CommandRegistrar = (program, context) => {
     .argument('<run-id>', 'the run to resume')
     .option('--max-workers <n>', 'how many tasks run at once (default: the number of cores)')
     .option('--json', 'print the run record as JSON on stdout (progress goes to stderr)');
-  addRootOption(cmd).action(async (runId: string, flags: { maxWorkers?: string; json?: boolean; root?: string }) => {
+  addDatastoreOptions(cmd).action(async (runId: string, flags: DatastoreFlags & { maxWorkers?: string; json?: boolean }) => {
     const maxWorkers = parseMaxWorkers(flags.maxWorkers);
-    const datastore = openDatastore(flags, context, { write: true });
+    const datastore = await openDatastore(flags, context, { write: true });
     const origin = await findRun(datastore, runId);
     if (origin.status === 'running' && !checkRunner(origin).dead) {
       throw new UserInputError(`run ${runId} is still running (pid ${origin.owner?.pid} on ${origin.owner?.host}); resume it once it has ended`);

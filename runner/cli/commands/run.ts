@@ -1,7 +1,8 @@
 import { Command } from 'commander';
 import { describeValue } from '../../../lib/describe-value';
 import type { CommandRegistrar } from './index';
-import { addRootOption, executeRun, InputProblems, makeLayer, parametersOrThrow, runDatastore, parseMaxWorkers, prepareFlow } from '../run-support';
+import { executeRun, InputProblems, makeLayer, parametersOrThrow, parseMaxWorkers, prepareFlow } from '../run-support';
+import { addDatastoreOptions, DatastoreFlags, datastoreKind, openDatastore } from '../datastore-options';
 import { UserInputError } from '../../errors';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -14,13 +15,12 @@ function parseWith(values: readonly string[]): boolean {
   return values.includes('retry');
 }
 
-interface RunFlags {
+interface RunFlags extends DatastoreFlags {
   param?: string[];
   maxWorkers?: string;
   with?: string[];
   compute?: string;
   json?: boolean;
-  root?: string;
   queue?: string;
   gpuQueue?: string;
   jobRole?: string;
@@ -46,17 +46,19 @@ export const registerRun: CommandRegistrar = (program, context) => {
     .option('--logs <which>', 'Batch: task logs from CloudWatch: all, failed (last lines of failed tasks) or none (default: all)')
     .option('--json', 'print the run record as JSON on stdout (progress goes to stderr)')
     .addHelpText('after', '\nExit codes: 0 the flow succeeded, 1 it failed, 2 bad input (nothing ran), 130 interrupted.');
-  addRootOption(cmd).action(async (file: string, flags: RunFlags) => {
+  addDatastoreOptions(cmd).action(async (file: string, flags: RunFlags) => {
     const problems = new InputProblems();
     const withRetry = problems.check(() => parseWith(flags.with ?? []));
     const maxWorkers = problems.check(() => parseMaxWorkers(flags.maxWorkers));
     const layer = problems.check(() => makeLayer(flags, maxWorkers, context));
+    problems.check(() => datastoreKind(flags, flags.compute));
     const prepared = problems.check(() => prepareFlow(file));
     const parameters = prepared && problems.check(() => parametersOrThrow(prepared.graph, flags.param ?? []));
     problems.throwIfAny();
     const { graph, file: flowFile } = prepared!;
+    const datastore = await openDatastore(flags, context, { write: true, compute: flags.compute });
     const code = await executeRun(
-      { graph, flowFile, parameters: parameters!, withRetry: !!withRetry, layer: layer!, datastore: runDatastore(flags.compute, flags, context), json: !!flags.json },
+      { graph, flowFile, parameters: parameters!, withRetry: !!withRetry, layer: layer!, datastore, json: !!flags.json },
       context,
     );
     context.setExitCode(code);

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { describeValue } from '../../../lib/describe-value';
 import type { CommandRegistrar } from './index';
-import { addRootOption, openDatastore } from '../run-support';
+import { addDatastoreOptions, DatastoreFlags, openDatastore } from '../datastore-options';
 import { formatDuration, formatTable } from '../../progress/table';
 import { UserInputError } from '../../errors';
 import { shownStatus } from '../../orchestrator/liveness';
@@ -9,10 +9,10 @@ import { shownStatus } from '../../orchestrator/liveness';
 /** `metaflow-cdk runs`: recent runs, newest first. */
 export const registerRuns: CommandRegistrar = (program, context) => {
   const cmd = new Command('runs').description('list recent runs, newest first').option('--limit <n>', 'how many runs', '20');
-  addRootOption(cmd).action(async (flags: { limit: string; root?: string }) => {
+  addDatastoreOptions(cmd).action(async (flags: DatastoreFlags & { limit: string }) => {
     const limit = Number(flags.limit);
     if (!/^\d+$/.test(flags.limit) || limit < 1) throw new UserInputError(`--limit must be a whole number ≥ 1, got ${describeValue(flags.limit)}`);
-    const datastore = openDatastore(flags, context, { write: false });
+    const datastore = await openDatastore(flags, context, { write: false });
     const page = await datastore.listRuns({ limit });
     for (const bad of page.corrupt) context.stderr.write(`metaflow-cdk: skipped ${bad.message}\n`);
     if (!page.runs.length) {

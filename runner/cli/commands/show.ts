@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import type { CommandRegistrar } from './index';
-import { addRootOption, openDatastore } from '../run-support';
+import { addDatastoreOptions, DatastoreFlags, openDatastore } from '../datastore-options';
 import { findRun } from '../run-lookup';
 import { RunRecord, TaskRecord } from '../../datastore/types';
 import { formatDuration, formatTable } from '../../progress/table';
@@ -64,8 +64,8 @@ export const registerShow: CommandRegistrar = (program, context) => {
     .description('show a run: status, and per step its tasks, attempts, outcomes and duration')
     .argument('<run-id>', 'the run')
     .option('--json', 'print the run record as JSON');
-  addRootOption(cmd).action(async (runId: string, flags: { json?: boolean; root?: string }) => {
-    const run = await findRun(openDatastore(flags, context, { write: false }), runId);
+  addDatastoreOptions(cmd).action(async (runId: string, flags: DatastoreFlags & { json?: boolean }) => {
+    const run = await findRun(await openDatastore(flags, context, { write: false }), runId);
     context.stdout.write(flags.json ? JSON.stringify(run, null, 2) + '\n' : formatRun(run));
   });
   program.addCommand(cmd);

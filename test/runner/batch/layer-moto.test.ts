@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ListJobsCommand } from '@aws-sdk/client-batch';
+import { CreateBucketCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { AwsClients } from '../../../runner/aws/clients';
 import { BatchComputeLayer } from '../../../runner/batch/layer';
 import { BatchSettings } from '../../../runner/batch/settings';
@@ -110,17 +111,23 @@ describeWithTool('moto_server', 'Batch layer against moto_server', () => {
     expect(children.jobSummaryList?.length).toBe(100);
   }, 180_000);
 
-  test('the real CLI: run examples/hello.ts --compute batch, then jobs list / jobs kill find its jobs by tag', async () => {
-    const root = tempDir('mfcdk-root-');
+  test('the real CLI: run examples/hello.ts --compute batch (run kept in the S3 datastore), then show, jobs list / jobs kill find its jobs by tag', async () => {
     const env = { AWS_ENDPOINT_URL: ok.moto.endpoint, METAFLOW_BATCH_JOB_QUEUE: 'mf-queue', METAFLOW_DATASTORE_SYSROOT_S3: 's3://mf-data/metaflow' };
-    const r = cli(['run', path.join(EXAMPLES_DIR, 'hello.ts'), '--compute', 'batch', '--logs', 'none', '--root', root], env);
+    await ok.aws.s3.send(new CreateBucketCommand({ Bucket: 'mf-data' }));
+    // --compute batch keeps the run in the S3 datastore (DATASTORE_SYSROOT_S3) by default.
+    const r = cli(['run', path.join(EXAMPLES_DIR, 'hello.ts'), '--compute', 'batch', '--logs', 'none'], env);
     expect(r.stderr).toMatch(/AWS API calls: \d+ \(.*SubmitJob 3/);
     expect(r.code).toBe(0);
     const runId = /HelloFlow run (\S+) succeeded/.exec(r.stdout)![1];
-    const list = cli(['jobs', 'list', '--run', runId, '--root', root], env);
+    const records = await ok.aws.s3.send(new ListObjectsV2Command({ Bucket: 'mf-data', Prefix: `metaflow/HelloFlow/${runId}/` }));
+    expect((records.Contents ?? []).map((o) => o.Key)).toContain(`metaflow/HelloFlow/${runId}/run.json`);
+    const show = cli(['show', runId, '--datastore', 's3'], env);
+    expect(show.code).toBe(0);
+    expect(show.stdout).toContain(`Run ${runId} of HelloFlow: succeeded`);
+    const list = cli(['jobs', 'list', '--run', runId], env);
     expect(list.code).toBe(0);
     expect(list.stdout.trim().split('\n').map((l) => l.split('\t').slice(1, 3).join(' '))).toEqual(['SUCCEEDED start/0#0', 'SUCCEEDED hello/0#0', 'SUCCEEDED end/0#0']);
-    const kill = cli(['jobs', 'kill', '--run', runId, '--root', root], env);
+    const kill = cli(['jobs', 'kill', '--run', runId], env);
     expect(kill.code).toBe(0);
     expect(kill.stdout).toBe('terminated 0 AWS Batch jobs\nalready finished: 3\n');
   }, 120_000);
