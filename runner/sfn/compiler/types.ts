@@ -1,0 +1,69 @@
+/**
+ * The Step Functions compiler's contract: what it takes and what it gives. The CLI (`metaflow-cdk
+ * sfn compile|deploy`) and the FlowStateMachine construct (lib/) both call `compileFlow`.
+ */
+import type { RegisterJobDefinitionCommandInput } from '@aws-sdk/client-batch';
+import type { FlowGraph } from '../../flow/validate';
+import type { AslDefinition } from '../deploy';
+
+/** A Batch platform, as the first compute environment of a queue decides it. */
+export type QueuePlatform = 'EC2' | 'FARGATE';
+
+export interface CompileOptions {
+  /** The default job queue (name or ARN): steps without their own queue and without GPUs. */
+  readonly queue: string;
+  /**
+   * The queue of steps with `resources.gpu > 0`.
+   * @default - the default queue
+   */
+  readonly gpuQueue?: string;
+  /**
+   * The platform of each queue the flow uses (as the queue string is given to the compiler).
+   * @default - EC2 for every queue
+   */
+  readonly platformOf?: (queue: string) => QueuePlatform;
+  /**
+   * The tasks' job role (ECS_S3_ACCESS_IAM_ROLE).
+   * @default - none
+   */
+  readonly jobRoleArn?: string;
+  /**
+   * The Fargate execution role (ECS_FARGATE_EXECUTION_ROLE), required by steps on Fargate queues.
+   * @default - none
+   */
+  readonly executionRoleArn?: string;
+  /** The S3 datastore root, `s3://bucket[/prefix]` (DATASTORE_SYSROOT_S3). */
+  readonly datastoreRoot: string;
+  /**
+   * The AWS partition of the resource ARNs in the definition.
+   * @default 'aws'
+   */
+  readonly partition?: string;
+  /**
+   * Parameter values (as `--param k=v` gives them) that replace the flow's defaults in the
+   * compiled definition; an execution's input still wins over both.
+   * @default - the flow's defaults
+   */
+  readonly params?: Readonly<Record<string, string>>;
+  /**
+   * The output-passing helper image (runner/batch/output-passing.ts).
+   * @default DEFAULT_HELPER_IMAGE
+   */
+  readonly helperImage?: string;
+}
+
+/** A compiled flow: the state machine's definition and the job definitions it names. */
+export interface CompiledFlow {
+  /** The flow's name. */
+  readonly flow: string;
+  /** The Amazon States Language definition. */
+  readonly definition: AslDefinition;
+  /**
+   * Every job definition the definition's Task states name (by `jobDefinitionName`, which is a
+   * hash of the content, so registering them is idempotent), as RegisterJobDefinition inputs.
+   */
+  readonly jobDefinitions: readonly RegisterJobDefinitionCommandInput[];
+}
+
+/** Compile a validated flow graph. Throws UserInputError (one line) on a limit or a bad option. */
+export type CompileFlow = (graph: FlowGraph, options: CompileOptions) => CompiledFlow;
