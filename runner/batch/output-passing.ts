@@ -1,88 +1,178 @@
 /**
- * How a task's inputs and outputs cross S3 when the step's image has nothing but a POSIX shell
- * (busybox, python:3.12-slim: no AWS CLI, no boto3). One Batch multi-container job
- * (`ecsProperties`, EC2 and Fargate) per task, three containers sharing a task-scoped volume:
+ * Output passing v2: how a Batch container (the Batch layer AND Step Functions) reads its inputs
+ * and writes its outputs when the step's image has nothing but a POSIX shell (busybox,
+ * python:3.12-slim: no AWS CLI, no boto3) and the datastore is S3. One Batch multi-container job
+ * (`ecsProperties`, EC2 and Fargate) per task or array, three containers sharing a task-scoped
+ * volume mounted at `/metaflow`; the task sees a LOCAL MIRROR of exactly the datastore keys it
+ * needs at `/metaflow/root`, so the task contract (and the child bootstrap) is unchanged:
  *
- * 1. `fetch` (helper image, non-essential): computes the child's foreach index, downloads the
- *    parents' outputs and the foreach item into the volume, marks success.
- * 2. `main` (the step's image, non-essential, starts when `fetch` COMPLETEs): a shell wrapper runs
- *    the user's command only when the inputs arrived, with MF_INPUT_DIR / MF_OUTPUT_DIR /
- *    MF_FOREACH_INDEX set, and records its exit code in the volume.
- * 3. `upload` (helper image, the only essential container, starts when `main` COMPLETEs): uploads
- *    the output dir (outputs.json + files) to the attempt's prefix and exits with `main`'s exit
- *    code, so the job's status and exit code are the user's command's.
+ * 1. `fetch` (helper image, non-essential): waits for MF_WAIT_KEYS, mirrors MF_FETCH_KEYS from
+ *    MF_DATASTORE_URL to `/metaflow/root/<key>`, turns MF_FOREACH_ITEMS_JSON into the items file,
+ *    creates the output directory, marks success.
+ * 2. `main` (the step's image, non-essential, starts when `fetch` COMPLETEs): runs the user's
+ *    argv (behind the child bootstrap for an array) only when fetch succeeded, with
+ *    MF_DATASTORE_ROOT=/metaflow/root and MF_OUTPUT_DIR=/metaflow/root/<output key>, and records
+ *    its exit code in the volume.
+ * 3. `upload` (helper image, the only essential container, starts when `main` COMPLETEs): copies
+ *    the output directory to `<MF_DATASTORE_URL>/<MF_OUTPUT_KEY>/` (and, with MF_COMMIT_KEY, to the
+ *    task path followed by the task's status.json) and exits with `main`'s exit code, so the job's
+ *    status and exit code are the user's command's.
  *
- * Batch only allows COMPLETE/SUCCESS dependencies on non-essential containers, hence this shape;
- * COMPLETE (not SUCCESS) on `fetch` lets the chain always reach `upload`, so a failed download
- * fails the attempt with a message instead of leaving the job hanging. The helper image needs a
- * POSIX shell and either the AWS CLI or `dnf` (the default, Amazon Linux 2023, installs
- * `awscli-2` on start; set `helperImage` to an image with the CLI to skip that).
+ * Keys are relative to the datastore root; `{taskId}` becomes the child's task id
+ * (MF_TASK_ID_PREFIX + index) and `{index}` its index (MF_ARRAY_INDEX_OFFSET +
+ * AWS_BATCH_JOB_ARRAY_INDEX). Batch only allows COMPLETE/SUCCESS dependencies on non-essential
+ * containers, hence this shape; COMPLETE (not SUCCESS) on `fetch` lets the chain always reach
+ * `upload`, so a failed fetch fails the attempt with a message instead of leaving the job hanging.
+ * The helper image needs a POSIX shell and either the AWS CLI or `dnf` (the default, Amazon Linux
+ * 2023, installs `awscli-2` on start; set `helperImage` to an image with the CLI to skip that).
  */
-import type { EcsPropertiesOverride, RegisterJobDefinitionCommandInput } from '@aws-sdk/client-batch';
+import type { EcsPropertiesOverride, KeyValuePair, RegisterJobDefinitionCommandInput } from '@aws-sdk/client-batch';
 import { batchEnvironment, BatchJobDefinitionInput, batchJobDefinition, jobDefinitionName } from '../policy/batch';
+import { FOREACH_ITEMS_FILE_ENV, TASK_ID_PREFIX_ENV } from './child-bootstrap';
 import { MAIN_CONTAINER } from './failures';
 import { ARRAY_INDEX_OFFSET_ENV, BATCH_ARRAY_INDEX_ENV, containerOverridesSize, ContainerOverridesTooLargeError, largestVariables, MAX_CONTAINER_OVERRIDES_CHARS } from './overrides';
 
-/** Helper image: a POSIX shell and `dnf` to install the AWS CLI (or the CLI itself). */
+/** Helper image: a POSIX shell and `dnf` to install the AWS CLI (or the CLI itself); python3 for MF_FOREACH_ITEMS_JSON. */
 export const DEFAULT_HELPER_IMAGE = 'public.ecr.aws/amazonlinux/amazonlinux:2023';
 /** The shared volume and where every container mounts it. */
 export const SHARED_VOLUME = 'metaflow';
 export const SHARED_PATH = '/metaflow';
+/** Where the datastore keys the task needs are mirrored: the task's MF_DATASTORE_ROOT. */
+export const MIRROR_ROOT = `${SHARED_PATH}/root`;
 
-/** Env the runner sets for the helpers: `name=s3://…/` pairs (space-separated) and the output prefix; `{index}` is replaced by the child's index. */
-export const INPUT_URLS_ENV = 'MF_INPUT_URLS';
-export const OUTPUT_URL_ENV = 'MF_OUTPUT_URL';
+/** The helpers' environment (all keys relative to the datastore root, placeholders allowed). */
+export const OUTPUT_PASSING_ENV = {
+  /** The S3 datastore root, `s3://bucket[/prefix]`. */
+  datastoreUrl: 'MF_DATASTORE_URL',
+  /** Space-separated keys to mirror; a key ending in `/` is a prefix (without `attempt-*`). */
+  fetchKeys: 'MF_FETCH_KEYS',
+  /** Space-separated keys fetch waits for before fetching (e.g. each input's status.json). */
+  waitKeys: 'MF_WAIT_KEYS',
+  /** How long fetch waits for MF_WAIT_KEYS, in seconds (default 3600). */
+  waitSeconds: 'MF_WAIT_SECONDS',
+  /** The attempt's output key: upload copies the output directory there. */
+  outputKey: 'MF_OUTPUT_KEY',
+  /** The task path, when no runner commits (Step Functions): outputs, then status.json, go there too. */
+  commitKey: 'MF_COMMIT_KEY',
+  /** Pathspecs (`step/taskId`, comma-separated) of the task's inputs, for the status.json upload writes. */
+  commitInputs: 'MF_COMMIT_INPUTS',
+  /** Space-separated keys of task-path lists (one per line): fetch mirrors each list, and each task's committed outputs once its status.json exists. */
+  fetchLists: 'MF_FETCH_LISTS',
+  /** Key of a JSON array object that fetch turns into the items file (MF_FOREACH_ITEMS_FILE). */
+  foreachItemsJson: 'MF_FOREACH_ITEMS_JSON',
+} as const;
+
+/** Names of the task environment the helpers read too (to resolve `{taskId}` and `{index}`). */
+export const HELPER_ENV_FROM_TASK = [ARRAY_INDEX_OFFSET_ENV, TASK_ID_PREFIX_ENV] as const;
 
 /** Exit codes of the helpers' own failures (beside the user's). */
 export const HELPER_EXIT = { noCli: 90, uploadFailed: 91, killed: 137 } as const;
 
+const E = OUTPUT_PASSING_ENV;
 const ENSURE_CLI = `command -v aws >/dev/null 2>&1 || dnf install -y -q awscli-2 >/dev/null 2>&1 || { echo "metaflow: the helper image has no AWS CLI and dnf could not install awscli-2" >&2; exit ${HELPER_EXIT.noCli}; }`;
 
-/** The `fetch` container's script. `root` is the shared path (tests run it elsewhere). */
-export function fetchScript(root = SHARED_PATH): string {
+/** Shell lines both helpers start with: the child's index, task id, and `sub` for placeholders. */
+const PLACEHOLDERS = [
+  `i=$(( \${${ARRAY_INDEX_OFFSET_ENV}:-0} + \${${BATCH_ARRAY_INDEX_ENV}:-0} ))`,
+  `t="\${${TASK_ID_PREFIX_ENV}:-}$i"`,
+  'sub() { printf %s "$1" | sed -e "s/{taskId}/$t/g" -e "s/{index}/$i/g"; }',
+];
+
+/** Turns a JSON array file ($1) into one compact JSON value per line ($2), as the contract's items file. */
+const ITEMS_PY = [
+  'import json, sys',
+  'items = json.load(open(sys.argv[1]))',
+  'if not isinstance(items, list): sys.exit("metaflow: %s is not a JSON array" % sys.argv[3])',
+  'open(sys.argv[2], "w").write("".join(json.dumps(x, separators=(",", ":"), ensure_ascii=False) + "\\n" for x in items))',
+].join('\n');
+
+/** The `fetch` container's script. `vol` is the shared path (tests run it elsewhere). */
+export function fetchScript(vol = SHARED_PATH): string {
+  const root = `${vol}/root`;
   return [
-    'set -eu',
+    'set -u',
+    'fail() { echo "metaflow: $*" >&2; exit 1; }',
     ENSURE_CLI,
-    `i=$(( \${${ARRAY_INDEX_OFFSET_ENV}:-0} + \${${BATCH_ARRAY_INDEX_ENV}:-0} ))`,
-    `mkdir -p ${root}/in ${root}/out`,
-    `echo "$i" > ${root}/index`,
-    `for entry in \${${INPUT_URLS_ENV}:-}; do`,
-    '  name=${entry%%=*}; src=$(printf %s "${entry#*=}" | sed "s/{index}/$i/g")',
-    `  aws s3 cp --recursive --only-show-errors "$src" "${root}/in/$name/"`,
+    ...PLACEHOLDERS,
+    `[ -n "\${${E.datastoreUrl}:-}" ] || fail "${E.datastoreUrl} is not set"`,
+    `url=$${E.datastoreUrl}; u=\${url#s3://}; bucket=\${u%%/*}; base=; case "$u" in */?*) base=\${u#*/}/;; esac`,
+    `mkdir -p ${root}`,
+    // wait (polling 1 s, doubling to 30 s) for keys another job commits, e.g. each input's status.json
+    `limit=\${${E.waitSeconds}:-3600}; waited=0; delay=1`,
+    'wait_key() {',
+    '  until aws s3api head-object --bucket "$bucket" --key "$base$1" >/dev/null 2>&1; do',
+    '    [ "$waited" -lt "$limit" ] || fail "$url/$1 does not exist after waiting ${waited}s for it"',
+    '    sleep "$delay"; waited=$((waited + delay)); delay=$((delay * 2)); [ "$delay" -le 30 ] || delay=30',
+    '  done',
+    '}',
+    'fetch_key() {',
+    '  case "$1" in',
+    `    */) aws s3 cp --recursive --only-show-errors --exclude 'attempt-*' "$url/$1" "${root}/$1" || fail "could not fetch $url/$1"`,
+    `        [ -n "$(ls -A "${root}/$1" 2>/dev/null)" ] || fail "nothing to fetch at $url/$1 (an input of this task is missing from the datastore)";;`,
+    `    *) mkdir -p "$(dirname "${root}/$1")"; aws s3 cp --only-show-errors "$url/$1" "${root}/$1" || fail "could not fetch $url/$1 (missing from the datastore?)";;`,
+    '  esac',
+    '}',
+    `for k in \${${E.waitKeys}:-}; do wait_key "$(sub "$k")"; done`,
+    `for k in \${${E.fetchKeys}:-}; do fetch_key "$(sub "$k")"; done`,
+    // lists of task paths (a wide join's input-paths file): the list, then each task's status.json and committed outputs
+    `for l in \${${E.fetchLists}:-}; do`,
+    '  l=$(sub "$l"); fetch_key "$l"',
+    `  while read -r p || [ -n "$p" ]; do [ -z "$p" ] || { wait_key "$p/status.json"; fetch_key "$p/"; }; done < "${root}/$l"`,
     'done',
-    `touch ${root}/fetch_ok`,
+    `if [ -n "\${${E.foreachItemsJson}:-}" ]; then`,
+    `  [ -n "\${${FOREACH_ITEMS_FILE_ENV}:-}" ] || fail "${E.foreachItemsJson} needs ${FOREACH_ITEMS_FILE_ENV}"`,
+    `  j=$(sub "$${E.foreachItemsJson}"); f=$(sub "$${FOREACH_ITEMS_FILE_ENV}")`,
+    '  command -v python3 >/dev/null 2>&1 || fail "the helper image has no python3 to turn $url/$j into the foreach items file"',
+    `  mkdir -p "$(dirname "${root}/$f")"`,
+    `  aws s3 cp --only-show-errors "$url/$j" ${vol}/items.json || fail "could not fetch the foreach items $url/$j"`,
+    `  python3 -c '${ITEMS_PY}' ${vol}/items.json "${root}/$f" "$url/$j" || fail "could not turn $url/$j into the foreach items file"`,
+    'fi',
+    `mkdir -p "${root}/$(sub "$${E.outputKey}")"`,
+    `touch ${vol}/fetch_ok`,
   ].join('\n');
 }
 
-/** The `main` container's wrapper; the user's argv follows as "$@". */
-export function mainScript(root = SHARED_PATH): string {
+/** The `main` container's wrapper; the command to run (bootstrap + user argv, or the argv) follows as "$@". */
+export function mainScript(vol = SHARED_PATH): string {
   return [
-    `if [ ! -f ${root}/fetch_ok ]; then echo "metaflow: the task's inputs were not downloaded (see the fetch container's log)" >&2; echo 1 > ${root}/exit_code; exit 1; fi`,
-    `MF_FOREACH_INDEX=$(cat ${root}/index) MF_INPUT_DIR=${root}/in MF_OUTPUT_DIR=${root}/out`,
-    'export MF_FOREACH_INDEX MF_INPUT_DIR MF_OUTPUT_DIR',
+    `if [ ! -f ${vol}/fetch_ok ]; then echo "metaflow: the task's inputs were not fetched (see the fetch container's log)" >&2; echo 1 > ${vol}/exit_code; exit 1; fi`,
     '"$@"',
     'code=$?',
-    `echo "$code" > ${root}/exit_code`,
+    `echo "$code" > ${vol}/exit_code`,
     'exit "$code"',
   ].join('\n');
 }
 
-/** The `upload` container's script: outputs up, then `main`'s exit code. */
-export function uploadScript(root = SHARED_PATH): string {
+/** The `upload` container's script: outputs up (and committed, with MF_COMMIT_KEY), then `main`'s exit code. */
+export function uploadScript(vol = SHARED_PATH): string {
+  const root = `${vol}/root`;
   return [
     'set -u',
     ENSURE_CLI,
-    `code=$(cat ${root}/exit_code 2>/dev/null || echo ${HELPER_EXIT.killed})`,
-    `i=$(cat ${root}/index 2>/dev/null || echo 0)`,
-    `dest=$(printf %s "$${OUTPUT_URL_ENV}" | sed "s/{index}/$i/g")`,
-    `if [ -d ${root}/out ] && [ -n "$(ls -A ${root}/out)" ]; then`,
-    `  aws s3 cp --recursive --only-show-errors ${root}/out "$dest" || { echo "metaflow: uploading outputs to $dest failed" >&2; [ "$code" = 0 ] && code=${HELPER_EXIT.uploadFailed}; }`,
+    `code=$(cat ${vol}/exit_code 2>/dev/null || echo ${HELPER_EXIT.killed})`,
+    ...PLACEHOLDERS,
+    `[ -n "\${${E.datastoreUrl}:-}" ] && [ -n "\${${E.outputKey}:-}" ] || { echo "metaflow: upload needs ${E.datastoreUrl} and ${E.outputKey}" >&2; exit ${HELPER_EXIT.uploadFailed}; }`,
+    `url=$${E.datastoreUrl}; out=$(sub "$${E.outputKey}"); dir="${root}/$out"`,
+    'has_outputs() { [ -d "$dir" ] && [ -n "$(ls -A "$dir")" ]; }',
+    'put() { aws s3 cp --recursive --only-show-errors "$dir" "$url/$1/"; }',
+    'if has_outputs; then',
+    `  put "$out" || { echo "metaflow: uploading outputs to $url/$out/ failed" >&2; [ "$code" = 0 ] && code=${HELPER_EXIT.uploadFailed}; }`,
+    'fi',
+    // Step Functions: no runner commits, so the task path gets the outputs, then status.json (last: it means "committed")
+    `if [ "$code" = 0 ] && [ -n "\${${E.commitKey}:-}" ]; then`,
+    `  c=$(sub "$${E.commitKey}"); attempt=\${out##*/attempt-}; step=\${c%/*}; step=\${step##*/}`,
+    `  inputs=$(sub "\${${E.commitInputs}:-}" | sed -e 's/[^,][^,]*/"&"/g')`,
+    '  now=$(date -u +%Y-%m-%dT%H:%M:%SZ)',
+    `  fi_=; [ -z "\${${ARRAY_INDEX_OFFSET_ENV}:-}" ] || fi_=",\\"foreachIndex\\":$i"`,
+    '  status="{\\"step\\":\\"$step\\",\\"taskId\\":\\"${c##*/}\\",\\"status\\":\\"succeeded\\",\\"inputs\\":[$inputs]$fi_,\\"attempts\\":[{\\"attempt\\":$attempt,\\"status\\":\\"succeeded\\",\\"exitCode\\":0,\\"finishedAt\\":\\"$now\\"}]}"',
+    '  { ! has_outputs || put "$c"; } && printf %s "$status" | aws s3 cp --only-show-errors - "$url/$c/status.json" ||',
+    `    { echo "metaflow: committing outputs to $url/$c/ failed" >&2; code=${HELPER_EXIT.uploadFailed}; }`,
     'fi',
     'exit "$code"',
   ].join('\n');
 }
 
-/** The command of `main` for a user argv. */
+/** The command of `main` for a command to run (the child bootstrap + argv for an array, else the argv). */
 export function mainCommand(argv: readonly string[]): string[] {
   return ['sh', '-c', mainScript(), 'metaflow-task', ...argv];
 }
@@ -144,37 +234,106 @@ export function outputPassingJobDefinition(input: BatchJobDefinitionInput, optio
   return { jobDefinitionName: jobDefinitionName(input.flow, `${input.step}-io`, content), ...content } as RegisterJobDefinitionCommandInput;
 }
 
+/** What a task's helpers move; keys relative to the datastore root, `{taskId}` / `{index}` allowed. */
+export interface OutputPassingIo {
+  /** The S3 datastore root, `s3://bucket[/prefix]`. */
+  readonly datastoreUrl: string;
+  /** Keys to mirror under MIRROR_ROOT; a key ending in `/` is a prefix (a task path's committed outputs). */
+  readonly fetchKeys: readonly string[];
+  /**
+   * Keys of task-path lists (an input-paths file, one task path per line): each list is mirrored,
+   * and each listed task's committed outputs once its status.json exists (like a wait key).
+   * @default - none
+   */
+  readonly fetchLists?: readonly string[];
+  /**
+   * Keys fetch waits for before fetching (each input's status.json for a later foreach body step).
+   * @default - none
+   */
+  readonly waitKeys?: readonly string[];
+  /**
+   * How long fetch waits for `waitKeys`, in seconds.
+   * @default 3600
+   */
+  readonly waitSeconds?: number;
+  /** The attempt's output key (`layout.attemptOutputs`). */
+  readonly outputKey: string;
+  /**
+   * The task path to commit to after success, when no runner commits (Step Functions).
+   * @default - none: the runner commits
+   */
+  readonly commitKey?: string;
+  /**
+   * The task's inputs as pathspecs (`step/taskId`), for the status.json written with `commitKey`.
+   * @default - none (an empty list)
+   */
+  readonly commitInputs?: readonly string[];
+  /**
+   * Key of a JSON array that fetch turns into the items file named by the task's
+   * MF_FOREACH_ITEMS_FILE (Step Functions, where the items come from a step's outputs).
+   * @default - none
+   */
+  readonly foreachItemsJson?: string;
+}
+
+/** The helpers' environment for one task or array (the one builder the Batch layer and the Step Functions compiler call). */
+export function outputPassingEnvironment(io: OutputPassingIo): Record<string, string> {
+  if (!/^s3:\/\/[^/]+/.test(io.datastoreUrl)) throw new Error(`output passing needs an S3 datastore root (s3://bucket[/prefix]), got "${io.datastoreUrl}"`);
+  const bad = [...io.fetchKeys, ...(io.fetchLists ?? []), ...(io.waitKeys ?? []), io.outputKey].find((k) => k === '' || /\s/.test(k) || k.startsWith('/'));
+  if (bad !== undefined) throw new Error(`output passing keys are relative to the datastore root, without spaces, got "${bad}"`);
+  return {
+    [E.datastoreUrl]: io.datastoreUrl.replace(/\/$/, ''),
+    [E.fetchKeys]: [...new Set(io.fetchKeys)].join(' '),
+    ...(io.fetchLists?.length ? { [E.fetchLists]: io.fetchLists.join(' ') } : {}),
+    ...(io.waitKeys?.length ? { [E.waitKeys]: io.waitKeys.join(' ') } : {}),
+    ...(io.waitSeconds !== undefined ? { [E.waitSeconds]: String(io.waitSeconds) } : {}),
+    [E.outputKey]: io.outputKey,
+    ...(io.commitKey !== undefined ? { [E.commitKey]: io.commitKey } : {}),
+    ...(io.commitKey !== undefined && io.commitInputs?.length ? { [E.commitInputs]: io.commitInputs.join(',') } : {}),
+    ...(io.foreachItemsJson !== undefined ? { [E.foreachItemsJson]: io.foreachItemsJson } : {}),
+  };
+}
+
+/** The task environment `main` sees: the mirror as MF_DATASTORE_ROOT, the output key's mirror as MF_OUTPUT_DIR. */
+export function mainEnvironment(taskEnv: Readonly<Record<string, string>>, outputKey: string): Record<string, string> {
+  return { ...taskEnv, MF_DATASTORE_ROOT: MIRROR_ROOT, MF_OUTPUT_DIR: `${MIRROR_ROOT}/${outputKey}` };
+}
+
+/** Names `upload` reads (fetch gets the whole helper environment). */
+const UPLOAD_ENV: readonly string[] = [E.datastoreUrl, E.outputKey, E.commitKey, E.commitInputs, ...HELPER_ENV_FROM_TASK];
+const FETCH_ENV_FROM_TASK: readonly string[] = [...HELPER_ENV_FROM_TASK, FOREACH_ITEMS_FILE_ENV];
+
 /**
- * SubmitJob's `ecsPropertiesOverride` for one task or group: the user's argv and the task
- * environment for `main`; the index offset and input/output URLs for the helpers. Within 8,192
- * characters in all, like container overrides.
+ * SubmitJob's `ecsPropertiesOverride` for one task or array: `command` (the user's argv, behind
+ * the child bootstrap for an array) and the task environment for `main`, with MF_DATASTORE_ROOT
+ * and MF_OUTPUT_DIR pointing into the mirror; the helper environment for `fetch` and `upload`.
+ * Within 8,192 characters in all, like container overrides.
  */
-export function outputPassingOverrides(
-  what: string,
-  argv: readonly string[],
-  env: Readonly<Record<string, string>>,
-  io: { readonly inputs: Readonly<Record<string, string>>; readonly output: string },
-): EcsPropertiesOverride {
-  const offset = env[ARRAY_INDEX_OFFSET_ENV];
-  const helperEnv = batchEnvironment({
-    ...(offset !== undefined ? { [ARRAY_INDEX_OFFSET_ENV]: offset } : {}),
-    [INPUT_URLS_ENV]: Object.entries(io.inputs).map(([name, url]) => `${name}=${url}`).join(' '),
-    [OUTPUT_URL_ENV]: io.output,
-  });
+export function outputPassingOverrides(what: string, command: readonly string[], taskEnv: Readonly<Record<string, string>>, io: OutputPassingIo): EcsPropertiesOverride {
+  const helper = outputPassingEnvironment(io);
+  const fromTask = (names: readonly string[]) => Object.fromEntries(names.filter((n) => taskEnv[n] !== undefined).map((n) => [n, taskEnv[n]]));
+  const fetchEnv = { ...fromTask(FETCH_ENV_FROM_TASK), ...helper };
+  const uploadEnv = Object.fromEntries(Object.entries({ ...fromTask(HELPER_ENV_FROM_TASK), ...helper }).filter(([n]) => UPLOAD_ENV.includes(n)));
+  const main = mainEnvironment(taskEnv, io.outputKey);
+  const reserved = Object.keys(main).filter((name) => name.startsWith('AWS_BATCH'));
+  if (reserved.length > 0) throw new Error(`${what}: environment names starting with AWS_BATCH are reserved by Batch: ${reserved.join(', ')}`);
   const override: EcsPropertiesOverride = {
     taskProperties: [
       {
         containers: [
-          { name: 'fetch', environment: helperEnv },
-          { name: MAIN_CONTAINER, command: mainCommand(argv), environment: batchEnvironment(env) },
-          { name: 'upload', environment: helperEnv },
+          { name: 'fetch', environment: batchEnvironment(fetchEnv) },
+          { name: MAIN_CONTAINER, command: mainCommand(command), environment: batchEnvironment(main) },
+          { name: 'upload', environment: batchEnvironment(uploadEnv) },
         ],
       },
     ],
   };
   const size = containerOverridesSize(override);
-  if (size > MAX_CONTAINER_OVERRIDES_CHARS) {
-    throw new ContainerOverridesTooLargeError(what, size, largestVariables(env));
-  }
+  if (size > MAX_CONTAINER_OVERRIDES_CHARS) throw new ContainerOverridesTooLargeError(what, size, largestVariables({ ...main, ...fetchEnv }));
   return override;
+}
+
+/** A container's environment in an override, as a map (for tests and diagnostics). */
+export function environmentMap(env: readonly KeyValuePair[] | undefined): Record<string, string> {
+  return Object.fromEntries((env ?? []).map((kv) => [kv.name!, kv.value!]));
 }

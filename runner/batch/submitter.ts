@@ -10,6 +10,7 @@ import { BatchClient, JobDependency, SubmitJobCommand, SubmitJobCommandInput, Su
 import { BATCH_LIMITS, batchJobTags, BatchTaskIdentity } from '../policy/batch';
 import { ApiCallCounter } from './api-calls';
 import { arrayJobName, taskJobName } from './names';
+import { OutputPassingIo, outputPassingOverrides } from './output-passing';
 import { ARRAY_INDEX_OFFSET_ENV, containerOverrides } from './overrides';
 
 /** What every job of a task or group shares. */
@@ -25,6 +26,13 @@ export interface JobTemplate {
   readonly env: Readonly<Record<string, string>>;
   /** User tags (validated by checkBatchStep). */
   readonly tags?: Readonly<Record<string, string>>;
+  /**
+   * What the output-passing helpers move, when `jobDefinition` is the multi-container one
+   * (runner/batch/output-passing.ts): the job then gets `ecsPropertiesOverride` instead of
+   * `containerOverrides`.
+   * @default - none: a plain container job
+   */
+  readonly io?: OutputPassingIo;
 }
 
 /** One submitted job: a plain job (size 1) or an array parent. */
@@ -105,11 +113,14 @@ export class BatchSubmitter {
     dependsOn: JobDependency[],
     env: Readonly<Record<string, string>>,
   ): Promise<SubmittedJob> {
+    const what = `${template.step}/${identity.taskId}#${template.attempt}`;
     const input: SubmitJobCommandInput = {
       jobName,
       jobQueue: template.queue,
       jobDefinition: template.jobDefinition,
-      containerOverrides: containerOverrides(`${template.step}/${identity.taskId}#${template.attempt}`, template.command, env),
+      ...(template.io
+        ? { ecsPropertiesOverride: outputPassingOverrides(what, template.command, env, template.io) }
+        : { containerOverrides: containerOverrides(what, template.command, env) }),
       tags: batchJobTags(identity, template.tags),
       propagateTags: true,
       ...(size > 1 ? { arrayProperties: { size } } : {}),

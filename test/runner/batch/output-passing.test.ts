@@ -1,16 +1,24 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import {
   DEFAULT_HELPER_IMAGE,
+  environmentMap,
   fetchScript,
   mainScript,
+  OutputPassingIo,
+  outputPassingEnvironment,
   outputPassingJobDefinition,
   outputPassingOverrides,
   uploadScript,
 } from '../../../runner/batch/output-passing';
+import { childBootstrapCommand } from '../../../runner/batch/child-bootstrap';
+import { createS3Client } from '../../../runner/aws/clients';
 import { batchJobDefinition, BatchJobDefinitionInput } from '../../../runner/policy';
+import { describeWithTool } from '../../support/external-tool';
+import { playEcsTask } from '../../support/ecs-task-player';
+import { MOTO_CLIENT_CONFIG, MotoServer, startMoto } from '../../support/moto';
+import { tempDir } from '../support/harness';
 
 const input: BatchJobDefinitionInput = {
   flow: 'Flow',
@@ -23,7 +31,7 @@ const input: BatchJobDefinitionInput = {
   options: { assignPublicIp: true },
 };
 
-describe('output passing: multi-container job definition', () => {
+describe('output passing: multi-container job definition and overrides', () => {
   test('exact payload: fetch → main → upload on a shared volume; only upload essential', () => {
     const def = outputPassingJobDefinition(input);
     const mounts = [{ sourceVolume: 'metaflow', containerPath: '/metaflow' }];
@@ -71,97 +79,251 @@ describe('output passing: multi-container job definition', () => {
     });
   });
 
-  test('overrides: argv and task env for main; offset and URLs for the helpers', () => {
-    const o = outputPassingOverrides('train/0', ['python', '-c', 'print(1)'], { MF_RUN_ID: '7', MF_ARRAY_INDEX_OFFSET: '0' }, {
-      inputs: { start: 's3://b/mf/Flow/7/start/0/0/', items: 's3://b/mf/Flow/7/start/0/0/items/{index}/' },
-      output: 's3://b/mf/Flow/7/train/{index}/0/',
+  test('the helper environment: every key relative to the root, placeholders kept, optional ones only when given', () => {
+    expect(
+      outputPassingEnvironment({
+        datastoreUrl: 's3://b/mf/',
+        fetchKeys: ['F/7/start/0/foreach-items.jsonl', 'F/7/a/{taskId}/', 'F/7/a/{taskId}/'],
+        waitKeys: ['F/7/a/{taskId}/status.json'],
+        outputKey: 'F/7/b/{taskId}/attempt-0',
+      }),
+    ).toEqual({
+      MF_DATASTORE_URL: 's3://b/mf',
+      MF_FETCH_KEYS: 'F/7/start/0/foreach-items.jsonl F/7/a/{taskId}/',
+      MF_WAIT_KEYS: 'F/7/a/{taskId}/status.json',
+      MF_OUTPUT_KEY: 'F/7/b/{taskId}/attempt-0',
     });
-    const helperEnv = [
-      { name: 'MF_ARRAY_INDEX_OFFSET', value: '0' },
-      { name: 'MF_INPUT_URLS', value: 'start=s3://b/mf/Flow/7/start/0/0/ items=s3://b/mf/Flow/7/start/0/0/items/{index}/' },
-      { name: 'MF_OUTPUT_URL', value: 's3://b/mf/Flow/7/train/{index}/0/' },
-    ];
-    expect(o).toEqual({
-      taskProperties: [
-        {
-          containers: [
-            { name: 'fetch', environment: helperEnv },
-            {
-              name: 'main',
-              command: ['sh', '-c', mainScript(), 'metaflow-task', 'python', '-c', 'print(1)'],
-              environment: [
-                { name: 'MF_ARRAY_INDEX_OFFSET', value: '0' },
-                { name: 'MF_RUN_ID', value: '7' },
-              ],
-            },
-            { name: 'upload', environment: helperEnv },
-          ],
-        },
-      ],
+    expect(
+      outputPassingEnvironment({
+        datastoreUrl: 's3://b',
+        fetchKeys: [],
+        fetchLists: ['F/7/join/0/input-paths.txt'],
+        waitSeconds: 120,
+        outputKey: 'F/7/join/0/attempt-1',
+        commitKey: 'F/7/join/0',
+        commitInputs: ['a/0', 'a/1'],
+        foreachItemsJson: 'F/7/start/0/items.json',
+      }),
+    ).toEqual({
+      MF_DATASTORE_URL: 's3://b',
+      MF_FETCH_KEYS: '',
+      MF_FETCH_LISTS: 'F/7/join/0/input-paths.txt',
+      MF_WAIT_SECONDS: '120',
+      MF_OUTPUT_KEY: 'F/7/join/0/attempt-1',
+      MF_COMMIT_KEY: 'F/7/join/0',
+      MF_COMMIT_INPUTS: 'a/0,a/1',
+      MF_FOREACH_ITEMS_JSON: 'F/7/start/0/items.json',
     });
-    expect(() => outputPassingOverrides('train/0', ['x'], { BIG: 'x'.repeat(9000) }, { inputs: {}, output: 's3://b/o/' })).toThrow(
-      /^train\/0: container overrides are \d+ characters, Batch allows 8192; largest variables: BIG \(9003\)/,
-    );
+    expect(() => outputPassingEnvironment({ datastoreUrl: '/tmp/root', fetchKeys: [], outputKey: 'k' })).toThrow('output passing needs an S3 datastore root (s3://bucket[/prefix]), got "/tmp/root"');
+    expect(() => outputPassingEnvironment({ datastoreUrl: 's3://b', fetchKeys: ['a b'], outputKey: 'k' })).toThrow('output passing keys are relative to the datastore root, without spaces, got "a b"');
+  });
+
+  test('overrides: the command and the task env (root and output dir in the mirror) for main; the helpers get what they read', () => {
+    const io: OutputPassingIo = { datastoreUrl: 's3://b/mf', fetchKeys: ['F/7/start/0/'], waitKeys: ['F/7/start/0/status.json'], outputKey: 'F/7/train/{taskId}/attempt-0' };
+    const taskEnv = { MF_RUN_ID: '7', MF_ARRAY_INDEX_OFFSET: '0', MF_TASK_ID_PREFIX: '', MF_FOREACH_ITEMS_FILE: 'F/7/start/0/foreach-items.jsonl', MF_DATASTORE_ROOT: 's3://b/mf', MF_OUTPUT_DIR: 's3://b/mf/F/7/train/{taskId}/attempt-0' };
+    const command = childBootstrapCommand(['python', '-c', 'print(1)']);
+    const o = outputPassingOverrides('train/0_99#0', command, taskEnv, io);
+    const [fetch, main, upload] = o.taskProperties![0].containers!;
+    expect([fetch.name, main.name, upload.name]).toEqual(['fetch', 'main', 'upload']);
+    expect(fetch.command).toBeUndefined();
+    expect(environmentMap(fetch.environment)).toEqual({
+      MF_ARRAY_INDEX_OFFSET: '0',
+      MF_TASK_ID_PREFIX: '',
+      MF_FOREACH_ITEMS_FILE: 'F/7/start/0/foreach-items.jsonl',
+      MF_DATASTORE_URL: 's3://b/mf',
+      MF_FETCH_KEYS: 'F/7/start/0/',
+      MF_WAIT_KEYS: 'F/7/start/0/status.json',
+      MF_OUTPUT_KEY: 'F/7/train/{taskId}/attempt-0',
+    });
+    expect(main.command).toEqual(['sh', '-c', mainScript(), 'metaflow-task', ...command]);
+    expect(environmentMap(main.environment)).toEqual({ ...taskEnv, MF_DATASTORE_ROOT: '/metaflow/root', MF_OUTPUT_DIR: '/metaflow/root/F/7/train/{taskId}/attempt-0' });
+    expect(environmentMap(upload.environment)).toEqual({ MF_ARRAY_INDEX_OFFSET: '0', MF_TASK_ID_PREFIX: '', MF_DATASTORE_URL: 's3://b/mf', MF_OUTPUT_KEY: 'F/7/train/{taskId}/attempt-0' });
+    expect(() => outputPassingOverrides('train/0', ['x'], { BIG: 'x'.repeat(9000) }, io)).toThrow(/^train\/0: container overrides are \d+ characters, Batch allows 8192; largest variables: BIG \(9003\)/);
+    expect(() => outputPassingOverrides('train/0', ['x'], { AWS_BATCH_X: '1' }, io)).toThrow('train/0: environment names starting with AWS_BATCH are reserved by Batch: AWS_BATCH_X');
   });
 });
 
-describe('output passing: the three scripts in a POSIX shell (a stand-in aws CLI copies files)', () => {
-  function sandbox() {
-    const dir = mkdtempSync(join(tmpdir(), 'mf-io-'));
-    const bin = join(dir, 'bin');
-    const s3 = join(dir, 's3');
-    mkdirSync(bin);
-    mkdirSync(join(s3, 'parent'), { recursive: true });
-    writeFileSync(join(s3, 'parent', 'outputs.json'), '{"x":1}');
-    // `aws s3 cp --recursive --only-show-errors SRC DEST` with s3:// mapped onto the sandbox
-    writeFileSync(
-      join(bin, 'aws'),
-      `#!/bin/sh\necho "$@" >> ${dir}/aws.log\nsrc=$(echo "$5" | sed "s#^s3://#${s3}/#"); dst=$(echo "$6" | sed "s#^s3://#${s3}/#")\nmkdir -p "$dst" && cp -R "$src"/. "$dst"\n`,
-    );
-    chmodSync(join(bin, 'aws'), 0o755);
-    const root = join(dir, 'vol');
-    const env = { PATH: `${bin}:/usr/bin:/bin`, MF_INPUT_URLS: 'parent=s3://parent', MF_OUTPUT_URL: 's3://out/{index}/', MF_ARRAY_INDEX_OFFSET: '100', AWS_BATCH_JOB_ARRAY_INDEX: '7' };
-    return { dir, s3, root, env };
+describeWithTool('moto_server', 'output passing: the three containers played in real shells (stand-in aws) against S3 on moto_server', () => {
+  const BUCKET = 'mf-io';
+  const URL = `s3://${BUCKET}/mf`;
+  let moto: MotoServer;
+  let s3: S3Client;
+  let n = 0;
+  beforeAll(async () => {
+    moto = await startMoto();
+    s3 = createS3Client({ ...MOTO_CLIENT_CONFIG, endpoint: moto.endpoint, forcePathStyle: true });
+    await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
+  }, 60_000);
+  afterAll(async () => {
+    s3?.destroy();
+    await moto?.stop();
+  });
+
+  const put = (key: string, body: string) => s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: `mf/${key}`, Body: body }));
+  const get = async (key: string) => {
+    try {
+      return await (await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: `mf/${key}` }))).Body!.transformToString();
+    } catch {
+      return undefined;
+    }
+  };
+  const keys = async (prefix: string) => ((await s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: `mf/${prefix}` }))).Contents ?? []).map((c) => c.Key!.slice(3)).sort();
+  /** A run of its own per test, with a committed `start/0` (outputs, a file, status) and an uncommitted attempt. */
+  async function committedStart() {
+    const run = `F/r${++n}`;
+    await put(`${run}/start/0/outputs.json`, '{"x":1}');
+    await put(`${run}/start/0/data/blob.txt`, 'blob');
+    await put(`${run}/start/0/attempt-0.log`, 'log');
+    await put(`${run}/start/0/attempt-1/outputs.json`, '{"x":"not committed"}');
+    await put(`${run}/start/0/status.json`, '{"status":"succeeded"}');
+    return run;
   }
-  const sh = (script: string, env: Record<string, string>, args: string[] = []) => spawnSync('sh', ['-c', script, 'metaflow-task', ...args], { env, encoding: 'utf8' });
+  const def = outputPassingJobDefinition({ ...input, platform: 'EC2', options: {} });
+  const play = (command: string[], taskEnv: Record<string, string>, io: OutputPassingIo, env: Record<string, string> = {}) =>
+    playEcsTask(def, outputPassingOverrides('t', command, taskEnv, io), { endpoint: moto.endpoint, env });
+  const lines = (r: Awaited<ReturnType<typeof play>>, name: string) => r.containers.find((c) => c.name === name)!.lines;
 
-  test('success: inputs down, the user command sees its index and dirs, outputs up, exit 0', () => {
-    const { s3, root, env } = sandbox();
-    expect(sh(fetchScript(root), env).status).toBe(0);
-    const user = 'echo "{\\"i\\": $MF_FOREACH_INDEX, \\"in\\": $(cat $MF_INPUT_DIR/parent/outputs.json)}" > $MF_OUTPUT_DIR/outputs.json';
-    expect(sh(mainScript(root), env, ['sh', '-c', user]).status).toBe(0);
-    expect(sh(uploadScript(root), env).status).toBe(0);
-    expect(JSON.parse(readFileSync(join(s3, 'out', '107', 'outputs.json'), 'utf8'))).toEqual({ i: 107, in: { x: 1 } });
+  test('a plain task: its input mirrored without other attempts, the user command reads it and writes outputs, uploaded to the attempt key', async () => {
+    const run = await committedStart();
+    const user = 'ls "$MF_DATASTORE_ROOT/$MF_INPUT_PATHS" | tr "\\n" " "; printf "{\\"in\\": %s, \\"blob\\": \\"%s\\"}" "$(cat "$MF_DATASTORE_ROOT/$MF_INPUT_PATHS/outputs.json")" "$(cat "$MF_DATASTORE_ROOT/$MF_INPUT_PATHS/data/blob.txt")" > "$MF_OUTPUT_DIR/outputs.json"';
+    const r = await play(['sh', '-c', user], { MF_INPUT_PATHS: `${run}/start/0`, MF_DATASTORE_ROOT: URL }, {
+      datastoreUrl: URL,
+      fetchKeys: [`${run}/start/0/`],
+      waitKeys: [`${run}/start/0/status.json`],
+      outputKey: `${run}/hello/0/attempt-0`,
+    });
+    expect(r.containers.map((c) => [c.name, c.exitCode])).toEqual([['fetch', 0], ['main', 0], ['upload', 0]]);
+    expect(r.exitCode).toBe(0);
+    expect(lines(r, 'main')).toEqual(['data outputs.json status.json ']);
+    expect(JSON.parse((await get(`${run}/hello/0/attempt-0/outputs.json`))!)).toEqual({ in: { x: 1 }, blob: 'blob' });
+    expect(await keys(`${run}/hello/`)).toEqual([`${run}/hello/0/attempt-0/outputs.json`]);
   });
 
-  test("the user's exit code is the job's: upload runs and exits with it", () => {
-    const { s3, root, env } = sandbox();
-    sh(fetchScript(root), env);
-    expect(sh(mainScript(root), env, ['sh', '-c', 'echo partial > $MF_OUTPUT_DIR/log.txt; exit 3']).status).toBe(3);
-    expect(sh(uploadScript(root), env).status).toBe(3);
-    expect(existsSync(join(s3, 'out', '107', 'log.txt'))).toBe(true);
+  test('an array child: {taskId}/{index} resolved from the index, the item read from the mirrored items file by the bootstrap, waits satisfied', async () => {
+    const run = await committedStart();
+    await put(`${run}/start/0/foreach-items.jsonl`, Array.from({ length: 110 }, (_, i) => JSON.stringify(`item-${i}`)).join('\n') + '\n');
+    await put(`${run}/a/3_107/outputs.json`, '{"from":"a"}');
+    await put(`${run}/a/3_107/status.json`, '{}');
+    const taskEnv = { MF_TASK_ID_PREFIX: '3_', MF_ARRAY_INDEX_OFFSET: '100', MF_FOREACH_ITEMS_FILE: `${run}/start/0/foreach-items.jsonl`, MF_INPUT_PATHS: `${run}/a/{taskId}`, MF_WAIT_FOR_INPUTS: '1', MF_DATASTORE_ROOT: URL };
+    const user = 'printf "{\\"item\\": \\"%s\\", \\"task\\": \\"%s\\", \\"in\\": %s}" "$MF_FOREACH_ITEM" "$MF_TASK_ID" "$(cat "$MF_DATASTORE_ROOT/$MF_INPUT_PATHS/outputs.json")" > "$MF_OUTPUT_DIR/outputs.json"';
+    const r = await play(childBootstrapCommand(['sh', '-c', user]), taskEnv, {
+      datastoreUrl: URL,
+      fetchKeys: [`${run}/start/0/foreach-items.jsonl`, `${run}/a/{taskId}/`],
+      waitKeys: [`${run}/a/{taskId}/status.json`],
+      outputKey: `${run}/b/{taskId}/attempt-0`,
+    }, { AWS_BATCH_JOB_ARRAY_INDEX: '7' });
+    expect(r.exitCode).toBe(0);
+    expect(JSON.parse((await get(`${run}/b/3_107/attempt-0/outputs.json`))!)).toEqual({ item: 'item-107', task: '3_107', in: { from: 'a' } });
   });
 
-  test('a failed download fails the attempt with a message, and main never runs the user command', () => {
-    const { root, env } = sandbox();
-    const fetch = sh(fetchScript(root), { ...env, MF_INPUT_URLS: 'parent=s3://missing' });
-    expect(fetch.status).not.toBe(0);
-    const main = sh(mainScript(root), env, ['sh', '-c', 'echo ran > /dev/stderr']);
-    expect(main.status).toBe(1);
-    expect(main.stderr).toBe("metaflow: the task's inputs were not downloaded (see the fetch container's log)\n");
-    expect(sh(uploadScript(root), env).status).toBe(1);
+  test('a wait key that never appears fails the attempt after MF_WAIT_SECONDS with a message; the user command never runs', async () => {
+    const run = await committedStart();
+    const r = await play(['sh', '-c', 'echo ran'], {}, { datastoreUrl: URL, fetchKeys: [], waitKeys: [`${run}/a/5/status.json`], waitSeconds: 0, outputKey: `${run}/b/5/attempt-0` });
+    expect(lines(r, 'fetch')).toEqual([`metaflow: ${URL}/${run}/a/5/status.json does not exist after waiting 0s for it`]);
+    expect(lines(r, 'main')).toEqual(["metaflow: the task's inputs were not fetched (see the fetch container's log)"]);
+    expect(r.exitCode).toBe(1);
+  });
+
+  test('a missing input (nothing under its task path) or a missing object fails the attempt, naming it', async () => {
+    const run = await committedStart();
+    const a = await play(['sh', '-c', 'echo ran'], {}, { datastoreUrl: URL, fetchKeys: [`${run}/nope/0/`], outputKey: `${run}/b/0/attempt-0` });
+    expect(lines(a, 'fetch')).toEqual([`metaflow: nothing to fetch at ${URL}/${run}/nope/0/ (an input of this task is missing from the datastore)`]);
+    expect(a.exitCode).toBe(1);
+    const b = await play(['sh', '-c', 'echo ran'], {}, { datastoreUrl: URL, fetchKeys: [`${run}/start/0/missing.json`], outputKey: `${run}/b/0/attempt-0` });
+    expect(lines(b, 'fetch')).toContain(`metaflow: could not fetch ${URL}/${run}/start/0/missing.json (missing from the datastore?)`);
+    expect(lines(b, 'main')).not.toContain('ran');
+    expect(b.exitCode).toBe(1);
+  });
+
+  test("the user's exit code is the job's, with what it wrote uploaded", async () => {
+    const run = await committedStart();
+    const r = await play(['sh', '-c', 'echo partial > "$MF_OUTPUT_DIR/log.txt"; exit 3'], {}, { datastoreUrl: URL, fetchKeys: [], outputKey: `${run}/b/0/attempt-0` });
+    expect(r.containers.map((c) => c.exitCode)).toEqual([0, 3, 3]);
+    expect(await get(`${run}/b/0/attempt-0/log.txt`)).toBe('partial\n');
+  });
+
+  test('uploading a successful task\'s outputs fails: 91, said', async () => {
+    const r = await play(['sh', '-c', 'echo "{}" > "$MF_OUTPUT_DIR/outputs.json"'], {}, { datastoreUrl: 's3://no-such-bucket/mf', fetchKeys: [], outputKey: 'F/x/b/0/attempt-0' });
+    expect(r.containers.map((c) => c.exitCode)).toEqual([0, 0, 91]);
+    expect(lines(r, 'upload')).toContain('metaflow: uploading outputs to s3://no-such-bucket/mf/F/x/b/0/attempt-0/ failed');
+  });
+
+  test('MF_COMMIT_KEY (Step Functions): the outputs to the task path, then status.json in the run record shape — last', async () => {
+    const run = await committedStart();
+    const log = `${tempDir('mf-aws-log-')}/aws.log`;
+    const r = await playEcsTask(
+      def,
+      outputPassingOverrides('t', childBootstrapCommand(['sh', '-c', 'echo "{\\"y\\": 2}" > "$MF_OUTPUT_DIR/outputs.json"']), { MF_ARRAY_INDEX_OFFSET: '4', MF_TASK_ID_PREFIX: '' }, {
+        datastoreUrl: URL,
+        fetchKeys: [`${run}/start/0/`],
+        outputKey: `${run}/train/{taskId}/attempt-2`,
+        commitKey: `${run}/train/{taskId}`,
+        commitInputs: ['start/0'],
+      }),
+      { endpoint: moto.endpoint, env: { AWS_STANDIN_LOG: log } },
+    );
+    expect(r.containers.map((c) => [c.name, c.exitCode, c.lines])).toEqual([['fetch', 0, []], ['main', 0, []], ['upload', 0, []]]);
+    expect(JSON.parse((await get(`${run}/train/4/outputs.json`))!)).toEqual({ y: 2 });
+    expect(JSON.parse((await get(`${run}/train/4/attempt-2/outputs.json`))!)).toEqual({ y: 2 });
+    expect(JSON.parse((await get(`${run}/train/4/status.json`))!)).toEqual({
+      step: 'train',
+      taskId: '4',
+      status: 'succeeded',
+      inputs: ['start/0'],
+      foreachIndex: 4,
+      attempts: [{ attempt: 2, status: 'succeeded', exitCode: 0, finishedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/) }],
+    });
+    const uploads = readFileSync(log, 'utf8').trim().split('\n').filter((l: string) => / s3:\/\/\S+\/(train)\//.test(l));
+    expect(uploads.map((l: string) => l.replace(/ \S*\/root\/\S+/, ' <dir>'))).toEqual([
+      `s3 cp --recursive --only-show-errors <dir> ${URL}/${run}/train/4/attempt-2/`,
+      `s3 cp --recursive --only-show-errors <dir> ${URL}/${run}/train/4/`,
+      `s3 cp --only-show-errors - ${URL}/${run}/train/4/status.json`,
+    ]);
+  });
+
+  test('a failed task is not committed with MF_COMMIT_KEY', async () => {
+    const run = await committedStart();
+    const r = await play(['sh', '-c', 'echo "{}" > "$MF_OUTPUT_DIR/outputs.json"; exit 4'], {}, { datastoreUrl: URL, fetchKeys: [], outputKey: `${run}/c/0/attempt-0`, commitKey: `${run}/c/0` });
+    expect(r.exitCode).toBe(4);
+    expect(await keys(`${run}/c/`)).toEqual([`${run}/c/0/attempt-0/outputs.json`]);
+  });
+
+  const hasPython = spawnSync('sh', ['-c', 'command -v python3'], { stdio: 'ignore' }).status === 0;
+  if (!hasPython) {
+    // eslint-disable-next-line no-console
+    console.warn('output-passing.test.ts: python3 is not on PATH here, so MF_FOREACH_ITEMS_JSON (python3 in the helper image) is not played');
+  }
+  (hasPython ? test : test.skip)('MF_FOREACH_ITEMS_JSON: a JSON array becomes the items file, one JSON value per line, and the child gets its item', async () => {
+    const run = await committedStart();
+    await put(`${run}/start/0/outputs.json`, JSON.stringify({ items: 'elsewhere' }));
+    await put(`${run}/start/0/items.json`, JSON.stringify(['a', { k: 'é' }, 3, 'say "hi"']));
+    const taskEnv = { MF_ARRAY_INDEX_OFFSET: '0', MF_TASK_ID_PREFIX: '', MF_FOREACH_ITEMS_FILE: `${run}/start/0/foreach-items.jsonl`, MF_DATASTORE_ROOT: URL };
+    const user = 'cp "$MF_DATASTORE_ROOT/$MF_FOREACH_ITEMS_FILE" "$MF_OUTPUT_DIR/items.jsonl"; printf %s "$MF_FOREACH_ITEM" > "$MF_OUTPUT_DIR/item.txt"';
+    const io = { datastoreUrl: URL, fetchKeys: [], outputKey: `${run}/each/{taskId}/attempt-0`, foreachItemsJson: `${run}/start/0/items.json` };
+    const r = await play(childBootstrapCommand(['sh', '-c', user]), taskEnv, io, { AWS_BATCH_JOB_ARRAY_INDEX: '1' });
+    expect(r.exitCode).toBe(0);
+    expect(await get(`${run}/each/1/attempt-0/items.jsonl`)).toBe('"a"\n{"k":"é"}\n3\n"say \\"hi\\""\n');
+    expect(await get(`${run}/each/1/attempt-0/item.txt`)).toBe('{"k":"é"}');
+    await put(`${run}/start/0/items.json`, '{"not": "a list"}');
+    const bad = await play(childBootstrapCommand(['sh', '-c', 'true']), taskEnv, io);
+    expect(lines(bad, 'fetch')).toEqual([`metaflow: ${URL}/${run}/start/0/items.json is not a JSON array`, `metaflow: could not turn ${URL}/${run}/start/0/items.json into the foreach items file`]);
+    expect(bad.exitCode).toBe(1);
+  });
+}, ['--help']);
+
+describe('output passing: the helpers without an AWS CLI', () => {
+  test('no AWS CLI and no dnf: exit 90 with a message naming what is missing', () => {
+    const vol = tempDir('mf-io-');
+    for (const script of [fetchScript(vol), uploadScript(vol)]) {
+      const out = spawnSync('/bin/sh', ['-c', script], { env: { PATH: '/nonexistent' }, encoding: 'utf8' });
+      expect(out.status).toBe(90);
+      expect(out.stderr).toBe('metaflow: the helper image has no AWS CLI and dnf could not install awscli-2\n');
+    }
   });
 
   test('main killed before recording its exit code (OOM): upload exits 137', () => {
-    const { root, env } = sandbox();
-    sh(fetchScript(root), env);
-    expect(sh(uploadScript(root), env).status).toBe(137);
-  });
-
-  test('no AWS CLI and no dnf: exit 90 with a message naming what is missing', () => {
-    const { root } = sandbox();
-    const out = spawnSync('/bin/sh', ['-c', uploadScript(root)], { env: { PATH: '/nonexistent' }, encoding: 'utf8' });
-    expect(out.status).toBe(90);
-    expect(out.stderr).toContain('metaflow: the helper image has no AWS CLI and dnf could not install awscli-2');
+    const vol = tempDir('mf-io-');
+    const out = spawnSync('/bin/sh', ['-c', uploadScript(vol)], { env: { PATH: `${__dirname}/../../support/aws-standin:/usr/bin:/bin`, AWS_ENDPOINT_URL: 'http://127.0.0.1:9', MF_DATASTORE_URL: 's3://b', MF_OUTPUT_KEY: 'k' }, encoding: 'utf8' });
+    expect(out.status).toBe(137);
   });
 });
