@@ -11,6 +11,11 @@
  *   each child's result held until the orchestrator releases that child; a retried child (attempt
  *   > 0), or a child whose predecessor did not succeed inside the array → a plain job for its
  *   index. Job definitions come from the step (runner/policy/batch.ts) through the registry.
+ * - On an S3 datastore every job is the output-passing multi-container job
+ *   (runner/batch/output-passing.ts): its helpers mirror the keys the task's contract names
+ *   (inputs' committed outputs, items, input-path lists, caught file) under the container's
+ *   MF_DATASTORE_ROOT and upload MF_OUTPUT_DIR to the attempt's key. On a local directory root
+ *   (the simulated containers of the tests share this machine's file system) a plain job.
  * - One watcher loop per run (BatchWatcher) turns job states into `started` / `finished`; logs
  *   are tailed from CloudWatch (`all`), or only the last lines after a failure (`failed`).
  * - `cancelAll` / `forceStop` terminate every job of the run not known to be finished.
@@ -18,13 +23,15 @@
 import { mkdir } from 'node:fs/promises';
 import type { BatchClient } from '@aws-sdk/client-batch';
 import type { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
-import { AttemptRef, attemptName, cachedChildReads, ChildReads, childEnvironment, childTaskId, contractKeys, TaskTemplate } from '../contract';
+import { AttemptRef, attemptName, cachedChildReads, ChildReads, childEnvironment, childTaskId, contractKeys, TASK_ID_PLACEHOLDER, TaskTemplate } from '../contract';
+import { layout } from '../datastore/layout';
 import { Datastore } from '../datastore/types';
 import { FlowGraph } from '../flow/validate';
 import { BatchStepOptions, batchJobDefinition, effectivePolicies } from '../policy';
 import { AttemptListener, AttemptResult, ChildAttempt, ComputeLayer, LayerContext, TaskGroup } from '../compute/types';
 import { ApiCallCounter } from './api-calls';
 import { BatchCheckStep, checkBatchFlow } from './check';
+import { OutputPassingIo, outputPassingJobDefinition } from './output-passing';
 import { childBootstrapCommand, FOREACH_ITEMS_FILE_ENV, TASK_ID_PREFIX_ENV, WAIT_FOR_INPUTS_ENV } from './child-bootstrap';
 import { REAL_CLOCK } from './clock';
 import { JobDefinitionRegistry } from './job-definitions';
@@ -55,7 +62,17 @@ export interface BatchComputeLayerOptions {
   readonly watcher?: Omit<WatcherOptions, 'calls' | 'queueInfo'>;
   /** Where lines for people go (stuck jobs, spot reclaims, terminations). @default dropped */
   readonly notice?: (line: string) => void;
+  /**
+   * The output-passing helpers' image (S3 datastore), with a POSIX shell and the AWS CLI or dnf.
+   * @default DEFAULT_HELPER_IMAGE (runner/batch/output-passing.ts)
+   */
+  readonly helperImage?: string;
 }
+
+/** How long fetch waits for an input's status.json the runner writes right after committing it. */
+export const COMMITTED_INPUT_WAIT_SECONDS = 120;
+/** Above this many characters of input prefixes, fetch reads the input-path list from the datastore instead. */
+const INLINE_FETCH_KEYS_CHARS = 1024;
 
 /** Which job an event is about: the group, the attempt, and whether it is an array parent. */
 interface JobHandle {
@@ -234,7 +251,8 @@ export class BatchComputeLayer implements ComputeLayer {
     this.fanOutsWithArray.add(fanOut);
     const env = await this.arrayEnvironment(t);
     if (followed) env[WAIT_FOR_INPUTS_ENV] = '1';
-    gs.array = await this.submitter.submitGroup({ ...base, attempt: 0, env, command: childBootstrapCommand(t.command) }, t.foreach!.count, followed?.array);
+    const io = this.s3Root ? await this.arrayIo(t, env, !!followed) : undefined;
+    gs.array = await this.submitter.submitGroup({ ...base, attempt: 0, env, command: childBootstrapCommand(t.command), io }, t.foreach!.count, followed?.array);
     for (const job of gs.array) this.watch({ jobId: job.jobId, size: job.size, firstIndex: job.firstIndex, queue: job.queue, ref: { groupId: t.groupId, attempt: 0, array: true } satisfies JobHandle });
   }
 
@@ -257,9 +275,12 @@ export class BatchComputeLayer implements ComputeLayer {
   private async submitPlain(gs: GroupState, base: Omit<JobTemplate, 'attempt' | 'env' | 'command'>, c: ChildAttempt): Promise<void> {
     const t = gs.template;
     gs.outside.add(c.index);
+    const ref = this.ref(t, c.index, c.attempt);
     const env = await childEnvironment(t, c.index, c.attempt, this.reads!);
-    env.MF_OUTPUT_DIR = await this.outputDir(this.ref(t, c.index, c.attempt));
-    const template: JobTemplate = { ...base, attempt: c.attempt, env, command: t.command };
+    let io: OutputPassingIo | undefined;
+    if (this.s3Root) io = await this.plainIo(ref, env);
+    else env.MF_OUTPUT_DIR = await this.outputDir(ref);
+    const template: JobTemplate = { ...base, attempt: c.attempt, env, command: t.command, io };
     const job = t.foreach ? await this.submitter.resubmitChild(template, c.index, childTaskId(t, c.index)) : await this.submitter.submitTask(template, childTaskId(t, c.index));
     this.watch({ jobId: job.jobId, size: 1, firstIndex: c.index, queue: job.queue, ref: { groupId: t.groupId, attempt: c.attempt, array: false } satisfies JobHandle });
   }
@@ -275,9 +296,60 @@ export class BatchComputeLayer implements ComputeLayer {
     return `${this.datastore!.root}/${key}`;
   }
 
+  /** The S3 root when tasks reach the datastore through output passing; undefined for a local directory. */
+  private get s3Root(): string | undefined {
+    const root = this.datastore?.root;
+    return root?.startsWith('s3://') ? root : undefined;
+  }
+
+  /**
+   * What one task's helpers move: each input's committed outputs (once its status.json exists —
+   * the runner writes it right after the commit), the contract's files its environment names,
+   * and its output to the attempt's key. A long input list goes to fetch as the list's key.
+   */
+  private async plainIo(ref: AttemptRef, env: Readonly<Record<string, string>>): Promise<OutputPassingIo> {
+    let fetchLists: string[] = [];
+    let inputs: string[] = [];
+    if (env.MF_INPUT_PATHS_FILE) fetchLists = [env.MF_INPUT_PATHS_FILE];
+    else inputs = (env.MF_INPUT_PATHS ?? '').split(',').filter(Boolean);
+    if (inputs.join('/ ').length > INLINE_FETCH_KEYS_CHARS) {
+      const key = contractKeys.inputPaths(ref);
+      await this.datastore!.put(key, inputs.join('\n') + '\n');
+      fetchLists = [key];
+      inputs = [];
+    }
+    const files = [env.MF_FOREACH_ITEM_FILE, env.MF_CAUGHT_FILE].filter((k): k is string => !!k);
+    return {
+      datastoreUrl: this.s3Root!,
+      fetchKeys: [...files, ...inputs.map((p) => `${p}/`)],
+      ...(fetchLists.length ? { fetchLists } : {}),
+      waitKeys: inputs.map((p) => layout.taskStatus(p)),
+      waitSeconds: COMMITTED_INPUT_WAIT_SECONDS,
+      outputKey: this.datastore!.attemptOutputs(ref),
+    };
+  }
+
+  /**
+   * What every child of an array moves (`{taskId}` resolved by the helpers): the items file, the
+   * inputs (a later body step started by N_TO_N waits as long as the predecessor may run), the
+   * caught file, and the output to the child's attempt-0 key.
+   */
+  private async arrayIo(t: TaskTemplate, env: Readonly<Record<string, string>>, follows: boolean): Promise<OutputPassingIo> {
+    const inputs = t.inputPathsFile !== undefined ? [] : (t.inputPaths ?? []);
+    const files = [env[FOREACH_ITEMS_FILE_ENV], env.MF_CAUGHT_FILE].filter((k): k is string => !!k);
+    return {
+      datastoreUrl: this.s3Root!,
+      fetchKeys: [...files, ...inputs.map((p) => `${p}/`)],
+      ...(t.inputPathsFile !== undefined ? { fetchLists: [t.inputPathsFile] } : {}),
+      waitKeys: inputs.map((p) => layout.taskStatus(p)),
+      ...(follows ? {} : { waitSeconds: COMMITTED_INPUT_WAIT_SECONDS }),
+      outputKey: this.datastore!.attemptOutputs({ flow: t.flow, runId: t.runId, step: t.step, taskId: TASK_ID_PLACEHOLDER, attempt: 0 }),
+    };
+  }
+
   /** The overrides every child of an array shares; child values derive in the container (child-bootstrap.ts). */
   private async arrayEnvironment(t: TaskTemplate): Promise<Record<string, string>> {
-    const placeholder: AttemptRef = { flow: t.flow, runId: t.runId, step: t.step, taskId: '{taskId}', attempt: 0 };
+    const placeholder: AttemptRef = { flow: t.flow, runId: t.runId, step: t.step, taskId: TASK_ID_PLACEHOLDER, attempt: 0 };
     const key = this.datastore!.attemptOutputs(placeholder);
     return {
       ...t.env,
@@ -293,7 +365,7 @@ export class BatchComputeLayer implements ComputeLayer {
     const options = this.stepOptions.get(t.step);
     const queue = queueForStep(this.settings, { queue: options?.queue, gpu: t.policies.resources.gpu });
     const info = this.queueInfo.get(queue) ?? (await this.queues.inspect(queue));
-    const definition = batchJobDefinition({
+    const input = {
       flow: t.flow,
       step: t.step,
       image: t.image ?? '',
@@ -302,7 +374,8 @@ export class BatchComputeLayer implements ComputeLayer {
       jobRoleArn: this.settings.jobRoleArn,
       executionRoleArn: this.settings.executionRoleArn,
       options,
-    });
+    };
+    const definition = this.s3Root ? outputPassingJobDefinition(input, { helperImage: this.options.helperImage }) : batchJobDefinition(input);
     return { flow: t.flow, runId: t.runId, step: t.step, queue: info.arn ?? queue, jobDefinition: await this.registry.ensure(definition), tags: options?.tags };
   }
 

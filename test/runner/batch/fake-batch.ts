@@ -5,6 +5,12 @@
  * (plus AWS_BATCH_JOB_ARRAY_INDEX for array children), so what a task writes lands where the task
  * contract says. A test can replace a child's run with a scripted outcome (OOM, CannotPull, spot
  * reclaim in the attempt history, timeout).
+ *
+ * A job whose definition is the output-passing multi-container one (`ecsProperties`) is played
+ * container by container (test/support/ecs-task-player.ts): fetch → main → upload as real shells
+ * with the stand-in `aws` against the S3 endpoint given to the constructor (moto_server), and is
+ * described the way Batch describes such a job (per-container exit codes and log streams under
+ * `ecsProperties`, no `container`).
  */
 import { spawn } from 'node:child_process';
 import {
@@ -23,6 +29,9 @@ import {
 } from '@aws-sdk/client-batch';
 import { CloudWatchLogsClient, GetLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
 import { mockClient } from 'aws-sdk-client-mock';
+import type { RegisterJobDefinitionCommandInput } from '@aws-sdk/client-batch';
+import { environmentMap } from '../../../runner/batch/output-passing';
+import { playEcsTask } from '../../support/ecs-task-player';
 
 export const QUEUE_ARN = 'arn:aws:batch:us-east-1:123456789012:job-queue/metaflow';
 export const GPU_QUEUE_ARN = 'arn:aws:batch:us-east-1:123456789012:job-queue/metaflow-gpu';
@@ -52,6 +61,8 @@ interface Child {
   attempts: AttemptDetail[];
   logStream?: string;
   kill?: () => void;
+  /** A multi-container job's containers (name, exit code, log stream). */
+  containers?: { name: string; exitCode?: number; reason?: string; logStreamName: string }[];
 }
 
 interface Job {
@@ -67,6 +78,8 @@ export class FakeBatch {
   readonly jobs = new Map<string, Job>();
   readonly submitted: SubmitJobCommandInput[] = [];
   readonly terminated: string[] = [];
+  /** Registered job definitions by ARN. */
+  readonly definitions = new Map<string, RegisterJobDefinitionCommandInput>();
   /** Log lines per stream (the container's stdout). */
   readonly streams = new Map<string, string[]>();
   /** Per `<step>/<index>/<attempt tag>`: a scripted outcome. */
@@ -75,7 +88,12 @@ export class FakeBatch {
   onSubmit?: (input: SubmitJobCommandInput) => void;
   private next = 0;
 
-  constructor(readonly platform: 'EC2' | 'FARGATE' = 'EC2', queues: Record<string, { state?: string; status?: string }> = {}) {
+  constructor(
+    readonly platform: 'EC2' | 'FARGATE' = 'EC2',
+    queues: Record<string, { state?: string; status?: string }> = {},
+    /** The S3 endpoint multi-container jobs' helpers talk to (moto_server). */
+    readonly s3Endpoint?: string,
+  ) {
     this.batch.on(DescribeJobQueuesCommand).callsFake(({ jobQueues }) => {
       const name = jobQueues[0];
       if (name === 'missing') return { jobQueues: [] };
@@ -97,7 +115,11 @@ export class FakeBatch {
       computeEnvironments: [{ computeEnvironmentName: 'ce', computeEnvironmentArn: 'arn:ce', state: 'ENABLED', status: 'VALID', computeResources: { type: platform === 'EC2' ? 'EC2' : 'FARGATE', maxvCpus: 256, subnets: [] } as never }],
     });
     this.batch.on(DescribeJobDefinitionsCommand).resolves({ jobDefinitions: [] });
-    this.batch.on(RegisterJobDefinitionCommand).callsFake((input) => ({ jobDefinitionName: input.jobDefinitionName, jobDefinitionArn: `arn:jd/${input.jobDefinitionName}:1`, revision: 1 }));
+    this.batch.on(RegisterJobDefinitionCommand).callsFake((input: RegisterJobDefinitionCommandInput) => {
+      const arn = `arn:jd/${input.jobDefinitionName}:1`;
+      this.definitions.set(arn, input);
+      return { jobDefinitionName: input.jobDefinitionName, jobDefinitionArn: arn, revision: 1 };
+    });
     this.batch.on(SubmitJobCommand).callsFake((input: SubmitJobCommandInput) => {
       this.onSubmit?.(input);
       const id = `job-${++this.next}`;
@@ -174,8 +196,10 @@ export class FakeBatch {
   }
 
   private start(job: Job, index: number, child: Child): void {
-    const env: Record<string, string> = {};
-    for (const kv of job.input.containerOverrides?.environment ?? []) env[kv.name!] = kv.value!;
+    const definition = this.definitions.get(job.input.jobDefinition!);
+    const multi = definition?.ecsProperties !== undefined;
+    const mainOverride = job.input.ecsPropertiesOverride?.taskProperties?.[0]?.containers?.find((c) => c.name === 'main');
+    const env = environmentMap(multi ? mainOverride?.environment : job.input.containerOverrides?.environment);
     if (job.size > 1) env.AWS_BATCH_JOB_ARRAY_INDEX = String(index);
     const foreachIndex = Number(env.MF_ARRAY_INDEX_OFFSET ?? 0) + (job.size > 1 ? index : 0);
     const scripted = this.script(job.input.tags?.['metaflow.step'] ?? '', foreachIndex, Number(job.input.tags?.['metaflow.attempt'] ?? 0));
@@ -189,7 +213,25 @@ export class FakeBatch {
     if (scripted?.hang) return;
     if (scripted && !scripted.run) {
       Object.assign(child, { status: scripted.exitCode === 0 ? 'SUCCEEDED' : 'FAILED', exitCode: scripted.exitCode, reason: scripted.reason, statusReason: scripted.statusReason, stoppedAt: Date.now() });
+      if (multi) child.containers = [{ name: 'main', exitCode: scripted.exitCode, reason: scripted.reason, logStreamName: stream }];
       child.attempts.push({ container: { exitCode: scripted.exitCode, reason: scripted.reason, logStreamName: stream }, statusReason: scripted.statusReason });
+      return;
+    }
+    if (multi) {
+      child.containers = [{ name: 'main', logStreamName: stream }];
+      if (!this.s3Endpoint) throw new Error('FakeBatch: a multi-container job needs the S3 endpoint (constructor) its helpers talk to');
+      void playEcsTask(definition!, job.input.ecsPropertiesOverride, {
+        endpoint: this.s3Endpoint,
+        env: job.size > 1 ? { AWS_BATCH_JOB_ARRAY_INDEX: String(index) } : {},
+        onKill: (kill) => (child.kill = kill),
+        onLine: (container, line) => (container === 'main' ? lines : (this.streams.get(`${stream}/${container}`) ?? this.streams.set(`${stream}/${container}`, []).get(`${stream}/${container}`)!)).push(line),
+      }).then((played) => {
+        if (child.status !== 'RUNNING') return;
+        const ok = played.exitCode === 0;
+        child.containers = played.containers.map((c) => ({ name: c.name, exitCode: c.exitCode, logStreamName: c.name === 'main' ? stream : `${stream}/${c.name}` }));
+        Object.assign(child, { status: ok ? 'SUCCEEDED' : 'FAILED', exitCode: undefined, statusReason: 'Essential container in task exited', stoppedAt: Date.now() });
+        child.attempts.push({ taskProperties: [{ containers: child.containers }], statusReason: child.statusReason } as AttemptDetail);
+      });
       return;
     }
     const [cmd, ...args] = job.input.containerOverrides!.command!;
@@ -219,7 +261,9 @@ export class FakeBatch {
       startedAt: c.startedAt,
       stoppedAt: c.stoppedAt,
       attempts: c.attempts,
-      container: { exitCode: c.exitCode, reason: c.reason, logStreamName: c.logStream, environment: job.input.containerOverrides?.environment, resourceRequirements: [{ type: 'MEMORY', value: '1024' }] },
+      ...(c.containers
+        ? { ecsProperties: { taskProperties: [{ containers: c.containers.map((x) => ({ ...x, ...(x.name === 'main' ? { resourceRequirements: [{ type: 'MEMORY' as const, value: '1024' }] } : {}) })) }] } }
+        : { container: { exitCode: c.exitCode, reason: c.reason, logStreamName: c.logStream, environment: job.input.containerOverrides?.environment, resourceRequirements: [{ type: 'MEMORY', value: '1024' }] } }),
       ...(i !== undefined ? { arrayProperties: { index: i } } : {}),
     });
     if (indexText !== undefined) return childDetail(job.children[Number(indexText)], Number(indexText));

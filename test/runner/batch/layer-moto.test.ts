@@ -111,25 +111,40 @@ describeWithTool('moto_server', 'Batch layer against moto_server', () => {
     expect(children.jobSummaryList?.length).toBe(100);
   }, 180_000);
 
-  test('the real CLI: run examples/hello.ts --compute batch (run kept in the S3 datastore), then show, jobs list / jobs kill find its jobs by tag', async () => {
-    const env = { AWS_ENDPOINT_URL: ok.moto.endpoint, METAFLOW_BATCH_JOB_QUEUE: 'mf-queue', METAFLOW_DATASTORE_SYSROOT_S3: 's3://mf-data/metaflow' };
-    await ok.aws.s3.send(new CreateBucketCommand({ Bucket: 'mf-data' }));
-    // --compute batch keeps the run in the S3 datastore (DATASTORE_SYSROOT_S3) by default.
-    const r = cli(['run', path.join(EXAMPLES_DIR, 'hello.ts'), '--compute', 'batch', '--logs', 'none'], env);
+  const cliEnv = () => ({ AWS_ENDPOINT_URL: ok.moto.endpoint, METAFLOW_BATCH_JOB_QUEUE: 'mf-queue', METAFLOW_DATASTORE_SYSROOT_S3: 's3://mf-data/metaflow' });
+
+  test('the real CLI: run examples/hello.ts --compute batch --datastore local, then show, jobs list / jobs kill find its jobs by tag', async () => {
+    const env = cliEnv();
+    const root = tempDir('mfcdk-cli-root-');
+    // A local datastore keeps the plain job definition, which moto can register (see the S3 test below).
+    const r = cli(['run', path.join(EXAMPLES_DIR, 'hello.ts'), '--compute', 'batch', '--datastore', 'local', '--root', root, '--logs', 'none'], env);
     expect(r.stderr).toMatch(/AWS API calls: \d+ \(.*SubmitJob 3/);
     expect(r.code).toBe(0);
     const runId = /HelloFlow run (\S+) succeeded/.exec(r.stdout)![1];
+    const show = cli(['show', runId, '--root', root], env);
+    expect(show.code).toBe(0);
+    expect(show.stdout).toContain(`Run ${runId} of HelloFlow: succeeded`);
+    const list = cli(['jobs', 'list', '--run', runId, '--datastore', 'local', '--root', root], env);
+    expect(list.code).toBe(0);
+    expect(list.stdout.trim().split('\n').map((l) => l.split('\t').slice(1, 3).join(' '))).toEqual(['SUCCEEDED start/0#0', 'SUCCEEDED hello/0#0', 'SUCCEEDED end/0#0']);
+    const kill = cli(['jobs', 'kill', '--run', runId, '--datastore', 'local', '--root', root], env);
+    expect(kill.code).toBe(0);
+    expect(kill.stdout).toBe('terminated 0 AWS Batch jobs\nalready finished: 3\n');
+  }, 120_000);
+
+  test('the real CLI on the default S3 datastore: the run is kept in S3 and its jobs use the output-passing (ecsProperties) definition — which moto 5.2.1 cannot register, said in one line', async () => {
+    const env = cliEnv();
+    await ok.aws.s3.send(new CreateBucketCommand({ Bucket: 'mf-data' }));
+    const r = cli(['run', path.join(EXAMPLES_DIR, 'hello.ts'), '--compute', 'batch', '--logs', 'none'], env);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/AWS API calls: \d+ \(.*RegisterJobDefinition 1\)/);
+    const runId = /see `metaflow-cdk show (\S+)`/.exec(r.stderr)![1];
     const records = await ok.aws.s3.send(new ListObjectsV2Command({ Bucket: 'mf-data', Prefix: `metaflow/HelloFlow/${runId}/` }));
     expect((records.Contents ?? []).map((o) => o.Key)).toContain(`metaflow/HelloFlow/${runId}/run.json`);
     const show = cli(['show', runId, '--datastore', 's3'], env);
     expect(show.code).toBe(0);
-    expect(show.stdout).toContain(`Run ${runId} of HelloFlow: succeeded`);
-    const list = cli(['jobs', 'list', '--run', runId], env);
-    expect(list.code).toBe(0);
-    expect(list.stdout.trim().split('\n').map((l) => l.split('\t').slice(1, 3).join(' '))).toEqual(['SUCCEEDED start/0#0', 'SUCCEEDED hello/0#0', 'SUCCEEDED end/0#0']);
-    const kill = cli(['jobs', 'kill', '--run', runId], env);
-    expect(kill.code).toBe(0);
-    expect(kill.stdout).toBe('terminated 0 AWS Batch jobs\nalready finished: 3\n');
+    expect(show.stdout).toContain(`Run ${runId} of HelloFlow: failed`);
+    expect(show.stdout).toMatch(/could not submit to AWS Batch: containerProperties or eksProperties must be provided/);
   }, 120_000);
 
   describe('a moto whose jobs all fail', () => {
