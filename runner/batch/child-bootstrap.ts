@@ -11,8 +11,10 @@
  *   Batch saw child i of the previous step succeed), it waits until each input task's
  *   `status.json` exists — the runner writes it after committing the task's outputs;
  * - MF_FOREACH_ITEM is line `index` of MF_FOREACH_ITEMS_FILE when the datastore root is a
- *   directory the container sees (`/…`); with an S3 root the item file is fetched by the
- *   output-passing helper (runner/batch/output-passing.ts), not by this script.
+ *   directory the container sees (`/…`). On an S3 datastore it always is: the output-passing
+ *   job (runner/batch/output-passing.ts) runs this script in its `main` container with
+ *   MF_DATASTORE_ROOT=/metaflow/root, where its `fetch` container mirrored the items file and
+ *   the inputs (status.json included, after waiting for them), so the waits end at once.
  *
  * It is a POSIX shell script run as `sh -c <script> metaflow-child <argv…>`, so it works in any
  * image with `/bin/sh` and ends with `exec` of the user's argv (exit code and signals are the
