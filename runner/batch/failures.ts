@@ -12,6 +12,11 @@ import type { AttemptDetail, ComputeEnvironmentDetail, JobDetail, ResourceRequir
 
 /** The container that runs the user's command in a multi-container job (runner/batch/output-passing.ts). */
 export const MAIN_CONTAINER = 'main';
+/** The output-passing helpers: inputs down before `main`, outputs up after it. */
+export const FETCH_CONTAINER = 'fetch';
+export const UPLOAD_CONTAINER = 'upload';
+/** Exit codes of the helpers' own failures (beside the user's). */
+export const HELPER_EXIT = { noCli: 90, uploadFailed: 91, killed: 137 } as const;
 
 /** What the user's container reported, for plain (`container`) and multi-container (`ecsProperties`) jobs. */
 export interface PrimaryContainer {
@@ -110,10 +115,36 @@ export function classifyFailure(job: Pick<JobDetail, 'statusReason'> & JobView, 
   if (statusReason.startsWith('Terminated') || (/terminat/i.test(statusReason) && exitCode === undefined)) {
     return { kind: 'terminated', message: `terminated: ${statusReason}`, retryable: false };
   }
+  const helper = helperFailure(job, exitCode);
+  if (helper) return helper;
   if (exitCode !== undefined && exitCode !== 0) {
     return { kind: 'exit', message: `exit code ${exitCode}${statusReason ? `: ${statusReason}` : ''}${reason ? ` (${reason})` : ''}`, retryable: true };
   }
   return { kind: 'unknown', message: statusReason || reason || 'failed without a reason from Batch', retryable: true };
+}
+
+/** A multi-container job that failed in its output-passing helpers rather than in the user's command. */
+function helperFailure(job: JobView, mainExit: number | undefined): FailureInfo | undefined {
+  const containers = job.ecsProperties?.taskProperties?.[0]?.containers ?? job.attempts?.at(-1)?.taskProperties?.[0]?.containers ?? [];
+  const exit = (name: string) => containers.find((c) => c.name === name)?.exitCode;
+  const stream = (name: string) => containers.find((c) => c.name === name)?.logStreamName;
+  const fetch = exit(FETCH_CONTAINER);
+  const upload = exit(UPLOAD_CONTAINER);
+  if (fetch === HELPER_EXIT.noCli || upload === HELPER_EXIT.noCli) {
+    return {
+      kind: 'exit',
+      message: `the output-passing helper image has no AWS CLI and dnf could not install awscli-2 (exit code ${HELPER_EXIT.noCli})`,
+      hint: 'use a helper image with the AWS CLI, or let the subnets reach the Amazon Linux repositories',
+      retryable: true,
+    };
+  }
+  if (fetch !== undefined && fetch !== 0) {
+    return { kind: 'exit', message: `its inputs could not be fetched from the datastore (fetch container exit code ${fetch}; the reason is in the task's log${stream(FETCH_CONTAINER) ? ` and ${stream(FETCH_CONTAINER)}` : ''})`, retryable: true };
+  }
+  if (upload === HELPER_EXIT.uploadFailed && (mainExit ?? 0) === 0) {
+    return { kind: 'exit', message: `its outputs could not be uploaded to the datastore (upload container exit code ${upload}${stream(UPLOAD_CONTAINER) ? `; see ${stream(UPLOAD_CONTAINER)}` : ''})`, retryable: true };
+  }
+  return undefined;
 }
 
 /** The resources a job asked for, from its container detail. */

@@ -29,7 +29,7 @@
 import type { EcsPropertiesOverride, KeyValuePair, RegisterJobDefinitionCommandInput } from '@aws-sdk/client-batch';
 import { batchEnvironment, BatchJobDefinitionInput, batchJobDefinition, jobDefinitionName } from '../policy/batch';
 import { FOREACH_ITEMS_FILE_ENV, TASK_ID_PREFIX_ENV } from './child-bootstrap';
-import { MAIN_CONTAINER } from './failures';
+import { FETCH_CONTAINER, HELPER_EXIT, MAIN_CONTAINER, UPLOAD_CONTAINER } from './failures';
 import { ARRAY_INDEX_OFFSET_ENV, BATCH_ARRAY_INDEX_ENV, containerOverridesSize, ContainerOverridesTooLargeError, largestVariables, MAX_CONTAINER_OVERRIDES_CHARS } from './overrides';
 
 /** Helper image: a POSIX shell and `dnf` to install the AWS CLI (or the CLI itself); python3 for MF_FOREACH_ITEMS_JSON. */
@@ -65,8 +65,7 @@ export const OUTPUT_PASSING_ENV = {
 /** Names of the task environment the helpers read too (to resolve `{taskId}` and `{index}`). */
 export const HELPER_ENV_FROM_TASK = [ARRAY_INDEX_OFFSET_ENV, TASK_ID_PREFIX_ENV] as const;
 
-/** Exit codes of the helpers' own failures (beside the user's). */
-export const HELPER_EXIT = { noCli: 90, uploadFailed: 91, killed: 137 } as const;
+export { HELPER_EXIT };
 
 const E = OUTPUT_PASSING_ENV;
 const ENSURE_CLI = `command -v aws >/dev/null 2>&1 || dnf install -y -q awscli-2 >/dev/null 2>&1 || { echo "metaflow: the helper image has no AWS CLI and dnf could not install awscli-2" >&2; exit ${HELPER_EXIT.noCli}; }`;
@@ -91,8 +90,9 @@ export function fetchScript(vol = SHARED_PATH): string {
   const root = `${vol}/root`;
   return [
     'set -u',
-    'fail() { echo "metaflow: $*" >&2; exit 1; }',
-    ENSURE_CLI,
+    // the reason goes to the volume too, so main says it in the task's own log
+    `fail() { echo "metaflow: $*" >&2; echo "$*" > ${vol}/fetch_error; exit 1; }`,
+    ENSURE_CLI.replace('>&2;', `>&2; echo "the helper image has no AWS CLI and dnf could not install awscli-2" > ${vol}/fetch_error;`),
     ...PLACEHOLDERS,
     `[ -n "\${${E.datastoreUrl}:-}" ] || fail "${E.datastoreUrl} is not set"`,
     `url=$${E.datastoreUrl}; u=\${url#s3://}; bucket=\${u%%/*}; base=; case "$u" in */?*) base=\${u#*/}/;; esac`,
@@ -135,7 +135,7 @@ export function fetchScript(vol = SHARED_PATH): string {
 /** The `main` container's wrapper; the command to run (bootstrap + user argv, or the argv) follows as "$@". */
 export function mainScript(vol = SHARED_PATH): string {
   return [
-    `if [ ! -f ${vol}/fetch_ok ]; then echo "metaflow: the task's inputs were not fetched (see the fetch container's log)" >&2; echo 1 > ${vol}/exit_code; exit 1; fi`,
+    `if [ ! -f ${vol}/fetch_ok ]; then echo "metaflow: the task's inputs were not fetched: $(cat ${vol}/fetch_error 2>/dev/null || echo "see the fetch container's log")" >&2; echo 1 > ${vol}/exit_code; exit 1; fi`,
     '"$@"',
     'code=$?',
     `echo "$code" > ${vol}/exit_code`,
@@ -203,19 +203,19 @@ export function outputPassingJobDefinition(input: BatchJobDefinitionInput, optio
           ...(container.networkConfiguration ? { networkConfiguration: container.networkConfiguration } : {}),
           volumes: [{ name: SHARED_VOLUME }],
           containers: [
-            { name: 'fetch', image: helper, essential: false, command: ['sh', '-c', fetchScript()], mountPoints },
+            { name: FETCH_CONTAINER, image: helper, essential: false, command: ['sh', '-c', fetchScript()], mountPoints },
             {
               name: MAIN_CONTAINER,
               image: input.image,
               essential: false,
-              dependsOn: [{ containerName: 'fetch', condition: 'COMPLETE' }],
+              dependsOn: [{ containerName: FETCH_CONTAINER, condition: 'COMPLETE' }],
               command: mainCommand([]),
               resourceRequirements: container.resourceRequirements,
               ...(container.linuxParameters ? { linuxParameters: container.linuxParameters } : {}),
               mountPoints,
             },
             {
-              name: 'upload',
+              name: UPLOAD_CONTAINER,
               image: helper,
               essential: true,
               dependsOn: [{ containerName: MAIN_CONTAINER, condition: 'COMPLETE' }],
@@ -321,9 +321,9 @@ export function outputPassingOverrides(what: string, command: readonly string[],
     taskProperties: [
       {
         containers: [
-          { name: 'fetch', environment: batchEnvironment(fetchEnv) },
+          { name: FETCH_CONTAINER, environment: batchEnvironment(fetchEnv) },
           { name: MAIN_CONTAINER, command: mainCommand(command), environment: batchEnvironment(main) },
-          { name: 'upload', environment: batchEnvironment(uploadEnv) },
+          { name: UPLOAD_CONTAINER, environment: batchEnvironment(uploadEnv) },
         ],
       },
     ],

@@ -13,6 +13,7 @@ import {
   uploadScript,
 } from '../../../runner/batch/output-passing';
 import { childBootstrapCommand } from '../../../runner/batch/child-bootstrap';
+import { classifyFailure } from '../../../runner/batch/failures';
 import { createS3Client } from '../../../runner/aws/clients';
 import { batchJobDefinition, BatchJobDefinitionInput } from '../../../runner/policy';
 import { describeWithTool } from '../../support/external-tool';
@@ -143,6 +144,31 @@ describe('output passing: multi-container job definition and overrides', () => {
   });
 });
 
+describe('output passing: failures of the helpers are said as such, not as the user command\'s', () => {
+  const job = (fetch: number, main: number, upload: number) => ({
+    statusReason: 'Essential container in task exited',
+    ecsProperties: {
+      taskProperties: [
+        {
+          containers: [
+            { name: 'fetch', exitCode: fetch, logStreamName: 'io/fetch/1' },
+            { name: 'main', exitCode: main, logStreamName: 'io/main/1' },
+            { name: 'upload', exitCode: upload, logStreamName: 'io/upload/1' },
+          ],
+        },
+      ],
+    },
+  });
+  test.each([
+    [job(1, 1, 1), "its inputs could not be fetched from the datastore (fetch container exit code 1; the reason is in the task's log and io/fetch/1)"],
+    [job(0, 0, 91), 'its outputs could not be uploaded to the datastore (upload container exit code 91; see io/upload/1)'],
+    [job(90, 1, 90), 'the output-passing helper image has no AWS CLI and dnf could not install awscli-2 (exit code 90)'],
+    [job(0, 3, 3), 'exit code 3: Essential container in task exited'],
+  ])('%#', (j, message) => {
+    expect(classifyFailure(j).message).toBe(message);
+  });
+});
+
 describeWithTool('moto_server', 'output passing: the three containers played in real shells (stand-in aws) against S3 on moto_server', () => {
   const BUCKET = 'mf-io';
   const URL = `s3://${BUCKET}/mf`;
@@ -220,7 +246,7 @@ describeWithTool('moto_server', 'output passing: the three containers played in 
     const run = await committedStart();
     const r = await play(['sh', '-c', 'echo ran'], {}, { datastoreUrl: URL, fetchKeys: [], waitKeys: [`${run}/a/5/status.json`], waitSeconds: 0, outputKey: `${run}/b/5/attempt-0` });
     expect(lines(r, 'fetch')).toEqual([`metaflow: ${URL}/${run}/a/5/status.json does not exist after waiting 0s for it`]);
-    expect(lines(r, 'main')).toEqual(["metaflow: the task's inputs were not fetched (see the fetch container's log)"]);
+    expect(lines(r, 'main')).toEqual([`metaflow: the task's inputs were not fetched: ${URL}/${run}/a/5/status.json does not exist after waiting 0s for it`]);
     expect(r.exitCode).toBe(1);
   });
 
@@ -228,6 +254,7 @@ describeWithTool('moto_server', 'output passing: the three containers played in 
     const run = await committedStart();
     const a = await play(['sh', '-c', 'echo ran'], {}, { datastoreUrl: URL, fetchKeys: [`${run}/nope/0/`], outputKey: `${run}/b/0/attempt-0` });
     expect(lines(a, 'fetch')).toEqual([`metaflow: nothing to fetch at ${URL}/${run}/nope/0/ (an input of this task is missing from the datastore)`]);
+    expect(lines(a, 'main')).toEqual([`metaflow: the task's inputs were not fetched: nothing to fetch at ${URL}/${run}/nope/0/ (an input of this task is missing from the datastore)`]);
     expect(a.exitCode).toBe(1);
     const b = await play(['sh', '-c', 'echo ran'], {}, { datastoreUrl: URL, fetchKeys: [`${run}/start/0/missing.json`], outputKey: `${run}/b/0/attempt-0` });
     expect(lines(b, 'fetch')).toContain(`metaflow: could not fetch ${URL}/${run}/start/0/missing.json (missing from the datastore?)`);
@@ -319,6 +346,8 @@ describe('output passing: the helpers without an AWS CLI', () => {
       expect(out.status).toBe(90);
       expect(out.stderr).toBe('metaflow: the helper image has no AWS CLI and dnf could not install awscli-2\n');
     }
+    const main = spawnSync('/bin/sh', ['-c', mainScript(vol), 'metaflow-task', 'echo', 'ran'], { encoding: 'utf8' });
+    expect([main.status, main.stdout, main.stderr]).toEqual([1, '', "metaflow: the task's inputs were not fetched: the helper image has no AWS CLI and dnf could not install awscli-2\n"]);
   });
 
   test('main killed before recording its exit code (OOM): upload exits 137', () => {
