@@ -9,6 +9,7 @@
 import { BatchClient, RegisterJobDefinitionCommand, SubmitJobCommandInput } from '@aws-sdk/client-batch';
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import fanout from '../../../examples/fanout';
 import hello from '../../../examples/hello';
 import sweep from '../../../examples/sweep';
 import { createS3Client } from '../../../runner/aws/clients';
@@ -49,12 +50,18 @@ describeWithTool('moto_server', 'BatchComputeLayer on the S3 datastore: output p
   });
   afterEach(() => fake.restore());
 
-  async function run(flow: Flow, script?: (step: string, index: number, attempt: number) => Scripted | undefined) {
+  async function run(flow: Flow, script?: (step: string, index: number, attempt: number) => Scripted | undefined, params: string[] = [], platform: 'EC2' | 'FARGATE' = 'EC2') {
+    if (platform !== fake.platform) fake = (fake.restore(), new FakeBatch(platform, {}, moto.endpoint));
     if (script) fake.script = script;
     const v = validateFlow(flow);
     if (!v.ok) throw new Error(v.problems.join('\n'));
     const prefix = `t${++n}/metaflow`;
-    const settings: BatchSettings = { queue: 'metaflow', gpuQueue: 'metaflow', jobRoleArn: 'arn:aws:iam::123456789012:role/job', datastoreRoot: { bucket: 'mf-data', prefix, url: `s3://mf-data/${prefix}` } };
+    const settings: BatchSettings = {
+      queue: 'metaflow',
+      gpuQueue: 'metaflow',
+      jobRoleArn: 'arn:aws:iam::123456789012:role/job',
+      executionRoleArn: 'arn:aws:iam::123456789012:role/exec',
+      datastoreRoot: { bucket: 'mf-data', prefix, url: `s3://mf-data/${prefix}` } };
     const notices: string[] = [];
     const layer = new BatchComputeLayer({
       settings,
@@ -67,7 +74,7 @@ describeWithTool('moto_server', 'BatchComputeLayer on the S3 datastore: output p
     });
     await layer.lookUp(v.graph);
     const datastore = new S3Datastore(new S3ObjectStore(s3, 'mf-data', prefix), { stagingDir: tempDir('mf-staging-') });
-    const record = await runFlow({ graph: v.graph, layer, datastore, parameters: resolveParameters(flow, []).values, clock: fakeClock() });
+    const record = await runFlow({ graph: v.graph, layer, datastore, parameters: resolveParameters(flow, params).values, clock: fakeClock() });
     const submitted = (step: string, attempt = 0) => fake.submitted.filter((s) => s.tags!['metaflow.step'] === step && s.tags!['metaflow.attempt'] === String(attempt));
     return { record, datastore, layer, notices, submitted, root: `s3://mf-data/${prefix}` };
   }
@@ -184,6 +191,40 @@ describeWithTool('moto_server', 'BatchComputeLayer on the S3 datastore: output p
     expect(join.fetch).toEqual({ MF_DATASTORE_URL: r.root, MF_FETCH_KEYS: '', MF_FETCH_LISTS: `${id}/join/0/input-paths.txt`, MF_WAIT_SECONDS: '120', MF_OUTPUT_KEY: `${id}/join/0/attempt-0` });
     expect(await r.datastore.get(`${id}/join/0/input-paths.txt`)).toBe(paths.join('\n') + '\n');
     expect(await r.datastore.readOutputs(`${id}/join/0`)).toEqual({ seen: 40 });
+  }, 60_000);
+
+  test('examples/fanout.ts on Fargate: the items come from start\'s outputs in S3, the join sums what 20 children uploaded', async () => {
+    const r = await run(fanout, undefined, ['width=20'], 'FARGATE'); // square asks for 0.25 vCPU
+    expect(r.record.status).toBe('succeeded');
+    expect(await r.datastore.readOutputs(`FanoutFlow/${r.record.runId}/join/0`)).toEqual({ total: 2870, children: 20 });
+  }, 60_000);
+
+  test('a caught input (only its status.json in S3) and a nested foreach whose inner joins read per-child input lists', async () => {
+    const flow = defineFlow({
+      name: 'NestFlow',
+      image: IMAGE,
+      steps: [
+        { name: 'start', command: sh('true'), foreach: { items: ['p', 'q'] }, next: 'outer' },
+        { name: 'outer', command: sh('true'), foreach: { items: [1, 2, 3] }, next: 'inner' },
+        { name: 'inner', command: sh('echo "{\\"v\\": \\"$MF_TASK_ID\\"}" > "$MF_OUTPUT_DIR/outputs.json"'), next: 'ij' },
+        {
+          name: 'ij',
+          join: true,
+          command: sh('paths=${MF_INPUT_PATHS:-$(tr "\\n" , < "$MF_DATASTORE_ROOT/$MF_INPUT_PATHS_FILE")}; for p in $(echo "$paths" | tr , " "); do cat "$MF_DATASTORE_ROOT/$p/outputs.json"; done | tr -d "\\n" > "$MF_OUTPUT_DIR/seen.txt"'),
+          next: 'oj',
+        },
+        { name: 'oj', join: true, command: sh('true'), next: 'failing' },
+        { name: 'failing', command: sh('exit 5'), catch: { var: 'err' }, next: 'end' },
+        { name: 'end', command: sh('test -d "$MF_DATASTORE_ROOT/$MF_INPUT_PATHS" && echo "{\\"caught\\": $MF_CATCH_err}" > "$MF_OUTPUT_DIR/outputs.json"') },
+      ],
+    });
+    const r = await run(flow);
+    expect(r.record.status).toBe('succeeded');
+    const id = `NestFlow/${r.record.runId}`;
+    expect(await r.datastore.get(`${id}/ij/1/seen.txt`)).toBe('{"v": "1_0"}{"v": "1_1"}{"v": "1_2"}');
+    expect(await r.datastore.get(`${id}/ij/0/seen.txt`)).toBe('{"v": "0_0"}{"v": "0_1"}{"v": "0_2"}');
+    expect(await r.datastore.readOutputs(`${id}/end/0`)).toMatchObject({ caught: { step: 'failing', taskId: '0', exitCode: 5 } });
+    expect(containers(r.submitted('end')[0]).fetch).toMatchObject({ MF_FETCH_KEYS: `${id}/failing/0/`, MF_WAIT_KEYS: `${id}/failing/0/status.json` });
   }, 60_000);
 
   test('examples/hello.ts end to end: three multi-container jobs, the greeting crosses S3, `show` reads the run back from S3', async () => {

@@ -242,6 +242,20 @@ describeWithTool('moto_server', 'output passing: the three containers played in 
     expect(JSON.parse((await get(`${run}/b/3_107/attempt-0/outputs.json`))!)).toEqual({ item: 'item-107', task: '3_107', in: { from: 'a' } });
   });
 
+  test("an array child's input list with {taskId} (an inner join of a nested foreach): the list, then each listed task once committed", async () => {
+    const run = await committedStart();
+    await put(`${run}/inner/2_0/outputs.json`, '{"v":0}');
+    await put(`${run}/inner/2_0/status.json`, '{}');
+    await put(`${run}/inner/2_1/outputs.json`, '{"v":1}');
+    await put(`${run}/inner/2_1/status.json`, '{}');
+    await put(`${run}/ij/2/input-paths.txt`, `${run}/inner/2_0\n${run}/inner/2_1`); // no final newline: the last line still counts
+    const taskEnv = { MF_ARRAY_INDEX_OFFSET: '0', MF_TASK_ID_PREFIX: '', MF_INPUT_PATHS_FILE: `${run}/ij/{taskId}/input-paths.txt`, MF_DATASTORE_ROOT: URL };
+    const user = 'for p in $(cat "$MF_DATASTORE_ROOT/$MF_INPUT_PATHS_FILE"); do cat "$MF_DATASTORE_ROOT/$p/outputs.json"; done > "$MF_OUTPUT_DIR/seen.txt"';
+    const r = await play(childBootstrapCommand(['sh', '-c', user]), taskEnv, { datastoreUrl: URL, fetchKeys: [], fetchLists: [`${run}/ij/{taskId}/input-paths.txt`], outputKey: `${run}/ij/{taskId}/attempt-0` }, { AWS_BATCH_JOB_ARRAY_INDEX: '2' });
+    expect(r.exitCode).toBe(0);
+    expect(await get(`${run}/ij/2/attempt-0/seen.txt`)).toBe('{"v":0}{"v":1}');
+  });
+
   test('a wait key that never appears fails the attempt after MF_WAIT_SECONDS with a message; the user command never runs', async () => {
     const run = await committedStart();
     const r = await play(['sh', '-c', 'echo ran'], {}, { datastoreUrl: URL, fetchKeys: [], waitKeys: [`${run}/a/5/status.json`], waitSeconds: 0, outputKey: `${run}/b/5/attempt-0` });
