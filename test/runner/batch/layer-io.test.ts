@@ -20,6 +20,7 @@ import { environmentMap, mainScript } from '../../../runner/batch/output-passing
 import { BatchSettings } from '../../../runner/batch/settings';
 import { formatRun } from '../../../runner/cli/commands/show';
 import { S3Datastore } from '../../../runner/datastore/s3';
+import { RunRecord } from '../../../runner/datastore/types';
 import { defineFlow, Flow } from '../../../runner/flow/model';
 import { resolveParameters } from '../../../runner/flow/parameters';
 import { validateFlow } from '../../../runner/flow/validate';
@@ -50,12 +51,18 @@ describeWithTool('moto_server', 'BatchComputeLayer on the S3 datastore: output p
   });
   afterEach(() => fake.restore());
 
-  async function run(flow: Flow, script?: (step: string, index: number, attempt: number) => Scripted | undefined, params: string[] = [], platform: 'EC2' | 'FARGATE' = 'EC2') {
+  async function run(
+    flow: Flow,
+    script?: (step: string, index: number, attempt: number) => Scripted | undefined,
+    params: string[] = [],
+    platform: 'EC2' | 'FARGATE' = 'EC2',
+    resume?: { prefix: string; origin: RunRecord },
+  ) {
     if (platform !== fake.platform) fake = (fake.restore(), new FakeBatch(platform, {}, moto.endpoint));
     if (script) fake.script = script;
     const v = validateFlow(flow);
     if (!v.ok) throw new Error(v.problems.join('\n'));
-    const prefix = `t${++n}/metaflow`;
+    const prefix = resume?.prefix ?? `t${++n}/metaflow`;
     const settings: BatchSettings = {
       queue: 'metaflow',
       gpuQueue: 'metaflow',
@@ -74,9 +81,9 @@ describeWithTool('moto_server', 'BatchComputeLayer on the S3 datastore: output p
     });
     await layer.lookUp(v.graph);
     const datastore = new S3Datastore(new S3ObjectStore(s3, 'mf-data', prefix), { stagingDir: tempDir('mf-staging-') });
-    const record = await runFlow({ graph: v.graph, layer, datastore, parameters: resolveParameters(flow, params).values, clock: fakeClock() });
+    const record = await runFlow({ graph: v.graph, layer, datastore, parameters: resolveParameters(flow, params).values, clock: fakeClock(), origin: resume?.origin });
     const submitted = (step: string, attempt = 0) => fake.submitted.filter((s) => s.tags!['metaflow.step'] === step && s.tags!['metaflow.attempt'] === String(attempt));
-    return { record, datastore, layer, notices, submitted, root: `s3://mf-data/${prefix}` };
+    return { record, datastore, layer, notices, submitted, prefix, root: `s3://mf-data/${prefix}` };
   }
   const containers = (input: SubmitJobCommandInput) => {
     const [fetch, main, upload] = input.ecsPropertiesOverride!.taskProperties![0].containers!;
@@ -225,6 +232,19 @@ describeWithTool('moto_server', 'BatchComputeLayer on the S3 datastore: output p
     expect(await r.datastore.get(`${id}/ij/0/seen.txt`)).toBe('{"v": "0_0"}{"v": "0_1"}{"v": "0_2"}');
     expect(await r.datastore.readOutputs(`${id}/end/0`)).toMatchObject({ caught: { step: 'failing', taskId: '0', exitCode: 5 } });
     expect(containers(r.submitted('end')[0]).fetch).toMatchObject({ MF_FETCH_KEYS: `${id}/failing/0/`, MF_WAIT_KEYS: `${id}/failing/0/status.json` });
+  }, 60_000);
+
+  test('resume: the reused start is read from the origin run\'s task path in S3', async () => {
+    const failed = await run(hello, (step) => (step === 'hello' ? { exitCode: 1, statusReason: 'Essential container in task exited' } : undefined));
+    expect(failed.record.status).toBe('failed');
+    fake.restore();
+    fake = new FakeBatch('EC2', {}, moto.endpoint);
+    const r = await run(hello, undefined, [], 'EC2', { prefix: failed.prefix, origin: failed.record });
+    expect(r.record.status).toBe('succeeded');
+    expect(r.record.tasks.map((t) => `${t.step}:${t.status}`)).toEqual(['start:reused', 'hello:succeeded', 'end:succeeded']);
+    const origin = `HelloFlow/${failed.record.runId}/start/0`;
+    expect(containers(r.submitted('hello')[0]).fetch).toMatchObject({ MF_FETCH_KEYS: `${origin}/`, MF_WAIT_KEYS: `${origin}/status.json` });
+    expect(await r.datastore.readLog({ flow: 'HelloFlow', runId: r.record.runId, step: 'hello', taskId: '0', attempt: 0 })).toContain('{"greeting": "hello, world"}');
   }, 60_000);
 
   test('examples/hello.ts end to end: three multi-container jobs, the greeting crosses S3, `show` reads the run back from S3', async () => {
