@@ -54,7 +54,7 @@ export function addParameterStates(scope: Scope, c: Compilation, values: Readonl
   });
   const check: Record<string, unknown> = {
     Type: 'Choice',
-    Choices: required.map((r) => ({ Variable: member('$.params', r), IsPresent: false, Next: fail })),
+    Choices: required.map((r) => ({ Not: { Variable: member('$.params', r), IsPresent: true }, Next: fail })),
   };
   scope.add('Parameters.check', check, [(next) => (check.Default = next)]);
 }
