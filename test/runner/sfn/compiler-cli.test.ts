@@ -30,7 +30,7 @@ describe('metaflow-cdk sfn compile', () => {
     expect(res.status).toBe(0);
     const definition = JSON.parse(res.stdout);
     expect(aslValidator(definition).isValid).toBe(true);
-    expect(definition.States.Parameters.Result).toEqual({ name: 'mars' });
+    expect(definition.States['Parameters.compiled'].Result).toEqual({ name: 'mars' });
     expect(definition.States.start.Parameters.JobQueue).toBe('mf-queue');
   });
 
@@ -38,7 +38,7 @@ describe('metaflow-cdk sfn compile', () => {
     const res = cli(['examples/fanout.ts', '--queue', 'fq', '--fargate-queue', 'fq', '--execution-role', 'arn:aws:iam::123456789012:role/exec', '--job-definitions']);
     expect(res.status).toBe(0);
     const { definition, jobDefinitions } = JSON.parse(res.stdout);
-    expect(definition.StartAt).toBe('Parameters');
+    expect(definition.StartAt).toBe('Parameters.compiled');
     expect(jobDefinitions.map((d: { platformCapabilities: string[] }) => d.platformCapabilities)).toEqual([['FARGATE'], ['FARGATE'], ['FARGATE'], ['FARGATE']]);
   });
 
