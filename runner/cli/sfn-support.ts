@@ -84,7 +84,8 @@ export function awsFailure(err: unknown): Error | undefined {
   const e = err as { name?: unknown; message?: unknown; $metadata?: unknown } | undefined;
   if (!(err instanceof Error) || (e?.$metadata === undefined && e?.name !== 'CredentialsProviderError')) return undefined;
   const message = String(e.message ?? '').split('\n')[0];
-  return new CommandFailedError(`AWS ${String(e.name)}${message ? `: ${message}` : ''}`);
+  const name = String(e.name);
+  return new CommandFailedError(`AWS ${name === 'Error' ? 'call failed' : name}${message ? `: ${message}` : ''}`);
 }
 
 /** What a `<flow-file|name>` argument names: the state machine, and the flow when a file was given. */

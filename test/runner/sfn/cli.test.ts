@@ -76,6 +76,12 @@ describe('metaflow-cdk sfn: bad input is one line naming the thing and the value
   });
 });
 
+test('an AWS endpoint that cannot be reached is one line, exit 1', () => {
+  const r = cli(['list']);
+  expect(r.errors).toEqual([expect.stringMatching(/^metaflow-cdk: AWS call failed: connect ECONNREFUSED 127\.0\.0\.1:9$/)]);
+  expect(r.code).toBe(1);
+});
+
 describeWithTool('moto_server', 'metaflow-cdk sfn against moto_server', () => {
   let sfnMoto: SfnMoto;
   let aws: AwsClients;
@@ -88,6 +94,13 @@ describeWithTool('moto_server', 'metaflow-cdk sfn against moto_server', () => {
     ({ aws, ctx } = sfnMoto);
   }, 60_000);
   afterAll(() => sfnMoto?.stop());
+
+  test('deploy: a job queue that cannot take jobs is one line naming it and its steps, exit 2, nothing deployed', () => {
+    const r = onMoto(['deploy', HELLO, '--queue', 'no-such-queue', '--datastore-root', 's3://mf-data/metaflow']);
+    expect(r.errors).toEqual(['metaflow-cdk: job queue "no-such-queue" does not exist (used by steps start, hello, end)']);
+    expect(r.code).toBe(2);
+    expect(onMoto(['list']).stdout).toBe('');
+  });
 
   test('trigger, status by ARN and by run id, list, schedule on/again/off, delete; then what is gone is one line', async () => {
     const deployed = await deployStateMachine(ctx, name, PASS_DEFINITION, { flow: 'HelloFlow', deployedBy: 'test' });
