@@ -5,9 +5,10 @@
  * aws-sdk-client-mock; the CLI runs in-process through main().
  */
 import { DescribeExecutionCommand, GetExecutionHistoryCommand, HistoryEvent, SFNClient } from '@aws-sdk/client-sfn';
+import type { StateView } from '../../../runner/sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import { main } from '../../../runner/cli/main';
-import { errorLine } from '../../../runner/cli/commands/sfn/status';
+import { errorLine, formatExecutionStatus, ROWS_PER_STATE } from '../../../runner/cli/commands/sfn/status';
 import { ACCOUNT, PREFIX, sfnEnv } from './support';
 
 const sfnMock = mockClient(SFNClient);
@@ -102,4 +103,28 @@ test('errorLine: a cause that is not a job description is kept, on one line and 
   expect(errorLine(undefined, 'line one\n  line two')).toBe('line one line two');
   expect(errorLine('E', 'x'.repeat(400))).toBe(`E: ${'x'.repeat(299)}…`);
   expect(errorLine(undefined, undefined)).toBe('no error given');
+});
+
+test('a state entered more than ROWS_PER_STATE times (Map iterations) is one row of counts; failure lines are capped', () => {
+  const iteration = (i: number): StateView => ({
+    name: 'train', type: 'Task', status: i < 11 ? 'FAILED' : 'SUCCEEDED', attempts: i === 0 ? 2 : 1, retries: i === 0 ? 1 : 0,
+    batchJobIds: [`job-${i}`], enteredAt: t(i), exitedAt: t(i + 1 + i), durationMs: (1 + i) * 1000,
+    lastError: i < 11 ? { error: 'States.TaskFailed', cause: failedJob(`job-${i}`) } : undefined,
+  });
+  const start: StateView = { name: 'start', type: 'Task', status: 'SUCCEEDED', attempts: 1, retries: 0, batchJobIds: ['job-s'], durationMs: 500 };
+  const states = [start, ...Array.from({ length: ROWS_PER_STATE + 2 }, (_, i) => iteration(i))];
+  const text = formatExecutionStatus({ executionArn: EXEC, stateMachine: NAME, runId: RUN, status: 'SUCCEEDED', states });
+  const table = text.split('\n\n')[1].split('\n');
+  expect(table).toEqual([
+    'state      type  status                  attempts  duration  batch jobs',
+    'start      Task  SUCCEEDED                      1  500ms     job-s',
+    'train ×12  Task  11 FAILED, 1 SUCCEEDED        13  ≤12.0s    12 jobs',
+  ]);
+  const failures = text.split('\n\n')[2].trim().split('\n');
+  expect(failures).toHaveLength(11);
+  expect(failures[0]).toBe('failed: train after 2 attempt(s): States.TaskFailed: Essential container in task exited (exit code 3)');
+  expect(failures[10]).toBe('… and 1 more failed (--json lists every one)');
+  // Up to ROWS_PER_STATE entries keep a row each, in the order they were entered.
+  const few = formatExecutionStatus({ executionArn: EXEC, stateMachine: NAME, runId: RUN, status: 'RUNNING', states: [start, iteration(11), iteration(11)] });
+  expect(few.split('\n\n')[1].trim().split('\n').slice(1).map((l) => l.split(/\s{2,}/)[0])).toEqual(['start', 'train', 'train']);
 });

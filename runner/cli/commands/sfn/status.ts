@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { describeValue } from '../../../../lib/describe-value';
 import { UserInputError } from '../../../errors';
 import { formatDuration, formatTable } from '../../../progress/table';
+import type { StateView } from '../../../sfn/history';
 import type { ExecutionStatus } from '../../../sfn/status';
 import { addSfnOptions, resolveTarget, SfnFlags, withSfn } from '../../sfn-support';
 import type { CommandContext } from '../index';
@@ -35,21 +36,53 @@ export function errorLine(error: string | undefined, cause: string | undefined):
   return [error, shown].filter(Boolean).join(': ') || 'no error given';
 }
 
-/** The execution and one row per state entry: type, status, attempts, duration, Batch jobs; then the failures. */
+/** A state entered more often than this (a Map's iterations) is one row of counts; `--json` has every entry. */
+export const ROWS_PER_STATE = 10;
+/** Failure lines shown at most; `--json` has every one. */
+const FAILURE_LINES = 10;
+
+function stateRows(states: readonly StateView[]): (string | number)[][] {
+  const entries = new Map<string, StateView[]>();
+  for (const state of states) entries.set(state.name, [...(entries.get(state.name) ?? []), state]);
+  const rows: (string | number)[][] = [];
+  for (const state of states) {
+    const all = entries.get(state.name)!;
+    if (all.length <= ROWS_PER_STATE) {
+      rows.push([state.name, state.type, state.status, state.attempts, formatDuration(state.durationMs), state.batchJobIds.join(',') || '-']);
+    } else if (all[0] === state) {
+      const counts = new Map<string, number>();
+      for (const e of all) counts.set(e.status, (counts.get(e.status) ?? 0) + 1);
+      const longest = Math.max(...all.map((e) => e.durationMs ?? -1));
+      const jobs = all.reduce((n, e) => n + e.batchJobIds.length, 0);
+      rows.push([
+        `${state.name} ×${all.length}`,
+        state.type,
+        [...counts].map(([status, n]) => `${n} ${status}`).join(', '),
+        all.reduce((n, e) => n + e.attempts, 0),
+        longest < 0 ? '-' : `≤${formatDuration(longest)}`,
+        jobs ? `${jobs} jobs` : '-',
+      ]);
+    }
+  }
+  return rows;
+}
+
+/**
+ * The execution and one row per state entry (type, status, attempts, duration, Batch jobs), a
+ * state entered more than {@link ROWS_PER_STATE} times as one row of counts; then the failures.
+ */
 export function formatExecutionStatus(s: ExecutionStatus): string {
   const took = s.startDate && s.stopDate ? ` in ${formatDuration(s.stopDate.getTime() - s.startDate.getTime())}` : '';
   const lines = [`Run ${s.runId} of ${s.stateMachine}: ${s.status}${took}`, `  started ${iso(s.startDate)}${s.stopDate ? `, stopped ${iso(s.stopDate)}` : ''}`, `  execution ${s.executionArn}`];
   if (s.error || s.cause) lines.push(`  error: ${errorLine(s.error, s.cause)}`);
-  const rows: (string | number)[][] = [['state', 'type', 'status', 'attempts', 'duration', 'batch jobs']];
-  for (const state of s.states) {
-    rows.push([state.name, state.type, state.status, state.attempts, formatDuration(state.durationMs), state.batchJobIds.join(',') || '-']);
-  }
-  lines.push('', s.states.length ? formatTable(rows) : 'no state entered yet');
+  const header = ['state', 'type', 'status', 'attempts', 'duration', 'batch jobs'];
+  lines.push('', s.states.length ? formatTable([header, ...stateRows(s.states)]) : 'no state entered yet');
   const failed = s.states.filter((state) => state.lastError && state.status === 'FAILED');
   if (failed.length) lines.push('');
-  for (const state of failed) {
+  for (const state of failed.slice(0, FAILURE_LINES)) {
     lines.push(`failed: ${state.name} after ${state.attempts} attempt(s): ${errorLine(state.lastError!.error, state.lastError!.cause)}`);
   }
+  if (failed.length > FAILURE_LINES) lines.push(`… and ${failed.length - FAILURE_LINES} more failed (--json lists every one)`);
   return `${lines.join('\n')}\n`;
 }
 
