@@ -127,6 +127,9 @@ describeWithTool('moto_server', 'metaflow-cdk sfn against moto_server', () => {
     const listed = onMoto(['list']);
     expect(listed.code).toBe(0);
     expect(listed.stdout.split('\n')[1].split(/\s{2,}/)).toEqual([name, expect.stringMatching(/^\d{4}-/), runId, 'SUCCEEDED', expect.stringMatching(/^\d{4}-/)]);
+    expect(JSON.parse(onMoto(['list', '--json']).stdout)).toEqual([
+      expect.objectContaining({ name, stateMachineArn: deployed.stateMachineArn, latest: expect.objectContaining({ executionArn: arn, runId, status: 'SUCCEEDED' }) }),
+    ]);
 
     // schedule by flow file with six bare cron fields; again by state machine name with a rate.
     const scheduled = onMoto(['schedule', HELLO, '--cron', '0 6 ? * MON-FRI *']);
