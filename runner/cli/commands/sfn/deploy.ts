@@ -61,7 +61,7 @@ export function sfnDeployCommand(context: CommandContext): Command {
       const { batchSettings } = require('../../../batch/settings') as typeof import('../../../batch/settings');
       const { QueueInspector } = require('../../../batch/queues') as typeof import('../../../batch/queues');
       const { JobDefinitionRegistry } = require('../../../batch/job-definitions') as typeof import('../../../batch/job-definitions');
-      const { deployStateMachine } = require('../../../sfn/deploy') as typeof import('../../../sfn/deploy');
+      const { deployStateMachine, serializeDefinition } = require('../../../sfn/deploy') as typeof import('../../../sfn/deploy');
       const { flowStateMachineName, parseRoleArn } = require('../../../sfn/names') as typeof import('../../../sfn/names');
       // Everything that can be checked without AWS, all problems at once.
       const problems = new InputProblems();
@@ -87,6 +87,7 @@ export function sfnDeployCommand(context: CommandContext): Command {
         partition: role!.partition,
         params: paramRecord(flags.param ?? []),
       });
+      serializeDefinition(name!, compiled.definition); // its size is checked before anything is registered
       const registry = new JobDefinitionRegistry(clients.batch);
       await Promise.all(compiled.jobDefinitions.map((definition) => registry.ensure(definition)));
       context.stdout.write(`job definitions: ${compiled.jobDefinitions.length} ACTIVE (registered where new)\n`);
