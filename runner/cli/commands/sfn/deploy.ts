@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import type { BatchSettings, BatchSettingFlags } from '../../../batch/settings';
 import type { QueueInspector } from '../../../batch/queues';
 import type { FlowGraph } from '../../../flow/validate';
-import type { CompileFlow, QueuePlatform } from '../../../sfn/compiler/types';
+import type { QueuePlatform } from '../../../sfn/compiler/types';
 import { UserInputError } from '../../../errors';
 import { InputProblems, parametersOrThrow, prepareFlow } from '../../run-support';
 import { addSfnOptions, collect, paramRecord, SfnFlags, withSfn } from '../../sfn-support';
@@ -76,7 +76,7 @@ export function sfnDeployCommand(context: CommandContext): Command {
       const graph = prepared!.graph;
 
       const platforms = await queuePlatforms(graph, batch!, new QueueInspector(clients.batch));
-      const { compileFlow } = require('../../../sfn/compiler') as { compileFlow: CompileFlow };
+      const { compileFlow } = require('../../../sfn/compiler') as typeof import('../../../sfn/compiler');
       const compiled = compileFlow(graph, {
         queue: batch!.queue,
         gpuQueue: batch!.gpuQueue,
