@@ -10,7 +10,8 @@ import type { MetaflowConfig } from '../config/metaflow-config';
 import type { FlowGraph } from '../flow/validate';
 import type { SfnContext } from '../sfn/context';
 import type { SfnSettings } from '../sfn/settings';
-import { CommandFailedError } from '../errors';
+import { CommandFailedError, UserInputError } from '../errors';
+import { foreachParameterProblems, parseGivenParameters } from '../flow/parameters';
 import type { CommandContext } from './commands';
 import { prepareFlow } from './run-support';
 
@@ -119,6 +120,20 @@ export function resolveTarget(arg: string, settings: SfnSettings): SfnTarget {
   const prefix = settings.prefix;
   if (arg.startsWith(stateMachineName(prefix, ''))) return { name: checkStateMachineName(prefix, arg) };
   return { name: flowStateMachineName(prefix, arg) };
+}
+
+/**
+ * The `--param` values given, checked and typed against the flow as `run` does (unknown name,
+ * given twice, bad value, a foreach over a value that is not a non-empty list), but without the
+ * parameters that were not given: a deployed state machine holds the defaults (the flow's, or
+ * `sfn deploy --param`'s) and one without any value stops an execution that lacks it. Problems are
+ * one UserInputError, a line each.
+ */
+export function givenParametersOrThrow(graph: FlowGraph, given: readonly string[]): Record<string, unknown> {
+  const parsed = parseGivenParameters(graph.flow, given);
+  const problems = [...parsed.problems, ...foreachParameterProblems(graph.flow, parsed.values)];
+  if (problems.length) throw new UserInputError(problems.join('\nmetaflow-cdk: '));
+  return parsed.values;
 }
 
 /** `--param name=value` items as a record (after they were checked: no name twice). */

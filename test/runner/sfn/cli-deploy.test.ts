@@ -17,13 +17,14 @@ import {
   DescribeJobQueuesCommand,
   RegisterJobDefinitionCommand,
 } from '@aws-sdk/client-batch';
-import { DescribeStateMachineCommand, ListStateMachinesCommand } from '@aws-sdk/client-sfn';
+import { DescribeExecutionCommand, DescribeStateMachineCommand, ListStateMachinesCommand } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import hello from '../../../examples/hello';
 import { main } from '../../../runner/cli/main';
 import { validateFlow } from '../../../runner/flow/validate';
 import { compileFlow, CompileOptions } from '../../../runner/sfn/compiler';
 import { describeWithTool } from '../../support/external-tool';
+import { envOf, execute } from './compiler-support';
 import { ACCOUNT, LOG_GROUP, PREFIX, ROLE, sfnEnv, SfnMoto, startSfnMoto } from './support';
 
 const NAME = `${PREFIX}_HelloFlow`;
@@ -53,6 +54,9 @@ describeWithTool('moto_server', 'metaflow-cdk sfn deploy: Step Functions on moto
   const saved = { ...process.env };
   beforeAll(async () => {
     sfnMoto = await startSfnMoto();
+    // moto's executor cannot run the compiled machine (intrinsic functions, batch:submitJob.sync):
+    // it only records executions here; aws-local-stepfunctions runs them below.
+    await sfnMoto.moto.configure({ stepfunctions: { execute_state_machine: false } });
     // The SDK reads endpoint, credentials and region from the process environment.
     Object.assign(process.env, { AWS_ENDPOINT_URL: sfnMoto.moto.endpoint, AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing', AWS_REGION: 'us-east-1' });
   }, 60_000);
@@ -72,10 +76,12 @@ describeWithTool('moto_server', 'metaflow-cdk sfn deploy: Step Functions on moto
     });
   });
 
-  async function deploy(args: string[], env: Record<string, string | undefined> = {}) {
+  const deploy = (args: string[], env: Record<string, string | undefined> = {}) => cli(['deploy', helloJs, ...args], env);
+
+  async function cli(args: string[], env: Record<string, string | undefined> = {}) {
     let stdout = '';
     let stderr = '';
-    const code = await main(['node', 'metaflow-cdk', 'sfn', 'deploy', helloJs, ...args], {
+    const code = await main(['node', 'metaflow-cdk', 'sfn', ...args], {
       stdout: { write: (s: string) => ((stdout += s), true) } as unknown as NodeJS.WritableStream,
       stderr: { write: (s: string) => ((stderr += s), true) } as unknown as NodeJS.WritableStream,
       env: sfnEnv({
@@ -89,7 +95,7 @@ describeWithTool('moto_server', 'metaflow-cdk sfn deploy: Step Functions on moto
     return { code, stdout, stderr };
   }
 
-  test('deploy twice: created, then updated — one state machine, the compiled definition, job definitions registered once', async () => {
+  test('deploy twice: created, then updated — one state machine, the compiled definition, job definitions registered once; trigger input read by the compiled machine', async () => {
     const { jobDefinitions, definition } = compiled();
     const names = jobDefinitions.map((d) => d.jobDefinitionName!);
     expect(names.length).toBeGreaterThan(0);
@@ -124,6 +130,20 @@ describeWithTool('moto_server', 'metaflow-cdk sfn deploy: Step Functions on moto
     expect(withParam).not.toEqual(definition);
     expect(JSON.parse(updated.definition!)).toEqual(withParam);
     expect(updated.loggingConfiguration).toMatchObject({ includeExecutionData: false });
+
+    // What `sfn trigger` sends is what the compiled machine reads: run the deployed definition
+    // (aws-local-stepfunctions, Batch emulated) on the input moto recorded for each execution.
+    const paramOfFirstJob = async (args: string[]) => {
+      const started = await cli(['trigger', helloJs, ...args]);
+      expect([started.code, started.stderr]).toEqual([0, '']);
+      const executionArn = /execution (\S+)/.exec(started.stdout)![1];
+      const input = JSON.parse((await sfnMoto.aws.sfn.send(new DescribeExecutionCommand({ executionArn }))).input!);
+      const run = await execute({ flow: 'HelloFlow', definition: JSON.parse(updated.definition!), jobDefinitions: [] }, input);
+      expect(run.error).toBeUndefined();
+      return envOf(run.submits[0].params).MF_PARAM_NAME;
+    };
+    expect(await paramOfFirstJob(['--param', 'name=grace'])).toBe('grace');
+    expect(await paramOfFirstJob([])).toBe('ada');
   }, 60_000);
 
   test('a queue that cannot take jobs, or a step the compiler refuses, is one line, exit 2, nothing registered or deployed', async () => {

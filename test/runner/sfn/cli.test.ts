@@ -111,7 +111,7 @@ describeWithTool('moto_server', 'metaflow-cdk sfn against moto_server', () => {
     expect(started.code).toBe(0);
     const [, runId, arn] = /^started run (sfn-\d{8}-\d{6}-[0-9a-f]{6}) of mfstack_HelloFlow\n {2}execution (\S+)\n$/.exec(started.stdout) ?? [];
     expect(arn).toBe(`${deployed.stateMachineArn.replace(':stateMachine:', ':execution:')}:${runId}`);
-    expect(JSON.parse((await aws.sfn.send(new DescribeExecutionCommand({ executionArn: arn }))).input!)).toEqual({ name: 'moto' });
+    expect(JSON.parse((await aws.sfn.send(new DescribeExecutionCommand({ executionArn: arn }))).input!)).toEqual({ Parameters: { name: 'moto' } });
     for (let i = 0; i < 100 && (await executionStatus(ctx, arn)).status === 'RUNNING'; i++) await new Promise((r) => setTimeout(r, 100));
 
     const byArn = onMoto(['status', arn]);

@@ -5,8 +5,8 @@ import type { QueueInspector } from '../../../batch/queues';
 import type { FlowGraph } from '../../../flow/validate';
 import type { QueuePlatform } from '../../../sfn/compiler/types';
 import { UserInputError } from '../../../errors';
-import { InputProblems, parametersOrThrow, prepareFlow } from '../../run-support';
-import { addSfnOptions, collect, paramRecord, SfnFlags, withSfn } from '../../sfn-support';
+import { InputProblems, prepareFlow } from '../../run-support';
+import { addSfnOptions, collect, givenParametersOrThrow, paramRecord, SfnFlags, withSfn } from '../../sfn-support';
 import type { CommandContext } from '../index';
 
 interface DeployFlags extends SfnFlags, BatchSettingFlags {
@@ -70,7 +70,7 @@ export function sfnDeployCommand(context: CommandContext): Command {
       const name = prepared && prefix && problems.check(() => flowStateMachineName(prefix, prepared.graph.flow.name));
       const role = problems.check(() => parseRoleArn('SFN_IAM_ROLE', ctx.settings.roleArn));
       problems.check(() => ctx.settings.logGroupArn);
-      if (prepared) problems.check(() => parametersOrThrow(prepared.graph, flags.param ?? []));
+      if (prepared) problems.check(() => givenParametersOrThrow(prepared.graph, flags.param ?? []));
       const batch = problems.check(() => batchSettings(config, flags));
       problems.throwIfAny();
       const graph = prepared!.graph;

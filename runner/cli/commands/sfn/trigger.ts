@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { describeValue } from '../../../../lib/describe-value';
 import { UserInputError } from '../../../errors';
-import { addSfnOptions, collect, resolveTarget, SfnFlags, withSfn } from '../../sfn-support';
+import { addSfnOptions, collect, givenParametersOrThrow, resolveTarget, SfnFlags, withSfn } from '../../sfn-support';
 import type { CommandContext } from '../index';
 
 interface TriggerFlags extends SfnFlags {
@@ -12,7 +12,8 @@ interface TriggerFlags extends SfnFlags {
 /**
  * `metaflow-cdk sfn trigger <flow-file|name>`: start an execution; its name is the run id. With a
  * flow file, `--param` values are checked and typed against the flow as `run` does; only the
- * values given are sent, since the deployed state machine holds the defaults.
+ * values given are sent (as the input's `Parameters`), since the deployed state machine holds the
+ * defaults.
  */
 export function sfnTriggerCommand(context: CommandContext): Command {
   const cmd = new Command('trigger')
@@ -23,19 +24,15 @@ export function sfnTriggerCommand(context: CommandContext): Command {
     .addHelpText('after', '\nExit codes: 0 started, 1 an AWS call failed, 2 bad input (nothing started).');
   addSfnOptions(cmd).action(async (target: string, flags: TriggerFlags) => {
     await withSfn(flags, context, async ({ ctx }) => {
-      const { parseGivenParameters, foreachParameterProblems } = require('../../../flow/parameters') as typeof import('../../../flow/parameters');
       const { triggerExecution } = require('../../../sfn/trigger') as typeof import('../../../sfn/trigger');
       const given = flags.param ?? [];
       const { name, flow } = resolveTarget(target, ctx.settings);
-      let input: Record<string, unknown> = {};
-      if (flow) {
-        const parsed = parseGivenParameters(flow.graph.flow, given);
-        const problems = [...parsed.problems, ...foreachParameterProblems(flow.graph.flow, parsed.values)];
-        if (problems.length) throw new UserInputError(problems.join('\nmetaflow-cdk: '));
-        input = parsed.values;
-      } else if (given.length) {
+      if (!flow && given.length) {
         throw new UserInputError(`--param needs the flow file to check the values against: metaflow-cdk sfn trigger <flow-file> --param … (got the name ${describeValue(target)})`);
       }
+      // The compiled state machine merges the input's `Parameters` over its compiled values.
+      const values = flow ? givenParametersOrThrow(flow.graph, given) : {};
+      const input = Object.keys(values).length ? { Parameters: values } : {};
       const started = await triggerExecution(ctx, name, input);
       if (flags.json) {
         context.stdout.write(`${JSON.stringify({ stateMachine: name, ...started }, null, 2)}\n`);
