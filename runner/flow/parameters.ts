@@ -170,20 +170,17 @@ function foreachSteps(flow: FlowSpec): Map<string, string[]> {
 }
 
 /**
- * The run's parameter values: defaults overridden by `--param name=value` strings. Returns the
- * values and every problem found (unknown names, a name given twice, bad format, bad values,
- * missing required, an empty or non-list value that a foreach fans out over).
+ * The values of the parameters given as `--param name=value` strings, and only those (no
+ * defaults): unknown names, a name given twice, bad format and bad values are problems. Used where
+ * the defaults already live elsewhere (a deployed state machine holds them: `sfn trigger`).
  */
-export function resolveParameters(
+export function parseGivenParameters(
   flow: FlowSpec,
   given: readonly string[],
 ): { values: Record<string, unknown>; problems: string[] } {
   const declared = flow.parameters ?? {};
   const values: Record<string, unknown> = {};
   const problems: string[] = [];
-  for (const [name, spec] of Object.entries(declared)) {
-    if (spec.default !== undefined) values[name] = spec.default;
-  }
   const seen = new Map<string, string>();
   for (const item of given) {
     const eq = item.indexOf('=');
@@ -213,9 +210,12 @@ export function resolveParameters(
       problems.push((err as Error).message);
     }
   }
-  for (const name of Object.keys(declared)) {
-    if (!Object.hasOwn(values, name)) problems.push(`parameter "${name}" has no default: give it with --param ${name}=VALUE`);
-  }
+  return { values, problems };
+}
+
+/** Problems of the values a foreach fans out over: each must be a non-empty list. */
+export function foreachParameterProblems(flow: FlowSpec, values: Readonly<Record<string, unknown>>): string[] {
+  const problems: string[] = [];
   for (const [name, steps] of foreachSteps(flow)) {
     if (!Object.hasOwn(values, name)) continue;
     const v = values[name];
@@ -223,5 +223,29 @@ export function resolveParameters(
     if (!Array.isArray(v)) problems.push(`parameter "${name}" is ${describeValue(v)}, not a list, but ${at} fan${steps.length > 1 ? '' : 's'} out over it`);
     else if (v.length === 0) problems.push(`parameter "${name}" is an empty list, but ${at} fan${steps.length > 1 ? '' : 's'} out over it: a foreach needs at least one item`);
   }
+  return problems;
+}
+
+/**
+ * The run's parameter values: defaults overridden by `--param name=value` strings. Returns the
+ * values and every problem found (unknown names, a name given twice, bad format, bad values,
+ * missing required, an empty or non-list value that a foreach fans out over).
+ */
+export function resolveParameters(
+  flow: FlowSpec,
+  given: readonly string[],
+): { values: Record<string, unknown>; problems: string[] } {
+  const declared = flow.parameters ?? {};
+  const values: Record<string, unknown> = {};
+  for (const [name, spec] of Object.entries(declared)) {
+    if (spec.default !== undefined) values[name] = spec.default;
+  }
+  const parsed = parseGivenParameters(flow, given);
+  Object.assign(values, parsed.values);
+  const problems = [...parsed.problems];
+  for (const name of Object.keys(declared)) {
+    if (!Object.hasOwn(values, name)) problems.push(`parameter "${name}" has no default: give it with --param ${name}=VALUE`);
+  }
+  problems.push(...foreachParameterProblems(flow, values));
   return { values, problems };
 }

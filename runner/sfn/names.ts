@@ -114,6 +114,11 @@ export function stateMachineArn(where: SfnLocation, name: string): string {
   return `arn:${where.partition}:states:${where.region}:${where.account}:stateMachine:${name}`;
 }
 
+/** `arn:<partition>:states:<region>:<account>:execution:<state machine>:<execution name>` */
+export function executionArn(where: SfnLocation, stateMachine: string, executionName: string): string {
+  return `arn:${where.partition}:states:${where.region}:${where.account}:execution:${stateMachine}:${executionName}`;
+}
+
 /** `arn:…:states:…:execution:<state machine>:<execution name>` → both names, or undefined. */
 export function parseExecutionArn(arn: string): { stateMachine: string; execution: string } | undefined {
   const match = /^arn:[^:]+:states:[^:]*:\d{12}:execution:([^:]+):([^:]+)$/.exec(arn);

@@ -20,26 +20,20 @@ import {
   unscheduleStateMachine,
 } from '../../../runner/sfn';
 import { describeWithTool } from '../../support/external-tool';
-import { MOTO_CLIENT_CONFIG, MotoServer, startMoto } from '../../support/moto';
-import { EVENTS_ROLE, PASS_DEFINITION, PREFIX, ROLE, sfnSettingsFor } from './support';
+import { EVENTS_ROLE, PASS_DEFINITION, PREFIX, ROLE, SfnMoto, startSfnMoto } from './support';
 
 describeWithTool('moto_server', 'Step Functions deployer against moto_server', () => {
-  let moto: MotoServer;
+  let sfnMoto: SfnMoto;
   let aws: AwsClients;
   let ctx: SfnContext;
   const name = flowStateMachineName(PREFIX, 'HelloFlow');
 
   beforeAll(async () => {
-    moto = await startMoto();
-    await moto.configure({ stepfunctions: { execute_state_machine: true } });
-    aws = new AwsClients({ ...MOTO_CLIENT_CONFIG, endpoint: moto.endpoint, maxAttempts: 2 });
     // moto accepts the log group ARN without the log group existing; logging stays configured.
-    ctx = { sfn: aws.sfn, events: aws.events, settings: sfnSettingsFor() };
+    sfnMoto = await startSfnMoto();
+    ({ aws, ctx } = sfnMoto);
   }, 60_000);
-  afterAll(async () => {
-    aws?.destroy();
-    await moto?.stop();
-  });
+  afterAll(() => sfnMoto?.stop());
 
   async function waitForEnd(arn: string): Promise<ExecutionStatus> {
     for (let i = 0; i < 100; i++) {

@@ -2,8 +2,10 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { AwsClients } from '../../../runner/aws/clients';
 import { readMetaflowConfig } from '../../../runner/config/metaflow-config';
-import { SfnSettings } from '../../../runner/sfn';
+import { SfnContext, SfnSettings } from '../../../runner/sfn';
+import { MOTO_CLIENT_CONFIG, MotoServer, startMoto } from '../../support/moto';
 
 export const ACCOUNT = '123456789012';
 export const PREFIX = 'mfstack';
@@ -39,3 +41,26 @@ export const PASS_DEFINITION = {
     end: { Type: 'Pass', End: true },
   },
 } as const;
+
+/** A moto_server that executes state machines, clients on it, and a deployer context with the stack's settings. */
+export interface SfnMoto {
+  readonly moto: MotoServer;
+  readonly aws: AwsClients;
+  readonly ctx: SfnContext;
+  stop(): Promise<void>;
+}
+
+export async function startSfnMoto(): Promise<SfnMoto> {
+  const moto = await startMoto();
+  await moto.configure({ stepfunctions: { execute_state_machine: true } });
+  const aws = new AwsClients({ ...MOTO_CLIENT_CONFIG, endpoint: moto.endpoint, maxAttempts: 2 });
+  return {
+    moto,
+    aws,
+    ctx: { sfn: aws.sfn, events: aws.events, settings: sfnSettingsFor() },
+    async stop() {
+      aws.destroy();
+      await moto.stop();
+    },
+  };
+}

@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { describeValue } from '../../../../lib/describe-value';
 import { UserInputError } from '../../../errors';
 import { InputProblems, prepareFlow } from '../../run-support';
-import type { CommandRegistrar } from '../index';
+import type { CommandContext } from '../index';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -38,7 +38,8 @@ export function paramFlags(given: readonly string[]): Record<string, string> {
  * config like `run --compute batch`, or from the flags; a queue is EC2 unless named with
  * `--fargate-queue` (compile looks nothing up).
  */
-export const registerSfnCompile: CommandRegistrar = (program, context) => {
+/** `metaflow-cdk sfn compile`. */
+export function sfnCompileCommand(context: CommandContext): Command {
   const cmd = new Command('compile')
     .description('print the AWS Step Functions definition of a flow (no AWS calls)')
     .argument('<flow-file>', 'the flow file')
@@ -79,5 +80,5 @@ export const registerSfnCompile: CommandRegistrar = (program, context) => {
     context.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
     context.setExitCode(0);
   });
-  program.addCommand(cmd);
-};
+  return cmd;
+}

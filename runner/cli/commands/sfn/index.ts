@@ -1,13 +1,30 @@
 import { Command } from 'commander';
-import type { CommandRegistrar } from '../index';
-import { registerSfnCompile } from './compile';
+import type { CommandContext, CommandRegistrar } from '../index';
+import { sfnCompileCommand } from './compile';
+import { sfnDeleteCommand } from './delete';
+import { sfnDeployCommand } from './deploy';
+import { sfnListCommand } from './list';
+import { sfnScheduleCommand } from './schedule';
+import { sfnStatusCommand } from './status';
+import { sfnTriggerCommand } from './trigger';
 
-/** The subcommands of `metaflow-cdk sfn`, one registrar per file of this folder. */
-const SFN_COMMANDS: readonly CommandRegistrar[] = [registerSfnCompile];
+/** One `sfn` subcommand, one file of this folder each. */
+export type SfnSubcommand = (context: CommandContext) => Command;
 
-/** `metaflow-cdk sfn …`: compile flows to AWS Step Functions state machines (and run them there). */
+/** The `sfn` subcommands, in the order `--help` lists them. */
+export const SFN_SUBCOMMANDS: readonly SfnSubcommand[] = [
+  sfnCompileCommand,
+  sfnDeployCommand,
+  sfnTriggerCommand,
+  sfnStatusCommand,
+  sfnListCommand,
+  sfnScheduleCommand,
+  sfnDeleteCommand,
+];
+
+/** `metaflow-cdk sfn …`: compile flows to AWS Step Functions, deploy, run, watch, schedule and delete them. */
 export const registerSfn: CommandRegistrar = (program, context) => {
-  const sfn = new Command('sfn').description('AWS Step Functions: compile a flow to a state machine');
-  for (const register of SFN_COMMANDS) register(sfn, context);
+  const sfn = new Command('sfn').description('AWS Step Functions: compile and deploy a flow as a state machine, trigger, watch, list, schedule and delete it');
+  for (const subcommand of SFN_SUBCOMMANDS) sfn.addCommand(subcommand(context));
   program.addCommand(sfn);
 };

@@ -1,0 +1,104 @@
+import { userInfo } from 'node:os';
+import { Command } from 'commander';
+import type { BatchSettings, BatchSettingFlags } from '../../../batch/settings';
+import type { QueueInspector } from '../../../batch/queues';
+import type { FlowGraph } from '../../../flow/validate';
+import type { QueuePlatform } from '../../../sfn/compiler/types';
+import { UserInputError } from '../../../errors';
+import { InputProblems, prepareFlow } from '../../run-support';
+import { addSfnOptions, collect, givenParametersOrThrow, paramRecord, SfnFlags, withSfn } from '../../sfn-support';
+import type { CommandContext } from '../index';
+
+interface DeployFlags extends SfnFlags, BatchSettingFlags {
+  readonly param?: string[];
+  readonly executionData?: boolean;
+}
+
+/** Who deploys: the OS user (tag `metaflow.deployed-by`). */
+function deployedBy(env: NodeJS.ProcessEnv): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return env.USER || env.USERNAME || 'unknown';
+  }
+}
+
+/**
+ * The platform of every queue the flow's steps use (each step's own queue, else the GPU queue for
+ * GPU steps, else the default), each looked up once; a queue that cannot take jobs is one line.
+ */
+async function queuePlatforms(graph: FlowGraph, settings: BatchSettings, queues: QueueInspector): Promise<Map<string, QueuePlatform>> {
+  const { effectivePolicies } = require('../../../policy') as typeof import('../../../policy');
+  const { queueForStep } = require('../../../batch/settings') as typeof import('../../../batch/settings');
+  const stepsOf = new Map<string, string[]>();
+  for (const [name, step] of graph.steps) {
+    const gpu = effectivePolicies(step, { flowDefaults: graph.flow.defaults }).resources.gpu;
+    const queue = queueForStep(settings, { queue: step.batch?.queue, gpu });
+    stepsOf.set(queue, [...(stepsOf.get(queue) ?? []), name]);
+  }
+  const infos = await Promise.all([...stepsOf.keys()].map((q) => queues.inspect(q)));
+  const problems = infos.filter((i) => i.problem).map((i) => `${i.problem} (used by step${stepsOf.get(i.queue)!.length > 1 ? 's' : ''} ${stepsOf.get(i.queue)!.join(', ')})`);
+  if (problems.length) throw new UserInputError(problems.join('\nmetaflow-cdk: '));
+  return new Map(infos.map((i) => [i.queue, i.platform ?? 'EC2']));
+}
+
+/** `metaflow-cdk sfn deploy <flow-file>`: compile the flow, register its job definitions, create or update its state machine. */
+export function sfnDeployCommand(context: CommandContext): Command {
+  const cmd = new Command('deploy')
+    .description('compile a flow, register its AWS Batch job definitions and create or update its state machine <prefix>_<flow> (idempotent)')
+    .argument('<flow-file>', 'the flow file')
+    .option('--param <name=value>', "set a parameter's value in the deployed state machine, replacing the flow's default (repeatable)", collect)
+    .option('--queue <name>', 'job queue (default: METAFLOW_BATCH_JOB_QUEUE)')
+    .option('--gpu-queue <name>', 'job queue of GPU steps (default: METAFLOW_BATCH_JOB_QUEUE_GPU, else --queue)')
+    .option('--job-role <arn>', 'role of the containers (default: METAFLOW_ECS_S3_ACCESS_IAM_ROLE)')
+    .option('--execution-role <arn>', 'Fargate execution role (default: METAFLOW_ECS_FARGATE_EXECUTION_ROLE)')
+    .option('--datastore-root <s3-url>', 'the S3 datastore, s3://bucket/prefix (default: METAFLOW_DATASTORE_SYSROOT_S3)')
+    .option('--log-group-arn <arn>', 'log executions to this CloudWatch Logs group (default: METAFLOW_SFN_EXECUTION_LOG_GROUP_ARN; none: logging off)')
+    .option('--no-execution-data', "keep execution input, output and state (the flow's parameters included) out of the execution log")
+    .addHelpText('after', '\nExit codes: 0 deployed, 1 an AWS call failed, 2 bad input (nothing deployed).');
+  addSfnOptions(cmd).action(async (file: string, flags: DeployFlags) => {
+    await withSfn(flags, context, async ({ ctx, config, clients }) => {
+      const { batchSettings } = require('../../../batch/settings') as typeof import('../../../batch/settings');
+      const { QueueInspector } = require('../../../batch/queues') as typeof import('../../../batch/queues');
+      const { JobDefinitionRegistry } = require('../../../batch/job-definitions') as typeof import('../../../batch/job-definitions');
+      const { deployStateMachine, serializeDefinition } = require('../../../sfn/deploy') as typeof import('../../../sfn/deploy');
+      const { flowStateMachineName, parseRoleArn } = require('../../../sfn/names') as typeof import('../../../sfn/names');
+      // Everything that can be checked without AWS, all problems at once.
+      const problems = new InputProblems();
+      const prepared = problems.check(() => prepareFlow(file));
+      const prefix = problems.check(() => ctx.settings.prefix);
+      const name = prepared && prefix && problems.check(() => flowStateMachineName(prefix, prepared.graph.flow.name));
+      const role = problems.check(() => parseRoleArn('SFN_IAM_ROLE', ctx.settings.roleArn));
+      problems.check(() => ctx.settings.logGroupArn);
+      if (prepared) problems.check(() => givenParametersOrThrow(prepared.graph, flags.param ?? []));
+      const batch = problems.check(() => batchSettings(config, flags));
+      problems.throwIfAny();
+      const graph = prepared!.graph;
+
+      const platforms = await queuePlatforms(graph, batch!, new QueueInspector(clients.batch));
+      const { compileFlow } = require('../../../sfn/compiler') as typeof import('../../../sfn/compiler');
+      const compiled = compileFlow(graph, {
+        queue: batch!.queue,
+        gpuQueue: batch!.gpuQueue,
+        platformOf: (queue) => platforms.get(queue) ?? 'EC2',
+        jobRoleArn: batch!.jobRoleArn,
+        executionRoleArn: batch!.executionRoleArn,
+        datastoreRoot: batch!.datastoreRoot.url,
+        partition: role!.partition,
+        params: paramRecord(flags.param ?? []),
+      });
+      serializeDefinition(name!, compiled.definition); // its size is checked before anything is registered
+      const registry = new JobDefinitionRegistry(clients.batch);
+      await Promise.all(compiled.jobDefinitions.map((definition) => registry.ensure(definition)));
+      context.stdout.write(`job definitions: ${compiled.jobDefinitions.length} ACTIVE (registered where new)\n`);
+      const result = await deployStateMachine(ctx, name!, compiled.definition, {
+        flow: graph.flow.name,
+        deployedBy: deployedBy(context.env),
+        includeExecutionData: flags.executionData !== false,
+      });
+      context.stdout.write(`${result.created ? 'created' : 'updated'} state machine ${name}: ${result.stateMachineArn}\n`);
+    });
+    context.setExitCode(0);
+  });
+  return cmd;
+}

@@ -1,0 +1,46 @@
+import { Command } from 'commander';
+import { describeValue } from '../../../../lib/describe-value';
+import { UserInputError } from '../../../errors';
+import { addSfnOptions, collect, givenParametersOrThrow, resolveTarget, SfnFlags, withSfn } from '../../sfn-support';
+import type { CommandContext } from '../index';
+
+interface TriggerFlags extends SfnFlags {
+  readonly param?: string[];
+  readonly json?: boolean;
+}
+
+/**
+ * `metaflow-cdk sfn trigger <flow-file|name>`: start an execution; its name is the run id. With a
+ * flow file, `--param` values are checked and typed against the flow as `run` does; only the
+ * values given are sent (as the input's `Parameters`), since the deployed state machine holds the
+ * defaults.
+ */
+export function sfnTriggerCommand(context: CommandContext): Command {
+  const cmd = new Command('trigger')
+    .description('start an execution of a deployed flow; the execution name is the run id')
+    .argument('<flow-file|name>', 'the flow file, the flow name or the state machine name')
+    .option('--param <name=value>', 'set a flow parameter for this execution (repeatable; needs the flow file)', collect)
+    .option('--json', 'print the execution (ARN, run id, start) as JSON')
+    .addHelpText('after', '\nExit codes: 0 started, 1 an AWS call failed, 2 bad input (nothing started).');
+  addSfnOptions(cmd).action(async (target: string, flags: TriggerFlags) => {
+    await withSfn(flags, context, async ({ ctx }) => {
+      const { triggerExecution } = require('../../../sfn/trigger') as typeof import('../../../sfn/trigger');
+      const given = flags.param ?? [];
+      const { name, flow } = resolveTarget(target, ctx.settings);
+      if (!flow && given.length) {
+        throw new UserInputError(`--param needs the flow file to check the values against: metaflow-cdk sfn trigger <flow-file> --param … (got the name ${describeValue(target)})`);
+      }
+      // The compiled state machine merges the input's `Parameters` over its compiled values.
+      const values = flow ? givenParametersOrThrow(flow.graph, given) : {};
+      const input = Object.keys(values).length ? { Parameters: values } : {};
+      const started = await triggerExecution(ctx, name, input);
+      if (flags.json) {
+        context.stdout.write(`${JSON.stringify({ stateMachine: name, ...started }, null, 2)}\n`);
+      } else {
+        context.stdout.write(`started run ${started.runId} of ${name}\n  execution ${started.executionArn}\n`);
+      }
+    });
+    context.setExitCode(0);
+  });
+  return cmd;
+}

@@ -1,0 +1,144 @@
+/**
+ * What the `metaflow-cdk sfn …` commands share: the flags that replace Step Functions config keys,
+ * opening the SFN and EventBridge clients with the settings (the AWS SDK and the deployer load
+ * only when a command runs, so the CLI's start-up stays light), and turning a command's
+ * `<flow-file|name>` argument into a state machine name.
+ */
+import type { Command } from 'commander';
+import type { AwsClients } from '../aws/clients';
+import type { MetaflowConfig } from '../config/metaflow-config';
+import type { FlowGraph } from '../flow/validate';
+import type { SfnContext } from '../sfn/context';
+import type { SfnSettings } from '../sfn/settings';
+import { CommandFailedError, UserInputError } from '../errors';
+import { foreachParameterProblems, parseGivenParameters } from '../flow/parameters';
+import type { CommandContext } from './commands';
+import { prepareFlow } from './run-support';
+
+/** Flags of every `sfn` subcommand that replace Metaflow config keys (see runner/sfn/settings.ts). */
+export interface SfnFlags {
+  /** Replaces SFN_STATE_MACHINE_PREFIX. */
+  readonly prefix?: string;
+  /** Replaces SFN_IAM_ROLE. */
+  readonly role?: string;
+  /** Replaces EVENTS_SFN_ACCESS_IAM_ROLE (`sfn schedule`). */
+  readonly eventsRole?: string;
+  /** Replaces SFN_EXECUTION_LOG_GROUP_ARN (`sfn deploy`). */
+  readonly logGroupArn?: string;
+  /** @default the SDK's region resolution (AWS_REGION, the profile) */
+  readonly region?: string;
+}
+
+/** Add the flags every `sfn` subcommand takes: --prefix, --role, --region. */
+export function addSfnOptions(cmd: Command): Command {
+  return cmd
+    .option('--prefix <prefix>', 'state machine name prefix (default: METAFLOW_SFN_STATE_MACHINE_PREFIX)')
+    .option('--role <arn>', "the state machines' IAM role, whose account they live in (default: METAFLOW_SFN_IAM_ROLE)")
+    .option('--region <region>', 'AWS region (default: AWS_REGION or the profile)');
+}
+
+/** An open Step Functions session: the deployer's context, the config it came from, the clients. */
+export interface SfnSession {
+  readonly ctx: SfnContext;
+  readonly config: MetaflowConfig;
+  readonly clients: AwsClients;
+}
+
+/**
+ * Run `f` with the Step Functions clients and settings (Metaflow config, flags replacing keys);
+ * the clients are closed afterwards. Settings are checked when first read: a missing or bad key is
+ * one line naming it.
+ */
+export async function withSfn<T>(flags: SfnFlags, context: CommandContext, f: (session: SfnSession) => Promise<T>): Promise<T> {
+  // Loaded only when a command runs: the AWS SDK (and aws-cdk-lib, which names.ts shares with the
+  // stack) stay out of the CLI's start-up (test/package/cli-startup.test.ts).
+  const { AwsClients } = require('../aws/clients') as typeof import('../aws/clients');
+  const { readMetaflowConfig } = require('../config/metaflow-config') as typeof import('../config/metaflow-config');
+  const { SfnSettings } = require('../sfn/settings') as typeof import('../sfn/settings');
+  const config = readMetaflowConfig(context.env);
+  const settings = new SfnSettings(config, flags);
+  const clients = new AwsClients({ region: flags.region || undefined });
+  try {
+    // The clients are built on first use, so input rejected before any call builds none.
+    const ctx: SfnContext = {
+      get sfn() {
+        return clients.sfn;
+      },
+      get events() {
+        return clients.events;
+      },
+      settings,
+    };
+    return await f({ ctx, config, clients });
+  } catch (err) {
+    throw awsFailure(err) ?? err;
+  } finally {
+    clients.destroy();
+  }
+}
+
+/**
+ * An AWS error (a service's answer, or no credentials) as one line with exit 1; undefined for
+ * anything else. Throttling never reaches here: the SDK's retry strategy absorbs it.
+ */
+export function awsFailure(err: unknown): Error | undefined {
+  const e = err as { name?: unknown; message?: unknown; $metadata?: unknown } | undefined;
+  if (!(err instanceof Error) || (e?.$metadata === undefined && e?.name !== 'CredentialsProviderError')) return undefined;
+  const message = String(e.message ?? '').split('\n')[0];
+  const name = String(e.name);
+  return new CommandFailedError(`AWS ${name === 'Error' ? 'call failed' : name}${message ? `: ${message}` : ''}`);
+}
+
+/** What a `<flow-file|name>` argument names: the state machine, and the flow when a file was given. */
+export interface SfnTarget {
+  /** The state machine: `<prefix>_<flow>`. */
+  readonly name: string;
+  /** The loaded and validated flow, when the argument was a flow file. */
+  readonly flow?: { readonly graph: FlowGraph; readonly file: string };
+}
+
+/**
+ * Flow names and state machine names are `[A-Za-z0-9_-]`: an argument with `.`, `/` or `\` is a
+ * flow file.
+ */
+export function isFlowFileArgument(arg: string): boolean {
+  return /[./\\]/.test(arg);
+}
+
+/**
+ * Resolve `<flow-file|name>`: a flow file is loaded and validated (its state machine is
+ * `<prefix>_<flow name>`); a name that starts with `<prefix>_` is a state machine name; any other
+ * name is a flow name, prefixed. Every problem is one line (UserInputError).
+ */
+export function resolveTarget(arg: string, settings: SfnSettings): SfnTarget {
+  const { checkStateMachineName, flowStateMachineName } = require('../sfn/names') as typeof import('../sfn/names');
+  const { stateMachineName } = require('../../lib/step-functions/metaflow-step-functions-support') as typeof import('../../lib/step-functions/metaflow-step-functions-support');
+  if (isFlowFileArgument(arg)) {
+    const flow = prepareFlow(arg);
+    return { name: flowStateMachineName(settings.prefix, flow.graph.flow.name), flow };
+  }
+  const prefix = settings.prefix;
+  if (arg.startsWith(stateMachineName(prefix, ''))) return { name: checkStateMachineName(prefix, arg) };
+  return { name: flowStateMachineName(prefix, arg) };
+}
+
+/**
+ * The `--param` values given, checked and typed against the flow as `run` does (unknown name,
+ * given twice, bad value, a foreach over a value that is not a non-empty list), but without the
+ * parameters that were not given: a deployed state machine holds the defaults (the flow's, or
+ * `sfn deploy --param`'s) and one without any value stops an execution that lacks it. Problems are
+ * one UserInputError, a line each.
+ */
+export function givenParametersOrThrow(graph: FlowGraph, given: readonly string[]): Record<string, unknown> {
+  const parsed = parseGivenParameters(graph.flow, given);
+  const problems = [...parsed.problems, ...foreachParameterProblems(graph.flow, parsed.values)];
+  if (problems.length) throw new UserInputError(problems.join('\nmetaflow-cdk: '));
+  return parsed.values;
+}
+
+/** `--param name=value` items as a record (after they were checked: no name twice). */
+export function paramRecord(given: readonly string[]): Record<string, string> {
+  return Object.fromEntries(given.map((item) => [item.slice(0, item.indexOf('=')), item.slice(item.indexOf('=') + 1)]));
+}
+
+export const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
