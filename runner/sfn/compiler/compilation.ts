@@ -1,0 +1,108 @@
+/**
+ * What every part of the compiler shares for one flow: the graph, the options, each step's Batch
+ * settings (policies, queue, platform, job definition), the catch vars, and the state names.
+ */
+import type { RegisterJobDefinitionCommandInput } from '@aws-sdk/client-batch';
+import { parseS3Url } from '../../batch/settings';
+import { UserInputError } from '../../errors';
+import type { FlowGraph } from '../../flow/validate';
+import { checkBatchStep, effectivePolicies, type BatchJobDefinitionInput, type EffectivePolicies } from '../../policy';
+import { DEFAULT_HELPER_IMAGE, outputPassingJobDefinition } from './io-env';
+import { StateNames } from './scope';
+import type { CompileOptions, QueuePlatform } from './types';
+
+/** One step as Batch will run it. */
+export interface StepPlan {
+  readonly policies: EffectivePolicies;
+  readonly queue: string;
+  readonly platform: QueuePlatform;
+  /** The output-passing job definition's name. */
+  readonly jobDefinition: string;
+}
+
+export class Compilation {
+  readonly flow: string;
+  readonly partition: string;
+  readonly datastore: { readonly bucket: string; readonly prefix: string; readonly url: string };
+  readonly names = new StateNames();
+  readonly steps = new Map<string, StepPlan>();
+  readonly jobDefinitions = new Map<string, RegisterJobDefinitionCommandInput>();
+  /** Catch var → the step that sets it. */
+  readonly catchVars = new Map<string, string>();
+  private readonly ancestors = new Map<string, ReadonlySet<string>>();
+
+  constructor(
+    readonly graph: FlowGraph,
+    readonly options: CompileOptions,
+  ) {
+    this.flow = graph.flow.name;
+    this.partition = options.partition ?? 'aws';
+    if (!/^aws(-[a-z]+)*$/.test(this.partition)) throw new UserInputError(`partition must be an AWS partition (aws, aws-cn, aws-us-gov, …), got ${JSON.stringify(this.partition)}`);
+    if (typeof options.queue !== 'string' || options.queue.trim() === '') throw new UserInputError(`queue must name a Batch job queue, got ${JSON.stringify(options.queue)}`);
+    this.datastore = parseS3Url('datastore root', options.datastoreRoot);
+    const problems: string[] = [];
+    for (const [name, spec] of graph.steps) {
+      const policies = effectivePolicies(spec, { flowDefaults: graph.flow.defaults });
+      const queue = spec.batch?.queue || (policies.resources.gpu > 0 ? options.gpuQueue || options.queue : options.queue);
+      const platform = options.platformOf?.(queue) ?? 'EC2';
+      const input: BatchJobDefinitionInput = {
+        flow: this.flow,
+        step: name,
+        image: spec.image ?? graph.flow.image ?? '',
+        policies,
+        platform,
+        jobRoleArn: options.jobRoleArn,
+        executionRoleArn: options.executionRoleArn,
+        options: spec.batch,
+      };
+      const stepProblems = checkBatchStep(input);
+      problems.push(...stepProblems);
+      if (policies.catch?.var) this.catchVars.set(policies.catch.var, name);
+      if (stepProblems.length) continue;
+      const definition = outputPassingJobDefinition(input, { helperImage: options.helperImage ?? DEFAULT_HELPER_IMAGE });
+      this.jobDefinitions.set(definition.jobDefinitionName!, definition);
+      this.steps.set(name, { policies, queue, platform, jobDefinition: definition.jobDefinitionName! });
+    }
+    if (problems.length) throw new UserInputError(`flow "${this.flow}" cannot run on Step Functions: ${problems.join('; ')}`);
+  }
+
+  plan(step: string): StepPlan {
+    return this.steps.get(step)!;
+  }
+
+  /** Every step before `step` on some path from start. */
+  ancestorsOf(step: string): ReadonlySet<string> {
+    let set = this.ancestors.get(step);
+    if (!set) {
+      const out = new Set<string>();
+      for (const parent of this.graph.inputs.get(step) ?? []) {
+        out.add(parent);
+        for (const a of this.ancestorsOf(parent)) out.add(a);
+      }
+      this.ancestors.set(step, (set = out));
+    }
+    return set;
+  }
+
+  /** Catch vars set by a step before `step` (what its MF_CAUGHT shows), sorted. */
+  visibleCatchVars(step: string): string[] {
+    const before = this.ancestorsOf(step);
+    return [...this.catchVars].filter(([, setter]) => before.has(setter)).map(([v]) => v).sort();
+  }
+
+  /** The join step that closes a branch or foreach step. */
+  joinOf(split: string): string {
+    for (const [join, s] of this.graph.closes) if (s === split) return join;
+    throw new Error(`compiler bug: no join closes ${split}`);
+  }
+
+  /** An S3 key of the datastore for a key relative to its root. */
+  s3Key(relative: string): string {
+    return this.datastore.prefix ? `${this.datastore.prefix}/${relative}` : relative;
+  }
+
+  /** `arn:<partition>:states:::<integration>`. */
+  resource(integration: string): string {
+    return `arn:${this.partition}:states:::${integration}`;
+  }
+}

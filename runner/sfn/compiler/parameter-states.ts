@@ -1,0 +1,60 @@
+/**
+ * The first states: the flow's parameters. The execution input's `Parameters` object is merged
+ * over the compiled values (the flow's defaults, replaced by `--param` at compile time) with
+ * `States.JsonMerge`; a parameter with no value at all must come in the input, else the execution
+ * stops at once with `metaflow.MissingParameter` naming it. The state also gets its `caught`
+ * (every catch var, null) and `ctx` ({}) — see state-shape.ts.
+ */
+import { describeValue } from '../../../lib/describe-value';
+import { resolveParameters } from '../../flow/parameters';
+import { UserInputError } from '../../errors';
+import type { Compilation } from './compilation';
+import type { Scope } from './scope';
+import { member } from './state-shape';
+
+/** The compiled parameter values: defaults, then `--param` values (checked like `run` does). */
+export function compiledParameterValues(c: Compilation): Record<string, unknown> {
+  const given = Object.entries(c.options.params ?? {}).map(([k, v]) => `${k}=${v}`);
+  const { values, problems } = resolveParameters(c.graph.flow, given);
+  // A parameter without a value is fine here: the execution input gives it.
+  const missing = (p: string) => Object.keys(c.graph.flow.parameters ?? {}).some((name) => !Object.hasOwn(values, name) && p.startsWith(`parameter "${name}" has no default`));
+  const real = problems.filter((p) => !missing(p));
+  if (real.length) throw new UserInputError(real.join('; '));
+  for (const [name, value] of Object.entries(values)) {
+    if (value && typeof value === 'object' && JSON.stringify(value).includes('.$"')) {
+      throw new UserInputError(`parameter "${name}": a key ending in ".$" cannot be compiled into a Step Functions definition, got ${describeValue(value)}`);
+    }
+  }
+  return values;
+}
+
+export function addParameterStates(scope: Scope, c: Compilation, values: Readonly<Record<string, unknown>>): void {
+  const caught = Object.fromEntries([...c.catchVars.keys()].sort().map((v) => [v, null]));
+  const start = (params: string) => ({ Type: 'Pass', Parameters: { 'params.$': params, caught, ctx: {} } });
+  scope.add('Parameters', { Type: 'Pass', Comment: 'the compiled parameter values', Result: values, ResultPath: '$.compiledParameters' });
+  const merge = scope.addDetached('Parameters.merge', start('States.JsonMerge($.compiledParameters, $.Parameters, false)'));
+  const defaults = scope.addDetached('Parameters.defaults', start('$.compiledParameters'));
+  scope.add(
+    'Parameters.given',
+    { Type: 'Choice', Choices: [{ Variable: '$.Parameters', IsPresent: true, Next: merge }], Default: defaults },
+    [],
+  );
+  const states = scope.states;
+  const required = Object.keys(c.graph.flow.parameters ?? {}).filter((n) => !Object.hasOwn(values, n));
+  const tails = [merge, defaults].map((name) => (next: string | undefined) => {
+    if (next === undefined) states[name].End = true;
+    else states[name].Next = next;
+  });
+  scope.setTails(tails);
+  if (required.length === 0) return;
+  const fail = scope.addDetached('Parameters.missing', {
+    Type: 'Fail',
+    Error: 'metaflow.MissingParameter',
+    Cause: `flow "${c.flow}" needs ${required.map((r) => `"${r}"`).join(', ')} in the execution input: {"Parameters": {${required.map((r) => `"${r}": …`).join(', ')}}}`,
+  });
+  const check: Record<string, unknown> = {
+    Type: 'Choice',
+    Choices: required.map((r) => ({ Variable: member('$.params', r), IsPresent: false, Next: fail })),
+  };
+  scope.add('Parameters.check', check, [(next) => (check.Default = next)]);
+}

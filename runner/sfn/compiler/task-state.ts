@@ -1,0 +1,152 @@
+/**
+ * One step's `batch:submitJob.sync` Task state: job definition, queue, static job name, tags,
+ * and the EcsPropertiesOverride carrying the task contract (runner/contract) and the
+ * output-passing helpers' environment (io-env.ts), with run-time values as tokens
+ * (dynamic-text.ts) turned into `States.Format` expressions.
+ */
+import { ContainerOverridesTooLargeError, containerOverridesSize, largestVariables, MAX_CONTAINER_OVERRIDES_CHARS } from '../../batch/overrides';
+import { ARRAY_INDEX_OFFSET_ENV } from '../../batch/overrides';
+import { childBootstrapCommand, FOREACH_ITEMS_FILE_ENV, TASK_ID_PREFIX_ENV } from '../../batch/child-bootstrap';
+import { contractKeys, NO_CAUGHT, TASK_ID_PLACEHOLDER, templateEnvironment } from '../../contract';
+import { parameterEnvName, parameterType } from '../../flow/parameters';
+import { boundedBatchName, METAFLOW_TAG_KEYS } from '../../policy';
+import { UserInputError } from '../../errors';
+import type { Compilation } from './compilation';
+import { dynamic, toAsl, worstCase, worstCasePayload } from './dynamic-text';
+import { ecsPropertiesOverride, MIRROR_ROOT, outputPassingEnvironment } from './io-env';
+import { JOIN_INPUT_COUNT_ENV, JOIN_INPUT_PREFIX_ENV, joinPreludeCommand } from './join-inputs';
+import { taskRetry } from './retry';
+import { CTX, ESTIMATE, JOINED, member, RETRY_COUNT, RUN_ID } from './state-shape';
+
+/**
+ * Where a state runs: at the top (task id `0`), over a chunk of a foreach's children (an array
+ * job), or for one child (a plain job) — `split` names the innermost foreach's split step.
+ */
+export type Position = { readonly kind: 'top' } | { readonly kind: 'array' | 'child'; readonly split: string };
+
+export const TOP: Position = { kind: 'top' };
+
+/** The task id as the container sees it: `0` at the top, else the placeholder the helpers fill. */
+function ownTaskId(pos: Position): string {
+  return pos.kind === 'top' ? '0' : TASK_ID_PLACEHOLDER;
+}
+
+/** The task id of the current child as ASL computes it (child positions). */
+export const CHILD_TASK_ID = `${CTX.prefix}${CTX.offset}`;
+
+/** A task path (relative to the datastore root) with the run id as a token. */
+export function taskKey(c: Compilation, step: string, taskId: string): string {
+  return `${c.flow}/${RUN_ID}/${step}/${taskId}`;
+}
+
+/** Key of a foreach's items as the JSON array the compiled machine writes. */
+export function itemsJsonKey(c: Compilation, split: string, splitTaskId: string): string {
+  return `${taskKey(c, split, splitTaskId)}/foreach-items.json`;
+}
+
+function parameterEnv(c: Compilation, values: Readonly<Record<string, unknown>>): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [name, spec] of Object.entries(c.graph.flow.parameters ?? {})) {
+    const known = Object.hasOwn(values, name) ? JSON.stringify(values[name]).length : ESTIMATE.parameter;
+    env[parameterEnvName(name)] = dynamic(member('$.params', name), parameterType(spec) === 'string' ? 's' : 'j', known);
+  }
+  return env;
+}
+
+function caughtEnv(vars: readonly string[]): Record<string, string> {
+  if (vars.length === 0) return {};
+  const value = (v: string) => dynamic(member('$.caught', v), 'j', ESTIMATE.caughtFailure);
+  const env: Record<string, string> = { MF_CAUGHT: `{${vars.map((v) => `${JSON.stringify(v)}:${value(v)}`).join(',')}}` };
+  for (const v of vars) env[`MF_CATCH_${v}`] = value(v);
+  return env;
+}
+
+/** The SubmitJob task of `step` at `pos`; `array` makes it an array job of `$.ctx.size` children. */
+export function submitJobState(c: Compilation, step: string, pos: Position, variant: 'plain' | 'array', paramValues: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const spec = c.graph.steps.get(step)!;
+  const plan = c.plan(step);
+  const own = ownTaskId(pos);
+  const outputKey = `${taskKey(c, step, own)}/attempt-${RETRY_COUNT}`;
+  const split = c.graph.closes.get(step);
+  const fetchKeys: string[] = [];
+  let argv: readonly string[] = spec.command;
+  const main: Record<string, string> = {
+    ...templateEnvironment({
+      flow: c.flow,
+      runId: RUN_ID,
+      step,
+      datastoreRoot: MIRROR_ROOT,
+      userEnv: { ...c.graph.flow.env, ...spec.env },
+      parameterEnv: parameterEnv(c, paramValues),
+      caught: NO_CAUGHT,
+    }),
+    ...caughtEnv(c.visibleCatchVars(step)),
+    MF_RETRY_COUNT: RETRY_COUNT,
+    MF_OUTPUT_DIR: `${MIRROR_ROOT}/${outputKey}`,
+  };
+  if (split !== undefined && c.graph.kind.get(split) === 'foreach') {
+    // A foreach join: every child of the body's last step (join-inputs.ts).
+    const last = c.graph.inputs.get(step)![0];
+    fetchKeys.push(`${c.flow}/${RUN_ID}/${last}/`);
+    main.MF_INPUT_PATHS_FILE = `${taskKey(c, step, own)}/input-paths.txt`;
+    main[JOIN_INPUT_PREFIX_ENV] = `${c.flow}/${RUN_ID}/${last}/${JOINED.prefix}`;
+    main[JOIN_INPUT_COUNT_ENV] = JOINED.count;
+    argv = joinPreludeCommand(argv);
+  } else {
+    const inputs = (c.graph.inputs.get(step) ?? []).map((parent) =>
+      // The first step of a foreach body reads the split task; every other step its parents with its own task id.
+      taskKey(c, parent, c.graph.kind.get(parent) === 'foreach' && pos.kind !== 'top' && parent === pos.split ? CTX.split : own),
+    );
+    fetchKeys.push(...inputs.map((p) => `${p}/`));
+    main.MF_INPUT_PATHS = inputs.join(',');
+  }
+  const helper = outputPassingEnvironment({
+    datastoreUrl: c.datastore.url,
+    fetchKeys,
+    waitKeys: [],
+    outputKey,
+    commitKey: taskKey(c, step, own),
+    foreachItemsJson: pos.kind === 'top' ? undefined : itemsJsonKey(c, pos.split, CTX.split),
+  });
+  if (pos.kind === 'top') main.MF_TASK_ID = '0';
+  else {
+    const index = {
+      [TASK_ID_PREFIX_ENV]: CTX.prefix,
+      [ARRAY_INDEX_OFFSET_ENV]: CTX.offset,
+      [FOREACH_ITEMS_FILE_ENV]: contractKeys.foreachItems({ flow: c.flow, runId: RUN_ID, step: pos.split, taskId: CTX.split }),
+    };
+    Object.assign(main, index, { MF_FOREACH_COUNT: CTX.count });
+    Object.assign(helper, index);
+    argv = childBootstrapCommand(argv);
+  }
+  const override = ecsPropertiesOverride(helper, argv, main);
+  const size = containerOverridesSize(worstCasePayload(override) as object);
+  if (size > MAX_CONTAINER_OVERRIDES_CHARS) {
+    const worst = Object.fromEntries(Object.entries(main).map(([k, v]) => [k, worstCase(v)]));
+    throw new UserInputError(new ContainerOverridesTooLargeError(`step "${step}" on Step Functions (estimated at its longest)`, size, largestVariables(worst)).message);
+  }
+  const tags = {
+    ...spec.batch?.tags,
+    [METAFLOW_TAG_KEYS.flow]: c.flow,
+    [METAFLOW_TAG_KEYS.run]: RUN_ID,
+    [METAFLOW_TAG_KEYS.step]: step,
+    [METAFLOW_TAG_KEYS.task]: pos.kind === 'top' ? '0' : variant === 'array' ? `${CHILD_TASK_ID}_${CTX.last}` : CHILD_TASK_ID,
+    [METAFLOW_TAG_KEYS.attempt]: RETRY_COUNT,
+  };
+  const parameters = toAsl({
+    JobName: boundedBatchName([c.flow, step]),
+    JobQueue: plan.queue,
+    JobDefinition: plan.jobDefinition,
+    Tags: tags,
+    PropagateTags: true,
+    EcsPropertiesOverride: override,
+  }) as Record<string, unknown>;
+  if (variant === 'array') parameters.ArrayProperties = { 'Size.$': '$.ctx.size' };
+  return {
+    Type: 'Task',
+    Resource: c.resource('batch:submitJob.sync'),
+    Parameters: parameters,
+    ResultPath: null,
+    Retry: taskRetry(plan.policies),
+  };
+}

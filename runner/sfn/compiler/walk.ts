@@ -1,0 +1,133 @@
+/**
+ * Walks the flow's DAG from a step to a stop (the join closing the enclosing split, or past
+ * `end`) and adds its states to a state list:
+ * - a step → its SubmitJob task (in a chunk of foreach children: a Choice between an array job
+ *   and, for a chunk of one, a plain job — Batch arrays have 2–10,000 children);
+ * - `catch` → a Catch to a Pass recording the failure under the catch var, then the step's
+ *   normal next state;
+ * - a branch → a Parallel of the arms (each walked to the join), then a Pass merging the arms'
+ *   states (each catch var from the arm that sets it);
+ * - a foreach → foreach-states.ts; inside a chunk, a Map over the chunk's children first.
+ */
+import { UserInputError } from '../../errors';
+import { nextOf } from '../../flow/model';
+import type { Compilation } from './compilation';
+import { addChildrenMap, addForeachEntry, addForeachMap } from './foreach-states';
+import { nextTail, Scope, type Tail } from './scope';
+import { member } from './state-shape';
+import { submitJobState, type Position } from './task-state';
+import { dynamic, toAsl } from './dynamic-text';
+
+export class Walker {
+  constructor(
+    private readonly c: Compilation,
+    private readonly paramValues: Readonly<Record<string, unknown>>,
+  ) {}
+
+  /** Add the states from `from` up to (not including) `stop`; returns the steps it compiled. */
+  walk(scope: Scope, from: string, stop: string | undefined, pos: Position): string[] {
+    const done: string[] = [];
+    let name = from;
+    while (name !== stop) {
+      done.push(name);
+      this.addTask(scope, name, pos);
+      const kind = this.c.graph.kind.get(name);
+      const spec = this.c.graph.steps.get(name)!;
+      if (kind === 'end') return done;
+      if (kind === 'linear') {
+        name = nextOf(spec)[0];
+        continue;
+      }
+      const join = this.c.joinOf(name);
+      if (kind === 'branch') {
+        done.push(...this.addBranches(scope, name, join, pos));
+        name = join;
+        continue;
+      }
+      if (pos.kind === 'array') {
+        // A foreach inside a chunk: every child of the chunk opens its own, and goes on to `stop` alone.
+        const child: Position = { kind: 'child', split: pos.split };
+        const processor = new Scope(this.c.names);
+        done.push(...this.addForeach(processor, name, join, child), ...this.walk(processor, join, stop, child));
+        addChildrenMap(scope, name, processor.finish());
+        return done;
+      }
+      done.push(...this.addForeach(scope, name, join, pos));
+      name = join;
+    }
+    return done;
+  }
+
+  private addForeach(scope: Scope, split: string, join: string, pos: Position): string[] {
+    addForeachEntry(scope, this.c, split, pos);
+    const body = new Scope(this.c.names);
+    const done = this.walk(body, nextOf(this.c.graph.steps.get(split)!)[0], join, { kind: 'array', split });
+    addForeachMap(scope, split, body.finish());
+    return done;
+  }
+
+  private addBranches(scope: Scope, split: string, join: string, pos: Position): string[] {
+    const arms = nextOf(this.c.graph.steps.get(split)!).map((head) => {
+      const arm = new Scope(this.c.names);
+      const steps = this.walk(arm, head, join, pos);
+      return { steps, states: arm.finish() };
+    });
+    scope.add(`${split}.branches`, { Type: 'Parallel', Branches: arms.map((a) => a.states) });
+    const caught: Record<string, string> = {};
+    for (const v of [...this.c.catchVars.keys()].sort()) {
+      const setter = this.c.catchVars.get(v)!;
+      const arm = Math.max(0, arms.findIndex((a) => a.steps.includes(setter)));
+      caught[`${v}.$`] = member(`$[${arm}].caught`, v);
+    }
+    scope.add(`${split}.merge`, { Type: 'Pass', Parameters: { 'params.$': '$[0].params', caught, 'ctx.$': '$[0].ctx' } });
+    return arms.flatMap((a) => a.steps);
+  }
+
+  private addTask(scope: Scope, step: string, pos: Position): void {
+    const plan = this.c.plan(step);
+    if (pos.kind === 'array') {
+      const array = submitJobState(this.c, step, pos, 'array', this.paramValues);
+      const single = submitJobState(this.c, step, pos, 'plain', this.paramValues);
+      const one = `${step}.single`;
+      scope.add(`${step}.size`, { Type: 'Choice', Choices: [{ Variable: '$.ctx.size', NumericEquals: 1, Next: one }], Default: step }, []);
+      scope.addDetached(step, array);
+      scope.addDetached(one, single);
+      scope.setTails([nextTail(array), nextTail(single)]);
+      if (plan.policies.catch) throw this.catchInForeach(step);
+      return;
+    }
+    const task = submitJobState(this.c, step, pos, 'plain', this.paramValues);
+    if (!plan.policies.catch) {
+      scope.add(step, task);
+      return;
+    }
+    if (pos.kind !== 'top') throw this.catchInForeach(step);
+    // Caught: record the failure (Failure's shape, runner/datastore/types.ts) and go on as after a success.
+    const v = plan.policies.catch.var;
+    const recorded = `${step}.caught`;
+    task.Catch = [{ ErrorEquals: ['States.ALL'], ResultPath: v ? member('$.caught', v) : null, Next: recorded }];
+    const pass: Record<string, unknown> = { Type: 'Pass' };
+    if (v) {
+      const error = dynamic(`${member('$.caught', v)}.Error`, 's', 64);
+      pass.Parameters = toAsl({
+        step,
+        taskId: '0',
+        message: `step ${step}/0 failed: ${error}`,
+        exitCode: null,
+        statusReason: error,
+        attempts: plan.policies.retries + 1,
+      });
+      pass.ResultPath = member('$.caught', v);
+    }
+    scope.add(step, task);
+    const taskTails: Tail[] = [nextTail(task)];
+    scope.addDetached(recorded, pass);
+    scope.setTails([...taskTails, nextTail(pass)]);
+  }
+
+  private catchInForeach(step: string): UserInputError {
+    return new UserInputError(
+      `step "${step}": catch inside a foreach is not supported on Step Functions yet (the body runs as array jobs, which fail as a whole): move the catch to a step outside the foreach, or run the flow with \`metaflow-cdk run --compute batch\``,
+    );
+  }
+}

@@ -1,0 +1,144 @@
+/**
+ * Fixtures of the compiler tests: flows from specs, the default compile options, asl-validator,
+ * and an emulated AWS (Batch jobs with scripted outcomes, an in-memory S3) under
+ * aws-local-stepfunctions.
+ *
+ * aws-local-stepfunctions 3.0.0 does not fill `$$.State` in the context object. AWS sets
+ * `$$.State.RetryCount` to the number of retries of the state so far (0 on the first try); the
+ * emulator does the same in the shared context object: after a scripted failure that a retrier
+ * will retry it sets the count for the next try, and it clears it when a state finishes.
+ */
+import { StateMachine } from 'aws-local-stepfunctions';
+import { defineFlow, type FlowSpec } from '../../../runner/flow/model';
+import { validateFlow, type FlowGraph } from '../../../runner/flow/validate';
+import { compileFlow, type CompiledFlow, type CompileOptions } from '../../../runner/sfn/compiler';
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const aslValidator = require('asl-validator') as (d: unknown) => { isValid: boolean; errorsText: (sep?: string) => string };
+
+export const OPTIONS: CompileOptions = { queue: 'mf-queue', datastoreRoot: 's3://mf-bucket/metaflow' };
+export const EXECUTION = 'sfn-20261121-200000-abc123';
+
+export function graphOf(spec: FlowSpec): FlowGraph {
+  const result = validateFlow(defineFlow(spec));
+  if (!result.ok) throw new Error(result.problems.join('\n'));
+  return result.graph;
+}
+
+export const sh = (script: string) => ['/bin/sh', '-c', script];
+
+/** Compile and check the definition with asl-validator (paths and ARNs included). */
+export function compileValid(graph: FlowGraph, options: Partial<CompileOptions> = {}): CompiledFlow {
+  const compiled = compileFlow(graph, { ...OPTIONS, ...options });
+  // asl-validator annotates the object it checks: give it a copy.
+  const result = aslValidator(JSON.parse(JSON.stringify(compiled.definition)));
+  if (!result.isValid) throw new Error(`asl-validator: ${result.errorsText('; ')}`);
+  return compiled;
+}
+
+type State = Record<string, unknown> & { Type: string; Resource?: string; Retry?: { ErrorEquals: string[]; MaxAttempts?: number }[] };
+
+/** Every state of a definition, nested lists included, by name. */
+export function allStates(definition: { States: Record<string, unknown> }): Map<string, State> {
+  const out = new Map<string, State>();
+  const visit = (states: Record<string, unknown>) => {
+    for (const [name, s] of Object.entries(states)) {
+      const state = s as State;
+      out.set(name, state);
+      for (const b of (state.Branches as { States: Record<string, unknown> }[] | undefined) ?? []) visit(b.States);
+      const proc = state.ItemProcessor as { States: Record<string, unknown> } | undefined;
+      if (proc) visit(proc.States);
+    }
+  };
+  visit(definition.States);
+  return out;
+}
+
+/** A job's outcome: success (optionally writing objects to S3) or a Batch job failure. */
+export type Outcome = { ok: true; write?: (params: SubmitJob, s3: Map<string, string>) => void } | { ok: false; reason: string };
+
+export interface SubmitJob {
+  readonly JobName: string;
+  readonly JobQueue: string;
+  readonly JobDefinition: string;
+  readonly ArrayProperties?: { Size: number };
+  readonly Tags: Record<string, string>;
+  readonly EcsPropertiesOverride: { TaskProperties: { Containers: { Name: string; Command?: string[]; Environment: { Name: string; Value: string }[] }[] }[] };
+}
+
+/** The environment of one container of a SubmitJob, as a map. */
+export function envOf(job: SubmitJob, container = 'main'): Record<string, string> {
+  const c = job.EcsPropertiesOverride.TaskProperties[0].Containers.find((x) => x.Name === container)!;
+  return Object.fromEntries(c.Environment.map((e) => [e.Name, e.Value]));
+}
+
+export interface Run {
+  /** Every SubmitJob, in order, with the Task state that sent it. */
+  readonly submits: { state: string; params: SubmitJob }[];
+  readonly s3: Map<string, string>;
+  readonly output: Record<string, unknown> | undefined;
+  readonly error?: Error;
+}
+
+/**
+ * Execute a compiled machine: Batch tasks follow `script[state]` (one outcome per call, the last
+ * repeats; default success), S3 tasks use an in-memory bucket (`s3` seeds it).
+ */
+export async function execute(
+  compiled: CompiledFlow,
+  input: unknown = {},
+  script: Record<string, Outcome[]> = {},
+  s3: Map<string, string> = new Map(),
+): Promise<Run> {
+  const states = allStates(compiled.definition);
+  const context = { Execution: { Name: EXECUTION, Id: `arn:aws:states:us-east-1:123456789012:execution:m:${EXECUTION}` }, State: { RetryCount: 0 } };
+  const submits: Run['submits'] = [];
+  const calls = new Map<string, number>();
+  const handlers: Record<string, (input: unknown) => Promise<unknown>> = {};
+  for (const [name, state] of states) {
+    if (state.Type !== 'Task') continue;
+    if (state.Resource!.endsWith(':s3:putObject')) {
+      handlers[name] = async (p) => {
+        const { Key, Body } = p as { Key: string; Body: string };
+        s3.set(Key, Body);
+        return { ETag: '"x"' };
+      };
+    } else if (state.Resource!.endsWith(':s3:getObject')) {
+      handlers[name] = async (p) => {
+        const { Key } = p as { Key: string };
+        const body = s3.get(Key);
+        if (body === undefined) throw Object.assign(new Error(`NoSuchKey ${Key}`), { name: 'S3.NoSuchKeyException' });
+        return { Body: body };
+      };
+    } else {
+      handlers[name] = async (p) => {
+        const params = p as SubmitJob;
+        submits.push({ state: name, params });
+        const n = calls.get(name) ?? 0;
+        calls.set(name, n + 1);
+        const outcomes = script[name] ?? [{ ok: true }];
+        const outcome = outcomes[Math.min(n, outcomes.length - 1)];
+        if (outcome.ok) {
+          context.State.RetryCount = 0;
+          outcome.write?.(params, s3);
+          return { JobId: `job-${submits.length}`, JobName: params.JobName, Status: 'SUCCEEDED' };
+        }
+        const userRetries = state.Retry?.find((r) => r.ErrorEquals.includes('States.TaskFailed'))?.MaxAttempts ?? 0;
+        context.State.RetryCount = n + 1 <= userRetries ? n + 1 : 0;
+        throw Object.assign(new Error(JSON.stringify({ JobName: params.JobName, Status: 'FAILED', StatusReason: outcome.reason })), { name: 'States.TaskFailed' });
+      };
+    }
+  }
+  const machine = new StateMachine(compiled.definition as never, { validationOptions: { checkPaths: true, checkArn: true } });
+  const retryIntervalOverrides = Object.fromEntries([...states.keys()].map((n) => [n, 0]));
+  const execution = machine.run(input as never, { overrides: { taskResourceLocalHandlers: handlers as never, retryIntervalOverrides }, context: context as never });
+  try {
+    const output = (await execution.result) as Record<string, unknown>;
+    return { submits, s3, output };
+  } catch (error) {
+    return { submits, s3, output: undefined, error: error as Error };
+  }
+}
+
+/** The S3 key (in the test bucket) of a datastore key. */
+export const key = (relative: string) => `metaflow/${relative}`;

@@ -1,0 +1,197 @@
+/**
+ * The Step Functions compiler's definitions: every one passes asl-validator, and what each state
+ * carries (job definition, queue, tags, the task contract, retries, limits) is asserted here; the
+ * behaviour of the compiled machines is in compiler-execution.test.ts.
+ */
+import fanout from '../../../examples/fanout';
+import hello from '../../../examples/hello';
+import resilient from '../../../examples/resilient';
+import sweep from '../../../examples/sweep';
+import type { Flow } from '../../../runner/flow/model';
+import { validateFlow } from '../../../runner/flow/validate';
+import { compileFlow } from '../../../runner/sfn/compiler';
+import { UserInputError } from '../../../runner/errors';
+import { allStates, compileValid, graphOf, OPTIONS, sh } from './compiler-support';
+
+const IMAGE = 'public.ecr.aws/docker/library/busybox:1.36';
+const EXAMPLES: Record<string, Flow> = { 'hello.ts': hello, 'sweep.ts': sweep, 'fanout.ts': fanout, 'resilient.ts': resilient };
+const example = (name: string) => {
+  const result = validateFlow(EXAMPLES[name]);
+  if (!result.ok) throw new Error(result.problems.join('\n'));
+  return result.graph;
+};
+
+const linear = graphOf({
+  name: 'Linear',
+  image: IMAGE,
+  parameters: { who: { default: 'world' }, n: { type: 'integer' } },
+  steps: [
+    { name: 'start', command: sh('echo start'), next: 'middle', retry: { times: 2, minutesBetweenRetries: 0.25 } },
+    { name: 'middle', command: sh('echo middle'), next: 'end', timeout: { minutes: 5 }, batch: { tags: { team: 'ml' } } },
+    { name: 'end', command: sh('echo end') },
+  ],
+});
+
+describe('compiled definitions pass asl-validator', () => {
+  test.each([
+    ['hello.ts', {}],
+    ['sweep.ts', {}],
+    ['fanout.ts', { platformOf: () => 'FARGATE' as const, executionRoleArn: 'arn:aws:iam::123456789012:role/exec' }],
+  ])('examples/%s', (file, options) => {
+    const compiled = compileValid(example(file), options);
+    expect(compiled.jobDefinitions.length).toBe(example(file).steps.size);
+  });
+
+  test('examples/resilient.ts is refused: its 1-second timeout is below Batch minimum', () => {
+    expect(() => compileFlow(example('resilient.ts'), OPTIONS)).toThrow(
+      new UserInputError('flow "ResilientFlow" cannot run on Step Functions: step "hung": timeout on Batch must be at least 60 s, got 1 s'),
+    );
+  });
+
+  test('a linear flow: one submitJob.sync task per step, in order, with the step policy in its job definition', () => {
+    const { definition, jobDefinitions } = compileValid(linear, { partition: 'aws-cn' });
+    const states = allStates(definition);
+    expect(states.get('start')!.Next).toBe('middle');
+    expect(states.get('middle')!.Next).toBe('end');
+    expect(states.get('end')!.End).toBe(true);
+    const middle = states.get('middle')! as Record<string, any>;
+    expect(middle.Resource).toBe('arn:aws-cn:states:::batch:submitJob.sync');
+    expect(middle.Parameters.JobName).toBe('Linear-middle');
+    expect(middle.Parameters.JobQueue).toBe('mf-queue');
+    expect(middle.Parameters.Tags).toEqual({
+      team: 'ml',
+      'metaflow.flow': 'Linear',
+      'metaflow.run_id.$': '$$.Execution.Name',
+      'metaflow.step': 'middle',
+      'metaflow.task_id': '0',
+      'metaflow.attempt.$': "States.Format('{}', $$.State.RetryCount)",
+    });
+    const def = jobDefinitions.find((d) => d.jobDefinitionName === middle.Parameters.JobDefinition)!;
+    expect(def.timeout).toEqual({ attemptDurationSeconds: 300 });
+    expect(def.retryStrategy).toEqual({ attempts: 4, evaluateOnExit: [{ onStatusReason: 'Host EC2*', action: 'RETRY' }, { onStatusReason: '*', action: 'EXIT' }] });
+    expect(def.ecsProperties?.taskProperties?.[0].containers?.map((c) => c.name)).toEqual(['fetch', 'main', 'upload']);
+  });
+
+  test('user retries: States.TaskFailed after the throttling retrier, the interval rounded up to whole seconds', () => {
+    const { definition } = compileValid(linear);
+    const start = allStates(definition).get('start')! as Record<string, any>;
+    expect(start.Retry[0]).toMatchObject({ ErrorEquals: ['Batch.AWSBatchException', 'Batch.TooManyRequestsException', 'Batch.ServerException'], JitterStrategy: 'FULL', BackoffRate: 2 });
+    expect(start.Retry[1]).toEqual({ ErrorEquals: ['States.TaskFailed'], IntervalSeconds: 15, MaxAttempts: 2, BackoffRate: 1 });
+    // No @retry: only the throttling retrier.
+    expect((allStates(definition).get('end')! as Record<string, any>).Retry).toHaveLength(1);
+    const zero = graphOf({ name: 'Z', image: IMAGE, steps: [{ name: 'start', command: ['x'], next: 'end', retry: { times: 1, minutesBetweenRetries: 0 } }, { name: 'end', command: ['x'] }] });
+    expect((allStates(compileValid(zero).definition).get('start')! as Record<string, any>).Retry[1].IntervalSeconds).toBe(1);
+  });
+
+  test('the task contract in the main container: run id from the execution name, attempt from the retry count, parameters from the state', () => {
+    const { definition } = compileValid(linear);
+    const middle = allStates(definition).get('middle')! as Record<string, any>;
+    const [fetch, main, upload] = middle.Parameters.EcsPropertiesOverride.TaskProperties[0].Containers;
+    const env = Object.fromEntries(main.Environment.map((e: Record<string, string>) => [e.Name, e.Value ?? `$ ${e['Value.$']}`]));
+    expect(env).toMatchObject({
+      MF_FLOW: 'Linear',
+      MF_STEP: 'middle',
+      MF_RUN_ID: '$ $$.Execution.Name',
+      MF_RETRY_COUNT: "$ States.Format('{}', $$.State.RetryCount)",
+      MF_PARAM_WHO: '$ $.params.who',
+      MF_PARAM_N: '$ States.JsonToString($.params.n)',
+      MF_INPUT_PATHS: "$ States.Format('Linear/{}/start/0', $$.Execution.Name)",
+      MF_DATASTORE_ROOT: '/metaflow/root',
+      MF_TASK_ID: '0',
+    });
+    const helper = Object.fromEntries(fetch.Environment.map((e: Record<string, string>) => [e.Name, e.Value ?? `$ ${e['Value.$']}`]));
+    expect(helper).toEqual({
+      MF_DATASTORE_URL: 's3://mf-bucket/metaflow',
+      MF_FETCH_KEYS: "$ States.Format('Linear/{}/start/0/', $$.Execution.Name)",
+      MF_OUTPUT_KEY: "$ States.Format('Linear/{}/middle/0/attempt-{}', $$.Execution.Name, $$.State.RetryCount)",
+      MF_COMMIT_KEY: "$ States.Format('Linear/{}/middle/0', $$.Execution.Name)",
+    });
+    expect(upload.Environment).toEqual(fetch.Environment);
+  });
+
+  test('a required parameter without a value is checked at the start of an execution', () => {
+    const states = allStates(compileValid(linear).definition);
+    expect(states.get('Parameters.check')).toMatchObject({ Choices: [{ Variable: '$.params.n', IsPresent: false, Next: 'Parameters.missing' }], Default: 'start' });
+    expect(states.get('Parameters.missing')).toMatchObject({ Type: 'Fail', Error: 'metaflow.MissingParameter' });
+    // --param n=3 at compile time: no check left, the value is compiled in.
+    const withN = allStates(compileValid(linear, { params: { n: '3' } }).definition);
+    expect(withN.has('Parameters.check')).toBe(false);
+    expect(withN.get('Parameters')!.Result).toEqual({ who: 'world', n: 3 });
+  });
+});
+
+describe('bad input: one line, before anything is deployed', () => {
+  const cases: [string, () => unknown, string][] = [
+    ['a bad --param value', () => compileFlow(linear, { ...OPTIONS, params: { n: 'x' } }), '--param n=x: expected an integer'],
+    ['an unknown --param', () => compileFlow(linear, { ...OPTIONS, params: { nope: '1' } }), 'flow "Linear" has no parameter "nope"'],
+    ['a datastore root that is not S3', () => compileFlow(linear, { ...OPTIONS, datastoreRoot: '/tmp/x' }), 'datastore root must be an s3://<bucket>/<prefix> URL, got "/tmp/x"'],
+    ['no queue', () => compileFlow(linear, { ...OPTIONS, queue: '' }), 'queue must name a Batch job queue, got ""'],
+    ['a bad partition', () => compileFlow(linear, { ...OPTIONS, partition: 'mars' }), 'partition must be an AWS partition'],
+    [
+      'fractional cpu on an EC2 queue',
+      () => compileFlow(graphOf({ name: 'F', image: IMAGE, steps: [{ name: 'start', command: ['x'], next: 'end', resources: { cpu: 0.5 } }, { name: 'end', command: ['x'] }] }), OPTIONS),
+      'step "start": resources.cpu must be a whole number of vCPUs on EC2',
+    ],
+    [
+      'a Fargate queue without an execution role',
+      () => compileFlow(linear, { ...OPTIONS, platformOf: () => 'FARGATE' }),
+      'step "start": Fargate needs an execution role',
+    ],
+    [
+      'static items over the state payload limit',
+      () =>
+        compileFlow(
+          graphOf({
+            name: 'Big',
+            image: IMAGE,
+            steps: [
+              { name: 'start', command: ['x'], next: 'body', foreach: { items: Array.from({ length: 30_000 }, (_, i) => `item-number-${i}`) } },
+              { name: 'body', command: ['x'], next: 'join' },
+              { name: 'join', join: true, command: ['x'], next: 'end' },
+              { name: 'end', command: ['x'] },
+            ],
+          }),
+          OPTIONS,
+        ),
+      'step "start": foreach.items is 588891 bytes of JSON; a Step Functions state holds at most 262144',
+    ],
+    [
+      'container overrides over 8,192 characters',
+      () =>
+        compileFlow(
+          graphOf({ name: 'Env', image: IMAGE, env: { BIG: 'x'.repeat(7000) }, steps: [{ name: 'start', command: ['x'], next: 'end' }, { name: 'end', command: ['x'] }] }),
+          OPTIONS,
+        ),
+      'step "start" on Step Functions (estimated at its longest): container overrides are',
+    ],
+    [
+      'catch inside a foreach',
+      () =>
+        compileFlow(
+          graphOf({
+            name: 'CatchIn',
+            image: IMAGE,
+            steps: [
+              { name: 'start', command: ['x'], next: 'body', foreach: { items: [1, 2] } },
+              { name: 'body', command: ['x'], next: 'join', catch: { var: 'oops' } },
+              { name: 'join', join: true, command: ['x'], next: 'end' },
+              { name: 'end', command: ['x'] },
+            ],
+          }),
+          OPTIONS,
+        ),
+      'step "body": catch inside a foreach is not supported on Step Functions yet',
+    ],
+  ];
+  test.each(cases)('%s', (_what, f, message) => {
+    let error: unknown;
+    try {
+      f();
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(UserInputError);
+    expect((error as Error).message).toContain(message);
+    expect((error as Error).message).not.toContain('\n');
+  });
+});
