@@ -2,9 +2,12 @@ import { createHash } from 'node:crypto';
 import { Stack, Token } from 'aws-cdk-lib';
 import { IConstruct } from 'constructs';
 
-/** What every stand-in starts with; a stand-in is this, then 12 hex digits. */
+/**
+ * What every stand-in holds: this marker, then 12 letters a–p (a hash, letters only so it fits
+ * wherever the compiler checks a name: bucket names, role names, partitions like `aws-…`).
+ */
 const MARKER = 'mfcdkstandin';
-const STAND_IN_ID = new RegExp(`${MARKER}[0-9a-f]{12}`, 'g');
+const STAND_IN_ID = new RegExp(`${MARKER}[a-p]{12}`, 'g');
 
 /**
  * Stand-ins for CDK tokens while a flow is compiled.
@@ -59,7 +62,8 @@ export class CompileStandIns {
   private standIn(value: string, shape: (id: string) => string): string {
     if (!Token.isUnresolved(value)) return value;
     const resolved = JSON.stringify(Stack.of(this.scope).resolve(value));
-    const standIn = shape(`${MARKER}${createHash('sha256').update(resolved).digest('hex').slice(0, 12)}`);
+    const hash = createHash('sha256').update(resolved).digest('hex').slice(0, 12);
+    const standIn = shape(`${MARKER}${[...hash].map((h) => String.fromCharCode(97 + parseInt(h, 16))).join('')}`);
     this.values.set(standIn, value);
     return standIn;
   }

@@ -138,7 +138,7 @@ describe('CompileStandIns: CDK tokens out of the compiler and back', () => {
   test('a token gets a stand-in of the right shape, the same in every synth of the same resource; literals pass unchanged', () => {
     const standIns = new CompileStandIns(stack);
     const standIn = standIns.roleArn(role.roleArn);
-    expect(standIn).toMatch(/^arn:aws:iam::123456789012:role\/mfcdkstandin[0-9a-f]{12}$/);
+    expect(standIn).toMatch(/^arn:aws:iam::123456789012:role\/mfcdkstandin[a-p]{12}$/);
     expect(standIns.bucketName(Stack.of(stack).stackName)).toBe('Test');
     expect(standIns.jobQueue('arn:aws:batch:us-east-1:123456789012:job-queue/q')).toBe('arn:aws:batch:us-east-1:123456789012:job-queue/q');
     // Another app, another token number, the same resource: the same stand-in (so job definition names are stable).
