@@ -1,17 +1,21 @@
 /**
  * FlowStateMachine on synthesized templates: the example app (wired to the stack's own
- * constructs, scheduled) and a stack wired to imported queues, roles, datastore and support (not
- * scheduled). Each app is synthesized once, with cdk-nag on; cfn-lint runs once over both.
+ * constructs, scheduled), a stack wired to imported queues, roles, datastore and support (not
+ * scheduled), and a foreach flow on a queue given directly with a KMS datastore and no support.
+ * Each app is synthesized once, with cdk-nag on; cfn-lint runs once over all of them.
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { App, Stack } from 'aws-cdk-lib';
+import { App, Duration, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
+import * as batch from 'aws-cdk-lib/aws-batch';
+import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { buildFlowStateMachineApp } from '../../examples/flow-state-machine-app';
+import fanout from '../../examples/fanout';
 import hello from '../../examples/hello';
 import { MetaflowBatchCompute } from '../../lib/compute/metaflow-batch-compute';
-import { MetaflowDatastore } from '../../lib/datastore/metaflow-datastore';
+import { DatastoreEncryption, MetaflowDatastore } from '../../lib/datastore/metaflow-datastore';
 import { FlowStateMachine } from '../../lib/step-functions/flow-state-machine';
 import { MetaflowStepFunctionsSupport } from '../../lib/step-functions/metaflow-step-functions-support';
 import { defineFlow } from '../../runner/flow/model';
@@ -103,25 +107,55 @@ function statementsOf(template: Template, rolePrefix: string): any[] {
 
 const actionsOf = (statements: any[]) => statements.flatMap((s) => [s.Action].flat()).sort();
 
+/**
+ * FanoutFlow (a foreach whose items come from S3) on a Fargate queue given directly (no compute
+ * layer, no support: its own log group and schedule role), with a KMS-encrypted datastore.
+ */
+function fanoutWiring(stack: Stack) {
+  const datastore = new MetaflowDatastore(stack, 'Datastore', { encryption: DatastoreEncryption.KMS });
+  const queue = batch.JobQueue.fromJobQueueArn(stack, 'Queue', FARGATE_QUEUE);
+  return new FlowStateMachine(stack, 'Fanout', {
+    flow: fanout,
+    datastore,
+    jobQueue: queue,
+    fargateJobQueue: queue,
+    jobRole: iam.Role.fromRoleArn(stack, 'JobRole', JOB_ROLE, { mutable: false }),
+    fargateExecutionRole: iam.Role.fromRoleArn(stack, 'ExecutionRole', EXECUTION_ROLE, { mutable: false }),
+    schedule: events.Schedule.rate(Duration.days(1)),
+  });
+}
+
+type Variant = 'example' | 'imported' | 'fanout';
+const VARIANTS: Variant[] = ['example', 'imported', 'fanout'];
+/** What each variant's state machine is called, and the logical id prefix of its role. */
+const EXPECTED: Record<Variant, { name: string; role: string; flow: string }> = {
+  example: { name: 'HelloFlowStack_HelloFlow', role: 'HelloFlowStateMachineRole', flow: 'HelloFlow' },
+  imported: { name: 'team-flows_TrainFlow', role: 'TrainStateMachineRole', flow: 'TrainFlow' },
+  fanout: { name: 'Fanout_FanoutFlow', role: 'FanoutStateMachineRole', flow: 'FanoutFlow' },
+};
+
 interface Built { nag: NagSynth; template: Template }
-const built: Record<'example' | 'imported', Built> = {} as any;
+const built = {} as Record<Variant, Built>;
 let exampleHello: FlowStateMachine;
 beforeAll(() => {
+  const synth = (app: App, stack: Stack, outdir: string): Built => {
+    const nag = synthWithNagChecks(app, stack, outdir);
+    return { nag, template: Template.fromJSON(JSON.parse(readFileSync(nag.templatePath, 'utf8'))) };
+  };
   const exampleOut = freshOutdir();
   const example = buildFlowStateMachineApp({ context: FEATURE_FLAGS, outdir: exampleOut });
   exampleHello = example.hello;
-  const exampleNag = synthWithNagChecks(example.app, example.stack, exampleOut);
-  built.example = { nag: exampleNag, template: Template.fromJSON(JSON.parse(readFileSync(exampleNag.templatePath, 'utf8'))) };
-
-  const importedOut = freshOutdir();
-  const app = new App({ context: FEATURE_FLAGS, outdir: importedOut });
-  const stack = new Stack(app, 'Imported');
-  importedWiring(stack);
-  const importedNag = synthWithNagChecks(app, stack, importedOut);
-  built.imported = { nag: importedNag, template: Template.fromJSON(JSON.parse(readFileSync(importedNag.templatePath, 'utf8'))) };
+  built.example = synth(example.app, example.stack, exampleOut);
+  for (const [variant, wire] of [['imported', importedWiring], ['fanout', fanoutWiring]] as const) {
+    const outdir = freshOutdir();
+    const app = new App({ context: FEATURE_FLAGS, outdir });
+    const stack = new Stack(app, variant === 'imported' ? 'Imported' : 'Fanout');
+    wire(stack);
+    built[variant] = synth(app, stack, outdir);
+  }
 });
 
-describe.each(['example', 'imported'] as const)('%s stack', (variant) => {
+describe.each(VARIANTS)('%s stack', (variant) => {
   test('cdk-nag AwsSolutions: synth succeeds with 0 unacknowledged findings', () => {
     expect(built[variant].nag.violations).toEqual([]);
     expect(built[variant].nag.error).toBeUndefined();
@@ -141,18 +175,22 @@ describe.each(['example', 'imported'] as const)('%s stack', (variant) => {
       expect(jd.Properties.JobDefinitionName).toMatch(/^metaflow_[A-Za-z0-9_-]{1,119}$/);
       expect(jd.Properties).toMatchObject({ Type: 'container', PropagateTags: true, ResourceRetentionPolicy: { SkipDeregisterOnUpdate: true } });
       expect(jd.Properties.RetryStrategy.EvaluateOnExit.at(-1)).toEqual({ OnStatusReason: '*', Action: 'EXIT' });
-      expect(jd.Properties.Tags['metaflow.flow']).toBe(variant === 'example' ? 'HelloFlow' : 'TrainFlow');
+      expect(jd.Properties.Tags['metaflow.flow']).toBe(EXPECTED[variant].flow);
     }
   });
 
   test('state machine: <prefix>_<flow>, STANDARD, logging ALL with execution data, X-Ray tracing', () => {
     const [[, machine]] = resourcesOf(built[variant].template, 'AWS::StepFunctions::StateMachine');
-    expect(machine.Properties.StateMachineName).toBe(variant === 'example' ? 'HelloFlowStack_HelloFlow' : 'team-flows_TrainFlow');
+    expect(machine.Properties.StateMachineName).toBe(EXPECTED[variant].name);
     expect(machine.Properties.TracingConfiguration).toEqual({ Enabled: true });
     expect(machine.Properties.LoggingConfiguration).toMatchObject({ Level: 'ALL', IncludeExecutionData: true });
     const destination = machine.Properties.LoggingConfiguration.Destinations[0].CloudWatchLogsLogGroup.LogGroupArn;
-    if (variant === 'example') expect(destination).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^StepFunctionsExecutionLogs/), 'Arn'] });
-    else expect(destination).toBe(`${LOG_GROUP}:*`);
+    const logGroups: Record<Variant, unknown> = {
+      example: { 'Fn::GetAtt': [expect.stringMatching(/^StepFunctionsExecutionLogs/), 'Arn'] },
+      imported: `${LOG_GROUP}:*`,
+      fanout: { 'Fn::GetAtt': [expect.stringMatching(/^FanoutExecutionLogs/), 'Arn'] },
+    };
+    expect(destination).toEqual(logGroups[variant]);
     expect(machine.Properties.RoleArn).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/StateMachineRole/), 'Arn'] });
   });
 
@@ -191,8 +229,8 @@ describe('least privilege of the state machine role', () => {
     expect(queues.sort()).toEqual([FARGATE_QUEUE, GPU_QUEUE, QUEUE].sort());
   });
 
-  test.each(['example', 'imported'] as const)('%s: only the actions the definition calls, no action wildcards, no PassRole', (variant) => {
-    const statements = statementsOf(built[variant].template, variant === 'example' ? 'HelloFlowStateMachineRole' : 'TrainStateMachineRole');
+  test.each(VARIANTS)('%s: only the actions the definition calls, no action wildcards, no PassRole', (variant) => {
+    const statements = statementsOf(built[variant].template, EXPECTED[variant].role);
     const actions = actionsOf(statements);
     const allowed = [
       'batch:SubmitJob', 'batch:DescribeJobs', 'batch:TerminateJob', 'batch:TagResource',
@@ -201,7 +239,7 @@ describe('least privilege of the state machine role', () => {
       'logs:CreateLogDelivery', 'logs:GetLogDelivery', 'logs:UpdateLogDelivery', 'logs:DeleteLogDelivery', 'logs:ListLogDeliveries',
       'logs:PutResourcePolicy', 'logs:DescribeResourcePolicies', 'logs:DescribeLogGroups',
       'xray:PutTraceSegments', 'xray:PutTelemetryRecords', 'xray:GetSamplingRules', 'xray:GetSamplingTargets',
-      'states:StartExecution', 'states:DescribeExecution', 'states:StopExecution',
+      'states:StartExecution', 'states:DescribeExecution', 'states:StopExecution', 'kms:Decrypt', 'kms:GenerateDataKey',
     ];
     for (const action of actions) expect(allowed).toContain(action);
     expect(actions).toEqual(expect.arrayContaining(['batch:SubmitJob', 'batch:DescribeJobs', 'batch:TerminateJob', 'events:PutRule', 'xray:PutTraceSegments', 'logs:CreateLogDelivery']));
@@ -212,12 +250,20 @@ describe('least privilege of the state machine role', () => {
     expect(JSON.stringify(sync.Resource)).toContain(':rule/StepFunctionsGetEventsForBatchJobsRule');
   });
 
-  test('S3 permissions, when the definition has S3 tasks, are limited to the datastore sysroot', () => {
+  test('fanout: the foreach reads and writes S3 under the datastore sysroot only, with the datastore key', () => {
+    const statements = statementsOf(built.fanout.template, EXPECTED.fanout.role);
+    const s3 = statements.filter((st) => actionsOf([st]).some((a: string) => a.startsWith('s3:')));
+    expect(s3).toEqual([expect.objectContaining({
+      Action: ['s3:GetObject', 's3:PutObject'],
+      Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [expect.stringMatching(/^DatastoreBucket/), 'Arn'] }, '/metaflow/*']] },
+    })]);
+    const kms = statements.filter((st) => actionsOf([st]).some((a: string) => a.startsWith('kms:')));
+    expect(kms).toEqual([expect.objectContaining({ Action: ['kms:Decrypt', 'kms:GenerateDataKey'], Resource: { 'Fn::GetAtt': [expect.stringMatching(/^DatastoreKey/), 'Arn'] } })]);
+  });
+
+  test('without S3 tasks (HelloFlow, TrainFlow) the role gets no S3 or KMS access at all', () => {
     for (const variant of ['example', 'imported'] as const) {
-      const statements = statementsOf(built[variant].template, variant === 'example' ? 'HelloFlowStateMachineRole' : 'TrainStateMachineRole');
-      for (const s of statements.filter((st) => [st.Action].flat().some((a: string) => a.startsWith('s3:') && a !== 's3:ListBucket'))) {
-        expect(JSON.stringify(s.Resource)).toMatch(variant === 'example' ? /DatastoreBucket.*\/metaflow\/\*/ : /team-metaflow\/mf\/\*/);
-      }
+      expect(actionsOf(statementsOf(built[variant].template, EXPECTED[variant].role)).filter((a) => /^(s3|kms):/.test(a))).toEqual([]);
     }
   });
 });
@@ -259,6 +305,16 @@ describe('schedule', () => {
       RoleArn: { 'Fn::GetAtt': [expect.stringMatching(/^StepFunctionsEventsRole/), 'Arn'] },
       Input: '{}',
     })]);
+  });
+
+  test('on without support (fanout): a role created for the target may start this state machine only', () => {
+    const [[, rule]] = resourcesOf(built.fanout.template, 'AWS::Events::Rule');
+    expect(rule.Properties).toMatchObject({ Name: 'Fanout_FanoutFlow', ScheduleExpression: 'rate(1 day)' });
+    const roleId = rule.Properties.Targets[0].RoleArn['Fn::GetAtt'][0];
+    const policies = resourcesOf(built.fanout.template, 'AWS::IAM::Policy').filter(([, p]) => p.Properties.Roles.some((r: any) => r.Ref === roleId));
+    expect(policies.flatMap(([, p]) => p.Properties.PolicyDocument.Statement)).toEqual([
+      expect.objectContaining({ Action: 'states:StartExecution', Resource: { Ref: expect.stringMatching(/^FanoutStateMachine/) } }),
+    ]);
   });
 
   test('off (imported): no rule', () => {
@@ -325,12 +381,12 @@ describeWithTool('cfn-lint', 'cfn-lint on the FlowStateMachine templates', () =>
   let findings: string[] = [];
   let status: number | null = null;
   beforeAll(() => {
-    const result = spawnSync('cfn-lint', ['--format', 'parseable', built.example.nag.templatePath, built.imported.nag.templatePath], { encoding: 'utf8' });
+    const result = spawnSync('cfn-lint', ['--format', 'parseable', ...VARIANTS.map((v) => built[v].nag.templatePath)], { encoding: 'utf8' });
     findings = (result.stdout + result.stderr).split('\n').filter((line) => line.trim() !== '');
     status = result.status;
   });
 
-  test('0 errors and 0 warnings on both templates', () => {
+  test('0 errors and 0 warnings on every template', () => {
     expect(findings).toEqual([]);
     expect(status).toBe(0);
   });
