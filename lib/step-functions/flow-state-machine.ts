@@ -19,7 +19,7 @@ import { IMetaflowDatastore } from '../datastore/metaflow-datastore';
 import { acknowledge, wildcardResourceFinding } from '../nag/acknowledgements';
 import { invalidProp } from '../validation';
 import { CompileStandIns } from './compile-stand-ins';
-import { definitionNeeds } from './definition-needs';
+import { DefinitionNeeds, definitionNeeds } from './definition-needs';
 import { FlowJobDefinition } from './flow-job-definition';
 import {
   BATCH_SYNC_EVENTS_RULE,
@@ -330,7 +330,12 @@ export class FlowStateMachine extends FlowStateMachineBase {
     // Tasks submit the exact revision deployed with this definition (`Ref` is the ARN with its revision).
     const refs = new Map(restored.jobDefinitions.map((input, i) => [input.jobDefinitionName!, jobDefinitions[i].ref]));
     this.definition = replaceStrings(restored.definition, refs) as AslDefinition;
-    const needs = definitionNeeds(this.definition);
+    let needs: DefinitionNeeds;
+    try {
+      needs = definitionNeeds(this.definition);
+    } catch (err) {
+      throw new Error(`${this.node.path}: the compiled definition of flow ${JSON.stringify(flow.name)} cannot be given least privilege: ${(err as Error).message}`);
+    }
     const unknown = needs.jobDefinitions.filter((d) => ![...refs.values()].includes(d));
     if (unknown.length > 0) {
       throw new Error(`${this.node.path}: the compiled definition submits job definitions it does not define: ${unknown.join(', ')}`);
@@ -439,7 +444,7 @@ export class FlowStateMachine extends FlowStateMachineBase {
   }
 
   /** The role may do what the definition calls, on the resources it names, and nothing else. */
-  private grantDefinitionNeeds(needs: ReturnType<typeof definitionNeeds>, datastore: IMetaflowDatastore): void {
+  private grantDefinitionNeeds(needs: DefinitionNeeds, datastore: IMetaflowDatastore): void {
     const stack = Stack.of(this);
     const allow = (actions: string[], resources: string[], conditions?: Record<string, unknown>) =>
       this.stateMachine.addToRolePolicy(new iam.PolicyStatement({ actions, resources, conditions }));
