@@ -307,7 +307,8 @@ export class FlowStateMachine extends FlowStateMachineBase {
       compiled = compileFlow(graph, {
         queue: standIns.jobQueue(jobQueue.jobQueueArn),
         gpuQueue: gpuJobQueue ? standIns.jobQueue(gpuJobQueue.jobQueueArn) : undefined,
-        platformOf: (queue: string): QueuePlatform => (queue === fargateStandIn ? 'FARGATE' : 'EC2'),
+        // A step may name the Fargate queue itself (`batch: { queue: compute.fargateQueue.jobQueueArn }`).
+        platformOf: (queue: string): QueuePlatform => (fargateJobQueue && [fargateStandIn, fargateJobQueue.jobQueueArn].includes(queue) ? 'FARGATE' : 'EC2'),
         jobRoleArn: jobRole ? standIns.roleArn(jobRole.roleArn) : undefined,
         executionRoleArn: fargateExecutionRole ? standIns.roleArn(fargateExecutionRole.roleArn) : undefined,
         datastoreRoot: `s3://${standIns.bucketName(datastore.bucket.bucketName)}/${datastore.sysrootPrefix}`,

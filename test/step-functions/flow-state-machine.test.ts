@@ -6,11 +6,12 @@
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { App, Duration, Stack } from 'aws-cdk-lib';
+import { App, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as batch from 'aws-cdk-lib/aws-batch';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { buildFlowStateMachineApp } from '../../examples/flow-state-machine-app';
 import fanout from '../../examples/fanout';
 import hello from '../../examples/hello';
@@ -23,7 +24,7 @@ import { validateFlow } from '../../runner/flow/validate';
 import { compileFlow } from '../../runner/sfn/compiler';
 import { describeWithTool } from '../support/external-tool';
 import { freshOutdir, NagSynth, synthWithNagChecks } from '../support/nag-synth';
-import { resourcesOf } from '../support/synth';
+import { resourcesOf, stackWithVpcAndDatastore } from '../support/synth';
 
 const FEATURE_FLAGS = require('../../cdk.json').context;
 /** asl-validator ships no type declarations. */
@@ -363,6 +364,59 @@ describe('grants and importers', () => {
     expect(flow.role).toBe(flow.stateMachine.role);
     expect(flow.scheduleRule).toBeUndefined();
     expect(flow.logGroup.logGroupArn).toBe(`${LOG_GROUP}:*`);
+  });
+});
+
+describe('options: a step on the stack\'s own Fargate queue, a given role, removal policy, log level', () => {
+  const { stack, vpc, datastore } = stackWithVpcAndDatastore();
+  const compute = new MetaflowBatchCompute(stack, 'Compute', { vpc, datastore, fargate: { enabled: true } });
+  const role = new iam.Role(stack, 'OwnRole', { assumedBy: new iam.ServicePrincipal('states.amazonaws.com') });
+  const mixed = defineFlow({
+    name: 'MixedFlow',
+    image: 'public.ecr.aws/docker/library/busybox:1.36',
+    steps: [
+      { name: 'start', command: ['true'], next: 'small' },
+      // The flow names the stack's Fargate queue by its (deploy-time) ARN.
+      { name: 'small', command: ['true'], resources: { cpu: 0.5, memory: 1024 }, batch: { queue: compute.fargateQueue!.jobQueueArn }, next: 'end' },
+      { name: 'end', command: ['true'] },
+    ],
+  });
+  const flow = new FlowStateMachine(stack, 'Mixed', {
+    flow: mixed, datastore, compute, stateMachinePrefix: 'team',
+    role, removalPolicy: RemovalPolicy.RETAIN, logLevel: sfn.LogLevel.ERROR, includeExecutionData: false,
+  });
+  const template = Template.fromStack(stack);
+
+  test('the step on the Fargate queue gets a Fargate job definition; the others EC2; both queues granted', () => {
+    const platforms = resourcesOf(template, 'AWS::Batch::JobDefinition').map(([, r]) => [r.Properties.Tags['metaflow.step'], r.Properties.PlatformCapabilities[0]]);
+    expect(Object.fromEntries(platforms)).toEqual({ start: 'EC2', small: 'FARGATE', end: 'EC2' });
+    const submit = statementsOf(template, 'OwnRole').find((st) => actionsOf([st]).includes('batch:SubmitJob'));
+    const queues = JSON.stringify([submit.Resource].flat().filter((r: any) => r['Fn::GetAtt']));
+    expect(queues).toMatch(/ComputeDefaultQueue/);
+    expect(queues).toMatch(/ComputeFargateQueue/);
+    expect(queues).not.toMatch(/ComputeGpuQueue/);
+  });
+
+  test('a given role runs the state machine and receives the statements', () => {
+    expect(flow.role).toBe(role);
+    const [[, machine]] = resourcesOf(template, 'AWS::StepFunctions::StateMachine');
+    expect(machine.Properties.RoleArn).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^OwnRole/), 'Arn'] });
+    expect(actionsOf(statementsOf(template, 'OwnRole'))).toEqual(expect.arrayContaining(['batch:SubmitJob', 'batch:DescribeJobs', 'events:PutRule']));
+    // Its DependsOn keeps the policy (the role is implied by RoleArn).
+    expect([(machine as any).DependsOn].flat()).toEqual([expect.stringMatching(/^OwnRoleDefaultPolicy/)]);
+  });
+
+  test('removalPolicy RETAIN applies to the state machine, the job definitions and the log group made here', () => {
+    const retained = (type: string) => resourcesOf(template, type).map(([, r]) => (r as any).DeletionPolicy);
+    expect(retained('AWS::StepFunctions::StateMachine')).toEqual(['Retain']);
+    expect(new Set(retained('AWS::Batch::JobDefinition'))).toEqual(new Set(['Retain']));
+    expect(retained('AWS::Logs::LogGroup')).toEqual(['Retain']);
+  });
+
+  test('logLevel and includeExecutionData pass through; the prefix names it', () => {
+    const [[, machine]] = resourcesOf(template, 'AWS::StepFunctions::StateMachine');
+    expect(machine.Properties.LoggingConfiguration).toMatchObject({ Level: 'ERROR', IncludeExecutionData: false });
+    expect(machine.Properties.StateMachineName).toBe('team_MixedFlow');
   });
 });
 
