@@ -63,7 +63,8 @@ function noItems(scope: Scope, split: string, variable: string, what: string): v
     Error: 'metaflow.ForeachItems',
     Cause: `the foreach of step "${split}" needs a non-empty list in ${what}`,
   });
-  const check: Record<string, unknown> = { Type: 'Choice', Choices: [{ Variable: variable, IsPresent: false, Next: fail }] };
+  // `Not IsPresent` rather than `IsPresent: false`: the same rule, and aws-local-stepfunctions 3 only gets this form right.
+  const check: Record<string, unknown> = { Type: 'Choice', Choices: [{ Not: { Variable: variable, IsPresent: true }, Next: fail }] };
   scope.add(`${split}.check-items`, check, [(next) => (check.Default = next)]);
 }
 

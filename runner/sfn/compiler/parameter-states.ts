@@ -5,7 +5,6 @@
  * stops at once with `metaflow.MissingParameter` naming it. The state also gets its `caught`
  * (every catch var, null) and `ctx` ({}) — see state-shape.ts.
  */
-import { describeValue } from '../../../lib/describe-value';
 import { resolveParameters } from '../../flow/parameters';
 import { UserInputError } from '../../errors';
 import type { Compilation } from './compilation';
@@ -20,18 +19,14 @@ export function compiledParameterValues(c: Compilation): Record<string, unknown>
   const missing = (p: string) => Object.keys(c.graph.flow.parameters ?? {}).some((name) => !Object.hasOwn(values, name) && p.startsWith(`parameter "${name}" has no default`));
   const real = problems.filter((p) => !missing(p));
   if (real.length) throw new UserInputError(real.join('; '));
-  for (const [name, value] of Object.entries(values)) {
-    if (value && typeof value === 'object' && JSON.stringify(value).includes('.$"')) {
-      throw new UserInputError(`parameter "${name}": a key ending in ".$" cannot be compiled into a Step Functions definition, got ${describeValue(value)}`);
-    }
-  }
   return values;
 }
 
 export function addParameterStates(scope: Scope, c: Compilation, values: Readonly<Record<string, unknown>>): void {
   const caught = Object.fromEntries([...c.catchVars.keys()].sort().map((v) => [v, null]));
   const start = (params: string) => ({ Type: 'Pass', Parameters: { 'params.$': params, caught, ctx: {} } });
-  scope.add('Parameters', { Type: 'Pass', Comment: 'the compiled parameter values', Result: values, ResultPath: '$.compiledParameters' });
+  // Every state name of the compiler's own has a dot, so none can be a step's (an identifier).
+  scope.add('Parameters.compiled', { Type: 'Pass', Comment: 'the compiled parameter values', Result: values, ResultPath: '$.compiledParameters' });
   const merge = scope.addDetached('Parameters.merge', start('States.JsonMerge($.compiledParameters, $.Parameters, false)'));
   const defaults = scope.addDetached('Parameters.defaults', start('$.compiledParameters'));
   scope.add(
@@ -54,7 +49,7 @@ export function addParameterStates(scope: Scope, c: Compilation, values: Readonl
   });
   const check: Record<string, unknown> = {
     Type: 'Choice',
-    Choices: required.map((r) => ({ Variable: member('$.params', r), IsPresent: false, Next: fail })),
+    Choices: required.map((r) => ({ Not: { Variable: member('$.params', r), IsPresent: true }, Next: fail })),
   };
   scope.add('Parameters.check', check, [(next) => (check.Default = next)]);
 }

@@ -4,8 +4,7 @@
  * output-passing helpers' environment (io-env.ts), with run-time values as tokens
  * (dynamic-text.ts) turned into `States.Format` expressions.
  */
-import { ContainerOverridesTooLargeError, containerOverridesSize, largestVariables, MAX_CONTAINER_OVERRIDES_CHARS } from '../../batch/overrides';
-import { ARRAY_INDEX_OFFSET_ENV } from '../../batch/overrides';
+import { ARRAY_INDEX_OFFSET_ENV, ContainerOverridesTooLargeError, containerOverridesSize, largestVariables, MAX_CONTAINER_OVERRIDES_CHARS } from '../../batch/overrides';
 import { childBootstrapCommand, FOREACH_ITEMS_FILE_ENV, TASK_ID_PREFIX_ENV } from '../../batch/child-bootstrap';
 import { contractKeys, NO_CAUGHT, TASK_ID_PLACEHOLDER, templateEnvironment } from '../../contract';
 import { parameterEnvName, parameterType } from '../../flow/parameters';

@@ -13,7 +13,7 @@ import { UserInputError } from '../../errors';
 import { nextOf } from '../../flow/model';
 import type { Compilation } from './compilation';
 import { addChildrenMap, addForeachEntry, addForeachMap } from './foreach-states';
-import { nextTail, Scope, type Tail } from './scope';
+import { nextTail, Scope } from './scope';
 import { member } from './state-shape';
 import { submitJobState, type Position } from './task-state';
 import { dynamic, toAsl } from './dynamic-text';
@@ -59,9 +59,11 @@ export class Walker {
   }
 
   private addForeach(scope: Scope, split: string, join: string, pos: Position): string[] {
+    const first = nextOf(this.c.graph.steps.get(split)!)[0];
+    if (first === join) throw new UserInputError(`step "${split}": a foreach needs at least one step before its join "${join}" on Step Functions`);
     addForeachEntry(scope, this.c, split, pos);
     const body = new Scope(this.c.names);
-    const done = this.walk(body, nextOf(this.c.graph.steps.get(split)!)[0], join, { kind: 'array', split });
+    const done = this.walk(body, first, join, { kind: 'array', split });
     addForeachMap(scope, split, body.finish());
     return done;
   }
@@ -85,6 +87,7 @@ export class Walker {
 
   private addTask(scope: Scope, step: string, pos: Position): void {
     const plan = this.c.plan(step);
+    if (plan.policies.catch && pos.kind !== 'top') throw this.catchInForeach(step);
     if (pos.kind === 'array') {
       const array = submitJobState(this.c, step, pos, 'array', this.paramValues);
       const single = submitJobState(this.c, step, pos, 'plain', this.paramValues);
@@ -93,7 +96,6 @@ export class Walker {
       scope.addDetached(step, array);
       scope.addDetached(one, single);
       scope.setTails([nextTail(array), nextTail(single)]);
-      if (plan.policies.catch) throw this.catchInForeach(step);
       return;
     }
     const task = submitJobState(this.c, step, pos, 'plain', this.paramValues);
@@ -101,7 +103,6 @@ export class Walker {
       scope.add(step, task);
       return;
     }
-    if (pos.kind !== 'top') throw this.catchInForeach(step);
     // Caught: record the failure (Failure's shape, runner/datastore/types.ts) and go on as after a success.
     const v = plan.policies.catch.var;
     const recorded = `${step}.caught`;
@@ -120,9 +121,8 @@ export class Walker {
       pass.ResultPath = member('$.caught', v);
     }
     scope.add(step, task);
-    const taskTails: Tail[] = [nextTail(task)];
     scope.addDetached(recorded, pass);
-    scope.setTails([...taskTails, nextTail(pass)]);
+    scope.setTails([nextTail(task), nextTail(pass)]);
   }
 
   private catchInForeach(step: string): UserInputError {

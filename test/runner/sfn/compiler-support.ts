@@ -13,6 +13,19 @@ import { defineFlow, type FlowSpec } from '../../../runner/flow/model';
 import { validateFlow, type FlowGraph } from '../../../runner/flow/validate';
 import { compileFlow, type CompiledFlow, type CompileOptions } from '../../../runner/sfn/compiler';
 
+// aws-local-stepfunctions 3 calls Promise.withResolvers (Node 22+); this machine's Node may be older.
+if (typeof (Promise as { withResolvers?: unknown }).withResolvers !== 'function') {
+  (Promise as unknown as { withResolvers: () => unknown }).withResolvers = () => {
+    let resolve!: (v: unknown) => void;
+    let reject!: (e: unknown) => void;
+    const promise = new Promise((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    return { promise, resolve, reject };
+  };
+}
+
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const aslValidator = require('asl-validator') as (d: unknown) => { isValid: boolean; errorsText: (sep?: string) => string };
 
@@ -129,7 +142,9 @@ export async function execute(
       };
     }
   }
-  const machine = new StateMachine(compiled.definition as never, { validationOptions: { checkPaths: true, checkArn: true } });
+  // A copy per execution: the emulator's Pass states hand out their `Result` object itself, and
+  // States.JsonMerge then changes it in place.
+  const machine = new StateMachine(JSON.parse(JSON.stringify(compiled.definition)) as never, { validationOptions: { checkPaths: true, checkArn: true } });
   const retryIntervalOverrides = Object.fromEntries([...states.keys()].map((n) => [n, 0]));
   const execution = machine.run(input as never, { overrides: { taskResourceLocalHandlers: handlers as never, retryIntervalOverrides }, context: context as never });
   try {

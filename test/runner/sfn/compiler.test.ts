@@ -109,14 +109,19 @@ describe('compiled definitions pass asl-validator', () => {
     expect(upload.Environment).toEqual(fetch.Environment);
   });
 
+  test('a step may be called like a state of the compiler (its own names all have a dot)', () => {
+    const flow = graphOf({ name: 'N', image: IMAGE, steps: [{ name: 'start', command: ['x'], next: 'Parameters' }, { name: 'Parameters', command: ['x'], next: 'end' }, { name: 'end', command: ['x'] }] });
+    expect(allStates(compileValid(flow).definition).get('Parameters')!.Type).toBe('Task');
+  });
+
   test('a required parameter without a value is checked at the start of an execution', () => {
     const states = allStates(compileValid(linear).definition);
-    expect(states.get('Parameters.check')).toMatchObject({ Choices: [{ Variable: '$.params.n', IsPresent: false, Next: 'Parameters.missing' }], Default: 'start' });
+    expect(states.get('Parameters.check')).toMatchObject({ Choices: [{ Not: { Variable: '$.params.n', IsPresent: true }, Next: 'Parameters.missing' }], Default: 'start' });
     expect(states.get('Parameters.missing')).toMatchObject({ Type: 'Fail', Error: 'metaflow.MissingParameter' });
     // --param n=3 at compile time: no check left, the value is compiled in.
     const withN = allStates(compileValid(linear, { params: { n: '3' } }).definition);
     expect(withN.has('Parameters.check')).toBe(false);
-    expect(withN.get('Parameters')!.Result).toEqual({ who: 'world', n: 3 });
+    expect(withN.get('Parameters.compiled')!.Result).toEqual({ who: 'world', n: 3 });
   });
 });
 
@@ -163,6 +168,23 @@ describe('bad input: one line, before anything is deployed', () => {
           OPTIONS,
         ),
       'step "start" on Step Functions (estimated at its longest): container overrides are',
+    ],
+    [
+      'a foreach whose join follows the split at once',
+      () =>
+        compileFlow(
+          graphOf({
+            name: 'NoBody',
+            image: IMAGE,
+            steps: [
+              { name: 'start', command: ['x'], next: 'join', foreach: { items: [1, 2] } },
+              { name: 'join', join: true, command: ['x'], next: 'end' },
+              { name: 'end', command: ['x'] },
+            ],
+          }),
+          OPTIONS,
+        ),
+      'step "start": a foreach needs at least one step before its join "join" on Step Functions',
     ],
     [
       'catch inside a foreach',

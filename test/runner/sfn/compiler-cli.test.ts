@@ -1,0 +1,63 @@
+/**
+ * `metaflow-cdk sfn compile` through the real binary: valid JSON on stdout and exit 0 for an
+ * example; one line on stderr and exit 2 for each kind of bad input. No AWS endpoint is set:
+ * compiling calls none.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const aslValidator = require('asl-validator') as (d: unknown) => { isValid: boolean; errorsText: () => string };
+
+const ROOT = join(__dirname, '..', '..', '..');
+const BIN = join(ROOT, 'bin', 'metaflow-cdk.js');
+const ENV = {
+  PATH: process.env.PATH,
+  METAFLOW_HOME: mkdtempSync(join(tmpdir(), 'mf-sfn-compile-')),
+  METAFLOW_BATCH_JOB_QUEUE: 'mf-queue',
+  METAFLOW_DATASTORE_SYSROOT_S3: 's3://mf-bucket/metaflow',
+  AWS_ENDPOINT_URL: 'http://127.0.0.1:9',
+};
+
+const cli = (args: string[], env: Record<string, string | undefined> = ENV) => spawnSync(process.execPath, [BIN, 'sfn', 'compile', ...args], { cwd: ROOT, env, encoding: 'utf8' });
+
+describe('metaflow-cdk sfn compile', () => {
+  test('examples/hello.ts: the definition as JSON on stdout, valid ASL, exit 0', () => {
+    const res = cli(['examples/hello.ts', '--param', 'name=mars']);
+    expect(res.stderr).toBe('');
+    expect(res.status).toBe(0);
+    const definition = JSON.parse(res.stdout);
+    expect(aslValidator(definition).isValid).toBe(true);
+    expect(definition.States['Parameters.compiled'].Result).toEqual({ name: 'mars' });
+    expect(definition.States.start.Parameters.JobQueue).toBe('mf-queue');
+  });
+
+  test('--fargate-queue and --job-definitions: Fargate job definitions printed beside the definition', () => {
+    const res = cli(['examples/fanout.ts', '--queue', 'fq', '--fargate-queue', 'fq', '--execution-role', 'arn:aws:iam::123456789012:role/exec', '--job-definitions']);
+    expect(res.status).toBe(0);
+    const { definition, jobDefinitions } = JSON.parse(res.stdout);
+    expect(definition.StartAt).toBe('Parameters.compiled');
+    expect(jobDefinitions.map((d: { platformCapabilities: string[] }) => d.platformCapabilities)).toEqual([['FARGATE'], ['FARGATE'], ['FARGATE'], ['FARGATE']]);
+  });
+
+  test.each([
+    ['a step Batch cannot run', ['examples/resilient.ts'], ENV, 'metaflow-cdk: flow "ResilientFlow" cannot run on Step Functions: step "hung": timeout on Batch must be at least 60 s, got 1 s\n'],
+    ['fractional cpu on an EC2 queue', ['examples/fanout.ts'], ENV, 'metaflow-cdk: flow "FanoutFlow" cannot run on Step Functions: step "square": resources.cpu must be a whole number of vCPUs on EC2 (fractions only on Fargate), got 0.25\n'],
+    ['a bad --param', ['examples/hello.ts', '--param', 'name'], ENV, 'metaflow-cdk: --param "name": expected name=value\n'],
+    ['an unknown parameter', ['examples/hello.ts', '--param', 'nope=1'], ENV, 'metaflow-cdk: --param nope: flow "HelloFlow" has no parameter "nope" (parameters: name)\n'],
+    ['no such flow file', ['examples/nope.ts'], ENV, 'metaflow-cdk: flow file not found: examples/nope.ts\n'],
+    [
+      'no queue configured',
+      ['examples/hello.ts'],
+      { ...ENV, METAFLOW_BATCH_JOB_QUEUE: undefined },
+      `metaflow-cdk: missing Metaflow config key METAFLOW_BATCH_JOB_QUEUE: set it in ${join(ENV.METAFLOW_HOME, 'config.json')} or the environment, or pass --queue (metaflow-cdk configure writes it from the stack)\n`,
+    ],
+  ])('%s: one line, exit 2', (_what, args, env, stderr) => {
+    const res = cli(args, env);
+    expect(res.stdout).toBe('');
+    expect(res.stderr).toBe(stderr);
+    expect(res.status).toBe(2);
+  });
+});
