@@ -30,3 +30,5 @@ export * from './ui';
 // from 'metaflow-cdk/runner' instead, which loads no CDK code.
 export { defineFlow } from '../runner/flow/model';
 export type { Flow, FlowSpec, StepSpec, ParameterSpec, ParameterType, ForeachSource } from '../runner/flow/model';
+// Flows deployed as Step Functions state machines by a CDK app (the compiler the CLI uses).
+export * from './step-functions/flow-state-machine';

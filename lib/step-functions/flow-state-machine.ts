@@ -1,0 +1,566 @@
+import { ArnFormat, CfnResource, Lazy, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
+import * as batch from 'aws-cdk-lib/aws-batch';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import { Construct, IConstruct } from 'constructs';
+import { UserInputError } from '../../runner/errors';
+import { Flow, isFlow } from '../../runner/flow/model';
+import { resolveParameters } from '../../runner/flow/parameters';
+import { FlowGraph, validateFlow } from '../../runner/flow/validate';
+import { compileFlow } from '../../runner/sfn/compiler';
+import type { CompiledFlow, QueuePlatform } from '../../runner/sfn/compiler/types';
+import type { AslDefinition } from '../../runner/sfn/deploy';
+import { flowStateMachineName, scheduleRuleName } from '../../runner/sfn/names';
+import { IMetaflowBatchCompute } from '../compute/metaflow-batch-compute';
+import { IMetaflowDatastore } from '../datastore/metaflow-datastore';
+import { acknowledge, wildcardResourceFinding } from '../nag/acknowledgements';
+import { invalidProp } from '../validation';
+import { CompileStandIns } from './compile-stand-ins';
+import { DefinitionNeeds, definitionNeeds } from './definition-needs';
+import { FlowJobDefinition } from './flow-job-definition';
+import {
+  BATCH_SYNC_EVENTS_RULE,
+  IMetaflowStepFunctionsSupport,
+  MetaflowStepFunctionsSupport,
+  STATE_MACHINE_NAME_SEPARATOR,
+  STATE_MACHINE_PREFIX_PATTERN,
+} from './metaflow-step-functions-support';
+
+/** A flow deployed as a Step Functions state machine, created here or imported. */
+export interface IFlowStateMachine extends IConstruct {
+  /** The flow's name. */
+  readonly flowName: string;
+  /** Metaflow's SFN_STATE_MACHINE_PREFIX the state machine is named under. */
+  readonly stateMachinePrefix: string;
+  /** `<prefix>_<flow>`. */
+  readonly stateMachineName: string;
+  /** ARN of the state machine. */
+  readonly stateMachineArn: string;
+  /** The state machine (for metrics and the other grants of aws-stepfunctions). */
+  readonly stateMachine: sfn.IStateMachine;
+  /** Let `grantee` start executions (runs) of the flow. */
+  grantStartExecution(grantee: iam.IGrantable): iam.Grant;
+  /** Let `grantee` read the state machine, its executions and their history. */
+  grantRead(grantee: iam.IGrantable): iam.Grant;
+  /** Let `grantee` perform `actions` (e.g. `states:StopExecution`) on the flow's executions. */
+  grantExecution(grantee: iam.IGrantable, ...actions: string[]): iam.Grant;
+}
+
+/** Properties of a {@link FlowStateMachine}. */
+export interface FlowStateMachineProps {
+  /** The flow (from `defineFlow`), validated and compiled with the compiler `metaflow-cdk sfn compile` uses. */
+  readonly flow: Flow;
+
+  /** The datastore: tasks read and write under its sysroot (Metaflow's DATASTORE_SYSROOT_S3). */
+  readonly datastore: IMetaflowDatastore;
+
+  /**
+   * The Batch compute layer (created, or imported with `MetaflowBatchCompute.fromAttributes`):
+   * the default of every queue and role below.
+   *
+   * @default - none: give `jobQueue` (and the roles the steps need)
+   */
+  readonly compute?: IMetaflowBatchCompute;
+
+  /**
+   * The queue of steps without GPUs and without a queue of their own (Metaflow's BATCH_JOB_QUEUE).
+   *
+   * @default - `compute.defaultQueue`
+   */
+  readonly jobQueue?: batch.IJobQueue;
+
+  /**
+   * The queue of steps with `resources.gpu > 0`.
+   *
+   * @default - `compute.gpuQueue`, else the default queue
+   */
+  readonly gpuJobQueue?: batch.IJobQueue;
+
+  /**
+   * The queue whose compute environments are Fargate: steps sent to it get Fargate job
+   * definitions (give it as `jobQueue` too when every step runs on Fargate).
+   *
+   * @default - `compute.fargateQueue`; without one every queue is EC2
+   */
+  readonly fargateJobQueue?: batch.IJobQueue;
+
+  /**
+   * The role job containers assume (Metaflow's ECS_S3_ACCESS_IAM_ROLE).
+   *
+   * @default - `compute.jobRole`; without compute, none
+   */
+  readonly jobRole?: iam.IRole;
+
+  /**
+   * The Fargate task execution role (Metaflow's ECS_FARGATE_EXECUTION_ROLE), needed by Fargate steps.
+   *
+   * @default - `compute.fargateExecutionRole`
+   */
+  readonly fargateExecutionRole?: iam.IRole;
+
+  /**
+   * Step Functions support (created, or imported with `MetaflowStepFunctionsSupport.fromAttributes`):
+   * the state machine prefix, the execution-history log group and the schedule's EventBridge role.
+   *
+   * @default - none: the prefix, log group and schedule role below
+   */
+  readonly support?: IMetaflowStepFunctionsSupport;
+
+  /**
+   * Prefix of the state machine's name `<prefix>_<flow>` (Metaflow's SFN_STATE_MACHINE_PREFIX):
+   * 1–40 letters, digits or "-". Only without `support`, whose prefix is used otherwise.
+   *
+   * @default - the stack name
+   */
+  readonly stateMachinePrefix?: string;
+
+  /**
+   * The role the state machine runs as. It is granted what the compiled definition calls (see
+   * the docs); an immutable imported role must already allow that.
+   *
+   * @default - a role that may do exactly what the definition calls
+   */
+  readonly role?: iam.IRole;
+
+  /**
+   * Where execution history is logged.
+   *
+   * @default - the support's log group; without support, a log group created here (retention one year)
+   */
+  readonly logGroup?: logs.ILogGroup;
+
+  /**
+   * What is logged: `ALL`, `ERROR` or `FATAL` (logging cannot be turned off).
+   *
+   * @default sfn.LogLevel.ALL
+   */
+  readonly logLevel?: sfn.LogLevel;
+
+  /**
+   * Log execution data (inputs and outputs of states, which include the flow's parameters: turn
+   * it off for flows that take secrets).
+   *
+   * @default true
+   */
+  readonly includeExecutionData?: boolean;
+
+  /**
+   * Values of the flow's parameters, written as `--param name=value` takes them, that replace the
+   * flow's defaults in the definition; an execution's input still wins.
+   *
+   * @default - the flow's defaults
+   */
+  readonly parameters?: Readonly<Record<string, string>>;
+
+  /**
+   * Start the flow on this schedule (an EventBridge rule named like the state machine, whose
+   * target passes `{}` as the input, so scheduled runs use `parameters` and the flow's defaults).
+   *
+   * @default - no schedule
+   */
+  readonly schedule?: events.Schedule;
+
+  /**
+   * The role EventBridge starts scheduled runs with.
+   *
+   * @default - the support's events role; without support, a role created for the target
+   */
+  readonly scheduleRole?: iam.IRole;
+
+  /**
+   * What deleting the stack does to the state machine, its job definitions and schedule, and
+   * the log group created here. `SNAPSHOT` does not apply.
+   *
+   * @default - RemovalPolicy.DESTROY, except a log group created here, which is retained
+   */
+  readonly removalPolicy?: RemovalPolicy;
+
+  /**
+   * The output-passing helper image of multi-container steps.
+   *
+   * @default - the compiler's default (DEFAULT_HELPER_IMAGE of runner/batch/output-passing.ts)
+   */
+  readonly helperImage?: string;
+}
+
+/** Attributes to import a flow's state machine by name. */
+export interface FlowStateMachineAttributes {
+  /** The flow's name. */
+  readonly flowName: string;
+  /**
+   * Metaflow's SFN_STATE_MACHINE_PREFIX.
+   *
+   * @default - the support's prefix
+   */
+  readonly stateMachinePrefix?: string;
+  /**
+   * Step Functions support the flow was deployed with.
+   *
+   * @default - none: give stateMachinePrefix
+   */
+  readonly support?: IMetaflowStepFunctionsSupport;
+}
+
+const LOG_LEVELS: readonly sfn.LogLevel[] = [sfn.LogLevel.ALL, sfn.LogLevel.ERROR, sfn.LogLevel.FATAL];
+const REMOVAL_POLICIES: readonly RemovalPolicy[] = [RemovalPolicy.DESTROY, RemovalPolicy.RETAIN, RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE];
+
+abstract class FlowStateMachineBase extends Construct implements IFlowStateMachine {
+  abstract readonly flowName: string;
+  abstract readonly stateMachinePrefix: string;
+  abstract readonly stateMachineName: string;
+  abstract readonly stateMachine: sfn.IStateMachine;
+
+  get stateMachineArn(): string {
+    return this.stateMachine.stateMachineArn;
+  }
+
+  grantStartExecution(grantee: iam.IGrantable): iam.Grant {
+    return sfn.StateMachineGrants.fromStateMachine(this.stateMachine).startExecution(grantee);
+  }
+
+  grantRead(grantee: iam.IGrantable): iam.Grant {
+    return sfn.StateMachineGrants.fromStateMachine(this.stateMachine).read(grantee);
+  }
+
+  grantExecution(grantee: iam.IGrantable, ...actions: string[]): iam.Grant {
+    return sfn.StateMachineGrants.fromStateMachine(this.stateMachine).execution(grantee, ...actions);
+  }
+}
+
+/**
+ * A flow deployed as an AWS Step Functions state machine inside a CDK app, compiled by the same
+ * compiler as `metaflow-cdk sfn deploy`: one `AWS::Batch::JobDefinition` per compiled job
+ * definition (named `metaflow_…`, the prefix the stack's grants allow), the state machine
+ * `<prefix>_<flow>` (logging to the support's log group, X-Ray tracing on) whose role may do
+ * exactly what the definition calls, and an optional EventBridge schedule.
+ */
+export class FlowStateMachine extends FlowStateMachineBase {
+  /** Import the state machine of a flow deployed under a prefix (`<prefix>_<flow>` in this stack's account and region). */
+  public static fromFlowName(scope: Construct, id: string, attrs: FlowStateMachineAttributes): IFlowStateMachine {
+    return new ImportedFlowStateMachine(scope, id, attrs);
+  }
+
+  /** Import a flow's state machine by ARN; its name must be `<prefix>_<flow>`. */
+  public static fromStateMachineArn(scope: Construct, id: string, stateMachineArn: string): IFlowStateMachine {
+    return new ImportedFlowStateMachine(scope, id, { stateMachineArn });
+  }
+
+  /** The flow's name. */
+  public readonly flowName: string;
+  /** Metaflow's SFN_STATE_MACHINE_PREFIX. */
+  public readonly stateMachinePrefix: string;
+  /** `<prefix>_<flow>`. */
+  public readonly stateMachineName: string;
+  /** The state machine. */
+  public readonly stateMachine: sfn.StateMachine;
+  /** The role the state machine runs as. */
+  public readonly role: iam.IRole;
+  /** The job definitions its Batch tasks submit, one per compiled job definition, in compiler order. */
+  public readonly jobDefinitions: readonly batch.CfnJobDefinition[];
+  /** Where execution history is logged. */
+  public readonly logGroup: logs.ILogGroup;
+  /** The schedule, when there is one. */
+  public readonly scheduleRule?: events.Rule;
+  /** The deployed definition (ASL), with CDK tokens where deploy-time values go. */
+  public readonly definition: AslDefinition;
+
+  constructor(scope: Construct, id: string, props: FlowStateMachineProps) {
+    super(scope, id);
+    const stack = Stack.of(this);
+    const graph = this.checkFlow(props);
+    const flow = graph.flow;
+    const datastore = props.datastore ?? invalidProp(this, 'datastore', props.datastore, 'a datastore (IMetaflowDatastore)');
+    const compute = props.compute;
+    const jobQueue = props.jobQueue ?? compute?.defaultQueue
+      ?? invalidProp(this, 'jobQueue', props.jobQueue, 'a job queue when no compute layer is given');
+    const gpuJobQueue = props.gpuJobQueue ?? compute?.gpuQueue;
+    const fargateJobQueue = props.fargateJobQueue ?? compute?.fargateQueue;
+    const jobRole = props.jobRole ?? compute?.jobRole;
+    const fargateExecutionRole = props.fargateExecutionRole ?? compute?.fargateExecutionRole;
+    const support = props.support;
+    const removalPolicy = this.checkRemovalPolicy(props.removalPolicy);
+    const logLevel = props.logLevel ?? sfn.LogLevel.ALL;
+    if (!LOG_LEVELS.includes(logLevel)) invalidProp(this, 'logLevel', logLevel, `one of ${LOG_LEVELS.join(', ')} (logging stays on)`);
+    if (props.includeExecutionData !== undefined && typeof props.includeExecutionData !== 'boolean') {
+      invalidProp(this, 'includeExecutionData', props.includeExecutionData, 'true or false');
+    }
+    if (props.schedule !== undefined && !(props.schedule instanceof events.Schedule)) {
+      invalidProp(this, 'schedule', props.schedule, 'an events.Schedule (Schedule.cron(…), Schedule.rate(…) or Schedule.expression(…))');
+    }
+    if (support && props.stateMachinePrefix !== undefined) {
+      invalidProp(this, 'stateMachinePrefix', props.stateMachinePrefix, 'left unset when support is given (the support\'s prefix names the state machine)');
+    }
+    const params = this.checkParameters(flow, props.parameters, props.schedule !== undefined);
+
+    this.flowName = flow.name;
+    this.stateMachinePrefix = support?.stateMachinePrefix ?? props.stateMachinePrefix ?? stack.stackName;
+    this.stateMachineName = this.checkName(this.stateMachinePrefix, flow.name);
+
+    // Compile with stand-ins for deploy-time values, then put the values back.
+    const standIns = new CompileStandIns(this);
+    const fargateStandIn = fargateJobQueue ? standIns.jobQueue(fargateJobQueue.jobQueueArn) : undefined;
+    let compiled: CompiledFlow;
+    try {
+      compiled = compileFlow(graph, {
+        queue: standIns.jobQueue(jobQueue.jobQueueArn),
+        gpuQueue: gpuJobQueue ? standIns.jobQueue(gpuJobQueue.jobQueueArn) : undefined,
+        // A step may name the Fargate queue itself (`batch: { queue: compute.fargateQueue.jobQueueArn }`).
+        platformOf: (queue: string): QueuePlatform => (fargateJobQueue && [fargateStandIn, fargateJobQueue.jobQueueArn].includes(queue) ? 'FARGATE' : 'EC2'),
+        jobRoleArn: jobRole ? standIns.roleArn(jobRole.roleArn) : undefined,
+        executionRoleArn: fargateExecutionRole ? standIns.roleArn(fargateExecutionRole.roleArn) : undefined,
+        datastoreRoot: `s3://${standIns.bucketName(datastore.bucket.bucketName)}/${datastore.sysrootPrefix}`,
+        partition: standIns.partition(stack.partition),
+        params,
+        helperImage: props.helperImage,
+      });
+    } catch (err) {
+      if (!(err instanceof UserInputError)) throw err;
+      invalidProp(this, 'flow', flow.name, `a flow the Step Functions compiler accepts (${err.message})`);
+    }
+    const restored = standIns.restore({ definition: compiled.definition, jobDefinitions: compiled.jobDefinitions });
+    const leftovers = standIns.leftovers(restored);
+    if (leftovers.length > 0) {
+      throw new Error(`${this.node.path}: the compiled flow ${JSON.stringify(flow.name)} uses ${leftovers.join(', ')}, a value cut out of a deploy-time ARN or name that cannot be put back`);
+    }
+
+    const jobDefinitions = restored.jobDefinitions.map((input, i) => new FlowJobDefinition(this, `JobDefinition${i}`, input, removalPolicy ?? RemovalPolicy.DESTROY));
+    this.jobDefinitions = jobDefinitions;
+    // Tasks submit the exact revision deployed with this definition (`Ref` is the ARN with its revision).
+    const refs = new Map(restored.jobDefinitions.map((input, i) => [input.jobDefinitionName!, jobDefinitions[i].ref]));
+    this.definition = replaceStrings(restored.definition, refs) as AslDefinition;
+    let needs: DefinitionNeeds;
+    try {
+      needs = definitionNeeds(this.definition);
+    } catch (err) {
+      throw new Error(`${this.node.path}: the compiled definition of flow ${JSON.stringify(flow.name)} cannot be given least privilege: ${(err as Error).message}`);
+    }
+    const unknown = needs.jobDefinitions.filter((d) => ![...refs.values()].includes(d));
+    if (unknown.length > 0) {
+      throw new Error(`${this.node.path}: the compiled definition submits job definitions it does not define: ${unknown.join(', ')}`);
+    }
+
+    this.logGroup = props.logGroup ?? this.supportLogGroup(support) ?? new logs.LogGroup(this, 'ExecutionLogs', {
+      retention: logs.RetentionDays.ONE_YEAR,
+      removalPolicy: removalPolicy ?? RemovalPolicy.RETAIN,
+    });
+
+    this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
+      stateMachineName: this.stateMachineName,
+      definitionBody: sfn.DefinitionBody.fromString(JSON.stringify(this.definition)),
+      role: props.role,
+      logs: { destination: this.logGroup, level: logLevel, includeExecutionData: props.includeExecutionData ?? true },
+      tracingEnabled: true,
+      removalPolicy: removalPolicy ?? RemovalPolicy.DESTROY,
+    });
+    this.role = this.stateMachine.role;
+    this.dropRoleDependsOn();
+    this.grantDefinitionNeeds(needs, datastore);
+
+    if (props.schedule) {
+      this.scheduleRule = new events.Rule(this, 'Schedule', {
+        ruleName: this.checkScheduleName(this.stateMachineName, props.schedule.expressionString),
+        description: `Runs flow ${flow.name} (${this.stateMachineName})`,
+        schedule: props.schedule,
+        targets: [new targets.SfnStateMachine(this.stateMachine, {
+          role: props.scheduleRole ?? support?.eventsRole,
+          input: events.RuleTargetInput.fromObject({}),
+        })],
+      });
+      this.scheduleRule.applyRemovalPolicy(removalPolicy ?? RemovalPolicy.DESTROY);
+    }
+  }
+
+  /**
+   * sfn.StateMachine makes the state machine depend on its role (and the role's policy); the
+   * role's is implied by `RoleArn`'s GetAtt and cfn-lint warns about it (W3005). The policy's stays,
+   * so the state machine is created only once its role may do what the definition calls.
+   */
+  private dropRoleDependsOn(): void {
+    const machine = this.stateMachine.node.defaultChild as CfnResource;
+    const role = this.role.node.defaultChild;
+    if (!CfnResource.isCfnResource(role)) return;
+    machine.addOverride('DependsOn', Lazy.list({
+      produce: () => machine.obtainDependencies()
+        .filter((d): d is CfnResource => CfnResource.isCfnResource(d) && d !== role)
+        .map((d) => d.logicalId)
+        .sort(),
+    }, { omitEmpty: true }));
+  }
+
+  private checkFlow(props: FlowStateMachineProps): FlowGraph {
+    if (!isFlow(props.flow)) invalidProp(this, 'flow', props.flow, 'a flow made with defineFlow()');
+    const result = validateFlow(props.flow);
+    if (!result.ok) invalidProp(this, 'flow', props.flow.name, `a valid flow (${result.problems.join('; ')})`);
+    return result.graph;
+  }
+
+  private checkParameters(flow: Flow, given: Readonly<Record<string, string>> | undefined, scheduled: boolean): Record<string, string> | undefined {
+    if (given !== undefined && (typeof given !== 'object' || given === null || Array.isArray(given)
+      || Object.values(given).some((v) => typeof v !== 'string'))) {
+      invalidProp(this, 'parameters', given, 'an object of strings, as --param name=value takes them');
+    }
+    if (given === undefined && !scheduled) return undefined;
+    const { problems } = resolveParameters(flow, Object.entries(given ?? {}).map(([k, v]) => `${k}=${v}`));
+    // A parameter without a default may still come from each execution's input, unless runs are scheduled.
+    const reported = scheduled ? problems : problems.filter((p) => !/^parameter "[^"]+" has no default/.test(p));
+    if (reported.length > 0) invalidProp(this, 'parameters', given, `values the flow accepts (${reported.join('; ')})`);
+    return given === undefined ? undefined : { ...given };
+  }
+
+  private checkRemovalPolicy(policy: RemovalPolicy | undefined): RemovalPolicy | undefined {
+    if (policy !== undefined && !REMOVAL_POLICIES.includes(policy)) {
+      invalidProp(this, 'removalPolicy', policy, `one of ${REMOVAL_POLICIES.join(', ')} (state machines and job definitions have no snapshots)`);
+    }
+    return policy;
+  }
+
+  private checkName(prefix: string, flow: string): string {
+    if (!Token.isUnresolved(prefix) && !STATE_MACHINE_PREFIX_PATTERN.test(prefix)) {
+      invalidProp(this, 'stateMachinePrefix', prefix, `1–40 letters, digits or "-" (the state machine is named <prefix>${STATE_MACHINE_NAME_SEPARATOR}<flow>)`);
+    }
+    try {
+      return flowStateMachineName(prefix, flow);
+    } catch (err) {
+      if (!(err instanceof UserInputError)) throw err;
+      return invalidProp(this, 'flow', flow, `a flow whose state machine name can be formed (${err.message})`);
+    }
+  }
+
+  private checkScheduleName(name: string, expression: string): string {
+    try {
+      return scheduleRuleName(name);
+    } catch (err) {
+      if (!(err instanceof UserInputError)) throw err;
+      return invalidProp(this, 'schedule', expression, `left unset: ${err.message}`);
+    }
+  }
+
+  private supportLogGroup(support: IMetaflowStepFunctionsSupport | undefined): logs.ILogGroup | undefined {
+    if (!support) return undefined;
+    if (support instanceof MetaflowStepFunctionsSupport) return support.logGroup;
+    return logs.LogGroup.fromLogGroupArn(this, 'SupportLogGroup', support.logGroupArn);
+  }
+
+  /** The role may do what the definition calls, on the resources it names, and nothing else. */
+  private grantDefinitionNeeds(needs: DefinitionNeeds, datastore: IMetaflowDatastore): void {
+    const stack = Stack.of(this);
+    const allow = (actions: string[], resources: string[], conditions?: Record<string, unknown>) =>
+      this.stateMachine.addToRolePolicy(new iam.PolicyStatement({ actions, resources, conditions }));
+    const findings: string[] = [];
+    const reasons: string[] = [];
+    const wildcard = (arn: string, reason: string) => {
+      findings.push(wildcardResourceFinding(this, arn));
+      reasons.push(reason);
+    };
+
+    if (needs.jobQueues.length > 0) {
+      const queues = needs.jobQueues.map((q) => (Token.isUnresolved(q) || q.startsWith('arn:')
+        ? q
+        : stack.formatArn({ service: 'batch', resource: 'job-queue', resourceName: q, arnFormat: ArnFormat.SLASH_RESOURCE_NAME })));
+      allow(['batch:SubmitJob'], [...queues, ...needs.jobDefinitions]);
+    }
+    if (needs.batchJobsWaitedFor) {
+      // `.sync` watches the job through a managed EventBridge rule, polls DescribeJobs (no
+      // resource-level permissions) and terminates the job when the execution is stopped.
+      const jobs = stack.formatArn({ service: 'batch', resource: 'job', resourceName: '*', arnFormat: ArnFormat.SLASH_RESOURCE_NAME });
+      allow(['batch:DescribeJobs'], ['*']);
+      allow(['batch:TerminateJob'], [jobs]);
+      allow(['events:PutTargets', 'events:PutRule', 'events:DescribeRule'],
+        [stack.formatArn({ service: 'events', resource: 'rule', resourceName: BATCH_SYNC_EVENTS_RULE })]);
+      wildcard(jobs, 'Batch assigns job ids at submission: the state machine terminates the jobs it started when an execution is stopped.');
+    }
+    if (needs.tagsJobs) {
+      const jobs = stack.formatArn({ service: 'batch', resource: 'job', resourceName: '*', arnFormat: ArnFormat.SLASH_RESOURCE_NAME });
+      allow(['batch:TagResource'], [jobs]);
+      wildcard(jobs, 'SubmitJob with tags is authorized as batch:TagResource on the new job, whose id Batch assigns.');
+    }
+    if (needs.s3Actions.length > 0) {
+      const objects = datastore.bucket.arnForObjects(`${datastore.sysrootPrefix}/*`);
+      const objectActions = needs.s3Actions.filter((a) => a !== 's3:ListBucket');
+      if (objectActions.length > 0) allow(objectActions, [objects]);
+      if (needs.s3Actions.includes('s3:ListBucket')) {
+        allow(['s3:ListBucket'], [datastore.bucket.bucketArn], { StringLike: { 's3:prefix': [datastore.sysrootPrefix, `${datastore.sysrootPrefix}/*`] } });
+      }
+      if (datastore.encryptionKey) {
+        const keyActions = [
+          ...(objectActions.some((a) => a !== 's3:PutObject' && a !== 's3:DeleteObject') ? ['kms:Decrypt'] : []),
+          ...(objectActions.includes('s3:PutObject') ? ['kms:GenerateDataKey'] : []),
+        ];
+        if (keyActions.length > 0) allow(keyActions, [datastore.encryptionKey.keyArn]);
+      }
+      wildcard(objects, 'The definition reads and writes run-specific keys under the datastore sysroot only.');
+    }
+    if (needs.distributedMap) {
+      // A distributed Map runs its iterations as child executions of this state machine. Their
+      // ARNs are built from the name, so the policy does not depend on the state machine itself.
+      const self = stack.formatArn({ service: 'states', resource: 'stateMachine', resourceName: this.stateMachineName, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
+      const executions = [':*', '/*'].map((suffix) =>
+        stack.formatArn({ service: 'states', resource: 'execution', resourceName: `${this.stateMachineName}${suffix}`, arnFormat: ArnFormat.COLON_RESOURCE_NAME }));
+      allow(['states:StartExecution'], [self]);
+      allow(['states:DescribeExecution', 'states:StopExecution'], executions);
+      executions.forEach((arn) => wildcard(arn, 'A distributed Map starts, watches and stops child executions of this state machine, whose names Step Functions assigns.'));
+    }
+    // CDK adds the log delivery and X-Ray statements for logging and tracing.
+    findings.push(wildcardResourceFinding(this, '*'));
+    reasons.push('batch:DescribeJobs, the CloudWatch Logs delivery APIs and X-Ray trace uploads support no resource-level permissions.');
+    if (Construct.isConstruct(this.role)) {
+      const role = this.role;
+      findings.forEach((finding, i) => acknowledge(role, [finding], reasons[i]));
+    }
+  }
+}
+
+/** An imported flow state machine. */
+class ImportedFlowStateMachine extends FlowStateMachineBase {
+  readonly flowName: string;
+  readonly stateMachinePrefix: string;
+  readonly stateMachineName: string;
+  readonly stateMachine: sfn.IStateMachine;
+
+  constructor(scope: Construct, id: string, attrs: Partial<FlowStateMachineAttributes> & { stateMachineArn?: string }) {
+    super(scope, id);
+    if (attrs.stateMachineArn !== undefined) {
+      const arn = attrs.stateMachineArn;
+      const name = typeof arn === 'string' && !Token.isUnresolved(arn) ? /^arn:[^:]+:states:[^:]*:\d{12}:stateMachine:([^:]+)$/.exec(arn)?.[1] : undefined;
+      const separator = name?.indexOf(STATE_MACHINE_NAME_SEPARATOR) ?? -1;
+      if (!name || separator <= 0 || separator === name.length - 1) {
+        invalidProp(this, 'stateMachineArn', arn, `a literal state machine ARN whose name is <prefix>${STATE_MACHINE_NAME_SEPARATOR}<flow>`);
+      }
+      this.stateMachinePrefix = name.slice(0, separator);
+      this.flowName = name.slice(separator + 1);
+      this.stateMachineName = name;
+      this.stateMachine = sfn.StateMachine.fromStateMachineArn(this, 'StateMachine', arn);
+      return;
+    }
+    if (typeof attrs.flowName !== 'string' || attrs.flowName.length === 0) invalidProp(this, 'flowName', attrs.flowName, 'the name of a flow');
+    if (attrs.support && attrs.stateMachinePrefix !== undefined) {
+      invalidProp(this, 'stateMachinePrefix', attrs.stateMachinePrefix, 'left unset when support is given');
+    }
+    const prefix = attrs.support?.stateMachinePrefix ?? attrs.stateMachinePrefix
+      ?? invalidProp(this, 'stateMachinePrefix', attrs.stateMachinePrefix, 'the prefix the flow was deployed under (or give support)');
+    let name: string;
+    try {
+      name = flowStateMachineName(prefix, attrs.flowName);
+    } catch (err) {
+      if (!(err instanceof UserInputError)) throw err;
+      invalidProp(this, 'flowName', attrs.flowName, `a flow whose state machine name can be formed (${err.message})`);
+    }
+    this.flowName = attrs.flowName;
+    this.stateMachinePrefix = prefix;
+    this.stateMachineName = name;
+    this.stateMachine = sfn.StateMachine.fromStateMachineName(this, 'StateMachine', name);
+  }
+}
+
+/** `value` with every string equal to a key of `replacements` replaced by its value. */
+function replaceStrings(value: unknown, replacements: ReadonlyMap<string, string>): unknown {
+  if (typeof value === 'string') return replacements.get(value) ?? value;
+  if (Array.isArray(value)) return value.map((v) => replaceStrings(v, replacements));
+  if (typeof value === 'object' && value !== null) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, replaceStrings(v, replacements)]));
+  }
+  return value;
+}
