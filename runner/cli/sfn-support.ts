@@ -6,10 +6,12 @@
  */
 import type { Command } from 'commander';
 import type { AwsClients } from '../aws/clients';
+import type { BatchSettingFlags, BatchSettings } from '../batch/settings';
 import type { MetaflowConfig } from '../config/metaflow-config';
 import type { FlowGraph } from '../flow/validate';
 import type { SfnContext } from '../sfn/context';
 import type { SfnSettings } from '../sfn/settings';
+import type { CompileOptions, QueuePlatform } from '../sfn/compiler/types';
 import { CommandFailedError, UserInputError } from '../errors';
 import { foreachParameterProblems, parseGivenParameters } from '../flow/parameters';
 import type { CommandContext } from './commands';
@@ -142,3 +144,36 @@ export function paramRecord(given: readonly string[]): Record<string, string> {
 }
 
 export const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+/** The flags `sfn compile` and `sfn deploy` share: parameter values and the Batch settings. */
+export interface CompileFlags extends BatchSettingFlags {
+  readonly param?: string[];
+  readonly helperImage?: string;
+}
+
+/** Add the options of {@link CompileFlags} (the flags replace Metaflow config keys). */
+export function addCompileOptions(cmd: Command, paramHelp: string): Command {
+  return cmd
+    .option('--param <name=value>', paramHelp, collect)
+    .option('--queue <name>', 'Batch job queue (default: METAFLOW_BATCH_JOB_QUEUE)')
+    .option('--gpu-queue <name>', 'job queue of GPU steps (default: METAFLOW_BATCH_JOB_QUEUE_GPU, else --queue)')
+    .option('--job-role <arn>', 'role of the containers (default: METAFLOW_ECS_S3_ACCESS_IAM_ROLE)')
+    .option('--execution-role <arn>', 'Fargate execution role (default: METAFLOW_ECS_FARGATE_EXECUTION_ROLE)')
+    .option('--datastore-root <s3-url>', 'the S3 datastore, s3://bucket/prefix (default: METAFLOW_DATASTORE_SYSROOT_S3)')
+    .option('--helper-image <image>', 'image of the output-passing helper containers (default: Amazon Linux 2023)');
+}
+
+/** CompileOptions from the Batch settings, the flags and the queues' platforms. */
+export function compileOptionsOf(batch: BatchSettings, flags: CompileFlags, platformOf: (queue: string) => QueuePlatform, partition: string): CompileOptions {
+  return {
+    queue: batch.queue,
+    gpuQueue: batch.gpuQueue,
+    platformOf,
+    jobRoleArn: batch.jobRoleArn,
+    executionRoleArn: batch.executionRoleArn,
+    datastoreRoot: batch.datastoreRoot.url,
+    partition,
+    params: paramRecord(flags.param ?? []),
+    helperImage: flags.helperImage,
+  };
+}

@@ -1,16 +1,15 @@
 import { userInfo } from 'node:os';
 import { Command } from 'commander';
-import type { BatchSettings, BatchSettingFlags } from '../../../batch/settings';
+import type { BatchSettings } from '../../../batch/settings';
 import type { QueueInspector } from '../../../batch/queues';
 import type { FlowGraph } from '../../../flow/validate';
 import type { QueuePlatform } from '../../../sfn/compiler/types';
 import { UserInputError } from '../../../errors';
 import { InputProblems, prepareFlow } from '../../run-support';
-import { addSfnOptions, collect, givenParametersOrThrow, paramRecord, SfnFlags, withSfn } from '../../sfn-support';
+import { addCompileOptions, addSfnOptions, CompileFlags, compileOptionsOf, givenParametersOrThrow, SfnFlags, withSfn } from '../../sfn-support';
 import type { CommandContext } from '../index';
 
-interface DeployFlags extends SfnFlags, BatchSettingFlags {
-  readonly param?: string[];
+interface DeployFlags extends SfnFlags, CompileFlags {
   readonly executionData?: boolean;
 }
 
@@ -47,16 +46,10 @@ export function sfnDeployCommand(context: CommandContext): Command {
   const cmd = new Command('deploy')
     .description('compile a flow, register its AWS Batch job definitions and create or update its state machine <prefix>_<flow> (idempotent)')
     .argument('<flow-file>', 'the flow file')
-    .option('--param <name=value>', "set a parameter's value in the deployed state machine, replacing the flow's default (repeatable)", collect)
-    .option('--queue <name>', 'job queue (default: METAFLOW_BATCH_JOB_QUEUE)')
-    .option('--gpu-queue <name>', 'job queue of GPU steps (default: METAFLOW_BATCH_JOB_QUEUE_GPU, else --queue)')
-    .option('--job-role <arn>', 'role of the containers (default: METAFLOW_ECS_S3_ACCESS_IAM_ROLE)')
-    .option('--execution-role <arn>', 'Fargate execution role (default: METAFLOW_ECS_FARGATE_EXECUTION_ROLE)')
-    .option('--datastore-root <s3-url>', 'the S3 datastore, s3://bucket/prefix (default: METAFLOW_DATASTORE_SYSROOT_S3)')
     .option('--log-group-arn <arn>', 'log executions to this CloudWatch Logs group (default: METAFLOW_SFN_EXECUTION_LOG_GROUP_ARN; none: logging off)')
     .option('--no-execution-data', "keep execution input, output and state (the flow's parameters included) out of the execution log")
     .addHelpText('after', '\nExit codes: 0 deployed, 1 an AWS call failed, 2 bad input (nothing deployed).');
-  addSfnOptions(cmd).action(async (file: string, flags: DeployFlags) => {
+  addSfnOptions(addCompileOptions(cmd, "set a parameter's value in the deployed state machine, replacing the flow's default (repeatable)")).action(async (file: string, flags: DeployFlags) => {
     await withSfn(flags, context, async ({ ctx, config, clients }) => {
       const { batchSettings } = require('../../../batch/settings') as typeof import('../../../batch/settings');
       const { QueueInspector } = require('../../../batch/queues') as typeof import('../../../batch/queues');
@@ -77,16 +70,7 @@ export function sfnDeployCommand(context: CommandContext): Command {
 
       const platforms = await queuePlatforms(graph, batch!, new QueueInspector(clients.batch));
       const { compileFlow } = require('../../../sfn/compiler') as typeof import('../../../sfn/compiler');
-      const compiled = compileFlow(graph, {
-        queue: batch!.queue,
-        gpuQueue: batch!.gpuQueue,
-        platformOf: (queue) => platforms.get(queue) ?? 'EC2',
-        jobRoleArn: batch!.jobRoleArn,
-        executionRoleArn: batch!.executionRoleArn,
-        datastoreRoot: batch!.datastoreRoot.url,
-        partition: role!.partition,
-        params: paramRecord(flags.param ?? []),
-      });
+      const compiled = compileFlow(graph, compileOptionsOf(batch!, flags, (queue) => platforms.get(queue) ?? 'EC2', role!.partition));
       serializeDefinition(name!, compiled.definition); // its size is checked before anything is registered
       const registry = new JobDefinitionRegistry(clients.batch);
       await Promise.all(compiled.jobDefinitions.map((definition) => registry.ensure(definition)));
