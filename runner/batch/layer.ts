@@ -390,8 +390,8 @@ export class BatchComputeLayer implements ComputeLayer {
     const failure = o.failure!;
     const outcome = failure.kind === 'timeout' ? 'timeout' : failure.kind === 'terminated' && this.cancelled ? 'cancelled' : 'failed';
     const hint = failure.hint ? `; ${failure.hint}` : '';
-    const noRetry = failure.kind === 'cannot-pull' ? ' (another attempt pulls the same image)' : '';
-    return { ...common, outcome, exitCode: o.exitCode ?? null, reason: `${failure.message}${hint}${noRetry}${infra}` };
+    const noRetry = failure.kind === 'cannot-pull' ? ' (another attempt pulls the same image)' : failure.kind === 'terminated' ? ' (stopped from outside this run)' : '';
+    return { ...common, outcome, exitCode: o.exitCode ?? null, reason: `${failure.message}${hint}${noRetry}${infra}`, retryable: failure.retryable ? undefined : false };
   }
 
   private finish(t: TaskTemplate, index: number, attempt: number, result: AttemptResult): void {

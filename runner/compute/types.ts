@@ -93,6 +93,15 @@ export interface AttemptResult {
    * spot reclaims retried through `retryStrategy`), apart from the user's retries. @default 0
    */
   readonly infrastructureRetries?: number;
+  /**
+   * Whether another attempt of the same task could end differently. A layer sets `false` when it
+   * knows it cannot (Batch: the image could not be pulled; the job was terminated from outside the
+   * run): the orchestrator then spends none of the step's retries on the failure (catch still
+   * applies), and the failure and the run record say it was not retried. `reason` says why.
+   *
+   * @default true
+   */
+  readonly retryable?: boolean;
 }
 
 /**

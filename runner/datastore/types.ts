@@ -33,6 +33,8 @@ export interface AttemptRecord {
   logRef?: string;
   /** Host losses (spot reclaims) the layer retried inside this attempt (Batch), when any. */
   infrastructureRetries?: number;
+  /** `false` when the layer said another attempt cannot succeed, so no user retry was spent on it. */
+  retryable?: false;
 }
 
 /** A task's record: `<task path>/status.json`, and one entry of the run's task chunks. */

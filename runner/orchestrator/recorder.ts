@@ -91,6 +91,7 @@ export class RunRecorder {
     if (result.externalId !== undefined) rec.externalId = result.externalId;
     if (result.logRef !== undefined) rec.logRef = result.logRef;
     if (result.infrastructureRetries) rec.infrastructureRetries = result.infrastructureRetries;
+    if (result.retryable === false) rec.retryable = false;
     return task;
   }
 

@@ -47,7 +47,8 @@ export function formatRun(run: RunRecord): string {
     lines.push('');
     for (const t of notable) {
       const last = t.attempts[t.attempts.length - 1];
-      lines.push(`${t.status === 'caught' ? 'caught' : 'failed'}: ${t.step}/${t.taskId} after ${t.attempts.length} attempt(s): ${last?.reason ?? 'no attempt'}`);
+      const notRetried = last?.retryable === false ? ' (not retried: another attempt cannot succeed)' : '';
+      lines.push(`${t.status === 'caught' ? 'caught' : 'failed'}: ${t.step}/${t.taskId} after ${t.attempts.length} attempt(s): ${last?.reason ?? 'no attempt'}${notRetried}`);
     }
   }
   // Host losses (spot reclaims) the compute layer retried inside an attempt: shown apart from user retries.

@@ -192,6 +192,18 @@ describe('BatchComputeLayer', () => {
     expect(shown).toEqual(lines.slice(10));
   });
 
+  test('CannotPullContainer spends none of the step\'s retries: one job, catch still applies, the record and show say why', async () => {
+    fake.script = (step) => (step === 'start' ? { reason: 'CannotPullContainerError: pull image manifest has been retried 1 time(s): not found', statusReason: 'Task failed to start' } : undefined);
+    const r = await run({ steps: [{ name: 'start', command: sh('true'), retry: { times: 2, minutesBetweenRetries: 0 }, catch: { var: 'err' }, next: 'end' }, { name: 'end', command: sh('true') }] }, { logMode: 'none' });
+    expect(fake.submitted.filter((s) => s.tags!['metaflow.step'] === 'start')).toHaveLength(1);
+    expect(r.record.status).toBe('succeeded');
+    const task = r.task('start/0');
+    expect(task.status).toBe('caught');
+    expect(task.attempts).toMatchObject([{ attempt: 0, status: 'failed', retryable: false }]);
+    expect(task.caught!.message).toMatch(/^step start\/0 failed: the image could not be pulled: CannotPullContainerError.*\(another attempt pulls the same image\) \(not retried: another attempt cannot succeed; 2 retries left unused\)$/);
+    expect(formatRun(r.record)).toMatch(/caught: start\/0 after 1 attempt\(s\): the image could not be pulled.*\(not retried: another attempt cannot succeed\)\n/);
+  });
+
   test('a spot reclaim Batch retried: the attempt succeeds, the retry is counted in the record and said', async () => {
     fake.script = (step) => (step === 'start' ? { run: true, attemptsBefore: [{ statusReason: 'Host EC2 (instance i-0abc) terminated.', container: { logStreamName: 'old' } }] } : undefined);
     const r = await run({ steps: [{ name: 'start', command: sh('echo ok'), next: 'end' }, { name: 'end', command: sh('true') }] });
