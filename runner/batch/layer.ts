@@ -121,6 +121,8 @@ export class BatchComputeLayer implements ComputeLayer {
     this.submitter = new BatchSubmitter(this.batch, this.calls);
     this.watcher = new BatchWatcher(this.batch, (e) => this.onWatch(e), {
       ...options.watcher,
+      // Running array children are described for their log streams only when logs are followed live.
+      childLogStreams: this.logMode === 'all',
       calls: this.calls,
       queueInfo: (q) => this.queues.inspect(q),
     });

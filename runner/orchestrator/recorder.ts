@@ -136,8 +136,8 @@ export class RunRecorder {
       case 'task-cancelled': {
         const task = this.finishAttempt(pathspec(e.task), e.attempt, e.result);
         task.status = 'cancelled';
-        // A cancel before the attempt started leaves no trace of an attempt.
-        if (e.result.startedAt === undefined) task.attempts = task.attempts.filter((a) => a.attempt !== e.attempt);
+        // A cancel before the attempt started leaves no trace of an attempt (one reported started stays).
+        if (e.result.startedAt === undefined) task.attempts = task.attempts.filter((a) => a.attempt !== e.attempt || a.startedAt !== undefined);
         return;
       }
       case 'run-heartbeat':

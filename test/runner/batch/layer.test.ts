@@ -215,6 +215,35 @@ describe('BatchComputeLayer', () => {
     expect(r.notices).toContain('[start/0#0] info: AWS Batch ran it again after losing its host (spot reclaim or host loss): Host EC2 (instance i-0abc) terminated.');
   });
 
+  test('a running array child is reported started with its log stream, and its log is tailed while it runs', async () => {
+    fake.script = (step, index) => (step === 'a' && index === 1 ? { hang: true, lines: ['working on 1'] } : undefined);
+    let timer: NodeJS.Timeout | undefined;
+    const r = await run(
+      {
+        steps: [
+          { name: 'start', command: sh('true'), foreach: { items: [0, 1, 2] }, next: 'a' },
+          { name: 'a', command: sh('true'), next: 'join' },
+          { name: 'join', join: true, command: sh('true'), next: 'end' },
+          { name: 'end', command: sh('true') },
+        ],
+      },
+      {
+        abortAfter: (events, abort) => {
+          timer ??= setTimeout(abort, 5000); // the old watcher never reports the child: give up, fail below
+          if (events.some((e) => e.type === 'task-log' && e.line === 'working on 1')) abort();
+        },
+      },
+    );
+    clearTimeout(timer);
+    const started = r.events.find((e) => e.type === 'task-started' && e.task.step === 'a' && e.task.taskId === '1');
+    expect(started).toMatchObject({ start: { externalId: 'job-2:1', logRef: 'metaflow/default/job-2-1' } });
+    expect(r.events.some((e) => e.type === 'task-log' && e.task.taskId === '1' && e.line === 'working on 1')).toBe(true);
+    // it was running, not queued, when the run was stopped
+    expect(r.task('a/1').attempts[0]).toMatchObject({ status: 'cancelled', externalId: 'job-2:1', logRef: 'metaflow/default/job-2-1' });
+    expect(r.task('a/1').attempts[0].startedAt).toBeDefined();
+    expect(r.layer.calls.snapshot().ListJobs).toBeGreaterThanOrEqual(1);
+  }, 20_000);
+
   test('Ctrl-C during the run: every job not finished is terminated, attempts cancelled, said', async () => {
     fake.script = (step) => (step === 'a' ? { hang: true } : undefined);
     let abortNow: (() => void) | undefined;
