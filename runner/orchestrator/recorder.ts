@@ -18,10 +18,18 @@ export class RunRecorder {
   private queued = false;
   private written = false;
 
+  /**
+   * `existing`: the record is already in the store (re-attaching to a run whose runner died): its
+   * tasks are known by pathspec, and the summary is rewritten without filing the run again.
+   */
   constructor(
     readonly record: RunRecord,
     private readonly store: Datastore,
-  ) {}
+    options: { readonly existing?: boolean } = {},
+  ) {
+    record.tasks.forEach((t, i) => this.index.set(pathspec(t), i));
+    this.written = !!options.existing;
+  }
 
   task(pathspecOf: string): TaskRecord | undefined {
     const i = this.index.get(pathspecOf);

@@ -6,6 +6,7 @@ import { registerResume } from './resume';
 import { registerRun } from './run';
 import { registerRuns } from './runs';
 import { registerShow } from './show';
+import { registerWatch } from './watch';
 
 /**
  * A command registrar adds one subcommand to the program. Its action returns the exit code
@@ -33,4 +34,5 @@ export const COMMANDS: readonly CommandRegistrar[] = [
   registerLogs,
   registerConfigure,
   registerJobs,
+  registerWatch,
 ];
