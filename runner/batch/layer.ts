@@ -178,6 +178,10 @@ export class BatchComputeLayer implements ComputeLayer {
     this.reads = cachedChildReads((key) => context.datastore.get(key));
   }
 
+  apiCalls(): Record<string, number> {
+    return this.calls.snapshot();
+  }
+
   summary(): string[] {
     const lines = [apiCallsLine(this.calls.snapshot())];
     if (this.termination) lines.push(...terminationLines(this.termination));

@@ -144,7 +144,7 @@ export async function watchRunToEnd(o: WatchRunOptions): Promise<WatchRunResult>
       ? undefined
       : `its runner died (${o.deadBecause}); \`metaflow-cdk watch\` followed its ${n} AWS Batch job${n === 1 ? '' : 's'} to the end ` +
         `(${recorded.succeeded} attempt${recorded.succeeded === 1 ? '' : 's'} succeeded, ${recorded.failed} failed); \`metaflow-cdk resume ${run.runId}\` runs what did not succeed`;
-  recorder.onEvent({ type: 'run-finished', status, at: Date.now(), error });
+  recorder.onEvent({ type: 'run-finished', status, at: Date.now(), error, apiCalls: calls.snapshot() });
   await recorder.flush();
   return { record: run, recorded };
 }

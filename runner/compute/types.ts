@@ -155,6 +155,11 @@ export interface ComputeLayer {
   check(graph: FlowGraph): string[];
   /** Lines to print when the run is over (Batch: API calls per operation). */
   summary?(): string[];
+  /**
+   * Calls made to the provider's API so far, per operation (Batch: every Batch and CloudWatch
+   * Logs call), stored in the run record when the run ends. Layers that call no API leave it out.
+   */
+  apiCalls?(): Record<string, number>;
   /** Starts the run's session: called once, before the first `submit`. */
   open(context: LayerContext): void;
   /** Queues the group's children; never blocks, reports through the listener. */

@@ -258,7 +258,7 @@ class Orchestrator implements AttemptListener {
     }
     this.ended = true;
     const status = this.stopping?.status ?? 'succeeded';
-    this.emit({ type: 'run-finished', status, at: this.clock.now(), error: this.stopping?.error });
+    this.emit({ type: 'run-finished', status, at: this.clock.now(), error: this.stopping?.error, apiCalls: this.layer.apiCalls?.() });
     await this.recorder.flush();
     return this.recorder.record;
   }

@@ -157,6 +157,7 @@ export class RunRecorder {
         this.record.finishedAt = iso(e.at);
         this.record.durationMs = e.at - Date.parse(this.record.startedAt);
         if (e.error) this.record.error = e.error;
+        if (e.apiCalls) this.record.apiCalls = e.apiCalls;
         this.summaryDirty = true;
         return;
       case 'run-started':

@@ -5,6 +5,7 @@ import { findRun } from '../run-lookup';
 import { RunRecord, TaskRecord } from '../../datastore/types';
 import { formatDuration, formatTable } from '../../progress/table';
 import { checkRunner } from '../../orchestrator/liveness';
+import { apiCallsLine } from '../../batch/api-calls';
 
 /** Wall time of a step: from its first attempt's start to its last attempt's end. */
 function stepDuration(tasks: readonly TaskRecord[]): number | undefined {
@@ -33,6 +34,7 @@ export function formatRun(run: RunRecord): string {
     lines.push(`  parameters ${shown.join(' ')}`);
   }
   if (run.error) lines.push(`  error: ${run.error}`);
+  if (run.apiCalls) lines.push(`  ${apiCallsLine(run.apiCalls)}`);
   const steps = new Map<string, TaskRecord[]>();
   for (const t of run.tasks) steps.set(t.step, [...(steps.get(t.step) ?? []), t]);
   const rows: (string | number)[][] = [['step', 'tasks', 'attempts', 'succeeded', 'failed', 'caught', 'reused', 'other', 'duration']];

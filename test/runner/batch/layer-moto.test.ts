@@ -152,6 +152,8 @@ describeWithTool('moto_server', 'Batch layer against moto_server', () => {
     const show = cli(['show', runId, '--datastore', 's3'], env);
     expect(show.code).toBe(0);
     expect(show.stdout).toContain(`Run ${runId} of HelloFlow: succeeded`);
+    // the API calls printed at the end of the run, kept in its record
+    expect(show.stdout).toContain(`\n  ${/AWS API calls: .*\)/.exec(r.stderr)![0]}\n`);
     const list = cli(['jobs', 'list', '--run', runId], env);
     expect(list.code).toBe(0);
     expect(list.stdout.trim().split('\n').map((l) => l.split('\t').slice(1, 3).join(' '))).toEqual(['SUCCEEDED start/0#0', 'SUCCEEDED hello/0#0', 'SUCCEEDED end/0#0']);
@@ -193,6 +195,7 @@ describeWithTool('moto_server', 'Batch layer against moto_server', () => {
     const show = cli(['show', runId!, '--json', '--datastore', 's3'], env);
     const record = JSON.parse(show.stdout);
     expect(record.status).toBe('interrupted');
+    expect(record.apiCalls).toEqual({ DescribeJobs: expect.any(Number), ListJobs: 1 });
     expect(record.tasks.find((t: { step: string }) => t.step === 'start')).toMatchObject({ status: 'succeeded', attempts: [{ attempt: 0, status: 'succeeded', exitCode: 0 }] });
     // ended now: a second watch is refused
     const again = cli(['watch', runId!], env);

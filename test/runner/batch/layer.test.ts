@@ -120,6 +120,10 @@ describe('BatchComputeLayer', () => {
     expect(hello0.logRef).toBe('metaflow/default/job-2-0');
     expect(r.events.filter((e) => e.type === 'task-log' && e.task.step === 'hello').map((e) => (e as { line: string }).line)).toEqual(['{"greeting": "hi"}']);
     expect(r.layer.summary()[0]).toMatch(/^AWS API calls: \d+ \(.*DescribeJobQueues 1.*RegisterJobDefinition 3, SubmitJob 3\)/);
+    // the counts printed at the end are kept in the run record, and `show` prints them
+    const stored = (await r.datastore.readRun(r.record.runId))!;
+    expect(stored.apiCalls).toMatchObject({ DescribeJobQueues: 1, DescribeComputeEnvironments: 1, RegisterJobDefinition: 3, SubmitJob: 3, DescribeJobs: expect.any(Number), GetLogEvents: expect.any(Number) });
+    expect(formatRun(stored)).toMatch(/\n {2}AWS API calls: \d+ \(DescribeComputeEnvironments 1, DescribeJobDefinitions 3, DescribeJobQueues 1, DescribeJobs \d+, GetLogEvents \d+, RegisterJobDefinition 3, SubmitJob 3\)\n/);
   });
 
   test('a 100-way foreach with two body steps: ONE array job per step, N_TO_N, the child contract derived in the container', async () => {
