@@ -88,7 +88,7 @@ describe('BatchComputeLayer', () => {
       type: 'container',
       platformCapabilities: ['EC2'],
       containerProperties: { image: IMAGE, jobRoleArn: settings.jobRoleArn, resourceRequirements: [{ type: 'VCPU', value: '1' }, { type: 'MEMORY', value: '4096' }] },
-      retryStrategy: { attempts: 4, evaluateOnExit: [{ onStatusReason: 'Host EC2*', action: 'RETRY' }, { onStatusReason: '*', action: 'EXIT' }] },
+      retryStrategy: { attempts: 4, evaluateOnExit: [{ onStatusReason: 'Host EC2*', action: 'RETRY' }, { onStatusReason: 'Your Spot Task was interrupted*', action: 'RETRY' }, { onStatusReason: '*', action: 'EXIT' }] },
       timeout: { attemptDurationSeconds: 300 },
       propagateTags: true,
     });
