@@ -117,7 +117,7 @@ function simulatedBatch(clock: SimClock, staggerMs: number) {
   return mock;
 }
 
-async function simulatedRun(staggerMs: number, childLogStreams = true): Promise<{ calls: ApiCallCounter; minutes: number; finished: number; live: { count: number; delayMs: number } }> {
+async function simulatedRun(staggerMs: number, childLogStreams = true): Promise<{ calls: ApiCallCounter; minutes: number; finished: number; live: { count: number; delayMs: number; finishedLateMs: number; finishedCount: number } }> {
   const clock = new SimClock();
   const mock = simulatedBatch(clock, staggerMs);
   const batch = new BatchClient({ region: 'us-east-1' });
@@ -127,9 +127,13 @@ async function simulatedRun(staggerMs: number, childLogStreams = true): Promise<
   const submitter = new BatchSubmitter(batch, calls);
   let finished = 0;
   // Array children reported `started` while they still ran (their logs can be followed live), and how late.
-  const live = { count: 0, delayMs: 0 };
+  const live = { count: 0, delayMs: 0, finishedLateMs: 0, finishedCount: 0 };
   const watcher = new BatchWatcher(batch, (e) => {
     if (e.type === 'finished') finished += 1;
+    if (e.type === 'finished' && e.job.size > 1 && e.outcome.startedAt !== undefined) {
+      live.finishedCount += 1;
+      live.finishedLateMs += clock.now() - (e.outcome.startedAt + TASK_MS);
+    }
     if (e.type === 'started' && e.job.size > 1 && clock.now() < e.at + TASK_MS) {
       live.count += 1;
       live.delayMs += clock.now() - e.at;
@@ -170,6 +174,7 @@ function print(title: string, run: Awaited<ReturnType<typeof simulatedRun>>, tar
   console.log(title);
   console.log(`  simulated time ${run.minutes.toFixed(1)} min, ${run.finished} task events 'finished'`);
   console.log(`  foreach children reported 'started' while running: ${run.live.count} of ${WIDTH}${run.live.count ? `, on average ${(run.live.delayMs / run.live.count / 1000).toFixed(0)} s after they started` : ''}`);
+  console.log(`  foreach children reported 'finished' on average ${(run.live.finishedLateMs / Math.max(1, run.live.finishedCount) / MINUTE).toFixed(1)} min after they ended`);
   console.log('  Batch API calls per operation:');
   for (const [op, n] of Object.entries(run.calls.snapshot())) console.log(`    ${op.padEnd(28)} ${n}`);
   console.log(`  total Batch API calls          ${run.calls.total}${target}`);

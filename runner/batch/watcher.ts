@@ -7,10 +7,11 @@
  * When the number of children that have started (RUNNING + SUCCEEDED + FAILED) grows while some
  * run, ListJobs(arrayJobId, RUNNING) names the running children and the new ones are described
  * (100 per call) for their log streams: each gets its `started` event while it runs, so its log
- * can be followed live. ListJobs(arrayJobId, FAILED) runs only when the FAILED count grows, and
- * the other children are described (IDs `<parent>:<index>`, 100 per call) once they finished, so
- * every child still gets its own `finished` event with exit code, status reason, log stream and
- * Batch's attempt history. Both ListJobs calls depend on the summary changing, so the calls stay
+ * can be followed live; the children reported started that the list no longer names have ended
+ * and are described then, for their `finished`. ListJobs(arrayJobId, FAILED) runs only when the
+ * FAILED count grows, and the other children are described (IDs `<parent>:<index>`, 100 per
+ * call) once the array ended, so every child still gets its own `finished` event with exit code,
+ * status reason, log stream and Batch's attempt history. Both ListJobs calls depend on the summary changing, so the calls stay
  * bounded by the polls of the parent, not by its width.
  */
 import {
@@ -247,7 +248,12 @@ export class BatchWatcher {
     const started = running + (summary.SUCCEEDED ?? 0) + failed;
     if (!TERMINAL.has(parent.status ?? '') && running > 0 && started > t.startedSeen) {
       t.startedSeen = started;
-      await this.reportRunningChildren(t, await this.listChildren(t.job.jobId, 'RUNNING'));
+      const list = await this.listChildren(t.job.jobId, 'RUNNING');
+      // Children reported started that no longer run have ended (or wait for a Batch retry): described now, not at the array's end.
+      const stillRunning = new Set(list.map((c) => childIndexOf(c.jobId!)));
+      const ended = [...t.childrenStarted].filter((i) => !t.childrenDone.has(i) && !stillRunning.has(i)).map((i) => `${t.job.jobId}:${i}`);
+      await this.reportRunningChildren(t, list);
+      if (ended.length) await this.reportChildren(t, ended);
     }
     if (!TERMINAL.has(parent.status ?? '') && failed > t.failedSeen) {
       t.failedSeen = failed;

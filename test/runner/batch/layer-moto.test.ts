@@ -162,7 +162,7 @@ describeWithTool('moto_server', 'Batch layer against moto_server', () => {
     expect(kill.stdout).toBe('terminated 0 AWS Batch jobs\nalready finished: 3\n');
   }, 120_000);
 
-  test('the real CLI: a run whose runner was killed (SIGKILL) after its first job is watched to the end with `watch`, its job recorded', async () => {
+  test('the real CLI: a run whose runner was killed (SIGKILL) after its first job is watched to the end with `watch`, its job recorded; resume then reuses it', async () => {
     const env = { AWS_ENDPOINT_URL: ok.moto.endpoint, METAFLOW_BATCH_JOB_QUEUE: 'mf-queue', METAFLOW_DATASTORE_SYSROOT_S3: 's3://mf-watch/metaflow' };
     await ok.aws.s3.send(new CreateBucketCommand({ Bucket: 'mf-watch' }));
     const home = tempDir('mfcdk-home-');
@@ -199,8 +199,13 @@ describeWithTool('moto_server', 'Batch layer against moto_server', () => {
     expect(record.tasks.find((t: { step: string }) => t.step === 'start')).toMatchObject({ status: 'succeeded', attempts: [{ attempt: 0, status: 'succeeded', exitCode: 0 }] });
     // ended now: a second watch is refused
     const again = cli(['watch', runId!], env);
-    expect(again.stderr.split('\n')).toContain(`metaflow-cdk: run ${runId} has already ended (interrupted); nothing to watch (see \`metaflow-cdk show ${runId}\`)`);
     expect(again.code).toBe(2);
+    // resume reuses what the watch recorded (start's status.json) and runs the rest
+    const resumed = cli(['resume', runId!, '--datastore', 's3'], env);
+    expect(resumed.stdout).toContain(`[start/0] reused from run ${runId}`);
+    expect(resumed.stdout).toMatch(/HelloFlow run \S+ succeeded/);
+    expect(resumed.code).toBe(0);
+    expect(again.stderr.split('\n')).toContain(`metaflow-cdk: run ${runId} has already ended (interrupted); nothing to watch (see \`metaflow-cdk show ${runId}\`)`);
   }, 120_000);
 
   describe('a moto whose jobs all fail', () => {

@@ -137,7 +137,7 @@ describe('Batch watcher', () => {
     expect(childCalls.map((c) => c.args[0].input.jobs!.length)).toEqual([100, 100, 100, 1, 100, 100, 99]);
   });
 
-  test('array children reported live: ListJobs(RUNNING) only when the started count grows, new children described for their log streams', async () => {
+  test('array children reported live: ListJobs(RUNNING) only when the started count grows, new children described for their log streams, ended ones for their results', async () => {
     const size = 250;
     // 0–300 s nothing runs; 300–900 s children 0–149 run; 900–1200 s 0–149 done, 150–249 run; then all done.
     const childStatus = (i: number, t: number) => (t < 300_000 ? 'RUNNABLE' : i < 150 ? (t < 900_000 ? 'RUNNING' : 'SUCCEEDED') : t < 900_000 ? 'RUNNABLE' : t < 1_200_000 ? 'RUNNING' : 'SUCCEEDED');
@@ -172,8 +172,13 @@ describe('Batch watcher', () => {
       { arrayJobId: 'arr', jobStatus: 'RUNNING', maxResults: 1000 },
     ]);
     const childCalls = batchMock.commandCalls(DescribeJobsCommand).filter((c) => c.args[0].input.jobs![0].includes(':'));
-    // 150 then 100 newly running children, then the 250 finished ones once the parent ended
-    expect(childCalls.map((c) => c.args[0].input.jobs!.length)).toEqual([100, 50, 100, 100, 100, 50]);
+    // 150 newly running children; then 100 newly running and the first 150, which no longer run (ended); the last 100 once the parent ended
+    expect(childCalls.map((c) => c.args[0].input.jobs!.length)).toEqual([100, 50, 100, 100, 50, 100]);
+    // so the first 150 are reported finished while the array still runs, not when it ends
+    const arrayEnded = events.findIndex((e) => e.type === 'progress' && e.summary.SUCCEEDED === size);
+    expect(events.findIndex((e) => e.type === 'finished' && e.childIndex === 5 + 149)).toBeLessThan(arrayEnded);
+    expect(events.findIndex((e) => e.type === 'finished' && e.childIndex === 5 + 150)).toBeGreaterThan(arrayEnded);
+    expect(events.filter((e) => e.type === 'finished')).toHaveLength(size);
     expect(watcher.calls.snapshot().ListJobs).toBe(2);
 
     // Following no logs live (childLogStreams: false): `started` from ListJobs' summaries, no DescribeJobs for them.
@@ -191,7 +196,8 @@ describe('Batch watcher', () => {
     expect(quiet.filter((e) => e.type === 'started')).toHaveLength(size);
     expect(quiet.find((e) => e.type === 'started' && e.childIndex === 5 + 42)).toEqual(expect.objectContaining({ at: 300_000, logStreamName: undefined }));
     const described = batchMock.commandCalls(DescribeJobsCommand).filter((c) => c.args[0].input.jobs![0].includes(':'));
-    expect(described.map((c) => c.args[0].input.jobs!.length)).toEqual([100, 100, 50]);
+    // only for results: the 150 ended ones mid-run, the last 100 at the end
+    expect(described.map((c) => c.args[0].input.jobs!.length)).toEqual([100, 50, 100]);
   });
 
   test('stuck RUNNABLE: one event saying why (no environment can place it vs capacity)', async () => {
