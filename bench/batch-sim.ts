@@ -54,12 +54,12 @@ interface SimJob {
 }
 
 /** A Batch that runs every job it is given on schedule: state is a function of the clock. */
-function simulatedBatch(clock: SimClock) {
+function simulatedBatch(clock: SimClock, staggerMs: number) {
   const mock = mockClient(BatchClient);
   const jobs = new Map<string, SimJob>();
   let next = 0;
   const childTimes = (job: SimJob, i: number) => {
-    const start = job.createdAt + SCHEDULING_MS + Math.floor(i / CONCURRENCY) * job.durationMs;
+    const start = job.createdAt + SCHEDULING_MS + Math.floor(i / CONCURRENCY) * job.durationMs + (i % CONCURRENCY) * staggerMs;
     return { start, end: start + job.durationMs };
   };
   const state = (start: number, end: number) => (clock.now() < start ? 'RUNNABLE' : clock.now() < end ? 'RUNNING' : 'SUCCEEDED');
@@ -105,22 +105,40 @@ function simulatedBatch(clock: SimClock) {
     .on(DescribeJobsCommand)
     .callsFake((input: { jobs: string[] }) => ({ jobs: input.jobs.map(describe) }))
     .on(ListJobsCommand)
-    .resolves({ jobSummaryList: [] });
+    .callsFake((input: { arrayJobId: string; jobStatus: string }) => {
+      const job = jobs.get(input.arrayJobId)!;
+      const ids: { jobId: string; startedAt: number; arrayProperties: { index: number } }[] = [];
+      for (let i = 0; i < job.size; i += 1) {
+        const { start, end } = childTimes(job, i);
+        if (state(start, end) === input.jobStatus) ids.push({ jobId: `${job.id}:${i}`, startedAt: start, arrayProperties: { index: i } });
+      }
+      return { jobSummaryList: ids };
+    });
   return mock;
 }
 
-async function simulatedRun(): Promise<{ calls: ApiCallCounter; minutes: number; finished: number }> {
+async function simulatedRun(staggerMs: number, childLogStreams = true): Promise<{ calls: ApiCallCounter; minutes: number; finished: number; live: { count: number; delayMs: number; finishedLateMs: number; finishedCount: number } }> {
   const clock = new SimClock();
-  const mock = simulatedBatch(clock);
+  const mock = simulatedBatch(clock, staggerMs);
   const batch = new BatchClient({ region: 'us-east-1' });
   const calls = new ApiCallCounter();
   const registry = new JobDefinitionRegistry(batch, calls);
   const queues = new QueueInspector(batch, calls);
   const submitter = new BatchSubmitter(batch, calls);
   let finished = 0;
+  // Array children reported `started` while they still ran (their logs can be followed live), and how late.
+  const live = { count: 0, delayMs: 0, finishedLateMs: 0, finishedCount: 0 };
   const watcher = new BatchWatcher(batch, (e) => {
     if (e.type === 'finished') finished += 1;
-  }, { clock, calls });
+    if (e.type === 'finished' && e.job.size > 1 && e.outcome.startedAt !== undefined) {
+      live.finishedCount += 1;
+      live.finishedLateMs += clock.now() - (e.outcome.startedAt + TASK_MS);
+    }
+    if (e.type === 'started' && e.job.size > 1 && clock.now() < e.at + TASK_MS) {
+      live.count += 1;
+      live.delayMs += clock.now() - e.at;
+    }
+  }, { clock, calls, childLogStreams });
   const policies = effectivePolicies({});
   const info = await queues.inspect('q');
   const definition = await registry.ensure(batchJobDefinition({ flow: 'SweepFlow', step: 'any', image: 'python:3.12-slim', policies, platform: info.platform ?? 'EC2' }));
@@ -134,7 +152,7 @@ async function simulatedRun(): Promise<{ calls: ApiCallCounter; minutes: number;
   await watch([await submitter.submitTask(template('join'), '0')]);
   await watch([await submitter.submitTask(template('end'), '0')]);
   mock.restore();
-  return { calls, minutes: clock.now() / MINUTE, finished };
+  return { calls, minutes: clock.now() / MINUTE, finished, live };
 }
 
 async function submitTenThousand(): Promise<number> {
@@ -152,13 +170,24 @@ async function submitTenThousand(): Promise<number> {
   return ms;
 }
 
-async function main(): Promise<void> {
-  const run = await simulatedRun();
-  console.log(`Simulated run: start → ${WIDTH}-task foreach (10 min each, ${CONCURRENCY} at once) → join → end`);
+function print(title: string, run: Awaited<ReturnType<typeof simulatedRun>>, target = ''): void {
+  console.log(title);
   console.log(`  simulated time ${run.minutes.toFixed(1)} min, ${run.finished} task events 'finished'`);
+  console.log(`  foreach children reported 'started' while running: ${run.live.count} of ${WIDTH}${run.live.count ? `, on average ${(run.live.delayMs / run.live.count / 1000).toFixed(0)} s after they started` : ''}`);
+  console.log(`  foreach children reported 'finished' on average ${(run.live.finishedLateMs / Math.max(1, run.live.finishedCount) / MINUTE).toFixed(1)} min after they ended`);
   console.log('  Batch API calls per operation:');
   for (const [op, n] of Object.entries(run.calls.snapshot())) console.log(`    ${op.padEnd(28)} ${n}`);
-  console.log(`  total Batch API calls          ${run.calls.total} (target ≤ 200)`);
+  console.log(`  total Batch API calls          ${run.calls.total}${target}`);
+}
+
+async function main(): Promise<void> {
+  const run = await simulatedRun(0);
+  print(`Simulated run: start → ${WIDTH}-task foreach (10 min each, ${CONCURRENCY} at once, each wave starting together) → join → end`, run, ' (target ≤ 200)');
+  // Children of a wave starting one by one, 6 s apart: the running count changes at nearly every poll.
+  const staggered = await simulatedRun(TASK_MS / CONCURRENCY);
+  print(`The same with the children of each wave starting ${TASK_MS / CONCURRENCY / 1000} s apart (not a target, the worst case for live 'started')`, staggered);
+  const quiet = await simulatedRun(TASK_MS / CONCURRENCY, false);
+  print(`The same, staggered, with --logs failed|none (no log streams needed while tasks run: 'started' from ListJobs alone)`, quiet);
   const ms = await submitTenThousand();
   console.log(`Submit a 10,000-task foreach: ${ms.toFixed(1)} ms wall (1 SubmitJob; target ≤ 5000 ms)`);
   if (run.calls.total > 200 || ms > 5000 || run.finished !== WIDTH + 3) process.exitCode = 1;

@@ -27,3 +27,10 @@ export class ApiCallCounter {
     return sum;
   }
 }
+
+/** `AWS API calls: N (DescribeJobs 12, SubmitJob 3)`: the line printed when a run ends. */
+export function apiCallsLine(counts: Readonly<Record<string, number>>): string {
+  const entries = Object.entries(counts);
+  const total = entries.reduce((n, [, c]) => n + c, 0);
+  return `AWS API calls: ${total} (${entries.map(([op, n]) => `${op} ${n}`).join(', ') || 'none'})`;
+}

@@ -2,6 +2,7 @@
  * What went wrong with a Batch job, in one line for people, from the job's own record
  * (DescribeJobs). Status reasons are the strings AWS Batch writes:
  * - `Host EC2 (instance i-…) terminated.` — spot reclaim or host loss (evaluateOnExit `Host EC2*`);
+ * - `Your Spot Task was interrupted.` — a Fargate Spot reclaim (the ECS stopped reason);
  * - `Job attempt duration exceeded timeout` — timeout.attemptDurationSeconds passed;
  * - `Essential container in task exited` — the container exited non-zero;
  * - container reason `OutOfMemoryError: Container killed due to memory usage` (exit 137);
@@ -62,10 +63,11 @@ export interface InfrastructureRetry {
   readonly statusReason: string;
 }
 
-const HOST_LOST = /^Host EC2/;
+/** EC2 spot reclaim or lost host; Fargate Spot reclaim (INFRASTRUCTURE_LOSS_REASONS in runner/policy/batch.ts). */
+const HOST_LOST = /^(Host EC2|Your Spot Task was interrupted)/;
 const TIMEOUT = 'Job attempt duration exceeded timeout';
 
-/** The attempts Batch retried for infrastructure reasons (every `Host EC2*` attempt but a final one). */
+/** The attempts Batch retried for infrastructure reasons (every host-loss attempt but a final one). */
 export function infrastructureRetries(attempts: readonly AttemptDetail[] | undefined, jobStatus: string | undefined): InfrastructureRetry[] {
   const list = attempts ?? [];
   const retried: InfrastructureRetry[] = [];

@@ -29,7 +29,8 @@ import { Datastore } from '../datastore/types';
 import { FlowGraph } from '../flow/validate';
 import { BatchStepOptions, batchJobDefinition, effectivePolicies } from '../policy';
 import { AttemptListener, AttemptResult, ChildAttempt, ComputeLayer, LayerContext, TaskGroup } from '../compute/types';
-import { ApiCallCounter } from './api-calls';
+import { ApiCallCounter, apiCallsLine } from './api-calls';
+import { attemptResultOf } from './attempt-result';
 import { BatchCheckStep, checkBatchFlow } from './check';
 import { OutputPassingIo, outputPassingJobDefinition } from './output-passing';
 import { childBootstrapCommand, FOREACH_ITEMS_FILE_ENV, TASK_ID_PREFIX_ENV, WAIT_FOR_INPUTS_ENV } from './child-bootstrap';
@@ -138,6 +139,8 @@ export class BatchComputeLayer implements ComputeLayer {
     this.submitter = new BatchSubmitter(this.batch, this.calls);
     this.watcher = new BatchWatcher(this.batch, (e) => this.onWatch(e), {
       ...options.watcher,
+      // Running array children are described for their log streams only when logs are followed live.
+      childLogStreams: this.logMode === 'all',
       calls: this.calls,
       queueInfo: (q) => this.queues.inspect(q),
     });
@@ -192,9 +195,12 @@ export class BatchComputeLayer implements ComputeLayer {
     this.reads = cachedChildReads((key) => context.datastore.get(key));
   }
 
+  apiCalls(): Record<string, number> {
+    return this.calls.snapshot();
+  }
+
   summary(): string[] {
-    const counts = this.calls.snapshot();
-    const lines = [`AWS API calls: ${this.calls.total} (${Object.entries(counts).map(([op, n]) => `${op} ${n}`).join(', ') || 'none'})`];
+    const lines = [apiCallsLine(this.calls.snapshot())];
     if (this.termination) lines.push(...terminationLines(this.termination));
     return lines;
   }
@@ -453,18 +459,10 @@ export class BatchComputeLayer implements ComputeLayer {
 
   private attemptResult(ref: AttemptRef, o: TaskOutcome, externalId: string): AttemptResult {
     const retries = o.infrastructureRetries;
-    let infra = '';
     if (retries.length > 0) {
-      infra = ` (Batch retried it ${retries.length} time${retries.length > 1 ? 's' : ''} after losing the host: ${retries.map((r) => r.statusReason).join('; ')})`;
       this.notice(`[${attemptName(ref)}] info: AWS Batch ran it again after losing its host (spot reclaim or host loss): ${retries.map((r) => r.statusReason).join('; ')}`);
     }
-    const common = { startedAt: o.startedAt, finishedAt: o.stoppedAt ?? Date.now(), externalId, logRef: o.logStreamName, infrastructureRetries: retries.length || undefined };
-    if (o.status === 'SUCCEEDED') return { ...common, outcome: 'succeeded', exitCode: o.exitCode ?? 0, reason: `exit code ${o.exitCode ?? 0}${infra}` };
-    const failure = o.failure!;
-    const outcome = failure.kind === 'timeout' ? 'timeout' : failure.kind === 'terminated' && this.cancelled ? 'cancelled' : 'failed';
-    const hint = failure.hint ? `; ${failure.hint}` : '';
-    const noRetry = failure.kind === 'cannot-pull' ? ' (another attempt pulls the same image)' : '';
-    return { ...common, outcome, exitCode: o.exitCode ?? null, reason: `${failure.message}${hint}${noRetry}${infra}` };
+    return attemptResultOf(o, externalId, this.cancelled);
   }
 
   private finish(t: TaskTemplate, index: number, attempt: number, result: AttemptResult): void {

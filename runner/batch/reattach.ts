@@ -6,6 +6,7 @@
  */
 import type { JobDetail } from '@aws-sdk/client-batch';
 import { METAFLOW_TAG_KEYS } from '../policy/batch';
+import { TASK_ID_PREFIX_ENV } from './child-bootstrap';
 import { MAIN_CONTAINER } from './failures';
 import { ARRAY_INDEX_OFFSET_ENV } from './overrides';
 import type { WatchedJob } from './watcher';
@@ -16,11 +17,22 @@ export interface ReattachedRef {
   readonly taskId?: string;
   readonly attempt?: number;
   readonly jobName?: string;
+  /**
+   * An array job's task-id prefix (its MF_TASK_ID_PREFIX, `2_` in a nested foreach): child i's
+   * task id is the prefix + (firstIndex + i).
+   *
+   * @default - none: a plain job, whose task id is its tag
+   */
+  readonly taskIdPrefix?: string;
+}
+
+function envValue(job: JobDetail, name: string): string | undefined {
+  const env = job.container?.environment ?? job.ecsProperties?.taskProperties?.[0]?.containers?.find((c) => c.name === MAIN_CONTAINER)?.environment;
+  return env?.find((e) => e.name === name)?.value;
 }
 
 function indexOffset(job: JobDetail): number | undefined {
-  const env = job.container?.environment ?? job.ecsProperties?.taskProperties?.[0]?.containers?.find((c) => c.name === MAIN_CONTAINER)?.environment;
-  const value = env?.find((e) => e.name === ARRAY_INDEX_OFFSET_ENV)?.value;
+  const value = envValue(job, ARRAY_INDEX_OFFSET_ENV);
   return value === undefined ? undefined : Number(value);
 }
 
@@ -34,7 +46,13 @@ export function reattachJobs(jobs: readonly JobDetail[]): (WatchedJob & { readon
       size: job.arrayProperties?.size ?? 1,
       firstIndex: indexOffset(job),
       queue: job.jobQueue,
-      ref: { step: tags[METAFLOW_TAG_KEYS.step], taskId: tags[METAFLOW_TAG_KEYS.task], attempt: attempt === undefined ? undefined : Number(attempt), jobName: job.jobName },
+      ref: {
+        step: tags[METAFLOW_TAG_KEYS.step],
+        taskId: tags[METAFLOW_TAG_KEYS.task],
+        attempt: attempt === undefined ? undefined : Number(attempt),
+        jobName: job.jobName,
+        ...((job.arrayProperties?.size ?? 1) > 1 ? { taskIdPrefix: envValue(job, TASK_ID_PREFIX_ENV) ?? '' } : {}),
+      },
     };
   });
 }

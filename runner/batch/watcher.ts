@@ -3,10 +3,16 @@
  * due, ≤100 IDs per call, filling the last call with the jobs due soonest. A job's interval adapts
  * to how long it has been in its state (a tenth of that, between `minIntervalMs` and
  * `maxIntervalMs`): fresh jobs are looked at every few seconds, a job RUNNING for an hour every
- * two minutes. An array job is watched through its parent's `arrayProperties.statusSummary`;
- * ListJobs(arrayJobId, FAILED) runs only when the FAILED count grows, and children are described
- * (IDs `<parent>:<index>`, 100 per call) only once they finished, so every child still gets its
- * own `finished` event with exit code, status reason, log stream and Batch's attempt history.
+ * two minutes. An array job is watched through its parent's `arrayProperties.statusSummary`.
+ * When the number of children that have started (RUNNING + SUCCEEDED + FAILED) grows while some
+ * run, ListJobs(arrayJobId, RUNNING) names the running children and the new ones are described
+ * (100 per call) for their log streams: each gets its `started` event while it runs, so its log
+ * can be followed live; the children reported started that the list no longer names have ended
+ * and are described then, for their `finished`. ListJobs(arrayJobId, FAILED) runs only when the
+ * FAILED count grows, and the other children are described (IDs `<parent>:<index>`, 100 per
+ * call) once the array ended, so every child still gets its own `finished` event with exit code,
+ * status reason, log stream and Batch's attempt history. Both ListJobs calls depend on the summary changing, so the calls stay
+ * bounded by the polls of the parent, not by its width.
  */
 import {
   BatchClient,
@@ -14,6 +20,7 @@ import {
   DescribeJobsCommandOutput,
   JobDetail,
   JobStatus,
+  JobSummary,
   ListJobsCommandInput,
   paginateListJobs,
 } from '@aws-sdk/client-batch';
@@ -68,6 +75,14 @@ export interface WatcherOptions {
   readonly ageFactor?: number;
   /** A job RUNNABLE this long gets one `stuck` event explaining why. @default 900000 (15 min) */
   readonly stuckRunnableMs?: number;
+  /**
+   * Describe newly running array children for their log streams before saying they started.
+   * Without it, `started` comes from ListJobs' summaries alone (no DescribeJobs, no log stream):
+   * enough when the caller follows no logs while tasks run.
+   *
+   * @default true
+   */
+  readonly childLogStreams?: boolean;
   /** Queue details for the stuck explanation (QueueInspector.inspect). */
   readonly queueInfo?: (queue: string) => Promise<QueueInfo>;
   readonly clock?: BatchClock;
@@ -85,6 +100,8 @@ interface Tracked {
   stuckReported: boolean;
   summaryKey?: string;
   failedSeen: number;
+  /** Children seen started (RUNNING + SUCCEEDED + FAILED in the summary) at the last look. */
+  startedSeen: number;
   /** Children already reported finished (array jobs). */
   readonly childrenDone: Set<number>;
   readonly childrenStarted: Set<number>;
@@ -115,6 +132,7 @@ export class BatchWatcher {
       startedReported: false,
       stuckReported: false,
       failedSeen: 0,
+      startedSeen: 0,
       childrenDone: new Set(),
       childrenStarted: new Set(),
     });
@@ -226,9 +244,20 @@ export class BatchWatcher {
       this.listener({ type: 'progress', job: t.job, status: parent.status ?? 'UNKNOWN', summary });
     }
     const failed = summary.FAILED ?? 0;
+    const running = summary.RUNNING ?? 0;
+    const started = running + (summary.SUCCEEDED ?? 0) + failed;
+    if (!TERMINAL.has(parent.status ?? '') && running > 0 && started > t.startedSeen) {
+      t.startedSeen = started;
+      const list = await this.listChildren(t.job.jobId, 'RUNNING');
+      // Children reported started that no longer run have ended (or wait for a Batch retry): described now, not at the array's end.
+      const stillRunning = new Set(list.map((c) => childIndexOf(c.jobId!)));
+      const ended = [...t.childrenStarted].filter((i) => !t.childrenDone.has(i) && !stillRunning.has(i)).map((i) => `${t.job.jobId}:${i}`);
+      await this.reportRunningChildren(t, list);
+      if (ended.length) await this.reportChildren(t, ended);
+    }
     if (!TERMINAL.has(parent.status ?? '') && failed > t.failedSeen) {
       t.failedSeen = failed;
-      await this.reportChildren(t, await this.listChildren(t.job.jobId, 'FAILED'));
+      await this.reportChildren(t, (await this.listChildren(t.job.jobId, 'FAILED')).map((c) => c.jobId!));
     }
     if (TERMINAL.has(parent.status ?? '')) {
       const rest: string[] = [];
@@ -238,14 +267,28 @@ export class BatchWatcher {
     }
   }
 
-  private async listChildren(arrayJobId: string, jobStatus: JobStatus): Promise<string[]> {
-    const ids: string[] = [];
+  private async listChildren(arrayJobId: string, jobStatus: JobStatus): Promise<JobSummary[]> {
+    const children: JobSummary[] = [];
     const input: ListJobsCommandInput = { arrayJobId, jobStatus, maxResults: 1000 };
     for await (const page of paginateListJobs({ client: this.batch }, input)) {
       this.calls.count('ListJobs');
-      for (const summary of page.jobSummaryList ?? []) if (summary.jobId) ids.push(summary.jobId);
+      for (const summary of page.jobSummaryList ?? []) if (summary.jobId) children.push(summary);
     }
-    return ids;
+    return children;
+  }
+
+  /** `started` for running children not reported yet: described (100 per call) for their log streams, or from the summaries. */
+  private async reportRunningChildren(t: Tracked, running: readonly JobSummary[]): Promise<void> {
+    const fresh = running.filter((c) => !t.childrenStarted.has(childIndexOf(c.jobId!)) && !t.childrenDone.has(childIndexOf(c.jobId!)));
+    const withStreams = this.options.childLogStreams !== false;
+    const known: readonly (JobSummary | JobDetail)[] = withStreams ? await this.describe(fresh.map((c) => c.jobId!)) : fresh;
+    for (const child of known) {
+      const index = child.arrayProperties?.index ?? childIndexOf(child.jobId!);
+      if (t.childrenStarted.has(index) || !child.startedAt) continue;
+      t.childrenStarted.add(index);
+      const logStreamName = withStreams ? primaryContainer(child as JobDetail).logStreamName : undefined;
+      this.listener({ type: 'started', job: t.job, childIndex: (t.job.firstIndex ?? 0) + index, at: child.startedAt, logStreamName });
+    }
   }
 
   private async reportChildren(t: Tracked, childIds: readonly string[]): Promise<void> {

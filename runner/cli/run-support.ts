@@ -191,12 +191,21 @@ export async function executeRun(options: ExecuteOptions, context: CommandContex
     for (const signal of STOP_SIGNALS) process.off(signal, onSignal);
     reporter.close();
   }
+  return reportRunEnd(record, layer.summary?.() ?? [], context, options.json);
+}
+
+/**
+ * What a command prints when a run has ended (`run`, `resume`, `watch`): the status line (stdout,
+ * or stderr with `--json`, which puts the record on stdout), the layer's lines (API calls), and
+ * where to look next when it did not succeed. Returns the exit code for the run's status.
+ */
+export function reportRunEnd(record: RunRecord, layerLines: readonly string[], context: CommandContext, json: boolean): number {
   const summary = `${record.flow} run ${record.runId} ${record.status} in ${formatDuration(record.durationMs)}${record.error ? `: ${record.error}` : ''}`;
-  if (options.json) {
+  if (json) {
     context.stdout.write(JSON.stringify(record, null, 2) + '\n');
     context.stderr.write(`${summary}\n`);
-  } else progressOut.write(`${summary}\n`);
-  for (const line of layer.summary?.() ?? []) context.stderr.write(`metaflow-cdk: ${line}\n`);
+  } else context.stdout.write(`${summary}\n`);
+  for (const line of layerLines) context.stderr.write(`metaflow-cdk: ${line}\n`);
   if (record.status !== 'succeeded') {
     context.stderr.write(`metaflow-cdk: see \`metaflow-cdk show ${record.runId}\`; \`metaflow-cdk resume ${record.runId}\` reruns what did not succeed\n`);
   }

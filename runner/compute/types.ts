@@ -93,6 +93,15 @@ export interface AttemptResult {
    * spot reclaims retried through `retryStrategy`), apart from the user's retries. @default 0
    */
   readonly infrastructureRetries?: number;
+  /**
+   * Whether another attempt of the same task could end differently. A layer sets `false` when it
+   * knows it cannot (Batch: the image could not be pulled; the job was terminated from outside the
+   * run): the orchestrator then spends none of the step's retries on the failure (catch still
+   * applies), and the failure and the run record say it was not retried. `reason` says why.
+   *
+   * @default true
+   */
+  readonly retryable?: boolean;
 }
 
 /**
@@ -146,6 +155,11 @@ export interface ComputeLayer {
   check(graph: FlowGraph): string[];
   /** Lines to print when the run is over (Batch: API calls per operation). */
   summary?(): string[];
+  /**
+   * Calls made to the provider's API so far, per operation (Batch: every Batch and CloudWatch
+   * Logs call), stored in the run record when the run ends. Layers that call no API leave it out.
+   */
+  apiCalls?(): Record<string, number>;
   /** Starts the run's session: called once, before the first `submit`. */
   open(context: LayerContext): void;
   /** Queues the group's children; never blocks, reports through the listener. */

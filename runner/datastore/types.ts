@@ -33,6 +33,8 @@ export interface AttemptRecord {
   logRef?: string;
   /** Host losses (spot reclaims) the layer retried inside this attempt (Batch), when any. */
   infrastructureRetries?: number;
+  /** `false` when the layer said another attempt cannot succeed, so no user retry was spent on it. */
+  retryable?: false;
 }
 
 /** A task's record: `<task path>/status.json`, and one entry of the run's task chunks. */
@@ -134,6 +136,14 @@ export interface RunSummary {
    * @default - none: the record names no owner (runFlow always sets one)
    */
   owner?: RunOwner;
+  /**
+   * Calls the compute layer made to its provider's API, per operation (Batch: `SubmitJob`,
+   * `DescribeJobs`, `GetLogEvents`, …), as printed when the run ended; for a run re-attached with
+   * `metaflow-cdk watch`, the watch's own calls (a runner that died recorded none).
+   *
+   * @default - none: the run has not ended, or its layer counts no calls (local)
+   */
+  apiCalls?: Record<string, number>;
   /** How many tasks the run has, and in how many chunks of TASK_CHUNK_SIZE they are stored. */
   taskCount: number;
 }

@@ -24,7 +24,7 @@ export type RunEvent =
   | { type: 'task-cancelled'; task: TaskRef; attempt: number; result: AttemptResult }
   | { type: 'task-reused'; task: QueuedTask; originRunId: string; outputsAt: string }
   | { type: 'run-heartbeat'; at: number }
-  | { type: 'run-finished'; status: RunStatus; at: number; error?: string };
+  | { type: 'run-finished'; status: RunStatus; at: number; error?: string; apiCalls?: Record<string, number> };
 
 /** Hears every RunEvent of a run, synchronously, in order. */
 export type RunEventListener = (event: RunEvent) => void;

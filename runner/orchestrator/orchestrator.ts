@@ -147,6 +147,12 @@ export function runFlow(options: RunOptions): Promise<RunRecord> {
   return new Orchestrator(options).run();
 }
 
+/** ` (not retried: …)` when the layer said another attempt cannot succeed while retries were left. */
+function notRetried(result: AttemptResult, retriesLeft: number): string {
+  if (result.retryable !== false || retriesLeft <= 0) return '';
+  return ` (not retried: another attempt cannot succeed; ${retriesLeft} retr${retriesLeft === 1 ? 'y' : 'ies'} left unused)`;
+}
+
 /** A foreach step whose items cannot be fanned out over: that attempt failed. */
 class UnusableItemsError extends Error {}
 
@@ -252,7 +258,7 @@ class Orchestrator implements AttemptListener {
     }
     this.ended = true;
     const status = this.stopping?.status ?? 'succeeded';
-    this.emit({ type: 'run-finished', status, at: this.clock.now(), error: this.stopping?.error });
+    this.emit({ type: 'run-finished', status, at: this.clock.now(), error: this.stopping?.error, apiCalls: this.layer.apiCalls?.() });
     await this.recorder.flush();
     return this.recorder.record;
   }
@@ -530,7 +536,8 @@ class Orchestrator implements AttemptListener {
       this.taskDone(task);
       return;
     }
-    if (attempt < task.policies.retries && !this.stopping) {
+    const retriesLeft = task.policies.retries - attempt;
+    if (retriesLeft > 0 && result.retryable !== false && !this.stopping) {
       const delayMs = task.policies.retryDelayMs;
       this.emit({ type: 'task-retrying', task: task.ref, attempt, result, delayMs });
       this.track(this.retryLater(task, attempt + 1, delayMs));
@@ -539,7 +546,7 @@ class Orchestrator implements AttemptListener {
     const failure: Failure = {
       step: task.step.name,
       taskId: task.ref.taskId,
-      message: `step ${task.pathspec} failed: ${result.reason}${attempt > 0 ? ` (after ${attempt + 1} attempts)` : ''}`,
+      message: `step ${task.pathspec} failed: ${result.reason}${attempt > 0 ? ` (after ${attempt + 1} attempts)` : ''}${notRetried(result, retriesLeft)}`,
       exitCode: result.exitCode,
       statusReason: result.outcome,
       attempts: attempt + 1,

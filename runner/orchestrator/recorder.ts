@@ -18,10 +18,18 @@ export class RunRecorder {
   private queued = false;
   private written = false;
 
+  /**
+   * `existing`: the record is already in the store (re-attaching to a run whose runner died): its
+   * tasks are known by pathspec, and the summary is rewritten without filing the run again.
+   */
   constructor(
     readonly record: RunRecord,
     private readonly store: Datastore,
-  ) {}
+    options: { readonly existing?: boolean } = {},
+  ) {
+    record.tasks.forEach((t, i) => this.index.set(pathspec(t), i));
+    this.written = !!options.existing;
+  }
 
   task(pathspecOf: string): TaskRecord | undefined {
     const i = this.index.get(pathspecOf);
@@ -91,6 +99,7 @@ export class RunRecorder {
     if (result.externalId !== undefined) rec.externalId = result.externalId;
     if (result.logRef !== undefined) rec.logRef = result.logRef;
     if (result.infrastructureRetries) rec.infrastructureRetries = result.infrastructureRetries;
+    if (result.retryable === false) rec.retryable = false;
     return task;
   }
 
@@ -135,8 +144,8 @@ export class RunRecorder {
       case 'task-cancelled': {
         const task = this.finishAttempt(pathspec(e.task), e.attempt, e.result);
         task.status = 'cancelled';
-        // A cancel before the attempt started leaves no trace of an attempt.
-        if (e.result.startedAt === undefined) task.attempts = task.attempts.filter((a) => a.attempt !== e.attempt);
+        // A cancel before the attempt started leaves no trace of an attempt (one reported started stays).
+        if (e.result.startedAt === undefined) task.attempts = task.attempts.filter((a) => a.attempt !== e.attempt || a.startedAt !== undefined);
         return;
       }
       case 'run-heartbeat':
@@ -148,6 +157,7 @@ export class RunRecorder {
         this.record.finishedAt = iso(e.at);
         this.record.durationMs = e.at - Date.parse(this.record.startedAt);
         if (e.error) this.record.error = e.error;
+        if (e.apiCalls) this.record.apiCalls = e.apiCalls;
         this.summaryDirty = true;
         return;
       case 'run-started':

@@ -58,8 +58,8 @@ export interface BatchStepOptions {
   /** Fargate: give the task a public IP (subnets without a NAT gateway need it). @default false */
   readonly assignPublicIp?: boolean;
   /**
-   * Times Batch retries an attempt lost to a spot reclaim or host loss (`Host EC2*`), inside one
-   * user attempt and outside the user's retry budget; 0–9.
+   * Times Batch retries an attempt lost to a spot reclaim or host loss (`Host EC2*`, a Fargate
+   * Spot reclaim), inside one user attempt and outside the user's retry budget; 0–9.
    * @default 3
    */
   readonly infrastructureRetries?: number;
@@ -191,18 +191,26 @@ export function checkUserTags(where: string, tags: Readonly<Record<string, strin
 }
 
 /**
+ * The status reasons of infrastructure losses Batch retries inside one user attempt, as
+ * evaluateOnExit globs (letters, digits, `.`, `:`, spaces, an optional trailing `*`):
+ * - `Host EC2 (instance i-…) terminated.` — an EC2 spot reclaim or a lost host (AWS Batch);
+ * - `Your Spot Task was interrupted.` — the stopped reason ECS documents for a reclaimed Fargate
+ *   Spot task (ECS task state change event); that Batch copies it into the job's statusReason is
+ *   not documented by Batch (docs/batch.md, "Fargate Spot").
+ */
+export const INFRASTRUCTURE_LOSS_REASONS = ['Host EC2*', 'Your Spot Task was interrupted*'] as const;
+
+/**
  * retryStrategy: Batch retries infrastructure losses only. attempts = 1 + infrastructure
- * retries; `Host EC2*` status reasons (spot reclaim, host terminated) RETRY; everything else
- * EXITs through a final catch-all (Batch retries when no entry matches, so it must be there).
- * Every failed job has a status reason, so `onStatusReason: "*"` matches all of them.
+ * retries; the INFRASTRUCTURE_LOSS_REASONS (EC2 spot reclaim or lost host, Fargate Spot reclaim)
+ * RETRY; everything else EXITs through a final catch-all (Batch retries when no entry matches, so
+ * it must be there). Every failed job has a status reason, so `onStatusReason: "*"` matches all
+ * of them. Batch allows 5 entries.
  */
 export function batchRetryStrategy(infrastructureRetries: number = DEFAULT_INFRASTRUCTURE_RETRIES): RetryStrategy {
   return {
     attempts: 1 + infrastructureRetries,
-    evaluateOnExit: [
-      { onStatusReason: 'Host EC2*', action: 'RETRY' },
-      { onStatusReason: '*', action: 'EXIT' },
-    ],
+    evaluateOnExit: [...INFRASTRUCTURE_LOSS_REASONS.map((onStatusReason) => ({ onStatusReason, action: 'RETRY' as const })), { onStatusReason: '*', action: 'EXIT' }],
   };
 }
 

@@ -4,9 +4,11 @@ import { LocalDatastore } from '../../runner/datastore/local';
 import { defineFlow, FlowSpec } from '../../runner/flow/model';
 import { validateFlow } from '../../runner/flow/validate';
 import { LayerCheckError, runFlow } from '../../runner/orchestrator/orchestrator';
+import { formatRun } from '../../runner/cli/commands/show';
 import { fakeClock, tempDir } from './support/harness';
 
-type Outcome = 'succeeded' | 'failed';
+/** `unretryable`: failed, and the layer says another attempt cannot succeed (`retryable: false`). */
+type Outcome = 'succeeded' | 'failed' | 'unretryable';
 
 /** A layer that runs nothing: it records what it was given and answers like Batch would. */
 class RecordingLayer implements ComputeLayer {
@@ -35,8 +37,9 @@ class RecordingLayer implements ComputeLayer {
       for (const c of group.children) {
         const a: AttemptRef = { flow: t.flow, runId: t.runId, step: t.step, taskId: childTaskId(t, c.index), attempt: c.attempt };
         listener.started(a, { at: Date.now(), externalId: `job-${t.groupId}:${c.index}`, logRef: `stream/${t.groupId}/${c.index}` });
-        const outcome = this.outcome(a);
-        const result = { outcome, exitCode: outcome === 'succeeded' ? 0 : 1, reason: outcome, startedAt: Date.now(), finishedAt: Date.now(), externalId: `job-${t.groupId}:${c.index}` };
+        const said = this.outcome(a);
+        const outcome = said === 'unretryable' ? 'failed' : said;
+        const result = { outcome, exitCode: outcome === 'succeeded' ? 0 : 1, reason: said, startedAt: Date.now(), finishedAt: Date.now(), externalId: `job-${t.groupId}:${c.index}`, ...(said === 'unretryable' ? { retryable: false } : {}) };
         listener.finished(a, result);
         // Batch may report a job twice (a poll and an event), and CloudWatch lines come late.
         if (this.twice) listener.finished(a, { ...result, outcome: 'failed', reason: 'duplicate' });
@@ -126,4 +129,37 @@ test("the layer's check refuses a flow before anything runs", async () => {
   await expect(runFlow({ graph: v.graph, layer, datastore, parameters: {} })).rejects.toThrow(LayerCheckError);
   expect(layer.submissions).toEqual([]);
   expect((await datastore.listRuns()).runs).toEqual([]);
+});
+
+describe('a failure the layer marks not retryable (retryable: false)', () => {
+  const spec = (extra: Partial<FlowSpec['steps'][number]>): FlowSpec => ({
+    name: 'NoRetry',
+    image: 'repo/image:1',
+    steps: [{ name: 'start', command: ['x'], retry: { times: 3, minutesBetweenRetries: 1 }, next: 'end', ...extra }, { name: 'end', command: ['w'] }],
+  });
+
+  test('spends none of the step\'s retries: one attempt, no retry delay, the run fails saying why', async () => {
+    const layer = new RecordingLayer((a) => (a.step === 'start' ? 'unretryable' : 'succeeded'));
+    const { record, clock } = await run(layer, spec({}));
+    expect(layer.submissions.filter((s) => s.groupId === 'start')).toEqual([{ groupId: 'start', children: ['0#0'] }]);
+    expect(clock.sleeps).toEqual([]);
+    expect(record.status).toBe('failed');
+    expect(record.error).toBe('step start/0 failed: unretryable (not retried: another attempt cannot succeed; 3 retries left unused)');
+    expect(record.tasks[0].attempts).toMatchObject([{ attempt: 0, status: 'failed', retryable: false }]);
+    expect(formatRun(record)).toContain('failed: start/0 after 1 attempt(s): unretryable (not retried: another attempt cannot succeed)\n');
+  });
+
+  test('catch still applies', async () => {
+    const layer = new RecordingLayer((a) => (a.step === 'start' ? 'unretryable' : 'succeeded'));
+    const { record } = await run(layer, spec({ catch: { var: 'err' } }));
+    expect(record.status).toBe('succeeded');
+    expect(record.tasks[0]).toMatchObject({ status: 'caught', caught: { attempts: 1, message: 'step start/0 failed: unretryable (not retried: another attempt cannot succeed; 3 retries left unused)' } });
+  });
+
+  test('an ordinary failure still uses every retry', async () => {
+    const layer = new RecordingLayer((a) => (a.step === 'start' ? 'failed' : 'succeeded'));
+    const { record } = await run(layer, spec({}));
+    expect(record.tasks[0].attempts).toHaveLength(4);
+    expect(record.tasks[0].attempts.every((a) => a.retryable === undefined)).toBe(true);
+  });
 });

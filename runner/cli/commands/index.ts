@@ -7,6 +7,7 @@ import { registerRun } from './run';
 import { registerRuns } from './runs';
 import { registerShow } from './show';
 import { registerSfn } from './sfn';
+import { registerWatch } from './watch';
 
 /**
  * A command registrar adds one subcommand to the program. Its action returns the exit code
@@ -34,5 +35,6 @@ export const COMMANDS: readonly CommandRegistrar[] = [
   registerLogs,
   registerConfigure,
   registerJobs,
+  registerWatch,
   registerSfn,
 ];

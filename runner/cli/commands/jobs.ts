@@ -11,27 +11,36 @@ interface JobsFlags extends DatastoreFlags {
   region?: string;
 }
 
-const collect = (value: string, previous: string[] = []) => [...previous, value];
+export const collect = (value: string, previous: string[] = []) => [...previous, value];
 
-/** The run's top-level Batch jobs (plain jobs and array parents), found by name prefix and tags. */
-async function runJobs(flags: JobsFlags, context: CommandContext) {
+/**
+ * A run's top-level Batch jobs (plain jobs and array parents), found by name prefix and tags in
+ * `--queue`s, else the configured queues (BATCH_JOB_QUEUE and BATCH_JOB_QUEUE_GPU).
+ */
+export async function findJobsOfRun(run: { readonly flow: string; readonly runId: string }, flags: { readonly queue?: readonly string[]; readonly region?: string }, context: CommandContext) {
   // Loaded only when the command runs: the AWS SDK stays out of the CLI's start-up.
   const { AwsClients } = require('../../aws/clients') as typeof import('../../aws/clients');
   const { ApiCallCounter } = require('../../batch/api-calls') as typeof import('../../batch/api-calls');
-  const { findRunJobs, terminateJobs } = require('../../batch/terminator') as typeof import('../../batch/terminator');
-  const { terminationLines } = require('../../batch/layer') as typeof import('../../batch/layer');
+  const { findRunJobs } = require('../../batch/terminator') as typeof import('../../batch/terminator');
   const { readMetaflowConfig, requireConfigValue } = require('../../config/metaflow-config') as typeof import('../../config/metaflow-config');
-  if (!flags.run) throw new UserInputError('--run <run-id> is required');
-  // The flow name comes from the run record when this machine has it; --flow otherwise.
-  const flow = flags.flow ?? (await findRun(await openDatastore(flags, context, { write: false, compute: 'batch' }), flags.run)).flow;
   const config = readMetaflowConfig(context.env);
   const queues = flags.queue?.length
     ? flags.queue
     : [...new Set([requireConfigValue(config, 'BATCH_JOB_QUEUE', '--queue'), config.profile.BATCH_JOB_QUEUE_GPU].filter((q): q is string => !!q))];
   const clients = new AwsClients({ region: flags.region });
   const calls = new ApiCallCounter();
-  const jobs = await findRunJobs(clients.batch, { flow, runId: flags.run, queues }, calls);
-  return { jobs, clients, calls, terminateJobs, terminationLines };
+  const jobs = await findRunJobs(clients.batch, { ...run, queues }, calls);
+  return { jobs, clients, calls };
+}
+
+/** The run's top-level Batch jobs, for `jobs list|kill`. */
+async function runJobs(flags: JobsFlags, context: CommandContext) {
+  const { terminateJobs } = require('../../batch/terminator') as typeof import('../../batch/terminator');
+  const { terminationLines } = require('../../batch/layer') as typeof import('../../batch/layer');
+  if (!flags.run) throw new UserInputError('--run <run-id> is required');
+  // The flow name comes from the run record when this machine has it; --flow otherwise.
+  const flow = flags.flow ?? (await findRun(await openDatastore(flags, context, { write: false, compute: 'batch' }), flags.run)).flow;
+  return { ...(await findJobsOfRun({ flow, runId: flags.run }, flags, context)), terminateJobs, terminationLines };
 }
 
 function jobsCommand(name: string, description: string): Command {

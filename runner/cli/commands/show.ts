@@ -5,6 +5,7 @@ import { findRun } from '../run-lookup';
 import { RunRecord, TaskRecord } from '../../datastore/types';
 import { formatDuration, formatTable } from '../../progress/table';
 import { checkRunner } from '../../orchestrator/liveness';
+import { apiCallsLine } from '../../batch/api-calls';
 
 /** Wall time of a step: from its first attempt's start to its last attempt's end. */
 function stepDuration(tasks: readonly TaskRecord[]): number | undefined {
@@ -33,6 +34,7 @@ export function formatRun(run: RunRecord): string {
     lines.push(`  parameters ${shown.join(' ')}`);
   }
   if (run.error) lines.push(`  error: ${run.error}`);
+  if (run.apiCalls) lines.push(`  ${apiCallsLine(run.apiCalls)}`);
   const steps = new Map<string, TaskRecord[]>();
   for (const t of run.tasks) steps.set(t.step, [...(steps.get(t.step) ?? []), t]);
   const rows: (string | number)[][] = [['step', 'tasks', 'attempts', 'succeeded', 'failed', 'caught', 'reused', 'other', 'duration']];
@@ -47,7 +49,8 @@ export function formatRun(run: RunRecord): string {
     lines.push('');
     for (const t of notable) {
       const last = t.attempts[t.attempts.length - 1];
-      lines.push(`${t.status === 'caught' ? 'caught' : 'failed'}: ${t.step}/${t.taskId} after ${t.attempts.length} attempt(s): ${last?.reason ?? 'no attempt'}`);
+      const notRetried = last?.retryable === false ? ' (not retried: another attempt cannot succeed)' : '';
+      lines.push(`${t.status === 'caught' ? 'caught' : 'failed'}: ${t.step}/${t.taskId} after ${t.attempts.length} attempt(s): ${last?.reason ?? 'no attempt'}${notRetried}`);
     }
   }
   // Host losses (spot reclaims) the compute layer retried inside an attempt: shown apart from user retries.

@@ -132,7 +132,13 @@ export class FakeBatch {
       this.advance();
       return { jobs: jobs.map((id) => this.describe(id)).filter((j): j is JobDetail => !!j) };
     });
-    this.batch.on(ListJobsCommand).callsFake(({ arrayJobId, jobStatus }) => {
+    this.batch.on(ListJobsCommand).callsFake(({ arrayJobId, jobStatus, jobQueue, filters }) => {
+      if (!arrayJobId) {
+        // a queue's jobs by name prefix (the JOB_NAME filter `<prefix>*`, as findRunJobs asks), any status
+        const prefix = String(filters?.[0]?.values?.[0] ?? '').replace(/\*$/, '');
+        const top = [...this.jobs.values()].filter((j) => (j.input.jobQueue === jobQueue || jobQueue === undefined) && j.input.jobName!.startsWith(prefix));
+        return { jobSummaryList: top.map((j) => ({ jobId: j.id, jobName: j.input.jobName, status: this.jobStatus(j.id) })) };
+      }
       const job = this.jobs.get(arrayJobId);
       const list = (job?.children ?? []).flatMap((c, i) => (c.status === jobStatus ? [{ jobId: `${arrayJobId}:${i}`, jobName: job!.input.jobName, status: c.status }] : []));
       return { jobSummaryList: list };

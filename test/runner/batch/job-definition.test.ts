@@ -9,6 +9,7 @@ import {
   checkBatchStep,
   EffectivePolicies,
 } from '../../../runner/policy';
+import { classifyFailure, infrastructureRetries } from '../../../runner/batch/failures';
 import { ApiCallCounter } from '../../../runner/batch/api-calls';
 import { JobDefinitionRegistry } from '../../../runner/batch/job-definitions';
 import { QueueInspector } from '../../../runner/batch/queues';
@@ -28,7 +29,8 @@ const base = (over: Partial<BatchJobDefinitionInput> = {}): BatchJobDefinitionIn
   jobRoleArn: 'arn:aws:iam::1:role/job',
   ...over,
 });
-const RETRY = { attempts: 4, evaluateOnExit: [{ onStatusReason: 'Host EC2*', action: 'RETRY' }, { onStatusReason: '*', action: 'EXIT' }] };
+// EC2 spot reclaim / lost host, then a Fargate Spot reclaim (the ECS stopped reason), then the catch-all
+const RETRY = { attempts: 4, evaluateOnExit: [{ onStatusReason: 'Host EC2*', action: 'RETRY' }, { onStatusReason: 'Your Spot Task was interrupted*', action: 'RETRY' }, { onStatusReason: '*', action: 'EXIT' }] };
 
 describe('step policy → Batch job definition', () => {
   test('EC2 with GPU, shared memory, tmpfs, swap, timeout: exact payload', () => {
@@ -123,7 +125,18 @@ describe('step policy → Batch job definition', () => {
       expect(strategy.attempts).toBe(retries + 1);
       expect(strategy.evaluateOnExit!.length).toBeLessThanOrEqual(5);
       expect(strategy.evaluateOnExit!.at(-1)).toEqual({ onStatusReason: '*', action: 'EXIT' });
+      expect(strategy.evaluateOnExit).toEqual([{ onStatusReason: 'Host EC2*', action: 'RETRY' }, { onStatusReason: 'Your Spot Task was interrupted*', action: 'RETRY' }, { onStatusReason: '*', action: 'EXIT' }]);
+      // Batch's rule for onStatusReason: letters, digits, periods, colons and white space, optionally ending with *
+      for (const e of strategy.evaluateOnExit!) expect(e.onStatusReason).toMatch(/^[A-Za-z0-9.: \t]*\*?$/);
     }
+  });
+
+  test('a Fargate Spot reclaim Batch retried is counted like an EC2 one; on the last attempt it is a host loss', () => {
+    const FARGATE_SPOT = 'Your Spot Task was interrupted.';
+    expect(infrastructureRetries([{ statusReason: FARGATE_SPOT }, { container: { exitCode: 0 } }], 'SUCCEEDED')).toEqual([{ attempt: 1, statusReason: FARGATE_SPOT }]);
+    expect(classifyFailure({ statusReason: FARGATE_SPOT, attempts: [{ statusReason: FARGATE_SPOT }, { statusReason: FARGATE_SPOT }] })).toMatchObject({ kind: 'host-lost', retryable: true });
+    // an EC2 host loss is still one; other reasons are not
+    expect(infrastructureRetries([{ statusReason: 'Host EC2 (instance i-1) terminated.' }, { statusReason: 'Essential container in task exited' }], 'FAILED')).toEqual([{ attempt: 1, statusReason: 'Host EC2 (instance i-1) terminated.' }]);
   });
 
   test('tags: flow, run, step, task, attempt always win over user tags', () => {

@@ -5,8 +5,9 @@
  * (MOTO_SIMPLE_BATCH_FAIL_AFTER=0) shows a user retry as a new plain job, then catch. moto runs
  * no containers (use_docker false), so these flows' control must not depend on what tasks write.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { ListJobsCommand } from '@aws-sdk/client-batch';
 import { CreateBucketCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
@@ -14,6 +15,7 @@ import { AwsClients } from '../../../runner/aws/clients';
 import { BatchComputeLayer } from '../../../runner/batch/layer';
 import { BatchSettings } from '../../../runner/batch/settings';
 import { LocalDatastore } from '../../../runner/datastore/local';
+import { RunSummary } from '../../../runner/datastore/types';
 import { defineFlow, Flow } from '../../../runner/flow/model';
 import hello from '../../../examples/hello';
 import sweep from '../../../examples/sweep';
@@ -80,6 +82,32 @@ describe('metaflow-cdk run --compute batch: bad input is one line, exit 2, nothi
   });
 });
 
+/** A run record in a local datastore, as a runner leaves it: `running` with an owner, or ended. */
+async function storedRun(root: string, summary: Partial<RunSummary>): Promise<string> {
+  const datastore = new LocalDatastore(root);
+  const runId = datastore.newRunId();
+  await datastore.writeTaskChunk('HelloFlow', runId, 0, []);
+  await datastore.writeRunSummary({ flow: 'HelloFlow', runId, status: 'running', startedAt: new Date().toISOString(), parameters: {}, withRetry: false, compute: 'batch', taskCount: 0, ...summary }, true);
+  return runId;
+}
+
+describe('metaflow-cdk watch <run-id>: a run that cannot be watched is one line, exit 2', () => {
+  const root = tempDir('mfcdk-root-');
+  const deadPid = spawnSync('true').pid!;
+  const owner = (pid: number) => ({ pid, host: os.hostname(), heartbeatAt: new Date().toISOString() });
+  test.each<[string, Partial<RunSummary> | undefined, RegExp]>([
+    ['an unknown run', undefined, /^metaflow-cdk: unknown run id "nosuch" in .* \(see `metaflow-cdk runs`\)\n$/],
+    ['a live run', { owner: owner(process.pid) }, /^metaflow-cdk: run \S+ is still running \(pid \d+ on .*\); its runner is watching it\n$/],
+    ['a finished run', { status: 'succeeded', owner: owner(deadPid) }, /^metaflow-cdk: run \S+ has already ended \(succeeded\); nothing to watch \(see `metaflow-cdk show \S+`\)\n$/],
+    ['a dead local run', { compute: 'local', owner: owner(deadPid) }, /^metaflow-cdk: run \S+ ran on the local compute layer, whose tasks died with their runner; `metaflow-cdk resume \S+` reruns what did not succeed\n$/],
+  ])('%s', async (_name, summary, message) => {
+    const runId = summary ? await storedRun(root, summary) : 'nosuch';
+    const r = cli(['watch', runId, '--datastore', 'local', '--root', root]);
+    expect(r.stderr).toMatch(message);
+    expect(r.code).toBe(2);
+  });
+});
+
 describeWithTool('moto_server', 'Batch layer against moto_server', () => {
   let ok: { moto: MotoServer; aws: AwsClients };
   beforeAll(async () => {
@@ -124,6 +152,8 @@ describeWithTool('moto_server', 'Batch layer against moto_server', () => {
     const show = cli(['show', runId, '--root', root], env);
     expect(show.code).toBe(0);
     expect(show.stdout).toContain(`Run ${runId} of HelloFlow: succeeded`);
+    // the API calls printed at the end of the run, kept in its record
+    expect(show.stdout).toContain(`\n  ${/AWS API calls: .*\)/.exec(r.stderr)![0]}\n`);
     const list = cli(['jobs', 'list', '--run', runId, '--datastore', 'local', '--root', root], env);
     expect(list.code).toBe(0);
     expect(list.stdout.trim().split('\n').map((l) => l.split('\t').slice(1, 3).join(' '))).toEqual(['SUCCEEDED start/0#0', 'SUCCEEDED hello/0#0', 'SUCCEEDED end/0#0']);
@@ -145,6 +175,54 @@ describeWithTool('moto_server', 'Batch layer against moto_server', () => {
     expect(show.code).toBe(0);
     expect(show.stdout).toContain(`Run ${runId} of HelloFlow: failed`);
     expect(show.stdout).toMatch(/could not submit to AWS Batch: containerProperties or eksProperties must be provided/);
+  }, 120_000);
+
+  test('the real CLI: a run whose runner was killed (SIGKILL) after its first job is watched to the end with `watch`, its job recorded; resume then reuses it', async () => {
+    const env = cliEnv();
+    // A local datastore keeps the plain job definition, which moto can register (see the S3 test above).
+    const root = tempDir('mfcdk-watch-root-');
+    const local = ['--datastore', 'local', '--root', root];
+    const home = tempDir('mfcdk-home-');
+    const runner = spawn(process.execPath, [BIN, 'run', path.join(EXAMPLES_DIR, 'hello.ts'), '--compute', 'batch', ...local, '--logs', 'none'], {
+      env: { ...process.env, CI: 'true', METAFLOW_HOME: home, AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing', AWS_REGION: 'us-east-1', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    runner.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise((resolve) => runner.on('exit', resolve));
+    let runId: string | undefined;
+    // The runner submits start, then waits for its first poll (5 s): kill it as soon as the job exists.
+    for (let i = 0; i < 400; i += 1) {
+      runId ??= /HelloFlow run (\S+) \(/.exec(out)?.[1];
+      const listed = runId ? await ok.aws.batch.send(new ListJobsCommand({ jobQueue: 'mf-queue', filters: [{ name: 'JOB_NAME', values: [`HelloFlow-${runId}-*`] }] })) : undefined;
+      if (listed?.jobSummaryList?.length) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    runner.kill('SIGKILL');
+    await exited;
+    expect(runId).toBeDefined();
+    expect(out).not.toMatch(/HelloFlow run \S+ (succeeded|failed)/);
+
+    const watched = cli(['watch', runId!, ...local], env);
+    expect(watched.stdout).toMatch(new RegExp(`^Watching HelloFlow run ${runId}: its runner \\(pid ${runner.pid} on .*\\) is gone; last heartbeat .*; 1 AWS Batch job found\n`));
+    expect(watched.stdout).toContain('[start/0#0] succeeded: exit code 0\n');
+    expect(watched.stdout).toMatch(new RegExp(`HelloFlow run ${runId} interrupted in .*: its runner died .*; \`metaflow-cdk watch\` followed its 1 AWS Batch job to the end \\(1 attempt succeeded, 0 failed\\); \`metaflow-cdk resume ${runId}\` runs what did not succeed\n$`));
+    expect(watched.stderr).toMatch(/^metaflow-cdk: AWS API calls: \d+ \(DescribeJobs \d+, ListJobs 1\)$/m);
+    expect(watched.code).toBe(1);
+    const show = cli(['show', runId!, '--json', ...local], env);
+    const record = JSON.parse(show.stdout);
+    expect(record.status).toBe('interrupted');
+    expect(record.apiCalls).toEqual({ DescribeJobs: expect.any(Number), ListJobs: 1 });
+    expect(record.tasks.find((t: { step: string }) => t.step === 'start')).toMatchObject({ status: 'succeeded', attempts: [{ attempt: 0, status: 'succeeded', exitCode: 0 }] });
+    // ended now: a second watch is refused
+    const again = cli(['watch', runId!, ...local], env);
+    expect(again.code).toBe(2);
+    // resume reuses what the watch recorded (start's status.json) and runs the rest
+    const resumed = cli(['resume', runId!, ...local], env);
+    expect(resumed.stdout).toContain(`[start/0] reused from run ${runId}`);
+    expect(resumed.stdout).toMatch(/HelloFlow run \S+ succeeded/);
+    expect(resumed.code).toBe(0);
+    expect(again.stderr.split('\n')).toContain(`metaflow-cdk: run ${runId} has already ended (interrupted); nothing to watch (see \`metaflow-cdk show ${runId}\`)`);
   }, 120_000);
 
   describe('a moto whose jobs all fail', () => {

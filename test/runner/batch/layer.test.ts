@@ -88,7 +88,7 @@ describe('BatchComputeLayer', () => {
       type: 'container',
       platformCapabilities: ['EC2'],
       containerProperties: { image: IMAGE, jobRoleArn: settings.jobRoleArn, resourceRequirements: [{ type: 'VCPU', value: '1' }, { type: 'MEMORY', value: '4096' }] },
-      retryStrategy: { attempts: 4, evaluateOnExit: [{ onStatusReason: 'Host EC2*', action: 'RETRY' }, { onStatusReason: '*', action: 'EXIT' }] },
+      retryStrategy: { attempts: 4, evaluateOnExit: [{ onStatusReason: 'Host EC2*', action: 'RETRY' }, { onStatusReason: 'Your Spot Task was interrupted*', action: 'RETRY' }, { onStatusReason: '*', action: 'EXIT' }] },
       timeout: { attemptDurationSeconds: 300 },
       propagateTags: true,
     });
@@ -120,6 +120,10 @@ describe('BatchComputeLayer', () => {
     expect(hello0.logRef).toBe('metaflow/default/job-2-0');
     expect(r.events.filter((e) => e.type === 'task-log' && e.task.step === 'hello').map((e) => (e as { line: string }).line)).toEqual(['{"greeting": "hi"}']);
     expect(r.layer.summary()[0]).toMatch(/^AWS API calls: \d+ \(.*DescribeJobQueues 1.*RegisterJobDefinition 3, SubmitJob 3\)/);
+    // the counts printed at the end are kept in the run record, and `show` prints them
+    const stored = (await r.datastore.readRun(r.record.runId))!;
+    expect(stored.apiCalls).toMatchObject({ DescribeJobQueues: 1, DescribeComputeEnvironments: 1, RegisterJobDefinition: 3, SubmitJob: 3, DescribeJobs: expect.any(Number), GetLogEvents: expect.any(Number) });
+    expect(formatRun(stored)).toMatch(/\n {2}AWS API calls: \d+ \(DescribeComputeEnvironments 1, DescribeJobDefinitions 3, DescribeJobQueues 1, DescribeJobs \d+, GetLogEvents \d+, RegisterJobDefinition 3, SubmitJob 3\)\n/);
   });
 
   test('a 100-way foreach with two body steps: ONE array job per step, N_TO_N, the child contract derived in the container', async () => {
@@ -192,6 +196,18 @@ describe('BatchComputeLayer', () => {
     expect(shown).toEqual(lines.slice(10));
   });
 
+  test('CannotPullContainer spends none of the step\'s retries: one job, catch still applies, the record and show say why', async () => {
+    fake.script = (step) => (step === 'start' ? { reason: 'CannotPullContainerError: pull image manifest has been retried 1 time(s): not found', statusReason: 'Task failed to start' } : undefined);
+    const r = await run({ steps: [{ name: 'start', command: sh('true'), retry: { times: 2, minutesBetweenRetries: 0 }, catch: { var: 'err' }, next: 'end' }, { name: 'end', command: sh('true') }] }, { logMode: 'none' });
+    expect(fake.submitted.filter((s) => s.tags!['metaflow.step'] === 'start')).toHaveLength(1);
+    expect(r.record.status).toBe('succeeded');
+    const task = r.task('start/0');
+    expect(task.status).toBe('caught');
+    expect(task.attempts).toMatchObject([{ attempt: 0, status: 'failed', retryable: false }]);
+    expect(task.caught!.message).toMatch(/^step start\/0 failed: the image could not be pulled: CannotPullContainerError.*\(another attempt pulls the same image\) \(not retried: another attempt cannot succeed; 2 retries left unused\)$/);
+    expect(formatRun(r.record)).toMatch(/caught: start\/0 after 1 attempt\(s\): the image could not be pulled.*\(not retried: another attempt cannot succeed\)\n/);
+  });
+
   test('a spot reclaim Batch retried: the attempt succeeds, the retry is counted in the record and said', async () => {
     fake.script = (step) => (step === 'start' ? { run: true, attemptsBefore: [{ statusReason: 'Host EC2 (instance i-0abc) terminated.', container: { logStreamName: 'old' } }] } : undefined);
     const r = await run({ steps: [{ name: 'start', command: sh('echo ok'), next: 'end' }, { name: 'end', command: sh('true') }] });
@@ -202,6 +218,35 @@ describe('BatchComputeLayer', () => {
     expect(formatRun(r.record)).toContain('\nhost losses retried by AWS Batch (not user retries): start/0#0 ×1\n');
     expect(r.notices).toContain('[start/0#0] info: AWS Batch ran it again after losing its host (spot reclaim or host loss): Host EC2 (instance i-0abc) terminated.');
   });
+
+  test('a running array child is reported started with its log stream, and its log is tailed while it runs', async () => {
+    fake.script = (step, index) => (step === 'a' && index === 1 ? { hang: true, lines: ['working on 1'] } : undefined);
+    let timer: NodeJS.Timeout | undefined;
+    const r = await run(
+      {
+        steps: [
+          { name: 'start', command: sh('true'), foreach: { items: [0, 1, 2] }, next: 'a' },
+          { name: 'a', command: sh('true'), next: 'join' },
+          { name: 'join', join: true, command: sh('true'), next: 'end' },
+          { name: 'end', command: sh('true') },
+        ],
+      },
+      {
+        abortAfter: (events, abort) => {
+          timer ??= setTimeout(abort, 5000); // the old watcher never reports the child: give up, fail below
+          if (events.some((e) => e.type === 'task-log' && e.line === 'working on 1')) abort();
+        },
+      },
+    );
+    clearTimeout(timer);
+    const started = r.events.find((e) => e.type === 'task-started' && e.task.step === 'a' && e.task.taskId === '1');
+    expect(started).toMatchObject({ start: { externalId: 'job-2:1', logRef: 'metaflow/default/job-2-1' } });
+    expect(r.events.some((e) => e.type === 'task-log' && e.task.taskId === '1' && e.line === 'working on 1')).toBe(true);
+    // it was running, not queued, when the run was stopped
+    expect(r.task('a/1').attempts[0]).toMatchObject({ status: 'cancelled', externalId: 'job-2:1', logRef: 'metaflow/default/job-2-1' });
+    expect(r.task('a/1').attempts[0].startedAt).toBeDefined();
+    expect(r.layer.calls.snapshot().ListJobs).toBeGreaterThanOrEqual(1);
+  }, 20_000);
 
   test('Ctrl-C during the run: every job not finished is terminated, attempts cancelled, said', async () => {
     fake.script = (step) => (step === 'a' ? { hang: true } : undefined);

@@ -118,19 +118,19 @@ describe('Batch submitter', () => {
 });
 
 describe('re-attaching to a run whose runner died', () => {
-  test('array parents keep their size and index offset, plain jobs their step/task/attempt from tags', () => {
+  test('array parents keep their size, index offset and task-id prefix, plain jobs their step/task/attempt from tags', () => {
     expect(
       reattachJobs([
         {
           jobId: 'p', jobName: 'F-1-fit-10000_19999-a0', jobQueue: 'q', jobDefinition: 'd', status: 'RUNNING', startedAt: 1,
           arrayProperties: { size: 10_000 },
-          container: { environment: [{ name: 'MF_ARRAY_INDEX_OFFSET', value: '10000' }] },
+          container: { environment: [{ name: 'MF_ARRAY_INDEX_OFFSET', value: '10000' }, { name: 'MF_TASK_ID_PREFIX', value: '2_' }] },
           tags: { 'metaflow.step': 'fit', 'metaflow.task_id': '10000_19999', 'metaflow.attempt': '0' },
         },
         { jobId: 'j', jobName: 'F-1-end-0-a2', jobQueue: 'q', jobDefinition: 'd', status: 'RUNNABLE', startedAt: 0, tags: { 'metaflow.step': 'end', 'metaflow.task_id': '0', 'metaflow.attempt': '2' } },
       ]),
     ).toEqual([
-      { jobId: 'p', size: 10_000, firstIndex: 10_000, queue: 'q', ref: { step: 'fit', taskId: '10000_19999', attempt: 0, jobName: 'F-1-fit-10000_19999-a0' } },
+      { jobId: 'p', size: 10_000, firstIndex: 10_000, queue: 'q', ref: { step: 'fit', taskId: '10000_19999', attempt: 0, jobName: 'F-1-fit-10000_19999-a0', taskIdPrefix: '2_' } },
       { jobId: 'j', size: 1, firstIndex: undefined, queue: 'q', ref: { step: 'end', taskId: '0', attempt: 2, jobName: 'F-1-end-0-a2' } },
     ]);
   });

@@ -34,11 +34,12 @@ function batchAnswer(path: string, body: Record<string, unknown>): unknown {
         jobs: (body.jobs as string[]).map((id) =>
           id === 'arr'
             ? { jobId: id, jobName: id, jobQueue: 'q', jobDefinition: 'd', status: 'RUNNING', startedAt: 1, arrayProperties: { size: 2, statusSummary: { RUNNING: 1, FAILED: 1 } } }
-            : { jobId: id, jobName: id, jobQueue: 'q', jobDefinition: 'd', status: 'FAILED', startedAt: 1, statusReason: 'Essential container in task exited', container: { exitCode: 1 }, arrayProperties: id.includes(':') ? { index: 1 } : undefined },
+            : { jobId: id, jobName: id, jobQueue: 'q', jobDefinition: 'd', status: 'FAILED', startedAt: 1, statusReason: 'Essential container in task exited', container: { exitCode: 1 }, arrayProperties: id.includes(':') ? { index: Number(id.split(':')[1]) } : undefined },
         ),
       };
     case '/v1/listjobs':
-      return { jobSummaryList: [{ jobId: 'arr:1', jobName: 'n', status: 'FAILED' }] };
+      // child 1 failed, child 0 runs (the summary's FAILED 1, RUNNING 1)
+      return { jobSummaryList: body.jobStatus === 'FAILED' ? [{ jobId: 'arr:1', jobName: 'n', status: 'FAILED' }] : [{ jobId: 'arr:0', jobName: 'n', status: 'RUNNING' }] };
     case '/v1/terminatejob':
       return {};
     default:
@@ -81,15 +82,16 @@ test('every Batch and CloudWatch Logs operation, throttled twice, still succeeds
   clock.time += 10_000;
   await watcher.pollOnce();
   expect(events.filter((e) => e.type === 'finished')).toEqual([expect.objectContaining({ childIndex: 1, outcome: expect.objectContaining({ status: 'FAILED', exitCode: 1 }) })]);
+  expect(events.filter((e) => e.type === 'started').map((e) => e.type === 'started' && e.childIndex)).toEqual([0, 1]);
 
   // what the modules asked for: the logical calls, SDK retries invisible to them
   expect(calls.snapshot()).toEqual({
     DescribeComputeEnvironments: 1,
     DescribeJobDefinitions: 1,
     DescribeJobQueues: 1,
-    DescribeJobs: 2,
+    DescribeJobs: 3,
     GetLogEvents: 1,
-    ListJobs: 1,
+    ListJobs: 2,
     RegisterJobDefinition: 1,
     SubmitJob: 2,
     TerminateJob: 1,
@@ -102,8 +104,8 @@ test('every Batch and CloudWatch Logs operation, throttled twice, still succeeds
     '/v1/describecomputeenvironments': 3,
     '/v1/submitjob': 4,
     '/v1/terminatejob': 3,
-    '/v1/describejobs': 4,
-    '/v1/listjobs': 3,
+    '/v1/describejobs': 5,
+    '/v1/listjobs': 4,
   });
   expect(Object.fromEntries(logsHttp.requests)).toEqual({ 'Logs_20140328.GetLogEvents': 3 });
 });

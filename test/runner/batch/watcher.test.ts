@@ -112,7 +112,9 @@ describe('Batch watcher', () => {
           : job(id, 'SUCCEEDED', { arrayProperties: { index }, container: { exitCode: 0, logStreamName: `s/${index}` } });
       }),
     );
-    batchMock.on(ListJobsCommand).resolves({ jobSummaryList: [{ jobId: 'arr:7', jobName: 'n', status: 'FAILED' }] });
+    batchMock.on(ListJobsCommand).callsFake((input: { jobStatus: string }) => ({
+      jobSummaryList: input.jobStatus === 'FAILED' ? [{ jobId: 'arr:7', jobName: 'n', status: 'FAILED' }] : Array.from({ length: size }, (_, i) => ({ jobId: `arr:${i}`, jobName: 'n', status: 'RUNNING' })),
+    }));
     watcher.add({ jobId: 'arr', size, firstIndex: 10_000, ref: 'fit' });
     await watcher.run();
     const finished = events.filter((e) => e.type === 'finished') as Extract<WatchEvent, { type: 'finished' }>[];
@@ -125,10 +127,77 @@ describe('Batch watcher', () => {
       { RUNNING: 299, FAILED: 1 },
       { SUCCEEDED: 299, FAILED: 1 },
     ]);
-    expect(batchMock.commandCalls(ListJobsCommand).map((c) => c.args[0].input)).toEqual([{ arrayJobId: 'arr', jobStatus: 'FAILED', maxResults: 1000 }]);
-    // children described 100 at a time: 1 (failed child) + 3 (the 299 others)
+    // RUNNING once (the started count grew from 0 to 300, then stayed), FAILED once
+    expect(batchMock.commandCalls(ListJobsCommand).map((c) => c.args[0].input)).toEqual([
+      { arrayJobId: 'arr', jobStatus: 'RUNNING', maxResults: 1000 },
+      { arrayJobId: 'arr', jobStatus: 'FAILED', maxResults: 1000 },
+    ]);
+    // children described 100 at a time: 3 (the 300 running, for `started`) + 1 (failed child) + 3 (the 299 others once finished)
     const childCalls = batchMock.commandCalls(DescribeJobsCommand).filter((c) => c.args[0].input.jobs![0].includes(':'));
-    expect(childCalls.map((c) => c.args[0].input.jobs!.length)).toEqual([1, 100, 100, 99]);
+    expect(childCalls.map((c) => c.args[0].input.jobs!.length)).toEqual([100, 100, 100, 1, 100, 100, 99]);
+  });
+
+  test('array children reported live: ListJobs(RUNNING) only when the started count grows, new children described for their log streams, ended ones for their results', async () => {
+    const size = 250;
+    // 0–300 s nothing runs; 300–900 s children 0–149 run; 900–1200 s 0–149 done, 150–249 run; then all done.
+    const childStatus = (i: number, t: number) => (t < 300_000 ? 'RUNNABLE' : i < 150 ? (t < 900_000 ? 'RUNNING' : 'SUCCEEDED') : t < 900_000 ? 'RUNNABLE' : t < 1_200_000 ? 'RUNNING' : 'SUCCEEDED');
+    const { clock, events, watcher } = setup((ids) =>
+      ids.map((id) => {
+        const t = clock.now();
+        if (!id.includes(':')) {
+          const summary: Record<string, number> = {};
+          for (let i = 0; i < size; i += 1) summary[childStatus(i, t)] = (summary[childStatus(i, t)] ?? 0) + 1;
+          return job(id, summary.SUCCEEDED === size ? 'SUCCEEDED' : 'RUNNING', { startedAt: undefined, arrayProperties: { size, statusSummary: summary } });
+        }
+        const index = Number(id.split(':')[1]);
+        const status = childStatus(index, t);
+        return job(id, status, { startedAt: index < 150 ? 300_000 : 900_000, arrayProperties: { index }, container: { exitCode: status === 'SUCCEEDED' ? 0 : undefined, logStreamName: `s/${index}` } });
+      }),
+    );
+    batchMock.on(ListJobsCommand).callsFake((input: { jobStatus: string }) => ({
+      jobSummaryList: Array.from({ length: size }, (_, i) => i).filter((i) => childStatus(i, clock.now()) === input.jobStatus).map((i) => ({ jobId: `arr:${i}`, jobName: 'n', status: input.jobStatus })),
+    }));
+    watcher.add({ jobId: 'arr', size, firstIndex: 5, ref: 'fit' });
+    await watcher.run();
+    const started = events.filter((e) => e.type === 'started') as Extract<WatchEvent, { type: 'started' }>[];
+    const firstFinished = events.findIndex((e) => e.type === 'finished');
+    // every child started once, each while it ran (before any child was reported finished), with its stream
+    expect(started).toHaveLength(size);
+    expect(new Set(started.map((e) => e.childIndex)).size).toBe(size);
+    expect(events.findIndex((e) => e.type === 'started' && e.childIndex === 5 + 249)).toBeLessThan(firstFinished);
+    expect(started.find((e) => e.childIndex === 5 + 42)).toMatchObject({ at: 300_000, logStreamName: 's/42' });
+    // one ListJobs per growth of the started count, however many polls saw the same summary
+    expect(batchMock.commandCalls(ListJobsCommand).map((c) => c.args[0].input)).toEqual([
+      { arrayJobId: 'arr', jobStatus: 'RUNNING', maxResults: 1000 },
+      { arrayJobId: 'arr', jobStatus: 'RUNNING', maxResults: 1000 },
+    ]);
+    const childCalls = batchMock.commandCalls(DescribeJobsCommand).filter((c) => c.args[0].input.jobs![0].includes(':'));
+    // 150 newly running children; then 100 newly running and the first 150, which no longer run (ended); the last 100 once the parent ended
+    expect(childCalls.map((c) => c.args[0].input.jobs!.length)).toEqual([100, 50, 100, 100, 50, 100]);
+    // so the first 150 are reported finished while the array still runs, not when it ends
+    const arrayEnded = events.findIndex((e) => e.type === 'progress' && e.summary.SUCCEEDED === size);
+    expect(events.findIndex((e) => e.type === 'finished' && e.childIndex === 5 + 149)).toBeLessThan(arrayEnded);
+    expect(events.findIndex((e) => e.type === 'finished' && e.childIndex === 5 + 150)).toBeGreaterThan(arrayEnded);
+    expect(events.filter((e) => e.type === 'finished')).toHaveLength(size);
+    expect(watcher.calls.snapshot().ListJobs).toBe(2);
+
+    // Following no logs live (childLogStreams: false): `started` from ListJobs' summaries, no DescribeJobs for them.
+    batchMock.resetHistory();
+    const quiet: WatchEvent[] = [];
+    clock.time = 0;
+    const w = new BatchWatcher(new BatchClient({ region: 'us-east-1' }), (e) => quiet.push(e), { clock, childLogStreams: false });
+    batchMock.on(ListJobsCommand).callsFake((input: { jobStatus: string }) => ({
+      jobSummaryList: Array.from({ length: size }, (_, i) => i)
+        .filter((i) => childStatus(i, clock.now()) === input.jobStatus)
+        .map((i) => ({ jobId: `arr:${i}`, jobName: 'n', status: input.jobStatus, startedAt: i < 150 ? 300_000 : 900_000, arrayProperties: { index: i } })),
+    }));
+    w.add({ jobId: 'arr', size, firstIndex: 5, ref: 'fit' });
+    await w.run();
+    expect(quiet.filter((e) => e.type === 'started')).toHaveLength(size);
+    expect(quiet.find((e) => e.type === 'started' && e.childIndex === 5 + 42)).toEqual(expect.objectContaining({ at: 300_000, logStreamName: undefined }));
+    const described = batchMock.commandCalls(DescribeJobsCommand).filter((c) => c.args[0].input.jobs![0].includes(':'));
+    // only for results: the 150 ended ones mid-run, the last 100 at the end
+    expect(described.map((c) => c.args[0].input.jobs!.length)).toEqual([100, 50, 100]);
   });
 
   test('stuck RUNNABLE: one event saying why (no environment can place it vs capacity)', async () => {
