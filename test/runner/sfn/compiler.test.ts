@@ -68,7 +68,10 @@ describe('compiled definitions pass asl-validator', () => {
     });
     const def = jobDefinitions.find((d) => d.jobDefinitionName === middle.Parameters.JobDefinition)!;
     expect(def.timeout).toEqual({ attemptDurationSeconds: 300 });
-    expect(def.retryStrategy).toEqual({ attempts: 4, evaluateOnExit: [{ onStatusReason: 'Host EC2*', action: 'RETRY' }, { onStatusReason: '*', action: 'EXIT' }] });
+    expect(def.retryStrategy).toEqual({
+      attempts: 4,
+      evaluateOnExit: [{ onStatusReason: 'Host EC2*', action: 'RETRY' }, { onStatusReason: 'Your Spot Task was interrupted*', action: 'RETRY' }, { onStatusReason: '*', action: 'EXIT' }],
+    });
     expect(def.ecsProperties?.taskProperties?.[0].containers?.map((c) => c.name)).toEqual(['fetch', 'main', 'upload']);
   });
 
