@@ -56,6 +56,8 @@ export const OUTPUT_PASSING_ENV = {
   commitKey: 'MF_COMMIT_KEY',
   /** Pathspecs (`step/taskId`, comma-separated) of the task's inputs, for the status.json upload writes. */
   commitInputs: 'MF_COMMIT_INPUTS',
+  /** Instead of MF_COMMIT_INPUTS: key (in the mirror) of a task-path list, one a line (a foreach join's input-paths file on Step Functions). */
+  commitInputsFile: 'MF_COMMIT_INPUTS_FILE',
   /** Space-separated keys of task-path lists (one per line): fetch mirrors each list, and each task's committed outputs once its status.json exists. */
   fetchLists: 'MF_FETCH_LISTS',
   /** Key of a JSON array object that fetch turns into the items file (MF_FOREACH_ITEMS_FILE). */
@@ -162,6 +164,8 @@ export function uploadScript(vol = SHARED_PATH): string {
     `if [ "$code" = 0 ] && [ -n "\${${E.commitKey}:-}" ]; then`,
     `  c=$(sub "$${E.commitKey}"); attempt=\${out##*/attempt-}; step=\${c%/*}; step=\${step##*/}`,
     `  inputs=$(sub "\${${E.commitInputs}:-}" | sed -e 's/[^,][^,]*/"&"/g')`,
+    // a task-path list (`<flow>/<run>/<step>/<taskId>` a line) gives the pathspecs `<step>/<taskId>`
+    `  if [ -n "\${${E.commitInputsFile}:-}" ]; then inputs=$(sed -n -e 's#^.*/\\([^/][^/]*/[^/][^/]*\\)$#"\\1"#p' "${root}/$(sub "$${E.commitInputsFile}")" | tr '\\n' , | sed -e 's/,$//'); fi`,
     '  now=$(date -u +%Y-%m-%dT%H:%M:%SZ)',
     `  fi_=; [ -z "\${${ARRAY_INDEX_OFFSET_ENV}:-}" ] || fi_=",\\"foreachIndex\\":$i"`,
     '  status="{\\"step\\":\\"$step\\",\\"taskId\\":\\"${c##*/}\\",\\"status\\":\\"succeeded\\",\\"inputs\\":[$inputs]$fi_,\\"attempts\\":[{\\"attempt\\":$attempt,\\"status\\":\\"succeeded\\",\\"exitCode\\":0,\\"finishedAt\\":\\"$now\\"}]}"',
@@ -269,6 +273,13 @@ export interface OutputPassingIo {
    */
   readonly commitInputs?: readonly string[];
   /**
+   * Instead of `commitInputs`: the key, relative to the mirror, of a task-path list the task
+   * writes before upload runs (a foreach join's input-paths file on Step Functions, where the
+   * list is only known in the container); status.json lists its entries as pathspecs.
+   * @default - none
+   */
+  readonly commitInputsFile?: string;
+  /**
    * Key of a JSON array that fetch turns into the items file named by the task's
    * MF_FOREACH_ITEMS_FILE (Step Functions, where the items come from a step's outputs).
    * @default - none
@@ -290,6 +301,7 @@ export function outputPassingEnvironment(io: OutputPassingIo): Record<string, st
     [E.outputKey]: io.outputKey,
     ...(io.commitKey !== undefined ? { [E.commitKey]: io.commitKey } : {}),
     ...(io.commitKey !== undefined && io.commitInputs?.length ? { [E.commitInputs]: io.commitInputs.join(',') } : {}),
+    ...(io.commitKey !== undefined && io.commitInputsFile !== undefined ? { [E.commitInputsFile]: io.commitInputsFile } : {}),
     ...(io.foreachItemsJson !== undefined ? { [E.foreachItemsJson]: io.foreachItemsJson } : {}),
   };
 }
@@ -300,7 +312,7 @@ export function mainEnvironment(taskEnv: Readonly<Record<string, string>>, outpu
 }
 
 /** Names `upload` reads (fetch gets the whole helper environment). */
-const UPLOAD_ENV: readonly string[] = [E.datastoreUrl, E.outputKey, E.commitKey, E.commitInputs, ...HELPER_ENV_FROM_TASK];
+const UPLOAD_ENV: readonly string[] = [E.datastoreUrl, E.outputKey, E.commitKey, E.commitInputs, E.commitInputsFile, ...HELPER_ENV_FROM_TASK];
 const FETCH_ENV_FROM_TASK: readonly string[] = [...HELPER_ENV_FROM_TASK, FOREACH_ITEMS_FILE_ENV];
 
 /**

@@ -43,6 +43,18 @@ export function itemsJsonKey(c: Compilation, split: string, splitTaskId: string)
   return `${taskKey(c, split, splitTaskId)}/foreach-items.json`;
 }
 
+/**
+ * The input tasks of a step that is not a foreach join (step and task id, with tokens): the first
+ * step of a foreach body reads the split task; every other step its parents with its own task id.
+ */
+export function inputTasks(c: Compilation, step: string, pos: Position): { step: string; taskId: string }[] {
+  const own = ownTaskId(pos);
+  return (c.graph.inputs.get(step) ?? []).map((parent) => ({
+    step: parent,
+    taskId: c.graph.kind.get(parent) === 'foreach' && pos.kind !== 'top' && parent === pos.split ? CTX.split : own,
+  }));
+}
+
 function parameterEnv(c: Compilation, values: Readonly<Record<string, unknown>>): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [name, spec] of Object.entries(c.graph.flow.parameters ?? {})) {
@@ -92,19 +104,20 @@ export function submitJobState(c: Compilation, step: string, pos: Position, vari
     main[JOIN_INPUT_COUNT_ENV] = JOINED.count;
     argv = joinPreludeCommand(argv);
   } else {
-    const inputs = (c.graph.inputs.get(step) ?? []).map((parent) =>
-      // The first step of a foreach body reads the split task; every other step its parents with its own task id.
-      taskKey(c, parent, c.graph.kind.get(parent) === 'foreach' && pos.kind !== 'top' && parent === pos.split ? CTX.split : own),
-    );
-    fetchKeys.push(...inputs.map((p) => `${p}/`));
-    main.MF_INPUT_PATHS = inputs.join(',');
+    const inputs = inputTasks(c, step, pos);
+    fetchKeys.push(...inputs.map((t) => `${taskKey(c, t.step, t.taskId)}/`));
+    main.MF_INPUT_PATHS = inputs.map((t) => taskKey(c, t.step, t.taskId)).join(',');
   }
+  const foreachJoin = main.MF_INPUT_PATHS_FILE !== undefined;
   const helper = outputPassingEnvironment({
     datastoreUrl: c.datastore.url,
     fetchKeys,
     waitKeys: [],
     outputKey,
     commitKey: taskKey(c, step, own),
+    // status.json lists the inputs like the runner's record: a foreach join's from the list its prelude wrote.
+    commitInputs: foreachJoin ? undefined : inputTasks(c, step, pos).map((t) => `${t.step}/${t.taskId}`),
+    commitInputsFile: foreachJoin ? main.MF_INPUT_PATHS_FILE : undefined,
     foreachItemsJson: pos.kind === 'top' ? undefined : itemsJsonKey(c, pos.split, CTX.split),
   });
   if (pos.kind === 'top') main.MF_TASK_ID = '0';

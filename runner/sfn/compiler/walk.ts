@@ -14,8 +14,9 @@ import { nextOf } from '../../flow/model';
 import type { Compilation } from './compilation';
 import { addChildrenMap, addForeachEntry, addForeachMap } from './foreach-states';
 import { nextTail, Scope } from './scope';
-import { member } from './state-shape';
-import { submitJobState, type Position } from './task-state';
+import { ESTIMATE, member } from './state-shape';
+import { inputTasks, submitJobState, taskKey, TOP, type Position } from './task-state';
+import { S3_RETRY } from './retry';
 import { dynamic, toAsl } from './dynamic-text';
 
 export class Walker {
@@ -122,7 +123,30 @@ export class Walker {
     }
     scope.add(step, task);
     scope.addDetached(recorded, pass);
-    scope.setTails([nextTail(task), nextTail(pass)]);
+    const record = this.caughtRecordState(step, v, plan.policies.retries + 1);
+    pass.Next = scope.addDetached(`${step}.record`, record);
+    scope.setTails([nextTail(task), nextTail(record)]);
+  }
+
+  /**
+   * Writes the caught task's status.json (the runner's record of a caught task: status `caught`,
+   * its inputs, its failed attempts, the failure): the next steps' fetch mirrors the task path,
+   * which holds nothing else, and the run's record says what happened to it.
+   */
+  private caughtRecordState(step: string, v: string | undefined, attempts: number): Record<string, unknown> {
+    const failure = v
+      ? dynamic(member('$.caught', v), 'j', ESTIMATE.caughtFailure)
+      : JSON.stringify({ step, taskId: '0', message: `step ${step}/0 failed`, exitCode: null, statusReason: 'failed', attempts });
+    const inputs = inputTasks(this.c, step, TOP).map((t) => JSON.stringify(`${t.step}/${t.taskId}`));
+    const tries = Array.from({ length: attempts }, (_, attempt) => JSON.stringify({ attempt, status: 'failed', exitCode: null }));
+    const body = `{"step":${JSON.stringify(step)},"taskId":"0","status":"caught","inputs":[${inputs.join(',')}],"attempts":[${tries.join(',')}],"caught":${failure}}`;
+    return {
+      Type: 'Task',
+      Resource: this.c.resource('aws-sdk:s3:putObject'),
+      Parameters: toAsl({ Bucket: this.c.datastore.bucket, Key: this.c.s3Key(`${taskKey(this.c, step, '0')}/status.json`), ContentType: 'application/json', Body: body }),
+      ResultPath: null,
+      Retry: [S3_RETRY],
+    };
   }
 
   private catchInForeach(step: string): UserInputError {

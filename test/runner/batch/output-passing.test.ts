@@ -1,6 +1,5 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import {
   DEFAULT_HELPER_IMAGE,
   environmentMap,
@@ -14,11 +13,10 @@ import {
 } from '../../../runner/batch/output-passing';
 import { childBootstrapCommand } from '../../../runner/batch/child-bootstrap';
 import { classifyFailure } from '../../../runner/batch/failures';
-import { createS3Client } from '../../../runner/aws/clients';
 import { batchJobDefinition, BatchJobDefinitionInput } from '../../../runner/policy';
 import { describeWithTool } from '../../support/external-tool';
 import { playEcsTask } from '../../support/ecs-task-player';
-import { MOTO_CLIENT_CONFIG, MotoServer, startMoto } from '../../support/moto';
+import { useMotoBucket } from '../../support/moto-bucket';
 import { tempDir } from '../support/harness';
 
 const input: BatchJobDefinitionInput = {
@@ -172,28 +170,9 @@ describe('output passing: failures of the helpers are said as such, not as the u
 describeWithTool('moto_server', 'output passing: the three containers played in real shells (stand-in aws) against S3 on moto_server', () => {
   const BUCKET = 'mf-io';
   const URL = `s3://${BUCKET}/mf`;
-  let moto: MotoServer;
-  let s3: S3Client;
+  const moto = useMotoBucket(BUCKET, 'mf');
+  const { put, get, keys } = moto;
   let n = 0;
-  beforeAll(async () => {
-    moto = await startMoto();
-    s3 = createS3Client({ ...MOTO_CLIENT_CONFIG, endpoint: moto.endpoint, forcePathStyle: true });
-    await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
-  }, 60_000);
-  afterAll(async () => {
-    s3?.destroy();
-    await moto?.stop();
-  });
-
-  const put = (key: string, body: string) => s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: `mf/${key}`, Body: body }));
-  const get = async (key: string) => {
-    try {
-      return await (await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: `mf/${key}` }))).Body!.transformToString();
-    } catch {
-      return undefined;
-    }
-  };
-  const keys = async (prefix: string) => ((await s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: `mf/${prefix}` }))).Contents ?? []).map((c) => c.Key!.slice(3)).sort();
   /** A run of its own per test, with a committed `start/0` (outputs, a file, status) and an uncommitted attempt. */
   async function committedStart() {
     const run = `F/r${++n}`;

@@ -112,6 +112,15 @@ describe('catch and branches', () => {
       expect(JSON.parse(envOf(s.params).MF_CATCH_compute_failed)).toEqual(failure);
       expect(JSON.parse(envOf(s.params).MF_CAUGHT)).toEqual({ compute_failed: failure });
     }
+    // The caught task's record: the next steps' fetch of its task path finds it.
+    expect(JSON.parse(run.s3.get(key(`Br/${EXECUTION}/failing/0/status.json`))!)).toEqual({
+      step: 'failing',
+      taskId: '0',
+      status: 'caught',
+      inputs: ['start/0'],
+      attempts: [{ attempt: 0, status: 'failed', exitCode: null }],
+      caught: failure,
+    });
     // Steps before the catch step do not see the var.
     expect(envOf(run.submits[0].params).MF_CAUGHT).toBeUndefined();
     expect(run.output).toEqual({ params: {}, caught: { compute_failed: failure }, ctx: {} });
@@ -155,6 +164,11 @@ describe('foreach', () => {
     expect(join.ArrayProperties).toBeUndefined();
     expect(envOf(join)).toMatchObject({ MF_JOIN_INPUT_PREFIX: `Fe/${EXECUTION}/more/`, MF_JOIN_INPUT_COUNT: '3', MF_INPUT_PATHS_FILE: `Fe/${EXECUTION}/join/0/input-paths.txt` });
     expect(envOf(join, 'fetch').MF_FETCH_KEYS).toBe(`Fe/${EXECUTION}/more/`);
+    // status.json lists the join's inputs from the list its prelude writes (only known in the container).
+    expect(envOf(join, 'upload')).toMatchObject({ MF_COMMIT_INPUTS_FILE: `Fe/${EXECUTION}/join/0/input-paths.txt` });
+    expect(envOf(join, 'upload').MF_COMMIT_INPUTS).toBeUndefined();
+    expect(envOf(run.submits[2].params, 'upload').MF_COMMIT_INPUTS).toBe('body/{taskId}');
+    expect(envOf(body, 'upload').MF_COMMIT_INPUTS).toBe('start/0');
     expect(run.output).toMatchObject({ params: {}, caught: {}, ctx: {}, joined: { prefix: '', count: 3 } });
   });
 
