@@ -161,4 +161,67 @@ describeWithTool('moto_server', 'compiled machines played end to end (aws-local-
     expect(await json(`${r}/join/0/status.json`)).toEqual(committed('join', '0', ['ok/0', 'failing/0']));
     expect(run.batch.log('end')).toContain(`end main: caught: ${JSON.stringify(failure)}`);
   }, 30_000);
+  test('a nested foreach with string items, a chunk of one and a retried body array: each child sees its item, each inner join its own children', async () => {
+    const flow = graphOf({
+      name: 'NestFlow',
+      image: 'public.ecr.aws/docker/library/busybox:1.36',
+      steps: [
+        { name: 'start', command: sh('true'), foreach: { items: ['a', 'b c'] }, next: 'outer' },
+        {
+          name: 'outer',
+          // "a" opens one inner child, "b c" two
+          command: sh('echo "outer [$MF_FOREACH_ITEM]"; case "$MF_FOREACH_ITEM" in a) p=\'["x"]\';; *) p=\'["y","z"]\';; esac; echo "{\\"parts\\": $p}" > "$MF_OUTPUT_DIR/outputs.json"'),
+          foreach: { output: 'parts' },
+          next: 'inner',
+        },
+        {
+          name: 'inner',
+          // the first attempt of child "z" fails: the whole array is retried
+          command: sh('[ "$MF_FOREACH_ITEM$MF_RETRY_COUNT" != z0 ] || exit 4; echo "{\\"item\\": \\"$MF_FOREACH_ITEM\\", \\"task\\": \\"$MF_TASK_ID\\"}" > "$MF_OUTPUT_DIR/outputs.json"'),
+          retry: { times: 1, minutesBetweenRetries: 0 },
+          next: 'innerjoin',
+        },
+        {
+          name: 'innerjoin',
+          join: true,
+          command: sh('{ printf \'{"items": "\'; while read -r p; do sed -n -e \'s/.*"item": "\\([^"]*\\)".*/\\1/p\' "$MF_DATASTORE_ROOT/$p/outputs.json" | tr -d "\\n"; done < "$MF_DATASTORE_ROOT/$MF_INPUT_PATHS_FILE"; echo \'"}\'; } > "$MF_OUTPUT_DIR/outputs.json"'),
+          next: 'after',
+        },
+        { name: 'after', command: sh('cp "$MF_DATASTORE_ROOT/$MF_INPUT_PATHS/outputs.json" "$MF_OUTPUT_DIR/outputs.json"'), next: 'outerjoin' },
+        {
+          name: 'outerjoin',
+          join: true,
+          command: sh('{ printf \'{"all": "\'; while read -r p; do sed -n -e \'s/.*"items": "\\([^"]*\\)".*/\\1/p\' "$MF_DATASTORE_ROOT/$p/outputs.json" | tr -d "\\n"; printf /; done < "$MF_DATASTORE_ROOT/$MF_INPUT_PATHS_FILE"; echo \'"}\'; } > "$MF_OUTPUT_DIR/outputs.json"'),
+          next: 'end',
+        },
+        { name: 'end', command: sh('cat "$MF_DATASTORE_ROOT/$MF_INPUT_PATHS/outputs.json"') },
+      ],
+    });
+    const run = await play(compileValid(flow));
+    succeeded(run);
+    const r = `NestFlow/${EXECUTION}`;
+    expect(run.batch.log('outer')).toContain('outer main: outer [b c]');
+    expect(await json(`${r}/outer/0/outputs.json`)).toEqual({ parts: ['x'] });
+    expect(await json(`${r}/outer/1/outputs.json`)).toEqual({ parts: ['y', 'z'] });
+    expect(await json(`${r}/outer/1/status.json`)).toEqual(committed('outer', '1', ['start/0'], { foreachIndex: 1 }));
+    // Outer child 0 has one inner child (a plain job), outer child 1 two (an array, run twice: the retry).
+    const inner = run.batch.jobs.filter((j) => j.state.startsWith('inner') && !j.state.startsWith('innerjoin'));
+    expect(inner.map((j) => [j.state, j.params.ArrayProperties?.Size, j.children.map((c) => c.exitCode)]).sort()).toEqual([
+      ['inner', 2, [0, 0]],
+      ['inner', 2, [0, 4]],
+      ['inner.single', undefined, [0]],
+    ]);
+    expect(await json(`${r}/inner/0_0/outputs.json`)).toEqual({ item: 'x', task: '0_0' });
+    expect(await json(`${r}/inner/1_0/outputs.json`)).toEqual({ item: 'y', task: '1_0' });
+    expect(await json(`${r}/inner/1_1/outputs.json`)).toEqual({ item: 'z', task: '1_1' });
+    // the retried array's second attempt, committed: attempt 1 in its record and key
+    expect(await json(`${r}/inner/1_1/status.json`)).toMatchObject({ step: 'inner', taskId: '1_1', inputs: ['outer/1'], foreachIndex: 1, attempts: [{ attempt: 1, status: 'succeeded' }] });
+    expect(await keys(`${r}/inner/1_1/attempt-`)).toEqual([`${r}/inner/1_1/attempt-1/outputs.json`]);
+    expect(await json(`${r}/innerjoin/0/outputs.json`)).toEqual({ items: 'x' });
+    expect(await json(`${r}/innerjoin/1/outputs.json`)).toEqual({ items: 'yz' });
+    expect(await json(`${r}/innerjoin/1/status.json`)).toEqual(committed('innerjoin', '1', ['inner/1_0', 'inner/1_1'], { foreachIndex: 1 }));
+    expect(await json(`${r}/outerjoin/0/outputs.json`)).toEqual({ all: 'x/yz/' });
+    expect(await json(`${r}/outerjoin/0/status.json`)).toEqual(committed('outerjoin', '0', ['after/0', 'after/1']));
+    expect(run.batch.log('end')).toContain('end main: {"all": "x/yz/"}');
+  }, 30_000);
 }, ['--help']);

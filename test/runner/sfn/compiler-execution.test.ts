@@ -127,6 +127,32 @@ describe('catch and branches', () => {
   });
 });
 
+test('catch without a var: the failure is recorded in the task\'s status.json only, and the flow goes on', async () => {
+  const compiled = compileValid(
+    graphOf({
+      name: 'NoVar',
+      image: IMAGE,
+      steps: [
+        { name: 'start', command: x, next: 'risky' },
+        { name: 'risky', command: x, next: 'end', catch: {} },
+        { name: 'end', command: x },
+      ],
+    }),
+  );
+  const run = await execute(compiled, {}, { risky: [fail('Essential container in task exited')] });
+  expect(run.error).toBeUndefined();
+  expect(states(run)).toEqual(['start', 'risky', 'end']);
+  expect(JSON.parse(run.s3.get(key(`NoVar/${EXECUTION}/risky/0/status.json`))!)).toEqual({
+    step: 'risky',
+    taskId: '0',
+    status: 'caught',
+    inputs: ['start/0'],
+    attempts: [{ attempt: 0, status: 'failed', exitCode: null }],
+    caught: { step: 'risky', taskId: '0', message: 'step risky/0 failed', exitCode: null, statusReason: 'failed', attempts: 1 },
+  });
+  expect(run.output).toEqual({ params: {}, caught: {}, ctx: {} });
+});
+
 describe('foreach', () => {
   const foreachFlow = (name: string, foreach: object, parameters?: object) =>
     graphOf({
