@@ -72,8 +72,19 @@ function caughtEnv(vars: readonly string[]): Record<string, string> {
   return env;
 }
 
-/** The SubmitJob task of `step` at `pos`; `array` makes it an array job of `$.ctx.size` children. */
-export function submitJobState(c: Compilation, step: string, pos: Position, variant: 'plain' | 'array', paramValues: Readonly<Record<string, unknown>>): Record<string, unknown> {
+/**
+ * The SubmitJob task of `step` at `pos`; `array` makes it an array job of `$.ctx.size` children.
+ * `noInputs`: a foreach join reached from its caught split (no children: nothing to fetch, an
+ * empty input list).
+ */
+export function submitJobState(
+  c: Compilation,
+  step: string,
+  pos: Position,
+  variant: 'plain' | 'array',
+  paramValues: Readonly<Record<string, unknown>>,
+  noInputs = false,
+): Record<string, unknown> {
   const spec = c.graph.steps.get(step)!;
   const plan = c.plan(step);
   const own = ownTaskId(pos);
@@ -98,7 +109,7 @@ export function submitJobState(c: Compilation, step: string, pos: Position, vari
   if (split !== undefined && c.graph.kind.get(split) === 'foreach') {
     // A foreach join: every child of the body's last step (join-inputs.ts).
     const last = c.graph.inputs.get(step)![0];
-    fetchKeys.push(`${c.flow}/${RUN_ID}/${last}/`);
+    if (!noInputs) fetchKeys.push(`${c.flow}/${RUN_ID}/${last}/`);
     main.MF_INPUT_PATHS_FILE = `${taskKey(c, step, own)}/input-paths.txt`;
     main[JOIN_INPUT_PREFIX_ENV] = `${c.flow}/${RUN_ID}/${last}/${JOINED.prefix}`;
     main[JOIN_INPUT_COUNT_ENV] = JOINED.count;

@@ -224,4 +224,57 @@ describeWithTool('moto_server', 'compiled machines played end to end (aws-local-
     expect(await json(`${r}/outerjoin/0/status.json`)).toEqual(committed('outerjoin', '0', ['after/0', 'after/1']));
     expect(run.batch.log('end')).toContain('end main: {"all": "x/yz/"}');
   }, 30_000);
+  test('a branch inside a foreach body and a foreach inside a branch arm: every join gets its own inputs', async () => {
+    const flow = graphOf({
+      name: 'MixFlow',
+      image: 'public.ecr.aws/docker/library/busybox:1.36',
+      steps: [
+        { name: 'start', command: sh('true'), next: ['left', 'right'] },
+        { name: 'left', command: sh('true'), foreach: { items: [{ k: 1 }, { k: 2 }] }, next: 'body' },
+        { name: 'body', command: sh('echo "$MF_FOREACH_ITEM" > "$MF_OUTPUT_DIR/item.json"'), next: ['p', 'q'] },
+        { name: 'p', command: sh('cp "$MF_DATASTORE_ROOT/$MF_INPUT_PATHS/item.json" "$MF_OUTPUT_DIR/p.json"'), next: 'bj' },
+        { name: 'q', command: sh('echo "\\"q$MF_TASK_ID\\"" > "$MF_OUTPUT_DIR/q.json"'), next: 'bj' },
+        { name: 'bj', join: true, command: sh('set -- $(echo "$MF_INPUT_PATHS" | tr , " "); echo "[$(cat "$MF_DATASTORE_ROOT/$1/p.json"),$(cat "$MF_DATASTORE_ROOT/$2/q.json")]" > "$MF_OUTPUT_DIR/outputs.json"'), next: 'fj' },
+        { name: 'fj', join: true, command: sh('{ echo "["; sed -e "s#.*#\\"&\\",#" "$MF_DATASTORE_ROOT/$MF_INPUT_PATHS_FILE"; echo "null]"; } > "$MF_OUTPUT_DIR/outputs.json"'), next: 'j' },
+        { name: 'right', command: sh('true'), next: 'j' },
+        { name: 'j', join: true, command: sh('echo "$MF_INPUT_PATHS"'), next: 'end' },
+        { name: 'end', command: sh('true') },
+      ],
+    });
+    const run = await play(compileValid(flow));
+    succeeded(run);
+    const r = `MixFlow/${EXECUTION}`;
+    expect(await json(`${r}/bj/0/outputs.json`)).toEqual([{ k: 1 }, 'q0']);
+    expect(await json(`${r}/bj/1/outputs.json`)).toEqual([{ k: 2 }, 'q1']);
+    expect(await json(`${r}/bj/1/status.json`)).toEqual(committed('bj', '1', ['p/1', 'q/1'], { foreachIndex: 1 }));
+    expect(await json(`${r}/fj/0/outputs.json`)).toEqual([`${r}/bj/0`, `${r}/bj/1`, null]);
+    expect(await json(`${r}/j/0/status.json`)).toEqual(committed('j', '0', ['fj/0', 'right/0']));
+    expect(run.batch.log('j')).toContain(`j main: ${r}/fj/0,${r}/right/0`);
+  }, 30_000);
+  test('a caught foreach split: no child runs; its join runs at once with an empty input list and the failure, as on the runner', async () => {
+    const flow = graphOf({
+      name: 'CaughtSplitFlow',
+      image: 'public.ecr.aws/docker/library/busybox:1.36',
+      steps: [
+        { name: 'start', command: sh('exit 5'), foreach: { items: [1, 2] }, catch: { var: 'split_failed' }, next: 'body' },
+        { name: 'body', command: sh('true'), next: 'join' },
+        {
+          name: 'join',
+          join: true,
+          command: sh('printf \'{"inputs": %s, "caught": %s}\' "$(wc -l < "$MF_DATASTORE_ROOT/$MF_INPUT_PATHS_FILE")" "$MF_CATCH_split_failed" > "$MF_OUTPUT_DIR/outputs.json"'),
+          next: 'end',
+        },
+        { name: 'end', command: sh('cat "$MF_DATASTORE_ROOT/$MF_INPUT_PATHS/outputs.json"') },
+      ],
+    });
+    const run = await play(compileValid(flow));
+    succeeded(run);
+    const r = `CaughtSplitFlow/${EXECUTION}`;
+    expect(run.batch.jobs.map((j) => j.state)).toEqual(['start', 'join.no-inputs', 'end']);
+    const failure = { step: 'start', taskId: '0', message: 'step start/0 failed: States.TaskFailed', exitCode: null, statusReason: 'States.TaskFailed', attempts: 1 };
+    expect(await json(`${r}/join/0/outputs.json`)).toEqual({ inputs: 0, caught: failure });
+    expect(await json(`${r}/join/0/status.json`)).toEqual(committed('join', '0', []));
+    expect(await keys(`${r}/body/`)).toEqual([]);
+    expect(run.batch.log('end')).toContain('end main: {"inputs": 0, "caught": {');
+  }, 30_000);
 }, ['--help']);

@@ -222,6 +222,31 @@ describe('foreach', () => {
     expect(envOf(run.submits.find((s) => s.state === 'join')!.params).MF_JOIN_INPUT_COUNT).toBe('10001');
   });
 
+  test('a caught split: no child; the join\'s twin fetches nothing and lists no inputs; a successful split takes the normal path', async () => {
+    const flow = graphOf({
+      name: 'CS',
+      image: IMAGE,
+      steps: [
+        { name: 'start', command: x, next: 'body', foreach: { items: [1, 2] }, catch: { var: 'v' } },
+        { name: 'body', command: x, next: 'join' },
+        { name: 'join', join: true, command: x, next: 'end', retry: { times: 1, minutesBetweenRetries: 0 } },
+        { name: 'end', command: x },
+      ],
+    });
+    const compiled = compileValid(flow);
+    const caught = await execute(compiled, {}, { start: [fail('Essential container in task exited')] });
+    expect(caught.error).toBeUndefined();
+    expect(states(caught)).toEqual(['start', 'join.no-inputs', 'end']);
+    const twin = caught.submits[1].params;
+    expect(envOf(twin, 'fetch').MF_FETCH_KEYS).toBe('');
+    expect(envOf(twin)).toMatchObject({ MF_JOIN_INPUT_COUNT: '0', MF_INPUT_PATHS_FILE: `CS/${EXECUTION}/join/0/input-paths.txt`, MF_OUTPUT_DIR: `/metaflow/root/CS/${EXECUTION}/join/0/attempt-0` });
+    expect(JSON.parse(envOf(twin).MF_CATCH_v)).toMatchObject({ step: 'start', statusReason: 'States.TaskFailed' });
+    // the twin has the join's retry
+    expect(allStates(compiled.definition).get('join.no-inputs')!.Retry).toEqual(allStates(compiled.definition).get('join')!.Retry);
+    const ok = await execute(compiled);
+    expect(states(ok)).toEqual(['start', 'body', 'join', 'end']);
+  });
+
   test('an empty list stops the execution with metaflow.ForeachItems before any child', async () => {
     const run = await execute(wide, { Parameters: { ids: [] } });
     expect(states(run)).toEqual(['start']);
