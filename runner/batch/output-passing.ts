@@ -46,6 +46,8 @@ export const OUTPUT_PASSING_ENV = {
   datastoreUrl: 'MF_DATASTORE_URL',
   /** Space-separated keys to mirror; a key ending in `/` is a prefix (without `attempt-*`). */
   fetchKeys: 'MF_FETCH_KEYS',
+  /** Space-separated step prefixes (`<flow>/<run>/<step>/`): every child task path's committed outputs under each, without the children's `attempt-*`. */
+  fetchChildren: 'MF_FETCH_CHILDREN',
   /** Space-separated keys fetch waits for before fetching (e.g. each input's status.json). */
   waitKeys: 'MF_WAIT_KEYS',
   /** How long fetch waits for MF_WAIT_KEYS, in seconds (default 3600). */
@@ -116,6 +118,11 @@ export function fetchScript(vol = SHARED_PATH): string {
     '}',
     `for k in \${${E.waitKeys}:-}; do wait_key "$(sub "$k")"; done`,
     `for k in \${${E.fetchKeys}:-}; do fetch_key "$(sub "$k")"; done`,
+    // a step's children in one copy: drop <child>/attempt-* (later filters win: deeper attempt-* of the user's stay)
+    `for k in \${${E.fetchChildren}:-}; do k=$(sub "$k")`,
+    `  aws s3 cp --recursive --only-show-errors --exclude '*/attempt-*' --include '*/*/*attempt-*' "$url/$k" "${root}/$k" || fail "could not fetch $url/$k"`,
+    `  [ -n "$(ls -A "${root}/$k" 2>/dev/null)" ] || fail "nothing to fetch at $url/$k (the inputs of this task are missing from the datastore)"`,
+    'done',
     // lists of task paths (a wide join's input-paths file): the list, then each task's status.json and committed outputs
     `for l in \${${E.fetchLists}:-}; do`,
     '  l=$(sub "$l"); fetch_key "$l"',
@@ -245,6 +252,12 @@ export interface OutputPassingIo {
   /** Keys to mirror under MIRROR_ROOT; a key ending in `/` is a prefix (a task path's committed outputs). */
   readonly fetchKeys: readonly string[];
   /**
+   * Step prefixes (`<flow>/<run>/<step>/`, a foreach join's last body step on Step Functions):
+   * every child's committed outputs in one recursive copy, without each child's `attempt-*`.
+   * @default - none
+   */
+  readonly fetchChildren?: readonly string[];
+  /**
    * Keys of task-path lists (an input-paths file, one task path per line): each list is mirrored,
    * and each listed task's committed outputs once its status.json exists (like a wait key).
    * @default - none
@@ -290,11 +303,12 @@ export interface OutputPassingIo {
 /** The helpers' environment for one task or array (the one builder the Batch layer and the Step Functions compiler call). */
 export function outputPassingEnvironment(io: OutputPassingIo): Record<string, string> {
   if (!/^s3:\/\/[^/]+/.test(io.datastoreUrl)) throw new Error(`output passing needs an S3 datastore root (s3://bucket[/prefix]), got "${io.datastoreUrl}"`);
-  const bad = [...io.fetchKeys, ...(io.fetchLists ?? []), ...(io.waitKeys ?? []), io.outputKey].find((k) => k === '' || /\s/.test(k) || k.startsWith('/'));
+  const bad = [...io.fetchKeys, ...(io.fetchChildren ?? []), ...(io.fetchLists ?? []), ...(io.waitKeys ?? []), io.outputKey].find((k) => k === '' || /\s/.test(k) || k.startsWith('/'));
   if (bad !== undefined) throw new Error(`output passing keys are relative to the datastore root, without spaces, got "${bad}"`);
   return {
     [E.datastoreUrl]: io.datastoreUrl.replace(/\/$/, ''),
     [E.fetchKeys]: [...new Set(io.fetchKeys)].join(' '),
+    ...(io.fetchChildren?.length ? { [E.fetchChildren]: io.fetchChildren.join(' ') } : {}),
     ...(io.fetchLists?.length ? { [E.fetchLists]: io.fetchLists.join(' ') } : {}),
     ...(io.waitKeys?.length ? { [E.waitKeys]: io.waitKeys.join(' ') } : {}),
     ...(io.waitSeconds !== undefined ? { [E.waitSeconds]: String(io.waitSeconds) } : {}),

@@ -91,6 +91,7 @@ export function submitJobState(
   const outputKey = `${taskKey(c, step, own)}/attempt-${RETRY_COUNT}`;
   const split = c.graph.closes.get(step);
   const fetchKeys: string[] = [];
+  const fetchChildren: string[] = [];
   let argv: readonly string[] = spec.command;
   const main: Record<string, string> = {
     ...templateEnvironment({
@@ -109,7 +110,7 @@ export function submitJobState(
   if (split !== undefined && c.graph.kind.get(split) === 'foreach') {
     // A foreach join: every child of the body's last step (join-inputs.ts).
     const last = c.graph.inputs.get(step)![0];
-    if (!noInputs) fetchKeys.push(`${c.flow}/${RUN_ID}/${last}/`);
+    if (!noInputs) fetchChildren.push(`${c.flow}/${RUN_ID}/${last}/`);
     main.MF_INPUT_PATHS_FILE = `${taskKey(c, step, own)}/input-paths.txt`;
     main[JOIN_INPUT_PREFIX_ENV] = `${c.flow}/${RUN_ID}/${last}/${JOINED.prefix}`;
     main[JOIN_INPUT_COUNT_ENV] = JOINED.count;
@@ -123,6 +124,7 @@ export function submitJobState(
   const helper = outputPassingEnvironment({
     datastoreUrl: c.datastore.url,
     fetchKeys,
+    fetchChildren,
     waitKeys: [],
     outputKey,
     commitKey: taskKey(c, step, own),

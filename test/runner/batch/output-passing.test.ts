@@ -113,6 +113,23 @@ describe('output passing: multi-container job definition and overrides', () => {
       MF_COMMIT_INPUTS: 'a/0,a/1',
       MF_FOREACH_ITEMS_JSON: 'F/7/start/0/items.json',
     });
+    expect(
+      outputPassingEnvironment({
+        datastoreUrl: 's3://b',
+        fetchKeys: [],
+        fetchChildren: ['F/7/train/'],
+        outputKey: 'F/7/pick/0/attempt-0',
+        commitKey: 'F/7/pick/0',
+        commitInputsFile: 'F/7/pick/0/input-paths.txt',
+      }),
+    ).toEqual({
+      MF_DATASTORE_URL: 's3://b',
+      MF_FETCH_KEYS: '',
+      MF_FETCH_CHILDREN: 'F/7/train/',
+      MF_OUTPUT_KEY: 'F/7/pick/0/attempt-0',
+      MF_COMMIT_KEY: 'F/7/pick/0',
+      MF_COMMIT_INPUTS_FILE: 'F/7/pick/0/input-paths.txt',
+    });
     expect(() => outputPassingEnvironment({ datastoreUrl: '/tmp/root', fetchKeys: [], outputKey: 'k' })).toThrow('output passing needs an S3 datastore root (s3://bucket[/prefix]), got "/tmp/root"');
     expect(() => outputPassingEnvironment({ datastoreUrl: 's3://b', fetchKeys: ['a b'], outputKey: 'k' })).toThrow('output passing keys are relative to the datastore root, without spaces, got "a b"');
   });

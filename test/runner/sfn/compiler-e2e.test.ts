@@ -234,8 +234,8 @@ describeWithTool('moto_server', 'compiled machines played end to end (aws-local-
         { name: 'body', command: sh('echo "$MF_FOREACH_ITEM" > "$MF_OUTPUT_DIR/item.json"'), next: ['p', 'q'] },
         { name: 'p', command: sh('cp "$MF_DATASTORE_ROOT/$MF_INPUT_PATHS/item.json" "$MF_OUTPUT_DIR/p.json"'), next: 'bj' },
         { name: 'q', command: sh('echo "\\"q$MF_TASK_ID\\"" > "$MF_OUTPUT_DIR/q.json"'), next: 'bj' },
-        { name: 'bj', join: true, command: sh('set -- $(echo "$MF_INPUT_PATHS" | tr , " "); echo "[$(cat "$MF_DATASTORE_ROOT/$1/p.json"),$(cat "$MF_DATASTORE_ROOT/$2/q.json")]" > "$MF_OUTPUT_DIR/outputs.json"'), next: 'fj' },
-        { name: 'fj', join: true, command: sh('{ echo "["; sed -e "s#.*#\\"&\\",#" "$MF_DATASTORE_ROOT/$MF_INPUT_PATHS_FILE"; echo "null]"; } > "$MF_OUTPUT_DIR/outputs.json"'), next: 'j' },
+        { name: 'bj', join: true, command: sh('set -- $(echo "$MF_INPUT_PATHS" | tr , " "); echo "[$(cat "$MF_DATASTORE_ROOT/$1/p.json"),$(cat "$MF_DATASTORE_ROOT/$2/q.json")]" > "$MF_OUTPUT_DIR/outputs.json"; mkdir "$MF_OUTPUT_DIR/keep"; : > "$MF_OUTPUT_DIR/keep/attempt-x.txt"'), next: 'fj' },
+        { name: 'fj', join: true, command: sh('{ echo "["; sed -e "s#.*#\\"&\\",#" "$MF_DATASTORE_ROOT/$MF_INPUT_PATHS_FILE"; echo "null]"; } > "$MF_OUTPUT_DIR/outputs.json"; cd "$MF_DATASTORE_ROOT/MixFlow/$MF_RUN_ID/bj" && echo "mirror:" $(find . -type f | sort)'), next: 'j' },
         { name: 'right', command: sh('true'), next: 'j' },
         { name: 'j', join: true, command: sh('echo "$MF_INPUT_PATHS"'), next: 'end' },
         { name: 'end', command: sh('true') },
@@ -248,6 +248,11 @@ describeWithTool('moto_server', 'compiled machines played end to end (aws-local-
     expect(await json(`${r}/bj/1/outputs.json`)).toEqual([{ k: 2 }, 'q1']);
     expect(await json(`${r}/bj/1/status.json`)).toEqual(committed('bj', '1', ['p/1', 'q/1'], { foreachIndex: 1 }));
     expect(await json(`${r}/fj/0/outputs.json`)).toEqual([`${r}/bj/0`, `${r}/bj/1`, null]);
+    // The foreach join mirrors each child's committed outputs, not its attempt-* copies — but a
+    // user's deeper attempt-* file stays, and so does its copy inside an attempt (fnmatch has no depth).
+    expect(await keys(`${r}/bj/0/attempt-0/`)).toEqual([`${r}/bj/0/attempt-0/keep/attempt-x.txt`, `${r}/bj/0/attempt-0/outputs.json`]);
+    const mirrored = (i: number) => [`./${i}/attempt-0/keep/attempt-x.txt`, `./${i}/keep/attempt-x.txt`, `./${i}/outputs.json`, `./${i}/status.json`];
+    expect(run.batch.log('fj')).toContain(`fj main: mirror: ${[...mirrored(0), ...mirrored(1)].join(' ')}`);
     expect(await json(`${r}/j/0/status.json`)).toEqual(committed('j', '0', ['fj/0', 'right/0']));
     expect(run.batch.log('j')).toContain(`j main: ${r}/fj/0,${r}/right/0`);
   }, 30_000);

@@ -189,7 +189,7 @@ describe('foreach', () => {
     const join = run.submits[3].params;
     expect(join.ArrayProperties).toBeUndefined();
     expect(envOf(join)).toMatchObject({ MF_JOIN_INPUT_PREFIX: `Fe/${EXECUTION}/more/`, MF_JOIN_INPUT_COUNT: '3', MF_INPUT_PATHS_FILE: `Fe/${EXECUTION}/join/0/input-paths.txt` });
-    expect(envOf(join, 'fetch').MF_FETCH_KEYS).toBe(`Fe/${EXECUTION}/more/`);
+    expect(envOf(join, 'fetch')).toMatchObject({ MF_FETCH_KEYS: '', MF_FETCH_CHILDREN: `Fe/${EXECUTION}/more/` });
     // status.json lists the join's inputs from the list its prelude writes (only known in the container).
     expect(envOf(join, 'upload')).toMatchObject({ MF_COMMIT_INPUTS_FILE: `Fe/${EXECUTION}/join/0/input-paths.txt` });
     expect(envOf(join, 'upload').MF_COMMIT_INPUTS).toBeUndefined();
@@ -239,6 +239,7 @@ describe('foreach', () => {
     expect(states(caught)).toEqual(['start', 'join.no-inputs', 'end']);
     const twin = caught.submits[1].params;
     expect(envOf(twin, 'fetch').MF_FETCH_KEYS).toBe('');
+    expect(envOf(twin, 'fetch').MF_FETCH_CHILDREN).toBeUndefined();
     expect(envOf(twin)).toMatchObject({ MF_JOIN_INPUT_COUNT: '0', MF_INPUT_PATHS_FILE: `CS/${EXECUTION}/join/0/input-paths.txt`, MF_OUTPUT_DIR: `/metaflow/root/CS/${EXECUTION}/join/0/attempt-0` });
     expect(JSON.parse(envOf(twin).MF_CATCH_v)).toMatchObject({ step: 'start', statusReason: 'States.TaskFailed' });
     // the twin has the join's retry
