@@ -46,6 +46,8 @@ export const OUTPUT_PASSING_ENV = {
   datastoreUrl: 'MF_DATASTORE_URL',
   /** Space-separated keys to mirror; a key ending in `/` is a prefix (without `attempt-*`). */
   fetchKeys: 'MF_FETCH_KEYS',
+  /** Space-separated step prefixes (`<flow>/<run>/<step>/`): every child task path's committed outputs under each, without the children's `attempt-*`. */
+  fetchChildren: 'MF_FETCH_CHILDREN',
   /** Space-separated keys fetch waits for before fetching (e.g. each input's status.json). */
   waitKeys: 'MF_WAIT_KEYS',
   /** How long fetch waits for MF_WAIT_KEYS, in seconds (default 3600). */
@@ -56,6 +58,8 @@ export const OUTPUT_PASSING_ENV = {
   commitKey: 'MF_COMMIT_KEY',
   /** Pathspecs (`step/taskId`, comma-separated) of the task's inputs, for the status.json upload writes. */
   commitInputs: 'MF_COMMIT_INPUTS',
+  /** Instead of MF_COMMIT_INPUTS: key (in the mirror) of a task-path list, one a line (a foreach join's input-paths file on Step Functions). */
+  commitInputsFile: 'MF_COMMIT_INPUTS_FILE',
   /** Space-separated keys of task-path lists (one per line): fetch mirrors each list, and each task's committed outputs once its status.json exists. */
   fetchLists: 'MF_FETCH_LISTS',
   /** Key of a JSON array object that fetch turns into the items file (MF_FOREACH_ITEMS_FILE). */
@@ -114,6 +118,11 @@ export function fetchScript(vol = SHARED_PATH): string {
     '}',
     `for k in \${${E.waitKeys}:-}; do wait_key "$(sub "$k")"; done`,
     `for k in \${${E.fetchKeys}:-}; do fetch_key "$(sub "$k")"; done`,
+    // a step's children in one copy: drop <child>/attempt-* (later filters win: deeper attempt-* of the user's stay)
+    `for k in \${${E.fetchChildren}:-}; do k=$(sub "$k")`,
+    `  aws s3 cp --recursive --only-show-errors --exclude '*/attempt-*' --include '*/*/*attempt-*' "$url/$k" "${root}/$k" || fail "could not fetch $url/$k"`,
+    `  [ -n "$(ls -A "${root}/$k" 2>/dev/null)" ] || fail "nothing to fetch at $url/$k (the inputs of this task are missing from the datastore)"`,
+    'done',
     // lists of task paths (a wide join's input-paths file): the list, then each task's status.json and committed outputs
     `for l in \${${E.fetchLists}:-}; do`,
     '  l=$(sub "$l"); fetch_key "$l"',
@@ -162,6 +171,8 @@ export function uploadScript(vol = SHARED_PATH): string {
     `if [ "$code" = 0 ] && [ -n "\${${E.commitKey}:-}" ]; then`,
     `  c=$(sub "$${E.commitKey}"); attempt=\${out##*/attempt-}; step=\${c%/*}; step=\${step##*/}`,
     `  inputs=$(sub "\${${E.commitInputs}:-}" | sed -e 's/[^,][^,]*/"&"/g')`,
+    // a task-path list (`<flow>/<run>/<step>/<taskId>` a line) gives the pathspecs `<step>/<taskId>`
+    `  if [ -n "\${${E.commitInputsFile}:-}" ]; then inputs=$(sed -n -e 's#^.*/\\([^/][^/]*/[^/][^/]*\\)$#"\\1"#p' "${root}/$(sub "$${E.commitInputsFile}")" | tr '\\n' , | sed -e 's/,$//'); fi`,
     '  now=$(date -u +%Y-%m-%dT%H:%M:%SZ)',
     `  fi_=; [ -z "\${${ARRAY_INDEX_OFFSET_ENV}:-}" ] || fi_=",\\"foreachIndex\\":$i"`,
     '  status="{\\"step\\":\\"$step\\",\\"taskId\\":\\"${c##*/}\\",\\"status\\":\\"succeeded\\",\\"inputs\\":[$inputs]$fi_,\\"attempts\\":[{\\"attempt\\":$attempt,\\"status\\":\\"succeeded\\",\\"exitCode\\":0,\\"finishedAt\\":\\"$now\\"}]}"',
@@ -241,6 +252,12 @@ export interface OutputPassingIo {
   /** Keys to mirror under MIRROR_ROOT; a key ending in `/` is a prefix (a task path's committed outputs). */
   readonly fetchKeys: readonly string[];
   /**
+   * Step prefixes (`<flow>/<run>/<step>/`, a foreach join's last body step on Step Functions):
+   * every child's committed outputs in one recursive copy, without each child's `attempt-*`.
+   * @default - none
+   */
+  readonly fetchChildren?: readonly string[];
+  /**
    * Keys of task-path lists (an input-paths file, one task path per line): each list is mirrored,
    * and each listed task's committed outputs once its status.json exists (like a wait key).
    * @default - none
@@ -269,6 +286,13 @@ export interface OutputPassingIo {
    */
   readonly commitInputs?: readonly string[];
   /**
+   * Instead of `commitInputs`: the key, relative to the mirror, of a task-path list the task
+   * writes before upload runs (a foreach join's input-paths file on Step Functions, where the
+   * list is only known in the container); status.json lists its entries as pathspecs.
+   * @default - none
+   */
+  readonly commitInputsFile?: string;
+  /**
    * Key of a JSON array that fetch turns into the items file named by the task's
    * MF_FOREACH_ITEMS_FILE (Step Functions, where the items come from a step's outputs).
    * @default - none
@@ -279,17 +303,19 @@ export interface OutputPassingIo {
 /** The helpers' environment for one task or array (the one builder the Batch layer and the Step Functions compiler call). */
 export function outputPassingEnvironment(io: OutputPassingIo): Record<string, string> {
   if (!/^s3:\/\/[^/]+/.test(io.datastoreUrl)) throw new Error(`output passing needs an S3 datastore root (s3://bucket[/prefix]), got "${io.datastoreUrl}"`);
-  const bad = [...io.fetchKeys, ...(io.fetchLists ?? []), ...(io.waitKeys ?? []), io.outputKey].find((k) => k === '' || /\s/.test(k) || k.startsWith('/'));
+  const bad = [...io.fetchKeys, ...(io.fetchChildren ?? []), ...(io.fetchLists ?? []), ...(io.waitKeys ?? []), io.outputKey].find((k) => k === '' || /\s/.test(k) || k.startsWith('/'));
   if (bad !== undefined) throw new Error(`output passing keys are relative to the datastore root, without spaces, got "${bad}"`);
   return {
     [E.datastoreUrl]: io.datastoreUrl.replace(/\/$/, ''),
     [E.fetchKeys]: [...new Set(io.fetchKeys)].join(' '),
+    ...(io.fetchChildren?.length ? { [E.fetchChildren]: io.fetchChildren.join(' ') } : {}),
     ...(io.fetchLists?.length ? { [E.fetchLists]: io.fetchLists.join(' ') } : {}),
     ...(io.waitKeys?.length ? { [E.waitKeys]: io.waitKeys.join(' ') } : {}),
     ...(io.waitSeconds !== undefined ? { [E.waitSeconds]: String(io.waitSeconds) } : {}),
     [E.outputKey]: io.outputKey,
     ...(io.commitKey !== undefined ? { [E.commitKey]: io.commitKey } : {}),
     ...(io.commitKey !== undefined && io.commitInputs?.length ? { [E.commitInputs]: io.commitInputs.join(',') } : {}),
+    ...(io.commitKey !== undefined && io.commitInputsFile !== undefined ? { [E.commitInputsFile]: io.commitInputsFile } : {}),
     ...(io.foreachItemsJson !== undefined ? { [E.foreachItemsJson]: io.foreachItemsJson } : {}),
   };
 }
@@ -300,7 +326,7 @@ export function mainEnvironment(taskEnv: Readonly<Record<string, string>>, outpu
 }
 
 /** Names `upload` reads (fetch gets the whole helper environment). */
-const UPLOAD_ENV: readonly string[] = [E.datastoreUrl, E.outputKey, E.commitKey, E.commitInputs, ...HELPER_ENV_FROM_TASK];
+const UPLOAD_ENV: readonly string[] = [E.datastoreUrl, E.outputKey, E.commitKey, E.commitInputs, E.commitInputsFile, ...HELPER_ENV_FROM_TASK];
 const FETCH_ENV_FROM_TASK: readonly string[] = [...HELPER_ENV_FROM_TASK, FOREACH_ITEMS_FILE_ENV];
 
 /**

@@ -3,7 +3,8 @@
  * of the registered definition runs as a real `sh` process, in order of its `dependsOn`
  * (COMPLETE), with the definition's command and environment overridden by SubmitJob's
  * `ecsPropertiesOverride`. The task-scoped volume is a temporary directory standing for its mount
- * path (every `<mount>/` in commands, and every environment value starting with it, is rewritten),
+ * path (every `<mount>/` in commands and environment values is rewritten — values too, since the Step
+ * Functions compiler passes multi-line commands through the environment: MF_ARGV_<i>),
  * and the stand-in `aws` of test/support/aws-standin is first on PATH, talking to the S3 endpoint
  * given (moto_server). The task's exit code is its essential container's, as Batch reports it.
  */
@@ -58,7 +59,7 @@ export async function playEcsTask(definition: RegisterJobDefinitionCommandInput,
       }
       const command = (o?.command ?? c.command ?? []).map(local);
       const env: Record<string, string> = { ...toMap(c.environment), ...toMap(o?.environment), ...options.env };
-      for (const [k, v] of Object.entries(env)) env[k] = [...mounts].some((m) => v.startsWith(`${m}/`)) ? local(v) : v;
+      for (const [k, v] of Object.entries(env)) env[k] = local(v);
       const lines: string[] = [];
       const exitCode = killed
         ? 137

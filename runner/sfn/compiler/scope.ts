@@ -56,6 +56,11 @@ export class Scope {
     return name;
   }
 
+  /** Add an open tail (another way into whatever is added next). */
+  addTail(tail: Tail): void {
+    this.tails.push(tail);
+  }
+
   /** Replace the open tails (after a Choice and its targets were added). */
   setTails(tails: Tail[]): void {
     this.tails = tails;

@@ -43,6 +43,18 @@ export function itemsJsonKey(c: Compilation, split: string, splitTaskId: string)
   return `${taskKey(c, split, splitTaskId)}/foreach-items.json`;
 }
 
+/**
+ * The input tasks of a step that is not a foreach join (step and task id, with tokens): the first
+ * step of a foreach body reads the split task; every other step its parents with its own task id.
+ */
+export function inputTasks(c: Compilation, step: string, pos: Position): { step: string; taskId: string }[] {
+  const own = ownTaskId(pos);
+  return (c.graph.inputs.get(step) ?? []).map((parent) => ({
+    step: parent,
+    taskId: c.graph.kind.get(parent) === 'foreach' && pos.kind !== 'top' && parent === pos.split ? CTX.split : own,
+  }));
+}
+
 function parameterEnv(c: Compilation, values: Readonly<Record<string, unknown>>): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [name, spec] of Object.entries(c.graph.flow.parameters ?? {})) {
@@ -60,14 +72,26 @@ function caughtEnv(vars: readonly string[]): Record<string, string> {
   return env;
 }
 
-/** The SubmitJob task of `step` at `pos`; `array` makes it an array job of `$.ctx.size` children. */
-export function submitJobState(c: Compilation, step: string, pos: Position, variant: 'plain' | 'array', paramValues: Readonly<Record<string, unknown>>): Record<string, unknown> {
+/**
+ * The SubmitJob task of `step` at `pos`; `array` makes it an array job of `$.ctx.size` children.
+ * `noInputs`: a foreach join reached from its caught split (no children: nothing to fetch, an
+ * empty input list).
+ */
+export function submitJobState(
+  c: Compilation,
+  step: string,
+  pos: Position,
+  variant: 'plain' | 'array',
+  paramValues: Readonly<Record<string, unknown>>,
+  noInputs = false,
+): Record<string, unknown> {
   const spec = c.graph.steps.get(step)!;
   const plan = c.plan(step);
   const own = ownTaskId(pos);
   const outputKey = `${taskKey(c, step, own)}/attempt-${RETRY_COUNT}`;
   const split = c.graph.closes.get(step);
   const fetchKeys: string[] = [];
+  const fetchChildren: string[] = [];
   let argv: readonly string[] = spec.command;
   const main: Record<string, string> = {
     ...templateEnvironment({
@@ -86,25 +110,27 @@ export function submitJobState(c: Compilation, step: string, pos: Position, vari
   if (split !== undefined && c.graph.kind.get(split) === 'foreach') {
     // A foreach join: every child of the body's last step (join-inputs.ts).
     const last = c.graph.inputs.get(step)![0];
-    fetchKeys.push(`${c.flow}/${RUN_ID}/${last}/`);
+    if (!noInputs) fetchChildren.push(`${c.flow}/${RUN_ID}/${last}/`);
     main.MF_INPUT_PATHS_FILE = `${taskKey(c, step, own)}/input-paths.txt`;
     main[JOIN_INPUT_PREFIX_ENV] = `${c.flow}/${RUN_ID}/${last}/${JOINED.prefix}`;
     main[JOIN_INPUT_COUNT_ENV] = JOINED.count;
     argv = joinPreludeCommand(argv);
   } else {
-    const inputs = (c.graph.inputs.get(step) ?? []).map((parent) =>
-      // The first step of a foreach body reads the split task; every other step its parents with its own task id.
-      taskKey(c, parent, c.graph.kind.get(parent) === 'foreach' && pos.kind !== 'top' && parent === pos.split ? CTX.split : own),
-    );
-    fetchKeys.push(...inputs.map((p) => `${p}/`));
-    main.MF_INPUT_PATHS = inputs.join(',');
+    const inputs = inputTasks(c, step, pos);
+    fetchKeys.push(...inputs.map((t) => `${taskKey(c, t.step, t.taskId)}/`));
+    main.MF_INPUT_PATHS = inputs.map((t) => taskKey(c, t.step, t.taskId)).join(',');
   }
+  const foreachJoin = main.MF_INPUT_PATHS_FILE !== undefined;
   const helper = outputPassingEnvironment({
     datastoreUrl: c.datastore.url,
     fetchKeys,
+    fetchChildren,
     waitKeys: [],
     outputKey,
     commitKey: taskKey(c, step, own),
+    // status.json lists the inputs like the runner's record: a foreach join's from the list its prelude wrote.
+    commitInputs: foreachJoin ? undefined : inputTasks(c, step, pos).map((t) => `${t.step}/${t.taskId}`),
+    commitInputsFile: foreachJoin ? main.MF_INPUT_PATHS_FILE : undefined,
     foreachItemsJson: pos.kind === 'top' ? undefined : itemsJsonKey(c, pos.split, CTX.split),
   });
   if (pos.kind === 'top') main.MF_TASK_ID = '0';

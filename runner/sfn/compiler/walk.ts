@@ -13,9 +13,10 @@ import { UserInputError } from '../../errors';
 import { nextOf } from '../../flow/model';
 import type { Compilation } from './compilation';
 import { addChildrenMap, addForeachEntry, addForeachMap } from './foreach-states';
-import { nextTail, Scope } from './scope';
-import { member } from './state-shape';
-import { submitJobState, type Position } from './task-state';
+import { nextTail, Scope, type Tail } from './scope';
+import { ESTIMATE, member } from './state-shape';
+import { inputTasks, submitJobState, taskKey, TOP, type Position } from './task-state';
+import { S3_RETRY } from './retry';
 import { dynamic, toAsl } from './dynamic-text';
 
 export class Walker {
@@ -28,10 +29,14 @@ export class Walker {
   walk(scope: Scope, from: string, stop: string | undefined, pos: Position): string[] {
     const done: string[] = [];
     let name = from;
+    // A caught foreach split's way out, by its join: straight to the join, with no children.
+    const toJoinWithoutInputs = new Map<string, Tail>();
     while (name !== stop) {
       done.push(name);
-      this.addTask(scope, name, pos);
       const kind = this.c.graph.kind.get(name);
+      const caughtRoute = this.addTask(scope, name, pos, kind === 'foreach');
+      const route = toJoinWithoutInputs.get(name);
+      if (route) this.addJoinWithoutInputs(scope, name, pos, route);
       const spec = this.c.graph.steps.get(name)!;
       if (kind === 'end') return done;
       if (kind === 'linear') {
@@ -53,9 +58,28 @@ export class Walker {
         return done;
       }
       done.push(...this.addForeach(scope, name, join, pos));
+      if (caughtRoute) toJoinWithoutInputs.set(join, caughtRoute);
       name = join;
     }
     return done;
+  }
+
+  /**
+   * A foreach whose split failed and was caught has nothing to fan out over: as the runner does,
+   * its join runs at once with no inputs (an empty input list; the failure under the catch var),
+   * then the flow goes on after the join. The join's twin: nothing fetched, `joined` count 0.
+   */
+  private addJoinWithoutInputs(scope: Scope, join: string, pos: Position, route: Tail): void {
+    const none = scope.addDetached(`${join}.no-children`, {
+      Type: 'Pass',
+      Parameters: { 'params.$': '$.params', 'caught.$': '$.caught', 'ctx.$': '$.ctx', joined: { prefix: '', count: 0 } },
+    });
+    route(none);
+    const twin = submitJobState(this.c, join, pos, 'plain', this.paramValues, true);
+    const main = scope.states[join] as Record<string, unknown>;
+    if (main.Catch) twin.Catch = main.Catch;
+    (scope.states[none] as Record<string, unknown>).Next = scope.addDetached(`${join}.no-inputs`, twin);
+    scope.addTail(nextTail(twin));
   }
 
   private addForeach(scope: Scope, split: string, join: string, pos: Position): string[] {
@@ -85,7 +109,8 @@ export class Walker {
     return arms.flatMap((a) => a.steps);
   }
 
-  private addTask(scope: Scope, step: string, pos: Position): void {
+  /** Add a step's task; with `holdCaught`, a catch's way out is returned instead of left open. */
+  private addTask(scope: Scope, step: string, pos: Position, holdCaught = false): Tail | undefined {
     const plan = this.c.plan(step);
     if (plan.policies.catch && pos.kind !== 'top') throw this.catchInForeach(step);
     if (pos.kind === 'array') {
@@ -96,12 +121,12 @@ export class Walker {
       scope.addDetached(step, array);
       scope.addDetached(one, single);
       scope.setTails([nextTail(array), nextTail(single)]);
-      return;
+      return undefined;
     }
     const task = submitJobState(this.c, step, pos, 'plain', this.paramValues);
     if (!plan.policies.catch) {
       scope.add(step, task);
-      return;
+      return undefined;
     }
     // Caught: record the failure (Failure's shape, runner/datastore/types.ts) and go on as after a success.
     const v = plan.policies.catch.var;
@@ -122,7 +147,35 @@ export class Walker {
     }
     scope.add(step, task);
     scope.addDetached(recorded, pass);
-    scope.setTails([nextTail(task), nextTail(pass)]);
+    const record = this.caughtRecordState(step, v, plan.policies.retries + 1);
+    pass.Next = scope.addDetached(`${step}.record`, record);
+    if (holdCaught) {
+      scope.setTails([nextTail(task)]);
+      return nextTail(record);
+    }
+    scope.setTails([nextTail(task), nextTail(record)]);
+    return undefined;
+  }
+
+  /**
+   * Writes the caught task's status.json (the runner's record of a caught task: status `caught`,
+   * its inputs, its failed attempts, the failure): the next steps' fetch mirrors the task path,
+   * which holds nothing else, and the run's record says what happened to it.
+   */
+  private caughtRecordState(step: string, v: string | undefined, attempts: number): Record<string, unknown> {
+    const failure = v
+      ? dynamic(member('$.caught', v), 'j', ESTIMATE.caughtFailure)
+      : JSON.stringify({ step, taskId: '0', message: `step ${step}/0 failed`, exitCode: null, statusReason: 'failed', attempts });
+    const inputs = inputTasks(this.c, step, TOP).map((t) => JSON.stringify(`${t.step}/${t.taskId}`));
+    const tries = Array.from({ length: attempts }, (_, attempt) => JSON.stringify({ attempt, status: 'failed', exitCode: null }));
+    const body = `{"step":${JSON.stringify(step)},"taskId":"0","status":"caught","inputs":[${inputs.join(',')}],"attempts":[${tries.join(',')}],"caught":${failure}}`;
+    return {
+      Type: 'Task',
+      Resource: this.c.resource('aws-sdk:s3:putObject'),
+      Parameters: toAsl({ Bucket: this.c.datastore.bucket, Key: this.c.s3Key(`${taskKey(this.c, step, '0')}/status.json`), ContentType: 'application/json', Body: body }),
+      ResultPath: null,
+      Retry: [S3_RETRY],
+    };
   }
 
   private catchInForeach(step: string): UserInputError {

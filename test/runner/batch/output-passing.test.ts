@@ -1,6 +1,5 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import {
   DEFAULT_HELPER_IMAGE,
   environmentMap,
@@ -14,11 +13,10 @@ import {
 } from '../../../runner/batch/output-passing';
 import { childBootstrapCommand } from '../../../runner/batch/child-bootstrap';
 import { classifyFailure } from '../../../runner/batch/failures';
-import { createS3Client } from '../../../runner/aws/clients';
 import { batchJobDefinition, BatchJobDefinitionInput } from '../../../runner/policy';
 import { describeWithTool } from '../../support/external-tool';
 import { playEcsTask } from '../../support/ecs-task-player';
-import { MOTO_CLIENT_CONFIG, MotoServer, startMoto } from '../../support/moto';
+import { useMotoBucket } from '../../support/moto-bucket';
 import { tempDir } from '../support/harness';
 
 const input: BatchJobDefinitionInput = {
@@ -115,6 +113,23 @@ describe('output passing: multi-container job definition and overrides', () => {
       MF_COMMIT_INPUTS: 'a/0,a/1',
       MF_FOREACH_ITEMS_JSON: 'F/7/start/0/items.json',
     });
+    expect(
+      outputPassingEnvironment({
+        datastoreUrl: 's3://b',
+        fetchKeys: [],
+        fetchChildren: ['F/7/train/'],
+        outputKey: 'F/7/pick/0/attempt-0',
+        commitKey: 'F/7/pick/0',
+        commitInputsFile: 'F/7/pick/0/input-paths.txt',
+      }),
+    ).toEqual({
+      MF_DATASTORE_URL: 's3://b',
+      MF_FETCH_KEYS: '',
+      MF_FETCH_CHILDREN: 'F/7/train/',
+      MF_OUTPUT_KEY: 'F/7/pick/0/attempt-0',
+      MF_COMMIT_KEY: 'F/7/pick/0',
+      MF_COMMIT_INPUTS_FILE: 'F/7/pick/0/input-paths.txt',
+    });
     expect(() => outputPassingEnvironment({ datastoreUrl: '/tmp/root', fetchKeys: [], outputKey: 'k' })).toThrow('output passing needs an S3 datastore root (s3://bucket[/prefix]), got "/tmp/root"');
     expect(() => outputPassingEnvironment({ datastoreUrl: 's3://b', fetchKeys: ['a b'], outputKey: 'k' })).toThrow('output passing keys are relative to the datastore root, without spaces, got "a b"');
   });
@@ -172,28 +187,9 @@ describe('output passing: failures of the helpers are said as such, not as the u
 describeWithTool('moto_server', 'output passing: the three containers played in real shells (stand-in aws) against S3 on moto_server', () => {
   const BUCKET = 'mf-io';
   const URL = `s3://${BUCKET}/mf`;
-  let moto: MotoServer;
-  let s3: S3Client;
+  const moto = useMotoBucket(BUCKET, 'mf');
+  const { put, get, keys } = moto;
   let n = 0;
-  beforeAll(async () => {
-    moto = await startMoto();
-    s3 = createS3Client({ ...MOTO_CLIENT_CONFIG, endpoint: moto.endpoint, forcePathStyle: true });
-    await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
-  }, 60_000);
-  afterAll(async () => {
-    s3?.destroy();
-    await moto?.stop();
-  });
-
-  const put = (key: string, body: string) => s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: `mf/${key}`, Body: body }));
-  const get = async (key: string) => {
-    try {
-      return await (await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: `mf/${key}` }))).Body!.transformToString();
-    } catch {
-      return undefined;
-    }
-  };
-  const keys = async (prefix: string) => ((await s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: `mf/${prefix}` }))).Contents ?? []).map((c) => c.Key!.slice(3)).sort();
   /** A run of its own per test, with a committed `start/0` (outputs, a file, status) and an uncommitted attempt. */
   async function committedStart() {
     const run = `F/r${++n}`;

@@ -112,10 +112,45 @@ describe('catch and branches', () => {
       expect(JSON.parse(envOf(s.params).MF_CATCH_compute_failed)).toEqual(failure);
       expect(JSON.parse(envOf(s.params).MF_CAUGHT)).toEqual({ compute_failed: failure });
     }
+    // The caught task's record: the next steps' fetch of its task path finds it.
+    expect(JSON.parse(run.s3.get(key(`Br/${EXECUTION}/failing/0/status.json`))!)).toEqual({
+      step: 'failing',
+      taskId: '0',
+      status: 'caught',
+      inputs: ['start/0'],
+      attempts: [{ attempt: 0, status: 'failed', exitCode: null }],
+      caught: failure,
+    });
     // Steps before the catch step do not see the var.
     expect(envOf(run.submits[0].params).MF_CAUGHT).toBeUndefined();
     expect(run.output).toEqual({ params: {}, caught: { compute_failed: failure }, ctx: {} });
   });
+});
+
+test('catch without a var: the failure is recorded in the task\'s status.json only, and the flow goes on', async () => {
+  const compiled = compileValid(
+    graphOf({
+      name: 'NoVar',
+      image: IMAGE,
+      steps: [
+        { name: 'start', command: x, next: 'risky' },
+        { name: 'risky', command: x, next: 'end', catch: {} },
+        { name: 'end', command: x },
+      ],
+    }),
+  );
+  const run = await execute(compiled, {}, { risky: [fail('Essential container in task exited')] });
+  expect(run.error).toBeUndefined();
+  expect(states(run)).toEqual(['start', 'risky', 'end']);
+  expect(JSON.parse(run.s3.get(key(`NoVar/${EXECUTION}/risky/0/status.json`))!)).toEqual({
+    step: 'risky',
+    taskId: '0',
+    status: 'caught',
+    inputs: ['start/0'],
+    attempts: [{ attempt: 0, status: 'failed', exitCode: null }],
+    caught: { step: 'risky', taskId: '0', message: 'step risky/0 failed', exitCode: null, statusReason: 'failed', attempts: 1 },
+  });
+  expect(run.output).toEqual({ params: {}, caught: {}, ctx: {} });
 });
 
 describe('foreach', () => {
@@ -154,7 +189,12 @@ describe('foreach', () => {
     const join = run.submits[3].params;
     expect(join.ArrayProperties).toBeUndefined();
     expect(envOf(join)).toMatchObject({ MF_JOIN_INPUT_PREFIX: `Fe/${EXECUTION}/more/`, MF_JOIN_INPUT_COUNT: '3', MF_INPUT_PATHS_FILE: `Fe/${EXECUTION}/join/0/input-paths.txt` });
-    expect(envOf(join, 'fetch').MF_FETCH_KEYS).toBe(`Fe/${EXECUTION}/more/`);
+    expect(envOf(join, 'fetch')).toMatchObject({ MF_FETCH_KEYS: '', MF_FETCH_CHILDREN: `Fe/${EXECUTION}/more/` });
+    // status.json lists the join's inputs from the list its prelude writes (only known in the container).
+    expect(envOf(join, 'upload')).toMatchObject({ MF_COMMIT_INPUTS_FILE: `Fe/${EXECUTION}/join/0/input-paths.txt` });
+    expect(envOf(join, 'upload').MF_COMMIT_INPUTS).toBeUndefined();
+    expect(envOf(run.submits[2].params, 'upload').MF_COMMIT_INPUTS).toBe('body/{taskId}');
+    expect(envOf(body, 'upload').MF_COMMIT_INPUTS).toBe('start/0');
     expect(run.output).toMatchObject({ params: {}, caught: {}, ctx: {}, joined: { prefix: '', count: 3 } });
   });
 
@@ -180,6 +220,32 @@ describe('foreach', () => {
       ['body.single', undefined, '10000'],
     ]);
     expect(envOf(run.submits.find((s) => s.state === 'join')!.params).MF_JOIN_INPUT_COUNT).toBe('10001');
+  });
+
+  test('a caught split: no child; the join\'s twin fetches nothing and lists no inputs; a successful split takes the normal path', async () => {
+    const flow = graphOf({
+      name: 'CS',
+      image: IMAGE,
+      steps: [
+        { name: 'start', command: x, next: 'body', foreach: { items: [1, 2] }, catch: { var: 'v' } },
+        { name: 'body', command: x, next: 'join' },
+        { name: 'join', join: true, command: x, next: 'end', retry: { times: 1, minutesBetweenRetries: 0 } },
+        { name: 'end', command: x },
+      ],
+    });
+    const compiled = compileValid(flow);
+    const caught = await execute(compiled, {}, { start: [fail('Essential container in task exited')] });
+    expect(caught.error).toBeUndefined();
+    expect(states(caught)).toEqual(['start', 'join.no-inputs', 'end']);
+    const twin = caught.submits[1].params;
+    expect(envOf(twin, 'fetch').MF_FETCH_KEYS).toBe('');
+    expect(envOf(twin, 'fetch').MF_FETCH_CHILDREN).toBeUndefined();
+    expect(envOf(twin)).toMatchObject({ MF_JOIN_INPUT_COUNT: '0', MF_INPUT_PATHS_FILE: `CS/${EXECUTION}/join/0/input-paths.txt`, MF_OUTPUT_DIR: `/metaflow/root/CS/${EXECUTION}/join/0/attempt-0` });
+    expect(JSON.parse(envOf(twin).MF_CATCH_v)).toMatchObject({ step: 'start', statusReason: 'States.TaskFailed' });
+    // the twin has the join's retry
+    expect(allStates(compiled.definition).get('join.no-inputs')!.Retry).toEqual(allStates(compiled.definition).get('join')!.Retry);
+    const ok = await execute(compiled);
+    expect(states(ok)).toEqual(['start', 'body', 'join', 'end']);
   });
 
   test('an empty list stops the execution with metaflow.ForeachItems before any child', async () => {

@@ -108,6 +108,7 @@ describe('compiled definitions pass asl-validator', () => {
       MF_FETCH_KEYS: "$ States.Format('Linear/{}/start/0/', $$.Execution.Name)",
       MF_OUTPUT_KEY: "$ States.Format('Linear/{}/middle/0/attempt-{}', $$.Execution.Name, $$.State.RetryCount)",
       MF_COMMIT_KEY: "$ States.Format('Linear/{}/middle/0', $$.Execution.Name)",
+      MF_COMMIT_INPUTS: 'start/0',
     });
     expect(upload.Environment).toEqual(fetch.Environment);
   });
