@@ -134,6 +134,20 @@ export interface RunSummary {
    * @default - none: the record names no owner (runFlow always sets one)
    */
   owner?: RunOwner;
+  /**
+   * Who ran the run when not a runner process: `step-functions` for an execution of a compiled
+   * state machine, whose record the state machine writes and whose tasks are read from their
+   * status.json files (docs/step-functions.md "Runs in the datastore").
+   *
+   * @default - none: a runner (`metaflow-cdk run`/`resume`) ran it
+   */
+  readonly orchestrator?: 'step-functions';
+  /**
+   * The Step Functions execution's ARN (orchestrator `step-functions`).
+   *
+   * @default - none: not a Step Functions run
+   */
+  readonly executionArn?: string;
   /** How many tasks the run has, and in how many chunks of TASK_CHUNK_SIZE they are stored. */
   taskCount: number;
 }

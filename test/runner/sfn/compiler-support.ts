@@ -31,6 +31,9 @@ const aslValidator = require('asl-validator') as (d: unknown) => { isValid: bool
 
 export const OPTIONS: CompileOptions = { queue: 'mf-queue', datastoreRoot: 's3://mf-bucket/metaflow' };
 export const EXECUTION = 'sfn-20261121-200000-abc123';
+/** `$$.Execution.StartTime` and `$$.State.EnteredTime` of every execution (the emulator sets neither). */
+export const STARTED_AT = '2026-11-21T20:00:00.250Z';
+export const FINISHED_AT = '2026-11-21T20:03:07.500Z';
 
 export function graphOf(spec: FlowSpec): FlowGraph {
   const result = validateFlow(defineFlow(spec));
@@ -104,7 +107,10 @@ export async function execute(
   s3: Map<string, string> = new Map(),
 ): Promise<Run> {
   const states = allStates(compiled.definition);
-  const context = { Execution: { Name: EXECUTION, Id: `arn:aws:states:us-east-1:123456789012:execution:m:${EXECUTION}` }, State: { RetryCount: 0 } };
+  const context = {
+    Execution: { Name: EXECUTION, Id: `arn:aws:states:us-east-1:123456789012:execution:m:${EXECUTION}`, StartTime: STARTED_AT },
+    State: { RetryCount: 0, EnteredTime: FINISHED_AT },
+  };
   const submits: Run['submits'] = [];
   const calls = new Map<string, number>();
   const handlers: Record<string, (input: unknown) => Promise<unknown>> = {};

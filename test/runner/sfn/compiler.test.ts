@@ -116,7 +116,7 @@ describe('compiled definitions pass asl-validator', () => {
 
   test('a required parameter without a value is checked at the start of an execution', () => {
     const states = allStates(compileValid(linear).definition);
-    expect(states.get('Parameters.check')).toMatchObject({ Choices: [{ Not: { Variable: '$.params.n', IsPresent: true }, Next: 'Parameters.missing' }], Default: 'start' });
+    expect(states.get('Parameters.check')).toMatchObject({ Choices: [{ Not: { Variable: '$.params.n', IsPresent: true }, Next: 'Parameters.missing' }], Default: 'Run.started' });
     expect(states.get('Parameters.missing')).toMatchObject({ Type: 'Fail', Error: 'metaflow.MissingParameter' });
     // --param n=3 at compile time: no check left, the value is compiled in.
     const withN = allStates(compileValid(linear, { params: { n: '3' } }).definition);
