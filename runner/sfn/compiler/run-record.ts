@@ -7,7 +7,7 @@
  *    filed under the start time (`layout.startedRunSortKey`: the digits of yyyymmdd and hhmmss are
  *    inverted as (10ⁿ−1) − number with `States.MathAdd`, the one arithmetic ASL has);
  * 2. the flow's states, inside a one-branch Parallel whose Catch sees any failure;
- * 3. `run.json` again: succeeded, or failed with the error and cause — then a Fail state with the
+ * 3. `run.json` again: succeeded, or failed with the error's name — then a Fail state with the
  *    same error and cause, so the execution fails as it would have without the record.
  *
  * Tasks are not in the record: each task's upload helper commits its status.json, which the
@@ -106,7 +106,9 @@ export function addRunSteps(scope: Scope, c: Compilation, steps: { StartAt: stri
   // The execution's output is the flow's last state, as without the record.
   scope.add('Run.write-success', { ...putJson(c, `${c.flow}/${RUN_ID}/run.json`, '$.run.summary'), OutputPath: '$.steps[0]' });
   const fail = 'Run.fail';
-  const error = `${dynamic('$.failure.Error', 's', 64)}: ${dynamic('$.failure.Cause', 's', 1000)}`;
+  // The error's name only: its cause (for a Batch task, the whole job description) stays in the
+  // execution's history, which `sfn status` shows; the failed tasks' status.json say what failed.
+  const error = dynamic('$.failure.Error', 's', 64);
   scope.addDetached(failed, { Type: 'Pass', Parameters: summary(c, 'failed', { finishedAt: FINISHED_AT, error }), ResultPath: '$.run.summary', Next: 'Run.write-failure' });
   // A record that cannot be written must not hide the flow's own failure.
   scope.addDetached('Run.write-failure', { ...putJson(c, `${c.flow}/${RUN_ID}/run.json`, '$.run.summary'), Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: null, Next: fail }], Next: fail });

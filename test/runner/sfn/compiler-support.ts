@@ -31,9 +31,7 @@ const aslValidator = require('asl-validator') as (d: unknown) => { isValid: bool
 
 export const OPTIONS: CompileOptions = { queue: 'mf-queue', datastoreRoot: 's3://mf-bucket/metaflow' };
 export const EXECUTION = 'sfn-20261121-200000-abc123';
-/** `$$.Execution.StartTime` and `$$.State.EnteredTime` of every execution (the emulator sets neither). */
-export const STARTED_AT = '2026-11-21T20:00:00.250Z';
-export const FINISHED_AT = '2026-11-21T20:03:07.500Z';
+export const EXECUTION_ARN = `arn:aws:states:us-east-1:123456789012:execution:m:${EXECUTION}`;
 
 export function graphOf(spec: FlowSpec): FlowGraph {
   const result = validateFlow(defineFlow(spec));
@@ -72,6 +70,14 @@ export function allStates(definition: { States: Record<string, unknown> }): Map<
 
 /** A job's outcome: success (optionally writing objects to S3) or a Batch job failure. */
 export type Outcome = { ok: true; write?: (params: SubmitJob, s3: Map<string, string>) => void } | { ok: false; reason: string };
+/** An outcome decided when the job is submitted (e.g. by playing it: test/support/ecs-task-player.ts). */
+export type Scripted = Outcome | ((params: SubmitJob, job: { readonly id: string }) => Promise<Outcome>);
+
+/** Where the machine's S3 tasks read and write: an in-memory Map, or a real bucket (moto_server). */
+export interface S3Objects {
+  set(key: string, body: string): unknown;
+  get(key: string): string | undefined | Promise<string | undefined>;
+}
 
 export interface SubmitJob {
   readonly JobName: string;
@@ -88,10 +94,10 @@ export function envOf(job: SubmitJob, container = 'main'): Record<string, string
   return Object.fromEntries(c.Environment.map((e) => [e.Name, e.Value]));
 }
 
-export interface Run {
+export interface Run<S extends S3Objects = Map<string, string>> {
   /** Every SubmitJob, in order, with the Task state that sent it. */
   readonly submits: { state: string; params: SubmitJob }[];
-  readonly s3: Map<string, string>;
+  readonly s3: S;
   readonly output: Record<string, unknown> | undefined;
   readonly error?: Error;
 }
@@ -100,16 +106,23 @@ export interface Run {
  * Execute a compiled machine: Batch tasks follow `script[state]` (one outcome per call, the last
  * repeats; default success), S3 tasks use an in-memory bucket (`s3` seeds it).
  */
-export async function execute(
+export async function execute<S extends S3Objects = Map<string, string>>(
   compiled: CompiledFlow,
   input: unknown = {},
-  script: Record<string, Outcome[]> = {},
-  s3: Map<string, string> = new Map(),
-): Promise<Run> {
+  script: Record<string, Scripted[]> = {},
+  s3: S = new Map() as unknown as S,
+  name = EXECUTION,
+): Promise<Run<S>> {
   const states = allStates(compiled.definition);
+  // The emulator sets $$.Execution.StartTime itself; $$.State.EnteredTime is read when a state reads it.
   const context = {
-    Execution: { Name: EXECUTION, Id: `arn:aws:states:us-east-1:123456789012:execution:m:${EXECUTION}`, StartTime: STARTED_AT },
-    State: { RetryCount: 0, EnteredTime: FINISHED_AT },
+    Execution: { Name: name, Id: EXECUTION_ARN.replace(EXECUTION, name) },
+    State: {
+      RetryCount: 0,
+      get EnteredTime() {
+        return new Date().toISOString();
+      },
+    },
   };
   const submits: Run['submits'] = [];
   const calls = new Map<string, number>();
@@ -119,13 +132,13 @@ export async function execute(
     if (state.Resource!.endsWith(':s3:putObject')) {
       handlers[name] = async (p) => {
         const { Key, Body } = p as { Key: string; Body: string };
-        s3.set(Key, Body);
+        await s3.set(Key, Body);
         return { ETag: '"x"' };
       };
     } else if (state.Resource!.endsWith(':s3:getObject')) {
       handlers[name] = async (p) => {
         const { Key } = p as { Key: string };
-        const body = s3.get(Key);
+        const body = await s3.get(Key);
         if (body === undefined) throw Object.assign(new Error(`NoSuchKey ${Key}`), { name: 'S3.NoSuchKeyException' });
         return { Body: body };
       };
@@ -136,10 +149,11 @@ export async function execute(
         const n = calls.get(name) ?? 0;
         calls.set(name, n + 1);
         const outcomes = script[name] ?? [{ ok: true }];
-        const outcome = outcomes[Math.min(n, outcomes.length - 1)];
+        const scripted = outcomes[Math.min(n, outcomes.length - 1)];
+        const outcome = typeof scripted === 'function' ? await scripted(params, { id: `job-${submits.length}` }) : scripted;
         if (outcome.ok) {
           context.State.RetryCount = 0;
-          outcome.write?.(params, s3);
+          outcome.write?.(params, s3 as unknown as Map<string, string>);
           return { JobId: `job-${submits.length}`, JobName: params.JobName, Status: 'SUCCEEDED' };
         }
         const userRetries = state.Retry?.find((r) => r.ErrorEquals.includes('States.TaskFailed'))?.MaxAttempts ?? 0;
