@@ -216,8 +216,9 @@ export interface RunPage {
 /**
  * The datastore contract, shared by the local directory store and the S3 store. Everything is a
  * put or get of a key (a path relative to `root`); nothing relies on listing a directory except
- * `listRuns`, which lists one prefix in key order (S3 ListObjectsV2 with StartAfter), and the
- * commit, which lists one attempt's outputs; nothing renames.
+ * `listRuns`, which lists one prefix in key order (S3 ListObjectsV2 with StartAfter), the
+ * commit, which lists one attempt's outputs, and the reading of a Step Functions run, which lists
+ * its prefix once for its tasks' status.json files; nothing renames.
  */
 export interface Datastore {
   /** `/abs/dir` locally, `s3://bucket/prefix` on S3: handed to tasks as MF_DATASTORE_ROOT. */
