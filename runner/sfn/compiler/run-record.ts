@@ -23,8 +23,9 @@ import { RUN_ID } from './state-shape';
 const STARTED_AT = dynamic('$$.Execution.StartTime', 's', 30);
 const EXECUTION_ARN = dynamic('$$.Execution.Id', 's', 200);
 const FINISHED_AT = dynamic('$$.State.EnteredTime', 's', 30);
-/** The index name's time part, computed by `Run.index-key`. */
-const SORT_KEY = dynamic('$.run.key.sort', 's', 15);
+/** The index name's inverted date and time of day, computed by `Run.index-key` (numbers of 8 and 6 digits). */
+const SORT_DATE = dynamic('$.run.key.date', 'v', 8);
+const SORT_TIME = dynamic('$.run.key.time', 'v', 6);
 
 /** The run summary (RunSummary, runner/datastore/types.ts) as the state machine writes it. */
 function summary(c: Compilation, status: 'running' | 'succeeded' | 'failed', extra: Record<string, string> = {}): Record<string, unknown> {
@@ -79,16 +80,17 @@ export function addRunStart(scope: Scope, c: Compilation): void {
   const date = [0, 1, 2].map((i) => `States.ArrayGetItem($.run.date, ${i})`);
   const seconds = "States.ArrayGetItem(States.StringSplit(States.ArrayGetItem($.run.clock, 2), '.'), 0)";
   const clock = [0, 1].map((i) => `States.ArrayGetItem($.run.clock, ${i})`).concat(seconds);
+  // One field per number: Step Functions allows 10 intrinsic functions in a field.
   scope.add('Run.index-key', {
     Type: 'Pass',
     Comment: 'the index name: the start time with its digits inverted (newest first in key order), see layout.startedRunSortKey',
-    Parameters: { 'sort.$': `States.Format('{}-{}', ${inverted(8, date)}, ${inverted(6, clock)})` },
+    Parameters: { 'date.$': inverted(8, date), 'time.$': inverted(6, clock) },
     ResultPath: '$.run.key',
   });
   // Summary first, then the index entry: an indexed run always has a summary (as KeyedDatastore.writeRunSummary).
   scope.add('Run.write-record', putJson(c, `${c.flow}/${RUN_ID}/run.json`, '$.run.summary'));
   scope.add('Run.write-lookup', putJson(c, `.index/ids/${RUN_ID}.json`, '$.run.entry'));
-  scope.add('Run.write-index', putJson(c, `.index/runs/${SORT_KEY}~${RUN_ID}.json`, '$.run.entry'));
+  scope.add('Run.write-index', putJson(c, `.index/runs/${SORT_DATE}-${SORT_TIME}~${RUN_ID}.json`, '$.run.entry'));
 }
 
 /** Steps 2 and 3: the flow's states in a Parallel, then the final record. */

@@ -41,12 +41,18 @@ export function graphOf(spec: FlowSpec): FlowGraph {
 
 export const sh = (script: string) => ['/bin/sh', '-c', script];
 
-/** Compile and check the definition with asl-validator (paths and ARNs included). */
+/** Intrinsic functions Step Functions allows in one field, nested or not. */
+export const MAX_INTRINSICS_PER_FIELD = 10;
+
+/** Compile and check the definition with asl-validator (paths and ARNs included) and the intrinsics limit. */
 export function compileValid(graph: FlowGraph, options: Partial<CompileOptions> = {}): CompiledFlow {
   const compiled = compileFlow(graph, { ...OPTIONS, ...options });
   // asl-validator annotates the object it checks: give it a copy.
   const result = aslValidator(JSON.parse(JSON.stringify(compiled.definition)));
   if (!result.isValid) throw new Error(`asl-validator: ${result.errorsText('; ')}`);
+  // Step Functions allows 10 intrinsic functions in one field (asl-validator does not check it).
+  const crowded = JSON.stringify(compiled.definition).match(/"[^"]*\.\$":"(?:[^"\\]|\\.)*"/g)?.find((field) => (field.match(/States\.\w+\(/g) ?? []).length > MAX_INTRINSICS_PER_FIELD);
+  if (crowded) throw new Error(`more than ${MAX_INTRINSICS_PER_FIELD} intrinsic functions in ${crowded}`);
   return compiled;
 }
 
