@@ -76,14 +76,6 @@ export function allStates(definition: { States: Record<string, unknown> }): Map<
 
 /** A job's outcome: success (optionally writing objects to S3) or a Batch job failure. */
 export type Outcome = { ok: true; write?: (params: SubmitJob, s3: Map<string, string>) => void } | { ok: false; reason: string };
-/** An outcome decided when the job is submitted (e.g. by playing it: test/support/ecs-task-player.ts). */
-export type Scripted = Outcome | ((params: SubmitJob, job: { readonly id: string }) => Promise<Outcome>);
-
-/** Where the machine's S3 tasks read and write: an in-memory Map, or a real bucket (moto_server). */
-export interface S3Objects {
-  set(key: string, body: string): unknown;
-  get(key: string): string | undefined | Promise<string | undefined>;
-}
 
 export interface SubmitJob {
   readonly JobName: string;
@@ -100,27 +92,40 @@ export function envOf(job: SubmitJob, container = 'main'): Record<string, string
   return Object.fromEntries(c.Environment.map((e) => [e.Name, e.Value]));
 }
 
-export interface Run<S extends S3Objects = Map<string, string>> {
+export interface Run {
   /** Every SubmitJob, in order, with the Task state that sent it. */
   readonly submits: { state: string; params: SubmitJob }[];
-  readonly s3: S;
+  readonly s3: Map<string, string>;
   readonly output: Record<string, unknown> | undefined;
   readonly error?: Error;
 }
 
+/** What a Batch task handler answers: a DescribeJobs-like output, or the failed job's description (the error's Cause). */
+export type JobResult = { ok: true; output: unknown } | { ok: false; cause: string };
+
+/** The AWS calls a compiled machine makes, as the test plays them. */
+export interface AwsHandlers {
+  /** `batch:submitJob.sync`: runs the job (the Task state's name and its SubmitJob parameters). */
+  submitJob(state: string, params: SubmitJob): Promise<JobResult>;
+  /** `aws-sdk:s3:getObject`: the body, or undefined when the key does not exist. */
+  getObject(bucket: string, key: string): Promise<string | undefined>;
+  /** `aws-sdk:s3:putObject`. */
+  putObject(bucket: string, key: string, body: string): Promise<void>;
+}
+
 /**
- * Execute a compiled machine: Batch tasks follow `script[state]` (one outcome per call, the last
- * repeats; default success), S3 tasks use an in-memory bucket (`s3` seeds it).
+ * Execute a compiled machine named `name` with `aws` playing its Task states (retry intervals and waits 0).
+ * `$$.State.RetryCount` follows AWS: the number of retries of the state so far, by its user
+ * `Retry` on States.TaskFailed.
  */
-export async function execute<S extends S3Objects = Map<string, string>>(
+export async function runMachine(
   compiled: CompiledFlow,
-  input: unknown = {},
-  script: Record<string, Scripted[]> = {},
-  s3: S = new Map() as unknown as S,
+  input: unknown,
+  aws: AwsHandlers,
   name = EXECUTION,
-): Promise<Run<S>> {
+): Promise<{ output: Record<string, unknown> | undefined; error?: Error }> {
   const states = allStates(compiled.definition);
-  // The emulator sets $$.Execution.StartTime itself; $$.State.EnteredTime is read when a state reads it.
+  // The emulator sets $$.Execution.StartTime itself; $$.State.EnteredTime (the run record's end) is the time it is read.
   const context = {
     Execution: { Name: name, Id: EXECUTION_ARN.replace(EXECUTION, name) },
     State: {
@@ -130,55 +135,82 @@ export async function execute<S extends S3Objects = Map<string, string>>(
       },
     },
   };
-  const submits: Run['submits'] = [];
-  const calls = new Map<string, number>();
+  const failures = new Map<string, number>();
   const handlers: Record<string, (input: unknown) => Promise<unknown>> = {};
   for (const [name, state] of states) {
     if (state.Type !== 'Task') continue;
     if (state.Resource!.endsWith(':s3:putObject')) {
       handlers[name] = async (p) => {
-        const { Key, Body } = p as { Key: string; Body: string };
-        await s3.set(Key, Body);
+        const { Bucket, Key, Body } = p as { Bucket: string; Key: string; Body: string };
+        await aws.putObject(Bucket, Key, Body);
         return { ETag: '"x"' };
       };
     } else if (state.Resource!.endsWith(':s3:getObject')) {
       handlers[name] = async (p) => {
-        const { Key } = p as { Key: string };
-        const body = await s3.get(Key);
+        const { Bucket, Key } = p as { Bucket: string; Key: string };
+        const body = await aws.getObject(Bucket, Key);
         if (body === undefined) throw Object.assign(new Error(`NoSuchKey ${Key}`), { name: 'S3.NoSuchKeyException' });
         return { Body: body };
       };
-    } else {
+    } else if (state.Resource!.endsWith(':batch:submitJob.sync')) {
       handlers[name] = async (p) => {
-        const params = p as SubmitJob;
-        submits.push({ state: name, params });
-        const n = calls.get(name) ?? 0;
-        calls.set(name, n + 1);
-        const outcomes = script[name] ?? [{ ok: true }];
-        const scripted = outcomes[Math.min(n, outcomes.length - 1)];
-        const outcome = typeof scripted === 'function' ? await scripted(params, { id: `job-${submits.length}` }) : scripted;
-        if (outcome.ok) {
+        const result = await aws.submitJob(name, p as SubmitJob);
+        if (result.ok) {
+          failures.set(name, 0);
           context.State.RetryCount = 0;
-          outcome.write?.(params, s3 as unknown as Map<string, string>);
-          return { JobId: `job-${submits.length}`, JobName: params.JobName, Status: 'SUCCEEDED' };
+          return result.output;
         }
+        const n = (failures.get(name) ?? 0) + 1;
+        failures.set(name, n);
         const userRetries = state.Retry?.find((r) => r.ErrorEquals.includes('States.TaskFailed'))?.MaxAttempts ?? 0;
-        context.State.RetryCount = n + 1 <= userRetries ? n + 1 : 0;
-        throw Object.assign(new Error(JSON.stringify({ JobName: params.JobName, Status: 'FAILED', StatusReason: outcome.reason })), { name: 'States.TaskFailed' });
+        context.State.RetryCount = n <= userRetries ? n : 0;
+        if (n > userRetries) failures.set(name, 0);
+        throw Object.assign(new Error(result.cause), { name: 'States.TaskFailed' });
       };
+    } else {
+      throw new Error(`state ${name}: no test handler for ${state.Resource}`);
     }
   }
   // A copy per execution: the emulator's Pass states hand out their `Result` object itself, and
   // States.JsonMerge then changes it in place.
   const machine = new StateMachine(JSON.parse(JSON.stringify(compiled.definition)) as never, { validationOptions: { checkPaths: true, checkArn: true } });
   const retryIntervalOverrides = Object.fromEntries([...states.keys()].map((n) => [n, 0]));
-  const execution = machine.run(input as never, { overrides: { taskResourceLocalHandlers: handlers as never, retryIntervalOverrides }, context: context as never });
+  const waitTimeOverrides = Object.fromEntries([...states].filter(([, s]) => s.Type === 'Wait').map(([n]) => [n, 0]));
+  const execution = machine.run(input as never, { overrides: { taskResourceLocalHandlers: handlers as never, retryIntervalOverrides, waitTimeOverrides }, context: context as never });
   try {
-    const output = (await execution.result) as Record<string, unknown>;
-    return { submits, s3, output };
+    return { output: (await execution.result) as Record<string, unknown> };
   } catch (error) {
-    return { submits, s3, output: undefined, error: error as Error };
+    return { output: undefined, error: error as Error };
   }
+}
+
+/**
+ * Execute a compiled machine: Batch tasks follow `script[state]` (one outcome per call, the last
+ * repeats; default success), S3 tasks use an in-memory bucket (`s3` seeds it).
+ */
+export async function execute(
+  compiled: CompiledFlow,
+  input: unknown = {},
+  script: Record<string, Outcome[]> = {},
+  s3: Map<string, string> = new Map(),
+): Promise<Run> {
+  const submits: Run['submits'] = [];
+  const calls = new Map<string, number>();
+  const result = await runMachine(compiled, input, {
+    async submitJob(state, params) {
+      submits.push({ state, params });
+      const n = calls.get(state) ?? 0;
+      calls.set(state, n + 1);
+      const outcomes = script[state] ?? [{ ok: true }];
+      const outcome = outcomes[Math.min(n, outcomes.length - 1)];
+      if (!outcome.ok) return { ok: false, cause: JSON.stringify({ JobName: params.JobName, Status: 'FAILED', StatusReason: outcome.reason }) };
+      outcome.write?.(params, s3);
+      return { ok: true, output: { JobId: `job-${submits.length}`, JobName: params.JobName, Status: 'SUCCEEDED' } };
+    },
+    getObject: async (_bucket, k) => s3.get(k),
+    putObject: async (_bucket, k, body) => void s3.set(k, body),
+  });
+  return { submits, s3, ...result };
 }
 
 /** The S3 key (in the test bucket) of a datastore key. */

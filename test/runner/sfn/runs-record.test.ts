@@ -18,7 +18,7 @@ import type { RunSummary } from '../../../runner/datastore/types';
 import { playEcsTask } from '../../support/ecs-task-player';
 import { describeWithTool } from '../../support/external-tool';
 import { MOTO_CLIENT_CONFIG, type MotoServer, startMoto } from '../../support/moto';
-import { compileValid, execute, EXECUTION_ARN, EXECUTION, graphOf, OPTIONS, sh, type Outcome, type S3Objects, type SubmitJob } from './compiler-support';
+import { type AwsHandlers, compileValid, EXECUTION_ARN, EXECUTION, graphOf, type JobResult, OPTIONS, runMachine, sh, type SubmitJob } from './compiler-support';
 
 const BUCKET = 'mf-bucket';
 const ROOT = OPTIONS.datastoreRoot;
@@ -59,16 +59,14 @@ describeWithTool('moto_server', 'a Step Functions run in the S3 datastore: runs,
   const jobs = new Map<string, string>();
   let seenWhileRunning: { summary?: RunSummary; index?: string } = {};
 
-  const bucket: S3Objects = {
-    set: (key, body) => s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: body })),
-    get: async (key) => {
-      try {
-        return await (await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }))).Body!.transformToString();
-      } catch (err) {
-        if ((err as Error).name === 'NoSuchKey') return undefined;
-        throw err;
-      }
-    },
+  /** An object of the test bucket (moto), or undefined. */
+  const getObject = async (key: string) => {
+    try {
+      return await (await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }))).Body!.transformToString();
+    } catch (err) {
+      if ((err as Error).name === 'NoSuchKey') return undefined;
+      throw err;
+    }
   };
 
   async function cli(...args: string[]) {
@@ -82,10 +80,22 @@ describeWithTool('moto_server', 'a Step Functions run in the S3 datastore: runs,
     return { code, stdout, stderr };
   }
 
-  /** Play the submitted job; its main container's lines go to CloudWatch Logs as Batch's awslogs driver would put them. */
-  const played = (flow: string, jobDefinitions: readonly { jobDefinitionName?: string }[]) => async (params: SubmitJob, job: { id: string }): Promise<Outcome> => {
+  /**
+   * The machine's AWS: S3 tasks on moto; each Batch job played (job ids `<flow>-job-<n>`), its main
+   * container's lines put in CloudWatch Logs as Batch's awslogs driver would; `before` runs first.
+   */
+  const aws = (flow: string, jobDefinitions: readonly { jobDefinitionName?: string }[], submits: string[], before?: (state: string) => Promise<void>): AwsHandlers => ({
+    getObject: (bucket, key) => (bucket === BUCKET ? getObject(key) : Promise.resolve(undefined)),
+    putObject: async (bucket, key, body) => void (await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }))),
+    submitJob: async (state, params) => {
+      submits.push(state);
+      await before?.(state);
+      return play(jobDefinitions, params, `${flow}-job-${submits.length}`);
+    },
+  });
+
+  async function play(jobDefinitions: readonly { jobDefinitionName?: string }[], params: SubmitJob, id: string): Promise<JobResult> {
     const definition = jobDefinitions.find((d) => d.jobDefinitionName === params.JobDefinition)!;
-    const id = `${flow}-${job.id}`;
     const r = await playEcsTask(definition as never, sdkOverride(params.EcsPropertiesOverride), { endpoint: moto.endpoint, env: { AWS_BATCH_JOB_ID: id } });
     const stream = `${params.JobDefinition}/main/${id}`;
     await logs.send(new CreateLogStreamCommand({ logGroupName: GROUP, logStreamName: stream }));
@@ -93,8 +103,10 @@ describeWithTool('moto_server', 'a Step Functions run in the S3 datastore: runs,
     const t0 = Date.now();
     if (lines.length) await logs.send(new PutLogEventsCommand({ logGroupName: GROUP, logStreamName: stream, logEvents: lines.map((message, i) => ({ message, timestamp: t0 + i })) }));
     jobs.set(id, stream);
-    return r.exitCode === 0 ? { ok: true } : { ok: false, reason: JSON.stringify({ Status: 'FAILED', StatusReason: 'Essential container in task exited', JobId: id }) };
-  };
+    return r.exitCode === 0
+      ? { ok: true, output: { JobId: id, JobName: params.JobName, Status: 'SUCCEEDED' } }
+      : { ok: false, cause: JSON.stringify({ JobId: id, JobName: params.JobName, Status: 'FAILED', StatusReason: 'Essential container in task exited' }) };
+  }
 
   const okFlow = graphOf({
     name: 'SfnRuns',
@@ -150,40 +162,37 @@ describeWithTool('moto_server', 'a Step Functions run in the S3 datastore: runs,
     await moto?.stop();
   });
 
-  let ok: Awaited<ReturnType<typeof execute<S3Objects>>>;
-  let failed: Awaited<ReturnType<typeof execute<S3Objects>>>;
-
   test('executions: the record is written before the first task, then the end; the machines fail and succeed as without it', async () => {
     const okCompiled = compileValid(okFlow);
-    const okJobs = played('SfnRuns', okCompiled.jobDefinitions);
-    const start = async (params: SubmitJob, job: { id: string }) => {
-      const text = await bucket.get(`metaflow/SfnRuns/${OK_RUN}/run.json`);
-      seenWhileRunning = { summary: text ? JSON.parse(text) : undefined, index: await bucket.get(`metaflow/.index/ids/${OK_RUN}.json`) };
-      return okJobs(params, job);
+    const okSubmits: string[] = [];
+    const beforeStart = async (state: string) => {
+      if (state !== 'start') return;
+      const text = await getObject(`metaflow/SfnRuns/${OK_RUN}/run.json`);
+      seenWhileRunning = { summary: text ? JSON.parse(text) : undefined, index: await getObject(`metaflow/.index/ids/${OK_RUN}.json`) };
     };
-    ok = await execute(okCompiled, { Parameters: { who: 'mars' } }, { start: [start], flaky: [okJobs], end: [okJobs] }, bucket, OK_RUN);
+    const ok = await runMachine(okCompiled, { Parameters: { who: 'mars' } }, aws('SfnRuns', okCompiled.jobDefinitions, okSubmits, beforeStart), OK_RUN);
     expect(ok.error).toBeUndefined();
     expect(ok.output).toEqual({ params: { who: 'mars' }, caught: {}, ctx: {} });
-    expect(ok.submits.map((s) => s.state)).toEqual(['start', 'flaky', 'flaky', 'end']);
+    expect(okSubmits).toEqual(['start', 'flaky', 'flaky', 'end']);
 
     // The index files runs by start time to the second: start the second run in a later second.
     await new Promise((resolve) => setTimeout(resolve, 1000));
     const failingCompiled = compileValid(failingFlow);
-    const failingJobs = played('SfnFails', failingCompiled.jobDefinitions);
-    failed = await execute(failingCompiled, {}, { start: [failingJobs], broken: [failingJobs] }, bucket, FAILED_RUN);
-    expect(failed.submits.map((s) => s.state)).toEqual(['start', 'broken']);
+    const failedSubmits: string[] = [];
+    const failed = await runMachine(failingCompiled, {}, aws('SfnFails', failingCompiled.jobDefinitions, failedSubmits), FAILED_RUN);
+    expect(failedSubmits).toEqual(['start', 'broken']);
     // The execution fails with the task's own error, after the record says so.
-    expect(failed.error?.message).toContain('"StatusReason":"{\\"Status\\":\\"FAILED\\",\\"StatusReason\\":\\"Essential container in task exited\\",\\"JobId\\":\\"SfnFails-job-2\\"}"');
+    expect(failed.error?.message).toContain('{"JobId":"SfnFails-job-2","JobName":"SfnFails-broken","Status":"FAILED","StatusReason":"Essential container in task exited"}');
 
     expect(seenWhileRunning.summary).toMatchObject({
       flow: 'SfnRuns', runId: OK_RUN, status: 'running', orchestrator: 'step-functions', executionArn: arnOf(OK_RUN), compute: 'batch', parameters: { who: 'mars' }, taskCount: 0,
     });
     expect(JSON.parse(seenWhileRunning.index!)).toEqual({ flow: 'SfnRuns', runId: OK_RUN, startedAt: seenWhileRunning.summary!.startedAt });
     // The index entry is filed under the start time, digits inverted by the machine: the reader's own sort key.
-    const okRecord = JSON.parse((await bucket.get(`metaflow/SfnRuns/${OK_RUN}/run.json`))!) as RunSummary;
-    expect(await bucket.get(`metaflow/.index/runs/${startedRunSortKey(okRecord.startedAt, OK_RUN)}.json`)).toBe(seenWhileRunning.index);
+    const okRecord = JSON.parse((await getObject(`metaflow/SfnRuns/${OK_RUN}/run.json`))!) as RunSummary;
+    expect(await getObject(`metaflow/.index/runs/${startedRunSortKey(okRecord.startedAt, OK_RUN)}.json`)).toBe(seenWhileRunning.index);
     expect(okRecord).toMatchObject({ status: 'succeeded', finishedAt: expect.stringMatching(/^\d{4}-/) });
-    const failedRecord = JSON.parse((await bucket.get(`metaflow/SfnFails/${FAILED_RUN}/run.json`))!) as RunSummary;
+    const failedRecord = JSON.parse((await getObject(`metaflow/SfnFails/${FAILED_RUN}/run.json`))!) as RunSummary;
     expect(failedRecord).toMatchObject({ status: 'failed', error: 'States.TaskFailed', finishedAt: expect.stringMatching(/^\d{4}-/) });
   }, 120_000);
 
@@ -207,7 +216,7 @@ describeWithTool('moto_server', 'a Step Functions run in the S3 datastore: runs,
     const lines = r.stdout.split('\n');
     expect(lines[0]).toMatch(new RegExp(`^Run ${OK_RUN} of SfnRuns: succeeded in \\S+$`));
     expect(lines.slice(1, 4)).toEqual([
-      `  started ${JSON.parse((await bucket.get(`metaflow/SfnRuns/${OK_RUN}/run.json`))!).startedAt} on batch by Step Functions`,
+      `  started ${JSON.parse((await getObject(`metaflow/SfnRuns/${OK_RUN}/run.json`))!).startedAt} on batch by Step Functions`,
       `  execution ${arnOf(OK_RUN)}`,
       '  parameters who="mars"',
     ]);
