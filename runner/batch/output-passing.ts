@@ -15,7 +15,8 @@
  *    its exit code in the volume.
  * 3. `upload` (helper image, the only essential container, starts when `main` COMPLETEs): copies
  *    the output directory to `<MF_DATASTORE_URL>/<MF_OUTPUT_KEY>/` (and, with MF_COMMIT_KEY, to the
- *    task path followed by the task's status.json) and exits with `main`'s exit code, so the job's
+ *    task path followed by the task's status.json; a failed attempt gets a failed status.json
+ *    and no commit) and exits with `main`'s exit code, so the job's
  *    status and exit code are the user's command's.
  *
  * Keys are relative to the datastore root; `{taskId}` becomes the child's task id
@@ -30,7 +31,7 @@ import type { EcsPropertiesOverride, KeyValuePair, RegisterJobDefinitionCommandI
 import { batchEnvironment, BatchJobDefinitionInput, batchJobDefinition, jobDefinitionName } from '../policy/batch';
 import { FOREACH_ITEMS_FILE_ENV, TASK_ID_PREFIX_ENV } from './child-bootstrap';
 import { FETCH_CONTAINER, HELPER_EXIT, MAIN_CONTAINER, UPLOAD_CONTAINER } from './failures';
-import { ARRAY_INDEX_OFFSET_ENV, BATCH_ARRAY_INDEX_ENV, containerOverridesSize, ContainerOverridesTooLargeError, largestVariables, MAX_CONTAINER_OVERRIDES_CHARS } from './overrides';
+import { ARRAY_INDEX_OFFSET_ENV, BATCH_ARRAY_INDEX_ENV, BATCH_JOB_ID_ENV, containerOverridesSize, ContainerOverridesTooLargeError, largestVariables, MAX_CONTAINER_OVERRIDES_CHARS } from './overrides';
 
 /** Helper image: a POSIX shell and `dnf` to install the AWS CLI (or the CLI itself); python3 for MF_FOREACH_ITEMS_JSON. */
 export const DEFAULT_HELPER_IMAGE = 'public.ecr.aws/amazonlinux/amazonlinux:2023';
@@ -167,17 +168,20 @@ export function uploadScript(vol = SHARED_PATH): string {
     'if has_outputs; then',
     `  put "$out" || { echo "metaflow: uploading outputs to $url/$out/ failed" >&2; [ "$code" = 0 ] && code=${HELPER_EXIT.uploadFailed}; }`,
     'fi',
-    // Step Functions: no runner commits, so the task path gets the outputs, then status.json (last: it means "committed")
-    `if [ "$code" = 0 ] && [ -n "\${${E.commitKey}:-}" ]; then`,
+    // Step Functions: no runner commits, so the task path gets the outputs, then status.json (last: it means "committed");
+    // a failed attempt commits no outputs but still leaves its status.json (attempt, exit code, Batch job id) for `show` and `logs`
+    `if [ -n "\${${E.commitKey}:-}" ]; then`,
+    `  st=succeeded; reason=; [ "$code" = 0 ] || { st=failed; reason=",\\"reason\\":\\"exit code $code\\""; }`,
+    `  job=; [ -z "\${${BATCH_JOB_ID_ENV}:-}" ] || job=",\\"externalId\\":\\"$${BATCH_JOB_ID_ENV}\\""`,
     `  c=$(sub "$${E.commitKey}"); attempt=\${out##*/attempt-}; step=\${c%/*}; step=\${step##*/}`,
     `  inputs=$(sub "\${${E.commitInputs}:-}" | sed -e 's/[^,][^,]*/"&"/g')`,
     // a task-path list (`<flow>/<run>/<step>/<taskId>` a line) gives the pathspecs `<step>/<taskId>`
     `  if [ -n "\${${E.commitInputsFile}:-}" ]; then inputs=$(sed -n -e 's#^.*/\\([^/][^/]*/[^/][^/]*\\)$#"\\1"#p' "${root}/$(sub "$${E.commitInputsFile}")" | tr '\\n' , | sed -e 's/,$//'); fi`,
     '  now=$(date -u +%Y-%m-%dT%H:%M:%SZ)',
     `  fi_=; [ -z "\${${ARRAY_INDEX_OFFSET_ENV}:-}" ] || fi_=",\\"foreachIndex\\":$i"`,
-    '  status="{\\"step\\":\\"$step\\",\\"taskId\\":\\"${c##*/}\\",\\"status\\":\\"succeeded\\",\\"inputs\\":[$inputs]$fi_,\\"attempts\\":[{\\"attempt\\":$attempt,\\"status\\":\\"succeeded\\",\\"exitCode\\":0,\\"finishedAt\\":\\"$now\\"}]}"',
-    '  { ! has_outputs || put "$c"; } && printf %s "$status" | aws s3 cp --only-show-errors - "$url/$c/status.json" ||',
-    `    { echo "metaflow: committing outputs to $url/$c/ failed" >&2; code=${HELPER_EXIT.uploadFailed}; }`,
+    '  status="{\\"step\\":\\"$step\\",\\"taskId\\":\\"${c##*/}\\",\\"status\\":\\"$st\\",\\"inputs\\":[$inputs]$fi_,\\"attempts\\":[{\\"attempt\\":$attempt,\\"status\\":\\"$st\\",\\"exitCode\\":$code,\\"finishedAt\\":\\"$now\\"$reason$job}]}"',
+    '  { [ "$st" = failed ] || ! has_outputs || put "$c"; } && printf %s "$status" | aws s3 cp --only-show-errors - "$url/$c/status.json" ||',
+    `    { echo "metaflow: committing outputs to $url/$c/ failed" >&2; [ "$st" = failed ] || code=${HELPER_EXIT.uploadFailed}; }`,
     'fi',
     'exit "$code"',
   ].join('\n');

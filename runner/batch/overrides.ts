@@ -13,6 +13,8 @@ export const MAX_CONTAINER_OVERRIDES_CHARS = 8192;
 
 /** Env var Batch sets in each array child (0-based). Names starting with AWS_BATCH are reserved. */
 export const BATCH_ARRAY_INDEX_ENV = 'AWS_BATCH_JOB_ARRAY_INDEX';
+/** Env var Batch sets in every container: the job's id (`<array job id>:<index>` in an array child). */
+export const BATCH_JOB_ID_ENV = 'AWS_BATCH_JOB_ID';
 /** Env var the runner sets: the foreach index of child 0 of this job. */
 export const ARRAY_INDEX_OFFSET_ENV = 'MF_ARRAY_INDEX_OFFSET';
 

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { AttemptRef, TaskRef } from '../contract/names';
 import { isRunId, layout, runIdOfIndexKey } from './layout';
+import { inFinishOrder, isStepFunctionsRun, taskStatusKeys, withDuration } from './step-functions-runs';
 import { CorruptRunRecordError, Datastore, LogSink, RunPage, RunRecord, RunSummary, TASK_CHUNK_SIZE, TaskRecord, TaskStaging } from './types';
 
 /**
@@ -9,6 +10,9 @@ import { CorruptRunRecordError, Datastore, LogSink, RunPage, RunRecord, RunSumma
  * its puts, gets, one listing of the index, its commit, its logs and its task staging; the local
  * directory and the S3 prefix differ only there.
  */
+/** How many status.json files of a Step Functions run are read at once. */
+const STATUS_READS_AT_ONCE = 32;
+
 export abstract class KeyedDatastore implements Datastore {
   abstract readonly root: string;
   abstract put(key: string, body: string): Promise<void>;
@@ -19,6 +23,8 @@ export abstract class KeyedDatastore implements Datastore {
   abstract openStaging(): TaskStaging;
   /** Up to `limit` keys of the run index in key order (newest run first), after `after`. */
   protected abstract indexKeys(limit: number, after?: string): Promise<string[]>;
+  /** Every key under `prefix` (a Step Functions run's tasks: its status.json files). */
+  protected abstract listKeys(prefix: string): Promise<string[]>;
 
   newRunId(): string {
     // `<UTC second>-<3 hex: 999 - millisecond><3 hex: random>`: the index lists runs newest first
@@ -93,8 +99,10 @@ export abstract class KeyedDatastore implements Datastore {
 
   private async readSummary(runId: string): Promise<RunSummary | undefined> {
     if (!isRunId(runId)) return undefined;
-    const indexKey = layout.runIndex(runId);
-    const indexed = await this.get(indexKey);
+    // A runner's run is filed under its id; a Step Functions run under its start time, found through its lookup copy.
+    let indexKey = layout.runIndex(runId);
+    let indexed = await this.get(indexKey);
+    if (indexed === undefined) indexed = await this.get((indexKey = layout.runLookup(runId)));
     if (indexed === undefined) return undefined;
     const entry = await this.readJson<{ flow?: unknown }>(runId, indexKey, indexed);
     if (typeof entry?.flow !== 'string') throw new CorruptRunRecordError(runId, indexKey, 'no flow name');
@@ -103,12 +111,38 @@ export abstract class KeyedDatastore implements Datastore {
     if (typeof summary !== 'object' || summary === null || summary.runId !== runId || typeof summary.status !== 'string') {
       throw new CorruptRunRecordError(runId, key, 'not a run summary');
     }
-    return summary;
+    return isStepFunctionsRun(summary) ? withDuration(summary) : summary;
+  }
+
+  /** The status.json keys of a Step Functions run's tasks (one listing of the run's prefix). */
+  private async stepFunctionsTaskKeys(summary: RunSummary): Promise<string[]> {
+    return taskStatusKeys(await this.listKeys(`${summary.flow}/${summary.runId}/`), summary.flow, summary.runId);
+  }
+
+  /** A Step Functions run's tasks: every status.json its tasks' upload helpers committed. */
+  private async stepFunctionsTasks(summary: RunSummary): Promise<TaskRecord[]> {
+    const keys = await this.stepFunctionsTaskKeys(summary);
+    const tasks: TaskRecord[] = [];
+    for (let i = 0; i < keys.length; i += STATUS_READS_AT_ONCE) {
+      const read = await Promise.all(
+        keys.slice(i, i + STATUS_READS_AT_ONCE).map(async (key) => {
+          const task = await this.readJson<TaskRecord>(summary.runId, key);
+          if (typeof task?.step !== 'string' || !Array.isArray(task.attempts)) throw new CorruptRunRecordError(summary.runId, key, 'not a task status');
+          return task;
+        }),
+      );
+      tasks.push(...read);
+    }
+    return inFinishOrder(tasks);
   }
 
   async readRun(runId: string): Promise<RunRecord | undefined> {
     const summary = await this.readSummary(runId);
     if (!summary) return undefined;
+    if (isStepFunctionsRun(summary)) {
+      const tasks = await this.stepFunctionsTasks(summary);
+      return { ...summary, taskCount: tasks.length, tasks };
+    }
     const chunks = Math.ceil((summary.taskCount ?? 0) / TASK_CHUNK_SIZE);
     const parts = await Promise.all(
       Array.from({ length: chunks }, async (_, c) => {
@@ -131,7 +165,10 @@ export abstract class KeyedDatastore implements Datastore {
     const read = await Promise.all(
       page.map(async (key) => {
         try {
-          return { summary: await this.readSummary(runIdOfIndexKey(key)) };
+          const summary = await this.readSummary(runIdOfIndexKey(key));
+          // A Step Functions run's task count: its tasks' status.json files (no runner counts them).
+          if (summary && isStepFunctionsRun(summary)) return { summary: { ...summary, taskCount: (await this.stepFunctionsTaskKeys(summary)).length } };
+          return { summary };
         } catch (err) {
           if (!(err instanceof CorruptRunRecordError)) throw err;
           return { corrupt: err };

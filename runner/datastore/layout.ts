@@ -8,6 +8,11 @@ export const layout = {
   /** The run index: one small entry per run, named so that key order is newest first. */
   runIndexPrefix: '.index/runs/',
   runIndex: (runId: string) => `.index/runs/${runSortKey(runId)}.json`,
+  /**
+   * Where a run filed in the index under its start time (see {@link startedRunSortKey}) is found
+   * by id: its index entry's copy.
+   */
+  runLookup: (runId: string) => `.index/ids/${runId}.json`,
   runSummary: (flow: string, runId: string) => `${flow}/${runId}/run.json`,
   taskChunk: (flow: string, runId: string, chunk: number) => `${flow}/${runId}/tasks/${chunk}.json`,
   taskStatus: (taskPathKey: string) => `${taskPathKey}/status.json`,
@@ -40,10 +45,27 @@ export function runSortKey(runId: string): string {
   return `${inv(m[1])}-${inv(m[2])}-${m[3]}`;
 }
 
+const FILED_AT_START = /^\d{8}-\d{6}~(.+)$/;
+
+/**
+ * A run's name in the index when its id carries no start time (a Step Functions execution's
+ * name): `<inverted yyyymmdd>-<inverted hhmmss>~<run id>` from its UTC start time, so it lists
+ * among the runner's runs by start time, newest first. The compiled state machine computes it
+ * with intrinsic functions (runner/sfn/compiler/run-record.ts: 10ⁿ−1 minus the number is the
+ * digit inversion) and also writes {@link layout.runLookup}, since the key cannot be derived
+ * from the id alone.
+ */
+export function startedRunSortKey(startedAt: string, runId: string): string {
+  const iso = new Date(startedAt).toISOString();
+  const inv = (s: string) => s.replace(/\d/g, (d) => String(9 - Number(d)));
+  return `${inv(iso.slice(0, 10).replace(/-/g, ''))}-${inv(iso.slice(11, 19).replace(/:/g, ''))}~${runId}`;
+}
+
 /** The run id an index key names. */
 export function runIdOfIndexKey(key: string): string {
   const name = key.slice(layout.runIndexPrefix.length).replace(/\.json$/, '');
-  return name.startsWith('~') ? name.slice(1) : runIdOfSortKey(name);
+  if (name.startsWith('~')) return name.slice(1);
+  return FILED_AT_START.exec(name)?.[1] ?? runIdOfSortKey(name);
 }
 
 function runIdOfSortKey(name: string): string {

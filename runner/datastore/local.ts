@@ -153,4 +153,16 @@ export class LocalDatastore extends KeyedDatastore {
       .filter((k) => after === undefined || k > after)
       .slice(0, limit);
   }
+
+  protected async listKeys(prefix: string): Promise<string[]> {
+    const dir = this.localPath(prefix);
+    let entries: fs.Dirent[];
+    try {
+      entries = await fs.promises.readdir(dir, { recursive: true, withFileTypes: true });
+    } catch (err) {
+      if (isMissing(err)) return [];
+      throw err;
+    }
+    return entries.filter((d) => d.isFile()).map((d) => prefix + path.relative(dir, path.join(d.parentPath, d.name)).split(path.sep).join('/'));
+  }
 }

@@ -134,6 +134,10 @@ export class S3Datastore extends KeyedDatastore {
     return this.s3(layout.runIndexPrefix, () => this.objects.listPage(layout.runIndexPrefix, { limit, startAfter: after }));
   }
 
+  protected listKeys(prefix: string): Promise<string[]> {
+    return this.s3(prefix, () => this.objects.list(prefix));
+  }
+
   /** Copy each object of the attempt's outputs to the task path, then delete the attempt's copies. */
   async commitOutputs(attempt: AttemptRef): Promise<void> {
     const from = this.attemptOutputs(attempt);

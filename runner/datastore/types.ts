@@ -144,6 +144,20 @@ export interface RunSummary {
    * @default - none: the run has not ended, or its layer counts no calls (local)
    */
   apiCalls?: Record<string, number>;
+  /**
+   * Who ran the run when not a runner process: `step-functions` for an execution of a compiled
+   * state machine, whose record the state machine writes and whose tasks are read from their
+   * status.json files (docs/step-functions.md "Runs in the datastore").
+   *
+   * @default - none: a runner (`metaflow-cdk run`/`resume`) ran it
+   */
+  readonly orchestrator?: 'step-functions';
+  /**
+   * The Step Functions execution's ARN (orchestrator `step-functions`).
+   *
+   * @default - none: not a Step Functions run
+   */
+  readonly executionArn?: string;
   /** How many tasks the run has, and in how many chunks of TASK_CHUNK_SIZE they are stored. */
   taskCount: number;
 }
@@ -212,8 +226,9 @@ export interface RunPage {
 /**
  * The datastore contract, shared by the local directory store and the S3 store. Everything is a
  * put or get of a key (a path relative to `root`); nothing relies on listing a directory except
- * `listRuns`, which lists one prefix in key order (S3 ListObjectsV2 with StartAfter), and the
- * commit, which lists one attempt's outputs; nothing renames.
+ * `listRuns`, which lists one prefix in key order (S3 ListObjectsV2 with StartAfter), the
+ * commit, which lists one attempt's outputs, and the reading of a Step Functions run, which lists
+ * its prefix once for its tasks' status.json files; nothing renames.
  */
 export interface Datastore {
   /** `/abs/dir` locally, `s3://bucket/prefix` on S3: handed to tasks as MF_DATASTORE_ROOT. */

@@ -262,9 +262,14 @@ describe('least privilege of the state machine role', () => {
     expect(kms).toEqual([expect.objectContaining({ Action: ['kms:Decrypt', 'kms:GenerateDataKey'], Resource: { 'Fn::GetAtt': [expect.stringMatching(/^DatastoreKey/), 'Arn'] } })]);
   });
 
-  test('without S3 tasks (HelloFlow, TrainFlow) the role gets no S3 or KMS access at all', () => {
+  test('without a foreach (HelloFlow, TrainFlow) the role only writes the run record: PutObject under the sysroot, no reads, no listing', () => {
     for (const variant of ['example', 'imported'] as const) {
-      expect(actionsOf(statementsOf(built[variant].template, EXPECTED[variant].role)).filter((a) => /^(s3|kms):/.test(a))).toEqual([]);
+      const statements = statementsOf(built[variant].template, EXPECTED[variant].role);
+      const storage = statements.filter((st) => actionsOf([st]).some((a: string) => /^(s3|kms):/.test(a)));
+      const objects = variant === 'example'
+        ? { 'Fn::Join': ['', [{ 'Fn::GetAtt': [expect.stringMatching(/^DatastoreBucket/), 'Arn'] }, '/metaflow/*']] }
+        : { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':s3:::team-metaflow/mf/*']] };
+      expect(storage).toEqual([{ Action: 's3:PutObject', Effect: 'Allow', Resource: objects }]);
     }
   });
 });

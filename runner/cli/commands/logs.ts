@@ -3,7 +3,26 @@ import { describeValue } from '../../../lib/describe-value';
 import type { CommandRegistrar } from './index';
 import { addDatastoreOptions, DatastoreFlags, openDatastore } from '../datastore-options';
 import { findTask } from '../run-lookup';
-import { UserInputError } from '../../errors';
+import { CommandFailedError, UserInputError } from '../../errors';
+import { isStepFunctionsRun } from '../../datastore/step-functions-runs';
+
+/**
+ * A Step Functions task's log: no runner copied it to the datastore, so it is read from CloudWatch
+ * through the Batch job id its status.json records (the AWS SDK is loaded only here).
+ */
+async function stepFunctionsLog(spec: string, jobId: string | undefined): Promise<string> {
+  if (!jobId) throw new CommandFailedError(`task ${spec} ran on Step Functions but its status.json names no Batch job, so its log cannot be found`);
+  const { readJobLog } = require('../../batch/job-log') as typeof import('../../batch/job-log');
+  const { createBatchClient, createLogsClient } = require('../../aws/clients') as typeof import('../../aws/clients');
+  const clients = { batch: createBatchClient(), logs: createLogsClient() };
+  try {
+    const lines = await readJobLog(clients, jobId, `logs of ${spec}`);
+    return lines.map((l) => `${l}\n`).join('');
+  } finally {
+    clients.batch.destroy();
+    clients.logs.destroy();
+  }
+}
 
 /** `metaflow-cdk logs <run>/<step>/<task> [--attempt N]`: one attempt's stdout and stderr. */
 export const registerLogs: CommandRegistrar = (program, context) => {
@@ -25,7 +44,10 @@ export const registerLogs: CommandRegistrar = (program, context) => {
     else if (task.reusedFrom) {
       throw new UserInputError(`task ${spec} was reused from run ${task.reusedFrom}: see \`metaflow-cdk logs ${task.reusedFrom}/${task.step}/${task.taskId}\``);
     } else throw new UserInputError(`task ${spec} has no attempts (status ${task.status})`);
-    const text = await datastore.readLog({ flow: run.flow, runId: run.runId, step: task.step, taskId: task.taskId, attempt });
+    const record = task.attempts.find((a) => a.attempt === attempt);
+    const text = isStepFunctionsRun(run)
+      ? await stepFunctionsLog(spec, record?.externalId)
+      : await datastore.readLog({ flow: run.flow, runId: run.runId, step: task.step, taskId: task.taskId, attempt });
     if (text === undefined || text === '') context.stderr.write(`(attempt ${attempt} of ${spec} printed nothing)\n`);
     else context.stdout.write(text);
   });

@@ -6,6 +6,7 @@ import { RunRecord, TaskRecord } from '../../datastore/types';
 import { formatDuration, formatTable } from '../../progress/table';
 import { checkRunner } from '../../orchestrator/liveness';
 import { apiCallsLine } from '../../batch/api-calls';
+import { isStepFunctionsRun } from '../../datastore/step-functions-runs';
 
 /** Wall time of a step: from its first attempt's start to its last attempt's end. */
 function stepDuration(tasks: readonly TaskRecord[]): number | undefined {
@@ -22,10 +23,12 @@ function stepDuration(tasks: readonly TaskRecord[]): number | undefined {
 
 export function formatRun(run: RunRecord): string {
   const runner = checkRunner(run);
+  const sfn = isStepFunctionsRun(run);
   const lines = [
     `Run ${run.runId} of ${run.flow}: ${runner.dead ? `dead (${runner.reason}; \`metaflow-cdk resume ${run.runId}\` reruns what did not succeed)` : run.status}${run.durationMs !== undefined ? ` in ${formatDuration(run.durationMs)}` : ''}`,
-    `  started ${run.startedAt} on ${run.compute}${run.originRunId ? `, resumed from ${run.originRunId}` : ''}`,
+    `  started ${run.startedAt} on ${run.compute}${run.originRunId ? `, resumed from ${run.originRunId}` : ''}${sfn ? ' by Step Functions' : ''}`,
   ];
+  if (sfn) lines.push(`  execution ${run.executionArn}`);
   if (Object.keys(run.parameters).length) {
     const shown = Object.entries(run.parameters).map(([k, v]) => {
       const text = JSON.stringify(v);
@@ -57,6 +60,12 @@ export function formatRun(run: RunRecord): string {
   const hostLosses = run.tasks.flatMap((t) => t.attempts.filter((a) => a.infrastructureRetries).map((a) => `${t.step}/${t.taskId}#${a.attempt} ×${a.infrastructureRetries}`));
   if (hostLosses.length) {
     lines.push('', `host losses retried by AWS Batch (not user retries): ${hostLosses.slice(0, 10).join(', ')}${hostLosses.length > 10 ? `, … (${hostLosses.length} attempts)` : ''}`);
+  }
+  if (sfn) {
+    lines.push(
+      '',
+      `tasks are those that wrote their status.json, each with its last attempt; every state and attempt with its Batch job: \`metaflow-cdk sfn status ${run.executionArn}\``,
+    );
   }
   return lines.join('\n') + '\n';
 }

@@ -6,6 +6,7 @@ import { UserInputError } from '../../errors';
 import { SFN_DEFINITION_MAX_LENGTH } from '../deploy';
 import { Compilation } from './compilation';
 import { addParameterStates, compiledParameterValues } from './parameter-states';
+import { addRunStart, addRunSteps } from './run-record';
 import { Scope } from './scope';
 import { TOP } from './task-state';
 import type { CompileFlow, CompiledFlow } from './types';
@@ -18,7 +19,10 @@ export const compileFlow: CompileFlow = (graph, options): CompiledFlow => {
   const values = compiledParameterValues(c);
   const scope = new Scope(c.names);
   addParameterStates(scope, c, values);
-  new Walker(c, values).walk(scope, 'start', undefined, TOP);
+  addRunStart(scope, c);
+  const steps = new Scope(c.names);
+  new Walker(c, values).walk(steps, 'start', undefined, TOP);
+  addRunSteps(scope, c, steps.finish());
   const definition = {
     Comment: `metaflow-cdk: flow ${c.flow} on AWS Batch (compiled by metaflow-cdk sfn compile)`,
     ...scope.finish(),

@@ -297,7 +297,7 @@ describeWithTool('moto_server', 'output passing: the three containers played in 
         commitKey: `${run}/train/{taskId}`,
         commitInputs: ['start/0'],
       }),
-      { endpoint: moto.endpoint, env: { AWS_STANDIN_LOG: log } },
+      { endpoint: moto.endpoint, env: { AWS_STANDIN_LOG: log, AWS_BATCH_JOB_ID: 'job-4c1d:4' } },
     );
     expect(r.containers.map((c) => [c.name, c.exitCode, c.lines])).toEqual([['fetch', 0, []], ['main', 0, []], ['upload', 0, []]]);
     expect(JSON.parse((await get(`${run}/train/4/outputs.json`))!)).toEqual({ y: 2 });
@@ -308,7 +308,7 @@ describeWithTool('moto_server', 'output passing: the three containers played in 
       status: 'succeeded',
       inputs: ['start/0'],
       foreachIndex: 4,
-      attempts: [{ attempt: 2, status: 'succeeded', exitCode: 0, finishedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/) }],
+      attempts: [{ attempt: 2, status: 'succeeded', exitCode: 0, externalId: 'job-4c1d:4', finishedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/) }],
     });
     const uploads = readFileSync(log, 'utf8').trim().split('\n').filter((l: string) => / s3:\/\/\S+\/(train)\//.test(l));
     expect(uploads.map((l: string) => l.replace(/ \S*\/root\/\S+/, ' <dir>'))).toEqual([
@@ -318,11 +318,23 @@ describeWithTool('moto_server', 'output passing: the three containers played in 
     ]);
   });
 
-  test('a failed task is not committed with MF_COMMIT_KEY', async () => {
+  test('a failed task is not committed with MF_COMMIT_KEY: only a failed status.json (attempt, exit code, Batch job id) at the task path', async () => {
     const run = await committedStart();
-    const r = await play(['sh', '-c', 'echo "{}" > "$MF_OUTPUT_DIR/outputs.json"; exit 4'], {}, { datastoreUrl: URL, fetchKeys: [], outputKey: `${run}/c/0/attempt-0`, commitKey: `${run}/c/0` });
+    const io = { datastoreUrl: URL, fetchKeys: [], outputKey: `${run}/c/0/attempt-1`, commitKey: `${run}/c/0` };
+    const r = await play(['sh', '-c', 'echo "{}" > "$MF_OUTPUT_DIR/outputs.json"; exit 4'], {}, io, { AWS_BATCH_JOB_ID: 'job-7f3a' });
     expect(r.exitCode).toBe(4);
-    expect(await keys(`${run}/c/`)).toEqual([`${run}/c/0/attempt-0/outputs.json`]);
+    expect(await keys(`${run}/c/`)).toEqual([`${run}/c/0/attempt-1/outputs.json`, `${run}/c/0/status.json`]);
+    expect(JSON.parse((await get(`${run}/c/0/status.json`))!)).toEqual({
+      step: 'c',
+      taskId: '0',
+      status: 'failed',
+      inputs: [],
+      attempts: [{ attempt: 1, status: 'failed', exitCode: 4, reason: 'exit code 4', externalId: 'job-7f3a', finishedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/) }],
+    });
+    // Without MF_COMMIT_KEY (the Batch layer: its runner commits and records), nothing at the task path.
+    const plain = await play(['sh', '-c', 'exit 4'], {}, { datastoreUrl: URL, fetchKeys: [], outputKey: `${run}/d/0/attempt-0` }, { AWS_BATCH_JOB_ID: 'job-7f3b' });
+    expect(plain.exitCode).toBe(4);
+    expect(await keys(`${run}/d/`)).toEqual([]);
   });
 
   const hasPython = spawnSync('sh', ['-c', 'command -v python3'], { stdio: 'ignore' }).status === 0;

@@ -31,7 +31,7 @@ describe('metaflow-cdk sfn compile', () => {
     const definition = JSON.parse(res.stdout);
     expect(aslValidator(definition).isValid).toBe(true);
     expect(definition.States['Parameters.compiled'].Result).toEqual({ name: 'mars' });
-    expect(definition.States.start.Parameters.JobQueue).toBe('mf-queue');
+    expect(definition.States['Run.steps'].Branches[0].States.start.Parameters.JobQueue).toBe('mf-queue');
   });
 
   test('--fargate-queue and --job-definitions: Fargate job definitions printed beside the definition', () => {

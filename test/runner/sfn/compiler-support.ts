@@ -31,6 +31,7 @@ const aslValidator = require('asl-validator') as (d: unknown) => { isValid: bool
 
 export const OPTIONS: CompileOptions = { queue: 'mf-queue', datastoreRoot: 's3://mf-bucket/metaflow' };
 export const EXECUTION = 'sfn-20261121-200000-abc123';
+export const EXECUTION_ARN = `arn:aws:states:us-east-1:123456789012:execution:m:${EXECUTION}`;
 
 export function graphOf(spec: FlowSpec): FlowGraph {
   const result = validateFlow(defineFlow(spec));
@@ -40,12 +41,18 @@ export function graphOf(spec: FlowSpec): FlowGraph {
 
 export const sh = (script: string) => ['/bin/sh', '-c', script];
 
-/** Compile and check the definition with asl-validator (paths and ARNs included). */
+/** Intrinsic functions Step Functions allows in one field, nested or not. */
+export const MAX_INTRINSICS_PER_FIELD = 10;
+
+/** Compile and check the definition with asl-validator (paths and ARNs included) and the intrinsics limit. */
 export function compileValid(graph: FlowGraph, options: Partial<CompileOptions> = {}): CompiledFlow {
   const compiled = compileFlow(graph, { ...OPTIONS, ...options });
   // asl-validator annotates the object it checks: give it a copy.
   const result = aslValidator(JSON.parse(JSON.stringify(compiled.definition)));
   if (!result.isValid) throw new Error(`asl-validator: ${result.errorsText('; ')}`);
+  // Step Functions allows 10 intrinsic functions in one field (asl-validator does not check it).
+  const crowded = JSON.stringify(compiled.definition).match(/"[^"]*\.\$":"(?:[^"\\]|\\.)*"/g)?.find((field) => (field.match(/States\.\w+\(/g) ?? []).length > MAX_INTRINSICS_PER_FIELD);
+  if (crowded) throw new Error(`more than ${MAX_INTRINSICS_PER_FIELD} intrinsic functions in ${crowded}`);
   return compiled;
 }
 
@@ -107,13 +114,27 @@ export interface AwsHandlers {
 }
 
 /**
- * Execute a compiled machine with `aws` playing its Task states (retry intervals and waits 0).
+ * Execute a compiled machine named `name` with `aws` playing its Task states (retry intervals and waits 0).
  * `$$.State.RetryCount` follows AWS: the number of retries of the state so far, by its user
  * `Retry` on States.TaskFailed.
  */
-export async function runMachine(compiled: CompiledFlow, input: unknown, aws: AwsHandlers): Promise<{ output: Record<string, unknown> | undefined; error?: Error }> {
+export async function runMachine(
+  compiled: CompiledFlow,
+  input: unknown,
+  aws: AwsHandlers,
+  name = EXECUTION,
+): Promise<{ output: Record<string, unknown> | undefined; error?: Error }> {
   const states = allStates(compiled.definition);
-  const context = { Execution: { Name: EXECUTION, Id: `arn:aws:states:us-east-1:123456789012:execution:m:${EXECUTION}` }, State: { RetryCount: 0 } };
+  // The emulator sets $$.Execution.StartTime itself; $$.State.EnteredTime (the run record's end) is the time it is read.
+  const context = {
+    Execution: { Name: name, Id: EXECUTION_ARN.replace(EXECUTION, name) },
+    State: {
+      RetryCount: 0,
+      get EnteredTime() {
+        return new Date().toISOString();
+      },
+    },
+  };
   const failures = new Map<string, number>();
   const handlers: Record<string, (input: unknown) => Promise<unknown>> = {};
   for (const [name, state] of states) {

@@ -75,6 +75,30 @@ describe('compiled definitions pass asl-validator', () => {
     expect(def.ecsProperties?.taskProperties?.[0].containers?.map((c) => c.name)).toEqual(['fetch', 'main', 'upload']);
   });
 
+  test('the run record: written after the parameters, the flow inside Run.steps, the end recorded on success and on failure', () => {
+    const { definition } = compileValid(linear, { partition: 'aws-cn' });
+    const top = definition.States as Record<string, Record<string, any>>;
+    const chain: string[] = [];
+    for (let name: string | undefined = 'Run.started'; name; name = top[name].Next) chain.push(name);
+    expect(chain).toEqual(['Run.started', 'Run.index-key', 'Run.write-record', 'Run.write-lookup', 'Run.write-index', 'Run.steps', 'Run.succeeded', 'Run.write-success']);
+    expect(top['Run.write-success']).toMatchObject({ End: true, OutputPath: '$.steps[0]' });
+    expect(top['Run.steps'].Branches[0].StartAt).toBe('start');
+    const put = (name: string) => ({ Type: top[name].Type, Resource: top[name].Resource, Parameters: top[name].Parameters });
+    expect(put('Run.write-record')).toEqual({
+      Type: 'Task',
+      Resource: 'arn:aws-cn:states:::aws-sdk:s3:putObject',
+      Parameters: { Bucket: 'mf-bucket', 'Key.$': "States.Format('metaflow/Linear/{}/run.json', $$.Execution.Name)", ContentType: 'application/json', 'Body.$': 'States.JsonToString($.run.summary)' },
+    });
+    expect(top['Run.write-lookup'].Parameters['Key.$']).toBe("States.Format('metaflow/.index/ids/{}.json', $$.Execution.Name)");
+    expect(top['Run.write-index'].Parameters['Key.$']).toBe("States.Format('metaflow/.index/runs/{}-{}~{}.json', $.run.key.date, $.run.key.time, $$.Execution.Name)");
+    expect(top['Run.started'].Parameters.summary).toMatchObject({ flow: 'Linear', 'runId.$': '$$.Execution.Name', status: 'running', 'startedAt.$': '$$.Execution.StartTime', 'executionArn.$': '$$.Execution.Id', orchestrator: 'step-functions', 'parameters.$': '$.params' });
+    // Any failure of the flow: recorded, then the execution fails with the same error and cause (also when the record cannot be written).
+    expect(top['Run.steps'].Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.failure', Next: 'Run.failed' }]);
+    expect(top['Run.failed']).toMatchObject({ Type: 'Pass', ResultPath: '$.run.summary', Next: 'Run.write-failure', Parameters: { status: 'failed', 'error.$': '$.failure.Error', 'finishedAt.$': '$$.State.EnteredTime' } });
+    expect(top['Run.write-failure']).toMatchObject({ Next: 'Run.fail', Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: null, Next: 'Run.fail' }] });
+    expect(top['Run.fail']).toEqual({ Type: 'Fail', ErrorPath: '$.failure.Error', CausePath: '$.failure.Cause' });
+  });
+
   test('user retries: States.TaskFailed after the throttling retrier, the interval rounded up to whole seconds', () => {
     const { definition } = compileValid(linear);
     const start = allStates(definition).get('start')! as Record<string, any>;
@@ -120,7 +144,7 @@ describe('compiled definitions pass asl-validator', () => {
 
   test('a required parameter without a value is checked at the start of an execution', () => {
     const states = allStates(compileValid(linear).definition);
-    expect(states.get('Parameters.check')).toMatchObject({ Choices: [{ Not: { Variable: '$.params.n', IsPresent: true }, Next: 'Parameters.missing' }], Default: 'start' });
+    expect(states.get('Parameters.check')).toMatchObject({ Choices: [{ Not: { Variable: '$.params.n', IsPresent: true }, Next: 'Parameters.missing' }], Default: 'Run.started' });
     expect(states.get('Parameters.missing')).toMatchObject({ Type: 'Fail', Error: 'metaflow.MissingParameter' });
     // --param n=3 at compile time: no check left, the value is compiled in.
     const withN = allStates(compileValid(linear, { params: { n: '3' } }).definition);
