@@ -211,3 +211,12 @@ export function reportRunEnd(record: RunRecord, layerLines: readonly string[], c
   }
   return EXIT_FOR[record.status];
 }
+
+const WITH = ['retry'];
+
+/** `--with` values: only `retry` (the default retry policy for steps without one) exists. */
+export function parseWith(values: readonly string[]): boolean {
+  const bad = values.filter((w) => !WITH.includes(w));
+  if (bad.length) throw new UserInputError(`--with ${bad.map((b) => describeValue(b)).join(', ')}: unknown policy (available: ${WITH.join(', ')})`);
+  return values.includes('retry');
+}

@@ -15,7 +15,7 @@ import type { CompileOptions, QueuePlatform } from '../sfn/compiler/types';
 import { CommandFailedError, UserInputError } from '../errors';
 import { foreachParameterProblems, parseGivenParameters } from '../flow/parameters';
 import type { CommandContext } from './commands';
-import { prepareFlow } from './run-support';
+import { parseWith, prepareFlow } from './run-support';
 
 /** Flags of every `sfn` subcommand that replace Metaflow config keys (see runner/sfn/settings.ts). */
 export interface SfnFlags {
@@ -148,6 +148,7 @@ export const collect = (value: string, previous: string[] = []): string[] => [..
 /** The flags `sfn compile` and `sfn deploy` share: parameter values and the Batch settings. */
 export interface CompileFlags extends BatchSettingFlags {
   readonly param?: string[];
+  readonly with?: string[];
   readonly helperImage?: string;
 }
 
@@ -155,6 +156,7 @@ export interface CompileFlags extends BatchSettingFlags {
 export function addCompileOptions(cmd: Command, paramHelp: string): Command {
   return cmd
     .option('--param <name=value>', paramHelp, collect)
+    .option('--with <policy>', 'apply a policy to every step that has none: retry (repeatable)', collect)
     .option('--queue <name>', 'Batch job queue (default: METAFLOW_BATCH_JOB_QUEUE)')
     .option('--gpu-queue <name>', 'job queue of GPU steps (default: METAFLOW_BATCH_JOB_QUEUE_GPU, else --queue)')
     .option('--job-role <arn>', 'role of the containers (default: METAFLOW_ECS_S3_ACCESS_IAM_ROLE)')
@@ -174,6 +176,7 @@ export function compileOptionsOf(batch: BatchSettings, flags: CompileFlags, plat
     datastoreRoot: batch.datastoreRoot.url,
     partition,
     params: paramRecord(flags.param ?? []),
+    withRetry: parseWith(flags.with ?? []),
     helperImage: flags.helperImage,
   };
 }

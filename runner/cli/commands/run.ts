@@ -1,20 +1,9 @@
 import { Command } from 'commander';
-import { describeValue } from '../../../lib/describe-value';
 import type { CommandRegistrar } from './index';
-import { executeRun, InputProblems, makeLayer, parametersOrThrow, parseMaxWorkers, prepareFlow } from '../run-support';
+import { executeRun, InputProblems, makeLayer, parametersOrThrow, parseMaxWorkers, parseWith, prepareFlow } from '../run-support';
 import { addDatastoreOptions, DatastoreFlags, datastoreKind, openDatastore } from '../datastore-options';
-import { UserInputError } from '../../errors';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
-const WITH = ['retry'];
-
-/** `--with` values: only `retry` (the default retry policy for steps without one) exists. */
-function parseWith(values: readonly string[]): boolean {
-  const bad = values.filter((w) => !WITH.includes(w));
-  if (bad.length) throw new UserInputError(`--with ${bad.map((b) => describeValue(b)).join(', ')}: unknown policy (available: ${WITH.join(', ')})`);
-  return values.includes('retry');
-}
-
 interface RunFlags extends DatastoreFlags {
   param?: string[];
   maxWorkers?: string;

@@ -42,7 +42,7 @@ export class Compilation {
     this.datastore = parseS3Url('datastore root', options.datastoreRoot);
     const problems: string[] = [];
     for (const [name, spec] of graph.steps) {
-      const policies = effectivePolicies(spec, { flowDefaults: graph.flow.defaults });
+      const policies = effectivePolicies(spec, { withRetry: options.withRetry, flowDefaults: graph.flow.defaults });
       const queue = spec.batch?.queue || (policies.resources.gpu > 0 ? options.gpuQueue || options.queue : options.queue);
       const platform = options.platformOf?.(queue) ?? 'EC2';
       const input: BatchJobDefinitionInput = {

@@ -35,7 +35,7 @@ function summary(c: Compilation, status: 'running' | 'succeeded' | 'failed', ext
       runId: RUN_ID,
       status,
       startedAt: STARTED_AT,
-      withRetry: false,
+      withRetry: !!c.options.withRetry,
       compute: 'batch',
       orchestrator: 'step-functions',
       executionArn: EXECUTION_ARN,

@@ -46,6 +46,11 @@ export interface CompileOptions {
    */
   readonly params?: Readonly<Record<string, string>>;
   /**
+   * Give every step without a retry policy the default one (`run --with retry`).
+   * @default false
+   */
+  readonly withRetry?: boolean;
+  /**
    * The output-passing helper image (runner/batch/output-passing.ts).
    * @default DEFAULT_HELPER_IMAGE
    */

@@ -110,6 +110,21 @@ describe('compiled definitions pass asl-validator', () => {
     expect((allStates(compileValid(zero).definition).get('start')! as Record<string, any>).Retry[1].IntervalSeconds).toBe(1);
   });
 
+  test('withRetry (`--with retry`): steps without a retry policy get the default one (3 times, 2 minutes), retry: {times: 0} opts out, the run record says so', () => {
+    const flow = graphOf({
+      name: 'W',
+      image: IMAGE,
+      steps: [{ name: 'start', command: ['x'], next: 'end', retry: { times: 0 } }, { name: 'end', command: ['x'] }],
+    });
+    const plain = allStates(compileValid(flow).definition);
+    expect((plain.get('end')! as Record<string, any>).Retry).toHaveLength(1);
+    const { definition } = compileValid(flow, { withRetry: true });
+    const states = allStates(definition);
+    expect((states.get('end')! as Record<string, any>).Retry[1]).toEqual({ ErrorEquals: ['States.TaskFailed'], IntervalSeconds: 120, MaxAttempts: 3, BackoffRate: 1 });
+    expect((states.get('start')! as Record<string, any>).Retry).toHaveLength(1);
+    expect(JSON.stringify(definition)).toContain('"withRetry":true');
+  });
+
   test('the task contract in the main container: run id from the execution name, attempt from the retry count, parameters from the state', () => {
     const { definition } = compileValid(linear);
     const middle = allStates(definition).get('middle')! as Record<string, any>;

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { InputProblems, prepareFlow } from '../../run-support';
+import { InputProblems, parseWith, prepareFlow } from '../../run-support';
 import { addCompileOptions, collect, CompileFlags, compileOptionsOf, givenParametersOrThrow } from '../../sfn-support';
 import type { CommandContext } from '../index';
 
@@ -32,6 +32,7 @@ export function sfnCompileCommand(context: CommandContext): Command {
     const problems = new InputProblems();
     const prepared = problems.check(() => prepareFlow(file));
     if (prepared) problems.check(() => givenParametersOrThrow(prepared.graph, flags.param ?? []));
+    problems.check(() => parseWith(flags.with ?? []));
     const settings = problems.check(() => batchSettings(readMetaflowConfig(context.env), flags));
     problems.throwIfAny();
     const fargate = new Set(flags.fargateQueue ?? []);

@@ -5,7 +5,7 @@ import type { QueueInspector } from '../../../batch/queues';
 import type { FlowGraph } from '../../../flow/validate';
 import type { QueuePlatform } from '../../../sfn/compiler/types';
 import { UserInputError } from '../../../errors';
-import { InputProblems, prepareFlow } from '../../run-support';
+import { InputProblems, parseWith, prepareFlow } from '../../run-support';
 import { addCompileOptions, addSfnOptions, CompileFlags, compileOptionsOf, givenParametersOrThrow, SfnFlags, withSfn } from '../../sfn-support';
 import type { CommandContext } from '../index';
 
@@ -64,6 +64,7 @@ export function sfnDeployCommand(context: CommandContext): Command {
       const role = problems.check(() => parseRoleArn('SFN_IAM_ROLE', ctx.settings.roleArn));
       problems.check(() => ctx.settings.logGroupArn);
       if (prepared) problems.check(() => givenParametersOrThrow(prepared.graph, flags.param ?? []));
+      problems.check(() => parseWith(flags.with ?? []));
       const batch = problems.check(() => batchSettings(config, flags));
       problems.throwIfAny();
       const graph = prepared!.graph;
