@@ -6,7 +6,7 @@
 import { describeValue } from '../../lib/describe-value';
 import { STATE_MACHINE_PREFIX_PATTERN, stateMachineName } from '../../lib/step-functions/metaflow-step-functions-support';
 import { UserInputError } from '../errors';
-import { RUN_ID_MAX_LENGTH, SFN_STATE_MACHINE_NAME_MAX_LENGTH } from '../limits';
+import { SFN_STATE_MACHINE_NAME_MAX_LENGTH } from '../limits';
 
 /**
  * Characters this deployer allows in state machine and execution names. Step Functions accepts
@@ -68,7 +68,7 @@ export function scheduleRuleName(stateMachine: string): string {
 
 /**
  * A new execution name for `trigger`: `sfn-<UTC yyyymmdd-hhmmss>-<6 hex>`, sortable by time and
- * unique (26 characters, within RUN_ID_MAX_LENGTH).
+ * unique (26 characters, within the runner's 32-character run id budget).
  */
 export function newExecutionName(now: Date, random: () => string): string {
   const stamp = now.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
@@ -78,18 +78,22 @@ export function newExecutionName(now: Date, random: () => string): string {
 /**
  * The run id of an execution IS its name: the compiled state machine reads it from the context
  * object (`$$.Execution.Name`) and hands it to every task, and `status`/`show` map back without a
- * lookup. Execution names `trigger` makes fit RUN_ID_MAX_LENGTH; EventBridge-started executions
+ * lookup. Execution names `trigger` makes fit the runner's run id budget; EventBridge-started executions
  * carry the name AWS gives them.
  */
 export function runIdOfExecution(executionName: string): string {
   return executionName;
 }
 
-/** The execution name of a run id (the inverse of {@link runIdOfExecution}), checked. */
+/**
+ * The execution name of a run id (the inverse of {@link runIdOfExecution}), checked. Any execution
+ * name is a run id on Step Functions — also the longer names of EventBridge-started executions
+ * (the compiled machine puts run ids in keys, environment and tags, never in job names).
+ */
 export function executionNameOfRunId(runId: string): string {
-  if (runId.length < 1 || runId.length > Math.min(RUN_ID_MAX_LENGTH, SFN_EXECUTION_NAME_MAX_LENGTH) || !SFN_NAME_PATTERN.test(runId)) {
+  if (runId.length < 1 || runId.length > SFN_EXECUTION_NAME_MAX_LENGTH || !SFN_NAME_PATTERN.test(runId)) {
     throw new UserInputError(
-      `run id (the execution name) must be 1–${RUN_ID_MAX_LENGTH} letters, digits, "_" or "-", got ${describeValue(runId)}`,
+      `run id (the execution name) must be 1–${SFN_EXECUTION_NAME_MAX_LENGTH} letters, digits, "_" or "-", got ${describeValue(runId)}`,
     );
   }
   return runId;

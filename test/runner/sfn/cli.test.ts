@@ -48,7 +48,7 @@ describe('metaflow-cdk sfn: bad input is one line naming the thing and the value
     ['bad state machine name', ['delete', `${PREFIX}_bad name`], {}, /^metaflow-cdk: state machine name must be 1–80 letters, digits, "_" or "-", got "mfstack_bad name"/],
     ['bad role', ['delete', 'HelloFlow', '--role', 'sfn-role'], {}, /^metaflow-cdk: SFN_IAM_ROLE must be an IAM role ARN .*got "sfn-role"$/],
     ['run id without --flow', ['status', 'sfn-20261121-101010-abcdef'], {}, /^metaflow-cdk: run id "sfn-20261121-101010-abcdef" needs --flow <flow-file\|name>/],
-    ['bad run id', ['status', 'run 1', '--flow', 'HelloFlow'], {}, /^metaflow-cdk: run id \(the execution name\) must be 1–32 letters, digits, "_" or "-", got "run 1"$/],
+    ['bad run id', ['status', 'run 1', '--flow', 'HelloFlow'], {}, /^metaflow-cdk: run id \(the execution name\) must be 1–80 letters, digits, "_" or "-", got "run 1"$/],
     ['bad execution ARN', ['status', 'arn:aws:states:us-east-1:123:execution:x'], {}, /^metaflow-cdk: execution must be an execution ARN .*got "arn:aws:states:us-east-1:123:execution:x"$/],
     ['unknown subcommand', ['bogus'], {}, /^metaflow-cdk: unknown command 'bogus'/],
   ])('%s', (_what, args, env, message) => {

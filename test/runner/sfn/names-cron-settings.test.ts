@@ -56,8 +56,10 @@ describe('names and run ids', () => {
     expect(name).toBe('sfn-20260102-030405-a1b2c3');
     expect(runIdOfExecution(name)).toBe(name);
     expect(executionNameOfRunId(name)).toBe(name);
-    expect(() => executionNameOfRunId('has space')).toThrow('run id (the execution name) must be 1–32 letters, digits, "_" or "-", got "has space"');
-    expect(() => executionNameOfRunId('x'.repeat(33))).toThrow(/must be 1–32/);
+    expect(() => executionNameOfRunId('has space')).toThrow('run id (the execution name) must be 1–80 letters, digits, "_" or "-", got "has space"');
+    // an EventBridge-started execution's name (a UUID, 36 characters) is a run id too
+    expect(executionNameOfRunId('0c6c1a4e-6f63-4b4e-9a57-2d1f3c1e9b11')).toBe('0c6c1a4e-6f63-4b4e-9a57-2d1f3c1e9b11');
+    expect(() => executionNameOfRunId('x'.repeat(81))).toThrow(/must be 1–80/);
   });
 
   test('execution ARNs name their state machine and execution', () => {
