@@ -15,6 +15,8 @@ import type { JobResult, SubmitJob } from './compiler-support';
 
 /** One played job: the Task state, its SubmitJob parameters, and each child's played task (one for a plain job). */
 export interface PlayedJob {
+  /** The job id the player gave it (AWS_BATCH_JOB_ID in its containers; `<id>:<i>` for child i). */
+  readonly jobId: string;
   readonly state: string;
   readonly params: SubmitJob;
   readonly children: PlayedTask[];
@@ -37,6 +39,8 @@ export class BatchTaskPlayer {
   constructor(
     private readonly compiled: CompiledFlow,
     private readonly endpoint: string,
+    /** Names the n-th job (from 1). */
+    private readonly jobIdOf: (n: number) => string = (n) => `job-${n}`,
   ) {}
 
   async submitJob(state: string, params: SubmitJob): Promise<JobResult> {
@@ -45,13 +49,19 @@ export class BatchTaskPlayer {
     const override = sdkShape(params.EcsPropertiesOverride) as EcsPropertiesOverride;
     const size = params.ArrayProperties?.Size;
     const indexes = size === undefined ? [undefined] : Array.from({ length: size }, (_, i) => i);
+    const jobId = this.jobIdOf(++this.n);
     const children = await Promise.all(
-      indexes.map((i) => playEcsTask(definition, override, { endpoint: this.endpoint, env: i === undefined ? {} : { AWS_BATCH_JOB_ARRAY_INDEX: String(i) } })),
+      indexes.map((i) =>
+        playEcsTask(definition, override, {
+          endpoint: this.endpoint,
+          env: i === undefined ? { AWS_BATCH_JOB_ID: jobId } : { AWS_BATCH_JOB_ID: `${jobId}:${i}`, AWS_BATCH_JOB_ARRAY_INDEX: String(i) },
+        }),
+      ),
     );
-    this.jobs.push({ state, params, children });
+    this.jobs.push({ jobId, state, params, children });
     const failed = children.filter((c) => c.exitCode !== 0).length;
     const description = {
-      JobId: `job-${++this.n}`,
+      JobId: jobId,
       JobName: params.JobName,
       JobQueue: params.JobQueue,
       JobDefinition: params.JobDefinition,

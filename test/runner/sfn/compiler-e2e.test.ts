@@ -67,7 +67,8 @@ describeWithTool('moto_server', 'compiled machines played end to end (aws-local-
     status: 'succeeded',
     inputs,
     ...extra,
-    attempts: [{ attempt: 0, status: 'succeeded', exitCode: 0, finishedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/) }],
+    // externalId: the Batch job (array child `<job>:<index>`) whose upload committed it
+    attempts: [{ attempt: 0, status: 'succeeded', exitCode: 0, externalId: expect.stringMatching(/^job-\d+(:\d+)?$/), finishedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/) }],
   });
 
   test('examples/hello.ts (--param name=Ada): start\'s outputs reach hello through S3; every task committed with its inputs', async () => {

@@ -7,18 +7,18 @@
  * CloudWatch Logs through the Batch job id (DescribeJobs from aws-sdk-client-mock: moto cannot
  * run multi-container jobs).
  */
-import { BatchClient, DescribeJobsCommand, type EcsPropertiesOverride } from '@aws-sdk/client-batch';
+import { BatchClient, DescribeJobsCommand } from '@aws-sdk/client-batch';
 import { CloudWatchLogsClient, CreateLogGroupCommand, CreateLogStreamCommand, PutLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { main } from '../../../runner/cli/main';
 import { startedRunSortKey } from '../../../runner/datastore/layout';
-import { ARGV_LOADER } from '../../../runner/sfn/compiler/command-env';
+import type { CompiledFlow } from '../../../runner/sfn/compiler/types';
 import type { RunSummary } from '../../../runner/datastore/types';
-import { playEcsTask } from '../../support/ecs-task-player';
 import { describeWithTool } from '../../support/external-tool';
 import { MOTO_CLIENT_CONFIG, type MotoServer, startMoto } from '../../support/moto';
-import { type AwsHandlers, compileValid, EXECUTION_ARN, EXECUTION, graphOf, type JobResult, OPTIONS, runMachine, sh, type SubmitJob } from './compiler-support';
+import { BatchTaskPlayer, type PlayedJob } from './batch-task-player';
+import { type AwsHandlers, compileValid, EXECUTION_ARN, EXECUTION, graphOf, OPTIONS, runMachine, sh } from './compiler-support';
 
 const BUCKET = 'mf-bucket';
 const ROOT = OPTIONS.datastoreRoot;
@@ -29,26 +29,6 @@ const FAILED_RUN = 'sfn-20261121-200100-bbb222';
 const arnOf = (name: string) => EXECUTION_ARN.replace(EXECUTION, name);
 
 const batchMock = mockClient(BatchClient);
-
-/**
- * SubmitJob's override as Step Functions passes it (API field names) → the SDK's shape the player
- * takes. A command the compiler passed through the environment (runner/sfn/compiler/command-env.ts)
- * is given back as the argv its one-line loader rebuilds, so the player can point its paths at the
- * task's volume.
- */
-const sdkOverride = (o: SubmitJob['EcsPropertiesOverride']): EcsPropertiesOverride => ({
-  taskProperties: o.TaskProperties.map((t) => ({
-    containers: t.Containers.map((c) => {
-      const env = Object.fromEntries(c.Environment.map((e) => [e.Name, e.Value]));
-      let command = c.Command;
-      if (command?.[2] === ARGV_LOADER) {
-        command = Array.from({ length: Number(env.MF_ARGC) }, (_, i) => env[`MF_ARGV_${i}`]);
-        for (const name of Object.keys(env)) if (/^MF_ARG(C|V_\d+)$/.test(name)) delete env[name];
-      }
-      return { name: c.Name, ...(command ? { command } : {}), environment: Object.entries(env).map(([name, value]) => ({ name, value })) };
-    }),
-  })),
-});
 
 describeWithTool('moto_server', 'a Step Functions run in the S3 datastore: runs, show and logs (moto_server)', () => {
   let moto: MotoServer;
@@ -84,28 +64,29 @@ describeWithTool('moto_server', 'a Step Functions run in the S3 datastore: runs,
    * The machine's AWS: S3 tasks on moto; each Batch job played (job ids `<flow>-job-<n>`), its main
    * container's lines put in CloudWatch Logs as Batch's awslogs driver would; `before` runs first.
    */
-  const aws = (flow: string, jobDefinitions: readonly { jobDefinitionName?: string }[], submits: string[], before?: (state: string) => Promise<void>): AwsHandlers => ({
-    getObject: (bucket, key) => (bucket === BUCKET ? getObject(key) : Promise.resolve(undefined)),
-    putObject: async (bucket, key, body) => void (await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }))),
-    submitJob: async (state, params) => {
-      submits.push(state);
-      await before?.(state);
-      return play(jobDefinitions, params, `${flow}-job-${submits.length}`);
-    },
-  });
+  const aws = (flow: string, compiled: CompiledFlow, submits: string[], before?: (state: string) => Promise<void>): AwsHandlers => {
+    const player = new BatchTaskPlayer(compiled, moto.endpoint, (n) => `${flow}-job-${n}`);
+    return {
+      getObject: (bucket, key) => (bucket === BUCKET ? getObject(key) : Promise.resolve(undefined)),
+      putObject: async (bucket, key, body) => void (await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }))),
+      submitJob: async (state, params) => {
+        submits.push(state);
+        await before?.(state);
+        const result = await player.submitJob(state, params);
+        await logJob(player.jobs.at(-1)!);
+        return result;
+      },
+    };
+  };
 
-  async function play(jobDefinitions: readonly { jobDefinitionName?: string }[], params: SubmitJob, id: string): Promise<JobResult> {
-    const definition = jobDefinitions.find((d) => d.jobDefinitionName === params.JobDefinition)!;
-    const r = await playEcsTask(definition as never, sdkOverride(params.EcsPropertiesOverride), { endpoint: moto.endpoint, env: { AWS_BATCH_JOB_ID: id } });
-    const stream = `${params.JobDefinition}/main/${id}`;
+  /** A played job's main container lines in CloudWatch Logs, as Batch's awslogs driver would put them. */
+  async function logJob(job: PlayedJob): Promise<void> {
+    const stream = `${job.params.JobDefinition}/main/${job.jobId}`;
     await logs.send(new CreateLogStreamCommand({ logGroupName: GROUP, logStreamName: stream }));
-    const lines = r.containers.find((c) => c.name === 'main')!.lines;
+    const lines = job.children[0].containers.find((c) => c.name === 'main')!.lines;
     const t0 = Date.now();
     if (lines.length) await logs.send(new PutLogEventsCommand({ logGroupName: GROUP, logStreamName: stream, logEvents: lines.map((message, i) => ({ message, timestamp: t0 + i })) }));
-    jobs.set(id, stream);
-    return r.exitCode === 0
-      ? { ok: true, output: { JobId: id, JobName: params.JobName, Status: 'SUCCEEDED' } }
-      : { ok: false, cause: JSON.stringify({ JobId: id, JobName: params.JobName, Status: 'FAILED', StatusReason: 'Essential container in task exited' }) };
+    jobs.set(job.jobId, stream);
   }
 
   const okFlow = graphOf({
@@ -170,7 +151,7 @@ describeWithTool('moto_server', 'a Step Functions run in the S3 datastore: runs,
       const text = await getObject(`metaflow/SfnRuns/${OK_RUN}/run.json`);
       seenWhileRunning = { summary: text ? JSON.parse(text) : undefined, index: await getObject(`metaflow/.index/ids/${OK_RUN}.json`) };
     };
-    const ok = await runMachine(okCompiled, { Parameters: { who: 'mars' } }, aws('SfnRuns', okCompiled.jobDefinitions, okSubmits, beforeStart), OK_RUN);
+    const ok = await runMachine(okCompiled, { Parameters: { who: 'mars' } }, aws('SfnRuns', okCompiled, okSubmits, beforeStart), OK_RUN);
     expect(ok.error).toBeUndefined();
     expect(ok.output).toEqual({ params: { who: 'mars' }, caught: {}, ctx: {} });
     expect(okSubmits).toEqual(['start', 'flaky', 'flaky', 'end']);
@@ -179,10 +160,10 @@ describeWithTool('moto_server', 'a Step Functions run in the S3 datastore: runs,
     await new Promise((resolve) => setTimeout(resolve, 1000));
     const failingCompiled = compileValid(failingFlow);
     const failedSubmits: string[] = [];
-    const failed = await runMachine(failingCompiled, {}, aws('SfnFails', failingCompiled.jobDefinitions, failedSubmits), FAILED_RUN);
+    const failed = await runMachine(failingCompiled, {}, aws('SfnFails', failingCompiled, failedSubmits), FAILED_RUN);
     expect(failedSubmits).toEqual(['start', 'broken']);
     // The execution fails with the task's own error, after the record says so.
-    expect(failed.error?.message).toContain('{"JobId":"SfnFails-job-2","JobName":"SfnFails-broken","Status":"FAILED","StatusReason":"Essential container in task exited"}');
+    expect(JSON.parse(failed.error!.message.replace(/^[^{]*/, ''))).toMatchObject({ JobId: 'SfnFails-job-2', JobName: 'SfnFails-broken', Status: 'FAILED', StatusReason: 'Essential container in task exited' });
 
     expect(seenWhileRunning.summary).toMatchObject({
       flow: 'SfnRuns', runId: OK_RUN, status: 'running', orchestrator: 'step-functions', executionArn: arnOf(OK_RUN), compute: 'batch', parameters: { who: 'mars' }, taskCount: 0,
