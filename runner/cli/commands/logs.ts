@@ -7,11 +7,12 @@ import { CommandFailedError, UserInputError } from '../../errors';
 import { isStepFunctionsRun } from '../../datastore/step-functions-runs';
 
 /**
- * A Step Functions task's log: no runner copied it to the datastore, so it is read from CloudWatch
- * through the Batch job id its status.json records (the AWS SDK is loaded only here).
+ * A Batch task's log from CloudWatch, through the job id its attempt records (the AWS SDK is loaded
+ * only here): for a Step Functions task, which no runner copied to the datastore, and for a Batch
+ * task whose copy is empty (`run --logs failed|none`, or a run followed by `watch`).
  */
-async function stepFunctionsLog(spec: string, jobId: string | undefined): Promise<string> {
-  if (!jobId) throw new CommandFailedError(`task ${spec} ran on Step Functions but its status.json names no Batch job, so its log cannot be found`);
+async function cloudWatchLog(spec: string, jobId: string | undefined, missing: string): Promise<string> {
+  if (!jobId) throw new CommandFailedError(`task ${spec} ${missing}, so its log cannot be found`);
   const { readJobLog } = require('../../batch/job-log') as typeof import('../../batch/job-log');
   const { createBatchClient, createLogsClient } = require('../../aws/clients') as typeof import('../../aws/clients');
   const clients = { batch: createBatchClient(), logs: createLogsClient() };
@@ -45,9 +46,13 @@ export const registerLogs: CommandRegistrar = (program, context) => {
       throw new UserInputError(`task ${spec} was reused from run ${task.reusedFrom}: see \`metaflow-cdk logs ${task.reusedFrom}/${task.step}/${task.taskId}\``);
     } else throw new UserInputError(`task ${spec} has no attempts (status ${task.status})`);
     const record = task.attempts.find((a) => a.attempt === attempt);
-    const text = isStepFunctionsRun(run)
-      ? await stepFunctionsLog(spec, record?.externalId)
+    let text = isStepFunctionsRun(run)
+      ? await cloudWatchLog(spec, record?.externalId, 'ran on Step Functions but its status.json names no Batch job')
       : await datastore.readLog({ flow: run.flow, runId: run.runId, step: task.step, taskId: task.taskId, attempt });
+    // A Batch attempt whose lines were not copied to the datastore: read them where Batch put them.
+    if (!text && !isStepFunctionsRun(run) && run.compute === 'batch' && record?.externalId) {
+      text = await cloudWatchLog(spec, record.externalId, 'has no Batch job on record');
+    }
     if (text === undefined || text === '') context.stderr.write(`(attempt ${attempt} of ${spec} printed nothing)\n`);
     else context.stdout.write(text);
   });

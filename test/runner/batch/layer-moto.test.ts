@@ -9,7 +9,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ListJobsCommand } from '@aws-sdk/client-batch';
+import { DescribeJobsCommand, ListJobsCommand } from '@aws-sdk/client-batch';
+import { CreateLogGroupCommand, CreateLogStreamCommand, PutLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
 import { CreateBucketCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { AwsClients } from '../../../runner/aws/clients';
 import { BatchComputeLayer } from '../../../runner/batch/layer';
@@ -154,6 +155,15 @@ describeWithTool('moto_server', 'Batch layer against moto_server', () => {
     expect(show.stdout).toContain(`Run ${runId} of HelloFlow: succeeded`);
     // the API calls printed at the end of the run, kept in its record
     expect(show.stdout).toContain(`\n  ${/AWS API calls: .*\)/.exec(r.stderr)![0]}\n`);
+    // --logs none copied no lines: `logs` reads the attempt's log where Batch put it (CloudWatch, through the job id)
+    const startJob = JSON.parse(cli(['show', runId, '--json', '--root', root], env).stdout).tasks[0].attempts[0].externalId as string;
+    const stream = (await ok.aws.batch.send(new DescribeJobsCommand({ jobs: [startJob] }))).jobs![0].container!.logStreamName!;
+    await ok.aws.logs.send(new CreateLogGroupCommand({ logGroupName: '/aws/batch/job' })).catch(() => undefined);
+    await ok.aws.logs.send(new CreateLogStreamCommand({ logGroupName: '/aws/batch/job', logStreamName: stream })).catch(() => undefined);
+    await ok.aws.logs.send(new PutLogEventsCommand({ logGroupName: '/aws/batch/job', logStreamName: stream, logEvents: [{ message: 'hello from CloudWatch', timestamp: Date.now() }] }));
+    const logs = cli(['logs', `${runId}/start/0`, '--root', root], env);
+    expect(logs.stdout).toContain('hello from CloudWatch\n');
+    expect(logs.code).toBe(0);
     const list = cli(['jobs', 'list', '--run', runId, '--datastore', 'local', '--root', root], env);
     expect(list.code).toBe(0);
     expect(list.stdout.trim().split('\n').map((l) => l.split('\t').slice(1, 3).join(' '))).toEqual(['SUCCEEDED start/0#0', 'SUCCEEDED hello/0#0', 'SUCCEEDED end/0#0']);
