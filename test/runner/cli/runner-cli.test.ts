@@ -438,6 +438,17 @@ describe('signals and a closed stdout', () => {
   });
 });
 
+/** Does a task chunk (JSON, maybe mid-write) record the `wait` task as running? */
+function waitIsRunning(text: string): boolean {
+  try {
+    const parsed = JSON.parse(text) as unknown;
+    const tasks = (Array.isArray(parsed) ? parsed : (parsed as { tasks?: unknown[] }).tasks ?? []) as { step?: string; status?: string }[];
+    return tasks.some((t) => t.step === 'wait' && t.status === 'running');
+  } catch {
+    return false;
+  }
+}
+
 describe('dead runners and corrupt records', () => {
   test('a runner killed with SIGKILL shows as dead in runs and show, and resume finishes its run', async () => {
     const dir = tempDir('mfcdk-cli-');
@@ -461,7 +472,8 @@ describe('dead runners and corrupt records', () => {
         const m = /run (\d{8}-\d{6}-[0-9a-f]{6})/.exec(stdout);
         if (!m || !fs.existsSync(pidFile)) return;
         const chunk = path.join(dir, 'Killed', m[1], 'tasks', '0.json');
-        if (fs.existsSync(chunk) && fs.readFileSync(chunk, 'utf8').includes('"running"')) {
+        // The `wait` task itself must be on record as running (not only `start`, from an older write).
+        if (fs.existsSync(chunk) && waitIsRunning(fs.readFileSync(chunk, 'utf8'))) {
           clearInterval(poll);
           child.kill('SIGKILL');
           resolve();
