@@ -73,7 +73,8 @@ describe('metaflow-cdk run --compute batch: bad input is one line, exit 2, nothi
   test.each([
     [['--compute', 'batch'], /^metaflow-cdk: missing Metaflow config key METAFLOW_BATCH_JOB_QUEUE: set it in .* or pass --queue/],
     [['--compute', 'batch', '--queue', 'q', '--logs', 'some'], /^metaflow-cdk: --logs must be one of all, failed, none, got "some"/],
-    [['--queue', 'q'], /^metaflow-cdk: --queue only apply to --compute batch/],
+    [['--queue', 'q'], /^metaflow-cdk: --queue only applies to --compute batch/],
+    [['--helper-image', 'img', '--logs', 'none'], /^metaflow-cdk: --logs, --helper-image only apply to --compute batch/],
   ])('%j', (args, message) => {
     const root = tempDir('mfcdk-root-');
     const r = cli(['run', path.join(EXAMPLES_DIR, 'hello.ts'), '--root', root, ...args]);
