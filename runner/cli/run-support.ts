@@ -29,13 +29,25 @@ export interface LayerFlags extends BatchSettingFlags {
   readonly logs?: string;
   /** `--helper-image` (Batch on an S3 datastore: the output-passing helpers' image). */
   readonly helperImage?: string;
+  /** `--poll-interval <seconds>` (Batch: the shortest time between two looks at a job). */
+  readonly pollInterval?: string;
+}
+
+/** `--poll-interval` in seconds (0.1–120) → milliseconds; undefined keeps the watcher's 5 s. */
+export function parsePollInterval(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const seconds = Number(value);
+  if (!/^\d+(\.\d+)?$/.test(value) || seconds < 0.1 || seconds > 120) {
+    throw new UserInputError(`--poll-interval must be a number of seconds from 0.1 to 120, got ${describeValue(value)}`);
+  }
+  return Math.round(seconds * 1000);
 }
 
 const COMPUTE_LAYERS = ['local', 'batch'];
 
 export function makeLayer(flags: LayerFlags, maxWorkers: number | undefined, context: Pick<CommandContext, 'env' | 'stderr'>): ComputeLayer {
   const name = flags.compute ?? 'local';
-  const batchOnly = (['queue', 'gpuQueue', 'jobRole', 'executionRole', 'region', 'logs', 'helperImage'] as const).filter((k) => flags[k] !== undefined);
+  const batchOnly = (['queue', 'gpuQueue', 'jobRole', 'executionRole', 'region', 'logs', 'helperImage', 'pollInterval'] as const).filter((k) => flags[k] !== undefined);
   if (name === 'local') {
     if (batchOnly.length) throw new UserInputError(`${batchOnly.map(flagName).join(', ')} only appl${batchOnly.length === 1 ? 'ies' : 'y'} to --compute batch`);
     return new LocalComputeLayer({ maxWorkers });
@@ -48,6 +60,7 @@ export function makeLayer(flags: LayerFlags, maxWorkers: number | undefined, con
     const { readMetaflowConfig } = require('../config/metaflow-config') as typeof import('../config/metaflow-config');
     const logMode = flags.logs ?? 'all';
     if (!BATCH_LOG_MODES.includes(logMode as BatchLogMode)) throw new UserInputError(`--logs must be one of ${BATCH_LOG_MODES.join(', ')}, got ${describeValue(logMode)}`);
+    const pollMs = parsePollInterval(flags.pollInterval);
     const settings = batchSettings(readMetaflowConfig(context.env), flags);
     const clients = new AwsClients({ region: settings.region });
     return new BatchComputeLayer({
@@ -56,6 +69,7 @@ export function makeLayer(flags: LayerFlags, maxWorkers: number | undefined, con
       logs: clients.logs,
       logMode: logMode as BatchLogMode,
       helperImage: flags.helperImage,
+      ...(pollMs !== undefined ? { watcher: { minIntervalMs: pollMs } } : {}),
       notice: (line) => context.stderr.write(`metaflow-cdk: ${line}\n`),
     });
   }

@@ -12,8 +12,9 @@ export const registerResume: CommandRegistrar = (program, context) => {
     .description('start a new run that reuses the outputs of every task that succeeded in <run-id> and runs the rest')
     .argument('<run-id>', 'the run to resume')
     .option('--max-workers <n>', 'how many tasks run at once (default: the number of cores)')
+    .option('--poll-interval <seconds>', 'Batch runs: the shortest time between two looks at a job (default 5)')
     .option('--json', 'print the run record as JSON on stdout (progress goes to stderr)');
-  addDatastoreOptions(cmd).action(async (runId: string, flags: DatastoreFlags & { maxWorkers?: string; json?: boolean }) => {
+  addDatastoreOptions(cmd).action(async (runId: string, flags: DatastoreFlags & { maxWorkers?: string; json?: boolean; pollInterval?: string }) => {
     const maxWorkers = parseMaxWorkers(flags.maxWorkers);
     const datastore = await openDatastore(flags, context, { write: true });
     const origin = await findRun(datastore, runId);
@@ -26,7 +27,7 @@ export const registerResume: CommandRegistrar = (program, context) => {
       throw new UserInputError(`run ${runId} is of flow "${origin.flow}" but ${origin.flowFile} now defines "${graph.flow.name}"`);
     }
     const code = await executeRun(
-      { graph, flowFile: file, parameters: origin.parameters, withRetry: origin.withRetry, layer: makeLayer({ compute: origin.compute }, maxWorkers, context), datastore, json: !!flags.json, origin },
+      { graph, flowFile: file, parameters: origin.parameters, withRetry: origin.withRetry, layer: makeLayer({ compute: origin.compute, pollInterval: flags.pollInterval }, maxWorkers, context), datastore, json: !!flags.json, origin },
       context,
     );
     context.setExitCode(code);

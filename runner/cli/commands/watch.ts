@@ -3,7 +3,7 @@ import type { CommandRegistrar } from './index';
 import { collect, findJobsOfRun } from './jobs';
 import { addDatastoreOptions, DatastoreFlags, openDatastore } from '../datastore-options';
 import { findRun } from '../run-lookup';
-import { reportRunEnd } from '../run-support';
+import { parsePollInterval, reportRunEnd } from '../run-support';
 import { EXIT_CODES, UserInputError } from '../../errors';
 import { checkRunner } from '../../orchestrator/liveness';
 
@@ -11,6 +11,7 @@ interface WatchFlags extends DatastoreFlags {
   queue?: string[];
   region?: string;
   json?: boolean;
+  pollInterval?: string;
 }
 
 /**
@@ -25,9 +26,11 @@ export const registerWatch: CommandRegistrar = (program, context) => {
     .argument('<run-id>', 'the run whose runner died')
     .option('--queue <name>', 'job queue to search (repeatable; default: the configured queues)', collect)
     .option('--region <region>', 'AWS region (default: AWS_REGION or the profile)')
+    .option('--poll-interval <seconds>', 'the shortest time between two looks at a job (default 5)')
     .option('--json', 'print the run record as JSON on stdout at the end (progress goes to stderr)')
     .addHelpText('after', '\nExit codes: 0 the run succeeded (its end step was among the jobs), 1 it did not, 2 bad input (unknown run, run still running or already ended, not a Batch run).');
   addDatastoreOptions(cmd).action(async (runId: string, flags: WatchFlags) => {
+    const pollMs = parsePollInterval(flags.pollInterval);
     const datastore = await openDatastore(flags, context, { write: true, compute: 'batch' });
     const run = await findRun(datastore, runId);
     if (run.status !== 'running') throw new UserInputError(`run ${runId} has already ended (${run.status}); nothing to watch (see \`metaflow-cdk show ${runId}\`)`);
@@ -43,7 +46,16 @@ export const registerWatch: CommandRegistrar = (program, context) => {
     const { watchRunToEnd } = require('../../batch/watch-run') as typeof import('../../batch/watch-run');
     const { apiCallsLine } = require('../../batch/api-calls') as typeof import('../../batch/api-calls');
     try {
-      const { record } = await watchRunToEnd({ batch: clients.batch, datastore, run, jobs, deadBecause: runner.reason!, calls, onLine: (line) => out.write(`${line}\n`) });
+      const { record } = await watchRunToEnd({
+        batch: clients.batch,
+        datastore,
+        run,
+        jobs,
+        deadBecause: runner.reason!,
+        calls,
+        ...(pollMs !== undefined ? { watcher: { minIntervalMs: pollMs } } : {}),
+        onLine: (line) => out.write(`${line}\n`),
+      });
       reportRunEnd(record, [apiCallsLine(calls.snapshot())], context, !!flags.json);
       // 1, not `run`'s 130, for an `interrupted` run: the watch itself was not interrupted.
       context.setExitCode(record.status === 'succeeded' ? EXIT_CODES.SUCCESS : EXIT_CODES.FAILED);

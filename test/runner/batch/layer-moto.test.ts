@@ -75,6 +75,7 @@ describe('metaflow-cdk run --compute batch: bad input is one line, exit 2, nothi
     [['--compute', 'batch', '--queue', 'q', '--logs', 'some'], /^metaflow-cdk: --logs must be one of all, failed, none, got "some"/],
     [['--queue', 'q'], /^metaflow-cdk: --queue only applies to --compute batch/],
     [['--helper-image', 'img', '--logs', 'none'], /^metaflow-cdk: --logs, --helper-image only apply to --compute batch/],
+    [['--compute', 'batch', '--queue', 'q', '--poll-interval', '0'], /^metaflow-cdk: --poll-interval must be a number of seconds from 0.1 to 120, got "0"$/m],
   ])('%j', (args, message) => {
     const root = tempDir('mfcdk-root-');
     const r = cli(['run', path.join(EXAMPLES_DIR, 'hello.ts'), '--root', root, ...args]);
@@ -147,7 +148,7 @@ describeWithTool('moto_server', 'Batch layer against moto_server', () => {
     const env = cliEnv();
     const root = tempDir('mfcdk-cli-root-');
     // A local datastore keeps the plain job definition, which moto can register (see the S3 test below).
-    const r = cli(['run', path.join(EXAMPLES_DIR, 'hello.ts'), '--compute', 'batch', '--datastore', 'local', '--root', root, '--logs', 'none'], env);
+    const r = cli(['run', path.join(EXAMPLES_DIR, 'hello.ts'), '--compute', 'batch', '--datastore', 'local', '--root', root, '--logs', 'none', '--poll-interval', '0.5'], env);
     expect(r.stderr).toMatch(/AWS API calls: \d+ \(.*SubmitJob 3/);
     expect(r.code).toBe(0);
     const runId = /HelloFlow run (\S+) succeeded/.exec(r.stdout)![1];
@@ -214,7 +215,7 @@ describeWithTool('moto_server', 'Batch layer against moto_server', () => {
     expect(runId).toBeDefined();
     expect(out).not.toMatch(/HelloFlow run \S+ (succeeded|failed)/);
 
-    const watched = cli(['watch', runId!, ...local], env);
+    const watched = cli(['watch', runId!, ...local, '--poll-interval', '0.5'], env);
     expect(watched.stdout).toMatch(new RegExp(`^Watching HelloFlow run ${runId}: its runner \\(pid ${runner.pid} on .*\\) is gone; last heartbeat .*; 1 AWS Batch job found\n`));
     expect(watched.stdout).toContain('[start/0#0] succeeded: exit code 0\n');
     expect(watched.stdout).toMatch(new RegExp(`HelloFlow run ${runId} interrupted in .*: its runner died .*; \`metaflow-cdk watch\` followed its 1 AWS Batch job to the end \\(1 attempt succeeded, 0 failed\\); \`metaflow-cdk resume ${runId}\` runs what did not succeed\n$`));
@@ -226,10 +227,10 @@ describeWithTool('moto_server', 'Batch layer against moto_server', () => {
     expect(record.apiCalls).toEqual({ DescribeJobs: expect.any(Number), ListJobs: 1 });
     expect(record.tasks.find((t: { step: string }) => t.step === 'start')).toMatchObject({ status: 'succeeded', attempts: [{ attempt: 0, status: 'succeeded', exitCode: 0 }] });
     // ended now: a second watch is refused
-    const again = cli(['watch', runId!, ...local], env);
+    const again = cli(['watch', runId!, ...local, '--poll-interval', '0.5'], env);
     expect(again.code).toBe(2);
     // resume reuses what the watch recorded (start's status.json) and runs the rest
-    const resumed = cli(['resume', runId!, ...local], env);
+    const resumed = cli(['resume', runId!, ...local, '--poll-interval', '0.5'], env);
     expect(resumed.stdout).toContain(`[start/0] reused from run ${runId}`);
     expect(resumed.stdout).toMatch(/HelloFlow run \S+ succeeded/);
     expect(resumed.code).toBe(0);
