@@ -11,6 +11,22 @@ import type { Compilation } from './compilation';
 import type { Scope } from './scope';
 import { member } from './state-shape';
 
+/** The state holding the compiled parameter values (its `Result`). */
+export const COMPILED_PARAMETERS_STATE = 'Parameters.compiled';
+
+/**
+ * The compiled parameter values of a deployed definition (DescribeStateMachine's `definition`),
+ * or undefined when the definition is not one this compiler made.
+ */
+export function deployedParameterValues(definition: string | undefined): Record<string, unknown> | undefined {
+  try {
+    const result = (JSON.parse(definition ?? '') as { States?: Record<string, { Result?: unknown }> }).States?.[COMPILED_PARAMETERS_STATE]?.Result;
+    return result !== null && typeof result === 'object' && !Array.isArray(result) ? (result as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The compiled parameter values: defaults, then `--param` values (checked like `run` does). */
 export function compiledParameterValues(c: Compilation): Record<string, unknown> {
   const given = Object.entries(c.options.params ?? {}).map(([k, v]) => `${k}=${v}`);
@@ -26,7 +42,7 @@ export function addParameterStates(scope: Scope, c: Compilation, values: Readonl
   const caught = Object.fromEntries([...c.catchVars.keys()].sort().map((v) => [v, null]));
   const start = (params: string) => ({ Type: 'Pass', Parameters: { 'params.$': params, caught, ctx: {} } });
   // Every state name of the compiler's own has a dot, so none can be a step's (an identifier).
-  scope.add('Parameters.compiled', { Type: 'Pass', Comment: 'the compiled parameter values', Result: values, ResultPath: '$.compiledParameters' });
+  scope.add(COMPILED_PARAMETERS_STATE, { Type: 'Pass', Comment: 'the compiled parameter values', Result: values, ResultPath: '$.compiledParameters' });
   const merge = scope.addDetached('Parameters.merge', start('States.JsonMerge($.compiledParameters, $.Parameters, false)'));
   const defaults = scope.addDetached('Parameters.defaults', start('$.compiledParameters'));
   scope.add(

@@ -17,7 +17,7 @@ import {
   DescribeJobQueuesCommand,
   RegisterJobDefinitionCommand,
 } from '@aws-sdk/client-batch';
-import { DescribeExecutionCommand, DescribeStateMachineCommand, ListStateMachinesCommand } from '@aws-sdk/client-sfn';
+import { DescribeExecutionCommand, DescribeStateMachineCommand, ListExecutionsCommand, ListStateMachinesCommand } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import hello from '../../../examples/hello';
 import { main } from '../../../runner/cli/main';
@@ -144,6 +144,35 @@ describeWithTool('moto_server', 'metaflow-cdk sfn deploy: Step Functions on moto
     };
     expect(await paramOfFirstJob(['--param', 'name=grace'])).toBe('grace');
     expect(await paramOfFirstJob([])).toBe('ada');
+  }, 60_000);
+
+  test('trigger: a parameter with no value in the deployed machine and none given is one line, exit 2, nothing started; deployed or given, the run starts', async () => {
+    const flowJs = join(mkdtempSync(join(tmpdir(), 'mf-sfn-required-')), 'needs-who.js');
+    writeFileSync(
+      flowJs,
+      `const { defineFlow } = require(${JSON.stringify(require.resolve('../../../runner'))});
+module.exports = defineFlow({ name: 'NeedsWho', image: 'busybox', parameters: { who: { type: 'string' } },
+  steps: [{ name: 'start', command: ['true'], next: 'end' }, { name: 'end', command: ['true'] }] });\n`,
+    );
+    const name = `${PREFIX}_NeedsWho`;
+    const arn = `arn:aws:states:us-east-1:${ACCOUNT}:stateMachine:${name}`;
+    batchMock.on(DescribeJobDefinitionsCommand).resolves({ jobDefinitions: [] });
+    batchMock.on(RegisterJobDefinitionCommand).callsFake((input: { jobDefinitionName: string }) => ({ jobDefinitionArn: `arn:aws:batch:us-east-1:${ACCOUNT}:job-definition/${input.jobDefinitionName}:1` }));
+    const executions = async () => (await sfnMoto.aws.sfn.send(new ListExecutionsCommand({ stateMachineArn: arn }))).executions ?? [];
+
+    expect((await cli(['deploy', flowJs])).code).toBe(0);
+    expect(await cli(['trigger', flowJs])).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: `metaflow-cdk: flow "NeedsWho": parameter "who" has no value in ${name} (no default, none given to sfn deploy --param): pass --param who=<value>\n`,
+    });
+    expect(await executions()).toHaveLength(0);
+    expect((await cli(['trigger', flowJs, '--param', 'who=ada'])).code).toBe(0);
+    expect(await executions()).toHaveLength(1);
+    // Deployed with a value: the trigger needs none.
+    expect((await cli(['deploy', flowJs, '--param', 'who=grace'])).code).toBe(0);
+    expect((await cli(['trigger', flowJs])).code).toBe(0);
+    expect(await executions()).toHaveLength(2);
   }, 60_000);
 
   test('a queue that cannot take jobs, or a step the compiler refuses, is one line, exit 2, nothing registered or deployed', async () => {

@@ -32,6 +32,19 @@ export function sfnTriggerCommand(context: CommandContext): Command {
       }
       // The compiled state machine merges the input's `Parameters` over its compiled values.
       const values = flow ? givenParametersOrThrow(flow.graph, given) : {};
+      if (flow) {
+        // A parameter without a value in the deployed machine and none given would stop the execution at once.
+        const { requireStateMachine } = require('../../../sfn/context') as typeof import('../../../sfn/context');
+        const { deployedParameterValues } = require('../../../sfn/compiler/parameter-states') as typeof import('../../../sfn/compiler/parameter-states');
+        const deployed = deployedParameterValues((await requireStateMachine(ctx, name)).definition);
+        const missing = Object.keys(flow.graph.flow.parameters ?? {}).filter((p) => !Object.hasOwn(values, p) && deployed !== undefined && !Object.hasOwn(deployed, p));
+        if (missing.length) {
+          const list = missing.map((p) => `"${p}"`).join(', ');
+          throw new UserInputError(
+            `flow "${flow.graph.flow.name}": ${missing.length === 1 ? 'parameter' : 'parameters'} ${list} ${missing.length === 1 ? 'has' : 'have'} no value in ${name} (no default, none given to sfn deploy --param): pass --param ${missing[0]}=<value>`,
+          );
+        }
+      }
       const input = Object.keys(values).length ? { Parameters: values } : {};
       const started = await triggerExecution(ctx, name, input);
       if (flags.json) {
