@@ -15,4 +15,7 @@ module.exports = {
   // tests wait on child processes and moto_server, so two workers halve the wall time (225 s → 122 s).
   maxWorkers: 2,
   cacheDirectory: '<rootDir>/.jest-cache',
+  // Every temporary directory of a run in one place, removed at the end (test/support/jest-temp-dir.js).
+  globalSetup: '<rootDir>/test/support/jest-temp-dir-setup.js',
+  globalTeardown: '<rootDir>/test/support/jest-temp-dir-teardown.js',
 };
