@@ -237,3 +237,6 @@ export function parseWith(values: readonly string[]): boolean {
   if (bad.length) throw new UserInputError(`--with ${bad.map((b) => describeValue(b)).join(', ')}: unknown policy (available: ${WITH.join(', ')})`);
   return values.includes('retry');
 }
+
+/** commander's accumulator for a repeatable option (`--param a=1 --param b=2`). */
+export const collect = (value: string, previous: string[] = []): string[] => [...previous, value];

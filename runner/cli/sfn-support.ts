@@ -15,7 +15,7 @@ import type { CompileOptions, QueuePlatform } from '../sfn/compiler/types';
 import { CommandFailedError, UserInputError } from '../errors';
 import { foreachParameterProblems, parseGivenParameters } from '../flow/parameters';
 import type { CommandContext } from './commands';
-import { parseWith, prepareFlow } from './run-support';
+import { collect, parseWith, prepareFlow } from './run-support';
 
 /** Flags of every `sfn` subcommand that replace Metaflow config keys (see runner/sfn/settings.ts). */
 export interface SfnFlags {
@@ -143,7 +143,6 @@ export function paramRecord(given: readonly string[]): Record<string, string> {
   return Object.fromEntries(given.map((item) => [item.slice(0, item.indexOf('=')), item.slice(item.indexOf('=') + 1)]));
 }
 
-export const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
 /** The flags `sfn compile` and `sfn deploy` share: parameter values and the Batch settings. */
 export interface CompileFlags extends BatchSettingFlags {

@@ -226,6 +226,11 @@ export function foreachParameterProblems(flow: FlowSpec, values: Readonly<Record
   return problems;
 }
 
+/** The flow's parameter defaults (parameters without one are absent). */
+export function parameterDefaults(flow: FlowSpec): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(flow.parameters ?? {}).filter(([, spec]) => spec.default !== undefined).map(([name, spec]) => [name, spec.default]));
+}
+
 /**
  * The run's parameter values: defaults overridden by `--param name=value` strings. Returns the
  * values and every problem found (unknown names, a name given twice, bad format, bad values,
@@ -236,10 +241,7 @@ export function resolveParameters(
   given: readonly string[],
 ): { values: Record<string, unknown>; problems: string[] } {
   const declared = flow.parameters ?? {};
-  const values: Record<string, unknown> = {};
-  for (const [name, spec] of Object.entries(declared)) {
-    if (spec.default !== undefined) values[name] = spec.default;
-  }
+  const values = parameterDefaults(flow);
   const parsed = parseGivenParameters(flow, given);
   Object.assign(values, parsed.values);
   const problems = [...parsed.problems];

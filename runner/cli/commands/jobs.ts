@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { UserInputError } from '../../errors';
 import { findRun } from '../run-lookup';
+import { collect } from '../run-support';
 import { addDatastoreOptions, DatastoreFlags, openDatastore } from '../datastore-options';
 import type { CommandContext, CommandRegistrar } from './index';
 
@@ -11,7 +12,6 @@ interface JobsFlags extends DatastoreFlags {
   region?: string;
 }
 
-export const collect = (value: string, previous: string[] = []) => [...previous, value];
 
 /**
  * A run's top-level Batch jobs (plain jobs and array parents), found by name prefix and tags in

@@ -51,7 +51,13 @@ export const registerLogs: CommandRegistrar = (program, context) => {
       : await datastore.readLog({ flow: run.flow, runId: run.runId, step: task.step, taskId: task.taskId, attempt });
     // A Batch attempt whose lines were not copied to the datastore: read them where Batch put them.
     if (!text && !isStepFunctionsRun(run) && run.compute === 'batch' && record?.externalId) {
-      text = await cloudWatchLog(spec, record.externalId, 'has no Batch job on record');
+      try {
+        text = await cloudWatchLog(spec, record.externalId, 'has no Batch job on record');
+      } catch (err) {
+        // It may simply have printed nothing: say both what the datastore holds and why CloudWatch could not help.
+        const why = err instanceof Error ? err.message : String(err);
+        throw new CommandFailedError(`attempt ${attempt} of ${spec} has no lines in the datastore (it printed nothing, or the run kept no copy: --logs failed|none, watch) and ${why}`);
+      }
     }
     if (text === undefined || text === '') context.stderr.write(`(attempt ${attempt} of ${spec} printed nothing)\n`);
     else context.stdout.write(text);

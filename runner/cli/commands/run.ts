@@ -1,9 +1,8 @@
 import { Command } from 'commander';
 import type { CommandRegistrar } from './index';
-import { executeRun, InputProblems, makeLayer, parametersOrThrow, parseMaxWorkers, parseWith, prepareFlow } from '../run-support';
+import { collect, executeRun, InputProblems, makeLayer, parametersOrThrow, parseMaxWorkers, parseWith, prepareFlow } from '../run-support';
 import { addDatastoreOptions, DatastoreFlags, datastoreKind, openDatastore } from '../datastore-options';
 
-const collect = (value: string, previous: string[] = []) => [...previous, value];
 interface RunFlags extends DatastoreFlags {
   param?: string[];
   maxWorkers?: string;

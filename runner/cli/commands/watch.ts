@@ -1,9 +1,9 @@
 import { Command } from 'commander';
 import type { CommandRegistrar } from './index';
-import { collect, findJobsOfRun } from './jobs';
+import { findJobsOfRun } from './jobs';
 import { addDatastoreOptions, DatastoreFlags, openDatastore } from '../datastore-options';
 import { findRun } from '../run-lookup';
-import { parsePollInterval, reportRunEnd } from '../run-support';
+import { collect, parsePollInterval, reportRunEnd } from '../run-support';
 import { EXIT_CODES, UserInputError } from '../../errors';
 import { checkRunner } from '../../orchestrator/liveness';
 

@@ -5,7 +5,7 @@
  * stops at once with `metaflow.MissingParameter` naming it. The state also gets its `caught`
  * (every catch var, null) and `ctx` ({}) — see state-shape.ts.
  */
-import { resolveParameters } from '../../flow/parameters';
+import { foreachParameterProblems, parameterDefaults, parseGivenParameters } from '../../flow/parameters';
 import { UserInputError } from '../../errors';
 import type { Compilation } from './compilation';
 import type { Scope } from './scope';
@@ -27,14 +27,16 @@ export function deployedParameterValues(definition: string | undefined): Record<
   }
 }
 
-/** The compiled parameter values: defaults, then `--param` values (checked like `run` does). */
+/**
+ * The compiled parameter values: defaults, then `--param` values (checked like `run` does). A
+ * parameter without any value is fine here: the execution input gives it.
+ */
 export function compiledParameterValues(c: Compilation): Record<string, unknown> {
   const given = Object.entries(c.options.params ?? {}).map(([k, v]) => `${k}=${v}`);
-  const { values, problems } = resolveParameters(c.graph.flow, given);
-  // A parameter without a value is fine here: the execution input gives it.
-  const missing = (p: string) => Object.keys(c.graph.flow.parameters ?? {}).some((name) => !Object.hasOwn(values, name) && p.startsWith(`parameter "${name}" has no default`));
-  const real = problems.filter((p) => !missing(p));
-  if (real.length) throw new UserInputError(real.join('; '));
+  const parsed = parseGivenParameters(c.graph.flow, given);
+  const values = { ...parameterDefaults(c.graph.flow), ...parsed.values };
+  const problems = [...parsed.problems, ...foreachParameterProblems(c.graph.flow, values)];
+  if (problems.length) throw new UserInputError(problems.join('; '));
   return values;
 }
 

@@ -166,6 +166,10 @@ describeWithTool('moto_server', 'Batch layer against moto_server', () => {
     const logs = cli(['logs', `${runId}/start/0`, '--root', root], env);
     expect(logs.stdout).toContain('hello from CloudWatch\n');
     expect(logs.code).toBe(0);
+    // `end`'s stream was never written: one line saying both where no lines are and why
+    const none = cli(['logs', `${runId}/end/0`, '--root', root], env);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toMatch(/^metaflow-cdk: attempt 0 of \S+\/end\/0 has no lines in the datastore \(it printed nothing, or the run kept no copy: --logs failed\|none, watch\) and logs of \S+: log stream \S+ of job \S+ is not in CloudWatch Logs group \/aws\/batch\/job \(expired or deleted\)$/m);
     const list = cli(['jobs', 'list', '--run', runId, '--datastore', 'local', '--root', root], env);
     expect(list.code).toBe(0);
     expect(list.stdout.trim().split('\n').map((l) => l.split('\t').slice(1, 3).join(' '))).toEqual(['SUCCEEDED start/0#0', 'SUCCEEDED hello/0#0', 'SUCCEEDED end/0#0']);

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
-import { InputProblems, parseWith, prepareFlow } from '../../run-support';
-import { addCompileOptions, collect, CompileFlags, compileOptionsOf, givenParametersOrThrow } from '../../sfn-support';
+import { collect, InputProblems, parseWith, prepareFlow } from '../../run-support';
+import { addCompileOptions, CompileFlags, compileOptionsOf, givenParametersOrThrow } from '../../sfn-support';
 import type { CommandContext } from '../index';
 
 interface SfnCompileFlags extends CompileFlags {

@@ -1,7 +1,8 @@
 import { Command } from 'commander';
 import { describeValue } from '../../../../lib/describe-value';
 import { UserInputError } from '../../../errors';
-import { addSfnOptions, collect, givenParametersOrThrow, resolveTarget, SfnFlags, withSfn } from '../../sfn-support';
+import { addSfnOptions, givenParametersOrThrow, resolveTarget, SfnFlags, withSfn } from '../../sfn-support';
+import { collect } from '../../run-support';
 import type { CommandContext } from '../index';
 
 interface TriggerFlags extends SfnFlags {
