@@ -1,0 +1,1 @@
+# stage 0 loader (placeholder)
