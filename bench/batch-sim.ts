@@ -27,7 +27,12 @@ import { JobDefinitionRegistry } from '../runner/batch/job-definitions';
 import { QueueInspector } from '../runner/batch/queues';
 import { BatchSubmitter, JobTemplate, SubmittedJob } from '../runner/batch/submitter';
 import { BatchWatcher } from '../runner/batch/watcher';
-import { batchJobDefinition, effectivePolicies } from '../runner/policy';
+import { effectivePolicies } from '../runner/policy';
+import { TaskCode, TaskIo, taskJobDefinition } from '../runner/batch/job-shape';
+
+/** The jobs' I/O and code package (the bench counts API calls; nothing runs). */
+const BENCH_IO: TaskIo = { datastoreUrl: 's3://bench/metaflow', fetchKeys: [], outputKey: 'SweepFlow/1/fit/{taskId}/attempt-0' };
+const BENCH_CODE: TaskCode = { codeUrl: `s3://bench/metaflow/SweepFlow/data/ab/ab${'0'.repeat(38)}` };
 
 const MINUTE = 60_000;
 const WIDTH = 1000;
@@ -141,8 +146,9 @@ async function simulatedRun(staggerMs: number, childLogStreams = true): Promise<
   }, { clock, calls, childLogStreams });
   const policies = effectivePolicies({});
   const info = await queues.inspect('q');
-  const definition = await registry.ensure(batchJobDefinition({ flow: 'SweepFlow', step: 'any', image: 'python:3.12-slim', policies, platform: info.platform ?? 'EC2' }));
-  const template = (step: string): JobTemplate => ({ flow: 'SweepFlow', runId: '1', step, attempt: 0, queue: 'q', jobDefinition: definition, command: ['true'], env: { MF_STEP: step } });
+  const definition = taskJobDefinition({ flow: 'SweepFlow', step: 'any', image: 'python:3.12-slim', policies, platform: info.platform ?? 'EC2' }, ['true']);
+  const name = await registry.ensure(definition);
+  const template = (step: string): JobTemplate => ({ flow: 'SweepFlow', runId: '1', step, attempt: 0, queue: 'q', jobDefinition: name, definition, env: { MF_STEP: step }, io: BENCH_IO, code: BENCH_CODE });
   const watch = (jobs: readonly SubmittedJob[]) => {
     for (const job of jobs) watcher.add({ jobId: job.jobId, size: job.size, firstIndex: job.firstIndex, ref: job.jobName });
     return watcher.run();
@@ -161,7 +167,7 @@ async function submitTenThousand(): Promise<number> {
   const submitter = new BatchSubmitter(new BatchClient({ region: 'us-east-1' }));
   const started = performance.now();
   const jobs = await submitter.submitGroup(
-    { flow: 'SweepFlow', runId: '1', step: 'fit', attempt: 0, queue: 'q', jobDefinition: 'd', command: ['true'], env: { MF_STEP: 'fit' } },
+    { flow: 'SweepFlow', runId: '1', step: 'fit', attempt: 0, queue: 'q', jobDefinition: 'd', definition: taskJobDefinition({ flow: 'SweepFlow', step: 'fit', image: 'python:3.12-slim', policies: effectivePolicies({}), platform: 'EC2' }, ['true']), env: { MF_STEP: 'fit' }, io: BENCH_IO, code: BENCH_CODE },
     10_000,
   );
   const ms = performance.now() - started;

@@ -7,17 +7,15 @@
  * - `Essential container in task exited` — the container exited non-zero;
  * - container reason `OutOfMemoryError: Container killed due to memory usage` (exit 137);
  * - container reason `CannotPullContainerError: …` — the image could not be pulled;
+ * - container reason `CannotStartContainerError: …` — e.g. the image has no `sh` (the loader's first word);
  * - `MISCONFIGURATION:…` / `CAPACITY:…` status reasons on a job stuck in RUNNABLE.
  */
 import type { AttemptDetail, ComputeEnvironmentDetail, JobDetail, ResourceRequirement } from '@aws-sdk/client-batch';
 
-/** The container that runs the user's command in a multi-container job (runner/batch/output-passing.ts). */
+import { RUNTIME_EXIT } from './job-shape';
+
+/** A multi-container job's container that ran the user's command (jobs of earlier versions, still described by `watch`). */
 export const MAIN_CONTAINER = 'main';
-/** The output-passing helpers: inputs down before `main`, outputs up after it. */
-export const FETCH_CONTAINER = 'fetch';
-export const UPLOAD_CONTAINER = 'upload';
-/** Exit codes of the helpers' own failures (beside the user's). */
-export const HELPER_EXIT = { noCli: 90, uploadFailed: 91, killed: 137 } as const;
 
 /** What the user's container reported, for plain (`container`) and multi-container (`ecsProperties`) jobs. */
 export interface PrimaryContainer {
@@ -45,7 +43,7 @@ export function primaryContainer(job: JobView): PrimaryContainer {
   };
 }
 
-export type FailureKind = 'oom' | 'cannot-pull' | 'timeout' | 'host-lost' | 'exit' | 'terminated' | 'unknown';
+export type FailureKind = 'oom' | 'cannot-pull' | 'cannot-start' | 'timeout' | 'host-lost' | 'exit' | 'terminated' | 'unknown';
 
 export interface FailureInfo {
   readonly kind: FailureKind;
@@ -117,36 +115,45 @@ export function classifyFailure(job: Pick<JobDetail, 'statusReason'> & JobView, 
   if (statusReason.startsWith('Terminated') || (/terminat/i.test(statusReason) && exitCode === undefined)) {
     return { kind: 'terminated', message: `terminated: ${statusReason}`, retryable: false };
   }
-  const helper = helperFailure(job, exitCode);
-  if (helper) return helper;
+  if (/CannotStartContainer/i.test(reason) || /CannotStartContainer/i.test(statusReason)) {
+    return {
+      kind: 'cannot-start',
+      message: `the container could not start: ${reason || statusReason}`,
+      hint: 'metaflow-cdk jobs need an image with /bin/sh and python3 (3.8+) — see docs/batch.md, "What an image needs"',
+      retryable: false,
+    };
+  }
+  const runtime = runtimeFailure(exitCode, primary.logStreamName);
+  if (runtime) return runtime;
   if (exitCode !== undefined && exitCode !== 0) {
     return { kind: 'exit', message: `exit code ${exitCode}${statusReason ? `: ${statusReason}` : ''}${reason ? ` (${reason})` : ''}`, retryable: true };
   }
   return { kind: 'unknown', message: statusReason || reason || 'failed without a reason from Batch', retryable: true };
 }
 
-/** A multi-container job that failed in its output-passing helpers rather than in the user's command. */
-function helperFailure(job: JobView, mainExit: number | undefined): FailureInfo | undefined {
-  const containers = job.ecsProperties?.taskProperties?.[0]?.containers ?? job.attempts?.at(-1)?.taskProperties?.[0]?.containers ?? [];
-  const exit = (name: string) => containers.find((c) => c.name === name)?.exitCode;
-  const stream = (name: string) => containers.find((c) => c.name === name)?.logStreamName;
-  const fetch = exit(FETCH_CONTAINER);
-  const upload = exit(UPLOAD_CONTAINER);
-  if (fetch === HELPER_EXIT.noCli || upload === HELPER_EXIT.noCli) {
-    return {
-      kind: 'exit',
-      message: `the output-passing helper image has no AWS CLI and dnf could not install awscli-2 (exit code ${HELPER_EXIT.noCli})`,
-      hint: 'use a helper image with the AWS CLI, or let the subnets reach the Amazon Linux repositories',
-      retryable: true,
-    };
+/**
+ * A job that failed in the task runtime (runner/task-runtime) rather than in the step's command:
+ * its own exit codes, with the line it printed in the task's log.
+ */
+function runtimeFailure(exitCode: number | undefined, stream: string | undefined): FailureInfo | undefined {
+  const log = stream ? ` (its log ${stream} says why)` : '';
+  switch (exitCode) {
+    case RUNTIME_EXIT.noPython:
+      return {
+        kind: 'cannot-start',
+        message: `the image has no python3 on its PATH (exit code ${exitCode})`,
+        hint: 'metaflow-cdk jobs need an image with /bin/sh and python3 (3.8+) — see docs/batch.md, "What an image needs"',
+        retryable: false,
+      };
+    case RUNTIME_EXIT.codeFailed:
+      return { kind: 'exit', message: `the flow's code package could not be downloaded or unpacked (exit code ${exitCode})${log}`, hint: 'check that the job role can read the datastore bucket', retryable: true };
+    case RUNTIME_EXIT.fetchFailed:
+      return { kind: 'exit', message: `its inputs could not be fetched from the datastore (exit code ${exitCode})${log}`, retryable: true };
+    case RUNTIME_EXIT.uploadFailed:
+      return { kind: 'exit', message: `its outputs could not be uploaded to the datastore (exit code ${exitCode})${log}`, retryable: true };
+    default:
+      return undefined;
   }
-  if (fetch !== undefined && fetch !== 0) {
-    return { kind: 'exit', message: `its inputs could not be fetched from the datastore (fetch container exit code ${fetch}; the reason is in the task's log${stream(FETCH_CONTAINER) ? ` and ${stream(FETCH_CONTAINER)}` : ''})`, retryable: true };
-  }
-  if (upload === HELPER_EXIT.uploadFailed && (mainExit ?? 0) === 0) {
-    return { kind: 'exit', message: `its outputs could not be uploaded to the datastore (upload container exit code ${upload}${stream(UPLOAD_CONTAINER) ? `; see ${stream(UPLOAD_CONTAINER)}` : ''})`, retryable: true };
-  }
-  return undefined;
 }
 
 /** The resources a job asked for, from its container detail. */

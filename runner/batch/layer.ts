@@ -11,29 +11,27 @@
  *   each child's result held until the orchestrator releases that child; a retried child (attempt
  *   > 0), or a child whose predecessor did not succeed inside the array → a plain job for its
  *   index. Job definitions come from the step (runner/policy/batch.ts) through the registry.
- * - On an S3 datastore every job is the output-passing multi-container job
- *   (runner/batch/output-passing.ts): its helpers mirror the keys the task's contract names
- *   (inputs' committed outputs, items, input-path lists, caught file) under the container's
- *   MF_DATASTORE_ROOT and upload MF_OUTPUT_DIR to the attempt's key. On a local directory root
- *   (the simulated containers of the tests share this machine's file system) a plain job.
+ * - Every job has the one-container shape of runner/batch/job-shape.ts: the task runtime in the
+ *   container mirrors the keys the task's contract names (inputs' committed outputs, items,
+ *   input-path lists, caught file) from the S3 datastore under MF_DATASTORE_ROOT, runs the step
+ *   in the flow's code package and uploads MF_OUTPUT_DIR to the attempt's key. The datastore
+ *   must be S3 and the run's code package uploaded (`codePackageUrl`).
  * - One watcher loop per run (BatchWatcher) turns job states into `started` / `finished`; logs
  *   are tailed from CloudWatch (`all`), or only the last lines after a failure (`failed`).
  * - `cancelAll` / `forceStop` terminate every job of the run not known to be finished.
  */
-import { mkdir } from 'node:fs/promises';
 import type { BatchClient } from '@aws-sdk/client-batch';
 import type { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { AttemptRef, attemptName, cachedChildReads, ChildReads, childEnvironment, childTaskId, contractKeys, TASK_ID_PLACEHOLDER, TaskTemplate } from '../contract';
 import { layout } from '../datastore/layout';
 import { Datastore } from '../datastore/types';
 import { FlowGraph } from '../flow/validate';
-import { BatchStepOptions, batchJobDefinition, effectivePolicies } from '../policy';
+import { BatchStepOptions, effectivePolicies } from '../policy';
 import { AttemptListener, AttemptResult, ChildAttempt, ComputeLayer, LayerContext, TaskGroup } from '../compute/types';
 import { ApiCallCounter, apiCallsLine } from './api-calls';
 import { attemptResultOf } from './attempt-result';
 import { BatchCheckStep, checkBatchFlow } from './check';
-import { OutputPassingIo, outputPassingJobDefinition } from './output-passing';
-import { childBootstrapCommand, FOREACH_ITEMS_FILE_ENV, TASK_ID_PREFIX_ENV, WAIT_FOR_INPUTS_ENV } from './child-bootstrap';
+import { FOREACH_ITEMS_FILE_ENV, TASK_ID_PREFIX_ENV, TaskCode, TaskIo, taskJobDefinition } from './job-shape';
 import { REAL_CLOCK } from './clock';
 import { JobDefinitionRegistry } from './job-definitions';
 import { LogTailer } from './log-tailer';
@@ -64,10 +62,16 @@ export interface BatchComputeLayerOptions {
   /** Where lines for people go (stuck jobs, spot reclaims, terminations). @default dropped */
   readonly notice?: (line: string) => void;
   /**
-   * The output-passing helpers' image (S3 datastore), with a POSIX shell and the AWS CLI or dnf.
-   * @default DEFAULT_HELPER_IMAGE (runner/batch/output-passing.ts)
+   * The run's code package on S3 (runner/package), which every job's loader downloads; required
+   * before the first submit.
+   * @default - none: submitting fails with a message
    */
-  readonly helperImage?: string;
+  readonly codePackageUrl?: string;
+  /**
+   * The datastore bucket's region, for the runtime's signed S3 requests.
+   * @default - the job's own region
+   */
+  readonly s3Region?: string;
 }
 
 /** How long fetch waits for an input's status.json the runner writes right after committing it. */
@@ -190,6 +194,9 @@ export class BatchComputeLayer implements ComputeLayer {
   }
 
   open(context: LayerContext): void {
+    if (!context.datastore.root.startsWith('s3://')) {
+      throw new Error(`AWS Batch containers cannot reach the datastore ${context.datastore.root}: run on Batch with an S3 datastore (--datastore s3)`);
+    }
     this.datastore = context.datastore;
     this.listener = context.listener;
     this.reads = cachedChildReads((key) => context.datastore.get(key));
@@ -247,7 +254,7 @@ export class BatchComputeLayer implements ComputeLayer {
   }
 
   /** The group's array, when its children can run as one: all at once, or after an array. */
-  private async maybeSubmitArray(gs: GroupState, group: TaskGroup, base: Omit<JobTemplate, 'attempt' | 'env' | 'command'>): Promise<void> {
+  private async maybeSubmitArray(gs: GroupState, group: TaskGroup, base: Omit<JobTemplate, 'attempt' | 'env' | 'io'>): Promise<void> {
     const t = group.template;
     const fanOut = `${t.step}|${t.foreach!.taskIdPrefix}|${t.foreach!.split.step}/${t.foreach!.split.taskId}`;
     if (this.fanOutsWithArray.has(fanOut) || group.children.some((c) => c.attempt !== 0)) return;
@@ -256,9 +263,8 @@ export class BatchComputeLayer implements ComputeLayer {
     if (!allAtOnce && !followed?.array) return;
     this.fanOutsWithArray.add(fanOut);
     const env = await this.arrayEnvironment(t);
-    if (followed) env[WAIT_FOR_INPUTS_ENV] = '1';
-    const io = this.s3Root ? await this.arrayIo(t, env, !!followed) : undefined;
-    gs.array = await this.submitter.submitGroup({ ...base, attempt: 0, env, command: childBootstrapCommand(t.command), io }, t.foreach!.count, followed?.array);
+    const io = await this.arrayIo(t, env, !!followed);
+    gs.array = await this.submitter.submitGroup({ ...base, attempt: 0, env, io }, t.foreach!.count, followed?.array);
     for (const job of gs.array) this.watch({ jobId: job.jobId, size: job.size, firstIndex: job.firstIndex, queue: job.queue, ref: { groupId: t.groupId, attempt: 0, array: true } satisfies JobHandle });
   }
 
@@ -278,34 +284,20 @@ export class BatchComputeLayer implements ComputeLayer {
     if (held.finished) void this.reportFinished(gs.template, c.index, 0, held.finished.outcome, held.finished.externalId);
   }
 
-  private async submitPlain(gs: GroupState, base: Omit<JobTemplate, 'attempt' | 'env' | 'command'>, c: ChildAttempt): Promise<void> {
+  private async submitPlain(gs: GroupState, base: Omit<JobTemplate, 'attempt' | 'env' | 'io'>, c: ChildAttempt): Promise<void> {
     const t = gs.template;
     gs.outside.add(c.index);
     const ref = this.ref(t, c.index, c.attempt);
     const env = await childEnvironment(t, c.index, c.attempt, this.reads!);
-    let io: OutputPassingIo | undefined;
-    if (this.s3Root) io = await this.plainIo(ref, env);
-    else env.MF_OUTPUT_DIR = await this.outputDir(ref);
-    const template: JobTemplate = { ...base, attempt: c.attempt, env, command: t.command, io };
+    const io = await this.plainIo(ref, env);
+    const template: JobTemplate = { ...base, attempt: c.attempt, env, io };
     const job = t.foreach ? await this.submitter.resubmitChild(template, c.index, childTaskId(t, c.index)) : await this.submitter.submitTask(template, childTaskId(t, c.index));
     this.watch({ jobId: job.jobId, size: 1, firstIndex: c.index, queue: job.queue, ref: { groupId: t.groupId, attempt: c.attempt, array: false } satisfies JobHandle });
   }
 
-  /** Where an attempt writes: the datastore root + the attempt's key (made here when the root is a local directory). */
-  private async outputDir(ref: AttemptRef): Promise<string> {
-    const key = this.datastore!.attemptOutputs(ref);
-    const local = this.datastore!.localPath(key);
-    if (local !== undefined) {
-      await mkdir(local, { recursive: true });
-      return local;
-    }
-    return `${this.datastore!.root}/${key}`;
-  }
-
-  /** The S3 root when tasks reach the datastore through output passing; undefined for a local directory. */
-  private get s3Root(): string | undefined {
-    const root = this.datastore?.root;
-    return root?.startsWith('s3://') ? root : undefined;
+  /** The S3 datastore root (open() refuses any other). */
+  private get s3Root(): string {
+    return this.datastore!.root;
   }
 
   /**
@@ -313,7 +305,7 @@ export class BatchComputeLayer implements ComputeLayer {
    * the runner writes it right after the commit), the contract's files its environment names,
    * and its output to the attempt's key. A long input list goes to fetch as the list's key.
    */
-  private async plainIo(ref: AttemptRef, env: Readonly<Record<string, string>>): Promise<OutputPassingIo> {
+  private async plainIo(ref: AttemptRef, env: Readonly<Record<string, string>>): Promise<TaskIo> {
     let fetchLists: string[] = [];
     let inputs: string[] = [];
     if (env.MF_INPUT_PATHS_FILE) fetchLists = [env.MF_INPUT_PATHS_FILE];
@@ -340,7 +332,7 @@ export class BatchComputeLayer implements ComputeLayer {
    * inputs (a later body step started by N_TO_N waits as long as the predecessor may run), the
    * caught file, and the output to the child's attempt-0 key.
    */
-  private async arrayIo(t: TaskTemplate, env: Readonly<Record<string, string>>, follows: boolean): Promise<OutputPassingIo> {
+  private async arrayIo(t: TaskTemplate, env: Readonly<Record<string, string>>, follows: boolean): Promise<TaskIo> {
     const inputs = t.inputPathsFile !== undefined ? [] : (t.inputPaths ?? []);
     const files = [env[FOREACH_ITEMS_FILE_ENV], env.MF_CAUGHT_FILE].filter((k): k is string => !!k);
     return {
@@ -353,21 +345,18 @@ export class BatchComputeLayer implements ComputeLayer {
     };
   }
 
-  /** The overrides every child of an array shares; child values derive in the container (child-bootstrap.ts). */
+  /** The overrides every child of an array shares; child values derive in the container (the task runtime). */
   private async arrayEnvironment(t: TaskTemplate): Promise<Record<string, string>> {
-    const placeholder: AttemptRef = { flow: t.flow, runId: t.runId, step: t.step, taskId: TASK_ID_PLACEHOLDER, attempt: 0 };
-    const key = this.datastore!.attemptOutputs(placeholder);
     return {
       ...t.env,
       MF_RETRY_COUNT: '0',
       [TASK_ID_PREFIX_ENV]: t.foreach!.taskIdPrefix,
       [FOREACH_ITEMS_FILE_ENV]: contractKeys.foreachItems(t.foreach!.split),
-      MF_OUTPUT_DIR: `${this.datastore!.root}/${key}`,
       ...(t.inputPathsFile !== undefined ? { MF_INPUT_PATHS_FILE: t.inputPathsFile } : { MF_INPUT_PATHS: (t.inputPaths ?? []).join(',') }),
     };
   }
 
-  private async jobTemplate(t: TaskTemplate): Promise<Omit<JobTemplate, 'attempt' | 'env' | 'command'>> {
+  private async jobTemplate(t: TaskTemplate): Promise<Omit<JobTemplate, 'attempt' | 'env' | 'io'>> {
     const options = this.stepOptions.get(t.step);
     const queue = queueForStep(this.settings, { queue: options?.queue, gpu: t.policies.resources.gpu });
     const info = this.queueInfo.get(queue) ?? (await this.queues.inspect(queue));
@@ -381,8 +370,22 @@ export class BatchComputeLayer implements ComputeLayer {
       executionRoleArn: this.settings.executionRoleArn,
       options,
     };
-    const definition = this.s3Root ? outputPassingJobDefinition(input, { helperImage: this.options.helperImage }) : batchJobDefinition(input);
-    return { flow: t.flow, runId: t.runId, step: t.step, queue: info.arn ?? queue, jobDefinition: await this.registry.ensure(definition), tags: options?.tags };
+    const definition = taskJobDefinition(input, t.command);
+    return {
+      flow: t.flow,
+      runId: t.runId,
+      step: t.step,
+      queue: info.arn ?? queue,
+      jobDefinition: await this.registry.ensure(definition),
+      definition,
+      code: this.code(),
+      tags: options?.tags,
+    };
+  }
+
+  private code(): TaskCode {
+    if (!this.options.codePackageUrl) throw new Error('no code package for the run: the Batch layer needs BatchComputeLayerOptions.codePackageUrl (the CLI uploads one per run)');
+    return { codeUrl: this.options.codePackageUrl, ...(this.options.s3Region ? { region: this.options.s3Region } : {}) };
   }
 
   // ---- watching ----------------------------------------------------------------------------------

@@ -10,8 +10,9 @@ import { BatchClient, JobDependency, SubmitJobCommand, SubmitJobCommandInput, Su
 import { BATCH_LIMITS, batchJobTags, BatchTaskIdentity } from '../policy/batch';
 import { ApiCallCounter } from './api-calls';
 import { arrayJobName, taskJobName } from './names';
-import { OutputPassingIo, outputPassingOverrides } from './output-passing';
-import { ARRAY_INDEX_OFFSET_ENV, containerOverrides } from './overrides';
+import type { RegisterJobDefinitionCommandInput } from '@aws-sdk/client-batch';
+import { checkSubmitJobSize, TaskCode, taskContainerOverrides, TaskIo } from './job-shape';
+import { ARRAY_INDEX_OFFSET_ENV } from './overrides';
 
 /** What every job of a task or group shares. */
 export interface JobTemplate {
@@ -20,19 +21,18 @@ export interface JobTemplate {
   readonly step: string;
   readonly attempt: number;
   readonly queue: string;
+  /** The registered definition's name (or ARN). */
   readonly jobDefinition: string;
-  readonly command: readonly string[];
+  /** The definition itself: its command counts toward ECS's budget with the overrides (job-shape.ts). */
+  readonly definition: Pick<RegisterJobDefinitionCommandInput, 'containerProperties'>;
   /** The task contract; for a group, the same for every child (per-child values derive from the index). */
   readonly env: Readonly<Record<string, string>>;
   /** User tags (validated by checkBatchStep). */
   readonly tags?: Readonly<Record<string, string>>;
-  /**
-   * What the output-passing helpers move, when `jobDefinition` is the multi-container one
-   * (runner/batch/output-passing.ts): the job then gets `ecsPropertiesOverride` instead of
-   * `containerOverrides`.
-   * @default - none: a plain container job
-   */
-  readonly io?: OutputPassingIo;
+  /** What the task runtime moves (for a group, every child's, with `{taskId}` placeholders). */
+  readonly io: TaskIo;
+  /** The code package and its region. */
+  readonly code: TaskCode;
 }
 
 /** One submitted job: a plain job (size 1) or an array parent. */
@@ -118,14 +118,13 @@ export class BatchSubmitter {
       jobName,
       jobQueue: template.queue,
       jobDefinition: template.jobDefinition,
-      ...(template.io
-        ? { ecsPropertiesOverride: outputPassingOverrides(what, template.command, env, template.io) }
-        : { containerOverrides: containerOverrides(what, template.command, env) }),
+      containerOverrides: taskContainerOverrides(what, template.definition, env, template.io, template.code),
       tags: batchJobTags(identity, template.tags),
       propagateTags: true,
       ...(size > 1 ? { arrayProperties: { size } } : {}),
       ...(dependsOn.length > 0 ? { dependsOn } : {}),
     };
+    checkSubmitJobSize(what, input);
     const out = await this.calls.send<SubmitJobCommandOutput>(this.batch, new SubmitJobCommand(input));
     if (!out.jobId) throw new Error(`SubmitJob returned no job id for ${jobName}`);
     return { jobId: out.jobId, jobName, queue: template.queue, size, firstIndex };

@@ -27,8 +27,6 @@ export interface LayerFlags extends BatchSettingFlags {
   readonly compute?: string;
   /** `--logs all|failed|none` (Batch). */
   readonly logs?: string;
-  /** `--helper-image` (Batch on an S3 datastore: the output-passing helpers' image). */
-  readonly helperImage?: string;
   /** `--poll-interval <seconds>` (Batch: the shortest time between two looks at a job). */
   readonly pollInterval?: string;
 }
@@ -47,7 +45,7 @@ const COMPUTE_LAYERS = ['local', 'batch'];
 
 export function makeLayer(flags: LayerFlags, maxWorkers: number | undefined, context: Pick<CommandContext, 'env' | 'stderr'>): ComputeLayer {
   const name = flags.compute ?? 'local';
-  const batchOnly = (['queue', 'gpuQueue', 'jobRole', 'executionRole', 'region', 'logs', 'helperImage', 'pollInterval'] as const).filter((k) => flags[k] !== undefined);
+  const batchOnly = (['queue', 'gpuQueue', 'jobRole', 'executionRole', 'region', 'logs', 'pollInterval'] as const).filter((k) => flags[k] !== undefined);
   if (name === 'local') {
     if (batchOnly.length) throw new UserInputError(`${batchOnly.map(flagName).join(', ')} only appl${batchOnly.length === 1 ? 'ies' : 'y'} to --compute batch`);
     return new LocalComputeLayer({ maxWorkers });
@@ -68,7 +66,6 @@ export function makeLayer(flags: LayerFlags, maxWorkers: number | undefined, con
       batch: clients.batch,
       logs: clients.logs,
       logMode: logMode as BatchLogMode,
-      helperImage: flags.helperImage,
       ...(pollMs !== undefined ? { watcher: { minIntervalMs: pollMs } } : {}),
       notice: (line) => context.stderr.write(`metaflow-cdk: ${line}\n`),
     });

@@ -14,7 +14,6 @@ interface RunFlags extends DatastoreFlags {
   jobRole?: string;
   executionRole?: string;
   region?: string;
-  helperImage?: string;
   pollInterval?: string;
   logs?: string;
 }
@@ -34,7 +33,6 @@ export const registerRun: CommandRegistrar = (program, context) => {
     .option('--execution-role <arn>', 'Batch on Fargate: execution role (default: METAFLOW_ECS_FARGATE_EXECUTION_ROLE)')
     .option('--region <region>', 'Batch: AWS region (default: AWS_REGION or the profile)')
     .option('--poll-interval <seconds>', 'Batch: the shortest time between two looks at a job (default 5; longer-running jobs are looked at less often, up to every 120 s)')
-    .option('--helper-image <image>', 'Batch: image of the containers that move a task\'s inputs and outputs through S3 (default: Amazon Linux 2023)')
     .option('--logs <which>', 'Batch: task logs from CloudWatch: all, failed (last lines of failed tasks) or none (default: all)')
     .option('--json', 'print the run record as JSON on stdout (progress goes to stderr)')
     .addHelpText('after', '\nExit codes: 0 the flow succeeded, 1 it failed, 2 bad input (nothing ran), 130 interrupted.');

@@ -1,1 +1,339 @@
-"""metaflow-cdk task runtime (placeholder; the real one lands with the one-container job shape)."""
+"""metaflow-cdk task runtime: runs one task (or one array child) inside an AWS Batch container.
+
+Stage 0 (stage0.py, in the job definition's command) downloaded the flow's code package from S3,
+unpacked it into the working directory and calls ``main(argv, rq)`` with ``rq``, its signed S3
+request function. This module then does what the task contract (README, "The task contract")
+promises on every compute layer:
+
+1. works out which task it is: for an array child, index = MF_ARRAY_INDEX_OFFSET +
+   AWS_BATCH_JOB_ARRAY_INDEX and task id = MF_TASK_ID_PREFIX + index; ``{taskId}`` and
+   ``{index}`` in the environment's keys and paths become those values;
+2. mirrors exactly the datastore keys the task needs (its inputs' committed outputs, the foreach
+   items, input-path lists, caught failures) from S3 to a local directory, waiting first for keys
+   another job commits (an input's status.json), and makes that directory MF_DATASTORE_ROOT;
+3. runs the step's command (the argv) in the code package's directory, with MF_OUTPUT_DIR in the
+   mirror; its output streams are the container's (CloudWatch Logs), signals are passed on;
+4. uploads what the attempt wrote to its output key, and - when no runner commits (Step
+   Functions) - commits it to the task path and writes the task's status.json;
+5. exits with the command's exit code, or with one of the runtime's own codes (EXIT below) and
+   one line on stderr saying what failed.
+
+Python 3.8+ standard library only: an image needs /bin/sh and python3, nothing else.
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import xml.etree.ElementTree as ET
+
+# The runtime's own exit codes (runner/batch/failures.ts reads them; keep both in step).
+EXIT = {"no_python": 90, "upload_failed": 91, "fetch_failed": 92, "code_failed": 93}
+
+IO_ENV = (
+    "MF_DATASTORE_URL", "MF_FETCH_KEYS", "MF_FETCH_CHILDREN", "MF_FETCH_LISTS", "MF_WAIT_KEYS",
+    "MF_WAIT_SECONDS", "MF_OUTPUT_KEY", "MF_COMMIT_KEY", "MF_COMMIT_INPUTS", "MF_COMMIT_INPUTS_FILE",
+    "MF_FOREACH_ITEMS_JSON", "MF_CODE_URL", "MF_WORK_DIR", "MF_S3_REGION", "MF_ARRAY_INDEX_OFFSET",
+    "MF_TASK_ID_PREFIX", "MF_FOREACH_ITEMS_FILE", "MF_JOIN_INPUT_PREFIX", "MF_JOIN_INPUT_COUNT",
+)
+MAX_INLINE_CHARS = 4096
+S3_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
+
+
+class Failure(Exception):
+    def __init__(self, code, message):
+        super().__init__(message)
+        self.code = code
+
+
+def say(message):
+    sys.stderr.write("metaflow-cdk: %s\n" % message)
+    sys.stderr.flush()
+
+
+class Store:
+    """The S3 datastore root (s3://bucket[/prefix]) through stage 0's signed requests."""
+
+    def __init__(self, url, rq):
+        rest = url[len("s3://"):]
+        self.url = url.rstrip("/")
+        self.bucket, _, prefix = rest.partition("/")
+        self.base = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self.rq = rq
+
+    def _call(self, method, key="", query=None, body=None, tries=6):
+        for attempt in range(tries):
+            try:
+                with self.rq(method, self.bucket, key, query or {}, body) as response:
+                    return response.read()
+            except urllib.error.HTTPError as e:
+                if e.code < 500 and e.code != 429:
+                    raise
+                error = e
+            except (urllib.error.URLError, OSError) as e:
+                error = e
+            if attempt < tries - 1:
+                time.sleep(min(2 ** attempt, 10))
+        raise error
+
+    def exists(self, key):
+        try:
+            self._call("HEAD", self.base + key)
+            return True
+        except urllib.error.HTTPError as e:
+            if e.code in (403, 404):
+                return False
+            raise
+
+    def get(self, key):
+        return self._call("GET", self.base + key)
+
+    def put(self, key, body):
+        self._call("PUT", self.base + key, body=body)
+
+    def list(self, prefix):
+        """Keys under prefix (relative to the root), every page."""
+        keys, token = [], None
+        while True:
+            query = {"list-type": "2", "prefix": self.base + prefix}
+            if token:
+                query["continuation-token"] = token
+            root = ET.fromstring(self._call("GET", "", query))
+            for item in root.iter(S3_NS + "Key"):
+                keys.append(item.text[len(self.base):])
+            token_el = root.find(S3_NS + "NextContinuationToken")
+            if token_el is None or not token_el.text:
+                return keys
+            token = token_el.text
+
+
+class Task:
+    def __init__(self, env, rq):
+        self.env = env
+        self.work = env.get("MF_WORK_DIR", "/tmp/mfcdk")
+        self.root = self.work + "/root"
+        self.code_dir = os.getcwd()
+        url = env.get("MF_DATASTORE_URL", "")
+        if not url.startswith("s3://"):
+            raise Failure(EXIT["fetch_failed"], "MF_DATASTORE_URL must be s3://bucket[/prefix], got %r" % url)
+        self.store = Store(url, rq)
+        array_index = env.get("AWS_BATCH_JOB_ARRAY_INDEX")
+        self.index = int(env.get("MF_ARRAY_INDEX_OFFSET", "0") or 0) + int(array_index or 0)
+        self.child = "MF_TASK_ID_PREFIX" in env
+        self.task_id = env.get("MF_TASK_ID_PREFIX", "") + str(self.index) if self.child else env.get("MF_TASK_ID", "0")
+
+    def sub(self, text):
+        return text.replace("{taskId}", self.task_id).replace("{index}", str(self.index))
+
+    def words(self, name):
+        return [self.sub(w) for w in self.env.get(name, "").split()]
+
+    def local(self, key):
+        return os.path.join(self.root, key)
+
+    # ---- inputs -----------------------------------------------------------------------------
+
+    def wait_for(self, key, limit):
+        waited, delay = 0, 1
+        while not self.store.exists(key):
+            if waited >= limit:
+                raise Failure(EXIT["fetch_failed"], "%s/%s does not exist after waiting %ds for it" % (self.store.url, key, waited))
+            time.sleep(delay)
+            waited += delay
+            delay = min(delay * 2, 30)
+
+    def fetch_file(self, key):
+        path = self.local(key)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        try:
+            data = self.store.get(key)
+        except urllib.error.HTTPError as e:
+            raise Failure(EXIT["fetch_failed"], "could not fetch %s/%s (HTTP %d: missing from the datastore, or the job role cannot read it)" % (self.store.url, key, e.code))
+        with open(path, "wb") as out:
+            out.write(data)
+
+    def fetch_prefix(self, prefix, skip):
+        keys = [k for k in self.store.list(prefix) if not skip(k[len(prefix):].split("/"))]
+        if not keys:
+            raise Failure(EXIT["fetch_failed"], "nothing to fetch at %s/%s (an input of this task is missing from the datastore)" % (self.store.url, prefix))
+        for key in keys:
+            self.fetch_file(key)
+
+    def fetch_key(self, key):
+        if key.endswith("/"):
+            # a task path's committed outputs, without its attempts' copies
+            self.fetch_prefix(key, lambda parts: parts[0].startswith("attempt-"))
+        else:
+            self.fetch_file(key)
+
+    def fetch_inputs(self):
+        limit = int(self.env.get("MF_WAIT_SECONDS", "3600") or 3600)
+        for key in self.words("MF_WAIT_KEYS"):
+            self.wait_for(key, limit)
+        for key in self.words("MF_FETCH_KEYS"):
+            self.fetch_key(key)
+        for prefix in self.words("MF_FETCH_CHILDREN"):
+            # every child of a step in one listing, without each child's attempt-* copies
+            self.fetch_prefix(prefix, lambda parts: len(parts) > 1 and parts[1].startswith("attempt-"))
+        for key in self.words("MF_FETCH_LISTS"):
+            self.fetch_file(key)
+            for path in self.read_lines(key):
+                self.wait_for(path + "/status.json", limit)
+                self.fetch_key(path + "/")
+        items_json = self.env.get("MF_FOREACH_ITEMS_JSON")
+        if items_json:
+            self.items_file_from_json(self.sub(items_json))
+
+    def read_lines(self, key):
+        with open(self.local(key), encoding="utf-8") as f:
+            return [line.strip() for line in f if line.strip()]
+
+    def items_file_from_json(self, key):
+        items_file = self.sub(self.env.get("MF_FOREACH_ITEMS_FILE", ""))
+        if not items_file:
+            raise Failure(EXIT["fetch_failed"], "MF_FOREACH_ITEMS_JSON needs MF_FOREACH_ITEMS_FILE")
+        try:
+            items = json.loads(self.store.get(key).decode("utf-8"))
+        except urllib.error.HTTPError as e:
+            raise Failure(EXIT["fetch_failed"], "could not fetch the foreach items %s/%s (HTTP %d)" % (self.store.url, key, e.code))
+        if not isinstance(items, list):
+            raise Failure(EXIT["fetch_failed"], "%s/%s is not a JSON array" % (self.store.url, key))
+        path = self.local(items_file)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w", encoding="utf-8") as out:
+            out.write("".join(json.dumps(x, separators=(",", ":"), ensure_ascii=False) + "\n" for x in items))
+
+    # ---- the command --------------------------------------------------------------------------
+
+    def task_environment(self, output_dir):
+        env = {k: v for k, v in self.env.items() if k not in IO_ENV}
+        env["MF_DATASTORE_ROOT"] = self.root
+        env["MF_OUTPUT_DIR"] = output_dir
+        env["MF_TASK_ID"] = self.task_id
+        for name in ("MF_INPUT_PATHS", "MF_INPUT_PATHS_FILE"):
+            if name in env:
+                env[name] = self.sub(env[name])
+        if self.child:
+            env["MF_FOREACH_INDEX"] = str(self.index)
+            self.foreach_item(env)
+        join_prefix = self.env.get("MF_JOIN_INPUT_PREFIX")
+        if join_prefix is not None and env.get("MF_INPUT_PATHS_FILE"):
+            # a foreach join on Step Functions: the children are numbered, the list is derived
+            count = int(self.env.get("MF_JOIN_INPUT_COUNT", "0") or 0)
+            path = self.local(env["MF_INPUT_PATHS_FILE"])
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "w", encoding="utf-8") as out:
+                out.write("".join("%s%d\n" % (join_prefix, i) for i in range(count)))
+        return env
+
+    def foreach_item(self, env):
+        items_file = self.sub(self.env.get("MF_FOREACH_ITEMS_FILE", ""))
+        if not items_file:
+            return
+        with open(self.local(items_file), encoding="utf-8") as f:
+            for i, line in enumerate(f):
+                if i == self.index:
+                    break
+            else:
+                raise Failure(EXIT["fetch_failed"], "the foreach items file %s has no line %d" % (items_file, self.index))
+        line = line.rstrip("\n")
+        value = json.loads(line)
+        text = value if isinstance(value, str) else line
+        if len(text) <= MAX_INLINE_CHARS:
+            env["MF_FOREACH_ITEM"] = text
+        else:
+            key = "%s/foreach-item-%d.json" % (os.path.dirname(items_file), self.index)
+            with open(self.local(key), "w", encoding="utf-8") as out:
+                out.write(line)
+            env["MF_FOREACH_ITEM_FILE"] = key
+
+    def run(self, argv, env):
+        if not argv:
+            raise Failure(EXIT["fetch_failed"], "no command to run")
+        try:
+            child = subprocess.Popen(argv, cwd=self.code_dir, env=env, start_new_session=True)
+        except FileNotFoundError:
+            say("%s: command not found in this image (PATH=%s)" % (argv[0], env.get("PATH", "")))
+            return 127
+        except PermissionError:
+            say("%s: permission denied (is it executable?)" % argv[0])
+            return 126
+
+        def forward(signum, _frame):
+            try:
+                os.killpg(child.pid, signum)
+            except ProcessLookupError:
+                pass
+
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, forward)
+        code = child.wait()
+        return 128 - code if code < 0 else code
+
+    # ---- outputs ------------------------------------------------------------------------------
+
+    def upload_dir(self, directory, key_prefix):
+        for folder, _dirs, files in os.walk(directory):
+            for name in sorted(files):
+                path = os.path.join(folder, name)
+                rel = os.path.relpath(path, directory).replace(os.sep, "/")
+                with open(path, "rb") as f:
+                    self.store.put("%s/%s" % (key_prefix, rel), f.read())
+
+    def has_files(self, directory):
+        return any(files for _folder, _dirs, files in os.walk(directory))
+
+    def commit(self, output_dir, output_key, code):
+        commit_key = self.sub(self.env["MF_COMMIT_KEY"])
+        ok = code == 0
+        if ok and self.has_files(output_dir):
+            self.upload_dir(output_dir, commit_key)
+        inputs = [p for p in self.sub(self.env.get("MF_COMMIT_INPUTS", "")).split(",") if p]
+        inputs_file = self.env.get("MF_COMMIT_INPUTS_FILE")
+        if inputs_file:
+            inputs = ["/".join(p.split("/")[-2:]) for p in self.read_lines(self.sub(inputs_file))]
+        attempt = {"attempt": int(output_key.rsplit("attempt-", 1)[-1]), "status": "succeeded" if ok else "failed", "exitCode": code,
+                   "finishedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        if not ok:
+            attempt["reason"] = "exit code %d" % code
+        if self.env.get("AWS_BATCH_JOB_ID"):
+            attempt["externalId"] = self.env["AWS_BATCH_JOB_ID"]
+        status = {"step": commit_key.split("/")[-2], "taskId": commit_key.split("/")[-1], "status": attempt["status"], "inputs": inputs}
+        if self.child:
+            status["foreachIndex"] = self.index
+        status["attempts"] = [attempt]
+        self.store.put(commit_key + "/status.json", json.dumps(status, separators=(",", ":")).encode("utf-8"))
+
+    def upload(self, output_dir, code):
+        output_key = self.sub(self.env.get("MF_OUTPUT_KEY", ""))
+        try:
+            if self.has_files(output_dir):
+                self.upload_dir(output_dir, output_key)
+            if self.env.get("MF_COMMIT_KEY"):
+                self.commit(output_dir, output_key, code)
+        except (urllib.error.URLError, OSError) as e:
+            say("uploading the outputs to %s/%s/ failed: %s" % (self.store.url, output_key, e))
+            return code if code != 0 else EXIT["upload_failed"]
+        return code
+
+
+def main(argv, rq):
+    try:
+        task = Task(dict(os.environ), rq)
+        output_key = task.sub(task.env.get("MF_OUTPUT_KEY", ""))
+        if not output_key:
+            raise Failure(EXIT["fetch_failed"], "MF_OUTPUT_KEY is not set")
+        task.fetch_inputs()
+        output_dir = task.local(output_key)
+        os.makedirs(output_dir, exist_ok=True)
+        env = task.task_environment(output_dir)
+    except Failure as f:
+        say(str(f))
+        return f.code
+    except (urllib.error.URLError, OSError) as e:
+        say("could not fetch the task's inputs: %s" % e)
+        return EXIT["fetch_failed"]
+    code = task.run(argv, env)
+    return task.upload(output_dir, code)
