@@ -179,11 +179,11 @@ export interface FlowStateMachineProps {
   readonly removalPolicy?: RemovalPolicy;
 
   /**
-   * The output-passing helper image of multi-container steps.
+   * The S3 URL of the flow's code package, which every job's loader downloads.
    *
-   * @default - the compiler's default (DEFAULT_HELPER_IMAGE of runner/batch/output-passing.ts)
+   * @default - TODO(code packages): packed at synth and copied at deploy
    */
-  readonly helperImage?: string;
+  readonly codePackageUrl?: string;
 }
 
 /** Attributes to import a flow's state machine by name. */
@@ -314,7 +314,7 @@ export class FlowStateMachine extends FlowStateMachineBase {
         datastoreRoot: `s3://${standIns.bucketName(datastore.bucket.bucketName)}/${datastore.sysrootPrefix}`,
         partition: standIns.partition(stack.partition),
         params,
-        helperImage: props.helperImage,
+        codePackageUrl: props.codePackageUrl ?? `s3://${standIns.bucketName(datastore.bucket.bucketName)}/${datastore.sysrootPrefix}/${flow.name}/data/00/${'0'.repeat(40)}`,
       });
     } catch (err) {
       if (!(err instanceof UserInputError)) throw err;

@@ -30,6 +30,15 @@ export const TASK_ID_PREFIX_ENV = 'MF_TASK_ID_PREFIX';
 /** Key (relative to MF_DATASTORE_ROOT) of the fan-out's items file, one JSON value per line. */
 export const FOREACH_ITEMS_FILE_ENV = 'MF_FOREACH_ITEMS_FILE';
 
+/**
+ * A foreach join on Step Functions: nothing runs between the body's last array job and the join
+ * to write the join's input-path list (up to 10,000 paths and more, beyond a state's 256 KiB),
+ * but children are numbered, so the runtime derives it: `<MF_JOIN_INPUT_PREFIX><i>` for i = 0 …
+ * MF_JOIN_INPUT_COUNT − 1, written to MF_INPUT_PATHS_FILE in the mirror.
+ */
+export const JOIN_INPUT_PREFIX_ENV = 'MF_JOIN_INPUT_PREFIX';
+export const JOIN_INPUT_COUNT_ENV = 'MF_JOIN_INPUT_COUNT';
+
 /** The runtime's own exit codes (mfcdk_task.py's EXIT; failures.ts explains them). */
 export const RUNTIME_EXIT = { noPython: 90, uploadFailed: 91, fetchFailed: 92, codeFailed: 93 } as const;
 

@@ -148,7 +148,6 @@ export function paramRecord(given: readonly string[]): Record<string, string> {
 export interface CompileFlags extends BatchSettingFlags {
   readonly param?: string[];
   readonly with?: string[];
-  readonly helperImage?: string;
 }
 
 /** Add the options of {@link CompileFlags} (the flags replace Metaflow config keys). */
@@ -160,12 +159,16 @@ export function addCompileOptions(cmd: Command, paramHelp: string): Command {
     .option('--gpu-queue <name>', 'job queue of GPU steps (default: METAFLOW_BATCH_JOB_QUEUE_GPU, else --queue)')
     .option('--job-role <arn>', 'role of the containers (default: METAFLOW_ECS_S3_ACCESS_IAM_ROLE)')
     .option('--execution-role <arn>', 'Fargate execution role (default: METAFLOW_ECS_FARGATE_EXECUTION_ROLE)')
-    .option('--datastore-root <s3-url>', 'the S3 datastore, s3://bucket/prefix (default: METAFLOW_DATASTORE_SYSROOT_S3)')
-    .option('--helper-image <image>', 'image of the output-passing helper containers (default: Amazon Linux 2023)');
+    .option('--datastore-root <s3-url>', 'the S3 datastore, s3://bucket/prefix (default: METAFLOW_DATASTORE_SYSROOT_S3)');
+}
+
+/** The flow's code package URL (placeholder until runner/package lands: the sha of nothing). */
+export function pendingCodePackageUrl(datastoreRoot: string, flow: string): string {
+  return `${datastoreRoot.replace(/\/$/, '')}/${flow}/data/00/${'0'.repeat(40)}`;
 }
 
 /** CompileOptions from the Batch settings, the flags and the queues' platforms. */
-export function compileOptionsOf(batch: BatchSettings, flags: CompileFlags, platformOf: (queue: string) => QueuePlatform, partition: string): CompileOptions {
+export function compileOptionsOf(batch: BatchSettings, flags: CompileFlags, platformOf: (queue: string) => QueuePlatform, partition: string, codePackageUrl: string): CompileOptions {
   return {
     queue: batch.queue,
     gpuQueue: batch.gpuQueue,
@@ -176,6 +179,7 @@ export function compileOptionsOf(batch: BatchSettings, flags: CompileFlags, plat
     partition,
     params: paramRecord(flags.param ?? []),
     withRetry: parseWith(flags.with ?? []),
-    helperImage: flags.helperImage,
+    codePackageUrl,
+    region: batch.region,
   };
 }

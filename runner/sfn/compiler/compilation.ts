@@ -7,7 +7,8 @@ import { parseS3Url } from '../../batch/settings';
 import { UserInputError } from '../../errors';
 import type { FlowGraph } from '../../flow/validate';
 import { checkBatchStep, effectivePolicies, type BatchJobDefinitionInput, type EffectivePolicies } from '../../policy';
-import { DEFAULT_HELPER_IMAGE, outputPassingJobDefinition } from './io-env';
+import { emptyArgumentProblems, type TaskCode } from '../../batch/job-shape';
+import { taskJobDefinition } from './io-env';
 import { StateNames } from './scope';
 import type { CompileOptions, QueuePlatform } from './types';
 
@@ -16,7 +17,7 @@ export interface StepPlan {
   readonly policies: EffectivePolicies;
   readonly queue: string;
   readonly platform: QueuePlatform;
-  /** The output-passing job definition's name. */
+  /** The step's one-container job definition's name (runner/batch/job-shape.ts). */
   readonly jobDefinition: string;
 }
 
@@ -29,6 +30,8 @@ export class Compilation {
   readonly jobDefinitions = new Map<string, RegisterJobDefinitionCommandInput>();
   /** Catch var → the step that sets it. */
   readonly catchVars = new Map<string, string>();
+  /** The code package every job's loader downloads. */
+  readonly code: TaskCode;
   private readonly ancestors = new Map<string, ReadonlySet<string>>();
 
   constructor(
@@ -40,6 +43,10 @@ export class Compilation {
     if (!/^aws(-[a-z]+)*$/.test(this.partition)) throw new UserInputError(`partition must be an AWS partition (aws, aws-cn, aws-us-gov, …), got ${JSON.stringify(this.partition)}`);
     if (typeof options.queue !== 'string' || options.queue.trim() === '') throw new UserInputError(`queue must name a Batch job queue, got ${JSON.stringify(options.queue)}`);
     this.datastore = parseS3Url('datastore root', options.datastoreRoot);
+    if (typeof options.codePackageUrl !== 'string' || !/^s3:\/\/[^/]+\/.*[0-9a-f]{40}$/.test(options.codePackageUrl)) {
+      throw new UserInputError(`codePackageUrl must be the S3 URL of the flow's code package (ending in its sha1), got ${JSON.stringify(options.codePackageUrl)}`);
+    }
+    this.code = { codeUrl: options.codePackageUrl, ...(options.region ? { region: options.region } : {}) };
     const problems: string[] = [];
     for (const [name, spec] of graph.steps) {
       const policies = effectivePolicies(spec, { withRetry: options.withRetry, flowDefaults: graph.flow.defaults });
@@ -55,11 +62,11 @@ export class Compilation {
         executionRoleArn: options.executionRoleArn,
         options: spec.batch,
       };
-      const stepProblems = checkBatchStep(input);
+      const stepProblems = [...checkBatchStep(input), ...emptyArgumentProblems(`step "${name}"`, spec.command)];
       problems.push(...stepProblems);
       if (policies.catch?.var) this.catchVars.set(policies.catch.var, name);
       if (stepProblems.length) continue;
-      const definition = outputPassingJobDefinition(input, { helperImage: options.helperImage ?? DEFAULT_HELPER_IMAGE });
+      const definition = taskJobDefinition(input, spec.command);
       this.jobDefinitions.set(definition.jobDefinitionName!, definition);
       this.steps.set(name, { policies, queue, platform, jobDefinition: definition.jobDefinitionName! });
     }

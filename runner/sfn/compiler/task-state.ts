@@ -1,19 +1,19 @@
 /**
  * One step's `batch:submitJob.sync` Task state: job definition, queue, static job name, tags,
- * and the EcsPropertiesOverride carrying the task contract (runner/contract) and the
- * output-passing helpers' environment (io-env.ts), with run-time values as tokens
- * (dynamic-text.ts) turned into `States.Format` expressions.
+ * and the ContainerOverrides carrying the task contract (runner/contract) and the task runtime's
+ * I/O environment (runner/batch/job-shape.ts), with run-time values as tokens (dynamic-text.ts)
+ * turned into `States.Format` expressions.
  */
-import { ARRAY_INDEX_OFFSET_ENV, ContainerOverridesTooLargeError, containerOverridesSize, largestVariables, MAX_CONTAINER_OVERRIDES_CHARS } from '../../batch/overrides';
-import { childBootstrapCommand, FOREACH_ITEMS_FILE_ENV, TASK_ID_PREFIX_ENV } from '../../batch/child-bootstrap';
+import { ARRAY_INDEX_OFFSET_ENV } from '../../batch/overrides';
+import { ECS_OVERRIDES_BUDGET, ecsOverrideChars, EcsOverridesTooLargeError, effectiveContainer, FOREACH_ITEMS_FILE_ENV, heaviest, JOIN_INPUT_COUNT_ENV, JOIN_INPUT_PREFIX_ENV, TASK_ID_PREFIX_ENV } from '../../batch/job-shape';
+import { batchEnvironment } from '../../policy/batch';
 import { contractKeys, NO_CAUGHT, TASK_ID_PLACEHOLDER, templateEnvironment } from '../../contract';
 import { parameterEnvName, parameterType } from '../../flow/parameters';
 import { boundedBatchName, METAFLOW_TAG_KEYS } from '../../policy';
 import { UserInputError } from '../../errors';
 import type { Compilation } from './compilation';
-import { dynamic, toAsl, worstCase, worstCasePayload } from './dynamic-text';
-import { ecsPropertiesOverride, MIRROR_ROOT, outputPassingEnvironment } from './io-env';
-import { JOIN_INPUT_COUNT_ENV, JOIN_INPUT_PREFIX_ENV, joinPreludeCommand } from './join-inputs';
+import { dynamic, toAsl, worstCase } from './dynamic-text';
+import { containerOverrides, MIRROR_ROOT, taskIoEnvironment } from './io-env';
 import { taskRetry } from './retry';
 import { CTX, ESTIMATE, JOINED, member, RETRY_COUNT, RUN_ID } from './state-shape';
 
@@ -92,7 +92,6 @@ export function submitJobState(
   const split = c.graph.closes.get(step);
   const fetchKeys: string[] = [];
   const fetchChildren: string[] = [];
-  let argv: readonly string[] = spec.command;
   const main: Record<string, string> = {
     ...templateEnvironment({
       flow: c.flow,
@@ -108,20 +107,19 @@ export function submitJobState(
     MF_OUTPUT_DIR: `${MIRROR_ROOT}/${outputKey}`,
   };
   if (split !== undefined && c.graph.kind.get(split) === 'foreach') {
-    // A foreach join: every child of the body's last step (join-inputs.ts).
+    // A foreach join: every child of the body's last step; the runtime writes the list (JOIN_INPUT_PREFIX_ENV).
     const last = c.graph.inputs.get(step)![0];
     if (!noInputs) fetchChildren.push(`${c.flow}/${RUN_ID}/${last}/`);
     main.MF_INPUT_PATHS_FILE = `${taskKey(c, step, own)}/input-paths.txt`;
     main[JOIN_INPUT_PREFIX_ENV] = `${c.flow}/${RUN_ID}/${last}/${JOINED.prefix}`;
     main[JOIN_INPUT_COUNT_ENV] = JOINED.count;
-    argv = joinPreludeCommand(argv);
   } else {
     const inputs = inputTasks(c, step, pos);
     fetchKeys.push(...inputs.map((t) => `${taskKey(c, t.step, t.taskId)}/`));
     main.MF_INPUT_PATHS = inputs.map((t) => taskKey(c, t.step, t.taskId)).join(',');
   }
   const foreachJoin = main.MF_INPUT_PATHS_FILE !== undefined;
-  const helper = outputPassingEnvironment({
+  const helper = taskIoEnvironment({
     datastoreUrl: c.datastore.url,
     fetchKeys,
     fetchChildren,
@@ -132,7 +130,7 @@ export function submitJobState(
     commitInputs: foreachJoin ? undefined : inputTasks(c, step, pos).map((t) => `${t.step}/${t.taskId}`),
     commitInputsFile: foreachJoin ? main.MF_INPUT_PATHS_FILE : undefined,
     foreachItemsJson: pos.kind === 'top' ? undefined : itemsJsonKey(c, pos.split, CTX.split),
-  });
+  }, c.code);
   if (pos.kind === 'top') main.MF_TASK_ID = '0';
   else {
     const index = {
@@ -141,14 +139,16 @@ export function submitJobState(
       [FOREACH_ITEMS_FILE_ENV]: contractKeys.foreachItems({ flow: c.flow, runId: RUN_ID, step: pos.split, taskId: CTX.split }),
     };
     Object.assign(main, index, { MF_FOREACH_COUNT: CTX.count });
-    Object.assign(helper, index);
-    argv = childBootstrapCommand(argv);
   }
-  const override = ecsPropertiesOverride(helper, argv, main);
-  const size = containerOverridesSize(worstCasePayload(override) as object);
-  if (size > MAX_CONTAINER_OVERRIDES_CHARS) {
-    const worst = Object.fromEntries(Object.entries(main).map(([k, v]) => [k, worstCase(v)]));
-    throw new UserInputError(new ContainerOverridesTooLargeError(`step "${step}" on Step Functions (estimated at its longest)`, size, largestVariables(worst)).message);
+  // MF_DATASTORE_ROOT and MF_OUTPUT_DIR are the runtime's to set in the container (the mirror)
+  const { MF_DATASTORE_ROOT: _root, MF_OUTPUT_DIR: _out, ...contract } = main;
+  const env = { ...contract, ...helper };
+  const definition = c.jobDefinitions.get(plan.jobDefinition)!;
+  const worst = Object.fromEntries(Object.entries(env).map(([k, v]) => [k, worstCase(v)]));
+  const size = ecsOverrideChars(definition, { environment: batchEnvironment(worst) });
+  if (size > ECS_OVERRIDES_BUDGET) {
+    const { command } = effectiveContainer(definition);
+    throw new UserInputError(new EcsOverridesTooLargeError(`step "${step}" on Step Functions (estimated at its longest)`, size, heaviest(command, worst)).message);
   }
   const tags = {
     ...spec.batch?.tags,
@@ -164,7 +164,7 @@ export function submitJobState(
     JobDefinition: plan.jobDefinition,
     Tags: tags,
     PropagateTags: true,
-    EcsPropertiesOverride: override,
+    ContainerOverrides: containerOverrides(env),
   }) as Record<string, unknown>;
   if (variant === 'array') parameters.ArrayProperties = { 'Size.$': '$.ctx.size' };
   return {

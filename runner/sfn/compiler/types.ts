@@ -51,10 +51,15 @@ export interface CompileOptions {
    */
   readonly withRetry?: boolean;
   /**
-   * The output-passing helper image (runner/batch/output-passing.ts).
-   * @default DEFAULT_HELPER_IMAGE
+   * The S3 URL of the flow's code package (runner/package: `<datastore root>/<flow>/data/<sha[:2]>/<sha>`),
+   * which every job's loader downloads; `sfn deploy` uploads it before it deploys.
    */
-  readonly helperImage?: string;
+  readonly codePackageUrl: string;
+  /**
+   * The datastore bucket's region, for the task runtime's signed S3 requests.
+   * @default - the job's own region
+   */
+  readonly region?: string;
 }
 
 /** A compiled flow: the state machine's definition and the job definitions it names. */

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { collect, InputProblems, parseWith, prepareFlow } from '../../run-support';
-import { addCompileOptions, CompileFlags, compileOptionsOf, givenParametersOrThrow } from '../../sfn-support';
+import { addCompileOptions, CompileFlags, compileOptionsOf, pendingCodePackageUrl, givenParametersOrThrow } from '../../sfn-support';
 import type { CommandContext } from '../index';
 
 interface SfnCompileFlags extends CompileFlags {
@@ -36,7 +36,7 @@ export function sfnCompileCommand(context: CommandContext): Command {
     const settings = problems.check(() => batchSettings(readMetaflowConfig(context.env), flags));
     problems.throwIfAny();
     const fargate = new Set(flags.fargateQueue ?? []);
-    const compiled = compileFlow(prepared!.graph, compileOptionsOf(settings!, flags, (queue) => (fargate.has(queue) ? 'FARGATE' : 'EC2'), flags.partition ?? 'aws'));
+    const compiled = compileFlow(prepared!.graph, compileOptionsOf(settings!, flags, (queue) => (fargate.has(queue) ? 'FARGATE' : 'EC2'), flags.partition ?? 'aws', pendingCodePackageUrl(settings!.datastoreRoot.url, prepared!.graph.flow.name)));
     const out = flags.jobDefinitions ? { definition: compiled.definition, jobDefinitions: compiled.jobDefinitions } : compiled.definition;
     context.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
     context.setExitCode(0);
