@@ -7,20 +7,22 @@
 import { defineFlow } from '../runner';
 
 const sh = (script: string) => ['/bin/sh', '-c', script];
-const node = (source: string) => [process.execPath, '-e', source];
+// Runs in the step's image: python3 is there (and on the machine of a local run); never a path of this machine.
+const python = (source: string) => ['python3', '-c', source];
 
 export default defineFlow({
   name: 'FanoutFlow',
-  image: 'public.ecr.aws/docker/library/node:20-slim',
+  image: 'public.ecr.aws/docker/library/python:3.12-slim',
   parameters: { width: { type: 'integer', default: 100, help: 'how many children' } },
   steps: [
     {
       name: 'start',
-      command: node(`
-        const n = Number(process.env.MF_PARAM_WIDTH);
-        const items = Array.from({ length: n }, (_, i) => i + 1);
-        require('fs').writeFileSync(process.env.MF_OUTPUT_DIR + '/outputs.json', JSON.stringify({ items }));
-        console.log('fanning out over ' + n + ' items');`),
+      command: python(`
+import json, os
+n = int(os.environ["MF_PARAM_WIDTH"])
+json.dump({"items": list(range(1, n + 1))}, open(os.path.join(os.environ["MF_OUTPUT_DIR"], "outputs.json"), "w"))
+print("fanning out over %d items" % n)
+`),
       foreach: { output: 'items' },
       next: 'square',
     },
@@ -33,15 +35,15 @@ export default defineFlow({
     {
       name: 'join',
       join: true,
-      command: node(`
-        const fs = require('fs');
-        const root = process.env.MF_DATASTORE_ROOT;
-        // A very wide join gets its input paths in a file instead (see the task contract).
-        const list = process.env.MF_INPUT_PATHS_FILE;
-        const inputs = list ? fs.readFileSync(root + '/' + list, 'utf8').split('\\n').filter(Boolean) : process.env.MF_INPUT_PATHS.split(',');
-        const total = inputs.reduce((sum, p) => sum + JSON.parse(fs.readFileSync(root + '/' + p + '/outputs.json', 'utf8')).square, 0);
-        fs.writeFileSync(process.env.MF_OUTPUT_DIR + '/outputs.json', JSON.stringify({ total, children: inputs.length }));
-        console.log('sum of squares of 1..' + inputs.length + ' = ' + total);`),
+      command: python(`
+import json, os
+root = os.environ["MF_DATASTORE_ROOT"]
+listing = os.environ.get("MF_INPUT_PATHS_FILE")  # a very wide join gets its input paths in a file (see the task contract)
+inputs = open(os.path.join(root, listing)).read().split() if listing else os.environ["MF_INPUT_PATHS"].split(",")
+total = sum(json.load(open(os.path.join(root, p, "outputs.json")))["square"] for p in inputs)
+json.dump({"total": total, "children": len(inputs)}, open(os.path.join(os.environ["MF_OUTPUT_DIR"], "outputs.json"), "w"))
+print("sum of squares of 1..%d = %d" % (len(inputs), total))
+`),
       next: 'end',
     },
     { name: 'end', command: sh('cat "$MF_DATASTORE_ROOT/$MF_INPUT_PATHS/outputs.json"; echo') },

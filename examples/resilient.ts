@@ -14,7 +14,8 @@ const sh = (script: string) => ['/bin/sh', '-c', script];
 
 export default defineFlow({
   name: 'ResilientFlow',
-  image: 'public.ecr.aws/docker/library/busybox:1.36',
+  // Batch jobs need /bin/sh and python3 in the image (the task runtime; docs/batch.md).
+  image: 'public.ecr.aws/docker/library/python:3.12-slim',
   steps: [
     { name: 'start', command: sh('echo "three steps, three ways to fail"'), next: ['flaky', 'hung', 'failing'] },
     {

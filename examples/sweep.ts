@@ -8,7 +8,8 @@
 import { defineFlow } from '../runner';
 
 const sh = (script: string) => ['/bin/sh', '-c', script];
-const node = (source: string) => [process.execPath, '-e', source];
+// Runs in the step's image: python3 is there (and on the machine of a local run); never a path of this machine.
+const python = (source: string) => ['python3', '-c', source];
 const defaultRates = Array.from({ length: 100 }, (_, i) => Number(((i + 1) / 1000).toFixed(3)));
 
 export default defineFlow({
@@ -30,15 +31,16 @@ export default defineFlow({
     {
       name: 'pick',
       join: true,
-      command: node(`
-        const fs = require('fs');
-        const root = process.env.MF_DATASTORE_ROOT;
-        const list = process.env.MF_INPUT_PATHS_FILE; // set instead of MF_INPUT_PATHS for very wide joins
-        const paths = list ? fs.readFileSync(root + '/' + list, 'utf8').split('\\n').filter(Boolean) : process.env.MF_INPUT_PATHS.split(',');
-        const results = paths.map((p) => JSON.parse(fs.readFileSync(root + '/' + p + '/outputs.json', 'utf8')));
-        const best = results.reduce((a, b) => (b.loss < a.loss ? b : a));
-        fs.writeFileSync(process.env.MF_OUTPUT_DIR + '/outputs.json', JSON.stringify({ best, tried: results.length }));
-        console.log('best of ' + results.length + ': rate ' + best.rate + ' (loss ' + best.loss + ')');`),
+      command: python(`
+import json, os
+root = os.environ["MF_DATASTORE_ROOT"]
+listing = os.environ.get("MF_INPUT_PATHS_FILE")  # set instead of MF_INPUT_PATHS for very wide joins
+paths = open(os.path.join(root, listing)).read().split() if listing else os.environ["MF_INPUT_PATHS"].split(",")
+results = [json.load(open(os.path.join(root, p, "outputs.json"))) for p in paths]
+best = min(results, key=lambda r: r["loss"])
+json.dump({"best": best, "tried": len(results)}, open(os.path.join(os.environ["MF_OUTPUT_DIR"], "outputs.json"), "w"))
+print("best of %d: rate %s (loss %s)" % (len(results), best["rate"], best["loss"]))
+`),
       next: 'end',
     },
     { name: 'end', command: sh('cat "$MF_DATASTORE_ROOT/$MF_INPUT_PATHS/outputs.json"; echo') },
