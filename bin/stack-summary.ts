@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { ALL_METAFLOW_CONFIG_KEYS, metaflowOutputId } from '../lib/config/metaflow-config-keys';
+import { ALL_METAFLOW_CONFIG_KEYS, metaflowOutputId } from '../core/metaflow-config-keys';
 
 interface Template {
   Description?: string;

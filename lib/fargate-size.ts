@@ -1,8 +1,8 @@
 import { IConstruct } from 'constructs';
 import { invalidProp } from './validation';
-import { FARGATE_CPU_UNITS, FARGATE_MEMORY_RANGES, fargateMemoryChoices } from './fargate-sizes';
+import { FARGATE_CPU_UNITS, FARGATE_MEMORY_RANGES, fargateMemoryChoices } from '../core/fargate-sizes';
 
-export { fargateMemoryChoices } from './fargate-sizes';
+export { fargateMemoryChoices } from '../core/fargate-sizes';
 
 /** Check a Fargate task size: `cpu` units and `memory` MiB must be a pair Fargate accepts. */
 export function checkFargateSize(scope: IConstruct, cpuProp: string, cpu: number, memoryProp: string, memory: number): void {

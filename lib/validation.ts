@@ -1,8 +1,8 @@
 import { IConstruct } from 'constructs';
 import { Token } from 'aws-cdk-lib';
-import { describeValue } from './describe-value';
+import { describeValue } from '../core/describe-value';
 
-export { describeValue } from './describe-value';
+export { describeValue } from '../core/describe-value';
 
 /**
  * A construct prop or context value that cannot work. The message names the construct (its

@@ -1,4 +1,4 @@
-import { describeValue } from '../lib/describe-value';
+import { describeValue } from '../core/describe-value';
 
 /**
  * The known name closest to `word` when it is a likely typo (`retries` → `retry`,

@@ -58,6 +58,23 @@ export function createCdkApp(appDir: string, tarball: string): { installMs: numb
   return { installMs };
 }
 
+/**
+ * A project that only runs flows, in `dir`: a package.json that depends on the tarball alone and
+ * `npm ci --offline` (the lockfile from {@link appLockfile}), so the optional peer dependencies
+ * aws-cdk-lib and constructs are not installed, as a user who never runs `npm install aws-cdk-lib`
+ * gets it. Returns the install's wall time (ms).
+ */
+export function createRunnerOnlyProject(dir: string, tarball: string): { installMs: number } {
+  mkdirSync(dir, { recursive: true });
+  const name = 'runner-only';
+  const spec = `file:${tarball}`;
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name, version: '0.1.0', private: true, dependencies: { 'metaflow-cdk': spec } }, null, 2));
+  writeFileSync(join(dir, 'package-lock.json'), appLockfile(REPO_ROOT, name, spec));
+  const started = process.hrtime.bigint();
+  run('npm', ['ci', '--offline', '--no-audit', '--no-fund'], dir);
+  return { installMs: Number(process.hrtime.bigint() - started) / 1e6 };
+}
+
 interface LockEntry {
   version?: string;
   dependencies?: Record<string, string>;

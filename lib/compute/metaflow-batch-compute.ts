@@ -24,7 +24,7 @@ const GPU_IMAGE_TYPES: Record<GpuImageType, batch.EcsMachineImageType> = {
   [GpuImageType.AL2023_NVIDIA]: batch.EcsMachineImageType.ECS_AL2023_NVIDIA,
 };
 
-import { METAFLOW_JOB_DEFINITION_PREFIX } from './job-definition-names';
+import { METAFLOW_JOB_DEFINITION_PREFIX } from '../../core/job-definition-names';
 export { METAFLOW_JOB_DEFINITION_PREFIX };
 
 /**

@@ -11,7 +11,7 @@ import {
   metaflowOutputId,
   SECRET_METAFLOW_CONFIG_KEYS,
   toMetaflowConfigFile,
-} from './metaflow-config-keys';
+} from '../../core/metaflow-config-keys';
 
 /** Properties of {@link MetaflowConfigOutputs}. */
 export interface MetaflowConfigOutputsProps {

@@ -2,7 +2,7 @@ import { IMetaflowBatchCompute } from '../compute/metaflow-batch-compute';
 import { IMetaflowDatastore } from '../datastore/metaflow-datastore';
 import { IMetaflowMetadataService } from '../metadata/metaflow-metadata-service';
 import { IMetaflowStepFunctionsSupport } from '../step-functions/metaflow-step-functions-support';
-import { MetaflowProfile } from './metaflow-config-keys';
+import { MetaflowProfile } from '../../core/metaflow-config-keys';
 
 /** The pieces of a deployment a Metaflow client configuration is read from (created or imported). */
 export interface MetaflowProfileSources {

@@ -6,7 +6,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { grantRunFlows, MetaflowUserAccess, MetaflowUserAccessProps } from '../access/metaflow-user-access';
 import { MetaflowBatchCompute, MetaflowBatchComputeProps } from '../compute/metaflow-batch-compute';
-import { METAFLOW_STACK_OUTPUTS, MetaflowProfile } from '../config/metaflow-config-keys';
+import { METAFLOW_STACK_OUTPUTS, MetaflowProfile } from '../../core/metaflow-config-keys';
 import { MetaflowConfigOutputs } from '../config/metaflow-config-outputs';
 import { metaflowProfileOf } from '../config/metaflow-profile';
 import { IMetaflowDatastore, MetaflowDatastore, MetaflowDatastoreProps } from '../datastore/metaflow-datastore';

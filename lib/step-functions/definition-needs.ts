@@ -2,7 +2,7 @@
  * What a compiled state machine definition does, read from the definition itself, so its role
  * is granted that and nothing more. Pure: no CDK, no AWS.
  */
-import { describeValue } from '../describe-value';
+import { describeValue } from '../../core/describe-value';
 
 /** What the definition's states call. */
 export interface DefinitionNeeds {

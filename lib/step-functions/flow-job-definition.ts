@@ -2,7 +2,7 @@ import type { RegisterJobDefinitionCommandInput } from '@aws-sdk/client-batch';
 import { CfnDeletionPolicy, RemovalPolicy } from 'aws-cdk-lib';
 import * as batch from 'aws-cdk-lib/aws-batch';
 import { Construct } from 'constructs';
-import { describeValue } from '../describe-value';
+import { describeValue } from '../../core/describe-value';
 
 /**
  * A compiled job definition (a RegisterJobDefinition input) as a CloudFormation

@@ -25,9 +25,8 @@ import {
   BATCH_SYNC_EVENTS_RULE,
   IMetaflowStepFunctionsSupport,
   MetaflowStepFunctionsSupport,
-  STATE_MACHINE_NAME_SEPARATOR,
-  STATE_MACHINE_PREFIX_PATTERN,
 } from './metaflow-step-functions-support';
+import { STATE_MACHINE_NAME_SEPARATOR, STATE_MACHINE_PREFIX_PATTERN } from '../../core/state-machine-names';
 
 /** A flow deployed as a Step Functions state machine, created here or imported. */
 export interface IFlowStateMachine extends IConstruct {

@@ -6,29 +6,11 @@ import { Construct } from 'constructs';
 import { IMetaflowBatchCompute } from '../compute/metaflow-batch-compute';
 import { IMetaflowDatastore } from '../datastore/metaflow-datastore';
 import { acknowledge, wildcardResourceFinding } from '../nag/acknowledgements';
+import { STATE_MACHINE_NAME_SEPARATOR, STATE_MACHINE_PREFIX_PATTERN, stateMachineName } from '../../core/state-machine-names';
 import { invalidProp } from '../validation';
 
 /** The managed EventBridge rule Step Functions creates for `batch:submitJob.sync` integrations. */
 export const BATCH_SYNC_EVENTS_RULE = 'StepFunctionsGetEventsForBatchJobsRule';
-
-/**
- * What joins SFN_STATE_MACHINE_PREFIX and a flow name: Metaflow names a state machine
- * `<prefix>_<flow>` (and its EventBridge schedule rule after the state machine). Prefixes may not
- * contain it, so the grant `stateMachine:Metaflow_*` never matches a `Metaflow-dev` stack's
- * `Metaflow-dev_<flow>` machines.
- */
-export const STATE_MACHINE_NAME_SEPARATOR = '_';
-
-/**
- * What SFN_STATE_MACHINE_PREFIX may be: 1–40 letters, digits or "-" (never the separator), shared
- * by the construct and the runner's Step Functions deployer.
- */
-export const STATE_MACHINE_PREFIX_PATTERN = /^[A-Za-z0-9-]{1,40}$/;
-
-/** The state machine name Metaflow (and this project's runner) gives a flow under a prefix. */
-export function stateMachineName(prefix: string, flowName: string): string {
-  return `${prefix}${STATE_MACHINE_NAME_SEPARATOR}${flowName}`;
-}
 
 /** Properties of {@link MetaflowStepFunctionsSupport}. */
 export interface MetaflowStepFunctionsSupportProps {

@@ -5,8 +5,8 @@
  * and the AWS SDK are loaded only when the S3 datastore is used (the CLI starts fast without them).
  */
 import { Command } from 'commander';
-import { describeValue } from '../../lib/describe-value';
-import { metaflowEnvName } from '../../lib/config/metaflow-config-keys';
+import { describeValue } from '../../core/describe-value';
+import { metaflowEnvName } from '../../core/metaflow-config-keys';
 import { parseS3Url } from '../batch/settings';
 import { readMetaflowConfig, requireConfigValue } from '../config/metaflow-config';
 import { LocalDatastore } from '../datastore/local';

@@ -1,5 +1,5 @@
 import { CorruptRunRecordError, Datastore, RunRecord, TaskRecord } from '../datastore/types';
-import { describeValue } from '../../lib/describe-value';
+import { describeValue } from '../../core/describe-value';
 import { CommandFailedError, UserInputError } from '../errors';
 
 /** The run with this id, or a UserInputError naming the id and the datastore. */

@@ -1,4 +1,4 @@
-import { describeValue } from '../../lib/describe-value';
+import { describeValue } from '../../core/describe-value';
 import { LocalComputeLayer } from '../compute/local';
 import { ComputeLayer } from '../compute/types';
 import { Datastore, RunRecord, RunStatus } from '../datastore/types';

@@ -114,7 +114,7 @@ export function isFlowFileArgument(arg: string): boolean {
  */
 export function resolveTarget(arg: string, settings: SfnSettings): SfnTarget {
   const { checkStateMachineName, flowStateMachineName } = require('../sfn/names') as typeof import('../sfn/names');
-  const { stateMachineName } = require('../../lib/step-functions/metaflow-step-functions-support') as typeof import('../../lib/step-functions/metaflow-step-functions-support');
+  const { stateMachineName } = require('../../core/state-machine-names') as typeof import('../../core/state-machine-names');
   if (isFlowFileArgument(arg)) {
     const flow = prepareFlow(arg);
     return { name: flowStateMachineName(settings.prefix, flow.graph.flow.name), flow };

@@ -7,14 +7,14 @@
  * `json.dump(..., indent=4)`, keys with the `METAFLOW_` prefix.
  */
 import { chmodSync, copyFileSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync, constants } from 'node:fs';
-import { describeValue } from '../../lib/describe-value';
+import { describeValue } from '../../core/describe-value';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import {
   MetaflowProfile,
   SECRET_METAFLOW_CONFIG_KEYS,
   toMetaflowConfigFile,
-} from '../../lib/config/metaflow-config-keys';
+} from '../../core/metaflow-config-keys';
 import { CommandFailedError, UserInputError } from '../errors';
 
 export const CONFIG_FILE_MODE = 0o600;

@@ -3,7 +3,7 @@
  * write the Metaflow client config file. See docs/configure.md.
  */
 import { join } from 'node:path';
-import { METAFLOW_STACK_OUTPUTS, metaflowOutputId, MetaflowProfile } from '../../lib/config/metaflow-config-keys';
+import { METAFLOW_STACK_OUTPUTS, metaflowOutputId, MetaflowProfile } from '../../core/metaflow-config-keys';
 import { CommandFailedError } from '../errors';
 import { configFileName, metaflowHome, renderConfigFile, renderMaskedConfigFile, writeConfigFile, writtenKeyNames } from './config-file';
 import { profileFromOutputs } from './profile';

@@ -12,7 +12,7 @@ import {
   MetaflowProfile,
   metaflowEnvName,
   parseMetaflowConfigKey,
-} from '../../lib/config/metaflow-config-keys';
+} from '../../core/metaflow-config-keys';
 import { UserInputError } from '../errors';
 import { configFileName, metaflowHome } from './config-file';
 

@@ -9,7 +9,7 @@ import {
   MetaflowProfile,
   metaflowOutputId,
   SECRET_METAFLOW_CONFIG_KEYS,
-} from '../../lib/config/metaflow-config-keys';
+} from '../../core/metaflow-config-keys';
 
 /** Keys without which a Metaflow client cannot use the stack (the compute part). */
 export const REQUIRED_CONFIG_KEYS: readonly MetaflowConfigKey[] = ['DATASTORE_SYSROOT_S3', 'BATCH_JOB_QUEUE'];

@@ -1,4 +1,4 @@
-import { describeValue } from '../../lib/describe-value';
+import { describeValue } from '../../core/describe-value';
 import { isIdentifier } from '../policy';
 import { unknownFields } from '../unknown-fields';
 import { FlowSpec, ListItemType, ParameterSpec, ParameterType } from './model';

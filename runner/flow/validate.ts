@@ -1,4 +1,4 @@
-import { describeValue } from '../../lib/describe-value';
+import { describeValue } from '../../core/describe-value';
 import {
   ENV_NAME_PATTERN,
   FLOW_NAME_MAX_LENGTH,

@@ -8,10 +8,10 @@
  */
 import { createHash } from 'node:crypto';
 import type { KeyValuePair, RegisterJobDefinitionCommandInput, RetryStrategy } from '@aws-sdk/client-batch';
-import { METAFLOW_JOB_DEFINITION_PREFIX } from '../../lib/compute/job-definition-names';
-import { FARGATE_CPU_UNITS, FARGATE_MEMORY_RANGES, fargateMemoryChoices } from '../../lib/fargate-sizes';
+import { METAFLOW_JOB_DEFINITION_PREFIX } from '../../core/job-definition-names';
+import { FARGATE_CPU_UNITS, FARGATE_MEMORY_RANGES, fargateMemoryChoices } from '../../core/fargate-sizes';
 import { EffectivePolicies } from './types';
-import { describeValue as show } from '../../lib/describe-value';
+import { describeValue as show } from '../../core/describe-value';
 
 /** Where a job runs: the platform of its queue's first compute environment. */
 export type BatchPlatform = 'EC2' | 'FARGATE';

@@ -1,4 +1,4 @@
-import { describeValue } from '../../lib/describe-value';
+import { describeValue } from '../../core/describe-value';
 import {
   MAX_CPU,
   MAX_EPHEMERAL_STORAGE_GIB,

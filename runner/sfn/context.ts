@@ -7,7 +7,7 @@
  */
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { DescribeStateMachineCommand, DescribeStateMachineCommandOutput, SFNClient } from '@aws-sdk/client-sfn';
-import { describeValue } from '../../lib/describe-value';
+import { describeValue } from '../../core/describe-value';
 import { UserInputError } from '../errors';
 import { parseRoleArn, SfnLocation, stateMachineArn } from './names';
 import { SfnSettings } from './settings';

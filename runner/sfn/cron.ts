@@ -4,7 +4,7 @@
  * `rate(<n> <unit>)` (unit minute/hour/day, singular for 1, plural otherwise). The fields and their
  * wildcards follow EventBridge's "Schedule expressions" documentation.
  */
-import { describeValue } from '../../lib/describe-value';
+import { describeValue } from '../../core/describe-value';
 import { UserInputError } from '../errors';
 
 interface Field {

@@ -12,7 +12,7 @@ import {
   TagResourceCommand,
   UpdateStateMachineCommand,
 } from '@aws-sdk/client-sfn';
-import { describeValue } from '../../lib/describe-value';
+import { describeValue } from '../../core/describe-value';
 import { METAFLOW_TAG_KEYS } from '../policy/batch';
 import { UserInputError } from '../errors';
 import { arnOfStateMachine, awsErrorName, findStateMachine, SfnContext } from './context';

@@ -4,7 +4,7 @@
  * with its schedule rule.
  */
 import { DeleteStateMachineCommand, ListExecutionsCommand, paginateListStateMachines } from '@aws-sdk/client-sfn';
-import { stateMachineName } from '../../lib/step-functions/metaflow-step-functions-support';
+import { stateMachineName } from '../../core/state-machine-names';
 import { requireStateMachine, SfnContext } from './context';
 import { checkStateMachineName, EVENTS_RULE_NAME_MAX_LENGTH, runIdOfExecution } from './names';
 import { unscheduleStateMachine } from './schedule';

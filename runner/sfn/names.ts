@@ -3,8 +3,8 @@
  * names the stack's access grants cover), their EventBridge schedule rule names, execution names
  * and the run ids derived from them. Every check runs before any AWS call.
  */
-import { describeValue } from '../../lib/describe-value';
-import { STATE_MACHINE_PREFIX_PATTERN, stateMachineName } from '../../lib/step-functions/metaflow-step-functions-support';
+import { describeValue } from '../../core/describe-value';
+import { STATE_MACHINE_PREFIX_PATTERN, stateMachineName } from '../../core/state-machine-names';
 import { UserInputError } from '../errors';
 import { SFN_STATE_MACHINE_NAME_MAX_LENGTH } from '../limits';
 

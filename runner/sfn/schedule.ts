@@ -11,7 +11,7 @@ import {
   PutTargetsCommand,
   RemoveTargetsCommand,
 } from '@aws-sdk/client-eventbridge';
-import { describeValue } from '../../lib/describe-value';
+import { describeValue } from '../../core/describe-value';
 import { CommandFailedError } from '../errors';
 import { awsErrorName, requireStateMachine, SfnContext } from './context';
 import { checkScheduleExpression } from './cron';

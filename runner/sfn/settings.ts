@@ -5,7 +5,7 @@
  * SFN_DYNAMO_DB_TABLE by the compiler (foreach joins); SFN_STATE_MACHINE_PREFIX by every command
  * (names), SFN_EXECUTION_LOG_GROUP_ARN is optional (logging on when set).
  */
-import { describeValue } from '../../lib/describe-value';
+import { describeValue } from '../../core/describe-value';
 import { MetaflowConfig, requireConfigValue } from '../config/metaflow-config';
 import { UserInputError } from '../errors';
 import { checkStateMachinePrefix, parseRoleArn } from './names';

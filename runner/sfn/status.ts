@@ -3,7 +3,7 @@
  * through the SDK paginator (GetExecutionHistory pages of up to 1,000 events), summarized per state.
  */
 import { DescribeExecutionCommand, paginateGetExecutionHistory, HistoryEvent } from '@aws-sdk/client-sfn';
-import { describeValue } from '../../lib/describe-value';
+import { describeValue } from '../../core/describe-value';
 import { UserInputError } from '../errors';
 import { awsErrorName, SfnContext } from './context';
 import { summarizeHistory, StateView } from './history';

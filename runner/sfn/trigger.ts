@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { StartExecutionCommand } from '@aws-sdk/client-sfn';
-import { describeValue } from '../../lib/describe-value';
+import { describeValue } from '../../core/describe-value';
 import { UserInputError } from '../errors';
 import { arnOfStateMachine, awsErrorName, noSuchStateMachine, SfnContext } from './context';
 import { checkStateMachineName, newExecutionName, runIdOfExecution } from './names';

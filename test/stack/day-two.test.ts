@@ -1,6 +1,6 @@
 import { Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import { METAFLOW_STACK_OUTPUTS } from '../../lib/config/metaflow-config-keys';
+import { METAFLOW_STACK_OUTPUTS } from '../../core/metaflow-config-keys';
 import { ARN, REGION_ACCOUNT, statementLines } from '../support/policy-lines';
 import { appFromContext, resourcesOf, templateFromContext } from '../support/synth';
 

@@ -2,7 +2,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { MetaflowBatchCompute } from '../../lib/compute/metaflow-batch-compute';
-import { metaflowOutputId, toMetaflowConfigFile } from '../../lib/config/metaflow-config-keys';
+import { metaflowOutputId, toMetaflowConfigFile } from '../../core/metaflow-config-keys';
 import { MetaflowConfigOutputs } from '../../lib/config/metaflow-config-outputs';
 import { metaflowProfileOf } from '../../lib/config/metaflow-profile';
 import { MetaflowDatastore } from '../../lib/datastore/metaflow-datastore';

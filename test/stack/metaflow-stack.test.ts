@@ -1,7 +1,7 @@
 import { App } from 'aws-cdk-lib';
 import { MetaflowStack } from '../../lib/stack/metaflow-stack';
 import { Template } from 'aws-cdk-lib/assertions';
-import { ALL_METAFLOW_CONFIG_KEYS, METAFLOW_STACK_OUTPUTS, metaflowOutputId } from '../../lib/config/metaflow-config-keys';
+import { ALL_METAFLOW_CONFIG_KEYS, METAFLOW_STACK_OUTPUTS, metaflowOutputId } from '../../core/metaflow-config-keys';
 import { CONTEXT_KEYS } from '../../lib/stack/stack-context';
 import { profileFromOutputs } from '../../runner/config/profile';
 import { appFromContext, resourcesOf, templateFromContext } from '../support/synth';

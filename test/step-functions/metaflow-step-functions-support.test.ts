@@ -1,6 +1,7 @@
 import { Template } from 'aws-cdk-lib/assertions';
 import { MetaflowBatchCompute } from '../../lib/compute/metaflow-batch-compute';
-import { MetaflowStepFunctionsSupport, MetaflowStepFunctionsSupportProps, stateMachineName } from '../../lib/step-functions/metaflow-step-functions-support';
+import { stateMachineName } from '../../core/state-machine-names';
+import { MetaflowStepFunctionsSupport, MetaflowStepFunctionsSupportProps } from '../../lib/step-functions/metaflow-step-functions-support';
 import { resourcesOf, stackWithVpcAndDatastore } from '../support/synth';
 
 function build(props: Partial<MetaflowStepFunctionsSupportProps> = {}) {

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { describeValue } from '../../../lib/describe-value';
+import { describeValue } from '../../../core/describe-value';
 import type { CommandRegistrar } from './index';
 import { addDatastoreOptions, DatastoreFlags, openDatastore } from '../datastore-options';
 import { formatDuration, formatTable } from '../../progress/table';

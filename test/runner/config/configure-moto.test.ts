@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { METAFLOW_STACK_OUTPUTS, MetaflowConfigKey, metaflowOutputId } from '../../../lib/config/metaflow-config-keys';
+import { METAFLOW_STACK_OUTPUTS, MetaflowConfigKey, metaflowOutputId } from '../../../core/metaflow-config-keys';
 import { describeWithTool } from '../../support/external-tool';
 import { MOTO_CLIENT_CONFIG, MotoServer, startMoto } from '../../support/moto';
 

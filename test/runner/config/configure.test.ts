@@ -17,7 +17,7 @@ import {
   metaflowEnvName,
   metaflowOutputId,
   SECRET_METAFLOW_CONFIG_KEYS,
-} from '../../../lib/config/metaflow-config-keys';
+} from '../../../core/metaflow-config-keys';
 import { EXIT_CODES } from '../../../runner/errors';
 import { main } from '../../../runner/cli/main';
 import { configureMetaflow, ConfigureOptions } from '../../../runner/config/configure';

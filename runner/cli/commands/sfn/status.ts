@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { describeValue } from '../../../../lib/describe-value';
+import { describeValue } from '../../../../core/describe-value';
 import { UserInputError } from '../../../errors';
 import { formatDuration, formatTable } from '../../../progress/table';
 import type { StateView } from '../../../sfn/history';

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { describeValue } from '../../../../lib/describe-value';
+import { describeValue } from '../../../../core/describe-value';
 import { UserInputError } from '../../../errors';
 import { addSfnOptions, givenParametersOrThrow, resolveTarget, SfnFlags, withSfn } from '../../sfn-support';
 import { collect } from '../../run-support';

@@ -4,7 +4,7 @@ import {
   metaflowOutputId,
   parseMetaflowConfigKey,
   toMetaflowConfigFile,
-} from '../../lib/config/metaflow-config-keys';
+} from '../../core/metaflow-config-keys';
 
 describe('Metaflow config keys', () => {
   test('env names carry the METAFLOW_ prefix', () => {

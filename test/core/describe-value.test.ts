@@ -1,5 +1,5 @@
-import { describeValue, MAX_DESCRIBED_LENGTH } from '../lib/describe-value';
-import { describeValue as fromValidation } from '../lib/validation';
+import { describeValue, MAX_DESCRIBED_LENGTH } from '../../core/describe-value';
+import { describeValue as fromValidation } from '../../lib/validation';
 
 describe('describeValue: the one value formatter of lib and runner messages', () => {
   test.each<[string, unknown, string]>([
