@@ -68,6 +68,14 @@ export interface BatchComputeLayerOptions {
    * @default DEFAULT_HELPER_IMAGE (runner/batch/output-passing.ts)
    */
   readonly helperImage?: string;
+  /**
+   * Where the run's code package is (`s3://<root>/<flow>/data/<sha[:2]>/<sha>`, runner/package):
+   * each task's stage-0 loader downloads it (env `MF_CODE_URL`), checks its sha1 and runs the
+   * task in the unpacked folder. The CLI packs and uploads it once per run before any job is
+   * submitted.
+   * @default - none: the image holds everything the steps run
+   */
+  readonly codePackageUrl?: string;
 }
 
 /** How long fetch waits for an input's status.json the runner writes right after committing it. */
