@@ -141,7 +141,8 @@ export class S3ObjectStore {
 
   /**
    * Upload a local file to `relative`: one PutObject, streamed (S3 takes ≤ 5 GiB in one PUT).
-   * `sha1` (hex): S3 checks the body against it and refuses a PUT that does not match.
+   * `sha1` (hex): sent as x-amz-checksum-sha1; S3 computes the body's own and rejects a PUT
+   * whose checksums differ (S3 user guide, "Checking object integrity for data uploads").
    */
   async putFile(relative: string, file: string, options: { sha1?: string } = {}): Promise<void> {
     const { size } = await stat(file);
