@@ -9,12 +9,12 @@ import type { AwsClients } from '../aws/clients';
 import type { BatchSettingFlags, BatchSettings } from '../batch/settings';
 import type { MetaflowConfig } from '../config/metaflow-config';
 import type { FlowGraph } from '../flow/validate';
+import type { CommandContext } from './commands';
 import type { SfnContext } from '../sfn/context';
 import type { SfnSettings } from '../sfn/settings';
 import type { CompileOptions, QueuePlatform } from '../sfn/compiler/types';
 import { CommandFailedError, UserInputError } from '../errors';
 import { foreachParameterProblems, parseGivenParameters } from '../flow/parameters';
-import type { CommandContext } from './commands';
 import { collect, parseWith, prepareFlow } from './run-support';
 
 /** Flags of every `sfn` subcommand that replace Metaflow config keys (see runner/sfn/settings.ts). */
@@ -162,9 +162,36 @@ export function addCompileOptions(cmd: Command, paramHelp: string): Command {
     .option('--datastore-root <s3-url>', 'the S3 datastore, s3://bucket/prefix (default: METAFLOW_DATASTORE_SYSROOT_S3)');
 }
 
-/** The flow's code package URL (placeholder until runner/package lands: the sha of nothing). */
-export function pendingCodePackageUrl(datastoreRoot: string, flow: string): string {
-  return `${datastoreRoot.replace(/\/$/, '')}/${flow}/data/00/${'0'.repeat(40)}`;
+/**
+ * The flow's code package (runner/package) as its S3 URL under the datastore root: `sfn compile`
+ * packs it to know its sha1 (no AWS call); `sfn deploy` also stores it, once per content, before
+ * anything is registered, so the deployed machine's jobs find it whenever they run.
+ */
+export async function flowCodePackageUrl(
+  graph: FlowGraph,
+  flowFile: string,
+  datastoreRoot: { bucket: string; prefix: string; url: string },
+  context: Pick<CommandContext, 'stderr' | 'stdout'>,
+  options: { store: boolean; region?: string },
+): Promise<string> {
+  if (options.store) {
+    const { openS3Datastore } = require('../datastore/s3') as typeof import('../datastore/s3');
+    const datastore = openS3Datastore(datastoreRoot, { region: options.region });
+    const { shipCodePackage } = require('./code-package') as typeof import('./code-package');
+    return (await shipCodePackage(graph.flow, flowFile, datastore, context.stderr, context)).url;
+  }
+  const { buildCodePackage } = require('../package/build') as typeof import('../package/build');
+  const { codePackageKey } = require('../package/store') as typeof import('../package/store');
+  const { packageRootOf } = require('../package/root') as typeof import('../package/root');
+  const built = await buildCodePackage({
+    root: packageRootOf(graph.flow, flowFile),
+    include: graph.flow.package?.include,
+    exclude: graph.flow.package?.exclude,
+    flowFile,
+    onWarning: (line) => context.stderr.write(`metaflow-cdk: warning: ${line}\n`),
+  });
+  await built.dispose();
+  return `${datastoreRoot.url.replace(/\/$/, '')}/${codePackageKey(graph.flow.name, built.sha1)}`;
 }
 
 /** CompileOptions from the Batch settings, the flags and the queues' platforms. */

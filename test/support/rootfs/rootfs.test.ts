@@ -72,6 +72,26 @@ describeWithTool('bwrap', 'containers in stand-in roots (bwrap)', () => {
     });
   });
 
+  test('the Batch job shape: sh checks python3, then execs it with the user argv', async () => {
+    const shape = (image: string) =>
+      runContainer({
+        image,
+        command: [
+          'sh',
+          '-c',
+          'command -v python3 >/dev/null || { echo "python3 is not in this image" >&2; exit 127; }; ' +
+            'exec python3 -c "import os, sys; print(os.getpid(), sys.argv[1:])" "$@"',
+          'metaflow-cdk',
+          'step',
+          'start',
+        ],
+        env: {},
+      });
+    // exec: python3 replaced sh as the container's main process (pid 2 under bwrap's init).
+    expect(await shape(PYTHON)).toEqual({ exitCode: 0, lines: ["2 ['step', 'start']"] });
+    expect(await shape(BUSYBOX)).toEqual({ exitCode: 127, lines: ['python3 is not in this image'] });
+  });
+
   test('exit codes and both streams come back', async () => {
     const seen: string[] = [];
     const result = await runContainer({

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { collect, InputProblems, parseWith, prepareFlow } from '../../run-support';
-import { addCompileOptions, CompileFlags, compileOptionsOf, pendingCodePackageUrl, givenParametersOrThrow } from '../../sfn-support';
+import { addCompileOptions, CompileFlags, compileOptionsOf, flowCodePackageUrl, givenParametersOrThrow } from '../../sfn-support';
 import type { CommandContext } from '../index';
 
 interface SfnCompileFlags extends CompileFlags {
@@ -24,7 +24,7 @@ export function sfnCompileCommand(context: CommandContext): Command {
     .option('--partition <name>', 'AWS partition of the ARNs in the definition', 'aws')
     .option('--job-definitions', 'print {"definition": …, "jobDefinitions": […]} (the RegisterJobDefinition inputs too)')
     .addHelpText('after', '\nExit codes: 0 printed, 2 bad input (flow, flag or config).');
-  addCompileOptions(cmd, 'compile a parameter value in (the execution input still wins; repeatable)').action((file: string, flags: SfnCompileFlags) => {
+  addCompileOptions(cmd, 'compile a parameter value in (the execution input still wins; repeatable)').action(async (file: string, flags: SfnCompileFlags) => {
     // Loaded only here: the CLI's start-up stays free of the compiler and the SDK types it names.
     const { batchSettings } = require('../../../batch/settings') as typeof import('../../../batch/settings');
     const { readMetaflowConfig } = require('../../../config/metaflow-config') as typeof import('../../../config/metaflow-config');
@@ -36,7 +36,8 @@ export function sfnCompileCommand(context: CommandContext): Command {
     const settings = problems.check(() => batchSettings(readMetaflowConfig(context.env), flags));
     problems.throwIfAny();
     const fargate = new Set(flags.fargateQueue ?? []);
-    const compiled = compileFlow(prepared!.graph, compileOptionsOf(settings!, flags, (queue) => (fargate.has(queue) ? 'FARGATE' : 'EC2'), flags.partition ?? 'aws', pendingCodePackageUrl(settings!.datastoreRoot.url, prepared!.graph.flow.name)));
+    const codeUrl = await flowCodePackageUrl(prepared!.graph, prepared!.file, settings!.datastoreRoot, context, { store: false });
+    const compiled = compileFlow(prepared!.graph, compileOptionsOf(settings!, flags, (queue) => (fargate.has(queue) ? 'FARGATE' : 'EC2'), flags.partition ?? 'aws', codeUrl));
     const out = flags.jobDefinitions ? { definition: compiled.definition, jobDefinitions: compiled.jobDefinitions } : compiled.definition;
     context.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
     context.setExitCode(0);

@@ -6,7 +6,7 @@ import type { FlowGraph } from '../../../flow/validate';
 import type { QueuePlatform } from '../../../sfn/compiler/types';
 import { UserInputError } from '../../../errors';
 import { InputProblems, parseWith, prepareFlow } from '../../run-support';
-import { addCompileOptions, addSfnOptions, CompileFlags, compileOptionsOf, pendingCodePackageUrl, givenParametersOrThrow, SfnFlags, withSfn } from '../../sfn-support';
+import { addCompileOptions, addSfnOptions, CompileFlags, compileOptionsOf, flowCodePackageUrl, givenParametersOrThrow, SfnFlags, withSfn } from '../../sfn-support';
 import type { CommandContext } from '../index';
 
 interface DeployFlags extends SfnFlags, CompileFlags {
@@ -71,7 +71,9 @@ export function sfnDeployCommand(context: CommandContext): Command {
 
       const platforms = await queuePlatforms(graph, batch!, new QueueInspector(clients.batch));
       const { compileFlow } = require('../../../sfn/compiler') as typeof import('../../../sfn/compiler');
-      const compiled = compileFlow(graph, compileOptionsOf(batch!, flags, (queue) => platforms.get(queue) ?? 'EC2', role!.partition, pendingCodePackageUrl(batch!.datastoreRoot.url, graph.flow.name)));
+      // the code first: a deployed machine's jobs download it whenever they run (and a bad package stops the deploy)
+      const codeUrl = await flowCodePackageUrl(graph, prepared!.file, batch!.datastoreRoot, context, { store: true, region: batch!.region });
+      const compiled = compileFlow(graph, compileOptionsOf(batch!, flags, (queue) => platforms.get(queue) ?? 'EC2', role!.partition, codeUrl));
       serializeDefinition(name!, compiled.definition); // its size is checked before anything is registered
       const registry = new JobDefinitionRegistry(clients.batch);
       await Promise.all(compiled.jobDefinitions.map((definition) => registry.ensure(definition)));
