@@ -42,7 +42,7 @@ async function main(): Promise<void> {
     const input = { flow: 'PyScriptsFlow', step: 'start', image: 'public.ecr.aws/docker/library/python:3.12-slim', policies, platform: 'EC2' as const };
     const definition = taskJobDefinition(input, argv);
     const env = { MF_FLOW: 'PyScriptsFlow', MF_RUN_ID: '1', MF_STEP: 'start', MF_TASK_ID: '0', MF_RETRY_COUNT: '0', MF_PARAM_ROWS: '200', MF_INPUT_PATHS: '' };
-    const floorDefinition = { jobDefinitionName: 'floor', containerProperties: { image: input.image, command: ['sh', '-c', 'mkdir -p /tmp/out && cd /tmp && echo "pid=$$" && python3 -c "print(1)"'] } };
+    const floorDefinition = { jobDefinitionName: 'floor', type: 'container' as const, containerProperties: { image: input.image, command: ['sh', '-c', 'mkdir -p /tmp/out && cd /tmp && echo "pid=$$" && python3 -c "print(1)"'] } };
     const loaded: number[] = [];
     const floor: number[] = [];
     let pid = 0;

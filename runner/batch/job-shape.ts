@@ -25,6 +25,13 @@ import type { ContainerOverrides, KeyValuePair, RegisterJobDefinitionCommandInpu
 import { RUNTIME_SOURCE_DIR, STAGE0_FILE } from '../task-runtime';
 import { batchEnvironment, BatchJobDefinitionInput, batchJobDefinition, jobDefinitionName } from '../policy/batch';
 
+/** Env var Batch sets in each array child (0-based). Names starting with AWS_BATCH are Batch's. */
+export const BATCH_ARRAY_INDEX_ENV = 'AWS_BATCH_JOB_ARRAY_INDEX';
+/** Env var Batch sets in every container: the job's id (`<array job id>:<index>` in an array child). */
+export const BATCH_JOB_ID_ENV = 'AWS_BATCH_JOB_ID';
+/** Env var the runner sets: the foreach index of child 0 of this job (a chunk beyond 10,000, a retried child). */
+export const ARRAY_INDEX_OFFSET_ENV = 'MF_ARRAY_INDEX_OFFSET';
+
 /** The template's task-id prefix (`''` at the top, `3_` inside child 3 of an outer foreach): set on array jobs. */
 export const TASK_ID_PREFIX_ENV = 'MF_TASK_ID_PREFIX';
 /** Key (relative to MF_DATASTORE_ROOT) of the fan-out's items file, one JSON value per line. */

@@ -4,14 +4,14 @@
  * filter after a crash; when the rest is too long it is shortened and a hash of the full name is
  * appended, so two long names never collide.
  */
-import { BATCH_LIMITS, boundedBatchName } from '../policy/batch';
+import { BATCH_LIMITS, boundedBatchName, jobNameLead } from '../policy/batch';
 
 /** Room kept for the step/task/attempt part of a name. */
 const MAX_PREFIX = 72;
 
-/** `<flow>-<run>-`: every job of the run starts with it. */
+/** `<flow>-<run>-`: every job of the run starts with it (and with a letter or digit: {@link jobNameLead}). */
 export function runJobNamePrefix(flow: string, runId: string): string {
-  return `${boundedBatchName([flow, runId], MAX_PREFIX - 1)}-`;
+  return `${boundedBatchName([jobNameLead(flow), runId], MAX_PREFIX - 1)}-`;
 }
 
 /** Name of the job for one task attempt. */

@@ -6,9 +6,8 @@
  */
 import type { JobDetail } from '@aws-sdk/client-batch';
 import { METAFLOW_TAG_KEYS } from '../policy/batch';
-import { TASK_ID_PREFIX_ENV } from './job-shape';
+import { ARRAY_INDEX_OFFSET_ENV, TASK_ID_PREFIX_ENV } from './job-shape';
 import { MAIN_CONTAINER } from './failures';
-import { ARRAY_INDEX_OFFSET_ENV } from './overrides';
 import type { WatchedJob } from './watcher';
 
 /** Who a re-attached job belongs to, from its tags. */

@@ -11,8 +11,7 @@ import { BATCH_LIMITS, batchJobTags, BatchTaskIdentity } from '../policy/batch';
 import { ApiCallCounter } from './api-calls';
 import { arrayJobName, taskJobName } from './names';
 import type { RegisterJobDefinitionCommandInput } from '@aws-sdk/client-batch';
-import { checkSubmitJobSize, TaskCode, taskContainerOverrides, TaskIo } from './job-shape';
-import { ARRAY_INDEX_OFFSET_ENV } from './overrides';
+import { ARRAY_INDEX_OFFSET_ENV, checkSubmitJobSize, TaskCode, taskContainerOverrides, TaskIo } from './job-shape';
 
 /** What every job of a task or group shares. */
 export interface JobTemplate {

@@ -245,6 +245,14 @@ export function boundedBatchName(parts: readonly string[], max: number = BATCH_L
   return [...clean.map((p, i) => p.slice(0, lengths[i])), hash].join('-');
 }
 
+/**
+ * A job name's first part: SubmitJob's `jobName` must start with a letter or a number (AWS Batch
+ * API reference, SubmitJob), so a flow named `_x` or `-x` gets `mf` in front (`mf_x`).
+ */
+export function jobNameLead(flow: string): string {
+  return /^[A-Za-z0-9]/.test(flow) ? flow : `mf${flow}`;
+}
+
 /** Canonical JSON (sorted keys) so equal definitions hash equally. */
 function canonical(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;

@@ -4,12 +4,11 @@
  * I/O environment (runner/batch/job-shape.ts), with run-time values as tokens (dynamic-text.ts)
  * turned into `States.Format` expressions.
  */
-import { ARRAY_INDEX_OFFSET_ENV } from '../../batch/overrides';
-import { ECS_OVERRIDES_BUDGET, ecsOverrideChars, EcsOverridesTooLargeError, effectiveContainer, FOREACH_ITEMS_FILE_ENV, heaviest, JOIN_INPUT_COUNT_ENV, JOIN_INPUT_PREFIX_ENV, TASK_ID_PREFIX_ENV } from '../../batch/job-shape';
+import { ARRAY_INDEX_OFFSET_ENV, ECS_OVERRIDES_BUDGET, ecsOverrideChars, EcsOverridesTooLargeError, effectiveContainer, FOREACH_ITEMS_FILE_ENV, heaviest, JOIN_INPUT_COUNT_ENV, JOIN_INPUT_PREFIX_ENV, TASK_ID_PREFIX_ENV } from '../../batch/job-shape';
 import { batchEnvironment } from '../../policy/batch';
 import { contractKeys, NO_CAUGHT, TASK_ID_PLACEHOLDER, templateEnvironment } from '../../contract';
 import { parameterEnvName, parameterType } from '../../flow/parameters';
-import { boundedBatchName, METAFLOW_TAG_KEYS } from '../../policy';
+import { boundedBatchName, jobNameLead, METAFLOW_TAG_KEYS } from '../../policy';
 import { UserInputError } from '../../errors';
 import type { Compilation } from './compilation';
 import { dynamic, toAsl, worstCase } from './dynamic-text';
@@ -159,7 +158,7 @@ export function submitJobState(
     [METAFLOW_TAG_KEYS.attempt]: RETRY_COUNT,
   };
   const parameters = toAsl({
-    JobName: boundedBatchName([c.flow, step]),
+    JobName: boundedBatchName([jobNameLead(c.flow), step]),
     JobQueue: plan.queue,
     JobDefinition: plan.jobDefinition,
     Tags: tags,
