@@ -5,7 +5,8 @@ def die(m):sys.stderr.write("metaflow-cdk: %s\n"%m);sys.stderr.flush();os._exit(
 def cr():
  if E.get("AWS_ACCESS_KEY_ID"):return E["AWS_ACCESS_KEY_ID"],E["AWS_SECRET_ACCESS_KEY"],E.get("AWS_SESSION_TOKEN")
  if not C or time.time()-C[1]>600:
-  u=E.get("AWS_CONTAINER_CREDENTIALS_FULL_URI") or "http://169.254.170.2"+E.get("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI","/")
+  r=E.get("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");u=E.get("AWS_CONTAINER_CREDENTIALS_FULL_URI") or r and "http://169.254.170.2"+r
+  if not u:die("no AWS credentials in the container: the job needs a job role that can read the datastore (ECS_S3_ACCESS_IAM_ROLE or --job-role)")
   t=E.get("AWS_CONTAINER_AUTHORIZATION_TOKEN")
   d=json.load(U.urlopen(U.Request(u,headers={"Authorization":t} if t else {}),timeout=10))
   C[:]=[(d["AccessKeyId"],d["SecretAccessKey"],d.get("Token")),time.time()]
