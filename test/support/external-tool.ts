@@ -9,8 +9,11 @@ export function isInCi(): boolean {
   return ci !== undefined && ci !== '' && ci !== 'false' && ci !== '0';
 }
 
-/** Does `command --version` (or the given probe args) run? */
-export function toolAvailable(command: string, probeArgs: string[] = ['--version']): boolean {
+/** How to ask a tool whether it runs: moto_server has no `--version` (it exits 2), `-h` works. */
+const PROBES: Readonly<Record<string, string[]>> = { moto_server: ['-h'] };
+
+/** Does `command --version` (or the given probe args, or the tool's known probe) run? */
+export function toolAvailable(command: string, probeArgs: string[] = PROBES[command] ?? ['--version']): boolean {
   const probe = spawnSync(command, probeArgs, { stdio: 'ignore', timeout: 30_000 });
   return probe.status === 0;
 }
@@ -23,7 +26,7 @@ export function describeWithTool(
   command: string,
   name: string,
   body: () => void,
-  probeArgs: string[] = ['--version'],
+  probeArgs: string[] = PROBES[command] ?? ['--version'],
 ): void {
   if (toolAvailable(command, probeArgs)) {
     describe(name, body);
