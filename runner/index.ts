@@ -1,6 +1,6 @@
 /** The runner's public API: define flows, validate them, run them on a compute layer. */
 export { defineFlow, isFlow } from './flow/model';
-export type { Flow, FlowSpec, StepSpec, ParameterSpec, ParameterType, ForeachSource } from './flow/model';
+export type { Flow, FlowSpec, StepSpec, ParameterSpec, ParameterType, ForeachSource, PackageSpec } from './flow/model';
 export { validateFlow } from './flow/validate';
 export type { FlowGraph, ValidationResult } from './flow/validate';
 export { resolveParameters } from './flow/parameters';
@@ -14,7 +14,7 @@ export type { ComputeLayer, TaskGroup, ChildAttempt, AttemptStart, AttemptResult
 export * as contract from './contract';
 export type { TaskRef, AttemptRef, TaskTemplate } from './contract';
 export { LocalDatastore } from './datastore/local';
-export type { Datastore, RunRecord, RunSummary, RunPage, TaskRecord, Failure } from './datastore/types';
+export type { Datastore, RunRecord, RunSummary, RunPage, TaskRecord, Failure, CodePackageRef } from './datastore/types';
 export { CorruptRunRecordError } from './datastore/types';
 export { LayerCheckError } from './orchestrator/orchestrator';
 /** Step policies (resources, retry, timeout, catch): their types, validation and normalization, shared by every compute layer. */

@@ -39,6 +39,13 @@ export const RUN_ID_MAX_LENGTH = 32;
 export const JOB_NAME_SUFFIX_MAX_LENGTH =
   BATCH_JOB_NAME_MAX_LENGTH - (FLOW_NAME_MAX_LENGTH + 1 + STEP_NAME_MAX_LENGTH + 1 + RUN_ID_MAX_LENGTH);
 /**
+ * The folder under a flow's name that holds its code packages (`<flow>/data/<sha[:2]>/<sha>`,
+ * Metaflow's layout) beside its runs (`<flow>/<run id>/`).
+ */
+export const PACKAGE_DATA_FOLDER = 'data';
+/** Run ids no run may have: they are folders of a flow that are not runs. */
+export const RESERVED_RUN_IDS: readonly string[] = [PACKAGE_DATA_FOLDER];
+/**
  * Longest prefix a layer may put before a flow name in a state machine name
  * (`<prefix><flow>`, e.g. the stack's SFN_STATE_MACHINE_PREFIX plus a separator).
  */

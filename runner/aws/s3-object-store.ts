@@ -139,10 +139,14 @@ export class S3ObjectStore {
     return keys;
   }
 
-  /** Upload a local file to `relative`: one PutObject, streamed (S3 takes ≤ 5 GiB in one PUT). */
-  async putFile(relative: string, file: string): Promise<void> {
+  /**
+   * Upload a local file to `relative`: one PutObject, streamed (S3 takes ≤ 5 GiB in one PUT).
+   * `sha1` (hex): S3 checks the body against it and refuses a PUT that does not match.
+   */
+  async putFile(relative: string, file: string, options: { sha1?: string } = {}): Promise<void> {
     const { size } = await stat(file);
-    await this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.key(relative), Body: createReadStream(file), ContentLength: size }));
+    const checksum = options.sha1 !== undefined ? { ChecksumSHA1: Buffer.from(options.sha1, 'hex').toString('base64') } : {};
+    await this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.key(relative), Body: createReadStream(file), ContentLength: size, ...checksum }));
   }
 
   /** Download `relative` to a local file (its directory is made); false when there is no such key. */

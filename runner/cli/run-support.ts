@@ -1,7 +1,7 @@
 import { describeValue } from '../../lib/describe-value';
 import { LocalComputeLayer } from '../compute/local';
 import { ComputeLayer } from '../compute/types';
-import { Datastore, RunRecord, RunStatus } from '../datastore/types';
+import { CodePackageRef, Datastore, RunRecord, RunStatus } from '../datastore/types';
 import { FlowLoadError, loadFlowFile } from '../flow/load';
 import { resolveParameters } from '../flow/parameters';
 import { FlowGraph, validateFlow } from '../flow/validate';
@@ -43,12 +43,29 @@ export function parsePollInterval(value: string | undefined): number | undefined
 
 const COMPUTE_LAYERS = ['local', 'batch'];
 
-export function makeLayer(flags: LayerFlags, maxWorkers: number | undefined, context: Pick<CommandContext, 'env' | 'stderr'>): ComputeLayer {
+/** What a compute layer gets that is known only once the flow is loaded (and, for Batch, its code packaged). */
+export interface LayerExtras {
+  /** Local: the tasks' working directory (the flow's package root). @default the current directory */
+  readonly cwd?: string;
+  /** Batch: where the run's code package is. @default - none */
+  readonly codePackageUrl?: string;
+}
+
+/** The compute layer of a run, with its extras. */
+export function makeLayer(flags: LayerFlags, maxWorkers: number | undefined, context: Pick<CommandContext, 'env' | 'stderr'>, extras: LayerExtras = {}): ComputeLayer {
+  return layerMaker(flags, maxWorkers, context)(extras);
+}
+
+/**
+ * Check the layer flags now (bad ones throw UserInputError, reported with the other input
+ * problems) and make the layer later, once its extras are known.
+ */
+export function layerMaker(flags: LayerFlags, maxWorkers: number | undefined, context: Pick<CommandContext, 'env' | 'stderr'>): (extras?: LayerExtras) => ComputeLayer {
   const name = flags.compute ?? 'local';
   const batchOnly = (['queue', 'gpuQueue', 'jobRole', 'executionRole', 'region', 'logs', 'pollInterval'] as const).filter((k) => flags[k] !== undefined);
   if (name === 'local') {
     if (batchOnly.length) throw new UserInputError(`${batchOnly.map(flagName).join(', ')} only appl${batchOnly.length === 1 ? 'ies' : 'y'} to --compute batch`);
-    return new LocalComputeLayer({ maxWorkers });
+    return (extras = {}) => new LocalComputeLayer({ maxWorkers, cwd: extras.cwd });
   }
   if (name === 'batch') {
     // Loaded only for Batch: the AWS SDK stays out of the CLI's start-up (test/package/cli-startup.test.ts).
@@ -60,15 +77,18 @@ export function makeLayer(flags: LayerFlags, maxWorkers: number | undefined, con
     if (!BATCH_LOG_MODES.includes(logMode as BatchLogMode)) throw new UserInputError(`--logs must be one of ${BATCH_LOG_MODES.join(', ')}, got ${describeValue(logMode)}`);
     const pollMs = parsePollInterval(flags.pollInterval);
     const settings = batchSettings(readMetaflowConfig(context.env), flags);
-    const clients = new AwsClients({ region: settings.region });
-    return new BatchComputeLayer({
-      settings,
-      batch: clients.batch,
-      logs: clients.logs,
-      logMode: logMode as BatchLogMode,
-      ...(pollMs !== undefined ? { watcher: { minIntervalMs: pollMs } } : {}),
-      notice: (line) => context.stderr.write(`metaflow-cdk: ${line}\n`),
-    });
+    return (extras = {}) => {
+      const clients = new AwsClients({ region: settings.region });
+      return new BatchComputeLayer({
+        settings,
+        batch: clients.batch,
+        logs: clients.logs,
+        logMode: logMode as BatchLogMode,
+        ...(pollMs !== undefined ? { watcher: { minIntervalMs: pollMs } } : {}),
+        ...(extras.codePackageUrl !== undefined ? { codePackageUrl: extras.codePackageUrl } : {}),
+        notice: (line) => context.stderr.write(`metaflow-cdk: ${line}\n`),
+      });
+    };
   }
   throw new UserInputError(`--compute ${describeValue(name)}: unknown compute layer (available: ${COMPUTE_LAYERS.join(', ')})`);
 }
@@ -137,6 +157,8 @@ export interface ExecuteOptions {
   readonly datastore: Datastore;
   readonly json: boolean;
   readonly origin?: RunRecord;
+  /** The run's code package (Batch), recorded in the run record. @default - none */
+  readonly codePackage?: CodePackageRef;
 }
 
 /**
@@ -187,6 +209,7 @@ export async function executeRun(options: ExecuteOptions, context: CommandContex
       withRetry: options.withRetry,
       flowFile: options.flowFile,
       origin: options.origin,
+      codePackage: options.codePackage,
       signal: abort.signal,
       onEvent: (e) => {
         if (e.type === 'run-started') {

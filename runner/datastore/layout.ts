@@ -1,4 +1,5 @@
 import { AttemptRef, taskPath, TaskRef } from '../contract/names';
+import { RESERVED_RUN_IDS } from '../limits';
 
 /**
  * Where everything lives in a datastore, as keys relative to its root (a directory locally, a
@@ -75,5 +76,8 @@ function runIdOfSortKey(name: string): string {
   return `${inv(m[1])}-${inv(m[2])}-${m[3]}`;
 }
 
-/** Run ids are used in keys: letters, digits, _ and - only. */
-export const isRunId = (s: string): boolean => /^[A-Za-z0-9_-]{1,200}$/.test(s);
+/**
+ * Run ids are used in keys: letters, digits, _ and - only, and never a reserved folder of a flow
+ * (`data`, where its code packages are: runner/limits.ts RESERVED_RUN_IDS).
+ */
+export const isRunId = (s: string): boolean => /^[A-Za-z0-9_-]{1,200}$/.test(s) && !RESERVED_RUN_IDS.includes(s);

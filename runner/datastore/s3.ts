@@ -205,9 +205,14 @@ export class S3Datastore extends KeyedDatastore {
     return this.s3(key, () => this.objects.getFile(key, file));
   }
 
-  /** Upload a local file to one key. */
-  upload(key: string, file: string): Promise<void> {
-    return this.s3(key, () => this.objects.putFile(key, file));
+  /** Upload a local file to one key (`sha1`, hex: S3 refuses a body that does not match it). */
+  upload(key: string, file: string, options: { sha1?: string } = {}): Promise<void> {
+    return this.s3(key, () => this.objects.putFile(key, file, options));
+  }
+
+  /** Whether an object has this key (one HeadObject). */
+  exists(key: string): Promise<boolean> {
+    return this.s3(key, () => this.objects.exists(key));
   }
 }
 

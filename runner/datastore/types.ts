@@ -83,6 +83,18 @@ export interface RunOwner {
   heartbeatAt: string;
 }
 
+/** A run's code package: the flow's files and the task runtime, as a tgz in the datastore (runner/package). */
+export interface CodePackageRef {
+  /** Where it is: `<datastore root>/<flow>/data/<sha1[:2]>/<sha1>`. */
+  readonly url: string;
+  /** The tgz's sha1, hex. */
+  readonly sha1: string;
+  /** How many of the user's files it holds. */
+  readonly files: number;
+  /** The tgz's size in bytes. */
+  readonly bytes: number;
+}
+
 /** The run summary: `<flow>/<run>/run.json`. Small whatever the run's width. */
 export interface RunSummary {
   /** The flow's name. */
@@ -123,6 +135,12 @@ export interface RunSummary {
    * @default - none: not a resume
    */
   readonly originRunId?: string;
+  /**
+   * The code package the run's tasks got (AWS Batch runs; `metaflow-cdk code <run-id>` fetches it).
+   *
+   * @default - none: the tasks ran in the flow's folder on this machine
+   */
+  readonly codePackage?: CodePackageRef;
   /**
    * Why the run failed or stopped.
    *

@@ -63,6 +63,32 @@ export interface StepSpec extends StepPolicies {
   readonly batch?: BatchStepOptions;
 }
 
+/**
+ * What goes into the flow's code package (the files AWS Batch tasks get, runner/package): every
+ * file under `root` except hidden files and folders, build and dependency folders
+ * (`node_modules`, `__pycache__`, `dist`, `build`, …), and what `.gitignore` files ignore.
+ */
+export interface PackageSpec {
+  /**
+   * The folder packed, relative to the flow file; local tasks run there too.
+   * @default - the flow file's folder
+   */
+  readonly root?: string;
+  /**
+   * gitignore-style patterns of files and folders to pack although the rules above drop them
+   * (`.env.example`, `build/model.bin`); a pattern that names a path inside a dropped folder
+   * makes the walk enter that folder.
+   * @default - none
+   */
+  readonly include?: readonly string[];
+  /**
+   * gitignore-style patterns of files and folders never packed (wins over `include`; a symlink
+   * that points outside the root is fine when excluded).
+   * @default - none
+   */
+  readonly exclude?: readonly string[];
+}
+
 /** What {@link defineFlow} takes: a flow's name, parameters, defaults and steps. */
 export interface FlowSpec {
   /** Flow name: letters, digits, _ and -, at most 40 characters (runner/limits.ts). */
@@ -77,6 +103,8 @@ export interface FlowSpec {
   readonly defaults?: StepPolicies;
   /** The steps, `start` first; they form a DAG through `next`. */
   readonly steps: readonly StepSpec[];
+  /** What the code package holds (see PackageSpec). @default - the flow file's folder, default rules */
+  readonly package?: PackageSpec;
 }
 
 const FLOW_BRAND = Symbol.for('metaflow-cdk.flow');

@@ -1,3 +1,4 @@
+import { isAbsolute } from 'node:path';
 import { describeValue } from '../../lib/describe-value';
 import {
   ENV_NAME_PATTERN,
@@ -11,11 +12,12 @@ import {
 import { effectivePolicies, isIdentifier, POLICY_NAMES, validatePolicies } from '../policy';
 import { unknownFields } from '../unknown-fields';
 import type { BatchStepOptions } from '../policy/batch';
-import { Flow, FlowSpec, ForeachSource, nextOf, StepSpec } from './model';
+import { Flow, FlowSpec, ForeachSource, nextOf, PackageSpec, StepSpec } from './model';
 import { parameterType, validateParameters } from './parameters';
 
 /** The fields a flow may have. */
-const FLOW_FIELDS: readonly (keyof FlowSpec)[] = ['name', 'image', 'env', 'parameters', 'defaults', 'steps'];
+const FLOW_FIELDS: readonly (keyof FlowSpec)[] = ['name', 'image', 'env', 'parameters', 'defaults', 'steps', 'package'];
+const PACKAGE_FIELDS: readonly (keyof PackageSpec)[] = ['root', 'include', 'exclude'];
 /** The fields a step may have: its own and its policies. */
 const BATCH_STEP_FIELDS: readonly (keyof BatchStepOptions)[] = ['queue', 'tags', 'swappiness', 'maxSwap', 'assignPublicIp', 'infrastructureRetries'];
 const STEP_FIELDS: readonly (keyof StepSpec)[] = ['name', 'image', 'command', 'env', 'next', 'foreach', 'join', 'description', 'batch', ...POLICY_NAMES];
@@ -90,6 +92,27 @@ function checkEnv(where: string, env: unknown): string[] {
     if (typeof value !== 'string') {
       const hint = typeof value === 'number' || typeof value === 'boolean' ? ` (write it as a string: ${describeValue(String(value))})` : '';
       problems.push(`${where}: env.${name} must be a string, got ${describeValue(value)}${hint}`);
+    }
+  }
+  return problems;
+}
+
+/** Problems of the flow's `package` field: its fields, a relative root, lists of non-empty pattern strings. */
+function checkPackage(spec: unknown): string[] {
+  if (spec === undefined) return [];
+  if (!isObject(spec)) return [`flow package must be an object {root, include, exclude}, got ${describeValue(spec)}`];
+  const problems = unknownFields('flow package', 'field', spec, PACKAGE_FIELDS);
+  const { root } = spec;
+  if (root !== undefined && (typeof root !== 'string' || root.trim() === '')) problems.push(`flow package.root must be a folder relative to the flow file, got ${describeValue(root)}`);
+  else if (typeof root === 'string' && isAbsolute(root)) problems.push(`flow package.root must be relative to the flow file (a flow runs on other machines too), got ${describeValue(root)}`);
+  for (const field of ['include', 'exclude'] as const) {
+    const list = spec[field];
+    if (list === undefined) continue;
+    if (!Array.isArray(list)) problems.push(`flow package.${field} must be a list of gitignore-style patterns, got ${describeValue(list)}`);
+    else {
+      list.forEach((p: unknown, i) => {
+        if (typeof p !== 'string' || p.trim() === '' || p.trim().startsWith('#')) problems.push(`flow package.${field}[${i}] must be a gitignore-style pattern, got ${describeValue(p)}`);
+      });
     }
   }
   return problems;
@@ -291,6 +314,7 @@ export function validateFlow(flow: Flow): ValidationResult {
   if (!Array.isArray(flow.steps)) return { ok: false, problems: [...problems, `flow steps must be an array, got ${describeValue(flow.steps)}`] };
   add(validateParameters(flow));
   add(checkEnv('flow', flow.env));
+  add(checkPackage(flow.package));
   let defaultsValid = flow.defaults === undefined;
   if (flow.defaults !== undefined) {
     if (!isObject(flow.defaults)) problems.push(`flow defaults must be an object of policies (${POLICY_NAMES.join(', ')}), got ${describeValue(flow.defaults)}`);

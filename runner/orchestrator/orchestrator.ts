@@ -16,7 +16,7 @@ import {
   templateEnvironment,
   MAX_INLINE_CHARS,
 } from '../contract';
-import { Datastore, Failure, LogSink, RunRecord, RunStatus } from '../datastore/types';
+import { CodePackageRef, Datastore, Failure, LogSink, RunRecord, RunStatus } from '../datastore/types';
 import { nextOf, StepSpec } from '../flow/model';
 import { envValue, parameterEnvName } from '../flow/parameters';
 import { FlowGraph } from '../flow/validate';
@@ -24,6 +24,8 @@ import { EffectivePolicies, effectivePolicies } from '../policy';
 import { Clock, systemClock } from './clock';
 import { QueuedTask, RunEvent, RunEventListener } from './events';
 import { HEARTBEAT_MS } from './liveness';
+import { isRunId } from '../datastore/layout';
+import { RESERVED_RUN_IDS } from '../limits';
 import { RunRecorder } from './recorder';
 
 /** What `runFlow` runs, where, and how. */
@@ -60,6 +62,12 @@ export interface RunOptions {
    * @default - none recorded
    */
   readonly flowFile?: string;
+  /**
+   * The code package the tasks get, recorded in the run summary (the compute layer is told where it is).
+   *
+   * @default - none recorded
+   */
+  readonly codePackage?: CodePackageRef;
   /**
    * Resume: reuse every task that succeeded in this run (and whose inputs were reused too).
    *
@@ -142,6 +150,9 @@ interface TaskState {
 
 /** Run a validated flow to the end. Resolves with the final run record (never rejects for a task failure). */
 export function runFlow(options: RunOptions): Promise<RunRecord> {
+  if (options.runId !== undefined && !isRunId(options.runId)) {
+    return Promise.reject(new Error(`run id ${JSON.stringify(options.runId)} cannot be used: letters, digits, _ and - only, and not ${RESERVED_RUN_IDS.map((r) => `"${r}"`).join(', ')}`));
+  }
   const problems = options.layer.check(options.graph);
   if (problems.length) return Promise.reject(new LayerCheckError(options.layer.name, problems));
   return new Orchestrator(options).run();
@@ -209,6 +220,7 @@ class Orchestrator implements AttemptListener {
         status: 'running',
         startedAt: new Date(now).toISOString(),
         flowFile: options.flowFile,
+        ...(options.codePackage ? { codePackage: options.codePackage } : {}),
         parameters: options.parameters,
         withRetry: !!options.withRetry,
         compute: this.layer.name,

@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { registerCode } from './code';
 import { registerConfigure } from './configure';
 import { registerJobs } from './jobs';
 import { registerLogs } from './logs';
@@ -33,6 +34,7 @@ export const COMMANDS: readonly CommandRegistrar[] = [
   registerRuns,
   registerShow,
   registerLogs,
+  registerCode,
   registerConfigure,
   registerJobs,
   registerWatch,

@@ -1,6 +1,8 @@
 import { Command } from 'commander';
 import type { CommandRegistrar } from './index';
-import { executeRun, makeLayer, parseMaxWorkers, prepareFlow } from '../run-support';
+import { executeRun, layerMaker, parseMaxWorkers, prepareFlow } from '../run-support';
+import { localPackageRoot, shipCodePackage } from '../code-package';
+import type { CodePackageRef } from '../../datastore/types';
 import { addDatastoreOptions, DatastoreFlags, openDatastore } from '../datastore-options';
 import { findRun } from '../run-lookup';
 import { UserInputError } from '../../errors';
@@ -13,8 +15,9 @@ export const registerResume: CommandRegistrar = (program, context) => {
     .argument('<run-id>', 'the run to resume')
     .option('--max-workers <n>', 'how many tasks run at once (default: the number of cores)')
     .option('--poll-interval <seconds>', 'Batch runs: the shortest time between two looks at a job (default 5)')
+    .option('--origin-code', "Batch runs: give the tasks <run-id>'s code package instead of packing the flow's folder as it is now")
     .option('--json', 'print the run record as JSON on stdout (progress goes to stderr)');
-  addDatastoreOptions(cmd).action(async (runId: string, flags: DatastoreFlags & { maxWorkers?: string; json?: boolean; pollInterval?: string }) => {
+  addDatastoreOptions(cmd).action(async (runId: string, flags: DatastoreFlags & { maxWorkers?: string; json?: boolean; pollInterval?: string; originCode?: boolean }) => {
     const maxWorkers = parseMaxWorkers(flags.maxWorkers);
     const datastore = await openDatastore(flags, context, { write: true });
     const origin = await findRun(datastore, runId);
@@ -26,8 +29,18 @@ export const registerResume: CommandRegistrar = (program, context) => {
     if (graph.flow.name !== origin.flow) {
       throw new UserInputError(`run ${runId} is of flow "${origin.flow}" but ${origin.flowFile} now defines "${graph.flow.name}"`);
     }
+    const newLayer = layerMaker({ compute: origin.compute, pollInterval: flags.pollInterval }, maxWorkers, context);
+    const cwd = localPackageRoot(graph.flow, file);
+    // The flow file is read as it is now, so by default is its folder: unchanged code packs to the same package (same sha1, no upload).
+    let codePackage: CodePackageRef | undefined;
+    const out = flags.json ? context.stderr : context.stdout;
+    if (origin.compute === 'batch') {
+      if (flags.originCode && !origin.codePackage) throw new UserInputError(`--origin-code: run ${runId} recorded no code package`);
+      if (flags.originCode) out.write(`code package: ${origin.codePackage!.files} files, ${origin.codePackage!.url} (of run ${runId})\n`);
+      codePackage = flags.originCode ? origin.codePackage : await shipCodePackage(graph.flow, file, datastore, out, context);
+    } else if (flags.originCode) throw new UserInputError(`--origin-code applies to runs on AWS Batch; run ${runId} ran on ${origin.compute}`);
     const code = await executeRun(
-      { graph, flowFile: file, parameters: origin.parameters, withRetry: origin.withRetry, layer: makeLayer({ compute: origin.compute, pollInterval: flags.pollInterval }, maxWorkers, context), datastore, json: !!flags.json, origin },
+      { graph, flowFile: file, parameters: origin.parameters, withRetry: origin.withRetry, layer: newLayer({ cwd, codePackageUrl: codePackage?.url }), datastore, json: !!flags.json, origin, codePackage },
       context,
     );
     context.setExitCode(code);

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import type { CommandRegistrar } from './index';
-import { collect, executeRun, InputProblems, makeLayer, parametersOrThrow, parseMaxWorkers, parseWith, prepareFlow } from '../run-support';
+import { collect, executeRun, InputProblems, layerMaker, parametersOrThrow, parseMaxWorkers, parseWith, prepareFlow } from '../run-support';
+import { localPackageRoot, shipCodePackage } from '../code-package';
 import { addDatastoreOptions, DatastoreFlags, datastoreKind, openDatastore } from '../datastore-options';
 
 interface RunFlags extends DatastoreFlags {
@@ -40,15 +41,19 @@ export const registerRun: CommandRegistrar = (program, context) => {
     const problems = new InputProblems();
     const withRetry = problems.check(() => parseWith(flags.with ?? []));
     const maxWorkers = problems.check(() => parseMaxWorkers(flags.maxWorkers));
-    const layer = problems.check(() => makeLayer(flags, maxWorkers, context));
+    const newLayer = problems.check(() => layerMaker(flags, maxWorkers, context));
     problems.check(() => datastoreKind(flags, flags.compute));
     const prepared = problems.check(() => prepareFlow(file));
     const parameters = prepared && problems.check(() => parametersOrThrow(prepared.graph, flags.param ?? []));
+    const cwd = prepared && problems.check(() => localPackageRoot(prepared.graph.flow, prepared.file));
     problems.throwIfAny();
     const { graph, file: flowFile } = prepared!;
     const datastore = await openDatastore(flags, context, { write: true, compute: flags.compute });
+    // Batch tasks get the flow's folder as a code package, packed and stored once per run before anything is submitted.
+    const codePackage = flags.compute === 'batch' ? await shipCodePackage(graph.flow, flowFile, datastore, flags.json ? context.stderr : context.stdout, context) : undefined;
+    const layer = newLayer!({ cwd, codePackageUrl: codePackage?.url });
     const code = await executeRun(
-      { graph, flowFile, parameters: parameters!, withRetry: !!withRetry, layer: layer!, datastore, json: !!flags.json },
+      { graph, flowFile, parameters: parameters!, withRetry: !!withRetry, layer, datastore, json: !!flags.json, codePackage },
       context,
     );
     context.setExitCode(code);
