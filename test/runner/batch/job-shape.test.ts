@@ -230,7 +230,7 @@ function stage0Headers(request: { method: string; bucket: string; key: string; q
   const res = spawnSync('python3', [path.join(__dirname, 'sign_stage0.py'), path.join(RUNTIME_SOURCE_DIR, STAGE0_FILE)], {
     input: JSON.stringify({ ...request, amzDate: '20240315T101112Z' }),
     encoding: 'utf8',
-    env: { PATH: process.env.PATH, AWS_ACCESS_KEY_ID: CREDS.accessKeyId, AWS_SECRET_ACCESS_KEY: CREDS.secretAccessKey, AWS_SESSION_TOKEN: CREDS.sessionToken, MF_S3_REGION: 'eu-west-1' },
+    env: { PATH: process.env.PATH, PYTHONDONTWRITEBYTECODE: '1', AWS_ACCESS_KEY_ID: CREDS.accessKeyId, AWS_SECRET_ACCESS_KEY: CREDS.secretAccessKey, AWS_SESSION_TOKEN: CREDS.sessionToken, MF_S3_REGION: 'eu-west-1' },
   });
   if (res.status !== 0) throw new Error(`sign_stage0.py failed: ${res.stderr}`);
   return JSON.parse(res.stdout);
