@@ -1,38 +1,59 @@
-import * as fs from 'node:fs';
-import * as path from 'node:path';
+/**
+ * The Batch layer through the orchestrator on the simulated Batch (fake-batch.ts): every job runs
+ * in its image's root-filesystem stand-in with the task runtime, against an S3 datastore on
+ * moto_server holding the run's code package. Outcomes AWS decides (OOM, a pull failure, a spot
+ * reclaim, a timeout) are scripted.
+ */
 import { BatchClient, RegisterJobDefinitionCommand, SubmitJobCommandInput } from '@aws-sdk/client-batch';
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { AwsClients } from '../../../runner/aws/clients';
 import { formatRun } from '../../../runner/cli/commands/show';
 import { BatchComputeLayer, BatchLogMode } from '../../../runner/batch/layer';
 import { BatchSettings } from '../../../runner/batch/settings';
-import { LocalDatastore } from '../../../runner/datastore/local';
+import { loaderCommand } from '../../../runner/batch/job-shape';
+import { S3Datastore } from '../../../runner/datastore/s3';
 import { defineFlow, FlowSpec, StepSpec } from '../../../runner/flow/model';
 import { resolveParameters } from '../../../runner/flow/parameters';
 import { validateFlow } from '../../../runner/flow/validate';
 import { RunEvent } from '../../../runner/orchestrator/events';
 import { runFlow } from '../../../runner/orchestrator/orchestrator';
-import { fakeClock, sh, tempDir } from '../support/harness';
+import { fakeClock, sh } from '../support/harness';
 import { FakeBatch, QUEUE_ARN, GPU_QUEUE_ARN, Scripted } from './fake-batch';
 import { throttlingHandler } from './throttling-http';
+import { expectPortableJobs, motoDatastore, storeTestCodePackage } from './code-package-fixture';
+import { useMotoBucket } from '../../support/moto-bucket';
 
 const settings: BatchSettings = {
   queue: 'metaflow',
   gpuQueue: 'gpu',
   jobRoleArn: 'arn:aws:iam::123456789012:role/job',
-  datastoreRoot: { bucket: 'b', prefix: 'metaflow', url: 's3://b/metaflow' },
+  datastoreRoot: { bucket: 'mf-data', prefix: 'metaflow', url: 's3://mf-data/metaflow' },
 };
-const IMAGE = 'public.ecr.aws/docker/library/busybox:1.36';
+const IMAGE = 'public.ecr.aws/docker/library/python:3.12-slim';
+
+const bucket = useMotoBucket('mf-data', 'metaflow');
+let datastore: S3Datastore;
+/** Code package URL per flow name (each flow's package is stored under its name). */
+const packages = new Map<string, string>();
+beforeAll(async () => {
+  datastore = motoDatastore(bucket.endpoint, 'mf-data', 'metaflow');
+  for (const flow of ['TestFlow', 'T']) packages.set(flow, await storeTestCodePackage(datastore, flow));
+});
 
 let fake: FakeBatch;
 beforeEach(() => {
-  fake = new FakeBatch();
+  fake = new FakeBatch('EC2', {}, bucket.endpoint);
 });
-afterEach(() => fake.restore());
+afterEach(() => {
+  // whatever a test did, every job it sent would fit ECS and names no path of this machine
+  expectPortableJobs(fake.submitted, fake.definitions);
+  fake.restore();
+});
 
-function makeLayer(notices: string[], logMode: BatchLogMode = 'all') {
+function makeLayer(notices: string[], logMode: BatchLogMode = 'all', flow = 'TestFlow') {
   return new BatchComputeLayer({
     settings,
+    codePackageUrl: packages.get(flow),
     batch: new BatchClient({ region: 'us-east-1' }),
     logs: new CloudWatchLogsClient({ region: 'us-east-1' }),
     logMode,
@@ -49,7 +70,6 @@ async function run(spec: Partial<FlowSpec> & { steps: StepSpec[] }, opts: { logM
   const notices: string[] = [];
   const layer = makeLayer(notices, opts.logMode);
   await layer.lookUp(v.graph);
-  const datastore = new LocalDatastore(tempDir('mfcdk-batch-'));
   const events: RunEvent[] = [];
   const abort = new AbortController();
   const record = await runFlow({
@@ -65,7 +85,7 @@ async function run(spec: Partial<FlowSpec> & { steps: StepSpec[] }, opts: { logM
     },
   });
   const task = (p: string) => record.tasks.find((t) => `${t.step}/${t.taskId}` === p)!;
-  const outputs = (p: string) => JSON.parse(fs.readFileSync(path.join(datastore.root, record.flow, record.runId, p, 'outputs.json'), 'utf8'));
+  const outputs = async (p: string) => JSON.parse((await datastore.get(`${record.flow}/${record.runId}/${p}/outputs.json`)) ?? 'null');
   return { record, events, notices, layer, task, outputs, datastore, graph: v.graph };
 }
 
@@ -111,9 +131,19 @@ describe('BatchComputeLayer', () => {
       MF_TASK_ID: '0',
       MF_RETRY_COUNT: '0',
       MF_INPUT_PATHS: `TestFlow/${r.record.runId}/start/0`,
-      MF_DATASTORE_ROOT: r.datastore.root,
-      MF_OUTPUT_DIR: path.join(r.datastore.root, `TestFlow/${r.record.runId}/hello/0/attempt-0`),
+      // the task runtime's I/O: the input's committed outputs, the attempt's output key, the code
+      MF_DATASTORE_URL: 's3://mf-data/metaflow',
+      MF_FETCH_KEYS: `TestFlow/${r.record.runId}/start/0/`,
+      MF_OUTPUT_KEY: `TestFlow/${r.record.runId}/hello/0/attempt-0`,
+      MF_CODE_URL: packages.get('TestFlow'),
     });
+    // the container's root and output dir are the runtime's to set (a mirror in the container)
+    expect(env(hello).MF_DATASTORE_ROOT).toBeUndefined();
+    expect(env(hello).MF_OUTPUT_DIR).toBeUndefined();
+    // one container, the loader with the step's argv in the definition; the overrides carry only environment
+    expect(defs[1].containerProperties!.command).toEqual(loaderCommand(sh('cat "$MF_DATASTORE_ROOT/$MF_INPUT_PATHS/outputs.json"')));
+    expect(Object.keys(hello.containerOverrides!)).toEqual(['environment']);
+    expect(await bucket.get(`TestFlow/${r.record.runId}/start/0/outputs.json`)).toBe('{"greeting": "hi"}\n');
     // started/finished carry the job id and the log stream; lines are tailed from CloudWatch
     const hello0 = r.task('hello/0').attempts[0];
     expect(hello0.externalId).toBe('job-2');
@@ -126,10 +156,10 @@ describe('BatchComputeLayer', () => {
     expect(formatRun(stored)).toMatch(/\n {2}AWS API calls: \d+ \(DescribeComputeEnvironments 1, DescribeJobDefinitions 3, DescribeJobQueues 1, DescribeJobs \d+, GetLogEvents \d+, RegisterJobDefinition 3, SubmitJob 3\)\n/);
   });
 
-  test('a 100-way foreach with two body steps: ONE array job per step, N_TO_N, the child contract derived in the container', async () => {
+  test('a 20-way foreach with two body steps: ONE array job per step, N_TO_N, the child contract derived in the container', async () => {
     const r = await run({
       steps: [
-        { name: 'start', command: sh('true'), foreach: { items: Array.from({ length: 100 }, (_, i) => `item-${i}`) }, next: 'a' },
+        { name: 'start', command: sh('true'), foreach: { items: Array.from({ length: 20 }, (_, i) => `item-${i}`) }, next: 'a' },
         { name: 'a', command: sh('printf "{\\"v\\": \\"%s-%s\\"}" "$MF_FOREACH_ITEM" "$MF_TASK_ID" > "$MF_OUTPUT_DIR/outputs.json"'), next: 'b', resources: { memory: 1024 } },
         { name: 'b', command: sh('cat "$MF_DATASTORE_ROOT/$MF_INPUT_PATHS/outputs.json" > "$MF_OUTPUT_DIR/outputs.json"'), next: 'join' },
         { name: 'join', join: true, command: sh('echo joined'), next: 'end' },
@@ -141,19 +171,21 @@ describe('BatchComputeLayer', () => {
     expect(steps).toEqual(['start', 'a', 'b', 'join', 'end']);
     const a = fake.submitted[1];
     const b = fake.submitted[2];
-    expect(a.arrayProperties).toEqual({ size: 100 });
-    expect(a.jobName).toBe(`TestFlow-${r.record.runId}-a-0_99-a0`);
-    expect(a.tags).toMatchObject({ 'metaflow.task_id': '0_99', 'metaflow.attempt': '0' });
+    expect(a.arrayProperties).toEqual({ size: 20 });
+    expect(a.jobName).toBe(`TestFlow-${r.record.runId}-a-0_19-a0`);
+    expect(a.tags).toMatchObject({ 'metaflow.task_id': '0_19', 'metaflow.attempt': '0' });
     expect(a.dependsOn).toBeUndefined();
-    expect(b.arrayProperties).toEqual({ size: 100 });
+    expect(b.arrayProperties).toEqual({ size: 20 });
     expect(b.dependsOn).toEqual([{ jobId: 'job-2', type: 'N_TO_N' }]);
-    expect(a.containerOverrides!.command!.slice(0, 2)).toEqual(['/bin/sh', '-c']);
-    expect(env(a)).toMatchObject({ MF_ARRAY_INDEX_OFFSET: '0', MF_RETRY_COUNT: '0', MF_TASK_ID_PREFIX: '', MF_FOREACH_COUNT: '100', MF_FOREACH_ITEMS_FILE: `TestFlow/${r.record.runId}/start/0/foreach-items.jsonl` });
-    expect(env(b)).toMatchObject({ MF_INPUT_PATHS: `TestFlow/${r.record.runId}/a/{taskId}`, MF_WAIT_FOR_INPUTS: '1' });
-    expect(JSON.stringify(a.containerOverrides).length).toBeLessThanOrEqual(8192);
-    expect(r.outputs('b/42')).toEqual({ v: 'item-42-42' });
+    expect(a.containerOverrides!.command).toBeUndefined();
+    expect(env(a)).toMatchObject({ MF_ARRAY_INDEX_OFFSET: '0', MF_RETRY_COUNT: '0', MF_TASK_ID_PREFIX: '', MF_FOREACH_COUNT: '20', MF_FOREACH_ITEMS_FILE: `TestFlow/${r.record.runId}/start/0/foreach-items.jsonl` });
+    // b's children wait for a's child of the same index to be committed, then mirror its outputs
+    expect(env(b)).toMatchObject({ MF_INPUT_PATHS: `TestFlow/${r.record.runId}/a/{taskId}`, MF_WAIT_KEYS: `TestFlow/${r.record.runId}/a/{taskId}/status.json` });
+    expect(env(b).MF_FETCH_KEYS).toContain(`TestFlow/${r.record.runId}/a/{taskId}/`);
+    expect(await r.outputs('b/17')).toEqual({ v: 'item-17-17' });
+    expect(await r.outputs('a/0')).toEqual({ v: 'item-0-0' });
     expect(r.task('a/7').attempts[0].externalId).toBe('job-2:7');
-    expect(r.task('b/99').attempts[0].externalId).toBe('job-3:99');
+    expect(r.task('b/19').attempts[0].externalId).toBe('job-3:19');
   }, 60_000);
 
   test('user retry: a new plain job for the failed child with the next MF_RETRY_COUNT; then catch', async () => {
@@ -281,7 +313,7 @@ describe('BatchComputeLayer', () => {
     const layer = makeLayer(notices);
     await layer.lookUp(v.graph);
     const abort = new AbortController();
-    const running = runFlow({ graph: v.graph, layer, datastore: new LocalDatastore(tempDir('mfcdk-batch-')), parameters: {}, clock: fakeClock(), signal: abort.signal });
+    const running = runFlow({ graph: v.graph, layer, datastore, parameters: {}, clock: fakeClock(), signal: abort.signal });
     while (layer.jobsLeft().length === 0) await new Promise((r) => setTimeout(r, 5));
     layer.forceStop();
     expect(notices).toEqual(['quitting at once; TerminateJob sent but not confirmed for 1 job: job-1']);
@@ -301,6 +333,15 @@ describe('BatchComputeLayer', () => {
     expect(fake.terminated).toEqual(['job-1']);
     expect(r.task('start/0').status).toBe('cancelled');
     expect(fake.submitted).toHaveLength(1);
+  });
+
+  test('a step running node in python:3.12-slim fails as it would on AWS: exit 127, the runtime says the command is not in the image', async () => {
+    const r = await run({ steps: [{ name: 'start', command: ['node', '-e', 'console.log(1)'], next: 'end' }, { name: 'end', command: sh('true') }] }, { logMode: 'failed' });
+    expect(r.record.status).toBe('failed');
+    expect(r.task('start/0').attempts[0]).toMatchObject({ status: 'failed', exitCode: 127 });
+    const shown = r.events.flatMap((e) => (e.type === 'task-log' ? [e.line] : []));
+    expect(shown).toContainEqual(expect.stringMatching(/^metaflow-cdk: node: command not found in this image \(PATH=\/usr\/local\/bin:/));
+    expect(fake.submitted.map((s) => s.tags!['metaflow.step'])).toEqual(['start']);
   });
 
   test('check: GPU steps go to the GPU queue, a step may name its own queue, queue problems are one line each', async () => {
@@ -365,10 +406,10 @@ describe('BatchComputeLayer under throttling', () => {
     const flow = defineFlow({ name: 'T', image: IMAGE, steps: [{ name: 'start', command: ['true'], next: 'end' }, { name: 'end', command: ['true'] }] });
     const v = validateFlow(flow);
     if (!v.ok) throw new Error(v.problems.join('\n'));
-    const layer = new BatchComputeLayer({ settings, batch: clients.batch, logs: clients.logs, logMode: 'none', watcher: { minIntervalMs: 5 } });
+    const layer = new BatchComputeLayer({ settings, codePackageUrl: packages.get('T'), batch: clients.batch, logs: clients.logs, logMode: 'none', watcher: { minIntervalMs: 5 } });
     await layer.lookUp(v.graph);
     expect(layer.check(v.graph)).toEqual([]);
-    const record = await runFlow({ graph: v.graph, layer, datastore: new LocalDatastore(tempDir('mfcdk-batch-')), parameters: {}, clock: fakeClock() });
+    const record = await runFlow({ graph: v.graph, layer, datastore, parameters: {}, clock: fakeClock() });
     expect(record.status).toBe('succeeded');
     // every operation: two throttled requests, then its logical calls
     expect(Object.fromEntries(http.requests)).toEqual({
@@ -398,5 +439,5 @@ test('a foreach of ONE child: a plain job (no array of one), its id without a ch
   const a = fakeOne.submitted.find((s) => s.tags!['metaflow.step'] === 'a')!;
   expect(a.arrayProperties).toBeUndefined();
   expect(r.task('a/0').attempts[0].externalId).toBe('job-2');
-  expect(r.outputs('a/0')).toEqual({ item: 'only' });
+  expect(await r.outputs('a/0')).toEqual({ item: 'only' });
 });

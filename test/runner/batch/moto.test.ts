@@ -129,7 +129,11 @@ describeWithTool(
       expect(again.snapshot()).toEqual({ DescribeJobDefinitions: 1 });
 
       const submitter = new BatchSubmitter(aws.batch, calls);
-      const template = { flow: 'MotoFlow', runId: '99', attempt: 0, queue: 'mf-queue', jobDefinition: arn, command: ['true'], env: { MF_RUN_ID: '99' } };
+      const template = {
+        flow: 'MotoFlow', runId: '99', attempt: 0, queue: 'mf-queue', jobDefinition: arn, definition, env: { MF_RUN_ID: '99' },
+        io: { datastoreUrl: 's3://mf-data/mf', fetchKeys: [], outputKey: 'MotoFlow/99/all/{taskId}/attempt-0' },
+        code: { codeUrl: `s3://mf-data/mf/MotoFlow/data/ab/ab${'0'.repeat(38)}` },
+      };
       const events: WatchEvent[] = [];
       const watcher = new BatchWatcher(aws.batch, (e) => events.push(e), { calls, minIntervalMs: 100, maxIntervalMs: 500 });
       const start = await submitter.submitTask({ ...template, step: 'start' }, '0');

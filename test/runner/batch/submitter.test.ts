@@ -2,6 +2,7 @@ import { BatchClient, SubmitJobCommand } from '@aws-sdk/client-batch';
 import { mockClient } from 'aws-sdk-client-mock';
 import { arrayChunks, BatchSubmitter, JobTemplate } from '../../../runner/batch/submitter';
 import { reattachJobs } from '../../../runner/batch/reattach';
+import { checkEcsBudget, environmentMap, loaderCommand } from '../../../runner/batch/job-shape';
 
 const batchMock = mockClient(BatchClient);
 const template: JobTemplate = {
@@ -11,10 +12,18 @@ const template: JobTemplate = {
   attempt: 0,
   queue: 'arn:aws:batch:us-east-1:1:job-queue/q',
   jobDefinition: 'arn:aws:batch:us-east-1:1:job-definition/metaflow-SweepFlow-fit-abc:1',
-  command: ['python', 'fit.py'],
+  definition: { containerProperties: { image: 'python:3.12-slim', command: loaderCommand(['python3', 'fit.py']) } },
   env: { MF_RUN_ID: '1732', MF_STEP: 'fit' },
   tags: { team: 'ml' },
+  io: { datastoreUrl: 's3://mf-data/mf', fetchKeys: [], outputKey: 'SweepFlow/1732/fit/{taskId}/attempt-0' },
+  code: { codeUrl: `s3://mf-data/mf/SweepFlow/data/ab/ab${'0'.repeat(38)}` },
 };
+/** The runtime's I/O keys every job of the template carries. */
+const IO_ENV = [
+  { name: 'MF_CODE_URL', value: template.code.codeUrl },
+  { name: 'MF_DATASTORE_URL', value: 's3://mf-data/mf' },
+  { name: 'MF_OUTPUT_KEY', value: 'SweepFlow/1732/fit/{taskId}/attempt-0' },
+];
 let ids = 0;
 beforeEach(() => {
   batchMock.reset();
@@ -39,12 +48,9 @@ describe('Batch submitter', () => {
       jobName: 'SweepFlow-1732-start-0-a0',
       jobQueue: template.queue,
       jobDefinition: template.jobDefinition,
+      // environment only (the command is the definition's), sorted by name
       containerOverrides: {
-        command: ['python', 'fit.py'],
-        environment: [
-          { name: 'MF_RUN_ID', value: '1732' },
-          { name: 'MF_STEP', value: 'fit' },
-        ],
+        environment: [...IO_ENV, { name: 'MF_RUN_ID', value: '1732' }, { name: 'MF_STEP', value: 'fit' }],
       },
       tags: { ...tags('0'), 'metaflow.step': 'start' },
       propagateTags: true,
@@ -63,12 +69,7 @@ describe('Batch submitter', () => {
       jobQueue: template.queue,
       jobDefinition: template.jobDefinition,
       containerOverrides: {
-        command: ['python', 'fit.py'],
-        environment: [
-          { name: 'MF_ARRAY_INDEX_OFFSET', value: '0' },
-          { name: 'MF_RUN_ID', value: '1732' },
-          { name: 'MF_STEP', value: 'fit' },
-        ],
+        environment: [{ name: 'MF_ARRAY_INDEX_OFFSET', value: '0' }, ...IO_ENV, { name: 'MF_RUN_ID', value: '1732' }, { name: 'MF_STEP', value: 'fit' }],
       },
       tags: tags('0_999'),
       propagateTags: true,
@@ -78,6 +79,15 @@ describe('Batch submitter', () => {
     expect(second.dependsOn).toEqual([{ jobId: 'job-1', type: 'N_TO_N' }]);
     expect(score[0].jobName).toBe('SweepFlow-1732-score-0_999-a0');
     expect(submitter.calls.snapshot()).toEqual({ SubmitJob: 2 });
+    for (const input of [first, second]) expect(() => checkEcsBudget('fit', template.definition, input.containerOverrides)).not.toThrow();
+  });
+
+  test('what ECS would refuse is not sent: a too-large environment, a reserved AWS_BATCH name', async () => {
+    const submitter = new BatchSubmitter(new BatchClient({ region: 'us-east-1' }));
+    await expect(submitter.submitTask({ ...template, env: { MF_PARAM_BLOB: 'x'.repeat(7000) } }, '0')).rejects.toThrow(/^fit\/0#0: the container's command and environment come to \d+ characters as ECS counts them .*largest: MF_PARAM_BLOB \(7013\), command/);
+    await expect(submitter.submitTask({ ...template, env: { AWS_BATCH_JOB_ID: 'x' } }, '0')).rejects.toThrow('fit/0#0: environment names starting with AWS_BATCH are reserved by Batch: AWS_BATCH_JOB_ID');
+    expect(batchMock.commandCalls(SubmitJobCommand)).toHaveLength(0);
+    expect(environmentMap([{ name: 'A', value: 'b' }])).toEqual({ A: 'b' });
   });
 
   test('20,001 children: two array jobs of 10,000 and a plain job, offsets in the overrides; N_TO_N chunk by chunk', async () => {

@@ -60,7 +60,11 @@ test('every Batch and CloudWatch Logs operation, throttled twice, still succeeds
   const tailer = new LogTailer(logs, (_key, line) => lines.push(line), { calls, maxPagesPerPoll: 1 });
   tailer.follow('s/0#0', { stream: 'st' });
   const submitter = new BatchSubmitter(batch, calls);
-  const template = { flow: 'F', runId: '1', step: 's', attempt: 0, queue: 'q', jobDefinition: 'arn:def:1', command: ['true'], env: {} };
+  const template = {
+    flow: 'F', runId: '1', step: 's', attempt: 0, queue: 'q', jobDefinition: 'arn:def:1', definition: { containerProperties: { command: ['true'] } }, env: {},
+    io: { datastoreUrl: 's3://mf-data/mf', fetchKeys: [], outputKey: 'F/1/s/{taskId}/attempt-0' },
+    code: { codeUrl: `s3://mf-data/mf/F/data/ab/ab${'0'.repeat(38)}` },
+  };
   const [arn, queue, plain, [array], terminated] = await Promise.all([
     new JobDefinitionRegistry(batch, calls).ensure(definition),
     new QueueInspector(batch, calls).inspect('q'),

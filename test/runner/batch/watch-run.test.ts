@@ -1,6 +1,6 @@
 /**
  * Watching a run again after its runner died (runner/batch/watch-run.ts) on a simulated Batch
- * (fake-batch.ts: each job runs as a real process): the run record says `running` with a dead
+ * (fake-batch.ts: each job runs in its image's stand-in with the task runtime, S3 on moto): the run record says `running` with a dead
  * owner, its jobs were submitted by the runner that died and still run; the watch follows them to
  * the end and records their attempts, outputs and status.json.
  */
@@ -11,23 +11,37 @@ import { findRunJobs } from '../../../runner/batch/terminator';
 import { BatchSubmitter, JobTemplate } from '../../../runner/batch/submitter';
 import { watchRunToEnd } from '../../../runner/batch/watch-run';
 import { formatRun } from '../../../runner/cli/commands/show';
-import { LocalDatastore } from '../../../runner/datastore/local';
+import { taskJobDefinition } from '../../../runner/batch/job-shape';
+import { effectivePolicies } from '../../../runner/policy';
+import { S3Datastore } from '../../../runner/datastore/s3';
+import { useMotoBucket } from '../../support/moto-bucket';
+import { expectPortableJobs, motoDatastore, storeTestCodePackage } from './code-package-fixture';
 import { RunRecord, TaskRecord } from '../../../runner/datastore/types';
 import { checkRunner } from '../../../runner/orchestrator/liveness';
-import { sh, tempDir } from '../support/harness';
+import { sh } from '../support/harness';
 import { FakeBatch, QUEUE_ARN } from './fake-batch';
+
+const FLOW = 'WatchFlow';
+const bucket = useMotoBucket('mf-data', 'mf');
+let codeUrl: string;
+let datastore: S3Datastore;
+beforeAll(async () => {
+  datastore = motoDatastore(bucket.endpoint, 'mf-data', 'mf');
+  codeUrl = await storeTestCodePackage(datastore, FLOW);
+});
 
 let fake: FakeBatch;
 beforeEach(() => {
-  fake = new FakeBatch();
+  fake = new FakeBatch('EC2', {}, bucket.endpoint);
 });
-afterEach(() => fake.restore());
-
-const FLOW = 'WatchFlow';
+afterEach(() => {
+  expectPortableJobs(fake.submitted, fake.definitions);
+  fake.restore();
+});
 const done = (step: string, taskId = '0'): TaskRecord => ({ step, taskId, status: 'succeeded', inputs: [], attempts: [{ attempt: 0, status: 'succeeded', exitCode: 0 }] });
 
 /** A run whose runner (a process that has exited) died while `tasks` were its state. */
-async function deadRun(datastore: LocalDatastore, tasks: TaskRecord[]): Promise<RunRecord> {
+async function deadRun(datastore: S3Datastore, tasks: TaskRecord[]): Promise<RunRecord> {
   const deadPid = spawnSync('true').pid!;
   const record: RunRecord = {
     flow: FLOW,
@@ -47,11 +61,20 @@ async function deadRun(datastore: LocalDatastore, tasks: TaskRecord[]): Promise<
   return (await datastore.readRun(record.runId))!;
 }
 
-function template(run: RunRecord, step: string, command: string[], env: Record<string, string> = {}): JobTemplate {
-  return { flow: FLOW, runId: run.runId, step, attempt: 0, queue: QUEUE_ARN, jobDefinition: 'arn:jd/def:1', command, env };
+/** A job template of `step` running `command`, its definition registered with the simulated Batch. */
+function template(run: RunRecord, step: string, command: string[], env: Record<string, string> = {}, array = false): JobTemplate {
+  const definition = taskJobDefinition({ flow: FLOW, step, image: 'python:3.12-slim', policies: effectivePolicies({}), platform: 'EC2' }, command);
+  const arn = `arn:jd/${definition.jobDefinitionName}:1`;
+  fake.definitions.set(arn, definition);
+  const taskId = array ? '{taskId}' : '0';
+  return {
+    flow: FLOW, runId: run.runId, step, attempt: 0, queue: QUEUE_ARN, jobDefinition: arn, definition, env,
+    io: { datastoreUrl: datastore.root, fetchKeys: [], outputKey: `${FLOW}/${run.runId}/${step}/${taskId}/attempt-0` },
+    code: { codeUrl },
+  };
 }
 
-async function watch(datastore: LocalDatastore, run: RunRecord) {
+async function watch(run: RunRecord) {
   const batch = new BatchClient({ region: 'us-east-1' });
   const jobs = await findRunJobs(batch, { flow: FLOW, runId: run.runId, queues: [QUEUE_ARN] });
   const lines: string[] = [];
@@ -60,14 +83,13 @@ async function watch(datastore: LocalDatastore, run: RunRecord) {
 }
 
 test('a foreach array still running when the runner died: every child recorded, the failed one too; the run is failed, resume next', async () => {
-  const datastore = new LocalDatastore(tempDir('mfcdk-watch-'));
   const run = await deadRun(datastore, [done('start'), ...[0, 1, 2].map((i): TaskRecord => ({ step: 'a', taskId: String(i), status: 'queued', inputs: ['start/0'], foreachIndex: i, attempts: [] }))]);
   expect(checkRunner(run).dead).toBe(true);
   fake.script = (step, index) => (step === 'a' && index === 2 ? { exitCode: 3, statusReason: 'Essential container in task exited' } : undefined);
   const submitter = new BatchSubmitter(new BatchClient({ region: 'us-east-1' }));
-  await submitter.submitGroup(template(run, 'a', sh('sleep 0.2'), { MF_TASK_ID_PREFIX: '' }), 3);
+  await submitter.submitGroup(template(run, 'a', sh('sleep 0.2'), { MF_TASK_ID_PREFIX: '' }, true), 3);
 
-  const r = await watch(datastore, run);
+  const r = await watch(run);
   const task = (id: string) => r.stored.tasks.find((t) => `${t.step}/${t.taskId}` === id)!;
   expect(['start/0', 'a/0', 'a/1', 'a/2'].map((id) => task(id).status)).toEqual(['succeeded', 'succeeded', 'succeeded', 'failed']);
   expect(task('a/1').attempts).toMatchObject([{ attempt: 0, status: 'succeeded', exitCode: 0, externalId: 'job-1:1', logRef: 'metaflow/default/job-1-1' }]);
@@ -82,17 +104,15 @@ test('a foreach array still running when the runner died: every child recorded, 
 });
 
 test("the end step still running: recorded with its outputs committed, the run succeeds; an attempt the runner recorded is left alone", async () => {
-  const datastore = new LocalDatastore(tempDir('mfcdk-watch-'));
   const startedEnd: TaskRecord = { step: 'end', taskId: '0', status: 'running', inputs: ['start/0'], attempts: [{ attempt: 0, status: 'running', exitCode: null, startedAt: new Date().toISOString(), externalId: 'job-2' }] };
   const run = await deadRun(datastore, [done('start'), startedEnd]);
-  const outDir = datastore.localPath(datastore.attemptOutputs({ flow: FLOW, runId: run.runId, step: 'end', taskId: '0', attempt: 0 }))!;
   const submitter = new BatchSubmitter(new BatchClient({ region: 'us-east-1' }));
   // start's job (finished long ago, recorded by the runner), then end's, still to run
   fake.script = (step) => (step === 'start' ? { exitCode: 0 } : undefined);
   await submitter.submitTask(template(run, 'start', sh('true')), '0');
-  await submitter.submitTask(template(run, 'end', sh(`sleep 0.2; mkdir -p '${outDir}'; echo '{"total": 6}' > '${outDir}/outputs.json'`)), '0');
+  await submitter.submitTask(template(run, 'end', sh(`sleep 0.2; echo '{"total": 6}' > "$MF_OUTPUT_DIR/outputs.json"`)), '0');
 
-  const r = await watch(datastore, run);
+  const r = await watch(run);
   expect(r.jobs).toHaveLength(2);
   expect(r.recorded).toEqual({ succeeded: 1, failed: 0 });
   expect(r.stored.status).toBe('succeeded');
