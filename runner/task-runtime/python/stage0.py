@@ -27,7 +27,7 @@ def rq(m,b,k="",q={},body=None):
  c="\n".join([m,path,qs,"".join(x+":"+h[x]+"\n" for x in sorted(h)),sh,"UNSIGNED-PAYLOAD"])
  g=("AWS4"+s).encode()
  for x in (d,r,"s3","aws4_request"):g=hmac.new(g,x.encode(),hashlib.sha256).digest()
- h["Authorization"]="AWS4-HMAC-SHA256 Credential=%s/%s,SignedHeaders=%s,Signature=%s"%(a,sc,sh,hmac.new(g,("AWS4-HMAC-SHA256\n%s\n%s\n"%(t,sc)+hashlib.sha256(c.encode()).hexdigest()).encode(),hashlib.sha256).hexdigest())
+ h["Authorization"]="AWS4-HMAC-SHA256 Credential=%s/%s, SignedHeaders=%s, Signature=%s"%(a,sc,sh,hmac.new(g,("AWS4-HMAC-SHA256\n%s\n%s\n"%(t,sc)+hashlib.sha256(c.encode()).hexdigest()).encode(),hashlib.sha256).hexdigest())
  del h["host"]
  return U.urlopen(U.Request(base+path+("?"+qs if qs else ""),data=body,method=m,headers=h),timeout=300)
 def main():

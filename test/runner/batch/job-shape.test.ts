@@ -236,22 +236,28 @@ function stage0Headers(request: { method: string; bucket: string; key: string; q
   return JSON.parse(res.stdout);
 }
 
-/** An Authorization header's parts: AWS reads them by name (the SDK separates them with ", ", stage 0 with ","). */
+/** An Authorization header's parts (named, so a failure says which part differs). */
 function authParts(header: string): Record<string, string> {
   const m = /^AWS4-HMAC-SHA256 (.*)$/.exec(header);
   if (!m) throw new Error(`not a SigV4 Authorization header: ${header}`);
   return Object.fromEntries(m[1].split(/, ?/).map((part) => part.split('=', 2) as [string, string]));
 }
 
-async function sdkAuthorization(method: string, host: string, encodedPath: string, query: Record<string, string>, contentType?: string): Promise<Record<string, string>> {
+async function sdkAuthorization(method: string, host: string, encodedPath: string, query: Record<string, string>, contentType?: string): Promise<string> {
   const signer = new SignatureV4({ service: 's3', region: 'eu-west-1', credentials: CREDS, sha256: Sha256, uriEscapePath: false, applyChecksum: false });
   const signed = await signer.sign(
     { method, protocol: 'https:', hostname: host, path: encodedPath, query, headers: { host, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD', ...(contentType ? { 'content-type': contentType } : {}) } },
     { signingDate: new Date('2024-03-15T10:11:12Z') },
   );
-  const parts = authParts(signed.headers.authorization);
-  expect(parts.Signature).toMatch(/^[0-9a-f]{64}$/);
-  return parts;
+  expect(authParts(signed.headers.authorization).Signature).toMatch(/^[0-9a-f]{64}$/);
+  return signed.headers.authorization;
+}
+
+/** The same header, byte for byte (part by part first, for a readable failure). */
+async function expectSameAuthorization(stage0: string, sdk: Promise<string>): Promise<void> {
+  const expected = await sdk;
+  expect(authParts(stage0)).toEqual(authParts(expected));
+  expect(stage0).toBe(expected);
 }
 
 describe("stage 0's SigV4 signature equals the AWS SDK's (@smithy/signature-v4) — what S3 checks, and moto does not", () => {
@@ -260,20 +266,20 @@ describe("stage 0's SigV4 signature equals the AWS SDK's (@smithy/signature-v4) 
     const py = stage0Headers({ method: 'GET', bucket: 'mf-data', key: '', query });
     expect(py.url).toMatch(/^https:\/\/mf-data\.s3\.eu-west-1\.amazonaws\.com\/\?continuation-token=tok%2Ben%2F%3D&list-type=2&prefix=mf%2FFlow%2F7%2Fa%20b%2F$/);
     expect(py.headers['x-amz-security-token']).toBe(CREDS.sessionToken);
-    expect(authParts(py.headers.authorization)).toEqual(await sdkAuthorization('GET', 'mf-data.s3.eu-west-1.amazonaws.com', '/', query));
+    await expectSameAuthorization(py.headers.authorization, sdkAuthorization('GET', 'mf-data.s3.eu-west-1.amazonaws.com', '/', query));
   });
 
   test('HEAD of a key with characters to escape', async () => {
     const py = stage0Headers({ method: 'HEAD', bucket: 'mf-data', key: 'mf/Flow/7/step one/0/status.json' });
     expect(py.url).toBe('https://mf-data.s3.eu-west-1.amazonaws.com/mf/Flow/7/step%20one/0/status.json');
-    expect(authParts(py.headers.authorization)).toEqual(await sdkAuthorization('HEAD', 'mf-data.s3.eu-west-1.amazonaws.com', '/mf/Flow/7/step%20one/0/status.json', {}));
+    await expectSameAuthorization(py.headers.authorization, sdkAuthorization('HEAD', 'mf-data.s3.eu-west-1.amazonaws.com', '/mf/Flow/7/step%20one/0/status.json', {}));
   });
 
   test('PUT with a body (content-type signed), a dotted bucket in path style', async () => {
     const py = stage0Headers({ method: 'PUT', bucket: 'mf.data', key: 'mf/Flow/7/a/0/attempt-0/outputs.json', body: '{"v":1}' });
     expect(py.url).toBe('https://s3.eu-west-1.amazonaws.com/mf.data/mf/Flow/7/a/0/attempt-0/outputs.json');
     expect(py.headers['content-type']).toBe('application/octet-stream');
-    expect(authParts(py.headers.authorization)).toEqual(await sdkAuthorization('PUT', 's3.eu-west-1.amazonaws.com', '/mf.data/mf/Flow/7/a/0/attempt-0/outputs.json', {}, 'application/octet-stream'));
+    await expectSameAuthorization(py.headers.authorization, sdkAuthorization('PUT', 's3.eu-west-1.amazonaws.com', '/mf.data/mf/Flow/7/a/0/attempt-0/outputs.json', {}, 'application/octet-stream'));
   });
 });
 
