@@ -104,6 +104,8 @@ export const METAFLOW_STACK_OUTPUTS = {
   ALARM_TOPIC_ARN: 'MetaflowAlarmTopicArn',
   /** Name of the CloudWatch dashboard. */
   DASHBOARD_NAME: 'MetaflowDashboardName',
+  TEAMS_JSON: 'MetaflowTeamsJson',
+  JOB_LOG_GROUP_NAME: 'MetaflowJobLogGroupName',
 } as const;
 
 /**
