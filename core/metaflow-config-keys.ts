@@ -30,7 +30,7 @@ export const METAFLOW_CONFIG_KEYS = {
   SFN_DYNAMO_DB_TABLE: 'DynamoDB table Step Functions foreach joins use (key "pathspec", TTL "ttl")',
   SFN_STATE_MACHINE_PREFIX: 'Prefix of the state machine names this stack may start',
   SFN_EXECUTION_LOG_GROUP_ARN: 'CloudWatch Logs group ARN for Step Functions execution history',
-  TEAM: 'Team of runs on fair-share queues: their jobs\' share identifier and `metaflow.team` tag (metaflow-cdk runner: configure --team, run --team; Metaflow itself ignores it)',
+  TEAM: 'Team of runs on fair-share queues: their jobs\' share identifier and `metaflow.team` tag (metaflow-cdk runner; run --team replaces it; Metaflow itself ignores it)',
   UI_URL: 'URL of the Metaflow UI (when it is deployed); Metaflow links runs and cards to it',
 } as const;
 

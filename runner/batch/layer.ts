@@ -183,7 +183,7 @@ export class BatchComputeLayer implements ComputeLayer {
     const fairShare = [...this.queueInfo.values()].filter((q) => q.schedulingPolicyArn !== undefined);
     if (fairShare.length > 0 && this.team === undefined) {
       // A fair-share queue refuses a job without a share identifier (HTTP 400): say so before submitting anything.
-      return [`job queue${fairShare.length > 1 ? 's' : ''} ${fairShare.map((q) => JSON.stringify(q.queue)).join(', ')} ${fairShare.length > 1 ? 'have' : 'has'} a fair-share scheduling policy and takes only jobs with a team: name one with --team <name>, METAFLOW_TEAM (metaflow-cdk configure --team) or the flow's team field`];
+      return [`job queue${fairShare.length > 1 ? 's' : ''} ${fairShare.map((q) => JSON.stringify(q.queue)).join(', ')} ${fairShare.length > 1 ? 'have' : 'has'} a fair-share scheduling policy and takes only jobs with a team: name one with --team <name>, METAFLOW_TEAM in the Metaflow config or the flow's team field`];
     }
     const steps: BatchCheckStep[] = [];
     for (const [name, step] of graph.steps) {

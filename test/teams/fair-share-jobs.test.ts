@@ -90,7 +90,7 @@ describe('check before anything is submitted', () => {
     const graph = graphOf();
     await layer.lookUp(graph);
     expect(layer.check(graph)).toEqual([
-      'job queue "teams" has a fair-share scheduling policy and takes only jobs with a team: name one with --team <name>, METAFLOW_TEAM (metaflow-cdk configure --team) or the flow\'s team field',
+      'job queue "teams" has a fair-share scheduling policy and takes only jobs with a team: name one with --team <name>, METAFLOW_TEAM in the Metaflow config or the flow\'s team field',
     ]);
     expect(mock.commandCalls(SubmitJobCommand)).toHaveLength(0);
   });
