@@ -30,6 +30,7 @@ export const METAFLOW_CONFIG_KEYS = {
   SFN_DYNAMO_DB_TABLE: 'DynamoDB table Step Functions foreach joins use (key "pathspec", TTL "ttl")',
   SFN_STATE_MACHINE_PREFIX: 'Prefix of the state machine names this stack may start',
   SFN_EXECUTION_LOG_GROUP_ARN: 'CloudWatch Logs group ARN for Step Functions execution history',
+  TEAM: 'Team of runs on fair-share queues: their jobs\' share identifier and `metaflow.team` tag (metaflow-cdk runner; run --team replaces it; Metaflow itself ignores it)',
   UI_URL: 'URL of the Metaflow UI (when it is deployed); Metaflow links runs and cards to it',
 } as const;
 
@@ -104,6 +105,8 @@ export const METAFLOW_STACK_OUTPUTS = {
   ALARM_TOPIC_ARN: 'MetaflowAlarmTopicArn',
   /** Name of the CloudWatch dashboard. */
   DASHBOARD_NAME: 'MetaflowDashboardName',
+  TEAMS_JSON: 'MetaflowTeamsJson',
+  JOB_LOG_GROUP_NAME: 'MetaflowJobLogGroupName',
 } as const;
 
 /**

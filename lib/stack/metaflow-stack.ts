@@ -17,6 +17,7 @@ import { MetaflowStepFunctionsSupport, MetaflowStepFunctionsSupportProps } from 
 import { MetaflowUi, MetaflowUiProps } from '../ui/metaflow-ui';
 import { MetaflowUiAuth } from '../ui/metaflow-ui-auth';
 import { invalidProp } from '../validation';
+import { MetaflowTeam, MetaflowTeams } from '../teams/metaflow-teams';
 import { withoutRedundantDependsOn } from './redundant-dependencies';
 
 /** Compute options of the stack: everything of {@link MetaflowBatchComputeProps} the stack does not wire itself. */
@@ -132,6 +133,15 @@ export interface MetaflowStackProps extends StackProps {
   readonly userAccessPolicy?: boolean;
 
   /**
+   * Teams sharing the stack (see {@link MetaflowTeams}): fair-share team queues beside the FIFO
+   * queues (which stay as they are), a job role, a datastore folder and a managed policy per team.
+   * Output `MetaflowTeamsJson` names each team's queue, role, root and policy.
+   *
+   * @default - no teams: the stack as without them
+   */
+  readonly teams?: readonly MetaflowTeam[];
+
+  /**
    * Default container image of Batch steps that name none (Metaflow's BATCH_CONTAINER_IMAGE),
    * written into the client config. An image reference: no whitespace.
    *
@@ -171,6 +181,8 @@ export class MetaflowStack extends Stack {
   public readonly monitoring?: MetaflowMonitoring;
   /** The managed policy for people and CI that run flows, unless turned off. */
   public readonly userAccess?: MetaflowUserAccess;
+  /** The teams' queues, roles and policies, when `teams` is given. */
+  public readonly teams?: MetaflowTeams;
   /** Metaflow's BATCH_CONTAINER_IMAGE, when set. */
   public readonly batchContainerImage?: string;
   /** Metaflow's BATCH_CONTAINER_REGISTRY, when set. */
@@ -311,6 +323,7 @@ export class MetaflowStack extends Stack {
       this.output(METAFLOW_STACK_OUTPUTS.USER_ACCESS_POLICY_ARN, this.userAccess.managedPolicy.managedPolicyArn,
         'Managed policy to attach to roles that run flows on this stack (aws iam attach-role-policy --role-name <role> --policy-arn <this>)');
     }
+    if (props.teams !== undefined) this.teams = this.teamsOf(props.teams, removalPolicy);
     if (destroy) this.destroyRetainedLeftovers();
     if (this.compute.gpuQueue) {
       this.output(METAFLOW_STACK_OUTPUTS.GPU_JOB_QUEUE_ARN, this.compute.gpuQueue.jobQueueArn,
@@ -319,6 +332,25 @@ export class MetaflowStack extends Stack {
     if (this.compute.fargateQueue && this.compute.fargateQueue !== this.compute.defaultQueue) {
       this.output(METAFLOW_STACK_OUTPUTS.FARGATE_JOB_QUEUE_ARN, this.compute.fargateQueue.jobQueueArn, 'AWS Batch job queue for Fargate steps');
     }
+  }
+
+  /** The teams, their outputs, and the shared job role and user policy fenced off their folders. */
+  private teamsOf(teams: readonly MetaflowTeam[], removalPolicy: RemovalPolicy): MetaflowTeams {
+    const built = new MetaflowTeams(this, 'Teams', {
+      teams, removalPolicy, datastore: this.datastore, compute: this.compute, vpc: this.network.vpc, vpcSubnets: this.network.computeSubnets,
+      metadataService: this.metadataService, stepFunctions: this.stepFunctions,
+    });
+    if (this.compute.jobRole instanceof iam.Role) built.fenceOff(this.compute.jobRole);
+    if (this.userAccess) built.fenceOff(this.userAccess.managedPolicy);
+    this.output(METAFLOW_STACK_OUTPUTS.TEAMS_JSON, this.toJsonString(Object.fromEntries(built.teams.map((team) => [team.name, {
+      jobQueue: team.jobQueue.jobQueueArn,
+      jobRole: team.jobRole.roleArn,
+      datastoreRoot: `s3://${this.datastore.bucket.bucketName}/${team.datastore.sysrootPrefix}`,
+      datatoolsRoot: `s3://${this.datastore.bucket.bucketName}/${team.datastore.datatoolsPrefix}`,
+      accessPolicy: team.access.managedPolicy.managedPolicyArn,
+    }]))), 'Teams: each one\'s fair-share job queue, job role, datastore root and access policy (read by metaflow-cdk configure --team)');
+    this.output(METAFLOW_STACK_OUTPUTS.JOB_LOG_GROUP_NAME, built.jobLogGroupName, 'Log group team jobs write to (their job definitions name it)');
+    return built;
   }
 
   /**

@@ -7,6 +7,7 @@ import { DatastoreEncryption } from '../datastore/metaflow-datastore';
 import { GatewayEndpointPolicy } from '../network/metaflow-network';
 import { describeValue, MetaflowValidationError } from '../validation';
 import { MetaflowUiAuth } from '../ui/metaflow-ui-auth';
+import { MetaflowTeam, parseTeamSpecs } from '../teams/metaflow-teams';
 import { MetaflowStackProps, MetaflowStackUiProps } from './metaflow-stack';
 
 /** A context value after parsing. */
@@ -127,6 +128,7 @@ const KEYS: ContextKeySpec[] = [
   { key: 'alarmTopicArn', type: 'string', pattern: /^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$/, patternDescription: 'an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>)', defaultValue: '(created)', description: 'Your own SNS topic for the alarms instead of a created one', requires: { key: 'monitoring', value: true }, apply: (d, v) => { d.monitoring.alarmTopicArn = v; } },
   { key: 'failedJobsAlarmThreshold', type: 'integer', min: 1, max: 100000, defaultValue: '10', description: 'Alarm when this many Batch jobs fail within 15 minutes', requires: { key: 'monitoring', value: true }, apply: (d, v) => { d.monitoring.failedJobsThreshold = v; } },
   { key: 'userAccessPolicy', type: 'boolean', defaultValue: 'true', description: 'Managed policy people and CI attach to run flows (output MetaflowUserAccessPolicyArn)', apply: (d, v) => { d.client.userAccessPolicy = v; } },
+  { key: 'teams', type: 'list', defaultValue: '(none)', description: 'Teams sharing the stack, `name[:weight[:maxvCpus]]` comma-separated (e.g. `ml:3,research:1`): a fair-share queue beside the FIFO ones, a job role, datastore folder and access policy per team; maxvCpus gives a team its own environment and queue', apply: (d, v) => { d.client.teams = teamsOf(v as string[]); } },
   { key: 'batchContainerImage', type: 'string', defaultValue: '(unset)', description: 'Default image of Batch steps, written to the client config as METAFLOW_BATCH_CONTAINER_IMAGE', props: [':batchContainerImage'], apply: (d, v) => { d.client.batchContainerImage = v; } },
   { key: 'batchContainerRegistry', type: 'string', defaultValue: '(unset)', description: 'Default registry of Batch step images, written as METAFLOW_BATCH_CONTAINER_REGISTRY', props: [':batchContainerRegistry'], apply: (d, v) => { d.client.batchContainerRegistry = v; } },
   { key: 'permissionsBoundaryArn', type: 'string', pattern: /^arn:aws[a-z-]*:iam::\d{12}:policy\/.+$/, patternDescription: 'an IAM managed policy ARN (arn:aws:iam::<account>:policy/<name>)', defaultValue: '(none)', description: 'Managed policy ARN applied as permissions boundary to every role', apply: (d, v) => { d.permissionsBoundaryArn = v as string; } },
@@ -158,6 +160,15 @@ function uiProps(draft: PropsDraft['ui']): MetaflowStackUiProps {
     throw new MetaflowValidationError('context key uiAllowedCidrs: required with -c ui=true and uiAuth=internal (who may reach the UI), got none');
   }
   return { ...rest, auth: MetaflowUiAuth.internal({ allowedCidrs }) };
+}
+
+/** `ml:3,research:1` → teams; a bad entry is one line naming it. */
+function teamsOf(entries: string[]): MetaflowTeam[] {
+  const parsed = parseTeamSpecs(entries);
+  if ('bad' in parsed) {
+    throw new MetaflowValidationError(`context key teams: expected name[:weight[:maxvCpus]] per team (name: lowercase letters and digits, starting with a letter, at most 32, unique; weight: 0.001–10000; maxvCpus: 1–100000), got ${describeValue(parsed.bad)} (set it with -c teams=ml:3,research:1)`);
+  }
+  return parsed.teams;
 }
 
 /** `t4g.small` (or `db.t4g.small`) → an instance type. */

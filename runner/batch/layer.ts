@@ -49,6 +49,8 @@ export interface BatchComputeLayerOptions {
   readonly settings: BatchSettings;
   readonly batch: BatchClient;
   readonly logs: CloudWatchLogsClient;
+  /** Who starts the run: the `metaflow.user` tag of its jobs. @default - no such tag */
+  readonly user?: string;
   /** @default 'all' */
   readonly logMode?: BatchLogMode;
   /** CloudWatch streams followed at once (wide foreach steps). @default 20 */
@@ -116,6 +118,8 @@ export class BatchComputeLayer implements ComputeLayer {
   private readonly notice: (line: string) => void;
   private readonly stepOptions = new Map<string, BatchStepOptions | undefined>();
   private readonly queueInfo = new Map<string, QueueInfo>();
+  /** The run's team: --team / METAFLOW_TEAM, else the flow's (set by check). */
+  private team?: string;
   private readonly groups = new Map<string, GroupState>();
   /** Fan-outs (step + task-id prefix + split) that already have their array. */
   private readonly fanOutsWithArray = new Set<string>();
@@ -175,6 +179,12 @@ export class BatchComputeLayer implements ComputeLayer {
 
   check(graph: FlowGraph): string[] {
     if (!this.prepared) return ['the Batch layer looks its queues up first (call lookUp(graph) before check)'];
+    this.team = this.settings.team ?? graph.flow.team;
+    const fairShare = [...this.queueInfo.values()].filter((q) => q.schedulingPolicyArn !== undefined);
+    if (fairShare.length > 0 && this.team === undefined) {
+      // A fair-share queue refuses a job without a share identifier (HTTP 400): say so before submitting anything.
+      return [`job queue${fairShare.length > 1 ? 's' : ''} ${fairShare.map((q) => JSON.stringify(q.queue)).join(', ')} ${fairShare.length > 1 ? 'have' : 'has'} a fair-share scheduling policy and takes only jobs with a team: name one with --team <name>, METAFLOW_TEAM in the Metaflow config or the flow's team field`];
+    }
     const steps: BatchCheckStep[] = [];
     for (const [name, step] of graph.steps) {
       steps.push({
@@ -380,6 +390,8 @@ export class BatchComputeLayer implements ComputeLayer {
       definition,
       code: this.code(),
       tags: options?.tags,
+      owner: { team: this.team, user: this.options.user },
+      ...(info.schedulingPolicyArn && this.team ? { share: { identifier: this.team, priority: options?.schedulingPriority ?? 0 } } : {}),
     };
   }
 

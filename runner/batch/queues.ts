@@ -24,6 +24,8 @@ export interface QueueInfo {
   readonly problem?: string;
   /** Platform of the first compute environment. */
   readonly platform?: BatchPlatform;
+  /** The queue's fair-share scheduling policy: jobs on it need a share identifier. */
+  readonly schedulingPolicyArn?: string;
   /** The compute environments in order. */
   readonly computeEnvironments: readonly ComputeEnvironmentDetail[];
 }
@@ -67,6 +69,6 @@ export class QueueInspector {
     const first = environments[0];
     const type = first?.computeResources?.type;
     const platform: BatchPlatform | undefined = type === undefined ? (first ? 'EC2' : undefined) : type.startsWith('FARGATE') ? 'FARGATE' : 'EC2';
-    return { queue, arn: detail.jobQueueArn, problem, platform, computeEnvironments: environments };
+    return { queue, arn: detail.jobQueueArn, problem, platform, schedulingPolicyArn: detail.schedulingPolicyArn || undefined, computeEnvironments: environments };
   }
 }

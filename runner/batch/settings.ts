@@ -4,6 +4,7 @@
  */
 import { MetaflowConfig, requireConfigValue } from '../config/metaflow-config';
 import { UserInputError } from '../errors';
+import { teamNameProblem } from '../../core/teams';
 
 /** Flags that replace config keys (`run --compute batch --queue …`). */
 export interface BatchSettingFlags {
@@ -19,6 +20,8 @@ export interface BatchSettingFlags {
   readonly datastoreRoot?: string;
   /** @default the SDK's region resolution (AWS_REGION, the profile) */
   readonly region?: string;
+  /** Replaces TEAM: the share identifier of jobs on fair-share queues. */
+  readonly team?: string;
 }
 
 export interface BatchSettings {
@@ -33,6 +36,8 @@ export interface BatchSettings {
   /** `s3://bucket/prefix` of the datastore. */
   readonly datastoreRoot: { readonly bucket: string; readonly prefix: string; readonly url: string };
   readonly region?: string;
+  /** The team (`--team`, else the config's TEAM); the flow's own `team` applies when unset. */
+  readonly team?: string;
 }
 
 const S3_URL = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/;
@@ -55,7 +60,15 @@ export function batchSettings(config: MetaflowConfig, flags: BatchSettingFlags =
     executionRoleArn: flags.executionRole || config.profile.ECS_FARGATE_EXECUTION_ROLE,
     datastoreRoot: parseS3Url('DATASTORE_SYSROOT_S3', root),
     region: flags.region || undefined,
+    team: checkTeam(flags.team ? '--team' : 'METAFLOW_TEAM', flags.team || config.profile.TEAM),
   };
+}
+
+function checkTeam(what: string, team: string | undefined): string | undefined {
+  if (team === undefined || team === '') return undefined;
+  const problem = teamNameProblem(what, team);
+  if (problem) throw new UserInputError(problem);
+  return team;
 }
 
 /** The queue a step goes to: its own, else the GPU queue for GPU steps, else the default. */

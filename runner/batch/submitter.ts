@@ -26,6 +26,14 @@ export interface JobTemplate {
   readonly definition: Pick<RegisterJobDefinitionCommandInput, 'containerProperties'>;
   /** The task contract; for a group, the same for every child (per-child values derive from the index). */
   readonly env: Readonly<Record<string, string>>;
+  /**
+   * The job's share on a fair-share queue: SubmitJob's `shareIdentifier` and
+   * `schedulingPriorityOverride`. Only for a queue with a scheduling policy (Batch refuses a
+   * share on a FIFO queue, and a job without one on a fair-share queue).
+   */
+  readonly share?: { readonly identifier: string; readonly priority: number };
+  /** The run's team and user, for the `metaflow.team` / `metaflow.user` tags. */
+  readonly owner?: { readonly team?: string; readonly user?: string };
   /** User tags (validated by checkBatchStep). */
   readonly tags?: Readonly<Record<string, string>>;
   /** What the task runtime moves (for a group, every child's, with `{taskId}` placeholders). */
@@ -118,8 +126,9 @@ export class BatchSubmitter {
       jobQueue: template.queue,
       jobDefinition: template.jobDefinition,
       containerOverrides: taskContainerOverrides(what, template.definition, env, template.io, template.code),
-      tags: batchJobTags(identity, template.tags),
+      tags: batchJobTags({ ...identity, ...template.owner }, template.tags),
       propagateTags: true,
+      ...(template.share ? { shareIdentifier: template.share.identifier, schedulingPriorityOverride: template.share.priority } : {}),
       ...(size > 1 ? { arrayProperties: { size } } : {}),
       ...(dependsOn.length > 0 ? { dependsOn } : {}),
     };

@@ -62,7 +62,7 @@ export function makeLayer(flags: LayerFlags, maxWorkers: number | undefined, con
  */
 export function layerMaker(flags: LayerFlags, maxWorkers: number | undefined, context: Pick<CommandContext, 'env' | 'stderr'>): (extras?: LayerExtras) => ComputeLayer {
   const name = flags.compute ?? 'local';
-  const batchOnly = (['queue', 'gpuQueue', 'jobRole', 'executionRole', 'region', 'logs', 'pollInterval'] as const).filter((k) => flags[k] !== undefined);
+  const batchOnly = (['queue', 'gpuQueue', 'jobRole', 'executionRole', 'region', 'logs', 'pollInterval', 'team'] as const).filter((k) => flags[k] !== undefined);
   if (name === 'local') {
     if (batchOnly.length) throw new UserInputError(`${batchOnly.map(flagName).join(', ')} only appl${batchOnly.length === 1 ? 'ies' : 'y'} to --compute batch`);
     return (extras = {}) => new LocalComputeLayer({ maxWorkers, cwd: extras.cwd });
@@ -84,6 +84,7 @@ export function layerMaker(flags: LayerFlags, maxWorkers: number | undefined, co
         batch: clients.batch,
         logs: clients.logs,
         logMode: logMode as BatchLogMode,
+        user: runUser(context.env),
         ...(settings.region ? { s3Region: settings.region } : {}),
         ...(pollMs !== undefined ? { watcher: { minIntervalMs: pollMs } } : {}),
         ...(extras.codePackageUrl !== undefined ? { codePackageUrl: extras.codePackageUrl } : {}),
@@ -92,6 +93,16 @@ export function layerMaker(flags: LayerFlags, maxWorkers: number | undefined, co
     };
   }
   throw new UserInputError(`--compute ${describeValue(name)}: unknown compute layer (available: ${COMPUTE_LAYERS.join(', ')})`);
+}
+
+/** Who starts a run (the `metaflow.user` job tag): METAFLOW_USER as Metaflow reads it, else the OS user. */
+function runUser(env: NodeJS.ProcessEnv): string | undefined {
+  if (env.METAFLOW_USER) return env.METAFLOW_USER;
+  try {
+    return require('node:os').userInfo().username as string;
+  } catch {
+    return undefined;
+  }
 }
 
 const flagName = (k: string) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;

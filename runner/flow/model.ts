@@ -105,6 +105,11 @@ export interface FlowSpec {
   readonly steps: readonly StepSpec[];
   /** What the code package holds (see PackageSpec). @default - the flow file's folder, default rules */
   readonly package?: PackageSpec;
+  /**
+   * The team whose share the flow's Batch jobs use on a fair-share queue (`--team` and the
+   * config's METAFLOW_TEAM win). @default - none
+   */
+  readonly team?: string;
 }
 
 const FLOW_BRAND = Symbol.for('metaflow-cdk.flow');

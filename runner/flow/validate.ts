@@ -12,14 +12,15 @@ import {
 import { effectivePolicies, isIdentifier, POLICY_NAMES, validatePolicies } from '../policy';
 import { unknownFields } from '../unknown-fields';
 import type { BatchStepOptions } from '../policy/batch';
+import { teamNameProblem } from '../../core/teams';
 import { Flow, FlowSpec, ForeachSource, nextOf, PackageSpec, StepSpec } from './model';
 import { parameterType, validateParameters } from './parameters';
 
 /** The fields a flow may have. */
-const FLOW_FIELDS: readonly (keyof FlowSpec)[] = ['name', 'image', 'env', 'parameters', 'defaults', 'steps', 'package'];
+const FLOW_FIELDS: readonly (keyof FlowSpec)[] = ['name', 'image', 'env', 'parameters', 'defaults', 'steps', 'package', 'team'];
 const PACKAGE_FIELDS: readonly (keyof PackageSpec)[] = ['root', 'include', 'exclude'];
 /** The fields a step may have: its own and its policies. */
-const BATCH_STEP_FIELDS: readonly (keyof BatchStepOptions)[] = ['queue', 'tags', 'swappiness', 'maxSwap', 'assignPublicIp', 'infrastructureRetries'];
+const BATCH_STEP_FIELDS: readonly (keyof BatchStepOptions)[] = ['queue', 'tags', 'swappiness', 'maxSwap', 'assignPublicIp', 'infrastructureRetries', 'schedulingPriority'];
 const STEP_FIELDS: readonly (keyof StepSpec)[] = ['name', 'image', 'command', 'env', 'next', 'foreach', 'join', 'description', 'batch', ...POLICY_NAMES];
 const FOREACH_SOURCES = ['items', 'output', 'param'] as const;
 
@@ -308,6 +309,7 @@ export function validateFlow(flow: Flow): ValidationResult {
       `flow name ${describeValue(flow.name)} is ${flow.name.length} characters long, at most ${FLOW_NAME_MAX_LENGTH} fit every layer (Batch job names, Step Functions state machine names)`,
     );
   }
+  if (flow.team !== undefined) add([teamNameProblem('flow team', flow.team)].filter((p): p is string => p !== undefined));
   if (flow.image !== undefined && (typeof flow.image !== 'string' || flow.image.trim() === '')) {
     problems.push(`flow image must be a non-empty string, got ${describeValue(flow.image)}`);
   }

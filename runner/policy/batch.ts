@@ -63,6 +63,12 @@ export interface BatchStepOptions {
    * @default 3
    */
   readonly infrastructureRetries?: number;
+  /**
+   * Priority of this step's jobs among its team's jobs on a fair-share queue (SubmitJob
+   * `schedulingPriorityOverride`, 0–9999, higher runs first); ignored on FIFO queues.
+   * @default 0
+   */
+  readonly schedulingPriority?: number;
 }
 
 /** Everything a job definition is built from. */
@@ -86,7 +92,12 @@ export const METAFLOW_TAG_KEYS = {
   step: 'metaflow.step',
   task: 'metaflow.task_id',
   attempt: 'metaflow.attempt',
+  team: 'metaflow.team',
+  user: 'metaflow.user',
 } as const;
+
+/** SubmitJob's `schedulingPriorityOverride` range (AWS Batch API reference, SubmitJob). */
+export const SCHEDULING_PRIORITY_RANGE = { min: 0, max: 9999 } as const;
 
 const RESERVED_TAG_PREFIXES = ['aws:', 'metaflow.'];
 const TAG_CHARS = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$/u;
@@ -164,6 +175,10 @@ export function checkBatchStep(input: BatchJobDefinitionInput): string[] {
   const retries = options.infrastructureRetries;
   if (retries !== undefined && (!Number.isInteger(retries) || retries < 0 || retries > BATCH_LIMITS.maxAttempts - 1)) {
     problems.push(`${where}: infrastructureRetries must be a whole number from 0 to ${BATCH_LIMITS.maxAttempts - 1}, got ${show(retries)}`);
+  }
+  const priority = options.schedulingPriority;
+  if (priority !== undefined && (!Number.isInteger(priority) || priority < SCHEDULING_PRIORITY_RANGE.min || priority > SCHEDULING_PRIORITY_RANGE.max)) {
+    problems.push(`${where}: schedulingPriority must be a whole number from ${SCHEDULING_PRIORITY_RANGE.min} to ${SCHEDULING_PRIORITY_RANGE.max}, got ${show(priority)}`);
   }
   problems.push(...checkUserTags(where, options.tags));
   return problems;
@@ -319,9 +334,13 @@ export interface BatchTaskIdentity {
   /** Task id, or for an array job the first child's id range (e.g. `0-999`). */
   readonly taskId: string;
   readonly attempt: number;
+  /** The run's team, when it has one (tag `metaflow.team`). */
+  readonly team?: string;
+  /** Who started the run (tag `metaflow.user`). */
+  readonly user?: string;
 }
 
-/** SubmitJob tags: flow, run, step, task and attempt always, then the user's (validated) tags. */
+/** SubmitJob tags: flow, run, step, task and attempt always, team and user when known, then the user's (validated) tags. */
 export function batchJobTags(task: BatchTaskIdentity, userTags: Readonly<Record<string, string>> = {}): Record<string, string> {
   return {
     ...userTags,
@@ -330,6 +349,8 @@ export function batchJobTags(task: BatchTaskIdentity, userTags: Readonly<Record<
     [METAFLOW_TAG_KEYS.step]: task.step,
     [METAFLOW_TAG_KEYS.task]: task.taskId,
     [METAFLOW_TAG_KEYS.attempt]: String(task.attempt),
+    ...(task.team ? { [METAFLOW_TAG_KEYS.team]: task.team } : {}),
+    ...(task.user ? { [METAFLOW_TAG_KEYS.user]: task.user } : {}),
   };
 }
 

@@ -33,6 +33,7 @@ export const SYNTH_VARIANTS: Record<string, Record<string, string>> = {
     uiCertificateArn: 'arn:aws:acm:us-east-1:123456789012:certificate/12345678-1234-1234-1234-123456789012',
   },
   'metadata-off': { metadataService: 'false' },
+  teams: { teams: 'ml:3,research:1,vision:1:32', fargate: 'true', encryption: 'kms' },
 };
 
 interface Synthesized {

@@ -17,6 +17,7 @@ interface RunFlags extends DatastoreFlags {
   region?: string;
   pollInterval?: string;
   logs?: string;
+  team?: string;
 }
 
 /** `metaflow-cdk run <flow-file>`: validate and run a flow. */
@@ -33,6 +34,7 @@ export const registerRun: CommandRegistrar = (program, context) => {
     .option('--job-role <arn>', 'Batch: role of the containers (default: METAFLOW_ECS_S3_ACCESS_IAM_ROLE)')
     .option('--execution-role <arn>', 'Batch on Fargate: execution role (default: METAFLOW_ECS_FARGATE_EXECUTION_ROLE)')
     .option('--region <region>', 'Batch: AWS region (default: AWS_REGION or the profile)')
+    .option('--team <name>', 'Batch: team whose share the jobs use on fair-share queues (default: METAFLOW_TEAM, else the flow\'s team)')
     .option('--poll-interval <seconds>', 'Batch: the shortest time between two looks at a job (default 5; longer-running jobs are looked at less often, up to every 120 s)')
     .option('--logs <which>', 'Batch: task logs from CloudWatch: all, failed (last lines of failed tasks) or none (default: all)')
     .option('--json', 'print the run record as JSON on stdout (progress goes to stderr)')
