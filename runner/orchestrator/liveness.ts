@@ -6,7 +6,8 @@ export const HEARTBEAT_MS = 5_000;
 /** A run on another host whose heartbeat is older than this has lost its runner. */
 export const STALE_AFTER_MS = 60_000;
 
-function pidAlive(pid: number): boolean {
+/** Is a process with this pid alive on this host (EPERM: alive, owned by someone else)? */
+export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
