@@ -21,6 +21,7 @@ def rq(m,b,k="",q={},body=None):
  a,s,tk=cr();t=time.strftime("%Y%m%dT%H%M%SZ",time.gmtime());d=t[:8]
  h={"host":host,"x-amz-content-sha256":"UNSIGNED-PAYLOAD","x-amz-date":t}
  if tk:h["x-amz-security-token"]=tk
+ if body is not None:h["content-type"]="application/octet-stream"
  qs="&".join(f(x)+"="+f(q[x]) for x in sorted(q));sh=";".join(sorted(h));sc=d+"/"+r+"/s3/aws4_request"
  c="\n".join([m,path,qs,"".join(x+":"+h[x]+"\n" for x in sorted(h)),sh,"UNSIGNED-PAYLOAD"])
  g=("AWS4"+s).encode()
@@ -38,5 +39,6 @@ def main():
  if hashlib.sha1(z).hexdigest()!=k[-40:]:die("the code package at %s does not match its sha1"%u)
  os.makedirs(w,exist_ok=True);tarfile.open(fileobj=io.BytesIO(z)).extractall(w,**({"filter":"data"} if hasattr(tarfile,"data_filter") else {}))
  os.chdir(w);sys.path.insert(0,w+"/_mfcdk");import mfcdk_task;sys.exit(mfcdk_task.main(sys.argv[1:],rq))
-try:main()
-except Exception as e:die("the task runtime failed to start: %r"%e)
+if __name__=="__main__":
+ try:main()
+ except Exception as e:die("the task runtime failed to start: %r"%e)

@@ -1,18 +1,12 @@
 /**
  * A simulated AWS Batch behind aws-sdk-client-mock, for the layer's tests: it records every call
  * with its exact input, and plays the container's part — each job (or array child) whose
- * dependencies succeeded is run as a real process with the job's command and container overrides
- * (plus AWS_BATCH_JOB_ARRAY_INDEX for array children), so what a task writes lands where the task
- * contract says. A test can replace a child's run with a scripted outcome (OOM, CannotPull, spot
- * reclaim in the attempt history, timeout).
- *
- * A job whose definition is the output-passing multi-container one (`ecsProperties`) is played
- * container by container (test/support/ecs-task-player.ts): fetch → main → upload as real shells
- * with the stand-in `aws` against the S3 endpoint given to the constructor (moto_server), and is
- * described the way Batch describes such a job (per-container exit codes and log streams under
- * `ecsProperties`, no `container`).
+ * dependencies succeeded runs as AWS would run it, in a root file system standing in for its
+ * image (test/support/batch-job-player.ts: bubblewrap, the definition's command and environment
+ * with SubmitJob's overrides, container credentials, S3 on the moto_server given to the
+ * constructor), never on the host. A test can replace a child's run with a scripted outcome (OOM,
+ * CannotPull, spot reclaim in the attempt history, timeout).
  */
-import { spawn } from 'node:child_process';
 import {
   AttemptDetail,
   BatchClient,
@@ -30,8 +24,8 @@ import {
 import { CloudWatchLogsClient, GetLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
 import { mockClient } from 'aws-sdk-client-mock';
 import type { RegisterJobDefinitionCommandInput } from '@aws-sdk/client-batch';
-import { environmentMap } from '../../../runner/batch/output-passing';
-import { playEcsTask } from '../../support/ecs-task-player';
+import { environmentMap } from '../../../runner/batch/job-shape';
+import { playContainerJob } from '../../support/batch-job-player';
 
 export const QUEUE_ARN = 'arn:aws:batch:us-east-1:123456789012:job-queue/metaflow';
 export const GPU_QUEUE_ARN = 'arn:aws:batch:us-east-1:123456789012:job-queue/metaflow-gpu';
@@ -61,8 +55,6 @@ interface Child {
   attempts: AttemptDetail[];
   logStream?: string;
   kill?: () => void;
-  /** A multi-container job's containers (name, exit code, log stream). */
-  containers?: { name: string; exitCode?: number; reason?: string; logStreamName: string }[];
 }
 
 interface Job {
@@ -91,7 +83,7 @@ export class FakeBatch {
   constructor(
     readonly platform: 'EC2' | 'FARGATE' = 'EC2',
     queues: Record<string, { state?: string; status?: string }> = {},
-    /** The S3 endpoint multi-container jobs' helpers talk to (moto_server). */
+    /** The S3 endpoint the jobs' task runtime talks to (moto_server). */
     readonly s3Endpoint?: string,
   ) {
     this.batch.on(DescribeJobQueuesCommand).callsFake(({ jobQueues }) => {
@@ -203,10 +195,7 @@ export class FakeBatch {
 
   private start(job: Job, index: number, child: Child): void {
     const definition = this.definitions.get(job.input.jobDefinition!);
-    const multi = definition?.ecsProperties !== undefined;
-    const mainOverride = job.input.ecsPropertiesOverride?.taskProperties?.[0]?.containers?.find((c) => c.name === 'main');
-    const env = environmentMap(multi ? mainOverride?.environment : job.input.containerOverrides?.environment);
-    if (job.size > 1) env.AWS_BATCH_JOB_ARRAY_INDEX = String(index);
+    const env = environmentMap(job.input.containerOverrides?.environment);
     const foreachIndex = Number(env.MF_ARRAY_INDEX_OFFSET ?? 0) + (job.size > 1 ? index : 0);
     const scripted = this.script(job.input.tags?.['metaflow.step'] ?? '', foreachIndex, Number(job.input.tags?.['metaflow.attempt'] ?? 0));
     const stream = `metaflow/default/${job.id}-${index}`;
@@ -219,39 +208,31 @@ export class FakeBatch {
     if (scripted?.hang) return;
     if (scripted && !scripted.run) {
       Object.assign(child, { status: scripted.exitCode === 0 ? 'SUCCEEDED' : 'FAILED', exitCode: scripted.exitCode, reason: scripted.reason, statusReason: scripted.statusReason, stoppedAt: Date.now() });
-      if (multi) child.containers = [{ name: 'main', exitCode: scripted.exitCode, reason: scripted.reason, logStreamName: stream }];
       child.attempts.push({ container: { exitCode: scripted.exitCode, reason: scripted.reason, logStreamName: stream }, statusReason: scripted.statusReason });
       return;
     }
-    if (multi) {
-      child.containers = [{ name: 'main', logStreamName: stream }];
-      if (!this.s3Endpoint) throw new Error('FakeBatch: a multi-container job needs the S3 endpoint (constructor) its helpers talk to');
-      void playEcsTask(definition!, job.input.ecsPropertiesOverride, {
-        endpoint: this.s3Endpoint,
-        env: job.size > 1 ? { AWS_BATCH_JOB_ARRAY_INDEX: String(index) } : {},
-        onKill: (kill) => (child.kill = kill),
-        onLine: (container, line) => (container === 'main' ? lines : (this.streams.get(`${stream}/${container}`) ?? this.streams.set(`${stream}/${container}`, []).get(`${stream}/${container}`)!)).push(line),
-      }).then((played) => {
+    if (!definition) throw new Error(`FakeBatch: job ${job.id} names an unregistered job definition ${job.input.jobDefinition}`);
+    if (!this.s3Endpoint) throw new Error('FakeBatch: running a job needs the S3 endpoint (constructor) its task runtime talks to');
+    const jobId = job.size > 1 ? `${job.id}:${index}` : job.id;
+    void playContainerJob(definition, job.input.containerOverrides, {
+      endpoint: this.s3Endpoint,
+      jobId,
+      ...(job.size > 1 ? { arrayIndex: index } : {}),
+      onKill: (kill) => (child.kill = kill),
+      onLine: (line) => lines.push(line),
+    }).then(
+      (played) => {
         if (child.status !== 'RUNNING') return;
         const ok = played.exitCode === 0;
-        child.containers = played.containers.map((c) => ({ name: c.name, exitCode: c.exitCode, logStreamName: c.name === 'main' ? stream : `${stream}/${c.name}` }));
-        Object.assign(child, { status: ok ? 'SUCCEEDED' : 'FAILED', exitCode: undefined, statusReason: 'Essential container in task exited', stoppedAt: Date.now() });
-        child.attempts.push({ taskProperties: [{ containers: child.containers }], statusReason: child.statusReason } as AttemptDetail);
-      });
-      return;
-    }
-    const [cmd, ...args] = job.input.containerOverrides!.command!;
-    const proc = spawn(cmd, args, { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    child.kill = () => proc.kill('SIGKILL');
-    const collect = (chunk: Buffer) => lines.push(...chunk.toString().split('\n').filter((l) => l !== ''));
-    proc.stdout.on('data', collect);
-    proc.stderr.on('data', collect);
-    proc.on('close', (code) => {
-      if (child.status !== 'RUNNING') return;
-      const ok = code === 0;
-      Object.assign(child, { status: ok ? 'SUCCEEDED' : 'FAILED', exitCode: code ?? 137, statusReason: ok ? 'Essential container in task exited' : 'Essential container in task exited', stoppedAt: Date.now() });
-      child.attempts.push({ container: { exitCode: code ?? 137, logStreamName: stream }, statusReason: child.statusReason });
-    });
+        const statusReason = played.reason ? `Task failed to start` : 'Essential container in task exited';
+        Object.assign(child, { status: ok ? 'SUCCEEDED' : 'FAILED', exitCode: played.exitCode, reason: played.reason, statusReason, stoppedAt: Date.now() });
+        child.attempts.push({ container: { exitCode: played.exitCode, reason: played.reason, logStreamName: stream }, statusReason });
+      },
+      (err: Error) => {
+        lines.push(`FakeBatch: ${err.message}`);
+        Object.assign(child, { status: 'FAILED', reason: `FakeBatch could not play the job: ${err.message}`, statusReason: 'Task failed to start', stoppedAt: Date.now() });
+      },
+    );
   }
 
   private describe(id: string): JobDetail | undefined {
@@ -267,9 +248,7 @@ export class FakeBatch {
       startedAt: c.startedAt,
       stoppedAt: c.stoppedAt,
       attempts: c.attempts,
-      ...(c.containers
-        ? { ecsProperties: { taskProperties: [{ containers: c.containers.map((x) => ({ ...x, ...(x.name === 'main' ? { resourceRequirements: [{ type: 'MEMORY' as const, value: '1024' }] } : {}) })) }] } }
-        : { container: { exitCode: c.exitCode, reason: c.reason, logStreamName: c.logStream, environment: job.input.containerOverrides?.environment, resourceRequirements: [{ type: 'MEMORY', value: '1024' }] } }),
+      container: { exitCode: c.exitCode, reason: c.reason, logStreamName: c.logStream, environment: job.input.containerOverrides?.environment, resourceRequirements: [{ type: 'MEMORY', value: '1024' }] },
       ...(i !== undefined ? { arrayProperties: { index: i } } : {}),
     });
     if (indexText !== undefined) return childDetail(job.children[Number(indexText)], Number(indexText));
