@@ -1,9 +1,7 @@
 /**
  * `metaflow-cdk sfn deploy` (the CLI in-process through main()): examples/hello.ts deployed twice
  * — created, then updated, one state machine — with Step Functions on moto_server (real API
- * validation and state) and AWS Batch through aws-sdk-client-mock, because moto 5.2.1 refuses the
- * compiler's job definitions (`ecsProperties`, the output-passing containers: "containerProperties
- * or eksProperties must be provided"). The mocks give exact payloads: each queue looked up once,
+ * validation and state) and AWS Batch through aws-sdk-client-mock, whose exact payloads show: each queue looked up once,
  * its platform reaching the compiler, each job definition registered once however often the flow
  * is deployed.
  */
@@ -23,6 +21,7 @@ import hello from '../../../examples/hello';
 import { main } from '../../../runner/cli/main';
 import { validateFlow } from '../../../runner/flow/validate';
 import { compileFlow, CompileOptions } from '../../../runner/sfn/compiler';
+import { pendingCodePackageUrl } from '../../../runner/cli/sfn-support';
 import { describeWithTool } from '../../support/external-tool';
 import { envOf, execute } from './compiler-support';
 import { ACCOUNT, LOG_GROUP, PREFIX, ROLE, sfnEnv, SfnMoto, startSfnMoto } from './support';
@@ -41,6 +40,7 @@ function compiled(params: Record<string, string> = {}) {
   const options: CompileOptions = {
     queue: 'mf-fargate', gpuQueue: 'mf-fargate', platformOf: (q) => (q === 'mf-fargate' ? 'FARGATE' : 'EC2'),
     jobRoleArn: JOB_ROLE, executionRoleArn: EXECUTION_ROLE, datastoreRoot: 's3://mf-data/metaflow', partition: 'aws', params,
+    codePackageUrl: pendingCodePackageUrl('s3://mf-data/metaflow', 'HelloFlow'),
   };
   return compileFlow(v.graph, options);
 }
