@@ -13,7 +13,7 @@ import { defineFlow, type FlowSpec } from '../../../runner/flow/model';
 import { validateFlow, type FlowGraph } from '../../../runner/flow/validate';
 import { compileFlow, type CompiledFlow, type CompileOptions } from '../../../runner/sfn/compiler';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { testCodePackage } from '../../support/code-package';
+import { minimalCodePackage } from '../../../runner/task-runtime/minimal-package';
 import type { MotoBucket } from '../../support/moto-bucket';
 
 // aws-local-stepfunctions 3 calls Promise.withResolvers (Node 22+); this machine's Node may be older.
@@ -33,7 +33,7 @@ if (typeof (Promise as { withResolvers?: unknown }).withResolvers !== 'function'
 const aslValidator = require('asl-validator') as (d: unknown) => { isValid: boolean; errorsText: (sep?: string) => string };
 
 /** The code package every test job's loader downloads (the task runtime only); tests that run jobs store it with {@link storeCodePackage}. */
-export const CODE_PACKAGE = testCodePackage();
+export const CODE_PACKAGE = minimalCodePackage();
 /** Its key relative to the test datastore root (one package for every test flow: its content is the same). */
 export const CODE_PACKAGE_KEY = CODE_PACKAGE.key('tests');
 /** Put {@link CODE_PACKAGE} where {@link OPTIONS} says it is (bucket `mf-bucket`, under `metaflow/`). */

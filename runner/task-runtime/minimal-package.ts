@@ -1,14 +1,18 @@
 /**
- * A code package for tests, until runner/package (branch `codepkg`) lands: a gzipped ustar
- * archive of the task runtime (`_mfcdk/…`, {@link taskRuntimeFiles}) plus any files a test adds,
- * named by its sha1 as stage 0 expects (`…/<sha1>`, checked after download). Minimal on purpose:
- * regular files only, names under 100 bytes, fixed mode and mtime (same files → same bytes).
+ * A minimal code package: a gzipped ustar archive of the task runtime (`_mfcdk/…`,
+ * {@link taskRuntimeFiles}) plus any files given, named by its sha1 as stage 0 expects
+ * (`…/<sha1>`, checked after download). What FlowStateMachine ships for flows without their own
+ * package (steps that use only their image), and what tests run. Regular files only, names
+ * under 100 bytes, fixed mode and mtime (same files → same bytes).
+ *
+ * TODO(code packages): runner/package (a flow folder's files, .gitignore, node-tar) replaces this
+ * writer when it lands; the package layout stays the same.
  */
 import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
-import { taskRuntimeFiles } from '../../runner/task-runtime';
+import { taskRuntimeFiles } from './index';
 
-export interface TestCodePackage {
+export interface MinimalCodePackage {
   /** The tgz's bytes. */
   readonly body: Buffer;
   /** Its sha1 (hex), the last part of its key. */
@@ -19,7 +23,7 @@ export interface TestCodePackage {
 
 function header(name: string, size: number): Buffer {
   const h = Buffer.alloc(512);
-  if (Buffer.byteLength(name) >= 100) throw new Error(`test code package: name ${name} is too long for this minimal tar writer`);
+  if (Buffer.byteLength(name) >= 100) throw new Error(`code package: file name ${name} is over 99 bytes, which this minimal tar writer cannot store`);
   const octal = (value: number, width: number) => value.toString(8).padStart(width - 1, '0') + '\0';
   h.write(name, 0);
   h.write(octal(0o644, 8), 100);
@@ -37,7 +41,7 @@ function header(name: string, size: number): Buffer {
 }
 
 /** The package of the task runtime and `files` (path → content). */
-export function testCodePackage(files: Readonly<Record<string, string>> = {}): TestCodePackage {
+export function minimalCodePackage(files: Readonly<Record<string, string>> = {}): MinimalCodePackage {
   const all = { ...taskRuntimeFiles(), ...files };
   const parts: Buffer[] = [];
   for (const name of Object.keys(all).sort()) {
