@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Stack } from 'aws-cdk-lib';
+import { CfnResource, Lazy, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import * as cr from 'aws-cdk-lib/custom-resources';
@@ -10,6 +10,9 @@ import { Construct, IDependable } from 'constructs';
 import { minimalCodePackage } from '../../runner/task-runtime/minimal-package';
 import { IMetaflowDatastore } from '../datastore/metaflow-datastore';
 import { acknowledge, managedPolicyFinding } from '../nag/acknowledgements';
+
+/** The id aws-cdk-lib gives AwsCustomResource's singleton function in a stack. */
+const AWS_CUSTOM_RESOURCE_SINGLETON = 'AWS679f53fac002430cb0da5b7982bd2287';
 
 /** Where a flow's code package comes from. */
 export interface FlowCodePackageSource {
@@ -85,5 +88,22 @@ export class FlowCodePackage extends Construct {
       installLatestAwsSdk: false,
       role: this.role,
     });
+    this.dropFunctionRoleDependsOn();
+  }
+
+  /**
+   * The copy's function (a singleton of the stack) depends on its role explicitly, which its
+   * `Role` GetAtt already implies: cfn-lint W3005. Its other dependencies (the role's policy) stay.
+   */
+  private dropFunctionRoleDependsOn(): void {
+    const fn = Stack.of(this).node.tryFindChild(AWS_CUSTOM_RESOURCE_SINGLETON)?.node.defaultChild;
+    const role = this.role.node.defaultChild;
+    if (!CfnResource.isCfnResource(fn) || !CfnResource.isCfnResource(role)) return;
+    fn.addOverride('DependsOn', Lazy.list({
+      produce: () => fn.obtainDependencies()
+        .filter((d): d is CfnResource => CfnResource.isCfnResource(d) && d.logicalId !== role.logicalId && !(d instanceof iam.CfnRole))
+        .map((d) => d.logicalId)
+        .sort(),
+    }, { omitEmpty: true }));
   }
 }
