@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { ArnFormat, CfnResource, Lazy, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as batch from 'aws-cdk-lib/aws-batch';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -20,6 +21,7 @@ import { acknowledge, wildcardResourceFinding } from '../nag/acknowledgements';
 import { invalidProp } from '../validation';
 import { CompileStandIns } from './compile-stand-ins';
 import { DefinitionNeeds, definitionNeeds } from './definition-needs';
+import { FlowCodePackage, FlowCodePackageSource } from './flow-code-package';
 import { FlowJobDefinition } from './flow-job-definition';
 import {
   BATCH_SYNC_EVENTS_RULE,
@@ -178,9 +180,21 @@ export interface FlowStateMachineProps {
   readonly removalPolicy?: RemovalPolicy;
 
   /**
-   * The S3 URL of the flow's code package, which every job's loader downloads.
+   * The flow's code package, which every job's loader downloads and unpacks as the task's working
+   * directory: a tgz built beforehand (`file`), shipped as a file asset and copied at deploy to its
+   * content-addressed key in the datastore (`<sysroot>/<flow>/data/<sha[:2]>/<sha1>`), because job
+   * roles cannot read the CDK bootstrap bucket. Leave `file` unset for flows whose steps use only
+   * their image: a package of the task runtime alone is packed at synth.
    *
-   * @default - TODO(code packages): packed at synth and copied at deploy
+   * @default - a package of the task runtime alone, packed at synth and copied at deploy
+   */
+  readonly codePackage?: FlowCodePackageSource;
+
+  /**
+   * A code package already in the datastore (`s3://<bucket>/…/<sha1>`, e.g. what `metaflow-cdk
+   * run --compute batch` stored); nothing is shipped or copied. Not with `codePackage`.
+   *
+   * @default - `codePackage`
    */
   readonly codePackageUrl?: string;
 }
@@ -265,6 +279,8 @@ export class FlowStateMachine extends FlowStateMachineBase {
   public readonly scheduleRule?: events.Rule;
   /** The deployed definition (ASL), with CDK tokens where deploy-time values go. */
   public readonly definition: AslDefinition;
+  /** The code package shipped with the flow and copied into the datastore at deploy (none with `codePackageUrl`). */
+  public readonly codePackage?: FlowCodePackage;
 
   constructor(scope: Construct, id: string, props: FlowStateMachineProps) {
     super(scope, id);
@@ -298,6 +314,22 @@ export class FlowStateMachine extends FlowStateMachineBase {
     this.stateMachinePrefix = support?.stateMachinePrefix ?? props.stateMachinePrefix ?? stack.stackName;
     this.stateMachineName = this.checkName(this.stateMachinePrefix, flow.name);
 
+    if (props.codePackage !== undefined && props.codePackageUrl !== undefined) {
+      invalidProp(this, 'codePackageUrl', props.codePackageUrl, 'left unset when codePackage is given (one code package per flow)');
+    }
+    if (props.codePackageUrl !== undefined && (typeof props.codePackageUrl !== 'string' || !/^s3:\/\/[^/]+\/.*[0-9a-f]{40}$/.test(props.codePackageUrl))) {
+      invalidProp(this, 'codePackageUrl', props.codePackageUrl, 'the S3 URL of a code package, ending in its sha1 (s3://bucket/<sysroot>/<flow>/data/<sha[:2]>/<sha1>)');
+    }
+    if (props.codePackage !== undefined && (typeof props.codePackage !== 'object' || props.codePackage === null
+      || (props.codePackage.file !== undefined && (typeof props.codePackage.file !== 'string' || !existsSync(props.codePackage.file))))) {
+      invalidProp(this, 'codePackage', props.codePackage, '{ file?: path of an existing code package tgz }');
+    }
+    /** The package shipped and copied here (none with codePackageUrl). */
+    this.codePackage = props.codePackageUrl === undefined
+      ? new FlowCodePackage(this, 'CodePackage', { datastore, flowName: flow.name, source: props.codePackage ?? {} })
+      : undefined;
+    const codePackageUrl = props.codePackageUrl ?? this.codePackage!.url;
+
     // Compile with stand-ins for deploy-time values, then put the values back.
     const standIns = new CompileStandIns(this);
     const fargateStandIn = fargateJobQueue ? standIns.jobQueue(fargateJobQueue.jobQueueArn) : undefined;
@@ -313,7 +345,7 @@ export class FlowStateMachine extends FlowStateMachineBase {
         datastoreRoot: `s3://${standIns.bucketName(datastore.bucket.bucketName)}/${datastore.sysrootPrefix}`,
         partition: standIns.partition(stack.partition),
         params,
-        codePackageUrl: props.codePackageUrl ?? `s3://${standIns.bucketName(datastore.bucket.bucketName)}/${datastore.sysrootPrefix}/${flow.name}/data/00/${'0'.repeat(40)}`,
+        codePackageUrl: codePackageUrl.replace(datastore.bucket.bucketName, standIns.bucketName(datastore.bucket.bucketName)),
       });
     } catch (err) {
       if (!(err instanceof UserInputError)) throw err;
@@ -355,6 +387,8 @@ export class FlowStateMachine extends FlowStateMachineBase {
       removalPolicy: removalPolicy ?? RemovalPolicy.DESTROY,
     });
     this.role = this.stateMachine.role;
+    // No execution may start before its jobs' code package is where their loader looks.
+    if (this.codePackage) this.stateMachine.node.addDependency(this.codePackage.copy);
     this.dropRoleDependsOn();
     this.grantDefinitionNeeds(needs, datastore);
 

@@ -135,7 +135,7 @@ export function classifyFailure(job: Pick<JobDetail, 'statusReason'> & JobView, 
  * A job that failed in the task runtime (runner/task-runtime) rather than in the step's command:
  * its own exit codes, with the line it printed in the task's log.
  */
-function runtimeFailure(exitCode: number | undefined, stream: string | undefined): FailureInfo | undefined {
+export function runtimeFailure(exitCode: number | undefined, stream: string | undefined): FailureInfo | undefined {
   const log = stream ? ` (its log ${stream} says why)` : '';
   switch (exitCode) {
     case RUNTIME_EXIT.noPython:

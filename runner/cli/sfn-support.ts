@@ -178,7 +178,7 @@ export async function flowCodePackageUrl(
     const { openS3Datastore } = require('../datastore/s3') as typeof import('../datastore/s3');
     const datastore = openS3Datastore(datastoreRoot, { region: options.region });
     const { shipCodePackage } = require('./code-package') as typeof import('./code-package');
-    return (await shipCodePackage(graph.flow, flowFile, datastore, context.stderr, context)).url;
+    return (await shipCodePackage(graph.flow, flowFile, datastore, context.stdout, context)).url;
   }
   const { buildCodePackage } = require('../package/build') as typeof import('../package/build');
   const { codePackageKey } = require('../package/store') as typeof import('../package/store');

@@ -10,7 +10,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import { CompileStandIns } from '../../lib/step-functions/compile-stand-ins';
 import { definitionNeeds } from '../../lib/step-functions/definition-needs';
 import { FlowJobDefinition } from '../../lib/step-functions/flow-job-definition';
-import { outputPassingJobDefinition } from '../../runner/batch/output-passing';
+import { loaderCommand, taskJobDefinition } from '../../runner/batch/job-shape';
 import { batchJobDefinition, BatchJobDefinitionInput } from '../../runner/policy/batch';
 import { emptyStack } from '../support/synth';
 
@@ -45,7 +45,8 @@ describe('FlowJobDefinition: a RegisterJobDefinition input as AWS::Batch::JobDef
   const inputs: Record<string, RegisterJobDefinitionCommandInput> = {
     ec2: batchJobDefinition(STEPS.ec2),
     fargate: batchJobDefinition(STEPS.fargate),
-    multiContainer: outputPassingJobDefinition(STEPS.fargate),
+    ec2Task: taskJobDefinition(STEPS.ec2, ['python3', 'train.py', '--epochs', '3']),
+    fargateTask: taskJobDefinition(STEPS.fargate, ['sh', '-c', 'echo "$MF_FOREACH_ITEM"']),
   };
   for (const [id, input] of Object.entries(inputs)) new FlowJobDefinition(stack, id, input, RemovalPolicy.DESTROY);
   const resources = Template.fromStack(stack).findResources('AWS::Batch::JobDefinition');
@@ -60,9 +61,14 @@ describe('FlowJobDefinition: a RegisterJobDefinition input as AWS::Batch::JobDef
   test('the mapped fields include the ones whose CloudFormation names differ most from a naive guess', () => {
     const all = JSON.stringify(resources);
     for (const key of ['"SizeInGiB":50', '"AssignPublicIp":"ENABLED"', '"Tmpfs":[{"ContainerPath"', '"SharedMemorySize":1024', '"AttemptDurationSeconds":3600',
-      '"EcsProperties":{"TaskProperties"', '"DependsOn":[{"Condition":"COMPLETE","ContainerName":"fetch"}]', '"PlatformCapabilities":["FARGATE"]', '"PropagateTags":true']) {
+      '"PlatformCapabilities":["FARGATE"]', '"PropagateTags":true', '"LinuxParameters":{', '"ResourceRequirements":[', '"RetryStrategy":{"Attempts":3', '"JobRoleArn"', '"ExecutionRoleArn"']) {
       expect(all).toContain(key);
     }
+    // One container per task (containerProperties, what batch:submitJob.sync documents): its command the loader and the step's argv, verbatim.
+    expect(all).not.toContain('EcsProperties');
+    const task = Object.entries(resources).find(([id]) => id.startsWith('ec2Task'))![1];
+    expect(task.Properties.ContainerProperties.Command).toEqual(loaderCommand(['python3', 'train.py', '--epochs', '3']));
+    expect(task.Properties.ContainerProperties.Command.slice(-4)).toEqual(['python3', 'train.py', '--epochs', '3']);
   });
 
   test('updates keep old revisions registered; replaced definitions are retained; deletion follows the removal policy', () => {

@@ -25,6 +25,7 @@ import { compileFlow } from '../../runner/sfn/compiler';
 import { describeWithTool } from '../support/external-tool';
 import { freshOutdir, NagSynth, synthWithNagChecks } from '../support/nag-synth';
 import { resourcesOf, stackWithVpcAndDatastore } from '../support/synth';
+import { minimalCodePackage } from '../../runner/task-runtime/minimal-package';
 
 const FEATURE_FLAGS = require('../../cdk.json').context;
 /** asl-validator ships no type declarations. */
@@ -67,6 +68,9 @@ function importedWiring(stack: Stack) {
   return { datastore, compute, support, flow };
 }
 
+/** The package FlowStateMachine packs when no codePackage file is given (the task runtime alone). */
+const RUNTIME_PACKAGE = minimalCodePackage();
+
 /** The same compile call the construct makes for TRAIN, with the literal values. */
 function compileTrainDirectly() {
   const graph = validateFlow(TRAIN);
@@ -74,6 +78,7 @@ function compileTrainDirectly() {
   return compileFlow(graph.graph, {
     queue: QUEUE, gpuQueue: GPU_QUEUE, platformOf: (q) => (q === FARGATE_QUEUE ? 'FARGATE' : 'EC2'),
     jobRoleArn: JOB_ROLE, executionRoleArn: EXECUTION_ROLE, datastoreRoot: 's3://team-metaflow/mf', partition: 'aws',
+    codePackageUrl: `s3://team-metaflow/mf/${TRAIN.name}/data/${RUNTIME_PACKAGE.sha1.slice(0, 2)}/${RUNTIME_PACKAGE.sha1}`,
   });
 }
 
@@ -408,14 +413,34 @@ describe('options: a step on the stack\'s own Fargate queue, a given role, remov
     expect(machine.Properties.RoleArn).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^OwnRole/), 'Arn'] });
     expect(actionsOf(statementsOf(template, 'OwnRole'))).toEqual(expect.arrayContaining(['batch:SubmitJob', 'batch:DescribeJobs', 'events:PutRule']));
     // Its DependsOn keeps the policy (the role is implied by RoleArn).
-    expect([(machine as any).DependsOn].flat()).toEqual([expect.stringMatching(/^OwnRoleDefaultPolicy/)]);
+    // …and the code package's copy (with its policy): no execution before the package is in the datastore.
+    const dependsOn = [(machine as any).DependsOn].flat();
+    expect(dependsOn).toHaveLength(3);
+    expect(dependsOn).toEqual(expect.arrayContaining([expect.stringMatching(/^MixedCodePackageCopy[0-9A-F]{8}$/), expect.stringMatching(/^MixedCodePackageCopyCustomResourcePolicy/), expect.stringMatching(/^OwnRoleDefaultPolicy/)]));
   });
 
   test('removalPolicy RETAIN applies to the state machine, the job definitions and the log group made here', () => {
     const retained = (type: string) => resourcesOf(template, type).map(([, r]) => (r as any).DeletionPolicy);
     expect(retained('AWS::StepFunctions::StateMachine')).toEqual(['Retain']);
     expect(new Set(retained('AWS::Batch::JobDefinition'))).toEqual(new Set(['Retain']));
-    expect(retained('AWS::Logs::LogGroup')).toEqual(['Retain']);
+    expect(resourcesOf(template, 'AWS::Logs::LogGroup').filter(([id]) => !id.startsWith('AWS679f53fac002430cb0da5b7982bd2287')).map(([, r]) => (r as any).DeletionPolicy)).toEqual(['Retain']);
+  });
+
+  test('the code package: the task runtime packed at synth, a file asset copied at deploy to its content-addressed datastore key by a role that may read that asset and write that key only; the state machine waits for it', () => {
+    const sha1 = RUNTIME_PACKAGE.sha1;
+    const [[copyId, copy]] = resourcesOf(template, 'Custom::AWS');
+    const create = JSON.stringify(copy.Properties.Create);
+    expect(create).toContain('\\"service\\":\\"S3\\",\\"action\\":\\"copyObject\\"');
+    expect(create).toContain(`Key\\":\\"metaflow/MixedFlow/data/${sha1.slice(0, 2)}/${sha1}`);
+    expect(create).toMatch(/CopySource.*cdk-hnb659fds-assets-.*\/[0-9a-f]{64}\.tgz/);
+    const statements = statementsOf(template, 'MixedCodePackageCopyRole');
+    expect(statements.map((st) => st.Action).sort()).toEqual(['s3:GetObject', 's3:PutObject']);
+    expect(JSON.stringify(statements)).toContain(`/MixedFlow/data/${sha1.slice(0, 2)}/${sha1}`);
+    expect(JSON.stringify(statements)).not.toContain('*');
+    const [[, machine]] = resourcesOf(template, 'AWS::StepFunctions::StateMachine');
+    expect([(machine as any).DependsOn].flat()).toContain(copyId);
+    // The jobs' loader downloads exactly that key.
+    expect(JSON.stringify(machine.Properties.DefinitionString)).toContain(`/MixedFlow/data/${sha1.slice(0, 2)}/${sha1}`);
   });
 
   test('logLevel and includeExecutionData pass through; the prefix names it', () => {

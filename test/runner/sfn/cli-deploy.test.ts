@@ -1,9 +1,7 @@
 /**
  * `metaflow-cdk sfn deploy` (the CLI in-process through main()): examples/hello.ts deployed twice
  * — created, then updated, one state machine — with Step Functions on moto_server (real API
- * validation and state) and AWS Batch through aws-sdk-client-mock, because moto 5.2.1 refuses the
- * compiler's job definitions (`ecsProperties`, the output-passing containers: "containerProperties
- * or eksProperties must be provided"). The mocks give exact payloads: each queue looked up once,
+ * validation and state) and AWS Batch through aws-sdk-client-mock, whose exact payloads show: each queue looked up once,
  * its platform reaching the compiler, each job definition registered once however often the flow
  * is deployed.
  */
@@ -23,6 +21,8 @@ import hello from '../../../examples/hello';
 import { main } from '../../../runner/cli/main';
 import { validateFlow } from '../../../runner/flow/validate';
 import { compileFlow, CompileOptions } from '../../../runner/sfn/compiler';
+import { flowCodePackageUrl } from '../../../runner/cli/sfn-support';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { describeWithTool } from '../../support/external-tool';
 import { envOf, execute } from './compiler-support';
 import { ACCOUNT, LOG_GROUP, PREFIX, ROLE, sfnEnv, SfnMoto, startSfnMoto } from './support';
@@ -34,13 +34,16 @@ const JOB_ROLE = `arn:aws:iam::${ACCOUNT}:role/batch-job`;
 const QUEUE_ARN = `arn:aws:batch:us-east-1:${ACCOUNT}:job-queue/mf-fargate`;
 const batchMock = mockClient(BatchClient);
 
-/** What the compiler gives for the options deploy derives from the config below (the queue is Fargate). */
-function compiled(params: Record<string, string> = {}) {
+/** What the compiler gives for the options deploy derives from the config below (the queue is Fargate), with the code package deploy ships. */
+async function compiled(flowFile: string, params: Record<string, string> = {}) {
   const v = validateFlow(hello);
   if (!v.ok) throw new Error(v.problems.join('\n'));
+  const quiet = { write: () => true } as unknown as NodeJS.WritableStream;
+  const codePackageUrl = await flowCodePackageUrl(v.graph, flowFile, { bucket: 'mf-data', prefix: 'metaflow', url: 's3://mf-data/metaflow' }, { stdout: quiet, stderr: quiet }, { store: false });
   const options: CompileOptions = {
     queue: 'mf-fargate', gpuQueue: 'mf-fargate', platformOf: (q) => (q === 'mf-fargate' ? 'FARGATE' : 'EC2'),
     jobRoleArn: JOB_ROLE, executionRoleArn: EXECUTION_ROLE, datastoreRoot: 's3://mf-data/metaflow', partition: 'aws', params,
+    codePackageUrl,
   };
   return compileFlow(v.graph, options);
 }
@@ -59,6 +62,8 @@ describeWithTool('moto_server', 'metaflow-cdk sfn deploy: Step Functions on moto
     await sfnMoto.moto.configure({ stepfunctions: { execute_state_machine: false } });
     // The SDK reads endpoint, credentials and region from the process environment.
     Object.assign(process.env, { AWS_ENDPOINT_URL: sfnMoto.moto.endpoint, AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing', AWS_REGION: 'us-east-1' });
+    // deploy stores the flow's code package in the datastore bucket first
+    await new S3Client({ region: 'us-east-1', endpoint: sfnMoto.moto.endpoint, forcePathStyle: true, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } }).send(new CreateBucketCommand({ Bucket: 'mf-data' }));
   }, 60_000);
   afterAll(async () => {
     process.env = saved;
@@ -96,14 +101,14 @@ describeWithTool('moto_server', 'metaflow-cdk sfn deploy: Step Functions on moto
   }
 
   test('deploy twice: created, then updated — one state machine, the compiled definition, job definitions registered once; trigger input read by the compiled machine', async () => {
-    const { jobDefinitions, definition } = compiled();
+    const { jobDefinitions, definition } = await compiled(helloJs);
     const names = jobDefinitions.map((d) => d.jobDefinitionName!);
     expect(names.length).toBeGreaterThan(0);
     batchMock.on(DescribeJobDefinitionsCommand).resolves({ jobDefinitions: [] });
     batchMock.on(RegisterJobDefinitionCommand).callsFake((input: { jobDefinitionName: string }) => ({ jobDefinitionArn: `arn:aws:batch:us-east-1:${ACCOUNT}:job-definition/${input.jobDefinitionName}:1` }));
 
     const first = await deploy([]);
-    expect(first).toEqual({ code: 0, stderr: '', stdout: `job definitions: ${names.length} ACTIVE (registered where new)\ncreated state machine ${NAME}: ${ARN}\n` });
+    expect(first).toEqual({ code: 0, stderr: '', stdout: expect.stringMatching(new RegExp(`^code package: 1 files, [0-9.]+ [KM]?i?B, s3://mf-data/metaflow/HelloFlow/data/[0-9a-f]{2}/[0-9a-f]{40} \\(uploaded\\)\njob definitions: ${names.length} ACTIVE \\(registered where new\\)\ncreated state machine ${NAME}: ${ARN.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\n$`)) });
     // One lookup per queue; its first compute environment (Fargate) reached the compiler.
     expect(batchMock.commandCalls(DescribeJobQueuesCommand)).toHaveLength(1);
     expect(batchMock.commandCalls(RegisterJobDefinitionCommand).map((c) => c.args[0].input)).toEqual(jobDefinitions);
@@ -120,13 +125,14 @@ describeWithTool('moto_server', 'metaflow-cdk sfn deploy: Step Functions on moto
       jobDefinitions: [{ jobDefinitionName: input.jobDefinitionName, jobDefinitionArn: `arn:aws:batch:us-east-1:${ACCOUNT}:job-definition/${input.jobDefinitionName}:1`, revision: 1, status: 'ACTIVE', type: 'container' }],
     }));
     const second = await deploy(['--param', 'name=ada', '--no-execution-data']);
-    expect(second).toEqual({ code: 0, stderr: '', stdout: `job definitions: ${names.length} ACTIVE (registered where new)\nupdated state machine ${NAME}: ${ARN}\n` });
+    expect(second.stdout).toMatch(/^code package: 1 files, .* \(already there\)\n/);
+    expect(second).toEqual({ code: 0, stderr: '', stdout: expect.stringContaining(`job definitions: ${names.length} ACTIVE (registered where new)\nupdated state machine ${NAME}: ${ARN}\n`) });
     expect(batchMock.commandCalls(RegisterJobDefinitionCommand)).toHaveLength(0);
     expect(batchMock.commandCalls(DescribeJobDefinitionsCommand).map((c) => c.args[0].input.jobDefinitionName).sort()).toEqual([...names].sort());
     const all = await sfnMoto.aws.sfn.send(new ListStateMachinesCommand({}));
     expect(all.stateMachines?.filter((sm) => sm.name === NAME)).toHaveLength(1);
     const updated = await sfnMoto.aws.sfn.send(new DescribeStateMachineCommand({ stateMachineArn: ARN }));
-    const withParam = compiled({ name: 'ada' }).definition;
+    const withParam = (await compiled(helloJs, { name: 'ada' })).definition;
     expect(withParam).not.toEqual(definition);
     expect(JSON.parse(updated.definition!)).toEqual(withParam);
     expect(updated.loggingConfiguration).toMatchObject({ includeExecutionData: false });

@@ -8,6 +8,7 @@ import { DescribeExecutionCommand, GetExecutionHistoryCommand, HistoryEvent, SFN
 import type { StateView } from '../../../runner/sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import { main } from '../../../runner/cli/main';
+import { RUNTIME_EXIT } from '../../../runner/batch/job-shape';
 import { errorLine, formatExecutionStatus, ROWS_PER_STATE } from '../../../runner/cli/commands/sfn/status';
 import { ACCOUNT, PREFIX, sfnEnv } from './support';
 
@@ -96,6 +97,17 @@ test('an execution that does not exist is one line, exit 2; an AWS failure is on
   expect(await cli(['status', EXEC])).toEqual({
     code: 1, stdout: '', stderr: 'metaflow-cdk: AWS AccessDeniedException: User: arn:aws:iam::123456789012:user/x is not authorized to perform: states:GetExecutionHistory\n',
   });
+});
+
+test('errorLine: a one-container job\'s exit code and reason from Container; the task runtime\'s own exit codes say what failed', () => {
+  const cause = (container: object, reason = 'Essential container in task exited') => JSON.stringify({ JobId: 'j', Status: 'FAILED', StatusReason: reason, Container: container });
+  expect(errorLine('States.TaskFailed', cause({ ExitCode: 3 }))).toBe('States.TaskFailed: Essential container in task exited (exit code 3)');
+  expect(errorLine('States.TaskFailed', cause({ ExitCode: RUNTIME_EXIT.noPython }))).toBe(`States.TaskFailed: Essential container in task exited: the image has no python3 on its PATH (exit code ${RUNTIME_EXIT.noPython})`);
+  expect(errorLine('States.TaskFailed', cause({ ExitCode: RUNTIME_EXIT.fetchFailed }))).toBe(`States.TaskFailed: Essential container in task exited: its inputs could not be fetched from the datastore (exit code ${RUNTIME_EXIT.fetchFailed})`);
+  const notStarted = 'CannotStartContainerError: Error response from daemon: failed to create shim task';
+  expect(errorLine('States.TaskFailed', cause({ Reason: notStarted }, 'Task failed to start'))).toBe(`States.TaskFailed: Task failed to start — ${notStarted}`);
+  // An array job's description has no Container: its status reason alone.
+  expect(errorLine('States.TaskFailed', JSON.stringify({ Status: 'FAILED', StatusReason: '2 of 5 child jobs failed', ArrayProperties: { Size: 5 } }))).toBe('States.TaskFailed: 2 of 5 child jobs failed');
 });
 
 test('errorLine: a cause that is not a job description is kept, on one line and cut', () => {

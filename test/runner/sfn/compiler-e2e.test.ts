@@ -1,26 +1,30 @@
 /**
  * Compiled state machines executed end to end: aws-local-stepfunctions runs the definition, and
- * its Task states do the work for real — `batch:submitJob.sync` plays the compiled job definition
- * with the SubmitJob overrides (fetch → main → upload, each a real `sh`; batch-task-player.ts),
- * `aws-sdk:s3:getObject|putObject` call S3 on moto_server, where the helpers' stand-in `aws`
- * reads and writes too. What is asserted is what a user would look at: the outputs and the
- * committed status.json of every task in S3, the items each foreach child saw, a caught failure
- * downstream.
+ * its Task states do the work for real — `batch:submitJob.sync` plays the compiled one-container
+ * job (the loader downloads the code package, the task runtime fetches inputs, runs the step's
+ * argv and uploads and commits its outputs) in a root file system standing in for the job's
+ * image (batch-task-player.ts, bubblewrap), and `aws-sdk:s3:getObject|putObject` call S3 on
+ * moto_server, which the runtime reads and writes too. What is asserted is what a user would look
+ * at: the outputs and the committed status.json of every task in S3, the items each foreach child
+ * saw, a caught failure downstream — and that an example whose image lacks what its steps run
+ * fails as it would on AWS.
  */
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import fanout from '../../../examples/fanout';
 import hello from '../../../examples/hello';
 import sweep from '../../../examples/sweep';
-import type { Flow } from '../../../runner/flow/model';
+import { RUNTIME_EXIT } from '../../../runner/batch/job-shape';
+import { defineFlow, type Flow, type FlowSpec } from '../../../runner/flow/model';
 import { validateFlow } from '../../../runner/flow/validate';
 import type { CompiledFlow, CompileOptions } from '../../../runner/sfn/compiler';
 import { describeWithTool } from '../../support/external-tool';
 import { useMotoBucket } from '../../support/moto-bucket';
 import { BatchTaskPlayer } from './batch-task-player';
-import { compileValid, EXECUTION, graphOf, runMachine, sh } from './compiler-support';
+import { compileValid, EXECUTION, graphOf, runMachine, sh, storeCodePackage } from './compiler-support';
 
 const BUCKET = 'mf-bucket';
 const PREFIX = 'metaflow';
+const PYTHON = 'public.ecr.aws/docker/library/python:3.12-slim';
 
 const graph = (flow: Flow) => {
   const result = validateFlow(flow);
@@ -28,9 +32,23 @@ const graph = (flow: Flow) => {
   return result.graph;
 };
 
-describeWithTool('moto_server', 'compiled machines played end to end (aws-local-stepfunctions, Batch jobs played in real shells, S3 on moto_server)', () => {
+/** An example with another image and some steps' commands replaced (what the example would be once it meets the image contract). */
+const variant = (flow: Flow, image: string, commands: Record<string, string[]> = {}): Flow =>
+  defineFlow({ ...(flow as FlowSpec), image, steps: flow.steps.map((s) => (commands[s.name] ? { ...s, command: commands[s.name] } : s)) });
+
+const py = (source: string) => ['python3', '-c', source];
+/** The input task paths of a join, from MF_INPUT_PATHS or the file a foreach join gets. */
+const PY_INPUTS = 'import json,os;r=os.environ["MF_DATASTORE_ROOT"];f=os.environ.get("MF_INPUT_PATHS_FILE");ps=open(r+"/"+f).read().split() if f else os.environ["MF_INPUT_PATHS"].split(",");rs=[json.load(open(r+"/"+p+"/outputs.json")) for p in ps];'
+/** sweep's train (loss = (log10(rate) + 2)²) in python. */
+const TRAIN = py('import json,math,os;r=json.loads(os.environ["MF_FOREACH_ITEM"]);open(os.environ["MF_OUTPUT_DIR"]+"/outputs.json","w").write(json.dumps({"rate":r,"loss":round((math.log10(r)+2)**2,6)}))');
+/** The job description a failed execution's error carries (the `.sync` task's Cause). */
+const failedJob = (run: { error?: Error }) => JSON.parse(run.error!.message.replace(/^[^{]*/, '')) as Record<string, unknown>;
+const out = (expr: string) => `open(os.environ["MF_OUTPUT_DIR"]+"/outputs.json","w").write(json.dumps(${expr}))`;
+
+describeWithTool('moto_server', 'compiled machines played end to end (aws-local-stepfunctions, Batch jobs in image stand-ins, S3 on moto_server)', () => {
   const moto = useMotoBucket(BUCKET, PREFIX);
   const { get, keys } = moto;
+  beforeAll(() => storeCodePackage(moto));
   const json = async (key: string) => {
     const body = await get(key);
     if (body === undefined) throw new Error(`${key} is not in S3`);
@@ -67,18 +85,25 @@ describeWithTool('moto_server', 'compiled machines played end to end (aws-local-
     status: 'succeeded',
     inputs,
     ...extra,
-    // externalId: the Batch job (array child `<job>:<index>`) whose upload committed it
+    // externalId: the Batch job (array child `<job>:<index>`) whose runtime committed it
     attempts: [{ attempt: 0, status: 'succeeded', exitCode: 0, externalId: expect.stringMatching(/^job-\d+(:\d+)?$/), finishedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/) }],
   });
 
-  test('examples/hello.ts (--param name=Ada): start\'s outputs reach hello through S3; every task committed with its inputs', async () => {
-    const compiled = compileValid(graph(hello), { params: { name: 'Ada' } });
+  test('examples/hello.ts as it is (busybox: no python3): start fails at once with one line and the loader\'s exit code, never a retry', async () => {
+    const run = await play(compileValid(graph(hello), { params: { name: 'Ada' } }));
+    expect(run.batch.jobs.map((j) => [j.state, j.children[0].exitCode])).toEqual([['start', RUNTIME_EXIT.noPython]]);
+    expect(run.batch.log()).toBe('start: metaflow-cdk: this image has no python3 on its PATH; metaflow-cdk Batch jobs need /bin/sh and python3 (3.8+)');
+    expect(failedJob(run)).toMatchObject({ Status: 'FAILED', StatusReason: 'Essential container in task exited', Container: { ExitCode: RUNTIME_EXIT.noPython } });
+  }, 30_000);
+
+  test('examples/hello.ts in python:3.12-slim (--param name=Ada): start\'s outputs reach hello through S3; every task committed with its inputs', async () => {
+    const compiled = compileValid(graph(variant(hello, PYTHON)), { params: { name: 'Ada' } });
     const run = await play(compiled);
     succeeded(run);
     const r = `HelloFlow/${EXECUTION}`;
     expect(run.batch.jobs.map((j) => j.state)).toEqual(['start', 'hello', 'end']);
     expect(await json(`${r}/start/0/outputs.json`)).toEqual({ greeting: 'hello, Ada' });
-    expect(run.batch.log('hello')).toContain('hello main: {"greeting": "hello, Ada"}');
+    expect(run.batch.log('hello')).toContain('hello: {"greeting": "hello, Ada"}');
     expect(await json(`${r}/start/0/status.json`)).toEqual(committed('start', '0', []));
     expect(await json(`${r}/hello/0/status.json`)).toEqual(committed('hello', '0', ['start/0']));
     expect(await json(`${r}/end/0/status.json`)).toEqual(committed('end', '0', ['hello/0']));
@@ -86,9 +111,18 @@ describeWithTool('moto_server', 'compiled machines played end to end (aws-local-
     expect(await keys(`${r}/start/`)).toEqual([`${r}/start/0/attempt-0/outputs.json`, `${r}/start/0/outputs.json`, `${r}/start/0/status.json`]);
   }, 30_000);
 
-  test('examples/sweep.ts (--param rates=5 values): each child trains on its own rate; pick sees all 5 and picks the best', async () => {
+  test('examples/sweep.ts as it is: the children train; pick names the submitting machine\'s node, which python:3.12-slim lacks: it fails as on AWS', async () => {
+    // train in python: the stand-in's awk is busybox's, without log() (python:3.12-slim has mawk)
+    const run = await play(compileValid(graph(variant(sweep, PYTHON, { train: TRAIN })), { params: { rates: '0.1,0.01' } }));
+    expect(failedJob(run)).toMatchObject({ Status: 'FAILED', Container: { ExitCode: 127 } });
+    expect(run.batch.jobs.map((j) => [j.state, j.children.map((c) => c.exitCode)])).toEqual([['start', [0]], ['train', [0, 0]], ['pick', [127]]]);
+    expect(run.batch.log('pick')).toBe(`pick: metaflow-cdk: ${process.execPath}: command not found in this image (PATH=/usr/local/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin)`);
+  }, 30_000);
+
+  test('examples/sweep.ts with pick in python (--param rates=5 values): each child trains on its own rate; pick sees all 5 and picks the best', async () => {
     const rates = [0.2, 0.03, 0.007, 0.0004, 0.1];
-    const compiled = compileValid(graph(sweep), { params: { rates: rates.join(',') } });
+    const pick = py(`${PY_INPUTS}b=min(rs,key=lambda x:x["loss"]);${out('{"best":b,"tried":len(rs)}')};print(json.dumps({"best":b,"tried":len(rs)},separators=(",",":")))`);
+    const compiled = compileValid(graph(variant(sweep, PYTHON, { train: TRAIN, pick })), { params: { rates: rates.join(',') } });
     const run = await play(compiled);
     succeeded(run);
     const r = `SweepFlow/${EXECUTION}`;
@@ -106,12 +140,15 @@ describeWithTool('moto_server', 'compiled machines played end to end (aws-local-
     const picked = await json(`${r}/pick/0/outputs.json`);
     expect(picked).toEqual({ best: { rate: 0.007, loss: expect.any(Number) }, tried: 5 });
     expect(await json(`${r}/pick/0/status.json`)).toEqual(committed('pick', '0', rates.map((_, i) => `train/${i}`)));
-    expect(run.batch.log('end')).toContain('end main: {"best":{"rate":0.007');
+    expect(run.batch.log('end')).toContain('end: {"best": {"rate": 0.007');
   }, 30_000);
 
-  test('examples/fanout.ts (--param width=4, Fargate queue): items from start\'s committed outputs; the join sums every child', async () => {
+  test('examples/fanout.ts in python:3.12-slim with its node steps in python (--param width=4, Fargate queue): items from start\'s committed outputs; the join sums every child', async () => {
+    // examples/fanout.ts itself runs the submitting machine's node in node:20-slim: no stand-in plays that image.
     const options: Partial<CompileOptions> = { params: { width: '4' }, platformOf: () => 'FARGATE', executionRoleArn: 'arn:aws:iam::123456789012:role/exec' };
-    const compiled = compileValid(graph(fanout), options);
+    const start = py(`import json,os;n=int(os.environ["MF_PARAM_WIDTH"]);${out('{"items":list(range(1,n+1))}')}`);
+    const join = py(`${PY_INPUTS}${out('{"total":sum(x["square"] for x in rs),"children":len(rs)}')}`);
+    const compiled = compileValid(graph(variant(fanout, PYTHON, { start, join })), options);
     const run = await play(compiled);
     succeeded(run);
     const r = `FanoutFlow/${EXECUTION}`;
@@ -121,13 +158,13 @@ describeWithTool('moto_server', 'compiled machines played end to end (aws-local-
       expect(await json(`${r}/square/${i}/status.json`)).toEqual(committed('square', String(i), ['start/0'], { foreachIndex: i }));
     }
     expect(await json(`${r}/join/0/outputs.json`)).toEqual({ total: 30, children: 4 });
-    expect(run.batch.log('end')).toContain('end main: {"total":30,"children":4}');
+    expect(run.batch.log('end')).toContain('end: {"total": 30, "children": 4}');
   }, 30_000);
 
   test('a branch with a caught failure: both arms run, the failed attempts are kept, the join and end see the failure', async () => {
     const flow = graphOf({
       name: 'CaughtFlow',
-      image: 'public.ecr.aws/docker/library/busybox:1.36',
+      image: PYTHON,
       steps: [
         { name: 'start', command: sh('echo \'{"n": 7}\' > "$MF_OUTPUT_DIR/outputs.json"'), next: ['ok', 'failing'] },
         { name: 'ok', command: sh('n=$(sed -e "s/[^0-9]//g" "$MF_DATASTORE_ROOT/$MF_INPUT_PATHS/outputs.json"); echo "{\\"double\\": $((n * 2))}" > "$MF_OUTPUT_DIR/outputs.json"'), next: 'join' },
@@ -160,12 +197,12 @@ describeWithTool('moto_server', 'compiled machines played end to end (aws-local-
     expect(await json(`${r}/failing/0/status.json`)).toMatchObject({ step: 'failing', taskId: '0', status: 'caught', inputs: ['start/0'], caught: failure });
     expect(await json(`${r}/join/0/outputs.json`)).toEqual({ ok: { double: 14 }, caught: failure });
     expect(await json(`${r}/join/0/status.json`)).toEqual(committed('join', '0', ['ok/0', 'failing/0']));
-    expect(run.batch.log('end')).toContain(`end main: caught: ${JSON.stringify(failure)}`);
+    expect(run.batch.log('end')).toContain(`end: caught: ${JSON.stringify(failure)}`);
   }, 30_000);
   test('a nested foreach with string items, a chunk of one and a retried body array: each child sees its item, each inner join its own children', async () => {
     const flow = graphOf({
       name: 'NestFlow',
-      image: 'public.ecr.aws/docker/library/busybox:1.36',
+      image: PYTHON,
       steps: [
         { name: 'start', command: sh('true'), foreach: { items: ['a', 'b c'] }, next: 'outer' },
         {
@@ -201,7 +238,7 @@ describeWithTool('moto_server', 'compiled machines played end to end (aws-local-
     const run = await play(compileValid(flow));
     succeeded(run);
     const r = `NestFlow/${EXECUTION}`;
-    expect(run.batch.log('outer')).toContain('outer main: outer [b c]');
+    expect(run.batch.log('outer')).toContain('outer: outer [b c]');
     expect(await json(`${r}/outer/0/outputs.json`)).toEqual({ parts: ['x'] });
     expect(await json(`${r}/outer/1/outputs.json`)).toEqual({ parts: ['y', 'z'] });
     expect(await json(`${r}/outer/1/status.json`)).toEqual(committed('outer', '1', ['start/0'], { foreachIndex: 1 }));
@@ -223,12 +260,12 @@ describeWithTool('moto_server', 'compiled machines played end to end (aws-local-
     expect(await json(`${r}/innerjoin/1/status.json`)).toEqual(committed('innerjoin', '1', ['inner/1_0', 'inner/1_1'], { foreachIndex: 1 }));
     expect(await json(`${r}/outerjoin/0/outputs.json`)).toEqual({ all: 'x/yz/' });
     expect(await json(`${r}/outerjoin/0/status.json`)).toEqual(committed('outerjoin', '0', ['after/0', 'after/1']));
-    expect(run.batch.log('end')).toContain('end main: {"all": "x/yz/"}');
+    expect(run.batch.log('end')).toContain('end: {"all": "x/yz/"}');
   }, 30_000);
   test('a branch inside a foreach body and a foreach inside a branch arm: every join gets its own inputs', async () => {
     const flow = graphOf({
       name: 'MixFlow',
-      image: 'public.ecr.aws/docker/library/busybox:1.36',
+      image: PYTHON,
       steps: [
         { name: 'start', command: sh('true'), next: ['left', 'right'] },
         { name: 'left', command: sh('true'), foreach: { items: [{ k: 1 }, { k: 2 }] }, next: 'body' },
@@ -249,18 +286,18 @@ describeWithTool('moto_server', 'compiled machines played end to end (aws-local-
     expect(await json(`${r}/bj/1/outputs.json`)).toEqual([{ k: 2 }, 'q1']);
     expect(await json(`${r}/bj/1/status.json`)).toEqual(committed('bj', '1', ['p/1', 'q/1'], { foreachIndex: 1 }));
     expect(await json(`${r}/fj/0/outputs.json`)).toEqual([`${r}/bj/0`, `${r}/bj/1`, null]);
-    // The foreach join mirrors each child's committed outputs, not its attempt-* copies — but a
-    // user's deeper attempt-* file stays, and so does its copy inside an attempt (fnmatch has no depth).
+    // The foreach join mirrors each child's committed outputs, not its attempt-* copies (nothing under
+    // them, however deep) — but a user's deeper attempt-* file stays.
     expect(await keys(`${r}/bj/0/attempt-0/`)).toEqual([`${r}/bj/0/attempt-0/keep/attempt-x.txt`, `${r}/bj/0/attempt-0/outputs.json`]);
-    const mirrored = (i: number) => [`./${i}/attempt-0/keep/attempt-x.txt`, `./${i}/keep/attempt-x.txt`, `./${i}/outputs.json`, `./${i}/status.json`];
-    expect(run.batch.log('fj')).toContain(`fj main: mirror: ${[...mirrored(0), ...mirrored(1)].join(' ')}`);
+    const mirrored = (i: number) => [`./${i}/keep/attempt-x.txt`, `./${i}/outputs.json`, `./${i}/status.json`];
+    expect(run.batch.log('fj')).toContain(`fj: mirror: ${[...mirrored(0), ...mirrored(1)].join(' ')}`);
     expect(await json(`${r}/j/0/status.json`)).toEqual(committed('j', '0', ['fj/0', 'right/0']));
-    expect(run.batch.log('j')).toContain(`j main: ${r}/fj/0,${r}/right/0`);
+    expect(run.batch.log('j')).toContain(`j: ${r}/fj/0,${r}/right/0`);
   }, 30_000);
   test('a caught foreach split: no child runs; its join runs at once with an empty input list and the failure, as on the runner', async () => {
     const flow = graphOf({
       name: 'CaughtSplitFlow',
-      image: 'public.ecr.aws/docker/library/busybox:1.36',
+      image: PYTHON,
       steps: [
         { name: 'start', command: sh('exit 5'), foreach: { items: [1, 2] }, catch: { var: 'split_failed' }, next: 'body' },
         { name: 'body', command: sh('true'), next: 'join' },
@@ -281,6 +318,6 @@ describeWithTool('moto_server', 'compiled machines played end to end (aws-local-
     expect(await json(`${r}/join/0/outputs.json`)).toEqual({ inputs: 0, caught: failure });
     expect(await json(`${r}/join/0/status.json`)).toEqual(committed('join', '0', []));
     expect(await keys(`${r}/body/`)).toEqual([]);
-    expect(run.batch.log('end')).toContain('end main: {"inputs": 0, "caught": {');
+    expect(run.batch.log('end')).toContain('end: {"inputs": 0, "caught": {');
   }, 30_000);
 }, ['--help']);

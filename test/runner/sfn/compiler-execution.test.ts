@@ -30,7 +30,7 @@ describe('linear flows, parameters, retries, timeouts', () => {
     expect(states(run)).toEqual(['start', 'flaky', 'end']);
     const env = envOf(run.submits[1].params);
     expect(env).toMatchObject({ MF_RUN_ID: EXECUTION, MF_PARAM_WHO: 'mars', MF_PARAM_N: '3', MF_RETRY_COUNT: '0', MF_INPUT_PATHS: `Lin/${EXECUTION}/start/0` });
-    expect(envOf(run.submits[1].params, 'upload')).toMatchObject({ MF_OUTPUT_KEY: `Lin/${EXECUTION}/flaky/0/attempt-0`, MF_COMMIT_KEY: `Lin/${EXECUTION}/flaky/0` });
+    expect(envOf(run.submits[1].params)).toMatchObject({ MF_OUTPUT_KEY: `Lin/${EXECUTION}/flaky/0/attempt-0`, MF_COMMIT_KEY: `Lin/${EXECUTION}/flaky/0` });
     expect(run.submits[1].params.Tags).toMatchObject({ 'metaflow.run_id': EXECUTION, 'metaflow.attempt': '0', 'metaflow.step': 'flaky' });
     expect(run.output).toEqual({ params: { who: 'mars', n: 3 }, caught: {}, ctx: {} });
   });
@@ -52,7 +52,7 @@ describe('linear flows, parameters, retries, timeouts', () => {
     const [first, second] = run.submits.filter((s) => s.state === 'flaky').map((s) => s.params);
     expect(envOf(first).MF_RETRY_COUNT).toBe('0');
     expect(envOf(second).MF_RETRY_COUNT).toBe('1');
-    expect(envOf(second, 'fetch').MF_OUTPUT_KEY).toBe(`Lin/${EXECUTION}/flaky/0/attempt-1`);
+    expect(envOf(second).MF_OUTPUT_KEY).toBe(`Lin/${EXECUTION}/flaky/0/attempt-1`);
     expect(second.Tags['metaflow.attempt']).toBe('1');
     expect(envOf(run.submits[3].params).MF_RETRY_COUNT).toBe('0');
   });
@@ -98,7 +98,7 @@ describe('catch and branches', () => {
     const join = envOf(run.submits[3].params);
     expect(join.MF_INPUT_PATHS).toBe(`Br/${EXECUTION}/ok/0,Br/${EXECUTION}/failing/0`);
     expect(join.MF_CATCH_compute_failed).toBe('null');
-    expect(envOf(run.submits[3].params, 'fetch').MF_FETCH_KEYS).toBe(`Br/${EXECUTION}/ok/0/ Br/${EXECUTION}/failing/0/`);
+    expect(envOf(run.submits[3].params).MF_FETCH_KEYS).toBe(`Br/${EXECUTION}/ok/0/ Br/${EXECUTION}/failing/0/`);
     expect(run.output).toEqual({ params: {}, caught: { compute_failed: null }, ctx: {} });
   });
 
@@ -181,20 +181,21 @@ describe('foreach', () => {
       MF_FOREACH_COUNT: '3',
       MF_FOREACH_ITEMS_FILE: `Fe/${EXECUTION}/start/0/foreach-items.jsonl`,
       MF_INPUT_PATHS: `Fe/${EXECUTION}/start/0`,
-      MF_OUTPUT_DIR: `/metaflow/root/Fe/${EXECUTION}/body/{taskId}/attempt-0`,
+      MF_OUTPUT_KEY: `Fe/${EXECUTION}/body/{taskId}/attempt-0`,
     });
-    expect(envOf(body, 'fetch')).toMatchObject({ MF_FOREACH_ITEMS_JSON: `Fe/${EXECUTION}/start/0/foreach-items.json`, MF_COMMIT_KEY: `Fe/${EXECUTION}/body/{taskId}` });
+    expect(envOf(body)).toMatchObject({ MF_FOREACH_ITEMS_JSON: `Fe/${EXECUTION}/start/0/foreach-items.json`, MF_COMMIT_KEY: `Fe/${EXECUTION}/body/{taskId}` });
     expect(body.Tags['metaflow.task_id']).toBe('0_2');
     expect(envOf(run.submits[2].params).MF_INPUT_PATHS).toBe(`Fe/${EXECUTION}/body/{taskId}`);
     const join = run.submits[3].params;
     expect(join.ArrayProperties).toBeUndefined();
     expect(envOf(join)).toMatchObject({ MF_JOIN_INPUT_PREFIX: `Fe/${EXECUTION}/more/`, MF_JOIN_INPUT_COUNT: '3', MF_INPUT_PATHS_FILE: `Fe/${EXECUTION}/join/0/input-paths.txt` });
-    expect(envOf(join, 'fetch')).toMatchObject({ MF_FETCH_KEYS: '', MF_FETCH_CHILDREN: `Fe/${EXECUTION}/more/` });
+    expect(envOf(join)).toMatchObject({ MF_FETCH_CHILDREN: `Fe/${EXECUTION}/more/` });
+    expect(envOf(join).MF_FETCH_KEYS).toBeUndefined();
     // status.json lists the join's inputs from the list its prelude writes (only known in the container).
-    expect(envOf(join, 'upload')).toMatchObject({ MF_COMMIT_INPUTS_FILE: `Fe/${EXECUTION}/join/0/input-paths.txt` });
-    expect(envOf(join, 'upload').MF_COMMIT_INPUTS).toBeUndefined();
-    expect(envOf(run.submits[2].params, 'upload').MF_COMMIT_INPUTS).toBe('body/{taskId}');
-    expect(envOf(body, 'upload').MF_COMMIT_INPUTS).toBe('start/0');
+    expect(envOf(join)).toMatchObject({ MF_COMMIT_INPUTS_FILE: `Fe/${EXECUTION}/join/0/input-paths.txt` });
+    expect(envOf(join).MF_COMMIT_INPUTS).toBeUndefined();
+    expect(envOf(run.submits[2].params).MF_COMMIT_INPUTS).toBe('body/{taskId}');
+    expect(envOf(body).MF_COMMIT_INPUTS).toBe('start/0');
     expect(run.output).toMatchObject({ params: {}, caught: {}, ctx: {}, joined: { prefix: '', count: 3 } });
   });
 
@@ -238,9 +239,12 @@ describe('foreach', () => {
     expect(caught.error).toBeUndefined();
     expect(states(caught)).toEqual(['start', 'join.no-inputs', 'end']);
     const twin = caught.submits[1].params;
-    expect(envOf(twin, 'fetch').MF_FETCH_KEYS).toBe('');
-    expect(envOf(twin, 'fetch').MF_FETCH_CHILDREN).toBeUndefined();
-    expect(envOf(twin)).toMatchObject({ MF_JOIN_INPUT_COUNT: '0', MF_INPUT_PATHS_FILE: `CS/${EXECUTION}/join/0/input-paths.txt`, MF_OUTPUT_DIR: `/metaflow/root/CS/${EXECUTION}/join/0/attempt-0` });
+    expect(envOf(twin).MF_FETCH_KEYS).toBeUndefined();
+    expect(envOf(twin).MF_FETCH_CHILDREN).toBeUndefined();
+    expect(envOf(twin)).toMatchObject({ MF_JOIN_INPUT_COUNT: '0', MF_INPUT_PATHS_FILE: `CS/${EXECUTION}/join/0/input-paths.txt`, MF_OUTPUT_KEY: `CS/${EXECUTION}/join/0/attempt-0` });
+    // MF_DATASTORE_ROOT and MF_OUTPUT_DIR are the task runtime's to set in the container (its mirror)
+    expect(envOf(twin).MF_OUTPUT_DIR).toBeUndefined();
+    expect(envOf(twin).MF_DATASTORE_ROOT).toBeUndefined();
     expect(JSON.parse(envOf(twin).MF_CATCH_v)).toMatchObject({ step: 'start', statusReason: 'States.TaskFailed' });
     // the twin has the join's retry
     expect(allStates(compiled.definition).get('join.no-inputs')!.Retry).toEqual(allStates(compiled.definition).get('join')!.Retry);

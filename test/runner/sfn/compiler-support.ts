@@ -12,6 +12,9 @@ import { StateMachine } from 'aws-local-stepfunctions';
 import { defineFlow, type FlowSpec } from '../../../runner/flow/model';
 import { validateFlow, type FlowGraph } from '../../../runner/flow/validate';
 import { compileFlow, type CompiledFlow, type CompileOptions } from '../../../runner/sfn/compiler';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { minimalCodePackage } from '../../../runner/task-runtime/minimal-package';
+import type { MotoBucket } from '../../support/moto-bucket';
 
 // aws-local-stepfunctions 3 calls Promise.withResolvers (Node 22+); this machine's Node may be older.
 if (typeof (Promise as { withResolvers?: unknown }).withResolvers !== 'function') {
@@ -29,7 +32,15 @@ if (typeof (Promise as { withResolvers?: unknown }).withResolvers !== 'function'
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const aslValidator = require('asl-validator') as (d: unknown) => { isValid: boolean; errorsText: (sep?: string) => string };
 
-export const OPTIONS: CompileOptions = { queue: 'mf-queue', datastoreRoot: 's3://mf-bucket/metaflow' };
+/** The code package every test job's loader downloads (the task runtime only); tests that run jobs store it with {@link storeCodePackage}. */
+export const CODE_PACKAGE = minimalCodePackage();
+/** Its key relative to the test datastore root (one package for every test flow: its content is the same). */
+export const CODE_PACKAGE_KEY = CODE_PACKAGE.key('tests');
+/** Put {@link CODE_PACKAGE} where {@link OPTIONS} says it is (bucket `mf-bucket`, under `metaflow/`). */
+export async function storeCodePackage(moto: MotoBucket): Promise<void> {
+  await moto.s3.send(new PutObjectCommand({ Bucket: 'mf-bucket', Key: `metaflow/${CODE_PACKAGE_KEY}`, Body: CODE_PACKAGE.body }));
+}
+export const OPTIONS: CompileOptions = { queue: 'mf-queue', datastoreRoot: 's3://mf-bucket/metaflow', codePackageUrl: `s3://mf-bucket/metaflow/${CODE_PACKAGE_KEY}` };
 export const EXECUTION = 'sfn-20261121-200000-abc123';
 export const EXECUTION_ARN = `arn:aws:states:us-east-1:123456789012:execution:m:${EXECUTION}`;
 
@@ -83,13 +94,12 @@ export interface SubmitJob {
   readonly JobDefinition: string;
   readonly ArrayProperties?: { Size: number };
   readonly Tags: Record<string, string>;
-  readonly EcsPropertiesOverride: { TaskProperties: { Containers: { Name: string; Command?: string[]; Environment: { Name: string; Value: string }[] }[] }[] };
+  readonly ContainerOverrides: { Environment: { Name: string; Value: string }[] };
 }
 
-/** The environment of one container of a SubmitJob, as a map. */
-export function envOf(job: SubmitJob, container = 'main'): Record<string, string> {
-  const c = job.EcsPropertiesOverride.TaskProperties[0].Containers.find((x) => x.Name === container)!;
-  return Object.fromEntries(c.Environment.map((e) => [e.Name, e.Value]));
+/** The environment of a SubmitJob's container, as a map. */
+export function envOf(job: SubmitJob): Record<string, string> {
+  return Object.fromEntries(job.ContainerOverrides.Environment.map((e) => [e.Name, e.Value]));
 }
 
 export interface Run {

@@ -12,6 +12,7 @@ import { validateFlow } from '../../../runner/flow/validate';
 import { compileFlow } from '../../../runner/sfn/compiler';
 import { UserInputError } from '../../../runner/errors';
 import { allStates, compileValid, graphOf, OPTIONS, sh } from './compiler-support';
+import { loaderCommand } from '../../../runner/batch/job-shape';
 
 const IMAGE = 'public.ecr.aws/docker/library/busybox:1.36';
 const EXAMPLES: Record<string, Flow> = { 'hello.ts': hello, 'sweep.ts': sweep, 'fanout.ts': fanout, 'resilient.ts': resilient };
@@ -72,7 +73,10 @@ describe('compiled definitions pass asl-validator', () => {
       attempts: 4,
       evaluateOnExit: [{ onStatusReason: 'Host EC2*', action: 'RETRY' }, { onStatusReason: 'Your Spot Task was interrupted*', action: 'RETRY' }, { onStatusReason: '*', action: 'EXIT' }],
     });
-    expect(def.ecsProperties?.taskProperties?.[0].containers?.map((c) => c.name)).toEqual(['fetch', 'main', 'upload']);
+    // One container (containerProperties, what batch:submitJob.sync documents): the loader, then the step's argv.
+    expect(def.ecsProperties).toBeUndefined();
+    expect(def.containerProperties?.command).toEqual(loaderCommand(linear.steps.get('middle')!.command));
+    expect(def.containerProperties?.command?.slice(0, 2)).toEqual(['sh', '-c']);
   });
 
   test('the run record: written after the parameters, the flow inside Run.steps, the end recorded on success and on failure', () => {
@@ -125,11 +129,11 @@ describe('compiled definitions pass asl-validator', () => {
     expect(JSON.stringify(definition)).toContain('"withRetry":true');
   });
 
-  test('the task contract in the main container: run id from the execution name, attempt from the retry count, parameters from the state', () => {
+  test('the task contract and the runtime\'s I/O keys in ContainerOverrides: run id from the execution name, attempt from the retry count, parameters from the state', () => {
     const { definition } = compileValid(linear);
     const middle = allStates(definition).get('middle')! as Record<string, any>;
-    const [fetch, main, upload] = middle.Parameters.EcsPropertiesOverride.TaskProperties[0].Containers;
-    const env = Object.fromEntries(main.Environment.map((e: Record<string, string>) => [e.Name, e.Value ?? `$ ${e['Value.$']}`]));
+    expect(Object.keys(middle.Parameters.ContainerOverrides)).toEqual(['Environment']);
+    const env = Object.fromEntries(middle.Parameters.ContainerOverrides.Environment.map((e: Record<string, string>) => [e.Name, e.Value ?? `$ ${e['Value.$']}`]));
     expect(env).toMatchObject({
       MF_FLOW: 'Linear',
       MF_STEP: 'middle',
@@ -138,18 +142,19 @@ describe('compiled definitions pass asl-validator', () => {
       MF_PARAM_WHO: '$ $.params.who',
       MF_PARAM_N: '$ States.JsonToString($.params.n)',
       MF_INPUT_PATHS: "$ States.Format('Linear/{}/start/0', $$.Execution.Name)",
-      MF_DATASTORE_ROOT: '/metaflow/root',
       MF_TASK_ID: '0',
     });
-    const helper = Object.fromEntries(fetch.Environment.map((e: Record<string, string>) => [e.Name, e.Value ?? `$ ${e['Value.$']}`]));
-    expect(helper).toEqual({
+    // MF_DATASTORE_ROOT / MF_OUTPUT_DIR are the runtime's to set (its mirror in the container)
+    expect(env.MF_DATASTORE_ROOT).toBeUndefined();
+    expect(env.MF_OUTPUT_DIR).toBeUndefined();
+    expect(env).toMatchObject({
       MF_DATASTORE_URL: 's3://mf-bucket/metaflow',
+      MF_CODE_URL: OPTIONS.codePackageUrl,
       MF_FETCH_KEYS: "$ States.Format('Linear/{}/start/0/', $$.Execution.Name)",
       MF_OUTPUT_KEY: "$ States.Format('Linear/{}/middle/0/attempt-{}', $$.Execution.Name, $$.State.RetryCount)",
       MF_COMMIT_KEY: "$ States.Format('Linear/{}/middle/0', $$.Execution.Name)",
       MF_COMMIT_INPUTS: 'start/0',
     });
-    expect(upload.Environment).toEqual(fetch.Environment);
   });
 
   test('a step may be called like a state of the compiler (its own names all have a dot)', () => {
@@ -210,7 +215,7 @@ describe('bad input: one line, before anything is deployed', () => {
           graphOf({ name: 'Env', image: IMAGE, env: { BIG: 'x'.repeat(7000) }, steps: [{ name: 'start', command: ['x'], next: 'end' }, { name: 'end', command: ['x'] }] }),
           OPTIONS,
         ),
-      'step "start" on Step Functions (estimated at its longest): container overrides are',
+      'step "start" on Step Functions (estimated at its longest): the container\'s command and environment come to',
     ],
     [
       'a foreach whose join follows the split at once',

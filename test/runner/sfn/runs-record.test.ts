@@ -18,11 +18,11 @@ import type { RunSummary } from '../../../runner/datastore/types';
 import { describeWithTool } from '../../support/external-tool';
 import { MOTO_CLIENT_CONFIG, type MotoServer, startMoto } from '../../support/moto';
 import { BatchTaskPlayer, type PlayedJob } from './batch-task-player';
-import { type AwsHandlers, compileValid, EXECUTION_ARN, EXECUTION, graphOf, OPTIONS, runMachine, sh } from './compiler-support';
+import { type AwsHandlers, CODE_PACKAGE, CODE_PACKAGE_KEY, compileValid, EXECUTION_ARN, EXECUTION, graphOf, OPTIONS, runMachine, sh } from './compiler-support';
 
 const BUCKET = 'mf-bucket';
 const ROOT = OPTIONS.datastoreRoot;
-const IMAGE = 'public.ecr.aws/docker/library/busybox:1.36';
+const IMAGE = 'public.ecr.aws/docker/library/python:3.12-slim';
 const GROUP = '/aws/batch/job';
 const OK_RUN = 'sfn-20261121-200000-aaa111';
 const FAILED_RUN = 'sfn-20261121-200100-bbb222';
@@ -79,11 +79,11 @@ describeWithTool('moto_server', 'a Step Functions run in the S3 datastore: runs,
     };
   };
 
-  /** A played job's main container lines in CloudWatch Logs, as Batch's awslogs driver would put them. */
+  /** A played job's container lines in CloudWatch Logs, as Batch's awslogs driver would put them. */
   async function logJob(job: PlayedJob): Promise<void> {
-    const stream = `${job.params.JobDefinition}/main/${job.jobId}`;
+    const stream = `${job.params.JobDefinition}/default/${job.jobId}`;
     await logs.send(new CreateLogStreamCommand({ logGroupName: GROUP, logStreamName: stream }));
-    const lines = job.children[0].containers.find((c) => c.name === 'main')!.lines;
+    const lines = job.children[0].lines;
     const t0 = Date.now();
     if (lines.length) await logs.send(new PutLogEventsCommand({ logGroupName: GROUP, logStreamName: stream, logEvents: lines.map((message, i) => ({ message, timestamp: t0 + i })) }));
     jobs.set(job.jobId, stream);
@@ -121,6 +121,7 @@ describeWithTool('moto_server', 'a Step Functions run in the S3 datastore: runs,
     s3 = new S3Client({ ...MOTO_CLIENT_CONFIG, endpoint: moto.endpoint, forcePathStyle: true });
     logs = new CloudWatchLogsClient({ ...MOTO_CLIENT_CONFIG, endpoint: moto.endpoint });
     await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
+    await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: `metaflow/${CODE_PACKAGE_KEY}`, Body: CODE_PACKAGE.body }));
     await logs.send(new CreateLogGroupCommand({ logGroupName: GROUP }));
     batchMock.on(DescribeJobsCommand).callsFake(({ jobs: ids }: { jobs: string[] }) => ({
       // A job whose stream is '' never started its containers (no log streams at all).
@@ -129,9 +130,8 @@ describeWithTool('moto_server', 'a Step Functions run in the S3 datastore: runs,
         jobName: 'x',
         status: jobs.get(id) ? 'SUCCEEDED' : 'FAILED',
         ...(jobs.get(id) ? {} : { statusReason: 'CannotPullContainerError: pull access denied' }),
-        ecsProperties: {
-          taskProperties: [{ containers: ['fetch', 'main', 'upload'].map((name) => ({ name, ...(jobs.get(id) ? { logStreamName: name === 'main' ? jobs.get(id) : `${name}/${id}` } : {}) })) }],
-        },
+        // One container per job: its log stream under `container` (none when it never started).
+        container: jobs.get(id) ? { logStreamName: jobs.get(id) } : {},
       })),
     }));
   }, 60_000);

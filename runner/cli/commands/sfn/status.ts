@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { describeValue } from '../../../../core/describe-value';
+import { runtimeFailure } from '../../../batch/failures';
 import { UserInputError } from '../../../errors';
 import { formatDuration, formatTable } from '../../../progress/table';
 import type { StateView } from '../../../sfn/history';
@@ -18,7 +19,10 @@ const CAUSE_MAX_LENGTH = 300;
 
 /**
  * An error and its cause on one line. The cause of a failed Batch task is its job description
- * (JSON, keys capitalized by Step Functions): shown as its status reason and exit code.
+ * (JSON, keys capitalized by Step Functions): shown as its status reason and exit code, read from
+ * `Container` — every job the product submits has one container (runner/batch/job-shape.ts). Jobs
+ * of the earlier multi-container shape (`EcsProperties`) were never released, so they are not read:
+ * their line is the status reason alone. An exit code of the task runtime's own says what failed.
  */
 export function errorLine(error: string | undefined, cause: string | undefined): string {
   let text = cause;
@@ -27,7 +31,12 @@ export function errorLine(error: string | undefined, cause: string | undefined):
     const reason = job.StatusReason ?? job.statusReason;
     const container = (job.Container ?? job.container) as Record<string, unknown> | undefined;
     const exitCode = container?.ExitCode ?? container?.exitCode;
-    if (typeof reason === 'string') text = `${reason}${exitCode !== undefined ? ` (exit code ${exitCode})` : ''}`;
+    const containerReason = container?.Reason ?? container?.reason;
+    const runtime = typeof exitCode === 'number' ? runtimeFailure(exitCode, undefined) : undefined;
+    if (typeof reason === 'string') {
+      text = runtime ? `${reason}: ${runtime.message}` : `${reason}${exitCode !== undefined ? ` (exit code ${exitCode})` : ''}`;
+      if (typeof containerReason === 'string' && containerReason !== reason) text += ` — ${containerReason}`;
+    }
   } catch {
     // not JSON: the cause as it is
   }
