@@ -17,8 +17,13 @@ import { MigrationRunner } from './migration-runner';
 
 /** The metadata service image Metaflow publishes. */
 export const METADATA_SERVICE_IMAGE_REPOSITORY = 'netflixoss/metaflow_metadata_service';
-/** The version this project pins by default (the official template's). */
-export const DEFAULT_METADATA_SERVICE_VERSION = 'v2.4.12';
+/**
+ * The version this project pins by default, for the service and the UI backend alike. Not the
+ * official template's v2.4.12: its `update_row` builds SQL from URL path segments (the run and
+ * task heartbeat endpoints), so anyone with the API key could run SQL on the database; fixed
+ * upstream in Netflix/metaflow-service c96a178, released in v2.5.1 with the same migrations.
+ */
+export const DEFAULT_METADATA_SERVICE_VERSION = 'v2.5.1';
 /** Where the metadata API listens in the container. */
 export const METADATA_API_PORT = 8080;
 /** Where the migration service listens in the container. */
@@ -45,9 +50,10 @@ export interface MetaflowMetadataServiceProps {
   readonly assignPublicIp?: boolean;
 
   /**
-   * The image tag of `netflixoss/metaflow_metadata_service`.
+   * The image tag of `netflixoss/metaflow_metadata_service` (the UI backend of a
+   * {@link MetaflowStack} runs the same tag unless `ui.backendImageVersion` says otherwise).
    *
-   * @default 'v2.4.12'
+   * @default 'v2.5.1' (DEFAULT_METADATA_SERVICE_VERSION)
    */
   readonly imageVersion?: string;
 
@@ -189,7 +195,7 @@ export class MetaflowMetadataService extends MetadataServiceBase {
     const assignPublicIp = props.assignPublicIp ?? vpcSubnets.subnetType === ec2.SubnetType.PUBLIC;
     const imageVersion = props.imageVersion ?? DEFAULT_METADATA_SERVICE_VERSION;
     if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(imageVersion)) {
-      invalidProp(this, 'imageVersion', imageVersion, 'an image tag such as "v2.4.12"');
+      invalidProp(this, 'imageVersion', imageVersion, 'an image tag such as "v2.5.1"');
     }
     this.image = `${METADATA_SERVICE_IMAGE_REPOSITORY}:${imageVersion}`;
     const cpu = props.cpu ?? 512;

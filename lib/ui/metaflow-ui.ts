@@ -14,6 +14,7 @@ import { checkIntegerInRange, invalidProp } from '../validation';
 import { AlbAccessLogs } from './alb-access-logs';
 import { checkFargateSize } from '../fargate-size';
 import { databaseEnvironment, databaseSecrets } from '../metadata/database-environment';
+import { DEFAULT_METADATA_SERVICE_VERSION } from '../metadata/metaflow-metadata-service';
 import {
   checkCertificateArn,
   checkCidrs,
@@ -99,7 +100,7 @@ export interface MetaflowUiProps {
   /**
    * Tag of `netflixoss/metaflow_metadata_service` the backend runs.
    *
-   * @default 'v2.4.12'
+   * @default 'v2.5.1' (DEFAULT_METADATA_SERVICE_VERSION, the metadata service's default)
    */
   readonly backendImageVersion?: string;
 
@@ -243,7 +244,7 @@ export class MetaflowUi extends Construct {
     const staticDesiredCount = props.staticDesiredCount ?? 1;
     checkIntegerInRange(this, 'backendDesiredCount', backendDesiredCount, 0, 100);
     checkIntegerInRange(this, 'staticDesiredCount', staticDesiredCount, 0, 100);
-    const backendImageVersion = this.checkImageTag('backendImageVersion', props.backendImageVersion ?? 'v2.4.12');
+    const backendImageVersion = this.checkImageTag('backendImageVersion', props.backendImageVersion ?? DEFAULT_METADATA_SERVICE_VERSION);
     const staticImageVersion = this.checkImageTag('staticImageVersion', props.staticImageVersion ?? 'v1.2.4');
     const db = this.checkDatabase(props.database);
     const backendEnvironment = this.checkBackendEnvironment(props.backendEnvironment ?? {});
@@ -466,7 +467,7 @@ export class MetaflowUi extends Construct {
 
   private checkImageTag(prop: string, tag: string): string {
     if (!Token.isUnresolved(tag) && !IMAGE_TAG.test(tag)) {
-      invalidProp(this, prop, tag, 'an image tag (letters, digits, "_", "." and "-", up to 128), e.g. "v2.4.12"');
+      invalidProp(this, prop, tag, 'an image tag (letters, digits, "_", "." and "-", up to 128), e.g. "v2.5.1"');
     }
     return tag;
   }

@@ -145,6 +145,14 @@ describe('the UI in the stack', () => {
     expect(ingress).toHaveLength(2);
   });
 
+  test('the service and the UI backend run one metadata image: v2.5.1 by default (v2.4.12 has the update_row SQL injection), metadataServiceVersion moves both', () => {
+    const images = (context: Record<string, string>) => resourcesOf(templateFromContext({ ui: 'true', uiAllowedCidrs: '10.0.0.0/8', ...context }), 'AWS::ECS::TaskDefinition')
+      .flatMap(([, task]) => task.Properties.ContainerDefinitions.map((c: { Image: string }) => c.Image))
+      .filter((image: string) => image.startsWith('netflixoss/metaflow_metadata_service:'));
+    expect(images({})).toEqual(['netflixoss/metaflow_metadata_service:v2.5.1', 'netflixoss/metaflow_metadata_service:v2.5.1']);
+    expect(images({ metadataServiceVersion: 'v2.6.0' })).toEqual(['netflixoss/metaflow_metadata_service:v2.6.0', 'netflixoss/metaflow_metadata_service:v2.6.0']);
+  });
+
   test('cognito mode: a public HTTPS load balancer behind a Cognito login', () => {
     const template = templateFromContext({
       ui: 'true', uiAuth: 'cognito', uiDomainName: 'metaflow.example.com',
@@ -228,7 +236,7 @@ describe('context keys (-c key=value) reach the constructs', () => {
       spot: 'false', onDemandMaxvCpus: '128', minvCpus: '2', instanceTypes: 'm6i, c6i.4xlarge', gpuMaxvCpus: '16', gpuInstanceTypes: 'p4d',
       gpuImageType: 'al2023', capacityTimeoutMinutes: '20', gpuSpot: 'true', fargate: 'true', fargateSpot: 'false', fargateMaxvCpus: '32', rootVolumeGiB: '250',
       runnableTimeoutMinutes: '60', permissionsBoundaryArn: 'arn:aws:iam::123456789012:policy/Boundary',
-      metadataServiceVersion: 'v2.5.1', metadataServiceDesiredCount: '2', dbInstanceType: 'db.r7g.large', dbEngineVersion: '16.10',
+      metadataServiceVersion: 'v2.6.0', metadataServiceDesiredCount: '2', dbInstanceType: 'db.r7g.large', dbEngineVersion: '16.10',
       dbMultiAz: 'true', dbDeletionProtection: 'false', dbRemovalPolicy: 'destroy', apiRateLimit: '50', apiBurstLimit: '60', stateMachinePrefix: 'team',
     });
     template.resourceCountIs('AWS::EC2::NatGateway', 0);
@@ -248,7 +256,7 @@ describe('context keys (-c key=value) reach the constructs', () => {
     template.hasResourceProperties('AWS::EC2::LaunchTemplate', { LaunchTemplateData: { BlockDeviceMappings: [{ Ebs: { VolumeSize: 250 } }] } });
     template.hasResourceProperties('AWS::Batch::JobQueue', { JobStateTimeLimitActions: [{ MaxTimeSeconds: 3600 }, { MaxTimeSeconds: 3600 }, { MaxTimeSeconds: 1200, Reason: 'CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY' }] });
     template.hasResourceProperties('AWS::RDS::DBInstance', { EngineVersion: '16.10', DBInstanceClass: 'db.r7g.large', MultiAZ: true, DeletionProtection: false });
-    template.hasResourceProperties('AWS::ECS::TaskDefinition', { ContainerDefinitions: [{ Image: 'netflixoss/metaflow_metadata_service:v2.5.1' }] });
+    template.hasResourceProperties('AWS::ECS::TaskDefinition', { ContainerDefinitions: [{ Image: 'netflixoss/metaflow_metadata_service:v2.6.0' }] });
     template.hasResourceProperties('AWS::ECS::Service', { DesiredCount: 2 });
     template.hasResourceProperties('AWS::ApiGateway::UsagePlan', { Throttle: { RateLimit: 50, BurstLimit: 60 } });
     expect(template.toJSON().Outputs.MetaflowSfnStateMachinePrefix.Value).toBe('team');
