@@ -1,4 +1,4 @@
-import { CfnResource, Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { CfnResource, Duration, RemovalPolicy, Token } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -56,6 +56,16 @@ export interface MetaflowMetadataServiceProps {
    * @default 'v2.5.1' (DEFAULT_METADATA_SERVICE_VERSION)
    */
   readonly imageVersion?: string;
+
+  /**
+   * The repository the image is pulled from, instead of Docker Hub's: an ECR pull-through
+   * cache of Docker Hub or a mirror (compute without a route to the internet cannot reach Docker
+   * Hub). A repository in ECR needs pull rights for the task definition's execution role
+   * (MetaflowStack grants them for its image cache).
+   *
+   * @default 'netflixoss/metaflow_metadata_service' (Docker Hub)
+   */
+  readonly imageRepository?: string;
 
   /**
    * Task vCPU units (256, 512, 1024, 2048, 4096).
@@ -197,7 +207,11 @@ export class MetaflowMetadataService extends MetadataServiceBase {
     if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(imageVersion)) {
       invalidProp(this, 'imageVersion', imageVersion, 'an image tag such as "v2.5.1"');
     }
-    this.image = `${METADATA_SERVICE_IMAGE_REPOSITORY}:${imageVersion}`;
+    const repository = props.imageRepository ?? METADATA_SERVICE_IMAGE_REPOSITORY;
+    if (!Token.isUnresolved(repository) && !/^[^\s:@]+(:\d+)?(\/[^\s:@]+)*$/.test(repository)) {
+      invalidProp(this, 'imageRepository', repository, 'an image repository without tag, e.g. "netflixoss/metaflow_metadata_service"');
+    }
+    this.image = `${repository}:${imageVersion}`;
     const cpu = props.cpu ?? 512;
     const memoryMiB = props.memoryMiB ?? 1024;
     checkFargateSize(this, 'cpu', cpu, 'memoryMiB', memoryMiB);
@@ -297,6 +311,7 @@ export class MetaflowMetadataService extends MetadataServiceBase {
     if (runMigrations) {
       this.migrations = new MigrationRunner(this, 'Migrations', {
         vpc: props.vpc,
+        vpcSubnets,
         migrationServiceUrl: `http://${this.loadBalancer.loadBalancerDnsName}:${MIGRATION_SERVICE_PORT}`,
         trigger: this.image,
         logRetention: props.logRetention,

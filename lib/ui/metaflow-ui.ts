@@ -105,6 +105,22 @@ export interface MetaflowUiProps {
   readonly backendImageVersion?: string;
 
   /**
+   * Repository of the backend image instead of Docker Hub's (an ECR pull-through cache or a
+   * mirror; its pull rights are the caller's to grant to the task's execution role).
+   *
+   * @default 'netflixoss/metaflow_metadata_service'
+   */
+  readonly backendImageRepository?: string;
+
+  /**
+   * Repository of the static UI image instead of ECR Public's (an ECR pull-through cache or a
+   * mirror; its pull rights are the caller's to grant).
+   *
+   * @default 'public.ecr.aws/outerbounds/metaflow_ui'
+   */
+  readonly staticImageRepository?: string;
+
+  /**
    * Tag of `public.ecr.aws/outerbounds/metaflow_ui`.
    *
    * @default 'v1.2.4'
@@ -286,7 +302,7 @@ export class MetaflowUi extends Construct {
       credentials: db.credentials,
     };
     backendTask.addContainer('Backend', {
-      image: ecs.ContainerImage.fromRegistry(`${UI_BACKEND_IMAGE}:${backendImageVersion}`),
+      image: ecs.ContainerImage.fromRegistry(`${props.backendImageRepository ?? UI_BACKEND_IMAGE}:${backendImageVersion}`),
       command: UI_BACKEND_COMMAND,
       portMappings: [{ containerPort: UI_BACKEND_PORT, name: 'ui-backend' }],
       environment: {
@@ -319,7 +335,7 @@ export class MetaflowUi extends Construct {
       runtimePlatform: { cpuArchitecture: ecs.CpuArchitecture.X86_64, operatingSystemFamily: ecs.OperatingSystemFamily.LINUX },
     });
     staticTask.addContainer('Static', {
-      image: ecs.ContainerImage.fromRegistry(`${UI_STATIC_IMAGE}:${staticImageVersion}`),
+      image: ecs.ContainerImage.fromRegistry(`${props.staticImageRepository ?? UI_STATIC_IMAGE}:${staticImageVersion}`),
       portMappings: [{ containerPort: UI_STATIC_PORT, name: 'ui-static' }],
       environment: { METAFLOW_SERVICE: UI_API_PATH, PORT: String(UI_STATIC_PORT) },
       logging: ecs.LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: 'ui-static' }),

@@ -33,6 +33,11 @@ export interface BatchSettings {
   /** `s3://bucket/prefix` of the datastore. */
   readonly datastoreRoot: { readonly bucket: string; readonly prefix: string; readonly url: string };
   readonly region?: string;
+  /**
+   * The stack runs compute in public subnets (BATCH_ASSIGN_PUBLIC_IP "true"): Fargate job
+   * definitions must set `networkConfiguration.assignPublicIp` ENABLED to pull images. @default false
+   */
+  readonly assignPublicIp?: boolean;
 }
 
 const S3_URL = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/;
@@ -55,6 +60,7 @@ export function batchSettings(config: MetaflowConfig, flags: BatchSettingFlags =
     executionRoleArn: flags.executionRole || config.profile.ECS_FARGATE_EXECUTION_ROLE,
     datastoreRoot: parseS3Url('DATASTORE_SYSROOT_S3', root),
     region: flags.region || undefined,
+    assignPublicIp: config.profile.BATCH_ASSIGN_PUBLIC_IP === 'true',
   };
 }
 
