@@ -25,6 +25,7 @@ export const METAFLOW_CONFIG_KEYS = {
   ECS_FARGATE_EXECUTION_ROLE: 'ECS task execution role for Fargate compute environments',
   BATCH_CONTAINER_REGISTRY: 'Default container registry for Batch steps',
   BATCH_CONTAINER_IMAGE: 'Default container image for Batch steps',
+  BATCH_ASSIGN_PUBLIC_IP: '"true" when compute runs in public subnets: Fargate job definitions must set networkConfiguration.assignPublicIp ENABLED to pull images (metaflow-cdk runner; Metaflow itself ignores it)',
   SFN_IAM_ROLE: 'IAM role that AWS Step Functions state machines run as',
   EVENTS_SFN_ACCESS_IAM_ROLE: 'IAM role EventBridge uses to start scheduled state machines',
   SFN_DYNAMO_DB_TABLE: 'DynamoDB table Step Functions foreach joins use (key "pathspec", TTL "ttl")',

@@ -4,6 +4,7 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { IMetaflowDatastore } from '../datastore/metaflow-datastore';
+import { MetaflowImageCache } from '../network/metaflow-image-cache';
 import { acknowledge, wildcardResourceFinding } from '../nag/acknowledgements';
 import { invalidProp } from '../validation';
 import { BatchLaunchTemplate } from './batch-launch-template';
@@ -161,6 +162,14 @@ export interface MetaflowBatchComputeProps {
   readonly instanceRole?: iam.IRole;
   /** An existing Fargate execution role. @default - created when Fargate is enabled */
   readonly fargateExecutionRole?: iam.IRole;
+
+  /**
+   * An ECR pull-through cache whose repositories the EC2 instance role and the Fargate execution
+   * role may pull from (and create on the first pull), so steps can name cached images.
+   *
+   * @default - none
+   */
+  readonly imageCache?: MetaflowImageCache;
 
   /**
    * A permissions boundary for every role this construct creates.
@@ -326,6 +335,10 @@ export class MetaflowBatchCompute extends BatchComputeBase {
     this.jobRole = roles.jobRole;
     this.instanceRole = roles.instanceRole;
     this.fargateExecutionRole = roles.fargateExecutionRole;
+    if (props.imageCache) {
+      if (onDemandOn || spotOn || gpuOn) props.imageCache.grantPull(this.instanceRole);
+      if (this.fargateExecutionRole) props.imageCache.grantPull(this.fargateExecutionRole);
+    }
 
     this.securityGroup = props.securityGroup ?? new ec2.SecurityGroup(this, 'SecurityGroup', {
       vpc: this.vpc,

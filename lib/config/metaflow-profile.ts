@@ -20,6 +20,8 @@ export interface MetaflowProfileSources {
   readonly batchContainerImage?: string;
   /** Metaflow's BATCH_CONTAINER_REGISTRY. @default - none */
   readonly batchContainerRegistry?: string;
+  /** Compute runs in public subnets: Fargate job definitions must ask for a public IP (BATCH_ASSIGN_PUBLIC_IP). @default false */
+  readonly batchAssignPublicIp?: boolean;
 }
 
 /**
@@ -47,5 +49,6 @@ export function metaflowProfileOf(sources: MetaflowProfileSources): MetaflowProf
     UI_URL: sources.uiUrl,
     BATCH_CONTAINER_IMAGE: sources.batchContainerImage,
     BATCH_CONTAINER_REGISTRY: sources.batchContainerRegistry,
+    BATCH_ASSIGN_PUBLIC_IP: sources.batchAssignPublicIp ? 'true' : undefined,
   };
 }

@@ -1,4 +1,4 @@
-import { CfnResource, Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { CfnResource, Duration, RemovalPolicy, Token } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -17,8 +17,13 @@ import { MigrationRunner } from './migration-runner';
 
 /** The metadata service image Metaflow publishes. */
 export const METADATA_SERVICE_IMAGE_REPOSITORY = 'netflixoss/metaflow_metadata_service';
-/** The version this project pins by default (the official template's). */
-export const DEFAULT_METADATA_SERVICE_VERSION = 'v2.4.12';
+/**
+ * The version this project pins by default, for the service and the UI backend alike. Not the
+ * official template's v2.4.12: its `update_row` builds SQL from URL path segments (the run and
+ * task heartbeat endpoints), so anyone with the API key could run SQL on the database; fixed
+ * upstream in Netflix/metaflow-service c96a178, released in v2.5.1 with the same migrations.
+ */
+export const DEFAULT_METADATA_SERVICE_VERSION = 'v2.5.1';
 /** Where the metadata API listens in the container. */
 export const METADATA_API_PORT = 8080;
 /** Where the migration service listens in the container. */
@@ -45,11 +50,22 @@ export interface MetaflowMetadataServiceProps {
   readonly assignPublicIp?: boolean;
 
   /**
-   * The image tag of `netflixoss/metaflow_metadata_service`.
+   * The image tag of `netflixoss/metaflow_metadata_service` (the UI backend of a
+   * {@link MetaflowStack} runs the same tag unless `ui.backendImageVersion` says otherwise).
    *
-   * @default 'v2.4.12'
+   * @default 'v2.5.1' (DEFAULT_METADATA_SERVICE_VERSION)
    */
   readonly imageVersion?: string;
+
+  /**
+   * The repository the image is pulled from, instead of Docker Hub's: an ECR pull-through
+   * cache of Docker Hub or a mirror (compute without a route to the internet cannot reach Docker
+   * Hub). A repository in ECR needs pull rights for the task definition's execution role
+   * (MetaflowStack grants them for its image cache).
+   *
+   * @default 'netflixoss/metaflow_metadata_service' (Docker Hub)
+   */
+  readonly imageRepository?: string;
 
   /**
    * Task vCPU units (256, 512, 1024, 2048, 4096).
@@ -189,9 +205,13 @@ export class MetaflowMetadataService extends MetadataServiceBase {
     const assignPublicIp = props.assignPublicIp ?? vpcSubnets.subnetType === ec2.SubnetType.PUBLIC;
     const imageVersion = props.imageVersion ?? DEFAULT_METADATA_SERVICE_VERSION;
     if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(imageVersion)) {
-      invalidProp(this, 'imageVersion', imageVersion, 'an image tag such as "v2.4.12"');
+      invalidProp(this, 'imageVersion', imageVersion, 'an image tag such as "v2.5.1"');
     }
-    this.image = `${METADATA_SERVICE_IMAGE_REPOSITORY}:${imageVersion}`;
+    const repository = props.imageRepository ?? METADATA_SERVICE_IMAGE_REPOSITORY;
+    if (!Token.isUnresolved(repository) && !/^[^\s:@]+(:\d+)?(\/[^\s:@]+)*$/.test(repository)) {
+      invalidProp(this, 'imageRepository', repository, 'an image repository without tag, e.g. "netflixoss/metaflow_metadata_service"');
+    }
+    this.image = `${repository}:${imageVersion}`;
     const cpu = props.cpu ?? 512;
     const memoryMiB = props.memoryMiB ?? 1024;
     checkFargateSize(this, 'cpu', cpu, 'memoryMiB', memoryMiB);
@@ -291,6 +311,7 @@ export class MetaflowMetadataService extends MetadataServiceBase {
     if (runMigrations) {
       this.migrations = new MigrationRunner(this, 'Migrations', {
         vpc: props.vpc,
+        vpcSubnets,
         migrationServiceUrl: `http://${this.loadBalancer.loadBalancerDnsName}:${MIGRATION_SERVICE_PORT}`,
         trigger: this.image,
         logRetention: props.logRetention,

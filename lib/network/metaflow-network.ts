@@ -3,6 +3,7 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { acknowledge } from '../nag/acknowledgements';
 import { checkIntegerInRange, invalidProp } from '../validation';
 
 /**
@@ -45,13 +46,27 @@ export interface MetaflowNetworkProps {
   readonly availabilityZones?: string[];
 
   /**
-   * Number of NAT gateways of a new VPC. With 0, compute runs in the public subnets with public
-   * IP addresses (as the official Metaflow template does) and no NAT cost is paid; databases
-   * still go to isolated subnets.
+   * Number of NAT gateways of a new VPC. With 0 no NAT is paid for: compute stays in private
+   * subnets (isolated ones, with no route to the internet) and reaches ECR, CloudWatch Logs,
+   * STS, Secrets Manager and ECS through interface endpoints (`interfaceEndpoints`), S3 and
+   * DynamoDB through the gateway endpoints — or, with `computeSubnetType: PUBLIC`, compute runs
+   * in the public subnets with public IP addresses (the official Metaflow template's layout).
    *
    * @default 1
    */
   readonly natGateways?: number;
+
+  /**
+   * Interface VPC endpoints in the compute subnets for what compute needs from AWS besides S3
+   * and DynamoDB: ECR (`ecr.api`, `ecr.dkr`), CloudWatch Logs, STS, Secrets Manager and ECS
+   * (`ecs`, `ecs-agent`, `ecs-telemetry` — without these EC2 hosts never join the cluster).
+   * Each is billed per AZ-hour and per GB (docs/networking.md gives the monthly cost). Required
+   * (and on by default) when compute runs in isolated subnets; with NAT it keeps that traffic
+   * off the NAT gateway. Only for a new VPC.
+   *
+   * @default true when a new VPC has no NAT gateway and compute runs in private subnets, else false
+   */
+  readonly interfaceEndpoints?: boolean;
 
   /**
    * IPv4 CIDR of a new VPC.
@@ -99,10 +114,13 @@ export interface MetaflowNetworkProps {
   readonly gatewayEndpointPolicy?: GatewayEndpointPolicy;
 
   /**
-   * The subnet type compute (Batch instances, Fargate tasks, services) runs in.
+   * The subnet type compute (Batch instances, Fargate tasks, services) runs in. In a new VPC:
+   * PRIVATE_WITH_EGRESS (needs natGateways > 0), PRIVATE_ISOLATED (needs natGateways = 0; the
+   * interface endpoints carry AWS traffic) or PUBLIC (tasks and hosts get public IP addresses;
+   * {@link IMetaflowNetwork.computeNeedsPublicIp} tells job definitions to ask for one).
    *
-   * @default - PRIVATE_WITH_EGRESS when the VPC has NAT (natGateways > 0, or an existing VPC
-   * with private subnets), otherwise PUBLIC with public IP addresses
+   * @default - a new VPC: PRIVATE_WITH_EGRESS with NAT, PRIVATE_ISOLATED without; an existing
+   * VPC: PRIVATE_WITH_EGRESS when it has private subnets, else PUBLIC
    */
   readonly computeSubnetType?: ec2.SubnetType;
 }
@@ -115,6 +133,8 @@ export interface IMetaflowNetwork {
   readonly computeSubnets: ec2.SubnetSelection;
   /** True when compute runs in public subnets and so needs public IP addresses to reach AWS APIs. */
   readonly computeNeedsPublicIp: boolean;
+  /** True when compute runs in isolated subnets (no NAT): AWS services only through endpoints, images only from ECR. */
+  readonly computeIsolated: boolean;
   /** Where databases go. */
   readonly databaseSubnets: ec2.SubnetSelection;
 }
@@ -137,6 +157,30 @@ export enum GatewayEndpointPolicy {
   OPEN = 'open',
 }
 
+/** Name of the compute subnet group of a new VPC. */
+const COMPUTE_SUBNET_GROUP = 'compute';
+/** Name of the database subnet group of a new VPC. */
+const DATABASE_SUBNET_GROUP = 'database';
+
+/**
+ * The interface endpoints compute needs when it has no NAT, by construct id: ECR's API and
+ * registry (image pulls; layers come from S3 through the gateway endpoint), CloudWatch Logs (the
+ * awslogs driver), STS (jobs that assume roles), Secrets Manager (the metadata service's
+ * database secret, Docker Hub credentials) and the three ECS endpoints the container agent on
+ * EC2 hosts uses (Amazon ECS developer guide, "Amazon ECS interface VPC endpoints": without
+ * `ecs-agent` and `ecs-telemetry` instances do not register).
+ */
+export const COMPUTE_INTERFACE_ENDPOINTS: Readonly<Record<string, ec2.InterfaceVpcEndpointAwsService>> = {
+  EcrApiEndpoint: ec2.InterfaceVpcEndpointAwsService.ECR,
+  EcrDockerEndpoint: ec2.InterfaceVpcEndpointAwsService.ECR_DOCKER,
+  LogsEndpoint: ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS,
+  StsEndpoint: ec2.InterfaceVpcEndpointAwsService.STS,
+  SecretsManagerEndpoint: ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
+  EcsEndpoint: ec2.InterfaceVpcEndpointAwsService.ECS,
+  EcsAgentEndpoint: ec2.InterfaceVpcEndpointAwsService.ECS_AGENT,
+  EcsTelemetryEndpoint: ec2.InterfaceVpcEndpointAwsService.ECS_TELEMETRY,
+};
+
 /** The S3 bucket ECR serves image layers from, in the stack's region (Amazon ECR user guide). */
 function ecrLayerBucketObjects(): string {
   return `arn:${Aws.PARTITION}:s3:::prod-${Aws.REGION}-starport-layer-bucket/*`;
@@ -153,8 +197,8 @@ function amazonLinux2023RepositoryObjects(): string {
 
 /**
  * The network a Metaflow compute layer runs in: a new VPC across two or more AZs with public,
- * private (when NAT gateways exist) and isolated subnets plus flow logs — or an existing VPC,
- * checked for the subnets compute needs.
+ * private compute (through NAT, or isolated with interface endpoints) and isolated database
+ * subnets plus flow logs — or an existing VPC, checked for the subnets compute needs.
  */
 export class MetaflowNetwork extends Construct implements IMetaflowNetwork {
   /**
@@ -179,6 +223,10 @@ export class MetaflowNetwork extends Construct implements IMetaflowNetwork {
   public readonly s3Endpoint?: ec2.GatewayVpcEndpoint;
   /** The DynamoDB gateway endpoint, when created. */
   public readonly dynamoDbEndpoint?: ec2.GatewayVpcEndpoint;
+  /** True when compute runs in isolated subnets (no NAT): AWS services only through endpoints, images only from ECR. */
+  public readonly computeIsolated: boolean;
+  /** The interface endpoints, by id (see {@link COMPUTE_INTERFACE_ENDPOINTS}), when created. */
+  public readonly interfaceEndpoints: Record<string, ec2.InterfaceVpcEndpoint> = {};
 
   constructor(scope: Construct, id: string, props: MetaflowNetworkProps = {}) {
     super(scope, id);
@@ -186,7 +234,7 @@ export class MetaflowNetwork extends Construct implements IMetaflowNetwork {
     checkIntegerInRange(this, 'natGateways', natGateways, 0, 16);
 
     if (props.vpc) {
-      const shaping = { maxAzs: props.maxAzs, availabilityZones: props.availabilityZones, natGateways: props.natGateways, cidr: props.cidr };
+      const shaping = { maxAzs: props.maxAzs, availabilityZones: props.availabilityZones, natGateways: props.natGateways, cidr: props.cidr, interfaceEndpoints: props.interfaceEndpoints };
       const given = Object.entries(shaping).filter(([, v]) => v !== undefined);
       if (given.length > 0) {
         invalidProp(this, given.map(([k]) => k).join('/'), Object.fromEntries(given), 'left unset when an existing vpc is given (they shape a new VPC)');
@@ -209,14 +257,28 @@ export class MetaflowNetwork extends Construct implements IMetaflowNetwork {
       if (!(prefix >= 16 && prefix <= 20)) {
         invalidProp(this, 'cidr', cidr, 'an IPv4 CIDR block from /16 to /20, e.g. "10.0.0.0/16"');
       }
+      const computeType = props.computeSubnetType ?? (natGateways > 0 ? ec2.SubnetType.PRIVATE_WITH_EGRESS : ec2.SubnetType.PRIVATE_ISOLATED);
+      if (computeType === ec2.SubnetType.PRIVATE_WITH_EGRESS && natGateways === 0) {
+        invalidProp(this, 'computeSubnetType', computeType, 'PRIVATE_ISOLATED or PUBLIC when natGateways is 0 (private subnets with egress need a NAT gateway)');
+      }
+      if (computeType === ec2.SubnetType.PRIVATE_ISOLATED && natGateways > 0) {
+        invalidProp(this, 'computeSubnetType', computeType, 'PRIVATE_WITH_EGRESS or PUBLIC when natGateways is above 0 (the NAT gateways serve the private compute subnets)');
+      }
       // Sized so up to 6 AZs fit: compute subnets get 1/8 of the VPC each, public 1/64, database 1/256.
+      // The compute group keeps its place (and so every CIDR stays put) whether it routes through
+      // NAT or not, so natGateways can move between 0 and more with private compute. Public compute
+      // without NAT keeps the layout of earlier versions (no compute group).
       const subnetConfiguration: ec2.SubnetConfiguration[] = [
         { name: 'public', subnetType: ec2.SubnetType.PUBLIC, cidrMask: prefix + 6 },
       ];
-      if (natGateways > 0) {
-        subnetConfiguration.push({ name: 'compute', subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS, cidrMask: prefix + 3 });
+      if (natGateways > 0 || computeType === ec2.SubnetType.PRIVATE_ISOLATED) {
+        subnetConfiguration.push({
+          name: COMPUTE_SUBNET_GROUP,
+          subnetType: natGateways > 0 ? ec2.SubnetType.PRIVATE_WITH_EGRESS : ec2.SubnetType.PRIVATE_ISOLATED,
+          cidrMask: prefix + 3,
+        });
       }
-      subnetConfiguration.push({ name: 'database', subnetType: ec2.SubnetType.PRIVATE_ISOLATED, cidrMask: prefix + 8 });
+      subnetConfiguration.push({ name: DATABASE_SUBNET_GROUP, subnetType: ec2.SubnetType.PRIVATE_ISOLATED, cidrMask: prefix + 8 });
       this.vpc = new ec2.Vpc(this, 'Vpc', {
         ipAddresses: ec2.IpAddresses.cidr(cidr),
         ...(zones ? { availabilityZones: zones } : this.zonesFor(maxAzs)),
@@ -229,11 +291,14 @@ export class MetaflowNetwork extends Construct implements IMetaflowNetwork {
 
     const computeSubnetType = props.computeSubnetType ?? this.defaultComputeSubnetType(natGateways, props.vpc);
     this.requireSubnets(computeSubnetType, 'computeSubnetType');
-    this.computeSubnets = { subnetType: computeSubnetType };
+    // A new VPC without NAT has two isolated groups (compute, database): select them by name.
+    const isolatedCompute = !props.vpc && computeSubnetType === ec2.SubnetType.PRIVATE_ISOLATED;
+    this.computeSubnets = isolatedCompute ? { subnetGroupName: COMPUTE_SUBNET_GROUP } : { subnetType: computeSubnetType };
     this.computeNeedsPublicIp = computeSubnetType === ec2.SubnetType.PUBLIC;
-    this.databaseSubnets = this.vpc.isolatedSubnets.length > 0
-      ? { subnetType: ec2.SubnetType.PRIVATE_ISOLATED }
-      : this.computeSubnets;
+    this.computeIsolated = computeSubnetType === ec2.SubnetType.PRIVATE_ISOLATED;
+    this.databaseSubnets = isolatedCompute
+      ? { subnetGroupName: DATABASE_SUBNET_GROUP }
+      : this.vpc.isolatedSubnets.length > 0 ? { subnetType: ec2.SubnetType.PRIVATE_ISOLATED } : this.computeSubnets;
 
     if (props.gatewayEndpoints && props.vpc) {
       invalidProp(this, 'gatewayEndpoints', true, 'left unset with an existing vpc (its route tables belong to its owner)');
@@ -274,6 +339,22 @@ export class MetaflowNetwork extends Construct implements IMetaflowNetwork {
       this.dynamoDbEndpoint = endpoint('DynamoDbEndpoint', ec2.GatewayVpcEndpointAwsService.DYNAMODB, 'dynamodb');
     }
 
+    const interfaceEndpoints = props.interfaceEndpoints ?? (isolatedCompute && !props.vpc);
+    if (isolatedCompute && !interfaceEndpoints) {
+      invalidProp(this, 'interfaceEndpoints', false, 'true (or unset) when compute runs in isolated subnets (without NAT, only the endpoints reach ECR, CloudWatch Logs and ECS)');
+    }
+    if (interfaceEndpoints) {
+      for (const [endpointId, service] of Object.entries(COMPUTE_INTERFACE_ENDPOINTS)) {
+        // `open`: the endpoint's group admits HTTPS from the VPC's CIDR (every compute placement).
+        const endpoint = this.vpc.addInterfaceEndpoint(endpointId, {
+          service, subnets: this.computeSubnets, privateDnsEnabled: true, open: true,
+        });
+        acknowledge(endpoint, ['AwsSolutions-EC23'],
+          'The endpoint admits HTTPS from the VPC\'s own CIDR only (every compute placement in it); cdk-nag cannot resolve the VPC CidrBlock attribute and flags it as open.');
+        this.interfaceEndpoints[endpointId] = endpoint;
+      }
+    }
+
     if (props.flowLogs ?? !props.vpc) {
       const logGroup = new logs.LogGroup(this, 'FlowLogGroup', {
         retention: props.flowLogRetention ?? logs.RetentionDays.ONE_YEAR,
@@ -297,7 +378,7 @@ export class MetaflowNetwork extends Construct implements IMetaflowNetwork {
     if (existing) {
       return existing.privateSubnets.length > 0 ? ec2.SubnetType.PRIVATE_WITH_EGRESS : ec2.SubnetType.PUBLIC;
     }
-    return natGateways > 0 ? ec2.SubnetType.PRIVATE_WITH_EGRESS : ec2.SubnetType.PUBLIC;
+    return natGateways > 0 ? ec2.SubnetType.PRIVATE_WITH_EGRESS : ec2.SubnetType.PRIVATE_ISOLATED;
   }
 
   private requireSubnets(type: ec2.SubnetType, prop: string): void {

@@ -12,7 +12,10 @@ import { metaflowProfileOf } from '../config/metaflow-profile';
 import { IMetaflowDatastore, MetaflowDatastore, MetaflowDatastoreProps } from '../datastore/metaflow-datastore';
 import { MetaflowMetadataService, MetaflowMetadataServiceProps } from '../metadata/metaflow-metadata-service';
 import { MetaflowMonitoring, MetaflowMonitoringProps } from '../monitoring/metaflow-monitoring';
+import { MetaflowImageCache, MetaflowImageCacheProps } from '../network/metaflow-image-cache';
 import { MetaflowNetwork, MetaflowNetworkProps } from '../network/metaflow-network';
+import { METADATA_SERVICE_IMAGE_REPOSITORY } from '../metadata/metaflow-metadata-service';
+import { UI_BACKEND_IMAGE, UI_STATIC_IMAGE } from '../ui/metaflow-ui';
 import { MetaflowStepFunctionsSupport, MetaflowStepFunctionsSupportProps } from '../step-functions/metaflow-step-functions-support';
 import { MetaflowUi, MetaflowUiProps } from '../ui/metaflow-ui';
 import { MetaflowUiAuth } from '../ui/metaflow-ui-auth';
@@ -74,6 +77,20 @@ export interface MetaflowStackUiProps extends Omit<MetaflowUiProps, 'vpc' | 'vpc
   readonly auth?: MetaflowUiAuth;
 }
 
+/** ECR pull-through cache options of the stack. */
+export interface MetaflowStackImageCacheProps extends MetaflowImageCacheProps {
+  /**
+   * Create ECR pull-through cache rules and pull the stack's own images (metadata service, UI)
+   * through them. Compute without NAT reaches no public registry, so there it is on by default
+   * and the metadata service's Docker Hub image needs `dockerHubCredentialArn` (or
+   * `metadataService.imageRepository`, a mirror). With NAT it avoids Docker Hub's anonymous
+   * pull limits, which all hosts share through the NAT's one address.
+   *
+   * @default true when compute runs in isolated subnets (natGateways=0 with private compute), else false
+   */
+  readonly enabled?: boolean;
+}
+
 /** Monitoring options of the stack. */
 export interface MetaflowStackMonitoringProps extends Omit<MetaflowMonitoringProps, 'compute' | 'computeEnvironments' | 'metadataService' | 'alarmTopic'> {
   /**
@@ -113,6 +130,8 @@ export interface MetaflowStackProps extends StackProps {
   readonly network?: MetaflowNetworkProps;
   /** The datastore: a new bucket, or an existing one. @default - a new bucket with the {@link MetaflowDatastore} defaults */
   readonly datastore?: MetaflowStackDatastoreProps;
+  /** ECR pull-through cache rules for public images. @default - see {@link MetaflowStackImageCacheProps.enabled} */
+  readonly imageCache?: MetaflowStackImageCacheProps;
   /** Batch compute environments and queues. @default - the {@link MetaflowBatchCompute} defaults */
   readonly compute?: MetaflowStackComputeProps;
   /** The metadata service. @default - deployed with the {@link MetaflowMetadataService} defaults */
@@ -167,6 +186,8 @@ export class MetaflowStack extends Stack {
   public readonly network: MetaflowNetwork;
   /** The S3 datastore. */
   public readonly datastore: IMetaflowDatastore;
+  /** The ECR pull-through cache, when enabled. */
+  public readonly imageCache?: MetaflowImageCache;
   /** The Batch compute environments, queues and roles. */
   public readonly compute: MetaflowBatchCompute;
   /** The metadata service, unless turned off. */
@@ -199,6 +220,12 @@ export class MetaflowStack extends Stack {
     }
     const destroy = removalPolicy === RemovalPolicy.DESTROY;
     this.network = new MetaflowNetwork(this, 'Network', props.network);
+    const { enabled: cacheOn = this.network.computeIsolated, ...cacheProps } = props.imageCache ?? {};
+    if (cacheOn) {
+      this.imageCache = new MetaflowImageCache(this, 'ImageCache', cacheProps);
+    } else if (Object.values(cacheProps).some((v) => v !== undefined)) {
+      invalidProp(this, 'imageCache', cacheProps, 'left unset when imageCache.enabled is false');
+    }
 
     const { existingBucketName, encryptionKeyArn, ...given } = props.datastore ?? {};
     const rest = existingBucketName === undefined && destroy ? { removalPolicy, ...given } : given;
@@ -229,6 +256,7 @@ export class MetaflowStack extends Stack {
       vpc: this.network.vpc,
       vpcSubnets: this.network.computeSubnets,
       datastore: this.datastore,
+      imageCache: this.imageCache,
     });
 
     const { enabled: metadataOn = true, ...givenMetadataProps } = props.metadataService ?? {};
@@ -236,12 +264,16 @@ export class MetaflowStack extends Stack {
       ? { ...givenMetadataProps, database: { removalPolicy, deletionProtection: false, ...givenMetadataProps.database } }
       : givenMetadataProps;
     if (metadataOn) {
+      const imageRepository = metadataProps.imageRepository ?? this.cachedRepository(METADATA_SERVICE_IMAGE_REPOSITORY,
+        'metadataService.imageRepository', 'imageCache.dockerHubCredentialArn');
       this.metadataService = new MetaflowMetadataService(this, 'MetadataService', {
         ...metadataProps,
+        imageRepository,
         vpc: this.network.vpc,
         vpcSubnets: this.network.computeSubnets,
         assignPublicIp: this.network.computeNeedsPublicIp,
       });
+      if (imageRepository !== metadataProps.imageRepository) this.imageCache!.grantPull(this.metadataService.taskDefinition.obtainExecutionRole());
       // Batch jobs (and Step Functions' Batch jobs) call SERVICE_INTERNAL_URL.
       this.metadataService.allowInternalClients(this.compute.securityGroup);
       this.output(METAFLOW_STACK_OUTPUTS.API_KEY_SECRET_ARN, this.metadataService.api.apiKeySecret.secretArn,
@@ -262,8 +294,14 @@ export class MetaflowStack extends Stack {
         invalidProp(this, 'ui.auth', uiAuth, 'MetaflowUiAuth.cognito(...) or MetaflowUiAuth.internal(...) when the UI is enabled');
       }
       const database = this.metadataService.database;
+      const backendImageRepository = uiProps.backendImageRepository ?? metadataProps.imageRepository
+        ?? this.cachedRepository(UI_BACKEND_IMAGE, 'ui.backendImageRepository', 'imageCache.dockerHubCredentialArn');
+      const staticImageRepository = uiProps.staticImageRepository
+        ?? this.cachedRepository(UI_STATIC_IMAGE, 'ui.staticImageRepository', 'imageCache.ecrPublic');
       this.ui = new MetaflowUi(this, 'Ui', {
         ...uiProps,
+        backendImageRepository,
+        staticImageRepository,
         auth: uiAuth,
         vpc: this.network.vpc,
         vpcSubnets: this.network.computeSubnets,
@@ -273,6 +311,10 @@ export class MetaflowStack extends Stack {
         datastore: this.datastore,
         backendImageVersion: uiProps.backendImageVersion ?? props.metadataService?.imageVersion,
       });
+      if (backendImageRepository !== (uiProps.backendImageRepository ?? metadataProps.imageRepository)) {
+        this.imageCache!.grantPull(this.ui.backendService.taskDefinition.obtainExecutionRole());
+      }
+      if (staticImageRepository !== uiProps.staticImageRepository) this.imageCache!.grantPull(this.ui.staticService.taskDefinition.obtainExecutionRole());
       this.output(METAFLOW_STACK_OUTPUTS.UI_LOAD_BALANCER_DNS_NAME, this.ui.loadBalancer.loadBalancerDnsName,
         'DNS name of the UI load balancer (with uiAuth=cognito, point the uiDomainName record at it)');
     } else if (uiAuth) {
@@ -382,6 +424,19 @@ export class MetaflowStack extends Stack {
     return { datastore: this.datastore, compute: this.compute, metadataService: this.metadataService, stepFunctions: this.stepFunctions };
   }
 
+  /**
+   * Where a public image of the stack's own services is pulled from: its ECR pull-through cache
+   * when a rule covers it (undefined: the upstream registry). Compute without NAT reaches no
+   * public registry, so there a missing rule is refused, naming the two props that would help.
+   */
+  private cachedRepository(repository: string, mirrorProp: string, cacheProp: string): string | undefined {
+    const cached = this.imageCache?.imageUri(repository);
+    if (cached === undefined && this.network.computeIsolated) {
+      invalidProp(this, cacheProp, undefined, `set (or ${mirrorProp}, a mirror in ECR) when compute runs in isolated subnets without NAT: ${repository} is on a public registry they cannot reach`);
+    }
+    return cached;
+  }
+
   /** Ids and names operators need outside Metaflow (network, bucket, API). */
   private infrastructureOutputs(): void {
     this.output(METAFLOW_STACK_OUTPUTS.VPC_ID, this.network.vpc.vpcId, 'VPC the compute layer runs in');
@@ -411,6 +466,7 @@ export class MetaflowStack extends Stack {
       uiUrl: this.ui?.url,
       batchContainerImage: this.batchContainerImage,
       batchContainerRegistry: this.batchContainerRegistry,
+      batchAssignPublicIp: this.network.computeNeedsPublicIp,
     });
   }
 }

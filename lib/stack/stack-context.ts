@@ -16,6 +16,7 @@ type ContextValue = string | number | boolean | string[];
 /** Mutable stack props under construction. */
 interface PropsDraft {
   network: Record<string, unknown>;
+  imageCache: Record<string, unknown>;
   datastore: Record<string, unknown>;
   metadataService: Record<string, unknown> & { database: Record<string, unknown>; api: Record<string, unknown> };
   stepFunctions: Record<string, unknown>;
@@ -73,7 +74,11 @@ const KEYS: ContextKeySpec[] = [
   { key: 'nag', type: 'boolean', defaultValue: 'true', description: 'Run cdk-nag AwsSolutions checks during synth (unacknowledged findings fail the synth)' },
   { key: 'maxAzs', type: 'integer', min: 2, max: 6, defaultValue: '2', description: 'Availability Zones of the new VPC', props: ['Network:maxAzs'], apply: (d, v) => { d.network.maxAzs = v; } },
   { key: 'availabilityZones', type: 'list', defaultValue: '(first maxAzs zones)', description: 'Comma-separated AZ names of the new VPC instead of maxAzs (cfn-lint then warns W3010: hard-coded AZs)', props: ['Network:availabilityZones'], apply: (d, v) => { d.network.availabilityZones = v; } },
-  { key: 'natGateways', type: 'integer', min: 0, max: 16, defaultValue: '1', description: 'NAT gateways; 0 runs compute in public subnets with public IPs (no NAT cost)', props: ['Network:natGateways'], apply: (d, v) => { d.network.natGateways = v; } },
+  { key: 'natGateways', type: 'integer', min: 0, max: 16, defaultValue: '1', description: 'NAT gateways; 0 keeps compute in private subnets without a route to the internet (AWS services through interface endpoints, public images through the ECR pull-through cache; see computeSubnets). First deploy only when compute is public (docs/operations.md)', props: ['Network:natGateways'], apply: (d, v) => { d.network.natGateways = v; } },
+  { key: 'computeSubnets', type: 'enum', values: ['private', 'public'], defaultValue: 'private', description: 'private: compute in private subnets (through NAT, or isolated with endpoints when natGateways=0); public: compute in the public subnets with public IPs (needs natGateways=0; Fargate job definitions then ask for a public IP, published as METAFLOW_BATCH_ASSIGN_PUBLIC_IP). First deploy only', props: ['Network:computeSubnetType'], apply: (d, v) => { d.network.computeSubnetType = v === 'public' ? ec2.SubnetType.PUBLIC : undefined; } },
+  { key: 'interfaceEndpoints', type: 'boolean', defaultValue: '(true with natGateways=0 and private compute)', description: 'Interface endpoints in the compute subnets for ECR (api, dkr), CloudWatch Logs, STS, Secrets Manager and ECS (ecs, ecs-agent, ecs-telemetry); billed per AZ-hour (docs/networking.md)', props: ['Network:interfaceEndpoints'], apply: (d, v) => { d.network.interfaceEndpoints = v; } },
+  { key: 'imageCache', type: 'boolean', defaultValue: '(true with natGateways=0 and private compute)', description: 'ECR pull-through cache rules (ECR Public; Docker Hub with dockerHubCredentialArn) and the stack\'s own images pulled through them', apply: (d, v) => { d.imageCache.enabled = v; } },
+  { key: 'dockerHubCredentialArn', type: 'string', pattern: /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:ecr-pullthroughcache\/.+$/, patternDescription: 'a Secrets Manager secret ARN whose name starts with ecr-pullthroughcache/ (ECR requires that prefix)', defaultValue: '(none; required with natGateways=0, private compute and the metadata service)', description: 'Secret with Docker Hub credentials (username, accessToken) for the Docker Hub pull-through cache rule; without NAT the metadata service image comes through it', props: [':imageCache.dockerHubCredentialArn', 'ImageCache:dockerHubCredentialArn'], apply: (d, v) => { d.imageCache.dockerHubCredentialArn = v; } },
   { key: 'vpcCidr', type: 'string', defaultValue: '10.0.0.0/16', description: 'CIDR of the new VPC', props: ['Network:cidr'], apply: (d, v) => { d.network.cidr = v; } },
   { key: 'flowLogs', type: 'boolean', defaultValue: 'true', description: 'VPC flow logs to CloudWatch Logs', apply: (d, v) => { d.network.flowLogs = v; } },
   { key: 'gatewayEndpoints', type: 'boolean', defaultValue: 'true', description: 'S3 and DynamoDB gateway endpoints (free) on the compute subnets\' route tables', apply: (d, v) => { d.network.gatewayEndpoints = v; } },
@@ -81,7 +86,7 @@ const KEYS: ContextKeySpec[] = [
   { key: 'bucketName', type: 'string', defaultValue: '(generated)', description: 'Physical name of the new datastore bucket', props: ['Datastore:bucketName', ':datastore.bucketName'], apply: (d, v) => { d.datastore.bucketName = v; } },
   { key: 'existingBucketName', type: 'string', defaultValue: '(none)', description: 'Use this existing bucket as the datastore instead of creating one', props: [':Datastore bucketName'], apply: (d, v) => { d.datastore.existingBucketName = v; } },
   { key: 'encryption', type: 'enum', values: ['s3', 'kms'], defaultValue: 's3', description: 'Datastore encryption: SSE-S3 or SSE-KMS', props: [':datastore.encryption'], apply: (d, v) => { d.datastore.encryption = v === 'kms' ? DatastoreEncryption.KMS : DatastoreEncryption.S3_MANAGED; } },
-  { key: 'kmsKeyArn', type: 'string', pattern: /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)\/.+$/, patternDescription: 'a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)', defaultValue: '(created when encryption=kms)', description: 'Existing KMS key for SSE-KMS (needs encryption=kms)', requires: { key: 'encryption', value: 'kms' }, apply: (d, v) => { d.kmsKeyArn = v as string; } },
+  { key: 'kmsKeyArn', type: 'string', pattern: /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)\/.+$/, patternDescription: 'a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)', defaultValue: '(created when encryption=kms)', description: 'Existing KMS key for SSE-KMS: of a new bucket (needs encryption=kms) or of the existingBucketName bucket (the roles get kms:Decrypt/GenerateDataKey on it)', apply: (d, v) => { d.kmsKeyArn = v as string; } },
   { key: 'versioned', type: 'boolean', defaultValue: 'false', description: 'Bucket versioning', props: [':datastore.versioned'], apply: (d, v) => { d.datastore.versioned = v; } },
   { key: 'noncurrentVersionExpirationDays', type: 'integer', min: 1, max: 36500, defaultValue: '(keep)', description: 'Delete non-current versions after this many days (needs versioned=true)', requires: { key: 'versioned', value: true }, props: [':datastore.noncurrentVersionExpiration'], apply: (d, v) => { d.datastore.noncurrentVersionExpiration = Duration.days(v as number); } },
   { key: 'accessLogs', type: 'boolean', defaultValue: 'true', description: 'S3 server access logs for the datastore', props: [':datastore.serverAccessLogs'], apply: (d, v) => { d.datastore.serverAccessLogs = v; } },
@@ -104,7 +109,7 @@ const KEYS: ContextKeySpec[] = [
   { key: 'runnableTimeoutMinutes', type: 'integer', min: 10, max: 1440, defaultValue: '30', description: 'Cancel jobs no environment can ever run after this long RUNNABLE', props: ['Compute:runnableTimeout'], apply: (d, v) => { d.compute.runnableTimeout = Duration.minutes(v as number); } },
   { key: 'capacityTimeoutMinutes', type: 'integer', min: 10, max: 1440, defaultValue: '(off)', description: 'Cancel jobs stuck RUNNABLE this long because no environment of their queue has instance capacity (CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY); off by default', props: ['Compute:capacityTimeout'], apply: (d, v) => { d.compute.capacityTimeout = Duration.minutes(v as number); } },
   { key: 'metadataService', type: 'boolean', defaultValue: 'true', description: 'Deploy the metadata service (ECS Fargate + RDS PostgreSQL + NLB + API Gateway)', apply: (d, v) => { d.metadataService.enabled = v; } },
-  { key: 'metadataServiceVersion', type: 'string', defaultValue: 'v2.4.12', description: 'Tag of netflixoss/metaflow_metadata_service', props: ['MetadataService:imageVersion'], requires: { key: 'metadataService', value: true }, apply: (d, v) => { d.metadataService.imageVersion = v; } },
+  { key: 'metadataServiceVersion', type: 'string', defaultValue: 'v2.5.1', description: 'Tag of netflixoss/metaflow_metadata_service, for the service and the UI backend (v2.4.12 and older have an SQL injection in update_row)', props: ['MetadataService:imageVersion'], requires: { key: 'metadataService', value: true }, apply: (d, v) => { d.metadataService.imageVersion = v; } },
   { key: 'metadataServiceDesiredCount', type: 'integer', min: 0, max: 100, defaultValue: '1', description: 'Metadata service tasks (0 stops the service; a deploy with 0 runs no migration check)', props: ['MetadataService:desiredCount'], requires: { key: 'metadataService', value: true }, apply: (d, v) => { d.metadataService.desiredCount = v; } },
   { key: 'dbInstanceType', type: 'string', defaultValue: 't4g.small', description: 'RDS instance type (without "db.")', requires: { key: 'metadataService', value: true }, apply: (d, v) => { d.metadataService.database.instanceType = dbInstanceType(v as string); } },
   { key: 'dbEngineVersion', type: 'string', defaultValue: '17.9', description: 'PostgreSQL version (full, e.g. 16.10); use one AWS still supports', requires: { key: 'metadataService', value: true }, apply: (d, v) => { d.metadataService.database.engineVersion = postgresVersion(v as string); } },
@@ -273,6 +278,31 @@ function unknownKeys(node: Node): string[] {
   return Object.keys(all).filter((key) => /^[a-z][A-Za-z0-9]*$/.test(key) && !known.has(key));
 }
 
+/**
+ * The network keys that only make sense together: public compute is the no-NAT alternative, and
+ * compute without NAT in private subnets reaches Docker Hub (the metadata service image) only
+ * through the pull-through cache with Docker Hub credentials.
+ */
+function checkNetworkChoices(scope: Construct): void {
+  const kmsKeyArn = scope.node.tryGetContext('kmsKeyArn');
+  if (kmsKeyArn !== undefined && effectiveValue(scope, 'encryption') !== 'kms' && scope.node.tryGetContext('existingBucketName') === undefined) {
+    throw new MetaflowValidationError(`context key kmsKeyArn: ${describeValue(kmsKeyArn)} needs -c encryption=kms (a new bucket) or -c existingBucketName (an existing SSE-KMS bucket), got encryption=${describeValue(effectiveValue(scope, 'encryption'))}`);
+  }
+  const natGateways = effectiveValue(scope, 'natGateways');
+  const publicCompute = effectiveValue(scope, 'computeSubnets') === 'public';
+  if (publicCompute && natGateways !== 0) {
+    throw new MetaflowValidationError(`context key computeSubnets: "public" needs -c natGateways=0 (with NAT, private compute is the better choice), got natGateways=${describeValue(natGateways)}`);
+  }
+  if (natGateways !== 0 || publicCompute || effectiveValue(scope, 'metadataService') === false) return;
+  const why = 'the metadata service image is on Docker Hub, which compute without NAT reaches only through the ECR pull-through cache; or use -c computeSubnets=public or -c natGateways=1';
+  if (scope.node.tryGetContext('imageCache') !== undefined && effectiveValue(scope, 'imageCache') === false) {
+    throw new MetaflowValidationError(`context key imageCache: false needs a route to Docker Hub (${why}), got false with natGateways=0`);
+  }
+  if (scope.node.tryGetContext('dockerHubCredentialArn') === undefined) {
+    throw new MetaflowValidationError(`context key dockerHubCredentialArn: required with -c natGateways=0 and private compute (${why}), got none`);
+  }
+}
+
 /** What the CDK app builds from its context. */
 export interface MetaflowAppSettings {
   /** Name of the stack (`-c stackName`). */
@@ -295,7 +325,7 @@ export function metaflowSettingsFromContext(scope: Construct): MetaflowAppSettin
     );
   }
   const draft: PropsDraft = {
-    network: {}, datastore: {}, compute: { onDemand: {}, spot: {}, gpu: {}, fargate: {} },
+    network: {}, imageCache: {}, datastore: {}, compute: { onDemand: {}, spot: {}, gpu: {}, fargate: {} },
     metadataService: { database: {}, api: {} }, stepFunctions: {}, ui: {}, client: {}, monitoring: {},
   };
   let stackName = 'Metaflow';
@@ -318,6 +348,7 @@ export function metaflowSettingsFromContext(scope: Construct): MetaflowAppSettin
       checkRequirement(scope, spec, spec.requires);
     }
   }
+  checkNetworkChoices(scope);
   const minvCpus = draft.compute.onDemand.minvCpus as number | undefined;
   const onDemandMax = (draft.compute.onDemand.maxvCpus as number | undefined) ?? 256;
   if (minvCpus !== undefined && minvCpus > onDemandMax) {
@@ -327,6 +358,7 @@ export function metaflowSettingsFromContext(scope: Construct): MetaflowAppSettin
   const props: MetaflowStackProps = {
     stackName,
     network: draft.network,
+    imageCache: draft.imageCache,
     datastore: {
       ...draft.datastore,
       encryptionKeyArn: draft.kmsKeyArn,

@@ -14,6 +14,7 @@ import { checkIntegerInRange, invalidProp } from '../validation';
 import { AlbAccessLogs } from './alb-access-logs';
 import { checkFargateSize } from '../fargate-size';
 import { databaseEnvironment, databaseSecrets } from '../metadata/database-environment';
+import { DEFAULT_METADATA_SERVICE_VERSION } from '../metadata/metaflow-metadata-service';
 import {
   checkCertificateArn,
   checkCidrs,
@@ -99,9 +100,25 @@ export interface MetaflowUiProps {
   /**
    * Tag of `netflixoss/metaflow_metadata_service` the backend runs.
    *
-   * @default 'v2.4.12'
+   * @default 'v2.5.1' (DEFAULT_METADATA_SERVICE_VERSION, the metadata service's default)
    */
   readonly backendImageVersion?: string;
+
+  /**
+   * Repository of the backend image instead of Docker Hub's (an ECR pull-through cache or a
+   * mirror; its pull rights are the caller's to grant to the task's execution role).
+   *
+   * @default 'netflixoss/metaflow_metadata_service'
+   */
+  readonly backendImageRepository?: string;
+
+  /**
+   * Repository of the static UI image instead of ECR Public's (an ECR pull-through cache or a
+   * mirror; its pull rights are the caller's to grant).
+   *
+   * @default 'public.ecr.aws/outerbounds/metaflow_ui'
+   */
+  readonly staticImageRepository?: string;
 
   /**
    * Tag of `public.ecr.aws/outerbounds/metaflow_ui`.
@@ -243,7 +260,7 @@ export class MetaflowUi extends Construct {
     const staticDesiredCount = props.staticDesiredCount ?? 1;
     checkIntegerInRange(this, 'backendDesiredCount', backendDesiredCount, 0, 100);
     checkIntegerInRange(this, 'staticDesiredCount', staticDesiredCount, 0, 100);
-    const backendImageVersion = this.checkImageTag('backendImageVersion', props.backendImageVersion ?? 'v2.4.12');
+    const backendImageVersion = this.checkImageTag('backendImageVersion', props.backendImageVersion ?? DEFAULT_METADATA_SERVICE_VERSION);
     const staticImageVersion = this.checkImageTag('staticImageVersion', props.staticImageVersion ?? 'v1.2.4');
     const db = this.checkDatabase(props.database);
     const backendEnvironment = this.checkBackendEnvironment(props.backendEnvironment ?? {});
@@ -285,7 +302,7 @@ export class MetaflowUi extends Construct {
       credentials: db.credentials,
     };
     backendTask.addContainer('Backend', {
-      image: ecs.ContainerImage.fromRegistry(`${UI_BACKEND_IMAGE}:${backendImageVersion}`),
+      image: ecs.ContainerImage.fromRegistry(`${props.backendImageRepository ?? UI_BACKEND_IMAGE}:${backendImageVersion}`),
       command: UI_BACKEND_COMMAND,
       portMappings: [{ containerPort: UI_BACKEND_PORT, name: 'ui-backend' }],
       environment: {
@@ -318,7 +335,7 @@ export class MetaflowUi extends Construct {
       runtimePlatform: { cpuArchitecture: ecs.CpuArchitecture.X86_64, operatingSystemFamily: ecs.OperatingSystemFamily.LINUX },
     });
     staticTask.addContainer('Static', {
-      image: ecs.ContainerImage.fromRegistry(`${UI_STATIC_IMAGE}:${staticImageVersion}`),
+      image: ecs.ContainerImage.fromRegistry(`${props.staticImageRepository ?? UI_STATIC_IMAGE}:${staticImageVersion}`),
       portMappings: [{ containerPort: UI_STATIC_PORT, name: 'ui-static' }],
       environment: { METAFLOW_SERVICE: UI_API_PATH, PORT: String(UI_STATIC_PORT) },
       logging: ecs.LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: 'ui-static' }),
@@ -466,7 +483,7 @@ export class MetaflowUi extends Construct {
 
   private checkImageTag(prop: string, tag: string): string {
     if (!Token.isUnresolved(tag) && !IMAGE_TAG.test(tag)) {
-      invalidProp(this, prop, tag, 'an image tag (letters, digits, "_", "." and "-", up to 128), e.g. "v2.4.12"');
+      invalidProp(this, prop, tag, 'an image tag (letters, digits, "_", "." and "-", up to 128), e.g. "v2.5.1"');
     }
     return tag;
   }

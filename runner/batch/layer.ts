@@ -196,6 +196,7 @@ export class BatchComputeLayer implements ComputeLayer {
           policies: effectivePolicies(step, { flowDefaults: graph.flow.defaults }),
           jobRoleArn: this.settings.jobRoleArn,
           executionRoleArn: this.settings.executionRoleArn,
+          assignPublicIp: this.settings.assignPublicIp,
           options: step.batch,
         },
       });
@@ -378,6 +379,7 @@ export class BatchComputeLayer implements ComputeLayer {
       platform: info.platform ?? 'EC2',
       jobRoleArn: this.settings.jobRoleArn,
       executionRoleArn: this.settings.executionRoleArn,
+      assignPublicIp: this.settings.assignPublicIp,
       options,
     };
     const definition = taskJobDefinition(input, t.command);

@@ -38,6 +38,11 @@ export interface BatchSettings {
   readonly region?: string;
   /** The team (`--team`, else the config's TEAM); the flow's own `team` applies when unset. */
   readonly team?: string;
+  /**
+   * The stack runs compute in public subnets (BATCH_ASSIGN_PUBLIC_IP "true"): Fargate job
+   * definitions must set `networkConfiguration.assignPublicIp` ENABLED to pull images. @default false
+   */
+  readonly assignPublicIp?: boolean;
 }
 
 const S3_URL = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/;
@@ -61,6 +66,7 @@ export function batchSettings(config: MetaflowConfig, flags: BatchSettingFlags =
     datastoreRoot: parseS3Url('DATASTORE_SYSROOT_S3', root),
     region: flags.region || undefined,
     team: checkTeam(flags.team ? '--team' : 'METAFLOW_TEAM', flags.team || config.profile.TEAM),
+    assignPublicIp: config.profile.BATCH_ASSIGN_PUBLIC_IP === 'true',
   };
 }
 

@@ -208,5 +208,6 @@ export function compileOptionsOf(batch: BatchSettings, flags: CompileFlags, plat
     withRetry: parseWith(flags.with ?? []),
     codePackageUrl,
     region: batch.region,
+    assignPublicIp: batch.assignPublicIp,
   };
 }

@@ -83,6 +83,12 @@ export interface BatchJobDefinitionInput {
   /** Fargate execution role (required on Fargate). */
   readonly executionRoleArn?: string;
   readonly options?: BatchStepOptions;
+  /**
+   * The stack's compute subnets are public (the config's BATCH_ASSIGN_PUBLIC_IP): a Fargate task
+   * needs a public IP there to pull its image. A step's own `assignPublicIp` wins.
+   * @default false
+   */
+  readonly assignPublicIp?: boolean;
 }
 
 /** Tag keys the runner sets; user tags must not use the prefix. */
@@ -312,7 +318,7 @@ export function batchJobDefinition(input: BatchJobDefinitionInput): RegisterJobD
     resourceRequirements,
     linuxParameters,
     ephemeralStorage: fargate && resources.ephemeralStorage !== undefined ? { sizeInGiB: resources.ephemeralStorage } : undefined,
-    networkConfiguration: fargate && options.assignPublicIp ? { assignPublicIp: 'ENABLED' as const } : undefined,
+    networkConfiguration: fargate && (options.assignPublicIp ?? input.assignPublicIp) ? { assignPublicIp: 'ENABLED' as const } : undefined,
   });
   const content = omitEmpty({
     type: 'container' as const,

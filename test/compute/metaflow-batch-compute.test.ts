@@ -131,11 +131,35 @@ describe('MetaflowBatchCompute defaults', () => {
     expect(JSON.stringify(logs.Resource)).toContain(':log-group:/aws/batch/job:log-stream:*');
   });
 
-  test('instance role: trusted by EC2, the ECS-for-EC2 managed policy', () => {
-    template.hasResourceProperties('AWS::IAM::Role', {
-      AssumeRolePolicyDocument: { Statement: [{ Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' } }] },
-      ManagedPolicyArns: [{ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role']] }],
+  test('instance role: trusted by EC2, only the ECS agent\'s actions on scoped resources (no managed policy); fails if it widens', () => {
+    const [[roleId, role]] = resourcesOf(template, 'AWS::IAM::Role').filter(([id]) => id.startsWith('ComputeRolesInstanceRole'));
+    expect(role.Properties.AssumeRolePolicyDocument.Statement).toEqual([{ Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' } }]);
+    expect(role.Properties.ManagedPolicyArns).toBeUndefined();
+    const statements = resourcesOf(template, 'AWS::IAM::Policy')
+      .filter(([, p]) => p.Properties.Roles.some((r: { Ref: string }) => r.Ref === roleId))
+      .flatMap(([, p]) => p.Properties.PolicyDocument.Statement);
+    // Every action the role may take, with the resources it may take it on ("<account>"/"<region>"
+    // for the pseudo parameters): anything added here widens what a job reaches through its host.
+    const flat = (v: any): string => typeof v === 'string' ? v : v['Fn::Join'] ? v['Fn::Join'][1].map(flat).join('') : v.Ref ? `<${v.Ref.replace('AWS::', '')}>` : JSON.stringify(v);
+    const grants = Object.fromEntries(statements.flatMap((st: any) => [st.Action].flat().map((action: string) => [action, [st.Resource].flat().map(flat).sort()])));
+    expect(grants).toEqual({
+      'ecs:RegisterContainerInstance': ['arn:<Partition>:ecs:<Region>:<AccountId>:cluster/*'],
+      'ecs:DeregisterContainerInstance': ['arn:<Partition>:ecs:<Region>:<AccountId>:cluster/*'],
+      'ecs:UpdateContainerInstancesState': ['arn:<Partition>:ecs:<Region>:<AccountId>:cluster/*'],
+      'ecs:Submit*': ['arn:<Partition>:ecs:<Region>:<AccountId>:cluster/*'],
+      'ecs:Poll': ['arn:<Partition>:ecs:<Region>:<AccountId>:container-instance/*'],
+      'ecs:StartTelemetrySession': ['arn:<Partition>:ecs:<Region>:<AccountId>:container-instance/*'],
+      'ecs:TagResource': ['arn:<Partition>:ecs:<Region>:<AccountId>:cluster/*', 'arn:<Partition>:ecs:<Region>:<AccountId>:container-instance/*'],
+      'ecs:DiscoverPollEndpoint': ['*'],
+      'ecr:GetAuthorizationToken': ['*'],
+      'ecr:BatchCheckLayerAvailability': ['arn:<Partition>:ecr:<Region>:<AccountId>:repository/*'],
+      'ecr:GetDownloadUrlForLayer': ['arn:<Partition>:ecr:<Region>:<AccountId>:repository/*'],
+      'ecr:BatchGetImage': ['arn:<Partition>:ecr:<Region>:<AccountId>:repository/*'],
+      'logs:CreateLogStream': ['arn:<Partition>:logs:<Region>:<AccountId>:log-group:/aws/batch/job:log-stream:*'],
+      'logs:PutLogEvents': ['arn:<Partition>:logs:<Region>:<AccountId>:log-group:/aws/batch/job:log-stream:*'],
     });
+    const tagging = statements.find((st: any) => st.Action === 'ecs:TagResource');
+    expect(tagging.Condition).toEqual({ StringEquals: { 'ecs:CreateAction': ['RegisterContainerInstance'] } });
     expect(stack.resolve(compute.instanceRole.roleArn)).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^ComputeRolesInstanceRole/), 'Arn'] });
   });
 

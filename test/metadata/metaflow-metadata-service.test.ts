@@ -40,7 +40,7 @@ describe('MetaflowMetadataService defaults', () => {
 
   test('Fargate task: pinned image, ports 8080 and 8082, 0.5 vCPU / 1 GiB, logs with retention', () => {
     const c = container(template);
-    expect(c.Image).toBe('netflixoss/metaflow_metadata_service:v2.4.12');
+    expect(c.Image).toBe('netflixoss/metaflow_metadata_service:v2.5.1');
     expect(c.PortMappings.map((p: any) => p.ContainerPort)).toEqual([8080, 8082]);
     expect(c.LogConfiguration.LogDriver).toBe('awslogs');
     template.hasResourceProperties('AWS::ECS::TaskDefinition', { Cpu: '512', Memory: '1024', RequiresCompatibilities: ['FARGATE'] });
@@ -153,7 +153,7 @@ describe('MetaflowMetadataService defaults', () => {
   test('migrations run on deploy: a custom resource after the service, calling the migration port', () => {
     const [id, cr] = resourcesOf(template, 'Custom::MetaflowMigrations')[0];
     expect(JSON.stringify(cr.Properties.MigrationServiceUrl)).toContain(':8082');
-    expect(cr.Properties.Trigger).toBe('netflixoss/metaflow_metadata_service:v2.4.12');
+    expect(cr.Properties.Trigger).toBe('netflixoss/metaflow_metadata_service:v2.5.1');
     expect(JSON.stringify(template.toJSON().Resources[id].DependsOn)).toMatch(/MetadataService/);
     expect(migrationFunction(template)).toMatchObject({ Runtime: 'nodejs24.x', Timeout: 840, VpcConfig: { SubnetIds: [{ Ref: expect.stringMatching(/^VpcprivateSubnet1/) }, { Ref: expect.stringMatching(/^VpcprivateSubnet2/) }] } });
     expect(service.migrations?.function).toBeDefined();
@@ -238,7 +238,7 @@ describe('MetaflowMetadataService bad input', () => {
     ['memory outside the cpu range', { cpu: 256, memoryMiB: 4096 }, /Test\/Metadata: memoryMiB must be a memory size Fargate accepts with cpu 256: 512–2048 MiB in steps of 512, got 4096/],
     ['negative desired count', { desiredCount: -1 }, /desiredCount must be an integer from 0 to 100, got -1/],
     ['migrations asked for with no task to run them', { desiredCount: 0, runMigrations: true }, /Test\/Metadata: runMigrations must be false or unset when desiredCount is 0 \(no task would answer the migration check, so the deploy would fail\), got true/],
-    ['an image tag with spaces', { imageVersion: 'latest please' }, /imageVersion must be an image tag such as "v2.4.12", got "latest please"/],
+    ['an image tag with spaces', { imageVersion: 'latest please' }, /imageVersion must be an image tag such as "v2.5.1", got "latest please"/],
     ['backup retention of 0 days', { database: { backupRetentionDays: 0 } }, /Test\/Metadata\/Database: backupRetentionDays must be an integer from 1 to 35, got 0/],
     ['the database in public subnets', { database: { vpcSubnets: { subnetType: ec2.SubnetType.PUBLIC } } }, /vpcSubnets must be isolated or private subnets \(the database is never public\), got "Public"/],
     ['a bad database name', { database: { databaseName: '1db' } }, /databaseName must be a PostgreSQL database name/],

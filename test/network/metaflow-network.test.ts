@@ -29,10 +29,11 @@ describe('MetaflowNetwork', () => {
   });
 
   test('S3 and DynamoDB gateway endpoints on exactly the compute subnets\' route tables, account-scoped, ECR layers and Amazon Linux 2023 repositories readable', () => {
-    for (const [natGateways, subnetName] of [[1, 'compute'], [0, 'public']] as const) {
+    for (const [natGateways, subnetName, computeSubnetType] of [[1, 'compute', undefined], [0, 'compute', undefined], [0, 'public', ec2.SubnetType.PUBLIC]] as const) {
       const stack = emptyStack();
-      new MetaflowNetwork(stack, 'Network', { natGateways });
-      const endpoints = resourcesOf(Template.fromStack(stack), 'AWS::EC2::VPCEndpoint').map(([, e]) => e.Properties);
+      new MetaflowNetwork(stack, 'Network', { natGateways, computeSubnetType });
+      const endpoints = resourcesOf(Template.fromStack(stack), 'AWS::EC2::VPCEndpoint').map(([, e]) => e.Properties)
+        .filter((e) => e.VpcEndpointType === 'Gateway');
       expect(endpoints.map((e) => e.VpcEndpointType)).toEqual(['Gateway', 'Gateway']);
       expect(endpoints.map((e) => JSON.stringify(e.ServiceName))).toEqual([expect.stringContaining('.s3'), expect.stringContaining('.dynamodb')]);
       for (const endpoint of endpoints) {
@@ -68,15 +69,39 @@ describe('MetaflowNetwork', () => {
     Template.fromStack(none).resourceCountIs('AWS::EC2::VPCEndpoint', 0);
   });
 
-  test('natGateways 0: no NAT, no private subnets, compute in public subnets with public IPs', () => {
+  test('natGateways 0: no NAT; compute in isolated subnets of its own with the interface endpoints', () => {
     const stack = emptyStack();
     const network = new MetaflowNetwork(stack, 'Network', { natGateways: 0 });
     const template = Template.fromStack(stack);
     template.resourceCountIs('AWS::EC2::NatGateway', 0);
+    expect(subnetsByType(template)).toEqual({ Public: 2, Isolated: 4 });
+    expect(network.computeSubnets).toEqual({ subnetGroupName: 'compute' });
+    expect(network.databaseSubnets).toEqual({ subnetGroupName: 'database' });
+    expect(network.computeNeedsPublicIp).toBe(false);
+    expect(network.computeIsolated).toBe(true);
+    const services = resourcesOf(template, 'AWS::EC2::VPCEndpoint').filter(([, e]) => e.Properties.VpcEndpointType === 'Interface')
+      .map(([, e]) => e.Properties.ServiceName['Fn::Join'][1].slice(-1)[0]).sort();
+    expect(services).toEqual(['.ecr.api', '.ecr.dkr', '.ecs', '.ecs-agent', '.ecs-telemetry', '.logs', '.secretsmanager', '.sts']);
+  });
+
+  test('the compute and database subnets keep their CIDRs whether compute routes through NAT or not', () => {
+    const cidrs = (natGateways: number) => {
+      const stack = emptyStack();
+      new MetaflowNetwork(stack, 'Network', { natGateways });
+      return Object.fromEntries(resourcesOf(Template.fromStack(stack), 'AWS::EC2::Subnet').map(([id, s]) => [id.replace(/[A-F0-9]{8}$/, ''), s.Properties.CidrBlock]));
+    };
+    expect(cidrs(0)).toEqual(cidrs(1));
+  });
+
+  test('natGateways 0 with computeSubnetType PUBLIC: the earlier layout, compute in public subnets with public IPs', () => {
+    const stack = emptyStack();
+    const network = new MetaflowNetwork(stack, 'Network', { natGateways: 0, computeSubnetType: ec2.SubnetType.PUBLIC });
+    const template = Template.fromStack(stack);
     expect(subnetsByType(template)).toEqual({ Public: 2, Isolated: 2 });
     expect(network.computeSubnets).toEqual({ subnetType: ec2.SubnetType.PUBLIC });
     expect(network.computeNeedsPublicIp).toBe(true);
     template.hasResourceProperties('AWS::EC2::Subnet', { MapPublicIpOnLaunch: true });
+    expect(resourcesOf(template, 'AWS::EC2::VPCEndpoint').filter(([, e]) => e.Properties.VpcEndpointType === 'Interface')).toEqual([]);
   });
 
   test('AZs, NAT count and CIDR are honoured; flow logs can be turned off', () => {

@@ -12,6 +12,10 @@ const BAD_VALUES: Record<string, { context: Record<string, string>; quoted: stri
   maxAzs: { context: { maxAzs: '7' }, quoted: '"7"' },
   availabilityZones: { context: { availabilityZones: 'us-east-1a' }, quoted: 'us-east-1a' },
   natGateways: { context: { natGateways: 'abc' }, quoted: '"abc"' },
+  computeSubnets: { context: { computeSubnets: 'dmz' }, quoted: '"dmz"' },
+  interfaceEndpoints: { context: { interfaceEndpoints: 'x' }, quoted: '"x"' },
+  imageCache: { context: { imageCache: 'x' }, quoted: '"x"' },
+  dockerHubCredentialArn: { context: { dockerHubCredentialArn: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:dockerhub-AbCdEf' }, quoted: '"arn:aws:secretsmanager:us-east-1:123456789012:secret:dockerhub-AbCdEf"' },
   vpcCidr: { context: { vpcCidr: '10.0.0.0/8' }, quoted: '"10.0.0.0/8"' },
   flowLogs: { context: { flowLogs: 'yes' }, quoted: '"yes"' },
   gatewayEndpoints: { context: { gatewayEndpoints: 'yes' }, quoted: '"yes"' },
@@ -94,4 +98,13 @@ describe.each(Object.keys(BAD_VALUES))('-c %s with a bad value', (key) => {
 
 test('a switch turned off needs nothing else: -c ui=false and -c gpuSpot=false pass without the keys they need when on', () => {
   expect(() => appFromContext({ nag: 'false', ui: 'false', metadataService: 'false', gpu: 'false', gpuSpot: 'false' })).not.toThrow();
+});
+
+test.each([
+  [{ natGateways: '0' }, 'context key dockerHubCredentialArn: required with -c natGateways=0 and private compute (the metadata service image is on Docker Hub'],
+  [{ natGateways: '0', imageCache: 'false' }, 'context key imageCache: false needs a route to Docker Hub'],
+  [{ computeSubnets: 'public' }, 'context key computeSubnets: "public" needs -c natGateways=0'],
+  [{ natGateways: '0', interfaceEndpoints: 'false', dockerHubCredentialArn: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:ecr-pullthroughcache/dockerhub-AbCdEf' }, 'context key interfaceEndpoints: expected true (or unset) when compute runs in isolated subnets'],
+])('network keys that do not go together: %j is one line', (context, message) => {
+  expect(() => appFromContext({ nag: 'false', ...context })).toThrow(message);
 });

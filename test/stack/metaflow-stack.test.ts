@@ -69,7 +69,7 @@ describe('MetaflowStack outputs form a Metaflow configuration', () => {
   test('configure reads back every key the stack outputs, and the API key secret', () => {
     const fakeValues = Object.fromEntries(Object.keys(outputs).map((id) => [id, `value-of-${id}`]));
     const read = profileFromOutputs(fakeValues);
-    expect(Object.keys(read.profile).sort()).toEqual(ALL_METAFLOW_CONFIG_KEYS.filter((k) => !['SERVICE_AUTH_KEY', 'ECS_FARGATE_EXECUTION_ROLE', 'BATCH_CONTAINER_REGISTRY', 'BATCH_CONTAINER_IMAGE', 'UI_URL'].includes(k)).sort());
+    expect(Object.keys(read.profile).sort()).toEqual(ALL_METAFLOW_CONFIG_KEYS.filter((k) => !['SERVICE_AUTH_KEY', 'ECS_FARGATE_EXECUTION_ROLE', 'BATCH_CONTAINER_REGISTRY', 'BATCH_CONTAINER_IMAGE', 'UI_URL', 'BATCH_ASSIGN_PUBLIC_IP'].includes(k)).sort());
     expect(read.missingRequired).toEqual([]);
     expect(read.apiKeySecretArn).toBe(`value-of-${METAFLOW_STACK_OUTPUTS.API_KEY_SECRET_ARN}`);
   });
@@ -94,11 +94,12 @@ describe('MetaflowStack outputs form a Metaflow configuration', () => {
   });
 });
 
-test('configure reads back every key a stack with every option outputs: UI URL, container image and registry, Fargate role', () => {
+test('configure reads back every key a stack with every option outputs: UI URL, container image and registry, Fargate role, public IPs', () => {
   const image = '123456789012.dkr.ecr.us-east-1.amazonaws.com/flows:py3.12';
   const registry = '123456789012.dkr.ecr.us-east-1.amazonaws.com';
   const outputs = templateFromContext({
     ui: 'true', uiAllowedCidrs: '10.0.0.0/8', fargate: 'true', batchContainerImage: image, batchContainerRegistry: registry,
+    natGateways: '0', computeSubnets: 'public',
   }).toJSON().Outputs as Record<string, { Value: unknown }>;
   expect(outputs[metaflowOutputId('BATCH_CONTAINER_IMAGE')].Value).toBe(image);
   expect(outputs[metaflowOutputId('BATCH_CONTAINER_REGISTRY')].Value).toBe(registry);
@@ -107,6 +108,7 @@ test('configure reads back every key a stack with every option outputs: UI URL, 
   // Every key but the API key (read from its secret) comes back from the outputs.
   expect(Object.keys(read.profile).sort()).toEqual(ALL_METAFLOW_CONFIG_KEYS.filter((k) => k !== 'SERVICE_AUTH_KEY').sort());
   expect(read.profile.UI_URL).toBe(`value-of-${metaflowOutputId('UI_URL')}`);
+  expect(outputs[metaflowOutputId('BATCH_ASSIGN_PUBLIC_IP')].Value).toBe('true');
 });
 
 test('batchContainerImage / batchContainerRegistry are refused with whitespace', () => {
@@ -143,6 +145,14 @@ describe('the UI in the stack', () => {
     expect(template.toJSON().Outputs[metaflowOutputId('UI_URL')]).toBeDefined();
     const ingress = resourcesOf(template, 'AWS::EC2::SecurityGroupIngress').filter(([, r]) => r.Properties.FromPort === 5433);
     expect(ingress).toHaveLength(2);
+  });
+
+  test('the service and the UI backend run one metadata image: v2.5.1 by default (v2.4.12 has the update_row SQL injection), metadataServiceVersion moves both', () => {
+    const images = (context: Record<string, string>) => resourcesOf(templateFromContext({ ui: 'true', uiAllowedCidrs: '10.0.0.0/8', ...context }), 'AWS::ECS::TaskDefinition')
+      .flatMap(([, task]) => task.Properties.ContainerDefinitions.map((c: { Image: string }) => c.Image))
+      .filter((image: string) => image.startsWith('netflixoss/metaflow_metadata_service:'));
+    expect(images({})).toEqual(['netflixoss/metaflow_metadata_service:v2.5.1', 'netflixoss/metaflow_metadata_service:v2.5.1']);
+    expect(images({ metadataServiceVersion: 'v2.6.0' })).toEqual(['netflixoss/metaflow_metadata_service:v2.6.0', 'netflixoss/metaflow_metadata_service:v2.6.0']);
   });
 
   test('cognito mode: a public HTTPS load balancer behind a Cognito login', () => {
@@ -223,12 +233,12 @@ describe('removalPolicy=destroy lets a failed or test stack be deleted', () => {
 describe('context keys (-c key=value) reach the constructs', () => {
   test('network, datastore and compute options', () => {
     const template = templateFromContext({
-      stackName: 'Flows', natGateways: '0', availabilityZones: 'us-west-2a,us-west-2b,us-west-2c', vpcCidr: '10.8.0.0/16', flowLogs: 'false',
+      stackName: 'Flows', natGateways: '0', computeSubnets: 'public', availabilityZones: 'us-west-2a,us-west-2b,us-west-2c', vpcCidr: '10.8.0.0/16', flowLogs: 'false',
       encryption: 'kms', versioned: 'true', noncurrentVersionExpirationDays: '30', accessLogs: 'false', removalPolicy: 'destroy',
       spot: 'false', onDemandMaxvCpus: '128', minvCpus: '2', instanceTypes: 'm6i, c6i.4xlarge', gpuMaxvCpus: '16', gpuInstanceTypes: 'p4d',
       gpuImageType: 'al2023', capacityTimeoutMinutes: '20', gpuSpot: 'true', fargate: 'true', fargateSpot: 'false', fargateMaxvCpus: '32', rootVolumeGiB: '250',
       runnableTimeoutMinutes: '60', permissionsBoundaryArn: 'arn:aws:iam::123456789012:policy/Boundary',
-      metadataServiceVersion: 'v2.5.1', metadataServiceDesiredCount: '2', dbInstanceType: 'db.r7g.large', dbEngineVersion: '16.10',
+      metadataServiceVersion: 'v2.6.0', metadataServiceDesiredCount: '2', dbInstanceType: 'db.r7g.large', dbEngineVersion: '16.10',
       dbMultiAz: 'true', dbDeletionProtection: 'false', dbRemovalPolicy: 'destroy', apiRateLimit: '50', apiBurstLimit: '60', stateMachinePrefix: 'team',
     });
     template.resourceCountIs('AWS::EC2::NatGateway', 0);
@@ -248,7 +258,7 @@ describe('context keys (-c key=value) reach the constructs', () => {
     template.hasResourceProperties('AWS::EC2::LaunchTemplate', { LaunchTemplateData: { BlockDeviceMappings: [{ Ebs: { VolumeSize: 250 } }] } });
     template.hasResourceProperties('AWS::Batch::JobQueue', { JobStateTimeLimitActions: [{ MaxTimeSeconds: 3600 }, { MaxTimeSeconds: 3600 }, { MaxTimeSeconds: 1200, Reason: 'CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY' }] });
     template.hasResourceProperties('AWS::RDS::DBInstance', { EngineVersion: '16.10', DBInstanceClass: 'db.r7g.large', MultiAZ: true, DeletionProtection: false });
-    template.hasResourceProperties('AWS::ECS::TaskDefinition', { ContainerDefinitions: [{ Image: 'netflixoss/metaflow_metadata_service:v2.5.1' }] });
+    template.hasResourceProperties('AWS::ECS::TaskDefinition', { ContainerDefinitions: [{ Image: 'netflixoss/metaflow_metadata_service:v2.6.0' }] });
     template.hasResourceProperties('AWS::ECS::Service', { DesiredCount: 2 });
     template.hasResourceProperties('AWS::ApiGateway::UsagePlan', { Throttle: { RateLimit: 50, BurstLimit: 60 } });
     expect(template.toJSON().Outputs.MetaflowSfnStateMachinePrefix.Value).toBe('team');
@@ -288,7 +298,7 @@ describe('context keys (-c key=value) reach the constructs', () => {
     [{ rootVolumeGiB: '10' }, 'context key rootVolumeGiB: expected an integer from 30 to 16384, got "10"'],
     [{ runnableTimeoutMinutes: '5' }, 'context key runnableTimeoutMinutes: expected an integer from 10 to 1440, got "5"'],
     [{ stackName: '9lives' }, 'context key stackName: expected a CloudFormation stack name'],
-    [{ kmsKeyArn: 'arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab' }, 'context key kmsKeyArn: "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab" needs -c encryption=kms, got encryption="s3"'],
+    [{ kmsKeyArn: 'arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab' }, 'context key kmsKeyArn: "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab" needs -c encryption=kms (a new bucket) or -c existingBucketName (an existing SSE-KMS bucket), got encryption="s3"'],
     [{ natGateway: '0' }, 'unknown context key natGateway (known keys: stackName, nag,'],
     [{ encryption: 'kms', kmsKeyArn: 'garbage' }, 'context key kmsKeyArn: expected a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>), got "garbage"'],
     [{ permissionsBoundaryArn: 'Boundary' }, 'context key permissionsBoundaryArn: expected an IAM managed policy ARN'],

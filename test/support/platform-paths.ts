@@ -92,3 +92,76 @@ export function platformPathProblems(template: Json): string[] {
   }
   return problems;
 }
+
+/** A template value with its intrinsics flattened (`Ref`/`GetAtt`/pseudo parameters → upper-case names). */
+function flat(value: Json): string {
+  if (typeof value === 'string') return value;
+  if (value?.['Fn::Join']) return value['Fn::Join'][1].map(flat).join(value['Fn::Join'][0]);
+  if (value?.Ref === 'AWS::AccountId') return 'ACCOUNT';
+  if (value?.Ref === 'AWS::Region') return 'REGION';
+  if (value?.Ref === 'AWS::URLSuffix') return 'URLSUFFIX';
+  return 'TOKEN';
+}
+
+/** The ECS agent's endpoints: without them EC2 hosts never join their cluster (Amazon ECS developer guide, interface VPC endpoints). */
+const ECS_AGENT_SERVICES = ['ecs', 'ecs-agent', 'ecs-telemetry'];
+
+/**
+ * What every compute placement needs from AWS, checked on a synthesized template: a route to S3
+ * (image layers, the datastore), to the image registry and to CloudWatch Logs — through the
+ * internet (a NAT route, or an internet-gateway route with a public IP), or through VPC endpoints
+ * (S3: a gateway endpoint on the subnet's route table; ECR api and dkr, logs: interface
+ * endpoints its groups reach on 443). EC2 Batch hosts also need the three ECS agent endpoints,
+ * tasks with ECS secrets Secrets Manager, and a placement without internet pulls its images from
+ * this account's ECR (the pull-through cache) only. Returns one line per missing path.
+ *
+ * Placements: every Batch compute environment (EC2, Fargate) and every ECS service. A Batch
+ * Fargate job gets a public IP only from its job definition, which the stack does not create: it
+ * counts as having one when the stack publishes `METAFLOW_BATCH_ASSIGN_PUBLIC_IP=true`.
+ */
+export function awsServicePathProblems(template: Json): string[] {
+  const r = new Reachability(template);
+  const resources = template.Resources as Record<string, { Type: string; Properties: Json }>;
+  const problems: string[] = [];
+  const fargateJobsPublicIp = template.Outputs?.MetaflowBatchAssignPublicIp?.Value === 'true';
+  const placements = [...r.ofKind('batch'), ...r.ofKind('ecs-service')];
+  if (placements.length === 0) return ['no compute placement found'];
+  for (const placement of placements) {
+    const props = resources[placement.id].Properties;
+    const batchType = placement.kind === 'batch' ? props.ComputeResources?.Type : undefined;
+    const ec2Host = batchType === 'EC2' || batchType === 'SPOT';
+    let publicIp: boolean;
+    let images: string[] = [];
+    let secrets = false;
+    if (placement.kind === 'ecs-service') {
+      publicIp = props.NetworkConfiguration.AwsvpcConfiguration.AssignPublicIp === 'ENABLED';
+      const task = resources[(props.TaskDefinition?.Ref as string) ?? ''].Properties;
+      images = task.ContainerDefinitions.map((c: Json) => flat(c.Image));
+      secrets = task.ContainerDefinitions.some((c: Json) => (c.Secrets ?? []).length > 0);
+    } else if (ec2Host) {
+      publicIp = (placement.subnets ?? []).every((s) => resources[s]?.Properties?.MapPublicIpOnLaunch === true);
+    } else {
+      publicIp = fargateJobsPublicIp;
+    }
+    const internet = r.egressToInternet(placement) && (placement.subnets ?? []).length > 0 && (placement.subnets ?? []).every((subnet) => {
+      const route = r.internetRoute(subnet);
+      return route === 'nat' || (route === 'igw' && publicIp);
+    });
+    const name = `${placement.kind === 'batch' ? `Batch ${ec2Host ? 'EC2' : 'Fargate'}` : 'ECS service'} ${placement.id}`;
+    const viaInterface = (service: string) => internet || r.reachesInterfaceEndpoint(placement, service);
+    const s3 = internet || (placement.subnets ?? []).every((subnet) => r.gatewayEndpointsFrom(subnet).includes('s3'));
+    if (!s3) problems.push(`${name}: no route to S3`);
+    if (!viaInterface('ecr.api') || !viaInterface('ecr.dkr')) problems.push(`${name}: no route to the image registry (ECR api and dkr)`);
+    if (!viaInterface('logs')) problems.push(`${name}: no route to CloudWatch Logs`);
+    if (ec2Host) {
+      for (const service of ECS_AGENT_SERVICES) if (!viaInterface(service)) problems.push(`${name}: no route to ${service} (the ECS agent)`);
+    }
+    if (secrets && !viaInterface('secretsmanager')) problems.push(`${name}: no route to Secrets Manager (its ECS secrets)`);
+    if (!internet) {
+      for (const image of images) {
+        if (!image.startsWith('ACCOUNT.dkr.ecr.REGION.')) problems.push(`${name}: image ${image} is not in this account's ECR and the placement has no internet route`);
+      }
+    }
+  }
+  return problems;
+}

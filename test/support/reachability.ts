@@ -61,6 +61,10 @@ export interface Endpoint {
   readonly groups?: readonly string[];
   /** CIDRs of the subnets its interfaces may be in. */
   readonly cidrs: readonly string[];
+  /** Logical ids of those subnets (where the template names them). */
+  readonly subnets?: readonly string[];
+  /** For an interface VPC endpoint (`vpce`): the service, e.g. `ecr.dkr`, `logs`. */
+  readonly service?: string;
 }
 
 /** One listener of a load balancer and what it forwards to. */
@@ -99,6 +103,12 @@ function overlaps(a: string, b: string): boolean {
   const [a0, a1] = cidrRange(a);
   const [b0, b1] = cidrRange(b);
   return a0 <= b1 && b0 <= a1;
+}
+
+/** `com.amazonaws.<region>.ecr.dkr` (a literal or a Fn::Join with the region) → `ecr.dkr`. */
+function serviceSuffix(name: Json): string {
+  const text = typeof name === 'string' ? name : (name?.['Fn::Join']?.[1] ?? []).map((p: Json) => (typeof p === 'string' ? p : 'REGION')).join('');
+  return text.replace(/^com\.amazonaws\.(REGION|[a-z0-9-]+)\./, '');
 }
 
 /** The logical id a `Ref` / `Fn::GetAtt` points at. */
@@ -197,10 +207,15 @@ export class Reachability {
   }
 
   private readEndpoints(): void {
-    const add = (id: string, kind: string, groups: string[] | undefined, cidrs: string[]) => this.endpoints.push({ id, kind, groups, cidrs });
+    const add = (id: string, kind: string, groups: string[] | undefined, cidrs: string[], subnets?: Json[]) =>
+      this.endpoints.push({ id, kind, groups, cidrs, subnets: subnets?.map((s) => refId(s) ?? '') });
     for (const [id, p] of this.ofType('AWS::ECS::Service')) {
       const vpc = p.NetworkConfiguration?.AwsvpcConfiguration;
-      if (vpc) add(id, 'ecs-service', this.groupIds(vpc.SecurityGroups, id) ?? [], this.subnetCidrs(vpc.Subnets, id));
+      if (vpc) add(id, 'ecs-service', this.groupIds(vpc.SecurityGroups, id) ?? [], this.subnetCidrs(vpc.Subnets, id), vpc.Subnets);
+    }
+    for (const [id, p] of this.ofType('AWS::EC2::VPCEndpoint')) {
+      if (p.VpcEndpointType !== 'Interface') continue;
+      this.endpoints.push({ id, kind: 'vpce', groups: this.groupIds(p.SecurityGroupIds, id), cidrs: this.subnetCidrs(p.SubnetIds, id), subnets: p.SubnetIds.map((s: Json) => refId(s)), service: serviceSuffix(p.ServiceName) });
     }
     for (const [id, p] of this.ofType('AWS::Lambda::Function')) {
       if (p.VpcConfig) add(id, 'lambda', this.groupIds(p.VpcConfig.SecurityGroupIds, id) ?? [], this.subnetCidrs(p.VpcConfig.SubnetIds, id));
@@ -216,7 +231,7 @@ export class Reachability {
         const lt = this.resources[refId(cr.LaunchTemplate.LaunchTemplateId) ?? '']?.Properties?.LaunchTemplateData ?? {};
         groups = this.groupIds(lt.SecurityGroupIds ?? lt.NetworkInterfaces?.[0]?.Groups, id);
       }
-      add(id, 'batch', groups ?? [], this.subnetCidrs(cr.Subnets, id));
+      add(id, 'batch', groups ?? [], this.subnetCidrs(cr.Subnets, id), cr.Subnets);
     }
     for (const [id, p] of this.ofType('AWS::RDS::DBInstance')) {
       const subnetGroup = this.resources[refId(p.DBSubnetGroupName) ?? '']?.Properties;
@@ -354,12 +369,56 @@ export class Reachability {
   }
 
   /**
+   * How traffic from `subnet` leaves the VPC for the internet: `nat` (a 0.0.0.0/0 route to a NAT
+   * gateway that sits in a subnet routed to an internet gateway), `igw` (a 0.0.0.0/0 route to an
+   * internet gateway: the interface also needs a public IP), or undefined (no such route).
+   */
+  public internetRoute(subnet: string): 'nat' | 'igw' | undefined {
+    const route = this.defaultRoute(subnet);
+    if (!route) return undefined;
+    if (route.GatewayId !== undefined && this.resources[refId(route.GatewayId) ?? '']?.Type === 'AWS::EC2::InternetGateway') return 'igw';
+    const nat = this.resources[refId(route.NatGatewayId) ?? ''];
+    if (nat?.Type === 'AWS::EC2::NatGateway' && this.internetRoute(refId(nat.Properties?.SubnetId) ?? '') === 'igw') return 'nat';
+    return undefined;
+  }
+
+  private routeTableOf(subnet: string): string | undefined {
+    const association = this.ofType('AWS::EC2::SubnetRouteTableAssociation').find(([, a]) => refId(a.SubnetId) === subnet);
+    return association ? refId(association[1].RouteTableId) : undefined;
+  }
+
+  private defaultRoute(subnet: string): Json | undefined {
+    const table = this.routeTableOf(subnet);
+    return this.ofType('AWS::EC2::Route').map(([, r]) => r).find((r) => refId(r.RouteTableId) === table && r.DestinationCidrBlock === '0.0.0.0/0');
+  }
+
+  /** Services (`s3`, `dynamodb`) whose gateway endpoints are routed from `subnet`'s route table. */
+  public gatewayEndpointsFrom(subnet: string): string[] {
+    const table = this.routeTableOf(subnet);
+    return this.ofType('AWS::EC2::VPCEndpoint')
+      .filter(([, p]) => p.VpcEndpointType === 'Gateway' && (p.RouteTableIds ?? []).some((t: Json) => refId(t) === table))
+      .map(([, p]) => serviceSuffix(p.ServiceName));
+  }
+
+  /** Does `from` reach an interface endpoint of `service` on 443, in every one of its subnets' CIDRs? */
+  public reachesInterfaceEndpoint(from: Endpoint, service: string): boolean {
+    return this.ofKind('vpce').some((e) => e.service === service && this.connects(from, e, 443));
+  }
+
+  /** May `from` open HTTPS to the internet (0.0.0.0/0 on 443) as far as its groups go? */
+  public egressToInternet(from: Endpoint): boolean {
+    const internet: Endpoint = { id: 'internet', kind: 'internet', cidrs: ['0.0.0.0/0'] };
+    return this.allows(from.groups, 'egress', internet, 443, false);
+  }
+
+  /**
    * Every endpoint that can (from some of its subnets) open a connection to `to` on `port`,
    * directly or through any load balancer listener.
    */
   public reachersOf(to: Endpoint, port: number): Endpoint[] {
     return this.endpoints.filter((from) => {
-      if (from.id === to.id) return false;
+      // An interface endpoint's network interfaces answer; they open no connections.
+      if (from.id === to.id || from.kind === 'vpce') return false;
       if (this.connects(from, to, port, true)) return true;
       return this.endpoints.filter((lb) => lb.kind === 'nlb' || lb.kind === 'alb').some((lb) =>
         this.listeners(lb).some((l) => this.throughLoadBalancer(from, lb, l.port, true).some((t) => t.endpoint.id === to.id && t.port === port)));

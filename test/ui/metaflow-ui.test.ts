@@ -89,7 +89,7 @@ describe.each(MODES)('%s mode, defaults', (mode) => {
 
   test('the backend runs the pinned metadata service image with the UI server command on 8083', () => {
     const backend = container(t(), 'Backend');
-    expect(backend.Image).toBe('netflixoss/metaflow_metadata_service:v2.4.12');
+    expect(backend.Image).toBe('netflixoss/metaflow_metadata_service:v2.5.1');
     expect(backend.Command).toEqual(['/opt/latest/bin/python3', '-m', 'services.ui_backend_service.ui_server']);
     expect(backend.PortMappings).toEqual([expect.objectContaining({ ContainerPort: 8083 })]);
     expect(backend.task).toMatchObject({ Cpu: '1024', Memory: '4096', RequiresCompatibilities: ['FARGATE'], NetworkMode: 'awsvpc' });

@@ -61,6 +61,7 @@ export class Compilation {
         jobRoleArn: options.jobRoleArn,
         executionRoleArn: options.executionRoleArn,
         options: spec.batch,
+        assignPublicIp: options.assignPublicIp,
       };
       const stepProblems = [...checkBatchStep(input), ...emptyArgumentProblems(`step "${name}"`, spec.command)];
       problems.push(...stepProblems);

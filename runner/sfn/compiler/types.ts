@@ -56,6 +56,11 @@ export interface CompileOptions {
    */
   readonly codePackageUrl: string;
   /**
+   * The stack's compute subnets are public (BATCH_ASSIGN_PUBLIC_IP): Fargate job definitions get a public IP to pull images.
+   * @default false
+   */
+  readonly assignPublicIp?: boolean;
+  /**
    * The datastore bucket's region, for the task runtime's signed S3 requests.
    * @default - the job's own region
    */

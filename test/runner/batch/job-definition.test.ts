@@ -109,6 +109,14 @@ describe('step policy → Batch job definition', () => {
     expect(checkBatchStep(base({ platform: 'FARGATE', executionRoleArn: 'x', policies: policies({ cpu, memory, ephemeralStorage: storage }) }))).toEqual([]);
   });
 
+  test("the stack's public compute subnets (BATCH_ASSIGN_PUBLIC_IP) give Fargate tasks a public IP to pull their image; a step's own false wins; EC2 never", () => {
+    const fargate = (extra: object) => batchJobDefinition(base({ platform: 'FARGATE', executionRoleArn: 'arn:aws:iam::1:role/exec', policies: policies({ cpu: 1, memory: 2048 }), ...extra })).containerProperties!.networkConfiguration;
+    expect(fargate({ assignPublicIp: true })).toEqual({ assignPublicIp: 'ENABLED' });
+    expect(fargate({ assignPublicIp: false })).toBeUndefined();
+    expect(fargate({ assignPublicIp: true, options: { assignPublicIp: false } })).toBeUndefined();
+    expect(batchJobDefinition(base({ assignPublicIp: true })).containerProperties!.networkConfiguration).toBeUndefined();
+  });
+
   test('the name is a content hash: same content → same name, any change → another name', () => {
     const a = batchJobDefinition(base()).jobDefinitionName;
     expect(batchJobDefinition(base()).jobDefinitionName).toBe(a);

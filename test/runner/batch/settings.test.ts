@@ -32,8 +32,14 @@ describe('Batch settings from the Metaflow config', () => {
       executionRoleArn: undefined,
       datastoreRoot: { bucket: 'bucket', prefix: 'metaflow', url: 's3://bucket/metaflow' },
       region: undefined,
+      assignPublicIp: false,
     });
     expect(batchSettings(config, { queue: 'q2', region: 'eu-west-1' })).toMatchObject({ queue: 'q2', region: 'eu-west-1' });
+  });
+
+  test('METAFLOW_BATCH_ASSIGN_PUBLIC_IP (published by a stack whose compute is in public subnets) turns assignPublicIp on', () => {
+    const on = readMetaflowConfig({ METAFLOW_HOME: home({ 'config.json': { ...file, METAFLOW_BATCH_ASSIGN_PUBLIC_IP: 'true' } }) });
+    expect(batchSettings(on).assignPublicIp).toBe(true);
   });
 
   test('METAFLOW_PROFILE selects config_<profile>.json', () => {
