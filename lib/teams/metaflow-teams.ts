@@ -247,6 +247,14 @@ export class MetaflowTeams extends Construct {
       stepFunctions: props.stepFunctions,
       jobLogGroupName: this.jobLogGroupName,
     });
+    // The stack's FIFO queues too: `configure --team` keeps them in the team's profile for
+    // Metaflow's own @batch (which sends no share identifier, so a fair-share queue refuses its
+    // jobs) and for GPU and Fargate steps (team queues hold only the CPU environments).
+    const fifoQueues = [props.compute.defaultQueue, props.compute.gpuQueue, props.compute.fargateQueue]
+      .filter((q): q is batch.IJobQueue => q !== undefined);
+    access.managedPolicy.addStatements(new iam.PolicyStatement({
+      actions: ['batch:SubmitJob'], resources: [...new Set(fifoQueues.map((q) => q.jobQueueArn))],
+    }));
     return { name: team.name, weightFactor: weightFactorOf(this, team), jobQueue, jobRole, computeEnvironment, datastore, access };
   }
 

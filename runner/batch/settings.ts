@@ -51,7 +51,11 @@ export function parseS3Url(what: string, url: string): { bucket: string; prefix:
 }
 
 export function batchSettings(config: MetaflowConfig, flags: BatchSettingFlags = {}): BatchSettings {
-  const queue = requireConfigValue(config, 'BATCH_JOB_QUEUE', '--queue', flags.queue);
+  const team = checkTeam(flags.team ? '--team' : 'METAFLOW_TEAM', flags.team || config.profile.TEAM);
+  // A team profile (`configure --team`) names the team's fair-share queue apart from the FIFO
+  // BATCH_JOB_QUEUE Metaflow's own @batch uses; runs of that team go to it.
+  const teamQueue = team !== undefined && team === config.profile.TEAM ? config.profile.BATCH_TEAM_JOB_QUEUE : undefined;
+  const queue = requireConfigValue(config, 'BATCH_JOB_QUEUE', '--queue', flags.queue || teamQueue);
   const root = requireConfigValue(config, 'DATASTORE_SYSROOT_S3', '--datastore-root', flags.datastoreRoot);
   return {
     queue,
@@ -60,7 +64,7 @@ export function batchSettings(config: MetaflowConfig, flags: BatchSettingFlags =
     executionRoleArn: flags.executionRole || config.profile.ECS_FARGATE_EXECUTION_ROLE,
     datastoreRoot: parseS3Url('DATASTORE_SYSROOT_S3', root),
     region: flags.region || undefined,
-    team: checkTeam(flags.team ? '--team' : 'METAFLOW_TEAM', flags.team || config.profile.TEAM),
+    team,
   };
 }
 

@@ -119,6 +119,17 @@ describe('check before anything is submitted', () => {
     expect(validateFlow(defineFlow({ name: 'F', image: 'i', team: 'a b', steps: [{ name: 'start', command: ['true'] }] })).ok).toBe(false);
   });
 
+  it('a team profile (configure --team): runs of its team go to BATCH_TEAM_JOB_QUEUE, other runs to the FIFO BATCH_JOB_QUEUE', () => {
+    const profile = { BATCH_JOB_QUEUE: 'fifo', BATCH_TEAM_JOB_QUEUE: 'ml-fair', DATASTORE_SYSROOT_S3: 's3://bucket/metaflow/.teams/ml', TEAM: 'ml' };
+    const config = { profile } as never;
+    expect(batchSettings(config).queue).toBe('ml-fair');
+    expect(batchSettings(config, { team: 'ml' }).queue).toBe('ml-fair');
+    // Another team's run does not take ml's queue; --queue wins over both.
+    expect(batchSettings(config, { team: 'research' }).queue).toBe('fifo');
+    expect(batchSettings(config, { queue: 'mine' }).queue).toBe('mine');
+    expect(batchSettings({ profile: { ...profile, TEAM: undefined } } as never).queue).toBe('fifo');
+  });
+
   it('a schedulingPriority outside 0–9999 is one line naming the step', async () => {
     const layer = layerOf(settings({ team: 'ml' }));
     const graph = graphOf({ steps: [{ name: 'start', command: ['true'], next: 'end', batch: { schedulingPriority: 10000 } }, { name: 'end', command: ['true'] }] });

@@ -117,9 +117,13 @@ describe('teams stack', () => {
     expect(JSON.stringify(passRole.Resource)).toContain(roleOfTeam('ml'));
     expect(JSON.stringify(passRole.Resource)).not.toContain('ComputeRolesJobRole');
     expect(JSON.stringify(passRole.Resource)).not.toContain(roleOfTeam('research'));
-    const submit = statements.find((s) => [s.Action].flat().includes('batch:SubmitJob'))!;
-    expect(JSON.stringify(submit.Resource)).toContain('TeamsSharedQueue');
-    expect(JSON.stringify(submit.Resource)).not.toContain('ComputeDefaultQueue');
+    const submit = JSON.stringify(statements.filter((s) => [s.Action].flat().includes('batch:SubmitJob')).map((s) => s.Resource));
+    expect(submit).toContain('TeamsSharedQueue');
+    // The FIFO queues of the team profile's BATCH_JOB_QUEUE (Metaflow's own @batch) and GPU steps.
+    expect(submit).toContain('ComputeDefaultQueue');
+    expect(submit).toContain('ComputeGpuQueue');
+    // Never another team's own queue.
+    expect(submit).not.toContain('TeamsTeamvisionQueue');
     expect(allowedObjects(statements).every((p) => p.includes('/.teams/ml/'))).toBe(true);
   });
 
