@@ -379,6 +379,7 @@ export class BatchComputeLayer implements ComputeLayer {
       jobRoleArn: this.settings.jobRoleArn,
       executionRoleArn: this.settings.executionRoleArn,
       options,
+      logGroup: this.settings.jobLogGroup,
     };
     const definition = taskJobDefinition(input, t.command);
     return {
@@ -463,7 +464,7 @@ export class BatchComputeLayer implements ComputeLayer {
     const result = this.attemptResult(ref, outcome, externalId);
     if (outcome.status === 'FAILED' && outcome.logStreamName && this.logMode === 'failed') {
       try {
-        for (const line of await this.tailer.lastLines({ stream: outcome.logStreamName }, this.options.failureLogLines ?? 20)) this.listener!.log(ref, 'stderr', line);
+        for (const line of await this.tailer.lastLines({ group: this.settings.jobLogGroup, stream: outcome.logStreamName }, this.options.failureLogLines ?? 20)) this.listener!.log(ref, 'stderr', line);
       } catch (err) {
         this.notice(`[${attemptName(ref)}] could not read the end of its log ${outcome.logStreamName}: ${(err as Error).message}`);
       }
@@ -490,7 +491,7 @@ export class BatchComputeLayer implements ComputeLayer {
   // ---- logs --------------------------------------------------------------------------------------
 
   private follow(key: string, stream: string): void {
-    this.tailer.follow(key, { stream });
+    this.tailer.follow(key, { group: this.settings.jobLogGroup, stream });
     this.tailing ??= this.tailLoop().finally(() => (this.tailing = undefined));
   }
 

@@ -38,7 +38,12 @@ export interface BatchSettings {
   readonly region?: string;
   /** The team (`--team`, else the config's TEAM); the flow's own `team` applies when unset. */
   readonly team?: string;
+  /** BATCH_JOB_LOG_GROUP: the log group job definitions name. @default Batch's /aws/batch/job */
+  readonly jobLogGroup?: string;
 }
+
+/** A CloudWatch Logs group name (CreateLogGroup: 1–512 of letters, digits, `_ - . / #`). */
+const LOG_GROUP_NAME = /^[\w\-./#]{1,512}$/;
 
 const S3_URL = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/;
 
@@ -65,7 +70,16 @@ export function batchSettings(config: MetaflowConfig, flags: BatchSettingFlags =
     datastoreRoot: parseS3Url('DATASTORE_SYSROOT_S3', root),
     region: flags.region || undefined,
     team,
+    jobLogGroup: checkLogGroup(config.profile.BATCH_JOB_LOG_GROUP),
   };
+}
+
+function checkLogGroup(group: string | undefined): string | undefined {
+  if (group === undefined || group === '') return undefined;
+  if (!LOG_GROUP_NAME.test(group)) {
+    throw new UserInputError(`METAFLOW_BATCH_JOB_LOG_GROUP must be a CloudWatch Logs group name (1-512 letters, digits, _ - . / #), got ${JSON.stringify(group)}`);
+  }
+  return group;
 }
 
 function checkTeam(what: string, team: string | undefined): string | undefined {

@@ -158,6 +158,24 @@ describe('job templates', () => {
     expect(t.owner).toEqual({ team: 'ml', user: 'alice' });
   });
 
+  it('with BATCH_JOB_LOG_GROUP: the registered job definition sends the container log to that group', async () => {
+    const config = { profile: { BATCH_JOB_QUEUE: 'teams', DATASTORE_SYSROOT_S3: 's3://bucket/metaflow/.teams/ml', TEAM: 'ml', BATCH_JOB_LOG_GROUP: '/metaflow/Metaflow/jobs' } } as never;
+    const t = await templateOf(batchSettings(config), 'start');
+    const registered = mock.commandCalls(RegisterJobDefinitionCommand).map((c) => c.args[0].input);
+    expect(registered).toHaveLength(1);
+    expect(registered[0].containerProperties!.logConfiguration).toEqual({ logDriver: 'awslogs', options: { 'awslogs-group': '/metaflow/Metaflow/jobs' } });
+    expect(t.definition.containerProperties!.logConfiguration).toEqual(registered[0].containerProperties!.logConfiguration);
+    // Without the key, no log configuration: Batch's default group /aws/batch/job.
+    mock.resetHistory();
+    await templateOf(settings({ team: 'ml' }), 'start');
+    expect(mock.commandCalls(RegisterJobDefinitionCommand)[0].args[0].input.containerProperties!.logConfiguration).toBeUndefined();
+  });
+
+  it('a BATCH_JOB_LOG_GROUP that is no log group name is one line naming the key and the value', () => {
+    const config = { profile: { BATCH_JOB_QUEUE: 'teams', DATASTORE_SYSROOT_S3: 's3://bucket/m', BATCH_JOB_LOG_GROUP: 'a group' } } as never;
+    expect(() => batchSettings(config)).toThrow(/^METAFLOW_BATCH_JOB_LOG_GROUP must be a CloudWatch Logs group name .*got "a group"$/);
+  });
+
   it('on a FIFO queue of the same run: no share (Batch refuses one there), still the team tag', async () => {
     const t = await templateOf(settings(), 'end', { team: 'ml' });
     expect(t.queue).toBe(FIFO_QUEUE);
