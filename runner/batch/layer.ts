@@ -160,6 +160,11 @@ export class BatchComputeLayer implements ComputeLayer {
     return `AWS Batch, queue${queues.size > 1 ? 's' : ''} ${[...queues].join(', ')}`;
   }
 
+  /** The run's team (recorded in the run record): --team / METAFLOW_TEAM, else the flow's. */
+  teamOf(graph: FlowGraph): string | undefined {
+    return this.settings.team ?? graph.flow.team;
+  }
+
   /** Each step's queue, looked up once per queue (DescribeJobQueues + DescribeComputeEnvironments). */
   async lookUp(graph: FlowGraph): Promise<void> {
     const wanted = new Set<string>();
