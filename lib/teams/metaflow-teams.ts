@@ -195,9 +195,10 @@ export class MetaflowTeams extends Construct {
       retention: props.jobLogRetention ?? logs.RetentionDays.THREE_MONTHS,
       removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
     });
-    // Fargate tasks write their logs with the execution role; EC2 hosts with the instance role
-    // (AmazonEC2ContainerServiceforEC2Role already allows logs writes).
+    // Fargate tasks write their logs with the execution role; EC2 hosts with the instance role,
+    // whose scoped policy (lib/compute/batch-roles.ts) names only Batch's default group.
     if (props.compute.fargateExecutionRole) this.grantWriteLogs(props.compute.fargateExecutionRole);
+    this.grantWriteLogs(props.compute.instanceRole);
 
     const compute = props.compute;
     const shared = [compute.spotEnvironment, compute.onDemandEnvironment].filter((e): e is batch.ManagedEc2EcsComputeEnvironment => e !== undefined);
@@ -247,6 +248,14 @@ export class MetaflowTeams extends Construct {
       stepFunctions: props.stepFunctions,
       jobLogGroupName: this.jobLogGroupName,
     });
+    // The stack's FIFO queues too: `configure --team` keeps them in the team's profile for
+    // Metaflow's own @batch (which sends no share identifier, so a fair-share queue refuses its
+    // jobs) and for GPU and Fargate steps (team queues hold only the CPU environments).
+    const fifoQueues = [props.compute.defaultQueue, props.compute.gpuQueue, props.compute.fargateQueue]
+      .filter((q): q is batch.IJobQueue => q !== undefined);
+    access.managedPolicy.addStatements(new iam.PolicyStatement({
+      actions: ['batch:SubmitJob'], resources: [...new Set(fifoQueues.map((q) => q.jobQueueArn))],
+    }));
     return { name: team.name, weightFactor: weightFactorOf(this, team), jobQueue, jobRole, computeEnvironment, datastore, access };
   }
 

@@ -160,6 +160,11 @@ export class BatchComputeLayer implements ComputeLayer {
     return `AWS Batch, queue${queues.size > 1 ? 's' : ''} ${[...queues].join(', ')}`;
   }
 
+  /** The run's team (recorded in the run record): --team / METAFLOW_TEAM, else the flow's. */
+  teamOf(graph: FlowGraph): string | undefined {
+    return this.settings.team ?? graph.flow.team;
+  }
+
   /** Each step's queue, looked up once per queue (DescribeJobQueues + DescribeComputeEnvironments). */
   async lookUp(graph: FlowGraph): Promise<void> {
     const wanted = new Set<string>();
@@ -381,6 +386,7 @@ export class BatchComputeLayer implements ComputeLayer {
       executionRoleArn: this.settings.executionRoleArn,
       assignPublicIp: this.settings.assignPublicIp,
       options,
+      logGroup: this.settings.jobLogGroup,
     };
     const definition = taskJobDefinition(input, t.command);
     return {
@@ -465,7 +471,7 @@ export class BatchComputeLayer implements ComputeLayer {
     const result = this.attemptResult(ref, outcome, externalId);
     if (outcome.status === 'FAILED' && outcome.logStreamName && this.logMode === 'failed') {
       try {
-        for (const line of await this.tailer.lastLines({ stream: outcome.logStreamName }, this.options.failureLogLines ?? 20)) this.listener!.log(ref, 'stderr', line);
+        for (const line of await this.tailer.lastLines({ group: this.settings.jobLogGroup, stream: outcome.logStreamName }, this.options.failureLogLines ?? 20)) this.listener!.log(ref, 'stderr', line);
       } catch (err) {
         this.notice(`[${attemptName(ref)}] could not read the end of its log ${outcome.logStreamName}: ${(err as Error).message}`);
       }
@@ -492,7 +498,7 @@ export class BatchComputeLayer implements ComputeLayer {
   // ---- logs --------------------------------------------------------------------------------------
 
   private follow(key: string, stream: string): void {
-    this.tailer.follow(key, { stream });
+    this.tailer.follow(key, { group: this.settings.jobLogGroup, stream });
     this.tailing ??= this.tailLoop().finally(() => (this.tailing = undefined));
   }
 

@@ -43,7 +43,12 @@ export interface BatchSettings {
    * definitions must set `networkConfiguration.assignPublicIp` ENABLED to pull images. @default false
    */
   readonly assignPublicIp?: boolean;
+  /** BATCH_JOB_LOG_GROUP: the log group job definitions name. @default Batch's /aws/batch/job */
+  readonly jobLogGroup?: string;
 }
+
+/** A CloudWatch Logs group name (CreateLogGroup: 1–512 of letters, digits, `_ - . / #`). */
+const LOG_GROUP_NAME = /^[\w\-./#]{1,512}$/;
 
 const S3_URL = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/;
 
@@ -56,7 +61,11 @@ export function parseS3Url(what: string, url: string): { bucket: string; prefix:
 }
 
 export function batchSettings(config: MetaflowConfig, flags: BatchSettingFlags = {}): BatchSettings {
-  const queue = requireConfigValue(config, 'BATCH_JOB_QUEUE', '--queue', flags.queue);
+  const team = checkTeam(flags.team ? '--team' : 'METAFLOW_TEAM', flags.team || config.profile.TEAM);
+  // A team profile (`configure --team`) names the team's fair-share queue apart from the FIFO
+  // BATCH_JOB_QUEUE Metaflow's own @batch uses; runs of that team go to it.
+  const teamQueue = team !== undefined && team === config.profile.TEAM ? config.profile.BATCH_TEAM_JOB_QUEUE : undefined;
+  const queue = requireConfigValue(config, 'BATCH_JOB_QUEUE', '--queue', flags.queue || teamQueue);
   const root = requireConfigValue(config, 'DATASTORE_SYSROOT_S3', '--datastore-root', flags.datastoreRoot);
   return {
     queue,
@@ -65,9 +74,18 @@ export function batchSettings(config: MetaflowConfig, flags: BatchSettingFlags =
     executionRoleArn: flags.executionRole || config.profile.ECS_FARGATE_EXECUTION_ROLE,
     datastoreRoot: parseS3Url('DATASTORE_SYSROOT_S3', root),
     region: flags.region || undefined,
-    team: checkTeam(flags.team ? '--team' : 'METAFLOW_TEAM', flags.team || config.profile.TEAM),
+    team,
     assignPublicIp: config.profile.BATCH_ASSIGN_PUBLIC_IP === 'true',
+    jobLogGroup: checkLogGroup(config.profile.BATCH_JOB_LOG_GROUP),
   };
+}
+
+function checkLogGroup(group: string | undefined): string | undefined {
+  if (group === undefined || group === '') return undefined;
+  if (!LOG_GROUP_NAME.test(group)) {
+    throw new UserInputError(`METAFLOW_BATCH_JOB_LOG_GROUP must be a CloudWatch Logs group name (1-512 letters, digits, _ - . / #), got ${JSON.stringify(group)}`);
+  }
+  return group;
 }
 
 function checkTeam(what: string, team: string | undefined): string | undefined {

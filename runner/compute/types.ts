@@ -151,6 +151,8 @@ export interface ComputeLayer {
    * Layers without such lookups leave it out.
    */
   lookUp?(graph: FlowGraph): Promise<void>;
+  /** The team the run's jobs belong to, when the layer decides it (Batch: --team / METAFLOW_TEAM, else the flow's). */
+  teamOf?(graph: FlowGraph): string | undefined;
   /** The flow's problems for this layer, one line each, before anything runs; empty when it can run. */
   check(graph: FlowGraph): string[];
   /** Lines to print when the run is over (Batch: API calls per operation). */

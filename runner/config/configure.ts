@@ -4,7 +4,8 @@
  */
 import { join } from 'node:path';
 import { METAFLOW_STACK_OUTPUTS, metaflowOutputId, MetaflowProfile } from '../../core/metaflow-config-keys';
-import { CommandFailedError } from '../errors';
+import { CommandFailedError, UserInputError } from '../errors';
+import { teamNameProblem } from '../../core/teams';
 import { configFileName, metaflowHome, renderConfigFile, renderMaskedConfigFile, writeConfigFile, writtenKeyNames } from './config-file';
 import { profileFromOutputs } from './profile';
 import { ConfigureAwsClients, describeDeployedStack, readSecretString } from './stack-outputs';
@@ -17,6 +18,11 @@ export interface ConfigureOptions {
   readonly profile?: string;
   /** Replace an existing file (keeping a backup). */
   readonly force: boolean;
+  /**
+   * Write the profile of this team (from the stack's `MetaflowTeamsJson`): its job role, its
+   * datastore roots, its fair-share queue as BATCH_TEAM_JOB_QUEUE, TEAM, and the job log group.
+   */
+  readonly team?: string;
   /** Print the JSON (API key masked) instead of writing. */
   readonly print: boolean;
   /** Where METAFLOW_HOME and HOME are read from. */
@@ -42,6 +48,10 @@ export interface ConfigureResult {
 export async function configureMetaflow(options: ConfigureOptions, clients: ConfigureAwsClients): Promise<ConfigureResult> {
   // Validate the local side first: a bad --profile should not wait for AWS.
   const path = join(metaflowHome(options.env), configFileName(options.profile));
+  if (options.team !== undefined) {
+    const problem = teamNameProblem('--team', options.team);
+    if (problem) throw new UserInputError(problem);
+  }
 
   const stack = await describeDeployedStack(clients.cloudFormation, options.stackName);
   const warnings: string[] = stack.statusWarning ? [stack.statusWarning] : [];
@@ -55,6 +65,7 @@ export async function configureMetaflow(options: ConfigureOptions, clients: Conf
   }
 
   const profile: MetaflowProfile = { ...published };
+  if (options.team !== undefined) Object.assign(profile, teamProfile(stack.name, stack.outputs, options.team));
   if (apiKeySecretArn) {
     profile.SERVICE_AUTH_KEY = await readSecretString(clients.secretsManager, apiKeySecretArn);
   } else if (profile.SERVICE_URL) {
@@ -70,4 +81,52 @@ export async function configureMetaflow(options: ConfigureOptions, clients: Conf
   }
   const { backupPath } = writeConfigFile(path, renderConfigFile(profile), { force: options.force, now: options.now });
   return { profile, path, written: true, backupPath, keys, warnings };
+}
+
+/** A team's entry in the stack output `MetaflowTeamsJson`. */
+interface TeamOutput {
+  readonly jobQueue: string;
+  readonly jobRole: string;
+  readonly datastoreRoot: string;
+  readonly datatoolsRoot: string;
+}
+
+/**
+ * The keys a team's profile replaces or adds. BATCH_JOB_QUEUE stays the stack's FIFO queue:
+ * Metaflow's own `@batch` sends no share identifier and AWS Batch refuses such a job on a queue
+ * with a scheduling policy (AWS Batch API reference, SubmitJob: shareIdentifier; nextflow#3088),
+ * so Python Metaflow users of the profile keep working, on the FIFO queue, with the team's role and
+ * folder. The metaflow-cdk runner sends the share, so it takes the team's queue from
+ * BATCH_TEAM_JOB_QUEUE.
+ */
+export function teamProfile(stackName: string, outputs: Readonly<Record<string, string>>, team: string): MetaflowProfile {
+  const json = outputs[METAFLOW_STACK_OUTPUTS.TEAMS_JSON];
+  if (json === undefined || json === '') {
+    throw new UserInputError(`--team ${team}: stack "${stackName}" has no teams (no ${METAFLOW_STACK_OUTPUTS.TEAMS_JSON} output; deploy it with -c teams=<name>:<weight>,...)`);
+  }
+  let teams: Record<string, Partial<TeamOutput>>;
+  try {
+    teams = JSON.parse(json) as Record<string, Partial<TeamOutput>>;
+    if (typeof teams !== 'object' || teams === null || Array.isArray(teams)) throw new Error('not a JSON object');
+  } catch (err) {
+    throw new CommandFailedError(`stack "${stackName}" output ${METAFLOW_STACK_OUTPUTS.TEAMS_JSON} is not a JSON object of teams: ${(err as Error).message}`);
+  }
+  const entry = Object.prototype.hasOwnProperty.call(teams, team) ? teams[team] : undefined;
+  if (entry === undefined) {
+    throw new UserInputError(`--team ${team}: stack "${stackName}" has no team "${team}"; its teams: ${Object.keys(teams).join(', ')}`);
+  }
+  const fields: (keyof TeamOutput)[] = ['jobQueue', 'jobRole', 'datastoreRoot', 'datatoolsRoot'];
+  const missing = fields.filter((field) => typeof entry[field] !== 'string' || entry[field] === '');
+  if (missing.length > 0) {
+    throw new CommandFailedError(`stack "${stackName}" output ${METAFLOW_STACK_OUTPUTS.TEAMS_JSON}: team "${team}" lacks ${missing.join(', ')}`);
+  }
+  const logGroup = outputs[METAFLOW_STACK_OUTPUTS.JOB_LOG_GROUP_NAME];
+  return {
+    DATASTORE_SYSROOT_S3: entry.datastoreRoot,
+    DATATOOLS_S3ROOT: entry.datatoolsRoot,
+    ECS_S3_ACCESS_IAM_ROLE: entry.jobRole,
+    BATCH_TEAM_JOB_QUEUE: entry.jobQueue,
+    TEAM: team,
+    ...(logGroup ? { BATCH_JOB_LOG_GROUP: logGroup } : {}),
+  };
 }

@@ -130,6 +130,13 @@ export interface RunSummary {
   /** The name of the compute layer the run ran on (`local`, `batch`). */
   readonly compute: string;
   /**
+   * The team the run's jobs were attributed to (`--team`, METAFLOW_TEAM, else the flow's `team`;
+   * `runs --team` filters on it, `resume` keeps it).
+   *
+   * @default - none: the run had no team
+   */
+  readonly team?: string;
+  /**
    * The run this one resumed, reusing its succeeded tasks.
    *
    * @default - none: not a resume

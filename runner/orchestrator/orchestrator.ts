@@ -224,6 +224,7 @@ class Orchestrator implements AttemptListener {
         parameters: options.parameters,
         withRetry: !!options.withRetry,
         compute: this.layer.name,
+        ...teamField(this.layer.teamOf?.(this.graph) ?? flow.team),
         originRunId: origin?.runId,
         owner: { pid: process.pid, host: os.hostname(), heartbeatAt: new Date(now).toISOString() },
         taskCount: 0,
@@ -672,4 +673,9 @@ class Orchestrator implements AttemptListener {
       this.launch(join, [outer], slot.arrived as TaskState[]);
     }
   }
+}
+
+/** The run record's `team`, left out when there is none (records without teams stay as they were). */
+function teamField(team: string | undefined): { team?: string } {
+  return team ? { team } : {};
 }

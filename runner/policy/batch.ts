@@ -89,6 +89,12 @@ export interface BatchJobDefinitionInput {
    * @default false
    */
   readonly assignPublicIp?: boolean;
+  /**
+   * CloudWatch Logs group of the job's container (`logConfiguration` with the `awslogs` driver;
+   * Batch's default, when unset, is `/aws/batch/job` — AWS Batch User Guide, "Use the awslogs log
+   * driver": `awslogs-group` optional, `awslogs-stream-prefix` optional). @default /aws/batch/job
+   */
+  readonly logGroup?: string;
 }
 
 /** Tag keys the runner sets; user tags must not use the prefix. */
@@ -319,6 +325,7 @@ export function batchJobDefinition(input: BatchJobDefinitionInput): RegisterJobD
     linuxParameters,
     ephemeralStorage: fargate && resources.ephemeralStorage !== undefined ? { sizeInGiB: resources.ephemeralStorage } : undefined,
     networkConfiguration: fargate && (options.assignPublicIp ?? input.assignPublicIp) ? { assignPublicIp: 'ENABLED' as const } : undefined,
+    logConfiguration: input.logGroup ? { logDriver: 'awslogs' as const, options: { 'awslogs-group': input.logGroup } } : undefined,
   });
   const content = omitEmpty({
     type: 'container' as const,

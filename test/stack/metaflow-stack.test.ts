@@ -69,7 +69,7 @@ describe('MetaflowStack outputs form a Metaflow configuration', () => {
   test('configure reads back every key the stack outputs, and the API key secret', () => {
     const fakeValues = Object.fromEntries(Object.keys(outputs).map((id) => [id, `value-of-${id}`]));
     const read = profileFromOutputs(fakeValues);
-    expect(Object.keys(read.profile).sort()).toEqual(ALL_METAFLOW_CONFIG_KEYS.filter((k) => !['SERVICE_AUTH_KEY', 'ECS_FARGATE_EXECUTION_ROLE', 'BATCH_CONTAINER_REGISTRY', 'BATCH_CONTAINER_IMAGE', 'UI_URL', 'BATCH_ASSIGN_PUBLIC_IP'].includes(k)).sort());
+    expect(Object.keys(read.profile).sort()).toEqual(ALL_METAFLOW_CONFIG_KEYS.filter((k) => !['SERVICE_AUTH_KEY', 'ECS_FARGATE_EXECUTION_ROLE', 'BATCH_CONTAINER_REGISTRY', 'BATCH_CONTAINER_IMAGE', 'UI_URL', 'BATCH_ASSIGN_PUBLIC_IP', 'BATCH_TEAM_JOB_QUEUE', 'BATCH_JOB_LOG_GROUP', 'TEAM'].includes(k)).sort());
     expect(read.missingRequired).toEqual([]);
     expect(read.apiKeySecretArn).toBe(`value-of-${METAFLOW_STACK_OUTPUTS.API_KEY_SECRET_ARN}`);
   });

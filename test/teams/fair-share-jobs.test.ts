@@ -119,6 +119,17 @@ describe('check before anything is submitted', () => {
     expect(validateFlow(defineFlow({ name: 'F', image: 'i', team: 'a b', steps: [{ name: 'start', command: ['true'] }] })).ok).toBe(false);
   });
 
+  it('a team profile (configure --team): runs of its team go to BATCH_TEAM_JOB_QUEUE, other runs to the FIFO BATCH_JOB_QUEUE', () => {
+    const profile = { BATCH_JOB_QUEUE: 'fifo', BATCH_TEAM_JOB_QUEUE: 'ml-fair', DATASTORE_SYSROOT_S3: 's3://bucket/metaflow/.teams/ml', TEAM: 'ml' };
+    const config = { profile } as never;
+    expect(batchSettings(config).queue).toBe('ml-fair');
+    expect(batchSettings(config, { team: 'ml' }).queue).toBe('ml-fair');
+    // Another team's run does not take ml's queue; --queue wins over both.
+    expect(batchSettings(config, { team: 'research' }).queue).toBe('fifo');
+    expect(batchSettings(config, { queue: 'mine' }).queue).toBe('mine');
+    expect(batchSettings({ profile: { ...profile, TEAM: undefined } } as never).queue).toBe('fifo');
+  });
+
   it('a schedulingPriority outside 0–9999 is one line naming the step', async () => {
     const layer = layerOf(settings({ team: 'ml' }));
     const graph = graphOf({ steps: [{ name: 'start', command: ['true'], next: 'end', batch: { schedulingPriority: 10000 } }, { name: 'end', command: ['true'] }] });
@@ -145,6 +156,24 @@ describe('job templates', () => {
     expect(t.queue).toBe(TEAM_QUEUE);
     expect(t.share).toEqual({ identifier: 'ml', priority: 50 });
     expect(t.owner).toEqual({ team: 'ml', user: 'alice' });
+  });
+
+  it('with BATCH_JOB_LOG_GROUP: the registered job definition sends the container log to that group', async () => {
+    const config = { profile: { BATCH_JOB_QUEUE: 'teams', DATASTORE_SYSROOT_S3: 's3://bucket/metaflow/.teams/ml', TEAM: 'ml', BATCH_JOB_LOG_GROUP: '/metaflow/Metaflow/jobs' } } as never;
+    const t = await templateOf(batchSettings(config), 'start');
+    const registered = mock.commandCalls(RegisterJobDefinitionCommand).map((c) => c.args[0].input);
+    expect(registered).toHaveLength(1);
+    expect(registered[0].containerProperties!.logConfiguration).toEqual({ logDriver: 'awslogs', options: { 'awslogs-group': '/metaflow/Metaflow/jobs' } });
+    expect(t.definition.containerProperties!.logConfiguration).toEqual(registered[0].containerProperties!.logConfiguration);
+    // Without the key, no log configuration: Batch's default group /aws/batch/job.
+    mock.resetHistory();
+    await templateOf(settings({ team: 'ml' }), 'start');
+    expect(mock.commandCalls(RegisterJobDefinitionCommand)[0].args[0].input.containerProperties!.logConfiguration).toBeUndefined();
+  });
+
+  it('a BATCH_JOB_LOG_GROUP that is no log group name is one line naming the key and the value', () => {
+    const config = { profile: { BATCH_JOB_QUEUE: 'teams', DATASTORE_SYSROOT_S3: 's3://bucket/m', BATCH_JOB_LOG_GROUP: 'a group' } } as never;
+    expect(() => batchSettings(config)).toThrow(/^METAFLOW_BATCH_JOB_LOG_GROUP must be a CloudWatch Logs group name .*got "a group"$/);
   });
 
   it('on a FIFO queue of the same run: no share (Batch refuses one there), still the team tag', async () => {

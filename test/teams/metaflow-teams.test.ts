@@ -117,9 +117,13 @@ describe('teams stack', () => {
     expect(JSON.stringify(passRole.Resource)).toContain(roleOfTeam('ml'));
     expect(JSON.stringify(passRole.Resource)).not.toContain('ComputeRolesJobRole');
     expect(JSON.stringify(passRole.Resource)).not.toContain(roleOfTeam('research'));
-    const submit = statements.find((s) => [s.Action].flat().includes('batch:SubmitJob'))!;
-    expect(JSON.stringify(submit.Resource)).toContain('TeamsSharedQueue');
-    expect(JSON.stringify(submit.Resource)).not.toContain('ComputeDefaultQueue');
+    const submit = JSON.stringify(statements.filter((s) => [s.Action].flat().includes('batch:SubmitJob')).map((s) => s.Resource));
+    expect(submit).toContain('TeamsSharedQueue');
+    // The FIFO queues of the team profile's BATCH_JOB_QUEUE (Metaflow's own @batch) and GPU steps.
+    expect(submit).toContain('ComputeDefaultQueue');
+    expect(submit).toContain('ComputeGpuQueue');
+    // Never another team's own queue.
+    expect(submit).not.toContain('TeamsTeamvisionQueue');
     expect(allowedObjects(statements).every((p) => p.includes('/.teams/ml/'))).toBe(true);
   });
 
@@ -130,6 +134,15 @@ describe('teams stack', () => {
     expect(groups[0][1].Properties.LogGroupName).toBe('/metaflow/Metaflow/jobs');
     template.hasOutput('MetaflowJobLogGroupName', {});
     template.hasOutput('MetaflowTeamsJson', {});
+  });
+
+  it('EC2 hosts (instance role: awslogs writes with it) and Fargate tasks (execution role) may write into that group', () => {
+    const roleIds = Object.keys(resources).filter((id) => resources[id].Type === 'AWS::IAM::Role' && /^Compute.*(InstanceRole|ExecutionRole)/.test(id));
+    expect(roleIds.some((id) => id.includes('InstanceRole'))).toBe(true);
+    for (const id of roleIds) {
+      const writes = statementsOfRole(id).filter((st) => st.Effect === 'Allow' && [st.Action].flat().includes('logs:PutLogEvents')).map((st) => arnText(st.Resource));
+      expect({ id, writesTeamGroup: writes.some((r) => r.includes('/metaflow/Metaflow/jobs:log-stream:*')) }).toEqual({ id, writesTeamGroup: true });
+    }
   });
 });
 

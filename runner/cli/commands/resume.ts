@@ -15,9 +15,10 @@ export const registerResume: CommandRegistrar = (program, context) => {
     .argument('<run-id>', 'the run to resume')
     .option('--max-workers <n>', 'how many tasks run at once (default: the number of cores)')
     .option('--poll-interval <seconds>', 'Batch runs: the shortest time between two looks at a job (default 5)')
+    .option('--team <name>', "Batch runs: the team of the new run's jobs (default: <run-id>'s team)")
     .option('--origin-code', "Batch runs: give the tasks <run-id>'s code package instead of packing the flow's folder as it is now")
     .option('--json', 'print the run record as JSON on stdout (progress goes to stderr)');
-  addDatastoreOptions(cmd).action(async (runId: string, flags: DatastoreFlags & { maxWorkers?: string; json?: boolean; pollInterval?: string; originCode?: boolean }) => {
+  addDatastoreOptions(cmd).action(async (runId: string, flags: DatastoreFlags & { maxWorkers?: string; json?: boolean; pollInterval?: string; originCode?: boolean; team?: string }) => {
     const maxWorkers = parseMaxWorkers(flags.maxWorkers);
     const datastore = await openDatastore(flags, context, { write: true });
     const origin = await findRun(datastore, runId);
@@ -29,7 +30,9 @@ export const registerResume: CommandRegistrar = (program, context) => {
     if (graph.flow.name !== origin.flow) {
       throw new UserInputError(`run ${runId} is of flow "${origin.flow}" but ${origin.flowFile} now defines "${graph.flow.name}"`);
     }
-    const newLayer = layerMaker({ compute: origin.compute, pollInterval: flags.pollInterval }, maxWorkers, context);
+    // A Batch run keeps its origin's team unless --team names another (a local run takes only the flow's).
+    const team = flags.team ?? (origin.compute === 'batch' ? origin.team : undefined);
+    const newLayer = layerMaker({ compute: origin.compute, pollInterval: flags.pollInterval, team }, maxWorkers, context);
     const cwd = localPackageRoot(graph.flow, file);
     // The flow file is read as it is now, so by default is its folder: unchanged code packs to the same package (same sha1, no upload).
     let codePackage: CodePackageRef | undefined;

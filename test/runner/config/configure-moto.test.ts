@@ -25,6 +25,24 @@ const PUBLISHED: Partial<Record<MetaflowConfigKey, string>> = {
   SFN_DYNAMO_DB_TABLE: 'metaflow-sfn-table',
 };
 
+/** The `MetaflowTeamsJson` output of a stack deployed with `-c teams=ml:3,research`. */
+const TEAMS = {
+  ml: {
+    jobQueue: 'arn:aws:batch:us-east-1:123456789012:job-queue/teams-shared',
+    jobRole: 'arn:aws:iam::123456789012:role/metaflow-team-ml',
+    datastoreRoot: 's3://metaflow-bucket/metaflow/.teams/ml',
+    datatoolsRoot: 's3://metaflow-bucket/data/.teams/ml',
+    accessPolicy: 'arn:aws:iam::123456789012:policy/metaflow-team-ml',
+  },
+  research: {
+    jobQueue: 'arn:aws:batch:us-east-1:123456789012:job-queue/teams-shared',
+    jobRole: 'arn:aws:iam::123456789012:role/metaflow-team-research',
+    datastoreRoot: 's3://metaflow-bucket/metaflow/.teams/research',
+    datatoolsRoot: 's3://metaflow-bucket/data/.teams/research',
+    accessPolicy: 'arn:aws:iam::123456789012:policy/metaflow-team-research',
+  },
+};
+
 /**
  * A stack in moto with the given outputs: one no-op resource (moto creates
  * AWS::CloudFormation::WaitConditionHandle) plus the outputs, values as literals.
@@ -66,6 +84,13 @@ describeWithTool(
         ...keyOutputs(PUBLISHED),
         [METAFLOW_STACK_OUTPUTS.API_KEY_SECRET_ARN]: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:deleted-AbCdEf',
       });
+      await createStack('Teams', {
+        ...keyOutputs(PUBLISHED),
+        [METAFLOW_STACK_OUTPUTS.API_KEY_SECRET_ARN]: secretArn,
+        [METAFLOW_STACK_OUTPUTS.TEAMS_JSON]: JSON.stringify(TEAMS),
+        [METAFLOW_STACK_OUTPUTS.JOB_LOG_GROUP_NAME]: '/metaflow/Teams/jobs',
+      });
+      await createStack('BadTeams', { ...keyOutputs(PUBLISHED), [METAFLOW_STACK_OUTPUTS.TEAMS_JSON]: '["ml"]' });
       // A change set that was never executed leaves the stack in REVIEW_IN_PROGRESS.
       await cfn.send(
         new CreateChangeSetCommand({ StackName: 'Pending', ChangeSetName: 'never-run', ChangeSetType: 'CREATE', TemplateBody: template(keyOutputs(PUBLISHED)) }),
@@ -133,6 +158,41 @@ describeWithTool(
         METAFLOW_BATCH_JOB_QUEUE: 'queue-arn',
       });
       expect(existsSync(join(home(), 'config.json'))).toBe(false);
+    });
+
+    test('--team writes the team profile: its role and folders, its fair-share queue apart from the FIFO BATCH_JOB_QUEUE, TEAM and the job log group', () => {
+      const res = configure(['--stack-name', 'Teams', '--team', 'ml', '--profile', 'ml']);
+      expect(res.stderr).toBe('');
+      expect(res.code).toBe(0);
+      expect(JSON.parse(readFileSync(join(home(), 'config_ml.json'), 'utf8'))).toEqual({
+        METAFLOW_DEFAULT_DATASTORE: 's3',
+        METAFLOW_DEFAULT_METADATA: 'service',
+        METAFLOW_DATASTORE_SYSROOT_S3: 's3://metaflow-bucket/metaflow/.teams/ml',
+        METAFLOW_DATATOOLS_S3ROOT: 's3://metaflow-bucket/data/.teams/ml',
+        METAFLOW_SERVICE_URL: 'https://abc123.execute-api.us-east-1.amazonaws.com/api/',
+        METAFLOW_SERVICE_INTERNAL_URL: 'http://metaflow-nlb.elb.us-east-1.amazonaws.com/',
+        METAFLOW_SERVICE_AUTH_KEY: API_KEY,
+        // Metaflow's own @batch sends no share identifier: it keeps the stack's FIFO queue.
+        METAFLOW_BATCH_JOB_QUEUE: 'arn:aws:batch:us-east-1:123456789012:job-queue/metaflow-default',
+        METAFLOW_ECS_S3_ACCESS_IAM_ROLE: 'arn:aws:iam::123456789012:role/metaflow-team-ml',
+        METAFLOW_SFN_IAM_ROLE: 'arn:aws:iam::123456789012:role/metaflow-sfn',
+        METAFLOW_SFN_DYNAMO_DB_TABLE: 'metaflow-sfn-table',
+        METAFLOW_BATCH_TEAM_JOB_QUEUE: 'arn:aws:batch:us-east-1:123456789012:job-queue/teams-shared',
+        METAFLOW_BATCH_JOB_LOG_GROUP: '/metaflow/Teams/jobs',
+        METAFLOW_TEAM: 'ml',
+      });
+    });
+
+    test.each<[string, number, string, string[]]>([
+      ['an unknown team', 2, 'metaflow-cdk: --team vision: stack "Teams" has no team "vision"; its teams: ml, research\n', ['--stack-name', 'Teams', '--team', 'vision']],
+      ['a stack without teams', 2, 'metaflow-cdk: --team ml: stack "Metaflow" has no teams (no MetaflowTeamsJson output; deploy it with -c teams=<name>:<weight>,...)\n', ['--team', 'ml']],
+      ['a bad team name', 2, 'metaflow-cdk: --team: expected a team name (lowercase letters and digits, starting with a letter, at most 32), got "ML"\n', ['--stack-name', 'Teams', '--team', 'ML']],
+      ['a malformed teams output', 1, 'metaflow-cdk: stack "BadTeams" output MetaflowTeamsJson is not a JSON object of teams: not a JSON object\n', ['--stack-name', 'BadTeams', '--team', 'ml']],
+    ])('--team, %s: exit %i, one line, nothing written', (_name, code, stderr, args) => {
+      const res = configure(args);
+      expect(res.stderr).toBe(stderr);
+      expect(res.code).toBe(code);
+      expect(existsSync(home())).toBe(false);
     });
 
     test('AWS_DEFAULT_REGION is honoured as the AWS CLI honours it', () => {
