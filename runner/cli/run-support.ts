@@ -140,6 +140,8 @@ export interface ExecuteOptions {
   readonly datastore: Datastore;
   readonly json: boolean;
   readonly origin?: RunRecord;
+  /** The datastore flags `show`/`resume` need to find this run (followUpDatastoreFlags). */
+  readonly datastoreFlags?: string;
 }
 
 /**
@@ -208,15 +210,16 @@ export async function executeRun(options: ExecuteOptions, context: CommandContex
     for (const signal of STOP_SIGNALS) process.off(signal, onSignal);
     reporter.close();
   }
-  return reportRunEnd(record, layer.summary?.() ?? [], context, options.json);
+  return reportRunEnd(record, layer.summary?.() ?? [], context, options.json, options.datastoreFlags);
 }
 
 /**
  * What a command prints when a run has ended (`run`, `resume`, `watch`): the status line (stdout,
  * or stderr with `--json`, which puts the record on stdout), the layer's lines (API calls), and
- * where to look next when it did not succeed. Returns the exit code for the run's status.
+ * where to look next when it did not succeed, with the datastore flags that find the run
+ * (`datastoreFlags`, from followUpDatastoreFlags). Returns the exit code for the run's status.
  */
-export function reportRunEnd(record: RunRecord, layerLines: readonly string[], context: CommandContext, json: boolean): number {
+export function reportRunEnd(record: RunRecord, layerLines: readonly string[], context: CommandContext, json: boolean, datastoreFlags = ''): number {
   const summary = `${record.flow} run ${record.runId} ${record.status} in ${formatDuration(record.durationMs)}${record.error ? `: ${record.error}` : ''}`;
   if (json) {
     context.stdout.write(JSON.stringify(record, null, 2) + '\n');
@@ -224,7 +227,7 @@ export function reportRunEnd(record: RunRecord, layerLines: readonly string[], c
   } else context.stdout.write(`${summary}\n`);
   for (const line of layerLines) context.stderr.write(`metaflow-cdk: ${line}\n`);
   if (record.status !== 'succeeded') {
-    context.stderr.write(`metaflow-cdk: see \`metaflow-cdk show ${record.runId}\`; \`metaflow-cdk resume ${record.runId}\` reruns what did not succeed\n`);
+    context.stderr.write(`metaflow-cdk: see \`metaflow-cdk show ${record.runId}${datastoreFlags}\`; \`metaflow-cdk resume ${record.runId}${datastoreFlags}\` reruns what did not succeed\n`);
   }
   return EXIT_FOR[record.status];
 }

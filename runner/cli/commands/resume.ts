@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import type { CommandRegistrar } from './index';
 import { executeRun, makeLayer, parseMaxWorkers, prepareFlow } from '../run-support';
-import { addDatastoreOptions, DatastoreFlags, openDatastore } from '../datastore-options';
+import { addDatastoreOptions, checkDatastoreForCompute, DatastoreFlags, datastoreKind, followUpDatastoreFlags, openDatastore } from '../datastore-options';
 import { findRun } from '../run-lookup';
 import { UserInputError } from '../../errors';
 import { checkRunner } from '../../orchestrator/liveness';
@@ -22,12 +22,13 @@ export const registerResume: CommandRegistrar = (program, context) => {
       throw new UserInputError(`run ${runId} is still running (pid ${origin.owner?.pid} on ${origin.owner?.host}); resume it once it has ended`);
     }
     if (!origin.flowFile) throw new UserInputError(`run ${runId} has no flow file recorded; it cannot be resumed`);
+    checkDatastoreForCompute(origin.compute, datastoreKind(flags), context.env);
     const { graph, file } = prepareFlow(origin.flowFile);
     if (graph.flow.name !== origin.flow) {
       throw new UserInputError(`run ${runId} is of flow "${origin.flow}" but ${origin.flowFile} now defines "${graph.flow.name}"`);
     }
     const code = await executeRun(
-      { graph, flowFile: file, parameters: origin.parameters, withRetry: origin.withRetry, layer: makeLayer({ compute: origin.compute, pollInterval: flags.pollInterval }, maxWorkers, context), datastore, json: !!flags.json, origin },
+      { graph, flowFile: file, parameters: origin.parameters, withRetry: origin.withRetry, layer: makeLayer({ compute: origin.compute, pollInterval: flags.pollInterval }, maxWorkers, context), datastore, json: !!flags.json, origin, datastoreFlags: followUpDatastoreFlags(flags, datastoreKind(flags)) },
       context,
     );
     context.setExitCode(code);

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import type { CommandRegistrar } from './index';
 import { collect, executeRun, InputProblems, makeLayer, parametersOrThrow, parseMaxWorkers, parseWith, prepareFlow } from '../run-support';
-import { addDatastoreOptions, DatastoreFlags, datastoreKind, openDatastore } from '../datastore-options';
+import { addDatastoreOptions, checkDatastoreForCompute, DatastoreFlags, datastoreKind, followUpDatastoreFlags, openDatastore } from '../datastore-options';
 
 interface RunFlags extends DatastoreFlags {
   param?: string[];
@@ -38,19 +38,20 @@ export const registerRun: CommandRegistrar = (program, context) => {
     .option('--logs <which>', 'Batch: task logs from CloudWatch: all, failed (last lines of failed tasks) or none (default: all)')
     .option('--json', 'print the run record as JSON on stdout (progress goes to stderr)')
     .addHelpText('after', '\nExit codes: 0 the flow succeeded, 1 it failed, 2 bad input (nothing ran), 130 interrupted.');
-  addDatastoreOptions(cmd).action(async (file: string, flags: RunFlags) => {
+  addDatastoreOptions(cmd, 'local; s3 with --compute batch').action(async (file: string, flags: RunFlags) => {
     const problems = new InputProblems();
     const withRetry = problems.check(() => parseWith(flags.with ?? []));
     const maxWorkers = problems.check(() => parseMaxWorkers(flags.maxWorkers));
     const layer = problems.check(() => makeLayer(flags, maxWorkers, context));
-    problems.check(() => datastoreKind(flags, flags.compute));
+    const kind = problems.check(() => datastoreKind(flags, flags.compute));
+    if (kind) problems.check(() => checkDatastoreForCompute(flags.compute, kind, context.env));
     const prepared = problems.check(() => prepareFlow(file));
     const parameters = prepared && problems.check(() => parametersOrThrow(prepared.graph, flags.param ?? []));
     problems.throwIfAny();
     const { graph, file: flowFile } = prepared!;
     const datastore = await openDatastore(flags, context, { write: true, compute: flags.compute });
     const code = await executeRun(
-      { graph, flowFile, parameters: parameters!, withRetry: !!withRetry, layer: layer!, datastore, json: !!flags.json },
+      { graph, flowFile, parameters: parameters!, withRetry: !!withRetry, layer: layer!, datastore, json: !!flags.json, datastoreFlags: followUpDatastoreFlags(flags, kind!) },
       context,
     );
     context.setExitCode(code);
