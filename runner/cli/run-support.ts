@@ -112,6 +112,11 @@ export class InputProblems {
     }
   }
 
+  /** Record problems found without a throw. */
+  add(problems: readonly string[]): void {
+    this.problems.push(...problems);
+  }
+
   /** Throw one UserInputError listing every problem, each on its own `metaflow-cdk:` line. */
   throwIfAny(): void {
     if (this.problems.length) throw new UserInputError(this.problems.join('\nmetaflow-cdk: '));

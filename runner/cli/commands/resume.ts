@@ -13,7 +13,8 @@ export const registerResume: CommandRegistrar = (program, context) => {
     .argument('<run-id>', 'the run to resume')
     .option('--max-workers <n>', 'how many tasks run at once (default: the number of cores)')
     .option('--poll-interval <seconds>', 'Batch runs: the shortest time between two looks at a job (default 5)')
-    .option('--json', 'print the run record as JSON on stdout (progress goes to stderr)');
+    .option('--json', 'print the run record as JSON on stdout (progress goes to stderr)')
+    .addHelpText('after', "\nParameters: the new run keeps <run-id>'s values (as Metaflow's resume: the reused tasks saw them); `run` starts a run with new ones.");
   addDatastoreOptions(cmd).action(async (runId: string, flags: DatastoreFlags & { maxWorkers?: string; json?: boolean; pollInterval?: string }) => {
     const maxWorkers = parseMaxWorkers(flags.maxWorkers);
     const datastore = await openDatastore(flags, context, { write: true });

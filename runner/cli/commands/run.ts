@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import type { CommandRegistrar } from './index';
 import { collect, executeRun, InputProblems, makeLayer, parametersOrThrow, parseMaxWorkers, parseWith, prepareFlow } from '../run-support';
+import { acceptParameterFlags, flowFileArgument, parameterFlagItems } from '../parameter-flags';
 import { addDatastoreOptions, checkDatastoreForCompute, DatastoreFlags, datastoreKind, followUpDatastoreFlags, openDatastore } from '../datastore-options';
 
 interface RunFlags extends DatastoreFlags {
@@ -24,7 +25,7 @@ export const registerRun: CommandRegistrar = (program, context) => {
   const cmd = new Command('run')
     .description('run a flow (a .ts or .js file whose default export is a flow)')
     .argument('<flow-file>', 'the flow file')
-    .option('--param <name=value>', 'set a flow parameter (repeatable)', collect)
+    .option('--param <name=value>', 'set a flow parameter (repeatable; or --<name> <value> after the flow file)', collect)
     .option('--max-workers <n>', 'how many tasks run at once (default: the number of cores)')
     .option('--with <policy>', 'apply a policy to every step that has none: retry (repeatable)', collect)
     .option('--compute <layer>', 'where tasks run: local or batch (AWS Batch)', 'local')
@@ -38,15 +39,19 @@ export const registerRun: CommandRegistrar = (program, context) => {
     .option('--logs <which>', 'Batch: task logs from CloudWatch: all, failed (last lines of failed tasks) or none (default: all)')
     .option('--json', 'print the run record as JSON on stdout (progress goes to stderr)')
     .addHelpText('after', '\nExit codes: 0 the flow succeeded, 1 it failed, 2 bad input (nothing ran), 130 interrupted.');
-  addDatastoreOptions(cmd, 'local; s3 with --compute batch').action(async (file: string, flags: RunFlags) => {
+  acceptParameterFlags(cmd);
+  addDatastoreOptions(cmd, 'local; s3 with --compute batch').action(async (fileArg: string, tokens: string[], flags: RunFlags) => {
     const problems = new InputProblems();
     const withRetry = problems.check(() => parseWith(flags.with ?? []));
     const maxWorkers = problems.check(() => parseMaxWorkers(flags.maxWorkers));
     const layer = problems.check(() => makeLayer(flags, maxWorkers, context));
     const kind = problems.check(() => datastoreKind(flags, flags.compute));
     if (kind) problems.check(() => checkDatastoreForCompute(flags.compute, kind, context.env));
-    const prepared = problems.check(() => prepareFlow(file));
-    const parameters = prepared && problems.check(() => parametersOrThrow(prepared.graph, flags.param ?? []));
+    const file = problems.check(() => flowFileArgument(fileArg));
+    const prepared = file === undefined ? undefined : problems.check(() => prepareFlow(file));
+    const flagged = prepared && parameterFlagItems(tokens, prepared.graph.flow, cmd);
+    if (flagged) problems.add(flagged.problems);
+    const parameters = prepared && !flagged?.problems.length ? problems.check(() => parametersOrThrow(prepared.graph, [...(flags.param ?? []), ...flagged!.items])) : undefined;
     problems.throwIfAny();
     const { graph, file: flowFile } = prepared!;
     const datastore = await openDatastore(flags, context, { write: true, compute: flags.compute });
