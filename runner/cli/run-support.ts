@@ -147,6 +147,8 @@ export interface ExecuteOptions {
   readonly origin?: RunRecord;
   /** The datastore flags `show`/`resume` need to find this run (followUpDatastoreFlags). */
   readonly datastoreFlags?: string;
+  /** The run's tags (runTags: `user:<name>` and the `--tag`s). */
+  readonly tags?: readonly string[];
 }
 
 /**
@@ -197,6 +199,7 @@ export async function executeRun(options: ExecuteOptions, context: CommandContex
       withRetry: options.withRetry,
       flowFile: options.flowFile,
       origin: options.origin,
+      tags: options.tags,
       signal: abort.signal,
       onEvent: (e) => {
         if (e.type === 'run-started') {

@@ -67,6 +67,12 @@ export interface RunOptions {
    */
   readonly origin?: RunRecord;
   /**
+   * The run's tags (`user:<name>` and the user's own), kept in the run summary.
+   *
+   * @default - none
+   */
+  readonly tags?: readonly string[];
+  /**
    * Hears every event of the run (after the run recorder): the progress view listens here.
    *
    * @default - none: only the run record hears them
@@ -213,6 +219,7 @@ class Orchestrator implements AttemptListener {
         withRetry: !!options.withRetry,
         compute: this.layer.name,
         originRunId: origin?.runId,
+        ...(options.tags?.length ? { tags: [...options.tags] } : {}),
         owner: { pid: process.pid, host: os.hostname(), heartbeatAt: new Date(now).toISOString() },
         taskCount: 0,
         tasks: [],

@@ -1,11 +1,13 @@
 import { Command } from 'commander';
 import type { CommandRegistrar } from './index';
 import { collect, executeRun, InputProblems, makeLayer, parametersOrThrow, parseMaxWorkers, parseWith, prepareFlow } from '../run-support';
+import { runTags } from '../tags';
 import { acceptParameterFlags, flowFileArgument, parameterFlagItems } from '../parameter-flags';
 import { addDatastoreOptions, checkDatastoreForCompute, DatastoreFlags, datastoreKind, followUpDatastoreFlags, openDatastore } from '../datastore-options';
 
 interface RunFlags extends DatastoreFlags {
   param?: string[];
+  tag?: string[];
   maxWorkers?: string;
   with?: string[];
   compute?: string;
@@ -26,6 +28,7 @@ export const registerRun: CommandRegistrar = (program, context) => {
     .description('run a flow (a .ts or .js file whose default export is a flow)')
     .argument('<flow-file>', 'the flow file')
     .option('--param <name=value>', 'set a flow parameter (repeatable; or --<name> <value> after the flow file)', collect)
+    .option('--tag <tag>', 'tag the run (repeatable; every run is also tagged user:<name>, from METAFLOW_USER or the OS user)', collect)
     .option('--max-workers <n>', 'how many tasks run at once (default: the number of cores)')
     .option('--with <policy>', 'apply a policy to every step that has none: retry (repeatable)', collect)
     .option('--compute <layer>', 'where tasks run: local or batch (AWS Batch)', 'local')
@@ -47,6 +50,7 @@ export const registerRun: CommandRegistrar = (program, context) => {
     const layer = problems.check(() => makeLayer(flags, maxWorkers, context));
     const kind = problems.check(() => datastoreKind(flags, flags.compute));
     if (kind) problems.check(() => checkDatastoreForCompute(flags.compute, kind, context.env));
+    const tags = problems.check(() => runTags(flags.tag ?? [], context.env));
     const file = problems.check(() => flowFileArgument(fileArg));
     const prepared = file === undefined ? undefined : problems.check(() => prepareFlow(file));
     const flagged = prepared && parameterFlagItems(tokens, prepared.graph.flow, cmd);
@@ -56,7 +60,7 @@ export const registerRun: CommandRegistrar = (program, context) => {
     const { graph, file: flowFile } = prepared!;
     const datastore = await openDatastore(flags, context, { write: true, compute: flags.compute });
     const code = await executeRun(
-      { graph, flowFile, parameters: parameters!, withRetry: !!withRetry, layer: layer!, datastore, json: !!flags.json, datastoreFlags: followUpDatastoreFlags(flags, kind!) },
+      { graph, flowFile, parameters: parameters!, withRetry: !!withRetry, layer: layer!, datastore, json: !!flags.json, datastoreFlags: followUpDatastoreFlags(flags, kind!), tags },
       context,
     );
     context.setExitCode(code);

@@ -5,23 +5,53 @@ import { addDatastoreOptions, DatastoreFlags, openDatastore } from '../datastore
 import { formatDuration, formatTable } from '../../progress/table';
 import { UserInputError } from '../../errors';
 import { shownStatus } from '../../orchestrator/liveness';
+import { RunSummary } from '../../datastore/types';
+import { collect } from '../run-support';
+import { matchesFilter, runFilter } from '../tags';
 
-/** `metaflow-cdk runs`: recent runs, newest first. */
+interface RunsFlags extends DatastoreFlags {
+  limit: string;
+  all?: boolean;
+  user?: string;
+  tag?: string[];
+}
+
+/** `metaflow-cdk runs`: recent runs, newest first; the current user's unless `--all`, `--user`, `--tag`. */
 export const registerRuns: CommandRegistrar = (program, context) => {
-  const cmd = new Command('runs').description('list recent runs, newest first').option('--limit <n>', 'how many runs', '20');
-  addDatastoreOptions(cmd).action(async (flags: DatastoreFlags & { limit: string }) => {
+  const cmd = new Command('runs')
+    .description("list recent runs, newest first: yours (tagged user:<you>) unless --all or --user")
+    .option('--limit <n>', 'how many runs', '20')
+    .option('--all', 'every user\'s runs, and runs without a user tag (Step Functions executions, older runs)')
+    .option('--user <name>', 'the runs of this user (default: METAFLOW_USER, else the OS user)')
+    .option('--tag <tag>', 'only runs with this tag (repeatable: runs with every one)', collect);
+  addDatastoreOptions(cmd).action(async (flags: RunsFlags) => {
     const limit = Number(flags.limit);
     if (!/^\d+$/.test(flags.limit) || limit < 1) throw new UserInputError(`--limit must be a whole number ≥ 1, got ${describeValue(flags.limit)}`);
+    const filter = runFilter(flags, context.env);
     const datastore = await openDatastore(flags, context, { write: false });
-    const page = await datastore.listRuns({ limit });
-    for (const bad of page.corrupt) context.stderr.write(`metaflow-cdk: skipped ${bad.message}\n`);
-    if (!page.runs.length) {
-      context.stdout.write(`no runs in ${datastore.root}\n`);
+    // Page through the index, newest first, until `limit` runs pass the filter.
+    const shown: RunSummary[] = [];
+    let hidden = 0;
+    let after: string | undefined;
+    do {
+      const page = await datastore.listRuns({ limit, after });
+      for (const bad of page.corrupt) context.stderr.write(`metaflow-cdk: skipped ${bad.message}\n`);
+      for (const run of page.runs) {
+        if (shown.length === limit) break;
+        if (matchesFilter(run, filter)) shown.push(run);
+        else hidden++;
+      }
+      after = page.next;
+    } while (after !== undefined && shown.length < limit);
+    const others = hidden ? `; ${hidden} other run${hidden === 1 ? '' : 's'} not shown (--all lists every run)` : '';
+    if (!shown.length) {
+      context.stdout.write(`no runs${filter.all ? '' : ` tagged ${filter.tags.join(', ')}`} in ${datastore.root}${others}\n`);
       return;
     }
-    const rows: (string | number)[][] = [['run', 'flow', 'status', 'started', 'duration', 'tasks']];
-    for (const r of page.runs) rows.push([r.runId, r.flow, shownStatus(r), r.startedAt, formatDuration(r.durationMs), r.taskCount]);
+    const rows: (string | number)[][] = [['run', 'flow', 'status', 'started', 'duration', 'tasks', 'tags']];
+    for (const r of shown) rows.push([r.runId, r.flow, shownStatus(r), r.startedAt, formatDuration(r.durationMs), r.taskCount, (r.tags ?? []).join(',')]);
     context.stdout.write(formatTable(rows) + '\n');
+    if (others) context.stderr.write(`metaflow-cdk: showing runs tagged ${(filter as { tags: readonly string[] }).tags.join(', ')}${others}\n`);
   });
   program.addCommand(cmd);
 };

@@ -30,6 +30,7 @@ export function formatRun(run: RunRecord, datastoreFlags = ''): string {
     `  started ${run.startedAt} on ${run.compute}${run.originRunId ? `, resumed from ${run.originRunId}` : ''}${sfn ? ' by Step Functions' : ''}`,
   ];
   if (sfn) lines.push(`  execution ${run.executionArn}`);
+  if (run.tags?.length) lines.push(`  tags ${run.tags.join(', ')}`);
   if (Object.keys(run.parameters).length) {
     const shown = Object.entries(run.parameters).map(([k, v]) => {
       const text = JSON.stringify(v);
