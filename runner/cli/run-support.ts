@@ -1,5 +1,6 @@
 import { describeValue } from '../../core/describe-value';
 import { LocalComputeLayer } from '../compute/local';
+import { taskBaseEnvironment } from '../compute/task-environment';
 import { ComputeLayer } from '../compute/types';
 import { Datastore, RunRecord, RunStatus } from '../datastore/types';
 import { FlowLoadError, loadFlowFile } from '../flow/load';
@@ -31,6 +32,8 @@ export interface LayerFlags extends BatchSettingFlags {
   readonly helperImage?: string;
   /** `--poll-interval <seconds>` (Batch: the shortest time between two looks at a job). */
   readonly pollInterval?: string;
+  /** `--inherit-env` (local: tasks get the runner's whole environment). */
+  readonly inheritEnv?: boolean;
 }
 
 /** `--poll-interval` in seconds (0.1–120) → milliseconds; undefined keeps the watcher's 5 s. */
@@ -50,9 +53,10 @@ export function makeLayer(flags: LayerFlags, maxWorkers: number | undefined, con
   const batchOnly = (['queue', 'gpuQueue', 'jobRole', 'executionRole', 'region', 'logs', 'helperImage', 'pollInterval'] as const).filter((k) => flags[k] !== undefined);
   if (name === 'local') {
     if (batchOnly.length) throw new UserInputError(`${batchOnly.map(flagName).join(', ')} only appl${batchOnly.length === 1 ? 'ies' : 'y'} to --compute batch`);
-    return new LocalComputeLayer({ maxWorkers });
+    return new LocalComputeLayer({ maxWorkers, baseEnv: flags.inheritEnv ? context.env : taskBaseEnvironment(context.env) });
   }
   if (name === 'batch') {
+    if (flags.inheritEnv) throw new UserInputError('--inherit-env only applies to --compute local (a Batch task gets its image\'s environment, the contract and the step\'s env)');
     // Loaded only for Batch: the AWS SDK stays out of the CLI's start-up (test/package/cli-startup.test.ts).
     const { AwsClients } = require('../aws/clients') as typeof import('../aws/clients');
     const { BATCH_LOG_MODES, BatchComputeLayer } = require('../batch/layer') as typeof import('../batch/layer');

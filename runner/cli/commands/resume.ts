@@ -16,8 +16,9 @@ export const registerResume: CommandRegistrar = (program, context) => {
     .option('--max-workers <n>', 'how many tasks run at once (default: the number of cores)')
     .option('--poll-interval <seconds>', 'Batch runs: the shortest time between two looks at a job (default 5)')
     .option('--json', 'print the run record as JSON on stdout (progress goes to stderr)')
+    .option('--inherit-env', 'local runs: tasks get this shell\'s whole environment (see run --help)')
     .addHelpText('after', "\nParameters: the new run keeps <run-id>'s values (as Metaflow's resume: the reused tasks saw them); `run` starts a run with new ones.");
-  addDatastoreOptions(cmd).action(async (runId: string, flags: DatastoreFlags & { maxWorkers?: string; json?: boolean; pollInterval?: string; tag?: string[] }) => {
+  addDatastoreOptions(cmd).action(async (runId: string, flags: DatastoreFlags & { maxWorkers?: string; json?: boolean; pollInterval?: string; tag?: string[]; inheritEnv?: boolean }) => {
     const maxWorkers = parseMaxWorkers(flags.maxWorkers);
     const tags = runTags(flags.tag ?? [], context.env);
     const datastore = await openDatastore(flags, context, { write: true });
@@ -32,7 +33,7 @@ export const registerResume: CommandRegistrar = (program, context) => {
       throw new UserInputError(`run ${runId} is of flow "${origin.flow}" but ${origin.flowFile} now defines "${graph.flow.name}"`);
     }
     const code = await executeRun(
-      { graph, flowFile: file, parameters: origin.parameters, withRetry: origin.withRetry, layer: makeLayer({ compute: origin.compute, pollInterval: flags.pollInterval }, maxWorkers, context), datastore, json: !!flags.json, origin, datastoreFlags: followUpDatastoreFlags(flags, datastoreKind(flags)), tags },
+      { graph, flowFile: file, parameters: origin.parameters, withRetry: origin.withRetry, layer: makeLayer({ compute: origin.compute, pollInterval: flags.pollInterval, inheritEnv: flags.inheritEnv }, maxWorkers, context), datastore, json: !!flags.json, origin, datastoreFlags: followUpDatastoreFlags(flags, datastoreKind(flags)), tags },
       context,
     );
     context.setExitCode(code);

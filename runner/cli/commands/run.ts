@@ -6,6 +6,7 @@ import { acceptParameterFlags, flowFileArgument, parameterFlagItems } from '../p
 import { addDatastoreOptions, checkDatastoreForCompute, DatastoreFlags, datastoreKind, followUpDatastoreFlags, openDatastore } from '../datastore-options';
 
 interface RunFlags extends DatastoreFlags {
+  inheritEnv?: boolean;
   param?: string[];
   tag?: string[];
   maxWorkers?: string;
@@ -41,6 +42,7 @@ export const registerRun: CommandRegistrar = (program, context) => {
     .option('--helper-image <image>', 'Batch: image of the containers that move a task\'s inputs and outputs through S3 (default: Amazon Linux 2023)')
     .option('--logs <which>', 'Batch: task logs from CloudWatch: all, failed (last lines of failed tasks) or none (default: all)')
     .option('--json', 'print the run record as JSON on stdout (progress goes to stderr)')
+    .option('--inherit-env', 'local: tasks get this shell\'s whole environment (default: the contract, the step\'s env, and PATH, HOME, LANG, TZ, AWS_*, proxy and CA-bundle variables; docs/runner.md)')
     .addHelpText('after', '\nExit codes: 0 the flow succeeded, 1 it failed, 2 bad input (nothing ran), 130 interrupted.');
   acceptParameterFlags(cmd);
   addDatastoreOptions(cmd, 'local; s3 with --compute batch').action(async (fileArg: string, tokens: string[], flags: RunFlags) => {
