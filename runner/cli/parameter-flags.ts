@@ -1,9 +1,10 @@
 /**
  * Flow parameters as flags: `run flow.ts --lr 0.1 --rates 0.1,0.01 --verbose --no-cache`, beside
- * `--param name=value`; a boolean takes no value (`--no-<name>` is false), `--name=value` works for
- * every type, and `batch_size` is also `--batch-size`. The command declares a variadic `[parameters...]` argument and allows
- * unknown options, so commander hands over every token it does not know; they are read here
- * against the flow's parameters and become `name=value` items, checked like `--param` ones.
+ * `--param name=value`; a boolean takes no value (`--no-<name>` is false), `--name=value` works
+ * for every type, and `batch_size` is also `--batch-size`. The command declares a variadic
+ * `[parameters...]` argument and allows unknown options, so commander hands over every token it
+ * does not know; they are read here against the flow's parameters and become `name=value` items,
+ * checked like `--param` ones.
  * A parameter named like one of the command's own options (`--region`, `--json`, …) is given
  * with `--param name=value` only: the command's option wins, and `<flow-file> --help` says so.
  */
