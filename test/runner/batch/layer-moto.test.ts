@@ -239,7 +239,7 @@ describeWithTool('moto_server', 'Batch layer against moto_server', () => {
     expect(resumed.stdout).toContain(`[start/0] reused from run ${runId}`);
     expect(resumed.stdout).toMatch(/HelloFlow run \S+ succeeded/);
     expect(resumed.code).toBe(0);
-    expect(again.stderr.split('\n')).toContain(`metaflow-cdk: run ${runId} has already ended (interrupted); nothing to watch (see \`metaflow-cdk show ${runId}\`)`);
+    expect(again.stderr.split('\n')).toContain(`metaflow-cdk: run ${runId} has already ended (interrupted); nothing to watch (see \`metaflow-cdk show ${runId} --root ${root}\`)`);
   }, 120_000);
 
   describe('a moto whose jobs all fail', () => {
