@@ -28,9 +28,10 @@ export interface DatastoreFlags {
   readonly root?: string;
 }
 
-export function addDatastoreOptions(cmd: Command): Command {
+/** Add `--datastore`, `--datastore-root` and `--root`; `defaultKind` is what `--help` says the command uses without `--datastore`. */
+export function addDatastoreOptions(cmd: Command, defaultKind = 'local'): Command {
   return cmd
-    .option('--datastore <kind>', 'where runs are kept: local or s3 (default: local; s3 with --compute batch)')
+    .option('--datastore <kind>', `where runs are kept: local or s3 (default: ${defaultKind})`)
     .option('--datastore-root <url>', 'root of the S3 datastore, s3://<bucket>/<prefix> (default: the Metaflow config DATASTORE_SYSROOT_S3)')
     .option('--root <dir>', 'local datastore directory (default: $METAFLOW_CDK_ROOT or .metaflow-cdk)');
 }
@@ -46,6 +47,29 @@ export function datastoreKind(flags: DatastoreFlags, compute?: string): Datastor
   const kind = DATASTORE_KINDS.find((k) => k === flags.datastore);
   if (!kind) throw new UserInputError(`--datastore ${describeValue(flags.datastore)}: unknown datastore (available: ${DATASTORE_KINDS.join(', ')})`);
   return kind;
+}
+
+/**
+ * Refuse a local datastore for a compute layer whose tasks cannot reach this machine's disk: a
+ * Batch container would be handed a path on the laptop (Metaflow's @batch likewise requires
+ * --datastore=s3). The Batch layer refuses such a datastore too (its jobs fetch and upload through S3).
+ */
+export function checkDatastoreForCompute(compute: string | undefined, kind: DatastoreKind, _env?: NodeJS.ProcessEnv): void {
+  if (compute === 'batch' && kind === 'local') {
+    throw new UserInputError('--compute batch --datastore local: AWS Batch containers cannot read a directory on this machine; use --datastore s3 (the default with --compute batch)');
+  }
+}
+
+/**
+ * The datastore flags a follow-up command (`show`, `resume`, `logs`) needs to find the same run:
+ * `--datastore s3` whenever the run is in S3 (those commands default to local), the roots the user
+ * gave. Shell-quoted, each with a leading space ('' for the local default).
+ */
+export function followUpDatastoreFlags(flags: DatastoreFlags, kind: DatastoreKind): string {
+  const args = kind === 's3'
+    ? ['--datastore', 's3', ...(flags.datastoreRoot !== undefined ? ['--datastore-root', flags.datastoreRoot] : [])]
+    : flags.root !== undefined ? ['--root', flags.root] : [];
+  return args.map((a) => ` ${/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`}`).join('');
 }
 
 /** The S3 root: the flag (bad → exit 2), else the Metaflow config (bad → exit 1, naming where it came from). */

@@ -1,5 +1,6 @@
 import { describeValue } from '../../core/describe-value';
 import { LocalComputeLayer } from '../compute/local';
+import { taskBaseEnvironment } from '../compute/task-environment';
 import { ComputeLayer } from '../compute/types';
 import { CodePackageRef, Datastore, RunRecord, RunStatus } from '../datastore/types';
 import { FlowLoadError, loadFlowFile } from '../flow/load';
@@ -29,6 +30,8 @@ export interface LayerFlags extends BatchSettingFlags {
   readonly logs?: string;
   /** `--poll-interval <seconds>` (Batch: the shortest time between two looks at a job). */
   readonly pollInterval?: string;
+  /** `--inherit-env` (local: tasks get the runner's whole environment). */
+  readonly inheritEnv?: boolean;
 }
 
 /** `--poll-interval` in seconds (0.1–120) → milliseconds; undefined keeps the watcher's 5 s. */
@@ -65,9 +68,10 @@ export function layerMaker(flags: LayerFlags, maxWorkers: number | undefined, co
   const batchOnly = (['queue', 'gpuQueue', 'jobRole', 'executionRole', 'region', 'logs', 'pollInterval', 'team'] as const).filter((k) => flags[k] !== undefined);
   if (name === 'local') {
     if (batchOnly.length) throw new UserInputError(`${batchOnly.map(flagName).join(', ')} only appl${batchOnly.length === 1 ? 'ies' : 'y'} to --compute batch`);
-    return (extras = {}) => new LocalComputeLayer({ maxWorkers, cwd: extras.cwd });
+    return (extras = {}) => new LocalComputeLayer({ maxWorkers, cwd: extras.cwd, baseEnv: flags.inheritEnv ? context.env : taskBaseEnvironment(context.env) });
   }
   if (name === 'batch') {
+    if (flags.inheritEnv) throw new UserInputError('--inherit-env only applies to --compute local (a Batch task gets its image\'s environment, the contract and the step\'s env)');
     // Loaded only for Batch: the AWS SDK stays out of the CLI's start-up (test/package/cli-startup.test.ts).
     const { AwsClients } = require('../aws/clients') as typeof import('../aws/clients');
     const { BATCH_LOG_MODES, BatchComputeLayer } = require('../batch/layer') as typeof import('../batch/layer');
@@ -141,6 +145,11 @@ export class InputProblems {
     }
   }
 
+  /** Record problems found without a throw. */
+  add(problems: readonly string[]): void {
+    this.problems.push(...problems);
+  }
+
   /** Throw one UserInputError listing every problem, each on its own `metaflow-cdk:` line. */
   throwIfAny(): void {
     if (this.problems.length) throw new UserInputError(this.problems.join('\nmetaflow-cdk: '));
@@ -171,6 +180,10 @@ export interface ExecuteOptions {
   readonly origin?: RunRecord;
   /** The run's code package (Batch), recorded in the run record. @default - none */
   readonly codePackage?: CodePackageRef;
+  /** The datastore flags `show`/`resume` need to find this run (followUpDatastoreFlags). */
+  readonly datastoreFlags?: string;
+  /** The run's tags (runTags: `user:<name>` and the `--tag`s). */
+  readonly tags?: readonly string[];
 }
 
 /**
@@ -222,6 +235,7 @@ export async function executeRun(options: ExecuteOptions, context: CommandContex
       flowFile: options.flowFile,
       origin: options.origin,
       codePackage: options.codePackage,
+      tags: options.tags,
       signal: abort.signal,
       onEvent: (e) => {
         if (e.type === 'run-started') {
@@ -240,15 +254,16 @@ export async function executeRun(options: ExecuteOptions, context: CommandContex
     for (const signal of STOP_SIGNALS) process.off(signal, onSignal);
     reporter.close();
   }
-  return reportRunEnd(record, layer.summary?.() ?? [], context, options.json);
+  return reportRunEnd(record, layer.summary?.() ?? [], context, options.json, options.datastoreFlags);
 }
 
 /**
  * What a command prints when a run has ended (`run`, `resume`, `watch`): the status line (stdout,
  * or stderr with `--json`, which puts the record on stdout), the layer's lines (API calls), and
- * where to look next when it did not succeed. Returns the exit code for the run's status.
+ * where to look next when it did not succeed, with the datastore flags that find the run
+ * (`datastoreFlags`, from followUpDatastoreFlags). Returns the exit code for the run's status.
  */
-export function reportRunEnd(record: RunRecord, layerLines: readonly string[], context: CommandContext, json: boolean): number {
+export function reportRunEnd(record: RunRecord, layerLines: readonly string[], context: CommandContext, json: boolean, datastoreFlags = ''): number {
   const summary = `${record.flow} run ${record.runId} ${record.status} in ${formatDuration(record.durationMs)}${record.error ? `: ${record.error}` : ''}`;
   if (json) {
     context.stdout.write(JSON.stringify(record, null, 2) + '\n');
@@ -256,7 +271,7 @@ export function reportRunEnd(record: RunRecord, layerLines: readonly string[], c
   } else context.stdout.write(`${summary}\n`);
   for (const line of layerLines) context.stderr.write(`metaflow-cdk: ${line}\n`);
   if (record.status !== 'succeeded') {
-    context.stderr.write(`metaflow-cdk: see \`metaflow-cdk show ${record.runId}\`; \`metaflow-cdk resume ${record.runId}\` reruns what did not succeed\n`);
+    context.stderr.write(`metaflow-cdk: see \`metaflow-cdk show ${record.runId}${datastoreFlags}\`; \`metaflow-cdk resume ${record.runId}${datastoreFlags}\` reruns what did not succeed\n`);
   }
   return EXIT_FOR[record.status];
 }

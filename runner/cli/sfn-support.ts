@@ -52,8 +52,8 @@ export interface SfnSession {
  * one line naming it.
  */
 export async function withSfn<T>(flags: SfnFlags, context: CommandContext, f: (session: SfnSession) => Promise<T>): Promise<T> {
-  // Loaded only when a command runs: the AWS SDK (and aws-cdk-lib, which names.ts shares with the
-  // stack) stay out of the CLI's start-up (test/package/cli-startup.test.ts).
+  // Loaded only when a command runs: the AWS SDK stays out of the CLI's start-up
+  // (test/package/cli-startup.test.ts).
   const { AwsClients } = require('../aws/clients') as typeof import('../aws/clients');
   const { readMetaflowConfig } = require('../config/metaflow-config') as typeof import('../config/metaflow-config');
   const { SfnSettings } = require('../sfn/settings') as typeof import('../sfn/settings');

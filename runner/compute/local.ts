@@ -3,6 +3,7 @@ import * as os from 'node:os';
 import { AttemptRef, cachedChildReads, ChildReads, childEnvironment, childTaskId, TaskTemplate } from '../contract';
 import { TaskStaging } from '../datastore/types';
 import { layout } from '../datastore/layout';
+import { taskBaseEnvironment } from './task-environment';
 import { AttemptListener, AttemptOutcome, AttemptResult, ComputeLayer, LayerContext, TaskGroup } from './types';
 
 export interface LocalComputeOptions {
@@ -12,8 +13,21 @@ export interface LocalComputeOptions {
   readonly killGraceMs?: number;
   /** Working directory of the tasks. Default: the current one. */
   readonly cwd?: string;
-  /** Base environment of the tasks. Default: this process's. */
+  /**
+   * Base environment of the tasks, under the contract and the step's `env`.
+   *
+   * @default - the part of this process's environment a Batch task would also see or a local
+   *   tool needs to reach AWS (taskBaseEnvironment: PATH, HOME, LANG, TZ, AWS_*, proxies, CA
+   *   bundles), or all of it with `inheritEnv`
+   */
   readonly baseEnv?: NodeJS.ProcessEnv;
+  /**
+   * Give tasks this process's whole environment (`run --inherit-env`) instead of the
+   * taskBaseEnvironment part.
+   *
+   * @default false
+   */
+  readonly inheritEnv?: boolean;
 }
 
 interface Queued {
@@ -73,7 +87,7 @@ export class LocalComputeLayer implements ComputeLayer {
     this.maxWorkers = options.maxWorkers ?? defaultMaxWorkers();
     this.killGraceMs = options.killGraceMs ?? 5000;
     this.cwd = options.cwd;
-    this.baseEnv = options.baseEnv ?? process.env;
+    this.baseEnv = options.baseEnv ?? (options.inheritEnv ? process.env : taskBaseEnvironment(process.env));
   }
 
   /** `local, <n> workers`. */

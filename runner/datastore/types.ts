@@ -149,6 +149,13 @@ export interface RunSummary {
    */
   readonly codePackage?: CodePackageRef;
   /**
+   * The run's tags: `user:<name>` (who started it: METAFLOW_USER, else the OS user) and the
+   * `--tag`s given, as Metaflow tags a run; `runs` shows the current user's runs by default.
+   *
+   * @default - none: a Step Functions run, or a run recorded before runs were tagged
+   */
+  readonly tags?: readonly string[];
+  /**
    * Why the run failed or stopped.
    *
    * @default - none: the run is running or succeeded

@@ -1,6 +1,6 @@
 import { describeValue } from '../../core/describe-value';
 import { isIdentifier } from '../policy';
-import { unknownFields } from '../unknown-fields';
+import { closestName, unknownFields } from '../unknown-fields';
 import { FlowSpec, ListItemType, ParameterSpec, ParameterType } from './model';
 
 const TYPES: readonly ParameterType[] = ['string', 'number', 'integer', 'boolean', 'list', 'json'];
@@ -199,8 +199,9 @@ export function parseGivenParameters(
     const spec = Object.hasOwn(declared, name) ? declared[name] : undefined;
     if (!spec) {
       const known = Object.keys(declared);
+      const near = closestName(name, known);
       problems.push(
-        `--param ${name}: flow "${flow.name}" has no parameter ${describeValue(name)} (parameters: ${known.length ? known.join(', ') : 'none'})`,
+        `--param ${name}: flow "${flow.name}" has no parameter ${describeValue(name)} (${near ? `did you mean ${describeValue(near)}?` : `parameters: ${known.length ? known.join(', ') : 'none'}`})`,
       );
       continue;
     }

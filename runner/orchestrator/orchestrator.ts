@@ -75,6 +75,12 @@ export interface RunOptions {
    */
   readonly origin?: RunRecord;
   /**
+   * The run's tags (`user:<name>` and the user's own), kept in the run summary.
+   *
+   * @default - none
+   */
+  readonly tags?: readonly string[];
+  /**
    * Hears every event of the run (after the run recorder): the progress view listens here.
    *
    * @default - none: only the run record hears them
@@ -226,6 +232,7 @@ class Orchestrator implements AttemptListener {
         compute: this.layer.name,
         ...teamField(this.layer.teamOf?.(this.graph) ?? flow.team),
         originRunId: origin?.runId,
+        ...(options.tags?.length ? { tags: [...options.tags] } : {}),
         owner: { pid: process.pid, host: os.hostname(), heartbeatAt: new Date(now).toISOString() },
         taskCount: 0,
         tasks: [],

@@ -50,7 +50,7 @@ function jobsCommand(name: string, description: string): Command {
     .option('--flow <name>', 'the flow of the run (default: from the run record)')
     .option('--queue <name>', 'job queue to search (repeatable; default: the configured queues)', collect)
     .option('--region <region>', 'AWS region (default: AWS_REGION or the profile)');
-  return addDatastoreOptions(cmd);
+  return addDatastoreOptions(cmd, 's3');
 }
 
 /** `metaflow-cdk jobs list|kill --run <id>`: a run's AWS Batch jobs after a crash, found by tag. */

@@ -2,10 +2,14 @@ import { Command } from 'commander';
 import type { CommandRegistrar } from './index';
 import { collect, executeRun, InputProblems, layerMaker, parametersOrThrow, parseMaxWorkers, parseWith, prepareFlow } from '../run-support';
 import { localPackageRoot, shipCodePackage } from '../code-package';
-import { addDatastoreOptions, DatastoreFlags, datastoreKind, openDatastore } from '../datastore-options';
+import { runTags } from '../tags';
+import { acceptParameterFlags, flowFileArgument, parameterFlagItems } from '../parameter-flags';
+import { addDatastoreOptions, checkDatastoreForCompute, DatastoreFlags, datastoreKind, followUpDatastoreFlags, openDatastore } from '../datastore-options';
 
 interface RunFlags extends DatastoreFlags {
+  inheritEnv?: boolean;
   param?: string[];
+  tag?: string[];
   maxWorkers?: string;
   with?: string[];
   compute?: string;
@@ -25,7 +29,8 @@ export const registerRun: CommandRegistrar = (program, context) => {
   const cmd = new Command('run')
     .description('run a flow (a .ts or .js file whose default export is a flow)')
     .argument('<flow-file>', 'the flow file')
-    .option('--param <name=value>', 'set a flow parameter (repeatable)', collect)
+    .option('--param <name=value>', 'set a flow parameter (repeatable; or --<name> <value> after the flow file)', collect)
+    .option('--tag <tag>', 'tag the run (repeatable; every run is also tagged user:<name>, from METAFLOW_USER or the OS user)', collect)
     .option('--max-workers <n>', 'how many tasks run at once (default: the number of cores)')
     .option('--with <policy>', 'apply a policy to every step that has none: retry (repeatable)', collect)
     .option('--compute <layer>', 'where tasks run: local or batch (AWS Batch)', 'local')
@@ -38,15 +43,22 @@ export const registerRun: CommandRegistrar = (program, context) => {
     .option('--poll-interval <seconds>', 'Batch: the shortest time between two looks at a job (default 5; longer-running jobs are looked at less often, up to every 120 s)')
     .option('--logs <which>', 'Batch: task logs from CloudWatch: all, failed (last lines of failed tasks) or none (default: all)')
     .option('--json', 'print the run record as JSON on stdout (progress goes to stderr)')
+    .option('--inherit-env', 'local: tasks get this shell\'s whole environment (default: the contract, the step\'s env, and PATH, HOME, LANG, TZ, AWS_*, proxy and CA-bundle variables; docs/runner.md)')
     .addHelpText('after', '\nExit codes: 0 the flow succeeded, 1 it failed, 2 bad input (nothing ran), 130 interrupted.');
-  addDatastoreOptions(cmd).action(async (file: string, flags: RunFlags) => {
+  acceptParameterFlags(cmd);
+  addDatastoreOptions(cmd, 'local; s3 with --compute batch').action(async (fileArg: string, tokens: string[], flags: RunFlags) => {
     const problems = new InputProblems();
     const withRetry = problems.check(() => parseWith(flags.with ?? []));
     const maxWorkers = problems.check(() => parseMaxWorkers(flags.maxWorkers));
     const newLayer = problems.check(() => layerMaker(flags, maxWorkers, context));
-    problems.check(() => datastoreKind(flags, flags.compute));
-    const prepared = problems.check(() => prepareFlow(file));
-    const parameters = prepared && problems.check(() => parametersOrThrow(prepared.graph, flags.param ?? []));
+    const kind = problems.check(() => datastoreKind(flags, flags.compute));
+    if (kind) problems.check(() => checkDatastoreForCompute(flags.compute, kind, context.env));
+    const tags = problems.check(() => runTags(flags.tag ?? [], context.env));
+    const file = problems.check(() => flowFileArgument(fileArg));
+    const prepared = file === undefined ? undefined : problems.check(() => prepareFlow(file));
+    const flagged = prepared && parameterFlagItems(tokens, prepared.graph.flow, cmd);
+    if (flagged) problems.add(flagged.problems);
+    const parameters = prepared && !flagged?.problems.length ? problems.check(() => parametersOrThrow(prepared.graph, [...(flags.param ?? []), ...flagged!.items])) : undefined;
     const cwd = prepared && problems.check(() => localPackageRoot(prepared.graph.flow, prepared.file));
     problems.throwIfAny();
     const { graph, file: flowFile } = prepared!;
@@ -55,7 +67,7 @@ export const registerRun: CommandRegistrar = (program, context) => {
     const codePackage = flags.compute === 'batch' ? await shipCodePackage(graph.flow, flowFile, datastore, flags.json ? context.stderr : context.stdout, context) : undefined;
     const layer = newLayer!({ cwd, codePackageUrl: codePackage?.url });
     const code = await executeRun(
-      { graph, flowFile, parameters: parameters!, withRetry: !!withRetry, layer, datastore, json: !!flags.json, codePackage },
+      { graph, flowFile, parameters: parameters!, withRetry: !!withRetry, layer, datastore, json: !!flags.json, codePackage, datastoreFlags: followUpDatastoreFlags(flags, kind!), tags },
       context,
     );
     context.setExitCode(code);

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import type { CommandRegistrar } from './index';
-import { addDatastoreOptions, DatastoreFlags, openDatastore } from '../datastore-options';
+import { addDatastoreOptions, DatastoreFlags, datastoreKind, followUpDatastoreFlags, openDatastore } from '../datastore-options';
 import { findRun } from '../run-lookup';
 import { RunRecord, TaskRecord } from '../../datastore/types';
 import { formatDuration, formatTable } from '../../progress/table';
@@ -21,14 +21,16 @@ function stepDuration(tasks: readonly TaskRecord[]): number | undefined {
   return last >= first ? last - first : undefined;
 }
 
-export function formatRun(run: RunRecord): string {
+/** The run as `show` prints it; `datastoreFlags` go into the `resume` hint (followUpDatastoreFlags). */
+export function formatRun(run: RunRecord, datastoreFlags = ''): string {
   const runner = checkRunner(run);
   const sfn = isStepFunctionsRun(run);
   const lines = [
-    `Run ${run.runId} of ${run.flow}: ${runner.dead ? `dead (${runner.reason}; \`metaflow-cdk resume ${run.runId}\` reruns what did not succeed)` : run.status}${run.durationMs !== undefined ? ` in ${formatDuration(run.durationMs)}` : ''}`,
+    `Run ${run.runId} of ${run.flow}: ${runner.dead ? `dead (${runner.reason}; \`metaflow-cdk resume ${run.runId}${datastoreFlags}\` reruns what did not succeed)` : run.status}${run.durationMs !== undefined ? ` in ${formatDuration(run.durationMs)}` : ''}`,
     `  started ${run.startedAt} on ${run.compute}${run.originRunId ? `, resumed from ${run.originRunId}` : ''}${sfn ? ' by Step Functions' : ''}`,
   ];
   if (sfn) lines.push(`  execution ${run.executionArn}`);
+  if (run.tags?.length) lines.push(`  tags ${run.tags.join(', ')}`);
   if (Object.keys(run.parameters).length) {
     const shown = Object.entries(run.parameters).map(([k, v]) => {
       const text = JSON.stringify(v);
@@ -78,7 +80,7 @@ export const registerShow: CommandRegistrar = (program, context) => {
     .option('--json', 'print the run record as JSON');
   addDatastoreOptions(cmd).action(async (runId: string, flags: DatastoreFlags & { json?: boolean }) => {
     const run = await findRun(await openDatastore(flags, context, { write: false }), runId);
-    context.stdout.write(flags.json ? JSON.stringify(run, null, 2) + '\n' : formatRun(run));
+    context.stdout.write(flags.json ? JSON.stringify(run, null, 2) + '\n' : formatRun(run, followUpDatastoreFlags(flags, datastoreKind(flags))));
   });
   program.addCommand(cmd);
 };

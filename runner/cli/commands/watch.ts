@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import type { CommandRegistrar } from './index';
 import { findJobsOfRun } from './jobs';
-import { addDatastoreOptions, DatastoreFlags, openDatastore } from '../datastore-options';
+import { addDatastoreOptions, DatastoreFlags, datastoreKind, followUpDatastoreFlags, openDatastore } from '../datastore-options';
 import { findRun } from '../run-lookup';
 import { collect, parsePollInterval, reportRunEnd } from '../run-support';
 import { EXIT_CODES, UserInputError } from '../../errors';
@@ -29,15 +29,16 @@ export const registerWatch: CommandRegistrar = (program, context) => {
     .option('--poll-interval <seconds>', 'the shortest time between two looks at a job (default 5)')
     .option('--json', 'print the run record as JSON on stdout at the end (progress goes to stderr)')
     .addHelpText('after', '\nExit codes: 0 the run succeeded (its end step was among the jobs), 1 it did not, 2 bad input (unknown run, run still running or already ended, not a Batch run).');
-  addDatastoreOptions(cmd).action(async (runId: string, flags: WatchFlags) => {
+  addDatastoreOptions(cmd, 's3').action(async (runId: string, flags: WatchFlags) => {
     const pollMs = parsePollInterval(flags.pollInterval);
     const datastore = await openDatastore(flags, context, { write: true, compute: 'batch' });
     const run = await findRun(datastore, runId);
-    if (run.status !== 'running') throw new UserInputError(`run ${runId} has already ended (${run.status}); nothing to watch (see \`metaflow-cdk show ${runId}\`)`);
+    const again = followUpDatastoreFlags(flags, datastoreKind(flags, 'batch'));
+    if (run.status !== 'running') throw new UserInputError(`run ${runId} has already ended (${run.status}); nothing to watch (see \`metaflow-cdk show ${runId}${again}\`)`);
     const runner = checkRunner(run);
     if (!runner.dead) throw new UserInputError(`run ${runId} is still running (pid ${run.owner?.pid} on ${run.owner?.host}, heartbeat ${run.owner?.heartbeatAt}); its runner is watching it`);
     if (run.compute !== 'batch') {
-      throw new UserInputError(`run ${runId} ran on the ${run.compute} compute layer, whose tasks died with their runner; \`metaflow-cdk resume ${runId}\` reruns what did not succeed`);
+      throw new UserInputError(`run ${runId} ran on the ${run.compute} compute layer, whose tasks died with their runner; \`metaflow-cdk resume ${runId}${again}\` reruns what did not succeed`);
     }
     const { jobs, clients, calls } = await findJobsOfRun(run, flags, context);
     const out = flags.json ? context.stderr : context.stdout;
@@ -56,7 +57,7 @@ export const registerWatch: CommandRegistrar = (program, context) => {
         ...(pollMs !== undefined ? { watcher: { minIntervalMs: pollMs } } : {}),
         onLine: (line) => out.write(`${line}\n`),
       });
-      reportRunEnd(record, [apiCallsLine(calls.snapshot())], context, !!flags.json);
+      reportRunEnd(record, [apiCallsLine(calls.snapshot())], context, !!flags.json, again);
       // 1, not `run`'s 130, for an `interrupted` run: the watch itself was not interrupted.
       context.setExitCode(record.status === 'succeeded' ? EXIT_CODES.SUCCESS : EXIT_CODES.FAILED);
     } finally {

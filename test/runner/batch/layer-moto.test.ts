@@ -101,8 +101,8 @@ describe('metaflow-cdk watch <run-id>: a run that cannot be watched is one line,
   test.each<[string, Partial<RunSummary> | undefined, RegExp]>([
     ['an unknown run', undefined, /^metaflow-cdk: unknown run id "nosuch" in .* \(see `metaflow-cdk runs`\)\n$/],
     ['a live run', { owner: owner(process.pid) }, /^metaflow-cdk: run \S+ is still running \(pid \d+ on .*\); its runner is watching it\n$/],
-    ['a finished run', { status: 'succeeded', owner: owner(deadPid) }, /^metaflow-cdk: run \S+ has already ended \(succeeded\); nothing to watch \(see `metaflow-cdk show \S+`\)\n$/],
-    ['a dead local run', { compute: 'local', owner: owner(deadPid) }, /^metaflow-cdk: run \S+ ran on the local compute layer, whose tasks died with their runner; `metaflow-cdk resume \S+` reruns what did not succeed\n$/],
+    ['a finished run', { status: 'succeeded', owner: owner(deadPid) }, /^metaflow-cdk: run \S+ has already ended \(succeeded\); nothing to watch \(see `metaflow-cdk show \S+ --root \S+`\)\n$/],
+    ['a dead local run', { compute: 'local', owner: owner(deadPid) }, /^metaflow-cdk: run \S+ ran on the local compute layer, whose tasks died with their runner; `metaflow-cdk resume \S+ --root \S+` reruns what did not succeed\n$/],
   ])('%s', async (_name, summary, message) => {
     const runId = summary ? await storedRun(root, summary) : 'nosuch';
     const r = cli(['watch', runId, '--datastore', 'local', '--root', root]);
@@ -142,7 +142,8 @@ describeWithTool('moto_server', 'Batch layer against moto_server', () => {
     expect(children.jobSummaryList?.length).toBe(100);
   }, 180_000);
 
-  const cliEnv = () => ({ AWS_ENDPOINT_URL: ok.moto.endpoint, METAFLOW_BATCH_JOB_QUEUE: 'mf-queue', METAFLOW_DATASTORE_SYSROOT_S3: 's3://mf-data/metaflow' });
+  // METAFLOW_CDK_BATCH_SHARED_ROOT: moto runs no containers, so --compute batch --datastore local is allowed here.
+  const cliEnv = () => ({ AWS_ENDPOINT_URL: ok.moto.endpoint, METAFLOW_BATCH_JOB_QUEUE: 'mf-queue', METAFLOW_DATASTORE_SYSROOT_S3: 's3://mf-data/metaflow', METAFLOW_CDK_BATCH_SHARED_ROOT: '1' });
 
   test('the real CLI: run examples/hello.ts --compute batch --datastore local, then show, jobs list / jobs kill find its jobs by tag', async () => {
     const env = cliEnv();
@@ -184,7 +185,7 @@ describeWithTool('moto_server', 'Batch layer against moto_server', () => {
     const r = cli(['run', path.join(EXAMPLES_DIR, 'hello.ts'), '--compute', 'batch', '--logs', 'none'], env);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/AWS API calls: \d+ \(.*RegisterJobDefinition 1\)/);
-    const runId = /see `metaflow-cdk show (\S+)`/.exec(r.stderr)![1];
+    const runId = /see `metaflow-cdk show (\S+) --datastore s3`/.exec(r.stderr)![1];
     const records = await ok.aws.s3.send(new ListObjectsV2Command({ Bucket: 'mf-data', Prefix: `metaflow/HelloFlow/${runId}/` }));
     expect((records.Contents ?? []).map((o) => o.Key)).toContain(`metaflow/HelloFlow/${runId}/run.json`);
     const show = cli(['show', runId, '--datastore', 's3'], env);
@@ -238,7 +239,7 @@ describeWithTool('moto_server', 'Batch layer against moto_server', () => {
     expect(resumed.stdout).toContain(`[start/0] reused from run ${runId}`);
     expect(resumed.stdout).toMatch(/HelloFlow run \S+ succeeded/);
     expect(resumed.code).toBe(0);
-    expect(again.stderr.split('\n')).toContain(`metaflow-cdk: run ${runId} has already ended (interrupted); nothing to watch (see \`metaflow-cdk show ${runId}\`)`);
+    expect(again.stderr.split('\n')).toContain(`metaflow-cdk: run ${runId} has already ended (interrupted); nothing to watch (see \`metaflow-cdk show ${runId} --root ${root}\`)`);
   }, 120_000);
 
   describe('a moto whose jobs all fail', () => {

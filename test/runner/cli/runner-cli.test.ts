@@ -266,8 +266,8 @@ describe('Ctrl-C', () => {
 describe('usage errors exit 2 with one line and the usage hint, from every subcommand', () => {
   const dir = tempDir('mfcdk-cli-');
   test.each<[string, string[], RegExp]>([
-    ['unknown flag', ['run', example('hello.ts'), '--bogus'], /^metaflow-cdk: unknown option '--bogus'$/m],
-    ['misspelt flag, with the close one', ['run', example('hello.ts'), '--max-workrs', '2'], /^metaflow-cdk: unknown option '--max-workrs'\n\(Did you mean --max-workers\?\)$/m],
+    ['unknown flag', ['runs', '--bogus'], /^metaflow-cdk: unknown option '--bogus'$/m],
+    ['misspelt flag, with the close one', ['resume', 'x', '--max-workrs', '2'], /^metaflow-cdk: unknown option '--max-workrs'\n\(Did you mean --max-workers\?\)$/m],
     ['missing argument', ['run'], /^metaflow-cdk: missing required argument 'flow-file'$/m],
     ['missing argument of logs', ['logs'], /^metaflow-cdk: missing required argument 'run\/step\/task'$/m],
     ['too many arguments', ['show', 'a', 'b'], /^metaflow-cdk: too many arguments for 'show'/m],
@@ -280,6 +280,12 @@ describe('usage errors exit 2 with one line and the usage hint, from every subco
     expect(r.stderr).toContain('(run with --help for usage)');
     noStack(r.stderr);
   });
+});
+
+test('run: an unknown flag after the flow file is neither an option nor a parameter: one line with the close name, exit 2', () => {
+  const dir = tempDir('mfcdk-cli-');
+  expect(cli(['run', example('hello.ts'), '--colour', 'red'], dir)).toMatchObject({ code: 2, stdout: '', stderr: 'metaflow-cdk: unknown option --colour: not an option of run nor a parameter of flow "HelloFlow" (parameters: name)\n' });
+  expect(cli(['run', example('hello.ts'), '--max-workrs', '2'], dir)).toMatchObject({ code: 2, stdout: '', stderr: 'metaflow-cdk: unknown option --max-workrs: not an option of run nor a parameter of flow "HelloFlow" (did you mean --max-workers?)\n' });
 });
 
 describe('bad flows through the real CLI: caught before anything runs, exit 2', () => {

@@ -101,8 +101,10 @@ export default defineFlow({ name: 'Flaky', steps: [
     const failed = cli(s3('run', flow));
     expect(failed.code).toBe(1);
     const id = runIdOf(failed.stdout);
+    // the hint carries the datastore flags: `show` and `resume` default to the local datastore
+    expect(failed.stderr).toContain(`\`metaflow-cdk resume ${id} --datastore s3 --datastore-root ${ROOT}\` reruns what did not succeed`);
     fs.writeFileSync(marker, '');
-    const resumed = cli(['resume', id, '--datastore-root', ROOT]);
+    const resumed = cli(['resume', id, '--datastore', 's3', '--datastore-root', ROOT]);
     expect(resumed.stderr).toBe('');
     expect(resumed.code).toBe(0);
     expect(resumed.stdout).toContain('[mid/0#0] {"n": 7}');

@@ -149,6 +149,7 @@ describeWithTool('moto_server', 'metaflow-cdk sfn deploy: Step Functions on moto
       return envOf(run.submits[0].params).MF_PARAM_NAME;
     };
     expect(await paramOfFirstJob(['--param', 'name=grace'])).toBe('grace');
+    expect(await paramOfFirstJob(['--name', 'hopper'])).toBe('hopper');
     expect(await paramOfFirstJob([])).toBe('ada');
   }, 60_000);
 

@@ -44,6 +44,8 @@ describe('metaflow-cdk sfn: bad input is one line naming the thing and the value
       /^metaflow-cdk: missing Metaflow config key METAFLOW_EVENTS_SFN_ACCESS_IAM_ROLE: .*or pass --events-role/],
     ['unknown flow file', ['trigger', 'flows/missing.ts'], {}, /^metaflow-cdk: flow file not found: flows\/missing\.ts$/],
     ['unknown parameter', ['trigger', HELLO, '--param', 'colour=red'], {}, /^metaflow-cdk: --param colour: flow "HelloFlow" has no parameter "colour" \(parameters: name\)$/],
+    ['a misspelt parameter flag', ['trigger', HELLO, '--nmae', 'x'], {}, /^metaflow-cdk: unknown option --nmae: not an option of sfn trigger nor a parameter of flow "HelloFlow" \(did you mean --name\?\)$/],
+    ['a misspelt --param', ['trigger', HELLO, '--param', 'nmae=x'], {}, /^metaflow-cdk: --param nmae: flow "HelloFlow" has no parameter "nmae" \(did you mean "name"\?\)$/],
     ['--param with a name', ['trigger', 'HelloFlow', '--param', 'name=x'], {}, /^metaflow-cdk: --param needs the flow file to check the values against: .*got the name "HelloFlow"/],
     ['bad state machine name', ['delete', `${PREFIX}_bad name`], {}, /^metaflow-cdk: state machine name must be 1–80 letters, digits, "_" or "-", got "mfstack_bad name"/],
     ['bad role', ['delete', 'HelloFlow', '--role', 'sfn-role'], {}, /^metaflow-cdk: SFN_IAM_ROLE must be an IAM role ARN .*got "sfn-role"$/],

@@ -177,12 +177,14 @@ describeWithTool('moto_server', 'a Step Functions run in the S3 datastore: runs,
     expect(failedRecord).toMatchObject({ status: 'failed', error: 'States.TaskFailed', finishedAt: expect.stringMatching(/^\d{4}-/) });
   }, 120_000);
 
-  test('runs: both, newest first, with their task counts from the status.json files', async () => {
-    const r = await cli('runs');
+  test('runs --all: both, newest first, with their task counts from the status.json files', async () => {
+    // Step Functions runs carry no user tag: `runs` alone lists the current user's runs.
+    expect((await cli('runs')).stdout).toMatch(/^no runs tagged user:\S+ in s3:\/\/\S+; 2 other runs not shown \(--all lists every run\)\n$/);
+    const r = await cli('runs', '--all');
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const rows = r.stdout.trim().split('\n').map((l) => l.split(/\s+/));
-    expect(rows[0]).toEqual(['run', 'flow', 'status', 'started', 'duration', 'tasks']);
+    expect(rows[0]).toEqual(['run', 'flow', 'status', 'started', 'duration', 'tasks', 'tags']);
     expect(rows.slice(1).map((c) => [c[0], c[1], c[2], c[5]])).toEqual([
       [FAILED_RUN, 'SfnFails', 'failed', '2'],
       [OK_RUN, 'SfnRuns', 'succeeded', '3'],

@@ -3,6 +3,7 @@ import { describeValue } from '../../../../core/describe-value';
 import { UserInputError } from '../../../errors';
 import { addSfnOptions, givenParametersOrThrow, resolveTarget, SfnFlags, withSfn } from '../../sfn-support';
 import { collect } from '../../run-support';
+import { acceptParameterFlags, flowFileArgument, parameterFlagItems } from '../../parameter-flags';
 import type { CommandContext } from '../index';
 
 interface TriggerFlags extends SfnFlags {
@@ -20,14 +21,18 @@ export function sfnTriggerCommand(context: CommandContext): Command {
   const cmd = new Command('trigger')
     .description('start an execution of a deployed flow; the execution name is the run id')
     .argument('<flow-file|name>', 'the flow file, the flow name or the state machine name')
-    .option('--param <name=value>', 'set a flow parameter for this execution (repeatable; needs the flow file)', collect)
+    .option('--param <name=value>', 'set a flow parameter for this execution (repeatable; or --<name> <value> after the flow file; needs the flow file)', collect)
     .option('--json', 'print the execution (ARN, run id, start) as JSON')
     .addHelpText('after', '\nExit codes: 0 started, 1 an AWS call failed, 2 bad input (nothing started).');
-  addSfnOptions(cmd).action(async (target: string, flags: TriggerFlags) => {
+  acceptParameterFlags(cmd);
+  addSfnOptions(cmd).action(async (targetArg: string, tokens: string[], flags: TriggerFlags) => {
+    const target = flowFileArgument(targetArg);
     await withSfn(flags, context, async ({ ctx }) => {
       const { triggerExecution } = require('../../../sfn/trigger') as typeof import('../../../sfn/trigger');
-      const given = flags.param ?? [];
       const { name, flow } = resolveTarget(target, ctx.settings);
+      const flagged = flow ? parameterFlagItems(tokens, flow.graph.flow, cmd) : { items: tokens, problems: [] };
+      if (flagged.problems.length) throw new UserInputError(flagged.problems.join('\nmetaflow-cdk: '));
+      const given = [...(flags.param ?? []), ...flagged.items];
       if (!flow && given.length) {
         throw new UserInputError(`--param needs the flow file to check the values against: metaflow-cdk sfn trigger <flow-file> --param … (got the name ${describeValue(target)})`);
       }
