@@ -75,6 +75,11 @@ interface TaskFacts {
   artifactsSent?: boolean;
   /** The service refused this task for good (a 400): not retried. */
   refused?: boolean;
+  /**
+   * A metadata POST of this task got no answer: the service may have stored some of it (it
+   * inserts item by item). The next try reads back what it has and sends only the rest.
+   */
+  unsure?: boolean;
 }
 
 /** What a registrar needs. */
@@ -447,10 +452,21 @@ export class RunRegistrar {
         sent.push(() => (a.endSent = true));
       }
     }
-    if (items.length) {
-      await client.post(`${taskPath}/metadata`, items, { attempts });
-      sent.forEach((mark) => mark());
+    if (items.length && facts.unsure) {
+      const have = await this.metadataKeys(taskPath, attempts);
+      const rest = items.filter((i) => !have.has(metadataKey(i.field_name as string, i.tags as string[])));
+      items.splice(0, items.length, ...rest);
+      facts.unsure = false;
     }
+    if (items.length) {
+      try {
+        await client.post(`${taskPath}/metadata`, items, { attempts });
+      } catch (err) {
+        if (err instanceof ServiceUnavailableError) facts.unsure = true;
+        throw err;
+      }
+    }
+    sent.forEach((mark) => mark());
     if (facts.outcome && facts.outcome !== 'cancelled' && !facts.artifactsSent) {
       const artifacts = await this.artifacts(facts, id);
       if (artifacts.length) await client.post(`${taskPath}/artifact`, artifacts, { attempts });
@@ -559,6 +575,12 @@ export class RunRegistrar {
     }
   }
 
+  /** `field@attempt_id:n` of each metadata item the service has for a task. */
+  private async metadataKeys(taskPath: string, attempts?: number): Promise<Set<string>> {
+    const meta = ((await this.options.client.get(`${taskPath}/metadata`, { attempts })) ?? []) as { field_name: string; tags?: string[] }[];
+    return new Set(meta.map((m) => metadataKey(m.field_name, m.tags ?? [])));
+  }
+
   /** What the service already has of this run: tasks, and which attempts' metadata were sent. */
   private async readBack(): Promise<void> {
     const { client } = this.options;
@@ -589,6 +611,9 @@ export class RunRegistrar {
     }
   }
 }
+
+/** A metadata item's identity: its field and attempt (each is sent once per attempt). */
+const metadataKey = (field: string, tags: readonly string[]): string => `${field}@${tags.find((t) => t.startsWith('attempt_id:')) ?? ''}`;
 
 /** The `catch.var` of a step, when it has one. */
 function caughtVar(graph: FlowGraph, step: string): string | undefined {
