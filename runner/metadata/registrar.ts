@@ -481,15 +481,12 @@ export class RunRegistrar {
   private startMetadata(facts: TaskFacts, a: AttemptFacts): Record<string, unknown>[] {
     const { dsType, dsRoot } = this.options.blobs;
     const n = a.attempt;
-    return [
-      this.datum('attempt', String(n), n),
-      this.datum('origin-run-id', String(facts.originRunId ?? this.originRunId ?? 'None'), n),
-      this.datum('ds-type', dsType, n),
-      this.datum('ds-root', dsRoot, n),
-      this.datum('runtime', 'metaflow-cdk', n),
-      this.datum('user', this.user, n),
-      this.datum('metaflow_version', METAFLOW_FORMAT_VERSION, n),
-    ];
+    // What the client and the UI read (attempt, datastore); Metaflow's system-info items (runtime,
+    // user, version) are in the run's system tags already: each item is one insert in the service.
+    const items = [this.datum('attempt', String(n), n), this.datum('ds-type', dsType, n), this.datum('ds-root', dsRoot, n)];
+    const origin = facts.originRunId ?? this.originRunId;
+    if (origin) items.push(this.datum('origin-run-id', origin, n));
+    return items;
   }
 
   private endMetadata(facts: TaskFacts, a: AttemptFacts): Record<string, unknown>[] {
