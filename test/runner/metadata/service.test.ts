@@ -80,6 +80,8 @@ describeService('runs in the real Metaflow metadata service', () => {
     fs.writeFileSync(path.join(gate, 'children'), '');
     // The children, the joins and the caught failure finish while the service is down; end waits.
     await waitFor(async () => fs.existsSync(path.join(tmp, 'ds2', 'GatedFlow', runId, 'join', '0', 'status.json')) || undefined);
+    // Longer than the retries of one call: the run has said, once, that the service is down.
+    await waitFor(async () => /did not answer/.test(live()) || undefined);
     await service.restart();
     fs.writeFileSync(path.join(gate, 'end'), '');
     const r = await started;
