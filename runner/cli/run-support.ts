@@ -10,6 +10,7 @@ import { LayerCheckError, runFlow } from '../orchestrator/orchestrator';
 import { ProgressReporter, wantsLiveView } from '../progress/reporter';
 import { formatDuration } from '../progress/table';
 import { CommandContext } from './commands';
+import { startRegistration } from './metadata-support';
 import { CommandFailedError, EXIT_CODES, UserInputError } from '../errors';
 import type { BatchLogMode } from '../batch/layer';
 import type { BatchSettingFlags } from '../batch/settings';
@@ -224,6 +225,11 @@ export async function executeRun(options: ExecuteOptions, context: CommandContex
   const where = layer.description;
   const problems = layer.check(options.graph);
   if (problems.length) throw new UserInputError(new LayerCheckError(layer.name, problems).message);
+  // Registration with a Metaflow metadata service, when the config names one (runner/metadata).
+  const registration = await startRegistration(
+    { graph: options.graph, flowFile: options.flowFile, parameters: options.parameters, datastore: options.datastore },
+    context,
+  );
   let record: RunRecord;
   try {
     record = await runFlow({
@@ -244,8 +250,10 @@ export async function executeRun(options: ExecuteOptions, context: CommandContex
           progressOut.write(`Running ${e.flow} run ${e.runId} (${where}${from}); datastore ${options.datastore.root}\n`);
         }
         reporter.onEvent(e);
+        registration?.onEvent(e);
       },
     });
+    await registration?.finish();
   } catch (err) {
     if (err instanceof LayerCheckError) throw new UserInputError(err.message);
     // The datastore refused the run record itself (read-only root, full disk): one line, exit 1.

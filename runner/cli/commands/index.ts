@@ -3,6 +3,7 @@ import { registerCode } from './code';
 import { registerConfigure } from './configure';
 import { registerJobs } from './jobs';
 import { registerLogs } from './logs';
+import { registerRegister } from './register';
 import { registerResume } from './resume';
 import { registerRun } from './run';
 import { registerRuns } from './runs';
@@ -38,5 +39,6 @@ export const COMMANDS: readonly CommandRegistrar[] = [
   registerConfigure,
   registerJobs,
   registerWatch,
+  registerRegister,
   registerSfn,
 ];

@@ -1,0 +1,11 @@
+export { serviceSettings } from './config';
+export type { ServiceSettings } from './config';
+export { MetadataServiceClient, ServiceConfigError, ServiceRequestError, ServiceUnavailableError } from './client';
+export type { RetryPolicy } from './client';
+export { RunRegistrar, serviceTaskId, PARAMETERS_STEP, METAFLOW_FORMAT_VERSION } from './registrar';
+export type { RegistrarOptions, RegistrationSummary } from './registrar';
+export { blobWriterFor, artifactBlob, ARTIFACT_CONTENT_TYPE } from './blobs';
+export type { BlobWriter } from './blobs';
+export { pickleJson, UnpicklableValueError } from './pickle';
+export { mflogLine, mflogFileName } from './mflog';
+export { graphInfo } from './graph-info';

@@ -1,0 +1,40 @@
+"""Read a run back with the real Metaflow client and print what a user would see, as JSON.
+
+    read-run.py FLOW RUN_ID   (METAFLOW_SERVICE_URL, METAFLOW_USER set; PYTHONPATH holds metaflow)
+
+Prints: the run ids listed in the user's namespace, the run's successful/finished flags, and per
+step each task's id, successful flag, artifacts (values of the non-private ones) and stdout.
+"""
+import json
+import sys
+
+from metaflow import Flow, Run, Task, namespace, get_namespace
+
+flow_name, run_id = sys.argv[1], sys.argv[2]
+out = {"namespace": get_namespace(), "listed": [r.id for r in Flow(flow_name)]}
+namespace(None)
+run = Run("%s/%s" % (flow_name, run_id))
+out["successful"] = run.successful
+out["finished"] = run.finished
+out["tags"] = sorted(run.tags)
+out["system_tags"] = sorted(run.system_tags)
+steps = {}
+for step in run:
+    tasks = []
+    for task in step:
+        tasks.append(
+            {
+                "id": task.id,
+                "successful": task.successful,
+                "finished": task.finished,
+                "data": {a.id: a.data for a in task if not a.id.startswith("_") and a.id != "name"},
+                "stdout": task.stdout,
+                "attempts": task.current_attempt,
+            }
+        )
+    steps[step.id] = sorted(tasks, key=lambda t: t["id"])
+out["steps"] = steps
+params = Task("%s/%s/_parameters/t-0" % (flow_name, run_id))
+out["parameters"] = {a.id: a.data for a in params if not a.id.startswith("_")}
+out["graph_steps"] = sorted(params["_graph_info"].data["steps"])
+print(json.dumps(out, default=str))
