@@ -24,7 +24,10 @@ case "$kind" in
     # python3-minimal gives /usr/bin/python3; libpython3.11-stdlib the modules beyond the minimal
     # set (json, urllib, http.client, tarfile, gzip, ssl, subprocess, tempfile, ...); the rest are
     # the shared libraries their extension modules load (checked by importing them in the root).
-    packages=(busybox-static
+    # dash (the image's /bin/sh) and mawk (its awk) are Priority: required in Debian, so in every
+    # debian-slim image; busybox's sh would run busybox's own applets first, and its awk has no
+    # maths (log(), ^), which examples/sweep.ts uses.
+    packages=(busybox-static dash mawk
       python3-minimal python3.11-minimal libpython3.11-minimal libpython3.11-stdlib
       libc6 libgcc-s1 libexpat1 zlib1g libssl3 libffi8 libbz2-1.0 liblzma5 libcrypt1 libuuid1
       libsqlite3-0 libncursesw6 libtinfo6 libreadline8 media-types ca-certificates)
@@ -57,6 +60,10 @@ if [ "$(id -u)" = 0 ] && id _apt >/dev/null 2>&1; then chown _apt "$debs"; fi
 for deb in "$debs"/*.deb; do
   dpkg -x "$deb" "$dest" || die "dpkg -x $(basename "$deb") failed"
 done
+
+# dash's and mawk's maintainer scripts would make them /bin/sh and /usr/bin/awk; dpkg -x runs no scripts.
+if [ -e "$dest/bin/dash" ] && [ ! -e "$dest/bin/sh" ]; then ln -s dash "$dest/bin/sh"; fi
+if [ -e "$dest/usr/bin/mawk" ] && [ ! -e "$dest/usr/bin/awk" ]; then ln -s mawk "$dest/usr/bin/awk"; fi
 
 # busybox's applets as links, at the paths busybox itself lists (bin/sh, usr/bin/wget, ...);
 # never over a file a package already installed (python3-minimal's, for example). The static
