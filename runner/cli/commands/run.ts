@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import type { CommandRegistrar } from './index';
 import { collect, executeRun, InputProblems, layerMaker, parametersOrThrow, parseMaxWorkers, parseWith, prepareFlow } from '../run-support';
 import { localPackageRoot, shipCodePackage } from '../code-package';
+import { UserInputError } from '../../errors';
 import { addDatastoreOptions, DatastoreFlags, datastoreKind, openDatastore } from '../datastore-options';
 
 interface RunFlags extends DatastoreFlags {
@@ -44,7 +45,11 @@ export const registerRun: CommandRegistrar = (program, context) => {
     const withRetry = problems.check(() => parseWith(flags.with ?? []));
     const maxWorkers = problems.check(() => parseMaxWorkers(flags.maxWorkers));
     const newLayer = problems.check(() => layerMaker(flags, maxWorkers, context));
-    problems.check(() => datastoreKind(flags, flags.compute));
+    problems.check(() => {
+      if (datastoreKind(flags, flags.compute) === 'local' && flags.compute === 'batch') {
+        throw new UserInputError('--datastore local: AWS Batch containers cannot reach a local directory; --compute batch keeps its runs in S3 (--datastore s3, the default with --compute batch)');
+      }
+    });
     const prepared = problems.check(() => prepareFlow(file));
     const parameters = prepared && problems.check(() => parametersOrThrow(prepared.graph, flags.param ?? []));
     const cwd = prepared && problems.check(() => localPackageRoot(prepared.graph.flow, prepared.file));
