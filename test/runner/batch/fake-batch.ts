@@ -59,6 +59,8 @@ interface Child {
   attempts: AttemptDetail[];
   logStream?: string;
   kill?: () => void;
+  /** ECS StopTask: SIGTERM to the main process, SIGKILL after the grace period. */
+  stop?: (graceMs: number) => void;
 }
 
 interface Job {
@@ -84,6 +86,8 @@ export class FakeBatch {
   onSubmit?: (input: SubmitJobCommandInput) => void;
   /** How many containers play at once (Batch capacity); the rest stay RUNNABLE. Scripted ends take no slot. */
   maxRunning = 4;
+  /** TerminateJob stops a running container as ECS does: SIGTERM, then SIGKILL after this long (30 s on ECS). */
+  stopGraceMs = 2000;
   /** Containers playing now. */
   private playing = 0;
   /** The most that ever played at once (for tests of the cap). */
@@ -150,7 +154,8 @@ export class FakeBatch {
       const job = this.jobs.get(jobId);
       for (const c of job?.children ?? []) {
         if (c.status === 'SUCCEEDED' || c.status === 'FAILED') continue;
-        c.kill?.();
+        if (c.stop) c.stop(this.stopGraceMs);
+        else c.kill?.();
         Object.assign(c, { status: 'FAILED', statusReason: 'Terminated by the runner', stoppedAt: Date.now() });
       }
       return {};
@@ -242,6 +247,7 @@ export class FakeBatch {
       jobId,
       ...(job.size > 1 ? { arrayIndex: index } : {}),
       onKill: (kill) => (child.kill = kill),
+      onStop: (stop) => (child.stop = stop),
       onLine: (line) => lines.push(line),
     })
       .finally(() => (this.playing -= 1))
