@@ -31,8 +31,13 @@ export interface PlayJobOptions {
   readonly queueName?: string;
   /** Each line the container writes. */
   readonly onLine?: (line: string) => void;
-  /** Receives a function that kills the container (TerminateJob, a timeout). */
+  /** Receives a function that kills the container at once (SIGKILL). */
   readonly onKill?: (kill: () => void) => void;
+  /**
+   * Receives a function that stops the container as ECS StopTask does (TerminateJob, an attempt
+   * timeout): SIGTERM to its main process, then SIGKILL after `graceMs` if it is still running.
+   */
+  readonly onStop?: (stop: (graceMs: number) => void) => void;
 }
 
 export interface PlayedJob {
@@ -84,12 +89,24 @@ export async function playContainerJob(definition: RegisterJobDefinitionCommandI
     AWS_ENDPOINT_URL_S3: options.endpoint,
     AWS_REGION: 'us-east-1',
   });
+  let killContainer: (() => void) | undefined;
   const result = await runContainer({
     image: props.image,
     command: container.command,
     env,
     onLine: (line) => options.onLine?.(line),
-    onKill: options.onKill,
+    onKill: (kill) => {
+      options.onKill?.(kill);
+      killContainer = kill;
+    },
+    onSignal: (send) => {
+      options.onStop?.((graceMs) => {
+        // ECS API reference, StopTask: the equivalent of `docker stop` — SIGTERM, then SIGKILL after a
+        // timeout (30 s by default, the agent's ECS_CONTAINER_STOP_TIMEOUT) unless the container exited.
+        if (!send('SIGTERM')) killContainer?.();
+        else setTimeout(() => killContainer?.(), graceMs).unref();
+      });
+    },
   });
   if (result.cannotStart) return { reason: result.cannotStart, lines: result.lines };
   return { exitCode: result.exitCode, lines: result.lines };

@@ -252,6 +252,21 @@ class Task:
     def run(self, argv, env):
         if not argv:
             raise Failure(EXIT["fetch_failed"], "no command to run")
+        # A stop (TerminateJob, a timeout: SIGTERM, then SIGKILL) goes to the command's process
+        # group. The handlers come first: a signal before the command exists is passed on at its start.
+        started, pending = [], []
+
+        def forward(signum, _frame):
+            if not started:
+                pending.append(signum)
+                return
+            try:
+                os.killpg(started[0].pid, signum)
+            except ProcessLookupError:
+                pass
+
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, forward)
         try:
             child = subprocess.Popen(argv, cwd=self.code_dir, env=env, start_new_session=True)
         except FileNotFoundError:
@@ -260,15 +275,9 @@ class Task:
         except PermissionError:
             say("%s: permission denied (is it executable?)" % argv[0])
             return 126
-
-        def forward(signum, _frame):
-            try:
-                os.killpg(child.pid, signum)
-            except ProcessLookupError:
-                pass
-
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, forward)
+        started.append(child)
+        for signum in pending:
+            forward(signum, None)
         code = child.wait()
         return 128 - code if code < 0 else code
 

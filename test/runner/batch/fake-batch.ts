@@ -6,6 +6,10 @@
  * with SubmitJob's overrides, container credentials, S3 on the moto_server given to the
  * constructor), never on the host. A test can replace a child's run with a scripted outcome (OOM,
  * CannotPull, spot reclaim in the attempt history, timeout).
+ *
+ * Like a compute environment's capacity, at most {@link FakeBatch.maxRunning} containers play at
+ * once: a child whose dependencies succeeded stays RUNNABLE until a slot frees, so a wide foreach
+ * does not start dozens of sandboxes on the test machine at the same time.
  */
 import {
   AttemptDetail,
@@ -55,6 +59,8 @@ interface Child {
   attempts: AttemptDetail[];
   logStream?: string;
   kill?: () => void;
+  /** ECS StopTask: SIGTERM to the main process, SIGKILL after the grace period. */
+  stop?: (graceMs: number) => void;
 }
 
 interface Job {
@@ -78,6 +84,14 @@ export class FakeBatch {
   script: (step: string, index: number, attempt: number) => Scripted | undefined = () => undefined;
   /** Called before each SubmitJob answers (a test's Ctrl-C during submission). */
   onSubmit?: (input: SubmitJobCommandInput) => void;
+  /** How many containers play at once (Batch capacity); the rest stay RUNNABLE. Scripted ends take no slot. */
+  maxRunning = 4;
+  /** TerminateJob stops a running container as ECS does: SIGTERM, then SIGKILL after this long (30 s on ECS). */
+  stopGraceMs = 2000;
+  /** Containers playing now. */
+  private playing = 0;
+  /** The most that ever played at once (for tests of the cap). */
+  maxPlayedAtOnce = 0;
   private next = 0;
 
   constructor(
@@ -140,7 +154,8 @@ export class FakeBatch {
       const job = this.jobs.get(jobId);
       for (const c of job?.children ?? []) {
         if (c.status === 'SUCCEEDED' || c.status === 'FAILED') continue;
-        c.kill?.();
+        if (c.stop) c.stop(this.stopGraceMs);
+        else c.kill?.();
         Object.assign(c, { status: 'FAILED', statusReason: 'Terminated by the runner', stoppedAt: Date.now() });
       }
       return {};
@@ -169,7 +184,7 @@ export class FakeBatch {
     return this.jobs.get(jobId)?.children[index]?.status;
   }
 
-  /** Start every child whose dependencies succeeded. */
+  /** Start every child whose dependencies succeeded, as long as there is capacity. */
   private advance(): void {
     for (const job of this.jobs.values()) {
       job.children.forEach((child, i) => {
@@ -180,7 +195,7 @@ export class FakeBatch {
           Object.assign(child, { status: 'FAILED', statusReason: 'Dependent Job failed', stoppedAt: Date.now() });
           return;
         }
-        if (states.every((s) => s === 'SUCCEEDED')) this.start(job, i, child);
+        if (states.every((s) => s === 'SUCCEEDED') && (this.playing < this.maxRunning || this.scriptedEnd(job, i))) this.start(job, i, child);
       });
     }
   }
@@ -193,11 +208,22 @@ export class FakeBatch {
     return job.children.some((c) => c.status !== 'SUBMITTED') ? 'RUNNING' : 'RUNNABLE';
   }
 
-  private start(job: Job, index: number, child: Child): void {
-    const definition = this.definitions.get(job.input.jobDefinition!);
+  /** The scripted outcome of child `index` of `job`, if a test scripted one. */
+  private scripted(job: Job, index: number): Scripted | undefined {
     const env = environmentMap(job.input.containerOverrides?.environment);
     const foreachIndex = Number(env.MF_ARRAY_INDEX_OFFSET ?? 0) + (job.size > 1 ? index : 0);
-    const scripted = this.script(job.input.tags?.['metaflow.step'] ?? '', foreachIndex, Number(job.input.tags?.['metaflow.attempt'] ?? 0));
+    return this.script(job.input.tags?.['metaflow.step'] ?? '', foreachIndex, Number(job.input.tags?.['metaflow.attempt'] ?? 0));
+  }
+
+  /** A child that ends (or hangs) as scripted, without a container: it needs no slot. */
+  private scriptedEnd(job: Job, index: number): boolean {
+    const scripted = this.scripted(job, index);
+    return !!scripted && (scripted.hang === true || !scripted.run);
+  }
+
+  private start(job: Job, index: number, child: Child): void {
+    const definition = this.definitions.get(job.input.jobDefinition!);
+    const scripted = this.scripted(job, index);
     const stream = `metaflow/default/${job.id}-${index}`;
     child.status = 'RUNNING';
     child.startedAt = Date.now();
@@ -214,13 +240,18 @@ export class FakeBatch {
     if (!definition) throw new Error(`FakeBatch: job ${job.id} names an unregistered job definition ${job.input.jobDefinition}`);
     if (!this.s3Endpoint) throw new Error('FakeBatch: running a job needs the S3 endpoint (constructor) its task runtime talks to');
     const jobId = job.size > 1 ? `${job.id}:${index}` : job.id;
+    this.playing += 1;
+    this.maxPlayedAtOnce = Math.max(this.maxPlayedAtOnce, this.playing);
     void playContainerJob(definition, job.input.containerOverrides, {
       endpoint: this.s3Endpoint,
       jobId,
       ...(job.size > 1 ? { arrayIndex: index } : {}),
       onKill: (kill) => (child.kill = kill),
+      onStop: (stop) => (child.stop = stop),
       onLine: (line) => lines.push(line),
-    }).then(
+    })
+      .finally(() => (this.playing -= 1))
+      .then(
       (played) => {
         if (child.status !== 'RUNNING') return;
         const ok = played.exitCode === 0;

@@ -292,10 +292,10 @@ describe('the task runtime in a python:3.12-slim stand-in, S3 on moto', () => {
     codeUrl = await storeTestCodePackage(motoDatastore(bucket.endpoint, 'mf-data', 'mf'), 'Flow');
   });
 
-  async function play(argv: string[], env: Record<string, string>, io: Partial<TaskIo> & Pick<TaskIo, 'outputKey'>, opts: { image?: string; arrayIndex?: number; code?: string; onLine?: (l: string) => void; onKill?: (k: () => void) => void } = {}): Promise<PlayedJob> {
+  async function play(argv: string[], env: Record<string, string>, io: Partial<TaskIo> & Pick<TaskIo, 'outputKey'>, opts: { image?: string; arrayIndex?: number; code?: string; onLine?: (l: string) => void; onKill?: (k: () => void) => void; onStop?: (s: (graceMs: number) => void) => void } = {}): Promise<PlayedJob> {
     const def: RegisterJobDefinitionCommandInput = taskJobDefinition({ ...input, image: opts.image ?? 'python:3.12-slim', platform: 'EC2', options: {} }, argv);
     const overrides = taskContainerOverrides('t', def, { MF_FLOW: 'Flow', MF_RUN_ID: '7', MF_TASK_ID: '0', ...env }, { datastoreUrl: 's3://mf-data/mf', fetchKeys: [], ...io }, { codeUrl: opts.code ?? codeUrl });
-    return playContainerJob(def, overrides, { endpoint: bucket.endpoint, jobId: 'job-1', ...(opts.arrayIndex !== undefined ? { arrayIndex: opts.arrayIndex } : {}), onLine: opts.onLine, onKill: opts.onKill });
+    return playContainerJob(def, overrides, { endpoint: bucket.endpoint, jobId: 'job-1', ...(opts.arrayIndex !== undefined ? { arrayIndex: opts.arrayIndex } : {}), onLine: opts.onLine, onKill: opts.onKill, onStop: opts.onStop });
   }
   const sh = (script: string) => ['sh', '-c', script];
 
@@ -368,5 +368,18 @@ describe('the task runtime in a python:3.12-slim stand-in, S3 on moto', () => {
     const played = await play(sh('echo partial > "$MF_OUTPUT_DIR/part.txt"; exit 3'), {}, { outputKey: 'Flow/7/c/0/attempt-0' });
     expect(played.exitCode).toBe(3);
     expect(await bucket.get('Flow/7/c/0/attempt-0/part.txt')).toBe('partial\n');
+  }, 30_000);
+
+  test('a stop (TerminateJob, an attempt timeout: SIGTERM, SIGKILL after the grace period) reaches the command through the runtime; what it wrote before is uploaded', async () => {
+    let stop: ((graceMs: number) => void) | undefined;
+    const script = sh('echo before > "$MF_OUTPUT_DIR/before.txt"; trap \'echo "got TERM"; echo cleanup > "$MF_OUTPUT_DIR/cleanup.txt"; exit 143\' TERM; echo ready; sleep 600 & wait');
+    const played = await play(script, {}, { outputKey: 'Flow/7/slow/0/attempt-0' }, {
+      onStop: (s) => (stop = s),
+      // SIGKILL only after 60 s: the command has to end on the SIGTERM for this test to pass in time
+      onLine: (line) => line === 'ready' && stop!(60_000),
+    });
+    expect(played).toMatchObject({ exitCode: 143, lines: ['ready', 'got TERM'] });
+    expect(await bucket.get('Flow/7/slow/0/attempt-0/before.txt')).toBe('before\n');
+    expect(await bucket.get('Flow/7/slow/0/attempt-0/cleanup.txt')).toBe('cleanup\n');
   }, 30_000);
 });

@@ -304,6 +304,21 @@ describe('BatchComputeLayer', () => {
     expect(['a/0', 'a/1', 'a/2'].map((p) => r.task(p).status)).toEqual(['cancelled', 'cancelled', 'cancelled']);
   });
 
+  test("Ctrl-C: TerminateJob stops the container as ECS does, the SIGTERM reaches the step's command through the runtime, what it wrote is uploaded", async () => {
+    const r = await run(
+      { steps: [{ name: 'start', command: sh('echo before > "$MF_OUTPUT_DIR/before.txt"; trap \'echo "got TERM"; exit 143\' TERM; echo ready; sleep 600 & wait'), next: 'end' }, { name: 'end', command: sh('true') }] },
+      { abortAfter: (events, abort) => events.some((e) => e.type === 'task-log' && e.line === 'ready') && abort() },
+    );
+    expect(r.record.status).toBe('interrupted');
+    expect(fake.terminated).toEqual(['job-1']);
+    // the container goes on after TerminateJob returned: its trap runs, the runtime uploads and exits 143
+    const key = `TestFlow/${r.record.runId}/start/0/attempt-0/before.txt`;
+    for (let i = 0; i < 300 && (await bucket.get(key)) === undefined; i += 1) await new Promise((res) => setTimeout(res, 100));
+    expect(await bucket.get(key)).toBe('before\n');
+    for (let i = 0; i < 300 && !fake.streams.get('metaflow/default/job-1-0')!.includes('got TERM'); i += 1) await new Promise((res) => setTimeout(res, 100));
+    expect(fake.streams.get('metaflow/default/job-1-0')).toEqual(['ready', 'got TERM']);
+  }, 60_000);
+
   test('a second Ctrl-C (forceStop): TerminateJob sent at once without waiting, the jobs left listed', async () => {
     fake.script = (step) => (step === 'start' ? { hang: true } : undefined);
     const notices: string[] = [];

@@ -24,8 +24,9 @@ case "$kind" in
     # python3-minimal gives /usr/bin/python3; libpython3.11-stdlib the modules beyond the minimal
     # set (json, urllib, http.client, tarfile, gzip, ssl, subprocess, tempfile, ...); the rest are
     # the shared libraries their extension modules load (checked by importing them in the root).
-    # dash and mawk: Debian's /bin/sh and awk (both Essential/required, so in every debian-based
-    # python image). busybox's sh would run its own applets (awk without log()) whatever PATH says.
+    # dash (the image's /bin/sh) and mawk (its awk) are Priority: required in Debian, so in every
+    # debian-slim image; busybox's sh would run busybox's own applets first, and its awk has no
+    # maths (log(), ^), which examples/sweep.ts uses.
     packages=(busybox-static dash mawk
       python3-minimal python3.11-minimal libpython3.11-minimal libpython3.11-stdlib
       libc6 libgcc-s1 libexpat1 zlib1g libssl3 libffi8 libbz2-1.0 liblzma5 libcrypt1 libuuid1
@@ -60,11 +61,9 @@ for deb in "$debs"/*.deb; do
   dpkg -x "$deb" "$dest" || die "dpkg -x $(basename "$deb") failed"
 done
 
-# What maintainer scripts would do that dpkg -x does not: mawk's postinst makes /usr/bin/awk an
-# alternative pointing at it (so `awk` is mawk, with log(), as in the python image).
-if [ -x "$dest/usr/bin/mawk" ] && [ ! -e "$dest/usr/bin/awk" ]; then ln -s mawk "$dest/usr/bin/awk"; fi
-# and dash's makes /bin/sh point at dash
-if [ -x "$dest/bin/dash" ] && [ ! -e "$dest/bin/sh" ]; then ln -s dash "$dest/bin/sh"; fi
+# dash's and mawk's maintainer scripts would make them /bin/sh and /usr/bin/awk; dpkg -x runs no scripts.
+if [ -e "$dest/bin/dash" ] && [ ! -e "$dest/bin/sh" ]; then ln -s dash "$dest/bin/sh"; fi
+if [ -e "$dest/usr/bin/mawk" ] && [ ! -e "$dest/usr/bin/awk" ]; then ln -s mawk "$dest/usr/bin/awk"; fi
 
 # busybox's applets as links, at the paths busybox itself lists (bin/sh, usr/bin/wget, ...);
 # never over a file a package already installed (python3-minimal's, for example). The static

@@ -215,6 +215,12 @@ export interface RunContainerOptions {
   onLine?(line: string, stream: 'stdout' | 'stderr'): void;
   /** Receives a function that kills the whole sandbox (SIGKILL); the result is then exit code 137. */
   onKill?(kill: () => void): void;
+  /**
+   * Receives a function that sends a signal to the container's main process (the command, not
+   * bwrap), as `docker stop` / ECS StopTask send SIGTERM before SIGKILL; it returns false when
+   * the main process is not running (not started yet, or gone).
+   */
+  onSignal?(send: (signal: NodeJS.Signals) => boolean): void;
   /** Aborting kills the sandbox like `onKill`'s function. */
   signal?: AbortSignal;
 }
@@ -262,6 +268,28 @@ export function cannotStartReason(executable: string, errnoText: string): string
     'CannotStartContainerError: Error response from daemon: failed to create shim task: OCI runtime create failed: ' +
     `runc create failed: unable to start container process: ${detail}: unknown`
   );
+}
+
+/** The host pid of a process's first child (`/proc/<pid>/task/<pid>/children`), if it has one. */
+function firstChild(pid: number): number | undefined {
+  try {
+    const first = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/)[0];
+    return first ? Number(first) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The host pid of the container's main process: bwrap (the spawned process) → its child, the
+ * sandbox's pid 1 (bwrap's reaper) → its child, the command (pid 2 in the sandbox). Under Docker
+ * the command is pid 1, which the kernel shields from signals it has no handler for; here a
+ * signal without a handler takes its default action (a SIGTERM kills instead of being ignored
+ * until the SIGKILL).
+ */
+function mainProcessPid(bwrapPid: number): number | undefined {
+  const init = firstChild(bwrapPid);
+  return init === undefined ? undefined : firstChild(init);
 }
 
 function validateOptions(options: RunContainerOptions): StandInKind {
@@ -343,6 +371,17 @@ export async function runContainer(options: RunContainerOptions): Promise<Contai
     // kernel then kills every process of the pid namespace.
     child.kill('SIGKILL');
   };
+  const send = (signal: NodeJS.Signals): boolean => {
+    if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return false;
+    const main = mainProcessPid(child.pid);
+    if (main === undefined) return false;
+    try {
+      process.kill(main, signal);
+      return true;
+    } catch {
+      return false; // it exited in between
+    }
+  };
   const onAbort = () => kill();
   options.signal?.addEventListener('abort', onAbort);
 
@@ -351,6 +390,7 @@ export async function runContainer(options: RunContainerOptions): Promise<Contai
     child.on('exit', (code, signal) => resolve({ code, signal }));
   });
   options.onKill?.(kill);
+  options.onSignal?.(send);
   if (options.signal?.aborted) kill();
   let status: { code: number | null; signal: NodeJS.Signals | null };
   try {
