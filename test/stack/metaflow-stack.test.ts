@@ -105,8 +105,9 @@ test('configure reads back every key a stack with every option outputs: UI URL, 
   expect(outputs[metaflowOutputId('BATCH_CONTAINER_REGISTRY')].Value).toBe(registry);
   expect(JSON.stringify(outputs[metaflowOutputId('UI_URL')].Value)).toMatch(/UiLoadBalancer/);
   const read = profileFromOutputs(Object.fromEntries(Object.keys(outputs).map((id) => [id, `value-of-${id}`])));
-  // Every key but the API key (read from its secret) comes back from the outputs.
-  expect(Object.keys(read.profile).sort()).toEqual(ALL_METAFLOW_CONFIG_KEYS.filter((k) => k !== 'SERVICE_AUTH_KEY').sort());
+  // Every key but the API key (read from its secret) and a team profile's own keys (`configure --team` takes them from MetaflowTeamsJson) comes back from the outputs.
+  const teamProfileKeys = ['TEAM', 'BATCH_TEAM_JOB_QUEUE', 'BATCH_JOB_LOG_GROUP'];
+  expect(Object.keys(read.profile).sort()).toEqual(ALL_METAFLOW_CONFIG_KEYS.filter((k) => k !== 'SERVICE_AUTH_KEY' && !teamProfileKeys.includes(k)).sort());
   expect(read.profile.UI_URL).toBe(`value-of-${metaflowOutputId('UI_URL')}`);
   expect(outputs[metaflowOutputId('BATCH_ASSIGN_PUBLIC_IP')].Value).toBe('true');
 });

@@ -419,12 +419,12 @@ describe('internal mode, options', () => {
 });
 
 describe('network without NAT', () => {
-  test('tasks run in public subnets with a public IP; the internal ALB uses the isolated subnets', () => {
+  test('tasks run in the private compute subnets without a public IP (images and logs through endpoints); the internal ALB uses the isolated subnets', () => {
     const t = built.noNat.template;
     for (const [, service] of resourcesOf(t, 'AWS::ECS::Service')) {
       const network = service.Properties.NetworkConfiguration.AwsvpcConfiguration;
-      expect(network.AssignPublicIp).toBe('ENABLED');
-      for (const subnet of network.Subnets) expect(subnet.Ref).toMatch(/^NetworkVpcpublic|^NetworkVpccompute/);
+      expect(network.AssignPublicIp).toBe('DISABLED');
+      for (const subnet of network.Subnets) expect(subnet.Ref).toMatch(/^NetworkVpccompute/);
     }
     expectLoadBalancer(t, 'internal', /^NetworkVpc(database|isolated)/);
   });
