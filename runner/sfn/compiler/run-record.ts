@@ -12,7 +12,8 @@
  *
  * Tasks are not in the record: each task's upload helper commits its status.json, which the
  * readers list (runner/datastore/step-functions-runs.ts). An execution that is stopped or times
- * out runs no Catch, so its record keeps saying `running` (docs/step-functions.md).
+ * out runs no Catch, so its record keeps saying `running`: `runs` and `show` reconcile it with the
+ * execution's status (runner/sfn/reconcile.ts, docs/step-functions.md).
  */
 import type { Compilation } from './compilation';
 import { dynamic, toAsl } from './dynamic-text';
