@@ -7,13 +7,12 @@
  */
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { CreateStateMachineCommand, SFNClient, StartExecutionCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
-import { main } from '../../../runner/cli/main';
 import { layout, startedRunSortKey } from '../../../runner/datastore/layout';
 import type { RunSummary } from '../../../runner/datastore/types';
 import { reconciledRun, reconcileRuns } from '../../../runner/sfn/reconcile';
 import { describeWithTool } from '../../support/external-tool';
 import { MOTO_CLIENT_CONFIG, type MotoServer, startMoto } from '../../support/moto';
-import { PASS_DEFINITION, ROLE } from './support';
+import { datastoreCli, PASS_DEFINITION, ROLE, useMotoForSdk } from './support';
 
 const BUCKET = 'mf-bucket';
 const ROOT = `s3://${BUCKET}/metaflow`;
@@ -74,16 +73,7 @@ describeWithTool('moto_server', 'runs and show reconcile a Step Functions run wi
   let sfn: SFNClient;
   const savedEnv = { ...process.env };
 
-  async function cli(...args: string[]) {
-    let stdout = '';
-    let stderr = '';
-    const code = await main(['node', 'metaflow-cdk', ...args, '--datastore', 's3', '--datastore-root', ROOT], {
-      stdout: { write: (s: string) => ((stdout += s), true) } as unknown as NodeJS.WritableStream,
-      stderr: { write: (s: string) => ((stderr += s), true) } as unknown as NodeJS.WritableStream,
-      env: process.env,
-    });
-    return { code, stdout, stderr };
-  }
+  const cli = (...args: string[]) => datastoreCli(ROOT, ...args);
 
   /** The record as the compiled machine writes it at the start: summary, lookup copy, index entry. */
   async function writeRecord(summary: RunSummary): Promise<void> {
@@ -96,13 +86,7 @@ describeWithTool('moto_server', 'runs and show reconcile a Step Functions run wi
 
   beforeAll(async () => {
     moto = await startMoto();
-    Object.assign(process.env, {
-      AWS_ENDPOINT_URL: moto.endpoint,
-      AWS_REGION: MOTO_CLIENT_CONFIG.region,
-      AWS_ACCESS_KEY_ID: 'testing',
-      AWS_SECRET_ACCESS_KEY: 'testing',
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-    });
+    useMotoForSdk(moto.endpoint);
     s3 = new S3Client({ ...MOTO_CLIENT_CONFIG, endpoint: moto.endpoint, forcePathStyle: true });
     sfn = new SFNClient({ ...MOTO_CLIENT_CONFIG, endpoint: moto.endpoint });
     await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
