@@ -168,6 +168,8 @@ const EXIT_FOR: Record<RunStatus, number> = {
   failed: EXIT_CODES.FAILED,
   interrupted: EXIT_CODES.INTERRUPTED,
   running: EXIT_CODES.FAILED,
+  stopped: EXIT_CODES.INTERRUPTED,
+  'timed out': EXIT_CODES.FAILED,
 };
 
 export interface ExecuteOptions {

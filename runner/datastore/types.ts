@@ -1,6 +1,7 @@
 import { AttemptRef, TaskRef } from '../contract/names';
 
-export type RunStatus = 'running' | 'succeeded' | 'failed' | 'interrupted';
+/** `stopped`/`timed out`: a Step Functions execution that ended so (runner/sfn/reconcile.ts; never written by a runner). */
+export type RunStatus = 'running' | 'succeeded' | 'failed' | 'interrupted' | 'stopped' | 'timed out';
 export type TaskStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'caught' | 'cancelled' | 'reused';
 
 /** Why an attempt failed. This is what a @catch var holds. */

@@ -53,6 +53,9 @@ export const registerRuns: CommandRegistrar = (program, context) => {
       context.stdout.write(`no runs${flags.team === undefined ? '' : ` of team ${flags.team}`}${filter.all ? '' : ` tagged ${filter.tags.join(', ')}`} in ${datastore.root}${others}\n`);
       return;
     }
+    // A Step Functions run still `running` in its record may have been stopped or timed out (runner/sfn/reconcile.ts).
+    const { reconcileForDisplay } = require('../../sfn/reconcile') as typeof import('../../sfn/reconcile');
+    shown.splice(0, shown.length, ...(await reconcileForDisplay(shown, (line) => context.stderr.write(`metaflow-cdk: ${line}\n`))));
     // A team column only when some run has a team.
     const teams = shown.some((r) => r.team !== undefined);
     const rows: (string | number)[][] = [['run', 'flow', ...(teams ? ['team'] : []), 'status', 'started', 'duration', 'tasks', 'tags']];

@@ -79,7 +79,10 @@ export const registerShow: CommandRegistrar = (program, context) => {
     .argument('<run-id>', 'the run')
     .option('--json', 'print the run record as JSON');
   addDatastoreOptions(cmd).action(async (runId: string, flags: DatastoreFlags & { json?: boolean }) => {
-    const run = await findRun(await openDatastore(flags, context, { write: false }), runId);
+    const recorded = await findRun(await openDatastore(flags, context, { write: false }), runId);
+    // A Step Functions run still `running` in its record may have been stopped or timed out (runner/sfn/reconcile.ts).
+    const { reconcileForDisplay } = require('../../sfn/reconcile') as typeof import('../../sfn/reconcile');
+    const [run] = await reconcileForDisplay([recorded], (line) => context.stderr.write(`metaflow-cdk: ${line}\n`));
     context.stdout.write(flags.json ? JSON.stringify(run, null, 2) + '\n' : formatRun(run, followUpDatastoreFlags(flags, datastoreKind(flags))));
   });
   program.addCommand(cmd);

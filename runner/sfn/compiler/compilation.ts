@@ -5,6 +5,7 @@
 import type { RegisterJobDefinitionCommandInput } from '@aws-sdk/client-batch';
 import { parseS3Url } from '../../batch/settings';
 import { UserInputError } from '../../errors';
+import { parameterType } from '../../flow/parameters';
 import type { FlowGraph } from '../../flow/validate';
 import { checkBatchStep, effectivePolicies, type BatchJobDefinitionInput, type EffectivePolicies } from '../../policy';
 import { emptyArgumentProblems, type TaskCode } from '../../batch/job-shape';
@@ -30,6 +31,8 @@ export class Compilation {
   readonly jobDefinitions = new Map<string, RegisterJobDefinitionCommandInput>();
   /** Catch var → the step that sets it. */
   readonly catchVars = new Map<string, string>();
+  /** The flow's `json` parameters: rendered once into the state's `ptext` (state-shape.ts). */
+  readonly jsonParams: readonly string[];
   /** The code package every job's loader downloads. */
   readonly code: TaskCode;
   private readonly ancestors = new Map<string, ReadonlySet<string>>();
@@ -46,6 +49,7 @@ export class Compilation {
     if (typeof options.codePackageUrl !== 'string' || !/^s3:\/\/[^/]+\/.*[0-9a-f]{40}$/.test(options.codePackageUrl)) {
       throw new UserInputError(`codePackageUrl must be the S3 URL of the flow's code package (ending in its sha1), got ${JSON.stringify(options.codePackageUrl)}`);
     }
+    this.jsonParams = Object.entries(graph.flow.parameters ?? {}).filter(([, spec]) => parameterType(spec) === 'json').map(([n]) => n);
     this.code = { codeUrl: options.codePackageUrl, ...(options.region ? { region: options.region } : {}) };
     const problems: string[] = [];
     for (const [name, spec] of graph.steps) {

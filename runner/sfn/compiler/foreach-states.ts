@@ -22,7 +22,7 @@ import { toAsl } from './dynamic-text';
 import { S3_RETRY } from './retry';
 import type { Scope } from './scope';
 import { CHILD_TASK_ID, itemsJsonKey, taskKey, type Position } from './task-state';
-import { LAST_CHILD_INDEX, member } from './state-shape';
+import { carriedText, LAST_CHILD_INDEX, member } from './state-shape';
 
 /** Step Functions' limit on a state's input and output (256 KiB). */
 export const SFN_STATE_PAYLOAD_MAX_BYTES = 262_144;
@@ -109,6 +109,7 @@ export function addForeachEntry(scope: Scope, c: Compilation, split: string, pos
       'params.$': '$.params',
       'caught.$': '$.caught',
       'ctx.$': '$.ctx',
+      ...carriedText(c.jsonParams.length > 0),
       fe: { prefix: childPrefix, split: splitTaskId, 'count.$': 'States.ArrayLength($.fe.items)' },
       'chunks.$': `States.ArrayPartition($.fe.items, ${chunk})`,
       'offsets.$': `States.ArrayRange(0, States.MathAdd(States.ArrayLength($.fe.items), -1), ${chunk})`,
@@ -117,13 +118,15 @@ export function addForeachEntry(scope: Scope, c: Compilation, split: string, pos
 }
 
 /** The Map over the chunks (its processor already built) and the state the join gets. */
-export function addForeachMap(scope: Scope, split: string, processor: { StartAt: string; States: Record<string, unknown> }): void {
+export function addForeachMap(scope: Scope, c: Compilation, split: string, processor: { StartAt: string; States: Record<string, unknown> }): void {
+  const text = carriedText(c.jsonParams.length > 0);
   scope.add(`${split}.foreach`, {
     Type: 'Map',
     ItemsPath: '$.chunks',
     ItemSelector: {
       'params.$': '$.params',
       'caught.$': '$.caught',
+      ...text,
       ctx: {
         'prefix.$': '$.fe.prefix',
         'split.$': '$.fe.split',
@@ -138,7 +141,7 @@ export function addForeachMap(scope: Scope, split: string, processor: { StartAt:
   });
   scope.add(`${split}.joined`, {
     Type: 'Pass',
-    Parameters: { 'params.$': '$.params', 'caught.$': '$.caught', 'ctx.$': '$.ctx', joined: { 'prefix.$': '$.fe.prefix', 'count.$': '$.fe.count' } },
+    Parameters: { 'params.$': '$.params', 'caught.$': '$.caught', 'ctx.$': '$.ctx', ...text, joined: { 'prefix.$': '$.fe.prefix', 'count.$': '$.fe.count' } },
   });
 }
 
@@ -146,7 +149,7 @@ export function addForeachMap(scope: Scope, split: string, processor: { StartAt:
  * A foreach inside a chunk: one Map iteration per child of the chunk (inline, at most 40 at once),
  * each a `child` position whose split task id is `<prefix><offset>`.
  */
-export function addChildrenMap(scope: Scope, split: string, processor: { StartAt: string; States: Record<string, unknown> }): void {
+export function addChildrenMap(scope: Scope, c: Compilation, split: string, processor: { StartAt: string; States: Record<string, unknown> }): void {
   scope.add(`${split}.children`, { Type: 'Pass', Parameters: { 'list.$': `States.ArrayRange($.ctx.offset, ${LAST_CHILD_INDEX}, 1)` }, ResultPath: '$.children' });
   scope.add(`${split}.each-child`, {
     Type: 'Map',
@@ -154,6 +157,7 @@ export function addChildrenMap(scope: Scope, split: string, processor: { StartAt
     ItemSelector: {
       'params.$': '$.params',
       'caught.$': '$.caught',
+      ...carriedText(c.jsonParams.length > 0),
       ctx: { 'prefix.$': '$.ctx.prefix', 'split.$': '$.ctx.split', 'count.$': '$.ctx.count', 'offset.$': '$$.Map.Item.Value' },
     },
     ItemProcessor: { ProcessorConfig: { Mode: 'INLINE' }, ...processor },

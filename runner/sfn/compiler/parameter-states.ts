@@ -8,7 +8,7 @@
 import { foreachParameterProblems, parameterDefaults, parseGivenParameters } from '../../flow/parameters';
 import { UserInputError } from '../../errors';
 import type { Compilation } from './compilation';
-import type { Scope } from './scope';
+import { nextTail, type Scope } from './scope';
 import { member } from './state-shape';
 
 /** The state holding the compiled parameter values (its `Result`). */
@@ -42,7 +42,8 @@ export function compiledParameterValues(c: Compilation): Record<string, unknown>
 
 export function addParameterStates(scope: Scope, c: Compilation, values: Readonly<Record<string, unknown>>): void {
   const caught = Object.fromEntries([...c.catchVars.keys()].sort().map((v) => [v, null]));
-  const start = (params: string) => ({ Type: 'Pass', Parameters: { 'params.$': params, caught, ctx: {} } });
+  const ptext = c.jsonParams.length ? { ptext: {} } : {};
+  const start = (params: string) => ({ Type: 'Pass', Parameters: { 'params.$': params, caught, ctx: {}, ...ptext } });
   // Every state name of the compiler's own has a dot, so none can be a step's (an identifier).
   scope.add(COMPILED_PARAMETERS_STATE, { Type: 'Pass', Comment: 'the compiled parameter values', Result: values, ResultPath: '$.compiledParameters' });
   const merge = scope.addDetached('Parameters.merge', start('States.JsonMerge($.compiledParameters, $.Parameters, false)'));
@@ -59,7 +60,27 @@ export function addParameterStates(scope: Scope, c: Compilation, values: Readonl
     else states[name].Next = next;
   });
   scope.setTails(tails);
-  if (required.length === 0) return;
+  if (required.length > 0) addRequiredCheck(scope, c, required);
+  for (const name of c.jsonParams) addJsonText(scope, name);
+}
+
+/**
+ * `$.ptext.<name>.v`: the json parameter as a task gets it, like the runner's `envValue` — a
+ * string as it is (`IsString`), anything else as JSON text (state-shape.ts).
+ */
+function addJsonText(scope: Scope, name: string): void {
+  const value = member('$.params', name);
+  const pass = (suffix: string, v: string) => {
+    const state: Record<string, unknown> = { Type: 'Pass', Parameters: { 'v.$': v }, ResultPath: member('$.ptext', name) };
+    return { name: scope.addDetached(`Parameters.${name}.${suffix}`, state), tail: nextTail(state) };
+  };
+  const asIs = pass('string', value);
+  const asJson = pass('json', `States.JsonToString(${value})`);
+  scope.add(`Parameters.${name}.text`, { Type: 'Choice', Choices: [{ Variable: value, IsString: true, Next: asIs.name }], Default: asJson.name }, []);
+  scope.setTails([asIs.tail, asJson.tail]);
+}
+
+function addRequiredCheck(scope: Scope, c: Compilation, required: readonly string[]): void {
   const fail = scope.addDetached('Parameters.missing', {
     Type: 'Fail',
     Error: 'metaflow.MissingParameter',

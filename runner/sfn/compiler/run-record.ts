@@ -12,13 +12,14 @@
  *
  * Tasks are not in the record: each task's upload helper commits its status.json, which the
  * readers list (runner/datastore/step-functions-runs.ts). An execution that is stopped or times
- * out runs no Catch, so its record keeps saying `running` (docs/step-functions.md).
+ * out runs no Catch, so its record keeps saying `running`: `runs` and `show` reconcile it with the
+ * execution's status (runner/sfn/reconcile.ts, docs/step-functions.md).
  */
 import type { Compilation } from './compilation';
 import { dynamic, toAsl } from './dynamic-text';
 import { S3_RETRY } from './retry';
 import type { Scope } from './scope';
-import { RUN_ID } from './state-shape';
+import { carriedText, RUN_ID } from './state-shape';
 
 const STARTED_AT = dynamic('$$.Execution.StartTime', 's', 30);
 const EXECUTION_ARN = dynamic('$$.Execution.Id', 's', 200);
@@ -99,7 +100,7 @@ export function addRunSteps(scope: Scope, c: Compilation, steps: { StartAt: stri
   scope.add('Run.steps', {
     Type: 'Parallel',
     Comment: "the flow's steps; any failure is recorded in run.json before the execution fails",
-    Parameters: { 'params.$': '$.params', 'caught.$': '$.caught', 'ctx.$': '$.ctx' },
+    Parameters: { 'params.$': '$.params', 'caught.$': '$.caught', 'ctx.$': '$.ctx', ...carriedText(c.jsonParams.length > 0) },
     Branches: [steps],
     ResultPath: '$.steps',
     Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.failure', Next: failed }],

@@ -13,9 +13,15 @@
  *     "offset": 0,                    //   index of the first child this state covers
  *     "size": 10                      //   how many children (a chunk; absent for one child)
  *   },
- *   "joined": {"prefix": "", "count": 10}   // the foreach just closed, for its join step
+ *   "joined": {"prefix": "", "count": 10},  // the foreach just closed, for its join step
+ *   "ptext": {name: {"v": text}}      // json parameters as tasks get them (only when the flow has one)
  * }
  * ```
+ * `ptext` holds each `json` parameter rendered as the runner renders it (runner/flow/parameters.ts
+ * `envValue`): a string as it is, any other value as JSON text. `States.JsonToString` alone would
+ * quote a string, and the task cannot tell `"abc"` given as a value from JSON text; a Choice
+ * (`IsString`) at the start picks the rendering once, and the states that rebuild the state carry
+ * `ptext` on ({@link carriedText}).
  * Foreach states add `fe`, `chunks`, `offsets`, `children` for a few states and drop them again.
  */
 import { dynamic } from './dynamic-text';
@@ -25,7 +31,13 @@ export const STATE = {
   caught: '$.caught',
   ctx: '$.ctx',
   joined: '$.joined',
+  ptext: '$.ptext',
 } as const;
+
+/** `ptext` carried from `base` (`$`, or `$[0]` after a Parallel) by a state that rebuilds the state; nothing without json parameters. */
+export function carriedText(hasJson: boolean, base = '$'): Record<string, string> {
+  return hasJson ? { 'ptext.$': `${base}.ptext` } : {};
+}
 
 /** Estimated run-time lengths, for the size checks (see docs/step-functions.md "Compiler"). */
 export const ESTIMATE = {

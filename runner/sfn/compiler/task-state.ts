@@ -58,7 +58,10 @@ function parameterEnv(c: Compilation, values: Readonly<Record<string, unknown>>)
   const env: Record<string, string> = {};
   for (const [name, spec] of Object.entries(c.graph.flow.parameters ?? {})) {
     const known = Object.hasOwn(values, name) ? JSON.stringify(values[name]).length : ESTIMATE.parameter;
-    env[parameterEnvName(name)] = dynamic(member('$.params', name), parameterType(spec) === 'string' ? 's' : 'j', known);
+    const type = parameterType(spec);
+    // A json parameter is read from its rendering (`$.ptext`, state-shape.ts): a string value as it is, like the runner.
+    env[parameterEnvName(name)] =
+      type === 'json' ? dynamic(`${member('$.ptext', name)}.v`, 's', known) : dynamic(member('$.params', name), type === 'string' ? 's' : 'j', known);
   }
   return env;
 }

@@ -14,7 +14,7 @@ import { nextOf } from '../../flow/model';
 import type { Compilation } from './compilation';
 import { addChildrenMap, addForeachEntry, addForeachMap } from './foreach-states';
 import { nextTail, Scope, type Tail } from './scope';
-import { ESTIMATE, member } from './state-shape';
+import { carriedText, ESTIMATE, member } from './state-shape';
 import { inputTasks, submitJobState, taskKey, TOP, type Position } from './task-state';
 import { S3_RETRY } from './retry';
 import { dynamic, toAsl } from './dynamic-text';
@@ -54,7 +54,7 @@ export class Walker {
         const child: Position = { kind: 'child', split: pos.split };
         const processor = new Scope(this.c.names);
         done.push(...this.addForeach(processor, name, join, child), ...this.walk(processor, join, stop, child));
-        addChildrenMap(scope, name, processor.finish());
+        addChildrenMap(scope, this.c, name, processor.finish());
         return done;
       }
       done.push(...this.addForeach(scope, name, join, pos));
@@ -72,7 +72,7 @@ export class Walker {
   private addJoinWithoutInputs(scope: Scope, join: string, pos: Position, route: Tail): void {
     const none = scope.addDetached(`${join}.no-children`, {
       Type: 'Pass',
-      Parameters: { 'params.$': '$.params', 'caught.$': '$.caught', 'ctx.$': '$.ctx', joined: { prefix: '', count: 0 } },
+      Parameters: { 'params.$': '$.params', 'caught.$': '$.caught', 'ctx.$': '$.ctx', ...carriedText(this.c.jsonParams.length > 0), joined: { prefix: '', count: 0 } },
     });
     route(none);
     const twin = submitJobState(this.c, join, pos, 'plain', this.paramValues, true);
@@ -88,7 +88,7 @@ export class Walker {
     addForeachEntry(scope, this.c, split, pos);
     const body = new Scope(this.c.names);
     const done = this.walk(body, first, join, { kind: 'array', split });
-    addForeachMap(scope, split, body.finish());
+    addForeachMap(scope, this.c, split, body.finish());
     return done;
   }
 
@@ -105,7 +105,7 @@ export class Walker {
       const arm = Math.max(0, arms.findIndex((a) => a.steps.includes(setter)));
       caught[`${v}.$`] = member(`$[${arm}].caught`, v);
     }
-    scope.add(`${split}.merge`, { Type: 'Pass', Parameters: { 'params.$': '$[0].params', caught, 'ctx.$': '$[0].ctx' } });
+    scope.add(`${split}.merge`, { Type: 'Pass', Parameters: { 'params.$': '$[0].params', caught, 'ctx.$': '$[0].ctx', ...carriedText(this.c.jsonParams.length > 0, '$[0]') } });
     return arms.flatMap((a) => a.steps);
   }
 

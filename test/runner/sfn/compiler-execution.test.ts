@@ -311,3 +311,47 @@ describe('foreach', () => {
     expect(states(run).at(-1)).toBe('end');
   });
 });
+
+describe('json parameters reach every task as the runner renders them (envValue)', () => {
+  // start → two arms → join → foreach over [1, 2] (a Map over chunks) → join → end: every state
+  // that rebuilds the execution's state must carry the rendering on.
+  const flow = graphOf({
+    name: 'Js',
+    image: IMAGE,
+    parameters: { cfg: { type: 'json', default: { a: 1 } }, label: { default: 'x' } },
+    steps: [
+      { name: 'start', command: x, next: ['left', 'right'] },
+      { name: 'left', command: x, next: 'meet' },
+      { name: 'right', command: x, next: 'meet' },
+      { name: 'meet', join: true, command: x, next: 'body', foreach: { items: [1, 2] } },
+      { name: 'body', command: x, next: 'gather' },
+      { name: 'gather', join: true, command: x, next: 'end' },
+      { name: 'end', command: x },
+    ],
+  });
+  const compiled = compileValid(flow);
+  const cfgOf = (run: { submits: { state: string; params: SubmitJob }[] }) => new Set(run.submits.map((s) => envOf(s.params).MF_PARAM_CFG));
+
+  test.each([
+    ['the compiled default (an object)', {}, '{"a":1}'],
+    ['an object in the input', { Parameters: { cfg: { b: [2, 3] } } }, '{"b":[2,3]}'],
+    ['JSON text in the input (a string): the text itself, not the text quoted', { Parameters: { cfg: '{"b":2}' } }, '{"b":2}'],
+    ['a plain string', { Parameters: { cfg: 'abc' } }, 'abc'],
+    ['a number', { Parameters: { cfg: 7 } }, '7'],
+    ['null', { Parameters: { cfg: null } }, 'null'],
+  ])('%s', async (_what, input, expected) => {
+    const run = await execute(compiled, input);
+    expect(run.error).toBeUndefined();
+    expect(states(run).sort()).toEqual(['body', 'end', 'gather', 'left', 'meet', 'right', 'start']);
+    expect(cfgOf(run)).toEqual(new Set([expected]));
+    // the string parameter is untouched, and the run's parameters stay the values given
+    expect(envOf(run.submits[0].params).MF_PARAM_LABEL).toBe('x');
+    const given = input as { Parameters?: { cfg?: unknown } };
+    expect((run.output as { params: Record<string, unknown> }).params.cfg).toEqual(given.Parameters ? given.Parameters.cfg : { a: 1 });
+  });
+
+  test('a flow without json parameters carries no rendering', () => {
+    const plain = compileValid(graphOf({ name: 'Pl', image: IMAGE, parameters: { n: { default: 1 } }, steps: [{ name: 'start', command: x, next: 'end' }, { name: 'end', command: x }] }));
+    expect(JSON.stringify(plain.definition)).not.toContain('ptext');
+  });
+});

@@ -11,13 +11,13 @@ import { BatchClient, DescribeJobsCommand } from '@aws-sdk/client-batch';
 import { CloudWatchLogsClient, CreateLogGroupCommand, CreateLogStreamCommand, PutLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
-import { main } from '../../../runner/cli/main';
 import { startedRunSortKey } from '../../../runner/datastore/layout';
 import type { CompiledFlow } from '../../../runner/sfn/compiler/types';
 import type { RunSummary } from '../../../runner/datastore/types';
 import { describeWithTool } from '../../support/external-tool';
 import { MOTO_CLIENT_CONFIG, type MotoServer, startMoto } from '../../support/moto';
 import { BatchTaskPlayer, type PlayedJob } from './batch-task-player';
+import { datastoreCli, useMotoForSdk } from './support';
 import { type AwsHandlers, CODE_PACKAGE, CODE_PACKAGE_KEY, compileValid, EXECUTION_ARN, EXECUTION, graphOf, OPTIONS, runMachine, sh } from './compiler-support';
 
 const BUCKET = 'mf-bucket';
@@ -49,16 +49,7 @@ describeWithTool('moto_server', 'a Step Functions run in the S3 datastore: runs,
     }
   };
 
-  async function cli(...args: string[]) {
-    let stdout = '';
-    let stderr = '';
-    const code = await main(['node', 'metaflow-cdk', ...args, '--datastore', 's3', '--datastore-root', ROOT], {
-      stdout: { write: (s: string) => ((stdout += s), true) } as unknown as NodeJS.WritableStream,
-      stderr: { write: (s: string) => ((stderr += s), true) } as unknown as NodeJS.WritableStream,
-      env: process.env,
-    });
-    return { code, stdout, stderr };
-  }
+  const cli = (...args: string[]) => datastoreCli(ROOT, ...args);
 
   /**
    * The machine's AWS: S3 tasks on moto; each Batch job played (job ids `<flow>-job-<n>`), its main
@@ -111,13 +102,7 @@ describeWithTool('moto_server', 'a Step Functions run in the S3 datastore: runs,
 
   beforeAll(async () => {
     moto = await startMoto();
-    Object.assign(process.env, {
-      AWS_ENDPOINT_URL: moto.endpoint,
-      AWS_REGION: MOTO_CLIENT_CONFIG.region,
-      AWS_ACCESS_KEY_ID: 'testing',
-      AWS_SECRET_ACCESS_KEY: 'testing',
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-    });
+    useMotoForSdk(moto.endpoint);
     s3 = new S3Client({ ...MOTO_CLIENT_CONFIG, endpoint: moto.endpoint, forcePathStyle: true });
     logs = new CloudWatchLogsClient({ ...MOTO_CLIENT_CONFIG, endpoint: moto.endpoint });
     await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));

@@ -64,3 +64,27 @@ export async function startSfnMoto(): Promise<SfnMoto> {
     },
   };
 }
+
+/** Point the SDK's usual settings (what the CLI's commands use) at moto_server. */
+export function useMotoForSdk(endpoint: string): void {
+  Object.assign(process.env, {
+    AWS_ENDPOINT_URL: endpoint,
+    AWS_REGION: MOTO_CLIENT_CONFIG.region,
+    AWS_ACCESS_KEY_ID: 'testing',
+    AWS_SECRET_ACCESS_KEY: 'testing',
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+  });
+}
+
+/** The CLI in-process (main()) on the S3 datastore at `root`: exit code, stdout, stderr. */
+export async function datastoreCli(root: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const { main } = require('../../../runner/cli/main') as typeof import('../../../runner/cli/main');
+  let stdout = '';
+  let stderr = '';
+  const code = await main(['node', 'metaflow-cdk', ...args, '--datastore', 's3', '--datastore-root', root], {
+    stdout: { write: (s: string) => ((stdout += s), true) } as unknown as NodeJS.WritableStream,
+    stderr: { write: (s: string) => ((stderr += s), true) } as unknown as NodeJS.WritableStream,
+    env: process.env,
+  });
+  return { code, stdout, stderr };
+}
