@@ -16,7 +16,7 @@ import { startedRunSortKey } from '../../../runner/datastore/layout';
 import type { CompiledFlow } from '../../../runner/sfn/compiler/types';
 import type { RunSummary } from '../../../runner/datastore/types';
 import { describeWithTool } from '../../support/external-tool';
-import { MOTO_CLIENT_CONFIG, type MotoServer, startMoto } from '../../support/moto';
+import { MOTO_CLIENT_CONFIG, motoEnv, type MotoServer, startMoto } from '../../support/moto';
 import { BatchTaskPlayer, type PlayedJob } from './batch-task-player';
 import { type AwsHandlers, CODE_PACKAGE, CODE_PACKAGE_KEY, compileValid, EXECUTION_ARN, EXECUTION, graphOf, OPTIONS, runMachine, sh } from './compiler-support';
 
@@ -111,13 +111,7 @@ describeWithTool('moto_server', 'a Step Functions run in the S3 datastore: runs,
 
   beforeAll(async () => {
     moto = await startMoto();
-    Object.assign(process.env, {
-      AWS_ENDPOINT_URL: moto.endpoint,
-      AWS_REGION: MOTO_CLIENT_CONFIG.region,
-      AWS_ACCESS_KEY_ID: 'testing',
-      AWS_SECRET_ACCESS_KEY: 'testing',
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-    });
+    Object.assign(process.env, motoEnv(moto));
     s3 = new S3Client({ ...MOTO_CLIENT_CONFIG, endpoint: moto.endpoint, forcePathStyle: true });
     logs = new CloudWatchLogsClient({ ...MOTO_CLIENT_CONFIG, endpoint: moto.endpoint });
     await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
