@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { AttemptRef, TaskRef } from '../contract/names';
-import { isCommittedOutput, isRunId, layout, runIdOfIndexKey } from './layout';
+import { isCommittedOutput, isRunId, layout, runIdOfIndexKey, TASK_HELPER_FILE } from './layout';
 import { inFinishOrder, isStepFunctionsRun, taskStatusKeys, withDuration } from './step-functions-runs';
 import { CorruptRunRecordError, Datastore, LogSink, RunPage, RunRecord, RunSummary, TASK_CHUNK_SIZE, TaskFile, TaskRecord, TaskStaging } from './types';
 
@@ -59,7 +59,7 @@ export abstract class KeyedDatastore implements Datastore {
     const prefix = `${taskPathKey}/`;
     const outputs = layout.outputsFile(taskPathKey);
     return (await this.listSizedKeys(prefix))
-      .filter(({ key }) => key !== outputs && isCommittedOutput(key.slice(prefix.length)))
+      .filter(({ key }) => key !== outputs && key.slice(prefix.length) !== TASK_HELPER_FILE && isCommittedOutput(key.slice(prefix.length)))
       .map(({ key, bytes }) => ({ name: key.slice(prefix.length), bytes }))
       .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
