@@ -2,7 +2,8 @@
  * Python scripts beside the flow file: each step runs one of them with a relative path. The
  * scripts reach AWS Batch in the flow's code package (this folder, packed and uploaded once per
  * run; docs/batch.md "Code packages"); locally the tasks run in this folder, so `python3
- * train.py` means the same on both.
+ * train.py` means the same on both. The scripts read their inputs and save their outputs through
+ * the task helpers (`metaflow_cdk`, on every task's PYTHONPATH), not through datastore paths.
  *
  *   node bin/metaflow-cdk.js run examples/pyscripts/flow.ts --param rows=500
  */

@@ -1,11 +1,10 @@
 """start: a synthetic data set, y = 3x + 2 plus a little noise, as data.csv in the task's outputs."""
 import csv
-import os
 import random
 
-from common import output_path, write_outputs
+from metaflow_cdk import output_path, params, save
 
-rows = int(os.environ["MF_PARAM_ROWS"])
+rows = params()["rows"]
 rng = random.Random(42)
 with open(output_path("data.csv"), "w", newline="") as f:
     out = csv.writer(f)
@@ -13,5 +12,5 @@ with open(output_path("data.csv"), "w", newline="") as f:
     for _ in range(rows):
         x = rng.uniform(0, 10)
         out.writerow([f"{x:.6f}", f"{3 * x + 2 + rng.gauss(0, 0.5):.6f}"])
-write_outputs({"rows": rows})
+save(rows=rows)
 print(f"prepared {rows} rows")

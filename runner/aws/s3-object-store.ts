@@ -111,6 +111,16 @@ export class S3ObjectStore {
     return keys;
   }
 
+  /** Relative keys under `relativePrefix` with their sizes in bytes, every page. */
+  async listSized(relativePrefix = ''): Promise<{ key: string; bytes: number }[]> {
+    const strip = this.prefix ? this.prefix.length + 1 : 0;
+    const found: { key: string; bytes: number }[] = [];
+    for await (const page of paginateListObjectsV2({ client: this.s3 }, { Bucket: this.bucket, Prefix: this.key(relativePrefix) })) {
+      for (const object of page.Contents ?? []) if (object.Key) found.push({ key: object.Key.slice(strip), bytes: object.Size ?? 0 });
+    }
+    return found;
+  }
+
   /** Immediate "folders" under `relativePrefix` (CommonPrefixes with `/`), without the trailing slash. */
   async listFolders(relativePrefix = ''): Promise<string[]> {
     const base = this.key(relativePrefix);

@@ -16,21 +16,31 @@ export async function findRun(datastore: Datastore, runId: string): Promise<RunR
   return record;
 }
 
-/** Parse `<run-id>/<step>/<task>` and find the task, or throw a UserInputError. */
-export async function findTask(datastore: Datastore, spec: string): Promise<{ run: RunRecord; task: TaskRecord }> {
+/**
+ * Parse `<run>/<step>[/<task>]` (`needTask`: the task is required) and find its tasks, or a
+ * UserInputError naming the path and what the run has.
+ */
+export async function findTasks(datastore: Datastore, spec: string, needTask: boolean): Promise<{ run: RunRecord; tasks: TaskRecord[] }> {
   const parts = spec.split('/');
-  if (parts.length !== 3 || parts.some((p) => p === '')) {
-    throw new UserInputError(`bad task path ${describeValue(spec)}: expected <run-id>/<step>/<task>, e.g. 20260101-120000-abc123/start/0`);
+  const shape = needTask ? '<run-id>/<step>/<task>, e.g. 20260101-120000-abc123/start/0' : '<run-id>/<step>[/<task>], e.g. 20260101-120000-abc123/start';
+  if (parts.length < (needTask ? 3 : 2) || parts.length > 3 || parts.some((p) => p === '')) {
+    throw new UserInputError(`bad task path ${describeValue(spec)}: expected ${shape}`);
   }
   const [runId, step, taskId] = parts;
   const run = await findRun(datastore, runId);
-  const task = run.tasks.find((t) => t.step === step && t.taskId === taskId);
+  const ofStep = run.tasks.filter((t) => t.step === step);
+  if (!ofStep.length) throw new UserInputError(`run ${runId} has no step ${describeValue(step)} (steps: ${[...new Set(run.tasks.map((t) => t.step))].join(', ')})`);
+  if (taskId === undefined) return { run, tasks: ofStep };
+  const task = ofStep.find((t) => t.taskId === taskId);
   if (!task) {
-    const ofStep = run.tasks.filter((t) => t.step === step).map((t) => t.taskId);
-    const hint = ofStep.length
-      ? `tasks of step "${step}": ${ofStep.slice(0, 10).join(', ')}${ofStep.length > 10 ? ', ...' : ''}`
-      : `steps: ${[...new Set(run.tasks.map((t) => t.step))].join(', ')}`;
-    throw new UserInputError(`run ${runId} has no task ${step}/${taskId} (${hint})`);
+    const ids = ofStep.map((t) => t.taskId);
+    throw new UserInputError(`run ${runId} has no task ${step}/${taskId} (tasks of step "${step}": ${ids.slice(0, 10).join(', ')}${ids.length > 10 ? ', ...' : ''})`);
   }
-  return { run, task };
+  return { run, tasks: [task] };
+}
+
+/** Parse `<run-id>/<step>/<task>` and find the task, or throw a UserInputError. */
+export async function findTask(datastore: Datastore, spec: string): Promise<{ run: RunRecord; task: TaskRecord }> {
+  const { run, tasks } = await findTasks(datastore, spec, true);
+  return { run, task: tasks[0] };
 }

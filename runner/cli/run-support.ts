@@ -181,6 +181,8 @@ export interface ExecuteOptions {
   readonly datastore: Datastore;
   readonly json: boolean;
   readonly origin?: RunRecord;
+  /** Resume: rerun this step and every step after it (RunOptions.resumeFrom). @default - none */
+  readonly resumeFrom?: string;
   /** The run's code package (Batch), recorded in the run record. @default - none */
   readonly codePackage?: CodePackageRef;
   /** The datastore flags `show`/`resume` need to find this run (followUpDatastoreFlags). */
@@ -242,6 +244,7 @@ export async function executeRun(options: ExecuteOptions, context: CommandContex
       withRetry: options.withRetry,
       flowFile: options.flowFile,
       origin: options.origin,
+      resumeFrom: options.resumeFrom,
       codePackage: options.codePackage,
       tags: options.tags,
       signal: abort.signal,

@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import { AttemptRef, cachedChildReads, ChildReads, childEnvironment, childTaskId, TaskTemplate } from '../contract';
 import { TaskStaging } from '../datastore/types';
 import { layout } from '../datastore/layout';
-import { taskBaseEnvironment } from './task-environment';
+import { taskBaseEnvironment, withTaskHelpers } from './task-environment';
 import { AttemptListener, AttemptOutcome, AttemptResult, ComputeLayer, LayerContext, TaskGroup } from './types';
 
 export interface LocalComputeOptions {
@@ -184,7 +184,7 @@ export class LocalComputeLayer implements ComputeLayer {
     try {
       child = spawn(command[0], command.slice(1), {
         cwd: this.cwd,
-        env: { ...this.baseEnv, ...prepared.env },
+        env: withTaskHelpers({ ...this.baseEnv, ...prepared.env }),
         detached: true, // its own process group, so a timeout or cancel kills the whole tree
         stdio: ['ignore', 'pipe', 'pipe'],
       });

@@ -1,3 +1,6 @@
+import * as path from 'node:path';
+import { RUNTIME_SOURCE_DIR } from '../task-runtime';
+
 /**
  * What a local task inherits from the runner's environment: what an AWS Batch container would
  * also have, or what a tool on this machine needs to reach AWS — not the whole shell, so a flow
@@ -27,4 +30,16 @@ export function taskBaseEnvironment(env: NodeJS.ProcessEnv): Record<string, stri
     if (PASSED_VARIABLES.includes(name) || PASSED_PREFIXES.some((p) => name.startsWith(p))) passed[name] = value;
   }
   return passed;
+}
+
+/**
+ * `env` with the task helpers (runner/task-runtime/python/metaflow_cdk.py) importable: the
+ * package's task-runtime folder appended to PYTHONPATH, after whatever the step or the shell put
+ * there (on AWS the task runtime puts the code package's `_mfcdk/` there instead).
+ */
+export function withTaskHelpers(env: Readonly<Record<string, string | undefined>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined) out[k] = v;
+  out.PYTHONPATH = env.PYTHONPATH ? `${env.PYTHONPATH}${path.delimiter}${RUNTIME_SOURCE_DIR}` : RUNTIME_SOURCE_DIR;
+  return out;
 }

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { AttemptRef, TaskRef } from '../contract/names';
-import { isRunId, layout, runIdOfIndexKey } from './layout';
+import { isCommittedOutput, isRunId, layout, runIdOfIndexKey, TASK_HELPER_FILE } from './layout';
 import { inFinishOrder, isStepFunctionsRun, taskStatusKeys, withDuration } from './step-functions-runs';
-import { CorruptRunRecordError, Datastore, LogSink, RunPage, RunRecord, RunSummary, TASK_CHUNK_SIZE, TaskRecord, TaskStaging } from './types';
+import { CorruptRunRecordError, Datastore, LogSink, RunPage, RunRecord, RunSummary, TASK_CHUNK_SIZE, TaskFile, TaskRecord, TaskStaging } from './types';
 
 /**
  * What every datastore shares: the run record (summary + task chunks), the run index, task status
@@ -21,6 +21,9 @@ export abstract class KeyedDatastore implements Datastore {
   abstract commitOutputs(attempt: AttemptRef): Promise<void>;
   abstract openLog(attempt: AttemptRef): LogSink;
   abstract openStaging(): TaskStaging;
+  abstract copyToFile(key: string, file: string): Promise<boolean>;
+  /** Every key under `prefix` with its size in bytes. */
+  protected abstract listSizedKeys(prefix: string): Promise<{ key: string; bytes: number }[]>;
   /** Up to `limit` keys of the run index in key order (newest run first), after `after`. */
   protected abstract indexKeys(limit: number, after?: string): Promise<string[]>;
   /** Every key under `prefix` (a Step Functions run's tasks: its status.json files). */
@@ -50,6 +53,15 @@ export abstract class KeyedDatastore implements Datastore {
     } catch (err) {
       throw new Error(`${key} is not valid JSON: ${(err as Error).message}`);
     }
+  }
+
+  async listTaskFiles(taskPathKey: string): Promise<TaskFile[]> {
+    const prefix = `${taskPathKey}/`;
+    const outputs = layout.outputsFile(taskPathKey);
+    return (await this.listSizedKeys(prefix))
+      .filter(({ key }) => key !== outputs && key.slice(prefix.length) !== TASK_HELPER_FILE && isCommittedOutput(key.slice(prefix.length)))
+      .map(({ key, bytes }) => ({ name: key.slice(prefix.length), bytes }))
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
   async writeTaskStatus(task: TaskRef, record: TaskRecord): Promise<void> {

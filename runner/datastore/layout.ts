@@ -32,6 +32,13 @@ const TASK_BOOKKEEPING = /^(attempt-\d+(\/|\.log$)|status\.json$|foreach-items\.
 /** Is `relative` (a key relative to its task path) one of the task's committed outputs? */
 export const isCommittedOutput = (relative: string): boolean => !TASK_BOOKKEEPING.test(relative);
 
+/**
+ * What the task helpers (runner/task-runtime/python/metaflow_cdk.py ANCESTORS_FILE) leave among a
+ * task's outputs for the steps below it: committed and fetched like any output, not listed as a
+ * file the task wrote.
+ */
+export const TASK_HELPER_FILE = '.mfcdk-ancestors.json';
+
 const STAMPED = /^(\d{8})-(\d{6})-([0-9a-z]+)$/;
 
 /**

@@ -154,6 +154,25 @@ export class LocalDatastore extends KeyedDatastore {
       .slice(0, limit);
   }
 
+  protected async listSizedKeys(prefix: string): Promise<{ key: string; bytes: number }[]> {
+    const keys = await this.listKeys(prefix);
+    return Promise.all(keys.map(async (key) => ({ key, bytes: (await fs.promises.stat(this.localPath(key))).size })));
+  }
+
+  /** Copies the file that holds `key`; false when there is none. */
+  async copyToFile(key: string, file: string): Promise<boolean> {
+    const from = this.localPath(key);
+    try {
+      if (!(await fs.promises.stat(from)).isFile()) return false;
+    } catch (err) {
+      if (isMissing(err)) return false;
+      throw err;
+    }
+    await fs.promises.mkdir(path.dirname(path.resolve(file)), { recursive: true });
+    await fs.promises.copyFile(from, file);
+    return true;
+  }
+
   protected async listKeys(prefix: string): Promise<string[]> {
     const dir = this.localPath(prefix);
     let entries: fs.Dirent[];

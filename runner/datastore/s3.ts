@@ -138,6 +138,14 @@ export class S3Datastore extends KeyedDatastore {
     return this.s3(prefix, () => this.objects.list(prefix));
   }
 
+  protected listSizedKeys(prefix: string): Promise<{ key: string; bytes: number }[]> {
+    return this.s3(prefix, () => this.objects.listSized(prefix));
+  }
+
+  copyToFile(key: string, file: string): Promise<boolean> {
+    return this.download(key, file);
+  }
+
   /** Copy each object of the attempt's outputs to the task path, then delete the attempt's copies. */
   async commitOutputs(attempt: AttemptRef): Promise<void> {
     const from = this.attemptOutputs(attempt);

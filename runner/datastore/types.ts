@@ -204,6 +204,14 @@ export interface RunRecord extends RunSummary {
 /** Task records are stored in chunks of this many, in the order tasks were created. */
 export const TASK_CHUNK_SIZE = 1000;
 
+/** One file a task wrote (`Datastore.listTaskFiles`). */
+export interface TaskFile {
+  /** Its path relative to the task path (`model.pkl`, `plots/loss.png`). */
+  readonly name: string;
+  /** Its size in bytes. */
+  readonly bytes: number;
+}
+
 export interface LogSink {
   write(stream: 'stdout' | 'stderr', line: string): void;
   close(): Promise<void>;
@@ -287,6 +295,13 @@ export interface Datastore {
   readOutputs(taskPathKey: string): Promise<Record<string, unknown> | undefined>;
   /** How task processes on this machine see this store (the local compute layer; see TaskStaging). */
   openStaging(): TaskStaging;
+  /**
+   * The files a task committed at a task path besides its outputs.json (not the runner's own:
+   * attempts, logs, status, the contract's files), with their sizes, in name order (one listing).
+   */
+  listTaskFiles(taskPathKey: string): Promise<TaskFile[]>;
+  /** Copy the object at `key` to a local file, making its directory; false when there is none. */
+  copyToFile(key: string, file: string): Promise<boolean>;
 
   /** Write a task's record at `<task path>/status.json`. */
   writeTaskStatus(task: TaskRef, record: TaskRecord): Promise<void>;

@@ -75,6 +75,14 @@ export interface RunOptions {
    */
   readonly origin?: RunRecord;
   /**
+   * Resume from this step: its tasks run again even where they succeeded in `origin`, and so does
+   * every step after it (a task is reused only when its inputs were); the steps before it are
+   * reused (`resume --from`).
+   *
+   * @default - none: every task that succeeded in `origin` is reused
+   */
+  readonly resumeFrom?: string;
+  /**
    * The run's tags (`user:<name>` and the user's own), kept in the run summary.
    *
    * @default - none
@@ -214,6 +222,7 @@ class Orchestrator implements AttemptListener {
     const origin = options.origin;
     const reusable = new Map<string, string>();
     for (const t of origin?.tasks ?? []) {
+      if (t.step === options.resumeFrom) continue; // rerun: and so, through their inputs, every step after it
       if (t.status === 'succeeded' || t.status === 'reused') reusable.set(pathspec(t), t.outputsAt ?? `${origin!.flow}/${origin!.runId}/${t.step}/${t.taskId}`);
     }
     this.reusable = reusable;

@@ -6,9 +6,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { UserInputError } from '../errors';
+import { formatBytes } from '../progress/table';
 import { RUNTIME_DIR_IN_PACKAGE, taskRuntimeFiles } from '../task-runtime';
 import { CollectedFile, CollectedFiles, collectFiles } from './collect';
 import { packFiles } from './pack';
+
+export { formatBytes };
 
 const MIB = 1024 * 1024;
 /** Above this many bytes of files, building a package prints a warning naming the biggest files. */
@@ -77,14 +80,6 @@ export interface BuildOptions {
   readonly runtimeFiles?: Readonly<Record<string, string>>;
   /** The home directory refused as a root (tests). @default os.homedir() */
   readonly homeDir?: string;
-}
-
-/** `12.3 MiB`, `850 KiB`, `17 B`. */
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  if (n < MIB) return `${(n / 1024).toFixed(1)} KiB`;
-  if (n < 1024 * MIB) return `${(n / MIB).toFixed(1)} MiB`;
-  return `${(n / 1024 / MIB).toFixed(2)} GiB`;
 }
 
 function biggest(files: readonly CollectedFile[]): string {

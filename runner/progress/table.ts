@@ -19,3 +19,12 @@ export function formatDuration(ms: number | undefined): string {
   const m = Math.floor(ms / 60_000);
   return `${m}m${Math.round((ms % 60_000) / 1000)}s`;
 }
+
+/** `12.3 MiB`, `850 KiB`, `17 B`. */
+export function formatBytes(n: number): string {
+  const MIB = 1024 * 1024;
+  if (n < 1024) return `${n} B`;
+  if (n < MIB) return `${(n / 1024).toFixed(1)} KiB`;
+  if (n < 1024 * MIB) return `${(n / MIB).toFixed(1)} MiB`;
+  return `${(n / 1024 / MIB).toFixed(2)} GiB`;
+}

@@ -19,6 +19,15 @@ export const MOTO_CLIENT_CONFIG = {
   credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
 } as const;
 
+/** The environment that points the AWS SDK (and so the CLI) at this moto_server. */
+export const motoEnv = (moto: Pick<MotoServer, 'endpoint'>): Record<string, string> => ({
+  AWS_ENDPOINT_URL: moto.endpoint,
+  AWS_REGION: MOTO_CLIENT_CONFIG.region,
+  AWS_ACCESS_KEY_ID: MOTO_CLIENT_CONFIG.credentials.accessKeyId,
+  AWS_SECRET_ACCESS_KEY: MOTO_CLIENT_CONFIG.credentials.secretAccessKey,
+  AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+});
+
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();

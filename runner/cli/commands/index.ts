@@ -3,6 +3,7 @@ import { registerCode } from './code';
 import { registerConfigure } from './configure';
 import { registerJobs } from './jobs';
 import { registerLogs } from './logs';
+import { registerOutputs } from './outputs';
 import { registerRegister } from './register';
 import { registerResume } from './resume';
 import { registerRun } from './run';
@@ -35,6 +36,7 @@ export const COMMANDS: readonly CommandRegistrar[] = [
   registerRuns,
   registerShow,
   registerLogs,
+  registerOutputs,
   registerCode,
   registerConfigure,
   registerJobs,

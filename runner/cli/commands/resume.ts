@@ -8,12 +8,15 @@ import { addDatastoreOptions, checkDatastoreForCompute, DatastoreFlags, datastor
 import { findRun } from '../run-lookup';
 import { UserInputError } from '../../errors';
 import { checkRunner } from '../../orchestrator/liveness';
+import { describeValue } from '../../../core/describe-value';
+import { closestName } from '../../unknown-fields';
 
 /** `metaflow-cdk resume <run-id>`: a new run reusing every task that succeeded in the origin run. */
 export const registerResume: CommandRegistrar = (program, context) => {
   const cmd = new Command('resume')
-    .description('start a new run that reuses the outputs of every task that succeeded in <run-id> and runs the rest')
+    .description('start a new run that reuses the outputs of every task that succeeded in <run-id> (before the --from step) and runs the rest')
     .argument('<run-id>', 'the run to resume')
+    .option('--from <step>', 'rerun this step and every step after it, even where they succeeded (the steps before it are reused)')
     .option('--tag <tag>', 'tag the new run (repeatable; it is also tagged user:<name>, from METAFLOW_USER or the OS user)', collect)
     .option('--max-workers <n>', 'how many tasks run at once (default: the number of cores)')
     .option('--poll-interval <seconds>', 'Batch runs: the shortest time between two looks at a job (default 5)')
@@ -22,7 +25,7 @@ export const registerResume: CommandRegistrar = (program, context) => {
     .option('--json', 'print the run record as JSON on stdout (progress goes to stderr)')
     .option('--inherit-env', 'local runs: tasks get this shell\'s whole environment (see run --help)')
     .addHelpText('after', "\nParameters: the new run keeps <run-id>'s values (as Metaflow's resume: the reused tasks saw them); `run` starts a run with new ones.");
-  addDatastoreOptions(cmd).action(async (runId: string, flags: DatastoreFlags & { maxWorkers?: string; json?: boolean; pollInterval?: string; originCode?: boolean; team?: string; tag?: string[]; inheritEnv?: boolean }) => {
+  addDatastoreOptions(cmd).action(async (runId: string, flags: DatastoreFlags & { from?: string; maxWorkers?: string; json?: boolean; pollInterval?: string; originCode?: boolean; team?: string; tag?: string[]; inheritEnv?: boolean }) => {
     const maxWorkers = parseMaxWorkers(flags.maxWorkers);
     const tags = runTags(flags.tag ?? [], context.env);
     const datastore = await openDatastore(flags, context, { write: true });
@@ -35,6 +38,11 @@ export const registerResume: CommandRegistrar = (program, context) => {
     const { graph, file } = prepareFlow(origin.flowFile);
     if (graph.flow.name !== origin.flow) {
       throw new UserInputError(`run ${runId} is of flow "${origin.flow}" but ${origin.flowFile} now defines "${graph.flow.name}"`);
+    }
+    if (flags.from !== undefined && !graph.steps.has(flags.from)) {
+      const steps = [...graph.steps.keys()];
+      const close = closestName(flags.from, steps);
+      throw new UserInputError(`--from ${describeValue(flags.from)}: flow "${graph.flow.name}" has no such step (${close ? `did you mean "${close}"? ` : ''}steps: ${steps.join(', ')})`);
     }
     // A Batch run keeps its origin's team unless --team names another (a local run takes only the flow's).
     const team = flags.team ?? (origin.compute === 'batch' ? origin.team : undefined);
@@ -49,7 +57,7 @@ export const registerResume: CommandRegistrar = (program, context) => {
       codePackage = flags.originCode ? origin.codePackage : await shipCodePackage(graph.flow, file, datastore, out, context);
     } else if (flags.originCode) throw new UserInputError(`--origin-code applies to runs on AWS Batch; run ${runId} ran on ${origin.compute}`);
     const code = await executeRun(
-      { graph, flowFile: file, parameters: origin.parameters, withRetry: origin.withRetry, layer: newLayer({ cwd, codePackageUrl: codePackage?.url }), datastore, json: !!flags.json, origin, codePackage, datastoreFlags: followUpDatastoreFlags(flags, datastoreKind(flags)), tags },
+      { graph, flowFile: file, parameters: origin.parameters, withRetry: origin.withRetry, layer: newLayer({ cwd, codePackageUrl: codePackage?.url }), datastore, json: !!flags.json, origin, resumeFrom: flags.from, codePackage, datastoreFlags: followUpDatastoreFlags(flags, datastoreKind(flags)), tags },
       context,
     );
     context.setExitCode(code);

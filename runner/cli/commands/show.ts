@@ -1,7 +1,8 @@
 import { Command } from 'commander';
 import type { CommandRegistrar } from './index';
 import { addDatastoreOptions, DatastoreFlags, datastoreKind, followUpDatastoreFlags, openDatastore } from '../datastore-options';
-import { findRun } from '../run-lookup';
+import { findRun, findTasks } from '../run-lookup';
+import { formatTaskOutputs, readTaskOutputs, TaskOutputs } from '../task-outputs';
 import { RunRecord, TaskRecord } from '../../datastore/types';
 import { formatDuration, formatTable } from '../../progress/table';
 import { checkRunner } from '../../orchestrator/liveness';
@@ -72,18 +73,28 @@ export function formatRun(run: RunRecord, datastoreFlags = ''): string {
   return lines.join('\n') + '\n';
 }
 
-/** `metaflow-cdk show <run-id>`: the run's per-step table. */
+/** `metaflow-cdk show <run-id>`: the run's per-step table; `show <run>/<step>[/<task>]`: the tasks' outputs. */
 export const registerShow: CommandRegistrar = (program, context) => {
   const cmd = new Command('show')
-    .description('show a run: status, and per step its tasks, attempts, outcomes and duration')
-    .argument('<run-id>', 'the run')
-    .option('--json', 'print the run record as JSON');
-  addDatastoreOptions(cmd).action(async (runId: string, flags: DatastoreFlags & { json?: boolean }) => {
-    const recorded = await findRun(await openDatastore(flags, context, { write: false }), runId);
+    .description("show a run (status, and per step its tasks, attempts, outcomes and duration), or a step's or task's outputs: values and files")
+    .argument('<run-id[/step[/task]]>', 'the run, e.g. 20260101-120000-abc123; or a step of it (start) or one task (start/0) for its outputs')
+    .option('--json', 'print the run record (or the tasks\' outputs) as JSON');
+  addDatastoreOptions(cmd).action(async (spec: string, flags: DatastoreFlags & { json?: boolean }) => {
+    const datastore = await openDatastore(flags, context, { write: false });
+    const datastoreFlags = followUpDatastoreFlags(flags, datastoreKind(flags));
+    if (spec.includes('/')) {
+      const { run, tasks } = await findTasks(datastore, spec, false);
+      const outputs: TaskOutputs[] = [];
+      // A foreach step's tasks, a few at a time (each is a get and a listing on S3).
+      for (let i = 0; i < tasks.length; i += 16) outputs.push(...(await Promise.all(tasks.slice(i, i + 16).map((t) => readTaskOutputs(datastore, run, t)))));
+      context.stdout.write(flags.json ? JSON.stringify({ runId: run.runId, flow: run.flow, tasks: outputs }, null, 2) + '\n' : formatTaskOutputs(run.runId, outputs, datastoreFlags));
+      return;
+    }
+    const recorded = await findRun(datastore, spec);
     // A Step Functions run still `running` in its record may have been stopped or timed out (runner/sfn/reconcile.ts).
     const { reconcileForDisplay } = require('../../sfn/reconcile') as typeof import('../../sfn/reconcile');
     const [run] = await reconcileForDisplay([recorded], (line) => context.stderr.write(`metaflow-cdk: ${line}\n`));
-    context.stdout.write(flags.json ? JSON.stringify(run, null, 2) + '\n' : formatRun(run, followUpDatastoreFlags(flags, datastoreKind(flags))));
+    context.stdout.write(flags.json ? JSON.stringify(run, null, 2) + '\n' : formatRun(run, datastoreFlags));
   });
   program.addCommand(cmd);
 };

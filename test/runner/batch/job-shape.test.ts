@@ -321,6 +321,18 @@ describe('the task runtime in a python:3.12-slim stand-in, S3 on moto', () => {
     });
   }, 30_000);
 
+  test('the task helpers arrive in the code package and import without setup (metaflow_cdk on PYTHONPATH)', async () => {
+    await bucket.put('Flow/7/h0/0/outputs.json', '{"x": 41}');
+    await bucket.put('Flow/7/h0/0/status.json', '{"status":"succeeded"}');
+    const played = await play(
+      ['python3', '-c', 'from metaflow_cdk import parent, save\nsave(y=parent()["x"] + 1)\nprint("saved")'],
+      { MF_INPUT_PATHS: 'Flow/7/h0/0' },
+      { fetchKeys: ['Flow/7/h0/0/'], outputKey: 'Flow/7/h1/0/attempt-0' },
+    );
+    expect(played).toMatchObject({ exitCode: 0, lines: ['saved'] });
+    expect(JSON.parse((await bucket.get('Flow/7/h1/0/attempt-0/outputs.json'))!)).toEqual({ y: 42 });
+  }, 30_000);
+
   test('an array child: items JSON to the items file, its item inline, and an item over 4,096 characters as MF_FOREACH_ITEM_FILE', async () => {
     const big = 'b'.repeat(5000);
     await bucket.put('Flow/7/start/0/items.json', JSON.stringify(['small', { k: 1 }, big]));

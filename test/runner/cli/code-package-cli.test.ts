@@ -92,27 +92,27 @@ describeWithTool(
       const line = /^code package: (\d+) files, [\d.]+ KiB, (\S+) \((uploaded|already there)\)$/m.exec(first.stdout);
       expect(line).not.toBeNull();
       const [, files, url, what] = line!;
-      // flow.ts, common.py, prepare.py, train.py, report.py
-      expect([Number(files), what]).toEqual([5, 'uploaded']);
+      // flow.ts, prepare.py, train.py, report.py
+      expect([Number(files), what]).toEqual([4, 'uploaded']);
       const sha1 = path.basename(url);
       expect(url).toBe(path.join(root, 'PyScriptsFlow', 'data', sha1.slice(0, 2), sha1));
       expect(fs.existsSync(url)).toBe(true);
       const second = batch();
       expect(second.code).toBe(0);
-      expect(second.stdout).toContain(`code package: 5 files, `);
+      expect(second.stdout).toContain(`code package: 4 files, `);
       expect(second.stdout).toContain(`${url} (already there)`);
 
       const runId = /PyScriptsFlow run (\S+) succeeded/.exec(second.stdout)![1];
       const record = JSON.parse(cli(['show', runId, '--json', '--root', root]).stdout);
-      expect(record.codePackage).toEqual({ url, sha1, files: 5, bytes: fs.statSync(url).size });
+      expect(record.codePackage).toEqual({ url, sha1, files: 4, bytes: fs.statSync(url).size });
 
       const cwd = tempDir('mfcdk-code-');
       const code = cli(['code', runId, '--root', root], { cwd });
       expect(code.stderr).toBe('');
       expect(code.code).toBe(0);
       const dir = path.join(cwd, `PyScriptsFlow-${runId}-code`);
-      expect(code.stdout).toBe(`code of PyScriptsFlow run ${runId}: 5 files in ${dir}\n`);
-      for (const f of ['flow.ts', 'common.py', 'prepare.py', 'train.py', 'report.py']) {
+      expect(code.stdout).toBe(`code of PyScriptsFlow run ${runId}: 4 files in ${dir}\n`);
+      for (const f of ['flow.ts', 'prepare.py', 'train.py', 'report.py']) {
         expect(fs.readFileSync(path.join(dir, f), 'utf8')).toBe(fs.readFileSync(path.join(PYSCRIPTS, f), 'utf8'));
       }
       expect(JSON.parse(fs.readFileSync(path.join(dir, '_mfcdk', 'package.json'), 'utf8'))).toMatchObject({ root: 'pyscripts', flowFile: 'flow.ts' });

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { AwsClients } from '../../../runner/aws/clients';
 import { readMetaflowConfig } from '../../../runner/config/metaflow-config';
 import { SfnContext, SfnSettings } from '../../../runner/sfn';
-import { MOTO_CLIENT_CONFIG, MotoServer, startMoto } from '../../support/moto';
+import { MOTO_CLIENT_CONFIG, motoEnv, MotoServer, startMoto } from '../../support/moto';
 
 export const ACCOUNT = '123456789012';
 export const PREFIX = 'mfstack';
@@ -67,13 +67,7 @@ export async function startSfnMoto(): Promise<SfnMoto> {
 
 /** Point the SDK's usual settings (what the CLI's commands use) at moto_server. */
 export function useMotoForSdk(endpoint: string): void {
-  Object.assign(process.env, {
-    AWS_ENDPOINT_URL: endpoint,
-    AWS_REGION: MOTO_CLIENT_CONFIG.region,
-    AWS_ACCESS_KEY_ID: 'testing',
-    AWS_SECRET_ACCESS_KEY: 'testing',
-    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-  });
+  Object.assign(process.env, motoEnv({ endpoint }));
 }
 
 /** The CLI in-process (main()) on the S3 datastore at `root`: exit code, stdout, stderr. */
