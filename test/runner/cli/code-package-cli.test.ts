@@ -4,6 +4,7 @@
  * and records it in the run (moto_server's Batch marks jobs done without running them);
  * `code <run-id>` unpacks or lists it, with one-line errors.
  */
+import { CreateBucketCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -84,10 +85,13 @@ describeWithTool(
     }, 60_000);
     afterAll(async () => moto?.stop());
 
-    test('once per content, in the run record; code unpacks and lists it; bad input is one line', () => {
-      // A local datastore: moto registers the plain job definition it uses (layer-moto.test.ts).
-      const batch = () => cli(['run', path.join(PYSCRIPTS, 'flow.ts'), '--compute', 'batch', '--datastore', 'local', '--root', root, '--logs', 'none', '--poll-interval', '0.5'], { env });
+    test('once per content, in the S3 datastore and the run record; code unpacks and lists it; bad input is one line', async () => {
+      const s3 = new S3Client({ ...MOTO_CLIENT_CONFIG, endpoint: moto.endpoint, forcePathStyle: true });
+      await s3.send(new CreateBucketCommand({ Bucket: 'mf-data' }));
+      const S3 = ['--datastore', 's3'];
+      const batch = () => cli(['run', path.join(PYSCRIPTS, 'flow.ts'), '--compute', 'batch', '--logs', 'none', '--poll-interval', '0.5'], { env });
       const first = batch();
+      expect(first.stderr).not.toMatch(/error|Error/);
       expect(first.code).toBe(0);
       const line = /^code package: (\d+) files, [\d.]+ KiB, (\S+) \((uploaded|already there)\)$/m.exec(first.stdout);
       expect(line).not.toBeNull();
@@ -95,19 +99,20 @@ describeWithTool(
       // flow.ts, prepare.py, train.py, report.py
       expect([Number(files), what]).toEqual([4, 'uploaded']);
       const sha1 = path.basename(url);
-      expect(url).toBe(path.join(root, 'PyScriptsFlow', 'data', sha1.slice(0, 2), sha1));
-      expect(fs.existsSync(url)).toBe(true);
+      const key = `metaflow/PyScriptsFlow/data/${sha1.slice(0, 2)}/${sha1}`;
+      expect(url).toBe(`s3://mf-data/${key}`);
+      const head = await s3.send(new HeadObjectCommand({ Bucket: 'mf-data', Key: key }));
       const second = batch();
       expect(second.code).toBe(0);
       expect(second.stdout).toContain(`code package: 4 files, `);
       expect(second.stdout).toContain(`${url} (already there)`);
 
       const runId = /PyScriptsFlow run (\S+) succeeded/.exec(second.stdout)![1];
-      const record = JSON.parse(cli(['show', runId, '--json', '--root', root]).stdout);
-      expect(record.codePackage).toEqual({ url, sha1, files: 4, bytes: fs.statSync(url).size });
+      const record = JSON.parse(cli(['show', runId, '--json', ...S3], { env }).stdout);
+      expect(record.codePackage).toEqual({ url, sha1, files: 4, bytes: head.ContentLength });
 
       const cwd = tempDir('mfcdk-code-');
-      const code = cli(['code', runId, '--root', root], { cwd });
+      const code = cli(['code', runId, ...S3], { cwd, env });
       expect(code.stderr).toBe('');
       expect(code.code).toBe(0);
       const dir = path.join(cwd, `PyScriptsFlow-${runId}-code`);
@@ -117,12 +122,12 @@ describeWithTool(
       }
       expect(JSON.parse(fs.readFileSync(path.join(dir, '_mfcdk', 'package.json'), 'utf8'))).toMatchObject({ root: 'pyscripts', flowFile: 'flow.ts' });
 
-      const listed = cli(['code', runId, '--root', root, '--list']);
+      const listed = cli(['code', runId, '--list', ...S3], { env });
       expect(listed.code).toBe(0);
       expect(listed.stdout).toContain(`${fs.statSync(path.join(PYSCRIPTS, 'train.py')).size}\ttrain.py\n`);
       expect(listed.stdout).toContain('\t_mfcdk/package.json\n');
 
-      const again = cli(['code', runId, '--root', root], { cwd });
+      const again = cli(['code', runId, ...S3], { cwd, env });
       expect([again.code, again.stderr]).toEqual([2, `metaflow-cdk: ${dir} is not an empty folder; give a new or empty one with --dir\n`]);
       const unknown = cli(['code', 'nosuch', '--root', root]);
       expect(unknown.code).toBe(2);
@@ -130,10 +135,11 @@ describeWithTool(
       const local = cli(['run', path.join(PYSCRIPTS, 'flow.ts'), '--root', root]);
       const localId = /PyScriptsFlow run (\S+) succeeded/.exec(local.stdout)![1];
       expect(cli(['code', localId, '--root', root])).toMatchObject({ code: 2, stderr: `metaflow-cdk: run ${localId} has no code package: its tasks ran in the flow's folder on the machine that ran it (local compute)\n` });
-      fs.writeFileSync(url, 'damaged');
-      const corrupt = cli(['code', runId, '--root', root, '--list']);
+      await s3.send(new PutObjectCommand({ Bucket: 'mf-data', Key: key, Body: 'damaged' }));
+      const corrupt = cli(['code', runId, '--list', ...S3], { env });
       expect(corrupt.code).toBe(1);
       expect(corrupt.stderr).toMatch(new RegExp(`^metaflow-cdk: the code package ${url} is corrupt: its sha1 is [0-9a-f]{40}, the run recorded ${sha1}\\n$`));
+      s3.destroy();
     }, 120_000);
   },
   ['-h'],
