@@ -50,6 +50,8 @@ describeUi('runs of ours in the real Metaflow UI', () => {
     const run = await get(`/flows/GatedFlow/runs/${runId}`);
     expect(run).toMatchObject({ flow_id: 'GatedFlow', run_id: runId, status: 'completed', user: 'ada', user_name: 'ada' });
     expect(run.system_tags).toEqual(expect.arrayContaining(['user:ada', 'runtime:metaflow-cdk']));
+    const listed = (await get('/flows/GatedFlow/runs')) as { run_id: string; status: string }[];
+    expect(listed.map((r) => [r.run_id, r.status])).toContainEqual([runId, 'completed']);
 
     const dag = await get(`/flows/GatedFlow/runs/${runId}/dag`);
     expect({ start: dag.start_step, end: dag.end_step }).toEqual({ start: 'start', end: 'end' });
