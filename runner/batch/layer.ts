@@ -34,7 +34,7 @@ import { BatchCheckStep, checkBatchFlow } from './check';
 import { FOREACH_ITEMS_FILE_ENV, TASK_ID_PREFIX_ENV, TaskCode, TaskIo, taskJobDefinition } from './job-shape';
 import { REAL_CLOCK } from './clock';
 import { JobDefinitionRegistry } from './job-definitions';
-import { LogTailer } from './log-tailer';
+import { BATCH_LOG_GROUP, LogTailer } from './log-tailer';
 import { QueueInfo, QueueInspector } from './queues';
 import { BatchSettings, queueForStep } from './settings';
 import { BatchSubmitter, JobTemplate, SubmittedJob } from './submitter';
@@ -158,6 +158,11 @@ export class BatchComputeLayer implements ComputeLayer {
   get description(): string {
     const queues = new Set([this.settings.queue, ...[...this.queueInfo.keys()].sort()]);
     return `AWS Batch, queue${queues.size > 1 ? 's' : ''} ${[...queues].join(', ')}`;
+  }
+
+  /** Where the jobs log: the metadata service records it per task (runner/metadata). */
+  get jobLogs(): { readonly logGroup: string; readonly region?: string } {
+    return { logGroup: this.settings.jobLogGroup ?? BATCH_LOG_GROUP, ...(this.settings.region ? { region: this.settings.region } : {}) };
   }
 
   /** The run's team (recorded in the run record): --team / METAFLOW_TEAM, else the flow's. */

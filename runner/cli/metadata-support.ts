@@ -7,6 +7,7 @@ import type { FlowGraph } from '../flow/validate';
 import type { RunEventListener } from '../orchestrator/events';
 import { UserInputError } from '../errors';
 import type { CommandContext } from './commands';
+import type { BatchLogSettings } from '../metadata';
 
 /** A run's registration, as `run`/`resume` use it. */
 export interface Registration {
@@ -21,6 +22,13 @@ export interface RegistrationInput {
   readonly flowFile?: string;
   readonly parameters?: Record<string, unknown>;
   readonly datastore: Datastore;
+  /**
+   * The run's compute layer: a Batch layer's jobs get Metaflow's @batch task metadata (job id,
+   * log group and stream). @default - the record's `compute` (register), else none
+   */
+  readonly layer?: { readonly name: string; readonly jobLogs?: BatchLogSettings };
+  /** The recorded run's compute layer name (register), when there is no layer object. @default - none */
+  readonly compute?: string;
 }
 
 /**
@@ -39,8 +47,15 @@ function open(input: RegistrationInput, context: Pick<CommandContext, 'env' | 's
   // Loaded only when needed, like the AWS SDK: the CLI's start-up stays small.
   const { readMetaflowConfig } = require('../config/metaflow-config') as typeof import('../config/metaflow-config');
   const m = require('../metadata') as typeof import('../metadata');
-  const settings = m.serviceSettings(readMetaflowConfig(context.env), context.env);
+  const config = readMetaflowConfig(context.env);
+  const settings = m.serviceSettings(config, context.env);
   if (!settings) return undefined;
+  // A recorded Batch run (register): its jobs logged where the config's log group says, else Batch's default.
+  const recordedBatch =
+    input.compute === 'batch'
+      ? { logGroup: config.profile.BATCH_JOB_LOG_GROUP || (require('../batch/log-tailer') as typeof import('../batch/log-tailer')).BATCH_LOG_GROUP }
+      : undefined;
+  const jobLogs = input.layer?.jobLogs ?? recordedBatch;
   const timeoutMs = drainTimeout(context.env);
   const client = new m.MetadataServiceClient(settings);
   const registrar = new m.RunRegistrar({
@@ -50,6 +65,7 @@ function open(input: RegistrationInput, context: Pick<CommandContext, 'env' | 's
     graph: input.graph,
     flowFile: input.flowFile,
     parameters: input.parameters,
+    ...(jobLogs ? { attemptMetadata: m.batchAttemptMetadata(jobLogs) } : {}),
     warn: (line) => context.stderr.write(`metaflow-cdk: ${line}\n`),
   });
   return { m, settings, client, registrar, timeoutMs };

@@ -38,22 +38,32 @@ export function blobWriterFor(datastore: Datastore): BlobWriter {
       },
     };
   }
-  const objects = (datastore as { objects?: { putFile(key: string, file: string): Promise<void> } }).objects;
+  // The S3 datastore (runner/datastore/s3.ts): HeadObject to skip what is there, PutObject from a file.
+  const s3 = datastore as Partial<S3Blobs>;
+  const seen = new Set<string>();
   return {
     dsType: 's3',
     dsRoot: datastore.root,
     async putOnce(key, body) {
-      if (typeof body === 'string') return datastore.put(key, body);
-      if (!objects) throw new Error(`the datastore at ${datastore.root} cannot store binary objects`);
+      if (!s3.exists || !s3.upload) throw new Error(`the datastore at ${datastore.root} cannot store Metaflow artifacts`);
+      // Content-addressed blobs repeat (every task's `_task_ok` is the same pickle): one HEAD per key per run.
+      if (seen.has(key) || (await s3.exists(key))) return void seen.add(key);
       const tmp = path.join(os.tmpdir(), `mfcdk-blob-${process.pid}-${randomBytes(4).toString('hex')}`);
       await fs.promises.writeFile(tmp, body);
       try {
-        await objects.putFile(key, tmp);
+        await s3.upload(key, tmp);
       } finally {
         await fs.promises.rm(tmp, { force: true });
       }
+      seen.add(key);
     },
   };
+}
+
+/** What the S3 datastore offers for writing blobs. */
+interface S3Blobs {
+  exists(key: string): Promise<boolean>;
+  upload(key: string, file: string): Promise<void>;
 }
 
 /** A value as a Metaflow artifact blob: its sha1 (of the raw pickle) and the gzip Metaflow stores. */

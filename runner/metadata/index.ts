@@ -9,3 +9,5 @@ export type { BlobWriter } from './blobs';
 export { pickleJson, UnpicklableValueError } from './pickle';
 export { mflogLine, mflogFileName } from './mflog';
 export { graphInfo } from './graph-info';
+export { batchAttemptMetadata } from './layer-metadata';
+export type { AttemptMetadata, AttemptLayerFacts, BatchLogSettings } from './layer-metadata';

@@ -27,6 +27,7 @@ import { effectivePolicies } from '../policy';
 import { ARTIFACT_CONTENT_TYPE, artifactBlob, BlobWriter } from './blobs';
 import { MetadataServiceClient, ServiceConfigError, ServiceUnavailableError } from './client';
 import { graphInfo } from './graph-info';
+import type { AttemptMetadata } from './layer-metadata';
 import { mflogFileName, mflogLine } from './mflog';
 
 /**
@@ -58,6 +59,10 @@ interface AttemptFacts {
   logsWritten?: boolean;
   startSent?: boolean;
   endSent?: boolean;
+  /** What the layer said of the attempt (job id, log stream, host-loss retries). */
+  layer?: { externalId?: string; logRef?: string; infrastructureRetries?: number };
+  /** Layer metadata fields already sent (or found in the service) for this attempt. */
+  layerSent?: Set<string>;
 }
 
 interface TaskFacts {
@@ -97,6 +102,11 @@ export interface RegistrarOptions {
   readonly parameters?: Record<string, unknown>;
   /** User tags of the run. @default - none */
   readonly tags?: readonly string[];
+  /**
+   * The compute layer's metadata of each attempt (Batch: job id, log group and stream, Batch's
+   * attempt number), as Metaflow's decorator for that layer records it. @default - none (local)
+   */
+  readonly attemptMetadata?: AttemptMetadata;
   /** One line for people (a warning); printed at most once per kind of trouble. */
   readonly warn: (line: string) => void;
   /** How often dirty tasks are registered, in ms. @default 250 */
@@ -242,6 +252,7 @@ export class RunRegistrar {
           startedAt: Date.parse(a.startedAt),
           ...(a.finishedAt ? { endedAt: Date.parse(a.finishedAt), ok: a.status === 'succeeded' } : {}),
           lines: [],
+          layer: { externalId: a.externalId, logRef: a.logRef, infrastructureRetries: a.infrastructureRetries },
           logText: await this.options.datastore.readLog(ref).catch(() => undefined),
         });
       }
@@ -310,7 +321,12 @@ export class RunRegistrar {
         this.start();
         return;
       case 'task-started':
-        this.task(e.task).attempts.set(e.attempt, { attempt: e.attempt, startedAt: e.at, lines: [] });
+        this.task(e.task).attempts.set(e.attempt, {
+          attempt: e.attempt,
+          startedAt: e.at,
+          lines: [],
+          layer: { externalId: e.start.externalId, logRef: e.start.logRef },
+        });
         this.touch(e.task);
         return;
       case 'task-log':
@@ -326,6 +342,8 @@ export class RunRegistrar {
         if (attempt) {
           attempt.endedAt = e.result.finishedAt;
           attempt.ok = e.type === 'task-succeeded';
+          const { externalId, logRef, infrastructureRetries } = e.result;
+          attempt.layer = { ...attempt.layer, ...defined({ externalId, logRef, infrastructureRetries }) };
         }
         if (e.type !== 'task-retrying') facts.outcome = e.type.slice('task-'.length) as TaskFacts['outcome'];
         if (e.type === 'task-caught') facts.caught = { failure: e.failure, ...(e.var !== undefined ? { var: e.var } : {}) };
@@ -451,6 +469,11 @@ export class RunRegistrar {
         items.push(...this.endMetadata(facts, a));
         sent.push(() => (a.endSent = true));
       }
+      const layer = this.layerMetadata(facts, a);
+      if (layer.length) {
+        items.push(...layer);
+        sent.push(() => layer.forEach((i) => (a.layerSent ??= new Set()).add(i.field_name as string)));
+      }
     }
     if (items.length && facts.unsure) {
       const have = await this.metadataKeys(taskPath, attempts);
@@ -487,6 +510,14 @@ export class RunRegistrar {
     const origin = facts.originRunId ?? this.originRunId;
     if (origin) items.push(this.datum('origin-run-id', origin, n));
     return items;
+  }
+
+  /** The layer's metadata of an attempt not sent yet (attemptMetadata). */
+  private layerMetadata(facts: TaskFacts, a: AttemptFacts): Record<string, unknown>[] {
+    const fields = this.options.attemptMetadata?.(facts.step, { ...a.layer, ended: a.endedAt !== undefined }) ?? {};
+    return Object.entries(fields)
+      .filter(([field]) => !a.layerSent?.has(field))
+      .map(([field, value]) => this.datum(field, value, a.attempt));
   }
 
   private endMetadata(facts: TaskFacts, a: AttemptFacts): Record<string, unknown>[] {
@@ -603,6 +634,7 @@ export class RunRegistrar {
           if (!a) continue;
           if (m.field_name === 'attempt') a.startSent = true;
           if (m.field_name === 'attempt_ok') a.endSent = true;
+          (a.layerSent ??= new Set()).add(m.field_name);
         }
       }
     }
@@ -619,6 +651,9 @@ function caughtVar(graph: FlowGraph, step: string): string | undefined {
 }
 
 const enc = encodeURIComponent;
+
+/** The keys of `o` whose value is not undefined. */
+const defined = <T extends object>(o: T): Partial<T> => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -1,9 +1,10 @@
 """Read a run back with the real Metaflow client and print what a user would see, as JSON.
 
-    read-run.py FLOW RUN_ID   (METAFLOW_SERVICE_URL, METAFLOW_USER set; PYTHONPATH holds metaflow)
+    read-run.py FLOW RUN_ID   (METAFLOW_SERVICE_URL, METAFLOW_USER set; PYTHONPATH holds metaflow;
+                               for an S3 datastore METAFLOW_DEFAULT_DATASTORE=s3 and its settings)
 
 Prints: the run ids listed in the user's namespace, the run's successful/finished flags, and per
-step each task's id, successful flag, artifacts (values of the non-private ones) and stdout.
+step each task's id, successful flag, metadata (field → latest value), artifacts (values of the non-private ones) and stdout.
 """
 import json
 import sys
@@ -30,6 +31,7 @@ for step in run:
                 "data": {a.id: a.data for a in task if not a.id.startswith("_") and a.id != "name"},
                 "stdout": task.stdout,
                 "attempts": task.current_attempt,
+                "metadata": task.metadata_dict,
             }
         )
     steps[step.id] = sorted(tasks, key=lambda t: t["id"])

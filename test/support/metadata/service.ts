@@ -102,10 +102,13 @@ export function startService(peers: string, dir: string): RunningService {
   };
 }
 
-/** Read a run back with the real Metaflow client (test/support/metadata/read-run.py). */
-export function readRun(peers: string, url: string, home: string, flow: string, runId: string, user = 'ada'): ReadBack {
+/**
+ * Read a run back with the real Metaflow client (test/support/metadata/read-run.py); `env` adds
+ * to its environment (s3Reader: an S3 datastore on moto).
+ */
+export function readRun(peers: string, url: string, home: string, flow: string, runId: string, user = 'ada', env: Record<string, string> = {}): ReadBack {
   const out = execFileSync('/usr/bin/python3', [path.join(__dirname, 'read-run.py'), flow, runId], {
-    env: { PATH: process.env.PATH, PYTHONPATH: path.join(peers, 'metaflow'), METAFLOW_DEFAULT_METADATA: 'service', METAFLOW_SERVICE_URL: url, METAFLOW_USER: user, HOME: home },
+    env: { PATH: process.env.PATH, PYTHONPATH: path.join(peers, 'metaflow'), METAFLOW_DEFAULT_METADATA: 'service', METAFLOW_SERVICE_URL: url, METAFLOW_USER: user, HOME: home, ...env },
     encoding: 'utf8',
   });
   return JSON.parse(out) as ReadBack;
@@ -120,5 +123,23 @@ export interface ReadBack {
   readonly system_tags: string[];
   readonly parameters: Record<string, unknown>;
   readonly graph_steps: string[];
-  readonly steps: Record<string, { id: string; successful: boolean; finished: boolean; data: Record<string, unknown>; stdout: string; attempts: number }[]>;
+  readonly steps: Record<
+    string,
+    { id: string; successful: boolean; finished: boolean; data: Record<string, unknown>; stdout: string; attempts: number; metadata: Record<string, string> }[]
+  >;
+}
+
+/**
+ * The Metaflow client's settings for a datastore root on S3 served by moto_server (the peers
+ * README): the S3 datastore, its root, the endpoint and dummy credentials.
+ */
+export function s3Reader(root: string, endpoint: string): Record<string, string> {
+  return {
+    METAFLOW_DEFAULT_DATASTORE: 's3',
+    METAFLOW_DATASTORE_SYSROOT_S3: root,
+    METAFLOW_S3_ENDPOINT_URL: endpoint,
+    AWS_ACCESS_KEY_ID: 'testing',
+    AWS_SECRET_ACCESS_KEY: 'testing',
+    AWS_DEFAULT_REGION: 'us-east-1',
+  };
 }

@@ -1,0 +1,91 @@
+/**
+ * A run of ours in the REAL Metaflow UI (metaflow-ui v1.3.14 and the UI backend of
+ * metaflow-service v2.5.1, ../shared/peers) on the metadata service's database: the backend's
+ * JSON for the run (status, user), its DAG (a foreach and branches) and a step's tasks, and
+ * headless Chromium screenshots of the run page and its DAG view kept as test artifacts (looked at
+ * by eye, not compared pixel by pixel; METAFLOW_CDK_UI_SCREENSHOTS=DIR keeps them after the run).
+ */
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import { peersDir, RunningService, servicePackagesInstalled, startService } from '../../support/metadata/service';
+import { chromiumPath, RunningUi, screenshot, screenshotDir, startUi, uiPackagesInstalled } from '../../support/metadata/ui';
+import { tempDir } from '../support/harness';
+
+const REPO = path.resolve(__dirname, '../../..');
+const BIN = path.join(REPO, 'bin', 'metaflow-cdk.js');
+const peers = peersDir();
+const describeUi = peers !== undefined && servicePackagesInstalled() && uiPackagesInstalled() ? describe : describe.skip;
+
+describeUi('runs of ours in the real Metaflow UI', () => {
+  let service: RunningService;
+  let ui: RunningUi;
+  let tmp: string;
+  let runId: string;
+
+  beforeAll(async () => {
+    tmp = tempDir('mdui-');
+    service = startService(peers!, path.join(tmp, 'service'));
+    // GatedFlow: start → (fan → 3 × square → gather) and risky (fails, caught) → join → end.
+    const { stdout } = await promisify(execFile)(process.execPath, [BIN, 'run', path.join(REPO, 'test/support/metadata/gated-flow.ts'), '--root', path.join(tmp, 'ds')], {
+      env: { PATH: process.env.PATH, HOME: tmp, CI: 'true', METAFLOW_SERVICE_URL: service.url, METAFLOW_USER: 'ada' },
+    });
+    runId = /run (\S+) succeeded/.exec(stdout)![1];
+    ui = startUi(peers!, service, path.join(tmp, 'ui'));
+  }, 120_000);
+  afterAll(() => {
+    ui?.stop();
+    service?.stop();
+    fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  const get = async (route: string) => {
+    const res = await fetch(`${ui.backendUrl}${route}`);
+    expect({ route, status: res.status }).toEqual({ route, status: 200 });
+    return ((await res.json()) as { data: unknown }).data as any;
+  };
+
+  test('the backend reports the run (status, user), serves its DAG with the foreach and the branches, and lists a step\'s tasks', async () => {
+    const run = await get(`/flows/GatedFlow/runs/${runId}`);
+    expect(run).toMatchObject({ flow_id: 'GatedFlow', run_id: runId, status: 'completed', user: 'ada', user_name: 'ada' });
+    expect(run.system_tags).toEqual(expect.arrayContaining(['user:ada', 'runtime:metaflow-cdk']));
+    const listed = (await get('/flows/GatedFlow/runs')) as { run_id: string; status: string }[];
+    expect(listed.map((r) => [r.run_id, r.status])).toContainEqual([runId, 'completed']);
+
+    const dag = await get(`/flows/GatedFlow/runs/${runId}/dag`);
+    expect({ start: dag.start_step, end: dag.end_step }).toEqual({ start: 'start', end: 'end' });
+    const steps = Object.fromEntries(Object.entries(dag.steps as Record<string, { type: string; next: string[]; matching_join?: string }>).map(([k, v]) => [k, [v.type, v.next, v.matching_join]]));
+    expect(steps).toEqual({
+      start: ['split-static', ['fan', 'risky'], 'join'],
+      fan: ['split-foreach', ['square'], 'gather'],
+      square: ['linear', ['gather'], undefined],
+      gather: ['join', ['join'], undefined],
+      risky: ['linear', ['join'], undefined],
+      join: ['join', ['end'], undefined],
+      end: ['end', [], undefined],
+    });
+    expect(dag.graph_structure).toEqual(['start', [['fan', [['square']], 'gather'], ['risky']], 'join', 'end']);
+
+    const square = (await get(`/flows/GatedFlow/runs/${runId}/steps/square/tasks`)) as { task_name: string; status: string }[];
+    expect(square.map((t) => [t.task_name, t.status]).sort()).toEqual([['t-0', 'completed'], ['t-1', 'completed'], ['t-2', 'completed']]);
+    // The caught step's task failed (the run went on): the UI shows it red, as the attempt it was.
+    const risky = (await get(`/flows/GatedFlow/runs/${runId}/steps/risky/tasks`)) as { status: string }[];
+    expect(risky.map((t) => t.status)).toEqual(['failed']);
+  });
+
+  test('screenshots of the run page (timeline) and its DAG view, kept as test artifacts', () => {
+    const chromium = chromiumPath();
+    if (!chromium) return;
+    const file = path.join(screenshotDir(), `GatedFlow-${runId}.png`);
+    screenshot(chromium, `${ui.url}/GatedFlow/${runId}`, file, path.join(tmp, 'chrome'));
+    screenshot(chromium, `${ui.url}/GatedFlow/${runId}/view/dag`, file.replace('.png', '-dag.png'), path.join(tmp, 'chrome'), 40_000);
+    // Not compared pixel by pixel (docs/ui.md says what they show): PNGs of the window's size.
+    for (const shot of [file, file.replace('.png', '-dag.png')]) {
+      const png = fs.readFileSync(shot);
+      expect(png.subarray(1, 4).toString()).toBe('PNG');
+      expect([png.readUInt32BE(16), png.readUInt32BE(20)]).toEqual([1400, 900]);
+    }
+    console.log(`Metaflow UI screenshots: ${file} and -dag.png beside it`);
+  });
+});
