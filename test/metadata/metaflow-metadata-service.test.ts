@@ -190,10 +190,10 @@ describe('MetaflowMetadataService defaults', () => {
 });
 
 describe('MetaflowMetadataService options', () => {
-  test('no NAT: tasks in public subnets with public IPs, migration function in isolated subnets', () => {
+  test('no NAT and only public subnets for tasks: tasks there with public IPs, the migration function beside them (it only reaches the NLB)', () => {
     const { template } = build({}, 0);
     template.hasResourceProperties('AWS::ECS::Service', { NetworkConfiguration: { AwsvpcConfiguration: { AssignPublicIp: 'ENABLED' } } });
-    expect(migrationFunction(template).VpcConfig.SubnetIds).toEqual([{ Ref: expect.stringMatching(/^VpcdbSubnet1/) }, { Ref: expect.stringMatching(/^VpcdbSubnet2/) }]);
+    expect(migrationFunction(template).VpcConfig.SubnetIds).toEqual([{ Ref: expect.stringMatching(/^VpcpublicSubnet1/) }, { Ref: expect.stringMatching(/^VpcpublicSubnet2/) }]);
   });
 
   test('version, size, count, database and API options', () => {

@@ -109,8 +109,8 @@ describe('metaflow-cdk watch <run-id>: a run that cannot be watched is one line,
   test.each<[string, Partial<RunSummary> | undefined, RegExp]>([
     ['an unknown run', undefined, /^metaflow-cdk: unknown run id "nosuch" in .* \(see `metaflow-cdk runs`\)\n$/],
     ['a live run', { owner: owner(process.pid) }, /^metaflow-cdk: run \S+ is still running \(pid \d+ on .*\); its runner is watching it\n$/],
-    ['a finished run', { status: 'succeeded', owner: owner(deadPid) }, /^metaflow-cdk: run \S+ has already ended \(succeeded\); nothing to watch \(see `metaflow-cdk show \S+`\)\n$/],
-    ['a dead local run', { compute: 'local', owner: owner(deadPid) }, /^metaflow-cdk: run \S+ ran on the local compute layer, whose tasks died with their runner; `metaflow-cdk resume \S+` reruns what did not succeed\n$/],
+    ['a finished run', { status: 'succeeded', owner: owner(deadPid) }, /^metaflow-cdk: run \S+ has already ended \(succeeded\); nothing to watch \(see `metaflow-cdk show \S+ --root \S+`\)\n$/],
+    ['a dead local run', { compute: 'local', owner: owner(deadPid) }, /^metaflow-cdk: run \S+ ran on the local compute layer, whose tasks died with their runner; `metaflow-cdk resume \S+ --root \S+` reruns what did not succeed\n$/],
   ])('%s', async (_name, summary, message) => {
     const runId = summary ? await storedRun(root, summary) : 'nosuch';
     const r = cli(['watch', runId, '--datastore', 'local', '--root', root]);
@@ -123,7 +123,7 @@ test('run --compute batch --datastore local is refused in one line, exit 2, noth
   const root = tempDir('mfcdk-root-');
   const r = cli(['run', path.join(EXAMPLES_DIR, 'hello.ts'), '--compute', 'batch', '--queue', 'q', '--datastore', 'local', '--root', root], { METAFLOW_DATASTORE_SYSROOT_S3: 's3://mf-data/metaflow' });
   expect(r.code).toBe(2);
-  expect(r.stderr).toBe('metaflow-cdk: --datastore local: AWS Batch containers cannot reach a local directory; --compute batch keeps its runs in S3 (--datastore s3, the default with --compute batch)\n');
+  expect(r.stderr).toBe('metaflow-cdk: --compute batch --datastore local: AWS Batch containers cannot read a directory on this machine; use --datastore s3 (the default with --compute batch)\n');
   expect(fs.readdirSync(root)).toEqual([]);
 });
 
@@ -284,7 +284,7 @@ describeWithTool('moto_server', 'Batch layer against moto_server', () => {
     // ended now: a second watch is refused
     const again = cli(['watch', runId!, '--poll-interval', '0.5'], env);
     expect(again.code).toBe(2);
-    expect(again.stderr.split('\n')).toContain(`metaflow-cdk: run ${runId} has already ended (interrupted); nothing to watch (see \`metaflow-cdk show ${runId}\`)`);
+    expect(again.stderr.split('\n')).toContain(`metaflow-cdk: run ${runId} has already ended (interrupted); nothing to watch (see \`metaflow-cdk show ${runId} --datastore s3\`)`);
     // resume reuses what the watch recorded (start's status.json) and runs the rest
     const resumed = cli(['resume', runId!, ...s3, '--poll-interval', '0.5'], env);
     expect(resumed.stdout).toContain(`[start/0] reused from run ${runId}`);
