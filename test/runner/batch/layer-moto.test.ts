@@ -25,13 +25,13 @@ import { FlowGraph, validateFlow } from '../../../runner/flow/validate';
 import { runFlow } from '../../../runner/orchestrator/orchestrator';
 import { describeWithTool } from '../../support/external-tool';
 import { createMotoQueue } from './moto-queue';
-import { MOTO_CLIENT_CONFIG, MotoServer, startMoto } from '../../support/moto';
+import { MOTO_CLIENT_CONFIG, MOTO_START_TIMEOUT_MS, MotoServer, startMoto, workerMoto } from '../../support/moto';
 import { fakeClock, tempDir } from '../support/harness';
 
 const settings: BatchSettings = { queue: 'mf-queue', gpuQueue: 'mf-queue', datastoreRoot: { bucket: 'mf-data', prefix: 'metaflow', url: 's3://mf-data/metaflow' } };
 
 async function motoWithQueue(env: Record<string, string> = {}): Promise<{ moto: MotoServer; aws: AwsClients }> {
-  const moto = await startMoto(env);
+  const moto = Object.keys(env).length ? await startMoto(env) : await workerMoto();
   await moto.configure({ batch: { use_docker: false } });
   const aws = new AwsClients({ ...MOTO_CLIENT_CONFIG, endpoint: moto.endpoint, maxAttempts: 2 });
   await createMotoQueue(moto.endpoint, aws.batch);
@@ -115,7 +115,7 @@ describeWithTool('moto_server', 'Batch layer against moto_server', () => {
   let ok: { moto: MotoServer; aws: AwsClients };
   beforeAll(async () => {
     ok = await motoWithQueue();
-  }, 60_000);
+  }, MOTO_START_TIMEOUT_MS);
   afterAll(async () => {
     ok?.aws.destroy();
     await ok?.moto.stop();
@@ -245,7 +245,7 @@ describeWithTool('moto_server', 'Batch layer against moto_server', () => {
     let failing: { moto: MotoServer; aws: AwsClients };
     beforeAll(async () => {
       failing = await motoWithQueue({ MOTO_SIMPLE_BATCH_FAIL_AFTER: '0' });
-    }, 60_000);
+    }, MOTO_START_TIMEOUT_MS);
     afterAll(async () => {
       failing?.aws.destroy();
       await failing?.moto.stop();

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { CreateBucketCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { createS3Client } from '../../../runner/aws/clients';
 import { describeWithTool } from '../../support/external-tool';
-import { MOTO_CLIENT_CONFIG, MotoServer, startMoto } from '../../support/moto';
+import { MOTO_CLIENT_CONFIG, MotoServer, MOTO_START_TIMEOUT_MS, workerMoto } from '../../support/moto';
 import { tempDir } from '../support/harness';
 
 const REPO = path.join(__dirname, '..', '..', '..');
@@ -28,7 +28,7 @@ describeWithTool('moto_server', 'the CLI on the S3 datastore (moto_server)', () 
   const s3 = (...args: string[]) => [...args, '--compute', 'local', '--datastore', 's3', '--datastore-root', ROOT];
 
   beforeAll(async () => {
-    moto = await startMoto();
+    moto = await workerMoto();
     env = {
       ...process.env,
       CI: 'true',
@@ -42,7 +42,7 @@ describeWithTool('moto_server', 'the CLI on the S3 datastore (moto_server)', () 
     const client = createS3Client({ ...MOTO_CLIENT_CONFIG, endpoint: moto.endpoint });
     await client.send(new CreateBucketCommand({ Bucket: 'mf-data' }));
     client.destroy();
-  });
+  }, MOTO_START_TIMEOUT_MS);
   afterAll(async () => moto?.stop());
 
   test('every example runs on S3; runs, show and logs read it back; nothing is written locally', async () => {

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { METAFLOW_STACK_OUTPUTS, MetaflowConfigKey, metaflowOutputId } from '../../../lib/config/metaflow-config-keys';
 import { describeWithTool } from '../../support/external-tool';
-import { MOTO_CLIENT_CONFIG, MotoServer, startMoto } from '../../support/moto';
+import { MOTO_CLIENT_CONFIG, MotoServer, MOTO_START_TIMEOUT_MS, workerMoto } from '../../support/moto';
 
 const BIN = join(__dirname, '..', '..', '..', 'bin', 'metaflow-cdk.js');
 const API_KEY = 'moto-api-key-0123456789';
@@ -52,7 +52,7 @@ describeWithTool(
     beforeAll(async () => {
       // The SDK's Node 20 support notice would only clutter the test output.
       process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-      moto = await startMoto();
+      moto = await workerMoto();
       const clientConfig = { ...MOTO_CLIENT_CONFIG, endpoint: moto.endpoint };
       const cfn = new CloudFormationClient(clientConfig);
       const sm = new SecretsManagerClient(clientConfig);
@@ -70,7 +70,9 @@ describeWithTool(
       await cfn.send(
         new CreateChangeSetCommand({ StackName: 'Pending', ChangeSetName: 'never-run', ChangeSetType: 'CREATE', TemplateBody: template(keyOutputs(PUBLISHED)) }),
       );
-    });
+      cfn.destroy();
+      sm.destroy();
+    }, MOTO_START_TIMEOUT_MS);
     afterAll(async () => {
       await moto?.stop();
     });

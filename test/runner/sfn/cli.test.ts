@@ -13,6 +13,7 @@ import { AwsClients } from '../../../runner/aws/clients';
 import { deployStateMachine, executionStatus, flowStateMachineName, SfnContext } from '../../../runner/sfn';
 import { describeWithTool } from '../../support/external-tool';
 import { EVENTS_ROLE, PASS_DEFINITION, PREFIX, sfnEnv, SfnMoto, startSfnMoto } from './support';
+import { MOTO_START_TIMEOUT_MS } from '../../support/moto';
 
 const BIN = path.join(__dirname, '../../../bin/metaflow-cdk.js');
 const HELLO = path.join(__dirname, '../../../examples/hello.ts');
@@ -92,7 +93,7 @@ describeWithTool('moto_server', 'metaflow-cdk sfn against moto_server', () => {
   beforeAll(async () => {
     sfnMoto = await startSfnMoto();
     ({ aws, ctx } = sfnMoto);
-  }, 60_000);
+  }, MOTO_START_TIMEOUT_MS);
   afterAll(() => sfnMoto?.stop());
 
   test('deploy: a job queue that cannot take jobs is one line naming it and its steps, exit 2, nothing deployed', () => {

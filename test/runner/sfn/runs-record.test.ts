@@ -16,7 +16,7 @@ import { startedRunSortKey } from '../../../runner/datastore/layout';
 import type { CompiledFlow } from '../../../runner/sfn/compiler/types';
 import type { RunSummary } from '../../../runner/datastore/types';
 import { describeWithTool } from '../../support/external-tool';
-import { MOTO_CLIENT_CONFIG, type MotoServer, startMoto } from '../../support/moto';
+import { MOTO_CLIENT_CONFIG, MOTO_START_TIMEOUT_MS, type MotoServer, workerMoto } from '../../support/moto';
 import { BatchTaskPlayer, type PlayedJob } from './batch-task-player';
 import { type AwsHandlers, compileValid, EXECUTION_ARN, EXECUTION, graphOf, OPTIONS, runMachine, sh } from './compiler-support';
 
@@ -110,7 +110,7 @@ describeWithTool('moto_server', 'a Step Functions run in the S3 datastore: runs,
   });
 
   beforeAll(async () => {
-    moto = await startMoto();
+    moto = await workerMoto();
     Object.assign(process.env, {
       AWS_ENDPOINT_URL: moto.endpoint,
       AWS_REGION: MOTO_CLIENT_CONFIG.region,
@@ -134,7 +134,7 @@ describeWithTool('moto_server', 'a Step Functions run in the S3 datastore: runs,
         },
       })),
     }));
-  }, 60_000);
+  }, MOTO_START_TIMEOUT_MS);
   afterAll(async () => {
     s3?.destroy();
     logs?.destroy();
