@@ -27,6 +27,7 @@ import { describeWithTool } from '../../support/external-tool';
 import { createMotoQueue } from './moto-queue';
 import { MOTO_CLIENT_CONFIG, MOTO_START_TIMEOUT_MS, MotoServer, startMoto, workerMoto } from '../../support/moto';
 import { fakeClock, tempDir } from '../support/harness';
+import { PROCESS_GUARD_MS } from '../../support/guards';
 
 const settings: BatchSettings = { queue: 'mf-queue', gpuQueue: 'mf-queue', datastoreRoot: { bucket: 'mf-data', prefix: 'metaflow', url: 's3://mf-data/metaflow' } };
 
@@ -63,7 +64,7 @@ function cli(args: string[], env: Record<string, string> = {}) {
   const home = tempDir('mfcdk-home-');
   const res = spawnSync(process.execPath, [BIN, ...args], {
     encoding: 'utf8',
-    timeout: 120_000,
+    timeout: PROCESS_GUARD_MS,
     env: { ...process.env, CI: 'true', METAFLOW_HOME: home, AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing', AWS_REGION: 'us-east-1', ...env },
   });
   return { code: res.status, stdout: res.stdout, stderr: res.stderr };

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { METAFLOW_STACK_OUTPUTS, MetaflowConfigKey, metaflowOutputId } from '../../../lib/config/metaflow-config-keys';
 import { describeWithTool } from '../../support/external-tool';
 import { MOTO_CLIENT_CONFIG, MotoServer, MOTO_START_TIMEOUT_MS, workerMoto } from '../../support/moto';
+import { PROCESS_GUARD_MS } from '../../support/guards';
 
 const BIN = join(__dirname, '..', '..', '..', 'bin', 'metaflow-cdk.js');
 const API_KEY = 'moto-api-key-0123456789';
@@ -98,7 +99,7 @@ describeWithTool(
         METAFLOW_HOME: home(),
       };
       const merged = Object.fromEntries(Object.entries({ ...base, ...env }).filter(([, v]) => v !== undefined)) as Record<string, string>;
-      const res = spawnSync(process.execPath, [BIN, 'configure', ...args], { env: merged, encoding: 'utf8', timeout: 60_000 });
+      const res = spawnSync(process.execPath, [BIN, 'configure', ...args], { env: merged, encoding: 'utf8', timeout: PROCESS_GUARD_MS });
       return { code: res.status, stdout: res.stdout, stderr: res.stderr };
     }
 
