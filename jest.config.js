@@ -10,10 +10,16 @@ module.exports = {
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
   transform: { '\\.(js|jsx|ts|tsx)$': '@sucrase/jest-plugin' },
-  testTimeout: 60000,
+  // A last guard, not a speed limit: tests wait on conditions (a process's exit, a run's end), and
+  // on the 2-core machine under load (load 8–30) a test that takes 10 s idle takes minutes.
+  testTimeout: 180_000,
   // Jest's default is one worker per core minus one: a single worker on the 2-core CI machine. Many
-  // tests wait on child processes and moto_server, so two workers halve the wall time (225 s → 122 s).
+  // tests wait on child processes and moto_server, so two workers overlap that waiting
+  // (docs/performance.md, "Test suite", has the measured times).
   maxWorkers: 2,
+  // A guard only: a worker whose heap is above this after a test file is replaced by a fresh one.
+  // The suite's workers stay far below it (docs/performance.md); a leak shows as restarts, not OOM.
+  workerIdleMemoryLimit: '1GB',
   cacheDirectory: '<rootDir>/.jest-cache',
   // Every temporary directory of a run in one place, removed at the end (test/support/jest-temp-dir.js).
   globalSetup: '<rootDir>/test/support/jest-temp-dir-setup.js',

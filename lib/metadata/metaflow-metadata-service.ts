@@ -68,7 +68,7 @@ export interface MetaflowMetadataServiceProps {
   readonly imageRepository?: string;
 
   /**
-   * Task vCPU units (256, 512, 1024, 2048, 4096).
+   * Task CPU units (1 vCPU = 1024): 256, 512, 1024, 2048, 4096, 8192 or 16384 — with `memoryMiB`, a size Fargate accepts.
    *
    * @default 512
    */

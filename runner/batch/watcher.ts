@@ -192,10 +192,16 @@ export class BatchWatcher {
     // Fill the last call with the jobs due soonest: no extra call, fresher news.
     const room = Math.ceil(due.length / DESCRIBE_JOBS_MAX) * DESCRIBE_JOBS_MAX - due.length;
     const selected = [...due, ...byDue.filter((t) => t.nextPollAt > now).slice(0, room)];
+    const answered = new Set<string>();
     for (const details of await this.describe(selected.map((t) => t.job.jobId))) {
+      answered.add(details.jobId!);
       const t = this.jobs.get(details.jobId!);
       if (t) await this.update(t, details);
     }
+    // A job DescribeJobs did not name (not visible yet right after SubmitJob, or no longer known)
+    // is asked about again after its interval. Left due, run() would poll again at once, without
+    // ever sleeping: a loop of DescribeJobs calls that never yields to the event loop.
+    for (const t of selected) if (!answered.has(t.job.jobId) && this.jobs.get(t.job.jobId) === t) t.nextPollAt = now + this.interval(t, now);
   }
 
   private async describe(ids: readonly string[]): Promise<JobDetail[]> {

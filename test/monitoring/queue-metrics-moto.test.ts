@@ -2,7 +2,7 @@ import { BatchClient, CreateComputeEnvironmentCommand, CreateJobQueueCommand, Re
 import { CloudWatchClient, GetMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import { publishQueueMetrics } from '../../lib/monitoring/queue-metrics-handler';
 import { describeWithTool } from '../support/external-tool';
-import { MOTO_CLIENT_CONFIG, MotoServer, startMoto } from '../support/moto';
+import { MOTO_CLIENT_CONFIG, MOTO_START_TIMEOUT_MS, MotoServer, workerMoto } from '../support/moto';
 
 /**
  * The queue-metrics handler against moto_server: real request validation of ListJobs (every
@@ -27,9 +27,9 @@ async function createRole(endpoint: string, name: string): Promise<string> {
 describeWithTool('moto_server', 'queue metrics against moto', () => {
   let moto: MotoServer;
   beforeAll(async () => {
-    moto = await startMoto();
+    moto = await workerMoto();
     await moto.configure({ batch: { use_docker: false } });
-  }, 60_000);
+  }, MOTO_START_TIMEOUT_MS);
   afterAll(async () => moto?.stop());
 
   test('counts a real queue and publishes values CloudWatch accepts and returns', async () => {
@@ -56,5 +56,5 @@ describeWithTool('moto_server', 'queue metrics against moto', () => {
       })),
     }));
     expect(MetricDataResults!.map((r) => r.Values!.length)).toEqual([1, 1]);
-  }, 60_000);
+  });
 }, ['--help']);

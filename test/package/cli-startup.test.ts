@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_STACK_NAME } from '../../runner/config/configure';
 import { main } from '../../runner/cli/main';
+import { PROCESS_GUARD_MS } from '../support/guards';
 
 /**
  * What the CLI loads to start: compiled once (as `npm run build` does) into a temporary
@@ -88,7 +89,7 @@ test('a TypeScript flow loads when esbuild was loaded before (as with tsx regist
     require(${JSON.stringify(require.resolve('esbuild'))});
     const { loadFlowFile } = require(${JSON.stringify(join(work, 'dist', 'runner', 'flow', 'load.js'))});
     process.stdout.write(loadFlowFile('flow.ts').flow.name);`;
-  const child = spawnSync(process.execPath, ['-e', script], { cwd: work, encoding: 'utf8', timeout: 30_000 });
+  const child = spawnSync(process.execPath, ['-e', script], { cwd: work, encoding: 'utf8', timeout: PROCESS_GUARD_MS });
   expect(child.error).toBeUndefined();
   expect(child.stdout).toBe('ThreeSteps');
 });

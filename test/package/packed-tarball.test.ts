@@ -34,7 +34,7 @@ afterAll(() => {
 describe('the packed tarball', () => {
   test('ships the compiled code, typings, source maps and the prebuilt Lambda handlers, and nothing for development', () => {
     expect(filesInTarball).toEqual(expect.arrayContaining([
-      'package.json', 'README.md', 'API.md',
+      'package.json', 'README.md', 'API.md', 'LICENSE', 'docs/runner.md', 'docs/architecture.svg',
       'dist/lib/index.js', 'dist/lib/index.d.ts', 'dist/lib/index.js.map',
       'dist/runner/index.js', 'dist/runner/index.d.ts', 'dist/runner/cli/bin.js',
       'dist/lib/metadata/migration-handler/bundle/index.js',
@@ -42,6 +42,13 @@ describe('the packed tarball', () => {
     ]));
     const unwanted = filesInTarball.filter((f) => /^(test|bench|examples|cdk\.out|node_modules|scripts|\.ci|bin)\//.test(f) || (f.endsWith('.ts') && !f.endsWith('.d.ts')));
     expect(unwanted).toEqual([]);
+  });
+
+  test('every file the README links to is in the tarball (npm shows the README with the package)', () => {
+    const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
+    const targets = [...readme.matchAll(/\]\(([^)#\s]+)(?:#[^)]*)?\)/g)].map((m) => m[1]).filter((t) => !/^[a-z]+:/.test(t));
+    expect(targets).toEqual(expect.arrayContaining(['API.md', 'docs/runner.md']));
+    expect(targets.filter((t) => !filesInTarball.includes(t))).toEqual([]);
   });
 
   test('an app made by `cdk init` composes the constructs on an existing VPC, type-checks and synthesizes', () => {

@@ -15,7 +15,7 @@ import { runSortKey } from '../../runner/datastore/layout';
 import { S3Datastore, S3DatastoreError } from '../../runner/datastore/s3';
 import { CorruptRunRecordError, Datastore, RunSummary } from '../../runner/datastore/types';
 import { describeWithTool } from '../support/external-tool';
-import { MOTO_CLIENT_CONFIG, MotoServer, startMoto } from '../support/moto';
+import { MOTO_CLIENT_CONFIG, MotoServer, MOTO_START_TIMEOUT_MS, workerMoto } from '../support/moto';
 import { tempDir } from './support/harness';
 
 const summary = (runId: string, flow = 'F'): RunSummary => ({ flow, runId, status: 'succeeded', startedAt: '2026-11-21T00:00:00.000Z', parameters: {}, withRetry: false, compute: 'local', taskCount: 0 });
@@ -135,10 +135,10 @@ describeWithTool(
     let n = 0;
     const staging = tempDir('mfcdk-stage-');
     beforeAll(async () => {
-      moto = await startMoto();
+      moto = await workerMoto();
       client = createS3Client({ ...MOTO_CLIENT_CONFIG, endpoint: moto.endpoint, maxAttempts: 3 });
       await client.send(new CreateBucketCommand({ Bucket: 'mf-data' }));
-    });
+    }, MOTO_START_TIMEOUT_MS);
     afterAll(async () => {
       client?.destroy();
       await moto?.stop();

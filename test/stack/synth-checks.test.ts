@@ -8,6 +8,7 @@ import { IConstruct } from 'constructs';
 import { describeWithTool } from '../support/external-tool';
 import { awsServicePathProblems, platformPathProblems } from '../support/platform-paths';
 import { appFromContext } from '../support/synth';
+import { PROCESS_GUARD_MS } from '../support/guards';
 
 const run = promisify(execFile);
 const ROOT = join(__dirname, '..', '..');
@@ -287,7 +288,7 @@ describe('the cdk CLI synthesizes offline', () => {
 
   test('`cdk synth` of the default stack writes the template, nag on', async () => {
     const out = mkdtempSync(join(tmpdir(), 'metaflow-cdk-out-'));
-    const { stderr } = await run(cdk, ['synth', '-q', '-o', out], { cwd: ROOT, env, timeout: 120_000 });
+    const { stderr } = await run(cdk, ['synth', '-q', '-o', out], { cwd: ROOT, env, timeout: PROCESS_GUARD_MS });
     expect(stderr).not.toMatch(/Error/);
     const template = JSON.parse(readFileSync(join(out, 'Metaflow.template.json'), 'utf8'));
     expect(Object.keys(template.Outputs)).toContain('MetaflowBatchJobQueue');
@@ -296,7 +297,7 @@ describe('the cdk CLI synthesizes offline', () => {
   /** `cdk synth -c <setting>`, expected to fail: its exit code and stderr. */
   async function failedSynth(setting: string): Promise<{ code: number; stderr: string } | undefined> {
     const out = mkdtempSync(join(tmpdir(), 'metaflow-cdk-out-'));
-    return run(cdk, ['synth', '-q', '-o', out, '-c', setting], { cwd: ROOT, env, timeout: 120_000 })
+    return run(cdk, ['synth', '-q', '-o', out, '-c', setting], { cwd: ROOT, env, timeout: PROCESS_GUARD_MS })
       .then(() => undefined, (err: { code: number; stderr: string }) => err);
   }
 

@@ -1,4 +1,5 @@
-import { spawnSync } from 'node:child_process';
+import { accessSync, constants, statSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
 
 /**
  * Tests that need an external tool (moto_server, cfn-lint) use this. In CI (`CI` set) a missing
@@ -9,13 +10,25 @@ export function isInCi(): boolean {
   return ci !== undefined && ci !== '' && ci !== 'false' && ci !== '0';
 }
 
-/** How to ask a tool whether it runs: moto_server has no `--version` (it exits 2), `-h` works. */
-const PROBES: Readonly<Record<string, string[]>> = { moto_server: ['-h'] };
-
-/** Does `command --version` (or the given probe args, or the tool's known probe) run? */
-export function toolAvailable(command: string, probeArgs: string[] = PROBES[command] ?? ['--version']): boolean {
-  const probe = spawnSync(command, probeArgs, { stdio: 'ignore', timeout: 30_000 });
-  return probe.status === 0;
+/**
+ * Is `command` an executable file on the PATH? A lookup, not a run: running a Python tool to ask
+ * for its version (`moto_server --help`, `cfn-lint --version`) costs its whole start-up — measured
+ * at 50–107 s per call on the 2-core machine at load 25, once per test file and beyond the
+ * probe's limit, which turned a loaded machine into "tool missing". A tool that is on the PATH but
+ * broken fails its tests, which is the clearer outcome.
+ */
+export function toolAvailable(command: string): boolean {
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (!dir) continue;
+    const file = join(dir, command);
+    try {
+      accessSync(file, constants.X_OK);
+      if (statSync(file).isFile()) return true;
+    } catch {
+      // not in this directory
+    }
+  }
+  return false;
 }
 
 /**
@@ -26,9 +39,10 @@ export function describeWithTool(
   command: string,
   name: string,
   body: () => void,
-  probeArgs: string[] = PROBES[command] ?? ['--version'],
+  /** Not run any more (see {@link toolAvailable}); kept so existing callers compile. */
+  _probeArgs?: string[],
 ): void {
-  if (toolAvailable(command, probeArgs)) {
+  if (toolAvailable(command)) {
     describe(name, body);
     return;
   }

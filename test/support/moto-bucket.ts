@@ -1,10 +1,10 @@
 /**
- * A moto_server with one S3 bucket for a test file (started in beforeAll, stopped in afterAll),
+ * The worker's moto_server (test/support/moto.ts workerMoto) with one S3 bucket for a test file,
  * and the reads a test makes of a datastore under a prefix of that bucket.
  */
 import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { createS3Client } from '../../runner/aws/clients';
-import { MOTO_CLIENT_CONFIG, type MotoServer, startMoto } from './moto';
+import { MOTO_CLIENT_CONFIG, MOTO_START_TIMEOUT_MS, type MotoServer, workerMoto } from './moto';
 
 export interface MotoBucket {
   /** The server's endpoint (valid once beforeAll ran). */
@@ -24,10 +24,10 @@ export function useMotoBucket(bucket: string, prefix: string): MotoBucket {
   let moto: MotoServer | undefined;
   let client: S3Client | undefined;
   beforeAll(async () => {
-    moto = await startMoto();
+    moto = await workerMoto();
     client = createS3Client({ ...MOTO_CLIENT_CONFIG, endpoint: moto.endpoint, forcePathStyle: true });
     await client.send(new CreateBucketCommand({ Bucket: bucket }));
-  }, 60_000);
+  }, MOTO_START_TIMEOUT_MS);
   afterAll(async () => {
     client?.destroy();
     await moto?.stop();

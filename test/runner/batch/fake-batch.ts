@@ -170,6 +170,8 @@ export class FakeBatch {
   }
 
   restore(): void {
+    // A test that ended early (failed, timed out) leaves no job's process running into the next one.
+    for (const job of this.jobs.values()) for (const c of job.children) if (c.status === 'RUNNING') c.kill?.();
     this.batch.restore();
     this.logs.restore();
   }

@@ -31,14 +31,15 @@ import { FlowGraph, validateFlow } from '../../../runner/flow/validate';
 import { runFlow } from '../../../runner/orchestrator/orchestrator';
 import { describeWithTool } from '../../support/external-tool';
 import { createMotoQueue } from './moto-queue';
-import { MOTO_CLIENT_CONFIG, MotoServer, startMoto } from '../../support/moto';
+import { MOTO_CLIENT_CONFIG, MOTO_START_TIMEOUT_MS, MotoServer, startMoto, workerMoto } from '../../support/moto';
 import { fakeClock, tempDir } from '../support/harness';
 import { expectPortableJobs, motoDatastore, storeTestCodePackage } from './code-package-fixture';
+import { PROCESS_GUARD_MS } from '../../support/guards';
 
 const settings: BatchSettings = { queue: 'mf-queue', gpuQueue: 'mf-queue', datastoreRoot: { bucket: 'mf-data', prefix: 'metaflow', url: 's3://mf-data/metaflow' } };
 
 async function motoWithQueue(env: Record<string, string> = {}): Promise<{ moto: MotoServer; aws: AwsClients }> {
-  const moto = await startMoto(env);
+  const moto = Object.keys(env).length ? await startMoto(env) : await workerMoto();
   await moto.configure({ batch: { use_docker: false } });
   const aws = new AwsClients({ ...MOTO_CLIENT_CONFIG, endpoint: moto.endpoint, forcePathStyle: true, maxAttempts: 2 });
   await createMotoQueue(moto.endpoint, aws.batch);
@@ -71,7 +72,7 @@ function cli(args: string[], env: Record<string, string> = {}) {
   const home = tempDir('mfcdk-home-');
   const res = spawnSync(process.execPath, [BIN, ...args], {
     encoding: 'utf8',
-    timeout: 120_000,
+    timeout: PROCESS_GUARD_MS,
     env: { ...process.env, CI: 'true', METAFLOW_HOME: home, AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing', AWS_REGION: 'us-east-1', ...env },
   });
   return { code: res.status, stdout: res.stdout, stderr: res.stderr };
@@ -152,7 +153,7 @@ describeWithTool('moto_server', 'Batch layer against moto_server', () => {
   let ok: { moto: MotoServer; aws: AwsClients };
   beforeAll(async () => {
     ok = await motoWithQueue();
-  }, 60_000);
+  }, MOTO_START_TIMEOUT_MS);
   afterAll(async () => {
     ok?.aws.destroy();
     await ok?.moto.stop();
@@ -296,7 +297,7 @@ describeWithTool('moto_server', 'Batch layer against moto_server', () => {
     let failing: { moto: MotoServer; aws: AwsClients };
     beforeAll(async () => {
       failing = await motoWithQueue({ MOTO_SIMPLE_BATCH_FAIL_AFTER: '0' });
-    }, 60_000);
+    }, MOTO_START_TIMEOUT_MS);
     afterAll(async () => {
       failing?.aws.destroy();
       await failing?.moto.stop();

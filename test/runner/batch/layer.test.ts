@@ -186,7 +186,7 @@ describe('BatchComputeLayer', () => {
     expect(await r.outputs('a/0')).toEqual({ v: 'item-0-0' });
     expect(r.task('a/7').attempts[0].externalId).toBe('job-2:7');
     expect(r.task('b/19').attempts[0].externalId).toBe('job-3:19');
-  }, 60_000);
+  });
 
   test('user retry: a new plain job for the failed child with the next MF_RETRY_COUNT; then catch', async () => {
     fake.script = (step, index) => (step === 'a' && index === 2 ? { exitCode: 3, statusReason: 'Essential container in task exited' } : undefined);
@@ -209,7 +209,7 @@ describe('BatchComputeLayer', () => {
       ['failed', 3, 'exit code 3: Essential container in task exited'],
       ['failed', 3, 'exit code 3: Essential container in task exited'],
     ]);
-  }, 30_000);
+  });
 
   test.each<[string, Scripted, string, RegExp]>([
     ['OOM', { exitCode: 137, reason: 'OutOfMemoryError: Container killed due to memory usage', statusReason: 'Essential container in task exited' }, 'failed', /ran out of memory \(limit 1024 MiB\).*raise resources.memory above 1024 MiB/],
@@ -278,7 +278,7 @@ describe('BatchComputeLayer', () => {
     expect(r.task('a/1').attempts[0]).toMatchObject({ status: 'cancelled', externalId: 'job-2:1', logRef: 'metaflow/default/job-2-1' });
     expect(r.task('a/1').attempts[0].startedAt).toBeDefined();
     expect(r.layer.calls.snapshot().ListJobs).toBeGreaterThanOrEqual(1);
-  }, 20_000);
+  });
 
   test('Ctrl-C during the run: every job not finished is terminated, attempts cancelled, said', async () => {
     fake.script = (step) => (step === 'a' ? { hang: true } : undefined);
@@ -437,7 +437,7 @@ describe('BatchComputeLayer under throttling', () => {
     });
     expect(layer.calls.snapshot()).toEqual({ DescribeComputeEnvironments: 1, DescribeJobDefinitions: 2, DescribeJobQueues: 1, DescribeJobs: 2, RegisterJobDefinition: 2, SubmitJob: 2 });
     clients.destroy();
-  }, 30_000);
+  });
 });
 
 test('a foreach of ONE child: a plain job (no array of one), its id without a child suffix', async () => {

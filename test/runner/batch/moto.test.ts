@@ -19,7 +19,7 @@ import { BatchWatcher, WatchEvent } from '../../../runner/batch/watcher';
 import { batchJobDefinition, batchJobTags, effectivePolicies } from '../../../runner/policy';
 import { describeWithTool } from '../../support/external-tool';
 import { createMotoQueue } from './moto-queue';
-import { MOTO_CLIENT_CONFIG, MotoServer, startMoto } from '../../support/moto';
+import { MOTO_CLIENT_CONFIG, MotoServer, MOTO_START_TIMEOUT_MS, workerMoto } from '../../support/moto';
 
 describeWithTool(
   'moto_server',
@@ -28,11 +28,11 @@ describeWithTool(
     let moto: MotoServer;
     let aws: AwsClients;
     beforeAll(async () => {
-      moto = await startMoto();
+      moto = await workerMoto();
       await moto.configure({ batch: { use_docker: false } });
       aws = new AwsClients({ ...MOTO_CLIENT_CONFIG, endpoint: moto.endpoint, forcePathStyle: true, maxAttempts: 2 });
       await aws.s3.send(new CreateBucketCommand({ Bucket: 'mf-data' }));
-    });
+    }, MOTO_START_TIMEOUT_MS);
     afterAll(async () => {
       aws?.destroy();
       await moto?.stop();

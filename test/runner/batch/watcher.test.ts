@@ -246,6 +246,23 @@ describe('Batch watcher', () => {
     });
   });
 
+  test('a job DescribeJobs does not name yet (eventual consistency after SubmitJob) is asked about again after the interval, not at once', async () => {
+    // Batch's reads are eventually consistent: a job just submitted may be missing from DescribeJobs.
+    let calls = 0;
+    const { clock, events, watcher } = setup(([id]) => {
+      calls += 1;
+      // without the interval the clock never moves: a bounded answer ends the loop so the count fails the test
+      if (clock.now() < 30_000 && calls < 1000) return [];
+      return [job(id, 'SUCCEEDED', { container: { exitCode: 0 } })];
+    });
+    watcher.add({ jobId: 'j', size: 1, ref: 'x' });
+    await watcher.run();
+    expect(events.map((e) => e.type)).toEqual(['started', 'finished']);
+    // 5 s minimum interval: the first look at 5 s, then every 5 s until 30 s
+    expect(calls).toBe(6);
+    expect(clock.now()).toBe(30_000);
+  });
+
   test('terminated jobs are classified apart from failures', () => {
     expect(classifyFailure({ statusReason: 'Terminated by metaflow-cdk: interrupted (Ctrl-C)' })).toEqual({
       kind: 'terminated',

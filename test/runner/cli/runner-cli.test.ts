@@ -2,6 +2,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { alive, tempDir } from '../support/harness';
+import { PROCESS_GUARD_MS } from '../../support/guards';
 
 const REPO = path.join(__dirname, '..', '..', '..');
 const BIN = path.join(REPO, 'bin', 'metaflow-cdk.js');
@@ -9,7 +10,7 @@ const RUNNER = path.join(REPO, 'runner');
 const example = (name: string) => path.join(REPO, 'examples', name);
 
 function cli(args: string[], root: string, cwd = root) {
-  const res = spawnSync(process.execPath, [BIN, ...args, '--root', root], { cwd, encoding: 'utf8', env: { ...process.env, CI: 'true' }, timeout: 30_000 });
+  const res = spawnSync(process.execPath, [BIN, ...args, '--root', root], { cwd, encoding: 'utf8', env: { ...process.env, CI: 'true' }, timeout: PROCESS_GUARD_MS });
   return { code: res.status, stdout: res.stdout, stderr: res.stderr };
 }
 
@@ -345,7 +346,7 @@ describe('datastore errors: one line, exit 1, no stack trace', () => {
   const file = path.join(dir, 'a-file');
   fs.writeFileSync(file, '');
   const run = (root: string, args = ['run', example('hello.ts')]) => {
-    const res = spawnSync(process.execPath, [BIN, ...args, '--root', root], { cwd: dir, encoding: 'utf8', env: { ...process.env, CI: 'true' }, timeout: 30_000 });
+    const res = spawnSync(process.execPath, [BIN, ...args, '--root', root], { cwd: dir, encoding: 'utf8', env: { ...process.env, CI: 'true' }, timeout: PROCESS_GUARD_MS });
     expect(res.status).toBe(1);
     noStack(res.stderr);
     expect(res.stderr.trim().split('\n')).toHaveLength(1);

@@ -8,8 +8,9 @@ import * as path from 'node:path';
 import { CreateBucketCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { createS3Client } from '../../../runner/aws/clients';
 import { describeWithTool } from '../../support/external-tool';
-import { MOTO_CLIENT_CONFIG, MotoServer, startMoto } from '../../support/moto';
+import { MOTO_CLIENT_CONFIG, MotoServer, MOTO_START_TIMEOUT_MS, workerMoto } from '../../support/moto';
 import { tempDir } from '../support/harness';
+import { PROCESS_GUARD_MS } from '../../support/guards';
 
 const REPO = path.join(__dirname, '..', '..', '..');
 const BIN = path.join(REPO, 'bin', 'metaflow-cdk.js');
@@ -22,13 +23,13 @@ describeWithTool('moto_server', 'the CLI on the S3 datastore (moto_server)', () 
   const ROOT = 's3://mf-data/metaflow';
   let env: NodeJS.ProcessEnv;
   const cli = (args: string[], extraEnv: NodeJS.ProcessEnv = {}) => {
-    const res = spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: 'utf8', env: { ...env, ...extraEnv }, timeout: 60_000 });
+    const res = spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: 'utf8', env: { ...env, ...extraEnv }, timeout: PROCESS_GUARD_MS });
     return { code: res.status, stdout: res.stdout, stderr: res.stderr };
   };
   const s3 = (...args: string[]) => [...args, '--compute', 'local', '--datastore', 's3', '--datastore-root', ROOT];
 
   beforeAll(async () => {
-    moto = await startMoto();
+    moto = await workerMoto();
     env = {
       ...process.env,
       CI: 'true',
@@ -42,7 +43,7 @@ describeWithTool('moto_server', 'the CLI on the S3 datastore (moto_server)', () 
     const client = createS3Client({ ...MOTO_CLIENT_CONFIG, endpoint: moto.endpoint });
     await client.send(new CreateBucketCommand({ Bucket: 'mf-data' }));
     client.destroy();
-  });
+  }, MOTO_START_TIMEOUT_MS);
   afterAll(async () => moto?.stop());
 
   test('every example runs on S3; runs, show and logs read it back; nothing is written locally', async () => {
@@ -82,7 +83,7 @@ describeWithTool('moto_server', 'the CLI on the S3 datastore (moto_server)', () 
     const keys = (await client.send(new ListObjectsV2Command({ Bucket: 'mf-data', Prefix: `metaflow/HelloFlow/${ids[3]}/start/0/` }))).Contents!.map((c) => c.Key);
     client.destroy();
     expect(keys.sort()).toEqual([`metaflow/HelloFlow/${ids[3]}/start/0/attempt-0.log`, `metaflow/HelloFlow/${ids[3]}/start/0/outputs.json`, `metaflow/HelloFlow/${ids[3]}/start/0/status.json`]);
-  });
+  }, PROCESS_GUARD_MS);
 
   test('a failed run is resumed from S3: reused tasks are read by reference, the rest runs', () => {
     const flow = path.join(cwd, 'flaky.ts');

@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { METAFLOW_STACK_OUTPUTS, MetaflowConfigKey, metaflowOutputId } from '../../../core/metaflow-config-keys';
 import { describeWithTool } from '../../support/external-tool';
-import { MOTO_CLIENT_CONFIG, MotoServer, startMoto } from '../../support/moto';
+import { MOTO_CLIENT_CONFIG, MotoServer, MOTO_START_TIMEOUT_MS, workerMoto } from '../../support/moto';
+import { PROCESS_GUARD_MS } from '../../support/guards';
 
 const BIN = join(__dirname, '..', '..', '..', 'bin', 'metaflow-cdk.js');
 const API_KEY = 'moto-api-key-0123456789';
@@ -70,7 +71,7 @@ describeWithTool(
     beforeAll(async () => {
       // The SDK's Node 20 support notice would only clutter the test output.
       process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-      moto = await startMoto();
+      moto = await workerMoto();
       const clientConfig = { ...MOTO_CLIENT_CONFIG, endpoint: moto.endpoint };
       const cfn = new CloudFormationClient(clientConfig);
       const sm = new SecretsManagerClient(clientConfig);
@@ -95,7 +96,9 @@ describeWithTool(
       await cfn.send(
         new CreateChangeSetCommand({ StackName: 'Pending', ChangeSetName: 'never-run', ChangeSetType: 'CREATE', TemplateBody: template(keyOutputs(PUBLISHED)) }),
       );
-    });
+      cfn.destroy();
+      sm.destroy();
+    }, MOTO_START_TIMEOUT_MS);
     afterAll(async () => {
       await moto?.stop();
     });
@@ -121,7 +124,7 @@ describeWithTool(
         METAFLOW_HOME: home(),
       };
       const merged = Object.fromEntries(Object.entries({ ...base, ...env }).filter(([, v]) => v !== undefined)) as Record<string, string>;
-      const res = spawnSync(process.execPath, [BIN, 'configure', ...args], { env: merged, encoding: 'utf8', timeout: 60_000 });
+      const res = spawnSync(process.execPath, [BIN, 'configure', ...args], { env: merged, encoding: 'utf8', timeout: PROCESS_GUARD_MS });
       return { code: res.status, stdout: res.stdout, stderr: res.stderr };
     }
 

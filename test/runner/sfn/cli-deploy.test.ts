@@ -26,6 +26,7 @@ import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { describeWithTool } from '../../support/external-tool';
 import { envOf, execute } from './compiler-support';
 import { ACCOUNT, LOG_GROUP, PREFIX, ROLE, sfnEnv, SfnMoto, startSfnMoto } from './support';
+import { MOTO_START_TIMEOUT_MS } from '../../support/moto';
 
 const NAME = `${PREFIX}_HelloFlow`;
 const ARN = `arn:aws:states:us-east-1:${ACCOUNT}:stateMachine:${NAME}`;
@@ -64,7 +65,7 @@ describeWithTool('moto_server', 'metaflow-cdk sfn deploy: Step Functions on moto
     Object.assign(process.env, { AWS_ENDPOINT_URL: sfnMoto.moto.endpoint, AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing', AWS_REGION: 'us-east-1' });
     // deploy stores the flow's code package in the datastore bucket first
     await new S3Client({ region: 'us-east-1', endpoint: sfnMoto.moto.endpoint, forcePathStyle: true, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } }).send(new CreateBucketCommand({ Bucket: 'mf-data' }));
-  }, 60_000);
+  }, MOTO_START_TIMEOUT_MS);
   afterAll(async () => {
     process.env = saved;
     batchMock.restore();
@@ -151,7 +152,7 @@ describeWithTool('moto_server', 'metaflow-cdk sfn deploy: Step Functions on moto
     expect(await paramOfFirstJob(['--param', 'name=grace'])).toBe('grace');
     expect(await paramOfFirstJob(['--name', 'hopper'])).toBe('hopper');
     expect(await paramOfFirstJob([])).toBe('ada');
-  }, 60_000);
+  });
 
   test('trigger: a parameter with no value in the deployed machine and none given is one line, exit 2, nothing started; deployed or given, the run starts', async () => {
     const flowJs = join(mkdtempSync(join(tmpdir(), 'mf-sfn-required-')), 'needs-who.js');
@@ -180,7 +181,7 @@ module.exports = defineFlow({ name: 'NeedsWho', image: 'busybox', parameters: { 
     expect((await cli(['deploy', flowJs, '--param', 'who=grace'])).code).toBe(0);
     expect((await cli(['trigger', flowJs])).code).toBe(0);
     expect(await executions()).toHaveLength(2);
-  }, 60_000);
+  });
 
   test('a queue that cannot take jobs, or a step the compiler refuses, is one line, exit 2, nothing registered or deployed', async () => {
     batchMock.on(DescribeJobQueuesCommand, { jobQueues: ['mf-fargate'] }).resolves({

@@ -13,6 +13,8 @@ import { AwsClients } from '../../../runner/aws/clients';
 import { deployStateMachine, executionStatus, flowStateMachineName, SfnContext } from '../../../runner/sfn';
 import { describeWithTool } from '../../support/external-tool';
 import { EVENTS_ROLE, PASS_DEFINITION, PREFIX, sfnEnv, SfnMoto, startSfnMoto } from './support';
+import { MOTO_START_TIMEOUT_MS } from '../../support/moto';
+import { PROCESS_GUARD_MS } from '../../support/guards';
 
 const BIN = path.join(__dirname, '../../../bin/metaflow-cdk.js');
 const HELLO = path.join(__dirname, '../../../examples/hello.ts');
@@ -23,7 +25,7 @@ const NO_AWS = 'http://127.0.0.1:9';
 function cli(args: string[], env: Record<string, string | undefined> = {}) {
   const res = spawnSync(process.execPath, [BIN, 'sfn', ...args], {
     encoding: 'utf8',
-    timeout: 60_000,
+    timeout: PROCESS_GUARD_MS,
     env: { ...process.env, CI: 'true', AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing', AWS_REGION: 'us-east-1', AWS_ENDPOINT_URL: NO_AWS, ...sfnEnv(env) },
   });
   /** The CLI's own lines on stderr (Node's or the SDK's warnings aside). */
@@ -94,7 +96,7 @@ describeWithTool('moto_server', 'metaflow-cdk sfn against moto_server', () => {
   beforeAll(async () => {
     sfnMoto = await startSfnMoto();
     ({ aws, ctx } = sfnMoto);
-  }, 60_000);
+  }, MOTO_START_TIMEOUT_MS);
   afterAll(() => sfnMoto?.stop());
 
   test('deploy: a job queue that cannot take jobs is one line naming it and its steps, exit 2, nothing deployed', () => {
@@ -165,5 +167,5 @@ describeWithTool('moto_server', 'metaflow-cdk sfn against moto_server', () => {
     }
     const noExecution = onMoto(['status', 'sfn-20261121-000000-000000', '--flow', 'Other']);
     expect([noExecution.code, noExecution.errors]).toEqual([2, [`metaflow-cdk: no execution "${deployed.stateMachineArn.replace(':stateMachine:mfstack_HelloFlow', ':execution:mfstack_Other')}:sfn-20261121-000000-000000"`]]);
-  }, 120_000);
+  }, PROCESS_GUARD_MS);
 }, ['--help']);

@@ -21,6 +21,7 @@ import {
 } from '../../../runner/sfn';
 import { describeWithTool } from '../../support/external-tool';
 import { EVENTS_ROLE, PASS_DEFINITION, PREFIX, ROLE, SfnMoto, startSfnMoto } from './support';
+import { MOTO_START_TIMEOUT_MS } from '../../support/moto';
 
 describeWithTool('moto_server', 'Step Functions deployer against moto_server', () => {
   let sfnMoto: SfnMoto;
@@ -32,7 +33,7 @@ describeWithTool('moto_server', 'Step Functions deployer against moto_server', (
     // moto accepts the log group ARN without the log group existing; logging stays configured.
     sfnMoto = await startSfnMoto();
     ({ aws, ctx } = sfnMoto);
-  }, 60_000);
+  }, MOTO_START_TIMEOUT_MS);
   afterAll(() => sfnMoto?.stop());
 
   async function waitForEnd(arn: string): Promise<ExecutionStatus> {

@@ -15,7 +15,7 @@ import { startedRunSortKey } from '../../../runner/datastore/layout';
 import type { CompiledFlow } from '../../../runner/sfn/compiler/types';
 import type { RunSummary } from '../../../runner/datastore/types';
 import { describeWithTool } from '../../support/external-tool';
-import { MOTO_CLIENT_CONFIG, type MotoServer, startMoto } from '../../support/moto';
+import { MOTO_CLIENT_CONFIG, MOTO_START_TIMEOUT_MS, type MotoServer, workerMoto } from '../../support/moto';
 import { BatchTaskPlayer, type PlayedJob } from './batch-task-player';
 import { datastoreCli, useMotoForSdk } from './support';
 import { type AwsHandlers, CODE_PACKAGE, CODE_PACKAGE_KEY, compileValid, EXECUTION_ARN, EXECUTION, graphOf, OPTIONS, runMachine, sh } from './compiler-support';
@@ -101,7 +101,7 @@ describeWithTool('moto_server', 'a Step Functions run in the S3 datastore: runs,
   });
 
   beforeAll(async () => {
-    moto = await startMoto();
+    moto = await workerMoto();
     useMotoForSdk(moto.endpoint);
     s3 = new S3Client({ ...MOTO_CLIENT_CONFIG, endpoint: moto.endpoint, forcePathStyle: true });
     logs = new CloudWatchLogsClient({ ...MOTO_CLIENT_CONFIG, endpoint: moto.endpoint });
@@ -119,7 +119,7 @@ describeWithTool('moto_server', 'a Step Functions run in the S3 datastore: runs,
         container: jobs.get(id) ? { logStreamName: jobs.get(id) } : {},
       })),
     }));
-  }, 60_000);
+  }, MOTO_START_TIMEOUT_MS);
   afterAll(async () => {
     s3?.destroy();
     logs?.destroy();

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { AwsClients } from '../../../runner/aws/clients';
 import { readMetaflowConfig } from '../../../runner/config/metaflow-config';
 import { SfnContext, SfnSettings } from '../../../runner/sfn';
-import { MOTO_CLIENT_CONFIG, motoEnv, MotoServer, startMoto } from '../../support/moto';
+import { MOTO_CLIENT_CONFIG, motoEnv, MotoServer, workerMoto } from '../../support/moto';
 
 export const ACCOUNT = '123456789012';
 export const PREFIX = 'mfstack';
@@ -51,7 +51,7 @@ export interface SfnMoto {
 }
 
 export async function startSfnMoto(): Promise<SfnMoto> {
-  const moto = await startMoto();
+  const moto = await workerMoto();
   await moto.configure({ stepfunctions: { execute_state_machine: true } });
   const aws = new AwsClients({ ...MOTO_CLIENT_CONFIG, endpoint: moto.endpoint, maxAttempts: 2 });
   return {
