@@ -1,5 +1,6 @@
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CfnResource, Lazy, Stack } from 'aws-cdk-lib';
@@ -17,12 +18,38 @@ const AWS_CUSTOM_RESOURCE_SINGLETON = 'AWS679f53fac002430cb0da5b7982bd2287';
 /** Where a flow's code package comes from. */
 export interface FlowCodePackageSource {
   /**
-   * A code package built beforehand: a gzipped tar holding the task runtime (`_mfcdk/`) and the
-   * flow's files.
+   * The folder to pack at synth, as `metaflow-cdk run --compute batch` packs a flow's folder
+   * (runner/package: hidden, build and .gitignored files left out; the task runtime added): its
+   * steps' `python3 train.py` finds `train.py`. Not with `file`.
    *
-   * @default - a package of the task runtime alone, packed at synth (steps that use only their image)
+   * @default - `file`, else a package of the task runtime alone
+   */
+  readonly directory?: string;
+  /**
+   * A code package built beforehand: a gzipped tar holding the task runtime (`_mfcdk/`) and the
+   * flow's files. Not with `directory`.
+   *
+   * @default - `directory`, else a package of the task runtime alone, packed at synth (steps that use only their image)
    */
   readonly file?: string;
+}
+
+/**
+ * Pack `directory` now, synchronously (a construct runs at synth): the asynchronous packer runs in
+ * a child process (runner/package/pack-main), from dist/ as JavaScript, from the sources with tsx.
+ * Its one-line error becomes the thrown message.
+ */
+export function packDirectorySync(directory: string, outFile: string): string {
+  const compiled = join(__dirname, '..', '..', 'runner', 'package', 'pack-main.js');
+  const args = existsSync(compiled)
+    ? [compiled]
+    : [require.resolve('tsx/cli'), join(__dirname, '..', '..', 'runner', 'package', 'pack-main.ts')];
+  try {
+    return execFileSync(process.execPath, [...args, directory, outFile], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+  } catch (err) {
+    const stderr = String((err as { stderr?: unknown }).stderr ?? '').trim().split('\n').pop() ?? '';
+    throw new Error(`codePackage.directory ${directory} could not be packed: ${stderr.replace(/^metaflow-cdk: /, '') || (err as Error).message}`);
+  }
 }
 
 /**
@@ -45,7 +72,11 @@ export class FlowCodePackage extends Construct {
     super(scope, id);
     let file = props.source.file;
     let body: Buffer;
-    if (file === undefined) {
+    if (props.source.directory !== undefined) {
+      file = join(mkdtempSync(join(tmpdir(), 'mfcdk-code-')), 'package.tgz');
+      packDirectorySync(props.source.directory, file);
+      body = readFileSync(file);
+    } else if (file === undefined) {
       const built = minimalCodePackage();
       body = built.body;
       file = join(mkdtempSync(join(tmpdir(), 'mfcdk-code-')), `${built.sha1}.tgz`);

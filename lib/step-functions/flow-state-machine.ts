@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { ArnFormat, CfnResource, Lazy, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as batch from 'aws-cdk-lib/aws-batch';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -320,9 +320,12 @@ export class FlowStateMachine extends FlowStateMachineBase {
     if (props.codePackageUrl !== undefined && (typeof props.codePackageUrl !== 'string' || !/^s3:\/\/[^/]+\/.*[0-9a-f]{40}$/.test(props.codePackageUrl))) {
       invalidProp(this, 'codePackageUrl', props.codePackageUrl, 'the S3 URL of a code package, ending in its sha1 (s3://bucket/<sysroot>/<flow>/data/<sha[:2]>/<sha1>)');
     }
-    if (props.codePackage !== undefined && (typeof props.codePackage !== 'object' || props.codePackage === null
-      || (props.codePackage.file !== undefined && (typeof props.codePackage.file !== 'string' || !existsSync(props.codePackage.file))))) {
-      invalidProp(this, 'codePackage', props.codePackage, '{ file?: path of an existing code package tgz }');
+    const source = props.codePackage;
+    if (source !== undefined && (typeof source !== 'object' || source === null
+      || (source.file !== undefined && (typeof source.file !== 'string' || !existsSync(source.file)))
+      || (source.directory !== undefined && (typeof source.directory !== 'string' || !existsSync(source.directory) || !statSync(source.directory).isDirectory()))
+      || (source.file !== undefined && source.directory !== undefined))) {
+      invalidProp(this, 'codePackage', props.codePackage, '{ directory: an existing folder to pack } or { file: an existing code package tgz }, not both');
     }
     /** The package shipped and copied here (none with codePackageUrl). */
     this.codePackage = props.codePackageUrl === undefined

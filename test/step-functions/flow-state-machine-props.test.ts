@@ -5,7 +5,10 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import { join } from 'node:path';
 import hello from '../../examples/hello';
+import pyscripts from '../../examples/pyscripts/flow';
+import { buildCodePackage } from '../../runner/package/build';
 import { MetaflowBatchCompute } from '../../lib/compute/metaflow-batch-compute';
 import { MetaflowDatastore } from '../../lib/datastore/metaflow-datastore';
 import { FlowStateMachine, FlowStateMachineProps } from '../../lib/step-functions/flow-state-machine';
@@ -63,7 +66,7 @@ test.each<[string, Partial<Record<keyof FlowStateMachineProps, unknown>>, RegExp
   ['datastore: missing', { datastore: undefined }, /^datastore must be a datastore \(IMetaflowDatastore\), got undefined$/],
   ['jobQueue: missing without compute', { compute: undefined }, /^jobQueue must be a job queue when no compute layer is given, got undefined$/],
   ['parameters: unknown name', { parameters: { nope: 'x' } },
-    /^parameters must be values the flow accepts \(--param nope: flow "HelloFlow" has no parameter "nope" \(parameters: name\)\), got \{"nope":"x"\}$/],
+    /^parameters must be values the flow accepts \(--param nope: flow "HelloFlow" has no parameter "nope" \(did you mean "name"\?\)\), got \{"nope":"x"\}$/],
   ['parameters: not strings', { parameters: { name: 3 } }, /^parameters must be an object of strings, as --param name=value takes them, got \{"name":3\}$/],
   ['parameters: a required one missing on a schedule', { flow: withRequiredParam, schedule: events.Schedule.rate(Duration.days(1)) },
     /^parameters must be values the flow accepts \(parameter "name" has no default: give it with --param name=VALUE\), got undefined$/],
@@ -77,10 +80,26 @@ test.each<[string, Partial<Record<keyof FlowStateMachineProps, unknown>>, RegExp
     /^schedule must be left unset: state machine "p{30}_Fx{34}" cannot be scheduled: its EventBridge rule is named after it and rule names are 1–64 characters .*, got "cron\(0 6 \* \* \? \*\)"$/],
   ['logLevel: OFF', { logLevel: sfn.LogLevel.OFF }, /^logLevel must be one of ALL, ERROR, FATAL \(logging stays on\), got "OFF"$/],
   ['includeExecutionData: not a boolean', { includeExecutionData: 'yes' }, /^includeExecutionData must be true or false, got "yes"$/],
+  ['codePackage: a directory that does not exist', { codePackage: { directory: '/no/such/flow-folder' } },
+    /^codePackage must be \{ directory: an existing folder to pack \} or \{ file: an existing code package tgz \}, not both, got \{"directory":"\/no\/such\/flow-folder"\}$/],
+  ['codePackage: both a directory and a file', { codePackage: { directory: __dirname, file: __filename } },
+    /^codePackage must be .*, not both, got \{"directory":.*"file":.*\}$/],
   ['removalPolicy: SNAPSHOT', { removalPolicy: RemovalPolicy.SNAPSHOT },
     /^removalPolicy must be one of destroy, retain, retain-on-update-or-delete \(state machines and job definitions have no snapshots\), got "snapshot"$/],
 ])('%s', (_what, props, expected) => {
   expect(errorOf(props)).toMatch(expected);
+});
+
+test("codePackage.directory: the flow's folder packed at synth as run --compute batch packs it (same sha1), copied to that content-addressed key", async () => {
+  const folder = join(__dirname, '..', '..', 'examples', 'pyscripts');
+  const machine = new FlowStateMachine(stack, 'PyScripts', { ...base, flow: pyscripts, codePackage: { directory: folder } });
+  const built = await buildCodePackage({ root: folder });
+  try {
+    expect(machine.codePackage!.sha1).toBe(built.sha1);
+  } finally {
+    await built.dispose();
+  }
+  expect(stack.resolve(machine.codePackage!.url)).toMatch(new RegExp(`/PyScriptsFlow/data/${built.sha1.slice(0, 2)}/${built.sha1}$`));
 });
 
 test('a parameter without a default is accepted when runs are not scheduled (each execution\'s input gives it)', () => {

@@ -1,0 +1,26 @@
+/**
+ * `node pack-main.js <root> <out.tgz> [flow-file]`: build a code package (runner/package/build.ts)
+ * into <out.tgz> and print its sha1. For callers that must be synchronous — a CDK construct packs
+ * at synth (lib/step-functions/flow-code-package.ts) with `execFileSync` — while the packer is
+ * asynchronous. Problems are one line on stderr, exit 2 (bad input) or 1.
+ */
+import { copyFileSync } from 'node:fs';
+import { buildCodePackage } from './build';
+import { UserInputError } from '../errors';
+
+async function main(argv: readonly string[]): Promise<void> {
+  const [root, out, flowFile] = argv;
+  if (!root || !out) throw new UserInputError('usage: pack-main <root> <out.tgz> [flow-file]');
+  const built = await buildCodePackage({ root, flowFile, onWarning: (line) => process.stderr.write(`metaflow-cdk: warning: ${line}\n`) });
+  try {
+    copyFileSync(built.file, out);
+    process.stdout.write(`${built.sha1}\n`);
+  } finally {
+    await built.dispose();
+  }
+}
+
+main(process.argv.slice(2)).catch((err: Error) => {
+  process.stderr.write(`metaflow-cdk: ${err.message}\n`);
+  process.exit(err instanceof UserInputError ? 2 : 1);
+});
