@@ -303,7 +303,7 @@ describe('context keys (-c key=value) reach the constructs', () => {
     [{ encryption: 'kms', kmsKeyArn: 'garbage' }, 'context key kmsKeyArn: expected a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>), got "garbage"'],
     [{ permissionsBoundaryArn: 'Boundary' }, 'context key permissionsBoundaryArn: expected an IAM managed policy ARN'],
     [{ webAclArn: 'acl' }, 'context key webAclArn: expected a regional WAFv2 web ACL ARN'],
-    [{ dbEngineVersion: '17' }, 'context key dbEngineVersion: expected a PostgreSQL version like "17.9", got "17"'],
+    [{ dbEngineVersion: '17.x' }, 'context key dbEngineVersion: expected a PostgreSQL major version like "17" or a full one like "17.9", got "17.x"'],
     [{ dbInstanceType: 'large' }, 'context key dbInstanceType: expected an instance type like "t4g.small", got "large"'],
     [{ dbRemovalPolicy: 'keep' }, 'context key dbRemovalPolicy: expected one of snapshot, retain, destroy, got "keep"'],
     [{ apiBurstLimit: '0' }, 'context key apiBurstLimit: expected an integer from 1 to 5000, got "0"'],
