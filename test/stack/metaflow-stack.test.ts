@@ -145,6 +145,12 @@ describe('the UI in the stack', () => {
     expect(template.toJSON().Outputs[metaflowOutputId('UI_URL')]).toBeDefined();
     const ingress = resourcesOf(template, 'AWS::EC2::SecurityGroupIngress').filter(([, r]) => r.Properties.FromPort === 5433);
     expect(ingress).toHaveLength(2);
+    // The UI backend starts only after the migrations have created the schema it reads (a first
+    // deploy would otherwise trip its circuit breaker); the static UI needs no database.
+    const [migrations] = Object.keys(template.findResources('Custom::MetaflowMigrations'));
+    const dependsOn = (prefix: string) => [template.toJSON().Resources[resourcesOf(template, 'AWS::ECS::Service').find(([id]) => id.startsWith(prefix))![0]].DependsOn].flat();
+    expect(dependsOn('UiBackend')).toContain(migrations);
+    expect(dependsOn('UiStatic')).not.toContain(migrations);
   });
 
   test('the service and the UI backend run one metadata image: v2.5.1 by default (v2.4.12 has the update_row SQL injection), metadataServiceVersion moves both', () => {
