@@ -63,6 +63,13 @@ export interface IMetaflowBatchCompute {
    * to AWS Batch (and ECS tasks) only — see {@link JOB_ROLE_PASSED_TO_SERVICES}.
    */
   grantSubmitJobs(grantee: iam.IGrantable): iam.Grant;
+  /**
+   * Let `grantee` run jobs of job definitions someone else registered: submit `metaflow_*` job
+   * definitions to these queues (tagging the jobs), describe/list, cancel/terminate. No
+   * RegisterJobDefinition and no iam:PassRole (SubmitJob carries no role) — what a state machine
+   * running `batch:submitJob.sync` needs.
+   */
+  grantRunJobs(grantee: iam.IGrantable): iam.Grant;
 }
 
 /** Attributes to import an existing compute layer. */
@@ -191,19 +198,40 @@ abstract class BatchComputeBase extends Construct implements IMetaflowBatchCompu
   }
 
   grantSubmitJobs(grantee: iam.IGrantable): iam.Grant {
-    const stack = Stack.of(this);
-    const jobDefinitions = stack.formatArn({
+    const passRoles = [this.jobRole, this.fargateExecutionRole].filter((r): r is iam.IRole => r !== undefined);
+    return [
+      this.grantRunJobs(grantee),
+      iam.Grant.addToPrincipal({
+        grantee,
+        actions: ['batch:RegisterJobDefinition', 'batch:TagResource'],
+        resourceArns: [this.jobDefinitionsArn],
+      }),
+      iam.Grant.addToPrincipal({
+        grantee,
+        actions: ['iam:PassRole'],
+        resourceArns: passRoles.map((r) => r.roleArn),
+        conditions: { StringEquals: { 'iam:PassedToService': [...JOB_ROLE_PASSED_TO_SERVICES] } },
+      }),
+    ].reduce((all, g) => all.combine(g));
+  }
+
+  private get jobDefinitionsArn(): string {
+    return Stack.of(this).formatArn({
       service: 'batch',
       resource: 'job-definition',
       resourceName: `${METAFLOW_JOB_DEFINITION_PREFIX}*`,
       arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
     });
+  }
+
+  grantRunJobs(grantee: iam.IGrantable): iam.Grant {
+    const stack = Stack.of(this);
+    const jobDefinitions = this.jobDefinitionsArn;
     const jobs = stack.formatArn({ service: 'batch', resource: 'job', resourceName: '*', arnFormat: ArnFormat.SLASH_RESOURCE_NAME });
-    const passRoles = [this.jobRole, this.fargateExecutionRole].filter((r): r is iam.IRole => r !== undefined);
     if (Construct.isConstruct(grantee.grantPrincipal)) {
       const principal = grantee.grantPrincipal;
       acknowledge(principal, [wildcardResourceFinding(this, jobDefinitions)],
-        'Metaflow registers job definitions named metaflow_<hash of the definition> at run time; access is limited to the metaflow_ prefix.');
+        'Metaflow registers job definitions named metaflow_<hash of the definition> at run time; submitting (and registering, where granted) is limited to the metaflow_ prefix.');
       acknowledge(principal, [wildcardResourceFinding(this, jobs)],
         'Job ids are assigned by Batch at submission; cancel/terminate/tag apply to jobs of this account and region only.');
       acknowledge(principal, [wildcardResourceFinding(this, '*')],
@@ -215,14 +243,10 @@ abstract class BatchComputeBase extends Construct implements IMetaflowBatchCompu
         actions: ['batch:SubmitJob'],
         resourceArns: [...this.jobQueues.map((q) => q.jobQueueArn), jobDefinitions],
       }),
+      // Tags on SubmitJob (the compiler's run tags) need batch:TagResource on the job.
       iam.Grant.addToPrincipal({
         grantee,
-        actions: ['batch:RegisterJobDefinition', 'batch:TagResource'],
-        resourceArns: [jobDefinitions, jobs],
-      }),
-      iam.Grant.addToPrincipal({
-        grantee,
-        actions: ['batch:CancelJob', 'batch:TerminateJob'],
+        actions: ['batch:CancelJob', 'batch:TerminateJob', 'batch:TagResource'],
         resourceArns: [jobs],
       }),
       // Describe/List calls support no resource-level permissions (Service Authorization Reference).
@@ -230,12 +254,6 @@ abstract class BatchComputeBase extends Construct implements IMetaflowBatchCompu
         grantee,
         actions: ['batch:DescribeJobs', 'batch:ListJobs', 'batch:DescribeJobDefinitions', 'batch:DescribeJobQueues', 'batch:DescribeComputeEnvironments'],
         resourceArns: ['*'],
-      }),
-      iam.Grant.addToPrincipal({
-        grantee,
-        actions: ['iam:PassRole'],
-        resourceArns: passRoles.map((r) => r.roleArn),
-        conditions: { StringEquals: { 'iam:PassedToService': [...JOB_ROLE_PASSED_TO_SERVICES] } },
       }),
     ].reduce((all, g) => all.combine(g));
   }

@@ -336,5 +336,26 @@ export class MetaflowDatastore extends DatastoreBase {
       removalPolicy,
       autoDeleteObjects: destroy,
     });
+    if (destroy && this.accessLogsBucket) this.emptyLogsAfterData(this.accessLogsBucket);
+  }
+
+  /**
+   * Stack deletion: empty the access-log bucket only after the datastore bucket has been emptied.
+   * Without an order CloudFormation runs both auto-delete custom resources at once (the log
+   * bucket's one even goes first: its bucket policy names the datastore bucket), and the log
+   * records of the datastore's emptying then land in an already emptied log bucket, whose
+   * deletion fails with BucketNotEmpty (aws/aws-cdk#21776, #16332). The log bucket's auto-delete
+   * handler first denies s3:PutObject to every principal in its bucket policy, so log records
+   * delivered late (delivery is best effort, S3 user guide "Logging requests with server access
+   * logging") are refused instead of landing; once CloudFormation deletes that policy, nothing
+   * allows the logging service to write (logs are delivered under the bucket policy, ACLs off).
+   */
+  private emptyLogsAfterData(accessLogsBucket: s3.Bucket): void {
+    const autoDeleteOf = (bucket: s3.Bucket) => bucket.node.tryFindChild('AutoDeleteObjectsCustomResource');
+    const emptyData = autoDeleteOf(this.bucket);
+    const emptyLogs = autoDeleteOf(accessLogsBucket);
+    if (!emptyData || !emptyLogs) throw new Error('MetaflowDatastore: aws-cdk-lib no longer names the auto-delete custom resource AutoDeleteObjectsCustomResource');
+    // Deleted in reverse dependency order: the datastore's emptying first, then the logs'.
+    emptyData.node.addDependency(emptyLogs);
   }
 }

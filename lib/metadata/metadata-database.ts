@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { CfnResource, Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as rds from 'aws-cdk-lib/aws-rds';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
@@ -33,10 +33,13 @@ export interface MetadataDatabaseProps {
   readonly vpcSubnets?: ec2.SubnetSelection;
 
   /**
-   * PostgreSQL engine version. Pick one AWS still supports: deprecated versions synthesize but
-   * fail to deploy (cfn-lint flags them).
+   * PostgreSQL engine version. A major version alone (`VER_17`) lets RDS pick a recent minor and
+   * move it with automatic minor upgrades. A full version (`VER_17_9`) pins the minor, and then
+   * automatic minor upgrades are turned off: once RDS had upgraded the instance past the
+   * template's version, a later change of that version below it would fail. Pick a version AWS
+   * still supports: deprecated ones synthesize but fail to deploy (cfn-lint flags them).
    *
-   * @default rds.PostgresEngineVersion.VER_17_9
+   * @default rds.PostgresEngineVersion.VER_17 (the major only; minors move)
    */
   readonly engineVersion?: rds.PostgresEngineVersion;
 
@@ -134,7 +137,11 @@ export class MetadataDatabase extends Construct implements IMetadataDatabase {
       invalidProp(this, 'vpcSubnets', vpcSubnets.subnetType, 'isolated or private subnets (the database is never public)');
     }
 
-    const engine = rds.DatabaseInstanceEngine.postgres({ version: props.engineVersion ?? rds.PostgresEngineVersion.VER_17_9 });
+    const engineVersion = props.engineVersion ?? rds.PostgresEngineVersion.VER_17;
+    // "If a major version is specified but a minor version is not, Amazon RDS defaults to a recent
+    // release of the major version" (RDS user guide, "Supported PostgreSQL versions").
+    const minorsMove = engineVersion.postgresFullVersion === engineVersion.postgresMajorVersion;
+    const engine = rds.DatabaseInstanceEngine.postgres({ version: engineVersion });
     const securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
       vpc: props.vpc,
       description: 'Metaflow metadata database: ingress only from the metadata service (and UI)',
@@ -164,11 +171,17 @@ export class MetadataDatabase extends Construct implements IMetadataDatabase {
       removalPolicy: props.removalPolicy ?? RemovalPolicy.SNAPSHOT,
       publiclyAccessible: false,
       iamAuthentication: true,
-      autoMinorVersionUpgrade: true,
+      autoMinorVersionUpgrade: minorsMove,
       enablePerformanceInsights: true,
       cloudwatchLogsExports: ['postgresql', 'upgrade'],
       copyTagsToSnapshot: true,
     });
+    if (minorsMove) {
+      // cfn-lint's W3691 data lists bare majors ("17") as deprecated, a false positive: RDS
+      // accepts them (see above; its E3691 allowed them after aws-cloudformation/cfn-lint#3849).
+      // A full version is still checked.
+      (this.instance.node.defaultChild as CfnResource).addMetadata('cfn-lint', { config: { ignore_checks: ['W3691'] } });
+    }
     this.credentials = this.instance.secret!;
     this.host = this.instance.dbInstanceEndpointAddress;
     this.port = String(port);

@@ -67,9 +67,11 @@ export interface MetaflowMonitoringProps {
   readonly metricNamespace?: string;
 
   /**
-   * Name of the dashboard.
+   * Name of the dashboard. "All dashboards in your account are global, not region-specific"
+   * (CloudFormation AWS::CloudWatch::Dashboard reference), so the default carries the region: the
+   * same stack in a second region would otherwise collide with (and fail on) the first one's.
    *
-   * @default `<stack name>-metaflow`
+   * @default `<stack name>-metaflow-<region>`
    */
   readonly dashboardName?: string;
 
@@ -209,7 +211,7 @@ export class MetaflowMonitoring extends Construct {
     widgets.push([new cloudwatch.AlarmStatusWidget({ title: 'Alarms', width: 24, alarms: Object.values(this.alarms) })]);
 
     this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
-      dashboardName: props.dashboardName ?? `${stack.stackName}-metaflow`,
+      dashboardName: props.dashboardName ?? `${stack.stackName}-metaflow-${stack.region}`,
       widgets,
     });
   }

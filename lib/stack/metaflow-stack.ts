@@ -311,6 +311,11 @@ export class MetaflowStack extends Stack {
         datastore: this.datastore,
         backendImageVersion: uiProps.backendImageVersion ?? props.metadataService?.imageVersion,
       });
+      // The backend reads the tables the migrations create; started before them (a first deploy,
+      // before any metadata service task has migrated the database) it fails its health checks
+      // and the circuit breaker rolls the stack back. Start it only once the schema is there.
+      const migrations = this.metadataService.migrations?.resource.node.defaultChild;
+      if (migrations) this.ui.backendService.node.defaultChild!.node.addDependency(migrations);
       if (backendImageRepository !== (uiProps.backendImageRepository ?? metadataProps.imageRepository)) {
         this.imageCache!.grantPull(this.ui.backendService.taskDefinition.obtainExecutionRole());
       }

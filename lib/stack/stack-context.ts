@@ -112,7 +112,7 @@ const KEYS: ContextKeySpec[] = [
   { key: 'metadataServiceVersion', type: 'string', defaultValue: 'v2.5.1', description: 'Tag of netflixoss/metaflow_metadata_service, for the service and the UI backend (v2.4.12 and older have an SQL injection in update_row)', props: ['MetadataService:imageVersion'], requires: { key: 'metadataService', value: true }, apply: (d, v) => { d.metadataService.imageVersion = v; } },
   { key: 'metadataServiceDesiredCount', type: 'integer', min: 0, max: 100, defaultValue: '1', description: 'Metadata service tasks (0 stops the service; a deploy with 0 runs no migration check)', props: ['MetadataService:desiredCount'], requires: { key: 'metadataService', value: true }, apply: (d, v) => { d.metadataService.desiredCount = v; } },
   { key: 'dbInstanceType', type: 'string', defaultValue: 't4g.small', description: 'RDS instance type (without "db.")', requires: { key: 'metadataService', value: true }, apply: (d, v) => { d.metadataService.database.instanceType = dbInstanceType(v as string); } },
-  { key: 'dbEngineVersion', type: 'string', defaultValue: '17.9', description: 'PostgreSQL version (full, e.g. 16.10); use one AWS still supports', requires: { key: 'metadataService', value: true }, apply: (d, v) => { d.metadataService.database.engineVersion = postgresVersion(v as string); } },
+  { key: 'dbEngineVersion', type: 'string', defaultValue: '17', description: 'PostgreSQL version: a major (17; minors move by automatic minor upgrades) or a full version (16.10; pinned, automatic minor upgrades off); use one AWS still supports', requires: { key: 'metadataService', value: true }, apply: (d, v) => { d.metadataService.database.engineVersion = postgresVersion(v as string); } },
   { key: 'dbMultiAz', type: 'boolean', defaultValue: 'false', description: 'RDS standby in a second AZ', requires: { key: 'metadataService', value: true }, apply: (d, v) => { d.metadataService.database.multiAz = v; } },
   { key: 'dbDeletionProtection', type: 'boolean', defaultValue: 'true', description: 'RDS deletion protection', requires: { key: 'metadataService', value: true }, apply: (d, v) => { d.metadataService.database.deletionProtection = v; } },
   { key: 'dbRemovalPolicy', type: 'enum', values: ['snapshot', 'retain', 'destroy'], defaultValue: 'snapshot', description: 'What stack deletion does to the database', requires: { key: 'metadataService', value: true }, apply: (d, v) => { d.metadataService.database.removalPolicy = { snapshot: RemovalPolicy.SNAPSHOT, retain: RemovalPolicy.RETAIN, destroy: RemovalPolicy.DESTROY }[v as string]; } },
@@ -185,13 +185,13 @@ function dbInstanceType(value: string): ec2.InstanceType {
   return new ec2.InstanceType(bare);
 }
 
-/** `16.10` → the RDS engine version object (the version must exist in RDS; cfn-lint checks). */
-function postgresVersion(full: string): rds.PostgresEngineVersion {
-  const match = /^(\d+)\.(\d+)$/.exec(full);
+/** `17` or `16.10` → the RDS engine version object (a full version must exist in RDS; cfn-lint checks). */
+function postgresVersion(version: string): rds.PostgresEngineVersion {
+  const match = /^(\d+)(\.\d+)?$/.exec(version);
   if (!match) {
-    throw new MetaflowValidationError(`context key dbEngineVersion: expected a PostgreSQL version like "17.9", got ${describeValue(full)}`);
+    throw new MetaflowValidationError(`context key dbEngineVersion: expected a PostgreSQL major version like "17" or a full one like "17.9", got ${describeValue(version)}`);
   }
-  return rds.PostgresEngineVersion.of(full, match[1]);
+  return rds.PostgresEngineVersion.of(version, match[1]);
 }
 
 function contextError(spec: ContextKeySpec, raw: unknown, expected: string): never {

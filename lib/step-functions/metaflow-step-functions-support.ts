@@ -219,7 +219,9 @@ export class MetaflowStepFunctionsSupport extends StepFunctionsSupportBase {
       assumedBy: new iam.ServicePrincipal('states.amazonaws.com'),
       description: 'Metaflow state machines: Batch jobs on this stack\'s queues, datastore, foreach table, logs, traces',
     });
-    props.compute.grantSubmitJobs(this.stateMachineRole);
+    // Compiled machines only submit jobs (batch:submitJob.sync); the deployer registers their job
+    // definitions, so no RegisterJobDefinition and no iam:PassRole here.
+    props.compute.grantRunJobs(this.stateMachineRole);
     props.datastore.grantReadWrite(this.stateMachineRole);
     this.table.grant(this.stateMachineRole, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem');
     const syncRule = stack.formatArn({ service: 'events', resource: 'rule', resourceName: BATCH_SYNC_EVENTS_RULE });

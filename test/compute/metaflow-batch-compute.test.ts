@@ -274,6 +274,20 @@ describe('MetaflowBatchCompute options', () => {
     expect(passRole.Resource).toHaveLength(2);
     const describe = statements.find((s) => [s.Action].flat().includes('batch:DescribeJobs'));
     expect(describe.Resource).toBe('*');
+    const register = statements.find((s) => [s.Action].flat().includes('batch:RegisterJobDefinition'));
+    expect(register.Resource).toEqual({ 'Fn::Join': ['', expect.arrayContaining([':job-definition/metaflow_*'])] });
+  });
+
+  test('grantRunJobs: submit, tag, cancel and describe jobs — no RegisterJobDefinition, no iam:PassRole', () => {
+    const { stack, vpc, datastore } = stackWithVpcAndDatastore();
+    const compute = new MetaflowBatchCompute(stack, 'Compute', { vpc, datastore, fargate: { enabled: true } });
+    const machine = new iam.Role(stack, 'Machine', { assumedBy: new iam.ServicePrincipal('states.amazonaws.com') });
+    expect(compute.grantRunJobs(machine).success).toBe(true);
+    const [, policy] = resourcesOf(Template.fromStack(stack), 'AWS::IAM::Policy').find(([, p]) => p.Properties.Roles[0].Ref.startsWith('Machine'))!;
+    const actions = (policy.Properties.PolicyDocument.Statement as any[]).flatMap((s) => [s.Action].flat());
+    expect(actions).toEqual(expect.arrayContaining(['batch:SubmitJob', 'batch:TagResource', 'batch:TerminateJob', 'batch:DescribeJobs']));
+    expect(actions).not.toContain('batch:RegisterJobDefinition');
+    expect(actions).not.toContain('iam:PassRole');
   });
 
   test('fromAttributes imports queues and roles', () => {

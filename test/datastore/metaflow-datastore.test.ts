@@ -113,6 +113,13 @@ describe('MetaflowDatastore options', () => {
     const template = Template.fromStack(stack);
     for (const [, b] of Object.entries(template.findResources('AWS::S3::Bucket'))) expect((b as any).DeletionPolicy).toBe('Delete');
     template.resourceCountIs('Custom::S3AutoDeleteObjects', 2);
+    // The log bucket is emptied only after the datastore bucket (whose emptying writes access logs):
+    // CloudFormation deletes a resource before the ones it depends on.
+    const autoDeletes = template.findResources('Custom::S3AutoDeleteObjects');
+    const idOf = (prefix: string) => Object.keys(autoDeletes).find((id) => id.startsWith(prefix))!;
+    const [emptyData, emptyLogs] = [idOf('DatastoreBucketAutoDelete'), idOf('DatastoreAccessLogsAutoDelete')];
+    expect([autoDeletes[emptyData].DependsOn].flat()).toContain(emptyLogs);
+    expect([autoDeletes[emptyLogs].DependsOn].flat()).not.toContain(emptyData);
   });
 
   test('access logs off, or to a given bucket', () => {

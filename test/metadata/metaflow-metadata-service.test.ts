@@ -71,11 +71,13 @@ describe('MetaflowMetadataService defaults', () => {
   test('RDS PostgreSQL: supported version, encrypted, SSL forced, backups, deletion protection, snapshot on delete, isolated', () => {
     const [, db] = resourcesOf(template, 'AWS::RDS::DBInstance')[0];
     expect(db.Properties).toMatchObject({
-      Engine: 'postgres', EngineVersion: '17.9', DBInstanceClass: 'db.t4g.small', StorageEncrypted: true, BackupRetentionPeriod: 7,
+      Engine: 'postgres', EngineVersion: '17', AutoMinorVersionUpgrade: true, DBInstanceClass: 'db.t4g.small', StorageEncrypted: true, BackupRetentionPeriod: 7,
       DeletionProtection: true, MultiAZ: false, PubliclyAccessible: false, Port: '5433', EnableIAMDatabaseAuthentication: true,
     });
     expect((db as any).DeletionPolicy).toBe('Snapshot');
-    template.hasResourceProperties('AWS::RDS::DBParameterGroup', { Parameters: { 'rds.force_ssl': '1' } });
+    // The major alone: cfn-lint's W3691 false positive on bare majors is silenced, nothing else.
+    expect((db as any).Metadata['cfn-lint']).toEqual({ config: { ignore_checks: ['W3691'] } });
+    template.hasResourceProperties('AWS::RDS::DBParameterGroup', { Parameters: { 'rds.force_ssl': '1' }, Family: 'postgres17' });
     const [, subnets] = resourcesOf(template, 'AWS::RDS::DBSubnetGroup')[0];
     expect(subnets.Properties.SubnetIds.map((s: any) => s.Ref)).toEqual([expect.stringMatching(/^VpcdbSubnet1/), expect.stringMatching(/^VpcdbSubnet2/)]);
   });
@@ -206,6 +208,11 @@ describe('MetaflowMetadataService options', () => {
     template.hasResourceProperties('AWS::ECS::TaskDefinition', { Cpu: '1024', Memory: '4096' });
     template.hasResourceProperties('AWS::ECS::Service', { DesiredCount: 2 });
     template.hasResourceProperties('AWS::RDS::DBInstance', { EngineVersion: '16.10', DBInstanceClass: 'db.m7g.large', MultiAZ: true, BackupRetentionPeriod: 14, DeletionProtection: false });
+    // A pinned minor turns automatic minor upgrades off (RDS would move the instance past the
+    // template's version), and cfn-lint's deprecation check stays on for it.
+    const [, db] = resourcesOf(template, 'AWS::RDS::DBInstance')[0];
+    expect(db.Properties.AutoMinorVersionUpgrade).toBe(false);
+    expect((db as any).Metadata?.['cfn-lint']).toBeUndefined();
     template.hasResourceProperties('AWS::ApiGateway::UsagePlan', { Throttle: { RateLimit: 20, BurstLimit: 40 } });
     template.resourceCountIs('AWS::WAFv2::WebACLAssociation', 1);
   });

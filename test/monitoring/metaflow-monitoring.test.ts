@@ -1,4 +1,4 @@
-import { Duration } from 'aws-cdk-lib';
+import { App, Duration, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { MetaflowBatchCompute } from '../../lib/compute/metaflow-batch-compute';
@@ -24,6 +24,21 @@ describe('monitoring options', () => {
     [{ monitoring: 'false', alarmEmail: 'ops@example.com' }, 'context key alarmEmail: "ops@example.com" needs -c monitoring=true, got monitoring=false'],
   ])('bad monitoring settings %j are refused clearly', (context, message) => {
     expect(() => appFromContext(context as Record<string, string>)).toThrow(message);
+  });
+
+  test('the default dashboard name carries the region: the same stack in two regions of one account does not collide', () => {
+    // Dashboard names are account-global (CloudFormation AWS::CloudWatch::Dashboard reference).
+    const app = new App({ context: require('../../cdk.json').context });
+    const stacks = ['us-east-1', 'eu-west-1'].map((region) => {
+      const stack = new Stack(app, `Metaflow-${region}`, { stackName: 'Metaflow', env: { account: '123456789012', region } });
+      const compute = MetaflowBatchCompute.fromAttributes(stack, 'Compute', {
+        defaultQueueArn: `arn:aws:batch:${region}:123456789012:job-queue/default`, jobRoleArn: 'arn:aws:iam::123456789012:role/job',
+      });
+      new MetaflowMonitoring(stack, 'Monitoring', { compute });
+      return stack;
+    });
+    const names = stacks.map((stack) => resourcesOf(Template.fromStack(stack), 'AWS::CloudWatch::Dashboard')[0][1].Properties.DashboardName);
+    expect(names).toEqual(['Metaflow-metaflow-us-east-1', 'Metaflow-metaflow-eu-west-1']);
   });
 
   test('standalone on imported compute: Batch metrics and alarms only; bad props name the construct and value', () => {

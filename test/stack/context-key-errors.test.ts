@@ -49,7 +49,7 @@ const BAD_VALUES: Record<string, { context: Record<string, string>; quoted: stri
   metadataServiceVersion: { context: { metadataServiceVersion: 'bad tag!' }, quoted: '"bad tag!"' },
   metadataServiceDesiredCount: { context: { metadataServiceDesiredCount: '101' }, quoted: '"101"' },
   dbInstanceType: { context: { dbInstanceType: 'large' }, quoted: '"large"' },
-  dbEngineVersion: { context: { dbEngineVersion: '17' }, quoted: '"17"' },
+  dbEngineVersion: { context: { dbEngineVersion: '17.9.1' }, quoted: '"17.9.1"' },
   dbMultiAz: { context: { dbMultiAz: 'x' }, quoted: '"x"' },
   dbDeletionProtection: { context: { dbDeletionProtection: 'x' }, quoted: '"x"' },
   dbRemovalPolicy: { context: { dbRemovalPolicy: 'keep' }, quoted: '"keep"' },

@@ -178,7 +178,7 @@ describe('monitoring in the default stack', () => {
       'AWS/ECS', 'RunningTaskCount', 'AWS/ApiGateway', '4XXError', '5XXError', 'Latency', 'AWS/RDS', 'DatabaseConnections', 'FreeStorageSpace', 'Alarms']) {
       expect(body).toContain(text);
     }
-    expect(dashboard.Properties.DashboardName).toBe('Metaflow-metaflow');
+    expect(dashboard.Properties.DashboardName).toEqual({ 'Fn::Join': ['', ['Metaflow-metaflow-', { Ref: 'AWS::Region' }]] });
   });
 });
 

@@ -146,6 +146,12 @@ describe('the UI in the stack', () => {
     expect(template.toJSON().Outputs[metaflowOutputId('UI_URL')]).toBeDefined();
     const ingress = resourcesOf(template, 'AWS::EC2::SecurityGroupIngress').filter(([, r]) => r.Properties.FromPort === 5433);
     expect(ingress).toHaveLength(2);
+    // The UI backend starts only after the migrations have created the schema it reads (a first
+    // deploy would otherwise trip its circuit breaker); the static UI needs no database.
+    const [migrations] = Object.keys(template.findResources('Custom::MetaflowMigrations'));
+    const dependsOn = (prefix: string) => [template.toJSON().Resources[resourcesOf(template, 'AWS::ECS::Service').find(([id]) => id.startsWith(prefix))![0]].DependsOn].flat();
+    expect(dependsOn('UiBackend')).toContain(migrations);
+    expect(dependsOn('UiStatic')).not.toContain(migrations);
   });
 
   test('the service and the UI backend run one metadata image: v2.5.1 by default (v2.4.12 has the update_row SQL injection), metadataServiceVersion moves both', () => {
@@ -304,7 +310,7 @@ describe('context keys (-c key=value) reach the constructs', () => {
     [{ encryption: 'kms', kmsKeyArn: 'garbage' }, 'context key kmsKeyArn: expected a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>), got "garbage"'],
     [{ permissionsBoundaryArn: 'Boundary' }, 'context key permissionsBoundaryArn: expected an IAM managed policy ARN'],
     [{ webAclArn: 'acl' }, 'context key webAclArn: expected a regional WAFv2 web ACL ARN'],
-    [{ dbEngineVersion: '17' }, 'context key dbEngineVersion: expected a PostgreSQL version like "17.9", got "17"'],
+    [{ dbEngineVersion: '17.x' }, 'context key dbEngineVersion: expected a PostgreSQL major version like "17" or a full one like "17.9", got "17.x"'],
     [{ dbInstanceType: 'large' }, 'context key dbInstanceType: expected an instance type like "t4g.small", got "large"'],
     [{ dbRemovalPolicy: 'keep' }, 'context key dbRemovalPolicy: expected one of snapshot, retain, destroy, got "keep"'],
     [{ apiBurstLimit: '0' }, 'context key apiBurstLimit: expected an integer from 1 to 5000, got "0"'],

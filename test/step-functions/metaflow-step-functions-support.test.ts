@@ -40,6 +40,10 @@ describe('MetaflowStepFunctionsSupport', () => {
     const actions = statements.flatMap((s) => [s.Action].flat());
     expect(actions).toEqual(expect.arrayContaining(['batch:SubmitJob', 'batch:DescribeJobs', 'batch:TerminateJob', 'events:PutTargets', 'events:PutRule', 'events:DescribeRule', 'dynamodb:PutItem', 's3:PutObject', 'logs:CreateLogDelivery']));
     for (const a of actions) expect(a).not.toMatch(/\*/);
+    // Compiled machines only call batch:submitJob.sync and S3 (runner/sfn/compiler); job
+    // definitions are registered by the deployer, whose role passes the job role, not this one.
+    expect(actions).not.toContain('batch:RegisterJobDefinition');
+    expect(actions).not.toContain('iam:PassRole');
     const submit = statements.find((s) => s.Action === 'batch:SubmitJob');
     expect(JSON.stringify(submit.Resource)).toMatch(/ComputeDefaultQueue/);
     expect(JSON.stringify(submit.Resource)).toMatch(/ComputeGpuQueue/);
