@@ -38,6 +38,7 @@ const BAD_VALUES: Record<string, { context: Record<string, string>; quoted: stri
   gpuMaxvCpus: { context: { gpuMaxvCpus: '0' }, quoted: '"0"' },
   gpuInstanceTypes: { context: { gpuInstanceTypes: 'm5.large' }, quoted: 'm5.large' },
   gpuImageType: { context: { gpuImageType: 'al2' }, quoted: '"al2"' },
+  teams: { context: { teams: 'ml:x' }, quoted: '"ml:x"' },
   gpuSpot: { context: { gpu: 'false', gpuSpot: 'true' }, quoted: '"true"' },
   fargate: { context: { fargate: 'x' }, quoted: '"x"' },
   fargateSpot: { context: { fargateSpot: 'x' }, quoted: '"x"' },
