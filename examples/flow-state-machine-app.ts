@@ -49,6 +49,8 @@ export function buildFlowStateMachineApp(props: AppProps = {}): FlowStateMachine
     compute,
     support,
     parameters: { name: 'Step Functions' },
+    // Fargate jobs need a public IP only where compute sits in public subnets without NAT.
+    assignPublicIp: network.computeNeedsPublicIp,
     schedule: events.Schedule.cron({ minute: '0', hour: '6' }),
   });
 

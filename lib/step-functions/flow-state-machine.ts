@@ -180,6 +180,16 @@ export interface FlowStateMachineProps {
   readonly removalPolicy?: RemovalPolicy;
 
   /**
+   * Give Fargate jobs a public IP: needed where the compute environments' subnets are public with
+   * no NAT (MetaflowStack's `-c computeSubnets=public`, which publishes BATCH_ASSIGN_PUBLIC_IP;
+   * `MetaflowNetwork.computeNeedsPublicIp`), or a Fargate task cannot pull its image. A step's own
+   * `batch.assignPublicIp` wins.
+   *
+   * @default false
+   */
+  readonly assignPublicIp?: boolean;
+
+  /**
    * The flow's code package, which every job's loader downloads and unpacks as the task's working
    * directory: a tgz built beforehand (`file`), shipped as a file asset and copied at deploy to its
    * content-addressed key in the datastore (`<sysroot>/<flow>/data/<sha[:2]>/<sha1>`), because job
@@ -348,6 +358,7 @@ export class FlowStateMachine extends FlowStateMachineBase {
         datastoreRoot: `s3://${standIns.bucketName(datastore.bucket.bucketName)}/${datastore.sysrootPrefix}`,
         partition: standIns.partition(stack.partition),
         params,
+        assignPublicIp: props.assignPublicIp,
         codePackageUrl: codePackageUrl.replace(datastore.bucket.bucketName, standIns.bucketName(datastore.bucket.bucketName)),
       });
     } catch (err) {

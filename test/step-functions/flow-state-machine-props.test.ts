@@ -106,6 +106,19 @@ test('a parameter without a default is accepted when runs are not scheduled (eac
   expect(() => new FlowStateMachine(stack, 'Unscheduled', { ...base, flow: withRequiredParam })).not.toThrow();
 });
 
+test('assignPublicIp (public compute subnets without NAT): the Fargate job definitions get a public IP to pull their image; without it they do not', () => {
+  const fargateFlow = defineFlow({ name: 'PublicFargate', image: 'busybox', steps: [{ name: 'start', command: ['true'], resources: { cpu: 1, memory: 2048 }, batch: { queue: FARGATE_QUEUE }, next: 'end' }, { name: 'end', command: ['true'] }] });
+  const withExecRole = MetaflowBatchCompute.fromAttributes(stack, 'ComputeExec', {
+    defaultQueueArn: 'arn:aws:batch:us-east-1:123456789012:job-queue/default', fargateQueueArn: FARGATE_QUEUE,
+    jobRoleArn: 'arn:aws:iam::123456789012:role/job', fargateExecutionRoleArn: 'arn:aws:iam::123456789012:role/exec',
+  });
+  const on = new FlowStateMachine(stack, 'PublicIpOn2', { ...base, compute: withExecRole, flow: fargateFlow, assignPublicIp: true });
+  const off = new FlowStateMachine(stack, 'PublicIpOff', { ...base, compute: withExecRole, flow: fargateFlow });
+  const netOf = (m: FlowStateMachine) => m.jobDefinitions.map((d) => (stack.resolve(d.containerProperties) as { networkConfiguration?: unknown }).networkConfiguration);
+  expect(netOf(on)).toEqual(expect.arrayContaining([{ assignPublicIp: 'ENABLED' }]));
+  expect(netOf(off).every((n) => n === undefined)).toBe(true);
+});
+
 test('a Fargate step without an execution role is the compiler\'s one line', () => {
   const fargateFlow = defineFlow({ name: 'OnFargate', image: 'busybox', steps: [{ name: 'start', command: ['true'], resources: { cpu: 1, memory: 2048 }, batch: { queue: FARGATE_QUEUE }, next: 'end' }, { name: 'end', command: ['true'] }] });
   expect(errorOf({ flow: fargateFlow })).toMatch(/^flow must be a flow the Step Functions compiler accepts \(.*step "start".*execution role.*\), got "OnFargate"$/);
