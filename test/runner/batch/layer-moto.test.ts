@@ -231,7 +231,7 @@ describeWithTool('moto_server', 'Batch layer against moto_server', () => {
 
   test("the real CLI: run examples/pyscripts/flow.ts --compute batch — the scripts travel in the code package, each step's argv in its definition", async () => {
     const { files } = await cliRun(path.join(EXAMPLES_DIR, 'pyscripts', 'flow.ts'), 'PyScriptsFlow', pyscripts.steps, ['--param', 'rows=50']);
-    expect(files).toEqual(expect.arrayContaining(['flow.ts', 'common.py', 'prepare.py', 'train.py', 'report.py', '_mfcdk/mfcdk_task.py']));
+    expect(files).toEqual(expect.arrayContaining(['flow.ts', 'prepare.py', 'train.py', 'report.py', '_mfcdk/mfcdk_task.py', '_mfcdk/metaflow_cdk.py']));
   }, 120_000);
 
   test('examples/sweep.ts through the layer: the 100-way foreach is ONE array job in moto, every child on record', async () => {

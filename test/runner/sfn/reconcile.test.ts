@@ -121,7 +121,7 @@ describeWithTool('moto_server', 'runs and show reconcile a Step Functions run wi
     expect(shown.stdout).toContain(`Run ${stoppedId} of Hello: stopped`);
     // moto keeps no error or cause of StopExecution (AWS does: the unit tests above show them appended).
     expect(shown.stdout).toContain('error: the execution was stopped (StopExecution)\n');
-    expect(shown.stdout).toMatch(/: stopped in \d+(\.\d+)?s\n/);
+    expect(shown.stdout).toMatch(/: stopped in \d+(\.\d+)?(ms|s|m)\b.*\n/);
     const json = JSON.parse((await cli('show', stoppedId, '--json')).stdout) as RunSummary;
     expect(json).toMatchObject({ status: 'stopped', executionArn: stopped.executionArn });
     expect(json.finishedAt).toMatch(/^\d{4}-\d\d-\d\dT/);
