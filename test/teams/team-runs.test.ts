@@ -65,7 +65,7 @@ describe('runs --team and resume', () => {
   });
 
   test('a team without runs says so; a bad team name is one line, exit 2', () => {
-    expect(cli(['runs', '--team', 'vision'], root).stdout).toBe(`no runs of team vision in ${root}\n`);
+    expect(cli(['runs', '--team', 'vision', '--all'], root).stdout).toBe(`no runs of team vision in ${root}\n`);
     const bad = cli(['runs', '--team', 'ML'], root);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toBe('metaflow-cdk: --team: expected a team name (lowercase letters and digits, starting with a letter, at most 32), got "ML"\n');

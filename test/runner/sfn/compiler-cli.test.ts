@@ -47,7 +47,7 @@ describe('metaflow-cdk sfn compile', () => {
     ['fractional cpu on an EC2 queue', ['examples/fanout.ts'], ENV, 'metaflow-cdk: flow "FanoutFlow" cannot run on Step Functions: step "square": resources.cpu must be a whole number of vCPUs on EC2 (fractions only on Fargate), got 0.25\n'],
     ['a bad --param', ['examples/hello.ts', '--param', 'name'], ENV, 'metaflow-cdk: --param "name": expected name=value\n'],
     ['an unknown --with policy', ['examples/hello.ts', '--with', 'retyr'], ENV, 'metaflow-cdk: --with "retyr": unknown policy (available: retry)\n'],
-    ['an unknown parameter', ['examples/hello.ts', '--param', 'nope=1'], ENV, 'metaflow-cdk: --param nope: flow "HelloFlow" has no parameter "nope" (parameters: name)\n'],
+    ['an unknown parameter', ['examples/hello.ts', '--param', 'nope=1'], ENV, 'metaflow-cdk: --param nope: flow "HelloFlow" has no parameter "nope" (did you mean "name"?)\n'],
     ['no such flow file', ['examples/nope.ts'], ENV, 'metaflow-cdk: flow file not found: examples/nope.ts\n'],
     [
       'no queue configured',
