@@ -43,7 +43,8 @@ export const registerRuns: CommandRegistrar = (program, context) => {
       for (const bad of page.corrupt) context.stderr.write(`metaflow-cdk: skipped ${bad.message}\n`);
       for (const run of page.runs) {
         if (shown.length === limit) break;
-        if (matchesFilter(run, filter) && (flags.team === undefined || run.team === flags.team)) shown.push(run);
+        if (flags.team !== undefined && run.team !== flags.team) continue; // another team's: not what was asked, not 'hidden'
+        if (matchesFilter(run, filter)) shown.push(run);
         else hidden++;
       }
       after = page.next;
