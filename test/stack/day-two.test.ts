@@ -22,9 +22,10 @@ describe('the stack\'s user access policy (default stack)', () => {
 
   test('holds exactly what running flows needs, every resource this deployment\'s own', () => {
     expect(lines).toEqual([
-      `batch:CancelJob,batch:TerminateJob => ${ARN}:batch:${REGION_ACCOUNT}:job/*`,
+      // running jobs (grantRunJobs: what a state machine needs too), then registering definitions (grantSubmitJobs)
+      `batch:CancelJob,batch:TagResource,batch:TerminateJob => ${ARN}:batch:${REGION_ACCOUNT}:job/*`,
       `batch:DescribeComputeEnvironments,batch:DescribeJobDefinitions,batch:DescribeJobQueues,batch:DescribeJobs,batch:ListJobs,states:ListStateMachines => *`,
-      `batch:RegisterJobDefinition,batch:TagResource => ${ARN}:batch:${REGION_ACCOUNT}:job-definition/metaflow_* | ${ARN}:batch:${REGION_ACCOUNT}:job/*`,
+      `batch:RegisterJobDefinition,batch:TagResource => ${ARN}:batch:${REGION_ACCOUNT}:job-definition/metaflow_*`,
       `batch:SubmitJob => <ComputeDefaultQueue.JobQueueArn> | <ComputeGpuQueue.JobQueueArn> | ${ARN}:batch:${REGION_ACCOUNT}:job-definition/metaflow_*`,
       `cloudformation:DescribeStacks => ${ARN}:cloudformation:${REGION_ACCOUNT}:stack/Metaflow/*`,
       `events:DeleteRule,events:DescribeRule,events:DisableRule,events:EnableRule,events:ListTargetsByRule,events:PutRule,events:PutTargets,events:RemoveTargets => ${ARN}:events:${REGION_ACCOUNT}:rule/Metaflow_*`,
