@@ -13,10 +13,11 @@ module.exports = {
   // A last guard, not a speed limit: tests wait on conditions (a process's exit, a run's end), and
   // on the 2-core machine under load (load 8–30) a test that takes 10 s idle takes minutes.
   testTimeout: 180_000,
-  // Jest's default is one worker per core minus one: a single worker on the 2-core CI machine. Many
-  // tests wait on child processes and moto_server, so two workers overlap that waiting
-  // (docs/performance.md, "Test suite", has the measured times).
-  maxWorkers: 2,
+  // Jest's default is one worker per core minus one: a single worker on the 2-core CI machine. Most
+  // tests wait on child processes (containers in stand-ins, moto_server, PostgreSQL, the CLI), so
+  // four workers overlap that waiting: the whole suite took 566 s with 2 workers (fresh clone,
+  // CPU ~1 core busy on average) and 454 s with 4 (docs/performance.md, "Test suite").
+  maxWorkers: 4,
   // A guard only: a worker whose heap is above this after a test file is replaced by a fresh one.
   // The suite's workers stay far below it (docs/performance.md); a leak shows as restarts, not OOM.
   workerIdleMemoryLimit: '1GB',
