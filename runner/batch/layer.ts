@@ -31,7 +31,7 @@ import { AttemptListener, AttemptResult, ChildAttempt, ComputeLayer, LayerContex
 import { ApiCallCounter, apiCallsLine } from './api-calls';
 import { attemptResultOf } from './attempt-result';
 import { BatchCheckStep, checkBatchFlow } from './check';
-import { FOREACH_ITEMS_FILE_ENV, TASK_ID_PREFIX_ENV, TaskCode, TaskIo, taskJobDefinition } from './job-shape';
+import { emptyArgumentProblems, FOREACH_ITEMS_FILE_ENV, TASK_ID_PREFIX_ENV, TaskCode, TaskIo, taskJobDefinition } from './job-shape';
 import { REAL_CLOCK } from './clock';
 import { JobDefinitionRegistry } from './job-definitions';
 import { BATCH_LOG_GROUP, LogTailer } from './log-tailer';
@@ -211,7 +211,9 @@ export class BatchComputeLayer implements ComputeLayer {
         },
       });
     }
-    return checkBatchFlow(steps, this.queueInfo);
+    // Batch refuses an empty command argument (the argv is in the job definition's command).
+    const empty = [...graph.steps].flatMap(([name, step]) => emptyArgumentProblems(`step "${name}"`, step.command));
+    return [...checkBatchFlow(steps, this.queueInfo), ...empty];
   }
 
   open(context: LayerContext): void {

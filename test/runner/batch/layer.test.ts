@@ -368,7 +368,7 @@ describe('BatchComputeLayer', () => {
         { name: 'start', command: ['true'], resources: { gpu: 1 }, next: 'a' },
         { name: 'a', command: ['true'], batch: { queue: 'off' }, next: 'b' },
         { name: 'b', command: ['true'], batch: { queue: 'missing' }, timeout: { seconds: 10 }, next: 'end' },
-        { name: 'end', command: ['true'], resources: { cpu: 0.5 } },
+        { name: 'end', command: ['echo', ''], resources: { cpu: 0.5 } },
       ],
     });
     const v = validateFlow(flow);
@@ -380,6 +380,7 @@ describe('BatchComputeLayer', () => {
       'step "a": job queue "off" is DISABLED',
       'step "b": job queue "missing" does not exist',
       'step "end": resources.cpu must be a whole number of vCPUs on EC2 (fractions only on Fargate), got 0.5',
+      'step "end": command argument 2 is an empty string, which AWS Batch refuses (leave it out, or pass the value through env)',
     ]);
     expect(layer.description).toBe('AWS Batch, queues metaflow, gpu, missing, off');
     expect(GPU_QUEUE_ARN).toContain('gpu');
