@@ -229,6 +229,13 @@ export class MetaflowStepFunctionsSupport extends StepFunctionsSupportBase {
       actions: ['events:PutTargets', 'events:PutRule', 'events:DescribeRule'],
       resources: [syncRule],
     }));
+    // A nested foreach runs its outer children as a Distributed Map: child executions of the
+    // state machine itself ("IAM policies for using Distributed Map states", Step Functions
+    // developer guide). Only this deployment's machines and their executions.
+    this.stateMachineRole.addToPolicy(new iam.PolicyStatement({ actions: ['states:StartExecution'], resources: [this.stateMachineArnPattern] }));
+    this.stateMachineRole.addToPolicy(new iam.PolicyStatement({ actions: ['states:DescribeExecution', 'states:StopExecution'], resources: [this.executionArnPattern] }));
+    acknowledge(this.stateMachineRole, [this.stateMachineArnPattern, this.executionArnPattern].map((arn) => wildcardResourceFinding(this, arn)),
+      'A nested foreach starts, watches and stops child executions of the flow\'s own state machine (a Distributed Map); state machines are created per flow at run time, named with this deployment\'s prefix.');
     // Log delivery APIs take no resource ARNs (Step Functions logging documentation).
     this.stateMachineRole.addToPolicy(new iam.PolicyStatement({
       actions: [

@@ -51,6 +51,15 @@ describe('MetaflowStepFunctionsSupport', () => {
     expect(JSON.stringify(rule.Resource)).toContain(':rule/StepFunctionsGetEventsForBatchJobsRule');
   });
 
+  test('state machine role starts, watches and stops only this deployment\'s executions (a nested foreach\'s Distributed Map)', () => {
+    const statements = policyOf(template, 'SfnStateMachineRole');
+    const start = statements.find((s) => s.Action === 'states:StartExecution');
+    expect(start.Resource).toEqual({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':states:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':stateMachine:Test_*']] });
+    const watch = statements.find((s) => [s.Action].flat().includes('states:DescribeExecution'));
+    expect([watch.Action].flat().sort()).toEqual(['states:DescribeExecution', 'states:StopExecution']);
+    expect(JSON.stringify(watch.Resource)).toContain(':execution:Test_*');
+  });
+
   test('state machine role sends X-Ray traces (the deployer turns tracing on)', () => {
     const xray = policyOf(template, 'SfnStateMachineRole').find((s) => [s.Action].flat().includes('xray:PutTraceSegments'));
     // CDK merges it with the other resource-less statements (log delivery, Batch Describe/List).

@@ -23,6 +23,7 @@ import { S3_RETRY } from './retry';
 import type { Scope } from './scope';
 import { CHILD_TASK_ID, itemsJsonKey, taskKey, type Position } from './task-state';
 import { carriedText, LAST_CHILD_INDEX, member } from './state-shape';
+import { CHECK_WIDTH_SUFFIX } from './history-budget';
 
 /** Step Functions' limit on a state's input and output (256 KiB). */
 export const SFN_STATE_PAYLOAD_MAX_BYTES = 262_144;
@@ -115,6 +116,11 @@ export function addForeachEntry(scope: Scope, c: Compilation, split: string, pos
       'offsets.$': `States.ArrayRange(0, States.MathAdd(States.ArrayLength($.fe.items), -1), ${chunk})`,
     }),
   });
+  // The widest foreach one execution's history holds: the limit is written in once the whole
+  // definition is known (history-budget.ts applyWidthLimits).
+  const tooWide = scope.addDetached(`${split}.too-wide`, { Type: 'Fail', Error: 'metaflow.ForeachTooWide', Cause: '' });
+  const check: Record<string, unknown> = { Type: 'Choice', Choices: [{ Variable: '$.fe.count', NumericGreaterThan: 0, Next: tooWide }] };
+  scope.add(`${split}${CHECK_WIDTH_SUFFIX}`, check, [(next) => (check.Default = next)]);
 }
 
 /** The Map over the chunks (its processor already built) and the state the join gets. */
@@ -146,10 +152,18 @@ export function addForeachMap(scope: Scope, c: Compilation, split: string, proce
 }
 
 /**
- * A foreach inside a chunk: one Map iteration per child of the chunk (inline, at most 40 at once),
- * each a `child` position whose split task id is `<prefix><offset>`.
+ * A foreach inside a chunk: one iteration per child of the chunk, each a `child` position whose
+ * split task id is `<prefix><offset>`. The Map runs in Distributed mode: each outer child is a
+ * child execution of this state machine with its own 25,000-event history, so the parent's
+ * history grows per chunk, not per child ("Avoid reaching the history quota",
+ * https://docs.aws.amazon.com/step-functions/latest/dg/bp-history-limit.html). STANDARD children,
+ * because an Express workflow cannot wait for a Batch job (`.sync`: "Standard Workflows only",
+ * https://docs.aws.amazon.com/step-functions/latest/dg/connect-to-resource.html). Each child ends
+ * with an empty output: without a ResultWriter the Map gathers every child's output into its own
+ * state, which holds 256 KiB (https://docs.aws.amazon.com/step-functions/latest/dg/input-output-resultwriter.html).
  */
-export function addChildrenMap(scope: Scope, c: Compilation, split: string, processor: { StartAt: string; States: Record<string, unknown> }): void {
+export function addChildrenMap(scope: Scope, c: Compilation, split: string, processor: Scope): void {
+  processor.add(`${split}.child-done`, { Type: 'Pass', Result: {} });
   scope.add(`${split}.children`, { Type: 'Pass', Parameters: { 'list.$': `States.ArrayRange($.ctx.offset, ${LAST_CHILD_INDEX}, 1)` }, ResultPath: '$.children' });
   scope.add(`${split}.each-child`, {
     Type: 'Map',
@@ -160,8 +174,9 @@ export function addChildrenMap(scope: Scope, c: Compilation, split: string, proc
       ...carriedText(c.jsonParams.length > 0),
       ctx: { 'prefix.$': '$.ctx.prefix', 'split.$': '$.ctx.split', 'count.$': '$.ctx.count', 'offset.$': '$$.Map.Item.Value' },
     },
-    ItemProcessor: { ProcessorConfig: { Mode: 'INLINE' }, ...processor },
-    MaxConcurrency: INLINE_MAP_MAX_CONCURRENCY,
+    ItemProcessor: { ProcessorConfig: { Mode: 'DISTRIBUTED', ExecutionType: 'STANDARD' }, ...processor.finish() },
+    // Every child of the chunk at once, as the chunk's array jobs run every child at once.
+    MaxConcurrency: ARRAY_RANGE_MAX_ITEMS,
     ResultPath: null,
   });
 }

@@ -5,6 +5,7 @@
 import { UserInputError } from '../../errors';
 import { SFN_DEFINITION_MAX_LENGTH } from '../deploy';
 import { Compilation } from './compilation';
+import { applyWidthLimits } from './history-budget';
 import { addParameterStates, compiledParameterValues } from './parameter-states';
 import { addRunStart, addRunSteps } from './run-record';
 import { Scope } from './scope';
@@ -27,6 +28,8 @@ export const compileFlow: CompileFlow = (graph, options): CompiledFlow => {
     Comment: `metaflow-cdk: flow ${c.flow} on AWS Batch (compiled by metaflow-cdk sfn compile)`,
     ...scope.finish(),
   };
+  const staticWidths = new Map([...graph.steps].flatMap(([name, spec]) => (spec.foreach && 'items' in spec.foreach ? [[name, spec.foreach.items.length] as const] : [])));
+  applyWidthLimits(definition, c.flow, staticWidths);
   const size = JSON.stringify(definition).length;
   if (size > SFN_DEFINITION_MAX_LENGTH) {
     throw new UserInputError(`flow "${c.flow}" compiles to a ${size}-character definition; Step Functions allows ${SFN_DEFINITION_MAX_LENGTH}`);

@@ -54,7 +54,7 @@ export class Walker {
         const child: Position = { kind: 'child', split: pos.split };
         const processor = new Scope(this.c.names);
         done.push(...this.addForeach(processor, name, join, child), ...this.walk(processor, join, stop, child));
-        addChildrenMap(scope, this.c, name, processor.finish());
+        addChildrenMap(scope, this.c, name, processor);
         return done;
       }
       done.push(...this.addForeach(scope, name, join, pos));
