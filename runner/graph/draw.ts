@@ -26,6 +26,7 @@ export interface PictureOutput {
 export function writePicture(picture: Picture, output: PictureOutput, context: Pick<CommandContext, 'stdout' | 'stderr'>): void {
   const layout = layoutPicture(picture);
   if (output.svg !== undefined) {
+    if (output.svg.trim() === '') throw new UserInputError(`--svg needs a file path, got ${describeValue(output.svg)}`);
     try {
       fs.writeFileSync(output.svg, renderSvg(picture, layout));
     } catch (err) {

@@ -12,7 +12,8 @@ import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { Flow, nextOf } from '../../../runner/flow/model';
 import { validateFlow } from '../../../runner/flow/validate';
 import { layoutPicture } from '../../../runner/graph/layout';
-import { pictureOfFlow, pictureOfRunTasks } from '../../../runner/graph/picture';
+import type { RunRecord, TaskRecord } from '../../../runner/datastore/types';
+import { pictureOfFlow, pictureOfRunTasks, stepStatus, withRunStatus } from '../../../runner/graph/picture';
 import { STATUS_COLOURS, renderSvg } from '../../../runner/graph/svg';
 import { renderText } from '../../../runner/graph/text';
 import { PROCESS_GUARD_MS } from '../../support/guards';
@@ -169,6 +170,7 @@ module.exports = defineFlow({
     await bad(['graph', FLOW, '--format', 'svg', '--svg', path.join(dir, 'x.svg')], /--svg <file>.*cannot be used with.*--format/);
     await bad(['graph', FLOW, '--svg', path.join(dir, 'no-such-folder', 'x.svg')], /cannot write --svg ".*no-such-folder\/x\.svg": its folder does not exist/);
     await bad(['graph', FLOW, '--svg', dir], /cannot write --svg ".*": it is a folder/);
+    await bad(['graph', FLOW, '--svg', ''], /--svg needs a file path, got ""/);
     await bad(['graph'], /missing required argument 'flow-file'/);
   });
 });
@@ -305,4 +307,38 @@ test('from task records alone: fan-outs where one task fed many, joins where a t
   expect(picture.edges.map((e) => `${e.from}->${e.to}${e.fanOut ? ` ${e.label}` : ''}`).sort()).toEqual(
     ['start->a', 'start->b', 'a->each ×2', 'each->gather', 'gather->join', 'b->join', 'join->end'].sort(),
   );
+});
+
+test("a step's status from its tasks: failed wins, then running, caught, cancelled; all reused is reused; mixed counts shown", () => {
+  const result = validateFlow(require(path.join(REPO, 'examples', 'fanout.ts')).default as Flow);
+  if (!result.ok) throw new Error(result.problems.join('\n'));
+  const task = (step: string, taskId: string, status: TaskRecord['status']): TaskRecord => ({ step, taskId, status, inputs: [], attempts: [] });
+  const run = {
+    runId: 'r1',
+    flow: 'FanoutFlow',
+    status: 'failed',
+    tasks: [
+      task('start', '0', 'reused'),
+      task('square', '0', 'succeeded'),
+      task('square', '1', 'failed'),
+      task('square', '2', 'caught'),
+      task('join', '0', 'running'),
+    ],
+  } as unknown as RunRecord;
+  const { picture, unknownSteps } = withRunStatus(pictureOfFlow(result.graph), run);
+  expect(unknownSteps).toEqual([]);
+  expect(picture.steps.map((s) => [s.name, s.status, s.tasks, s.detail])).toEqual([
+    ['start', 'reused', 1, undefined],
+    ['square', 'failed', 3, '1 succeeded, 1 failed, 1 caught'],
+    ['join', 'running', 1, undefined],
+    ['end', 'not run', 0, undefined],
+  ]);
+  expect(picture.edges.find((e) => e.fanOut)).toEqual({ from: 'start', to: 'square', fanOut: true, label: '×3' });
+  expect(renderText(picture, layoutPicture(picture))).toContain(' 2  square  failed (3 tasks: 1 succeeded, 1 failed, 1 caught)\n');
+  const tasks = (statuses: TaskRecord['status'][]) => statuses.map((s, i) => task('x', String(i), s));
+  expect(stepStatus(tasks(['succeeded', 'caught', 'cancelled']))).toBe('caught');
+  expect(stepStatus(tasks(['succeeded', 'cancelled']))).toBe('cancelled');
+  expect(stepStatus(tasks(['succeeded', 'queued']))).toBe('running');
+  expect(stepStatus(tasks(['succeeded', 'reused']))).toBe('succeeded');
+  expect(withRunStatus(pictureOfFlow(result.graph), { ...run, tasks: [task('gone', '0', 'succeeded')] }).unknownSteps).toEqual(['gone']);
 });
