@@ -5,7 +5,7 @@
  * The CLI runs in-process (JavaScript flows: tsx cannot load TypeScript inside jest), except one
  * spawned `graph` of a TypeScript example.
  */
-import { spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
@@ -63,6 +63,13 @@ function expectTextShows(text: string, flow: Flow): void {
   }
 }
 
+/** `graph` of a TypeScript example in a child process, started at once so that it runs while the in-process tests do. */
+const spawnedGraph = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+  const child = execFile(process.execPath, [path.join(REPO, 'bin', 'metaflow-cdk.js'), 'graph', path.join(REPO, 'examples', 'fanout.ts')], { encoding: 'utf8', timeout: PROCESS_GUARD_MS }, (_err, stdout, stderr) =>
+    resolve({ code: child.exitCode, stdout, stderr }),
+  );
+});
+
 describe('a picture of every example flow', () => {
   test.each(EXAMPLES)('%s: the SVG parses, names every step and draws every edge; the text lists them', (file) => {
     const mod = require(path.join(REPO, 'examples', file));
@@ -90,13 +97,6 @@ describe('a picture of every example flow', () => {
     };
     expect(text('fanout.ts')).toContain('└─⇉ square  ×output "items"');
     expect(text('sweep.ts')).toContain('└─⇉ train  ×param "rates"');
-  });
-
-  test('the CLI draws a TypeScript example (spawned: the repository bin loads it with tsx)', () => {
-    const r = spawnSync(process.execPath, [path.join(REPO, 'bin', 'metaflow-cdk.js'), 'graph', path.join(REPO, 'examples', 'fanout.ts')], { encoding: 'utf8', timeout: PROCESS_GUARD_MS });
-    expect(r.stderr).toBe('');
-    expect(r.status).toBe(0);
-    expect(r.stdout.split('\n').slice(0, 4)).toEqual(['FanoutFlow: 4 steps, 3 edges', '', ' 1  start   foreach', '      └─⇉ square  ×output "items"']);
   });
 });
 
@@ -341,4 +341,12 @@ test("a step's status from its tasks: failed wins, then running, caught, cancell
   expect(stepStatus(tasks(['succeeded', 'queued']))).toBe('running');
   expect(stepStatus(tasks(['succeeded', 'reused']))).toBe('succeeded');
   expect(withRunStatus(pictureOfFlow(result.graph), { ...run, tasks: [task('gone', '0', 'succeeded')] }).unknownSteps).toEqual(['gone']);
+});
+
+// Last, so that the child started at the top ran while the tests above did.
+test('the CLI draws a TypeScript example (spawned: the repository bin loads it with tsx)', async () => {
+  const r = await spawnedGraph;
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  expect(r.stdout.split('\n').slice(0, 4)).toEqual(['FanoutFlow: 4 steps, 3 edges', '', ' 1  start   foreach', '      └─⇉ square  ×output "items"']);
 });
