@@ -2,17 +2,16 @@ import * as fs from 'node:fs';
 import { describeValue } from '../../core/describe-value';
 import type { CommandContext } from '../cli/commands';
 import { prepareFlow } from '../cli/run-support';
-import type { Datastore, RunRecord } from '../datastore/types';
 import { findRun } from '../cli/run-lookup';
+import type { Datastore, RunRecord } from '../datastore/types';
 import { UserInputError } from '../errors';
 import { layoutPicture } from './layout';
 import { Picture, pictureOfFlow, pictureOfRunTasks, withRunStatus } from './picture';
 import { renderSvg } from './svg';
 import { renderText } from './text';
 
-/** What a picture is printed as. */
-export const PICTURE_FORMATS = ['text', 'svg'] as const;
-export type PictureFormat = (typeof PICTURE_FORMATS)[number];
+/** What a picture is printed as (the choices of `graph --format`). */
+export type PictureFormat = 'text' | 'svg';
 
 /** Where a picture goes: `svg` set writes the SVG there; otherwise stdout gets `format`. */
 export interface PictureOutput {

@@ -45,14 +45,17 @@ export interface PictureEdge {
   readonly to: string;
   /** The edge fans out (a foreach): one task of `to` per item. */
   readonly fanOut: boolean;
-  /** The fan-out's width: `×3` (static items or a run's tasks), `×param "rates"`, `×output "items"`. @default - none */
+  /** The fan-out's width: `×3` (static items or a run's tasks), `×param "rates" (100 by default)`, `×output "items"`. @default - none */
   readonly label?: string;
 }
 
-/** The width of a foreach as known before it runs. */
-function foreachWidth(source: ForeachSource): string {
+/** The width of a foreach as known before it runs (a parameter's: its default's, if it has a list). */
+function foreachWidth(source: ForeachSource, flow: FlowGraph['flow']): string {
   if ('items' in source) return `×${source.items.length}`;
-  if ('param' in source) return `×param ${JSON.stringify(source.param)}`;
+  if ('param' in source) {
+    const fallback = flow.parameters?.[source.param]?.default;
+    return `×param ${JSON.stringify(source.param)}${Array.isArray(fallback) ? ` (${fallback.length} by default)` : ''}`;
+  }
   return `×output ${JSON.stringify(source.output)}`;
 }
 
@@ -69,7 +72,7 @@ export function pictureOfFlow(graph: FlowGraph): Picture {
     ];
     steps.push({ name: step.name, role: roles.join(', '), ...(step.description ? { description: step.description } : {}) });
     for (const to of nextOf(step)) {
-      edges.push(step.foreach ? { from: step.name, to, fanOut: true, label: foreachWidth(step.foreach) } : { from: step.name, to, fanOut: false });
+      edges.push(step.foreach ? { from: step.name, to, fanOut: true, label: foreachWidth(step.foreach, graph.flow) } : { from: step.name, to, fanOut: false });
     }
   }
   return { title: `${graph.flow.name}: ${steps.length} steps, ${edges.length} edges`, steps, edges, run: false };

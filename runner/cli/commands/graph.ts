@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
 import type { CommandRegistrar } from './index';
+import type { PictureFormat } from '../../graph/draw';
 
 /**
  * `metaflow-cdk graph <flow-file>`: a picture of the flow's DAG (runner/graph), as text, or as
@@ -11,7 +12,7 @@ export const registerGraph: CommandRegistrar = (program, context) => {
     .argument('<flow-file>', 'the flow, a .ts or .js module whose default export is defineFlow(...)')
     .addOption(new Option('--format <format>', 'what to print: text, or an SVG document').choices(['text', 'svg']).default('text'))
     .addOption(new Option('--svg <file>', 'write the picture as SVG to this file instead of printing it').conflicts('format'))
-    .action((file: string, flags: { format: 'text' | 'svg'; svg?: string }) => {
+    .action((file: string, flags: { format: PictureFormat; svg?: string }) => {
       // Loaded only for this command: the layout library stays out of the CLI's start-up.
       const { drawFlowFile } = require('../../graph/draw') as typeof import('../../graph/draw');
       drawFlowFile(file, flags, context);

@@ -96,7 +96,7 @@ describe('a picture of every example flow', () => {
       return renderText(picture, layoutPicture(picture));
     };
     expect(text('fanout.ts')).toContain('└─⇉ square  ×output "items"');
-    expect(text('sweep.ts')).toContain('└─⇉ train  ×param "rates"');
+    expect(text('sweep.ts')).toContain('└─⇉ train  ×param "rates" (100 by default)\n');
   });
 });
 
