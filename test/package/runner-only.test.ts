@@ -97,3 +97,10 @@ test('sfn compile flows/hello.ts prints the state machine definition', () => {
   expect(definition.StartAt).toBe('Parameters.compiled');
   expect(JSON.stringify(definition.States)).toContain('"JobQueue":"mf-queue"');
 });
+
+test('graph flows/hello.ts draws the flow (its layout library is a dependency of the package)', () => {
+  const res = cli(['graph', 'flows/hello.ts']);
+  expect(res.stderr).toBe('');
+  expect(res.status).toBe(0);
+  expect(res.stdout).toBe('HelloFlow: 3 steps, 2 edges\n\n 1  start\n      └─→ hello\n 2  hello\n      └─→ end\n 3  end\n');
+});

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { registerCode } from './code';
 import { registerConfigure } from './configure';
+import { registerGraph } from './graph';
 import { registerJobs } from './jobs';
 import { registerLogs } from './logs';
 import { registerOutputs } from './outputs';
@@ -37,6 +38,7 @@ export const COMMANDS: readonly CommandRegistrar[] = [
   registerShow,
   registerLogs,
   registerOutputs,
+  registerGraph,
   registerCode,
   registerConfigure,
   registerJobs,

@@ -78,9 +78,12 @@ export const registerShow: CommandRegistrar = (program, context) => {
   const cmd = new Command('show')
     .description("show a run (status, and per step its tasks, attempts, outcomes and duration), or a step's or task's outputs: values and files")
     .argument('<run-id[/step[/task]]>', 'the run, e.g. 20260101-120000-abc123; or a step of it (start) or one task (start/0) for its outputs')
-    .option('--json', 'print the run record (or the tasks\' outputs) as JSON');
-  addDatastoreOptions(cmd).action(async (spec: string, flags: DatastoreFlags & { json?: boolean }) => {
+    .option('--json', 'print the run record (or the tasks\' outputs) as JSON')
+    .option('--graph', "draw the run's graph, each step with its status and number of tasks (as text; --svg <file> for SVG)")
+    .option('--svg <file>', "draw the run's graph as SVG in this file (red: failed steps)");
+  addDatastoreOptions(cmd).action(async (spec: string, flags: DatastoreFlags & { json?: boolean; graph?: boolean; svg?: string }) => {
     const datastore = await openDatastore(flags, context, { write: false });
+    if (flags.graph || flags.svg !== undefined) return (require('../../graph/draw') as typeof import('../../graph/draw')).drawRun(spec, flags, datastore, context);
     const datastoreFlags = followUpDatastoreFlags(flags, datastoreKind(flags));
     if (spec.includes('/')) {
       const { run, tasks } = await findTasks(datastore, spec, false);

@@ -7,7 +7,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main } from '../../../runner/cli/main';
+import { cliInProcess } from '../support/harness';
 
 const dir = mkdtempSync(join(tmpdir(), 'mf-param-flags-'));
 // In-process, a flow file is loaded with require (tsx cannot load TypeScript inside jest): JavaScript.
@@ -32,16 +32,7 @@ module.exports = defineFlow({
 `,
 );
 
-async function cli(args: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const code = await main(['node', 'metaflow-cdk', ...args], {
-    stdout: { write: (s: string) => ((stdout += s), true) } as unknown as NodeJS.WritableStream,
-    stderr: { write: (s: string) => ((stderr += s), true) } as unknown as NodeJS.WritableStream,
-    env: { ...process.env, CI: 'true' },
-  });
-  return { code, stdout, stderr };
-}
+const cli = cliInProcess;
 
 const run = (...args: string[]) => cli(['run', FLOW, ...args, '--root', join(dir, 'runs'), '--json']);
 

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { main } from '../../../runner/cli/main';
 import { LocalComputeLayer, LocalComputeOptions } from '../../../runner/compute/local';
 import { LocalDatastore } from '../../../runner/datastore/local';
 import { RunRecord, TaskRecord } from '../../../runner/datastore/types';
@@ -86,4 +87,16 @@ export function alive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** The CLI in-process (main() with captured output, CI set): its exit code, stdout and stderr. */
+export async function cliInProcess(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const code = await main(['node', 'metaflow-cdk', ...args], {
+    stdout: { write: (s: string) => ((stdout += s), true) } as unknown as NodeJS.WritableStream,
+    stderr: { write: (s: string) => ((stderr += s), true) } as unknown as NodeJS.WritableStream,
+    env: { ...process.env, CI: 'true' },
+  });
+  return { code, stdout, stderr };
 }
