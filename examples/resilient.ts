@@ -4,13 +4,15 @@
  * - `hung` hangs on its first attempt, is cut by @timeout (the whole process group is killed),
  *   and its retry finishes;
  * - `failing` always fails; @catch records the failure under `compute_failed` and the flow goes on;
- * - `end` reads the caught failure.
+ * - `end` reads the caught failure through the task helpers (`metaflow_cdk.caught()`).
  *
  *   npx metaflow-cdk run examples/resilient.ts
  */
 import { defineFlow } from '../runner';
 
 const sh = (script: string) => ['/bin/sh', '-c', script];
+// Runs in the step's image: python3 is there (and on the machine of a local run); never a path of this machine.
+const python = (source: string) => ['python3', '-c', source];
 
 export default defineFlow({
   name: 'ResilientFlow',
@@ -37,7 +39,8 @@ export default defineFlow({
       command: sh('echo "this step always fails" >&2; exit 3'),
       next: 'join',
     },
-    { name: 'join', join: true, command: sh('echo "joined $MF_INPUT_PATHS"'), next: 'end' },
-    { name: 'end', command: sh('echo "caught failure: $MF_CATCH_compute_failed"') },
+    { name: 'join', join: true, command: python('from metaflow_cdk import inputs\nprint("joined %d branches" % len(inputs()))'), next: 'end' },
+    // caught(var): the failure @catch recorded (None when the step succeeded), as a dict.
+    { name: 'end', command: python('import json\nfrom metaflow_cdk import caught\nprint("caught failure:", json.dumps(caught("compute_failed"), separators=(",", ":")))') },
   ],
 });

@@ -8,6 +8,7 @@ import { resolveParameters } from '../flow/parameters';
 import { FlowGraph, validateFlow } from '../flow/validate';
 import { LayerCheckError, runFlow } from '../orchestrator/orchestrator';
 import { ProgressReporter, wantsLiveView } from '../progress/reporter';
+import { resumeSummary } from '../progress/resume-summary';
 import { formatDuration } from '../progress/table';
 import { CommandContext } from './commands';
 import { startRegistration } from './metadata-support';
@@ -267,6 +268,7 @@ export async function executeRun(options: ExecuteOptions, context: CommandContex
     for (const signal of STOP_SIGNALS) process.off(signal, onSignal);
     reporter.close();
   }
+  for (const line of resumeSummary(record, [...options.graph.steps.keys()])) progressOut.write(`${line}\n`);
   return reportRunEnd(record, layer.summary?.() ?? [], context, options.json, options.datastoreFlags);
 }
 

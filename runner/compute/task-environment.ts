@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { RUNTIME_SOURCE_DIR } from '../task-runtime';
+import { NODE_HELPERS_DIR, RUNTIME_SOURCE_DIR } from '../task-runtime';
 
 /**
  * What a local task inherits from the runner's environment: what an AWS Batch container would
@@ -33,13 +33,15 @@ export function taskBaseEnvironment(env: NodeJS.ProcessEnv): Record<string, stri
 }
 
 /**
- * `env` with the task helpers (runner/task-runtime/python/metaflow_cdk.py) importable: the
- * package's task-runtime folder appended to PYTHONPATH, after whatever the step or the shell put
- * there (on AWS the task runtime puts the code package's `_mfcdk/` there instead).
+ * `env` with the task helpers importable: the package's task-runtime folders appended to
+ * PYTHONPATH (metaflow_cdk.py) and NODE_PATH (metaflow_cdk.js), after whatever the step or the
+ * shell put there (on AWS the task runtime puts the code package's `_mfcdk/` there instead).
  */
 export function withTaskHelpers(env: Readonly<Record<string, string | undefined>>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(env)) if (v !== undefined) out[k] = v;
-  out.PYTHONPATH = env.PYTHONPATH ? `${env.PYTHONPATH}${path.delimiter}${RUNTIME_SOURCE_DIR}` : RUNTIME_SOURCE_DIR;
+  const append = (name: string, dir: string) => (out[name] = env[name] ? `${env[name]}${path.delimiter}${dir}` : dir);
+  append('PYTHONPATH', RUNTIME_SOURCE_DIR);
+  append('NODE_PATH', NODE_HELPERS_DIR);
   return out;
 }

@@ -11,6 +11,9 @@ task-runtime folder; on AWS Batch and Step Functions from the code package's ``_
 only the task contract's environment (README "The task contract") and needs Python 3.8+'s
 standard library alone.
 
+Node steps have the same helpers in ../node/metaflow_cdk.js (``require('metaflow_cdk')``), which
+reads and writes the same files, so Python and Node steps read each other's outputs.
+
 Values in the environment are strings as they are and anything else as JSON; ``item()`` and
 ``params()`` decode them back: a value that reads as JSON (a number, list, object, true, false,
 null) is returned decoded, any other text as the string it is.
@@ -165,9 +168,9 @@ def _lineage():
 def ancestor(step):
     """The outputs of the step named ``step`` above this one (Metaflow's artifacts flowing down the graph).
 
-    Found through the parents' outputs: each task that imports this module leaves its ancestors'
-    outputs beside its own (ANCESTORS_FILE), so a step above one that does not use the module is
-    not found past it.
+    Found through the parents' outputs: each task that imports this module (or the Node one)
+    leaves its ancestors' outputs beside its own (ANCESTORS_FILE), so a step above one that uses
+    neither is not found past it.
     """
     lineage = _lineage()
     if step not in lineage:

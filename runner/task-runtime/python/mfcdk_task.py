@@ -212,9 +212,10 @@ class Task:
         env["MF_DATASTORE_ROOT"] = self.root
         env["MF_OUTPUT_DIR"] = output_dir
         env["MF_TASK_ID"] = self.task_id
-        # the task helpers (metaflow_cdk.py) arrive in the code package's _mfcdk/: importable by the step
+        # the task helpers (metaflow_cdk.py, metaflow_cdk.js) arrive in the code package's _mfcdk/: importable by the step
         helpers = os.path.join(self.code_dir, "_mfcdk")
-        env["PYTHONPATH"] = env["PYTHONPATH"] + os.pathsep + helpers if env.get("PYTHONPATH") else helpers
+        for name in ("PYTHONPATH", "NODE_PATH"):
+            env[name] = env[name] + os.pathsep + helpers if env.get(name) else helpers
         for name in ("MF_INPUT_PATHS", "MF_INPUT_PATHS_FILE"):
             if name in env:
                 env[name] = self.sub(env[name])

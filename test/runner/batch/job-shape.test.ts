@@ -333,6 +333,11 @@ describe('the task runtime in a python:3.12-slim stand-in, S3 on moto', () => {
     expect(JSON.parse((await bucket.get('Flow/7/h1/0/attempt-0/outputs.json'))!)).toEqual({ y: 42 });
   }, 30_000);
 
+  test('the Node task helpers arrive beside them: NODE_PATH names the package folder holding metaflow_cdk.js, as PYTHONPATH does', async () => {
+    const played = await play(sh('ls "$NODE_PATH" | grep "^metaflow_cdk"; [ "$NODE_PATH" = "$PYTHONPATH" ] && echo same'), {}, { outputKey: 'Flow/7/n/0/attempt-0' });
+    expect(played).toMatchObject({ exitCode: 0, lines: ['metaflow_cdk.js', 'metaflow_cdk.py', 'same'] });
+  }, 30_000);
+
   test('an array child: items JSON to the items file, its item inline, and an item over 4,096 characters as MF_FOREACH_ITEM_FILE', async () => {
     const big = 'b'.repeat(5000);
     await bucket.put('Flow/7/start/0/items.json', JSON.stringify(['small', { k: 1 }, big]));

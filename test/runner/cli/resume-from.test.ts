@@ -47,10 +47,15 @@ export default defineFlow({
   expect(Object.fromEntries(record.tasks.map((t) => [t.step, t.status]))).toEqual({ start: 'reused', other: 'reused', train: 'succeeded', join: 'succeeded', end: 'succeeded' });
   expect(resumed.stderr).toContain('[train/0#0] train lr=0.5');
   expect(resumed.stderr).not.toContain('[other/0#0]');
+  // Per reused task a line as it goes (Metaflow's "Cloning results of a previously run task"), and at the end what came from where.
+  expect(resumed.stderr).toContain(`[start/0] reused from run ${id}\n`);
+  expect(resumed.stderr).toContain(`\nreused from run ${id}: start (1 task), other (1 task)\nran: train (1 task), join (1 task), end (1 task)\nResumeFrom run `);
 
   // Without --from, the same origin reuses everything it can: every step succeeded.
-  const whole = JSON.parse(cli(['resume', id, '--json']).stdout) as typeof record;
+  const wholeRun = cli(['resume', id, '--json']);
+  const whole = JSON.parse(wholeRun.stdout) as typeof record;
   expect(whole.tasks.every((t) => t.status === 'reused')).toBe(true);
+  expect(wholeRun.stderr).toContain(`reused from run ${id}: start (1 task), other (1 task), train (1 task), join (1 task), end (1 task)\nran: nothing (every task was reused)\n`);
 
   const bad = cli(['resume', id, '--from', 'trian']);
   expect([bad.code, bad.stderr]).toEqual([2, 'metaflow-cdk: --from "trian": flow "ResumeFrom" has no such step (did you mean "train"? steps: start, other, train, join, end)\n']);

@@ -7,7 +7,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../../runner/cli/main';
-import { taskBaseEnvironment } from '../../../runner/compute/task-environment';
+import { delimiter } from 'node:path';
+import { taskBaseEnvironment, withTaskHelpers } from '../../../runner/compute/task-environment';
+import { NODE_HELPERS_DIR, RUNTIME_SOURCE_DIR } from '../../../runner/task-runtime';
 
 const dir = mkdtempSync(join(tmpdir(), 'mf-task-env-'));
 // In-process, a flow file is loaded with require (tsx cannot load TypeScript inside jest): JavaScript.
@@ -62,6 +64,14 @@ test('a local task gets the contract, its step env and the documented variables,
 test('--inherit-env passes the whole shell', async () => {
   const env = await taskEnv('--inherit-env');
   expect(env).toMatchObject({ ONLY_IN_MY_SHELL: 'works on my machine', CI: 'true', STEP_VAR: 'from-the-step' });
+});
+
+test('withTaskHelpers puts the Python and Node helpers last on PYTHONPATH and NODE_PATH, after what the step or shell set', () => {
+  expect(withTaskHelpers({ A: '1', GONE: undefined })).toEqual({ A: '1', PYTHONPATH: RUNTIME_SOURCE_DIR, NODE_PATH: NODE_HELPERS_DIR });
+  expect(withTaskHelpers({ PYTHONPATH: '/mine/py', NODE_PATH: '/mine/node' })).toEqual({
+    PYTHONPATH: `/mine/py${delimiter}${RUNTIME_SOURCE_DIR}`,
+    NODE_PATH: `/mine/node${delimiter}${NODE_HELPERS_DIR}`,
+  });
 });
 
 test('taskBaseEnvironment keeps the listed names and prefixes only', () => {

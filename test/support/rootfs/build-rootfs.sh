@@ -26,7 +26,7 @@ case "$kind" in
     # the shared libraries their extension modules load (checked by importing them in the root).
     # dash (the image's /bin/sh) and mawk (its awk) are Priority: required in Debian, so in every
     # debian-slim image; busybox's sh would run busybox's own applets first, and its awk has no
-    # maths (log(), ^), which examples/sweep.ts uses.
+    # maths (log(), ^), which a shell step may use.
     packages=(busybox-static dash mawk
       python3-minimal python3.11-minimal libpython3.11-minimal libpython3.11-stdlib
       libc6 libgcc-s1 libexpat1 zlib1g libssl3 libffi8 libbz2-1.0 liblzma5 libcrypt1 libuuid1
