@@ -8,6 +8,8 @@ import { formatDuration, formatTable } from '../../progress/table';
 import { checkRunner } from '../../orchestrator/liveness';
 import { apiCallsLine } from '../../batch/api-calls';
 import { isStepFunctionsRun } from '../../datastore/step-functions-runs';
+import { formatUsage, runUsage } from '../../usage/report';
+import { PriceTable, readPriceTable } from '../../usage/prices';
 
 /** Wall time of a step: from its first attempt's start to its last attempt's end. */
 function stepDuration(tasks: readonly TaskRecord[]): number | undefined {
@@ -78,8 +80,10 @@ export const registerShow: CommandRegistrar = (program, context) => {
   const cmd = new Command('show')
     .description("show a run (status, and per step its tasks, attempts, outcomes and duration), or a step's or task's outputs: values and files")
     .argument('<run-id[/step[/task]]>', 'the run, e.g. 20260101-120000-abc123; or a step of it (start) or one task (start/0) for its outputs')
-    .option('--json', 'print the run record (or the tasks\' outputs) as JSON');
-  addDatastoreOptions(cmd).action(async (spec: string, flags: DatastoreFlags & { json?: boolean }) => {
+    .option('--json', 'print the run record (or the tasks\' outputs) as JSON')
+    .option('--prices <file>', 'a price table (JSON, docs/operations.md "Usage and cost") for an estimated cost of the run');
+  addDatastoreOptions(cmd).action(async (spec: string, flags: DatastoreFlags & { json?: boolean; prices?: string }) => {
+    const prices: PriceTable | undefined = flags.prices !== undefined ? readPriceTable(flags.prices) : undefined;
     const datastore = await openDatastore(flags, context, { write: false });
     const datastoreFlags = followUpDatastoreFlags(flags, datastoreKind(flags));
     if (spec.includes('/')) {
@@ -94,7 +98,9 @@ export const registerShow: CommandRegistrar = (program, context) => {
     // A Step Functions run still `running` in its record may have been stopped or timed out (runner/sfn/reconcile.ts).
     const { reconcileForDisplay } = require('../../sfn/reconcile') as typeof import('../../sfn/reconcile');
     const [run] = await reconcileForDisplay([recorded], (line) => context.stderr.write(`metaflow-cdk: ${line}\n`));
-    context.stdout.write(flags.json ? JSON.stringify(run, null, 2) + '\n' : formatRun(run, datastoreFlags));
+    // What the run used, from its recorded attempts (runner/usage), and its cost with a price table.
+    const usage = runUsage(run, prices);
+    context.stdout.write(flags.json ? JSON.stringify({ ...run, usage }, null, 2) + '\n' : `${formatRun(run, datastoreFlags)}\n${formatUsage(usage).join('\n')}\n`);
   });
   program.addCommand(cmd);
 };
