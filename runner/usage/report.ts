@@ -218,7 +218,7 @@ export function formatMoney(amount: number, currency: string): string {
 /** `show`'s lines: the usage table (a cost column with a price table), the losses, and what was left out. */
 export function formatUsage(u: RunUsage): string[] {
   const priced = u.total.cost !== undefined;
-  const header = ['usage', 'attempts', 'vCPU-h', 'GiB-h', 'GPU-h', 'on-demand', 'spot', 'local', 'lost', ...(priced ? ['cost'] : [])];
+  const header = ['step', 'attempts', 'vCPU-h', 'GiB-h', 'GPU-h', 'on-demand', 'spot', 'local', 'lost', ...(priced ? ['cost'] : [])];
   const row = (name: string, f: UsageFigures) => [
     name,
     f.attempts + f.notRecorded,
@@ -232,7 +232,7 @@ export function formatUsage(u: RunUsage): string[] {
     ...(f.cost ? [formatMoney(f.cost.amount, f.cost.currency)] : []),
   ];
   const rows = [header, ...u.steps.map((s) => row(s.step, s)), ...(u.steps.length > 1 ? [row('total', u.total)] : [])];
-  const lines = [formatTable(rows)];
+  const lines = ['usage (resources the attempts asked for × their run time):', formatTable(rows)];
   const t = u.total;
   if (t.lostAttempts > 0) {
     const cost = t.cost ? `, ${formatMoney(t.cost.lost, t.cost.currency)} of the estimate` : '';

@@ -10,6 +10,7 @@ import { apiCallsLine } from '../../batch/api-calls';
 import { isStepFunctionsRun } from '../../datastore/step-functions-runs';
 import { formatUsage, runUsage } from '../../usage/report';
 import { PriceTable, readPriceTable } from '../../usage/prices';
+import { UserInputError } from '../../errors';
 
 /** Wall time of a step: from its first attempt's start to its last attempt's end. */
 function stepDuration(tasks: readonly TaskRecord[]): number | undefined {
@@ -87,6 +88,7 @@ export const registerShow: CommandRegistrar = (program, context) => {
     const datastore = await openDatastore(flags, context, { write: false });
     const datastoreFlags = followUpDatastoreFlags(flags, datastoreKind(flags));
     if (spec.includes('/')) {
+      if (prices) throw new UserInputError(`--prices applies to \`show <run-id>\`, not to a step's or task's outputs (${spec})`);
       const { run, tasks } = await findTasks(datastore, spec, false);
       const outputs: TaskOutputs[] = [];
       // A foreach step's tasks, a few at a time (each is a get and a listing on S3).
