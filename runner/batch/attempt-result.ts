@@ -6,19 +6,18 @@
  */
 import type { AttemptResult } from '../compute/types';
 import type { TaskOutcome } from './watcher';
-import type { QueueInfo } from './queues';
-import { batchAttemptUsage } from '../usage/batch';
+import { BatchUsageContext, batchAttemptUsage } from '../usage/batch';
 
 /**
  * `cancelledByRunner`: the runner itself terminated the run's jobs, so a `terminated` job is
- * `cancelled` rather than failed. `queue`: the job's queue as the QueueInspector saw it, for the
- * compute environment that ran it (the usage's capacity).
+ * `cancelled` rather than failed. `usage`: the job's queue and the step's resources, for the
+ * attempt's usage (runner/usage/batch.ts).
  */
-export function attemptResultOf(o: TaskOutcome, externalId: string, cancelledByRunner = false, queue?: QueueInfo): AttemptResult {
+export function attemptResultOf(o: TaskOutcome, externalId: string, cancelledByRunner = false, usage: BatchUsageContext = {}): AttemptResult {
   const retries = o.infrastructureRetries;
   const infra = retries.length > 0 ? ` (Batch retried it ${retries.length} time${retries.length > 1 ? 's' : ''} after losing the host: ${retries.map((r) => r.statusReason).join('; ')})` : '';
   const common = { startedAt: o.startedAt, finishedAt: o.stoppedAt ?? Date.now(), externalId, logRef: o.logStreamName, infrastructureRetries: retries.length || undefined,
-    ...(o.placement ? { usage: batchAttemptUsage(o.placement, queue, o.failure?.kind === 'host-lost') } : {}),
+    ...(o.placement ? { usage: batchAttemptUsage(o.placement, usage, o.failure?.kind === 'host-lost') } : {}),
   };
   if (o.status === 'SUCCEEDED') return { ...common, outcome: 'succeeded', exitCode: o.exitCode ?? 0, reason: `exit code ${o.exitCode ?? 0}${infra}` };
   const failure = o.failure!;

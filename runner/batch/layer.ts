@@ -40,7 +40,7 @@ import { BatchSettings, queueForStep } from './settings';
 import { BatchSubmitter, JobTemplate, SubmittedJob } from './submitter';
 import { terminateJobs, TerminateResult } from './terminator';
 import { BatchWatcher, TaskOutcome, WatchEvent, WatcherOptions } from './watcher';
-import { batchStartUsage } from '../usage/batch';
+import { BatchUsageContext, batchStartUsage } from '../usage/batch';
 
 /** `--logs`: follow every task's log, show the last lines of failed tasks only, or nothing. */
 export type BatchLogMode = 'all' | 'failed' | 'none';
@@ -476,7 +476,7 @@ export class BatchComputeLayer implements ComputeLayer {
     if (outcome.startedAt !== undefined) this.listener!.started(ref, { at: outcome.startedAt, externalId, logRef: outcome.logStreamName, usage: batchStartUsage(t.policies.resources, this.queueInfoOf(t)) });
     const followed = this.logMode === 'all' && outcome.logStreamName !== undefined;
     if (followed) this.follow(key, outcome.logStreamName!);
-    const result = this.attemptResult(ref, outcome, externalId, this.queueInfoOf(t));
+    const result = this.attemptResult(ref, outcome, externalId, { queue: this.queueInfoOf(t), requested: t.policies.resources });
     if (outcome.status === 'FAILED' && outcome.logStreamName && this.logMode === 'failed') {
       try {
         for (const line of await this.tailer.lastLines({ group: this.settings.jobLogGroup, stream: outcome.logStreamName }, this.options.failureLogLines ?? 20)) this.listener!.log(ref, 'stderr', line);
@@ -493,12 +493,12 @@ export class BatchComputeLayer implements ComputeLayer {
     return this.queueInfo.get(queueForStep(this.settings, { queue: this.stepOptions.get(t.step)?.queue, gpu: t.policies.resources.gpu }));
   }
 
-  private attemptResult(ref: AttemptRef, o: TaskOutcome, externalId: string, queue: QueueInfo | undefined): AttemptResult {
+  private attemptResult(ref: AttemptRef, o: TaskOutcome, externalId: string, usage: BatchUsageContext): AttemptResult {
     const retries = o.infrastructureRetries;
     if (retries.length > 0) {
       this.notice(`[${attemptName(ref)}] info: AWS Batch ran it again after losing its host (spot reclaim or host loss): ${retries.map((r) => r.statusReason).join('; ')}`);
     }
-    return attemptResultOf(o, externalId, this.cancelled, queue);
+    return attemptResultOf(o, externalId, this.cancelled, usage);
   }
 
   private finish(t: TaskTemplate, index: number, attempt: number, result: AttemptResult): void {

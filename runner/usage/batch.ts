@@ -34,6 +34,9 @@ export interface JobPlacement {
   readonly lostMs?: number;
 }
 
+/** A step's @resources (EffectivePolicies.resources). */
+type StepResources = { readonly cpu: number; readonly memory: number; readonly gpu: number };
+
 /** `arn:aws:<service>:<region>:...` → region. */
 export function regionOfArn(arn: string | undefined): string | undefined {
   const region = arn?.startsWith('arn:') ? arn.split(':')[3] : undefined;
@@ -103,13 +106,27 @@ function singleInstanceType(ce: ComputeEnvironmentDetail | undefined): string | 
  * What a Batch attempt is known to have used at its start: the step's resources and, when the
  * queue has a single compute environment, where it runs.
  */
-export function batchStartUsage(resources: { readonly cpu: number; readonly memory: number; readonly gpu: number }, queue: QueueInfo | undefined): AttemptUsage {
+export function batchStartUsage(resources: StepResources, queue: QueueInfo | undefined): AttemptUsage {
   return placed({ vcpus: resources.cpu, memoryMiB: resources.memory, gpus: resources.gpu }, environmentOf(queue, undefined), queue);
 }
 
-/** The attempt's usage from its finished job and its queue; `hostLost`: the attempt ended with its host (failures.ts `host-lost`). */
-export function batchAttemptUsage(p: JobPlacement, queue: QueueInfo | undefined, hostLost: boolean): AttemptUsage {
-  const base = { vcpus: p.vcpus, memoryMiB: p.memoryMiB, gpus: p.gpus };
+/** What the layer knows about a job besides its record: its queue, and the step's resources. */
+export interface BatchUsageContext {
+  /** The queue as the QueueInspector saw it. @default - none: the environment is not known */
+  readonly queue?: QueueInfo;
+  /** The step's resources, for what DescribeJobs does not say. @default - none */
+  readonly requested?: StepResources;
+}
+
+/**
+ * The attempt's usage from its finished job, its queue and the step's resources (for a vCPU or
+ * memory figure DescribeJobs left out); `hostLost`: the attempt ended with its host (failures.ts
+ * `host-lost`).
+ */
+export function batchAttemptUsage(p: JobPlacement, context: BatchUsageContext, hostLost: boolean): AttemptUsage {
+  const queue = context.queue;
+  const r = context.requested;
+  const base = { vcpus: p.vcpus || (r?.cpu ?? 0), memoryMiB: p.memoryMiB || (r?.memory ?? 0), gpus: p.gpus || (r?.gpu ?? 0) };
   const usage = placed(base, environmentOf(queue, p.cluster), queue, p.region);
   const architecture = p.architecture ?? usage.architecture;
   return {
