@@ -28,7 +28,7 @@ export const SPLIT_WEIGHTS = { gpu: 9, vcpu: 0.9, memoryGiB: 0.1 } as const;
 export interface UsageFigures {
   /** Attempts that ran (started) with their usage recorded. */
   readonly attempts: number;
-  /** Attempts that ran without usage in the record (records of earlier versions, Step Functions runs). */
+  /** Attempts that ran without usage in the record (records of earlier versions, jobs Batch no longer describes). */
   readonly notRecorded: number;
   readonly vcpuHours: number;
   readonly memoryGiBHours: number;
@@ -147,7 +147,8 @@ function empty(table: PriceTable | undefined): Accumulator {
 }
 
 function add(acc: Accumulator, a: AttemptRecord, table: PriceTable | undefined): void {
-  if (!a.startedAt) return; // never ran
+  // Never ran (a Step Functions run's attempts have no start time, only their Batch job and its usage).
+  if (!a.startedAt && !a.usage && !a.externalId) return;
   const u = a.usage;
   const time = u ? hoursOf(a, u) : undefined;
   if (!u || !time) {
@@ -239,7 +240,7 @@ export function formatUsage(u: RunUsage): string[] {
     lines.push(`lost with their host (spot reclaims): ${t.lostAttempts} attempt${t.lostAttempts === 1 ? '' : 's'}, ${hours(t.lostVcpuHours)} vCPU-h${cost}`);
   }
   if (t.placement.unknown > 0) lines.push(`${t.placement.unknown} attempt${t.placement.unknown === 1 ? '' : 's'} ran on a compute environment not known (the queue has several and the job did not say which)`);
-  if (t.notRecorded > 0) lines.push(`${t.notRecorded} attempt${t.notRecorded === 1 ? '' : 's'} without usage in the record (still running, a Step Functions run, or a run of an earlier version): left out`);
+  if (t.notRecorded > 0) lines.push(`${t.notRecorded} attempt${t.notRecorded === 1 ? '' : 's'} without usage in the record (still running, a Batch job AWS no longer describes, or a run of an earlier version): left out`);
   if (t.cost) {
     const skipped = Object.entries(t.cost.notPriced).filter(([reason]) => reason !== 'no usage recorded' && reason !== 'still running');
     for (const [reason, n] of skipped) lines.push(`not priced: ${n} attempt${n === 1 ? '' : 's'}: ${reason}`);

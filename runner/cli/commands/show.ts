@@ -99,8 +99,10 @@ export const registerShow: CommandRegistrar = (program, context) => {
     const recorded = await findRun(datastore, spec);
     // A Step Functions run still `running` in its record may have been stopped or timed out (runner/sfn/reconcile.ts).
     const { reconcileForDisplay } = require('../../sfn/reconcile') as typeof import('../../sfn/reconcile');
-    const [run] = await reconcileForDisplay([recorded], (line) => context.stderr.write(`metaflow-cdk: ${line}\n`));
-    // What the run used, from its recorded attempts (runner/usage), and its cost with a price table.
+    const [reconciled] = await reconcileForDisplay([recorded], (line) => context.stderr.write(`metaflow-cdk: ${line}\n`));
+    // What the run used, from its recorded attempts (runner/usage; a Step Functions run's from Batch), and its cost with a price table.
+    const { withStepFunctionsUsage } = require('../../usage/sfn') as typeof import('../../usage/sfn');
+    const run = await withStepFunctionsUsage(reconciled, (line) => context.stderr.write(`metaflow-cdk: ${line}\n`));
     const usage = runUsage(run, prices);
     context.stdout.write(flags.json ? JSON.stringify({ ...run, usage }, null, 2) + '\n' : `${formatRun(run, datastoreFlags)}\n${formatUsage(usage).join('\n')}\n`);
   });

@@ -97,7 +97,7 @@ test('a mix of Fargate, spot, on-demand, GPU, local and old attempts: hours, pla
   expect(text).toMatch(/^train\s+3\s+3\.000\s+6\.000\s+0\s+0\s+3\s+0\s+2\s+\$0\.0508$/m);
   expect(text).toMatch(/^total\s+8\s+20\.0\s+70\.0\s+1\.000\s+3\s+3\s+1\s+2\s+\$4\.25$/m);
   expect(text).toContain('lost with their host (spot reclaims): 2 attempts, 1.500 vCPU-h, $0.0254 of the estimate');
-  expect(text).toContain('1 attempt without usage in the record (still running, a Step Functions run, or a run of an earlier version): left out');
+  expect(text).toContain('1 attempt without usage in the record (still running, a Batch job AWS no longer describes, or a run of an earlier version): left out');
   expect(text).toContain('cost is an estimate from prices.json');
 });
 
