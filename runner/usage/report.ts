@@ -218,6 +218,7 @@ export function formatMoney(amount: number, currency: string): string {
 
 /** `show`'s lines: the usage table (a cost column with a price table), the losses, and what was left out. */
 export function formatUsage(u: RunUsage): string[] {
+  if (u.total.attempts + u.total.notRecorded === 0) return []; // nothing ran (every task reused, or none started)
   const priced = u.total.cost !== undefined;
   const header = ['step', 'attempts', 'vCPU-h', 'GiB-h', 'GPU-h', 'on-demand', 'spot', 'local', 'lost', ...(priced ? ['cost'] : [])];
   const row = (name: string, f: UsageFigures) => [

@@ -104,7 +104,8 @@ export const registerShow: CommandRegistrar = (program, context) => {
     const { withStepFunctionsUsage } = require('../../usage/sfn') as typeof import('../../usage/sfn');
     const run = await withStepFunctionsUsage(reconciled, (line) => context.stderr.write(`metaflow-cdk: ${line}\n`));
     const usage = runUsage(run, prices);
-    context.stdout.write(flags.json ? JSON.stringify({ ...run, usage }, null, 2) + '\n' : `${formatRun(run, datastoreFlags)}\n${formatUsage(usage).join('\n')}\n`);
+    const usageLines = formatUsage(usage);
+    context.stdout.write(flags.json ? JSON.stringify({ ...run, usage }, null, 2) + '\n' : formatRun(run, datastoreFlags) + (usageLines.length ? `\n${usageLines.join('\n')}\n` : ''));
   });
   program.addCommand(cmd);
 };

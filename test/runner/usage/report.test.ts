@@ -146,3 +146,7 @@ test('a record of an earlier version (no usage anywhere) still shows: its attemp
   expect(u.total).toMatchObject({ attempts: 0, notRecorded: 1, vcpuHours: 0, cost: { amount: 0, priced: 0 } });
   expect(formatUsage(u).join('\n')).toContain('1 attempt without usage in the record');
 });
+
+test('a run where nothing ran (every task reused) has no usage lines', () => {
+  expect(formatUsage(runUsage(record([task('start', '0', [], { status: 'reused', reusedFrom: 'older' })]), table))).toEqual([]);
+});
