@@ -2,7 +2,8 @@
  * A finished Batch job (the watcher's TaskOutcome) as the runner's AttemptResult: outcome, exit
  * code, a one-line reason with Batch's failure classification and its hint, the infrastructure
  * retries Batch made inside the attempt, and `retryable: false` for failures another attempt
- * cannot change (runner/batch/failures.ts). Shared by the compute layer and `metaflow-cdk watch`.
+ * cannot change (runner/batch/failures.ts), and what it used (runner/usage/batch.ts). Shared by the
+ * compute layer and `metaflow-cdk watch`.
  */
 import type { AttemptResult } from '../compute/types';
 import type { TaskOutcome } from './watcher';
@@ -16,9 +17,8 @@ import { BatchUsageContext, batchAttemptUsage } from '../usage/batch';
 export function attemptResultOf(o: TaskOutcome, externalId: string, cancelledByRunner = false, usage: BatchUsageContext = {}): AttemptResult {
   const retries = o.infrastructureRetries;
   const infra = retries.length > 0 ? ` (Batch retried it ${retries.length} time${retries.length > 1 ? 's' : ''} after losing the host: ${retries.map((r) => r.statusReason).join('; ')})` : '';
-  const common = { startedAt: o.startedAt, finishedAt: o.stoppedAt ?? Date.now(), externalId, logRef: o.logStreamName, infrastructureRetries: retries.length || undefined,
-    ...(o.placement ? { usage: batchAttemptUsage(o.placement, usage, o.failure?.kind === 'host-lost') } : {}),
-  };
+  const used = o.placement ? { usage: batchAttemptUsage(o.placement, usage, o.failure?.kind === 'host-lost') } : {};
+  const common = { startedAt: o.startedAt, finishedAt: o.stoppedAt ?? Date.now(), externalId, logRef: o.logStreamName, infrastructureRetries: retries.length || undefined, ...used };
   if (o.status === 'SUCCEEDED') return { ...common, outcome: 'succeeded', exitCode: o.exitCode ?? 0, reason: `exit code ${o.exitCode ?? 0}${infra}` };
   const failure = o.failure!;
   const outcome = failure.kind === 'timeout' ? 'timeout' : failure.kind === 'terminated' && cancelledByRunner ? 'cancelled' : 'failed';

@@ -12,6 +12,7 @@
 export type Capacity = 'EC2' | 'SPOT' | 'FARGATE' | 'FARGATE_SPOT' | 'LOCAL';
 export const CAPACITIES: readonly Capacity[] = ['EC2', 'SPOT', 'FARGATE', 'FARGATE_SPOT', 'LOCAL'];
 
+/** A CPU architecture, as the price table names it (Fargate prices differ by architecture). */
 export type Architecture = 'x86_64' | 'arm64';
 export const ARCHITECTURES: readonly Architecture[] = ['x86_64', 'arm64'];
 
@@ -61,7 +62,8 @@ export interface AttemptUsage {
    */
   readonly runMs?: number;
   /**
-   * Of `runMs`, the milliseconds spent on hosts that were lost (spot reclaims Batch retried).
+   * Of `runMs`, the milliseconds spent on hosts that were lost: Batch's attempts that ended with a
+   * spot reclaim or host loss (retried by Batch, or the last one when the job ended so).
    *
    * @default 0
    */
