@@ -11,6 +11,7 @@ export type { RunEvent, RunEventListener } from './orchestrator/events';
 export type { Clock } from './orchestrator/clock';
 export { LocalComputeLayer } from './compute/local';
 export type { ComputeLayer, TaskGroup, ChildAttempt, AttemptStart, AttemptResult, AttemptListener, LayerContext } from './compute/types';
+export type { AttemptUsage, Capacity, Architecture } from './usage/types';
 export * as contract from './contract';
 export type { TaskRef, AttemptRef, TaskTemplate } from './contract';
 export { LocalDatastore } from './datastore/local';

@@ -65,6 +65,9 @@ export interface InfrastructureRetry {
 const HOST_LOST = /^(Host EC2|Your Spot Task was interrupted)/;
 const TIMEOUT = 'Job attempt duration exceeded timeout';
 
+/** Did Batch end this attempt because its host went away (spot reclaim, host terminated)? */
+export const isHostLoss = (statusReason: string | undefined): boolean => !!statusReason && HOST_LOST.test(statusReason);
+
 /** The attempts Batch retried for infrastructure reasons (every host-loss attempt but a final one). */
 export function infrastructureRetries(attempts: readonly AttemptDetail[] | undefined, jobStatus: string | undefined): InfrastructureRetry[] {
   const list = attempts ?? [];

@@ -40,6 +40,7 @@ import { BatchSettings, queueForStep } from './settings';
 import { BatchSubmitter, JobTemplate, SubmittedJob } from './submitter';
 import { terminateJobs, TerminateResult } from './terminator';
 import { BatchWatcher, TaskOutcome, WatchEvent, WatcherOptions } from './watcher';
+import { BatchUsageContext, batchStartUsage } from '../usage/batch';
 
 /** `--logs`: follow every task's log, show the last lines of failed tasks only, or nothing. */
 export type BatchLogMode = 'all' | 'failed' | 'none';
@@ -464,7 +465,7 @@ export class BatchComputeLayer implements ComputeLayer {
 
   private reportStarted(t: TaskTemplate, index: number, attempt: number, at: number, externalId: string, logRef?: string): void {
     const ref = this.ref(t, index, attempt);
-    this.listener!.started(ref, { at, externalId, logRef });
+    this.listener!.started(ref, { at, externalId, logRef, usage: batchStartUsage(t.policies.resources, this.queueInfoOf(t)) });
     if (this.logMode === 'all' && logRef) this.follow(attemptKey(t.groupId, index, attempt), logRef);
   }
 
@@ -472,10 +473,10 @@ export class BatchComputeLayer implements ComputeLayer {
     const key = attemptKey(t.groupId, index, attempt);
     const ref = this.ref(t, index, attempt);
     // Started late or never seen running (an array child, a job that failed fast): say so first.
-    if (outcome.startedAt !== undefined) this.listener!.started(ref, { at: outcome.startedAt, externalId, logRef: outcome.logStreamName });
+    if (outcome.startedAt !== undefined) this.listener!.started(ref, { at: outcome.startedAt, externalId, logRef: outcome.logStreamName, usage: batchStartUsage(t.policies.resources, this.queueInfoOf(t)) });
     const followed = this.logMode === 'all' && outcome.logStreamName !== undefined;
     if (followed) this.follow(key, outcome.logStreamName!);
-    const result = this.attemptResult(ref, outcome, externalId);
+    const result = this.attemptResult(ref, outcome, externalId, { queue: this.queueInfoOf(t), requested: t.policies.resources });
     if (outcome.status === 'FAILED' && outcome.logStreamName && this.logMode === 'failed') {
       try {
         for (const line of await this.tailer.lastLines({ group: this.settings.jobLogGroup, stream: outcome.logStreamName }, this.options.failureLogLines ?? 20)) this.listener!.log(ref, 'stderr', line);
@@ -487,12 +488,17 @@ export class BatchComputeLayer implements ComputeLayer {
     if (followed) this.tailer.finish(key); // drained at the next poll: late lines keep their attempt
   }
 
-  private attemptResult(ref: AttemptRef, o: TaskOutcome, externalId: string): AttemptResult {
+  /** The queue a task's jobs go to, as looked up for the run (for the usage's compute environment). */
+  private queueInfoOf(t: TaskTemplate): QueueInfo | undefined {
+    return this.queueInfo.get(queueForStep(this.settings, { queue: this.stepOptions.get(t.step)?.queue, gpu: t.policies.resources.gpu }));
+  }
+
+  private attemptResult(ref: AttemptRef, o: TaskOutcome, externalId: string, usage: BatchUsageContext): AttemptResult {
     const retries = o.infrastructureRetries;
     if (retries.length > 0) {
       this.notice(`[${attemptName(ref)}] info: AWS Batch ran it again after losing its host (spot reclaim or host loss): ${retries.map((r) => r.statusReason).join('; ')}`);
     }
-    return attemptResultOf(o, externalId, this.cancelled);
+    return attemptResultOf(o, externalId, this.cancelled, usage);
   }
 
   private finish(t: TaskTemplate, index: number, attempt: number, result: AttemptResult): void {

@@ -19,6 +19,7 @@ import { HEARTBEAT_MS } from '../orchestrator/liveness';
 import { RunRecorder } from '../orchestrator/recorder';
 import { ApiCallCounter } from './api-calls';
 import { attemptResultOf } from './attempt-result';
+import { QueueInspector } from './queues';
 import { ReattachedRef, reattachJobs } from './reattach';
 import { BatchWatcher, WatchedJob, WatchEvent, WatcherOptions } from './watcher';
 
@@ -72,6 +73,8 @@ export async function watchRunToEnd(o: WatchRunOptions): Promise<WatchRunResult>
   await recorder.flush(); // this process owns the run now: a second `watch` sees a live runner
   const recorded = { succeeded: 0, failed: 0 };
   const work: Promise<unknown>[] = [];
+  const queues = new QueueInspector(o.batch, calls);
+  const queueOf = (queue: string | undefined) => (queue ? queues.inspect(queue).catch(() => undefined) : Promise.resolve(undefined));
   const say = o.onLine ?? (() => undefined);
 
   const ensureTask = (ref: TaskRef, attempt: number, foreachIndex?: number) => {
@@ -115,7 +118,11 @@ export async function watchRunToEnd(o: WatchRunOptions): Promise<WatchRunResult>
     if (!known && startedAt !== undefined) {
       recorder.onEvent({ type: 'task-started', task: ref, attempt: ref.attempt, at: startedAt, start: { at: startedAt, externalId, logRef: e.type === 'started' ? e.logStreamName : e.outcome.logStreamName } });
     }
-    if (e.type === 'finished') work.push(finish(ref, attemptResultOf(e.outcome, externalId)));
+    if (e.type === 'finished') {
+      const outcome = e.outcome;
+      // The job's queue (looked up once each) names the compute environment of its usage.
+      work.push(queueOf(e.job.queue).then((queue) => finish(ref, attemptResultOf(outcome, externalId, false, { queue }))));
+    }
   };
 
   const watcher = new BatchWatcher(o.batch, onWatch, { ...o.watcher, calls });

@@ -28,6 +28,7 @@ import { ApiCallCounter } from './api-calls';
 import { BatchClock, REAL_CLOCK } from './clock';
 import { classifyFailure, explainRunnable, FailureInfo, infrastructureRetries, InfrastructureRetry, jobResources, primaryContainer } from './failures';
 import type { QueueInfo } from './queues';
+import { JobPlacement, jobPlacement } from '../usage/batch';
 
 /** DescribeJobs takes at most 100 job IDs. */
 export const DESCRIBE_JOBS_MAX = 100;
@@ -58,6 +59,8 @@ export interface TaskOutcome {
   readonly stoppedAt?: number;
   /** For FAILED jobs: the classified failure. */
   readonly failure?: FailureInfo;
+  /** Its resources, host cluster and run times, for the run record's usage (runner/usage). */
+  readonly placement?: JobPlacement;
 }
 
 export type WatchEvent =
@@ -332,5 +335,6 @@ export function outcomeOf(job: JobDetail): TaskOutcome {
     startedAt: job.startedAt,
     stoppedAt: job.stoppedAt,
     failure: status === 'FAILED' ? classifyFailure(job, jobResources(job).memoryMiB || undefined) : undefined,
+    placement: jobPlacement(job),
   };
 }

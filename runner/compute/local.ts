@@ -5,6 +5,7 @@ import { TaskStaging } from '../datastore/types';
 import { layout } from '../datastore/layout';
 import { taskBaseEnvironment, withTaskHelpers } from './task-environment';
 import { AttemptListener, AttemptOutcome, AttemptResult, ComputeLayer, LayerContext, TaskGroup } from './types';
+import { localUsage } from '../usage/local';
 
 export interface LocalComputeOptions {
   /** How many attempts run at once. Default: the number of cores. */
@@ -165,7 +166,7 @@ export class LocalComputeLayer implements ComputeLayer {
     if ('error' in prepared) {
       await this.release(ref);
       this.running.delete(run);
-      listener.started(ref, { at: run.startedAt, logRef });
+      listener.started(ref, { at: run.startedAt, logRef, usage: localUsage(q.template) });
       listener.finished(ref, { outcome: 'error', exitCode: null, reason: `could not prepare the task: ${prepared.error.message}`, startedAt: run.startedAt, finishedAt: Date.now() });
       run.end();
       this.pump();
@@ -191,7 +192,7 @@ export class LocalComputeLayer implements ComputeLayer {
     } catch (err) {
       await this.release(ref);
       this.running.delete(run);
-      listener.started(ref, { at: run.startedAt, logRef });
+      listener.started(ref, { at: run.startedAt, logRef, usage: localUsage(q.template) });
       listener.finished(ref, { outcome: 'error', exitCode: null, reason: `could not start: ${(err as Error).message}`, startedAt: run.startedAt, finishedAt: Date.now() });
       run.end();
       this.pump();
@@ -205,7 +206,7 @@ export class LocalComputeLayer implements ComputeLayer {
       process.on('exit', this.onProcessExit);
     }
     const externalId = child.pid !== undefined ? `pid:${child.pid}` : undefined;
-    listener.started(ref, { at: run.startedAt, externalId, logRef });
+    listener.started(ref, { at: run.startedAt, externalId, logRef, usage: localUsage(q.template) });
 
     let spawnError: Error | undefined;
     let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;

@@ -1,6 +1,7 @@
 import { AttemptRef, TaskTemplate } from '../contract';
 import { Datastore } from '../datastore/types';
 import { FlowGraph } from '../flow/validate';
+import type { AttemptUsage } from '../usage/types';
 
 export type AttemptOutcome = 'succeeded' | 'failed' | 'timeout' | 'cancelled' | 'error';
 
@@ -51,6 +52,12 @@ export interface AttemptStart {
    * @default - none: the log is only what the layer reports through `log` (the local layer)
    */
   readonly logRef?: string;
+  /**
+   * What the attempt asked for and where it runs, as far as the layer knows at its start.
+   *
+   * @default - none: the layer records no usage
+   */
+  readonly usage?: AttemptUsage;
 }
 
 /** How an attempt ended, as its layer reports it in `AttemptListener.finished`. */
@@ -102,6 +109,12 @@ export interface AttemptResult {
    * @default true
    */
   readonly retryable?: boolean;
+  /**
+   * What the attempt asked for and where it ran (merged over `AttemptStart.usage`).
+   *
+   * @default - none: the layer knows nothing more than at the start
+   */
+  readonly usage?: AttemptUsage;
 }
 
 /**

@@ -1,4 +1,5 @@
 import { AttemptRef, TaskRef } from '../contract/names';
+import type { AttemptUsage } from '../usage/types';
 
 /** `stopped`/`timed out`: a Step Functions execution that ended so (runner/sfn/reconcile.ts; never written by a runner). */
 export type RunStatus = 'running' | 'succeeded' | 'failed' | 'interrupted' | 'stopped' | 'timed out';
@@ -36,6 +37,8 @@ export interface AttemptRecord {
   infrastructureRetries?: number;
   /** `false` when the layer said another attempt cannot succeed, so no user retry was spent on it. */
   retryable?: false;
+  /** What the attempt asked for and where it ran (runner/usage); absent in records of earlier versions. */
+  usage?: AttemptUsage;
 }
 
 /** A task's record: `<task path>/status.json`, and one entry of the run's task chunks. */

@@ -100,6 +100,7 @@ export class RunRecorder {
     if (result.logRef !== undefined) rec.logRef = result.logRef;
     if (result.infrastructureRetries) rec.infrastructureRetries = result.infrastructureRetries;
     if (result.retryable === false) rec.retryable = false;
+    if (result.usage) rec.usage = { ...rec.usage, ...result.usage };
     return task;
   }
 
@@ -123,6 +124,7 @@ export class RunRecorder {
         const attempt: AttemptRecord = { attempt: e.attempt, status: 'running', exitCode: null, startedAt: iso(e.at) };
         if (e.start.externalId !== undefined) attempt.externalId = e.start.externalId;
         if (e.start.logRef !== undefined) attempt.logRef = e.start.logRef;
+        if (e.start.usage) attempt.usage = e.start.usage;
         task.attempts.push(attempt);
         return;
       }

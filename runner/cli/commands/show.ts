@@ -8,6 +8,9 @@ import { formatDuration, formatTable } from '../../progress/table';
 import { checkRunner } from '../../orchestrator/liveness';
 import { apiCallsLine } from '../../batch/api-calls';
 import { isStepFunctionsRun } from '../../datastore/step-functions-runs';
+import { formatUsage, runUsage } from '../../usage/report';
+import { PriceTable, readPriceTable } from '../../usage/prices';
+import { UserInputError } from '../../errors';
 
 /** Wall time of a step: from its first attempt's start to its last attempt's end. */
 function stepDuration(tasks: readonly TaskRecord[]): number | undefined {
@@ -80,12 +83,15 @@ export const registerShow: CommandRegistrar = (program, context) => {
     .argument('<run-id[/step[/task]]>', 'the run, e.g. 20260101-120000-abc123; or a step of it (start) or one task (start/0) for its outputs')
     .option('--json', 'print the run record (or the tasks\' outputs) as JSON')
     .option('--graph', "draw the run's graph, each step with its status and number of tasks (as text; --svg <file> for SVG)")
-    .option('--svg <file>', "draw the run's graph as SVG in this file (red: failed steps)");
-  addDatastoreOptions(cmd).action(async (spec: string, flags: DatastoreFlags & { json?: boolean; graph?: boolean; svg?: string }) => {
+    .option('--svg <file>', "draw the run's graph as SVG in this file (red: failed steps)")
+    .option('--prices <file>', 'a price table (JSON, docs/operations.md "Usage and cost") for an estimated cost of the run');
+  addDatastoreOptions(cmd).action(async (spec: string, flags: DatastoreFlags & { json?: boolean; graph?: boolean; svg?: string; prices?: string }) => {
+    const prices: PriceTable | undefined = flags.prices !== undefined ? readPriceTable(flags.prices) : undefined;
     const datastore = await openDatastore(flags, context, { write: false });
     if (flags.graph || flags.svg !== undefined) return (require('../../graph/draw') as typeof import('../../graph/draw')).drawRun(spec, flags, datastore, context);
     const datastoreFlags = followUpDatastoreFlags(flags, datastoreKind(flags));
     if (spec.includes('/')) {
+      if (prices) throw new UserInputError(`--prices applies to \`show <run-id>\`, not to a step's or task's outputs (${spec})`);
       const { run, tasks } = await findTasks(datastore, spec, false);
       const outputs: TaskOutputs[] = [];
       // A foreach step's tasks, a few at a time (each is a get and a listing on S3).
@@ -96,8 +102,13 @@ export const registerShow: CommandRegistrar = (program, context) => {
     const recorded = await findRun(datastore, spec);
     // A Step Functions run still `running` in its record may have been stopped or timed out (runner/sfn/reconcile.ts).
     const { reconcileForDisplay } = require('../../sfn/reconcile') as typeof import('../../sfn/reconcile');
-    const [run] = await reconcileForDisplay([recorded], (line) => context.stderr.write(`metaflow-cdk: ${line}\n`));
-    context.stdout.write(flags.json ? JSON.stringify(run, null, 2) + '\n' : formatRun(run, datastoreFlags));
+    const [reconciled] = await reconcileForDisplay([recorded], (line) => context.stderr.write(`metaflow-cdk: ${line}\n`));
+    // What the run used, from its recorded attempts (runner/usage; a Step Functions run's from Batch), and its cost with a price table.
+    const { withStepFunctionsUsage } = require('../../usage/sfn') as typeof import('../../usage/sfn');
+    const run = await withStepFunctionsUsage(reconciled, (line) => context.stderr.write(`metaflow-cdk: ${line}\n`));
+    const usage = runUsage(run, prices);
+    const usageLines = formatUsage(usage);
+    context.stdout.write(flags.json ? JSON.stringify({ ...run, usage }, null, 2) + '\n' : formatRun(run, datastoreFlags) + (usageLines.length ? `\n${usageLines.join('\n')}\n` : ''));
   });
   program.addCommand(cmd);
 };

@@ -14,6 +14,7 @@
 import {
   AttemptDetail,
   BatchClient,
+  ComputeEnvironmentDetail,
   DescribeComputeEnvironmentsCommand,
   DescribeJobDefinitionsCommand,
   DescribeJobQueuesCommand,
@@ -92,6 +93,10 @@ export class FakeBatch {
   private playing = 0;
   /** The most that ever played at once (for tests of the cap). */
   maxPlayedAtOnce = 0;
+  /** What DescribeComputeEnvironments answers (every queue has the one named `ce` unless a test changes this). */
+  computeEnvironments: ComputeEnvironmentDetail[];
+  /** Adds what a test needs to a job's DescribeJobs detail (e.g. the task ARN naming its ECS cluster). */
+  describeWith?: (detail: JobDetail, input: SubmitJobCommandInput, definition: RegisterJobDefinitionCommandInput | undefined) => JobDetail;
   private next = 0;
 
   constructor(
@@ -112,14 +117,13 @@ export class FakeBatch {
             state: q.state ?? 'ENABLED',
             status: q.status ?? 'VALID',
             priority: 1,
-            computeEnvironmentOrder: [{ order: 1, computeEnvironment: 'ce' }],
+            computeEnvironmentOrder: this.computeEnvironments.map((ce, i) => ({ order: i + 1, computeEnvironment: ce.computeEnvironmentName })),
           },
         ],
       };
     });
-    this.batch.on(DescribeComputeEnvironmentsCommand).resolves({
-      computeEnvironments: [{ computeEnvironmentName: 'ce', computeEnvironmentArn: 'arn:ce', state: 'ENABLED', status: 'VALID', computeResources: { type: platform === 'EC2' ? 'EC2' : 'FARGATE', maxvCpus: 256, subnets: [] } as never }],
-    });
+    this.computeEnvironments = [{ computeEnvironmentName: 'ce', computeEnvironmentArn: 'arn:ce', state: 'ENABLED', status: 'VALID', computeResources: { type: platform === 'EC2' ? 'EC2' : 'FARGATE', maxvCpus: 256, subnets: [] } as never }];
+    this.batch.on(DescribeComputeEnvironmentsCommand).callsFake(() => ({ computeEnvironments: this.computeEnvironments }));
     this.batch.on(DescribeJobDefinitionsCommand).resolves({ jobDefinitions: [] });
     this.batch.on(RegisterJobDefinitionCommand).callsFake((input: RegisterJobDefinitionCommandInput) => {
       const arn = `arn:jd/${input.jobDefinitionName}:1`;
@@ -236,7 +240,7 @@ export class FakeBatch {
     if (scripted?.hang) return;
     if (scripted && !scripted.run) {
       Object.assign(child, { status: scripted.exitCode === 0 ? 'SUCCEEDED' : 'FAILED', exitCode: scripted.exitCode, reason: scripted.reason, statusReason: scripted.statusReason, stoppedAt: Date.now() });
-      child.attempts.push({ container: { exitCode: scripted.exitCode, reason: scripted.reason, logStreamName: stream }, statusReason: scripted.statusReason });
+      child.attempts.push({ container: { exitCode: scripted.exitCode, reason: scripted.reason, logStreamName: stream }, statusReason: scripted.statusReason, startedAt: child.startedAt, stoppedAt: child.stoppedAt });
       return;
     }
     if (!definition) throw new Error(`FakeBatch: job ${job.id} names an unregistered job definition ${job.input.jobDefinition}`);
@@ -259,7 +263,7 @@ export class FakeBatch {
         const ok = played.exitCode === 0;
         const statusReason = played.reason ? `Task failed to start` : 'Essential container in task exited';
         Object.assign(child, { status: ok ? 'SUCCEEDED' : 'FAILED', exitCode: played.exitCode, reason: played.reason, statusReason, stoppedAt: Date.now() });
-        child.attempts.push({ container: { exitCode: played.exitCode, reason: played.reason, logStreamName: stream }, statusReason });
+        child.attempts.push({ container: { exitCode: played.exitCode, reason: played.reason, logStreamName: stream }, statusReason, startedAt: child.startedAt, stoppedAt: child.stoppedAt });
       },
       (err: Error) => {
         lines.push(`FakeBatch: ${err.message}`);
@@ -273,17 +277,20 @@ export class FakeBatch {
     const job = this.jobs.get(parentId);
     if (!job) return undefined;
     const base = { jobName: job.input.jobName!, jobQueue: job.input.jobQueue!, jobDefinition: job.input.jobDefinition!, tags: job.input.tags, createdAt: 1 };
-    const childDetail = (c: Child, i?: number): JobDetail => ({
-      ...base,
-      jobId: i === undefined ? parentId : `${parentId}:${i}`,
-      status: c.status === 'SUBMITTED' ? 'RUNNABLE' : c.status,
-      statusReason: c.statusReason,
-      startedAt: c.startedAt,
-      stoppedAt: c.stoppedAt,
-      attempts: c.attempts,
-      container: { exitCode: c.exitCode, reason: c.reason, logStreamName: c.logStream, environment: job.input.containerOverrides?.environment, resourceRequirements: [{ type: 'MEMORY', value: '1024' }] },
-      ...(i !== undefined ? { arrayProperties: { index: i } } : {}),
-    });
+    const childDetail = (c: Child, i?: number): JobDetail => {
+      const detail: JobDetail = {
+        ...base,
+        jobId: i === undefined ? parentId : `${parentId}:${i}`,
+        status: c.status === 'SUBMITTED' ? 'RUNNABLE' : c.status,
+        statusReason: c.statusReason,
+        startedAt: c.startedAt,
+        stoppedAt: c.stoppedAt,
+        attempts: c.attempts,
+        container: { exitCode: c.exitCode, reason: c.reason, logStreamName: c.logStream, environment: job.input.containerOverrides?.environment, resourceRequirements: [{ type: 'MEMORY', value: '1024' }] },
+        ...(i !== undefined ? { arrayProperties: { index: i } } : {}),
+      };
+      return this.describeWith ? this.describeWith(detail, job.input, this.definitions.get(job.input.jobDefinition!)) : detail;
+    };
     if (indexText !== undefined) return childDetail(job.children[Number(indexText)], Number(indexText));
     if (job.size === 1) return childDetail(job.children[0]);
     const summary: Record<string, number> = {};

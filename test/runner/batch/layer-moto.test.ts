@@ -275,12 +275,13 @@ describeWithTool('moto_server', 'Batch layer against moto_server', () => {
     expect(watched.stdout).toMatch(new RegExp(`^Watching HelloFlow run ${runId}: its runner \\(pid ${runner.pid} on .*\\) is gone; last heartbeat .*; 1 AWS Batch job found\n`));
     expect(watched.stdout).toContain('[start/0#0] succeeded: exit code 0\n');
     expect(watched.stdout).toMatch(new RegExp(`HelloFlow run ${runId} interrupted in .*: its runner died .*; \`metaflow-cdk watch\` followed its 1 AWS Batch job to the end \\(1 attempt succeeded, 0 failed\\); \`metaflow-cdk resume ${runId}\` runs what did not succeed\n$`));
-    expect(watched.stderr).toMatch(/^metaflow-cdk: AWS API calls: \d+ \(DescribeJobs \d+, ListJobs 1\)$/m);
+    // the job's queue looked up once, for the compute environment of its usage (runner/usage)
+    expect(watched.stderr).toMatch(/^metaflow-cdk: AWS API calls: \d+ \(DescribeComputeEnvironments 1, DescribeJobQueues 1, DescribeJobs \d+, ListJobs 1\)$/m);
     expect(watched.code).toBe(1);
     const show = cli(['show', runId!, '--json', ...s3], env);
     const record = JSON.parse(show.stdout);
     expect(record.status).toBe('interrupted');
-    expect(record.apiCalls).toEqual({ DescribeJobs: expect.any(Number), ListJobs: 1 });
+    expect(record.apiCalls).toEqual({ DescribeComputeEnvironments: 1, DescribeJobQueues: 1, DescribeJobs: expect.any(Number), ListJobs: 1 });
     expect(record.tasks.find((t: { step: string }) => t.step === 'start')).toMatchObject({ status: 'succeeded', attempts: [{ attempt: 0, status: 'succeeded', exitCode: 0 }] });
     // ended now: a second watch is refused
     const again = cli(['watch', runId!, '--poll-interval', '0.5'], env);

@@ -94,6 +94,8 @@ test('a foreach array still running when the runner died: every child recorded, 
   expect(['start/0', 'a/0', 'a/1', 'a/2'].map((id) => task(id).status)).toEqual(['succeeded', 'succeeded', 'succeeded', 'failed']);
   expect(task('a/1').attempts).toMatchObject([{ attempt: 0, status: 'succeeded', exitCode: 0, externalId: 'job-1:1', logRef: 'metaflow/default/job-1-1' }]);
   expect(task('a/1').attempts[0].startedAt).toBeDefined();
+  // its usage names the compute environment of the job's queue (show's usage, runner/usage)
+  expect(task('a/1').attempts[0].usage).toMatchObject({ capacity: 'EC2', computeEnvironment: 'ce' });
   expect(task('a/2').attempts).toMatchObject([{ status: 'failed', exitCode: 3, reason: 'exit code 3: Essential container in task exited' }]);
   expect((await datastore.readTaskStatus(`${FLOW}/${run.runId}/a/1`))?.status).toBe('succeeded');
   expect(r.stored.status).toBe('failed');

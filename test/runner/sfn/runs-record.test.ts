@@ -204,15 +204,17 @@ describeWithTool('moto_server', 'a Step Functions run in the S3 datastore: runs,
     // In the order they finished, to the second (the upload helper's clock): these two may tie.
     expect(json.tasks.map((t: { step: string; status: string }) => [t.step, t.status]).sort()).toEqual([['broken', 'failed'], ['start', 'succeeded']]);
     expect(json.tasks.find((t: { step: string }) => t.step === 'broken').attempts).toEqual([
-      { attempt: 0, status: 'failed', exitCode: 5, reason: 'exit code 5', externalId: 'SfnFails-job-2', finishedAt: expect.any(String) },
+      // `show` adds its usage from DescribeJobs (runner/usage/sfn.ts): this stand-in names no resources or queue
+      { attempt: 0, status: 'failed', exitCode: 5, reason: 'exit code 5', externalId: 'SfnFails-job-2', finishedAt: expect.any(String), usage: { vcpus: 0, memoryMiB: 0, gpus: 0 } },
     ]);
   });
 
   test('logs: the main container of the task\'s Batch job, from CloudWatch Logs', async () => {
+    const before = batchMock.commandCalls(DescribeJobsCommand).length; // `show` asked too, for the usage
     expect(await cli('logs', `${OK_RUN}/start/0`)).toEqual({ code: 0, stdout: 'hello mars\n', stderr: '' });
     expect(await cli('logs', `${OK_RUN}/flaky/0`)).toEqual({ code: 0, stdout: 'attempt 1 works\n', stderr: '' });
     expect(await cli('logs', `${FAILED_RUN}/broken/0`)).toEqual({ code: 0, stdout: 'broken: no data\n', stderr: '' });
-    const describe = batchMock.commandCalls(DescribeJobsCommand).map((c) => c.args[0].input.jobs);
+    const describe = batchMock.commandCalls(DescribeJobsCommand).slice(before).map((c) => c.args[0].input.jobs);
     expect(describe).toEqual([['SfnRuns-job-1'], ['SfnRuns-job-3'], ['SfnFails-job-2']]);
   });
 
