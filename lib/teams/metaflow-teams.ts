@@ -74,7 +74,7 @@ export interface MetaflowTeamsProps {
   readonly vpcSubnets?: ec2.SubnetSelection;
   /** The metadata service (teams' users read its API key). @default - none */
   readonly metadataService?: IMetaflowMetadataService;
-  /** Step Functions support (teams' users deploy flows there). @default - none */
+  /** Step Functions support (teams' users deploy flows there; its state machine role may submit to the team queues). @default - none */
   readonly stepFunctions?: IMetaflowStepFunctionsSupport;
 
   /**
@@ -225,6 +225,16 @@ export class MetaflowTeams extends Construct {
       : undefined;
 
     this.teams = teams.map((team) => this.team(team, props));
+    // State machines deployed for a team (`sfn deploy --team`, FlowStateMachine) run as the
+    // stack's state machine role, whose compute grant names only the stack's own queues.
+    if (props.stepFunctions) {
+      const teamQueues = [this.sharedQueue, this.sharedGpuQueue, ...this.teams.map((t) => t.jobQueue)].filter((q): q is batch.IJobQueue => q !== undefined);
+      iam.Grant.addToPrincipal({
+        grantee: props.stepFunctions.stateMachineRole,
+        actions: ['batch:SubmitJob'],
+        resourceArns: [...new Set(teamQueues.map((q) => q.jobQueueArn))],
+      });
+    }
   }
 
   private team(team: MetaflowTeam, props: MetaflowTeamsProps): MetaflowTeamResources {

@@ -145,6 +145,15 @@ describe('teams stack', () => {
     expect(allowedObjects(statements).every((p) => p.includes('/.teams/ml/'))).toBe(true);
   });
 
+  it('lets the stack\'s state machine role submit to every team queue (sfn deploy --team runs as it), with no share condition', () => {
+    const roles = Object.keys(resources).filter((id) => resources[id].Type === 'AWS::IAM::Role' && id.startsWith('StepFunctionsStateMachineRole'));
+    expect(roles).toHaveLength(1);
+    const submit = statementsOfRole(roles[0]).filter((st) => st.Effect === 'Allow' && [st.Action].flat().includes('batch:SubmitJob'));
+    const queues = JSON.stringify(submit.map((st) => st.Resource));
+    for (const queue of ['ComputeDefaultQueue', 'TeamsSharedQueue', 'TeamsSharedGpuQueue', 'TeamsTeamvisionQueue']) expect(queues).toContain(queue);
+    expect(submit.every((st) => st.Condition === undefined)).toBe(true);
+  });
+
   it('creates a job log group with a retention, never /aws/batch/job', () => {
     const groups = resourcesOf(template, 'AWS::Logs::LogGroup').filter(([id]) => id.startsWith('TeamsJobLogs'));
     expect(groups).toHaveLength(1);
