@@ -65,6 +65,13 @@ describe('SubmitJob states on fair-share queues', () => {
     expect(share('ml')).toBe('ml');
   });
 
+  it('the run record the machine writes holds the team (runs --team filters on it); none without a team', () => {
+    const summaryOf = (options: object) =>
+      (allStates(compileFlow(mixed, { ...OPTIONS, ...options }).definition).get('Run.started')!.Parameters as { summary: Record<string, unknown> }).summary;
+    expect(summaryOf({ queue: TEAM_QUEUE, fairShare, team: 'ml' })).toMatchObject({ team: 'ml', compute: 'batch' });
+    expect(Object.keys(summaryOf({ queue: FIFO_QUEUE }))).not.toContain('team');
+  });
+
   it('without fair-share queues nothing changes: no share fields, no team tag without a team', () => {
     const { definition } = compileValid(mixed, { queue: FIFO_QUEUE });
     for (const [, p] of submitJobStates(definition)) {
