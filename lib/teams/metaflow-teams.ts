@@ -281,6 +281,17 @@ export class MetaflowTeams extends Construct {
     access.managedPolicy.addStatements(new iam.PolicyStatement({
       actions: ['batch:SubmitJob'], resources: [...new Set(fifoQueues.map((q) => q.jobQueueArn))],
     }));
+    // On the team queues only with the team's own share: a team's people cannot spend another
+    // team's share (condition key batch:ShareIdentifier, AWS Batch user guide "Use the
+    // batch:ShareIdentifier condition key"; a request without a share matches StringNotEquals too,
+    // and Batch refuses such a job on a fair-share queue anyway).
+    const teamQueues = [jobQueue, this.sharedQueue, this.sharedGpuQueue].filter((q): q is batch.IJobQueue => q !== undefined);
+    access.managedPolicy.addStatements(new iam.PolicyStatement({
+      effect: iam.Effect.DENY,
+      actions: ['batch:SubmitJob'],
+      resources: [...new Set(teamQueues.map((q) => q.jobQueueArn))],
+      conditions: { StringNotEquals: { 'batch:ShareIdentifier': team.name } },
+    }));
     return { name: team.name, weightFactor: weightFactorOf(this, team), jobQueue, gpuJobQueue: this.sharedGpuQueue, jobRole, computeEnvironment, datastore, access };
   }
 

@@ -142,6 +142,12 @@ describe('teams stack', () => {
     expect(submit).toContain('ComputeGpuQueue');
     // Never another team's own queue.
     expect(submit).not.toContain('TeamsTeamvisionQueue');
+    // On the team queues only with its own share identifier.
+    const denied = statements.filter((s) => s.Effect === 'Deny' && [s.Action].flat().includes('batch:SubmitJob'));
+    expect(denied).toHaveLength(1);
+    expect(denied[0].Condition).toEqual({ StringNotEquals: { 'batch:ShareIdentifier': 'ml' } });
+    expect(JSON.stringify(denied[0].Resource)).toMatch(/TeamsSharedQueue.*TeamsSharedGpuQueue|TeamsSharedGpuQueue.*TeamsSharedQueue/);
+    expect(JSON.stringify(denied[0].Resource)).not.toContain('ComputeDefaultQueue');
     expect(allowedObjects(statements).every((p) => p.includes('/.teams/ml/'))).toBe(true);
   });
 
