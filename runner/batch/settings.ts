@@ -45,6 +45,13 @@ export interface BatchSettings {
   readonly assignPublicIp?: boolean;
   /** BATCH_JOB_LOG_GROUP: the log group job definitions name. @default Batch's /aws/batch/job */
   readonly jobLogGroup?: string;
+  /**
+   * The queues the config names as fair-share: a team profile's BATCH_TEAM_JOB_QUEUE and
+   * BATCH_TEAM_JOB_QUEUE_GPU (`configure --team` writes the stack's team queues, which all have
+   * the teams' scheduling policy), for a run of the profile's team. `sfn compile` looks nothing up
+   * and takes them from here. @default - none
+   */
+  readonly fairShareQueues?: readonly string[];
 }
 
 /** A CloudWatch Logs group name (CreateLogGroup: 1–512 of letters, digits, `_ - . / #`). */
@@ -79,6 +86,7 @@ export function batchSettings(config: MetaflowConfig, flags: BatchSettingFlags =
     team,
     assignPublicIp: config.profile.BATCH_ASSIGN_PUBLIC_IP === 'true',
     jobLogGroup: checkLogGroup(config.profile.BATCH_JOB_LOG_GROUP),
+    fairShareQueues: teamQueue || teamGpuQueue ? [teamQueue, teamGpuQueue].filter((q): q is string => !!q) : undefined,
   };
 }
 

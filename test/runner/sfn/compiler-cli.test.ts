@@ -54,6 +54,14 @@ describe('metaflow-cdk sfn compile', () => {
     }
   });
 
+  test('a team profile (configure --team): its team queue is fair-share without --fair-share-queue', () => {
+    const res = cli(['examples/hello.ts'], { ...ENV, METAFLOW_TEAM: 'ml', METAFLOW_BATCH_TEAM_JOB_QUEUE: 'ml-fair' });
+    expect(res.stderr).toBe('');
+    expect(res.status).toBe(0);
+    const start = JSON.parse(res.stdout).States['Run.steps'].Branches[0].States.start.Parameters;
+    expect([start.JobQueue, start.ShareIdentifier]).toEqual(['ml-fair', 'ml']);
+  });
+
   test.each([
     ['a fair-share queue without a team', ['examples/hello.ts', '--queue', 'tq', '--fair-share-queue', 'tq'], ENV,
       'metaflow-cdk: flow "HelloFlow" cannot run on Step Functions: job queue "tq" has a fair-share scheduling policy and takes only jobs with a team: name one with --team <name>, METAFLOW_TEAM in the Metaflow config or the flow\'s team field\n'],
