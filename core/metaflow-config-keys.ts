@@ -32,6 +32,7 @@ export const METAFLOW_CONFIG_KEYS = {
   SFN_STATE_MACHINE_PREFIX: 'Prefix of the state machine names this stack may start',
   SFN_EXECUTION_LOG_GROUP_ARN: 'CloudWatch Logs group ARN for Step Functions execution history',
   BATCH_TEAM_JOB_QUEUE: 'Fair-share job queue of the TEAM (metaflow-cdk runner, for runs of that team; Metaflow itself ignores it and submits to BATCH_JOB_QUEUE, which stays FIFO)',
+  BATCH_TEAM_JOB_QUEUE_GPU: 'Fair-share job queue of the TEAM\'s GPU steps (metaflow-cdk runner, for runs of that team; BATCH_JOB_QUEUE_GPU stays the FIFO GPU queue)',
   BATCH_JOB_LOG_GROUP: 'CloudWatch Logs group of the jobs metaflow-cdk submits (their job definitions name it; default /aws/batch/job; Metaflow itself ignores it)',
   TEAM: 'Team of runs on fair-share queues: their jobs\' share identifier and `metaflow.team` tag (metaflow-cdk runner; run --team replaces it; Metaflow itself ignores it)',
   UI_URL: 'URL of the Metaflow UI (when it is deployed); Metaflow links runs and cards to it',

@@ -34,3 +34,17 @@ export function teamNameProblem(what: string, team: unknown): string | undefined
   if (typeof team === 'string' && TEAM_NAME_PATTERN.test(team)) return undefined;
   return `${what}: expected a team name (lowercase letters and digits, starting with a letter, at most 32), got ${JSON.stringify(team)}`;
 }
+
+/**
+ * One line for jobs bound for fair-share queues without a team: AWS Batch refuses them (AWS Batch
+ * API reference, SubmitJob `shareIdentifier`: required on a queue with a fair-share scheduling
+ * policy, to be left out on one without), so this is said before anything is submitted or
+ * deployed. `howToName` says where a team comes from for the caller.
+ */
+export function fairShareWithoutTeamProblem(
+  queues: readonly string[],
+  howToName = "name one with --team <name>, METAFLOW_TEAM in the Metaflow config or the flow's team field",
+): string {
+  const many = queues.length > 1;
+  return `job queue${many ? 's' : ''} ${queues.map((q) => JSON.stringify(q)).join(', ')} ${many ? 'have' : 'has'} a fair-share scheduling policy and takes only jobs with a team: ${howToName}`;
+}

@@ -391,11 +391,12 @@ export class MetaflowStack extends Stack {
     if (this.userAccess) built.fenceOff(this.userAccess.managedPolicy);
     this.output(METAFLOW_STACK_OUTPUTS.TEAMS_JSON, this.toJsonString(Object.fromEntries(built.teams.map((team) => [team.name, {
       jobQueue: team.jobQueue.jobQueueArn,
+      ...(team.gpuJobQueue ? { gpuJobQueue: team.gpuJobQueue.jobQueueArn } : {}),
       jobRole: team.jobRole.roleArn,
       datastoreRoot: `s3://${this.datastore.bucket.bucketName}/${team.datastore.sysrootPrefix}`,
       datatoolsRoot: `s3://${this.datastore.bucket.bucketName}/${team.datastore.datatoolsPrefix}`,
       accessPolicy: team.access.managedPolicy.managedPolicyArn,
-    }]))), 'Teams: each one\'s fair-share job queue, job role, datastore root and access policy (read by metaflow-cdk configure --team)');
+    }]))), 'Teams: each one\'s fair-share job queue (and GPU queue), job role, datastore root and access policy (read by metaflow-cdk configure --team)');
     this.output(METAFLOW_STACK_OUTPUTS.JOB_LOG_GROUP_NAME, built.jobLogGroupName, 'Log group team jobs write to (their job definitions name it)');
     return built;
   }

@@ -29,6 +29,8 @@ import {
   MetaflowStepFunctionsSupport,
 } from './metaflow-step-functions-support';
 import { STATE_MACHINE_NAME_SEPARATOR, STATE_MACHINE_PREFIX_PATTERN } from '../../core/state-machine-names';
+import { fairShareWithoutTeamProblem, teamNameProblem } from '../../core/teams';
+import { SCHEDULING_PRIORITY_RANGE } from '../../runner/policy/batch';
 
 /** A flow deployed as a Step Functions state machine, created here or imported. */
 export interface IFlowStateMachine extends IConstruct {
@@ -87,6 +89,35 @@ export interface FlowStateMachineProps {
    * @default - `compute.fargateQueue`; without one every queue is EC2
    */
   readonly fargateJobQueue?: batch.IJobQueue;
+
+  /**
+   * The team whose share the flow's jobs use on fair-share queues: every SubmitJob state of a step
+   * on one carries `ShareIdentifier` (this) and `SchedulingPriorityOverride` (the step's
+   * `batch.schedulingPriority`, else `schedulingPriority`), and every job the `metaflow.team` tag.
+   * A fair-share queue refuses jobs without a share and a FIFO queue jobs with one, so the queues
+   * must be known: a queue created with a scheduling policy (e.g. a `MetaflowTeams` team queue) is
+   * seen as fair-share; an imported one only when listed in `fairShareJobQueues`. For a team's
+   * flow give its `jobQueue`, `jobRole` and `datastore` too (`MetaflowTeams.teams`).
+   *
+   * @default - the flow's `team`; without one, no fair-share queue may be used
+   */
+  readonly team?: string;
+
+  /**
+   * SchedulingPriorityOverride of steps without their own `batch.schedulingPriority` on
+   * fair-share queues: 0–9999, higher runs first among the team's jobs.
+   *
+   * @default 0
+   */
+  readonly schedulingPriority?: number;
+
+  /**
+   * Imported queues that have a fair-share scheduling policy (an imported `IJobQueue` does not
+   * say): steps on them carry the team's share.
+   *
+   * @default - only queues created here with a scheduling policy are fair-share
+   */
+  readonly fairShareJobQueues?: batch.IJobQueue[];
 
   /**
    * The role job containers assume (Metaflow's ECS_S3_ACCESS_IAM_ROLE).
@@ -346,6 +377,7 @@ export class FlowStateMachine extends FlowStateMachineBase {
     // Compile with stand-ins for deploy-time values, then put the values back.
     const standIns = new CompileStandIns(this);
     const fargateStandIn = fargateJobQueue ? standIns.jobQueue(fargateJobQueue.jobQueueArn) : undefined;
+    const fairShare = this.fairShareQueues(props, [jobQueue, gpuJobQueue, fargateJobQueue], standIns, flow);
     let compiled: CompiledFlow;
     try {
       compiled = compileFlow(graph, {
@@ -359,6 +391,9 @@ export class FlowStateMachine extends FlowStateMachineBase {
         partition: standIns.partition(stack.partition),
         params,
         assignPublicIp: props.assignPublicIp,
+        fairShare: (queue: string) => fairShare.has(queue),
+        team: props.team,
+        schedulingPriority: props.schedulingPriority,
         codePackageUrl: codePackageUrl.replace(datastore.bucket.bucketName, standIns.bucketName(datastore.bucket.bucketName)),
       });
     } catch (err) {
@@ -435,6 +470,30 @@ export class FlowStateMachine extends FlowStateMachineBase {
         .map((d) => d.logicalId)
         .sort(),
     }, { omitEmpty: true }));
+  }
+
+  /**
+   * The fair-share queues as the compiler sees them (stand-ins and ARNs), after the team props
+   * are checked: a fair-share queue without a team is one line here, before anything is compiled.
+   */
+  private fairShareQueues(props: FlowStateMachineProps, queues: (batch.IJobQueue | undefined)[], standIns: CompileStandIns, flow: Flow): Set<string> {
+    if (props.team !== undefined) {
+      if (teamNameProblem('team', props.team)) invalidProp(this, 'team', props.team, 'a team name: lowercase letters and digits, starting with a letter, at most 32 (a Batch share identifier)');
+    }
+    const priority = props.schedulingPriority;
+    if (priority !== undefined && (!Number.isInteger(priority) || priority < SCHEDULING_PRIORITY_RANGE.min || priority > SCHEDULING_PRIORITY_RANGE.max)) {
+      invalidProp(this, 'schedulingPriority', priority, `a whole number from ${SCHEDULING_PRIORITY_RANGE.min} to ${SCHEDULING_PRIORITY_RANGE.max} (SubmitJob schedulingPriorityOverride)`);
+    }
+    if (props.fairShareJobQueues !== undefined && (!Array.isArray(props.fairShareJobQueues) || props.fairShareJobQueues.some((q) => typeof q?.jobQueueArn !== 'string'))) {
+      invalidProp(this, 'fairShareJobQueues', props.fairShareJobQueues, 'a list of job queues (batch.IJobQueue)');
+    }
+    const fairShare = [...queues.filter((q): q is batch.IJobQueue => q?.schedulingPolicy !== undefined), ...(props.fairShareJobQueues ?? [])];
+    const team = props.team ?? flow.team;
+    if (fairShare.length > 0 && team === undefined) {
+      invalidProp(this, 'team', team, `a team name, because ${fairShareWithoutTeamProblem([...new Set(fairShare.map((q) => q.node.path))], "give the team prop or set the flow's team")}`);
+    }
+    // A step may name a queue by its ARN: that string is fair-share too.
+    return new Set(fairShare.flatMap((q) => [standIns.jobQueue(q.jobQueueArn), q.jobQueueArn]));
   }
 
   private checkFlow(props: FlowStateMachineProps): FlowGraph {

@@ -51,8 +51,9 @@ export interface MetaflowTeam {
 
   /**
    * Give the team its own compute environment (on-demand EC2, this many vCPUs at most) and its
-   * own queue, so its jobs never share hosts with other teams' and it can never use more than
-   * this. ECS-EC2 jobs run with host networking, so a job can reach whatever the host can.
+   * own queue, so its CPU jobs never share hosts with other teams' and it can never use more than
+   * this on CPU. ECS-EC2 jobs run with host networking, so a job can reach whatever the host can.
+   * GPU steps still go to the shared GPU team queue (the stack's GPU environments).
    *
    * @default - the team shares the stack's environments through the shared team queue
    */
@@ -65,7 +66,7 @@ export interface MetaflowTeamsProps {
   readonly teams: readonly MetaflowTeam[];
   /** The stack's datastore; each team gets its folder in it. */
   readonly datastore: IMetaflowDatastore;
-  /** The stack's compute: the shared team queue uses its CPU environments. */
+  /** The stack's compute: the shared team queue uses its CPU environments, the shared GPU team queue its GPU environments. */
   readonly compute: MetaflowBatchCompute;
   /** The VPC of teams' own compute environments. */
   readonly vpc: ec2.IVpc;
@@ -73,7 +74,7 @@ export interface MetaflowTeamsProps {
   readonly vpcSubnets?: ec2.SubnetSelection;
   /** The metadata service (teams' users read its API key). @default - none */
   readonly metadataService?: IMetaflowMetadataService;
-  /** Step Functions support (teams' users deploy flows there). @default - none */
+  /** Step Functions support (teams' users deploy flows there; its state machine role may submit to the team queues). @default - none */
   readonly stepFunctions?: IMetaflowStepFunctionsSupport;
 
   /**
@@ -117,6 +118,8 @@ export interface MetaflowTeamResources {
   readonly weightFactor: number;
   /** The queue the team's jobs go to (fair-share). */
   readonly jobQueue: batch.IJobQueue;
+  /** The fair-share queue of the team's GPU steps, when the stack has GPU environments (shared by all teams). */
+  readonly gpuJobQueue?: batch.IJobQueue;
   /** The role the team's job containers assume: its datastore folder only. */
   readonly jobRole: iam.Role;
   /** The team's own compute environment, when it has one. */
@@ -144,6 +147,12 @@ export class MetaflowTeams extends Construct {
   public readonly schedulingPolicy: batch.FairshareSchedulingPolicy;
   /** The fair-share queue teams without their own environment share. */
   public readonly sharedQueue: batch.IJobQueue;
+  /**
+   * The fair-share queue of every team's GPU steps, over the stack's GPU environments (the same
+   * policy, so GPU use is shared by the same weights), when the stack has GPU environments. The
+   * stack's FIFO GPU queue stays as it is.
+   */
+  public readonly sharedGpuQueue?: batch.IJobQueue;
   /** The log group team jobs write to (named in their job definitions). */
   public readonly jobLogGroup: logs.LogGroup;
   /** Its name, `/metaflow/<stack name>/jobs`. */
@@ -209,8 +218,23 @@ export class MetaflowTeams extends Construct {
       computeEnvironments: sharedEnvironments,
       schedulingPolicy: this.schedulingPolicy,
     }).jobQueue;
+    // Spot first, as the stack's GPU queue orders them (lib/compute).
+    const gpuEnvironments = [compute.gpuSpotEnvironment, compute.gpuEnvironment].filter((e): e is batch.ManagedEc2EcsComputeEnvironment => e !== undefined);
+    this.sharedGpuQueue = gpuEnvironments.length > 0
+      ? new MetaflowJobQueue(this, 'SharedGpuQueue', { computeEnvironments: gpuEnvironments, schedulingPolicy: this.schedulingPolicy }).jobQueue
+      : undefined;
 
     this.teams = teams.map((team) => this.team(team, props));
+    // State machines deployed for a team (`sfn deploy --team`, FlowStateMachine) run as the
+    // stack's state machine role, whose compute grant names only the stack's own queues.
+    if (props.stepFunctions) {
+      const teamQueues = [this.sharedQueue, this.sharedGpuQueue, ...this.teams.map((t) => t.jobQueue)].filter((q): q is batch.IJobQueue => q !== undefined);
+      iam.Grant.addToPrincipal({
+        grantee: props.stepFunctions.stateMachineRole,
+        actions: ['batch:SubmitJob'],
+        resourceArns: [...new Set(teamQueues.map((q) => q.jobQueueArn))],
+      });
+    }
   }
 
   private team(team: MetaflowTeam, props: MetaflowTeamsProps): MetaflowTeamResources {
@@ -238,6 +262,7 @@ export class MetaflowTeams extends Construct {
     }
     const teamCompute: IMetaflowBatchCompute = MetaflowBatchCompute.fromAttributes(scope, 'Compute', {
       defaultQueueArn: jobQueue.jobQueueArn,
+      gpuQueueArn: this.sharedGpuQueue?.jobQueueArn,
       jobRoleArn: jobRole.roleArn,
       fargateExecutionRoleArn: props.compute.fargateExecutionRole?.roleArn,
     });
@@ -250,13 +275,24 @@ export class MetaflowTeams extends Construct {
     });
     // The stack's FIFO queues too: `configure --team` keeps them in the team's profile for
     // Metaflow's own @batch (which sends no share identifier, so a fair-share queue refuses its
-    // jobs) and for GPU and Fargate steps (team queues hold only the CPU environments).
+    // jobs), for Fargate steps (team queues hold only EC2 environments) and for runs of another team.
     const fifoQueues = [props.compute.defaultQueue, props.compute.gpuQueue, props.compute.fargateQueue]
       .filter((q): q is batch.IJobQueue => q !== undefined);
     access.managedPolicy.addStatements(new iam.PolicyStatement({
       actions: ['batch:SubmitJob'], resources: [...new Set(fifoQueues.map((q) => q.jobQueueArn))],
     }));
-    return { name: team.name, weightFactor: weightFactorOf(this, team), jobQueue, jobRole, computeEnvironment, datastore, access };
+    // On the team queues only with the team's own share: a team's people cannot spend another
+    // team's share (condition key batch:ShareIdentifier, AWS Batch user guide "Use the
+    // batch:ShareIdentifier condition key"; a request without a share matches StringNotEquals too,
+    // and Batch refuses such a job on a fair-share queue anyway).
+    const teamQueues = [jobQueue, this.sharedQueue, this.sharedGpuQueue].filter((q): q is batch.IJobQueue => q !== undefined);
+    access.managedPolicy.addStatements(new iam.PolicyStatement({
+      effect: iam.Effect.DENY,
+      actions: ['batch:SubmitJob'],
+      resources: [...new Set(teamQueues.map((q) => q.jobQueueArn))],
+      conditions: { StringNotEquals: { 'batch:ShareIdentifier': team.name } },
+    }));
+    return { name: team.name, weightFactor: weightFactorOf(this, team), jobQueue, gpuJobQueue: this.sharedGpuQueue, jobRole, computeEnvironment, datastore, access };
   }
 
   private ownEnvironment(scope: Construct, team: MetaflowTeam, props: MetaflowTeamsProps): batch.ManagedEc2EcsComputeEnvironment {

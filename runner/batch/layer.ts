@@ -36,6 +36,7 @@ import { REAL_CLOCK } from './clock';
 import { JobDefinitionRegistry } from './job-definitions';
 import { BATCH_LOG_GROUP, LogTailer } from './log-tailer';
 import { QueueInfo, QueueInspector } from './queues';
+import { fairShareWithoutTeamProblem } from '../../core/teams';
 import { BatchSettings, queueForStep } from './settings';
 import { BatchSubmitter, JobTemplate, SubmittedJob } from './submitter';
 import { terminateJobs, TerminateResult } from './terminator';
@@ -194,7 +195,7 @@ export class BatchComputeLayer implements ComputeLayer {
     const fairShare = [...this.queueInfo.values()].filter((q) => q.schedulingPolicyArn !== undefined);
     if (fairShare.length > 0 && this.team === undefined) {
       // A fair-share queue refuses a job without a share identifier (HTTP 400): say so before submitting anything.
-      return [`job queue${fairShare.length > 1 ? 's' : ''} ${fairShare.map((q) => JSON.stringify(q.queue)).join(', ')} ${fairShare.length > 1 ? 'have' : 'has'} a fair-share scheduling policy and takes only jobs with a team: name one with --team <name>, METAFLOW_TEAM in the Metaflow config or the flow's team field`];
+      return [fairShareWithoutTeamProblem(fairShare.map((q) => q.queue))];
     }
     const steps: BatchCheckStep[] = [];
     for (const [name, step] of graph.steps) {

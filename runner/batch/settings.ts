@@ -45,6 +45,13 @@ export interface BatchSettings {
   readonly assignPublicIp?: boolean;
   /** BATCH_JOB_LOG_GROUP: the log group job definitions name. @default Batch's /aws/batch/job */
   readonly jobLogGroup?: string;
+  /**
+   * The queues the config names as fair-share: a team profile's BATCH_TEAM_JOB_QUEUE and
+   * BATCH_TEAM_JOB_QUEUE_GPU (`configure --team` writes the stack's team queues, which all have
+   * the teams' scheduling policy), for a run of the profile's team. `sfn compile` looks nothing up
+   * and takes them from here. @default - none
+   */
+  readonly fairShareQueues?: readonly string[];
 }
 
 /** A CloudWatch Logs group name (CreateLogGroup: 1–512 of letters, digits, `_ - . / #`). */
@@ -62,14 +69,16 @@ export function parseS3Url(what: string, url: string): { bucket: string; prefix:
 
 export function batchSettings(config: MetaflowConfig, flags: BatchSettingFlags = {}): BatchSettings {
   const team = checkTeam(flags.team ? '--team' : 'METAFLOW_TEAM', flags.team || config.profile.TEAM);
-  // A team profile (`configure --team`) names the team's fair-share queue apart from the FIFO
-  // BATCH_JOB_QUEUE Metaflow's own @batch uses; runs of that team go to it.
-  const teamQueue = team !== undefined && team === config.profile.TEAM ? config.profile.BATCH_TEAM_JOB_QUEUE : undefined;
+  // A team profile (`configure --team`) names the team's fair-share queues apart from the FIFO
+  // BATCH_JOB_QUEUE (and BATCH_JOB_QUEUE_GPU) Metaflow's own @batch uses; runs of that team go to them.
+  const profileTeam = team !== undefined && team === config.profile.TEAM;
+  const teamQueue = profileTeam ? config.profile.BATCH_TEAM_JOB_QUEUE : undefined;
+  const teamGpuQueue = profileTeam ? config.profile.BATCH_TEAM_JOB_QUEUE_GPU : undefined;
   const queue = requireConfigValue(config, 'BATCH_JOB_QUEUE', '--queue', flags.queue || teamQueue);
   const root = requireConfigValue(config, 'DATASTORE_SYSROOT_S3', '--datastore-root', flags.datastoreRoot);
   return {
     queue,
-    gpuQueue: flags.gpuQueue || config.profile.BATCH_JOB_QUEUE_GPU || queue,
+    gpuQueue: flags.gpuQueue || teamGpuQueue || config.profile.BATCH_JOB_QUEUE_GPU || queue,
     jobRoleArn: flags.jobRole || config.profile.ECS_S3_ACCESS_IAM_ROLE,
     executionRoleArn: flags.executionRole || config.profile.ECS_FARGATE_EXECUTION_ROLE,
     datastoreRoot: parseS3Url('DATASTORE_SYSROOT_S3', root),
@@ -77,6 +86,7 @@ export function batchSettings(config: MetaflowConfig, flags: BatchSettingFlags =
     team,
     assignPublicIp: config.profile.BATCH_ASSIGN_PUBLIC_IP === 'true',
     jobLogGroup: checkLogGroup(config.profile.BATCH_JOB_LOG_GROUP),
+    fairShareQueues: teamQueue || teamGpuQueue ? [teamQueue, teamGpuQueue].filter((q): q is string => !!q) : undefined,
   };
 }
 

@@ -159,7 +159,14 @@ export function addCompileOptions(cmd: Command, paramHelp: string): Command {
     .option('--gpu-queue <name>', 'job queue of GPU steps (default: METAFLOW_BATCH_JOB_QUEUE_GPU, else --queue)')
     .option('--job-role <arn>', 'role of the containers (default: METAFLOW_ECS_S3_ACCESS_IAM_ROLE)')
     .option('--execution-role <arn>', 'Fargate execution role (default: METAFLOW_ECS_FARGATE_EXECUTION_ROLE)')
-    .option('--datastore-root <s3-url>', 'the S3 datastore, s3://bucket/prefix (default: METAFLOW_DATASTORE_SYSROOT_S3)');
+    .option('--datastore-root <s3-url>', 'the S3 datastore, s3://bucket/prefix (default: METAFLOW_DATASTORE_SYSROOT_S3)')
+    .option('--team <name>', "the team whose share jobs on fair-share queues use (default: METAFLOW_TEAM, else the flow's team)");
+}
+
+/** How the compiler sees the queues: each one's platform, and whether it has a fair-share scheduling policy. */
+export interface CompileQueues {
+  readonly platformOf: (queue: string) => QueuePlatform;
+  readonly fairShare?: (queue: string) => boolean;
 }
 
 /**
@@ -194,12 +201,14 @@ export async function flowCodePackageUrl(
   return `${datastoreRoot.url.replace(/\/$/, '')}/${codePackageKey(graph.flow.name, built.sha1)}`;
 }
 
-/** CompileOptions from the Batch settings, the flags and the queues' platforms. */
-export function compileOptionsOf(batch: BatchSettings, flags: CompileFlags, platformOf: (queue: string) => QueuePlatform, partition: string, codePackageUrl: string): CompileOptions {
+/** CompileOptions from the Batch settings (the team too), the flags and what the queues are. */
+export function compileOptionsOf(batch: BatchSettings, flags: CompileFlags, queues: CompileQueues, partition: string, codePackageUrl: string): CompileOptions {
   return {
     queue: batch.queue,
     gpuQueue: batch.gpuQueue,
-    platformOf,
+    platformOf: queues.platformOf,
+    fairShare: queues.fairShare,
+    team: batch.team,
     jobRoleArn: batch.jobRoleArn,
     executionRoleArn: batch.executionRoleArn,
     datastoreRoot: batch.datastoreRoot.url,

@@ -20,7 +20,8 @@ export interface ConfigureOptions {
   readonly force: boolean;
   /**
    * Write the profile of this team (from the stack's `MetaflowTeamsJson`): its job role, its
-   * datastore roots, its fair-share queue as BATCH_TEAM_JOB_QUEUE, TEAM, and the job log group.
+   * datastore roots, its fair-share queues as BATCH_TEAM_JOB_QUEUE (and BATCH_TEAM_JOB_QUEUE_GPU),
+   * TEAM, and the job log group.
    */
   readonly team?: string;
   /** Print the JSON (API key masked) instead of writing. */
@@ -86,6 +87,8 @@ export async function configureMetaflow(options: ConfigureOptions, clients: Conf
 /** A team's entry in the stack output `MetaflowTeamsJson`. */
 interface TeamOutput {
   readonly jobQueue: string;
+  /** Present when the stack has GPU environments. */
+  readonly gpuJobQueue?: string;
   readonly jobRole: string;
   readonly datastoreRoot: string;
   readonly datatoolsRoot: string;
@@ -97,7 +100,7 @@ interface TeamOutput {
  * with a scheduling policy (AWS Batch API reference, SubmitJob: shareIdentifier; nextflow#3088),
  * so Python Metaflow users of the profile keep working, on the FIFO queue, with the team's role and
  * folder. The metaflow-cdk runner sends the share, so it takes the team's queue from
- * BATCH_TEAM_JOB_QUEUE.
+ * BATCH_TEAM_JOB_QUEUE (and its GPU queue from BATCH_TEAM_JOB_QUEUE_GPU).
  */
 export function teamProfile(stackName: string, outputs: Readonly<Record<string, string>>, team: string): MetaflowProfile {
   const json = outputs[METAFLOW_STACK_OUTPUTS.TEAMS_JSON];
@@ -126,6 +129,7 @@ export function teamProfile(stackName: string, outputs: Readonly<Record<string, 
     DATATOOLS_S3ROOT: entry.datatoolsRoot,
     ECS_S3_ACCESS_IAM_ROLE: entry.jobRole,
     BATCH_TEAM_JOB_QUEUE: entry.jobQueue,
+    ...(typeof entry.gpuJobQueue === 'string' && entry.gpuJobQueue !== '' ? { BATCH_TEAM_JOB_QUEUE_GPU: entry.gpuJobQueue } : {}),
     TEAM: team,
     ...(logGroup ? { BATCH_JOB_LOG_GROUP: logGroup } : {}),
   };

@@ -69,7 +69,7 @@ describe('MetaflowStack outputs form a Metaflow configuration', () => {
   test('configure reads back every key the stack outputs, and the API key secret', () => {
     const fakeValues = Object.fromEntries(Object.keys(outputs).map((id) => [id, `value-of-${id}`]));
     const read = profileFromOutputs(fakeValues);
-    expect(Object.keys(read.profile).sort()).toEqual(ALL_METAFLOW_CONFIG_KEYS.filter((k) => !['SERVICE_AUTH_KEY', 'ECS_FARGATE_EXECUTION_ROLE', 'BATCH_CONTAINER_REGISTRY', 'BATCH_CONTAINER_IMAGE', 'UI_URL', 'BATCH_ASSIGN_PUBLIC_IP', 'BATCH_TEAM_JOB_QUEUE', 'BATCH_JOB_LOG_GROUP', 'TEAM'].includes(k)).sort());
+    expect(Object.keys(read.profile).sort()).toEqual(ALL_METAFLOW_CONFIG_KEYS.filter((k) => !['SERVICE_AUTH_KEY', 'ECS_FARGATE_EXECUTION_ROLE', 'BATCH_CONTAINER_REGISTRY', 'BATCH_CONTAINER_IMAGE', 'UI_URL', 'BATCH_ASSIGN_PUBLIC_IP', 'BATCH_TEAM_JOB_QUEUE', 'BATCH_TEAM_JOB_QUEUE_GPU', 'BATCH_JOB_LOG_GROUP', 'TEAM'].includes(k)).sort());
     expect(read.missingRequired).toEqual([]);
     expect(read.apiKeySecretArn).toBe(`value-of-${METAFLOW_STACK_OUTPUTS.API_KEY_SECRET_ARN}`);
   });
@@ -106,7 +106,7 @@ test('configure reads back every key a stack with every option outputs: UI URL, 
   expect(JSON.stringify(outputs[metaflowOutputId('UI_URL')].Value)).toMatch(/UiLoadBalancer/);
   const read = profileFromOutputs(Object.fromEntries(Object.keys(outputs).map((id) => [id, `value-of-${id}`])));
   // Every key but the API key (read from its secret) and a team profile's own keys (`configure --team` takes them from MetaflowTeamsJson) comes back from the outputs.
-  const teamProfileKeys = ['TEAM', 'BATCH_TEAM_JOB_QUEUE', 'BATCH_JOB_LOG_GROUP'];
+  const teamProfileKeys = ['TEAM', 'BATCH_TEAM_JOB_QUEUE', 'BATCH_TEAM_JOB_QUEUE_GPU', 'BATCH_JOB_LOG_GROUP'];
   expect(Object.keys(read.profile).sort()).toEqual(ALL_METAFLOW_CONFIG_KEYS.filter((k) => k !== 'SERVICE_AUTH_KEY' && !teamProfileKeys.includes(k)).sort());
   expect(read.profile.UI_URL).toBe(`value-of-${metaflowOutputId('UI_URL')}`);
   expect(outputs[metaflowOutputId('BATCH_ASSIGN_PUBLIC_IP')].Value).toBe('true');

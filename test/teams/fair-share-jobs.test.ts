@@ -130,6 +130,19 @@ describe('check before anything is submitted', () => {
     expect(batchSettings({ profile: { ...profile, TEAM: undefined } } as never).queue).toBe('fifo');
   });
 
+  it('a team profile\'s GPU steps go to BATCH_TEAM_JOB_QUEUE_GPU; another team\'s to the FIFO BATCH_JOB_QUEUE_GPU; --gpu-queue wins', () => {
+    const profile = {
+      BATCH_JOB_QUEUE: 'fifo', BATCH_JOB_QUEUE_GPU: 'fifo-gpu', BATCH_TEAM_JOB_QUEUE: 'ml-fair', BATCH_TEAM_JOB_QUEUE_GPU: 'teams-gpu',
+      DATASTORE_SYSROOT_S3: 's3://bucket/metaflow/.teams/ml', TEAM: 'ml',
+    };
+    const config = { profile } as never;
+    expect(batchSettings(config).gpuQueue).toBe('teams-gpu');
+    expect(batchSettings(config, { team: 'research' }).gpuQueue).toBe('fifo-gpu');
+    expect(batchSettings(config, { gpuQueue: 'mine' }).gpuQueue).toBe('mine');
+    // A stack without GPU environments has no GPU team queue: GPU steps fall back as before.
+    expect(batchSettings({ profile: { ...profile, BATCH_TEAM_JOB_QUEUE_GPU: undefined } } as never).gpuQueue).toBe('fifo-gpu');
+  });
+
   it('a schedulingPriority outside 0–9999 is one line naming the step', async () => {
     const layer = layerOf(settings({ team: 'ml' }));
     const graph = graphOf({ steps: [{ name: 'start', command: ['true'], next: 'end', batch: { schedulingPriority: 10000 } }, { name: 'end', command: ['true'] }] });

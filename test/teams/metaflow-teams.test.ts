@@ -65,11 +65,28 @@ describe('teams stack', () => {
   it('puts the policy on team queues only: the queue the Metaflow config names stays FIFO', () => {
     const queues = resourcesOf(template, 'AWS::Batch::JobQueue');
     const withPolicy = queues.filter(([, q]) => q.Properties.SchedulingPolicyArn !== undefined).map(([id]) => id);
-    expect(withPolicy.sort()).toEqual([expect.stringMatching(/^TeamsSharedQueue/), expect.stringMatching(/^TeamsTeamvisionQueue/)].sort());
+    expect(withPolicy.sort()).toEqual([expect.stringMatching(/^TeamsSharedGpuQueue/), expect.stringMatching(/^TeamsSharedQueue/), expect.stringMatching(/^TeamsTeamvisionQueue/)]);
     const defaultQueue = queues.find(([id]) => id.startsWith('ComputeDefaultQueue'))!;
     expect(defaultQueue[1].Properties.SchedulingPolicyArn).toBeUndefined();
     const gpuQueue = queues.find(([id]) => id.startsWith('ComputeGpuQueue'))!;
     expect(gpuQueue[1].Properties.SchedulingPolicyArn).toBeUndefined();
+  });
+
+  it('gives the teams a fair-share GPU queue: the same policy over the stack\'s GPU environments, beside the FIFO GPU queue', () => {
+    const queues = resourcesOf(template, 'AWS::Batch::JobQueue');
+    const [teamGpu, fifoGpu, shared] = [/^TeamsSharedGpuQueue/, /^ComputeGpuQueue/, /^TeamsSharedQueue/].map((re) => {
+      const found = queues.filter(([id]) => re.test(id));
+      expect(found).toHaveLength(1);
+      return found[0][1].Properties;
+    });
+    expect(teamGpu.SchedulingPolicyArn).toEqual(shared.SchedulingPolicyArn);
+    const environments = (q: any) => q.ComputeEnvironmentOrder.map((o: any) => [o.Order, JSON.stringify(o.ComputeEnvironment)]);
+    expect(environments(teamGpu)).toEqual(environments(fifoGpu));
+    expect(JSON.stringify(environments(teamGpu))).toMatch(/ComputeGpu/);
+    // configure --team reads each team's GPU queue from the teams output (BATCH_TEAM_JOB_QUEUE_GPU)
+    const teamsJson = JSON.stringify(template.toJSON().Outputs.MetaflowTeamsJson.Value);
+    expect(teamsJson.match(/\\"gpuJobQueue\\"/g)).toHaveLength(3);
+    expect(teamsJson).toMatch(/TeamsSharedGpuQueue/);
   });
 
   it('gives a team with maxvCpus its own tagged on-demand environment with that cap', () => {
@@ -119,12 +136,28 @@ describe('teams stack', () => {
     expect(JSON.stringify(passRole.Resource)).not.toContain(roleOfTeam('research'));
     const submit = JSON.stringify(statements.filter((s) => [s.Action].flat().includes('batch:SubmitJob')).map((s) => s.Resource));
     expect(submit).toContain('TeamsSharedQueue');
+    expect(submit).toContain('TeamsSharedGpuQueue');
     // The FIFO queues of the team profile's BATCH_JOB_QUEUE (Metaflow's own @batch) and GPU steps.
     expect(submit).toContain('ComputeDefaultQueue');
     expect(submit).toContain('ComputeGpuQueue');
     // Never another team's own queue.
     expect(submit).not.toContain('TeamsTeamvisionQueue');
+    // On the team queues only with its own share identifier.
+    const denied = statements.filter((s) => s.Effect === 'Deny' && [s.Action].flat().includes('batch:SubmitJob'));
+    expect(denied).toHaveLength(1);
+    expect(denied[0].Condition).toEqual({ StringNotEquals: { 'batch:ShareIdentifier': 'ml' } });
+    expect(JSON.stringify(denied[0].Resource)).toMatch(/TeamsSharedQueue.*TeamsSharedGpuQueue|TeamsSharedGpuQueue.*TeamsSharedQueue/);
+    expect(JSON.stringify(denied[0].Resource)).not.toContain('ComputeDefaultQueue');
     expect(allowedObjects(statements).every((p) => p.includes('/.teams/ml/'))).toBe(true);
+  });
+
+  it('lets the stack\'s state machine role submit to every team queue (sfn deploy --team runs as it), with no share condition', () => {
+    const roles = Object.keys(resources).filter((id) => resources[id].Type === 'AWS::IAM::Role' && id.startsWith('StepFunctionsStateMachineRole'));
+    expect(roles).toHaveLength(1);
+    const submit = statementsOfRole(roles[0]).filter((st) => st.Effect === 'Allow' && [st.Action].flat().includes('batch:SubmitJob'));
+    const queues = JSON.stringify(submit.map((st) => st.Resource));
+    for (const queue of ['ComputeDefaultQueue', 'TeamsSharedQueue', 'TeamsSharedGpuQueue', 'TeamsTeamvisionQueue']) expect(queues).toContain(queue);
+    expect(submit.every((st) => st.Condition === undefined)).toBe(true);
   });
 
   it('creates a job log group with a retention, never /aws/batch/job', () => {
@@ -155,5 +188,11 @@ describe('-c teams', () => {
     );
   });
 
+  it('without GPU environments (-c gpu=false) there is no GPU team queue and no gpuJobQueue in the teams output', () => {
+    const noGpu = templateFromContext({ nag: 'false', teams: 'ml', gpu: 'false' });
+    expect(resourcesOf(noGpu, 'AWS::Batch::JobQueue').map(([id]) => id).filter((id) => /Gpu/.test(id))).toEqual([]);
+    const teamsJson = JSON.stringify(noGpu.toJSON().Outputs.MetaflowTeamsJson.Value);
+    expect(teamsJson).toContain('jobQueue');
+    expect(teamsJson).not.toContain('gpuJobQueue');
+  });
 });
-

@@ -25,7 +25,7 @@ export function registerConfigure(program: Command, context: CommandContext): vo
     .option('--profile <profile>', 'write config_<profile>.json (use with METAFLOW_PROFILE=<profile>)')
     .option('--force', 'replace an existing config file (a backup copy is kept)')
     .option('--region <region>', 'AWS region of the stack (default: the AWS SDK region chain, e.g. AWS_REGION)')
-    .option('--team <name>', "write that team's profile: its job role, datastore roots, fair-share queue (BATCH_TEAM_JOB_QUEUE) and TEAM")
+    .option('--team <name>', "write that team's profile: its job role, datastore roots, fair-share queues (BATCH_TEAM_JOB_QUEUE, BATCH_TEAM_JOB_QUEUE_GPU) and TEAM")
     .option('--print', 'print the config JSON (API key masked) instead of writing the file')
     .action(async (flags: ConfigureFlags) => {
       // Loaded here, when the command runs, so that no other command pays for the AWS SDK.

@@ -7,7 +7,8 @@ import { parseS3Url } from '../../batch/settings';
 import { UserInputError } from '../../errors';
 import { parameterType } from '../../flow/parameters';
 import type { FlowGraph } from '../../flow/validate';
-import { checkBatchStep, effectivePolicies, type BatchJobDefinitionInput, type EffectivePolicies } from '../../policy';
+import { checkBatchStep, effectivePolicies, SCHEDULING_PRIORITY_RANGE, type BatchJobDefinitionInput, type EffectivePolicies } from '../../policy';
+import { fairShareWithoutTeamProblem, teamNameProblem } from '../../../core/teams';
 import { emptyArgumentProblems, type TaskCode } from '../../batch/job-shape';
 import { taskJobDefinition } from './io-env';
 import { StateNames } from './scope';
@@ -20,6 +21,8 @@ export interface StepPlan {
   readonly platform: QueuePlatform;
   /** The step's one-container job definition's name (runner/batch/job-shape.ts). */
   readonly jobDefinition: string;
+  /** Its share, when its queue is fair-share: SubmitJob's ShareIdentifier and SchedulingPriorityOverride. */
+  readonly share?: { readonly identifier: string; readonly priority: number };
 }
 
 export class Compilation {
@@ -35,6 +38,8 @@ export class Compilation {
   readonly jsonParams: readonly string[];
   /** The code package every job's loader downloads. */
   readonly code: TaskCode;
+  /** The team of the flow's jobs (share identifier on fair-share queues, `metaflow.team` tag). */
+  readonly team?: string;
   private readonly ancestors = new Map<string, ReadonlySet<string>>();
 
   constructor(
@@ -52,6 +57,14 @@ export class Compilation {
     this.jsonParams = Object.entries(graph.flow.parameters ?? {}).filter(([, spec]) => parameterType(spec) === 'json').map(([n]) => n);
     this.code = { codeUrl: options.codePackageUrl, ...(options.region ? { region: options.region } : {}) };
     const problems: string[] = [];
+    this.team = options.team ?? graph.flow.team;
+    const teamProblem = this.team === undefined ? undefined : teamNameProblem('team', this.team);
+    if (teamProblem) throw new UserInputError(teamProblem);
+    const defaultPriority = options.schedulingPriority ?? 0;
+    if (!Number.isInteger(defaultPriority) || defaultPriority < SCHEDULING_PRIORITY_RANGE.min || defaultPriority > SCHEDULING_PRIORITY_RANGE.max) {
+      throw new UserInputError(`schedulingPriority must be a whole number from ${SCHEDULING_PRIORITY_RANGE.min} to ${SCHEDULING_PRIORITY_RANGE.max}, got ${JSON.stringify(defaultPriority)}`);
+    }
+    const fairShareQueues = new Set<string>();
     for (const [name, spec] of graph.steps) {
       const policies = effectivePolicies(spec, { withRetry: options.withRetry, flowDefaults: graph.flow.defaults });
       const queue = spec.batch?.queue || (policies.resources.gpu > 0 ? options.gpuQueue || options.queue : options.queue);
@@ -73,8 +86,12 @@ export class Compilation {
       if (stepProblems.length) continue;
       const definition = taskJobDefinition(input, spec.command);
       this.jobDefinitions.set(definition.jobDefinitionName!, definition);
-      this.steps.set(name, { policies, queue, platform, jobDefinition: definition.jobDefinitionName! });
+      const fairShare = options.fairShare?.(queue) ?? false;
+      if (fairShare) fairShareQueues.add(queue);
+      const share = fairShare && this.team !== undefined ? { identifier: this.team, priority: spec.batch?.schedulingPriority ?? defaultPriority } : undefined;
+      this.steps.set(name, { policies, queue, platform, jobDefinition: definition.jobDefinitionName!, share });
     }
+    if (fairShareQueues.size > 0 && this.team === undefined) problems.push(fairShareWithoutTeamProblem([...fairShareQueues]));
     if (problems.length) throw new UserInputError(`flow "${this.flow}" cannot run on Step Functions: ${problems.join('; ')}`);
   }
 

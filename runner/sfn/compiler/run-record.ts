@@ -41,6 +41,8 @@ function summary(c: Compilation, status: 'running' | 'succeeded' | 'failed', ext
       orchestrator: 'step-functions',
       executionArn: EXECUTION_ARN,
       taskCount: 0,
+      // the run's team, as the runner records it (`runs --team` filters on it)
+      ...(c.team !== undefined ? { team: c.team } : {}),
       ...extra,
     }) as Record<string, unknown>),
     'parameters.$': '$.params',

@@ -159,6 +159,7 @@ export function submitJobState(
     [METAFLOW_TAG_KEYS.step]: step,
     [METAFLOW_TAG_KEYS.task]: pos.kind === 'top' ? '0' : variant === 'array' ? `${CHILD_TASK_ID}_${CTX.last}` : CHILD_TASK_ID,
     [METAFLOW_TAG_KEYS.attempt]: RETRY_COUNT,
+    ...(c.team !== undefined ? { [METAFLOW_TAG_KEYS.team]: c.team } : {}),
   };
   const parameters = toAsl({
     JobName: boundedBatchName([jobNameLead(c.flow), step]),
@@ -166,6 +167,8 @@ export function submitJobState(
     JobDefinition: plan.jobDefinition,
     Tags: tags,
     PropagateTags: true,
+    // On a fair-share queue (Compilation): Step Functions passes these to SubmitJob as they are.
+    ...(plan.share ? { ShareIdentifier: plan.share.identifier, SchedulingPriorityOverride: plan.share.priority } : {}),
     ContainerOverrides: containerOverrides(env),
   }) as Record<string, unknown>;
   if (variant === 'array') parameters.ArrayProperties = { 'Size.$': '$.ctx.size' };

@@ -23,6 +23,27 @@ export interface CompileOptions {
    */
   readonly platformOf?: (queue: string) => QueuePlatform;
   /**
+   * Which queues (as given to the compiler) have a fair-share scheduling policy. Every SubmitJob
+   * state of a step on one carries `ShareIdentifier` (the team) and `SchedulingPriorityOverride`
+   * (the step's `batch.schedulingPriority`, else {@link schedulingPriority}); states on other
+   * queues carry neither (AWS Batch API reference, SubmitJob: the share is required on a
+   * fair-share queue and must be left out on a FIFO one). A fair-share queue without a team is a
+   * UserInputError.
+   * @default - no queue is fair-share
+   */
+  readonly fairShare?: (queue: string) => boolean;
+  /**
+   * The team whose share the jobs use on fair-share queues (also their `metaflow.team` tag).
+   * @default - the flow's `team`; none without it
+   */
+  readonly team?: string;
+  /**
+   * SchedulingPriorityOverride of steps without their own `batch.schedulingPriority` (0–9999,
+   * higher runs first among the team's jobs).
+   * @default 0
+   */
+  readonly schedulingPriority?: number;
+  /**
    * The tasks' job role (ECS_S3_ACCESS_IAM_ROLE).
    * @default - none
    */

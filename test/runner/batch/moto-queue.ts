@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { BatchClient, CreateComputeEnvironmentCommand, CreateJobQueueCommand } from '@aws-sdk/client-batch';
+import { BatchClient, CreateComputeEnvironmentCommand, CreateJobQueueCommand, CreateSchedulingPolicyCommand } from '@aws-sdk/client-batch';
 
 /** A compute environment `mf-ce` and the queue `mf-queue` in a moto_server. */
 export async function createMotoQueue(endpoint: string, batch: BatchClient): Promise<void> {
@@ -12,4 +12,20 @@ export async function createMotoQueue(endpoint: string, batch: BatchClient): Pro
   ).trim();
   const ce = await batch.send(new CreateComputeEnvironmentCommand({ computeEnvironmentName: 'mf-ce', type: 'UNMANAGED', state: 'ENABLED', serviceRole: role }));
   await batch.send(new CreateJobQueueCommand({ jobQueueName: 'mf-queue', priority: 1, state: 'ENABLED', computeEnvironmentOrder: [{ order: 1, computeEnvironment: ce.computeEnvironmentArn! }] }));
+}
+
+/**
+ * A queue `name` with a fair-share scheduling policy (one share per team) on `mf-ce`, in a moto_server
+ * where {@link createMotoQueue} ran. moto keeps the policy and names it in DescribeJobQueues'
+ * `schedulingPolicyArn`, but ignores a job's `shareIdentifier` (moto 5.2: SubmitJob drops it).
+ */
+export async function createMotoFairShareQueue(batch: BatchClient, name: string, teams: readonly string[]): Promise<string> {
+  const policy = await batch.send(new CreateSchedulingPolicyCommand({
+    name: `${name}-policy`,
+    fairsharePolicy: { shareDecaySeconds: 3600, computeReservation: 10, shareDistribution: teams.map((shareIdentifier) => ({ shareIdentifier, weightFactor: 1 })) },
+  }));
+  await batch.send(new CreateJobQueueCommand({
+    jobQueueName: name, priority: 1, state: 'ENABLED', schedulingPolicyArn: policy.arn, computeEnvironmentOrder: [{ order: 1, computeEnvironment: 'mf-ce' }],
+  }));
+  return policy.arn!;
 }

@@ -30,6 +30,7 @@ const PUBLISHED: Partial<Record<MetaflowConfigKey, string>> = {
 const TEAMS = {
   ml: {
     jobQueue: 'arn:aws:batch:us-east-1:123456789012:job-queue/teams-shared',
+    gpuJobQueue: 'arn:aws:batch:us-east-1:123456789012:job-queue/teams-shared-gpu',
     jobRole: 'arn:aws:iam::123456789012:role/metaflow-team-ml',
     datastoreRoot: 's3://metaflow-bucket/metaflow/.teams/ml',
     datatoolsRoot: 's3://metaflow-bucket/data/.teams/ml',
@@ -181,6 +182,8 @@ describeWithTool(
         METAFLOW_SFN_IAM_ROLE: 'arn:aws:iam::123456789012:role/metaflow-sfn',
         METAFLOW_SFN_DYNAMO_DB_TABLE: 'metaflow-sfn-table',
         METAFLOW_BATCH_TEAM_JOB_QUEUE: 'arn:aws:batch:us-east-1:123456789012:job-queue/teams-shared',
+        // the team's GPU steps go to the GPU team queue; BATCH_JOB_QUEUE_GPU (none on this stack) would stay FIFO
+        METAFLOW_BATCH_TEAM_JOB_QUEUE_GPU: 'arn:aws:batch:us-east-1:123456789012:job-queue/teams-shared-gpu',
         METAFLOW_BATCH_JOB_LOG_GROUP: '/metaflow/Teams/jobs',
         METAFLOW_TEAM: 'ml',
       });

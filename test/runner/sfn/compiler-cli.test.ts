@@ -42,7 +42,31 @@ describe('metaflow-cdk sfn compile', () => {
     expect(jobDefinitions.map((d: { platformCapabilities: string[] }) => d.platformCapabilities)).toEqual([['FARGATE'], ['FARGATE'], ['FARGATE'], ['FARGATE']]);
   });
 
+  test('--fair-share-queue with --team (or METAFLOW_TEAM): every SubmitJob state on that queue carries the share', () => {
+    for (const [args, env] of [[['--team', 'ml'], ENV], [[], { ...ENV, METAFLOW_TEAM: 'ml' }]] as const) {
+      const res = cli(['examples/hello.ts', '--queue', 'tq', '--fair-share-queue', 'tq', ...args], env);
+      expect(res.stderr).toBe('');
+      expect(res.status).toBe(0);
+      const states = JSON.parse(res.stdout).States['Run.steps'].Branches[0].States as Record<string, { Parameters?: Record<string, unknown> }>;
+      const jobs = Object.values(states).filter((st) => st.Parameters?.JobQueue !== undefined);
+      expect(jobs.length).toBe(3);
+      for (const job of jobs) expect([job.Parameters!.ShareIdentifier, job.Parameters!.SchedulingPriorityOverride]).toEqual(['ml', 0]);
+    }
+  });
+
+  test('a team profile (configure --team): its team queue is fair-share without --fair-share-queue', () => {
+    const res = cli(['examples/hello.ts'], { ...ENV, METAFLOW_TEAM: 'ml', METAFLOW_BATCH_TEAM_JOB_QUEUE: 'ml-fair' });
+    expect(res.stderr).toBe('');
+    expect(res.status).toBe(0);
+    const start = JSON.parse(res.stdout).States['Run.steps'].Branches[0].States.start.Parameters;
+    expect([start.JobQueue, start.ShareIdentifier]).toEqual(['ml-fair', 'ml']);
+  });
+
   test.each([
+    ['a fair-share queue without a team', ['examples/hello.ts', '--queue', 'tq', '--fair-share-queue', 'tq'], ENV,
+      'metaflow-cdk: flow "HelloFlow" cannot run on Step Functions: job queue "tq" has a fair-share scheduling policy and takes only jobs with a team: name one with --team <name>, METAFLOW_TEAM in the Metaflow config or the flow\'s team field\n'],
+    ['a --team that is no team name', ['examples/hello.ts', '--team', 'ML'], ENV,
+      'metaflow-cdk: --team: expected a team name (lowercase letters and digits, starting with a letter, at most 32), got "ML"\n'],
     ['a step Batch cannot run', ['examples/resilient.ts'], ENV, 'metaflow-cdk: flow "ResilientFlow" cannot run on Step Functions: step "hung": timeout on Batch must be at least 60 s, got 1 s\n'],
     ['fractional cpu on an EC2 queue', ['examples/fanout.ts'], ENV, 'metaflow-cdk: flow "FanoutFlow" cannot run on Step Functions: step "square": resources.cpu must be a whole number of vCPUs on EC2 (fractions only on Fargate), got 0.25\n'],
     ['a bad --param', ['examples/hello.ts', '--param', 'name'], ENV, 'metaflow-cdk: --param "name": expected name=value\n'],

@@ -6,7 +6,8 @@ import type { FlowGraph } from '../../../flow/validate';
 import type { QueuePlatform } from '../../../sfn/compiler/types';
 import { UserInputError } from '../../../errors';
 import { InputProblems, parseWith, prepareFlow } from '../../run-support';
-import { addCompileOptions, addSfnOptions, CompileFlags, compileOptionsOf, flowCodePackageUrl, givenParametersOrThrow, SfnFlags, withSfn } from '../../sfn-support';
+import { addCompileOptions, addSfnOptions, CompileFlags, compileOptionsOf, CompileQueues, flowCodePackageUrl, givenParametersOrThrow, SfnFlags, withSfn } from '../../sfn-support';
+import { fairShareWithoutTeamProblem } from '../../../../core/teams';
 import type { CommandContext } from '../index';
 
 interface DeployFlags extends SfnFlags, CompileFlags {
@@ -24,9 +25,11 @@ function deployedBy(env: NodeJS.ProcessEnv): string {
 
 /**
  * The platform of every queue the flow's steps use (each step's own queue, else the GPU queue for
- * GPU steps, else the default), each looked up once; a queue that cannot take jobs is one line.
+ * GPU steps, else the default) and whether it has a fair-share scheduling policy, each looked up
+ * once; a queue that cannot take jobs is one line, and so are fair-share queues without a team
+ * (before anything is uploaded, registered or deployed).
  */
-async function queuePlatforms(graph: FlowGraph, settings: BatchSettings, queues: QueueInspector): Promise<Map<string, QueuePlatform>> {
+async function inspectQueues(graph: FlowGraph, settings: BatchSettings, queues: QueueInspector): Promise<CompileQueues> {
   const { effectivePolicies } = require('../../../policy') as typeof import('../../../policy');
   const { queueForStep } = require('../../../batch/settings') as typeof import('../../../batch/settings');
   const stepsOf = new Map<string, string[]>();
@@ -38,7 +41,10 @@ async function queuePlatforms(graph: FlowGraph, settings: BatchSettings, queues:
   const infos = await Promise.all([...stepsOf.keys()].map((q) => queues.inspect(q)));
   const problems = infos.filter((i) => i.problem).map((i) => `${i.problem} (used by step${stepsOf.get(i.queue)!.length > 1 ? 's' : ''} ${stepsOf.get(i.queue)!.join(', ')})`);
   if (problems.length) throw new UserInputError(problems.join('\nmetaflow-cdk: '));
-  return new Map(infos.map((i) => [i.queue, i.platform ?? 'EC2']));
+  const fairShare = new Set(infos.filter((i) => i.schedulingPolicyArn !== undefined).map((i) => i.queue));
+  if (fairShare.size > 0 && (settings.team ?? graph.flow.team) === undefined) throw new UserInputError(fairShareWithoutTeamProblem([...fairShare]));
+  const platforms = new Map<string, QueuePlatform>(infos.map((i) => [i.queue, i.platform ?? 'EC2']));
+  return { platformOf: (queue) => platforms.get(queue) ?? 'EC2', fairShare: (queue) => fairShare.has(queue) };
 }
 
 /** `metaflow-cdk sfn deploy <flow-file>`: compile the flow, register its job definitions, create or update its state machine. */
@@ -69,11 +75,11 @@ export function sfnDeployCommand(context: CommandContext): Command {
       problems.throwIfAny();
       const graph = prepared!.graph;
 
-      const platforms = await queuePlatforms(graph, batch!, new QueueInspector(clients.batch));
+      const queues = await inspectQueues(graph, batch!, new QueueInspector(clients.batch));
       const { compileFlow } = require('../../../sfn/compiler') as typeof import('../../../sfn/compiler');
       // the code first: a deployed machine's jobs download it whenever they run (and a bad package stops the deploy)
       const codeUrl = await flowCodePackageUrl(graph, prepared!.file, batch!.datastoreRoot, context, { store: true, region: batch!.region });
-      const compiled = compileFlow(graph, compileOptionsOf(batch!, flags, (queue) => platforms.get(queue) ?? 'EC2', role!.partition, codeUrl));
+      const compiled = compileFlow(graph, compileOptionsOf(batch!, flags, queues, role!.partition, codeUrl));
       serializeDefinition(name!, compiled.definition); // its size is checked before anything is registered
       const registry = new JobDefinitionRegistry(clients.batch);
       await Promise.all(compiled.jobDefinitions.map((definition) => registry.ensure(definition)));
