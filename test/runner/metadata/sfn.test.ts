@@ -1,0 +1,106 @@
+/**
+ * A Step Functions run registered with the REAL Metaflow metadata service (../shared/peers) with
+ * no runner process alive: the compiled machine runs in aws-local-stepfunctions, each Batch job
+ * plays in a root-filesystem stand-in of python:3.12-slim (batch-task-player.ts), and the task
+ * runtime inside each job (mfcdk_metadata.py) registers its task; the run is read back with the
+ * REAL Metaflow Python client from the S3 datastore on moto_server.
+ */
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { defineFlow } from '../../../runner/flow/model';
+import { validateFlow } from '../../../runner/flow/validate';
+import { graphInfoPackageFile } from '../../../runner/metadata';
+import type { CompiledFlow, CompileOptions } from '../../../runner/sfn/compiler';
+import { minimalCodePackage } from '../../../runner/task-runtime/minimal-package';
+import { describeWithTool } from '../../support/external-tool';
+import { peersDir, readRun, RunningService, s3Reader, servicePackagesInstalled, startService } from '../../support/metadata/service';
+import { useMotoBucket } from '../../support/moto-bucket';
+import { playOnMoto } from '../sfn/batch-task-player';
+import { compileValid, EXECUTION } from '../sfn/compiler-support';
+import { sh, tempDir } from '../support/harness';
+
+const peers = peersDir();
+const describeService = peers !== undefined && servicePackagesInstalled() ? describeWithTool : (_tool: string, name: string, body: () => void) => describe.skip(name, body);
+
+const BUCKET = 'mf-bucket';
+const PREFIX = 'metaflow';
+
+const flow = defineFlow({
+  name: 'SfnSquares',
+  image: 'public.ecr.aws/docker/library/python:3.12-slim',
+  parameters: { greeting: { default: 'hi' } },
+  steps: [
+    { name: 'start', command: sh('echo "$MF_PARAM_GREETING, fanning out"'), foreach: { items: [1, 2, 3] }, next: 'square' },
+    {
+      name: 'square',
+      command: sh('echo "square of $MF_FOREACH_ITEM"; echo "{\\"square\\": $((MF_FOREACH_ITEM * MF_FOREACH_ITEM))}" > "$MF_OUTPUT_DIR/outputs.json"'),
+      next: 'gather',
+    },
+    { name: 'gather', join: true, command: sh('echo "gathered"; echo "{\\"note\\": \\"done\\"}" > "$MF_OUTPUT_DIR/outputs.json"'), next: 'end' },
+    { name: 'end', command: sh('echo "all done"') },
+  ],
+});
+
+describeService('moto_server', 'Step Functions runs register from inside their jobs with the real Metaflow metadata service', () => {
+  const moto = useMotoBucket(BUCKET, PREFIX);
+  let service: RunningService;
+  let tmp: string;
+
+  beforeAll(() => {
+    tmp = tempDir('mdsfn-');
+    service = startService(peers!, path.join(tmp, 'service'));
+  }, 90_000);
+  afterAll(() => {
+    service?.stop();
+    fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  /** Store a code package holding the flow's graph and compile against it. */
+  async function compile(options: Partial<CompileOptions>): Promise<CompiledFlow> {
+    const v = validateFlow(flow);
+    if (!v.ok) throw new Error(v.problems.join('\n'));
+    const pkg = minimalCodePackage(graphInfoPackageFile(v.graph, 'sfn-squares.ts'));
+    const key = `${PREFIX}/${pkg.key(flow.name)}`;
+    await moto.s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: pkg.body }));
+    return compileValid(v.graph, { ...options, codePackageUrl: `s3://${BUCKET}/${key}` });
+  }
+
+  async function play(compiled: CompiledFlow, name: string) {
+    const run = await playOnMoto(compiled, moto, {}, name);
+    if (run.error) throw new Error(`${run.error.message}\n${run.batch.log()}`);
+    return run.batch;
+  }
+
+  test('a foreach run: listed in the user\'s namespace, steps, 3 children, successful, task.data, stdout, _graph_info; no warning in any job', async () => {
+    const compiled = await compile({ metadata: { url: service.url, authKey: 'test-key', user: 'ada' } });
+    const batch = await play(compiled, EXECUTION);
+    // The service never printed a line in any job (a warning would be `metaflow-cdk: warning: …`).
+    expect(batch.log()).not.toContain('metaflow-cdk: warning');
+
+    const seen = readRun(peers!, service.url, tmp, flow.name, EXECUTION, 'ada', s3Reader(`s3://${BUCKET}/${PREFIX}`, moto.endpoint));
+    expect(seen.namespace).toBe('user:ada');
+    expect(seen.listed).toContain(EXECUTION);
+    expect(seen.system_tags).toEqual(expect.arrayContaining(['user:ada', 'runtime:metaflow-cdk', expect.stringMatching(/^metaflow_version:/)]));
+    expect(Object.keys(seen.steps).sort()).toEqual(['end', 'gather', 'square', 'start']);
+    expect(seen.steps.square.map((t) => t.id)).toEqual(['t-0', 't-1', 't-2']);
+    expect(seen.steps.square.map((t) => t.data.square)).toEqual([1, 4, 9]);
+    expect(seen.steps.square.map((t) => t.stdout.trim())).toEqual(['square of 1', 'square of 2', 'square of 3']);
+    expect(seen.steps.square.every((t) => t.successful && t.finished)).toBe(true);
+    expect(seen.steps.gather[0].data).toEqual({ note: 'done' });
+    expect(seen.steps.start[0].stdout).toBe('hi, fanning out\n');
+    expect(seen.steps.end[0].stdout).toContain('all done');
+    expect(seen.successful).toBe(true);
+    expect(seen.finished).toBe(true);
+    // The DAG the UI draws, and the parameter, from the `start` job.
+    expect(seen.graph_steps).toEqual(['end', 'gather', 'square', 'start']);
+    expect(seen.parameters).toEqual({ greeting: 'hi' });
+    // Metaflow's @batch metadata, from inside the container: an array child's job id is `<job>:<index>`.
+    expect(seen.steps.square.map((t) => t.metadata['aws-batch-job-id'])).toEqual([expect.stringMatching(/^job-\d+:0$/), expect.stringMatching(/^job-\d+:1$/), expect.stringMatching(/^job-\d+:2$/)]);
+    expect(seen.steps.start[0].metadata).toMatchObject({ 'ds-type': 's3', 'ds-root': `s3://${BUCKET}/${PREFIX}`, 'aws-batch-job-attempt': '1' });
+
+    // The run is heartbeat-capable: created with a heartbeat, which the tasks' creation and heartbeats refresh.
+    const run = (await (await fetch(`${service.url}/flows/${flow.name}/runs/${EXECUTION}`)).json()) as { last_heartbeat_ts: number | null };
+    expect(run.last_heartbeat_ts).toEqual(expect.any(Number));
+  }, 120_000);
+});
