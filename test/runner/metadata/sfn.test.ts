@@ -6,6 +6,7 @@
  * REAL Metaflow Python client from the S3 datastore on moto_server.
  */
 import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { defineFlow } from '../../../runner/flow/model';
@@ -42,6 +43,27 @@ const flow = defineFlow({
   ],
 });
 
+/** A flow whose middle step fails, with no retry: the execution fails there. */
+const failing = defineFlow({
+  name: 'SfnFails',
+  image: 'public.ecr.aws/docker/library/python:3.12-slim',
+  steps: [
+    { name: 'start', command: sh('echo "starting"'), next: 'boom' },
+    { name: 'boom', command: sh('echo "about to fail" >&2; exit 3'), next: 'end' },
+    { name: 'end', command: sh('echo "never"') },
+  ],
+});
+
+/** Two steps, for the service that does not answer. */
+const small = defineFlow({
+  name: 'SfnSmall',
+  image: 'public.ecr.aws/docker/library/python:3.12-slim',
+  steps: [
+    { name: 'start', command: sh('echo "starting"'), next: 'end' },
+    { name: 'end', command: sh('echo "done"') },
+  ],
+});
+
 describeService('moto_server', 'Step Functions runs register from inside their jobs with the real Metaflow metadata service', () => {
   const moto = useMotoBucket(BUCKET, PREFIX);
   let service: RunningService;
@@ -57,11 +79,11 @@ describeService('moto_server', 'Step Functions runs register from inside their j
   });
 
   /** Store a code package holding the flow's graph and compile against it. */
-  async function compile(options: Partial<CompileOptions>): Promise<CompiledFlow> {
-    const v = validateFlow(flow);
+  async function compile(options: Partial<CompileOptions>, spec = flow): Promise<CompiledFlow> {
+    const v = validateFlow(spec);
     if (!v.ok) throw new Error(v.problems.join('\n'));
     const pkg = minimalCodePackage(graphInfoPackageFile(v.graph, 'sfn-squares.ts'));
-    const key = `${PREFIX}/${pkg.key(flow.name)}`;
+    const key = `${PREFIX}/${pkg.key(spec.name)}`;
     await moto.s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: pkg.body }));
     return compileValid(v.graph, { ...options, codePackageUrl: `s3://${BUCKET}/${key}` });
   }
@@ -102,5 +124,38 @@ describeService('moto_server', 'Step Functions runs register from inside their j
     // The run is heartbeat-capable: created with a heartbeat, which the tasks' creation and heartbeats refresh.
     const run = (await (await fetch(`${service.url}/flows/${flow.name}/runs/${EXECUTION}`)).json()) as { last_heartbeat_ts: number | null };
     expect(run.last_heartbeat_ts).toEqual(expect.any(Number));
+  }, 120_000);
+
+  test('a failed execution: the failed task is registered as failed with its stderr, the run is neither successful nor finished (no end task)', async () => {
+    const compiled = await compile({ metadata: { url: service.url, user: 'ada' } }, failing);
+    const run = await playOnMoto(compiled, moto, {}, 'sfn-fails-1');
+    expect(run.error).toBeDefined();
+    expect(run.batch.jobs.map((j) => [j.state, j.children[0].exitCode])).toEqual([['start', 0], ['boom', 3]]);
+    expect(run.batch.log()).not.toContain('metaflow-cdk: warning');
+
+    const seen = readRun(peers!, service.url, tmp, failing.name, 'sfn-fails-1', 'ada', s3Reader(`s3://${BUCKET}/${PREFIX}`, moto.endpoint));
+    expect(seen.listed).toContain('sfn-fails-1');
+    expect(Object.keys(seen.steps).sort()).toEqual(['boom', 'start']);
+    expect(seen.steps.boom[0]).toMatchObject({ successful: false, metadata: expect.objectContaining({ attempt_ok: 'False', 'attempt-done': '0' }) });
+    expect(seen.successful).toBe(false);
+    expect(seen.finished).toBe(false);
+    const stderr = execFileSync('/usr/bin/python3', ['-c', 'from metaflow import Task, namespace; namespace(None); print(Task("SfnFails/sfn-fails-1/boom/t-0").stderr, end="")'], {
+      env: { PATH: process.env.PATH, PYTHONPATH: path.join(peers!, 'metaflow'), METAFLOW_DEFAULT_METADATA: 'service', METAFLOW_SERVICE_URL: service.url, HOME: tmp, ...s3Reader(`s3://${BUCKET}/${PREFIX}`, moto.endpoint) },
+      encoding: 'utf8',
+    });
+    expect(stderr).toBe('about to fail\n');
+  }, 120_000);
+
+  test('a service that does not answer: the execution succeeds, each job prints one warning line and waits a bounded time', async () => {
+    const compiled = await compile({ metadata: { url: 'http://127.0.0.1:9', user: 'ada' } }, small);
+    const started = Date.now();
+    const run = await playOnMoto(compiled, moto, {}, 'sfn-down-1');
+    expect(run.error).toBeUndefined();
+    for (const job of run.batch.jobs) {
+      const warnings = job.children[0].lines.filter((l) => l.includes('metaflow-cdk: warning'));
+      expect(warnings).toEqual([expect.stringMatching(/^metaflow-cdk: warning: the metadata service at http:\/\/127\.0\.0\.1:9 did not answer POST \/flows\/SfnSmall .*; SfnSmall\/sfn-down-1\/\w+\/t-0 is not fully registered there \(the task goes on\)$/)]);
+    }
+    // Two phases per job, each under 4 tries (0.5 + 1 + 2 s of backoff): about 7 s a job, never the phases' 30 + 60 s.
+    expect((Date.now() - started) / run.batch.jobs.length).toBeLessThan(30_000);
   }, 120_000);
 });
