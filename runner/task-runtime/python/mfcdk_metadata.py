@@ -37,7 +37,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from datetime import datetime
+from datetime import datetime, timezone
 
 # The Metaflow version whose formats we write (runner/metadata/registrar.ts METAFLOW_FORMAT_VERSION).
 METAFLOW_FORMAT_VERSION = "2.19.38"
@@ -112,7 +112,7 @@ class Service:
 
 
 def _mflog(line, source=b"task"):
-    stamp = datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%S.%f").encode()
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f").encode()
     return b"".join((b"[MFLOG|0|", stamp, b"Z|", source, b"|", str(uuid.uuid4()).encode(), b"]", line.rstrip(b"\r\n").replace(b"\n", b" "), b"\n"))
 
 
@@ -125,14 +125,25 @@ class LogTee:
         self.thread.start()
 
     def _copy(self, pipe, out):
-        with open(self.path, "wb") as log:
-            for line in iter(pipe.readline, b""):
+        # The pipe is always drained to its end (else the command would block on a full pipe);
+        # a log file that cannot be written only costs the MFLOG copy.
+        try:
+            log = open(self.path, "wb")
+        except OSError:
+            log = None
+        for line in iter(pipe.readline, b""):
+            try:
+                out.write(line)
+                out.flush()
+            except (OSError, ValueError):
+                pass
+            if log is not None:
                 try:
-                    out.write(line)
-                    out.flush()
-                except (OSError, ValueError):
-                    pass
-                log.write(_mflog(line))
+                    log.write(_mflog(line))
+                except OSError:
+                    log = None
+        if log is not None:
+            log.close()
         pipe.close()
 
     def join(self):
