@@ -16,6 +16,7 @@ import type { CompiledFlow, CompileOptions } from '../../../runner/sfn/compiler'
 import { minimalCodePackage } from '../../../runner/task-runtime/minimal-package';
 import { describeWithTool } from '../../support/external-tool';
 import { peersDir, readRun, RunningService, s3Reader, servicePackagesInstalled, startService } from '../../support/metadata/service';
+import { chromiumPath, screenshot, screenshotDir, startUi, uiPackagesInstalled } from '../../support/metadata/ui';
 import { useMotoBucket } from '../../support/moto-bucket';
 import { playOnMoto } from '../sfn/batch-task-player';
 import { compileValid, EXECUTION } from '../sfn/compiler-support';
@@ -124,7 +125,32 @@ describeService('moto_server', 'Step Functions runs register from inside their j
     // The run is heartbeat-capable: created with a heartbeat, which the tasks' creation and heartbeats refresh.
     const run = (await (await fetch(`${service.url}/flows/${flow.name}/runs/${EXECUTION}`)).json()) as { last_heartbeat_ts: number | null };
     expect(run.last_heartbeat_ts).toEqual(expect.any(Number));
-  }, 120_000);
+
+    // The real UI backend on the same database, reading the S3 datastore: the run's status and user, its DAG, the foreach's tasks.
+    if (!uiPackagesInstalled()) return;
+    const ui = startUi(peers!, service, path.join(tmp, 'ui'), s3Reader(`s3://${BUCKET}/${PREFIX}`, moto.endpoint));
+    try {
+      const get = async (route: string) => {
+        const res = await fetch(`${ui.backendUrl}${route}`);
+        expect({ route, status: res.status }).toEqual({ route, status: 200 });
+        return ((await res.json()) as { data: unknown }).data as Record<string, unknown>;
+      };
+      expect(await get(`/flows/${flow.name}/runs/${EXECUTION}`)).toMatchObject({ run_id: EXECUTION, status: 'completed', user: 'ada' });
+      const dag = await get(`/flows/${flow.name}/runs/${EXECUTION}/dag`);
+      expect(dag.graph_structure).toEqual(['start', [['square']], 'gather', 'end']);
+      const square = (await get(`/flows/${flow.name}/runs/${EXECUTION}/steps/square/tasks`)) as unknown as { task_name: string; status: string }[];
+      expect(square.map((t) => [t.task_name, t.status]).sort()).toEqual([['t-0', 'completed'], ['t-1', 'completed'], ['t-2', 'completed']]);
+      const chromium = chromiumPath();
+      if (chromium) {
+        const file = path.join(screenshotDir(), `${flow.name}-${EXECUTION}-dag.png`);
+        screenshot(chromium, `${ui.url}/${flow.name}/${EXECUTION}/view/dag`, file, path.join(tmp, 'chrome'), 40_000);
+        expect(fs.readFileSync(file).subarray(1, 4).toString()).toBe('PNG');
+        console.log(`Metaflow UI screenshot of a Step Functions run: ${file}`);
+      }
+    } finally {
+      ui.stop();
+    }
+  }, 180_000);
 
   test('a failed execution: the failed task is registered as failed with its stderr, the run is neither successful nor finished (no end task)', async () => {
     const compiled = await compile({ metadata: { url: service.url, user: 'ada' } }, failing);

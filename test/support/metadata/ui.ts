@@ -52,18 +52,21 @@ function uiPeers(peers: string, dir: string): string {
   return overlay;
 }
 
-/** Start the UI on `service`'s database, in `dir`. */
-export function startUi(peers: string, service: RunningService, dir: string): RunningUi {
+/**
+ * Start the UI on `service`'s database, in `dir`; `env` adds to the backend's environment (the
+ * start script passes its own on), e.g. s3Reader's settings for runs on an S3 datastore.
+ */
+export function startUi(peers: string, service: RunningService, dir: string, env: Record<string, string> = {}): RunningUi {
   const from = uiPeers(peers, path.join(dir, '..', 'ui-peers'));
-  execFileSync(path.join(from, 'start-metaflow-ui.sh'), [dir, path.join(service.dir, 'svc')], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const env = Object.fromEntries(
+  execFileSync(path.join(from, 'start-metaflow-ui.sh'), [dir, path.join(service.dir, 'svc')], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
+  const started = Object.fromEntries(
     fs
       .readFileSync(path.join(dir, 'env'), 'utf8')
       .split('\n')
       .filter(Boolean)
       .map((l) => l.split('=', 2) as [string, string]),
   );
-  return { url: env.UI_URL, backendUrl: env.UI_BACKEND_URL, dir, stop: () => execFileSync(path.join(dir, 'stop.sh'), { stdio: 'ignore' }) };
+  return { url: started.UI_URL, backendUrl: started.UI_BACKEND_URL, dir, stop: () => execFileSync(path.join(dir, 'stop.sh'), { stdio: 'ignore' }) };
 }
 
 /**
