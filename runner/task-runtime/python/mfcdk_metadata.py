@@ -219,13 +219,7 @@ class Registration:
         s.call("POST", "%s/steps/%s/task" % (self._run_path(), _q(self.step)), self._body(task_id=self.task_id))
         n = self.attempt
         items = [self._datum("attempt", str(n), n), self._datum("ds-type", "s3", n), self._datum("ds-root", self.store.url, n)]
-        # What Metaflow's @batch records from inside the container (batch_decorator.py, task_pre_step).
-        if self.env.get("AWS_BATCH_JOB_ID"):
-            items.append(self._datum("aws-batch-job-id", self.env["AWS_BATCH_JOB_ID"], n))
-        if self.env.get("AWS_BATCH_JOB_ATTEMPT"):
-            items.append(self._datum("aws-batch-job-attempt", self.env["AWS_BATCH_JOB_ATTEMPT"], n))
-        if self.env.get("AWS_BATCH_JQ_NAME"):
-            items.append(self._datum("aws-batch-jq-name", self.env["AWS_BATCH_JQ_NAME"], n))
+        items.extend(self._datum(field, value, n) for field, value in sorted(batch_metadata(self.env).items()))
         s.call("POST", self._task_path(self.step, self.task_id) + "/metadata", items)
         self.started = True
 
@@ -338,6 +332,28 @@ class Registration:
 
     def _note(self, error):
         self.problem = str(error) if isinstance(error, Unavailable) else "metadata service registration: %r" % (error,)
+
+
+BATCH_FIELDS = (("aws-batch-job-id", "AWS_BATCH_JOB_ID"), ("aws-batch-job-attempt", "AWS_BATCH_JOB_ATTEMPT"),
+                ("aws-batch-ce-name", "AWS_BATCH_CE_NAME"), ("aws-batch-jq-name", "AWS_BATCH_JQ_NAME"))
+
+
+def batch_metadata(env):
+    """What Metaflow's @batch records from inside its container (batch_decorator.py, task_pre_step):
+    Batch's variables, and the log group, region and stream from the ECS container metadata
+    endpoint v4 (its ``LogOptions``: AWS docs, "Amazon ECS task metadata v4 examples"), best effort."""
+    out = {field: env[var] for field, var in BATCH_FIELDS if env.get(var)}
+    url = env.get("ECS_CONTAINER_METADATA_URI_V4")
+    if url:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                options = json.loads(response.read().decode("utf-8")).get("LogOptions") or {}
+            for part in ("group", "region", "stream"):
+                if options.get("awslogs-" + part):
+                    out["aws-batch-awslogs-" + part] = options["awslogs-" + part]
+        except Exception:  # noqa: BLE001 - as Metaflow: the log's place is a nicety
+            pass
+    return out
 
 
 def _q(part):

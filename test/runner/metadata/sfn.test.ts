@@ -50,7 +50,8 @@ const failing = defineFlow({
   image: 'public.ecr.aws/docker/library/python:3.12-slim',
   steps: [
     { name: 'start', command: sh('echo "starting"'), next: 'boom' },
-    { name: 'boom', command: sh('echo "about to fail" >&2; exit 3'), next: 'end' },
+    // Long enough for one task heartbeat (every 10 s; the service takes one 10 s after the last).
+    { name: 'boom', command: sh('sleep 11; echo "about to fail" >&2; exit 3'), next: 'end' },
     { name: 'end', command: sh('echo "never"') },
   ],
 });
@@ -152,7 +153,7 @@ describeService('moto_server', 'Step Functions runs register from inside their j
     }
   }, 180_000);
 
-  test('a failed execution: the failed task is registered as failed with its stderr, the run is neither successful nor finished (no end task)', async () => {
+  test('a failed execution: the failed task is registered as failed with its stderr, the run is neither successful nor finished (no end task); its task heartbeat kept the run\'s alive', async () => {
     const compiled = await compile({ metadata: { url: service.url, user: 'ada' } }, failing);
     const run = await playOnMoto(compiled, moto, {}, 'sfn-fails-1');
     expect(run.error).toBeDefined();
@@ -165,6 +166,12 @@ describeService('moto_server', 'Step Functions runs register from inside their j
     expect(seen.steps.boom[0]).toMatchObject({ successful: false, metadata: expect.objectContaining({ attempt_ok: 'False', 'attempt-done': '0' }) });
     expect(seen.successful).toBe(false);
     expect(seen.finished).toBe(false);
+    // The task's heartbeat reached the service, and refreshed the run's (what keeps a Step Functions run `running`).
+    const task = (await (await fetch(`${service.url}/flows/${failing.name}/runs/sfn-fails-1/steps/boom/tasks/t-0`)).json()) as { ts_epoch: number; last_heartbeat_ts: number };
+    const created = Math.floor(task.ts_epoch / 1000);
+    expect(task.last_heartbeat_ts).toBeGreaterThanOrEqual(created + 10);
+    const runRow = (await (await fetch(`${service.url}/flows/${failing.name}/runs/sfn-fails-1`)).json()) as { last_heartbeat_ts: number };
+    expect(runRow.last_heartbeat_ts).toBeGreaterThanOrEqual(created + 10);
     const stderr = execFileSync('/usr/bin/python3', ['-c', 'from metaflow import Task, namespace; namespace(None); print(Task("SfnFails/sfn-fails-1/boom/t-0").stderr, end="")'], {
       env: { PATH: process.env.PATH, PYTHONPATH: path.join(peers!, 'metaflow'), METAFLOW_DEFAULT_METADATA: 'service', METAFLOW_SERVICE_URL: service.url, HOME: tmp, ...s3Reader(`s3://${BUCKET}/${PREFIX}`, moto.endpoint) },
       encoding: 'utf8',
