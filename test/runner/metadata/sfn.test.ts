@@ -16,7 +16,7 @@ import type { CompiledFlow, CompileOptions } from '../../../runner/sfn/compiler'
 import { minimalCodePackage } from '../../../runner/task-runtime/minimal-package';
 import { describeWithTool } from '../../support/external-tool';
 import { peersDir, readRun, RunningService, s3Reader, servicePackagesInstalled, startService } from '../../support/metadata/service';
-import { chromiumPath, screenshot, screenshotDir, startUi, uiPackagesInstalled } from '../../support/metadata/ui';
+import { chromiumPath, RunningUi, screenshot, screenshotDir, startUi, uiPackagesInstalled } from '../../support/metadata/ui';
 import { useMotoBucket } from '../../support/moto-bucket';
 import { playOnMoto } from '../sfn/batch-task-player';
 import { compileValid, EXECUTION } from '../sfn/compiler-support';
@@ -69,6 +69,7 @@ const small = defineFlow({
 describeService('moto_server', 'Step Functions runs register from inside their jobs with the real Metaflow metadata service', () => {
   const moto = useMotoBucket(BUCKET, PREFIX);
   let service: RunningService;
+  let ui: RunningUi | undefined;
   let tmp: string;
 
   beforeAll(() => {
@@ -76,6 +77,7 @@ describeService('moto_server', 'Step Functions runs register from inside their j
     service = startService(peers!, path.join(tmp, 'service'));
   }, 90_000);
   afterAll(() => {
+    ui?.stop();
     service?.stop();
     fs.rmSync(tmp, { recursive: true, force: true });
   });
@@ -129,28 +131,35 @@ describeService('moto_server', 'Step Functions runs register from inside their j
 
     // The real UI backend on the same database, reading the S3 datastore: the run's status and user, its DAG, the foreach's tasks.
     if (!uiPackagesInstalled()) return;
-    const ui = startUi(peers!, service, path.join(tmp, 'ui'), s3Reader(`s3://${BUCKET}/${PREFIX}`, moto.endpoint));
+    const started = startUi(peers!, service, path.join(tmp, 'ui'), s3Reader(`s3://${BUCKET}/${PREFIX}`, moto.endpoint));
+    ui = started; // the next test screenshots it, then stops it
+    const get = async (route: string) => {
+      const res = await fetch(`${started.backendUrl}${route}`);
+      expect({ route, status: res.status }).toEqual({ route, status: 200 });
+      return ((await res.json()) as { data: unknown }).data as Record<string, unknown>;
+    };
+    expect(await get(`/flows/${flow.name}/runs/${EXECUTION}`)).toMatchObject({ run_id: EXECUTION, status: 'completed', user: 'ada' });
+    const dag = await get(`/flows/${flow.name}/runs/${EXECUTION}/dag`);
+    expect(dag.graph_structure).toEqual(['start', [['square']], 'gather', 'end']);
+    const square = (await get(`/flows/${flow.name}/runs/${EXECUTION}/steps/square/tasks`)) as unknown as { task_name: string; status: string }[];
+    expect(square.map((t) => [t.task_name, t.status]).sort()).toEqual([['t-0', 'completed'], ['t-1', 'completed'], ['t-2', 'completed']]);
+  }, 180_000);
+
+  test('a screenshot of the Step Functions run\'s DAG view in the real UI, kept as a test artifact (looked at by eye)', () => {
+    const chromium = chromiumPath();
+    const running = ui;
+    if (!running || !chromium) return; // the UI packages or Chromium are missing (under CI=true they fail above)
+    const file = path.join(screenshotDir(), `${flow.name}-${EXECUTION}-dag.png`);
     try {
-      const get = async (route: string) => {
-        const res = await fetch(`${ui.backendUrl}${route}`);
-        expect({ route, status: res.status }).toEqual({ route, status: 200 });
-        return ((await res.json()) as { data: unknown }).data as Record<string, unknown>;
-      };
-      expect(await get(`/flows/${flow.name}/runs/${EXECUTION}`)).toMatchObject({ run_id: EXECUTION, status: 'completed', user: 'ada' });
-      const dag = await get(`/flows/${flow.name}/runs/${EXECUTION}/dag`);
-      expect(dag.graph_structure).toEqual(['start', [['square']], 'gather', 'end']);
-      const square = (await get(`/flows/${flow.name}/runs/${EXECUTION}/steps/square/tasks`)) as unknown as { task_name: string; status: string }[];
-      expect(square.map((t) => [t.task_name, t.status]).sort()).toEqual([['t-0', 'completed'], ['t-1', 'completed'], ['t-2', 'completed']]);
-      const chromium = chromiumPath();
-      if (chromium) {
-        const file = path.join(screenshotDir(), `${flow.name}-${EXECUTION}-dag.png`);
-        screenshot(chromium, `${ui.url}/${flow.name}/${EXECUTION}/view/dag`, file, path.join(tmp, 'chrome'), 40_000);
-        expect(fs.readFileSync(file).subarray(1, 4).toString()).toBe('PNG');
-        console.log(`Metaflow UI screenshot of a Step Functions run: ${file}`);
-      }
+      screenshot(chromium, `${running.url}/${flow.name}/${EXECUTION}/view/dag`, file, path.join(tmp, 'chrome'), 40_000, 150_000);
     } finally {
-      ui.stop();
+      running.stop();
+      ui = undefined;
     }
+    const png = fs.readFileSync(file);
+    expect(png.subarray(1, 4).toString()).toBe('PNG');
+    expect([png.readUInt32BE(16), png.readUInt32BE(20)]).toEqual([1400, 900]);
+    console.log(`Metaflow UI screenshot of a Step Functions run: ${file}`);
   }, 180_000);
 
   test('a failed execution: the failed task is registered as failed with its stderr, the run is neither successful nor finished (no end task); its task heartbeat kept the run\'s alive', async () => {

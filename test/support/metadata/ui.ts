@@ -73,7 +73,7 @@ export function startUi(peers: string, service: RunningService, dir: string, env
  * Screenshot `url` headless into `file` (1400×900). `--virtual-time-budget` lets the page's
  * requests finish (`--timeout` gives a blank page: the peers README).
  */
-export function screenshot(chromium: string, url: string, file: string, profileDir: string, budgetMs = 15_000): void {
+export function screenshot(chromium: string, url: string, file: string, profileDir: string, budgetMs = 15_000, timeoutMs = 60_000): void {
   fs.mkdirSync(path.dirname(file), { recursive: true });
   execFileSync(
     chromium,
@@ -89,7 +89,7 @@ export function screenshot(chromium: string, url: string, file: string, profileD
       `--screenshot=${file}`,
       url,
     ],
-    { stdio: 'ignore', timeout: 60_000 },
+    { stdio: 'ignore', timeout: timeoutMs },
   );
 }
 
