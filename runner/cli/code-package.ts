@@ -9,6 +9,7 @@ import type { CodePackageRef, Datastore } from '../datastore/types';
 import type { Flow } from '../flow/model';
 import { UserInputError } from '../errors';
 import { packageRootOf } from '../package/root';
+import { taskRuntimeFiles } from '../task-runtime';
 import type { CommandContext } from './commands';
 
 /** The package root of a flow run on this machine, which must be a folder (the tasks' working directory). */
@@ -25,7 +26,15 @@ export function localPackageRoot(flow: Flow, flowFile: string): string {
  * content is there already); prints `code package: <n> files, <size>, <url> (uploaded|already
  * there)` to `out` and size warnings to stderr.
  */
-export async function shipCodePackage(flow: Flow, flowFile: string, datastore: Datastore, out: NodeJS.WritableStream, context: Pick<CommandContext, 'stderr'>): Promise<CodePackageRef> {
+export async function shipCodePackage(
+  flow: Flow,
+  flowFile: string,
+  datastore: Datastore,
+  out: NodeJS.WritableStream,
+  context: Pick<CommandContext, 'stderr'>,
+  /** Files added beside the task runtime under `_mfcdk/` (path → content). @default - none */
+  runtimeExtras: Readonly<Record<string, string>> = {},
+): Promise<CodePackageRef> {
   // Loaded only when a package is made: tar and ignore stay out of the CLI's start-up.
   const { buildCodePackage, formatBytes } = require('../package/build') as typeof import('../package/build');
   const { storeCodePackage } = require('../package/store') as typeof import('../package/store');
@@ -35,6 +44,7 @@ export async function shipCodePackage(flow: Flow, flowFile: string, datastore: D
     exclude: flow.package?.exclude,
     flowFile,
     onWarning: (line) => context.stderr.write(`metaflow-cdk: warning: ${line}\n`),
+    runtimeFiles: { ...taskRuntimeFiles(), ...runtimeExtras },
   });
   try {
     const { ref, uploaded } = await storeCodePackage(datastore, flow.name, built);

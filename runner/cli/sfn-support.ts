@@ -12,7 +12,7 @@ import type { FlowGraph } from '../flow/validate';
 import type { CommandContext } from './commands';
 import type { SfnContext } from '../sfn/context';
 import type { SfnSettings } from '../sfn/settings';
-import type { CompileOptions, QueuePlatform } from '../sfn/compiler/types';
+import type { CompileOptions, MetadataServiceTarget, QueuePlatform } from '../sfn/compiler/types';
 import { CommandFailedError, UserInputError } from '../errors';
 import { foreachParameterProblems, parseGivenParameters } from '../flow/parameters';
 import { collect, parseWith, prepareFlow } from './run-support';
@@ -172,7 +172,9 @@ export interface CompileQueues {
 /**
  * The flow's code package (runner/package) as its S3 URL under the datastore root: `sfn compile`
  * packs it to know its sha1 (no AWS call); `sfn deploy` also stores it, once per content, before
- * anything is registered, so the deployed machine's jobs find it whenever they run.
+ * anything is registered, so the deployed machine's jobs find it whenever they run. It carries
+ * the flow's `_graph_info` (runner/metadata graphInfoPackageFile), which the `start` job
+ * registers when the run is registered with a metadata service.
  */
 export async function flowCodePackageUrl(
   graph: FlowGraph,
@@ -181,11 +183,14 @@ export async function flowCodePackageUrl(
   context: Pick<CommandContext, 'stderr' | 'stdout'>,
   options: { store: boolean; region?: string },
 ): Promise<string> {
+  const { graphInfoPackageFile } = require('../metadata/graph-info') as typeof import('../metadata/graph-info');
+  const { taskRuntimeFiles } = require('../task-runtime') as typeof import('../task-runtime');
+  const graphFile = graphInfoPackageFile(graph, flowFile);
   if (options.store) {
     const { openS3Datastore } = require('../datastore/s3') as typeof import('../datastore/s3');
     const datastore = openS3Datastore(datastoreRoot, { region: options.region });
     const { shipCodePackage } = require('./code-package') as typeof import('./code-package');
-    return (await shipCodePackage(graph.flow, flowFile, datastore, context.stdout, context)).url;
+    return (await shipCodePackage(graph.flow, flowFile, datastore, context.stdout, context, graphFile)).url;
   }
   const { buildCodePackage } = require('../package/build') as typeof import('../package/build');
   const { codePackageKey } = require('../package/store') as typeof import('../package/store');
@@ -196,13 +201,21 @@ export async function flowCodePackageUrl(
     exclude: graph.flow.package?.exclude,
     flowFile,
     onWarning: (line) => context.stderr.write(`metaflow-cdk: warning: ${line}\n`),
+    runtimeFiles: { ...taskRuntimeFiles(), ...graphFile },
   });
   await built.dispose();
   return `${datastoreRoot.url.replace(/\/$/, '')}/${codePackageKey(graph.flow.name, built.sha1)}`;
 }
 
-/** CompileOptions from the Batch settings (the team too), the flags and what the queues are. */
-export function compileOptionsOf(batch: BatchSettings, flags: CompileFlags, queues: CompileQueues, partition: string, codePackageUrl: string): CompileOptions {
+/** CompileOptions from the Batch settings (the team too), the flags, what the queues are and the metadata service. */
+export function compileOptionsOf(
+  batch: BatchSettings,
+  flags: CompileFlags,
+  queues: CompileQueues,
+  partition: string,
+  codePackageUrl: string,
+  metadata?: MetadataServiceTarget,
+): CompileOptions {
   return {
     queue: batch.queue,
     gpuQueue: batch.gpuQueue,
@@ -218,5 +231,16 @@ export function compileOptionsOf(batch: BatchSettings, flags: CompileFlags, queu
     codePackageUrl,
     region: batch.region,
     assignPublicIp: batch.assignPublicIp,
+    ...(metadata ? { metadata } : {}),
   };
+}
+
+/**
+ * The metadata service the compiled jobs register with, when the Metaflow config names one
+ * (runner/metadata/config.ts jobServiceSettings: SERVICE_INTERNAL_URL, else SERVICE_URL);
+ * runs are tagged `user:<who compiles>`.
+ */
+export function metadataTargetOf(config: MetaflowConfig, env: NodeJS.ProcessEnv): MetadataServiceTarget | undefined {
+  const { jobServiceSettings } = require('../metadata/config') as typeof import('../metadata/config');
+  return jobServiceSettings(config, env);
 }

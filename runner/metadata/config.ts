@@ -25,11 +25,33 @@ export interface ServiceSettings {
  * UserInputError line naming the key, where it came from, and the value.
  */
 export function serviceSettings(config: MetaflowConfig, env: NodeJS.ProcessEnv): ServiceSettings | undefined {
-  const { profile, sources } = config;
+  const { profile } = config;
   const url = profile.SERVICE_URL;
   if (url === undefined) return undefined;
   if (profile.DEFAULT_METADATA !== undefined && profile.DEFAULT_METADATA !== 'service') return undefined;
-  const from = sources.SERVICE_URL === 'env' ? 'the environment' : sources.SERVICE_URL;
+  return {
+    url: checkedUrl('SERVICE_URL', url, config),
+    ...(profile.SERVICE_AUTH_KEY ? { authKey: profile.SERVICE_AUTH_KEY } : {}),
+    user: env.METAFLOW_USER || env.USER || safeOsUser(),
+  };
+}
+
+/**
+ * The settings jobs inside the stack's VPC use (Step Functions jobs register themselves): the
+ * URL is SERVICE_INTERNAL_URL when the config has one, else SERVICE_URL, as Metaflow's @batch
+ * hands its jobs `METAFLOW_SERVICE_URL=SERVICE_INTERNAL_URL` (metaflow/plugins/aws/batch/batch.py).
+ */
+export function jobServiceSettings(config: MetaflowConfig, env: NodeJS.ProcessEnv): ServiceSettings | undefined {
+  const settings = serviceSettings(config, env);
+  const internal = config.profile.SERVICE_INTERNAL_URL;
+  if (!settings || internal === undefined || internal === '') return settings;
+  return { ...settings, url: checkedUrl('SERVICE_INTERNAL_URL', internal, config) };
+}
+
+/** An http(s) URL without its trailing slashes; else one UserInputError line naming the key, its source and the value. */
+function checkedUrl(key: 'SERVICE_URL' | 'SERVICE_INTERNAL_URL', url: string, config: MetaflowConfig): string {
+  const source = config.sources[key];
+  const from = source === 'env' ? 'the environment' : source;
   let parsed: URL | undefined;
   try {
     parsed = new URL(url);
@@ -37,13 +59,9 @@ export function serviceSettings(config: MetaflowConfig, env: NodeJS.ProcessEnv):
     parsed = undefined;
   }
   if (!parsed || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') || !parsed.host) {
-    throw new UserInputError(`${metaflowEnvName('SERVICE_URL')} (from ${from}) must be an http:// or https:// URL, got ${describeValue(url)}`);
+    throw new UserInputError(`${metaflowEnvName(key)} (from ${from}) must be an http:// or https:// URL, got ${describeValue(url)}`);
   }
-  return {
-    url: url.replace(/\/+$/, ''),
-    ...(profile.SERVICE_AUTH_KEY ? { authKey: profile.SERVICE_AUTH_KEY } : {}),
-    user: env.METAFLOW_USER || env.USER || safeOsUser(),
-  };
+  return url.replace(/\/+$/, '');
 }
 
 function safeOsUser(): string {

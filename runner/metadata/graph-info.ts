@@ -4,8 +4,11 @@
  * run page from: each step's type and successors, the nested structure of splits and joins, the
  * start and end steps, and the parameters.
  */
+import * as path from 'node:path';
 import { nextOf } from '../flow/model';
+import { parameterType } from '../flow/parameters';
 import type { FlowGraph } from '../flow/validate';
+import { RUNTIME_DIR_IN_PACKAGE } from '../task-runtime';
 
 /** One step as `_graph_info.steps` holds it. */
 interface StepInfo {
@@ -93,4 +96,23 @@ export function graphInfo(graph: FlowGraph, flowFile?: string): Record<string, u
 function foreachArtifact(source: unknown): string {
   const s = source as { output?: string; param?: string } | undefined;
   return s?.output ?? s?.param ?? 'items';
+}
+
+/**
+ * Where a code package carries `_graph_info` for jobs that register themselves (Step Functions:
+ * runner/task-runtime/python/mfcdk_metadata.py GRAPH_FILE reads it). It is in the package, not
+ * in the jobs' environment, because ECS counts a job's whole environment against 8 KiB
+ * (runner/batch/job-shape.ts ECS_OVERRIDES_LIMIT) and a flow's graph can be larger.
+ */
+export const GRAPH_INFO_PACKAGE_PATH = `${RUNTIME_DIR_IN_PACKAGE}/graph-info.json`;
+
+/**
+ * The code package file `{ graph_info, parameters: { name: type } }` (the types say how each
+ * `MF_PARAM_*` value is read back). Only the flow file's base name is recorded, so the package's
+ * bytes do not depend on where the flow sits on this machine.
+ */
+export function graphInfoPackageFile(graph: FlowGraph, flowFile?: string): Record<string, string> {
+  const parameters = Object.fromEntries(Object.entries(graph.flow.parameters ?? {}).map(([name, spec]) => [name, parameterType(spec)]));
+  const content = { graph_info: graphInfo(graph, flowFile === undefined ? undefined : path.basename(flowFile)), parameters };
+  return { [GRAPH_INFO_PACKAGE_PATH]: JSON.stringify(content) };
 }

@@ -1,4 +1,4 @@
-export { serviceSettings } from './config';
+export { jobServiceSettings, serviceSettings } from './config';
 export type { ServiceSettings } from './config';
 export { MetadataServiceClient, ServiceConfigError, ServiceRequestError, ServiceUnavailableError } from './client';
 export type { RetryPolicy } from './client';
@@ -8,6 +8,6 @@ export { blobWriterFor, artifactBlob, ARTIFACT_CONTENT_TYPE } from './blobs';
 export type { BlobWriter } from './blobs';
 export { pickleJson, UnpicklableValueError } from './pickle';
 export { mflogLine, mflogFileName } from './mflog';
-export { graphInfo } from './graph-info';
+export { graphInfo, graphInfoPackageFile, GRAPH_INFO_PACKAGE_PATH } from './graph-info';
 export { batchAttemptMetadata } from './layer-metadata';
 export type { AttemptMetadata, AttemptLayerFacts, BatchLogSettings } from './layer-metadata';

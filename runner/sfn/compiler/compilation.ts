@@ -54,6 +54,9 @@ export class Compilation {
     if (typeof options.codePackageUrl !== 'string' || !/^s3:\/\/[^/]+\/.*[0-9a-f]{40}$/.test(options.codePackageUrl)) {
       throw new UserInputError(`codePackageUrl must be the S3 URL of the flow's code package (ending in its sha1), got ${JSON.stringify(options.codePackageUrl)}`);
     }
+    if (options.metadata !== undefined && !/^https?:\/\/[^/\s]+(\/\S*)?$/.test(options.metadata.url ?? '')) {
+      throw new UserInputError(`metadata.url must be the metadata service's http:// or https:// URL, got ${JSON.stringify(options.metadata.url)}`);
+    }
     this.jsonParams = Object.entries(graph.flow.parameters ?? {}).filter(([, spec]) => parameterType(spec) === 'json').map(([n]) => n);
     this.code = { codeUrl: options.codePackageUrl, ...(options.region ? { region: options.region } : {}) };
     const problems: string[] = [];

@@ -12,7 +12,7 @@ import { boundedBatchName, jobNameLead, METAFLOW_TAG_KEYS } from '../../policy';
 import { UserInputError } from '../../errors';
 import type { Compilation } from './compilation';
 import { dynamic, toAsl, worstCase } from './dynamic-text';
-import { containerOverrides, MIRROR_ROOT, taskIoEnvironment } from './io-env';
+import { containerOverrides, metadataEnvironment, MIRROR_ROOT, taskIoEnvironment } from './io-env';
 import { taskRetry } from './retry';
 import { CTX, ESTIMATE, JOINED, member, RETRY_COUNT, RUN_ID } from './state-shape';
 
@@ -144,7 +144,7 @@ export function submitJobState(
   }
   // MF_DATASTORE_ROOT and MF_OUTPUT_DIR are the runtime's to set in the container (the mirror)
   const { MF_DATASTORE_ROOT: _root, MF_OUTPUT_DIR: _out, ...contract } = main;
-  const env = { ...contract, ...helper };
+  const env = { ...contract, ...helper, ...metadataEnvironment(c.options.metadata) };
   const definition = c.jobDefinitions.get(plan.jobDefinition)!;
   const worst = Object.fromEntries(Object.entries(env).map(([k, v]) => [k, worstCase(v)]));
   const size = ecsOverrideChars(definition, { environment: batchEnvironment(worst) });

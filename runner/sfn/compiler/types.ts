@@ -86,6 +86,22 @@ export interface CompileOptions {
    * @default - the job's own region
    */
   readonly region?: string;
+  /**
+   * Register every run with this Metaflow metadata service from inside its jobs (the task
+   * runtime's mfcdk_metadata.py): no runner process is alive during an execution.
+   * @default - runs are not registered
+   */
+  readonly metadata?: MetadataServiceTarget;
+}
+
+/** The metadata service the jobs register with (runner/metadata/config.ts ServiceSettings, as the jobs reach it). */
+export interface MetadataServiceTarget {
+  /** The URL the jobs call: the stack's internal one (METAFLOW_SERVICE_INTERNAL_URL) when the config has it, as Metaflow's @batch does. */
+  readonly url: string;
+  /** Sent as `x-api-key`. @default - no header */
+  readonly authKey?: string;
+  /** The runs' `user:<name>` (who deployed). */
+  readonly user: string;
 }
 
 /** A compiled flow: the state machine's definition and the job definitions it names. */

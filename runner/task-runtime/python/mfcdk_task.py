@@ -29,6 +29,11 @@ import time
 import urllib.error
 import xml.etree.ElementTree as ET
 
+try:
+    import mfcdk_metadata
+except Exception:  # noqa: BLE001 - registration is optional: a task never fails for it
+    mfcdk_metadata = None
+
 # The runtime's own exit codes (runner/batch/failures.ts reads them; keep both in step).
 EXIT = {"no_python": 90, "upload_failed": 91, "fetch_failed": 92, "code_failed": 93}
 
@@ -36,7 +41,7 @@ IO_ENV = (
     "MF_DATASTORE_URL", "MF_FETCH_KEYS", "MF_FETCH_CHILDREN", "MF_FETCH_LISTS", "MF_WAIT_KEYS",
     "MF_WAIT_SECONDS", "MF_OUTPUT_KEY", "MF_COMMIT_KEY", "MF_COMMIT_INPUTS", "MF_COMMIT_INPUTS_FILE",
     "MF_FOREACH_ITEMS_JSON", "MF_CODE_URL", "MF_WORK_DIR", "MF_S3_REGION", "MF_ARRAY_INDEX_OFFSET",
-    "MF_TASK_ID_PREFIX", "MF_FOREACH_ITEMS_FILE", "MF_JOIN_INPUT_PREFIX", "MF_JOIN_INPUT_COUNT",
+    "MF_TASK_ID_PREFIX", "MF_FOREACH_ITEMS_FILE", "MF_JOIN_INPUT_PREFIX", "MF_JOIN_INPUT_COUNT", "MF_METADATA_REGISTER",
 )
 MAX_INLINE_CHARS = 4096
 S3_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
@@ -253,7 +258,7 @@ class Task:
                 out.write(line)
             env["MF_FOREACH_ITEM_FILE"] = key
 
-    def run(self, argv, env):
+    def run(self, argv, env, registration=None):
         if not argv:
             raise Failure(EXIT["fetch_failed"], "no command to run")
         # A stop (TerminateJob, a timeout: SIGTERM, then SIGKILL) goes to the command's process
@@ -272,7 +277,9 @@ class Task:
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, forward)
         try:
-            child = subprocess.Popen(argv, cwd=self.code_dir, env=env, start_new_session=True)
+            # with a metadata service, the output is also kept as Metaflow's logs (mfcdk_metadata.LogTee)
+            pipe = subprocess.PIPE if registration else None
+            child = subprocess.Popen(argv, cwd=self.code_dir, env=env, start_new_session=True, stdout=pipe, stderr=pipe)
         except FileNotFoundError:
             say("%s: command not found in this image (PATH=%s)" % (argv[0], env.get("PATH", "")))
             return 127
@@ -280,9 +287,12 @@ class Task:
             say("%s: permission denied (is it executable?)" % argv[0])
             return 126
         started.append(child)
+        tees = registration.tee(child) if registration else []
         for signum in pending:
             forward(signum, None)
         code = child.wait()
+        for tee in tees:
+            tee.join()
         return 128 - code if code < 0 else code
 
     # ---- outputs ------------------------------------------------------------------------------
@@ -332,21 +342,45 @@ class Task:
         return code
 
 
+def registration_of(task):
+    """The task's registration with the metadata service, when its environment names one (mfcdk_metadata.py)."""
+    if mfcdk_metadata is None:
+        return None
+    try:
+        os.makedirs(task.work, exist_ok=True)
+        reg = mfcdk_metadata.Registration.from_env(task.env, task.store, task.task_id, task.code_dir, task.work)
+        if reg:
+            reg.start()
+        return reg
+    except Exception as e:  # noqa: BLE001
+        say("warning: metadata service registration: %r (the task goes on)" % (e,))
+        return None
+
+
 def main(argv, rq):
+    registration = None
     try:
         task = Task(dict(os.environ), rq)
         output_key = task.sub(task.env.get("MF_OUTPUT_KEY", ""))
         if not output_key:
             raise Failure(EXIT["fetch_failed"], "MF_OUTPUT_KEY is not set")
+        registration = registration_of(task)
         task.fetch_inputs()
         output_dir = task.local(output_key)
         os.makedirs(output_dir, exist_ok=True)
         env = task.task_environment(output_dir)
     except Failure as f:
         say(str(f))
+        if registration:
+            registration.finish(False, None)
         return f.code
     except (urllib.error.URLError, OSError) as e:
         say("could not fetch the task's inputs: %s" % e)
+        if registration:
+            registration.finish(False, None)
         return EXIT["fetch_failed"]
-    code = task.run(argv, env)
-    return task.upload(output_dir, code)
+    code = task.run(argv, env, registration)
+    code = task.upload(output_dir, code)
+    if registration:
+        registration.finish(code == 0, output_dir)
+    return code

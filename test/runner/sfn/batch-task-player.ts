@@ -13,10 +13,12 @@
  * Every job it plays must fit ECS's override budget with its real values ({@link ECS_OVERRIDES_BUDGET}).
  */
 import type { ContainerOverrides } from '@aws-sdk/client-batch';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { ECS_OVERRIDES_BUDGET, ecsOverrideChars } from '../../../runner/batch/job-shape';
 import type { CompiledFlow } from '../../../runner/sfn/compiler';
 import { playContainerJob, type PlayedJob as PlayedContainer } from '../../support/batch-job-player';
-import type { JobResult, SubmitJob } from './compiler-support';
+import type { MotoBucket } from '../../support/moto-bucket';
+import { runMachine, type JobResult, type SubmitJob } from './compiler-support';
 
 /** One played job: the Task state, its SubmitJob parameters, and each child's played container (one for a plain job). */
 export interface PlayedJob {
@@ -107,4 +109,30 @@ export class BatchTaskPlayer {
       .flatMap((j) => j.children.flatMap((c) => c.lines.map((l) => `${j.state}: ${l}`)))
       .join('\n');
   }
+}
+
+/**
+ * Execute a compiled machine (named `name`) with its Batch jobs played by a {@link BatchTaskPlayer}
+ * and its S3 states on moto_server; the result carries the player, for the jobs and their logs.
+ */
+export async function playOnMoto(compiled: CompiledFlow, moto: MotoBucket, input: unknown = {}, name?: string) {
+  const batch = new BatchTaskPlayer(compiled, moto.endpoint);
+  const result = await runMachine(
+    compiled,
+    input,
+    {
+      submitJob: (state, params) => batch.submitJob(state, params),
+      getObject: async (Bucket, Key) => {
+        try {
+          return await (await moto.s3.send(new GetObjectCommand({ Bucket, Key }))).Body!.transformToString();
+        } catch (e) {
+          if ((e as Error).name === 'NoSuchKey') return undefined;
+          throw e;
+        }
+      },
+      putObject: async (Bucket, Key, Body) => void (await moto.s3.send(new PutObjectCommand({ Bucket, Key, Body }))),
+    },
+    name,
+  );
+  return { ...result, batch };
 }

@@ -62,11 +62,30 @@ describe('metaflow-cdk sfn compile', () => {
     expect([start.JobQueue, start.ShareIdentifier]).toEqual(['ml-fair', 'ml']);
   });
 
+  test('a metadata service in the config: every job registers itself with the internal URL, the key and the user (SERVICE_INTERNAL_URL as Metaflow\'s @batch passes it)', () => {
+    const env = { ...ENV, METAFLOW_SERVICE_URL: 'https://api.example.com/prod/', METAFLOW_SERVICE_INTERNAL_URL: 'http://internal-nlb:8080', METAFLOW_SERVICE_AUTH_KEY: 'k3y', METAFLOW_USER: 'ada' };
+    const res = cli(['examples/hello.ts', '--param', 'name=mars'], env);
+    expect(res.stderr).toBe('');
+    const states = JSON.parse(res.stdout).States['Run.steps'].Branches[0].States as Record<string, { Parameters: { ContainerOverrides: { Environment: { Name: string; Value: string }[] } } }>;
+    for (const step of ['start', 'hello', 'end']) {
+      const environment = Object.fromEntries(states[step].Parameters.ContainerOverrides.Environment.map((e) => [e.Name, e.Value]));
+      expect(environment).toMatchObject({ MF_METADATA_REGISTER: '1', METAFLOW_SERVICE_URL: 'http://internal-nlb:8080', METAFLOW_SERVICE_AUTH_KEY: 'k3y', METAFLOW_USER: 'ada' });
+    }
+    // Without a service in the config, the jobs carry none of it.
+    expect(cli(['examples/hello.ts', '--param', 'name=mars']).stdout).not.toContain('MF_METADATA_REGISTER');
+  });
+
   test.each([
     ['a fair-share queue without a team', ['examples/hello.ts', '--queue', 'tq', '--fair-share-queue', 'tq'], ENV,
       'metaflow-cdk: flow "HelloFlow" cannot run on Step Functions: job queue "tq" has a fair-share scheduling policy and takes only jobs with a team: name one with --team <name>, METAFLOW_TEAM in the Metaflow config or the flow\'s team field\n'],
     ['a --team that is no team name', ['examples/hello.ts', '--team', 'ML'], ENV,
       'metaflow-cdk: --team: expected a team name (lowercase letters and digits, starting with a letter, at most 32), got "ML"\n'],
+    [
+      'a SERVICE_INTERNAL_URL without a scheme',
+      ['examples/hello.ts'],
+      { ...ENV, METAFLOW_SERVICE_URL: 'https://api.example.com/prod', METAFLOW_SERVICE_INTERNAL_URL: 'internal-nlb:8080' },
+      'metaflow-cdk: METAFLOW_SERVICE_INTERNAL_URL (from the environment) must be an http:// or https:// URL, got "internal-nlb:8080"\n',
+    ],
     ['a step Batch cannot run', ['examples/resilient.ts'], ENV, 'metaflow-cdk: flow "ResilientFlow" cannot run on Step Functions: step "hung": timeout on Batch must be at least 60 s, got 1 s\n'],
     ['fractional cpu on an EC2 queue', ['examples/fanout.ts'], ENV, 'metaflow-cdk: flow "FanoutFlow" cannot run on Step Functions: step "square": resources.cpu must be a whole number of vCPUs on EC2 (fractions only on Fargate), got 0.25\n'],
     ['a bad --param', ['examples/hello.ts', '--param', 'name'], ENV, 'metaflow-cdk: --param "name": expected name=value\n'],

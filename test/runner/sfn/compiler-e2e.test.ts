@@ -9,7 +9,6 @@
  * saw, a caught failure downstream — and that an example whose image lacks what its steps run
  * fails as it would on AWS.
  */
-import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import fanout from '../../../examples/fanout';
 import hello from '../../../examples/hello';
 import sweep from '../../../examples/sweep';
@@ -19,8 +18,8 @@ import { validateFlow } from '../../../runner/flow/validate';
 import type { CompiledFlow, CompileOptions } from '../../../runner/sfn/compiler';
 import { describeWithTool } from '../../support/external-tool';
 import { useMotoBucket } from '../../support/moto-bucket';
-import { BatchTaskPlayer } from './batch-task-player';
-import { compileValid, EXECUTION, graphOf, runMachine, sh, storeCodePackage } from './compiler-support';
+import { BatchTaskPlayer, playOnMoto } from './batch-task-player';
+import { compileValid, EXECUTION, graphOf, sh, storeCodePackage } from './compiler-support';
 
 const BUCKET = 'mf-bucket';
 const PREFIX = 'metaflow';
@@ -50,22 +49,7 @@ describeWithTool('moto_server', 'compiled machines played end to end (aws-local-
   };
 
   /** Run a compiled flow; each test's flow has its own name, so its run's keys are its own. */
-  async function play(compiled: CompiledFlow, input: unknown = {}) {
-    const batch = new BatchTaskPlayer(compiled, moto.endpoint);
-    const result = await runMachine(compiled, input, {
-      submitJob: (state, params) => batch.submitJob(state, params),
-      getObject: async (Bucket, Key) => {
-        try {
-          return await (await moto.s3.send(new GetObjectCommand({ Bucket, Key }))).Body!.transformToString();
-        } catch (e) {
-          if ((e as Error).name === 'NoSuchKey') return undefined;
-          throw e;
-        }
-      },
-      putObject: async (Bucket, Key, Body) => void (await moto.s3.send(new PutObjectCommand({ Bucket, Key, Body }))),
-    });
-    return { ...result, batch };
-  }
+  const play = (compiled: CompiledFlow, input: unknown = {}) => playOnMoto(compiled, moto, input);
 
   /** The execution succeeded; else its error with every container's log, to say why. */
   const succeeded = (run: { error?: Error; batch: BatchTaskPlayer }) => {

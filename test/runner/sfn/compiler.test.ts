@@ -180,6 +180,7 @@ describe('bad input: one line, before anything is deployed', () => {
     ['a datastore root that is not S3', () => compileFlow(linear, { ...OPTIONS, datastoreRoot: '/tmp/x' }), 'datastore root must be an s3://<bucket>/<prefix> URL, got "/tmp/x"'],
     ['no queue', () => compileFlow(linear, { ...OPTIONS, queue: '' }), 'queue must name a Batch job queue, got ""'],
     ['a bad partition', () => compileFlow(linear, { ...OPTIONS, partition: 'mars' }), 'partition must be an AWS partition'],
+    ['a metadata service URL without a scheme', () => compileFlow(linear, { ...OPTIONS, metadata: { url: 'svc:8080', user: 'ada' } }), 'metadata.url must be the metadata service\'s http:// or https:// URL, got "svc:8080"'],
     [
       'fractional cpu on an EC2 queue',
       () => compileFlow(graphOf({ name: 'F', image: IMAGE, steps: [{ name: 'start', command: ['x'], next: 'end', resources: { cpu: 0.5 } }, { name: 'end', command: ['x'] }] }), OPTIONS),

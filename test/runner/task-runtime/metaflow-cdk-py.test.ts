@@ -1,5 +1,5 @@
 /**
- * The task helpers (runner/task-runtime/python/metaflow_cdk.py): their Python unit tests, and a
+ * The task helpers (runner/task-runtime/python/metaflow_cdk.py) and the registration (mfcdk_metadata.py): their Python unit tests, and a
  * local run whose steps use nothing but the helpers — importable without any setup (the local
  * layer puts them on PYTHONPATH), a foreach, its join, an ancestor read across the fan-out.
  */

@@ -52,25 +52,28 @@ function uiPeers(peers: string, dir: string): string {
   return overlay;
 }
 
-/** Start the UI on `service`'s database, in `dir`. */
-export function startUi(peers: string, service: RunningService, dir: string): RunningUi {
+/**
+ * Start the UI on `service`'s database, in `dir`; `env` adds to the backend's environment (the
+ * start script passes its own on), e.g. s3Reader's settings for runs on an S3 datastore.
+ */
+export function startUi(peers: string, service: RunningService, dir: string, env: Record<string, string> = {}): RunningUi {
   const from = uiPeers(peers, path.join(dir, '..', 'ui-peers'));
-  execFileSync(path.join(from, 'start-metaflow-ui.sh'), [dir, path.join(service.dir, 'svc')], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const env = Object.fromEntries(
+  execFileSync(path.join(from, 'start-metaflow-ui.sh'), [dir, path.join(service.dir, 'svc')], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
+  const started = Object.fromEntries(
     fs
       .readFileSync(path.join(dir, 'env'), 'utf8')
       .split('\n')
       .filter(Boolean)
       .map((l) => l.split('=', 2) as [string, string]),
   );
-  return { url: env.UI_URL, backendUrl: env.UI_BACKEND_URL, dir, stop: () => execFileSync(path.join(dir, 'stop.sh'), { stdio: 'ignore' }) };
+  return { url: started.UI_URL, backendUrl: started.UI_BACKEND_URL, dir, stop: () => execFileSync(path.join(dir, 'stop.sh'), { stdio: 'ignore' }) };
 }
 
 /**
  * Screenshot `url` headless into `file` (1400×900). `--virtual-time-budget` lets the page's
  * requests finish (`--timeout` gives a blank page: the peers README).
  */
-export function screenshot(chromium: string, url: string, file: string, profileDir: string, budgetMs = 15_000): void {
+export function screenshot(chromium: string, url: string, file: string, profileDir: string, budgetMs = 15_000, timeoutMs = 60_000): void {
   fs.mkdirSync(path.dirname(file), { recursive: true });
   execFileSync(
     chromium,
@@ -86,7 +89,7 @@ export function screenshot(chromium: string, url: string, file: string, profileD
       `--screenshot=${file}`,
       url,
     ],
-    { stdio: 'ignore', timeout: 60_000 },
+    { stdio: 'ignore', timeout: timeoutMs },
   );
 }
 

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { collect, InputProblems, parseWith, prepareFlow } from '../../run-support';
-import { addCompileOptions, CompileFlags, compileOptionsOf, flowCodePackageUrl, givenParametersOrThrow } from '../../sfn-support';
+import { addCompileOptions, CompileFlags, compileOptionsOf, flowCodePackageUrl, givenParametersOrThrow, metadataTargetOf } from '../../sfn-support';
 import type { CommandContext } from '../index';
 
 interface SfnCompileFlags extends CompileFlags {
@@ -36,13 +36,15 @@ export function sfnCompileCommand(context: CommandContext): Command {
     const prepared = problems.check(() => prepareFlow(file));
     if (prepared) problems.check(() => givenParametersOrThrow(prepared.graph, flags.param ?? []));
     problems.check(() => parseWith(flags.with ?? []));
-    const settings = problems.check(() => batchSettings(readMetaflowConfig(context.env), flags));
+    const config = readMetaflowConfig(context.env);
+    const settings = problems.check(() => batchSettings(config, flags));
+    const metadata = problems.check(() => metadataTargetOf(config, context.env));
     problems.throwIfAny();
     const fargate = new Set(flags.fargateQueue ?? []);
     const fairShare = new Set([...(flags.fairShareQueue ?? []), ...(settings!.fairShareQueues ?? [])]);
     const queues = { platformOf: (queue: string) => (fargate.has(queue) ? 'FARGATE' as const : 'EC2' as const), fairShare: (queue: string) => fairShare.has(queue) };
     const codeUrl = await flowCodePackageUrl(prepared!.graph, prepared!.file, settings!.datastoreRoot, context, { store: false });
-    const compiled = compileFlow(prepared!.graph, compileOptionsOf(settings!, flags, queues, flags.partition ?? 'aws', codeUrl));
+    const compiled = compileFlow(prepared!.graph, compileOptionsOf(settings!, flags, queues, flags.partition ?? 'aws', codeUrl, metadata));
     const out = flags.jobDefinitions ? { definition: compiled.definition, jobDefinitions: compiled.jobDefinitions } : compiled.definition;
     context.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
     context.setExitCode(0);

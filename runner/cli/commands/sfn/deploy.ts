@@ -6,7 +6,7 @@ import type { FlowGraph } from '../../../flow/validate';
 import type { QueuePlatform } from '../../../sfn/compiler/types';
 import { UserInputError } from '../../../errors';
 import { InputProblems, parseWith, prepareFlow } from '../../run-support';
-import { addCompileOptions, addSfnOptions, CompileFlags, compileOptionsOf, CompileQueues, flowCodePackageUrl, givenParametersOrThrow, SfnFlags, withSfn } from '../../sfn-support';
+import { addCompileOptions, addSfnOptions, CompileFlags, compileOptionsOf, CompileQueues, flowCodePackageUrl, givenParametersOrThrow, metadataTargetOf, SfnFlags, withSfn } from '../../sfn-support';
 import { fairShareWithoutTeamProblem } from '../../../../core/teams';
 import type { CommandContext } from '../index';
 
@@ -72,6 +72,7 @@ export function sfnDeployCommand(context: CommandContext): Command {
       if (prepared) problems.check(() => givenParametersOrThrow(prepared.graph, flags.param ?? []));
       problems.check(() => parseWith(flags.with ?? []));
       const batch = problems.check(() => batchSettings(config, flags));
+      const metadata = problems.check(() => metadataTargetOf(config, context.env));
       problems.throwIfAny();
       const graph = prepared!.graph;
 
@@ -79,7 +80,7 @@ export function sfnDeployCommand(context: CommandContext): Command {
       const { compileFlow } = require('../../../sfn/compiler') as typeof import('../../../sfn/compiler');
       // the code first: a deployed machine's jobs download it whenever they run (and a bad package stops the deploy)
       const codeUrl = await flowCodePackageUrl(graph, prepared!.file, batch!.datastoreRoot, context, { store: true, region: batch!.region });
-      const compiled = compileFlow(graph, compileOptionsOf(batch!, flags, queues, role!.partition, codeUrl));
+      const compiled = compileFlow(graph, compileOptionsOf(batch!, flags, queues, role!.partition, codeUrl, metadata));
       serializeDefinition(name!, compiled.definition); // its size is checked before anything is registered
       const registry = new JobDefinitionRegistry(clients.batch);
       await Promise.all(compiled.jobDefinitions.map((definition) => registry.ensure(definition)));

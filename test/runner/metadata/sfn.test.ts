@@ -1,0 +1,203 @@
+/**
+ * A Step Functions run registered with the REAL Metaflow metadata service (../shared/peers) with
+ * no runner process alive: the compiled machine runs in aws-local-stepfunctions, each Batch job
+ * plays in a root-filesystem stand-in of python:3.12-slim (batch-task-player.ts), and the task
+ * runtime inside each job (mfcdk_metadata.py) registers its task; the run is read back with the
+ * REAL Metaflow Python client from the S3 datastore on moto_server.
+ */
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { defineFlow } from '../../../runner/flow/model';
+import { validateFlow } from '../../../runner/flow/validate';
+import { graphInfoPackageFile } from '../../../runner/metadata';
+import type { CompiledFlow, CompileOptions } from '../../../runner/sfn/compiler';
+import { minimalCodePackage } from '../../../runner/task-runtime/minimal-package';
+import { describeWithTool } from '../../support/external-tool';
+import { peersDir, readRun, RunningService, s3Reader, servicePackagesInstalled, startService } from '../../support/metadata/service';
+import { chromiumPath, RunningUi, screenshot, screenshotDir, startUi, uiPackagesInstalled } from '../../support/metadata/ui';
+import { useMotoBucket } from '../../support/moto-bucket';
+import { playOnMoto } from '../sfn/batch-task-player';
+import { compileValid, EXECUTION } from '../sfn/compiler-support';
+import { sh, tempDir } from '../support/harness';
+
+const peers = peersDir();
+const describeService = peers !== undefined && servicePackagesInstalled() ? describeWithTool : (_tool: string, name: string, body: () => void) => describe.skip(name, body);
+
+const BUCKET = 'mf-bucket';
+const PREFIX = 'metaflow';
+
+const flow = defineFlow({
+  name: 'SfnSquares',
+  image: 'public.ecr.aws/docker/library/python:3.12-slim',
+  parameters: { greeting: { default: 'hi' } },
+  steps: [
+    { name: 'start', command: sh('echo "$MF_PARAM_GREETING, fanning out"'), foreach: { items: [1, 2, 3] }, next: 'square' },
+    {
+      name: 'square',
+      command: sh('echo "square of $MF_FOREACH_ITEM"; echo "{\\"square\\": $((MF_FOREACH_ITEM * MF_FOREACH_ITEM))}" > "$MF_OUTPUT_DIR/outputs.json"'),
+      next: 'gather',
+    },
+    { name: 'gather', join: true, command: sh('echo "gathered"; echo "{\\"note\\": \\"done\\"}" > "$MF_OUTPUT_DIR/outputs.json"'), next: 'end' },
+    { name: 'end', command: sh('echo "all done"') },
+  ],
+});
+
+/** A flow whose middle step fails, with no retry: the execution fails there. */
+const failing = defineFlow({
+  name: 'SfnFails',
+  image: 'public.ecr.aws/docker/library/python:3.12-slim',
+  steps: [
+    { name: 'start', command: sh('echo "starting"'), next: 'boom' },
+    // Long enough for one task heartbeat (every 10 s; the service takes one 10 s after the last).
+    { name: 'boom', command: sh('sleep 11; echo "about to fail" >&2; exit 3'), next: 'end' },
+    { name: 'end', command: sh('echo "never"') },
+  ],
+});
+
+/** Two steps, for the service that does not answer. */
+const small = defineFlow({
+  name: 'SfnSmall',
+  image: 'public.ecr.aws/docker/library/python:3.12-slim',
+  steps: [
+    { name: 'start', command: sh('echo "starting"'), next: 'end' },
+    { name: 'end', command: sh('echo "done"') },
+  ],
+});
+
+describeService('moto_server', 'Step Functions runs register from inside their jobs with the real Metaflow metadata service', () => {
+  const moto = useMotoBucket(BUCKET, PREFIX);
+  let service: RunningService;
+  let ui: RunningUi | undefined;
+  let tmp: string;
+
+  beforeAll(() => {
+    tmp = tempDir('mdsfn-');
+    service = startService(peers!, path.join(tmp, 'service'));
+  }, 90_000);
+  afterAll(() => {
+    ui?.stop();
+    service?.stop();
+    fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  /** Store a code package holding the flow's graph and compile against it. */
+  async function compile(options: Partial<CompileOptions>, spec = flow): Promise<CompiledFlow> {
+    const v = validateFlow(spec);
+    if (!v.ok) throw new Error(v.problems.join('\n'));
+    const pkg = minimalCodePackage(graphInfoPackageFile(v.graph, 'sfn-squares.ts'));
+    const key = `${PREFIX}/${pkg.key(spec.name)}`;
+    await moto.s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: pkg.body }));
+    return compileValid(v.graph, { ...options, codePackageUrl: `s3://${BUCKET}/${key}` });
+  }
+
+  async function play(compiled: CompiledFlow, name: string) {
+    const run = await playOnMoto(compiled, moto, {}, name);
+    if (run.error) throw new Error(`${run.error.message}\n${run.batch.log()}`);
+    return run.batch;
+  }
+
+  test('a foreach run: listed in the user\'s namespace, steps, 3 children, successful, task.data, stdout, _graph_info; no warning in any job', async () => {
+    const compiled = await compile({ metadata: { url: service.url, authKey: 'test-key', user: 'ada' } });
+    const batch = await play(compiled, EXECUTION);
+    // The service never printed a line in any job (a warning would be `metaflow-cdk: warning: …`).
+    expect(batch.log()).not.toContain('metaflow-cdk: warning');
+
+    const seen = readRun(peers!, service.url, tmp, flow.name, EXECUTION, 'ada', s3Reader(`s3://${BUCKET}/${PREFIX}`, moto.endpoint));
+    expect(seen.namespace).toBe('user:ada');
+    expect(seen.listed).toContain(EXECUTION);
+    expect(seen.system_tags).toEqual(expect.arrayContaining(['user:ada', 'runtime:metaflow-cdk', expect.stringMatching(/^metaflow_version:/)]));
+    expect(Object.keys(seen.steps).sort()).toEqual(['end', 'gather', 'square', 'start']);
+    expect(seen.steps.square.map((t) => t.id)).toEqual(['t-0', 't-1', 't-2']);
+    expect(seen.steps.square.map((t) => t.data.square)).toEqual([1, 4, 9]);
+    expect(seen.steps.square.map((t) => t.stdout.trim())).toEqual(['square of 1', 'square of 2', 'square of 3']);
+    expect(seen.steps.square.every((t) => t.successful && t.finished)).toBe(true);
+    expect(seen.steps.gather[0].data).toEqual({ note: 'done' });
+    expect(seen.steps.start[0].stdout).toBe('hi, fanning out\n');
+    expect(seen.steps.end[0].stdout).toContain('all done');
+    expect(seen.successful).toBe(true);
+    expect(seen.finished).toBe(true);
+    // The DAG the UI draws, and the parameter, from the `start` job.
+    expect(seen.graph_steps).toEqual(['end', 'gather', 'square', 'start']);
+    expect(seen.parameters).toEqual({ greeting: 'hi' });
+    // Metaflow's @batch metadata, from inside the container: an array child's job id is `<job>:<index>`.
+    expect(seen.steps.square.map((t) => t.metadata['aws-batch-job-id'])).toEqual([expect.stringMatching(/^job-\d+:0$/), expect.stringMatching(/^job-\d+:1$/), expect.stringMatching(/^job-\d+:2$/)]);
+    expect(seen.steps.start[0].metadata).toMatchObject({ 'ds-type': 's3', 'ds-root': `s3://${BUCKET}/${PREFIX}`, 'aws-batch-job-attempt': '1' });
+
+    // The run is heartbeat-capable: created with a heartbeat, which the tasks' creation and heartbeats refresh.
+    const run = (await (await fetch(`${service.url}/flows/${flow.name}/runs/${EXECUTION}`)).json()) as { last_heartbeat_ts: number | null };
+    expect(run.last_heartbeat_ts).toEqual(expect.any(Number));
+
+    // The real UI backend on the same database, reading the S3 datastore: the run's status and user, its DAG, the foreach's tasks.
+    if (!uiPackagesInstalled()) return;
+    const started = startUi(peers!, service, path.join(tmp, 'ui'), s3Reader(`s3://${BUCKET}/${PREFIX}`, moto.endpoint));
+    ui = started; // the next test screenshots it, then stops it
+    const get = async (route: string) => {
+      const res = await fetch(`${started.backendUrl}${route}`);
+      expect({ route, status: res.status }).toEqual({ route, status: 200 });
+      return ((await res.json()) as { data: unknown }).data as Record<string, unknown>;
+    };
+    expect(await get(`/flows/${flow.name}/runs/${EXECUTION}`)).toMatchObject({ run_id: EXECUTION, status: 'completed', user: 'ada' });
+    const dag = await get(`/flows/${flow.name}/runs/${EXECUTION}/dag`);
+    expect(dag.graph_structure).toEqual(['start', [['square']], 'gather', 'end']);
+    const square = (await get(`/flows/${flow.name}/runs/${EXECUTION}/steps/square/tasks`)) as unknown as { task_name: string; status: string }[];
+    expect(square.map((t) => [t.task_name, t.status]).sort()).toEqual([['t-0', 'completed'], ['t-1', 'completed'], ['t-2', 'completed']]);
+  }, 180_000);
+
+  test('a screenshot of the Step Functions run\'s DAG view in the real UI, kept as a test artifact (looked at by eye)', () => {
+    const chromium = chromiumPath();
+    const running = ui;
+    if (!running || !chromium) return; // the UI packages or Chromium are missing (under CI=true they fail above)
+    const file = path.join(screenshotDir(), `${flow.name}-${EXECUTION}-dag.png`);
+    try {
+      screenshot(chromium, `${running.url}/${flow.name}/${EXECUTION}/view/dag`, file, path.join(tmp, 'chrome'), 40_000, 150_000);
+    } finally {
+      running.stop();
+      ui = undefined;
+    }
+    const png = fs.readFileSync(file);
+    expect(png.subarray(1, 4).toString()).toBe('PNG');
+    expect([png.readUInt32BE(16), png.readUInt32BE(20)]).toEqual([1400, 900]);
+    console.log(`Metaflow UI screenshot of a Step Functions run: ${file}`);
+  }, 180_000);
+
+  test('a failed execution: the failed task is registered as failed with its stderr, the run is neither successful nor finished (no end task); its task heartbeat kept the run\'s alive', async () => {
+    const compiled = await compile({ metadata: { url: service.url, user: 'ada' } }, failing);
+    const run = await playOnMoto(compiled, moto, {}, 'sfn-fails-1');
+    expect(run.error).toBeDefined();
+    expect(run.batch.jobs.map((j) => [j.state, j.children[0].exitCode])).toEqual([['start', 0], ['boom', 3]]);
+    expect(run.batch.log()).not.toContain('metaflow-cdk: warning');
+
+    const seen = readRun(peers!, service.url, tmp, failing.name, 'sfn-fails-1', 'ada', s3Reader(`s3://${BUCKET}/${PREFIX}`, moto.endpoint));
+    expect(seen.listed).toContain('sfn-fails-1');
+    expect(Object.keys(seen.steps).sort()).toEqual(['boom', 'start']);
+    expect(seen.steps.boom[0]).toMatchObject({ successful: false, metadata: expect.objectContaining({ attempt_ok: 'False', 'attempt-done': '0' }) });
+    expect(seen.successful).toBe(false);
+    expect(seen.finished).toBe(false);
+    // The task's heartbeat reached the service, and refreshed the run's (what keeps a Step Functions run `running`).
+    const task = (await (await fetch(`${service.url}/flows/${failing.name}/runs/sfn-fails-1/steps/boom/tasks/t-0`)).json()) as { ts_epoch: number; last_heartbeat_ts: number };
+    const created = Math.floor(task.ts_epoch / 1000);
+    expect(task.last_heartbeat_ts).toBeGreaterThanOrEqual(created + 10);
+    const runRow = (await (await fetch(`${service.url}/flows/${failing.name}/runs/sfn-fails-1`)).json()) as { last_heartbeat_ts: number };
+    expect(runRow.last_heartbeat_ts).toBeGreaterThanOrEqual(created + 10);
+    const stderr = execFileSync('/usr/bin/python3', ['-c', 'from metaflow import Task, namespace; namespace(None); print(Task("SfnFails/sfn-fails-1/boom/t-0").stderr, end="")'], {
+      env: { PATH: process.env.PATH, PYTHONPATH: path.join(peers!, 'metaflow'), METAFLOW_DEFAULT_METADATA: 'service', METAFLOW_SERVICE_URL: service.url, HOME: tmp, ...s3Reader(`s3://${BUCKET}/${PREFIX}`, moto.endpoint) },
+      encoding: 'utf8',
+    });
+    expect(stderr).toBe('about to fail\n');
+  }, 120_000);
+
+  test('a service that does not answer: the execution succeeds, each job prints one warning line and waits a bounded time', async () => {
+    const compiled = await compile({ metadata: { url: 'http://127.0.0.1:9', user: 'ada' } }, small);
+    const started = Date.now();
+    const run = await playOnMoto(compiled, moto, {}, 'sfn-down-1');
+    expect(run.error).toBeUndefined();
+    for (const job of run.batch.jobs) {
+      const warnings = job.children[0].lines.filter((l) => l.includes('metaflow-cdk: warning'));
+      expect(warnings).toEqual([expect.stringMatching(/^metaflow-cdk: warning: the metadata service at http:\/\/127\.0\.0\.1:9 did not answer POST \/flows\/SfnSmall .*; SfnSmall\/sfn-down-1\/\w+\/t-0 is not fully registered there \(the task goes on\)$/)]);
+    }
+    // Two phases per job, each under 4 tries (0.5 + 1 + 2 s of backoff): about 7 s a job, never the phases' 30 + 60 s.
+    expect((Date.now() - started) / run.batch.jobs.length).toBeLessThan(30_000);
+  }, 120_000);
+});
