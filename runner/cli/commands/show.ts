@@ -8,6 +8,7 @@ import { formatDuration, formatTable } from '../../progress/table';
 import { checkRunner } from '../../orchestrator/liveness';
 import { apiCallsLine } from '../../batch/api-calls';
 import { isStepFunctionsRun } from '../../datastore/step-functions-runs';
+import { FROM_HELP, readsFromService, showRunFromService } from '../service-runs';
 
 /** Wall time of a step: from its first attempt's start to its last attempt's end. */
 function stepDuration(tasks: readonly TaskRecord[]): number | undefined {
@@ -78,8 +79,10 @@ export const registerShow: CommandRegistrar = (program, context) => {
   const cmd = new Command('show')
     .description("show a run (status, and per step its tasks, attempts, outcomes and duration), or a step's or task's outputs: values and files")
     .argument('<run-id[/step[/task]]>', 'the run, e.g. 20260101-120000-abc123; or a step of it (start) or one task (start/0) for its outputs')
-    .option('--json', 'print the run record (or the tasks\' outputs) as JSON');
-  addDatastoreOptions(cmd).action(async (spec: string, flags: DatastoreFlags & { json?: boolean }) => {
+    .option('--json', 'print the run record (or the tasks\' outputs) as JSON')
+    .option('--from <source>', `${FROM_HELP}; with service, <run-id> is <flow>/<run> or a run id`);
+  addDatastoreOptions(cmd).action(async (spec: string, flags: DatastoreFlags & { json?: boolean; from?: string }) => {
+    if (readsFromService(flags)) return showRunFromService(spec, flags.json === true, context);
     const datastore = await openDatastore(flags, context, { write: false });
     const datastoreFlags = followUpDatastoreFlags(flags, datastoreKind(flags));
     if (spec.includes('/')) {
