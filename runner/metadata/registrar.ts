@@ -57,6 +57,8 @@ interface AttemptFacts {
   /** Log text read back from the datastore (registerRecord), written as stdout. */
   logText?: string;
   logsWritten?: boolean;
+  /** The log files written: lines still to write are appended to them. */
+  logsAppend?: Set<'stdout' | 'stderr'>;
   startSent?: boolean;
   endSent?: boolean;
   /** What the layer said of the attempt (job id, log stream, host-loss retries). */
@@ -329,9 +331,17 @@ export class RunRegistrar {
         });
         this.touch(e.task);
         return;
-      case 'task-log':
-        this.task(e.task).attempts.get(e.attempt)?.lines.push({ stream: e.stream, text: e.line, at: Date.now() });
+      case 'task-log': {
+        const attempt = this.task(e.task).attempts.get(e.attempt);
+        if (!attempt) return;
+        attempt.lines.push({ stream: e.stream, text: e.line, at: Date.now() });
+        // A line that came after the attempt's log was written (CloudWatch delivers late): appended at the next flush.
+        if (attempt.logsWritten) {
+          attempt.logsWritten = false;
+          this.touch(e.task);
+        }
         return;
+      }
       case 'task-retrying':
       case 'task-succeeded':
       case 'task-failed':
@@ -531,14 +541,31 @@ export class RunRegistrar {
     for (const a of facts.attempts.values()) {
       if (a.endedAt === undefined || a.logsWritten) continue;
       const dir = `${this.flow}/${this.runId}/${facts.step}/${id}`;
-      const byStream = { stdout: [] as string[], stderr: [] as string[] };
-      for (const l of a.lines) byStream[l.stream].push(mflogLine('task', l.text, l.at));
-      if (a.logText) for (const line of a.logText.split('\n').filter(Boolean)) byStream.stdout.push(mflogLine('task', line, a.endedAt));
-      for (const stream of ['stdout', 'stderr'] as const) {
-        if (byStream[stream].length) await this.options.blobs.putOnce(`${dir}/${mflogFileName(a.attempt, 'task', stream)}`, byStream[stream].join('\n') + '\n');
-      }
-      a.logsWritten = true;
+      // Lines that come while these are written go to a fresh list, for the next flush.
+      const pending = a.lines;
       a.lines = [];
+      const byStream = { stdout: [] as string[], stderr: [] as string[] };
+      for (const l of pending) byStream[l.stream].push(mflogLine('task', l.text, l.at));
+      if (a.logText) for (const line of a.logText.split('\n').filter(Boolean)) byStream.stdout.push(mflogLine('task', line, a.endedAt));
+      const written = new Set<string>();
+      try {
+        for (const stream of ['stdout', 'stderr'] as const) {
+          if (!byStream[stream].length) continue;
+          const key = `${dir}/${mflogFileName(a.attempt, 'task', stream)}`;
+          const text = byStream[stream].join('\n') + '\n';
+          // Late lines (CloudWatch) go at the end of the file already written; nothing is written twice.
+          if (a.logsAppend?.has(stream)) await this.options.blobs.append(key, text);
+          else await this.options.blobs.putOnce(key, text);
+          written.add(stream);
+          (a.logsAppend ??= new Set()).add(stream);
+          if (stream === 'stdout') a.logText = undefined;
+        }
+      } catch (err) {
+        a.lines = [...pending.filter((l) => !written.has(l.stream)), ...a.lines];
+        throw err;
+      }
+      a.logsWritten = a.lines.length === 0;
+      if (!a.logsWritten) this.touch(facts);
     }
   }
 
