@@ -75,11 +75,11 @@ interface S3Blobs {
   upload(key: string, file: string): Promise<void>;
 }
 
-/** A value as a Metaflow artifact blob: its sha1 (of the raw pickle) and the gzip Metaflow stores. */
-export function artifactBlob(value: unknown): { sha: string; gzip: Buffer } {
+/** A value as a Metaflow artifact blob: its sha1 (of the raw pickle), the gzip Metaflow stores, the pickle's size. */
+export function artifactBlob(value: unknown): { sha: string; gzip: Buffer; size: number } {
   const pickle = pickleJson(value);
   // Metaflow's content-addressed store keys by the sha1 of the raw pickle and gzips it (level 3).
-  return { sha: createHash('sha1').update(pickle).digest('hex'), gzip: gzipSync(pickle, { level: 3 }) };
+  return { sha: createHash('sha1').update(pickle).digest('hex'), gzip: gzipSync(pickle, { level: 3 }), size: pickle.length };
 }
 
 /** The content type Metaflow's pickle serializer reads (protocol 2, gzipped). */

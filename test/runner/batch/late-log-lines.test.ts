@@ -11,14 +11,13 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { BatchComputeLayer } from '../../../runner/batch/layer';
 import { LogTailer } from '../../../runner/batch/log-tailer';
-import { BatchSettings } from '../../../runner/batch/settings';
 import { defineFlow } from '../../../runner/flow/model';
 import { validateFlow } from '../../../runner/flow/validate';
 import { blobWriterFor, MetadataServiceClient, RunRegistrar } from '../../../runner/metadata';
 import { runFlow } from '../../../runner/orchestrator/orchestrator';
 import { useMotoBucket } from '../../support/moto-bucket';
 import { fakeClock, sh } from '../support/harness';
-import { motoDatastore, storeTestCodePackage } from './code-package-fixture';
+import { motoDatastore, storeTestCodePackage, testBatchSettings } from './code-package-fixture';
 import { FakeBatch } from './fake-batch';
 
 /** A stream whose lines a test adds to, read as GetLogEvents reads it (tokens `f/<count>`). */
@@ -104,14 +103,7 @@ describe('a Batch run whose last line comes after its job ended', () => {
     });
     const v = validateFlow(flow);
     if (!v.ok) throw new Error(v.problems.join('\n'));
-    const settings: BatchSettings = {
-      queue: 'metaflow',
-      gpuQueue: 'metaflow',
-      jobRoleArn: 'arn:aws:iam::123456789012:role/job',
-      executionRoleArn: 'arn:aws:iam::123456789012:role/exec',
-      region: 'us-east-1',
-      datastoreRoot: { bucket: 'mf-late', prefix: 'mf', url: 's3://mf-late/mf' },
-    };
+    const settings = testBatchSettings('mf-late', 'mf');
     const datastore = motoDatastore(bucket.endpoint, 'mf-late', 'mf');
     const notices: string[] = [];
     const layer = new BatchComputeLayer({
