@@ -59,6 +59,13 @@ export interface BatchComputeLayerOptions {
   readonly maxLogStreams?: number;
   /** Between two log polls. @default 5000 */
   readonly logPollMs?: number;
+  /**
+   * Polls a finished job's stream is read again for lines CloudWatch gets late (log-tailer.ts);
+   * the run's end waits for them, at most `drainLogPolls` polls. @default 2
+   */
+  readonly lateLogPolls?: number;
+  /** Polls the run's end waits at most for the last lines of finished jobs. @default 12 */
+  readonly drainLogPolls?: number;
   /** Log lines shown after a failure. @default 20 */
   readonly failureLogLines?: number;
   /** Watcher settings (intervals, stuck-RUNNABLE threshold, clock). */
@@ -134,6 +141,8 @@ export class BatchComputeLayer implements ComputeLayer {
   private submissions: Promise<void> = Promise.resolve();
   private watching?: Promise<void>;
   private tailing?: Promise<void>;
+  /** Set by drainLogs: the polls the tail loop has left before the run ends. */
+  private drainPollsLeft?: number;
   private cancelled = false;
   private forced = false;
   /** What `cancelAll` terminated (for the CLI and the tests). */
@@ -154,7 +163,7 @@ export class BatchComputeLayer implements ComputeLayer {
       calls: this.calls,
       queueInfo: (q) => this.queues.inspect(q),
     });
-    this.tailer = new LogTailer(options.logs, (key, line) => this.onLogLine(key, line), { maxStreams: options.maxLogStreams, calls: this.calls });
+    this.tailer = new LogTailer(options.logs, (key, line) => this.onLogLine(key, line), { maxStreams: options.maxLogStreams, latePolls: options.lateLogPolls, calls: this.calls });
   }
 
   get description(): string {
@@ -526,9 +535,25 @@ export class BatchComputeLayer implements ComputeLayer {
       } catch (err) {
         this.notice(`CloudWatch Logs: ${(err as Error).message}; trying again`);
       }
+      if (this.drainPollsLeft !== undefined) this.drainPollsLeft--;
       const now = this.tailer.following;
-      busy = !this.cancelled && now.active.length + now.waiting.length > 0;
+      busy = !this.cancelled && now.active.length + now.waiting.length > 0 && (this.drainPollsLeft === undefined || this.drainPollsLeft > 0);
       if (busy) await clock.sleep(this.options.logPollMs ?? 5000);
+    }
+  }
+
+  /**
+   * The run's end: every job finished, their streams are read to the end and again for late
+   * lines (at most `drainLogPolls` polls); what is still unread then is one notice.
+   */
+  async drainLogs(): Promise<void> {
+    if (!this.tailing) return;
+    this.drainPollsLeft = this.options.drainLogPolls ?? 12;
+    await this.tailing;
+    const { active, waiting } = this.tailer.following;
+    const left = active.length + waiting.length;
+    if (left && !this.cancelled) {
+      this.notice(`CloudWatch Logs: the last lines of ${left} job${left === 1 ? '' : 's'} were not read before the run ended: their copies in the datastore may lack them (CloudWatch Logs group ${this.settings.jobLogGroup ?? BATCH_LOG_GROUP} has them)`);
     }
   }
 

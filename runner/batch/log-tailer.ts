@@ -3,6 +3,10 @@
  * then with each answer's nextForwardToken; the stream is drained for now when the token comes
  * back unchanged (CloudWatch returns the same token at the end). At most `maxStreams` streams
  * are followed at once (a wide foreach must not flood the API); the others wait for a slot.
+ * CloudWatch gets a container's last lines late: Docker's awslogs driver buffers events up to
+ * twice its 5 s publish interval (moby daemon/logger/awslogs/cloudwatchlogs.go,
+ * `batchPublishFrequency`), so a finished task's stream is read to its end at the next poll and
+ * again on `latePolls` more polls before its slot is freed (with the 5 s poll, 10 s).
  * After a failure, {@link LogTailer.lastLines} fetches the end of the stream in one call — it
  * works for OOM-killed tasks too, since their stream exists until CloudWatch expires it.
  */
@@ -23,6 +27,8 @@ export interface LogTailerOptions {
   readonly maxStreams?: number;
   /** Pages read per stream per poll (bounds one poll's calls). @default 5 */
   readonly maxPagesPerPoll?: number;
+  /** Polls a finished task's stream is read again after its first drain, for lines CloudWatch gets late. @default 2 */
+  readonly latePolls?: number;
   readonly calls?: ApiCallCounter;
 }
 
@@ -32,6 +38,8 @@ interface Followed {
   token?: string;
   /** Drain to the end, then stop following (the task finished). */
   closing: boolean;
+  /** Polls since `closing`: the stream is freed after 1 + latePolls of them. */
+  closedPolls: number;
 }
 
 export class LogTailer {
@@ -50,12 +58,12 @@ export class LogTailer {
   /** Start following `key`'s stream; waits for a slot when `maxStreams` are followed. */
   follow(key: string, ref: LogStreamRef): void {
     if (this.active.has(key) || this.waiting.some((f) => f.key === key)) return;
-    const followed: Followed = { key, ref, closing: false };
+    const followed: Followed = { key, ref, closing: false, closedPolls: 0 };
     if (this.active.size < (this.options.maxStreams ?? 20)) this.active.set(key, followed);
     else this.waiting.push(followed);
   }
 
-  /** The task finished: read what is left at the next poll, then free the slot. */
+  /** The task finished: read what is left at the next poll and `latePolls` more, then free the slot. */
   finish(key: string): void {
     const active = this.active.get(key);
     if (active) active.closing = true;
@@ -72,7 +80,7 @@ export class LogTailer {
   async poll(): Promise<void> {
     await Promise.all([...this.active.values()].map((f) => this.read(f)));
     for (const f of [...this.active.values()]) {
-      if (f.closing) this.active.delete(f.key);
+      if (f.closing && ++f.closedPolls > (this.options.latePolls ?? 2)) this.active.delete(f.key);
     }
     while (this.waiting.length > 0 && this.active.size < (this.options.maxStreams ?? 20)) {
       const next = this.waiting.shift()!;

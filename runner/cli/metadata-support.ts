@@ -29,6 +29,8 @@ export interface RegistrationInput {
   readonly layer?: { readonly name: string; readonly jobLogs?: BatchLogSettings };
   /** The recorded run's compute layer name (register), when there is no layer object. @default - none */
   readonly compute?: string;
+  /** The run's tags (runTags); `user:` ones are sent as system tags, the rest as user tags. @default - none */
+  readonly tags?: readonly string[];
 }
 
 /**
@@ -65,6 +67,7 @@ function open(input: RegistrationInput, context: Pick<CommandContext, 'env' | 's
     graph: input.graph,
     flowFile: input.flowFile,
     parameters: input.parameters,
+    tags: (input.tags ?? []).filter((t) => !t.startsWith('user:')),
     ...(jobLogs ? { attemptMetadata: m.batchAttemptMetadata(jobLogs) } : {}),
     warn: (line) => context.stderr.write(`metaflow-cdk: ${line}\n`),
   });

@@ -232,7 +232,7 @@ export async function executeRun(options: ExecuteOptions, context: CommandContex
   if (problems.length) throw new UserInputError(new LayerCheckError(layer.name, problems).message);
   // Registration with a Metaflow metadata service, when the config names one (runner/metadata).
   const registration = await startRegistration(
-    { graph: options.graph, flowFile: options.flowFile, parameters: options.parameters, datastore: options.datastore, layer },
+    { graph: options.graph, flowFile: options.flowFile, parameters: options.parameters, datastore: options.datastore, layer, tags: options.tags },
     context,
   );
   let record: RunRecord;

@@ -183,4 +183,10 @@ export interface ComputeLayer {
   cancelAll(reason: string): Promise<void>;
   /** Kills everything now, synchronously, without waiting for reports. */
   forceStop(): void;
+  /**
+   * After the last attempt finished, before the run ends: deliver the log lines that come late
+   * (Batch: CloudWatch gets a container's last lines seconds after the job stopped); bounded.
+   * Layers whose lines are all in at `finished` leave it out.
+   */
+  drainLogs?(): Promise<void>;
 }

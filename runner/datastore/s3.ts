@@ -89,6 +89,8 @@ export class S3Datastore extends KeyedDatastore {
   private readonly logFlushMs: number;
   /** Logs this process wrote: a sink opened again for one of them appends (reads it first). */
   private readonly logsWritten = new Set<string>();
+  /** Per log key, the last write of its sinks: a later sink (late lines) reads what the earlier one wrote only after it is written. */
+  private readonly logWrites = new Map<string, Promise<void>>();
 
   constructor(
     readonly objects: S3ObjectStore,
@@ -164,7 +166,7 @@ export class S3Datastore extends KeyedDatastore {
     let before: string | undefined; // what an earlier sink of this log wrote, read once when appending
     let dirty = false;
     let timer: NodeJS.Timeout | undefined;
-    let chain = Promise.resolve();
+    let chain = this.logWrites.get(key) ?? Promise.resolve();
     const flush = (): Promise<void> => {
       if (!dirty) return chain;
       dirty = false;
@@ -176,6 +178,7 @@ export class S3Datastore extends KeyedDatastore {
           // A log that cannot be written must not end the run (the local store's rule too).
         }
       });
+      this.logWrites.set(key, chain);
       return chain;
     };
     return {

@@ -20,7 +20,14 @@ export interface BlobWriter {
   readonly dsRoot: string;
   /** Write `body` at `key` unless something is there already (content-addressed keys never change). */
   putOnce(key: string, body: Buffer | string): Promise<void>;
+  /** Add `text` at the end of the file at `key` (a log's late lines), creating it when missing. */
+  append(key: string, text: string): Promise<void>;
 }
+
+/** Append through the datastore: read, then write the whole (S3 has no append; logs are small). */
+const appendVia = (datastore: Datastore) => async (key: string, text: string): Promise<void> => {
+  await datastore.put(key, ((await datastore.get(key)) ?? '') + text);
+};
 
 /** The blob writer of a datastore: files for a local one, objects for S3. */
 export function blobWriterFor(datastore: Datastore): BlobWriter {
@@ -36,6 +43,7 @@ export function blobWriterFor(datastore: Datastore): BlobWriter {
         await fs.promises.writeFile(tmp, body);
         await fs.promises.rename(tmp, file);
       },
+      append: appendVia(datastore),
     };
   }
   // The S3 datastore (runner/datastore/s3.ts): HeadObject to skip what is there, PutObject from a file.
@@ -57,6 +65,7 @@ export function blobWriterFor(datastore: Datastore): BlobWriter {
       }
       seen.add(key);
     },
+    append: appendVia(datastore),
   };
 }
 
@@ -66,11 +75,11 @@ interface S3Blobs {
   upload(key: string, file: string): Promise<void>;
 }
 
-/** A value as a Metaflow artifact blob: its sha1 (of the raw pickle) and the gzip Metaflow stores. */
-export function artifactBlob(value: unknown): { sha: string; gzip: Buffer } {
+/** A value as a Metaflow artifact blob: its sha1 (of the raw pickle), the gzip Metaflow stores, the pickle's size. */
+export function artifactBlob(value: unknown): { sha: string; gzip: Buffer; size: number } {
   const pickle = pickleJson(value);
   // Metaflow's content-addressed store keys by the sha1 of the raw pickle and gzips it (level 3).
-  return { sha: createHash('sha1').update(pickle).digest('hex'), gzip: gzipSync(pickle, { level: 3 }) };
+  return { sha: createHash('sha1').update(pickle).digest('hex'), gzip: gzipSync(pickle, { level: 3 }), size: pickle.length };
 }
 
 /** The content type Metaflow's pickle serializer reads (protocol 2, gzipped). */

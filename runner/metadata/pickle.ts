@@ -109,3 +109,22 @@ function writeInteger(n: bigint, out: Buffer[]): void {
   }
   out.push(Buffer.from([LONG1, bytes.length, ...bytes]));
 }
+
+/** The Python type of a value once unpickled, as Metaflow records it (`str(type(obj))`) in a task's data.json. */
+export function pythonTypeName(value: unknown): string {
+  const name =
+    value === null || value === undefined
+      ? 'NoneType'
+      : typeof value === 'boolean'
+        ? 'bool'
+        : typeof value === 'bigint' || (typeof value === 'number' && Number.isSafeInteger(value) && !Object.is(value, -0))
+          ? 'int'
+          : typeof value === 'number'
+            ? 'float'
+            : typeof value === 'string'
+              ? 'str'
+              : Array.isArray(value)
+                ? 'list'
+                : 'dict';
+  return `<class '${name}'>`;
+}

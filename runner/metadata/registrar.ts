@@ -29,6 +29,7 @@ import { MetadataServiceClient, ServiceConfigError, ServiceUnavailableError } fr
 import { graphInfo } from './graph-info';
 import type { AttemptMetadata } from './layer-metadata';
 import { mflogFileName, mflogLine } from './mflog';
+import { pythonTypeName } from './pickle';
 
 /**
  * The Metaflow version our registrations claim in the `metaflow_version:` system tag: the client
@@ -57,6 +58,8 @@ interface AttemptFacts {
   /** Log text read back from the datastore (registerRecord), written as stdout. */
   logText?: string;
   logsWritten?: boolean;
+  /** The log files written: lines still to write are appended to them. */
+  logsAppend?: Set<'stdout' | 'stderr'>;
   startSent?: boolean;
   endSent?: boolean;
   /** What the layer said of the attempt (job id, log stream, host-loss retries). */
@@ -329,9 +332,17 @@ export class RunRegistrar {
         });
         this.touch(e.task);
         return;
-      case 'task-log':
-        this.task(e.task).attempts.get(e.attempt)?.lines.push({ stream: e.stream, text: e.line, at: Date.now() });
+      case 'task-log': {
+        const attempt = this.task(e.task).attempts.get(e.attempt);
+        if (!attempt) return;
+        attempt.lines.push({ stream: e.stream, text: e.line, at: Date.now() });
+        // A line that came after the attempt's log was written (CloudWatch delivers late): appended at the next flush.
+        if (attempt.logsWritten) {
+          attempt.logsWritten = false;
+          this.touch(e.task);
+        }
         return;
+      }
       case 'task-retrying':
       case 'task-succeeded':
       case 'task-failed':
@@ -527,18 +538,40 @@ export class RunRegistrar {
     return out;
   }
 
+  /** The task's folder in the datastore, where Metaflow's client reads its logs and task metadata. */
+  private taskDir(facts: TaskFacts, id: string): string {
+    return `${this.flow}/${this.runId}/${facts.step}/${id}`;
+  }
+
   private async writeLogs(facts: TaskFacts, id: string): Promise<void> {
     for (const a of facts.attempts.values()) {
       if (a.endedAt === undefined || a.logsWritten) continue;
-      const dir = `${this.flow}/${this.runId}/${facts.step}/${id}`;
-      const byStream = { stdout: [] as string[], stderr: [] as string[] };
-      for (const l of a.lines) byStream[l.stream].push(mflogLine('task', l.text, l.at));
-      if (a.logText) for (const line of a.logText.split('\n').filter(Boolean)) byStream.stdout.push(mflogLine('task', line, a.endedAt));
-      for (const stream of ['stdout', 'stderr'] as const) {
-        if (byStream[stream].length) await this.options.blobs.putOnce(`${dir}/${mflogFileName(a.attempt, 'task', stream)}`, byStream[stream].join('\n') + '\n');
-      }
-      a.logsWritten = true;
+      const dir = this.taskDir(facts, id);
+      // Lines that come while these are written go to a fresh list, for the next flush.
+      const pending = a.lines;
       a.lines = [];
+      const byStream = { stdout: [] as string[], stderr: [] as string[] };
+      for (const l of pending) byStream[l.stream].push(mflogLine('task', l.text, l.at));
+      if (a.logText) for (const line of a.logText.split('\n').filter(Boolean)) byStream.stdout.push(mflogLine('task', line, a.endedAt));
+      const written = new Set<string>();
+      try {
+        for (const stream of ['stdout', 'stderr'] as const) {
+          if (!byStream[stream].length) continue;
+          const key = `${dir}/${mflogFileName(a.attempt, 'task', stream)}`;
+          const text = byStream[stream].join('\n') + '\n';
+          // Late lines (CloudWatch) go at the end of the file already written; nothing is written twice.
+          if (a.logsAppend?.has(stream)) await this.options.blobs.append(key, text);
+          else await this.options.blobs.putOnce(key, text);
+          written.add(stream);
+          (a.logsAppend ??= new Set()).add(stream);
+          if (stream === 'stdout') a.logText = undefined;
+        }
+      } catch (err) {
+        a.lines = [...pending.filter((l) => !written.has(l.stream)), ...a.lines];
+        throw err;
+      }
+      a.logsWritten = a.lines.length === 0;
+      if (!a.logsWritten) this.touch(facts);
     }
   }
 
@@ -559,6 +592,9 @@ export class RunRegistrar {
     const attempt = Math.max(0, ...facts.attempts.keys());
     const { blobs } = this.options;
     const out: Record<string, unknown>[] = [];
+    // The task datastore's index of the attempt (Metaflow's TaskDataStore `data.json`): the UI reads an artifact's size and type there.
+    const objects: Record<string, string> = {};
+    const info: Record<string, { size: number; type: string; encoding: string }> = {};
     for (const [name, value] of Object.entries(values)) {
       let blob;
       try {
@@ -568,6 +604,8 @@ export class RunRegistrar {
         continue;
       }
       await blobs.putOnce(`${this.flow}/data/${blob.sha.slice(0, 2)}/${blob.sha}`, blob.gzip);
+      objects[name] = blob.sha;
+      info[name] = { size: blob.size, type: pythonTypeName(value), encoding: ARTIFACT_CONTENT_TYPE };
       out.push({
         flow_id: this.flow,
         run_number: this.runId,
@@ -585,7 +623,22 @@ export class RunRegistrar {
         system_tags: this.systemTags,
       });
     }
+    await this.writeTaskDatastore(facts, id, attempt, objects, info);
     return out;
+  }
+
+  /**
+   * The attempt's files in the task's folder as Metaflow's TaskDataStore writes them
+   * (metaflow/datastore/task_datastore.py: `<n>.attempt.json`, `<n>.data.json`, `<n>.DONE.lock`,
+   * JSON each): the UI backend opens an artifact's value through them.
+   */
+  private async writeTaskDatastore(facts: TaskFacts, id: string, attempt: number, objects: Record<string, string>, info: Record<string, unknown>): Promise<void> {
+    const dir = this.taskDir(facts, id);
+    const { blobs } = this.options;
+    const startedAt = facts.attempts.get(attempt)?.startedAt ?? Date.now();
+    await blobs.putOnce(`${dir}/${attempt}.attempt.json`, JSON.stringify({ time: startedAt / 1000 }));
+    await blobs.putOnce(`${dir}/${attempt}.data.json`, JSON.stringify({ datastore: blobs.dsType, version: '1.0', attempt, objects, info }));
+    await blobs.putOnce(`${dir}/${attempt}.DONE.lock`, JSON.stringify(''));
   }
 
   /** Heartbeats of the run and of its running tasks (a 404 inside 10 s of the last one is by design). */

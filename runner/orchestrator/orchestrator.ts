@@ -279,6 +279,8 @@ class Orchestrator implements AttemptListener {
       if (this.options.signal?.aborted) this.stop('interrupted');
       else this.launch(this.graph.steps.get('start')!, [[]], []);
       if (this.outstanding > 0) await done;
+      // Lines that come after their attempt finished (CloudWatch) still reach the attempt's log.
+      if (this.layer.drainLogs) this.track(this.layer.drainLogs(), 'could not read the last log lines');
       while (this.background.size) await Promise.all([...this.background]);
     } finally {
       clearInterval(interval);

@@ -20,7 +20,7 @@ export const registerRegister: CommandRegistrar = (program, context) => {
     const record = await findRun(datastore, runId);
     if (!record.flowFile) throw new UserInputError(`run ${runId} records no flow file: its DAG cannot be registered`);
     const { graph, file } = prepareFlow(record.flowFile);
-    const left = await registerRecordedRun(record, { graph, flowFile: file, parameters: record.parameters, datastore, compute: record.compute }, context);
+    const left = await registerRecordedRun(record, { graph, flowFile: file, parameters: record.parameters, datastore, compute: record.compute, tags: record.tags }, context);
     context.setExitCode(left ? EXIT_CODES.FAILED : EXIT_CODES.SUCCESS);
   });
   program.addCommand(cmd);

@@ -9,6 +9,7 @@ import type { RunSummary } from '../../datastore/types';
 import { teamNameProblem } from '../../../core/teams';
 import { collect } from '../run-support';
 import { matchesFilter, runFilter } from '../tags';
+import { FROM_HELP, listRunsFromService, readsFromService } from '../service-runs';
 
 interface RunsFlags extends DatastoreFlags {
   limit: string;
@@ -16,6 +17,7 @@ interface RunsFlags extends DatastoreFlags {
   all?: boolean;
   user?: string;
   tag?: string[];
+  from?: string;
 }
 
 /** `metaflow-cdk runs`: recent runs, newest first; the current user's unless `--all`, `--user`, `--tag`. */
@@ -26,10 +28,12 @@ export const registerRuns: CommandRegistrar = (program, context) => {
     .option('--all', 'every user\'s runs, and runs without a user tag (Step Functions executions, older runs)')
     .option('--user <name>', 'the runs of this user (default: METAFLOW_USER, else the OS user)')
     .option('--tag <tag>', 'only runs with this tag (repeatable: runs with every one)', collect)
-    .option('--team <name>', 'only the runs of this team (the team recorded in each run)');
+    .option('--team <name>', 'only the runs of this team (the team recorded in each run)')
+    .option('--from <source>', FROM_HELP);
   addDatastoreOptions(cmd).action(async (flags: RunsFlags) => {
     const limit = Number(flags.limit);
     if (!/^\d+$/.test(flags.limit) || limit < 1) throw new UserInputError(`--limit must be a whole number ≥ 1, got ${describeValue(flags.limit)}`);
+    if (readsFromService(flags)) return listRunsFromService(flags, limit, context);
     const filter = runFilter(flags, context.env);
     const teamProblem = flags.team === undefined ? undefined : teamNameProblem('--team', flags.team);
     if (teamProblem) throw new UserInputError(teamProblem);

@@ -11,6 +11,7 @@ import { isStepFunctionsRun } from '../../datastore/step-functions-runs';
 import { formatUsage, runUsage } from '../../usage/report';
 import { PriceTable, readPriceTable } from '../../usage/prices';
 import { UserInputError } from '../../errors';
+import { FROM_HELP, readsFromService, showRunFromService } from '../service-runs';
 
 /** Wall time of a step: from its first attempt's start to its last attempt's end. */
 function stepDuration(tasks: readonly TaskRecord[]): number | undefined {
@@ -84,8 +85,10 @@ export const registerShow: CommandRegistrar = (program, context) => {
     .option('--json', 'print the run record (or the tasks\' outputs) as JSON')
     .option('--graph', "draw the run's graph, each step with its status and number of tasks (as text; --svg <file> for SVG)")
     .option('--svg <file>', "draw the run's graph as SVG in this file (red: failed steps)")
-    .option('--prices <file>', 'a price table (JSON, docs/operations.md "Usage and cost") for an estimated cost of the run');
-  addDatastoreOptions(cmd).action(async (spec: string, flags: DatastoreFlags & { json?: boolean; graph?: boolean; svg?: string; prices?: string }) => {
+    .option('--prices <file>', 'a price table (JSON, docs/operations.md "Usage and cost") for an estimated cost of the run')
+    .option('--from <source>', `${FROM_HELP}; with service, <run-id> is <flow>/<run> or a run id`);
+  addDatastoreOptions(cmd).action(async (spec: string, flags: DatastoreFlags & { json?: boolean; graph?: boolean; svg?: string; prices?: string; from?: string }) => {
+    if (readsFromService(flags)) return showRunFromService(spec, flags.json === true, context);
     const prices: PriceTable | undefined = flags.prices !== undefined ? readPriceTable(flags.prices) : undefined;
     const datastore = await openDatastore(flags, context, { write: false });
     if (flags.graph || flags.svg !== undefined) return (require('../../graph/draw') as typeof import('../../graph/draw')).drawRun(spec, flags, datastore, context);

@@ -9,6 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { RegisterJobDefinitionCommandInput, SubmitJobCommandInput } from '@aws-sdk/client-batch';
 import { checkEcsBudget } from '../../../runner/batch/job-shape';
+import type { BatchSettings } from '../../../runner/batch/settings';
 import type { Datastore } from '../../../runner/datastore/types';
 import { openS3Datastore, S3Datastore } from '../../../runner/datastore/s3';
 import { buildCodePackage, storeCodePackage } from '../../../runner/package';
@@ -20,6 +21,19 @@ const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
 /** An S3 datastore at `s3://<bucket>/<prefix>` on moto (the bucket must exist). */
 export function motoDatastore(endpoint: string, bucket: string, prefix: string): S3Datastore {
   return openS3Datastore({ bucket, prefix }, { ...MOTO_CLIENT_CONFIG, endpoint, maxAttempts: 2 }, { stagingDir: tempDir('mfcdk-staging-') });
+}
+
+/** Batch settings of a test layer whose datastore is `s3://<bucket>/<prefix>` (one queue for CPU and GPU). */
+export function testBatchSettings(bucket: string, prefix: string, extra: Partial<BatchSettings> = {}): BatchSettings {
+  return {
+    queue: 'metaflow',
+    gpuQueue: 'metaflow',
+    jobRoleArn: 'arn:aws:iam::123456789012:role/job',
+    executionRoleArn: 'arn:aws:iam::123456789012:role/exec',
+    region: 'us-east-1',
+    datastoreRoot: { bucket, prefix, url: `s3://${bucket}/${prefix}` },
+    ...extra,
+  };
 }
 
 /**

@@ -90,7 +90,7 @@ describeWithTool(
       await put(0, 3);
       const lines: string[] = [];
       const calls = new ApiCallCounter();
-      const tailer = new LogTailer(aws.logs, (key, line) => lines.push(`[${key}] ${line}`), { calls });
+      const tailer = new LogTailer(aws.logs, (key, line) => lines.push(`[${key}] ${line}`), { calls, latePolls: 0 });
       tailer.follow('train/0#0', { stream });
       await tailer.poll();
       expect(lines).toEqual(['[train/0#0] line 0', '[train/0#0] line 1', '[train/0#0] line 2']);

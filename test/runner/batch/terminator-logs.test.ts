@@ -56,7 +56,7 @@ describe('log tailer (exact calls)', () => {
       .on(GetLogEventsCommand, { logStreamName: 's2', nextToken: 'same' })
       .resolves({ events: [], nextForwardToken: 'same' });
     const lines: string[] = [];
-    const tailer = new LogTailer(new CloudWatchLogsClient({ region: 'us-east-1' }), (key, line) => lines.push(`${key}:${line}`), { maxStreams: 1 });
+    const tailer = new LogTailer(new CloudWatchLogsClient({ region: 'us-east-1' }), (key, line) => lines.push(`${key}:${line}`), { maxStreams: 1, latePolls: 0 });
     tailer.follow('t1', { stream: 's1' });
     tailer.follow('t2', { stream: 's2', group: '/custom' });
     expect(tailer.following).toEqual({ active: ['t1'], waiting: ['t2'] });
@@ -78,7 +78,7 @@ describe('log tailer (exact calls)', () => {
   test('a stream that does not exist yet (or never will: the container did not start) is not an error', async () => {
     const missing = Object.assign(new Error('The specified log stream does not exist.'), { name: 'ResourceNotFoundException' });
     logsMock.on(GetLogEventsCommand).rejects(missing);
-    const tailer = new LogTailer(new CloudWatchLogsClient({ region: 'us-east-1' }), () => undefined);
+    const tailer = new LogTailer(new CloudWatchLogsClient({ region: 'us-east-1' }), () => undefined, { latePolls: 0 });
     tailer.follow('t', { stream: 'later' });
     await tailer.poll();
     expect(tailer.following.active).toEqual(['t']);

@@ -11,7 +11,6 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createS3Client } from '../../../runner/aws/clients';
 import { BatchComputeLayer } from '../../../runner/batch/layer';
-import { BatchSettings } from '../../../runner/batch/settings';
 import { defineFlow } from '../../../runner/flow/model';
 import { validateFlow } from '../../../runner/flow/validate';
 import { batchAttemptMetadata, blobWriterFor, MetadataServiceClient, RunRegistrar } from '../../../runner/metadata';
@@ -19,7 +18,7 @@ import { runFlow } from '../../../runner/orchestrator/orchestrator';
 import { describeWithTool } from '../../support/external-tool';
 import { peersDir, readRun, RunningService, s3Reader, servicePackagesInstalled, startService } from '../../support/metadata/service';
 import { MOTO_CLIENT_CONFIG, MotoServer, startMoto } from '../../support/moto';
-import { motoDatastore, storeTestCodePackage } from '../batch/code-package-fixture';
+import { motoDatastore, storeTestCodePackage, testBatchSettings } from '../batch/code-package-fixture';
 import { FakeBatch } from '../batch/fake-batch';
 import { fakeClock, sh, tempDir } from '../support/harness';
 
@@ -71,15 +70,7 @@ describeService('moto_server', 'Batch runs in the real Metaflow metadata service
       step === 'square' && index === 1 ? { run: true, attemptsBefore: [{ statusReason: 'Host EC2 (instance i-0abc) terminated.', container: { logStreamName: 'lost' } }] } : undefined;
     const v = validateFlow(flow);
     if (!v.ok) throw new Error(v.problems.join('\n'));
-    const settings: BatchSettings = {
-      queue: 'metaflow',
-      gpuQueue: 'metaflow',
-      jobRoleArn: 'arn:aws:iam::123456789012:role/job',
-      executionRoleArn: 'arn:aws:iam::123456789012:role/exec',
-      jobLogGroup: '/metaflow/team-a',
-      region: 'us-east-1',
-      datastoreRoot: { bucket: 'mf-data', prefix: 'mf', url: 's3://mf-data/mf' },
-    };
+    const settings = testBatchSettings('mf-data', 'mf', { jobLogGroup: '/metaflow/team-a' });
     const datastore = motoDatastore(moto.endpoint, 'mf-data', 'mf');
     const layer = new BatchComputeLayer({
       settings,
