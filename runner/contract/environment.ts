@@ -216,7 +216,10 @@ export async function childEnvironment(template: TaskTemplate, index: number, at
   if (template.foreach) {
     env.MF_FOREACH_INDEX = String(index);
     const line = await reads.line(contractKeys.foreachItems(template.foreach.split), index);
-    const item = envText(JSON.parse(line));
+    const parsed: unknown = JSON.parse(line);
+    const item = envText(parsed);
+    // A string item reaches MF_FOREACH_ITEM as its text: MF_FOREACH_ITEM_TEXT tells "7" from 7.
+    if (typeof parsed === 'string') env.MF_FOREACH_ITEM_TEXT = '1';
     if (item.length <= MAX_INLINE_CHARS) env.MF_FOREACH_ITEM = item;
     else env.MF_FOREACH_ITEM_FILE = contractKeys.foreachItem(template.foreach.split, index);
   }

@@ -46,6 +46,16 @@ export function parameterEnvName(name: string): string {
   return `MF_PARAM_${name.toUpperCase()}`;
 }
 
+/**
+ * MF_TEXT_PARAMS: the flow's `string` parameters, comma-separated, so a task (and the task
+ * helpers' `params()`) can tell the text "007" of a string parameter from the number 7 (both
+ * reach MF_PARAM_* as text). Undefined when the flow has none.
+ */
+export function textParametersEnv(flow: { readonly parameters?: Readonly<Record<string, ParameterSpec>> }): Record<string, string> {
+  const names = Object.entries(flow.parameters ?? {}).filter(([, spec]) => parameterType(spec) === 'string').map(([name]) => name);
+  return names.length > 0 ? { MF_TEXT_PARAMS: names.join(',') } : {};
+}
+
 /** How a value is put into an environment variable: strings as they are, the rest as JSON. */
 export function envValue(value: unknown): string {
   return typeof value === 'string' ? value : JSON.stringify(value);

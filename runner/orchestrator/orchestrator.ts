@@ -18,7 +18,7 @@ import {
 } from '../contract';
 import { CodePackageRef, Datastore, Failure, LogSink, RunRecord, RunStatus } from '../datastore/types';
 import { nextOf, StepSpec } from '../flow/model';
-import { envValue, parameterEnvName } from '../flow/parameters';
+import { envValue, parameterEnvName, textParametersEnv } from '../flow/parameters';
 import { FlowGraph } from '../flow/validate';
 import { EffectivePolicies, effectivePolicies } from '../policy';
 import { Clock, systemClock } from './clock';
@@ -227,6 +227,7 @@ class Orchestrator implements AttemptListener {
     }
     this.reusable = reusable;
     for (const [name, value] of Object.entries(options.parameters)) this.parameterEnv[parameterEnvName(name)] = envValue(value);
+    Object.assign(this.parameterEnv, textParametersEnv(this.graph.flow));
     const now = this.clock.now();
     this.recorder = new RunRecorder(
       {

@@ -101,7 +101,9 @@ test('a fan-out reaches the layer as one template per body step, children differ
   const reads = cachedChildReads((k) => datastore.get(k));
   const env2 = await childEnvironment(template, 2, 0, reads);
   expect(env2).toMatchObject({ MF_TASK_ID: '2', MF_FOREACH_INDEX: '2', MF_FOREACH_ITEM: '{"n":30}', MF_FOREACH_COUNT: '3', MF_RETRY_COUNT: '0', MF_INPUT_PATHS: `Shape/${record.runId}/start/0` });
-  expect((await childEnvironment(template, 1, 1, reads)).MF_FOREACH_ITEM).toBe('twenty');
+  expect(env2.MF_FOREACH_ITEM_TEXT).toBeUndefined(); // an object item: JSON
+  // A string item: its text, marked as text (so the helpers keep "twenty" or "007" as a string).
+  expect(await childEnvironment(template, 1, 1, reads)).toMatchObject({ MF_FOREACH_ITEM: 'twenty', MF_FOREACH_ITEM_TEXT: '1' });
   const second = layer.groups.find((g) => g.template.groupId === 'second')!.template;
   expect((await childEnvironment(second, 1, 0, reads)).MF_INPUT_PATHS).toBe(`Shape/${record.runId}/child/1`);
   expect(layer.groups.find((g) => g.template.groupId === 'end')!.template.image).toBe('repo/image:1');

@@ -7,7 +7,7 @@
 import { ARRAY_INDEX_OFFSET_ENV, ECS_OVERRIDES_BUDGET, ecsOverrideChars, EcsOverridesTooLargeError, effectiveContainer, FOREACH_ITEMS_FILE_ENV, heaviest, JOIN_INPUT_COUNT_ENV, JOIN_INPUT_PREFIX_ENV, TASK_ID_PREFIX_ENV } from '../../batch/job-shape';
 import { batchEnvironment } from '../../policy/batch';
 import { contractKeys, NO_CAUGHT, TASK_ID_PLACEHOLDER, templateEnvironment } from '../../contract';
-import { parameterEnvName, parameterType } from '../../flow/parameters';
+import { parameterEnvName, parameterType, textParametersEnv } from '../../flow/parameters';
 import { boundedBatchName, jobNameLead, METAFLOW_TAG_KEYS } from '../../policy';
 import { UserInputError } from '../../errors';
 import type { Compilation } from './compilation';
@@ -63,7 +63,7 @@ function parameterEnv(c: Compilation, values: Readonly<Record<string, unknown>>)
     env[parameterEnvName(name)] =
       type === 'json' ? dynamic(`${member('$.ptext', name)}.v`, 's', known) : dynamic(member('$.params', name), type === 'string' ? 's' : 'j', known);
   }
-  return env;
+  return { ...env, ...textParametersEnv(c.graph.flow) };
 }
 
 function caughtEnv(vars: readonly string[]): Record<string, string> {

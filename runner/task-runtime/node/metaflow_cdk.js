@@ -94,15 +94,19 @@ function item() {
   const itemFile = process.env.MF_FOREACH_ITEM_FILE;
   if (itemFile) return load(path.join(root(), itemFile), null);
   if (process.env.MF_FOREACH_ITEM === undefined) throw new Error('item(): this task is not in a foreach (no MF_FOREACH_ITEM)');
-  return decode(process.env.MF_FOREACH_ITEM);
+  return process.env.MF_FOREACH_ITEM_TEXT === '1' ? process.env.MF_FOREACH_ITEM : decode(process.env.MF_FOREACH_ITEM);
 }
 
 /** The flow's parameters by name (lower case, as MF_PARAM_<NAME> carries them upper case). */
 function params() {
   const prefix = 'MF_PARAM_';
+  // String parameters stay text ("007" is not 7): MF_TEXT_PARAMS names them.
+  const text = new Set((process.env.MF_TEXT_PARAMS ?? '').split(',').filter(Boolean).map((n) => n.toLowerCase()));
   const out = {};
   for (const [k, v] of Object.entries(process.env)) {
-    if (k.startsWith(prefix) && v !== undefined) out[k.slice(prefix.length).toLowerCase()] = decode(v);
+    if (!k.startsWith(prefix) || v === undefined) continue;
+    const name = k.slice(prefix.length).toLowerCase();
+    out[name] = text.has(name) ? v : decode(v);
   }
   return out;
 }

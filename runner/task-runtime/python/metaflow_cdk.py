@@ -101,13 +101,21 @@ def item():
         return _load(os.path.join(_root(), item_file))
     if "MF_FOREACH_ITEM" not in os.environ:
         raise RuntimeError("item(): this task is not in a foreach (no MF_FOREACH_ITEM)")
-    return _decode(os.environ["MF_FOREACH_ITEM"])
+    text = os.environ["MF_FOREACH_ITEM"]
+    return text if os.environ.get("MF_FOREACH_ITEM_TEXT") == "1" else _decode(text)
 
 
 def params():
     """The flow's parameters by name (lower case, as MF_PARAM_<NAME> carries them upper case)."""
     prefix = "MF_PARAM_"
-    return {k[len(prefix):].lower(): _decode(v) for k, v in os.environ.items() if k.startswith(prefix)}
+    # String parameters stay text ("007" is not 7): MF_TEXT_PARAMS names them.
+    text = {n.lower() for n in os.environ.get("MF_TEXT_PARAMS", "").split(",") if n}
+    out = {}
+    for k, v in os.environ.items():
+        if k.startswith(prefix):
+            name = k[len(prefix):].lower()
+            out[name] = v if name in text else _decode(v)
+    return out
 
 
 def output_path(name):

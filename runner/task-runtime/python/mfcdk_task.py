@@ -250,6 +250,8 @@ class Task:
         line = line.rstrip("\n")
         value = json.loads(line)
         text = value if isinstance(value, str) else line
+        if isinstance(value, str):
+            env["MF_FOREACH_ITEM_TEXT"] = "1"
         if len(text) <= MAX_INLINE_CHARS:
             env["MF_FOREACH_ITEM"] = text
         else:

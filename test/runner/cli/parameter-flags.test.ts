@@ -25,7 +25,7 @@ module.exports = defineFlow({
     region: { type: 'string', default: 'eu' },
   },
   steps: [
-    { name: 'start', command: ['/bin/sh', '-c', 'test "$MF_PARAM_LR" = 0.5 || test "$MF_PARAM_LR" = 0.2'], next: 'end' },
+    { name: 'start', command: ['/bin/sh', '-c', 'test "$MF_TEXT_PARAMS" = region && { test "$MF_PARAM_LR" = 0.5 || test "$MF_PARAM_LR" = 0.2; }'], next: 'end' },
     { name: 'end', command: ['true'] },
   ],
 });

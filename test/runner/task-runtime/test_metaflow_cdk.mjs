@@ -73,6 +73,13 @@ test('item decodes JSON and keeps text', () => {
   }
 });
 
+test('a string item stays text', () => {
+  for (const text of ['007', '3', 'true', '[1]']) {
+    patch({ MF_FOREACH_ITEM: text, MF_FOREACH_ITEM_TEXT: '1' });
+    assert.equal(mf.item(), text);
+  }
+});
+
 test('a long item comes from its file', () => {
   const long = { text: 'x'.repeat(5000) };
   write(path.join(root, 'F/r1/s/0/foreach-item-2.json'), JSON.stringify(long));
@@ -88,6 +95,11 @@ test('item outside a foreach', () => {
 test('params', () => {
   patch({ MF_PARAM_ROWS: '200', MF_PARAM_NAME: 'Ada', MF_PARAM_RATES: '[0.1, 0.01]', MF_FLOW: 'F' });
   assert.deepEqual(mf.params(), { rows: 200, name: 'Ada', rates: [0.1, 0.01] });
+});
+
+test('string params stay text', () => {
+  patch({ MF_PARAM_ROWS: '200', MF_PARAM_NAME: '007', MF_PARAM_FLAG: 'true', MF_TEXT_PARAMS: 'name,Flag' });
+  assert.deepEqual(mf.params(), { rows: 200, name: '007', flag: 'true' });
 });
 
 test('save merges and refuses what JSON cannot hold', () => {

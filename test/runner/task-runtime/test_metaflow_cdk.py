@@ -65,6 +65,11 @@ class Helpers(unittest.TestCase):
             self.patch(MF_FOREACH_ITEM=text)
             self.assertEqual(mf.item(), value, text)
 
+    def test_a_string_item_stays_text(self):
+        for text in ["007", "3", "true", "[1]"]:
+            self.patch(MF_FOREACH_ITEM=text, MF_FOREACH_ITEM_TEXT="1")
+            self.assertEqual(mf.item(), text)
+
     def test_a_long_item_comes_from_its_file(self):
         long = {"text": "x" * 5000}
         write(os.path.join(self.root, "F/r1/s/0/foreach-item-2.json"), json.dumps(long))
@@ -79,6 +84,10 @@ class Helpers(unittest.TestCase):
     def test_params(self):
         self.patch(MF_PARAM_ROWS="200", MF_PARAM_NAME="Ada", MF_PARAM_RATES="[0.1, 0.01]", MF_FLOW="F")
         self.assertEqual(mf.params(), {"rows": 200, "name": "Ada", "rates": [0.1, 0.01]})
+
+    def test_string_params_stay_text(self):
+        self.patch(MF_PARAM_ROWS="200", MF_PARAM_NAME="007", MF_PARAM_FLAG="true", MF_TEXT_PARAMS="name,Flag")
+        self.assertEqual(mf.params(), {"rows": 200, "name": "007", "flag": "true"})
 
     def test_save_merges_and_refuses_what_json_cannot_hold(self):
         self.patch()
