@@ -9,6 +9,7 @@ import { parameterType } from '../../flow/parameters';
 import type { FlowGraph } from '../../flow/validate';
 import { checkBatchStep, effectivePolicies, type BatchJobDefinitionInput, type EffectivePolicies } from '../../policy';
 import { emptyArgumentProblems, type TaskCode } from '../../batch/job-shape';
+import { backstopTimeoutSeconds } from './in-task';
 import { taskJobDefinition } from './io-env';
 import { StateNames } from './scope';
 import type { CompileOptions, QueuePlatform } from './types';
@@ -36,6 +37,8 @@ export class Compilation {
   /** The code package every job's loader downloads. */
   readonly code: TaskCode;
   private readonly ancestors = new Map<string, ReadonlySet<string>>();
+  /** Step → the foreach splits whose bodies hold it, outermost first. */
+  private readonly enclosing = new Map<string, readonly string[]>();
 
   constructor(
     readonly graph: FlowGraph,
@@ -51,6 +54,7 @@ export class Compilation {
     }
     this.jsonParams = Object.entries(graph.flow.parameters ?? {}).filter(([, spec]) => parameterType(spec) === 'json').map(([n]) => n);
     this.code = { codeUrl: options.codePackageUrl, ...(options.region ? { region: options.region } : {}) };
+    this.findEnclosingForeaches();
     const problems: string[] = [];
     for (const [name, spec] of graph.steps) {
       const policies = effectivePolicies(spec, { withRetry: options.withRetry, flowDefaults: graph.flow.defaults });
@@ -71,7 +75,10 @@ export class Compilation {
       problems.push(...stepProblems);
       if (policies.catch?.var) this.catchVars.set(policies.catch.var, name);
       if (stepProblems.length) continue;
-      const definition = taskJobDefinition(input, spec.command);
+      // The runtime times each attempt itself (in-task.ts): Batch's timeout is the backstop of them all.
+      const attempts = this.enclosingForeaches(name).length > 0 ? policies.retries + 1 : 1;
+      const timeoutSeconds = policies.timeoutSeconds === undefined ? undefined : backstopTimeoutSeconds(policies.timeoutSeconds, attempts, policies.retryDelayMs);
+      const definition = taskJobDefinition({ ...input, policies: { ...policies, timeoutSeconds } }, spec.command);
       this.jobDefinitions.set(definition.jobDefinitionName!, definition);
       this.steps.set(name, { policies, queue, platform, jobDefinition: definition.jobDefinitionName! });
     }
@@ -80,6 +87,25 @@ export class Compilation {
 
   plan(step: string): StepPlan {
     return this.steps.get(step)!;
+  }
+
+  /** The foreach splits whose bodies hold `step`, outermost first (a join is outside the foreach it closes). */
+  enclosingForeaches(step: string): readonly string[] {
+    return this.enclosing.get(step) ?? [];
+  }
+
+  private findEnclosingForeaches(): void {
+    const todo: [string, readonly string[]][] = this.graph.steps.has('start') ? [['start', []]] : [];
+    while (todo.length) {
+      const [name, outer] = todo.pop()!;
+      if (this.enclosing.has(name)) continue;
+      const split = this.graph.closes.get(name);
+      const here = split !== undefined ? (this.enclosing.get(split) ?? outer.slice(0, -1)) : outer;
+      this.enclosing.set(name, here);
+      const next = this.graph.steps.get(name)!.next;
+      const inner = this.graph.kind.get(name) === 'foreach' ? [...here, name] : here;
+      for (const n of typeof next === 'string' ? [next] : (next ?? [])) todo.push([n, inner]);
+    }
   }
 
   /** Every step before `step` on some path from start. */

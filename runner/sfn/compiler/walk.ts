@@ -112,7 +112,7 @@ export class Walker {
   /** Add a step's task; with `holdCaught`, a catch's way out is returned instead of left open. */
   private addTask(scope: Scope, step: string, pos: Position, holdCaught = false): Tail | undefined {
     const plan = this.c.plan(step);
-    if (plan.policies.catch && pos.kind !== 'top') throw this.catchInForeach(step);
+    if (plan.policies.catch && pos.kind !== 'top' && this.c.graph.kind.get(step) === 'foreach') throw this.caughtSplitInForeach(step);
     if (pos.kind === 'array') {
       const array = submitJobState(this.c, step, pos, 'array', this.paramValues);
       const single = submitJobState(this.c, step, pos, 'plain', this.paramValues);
@@ -124,7 +124,8 @@ export class Walker {
       return undefined;
     }
     const task = submitJobState(this.c, step, pos, 'plain', this.paramValues);
-    if (!plan.policies.catch) {
+    // Inside a foreach body the runtime catches per child (in-task.ts).
+    if (!plan.policies.catch || pos.kind !== 'top') {
       scope.add(step, task);
       return undefined;
     }
@@ -178,9 +179,9 @@ export class Walker {
     };
   }
 
-  private catchInForeach(step: string): UserInputError {
+  private caughtSplitInForeach(step: string): UserInputError {
     return new UserInputError(
-      `step "${step}": catch inside a foreach is not supported on Step Functions yet (the body runs as array jobs, which fail as a whole): move the catch to a step outside the foreach, or run the flow with \`metaflow-cdk run --compute batch\``,
+      `step "${step}": catch on a foreach step inside another foreach's body is not supported on Step Functions yet (its children would have no items to fan out over): move the catch to a step of the inner body, or run the flow with \`metaflow-cdk run --compute batch\``,
     );
   }
 }

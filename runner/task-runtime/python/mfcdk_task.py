@@ -22,6 +22,7 @@ Python 3.8+ standard library only: an image needs /bin/sh and python3, nothing e
 """
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -37,6 +38,8 @@ IO_ENV = (
     "MF_WAIT_SECONDS", "MF_OUTPUT_KEY", "MF_COMMIT_KEY", "MF_COMMIT_INPUTS", "MF_COMMIT_INPUTS_FILE",
     "MF_FOREACH_ITEMS_JSON", "MF_CODE_URL", "MF_WORK_DIR", "MF_S3_REGION", "MF_ARRAY_INDEX_OFFSET",
     "MF_TASK_ID_PREFIX", "MF_FOREACH_ITEMS_FILE", "MF_JOIN_INPUT_PREFIX", "MF_JOIN_INPUT_COUNT",
+    "MF_ATTEMPTS", "MF_RETRY_DELAY_SECONDS", "MF_CATCH_IN_TASK", "MF_ATTEMPT_TIMEOUT_SECONDS", "MF_STOP_GRACE_SECONDS",
+    "MF_CAUGHT_READ",
 )
 MAX_INLINE_CHARS = 4096
 S3_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
@@ -122,6 +125,7 @@ class Task:
         array_index = env.get("AWS_BATCH_JOB_ARRAY_INDEX")
         self.index = int(env.get("MF_ARRAY_INDEX_OFFSET", "0") or 0) + int(array_index or 0)
         self.child = "MF_TASK_ID_PREFIX" in env
+        self.stopped = False
         self.task_id = env.get("MF_TASK_ID_PREFIX", "") + str(self.index) if self.child else env.get("MF_TASK_ID", "0")
 
     def sub(self, text):
@@ -252,7 +256,8 @@ class Task:
                 out.write(line)
             env["MF_FOREACH_ITEM_FILE"] = key
 
-    def run(self, argv, env):
+    def run(self, argv, env, timeout=None):
+        """The command's exit code, and whether it ran past ``timeout`` seconds (then it was stopped)."""
         if not argv:
             raise Failure(EXIT["fetch_failed"], "no command to run")
         # A stop (TerminateJob, a timeout: SIGTERM, then SIGKILL) goes to the command's process
@@ -260,6 +265,7 @@ class Task:
         started, pending = [], []
 
         def forward(signum, _frame):
+            self.stopped = True
             if not started:
                 pending.append(signum)
                 return
@@ -274,15 +280,32 @@ class Task:
             child = subprocess.Popen(argv, cwd=self.code_dir, env=env, start_new_session=True)
         except FileNotFoundError:
             say("%s: command not found in this image (PATH=%s)" % (argv[0], env.get("PATH", "")))
-            return 127
+            return 127, False
         except PermissionError:
             say("%s: permission denied (is it executable?)" % argv[0])
-            return 126
+            return 126, False
         started.append(child)
         for signum in pending:
             forward(signum, None)
-        code = child.wait()
-        return 128 - code if code < 0 else code
+        timed_out = False
+        try:
+            code = child.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            # the step's own timeout, per attempt (as Batch's attemptDurationSeconds would): SIGTERM, then SIGKILL
+            timed_out = True
+            say("the attempt ran longer than its timeout of %ds: stopping it" % timeout)
+            grace = float(self.env.get("MF_STOP_GRACE_SECONDS", "30") or 30)
+            for signum, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, None)):
+                try:
+                    os.killpg(child.pid, signum)
+                except ProcessLookupError:
+                    pass
+                try:
+                    code = child.wait(timeout=wait)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+        return (128 - code if code < 0 else code), timed_out
 
     # ---- outputs ------------------------------------------------------------------------------
 
@@ -297,55 +320,186 @@ class Task:
     def has_files(self, directory):
         return any(files for _folder, _dirs, files in os.walk(directory))
 
-    def commit(self, output_dir, output_key, code):
-        commit_key = self.sub(self.env["MF_COMMIT_KEY"])
-        ok = code == 0
+    def upload(self, output_dir, output_key, code):
+        """The attempt's outputs to its key; the exit code, or the runtime's when the upload failed."""
+        try:
+            if self.has_files(output_dir):
+                self.upload_dir(output_dir, output_key)
+        except (urllib.error.URLError, OSError) as e:
+            say("uploading the outputs to %s/%s/ failed: %s" % (self.store.url, output_key, e))
+            return code if code != 0 else EXIT["upload_failed"]
+        return code
+
+    def commit_key(self):
+        return self.sub(self.env["MF_COMMIT_KEY"]) if self.env.get("MF_COMMIT_KEY") else None
+
+    def earlier_attempts(self, first):
+        """Attempts an earlier job of this task recorded (a Step Functions retry is a new job): kept in status.json."""
+        key = self.commit_key()
+        if key is None or first == 0:
+            return []
+        try:
+            status = json.loads(self.store.get(key + "/status.json").decode("utf-8"))
+        except (urllib.error.URLError, OSError, ValueError):
+            return []
+        return [a for a in status.get("attempts", []) if isinstance(a, dict) and isinstance(a.get("attempt"), int) and a["attempt"] < first]
+
+    def commit(self, output_dir, attempts, caught=None):
+        """The task's record (and on success its outputs) at the task path, status.json last."""
+        commit_key = self.commit_key()
+        ok = attempts[-1]["status"] == "succeeded"
         if ok and self.has_files(output_dir):
             self.upload_dir(output_dir, commit_key)
         inputs = [p for p in self.sub(self.env.get("MF_COMMIT_INPUTS", "")).split(",") if p]
         inputs_file = self.env.get("MF_COMMIT_INPUTS_FILE")
         if inputs_file:
             inputs = ["/".join(p.split("/")[-2:]) for p in self.read_lines(self.sub(inputs_file))]
-        attempt = {"attempt": int(output_key.rsplit("attempt-", 1)[-1]), "status": "succeeded" if ok else "failed", "exitCode": code,
-                   "finishedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-        if not ok:
-            attempt["reason"] = "exit code %d" % code
-        if self.env.get("AWS_BATCH_JOB_ID"):
-            attempt["externalId"] = self.env["AWS_BATCH_JOB_ID"]
-        status = {"step": commit_key.split("/")[-2], "taskId": commit_key.split("/")[-1], "status": attempt["status"], "inputs": inputs}
+        status = {"step": commit_key.split("/")[-2], "taskId": commit_key.split("/")[-1],
+                  "status": "caught" if caught else "succeeded" if ok else "failed", "inputs": inputs}
         if self.child:
             status["foreachIndex"] = self.index
-        status["attempts"] = [attempt]
+        status["attempts"] = attempts
+        if caught:
+            status["caught"] = caught
         self.store.put(commit_key + "/status.json", json.dumps(status, separators=(",", ":")).encode("utf-8"))
 
-    def upload(self, output_dir, code):
-        output_key = self.sub(self.env.get("MF_OUTPUT_KEY", ""))
-        try:
-            if self.has_files(output_dir):
-                self.upload_dir(output_dir, output_key)
-            if self.env.get("MF_COMMIT_KEY"):
-                self.commit(output_dir, output_key, code)
-        except (urllib.error.URLError, OSError) as e:
-            say("uploading the outputs to %s/%s/ failed: %s" % (self.store.url, output_key, e))
-            return code if code != 0 else EXIT["upload_failed"]
-        return code
+    # ---- caught failures of foreach bodies ----------------------------------------------------
+
+    def caught_values(self, env):
+        """MF_CAUGHT_READ: catch vars set inside a foreach body, read from their tasks' status.json.
+
+        Each entry is ``{"var", "step", "mode", "depth"}``: mode ``task`` reads the one task of the
+        catch step whose id is the first ``depth`` parts of this task's id (the same foreach
+        child), giving its failure or null; mode ``all`` reads every task of the catch step whose
+        id starts with this task's first ``depth`` parts (the children a join gathered), giving
+        the list of their failures in index order (successes left out), as the runner's joins do.
+        """
+        entries = json.loads(self.env.get("MF_CAUGHT_READ") or "[]")
+        if not entries:
+            return
+        base = "%s/%s" % (self.env.get("MF_FLOW", ""), self.env.get("MF_RUN_ID", ""))
+        parts = self.task_id.split("_")
+        values = json.loads(self.env.get("MF_CAUGHT") or "{}")
+
+        def record(key):
+            try:
+                return json.loads(self.store.get(key).decode("utf-8"))
+            except urllib.error.HTTPError as e:
+                raise Failure(EXIT["fetch_failed"], "could not read %s/%s (HTTP %d), the record of a caught step" % (self.store.url, key, e.code))
+
+        for e in entries:
+            prefix = "_".join(parts[: e["depth"]])
+            if e["mode"] == "task":
+                status = record("%s/%s/%s/status.json" % (base, e["step"], prefix))
+                values[e["var"]] = status.get("caught") if status.get("status") == "caught" else None
+                continue
+            step_prefix = "%s/%s/" % (base, e["step"])
+            want = prefix + "_" if prefix else ""
+            found = []
+            for key in self.store.list(step_prefix + want):
+                rest = key[len(step_prefix):].split("/")
+                if len(rest) == 2 and rest[1] == "status.json":
+                    found.append(rest[0])
+            found.sort(key=lambda t: [int(x) if x.isdigit() else x for x in t.split("_")])
+            failures = []
+            for tid in found:
+                status = record("%s%s/status.json" % (step_prefix, tid))
+                if status.get("status") == "caught":
+                    failures.append(status.get("caught"))
+            values[e["var"]] = failures
+        text = json.dumps(values, separators=(",", ":"))
+        for v in values:
+            env.pop("MF_CATCH_" + v, None)
+        if len(text) > MAX_INLINE_CHARS:
+            key = "%s/%s/%s/caught.json" % (base, self.env.get("MF_STEP", ""), self.task_id)
+            path = self.local(key)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "w", encoding="utf-8") as out:
+                out.write(text)
+            env.pop("MF_CAUGHT", None)
+            env["MF_CAUGHT_FILE"] = key
+            return
+        env["MF_CAUGHT"] = text
+        for v, value in values.items():
+            env["MF_CATCH_" + v] = json.dumps(value, separators=(",", ":"))
+
+
+def attempt_key(output_key, n):
+    return re.sub(r"attempt-\d+$", "attempt-%d" % n, output_key)
+
+
+def now():
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def main(argv, rq):
+    """Fetch, then the attempts this job makes (one, or on Step Functions the step's retries in
+    the container: MF_ATTEMPTS, MF_RETRY_DELAY_SECONDS apart, each timed by
+    MF_ATTEMPT_TIMEOUT_SECONDS), then the commit: status.json lists every attempt; with
+    MF_CATCH_IN_TASK a task whose last attempt failed is recorded ``caught`` and the job exits 0."""
     try:
         task = Task(dict(os.environ), rq)
         output_key = task.sub(task.env.get("MF_OUTPUT_KEY", ""))
         if not output_key:
             raise Failure(EXIT["fetch_failed"], "MF_OUTPUT_KEY is not set")
         task.fetch_inputs()
-        output_dir = task.local(output_key)
-        os.makedirs(output_dir, exist_ok=True)
-        env = task.task_environment(output_dir)
+        caught_env = {}
+        task.caught_values(caught_env)
     except Failure as f:
         say(str(f))
         return f.code
     except (urllib.error.URLError, OSError) as e:
         say("could not fetch the task's inputs: %s" % e)
         return EXIT["fetch_failed"]
-    code = task.run(argv, env)
-    return task.upload(output_dir, code)
+    match = re.search(r"attempt-(\d+)$", output_key)
+    first = int(match.group(1)) if match else 0
+    tries = max(1, int(task.env.get("MF_ATTEMPTS", "1") or 1))
+    delay = float(task.env.get("MF_RETRY_DELAY_SECONDS", "0") or 0)
+    timeout = int(task.env.get("MF_ATTEMPT_TIMEOUT_SECONDS", "0") or 0) or None
+    commit = task.commit_key() is not None
+    try:
+        attempts = task.earlier_attempts(first) if commit else []
+    except Failure as f:
+        say(str(f))
+        return f.code
+    for i in range(tries):
+        n = first + i
+        if i > 0:
+            say("attempt %d of %s/%s failed: retrying in %gs (attempt %d)" % (n - 1, task.env.get("MF_STEP", ""), task.task_id, delay, n))
+            time.sleep(delay)
+        key = attempt_key(output_key, n)
+        output_dir = task.local(key)
+        try:
+            os.makedirs(output_dir, exist_ok=True)
+            env = task.task_environment(output_dir)
+        except Failure as f:
+            say(str(f))
+            return f.code
+        env.update(caught_env)
+        env["MF_RETRY_COUNT"] = str(n)
+        started = now()
+        code, timed_out = task.run(argv, env, timeout)
+        code = task.upload(output_dir, key, code)
+        record = {"attempt": n, "status": "succeeded" if code == 0 else "timeout" if timed_out else "failed", "exitCode": code,
+                  "startedAt": started, "finishedAt": now()}
+        if code != 0:
+            record["reason"] = "timed out after %ds" % timeout if timed_out else "exit code %d" % code
+        if task.env.get("AWS_BATCH_JOB_ID"):
+            record["externalId"] = task.env["AWS_BATCH_JOB_ID"]
+        attempts.append(record)
+        if code == 0 or task.stopped:
+            break
+    if not commit:
+        return code
+    caught = None
+    if code != 0 and task.env.get("MF_CATCH_IN_TASK") == "1" and not task.stopped:
+        last = attempts[-1]
+        caught = {"step": task.env.get("MF_STEP", ""), "taskId": task.task_id,
+                  "message": "step %s/%s failed: %s%s" % (task.env.get("MF_STEP", ""), task.task_id, last["reason"], " (after %d attempts)" % len(attempts) if len(attempts) > 1 else ""),
+                  "exitCode": None if timed_out else code, "statusReason": last["status"], "attempts": len(attempts)}
+    try:
+        task.commit(output_dir, attempts, caught)
+    except (urllib.error.URLError, OSError) as e:
+        say("committing %s failed: %s" % (task.commit_key(), e))
+        return code if code != 0 else EXIT["upload_failed"]
+    return 0 if caught else code

@@ -3,6 +3,7 @@
  * (success, failure with Batch's status reason), S3 in memory. Each test asserts the path taken
  * (the SubmitJob calls in order), the SubmitJob parameters the tasks would get, and the final state.
  */
+import { BACKSTOP_MARGIN_SECONDS, STOP_GRACE_SECONDS } from '../../../runner/sfn/compiler/in-task';
 import { allStates, compileValid, envOf, execute, EXECUTION, graphOf, key, sh, type Outcome, type SubmitJob } from './compiler-support';
 
 const IMAGE = 'public.ecr.aws/docker/library/busybox:1.36';
@@ -59,7 +60,8 @@ describe('linear flows, parameters, retries, timeouts', () => {
 
   test('a timed-out attempt (Batch ends it at the job definition timeout) is retried like any failure; out of retries the execution fails', async () => {
     const definition = compiled.jobDefinitions.find((d) => d.jobDefinitionName!.startsWith('metaflow_Lin-flaky'))!;
-    expect(definition.timeout).toEqual({ attemptDurationSeconds: 120 });
+    // the runtime stops the attempt at 120 s; Batch's timeout is the backstop (in-task.ts)
+    expect(definition.timeout).toEqual({ attemptDurationSeconds: 120 + STOP_GRACE_SECONDS + BACKSTOP_MARGIN_SECONDS });
     const timeout = fail('Job attempt duration exceeded timeout');
     const saved = await execute(compiled, { Parameters: { n: 1 } }, { flaky: [timeout, timeout, { ok: true }] });
     expect(states(saved)).toEqual(['start', 'flaky', 'flaky', 'flaky', 'end']);

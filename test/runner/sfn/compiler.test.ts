@@ -11,7 +11,8 @@ import type { Flow } from '../../../runner/flow/model';
 import { validateFlow } from '../../../runner/flow/validate';
 import { compileFlow } from '../../../runner/sfn/compiler';
 import { UserInputError } from '../../../runner/errors';
-import { allStates, compileValid, graphOf, OPTIONS, sh } from './compiler-support';
+import { allStates, compileValid, envOf, graphOf, OPTIONS, sh } from './compiler-support';
+import { BACKSTOP_MARGIN_SECONDS, STOP_GRACE_SECONDS } from '../../../runner/sfn/compiler/in-task';
 import { loaderCommand } from '../../../runner/batch/job-shape';
 
 const IMAGE = 'public.ecr.aws/docker/library/busybox:1.36';
@@ -68,7 +69,9 @@ describe('compiled definitions pass asl-validator', () => {
       'metaflow.attempt.$': "States.Format('{}', $$.State.RetryCount)",
     });
     const def = jobDefinitions.find((d) => d.jobDefinitionName === middle.Parameters.JobDefinition)!;
-    expect(def.timeout).toEqual({ attemptDurationSeconds: 300 });
+    // the runtime stops the attempt at 300 s (MF_ATTEMPT_TIMEOUT_SECONDS); Batch's timeout is the backstop: + the stop grace and the margin
+    expect(envOf({ ContainerOverrides: middle.Parameters.ContainerOverrides } as never).MF_ATTEMPT_TIMEOUT_SECONDS).toBe('300');
+    expect(def.timeout).toEqual({ attemptDurationSeconds: 300 + STOP_GRACE_SECONDS + BACKSTOP_MARGIN_SECONDS });
     expect(def.retryStrategy).toEqual({
       attempts: 4,
       evaluateOnExit: [{ onStatusReason: 'Host EC2*', action: 'RETRY' }, { onStatusReason: 'Your Spot Task was interrupted*', action: 'RETRY' }, { onStatusReason: '*', action: 'EXIT' }],
@@ -235,22 +238,24 @@ describe('bad input: one line, before anything is deployed', () => {
       'step "start": a foreach needs at least one step before its join "join" on Step Functions',
     ],
     [
-      'catch inside a foreach',
+      'catch on a foreach split inside a foreach body',
       () =>
         compileFlow(
           graphOf({
             name: 'CatchIn',
             image: IMAGE,
             steps: [
-              { name: 'start', command: ['x'], next: 'body', foreach: { items: [1, 2] } },
-              { name: 'body', command: ['x'], next: 'join', catch: { var: 'oops' } },
+              { name: 'start', command: ['x'], next: 'outer', foreach: { items: [1, 2] } },
+              { name: 'outer', command: ['x'], next: 'body', foreach: { items: [1, 2] }, catch: { var: 'oops' } },
+              { name: 'body', command: ['x'], next: 'inner_join' },
+              { name: 'inner_join', join: true, command: ['x'], next: 'join' },
               { name: 'join', join: true, command: ['x'], next: 'end' },
               { name: 'end', command: ['x'] },
             ],
           }),
           OPTIONS,
         ),
-      'step "body": catch inside a foreach is not supported on Step Functions yet',
+      'step "outer": catch on a foreach step inside another foreach\'s body is not supported on Step Functions yet',
     ],
   ];
   test.each(cases)('%s', (_what, f, message) => {

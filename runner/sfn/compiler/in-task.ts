@@ -1,0 +1,87 @@
+/**
+ * Step policies the task runtime carries out in the container (runner/task-runtime/python/mfcdk_task.py)
+ * on Step Functions, where the state machine cannot:
+ *
+ * - **Inside a foreach body** a step is one Batch array job, and `batch:submitJob.sync` fails the
+ *   whole array when one child fails, so an ASL Retry would rerun every child and an ASL Catch
+ *   could not tell which child failed. There the runtime retries each child itself —
+ *   `MF_ATTEMPTS` = retries + 1, `MF_RETRY_DELAY_SECONDS` apart, each attempt numbered and kept
+ *   (`attempt-<n>`, status.json) — and with a `catch` records the last failure in the child's
+ *   status.json (`caught`) and exits 0 (`MF_CATCH_IN_TASK`), so the array succeeds and only that
+ *   child is caught. Batch's own array retries (`retryStrategy.attempts`) retry each failed child,
+ *   but with no delay between attempts and no way to stop retrying one that failed for good
+ *   ("Automated job retries", AWS Batch User Guide), so they are left to host losses.
+ * - **Every step with a timeout**: the runtime stops an attempt that runs longer than
+ *   `MF_ATTEMPT_TIMEOUT_SECONDS` (SIGTERM, SIGKILL after the grace) and records it as `timeout`,
+ *   as the runner records a Batch timeout; the job definition's `attemptDurationSeconds` stays as
+ *   a backstop covering every attempt the container makes ({@link backstopTimeoutSeconds}).
+ * - **A catch var set inside a foreach body**: its value differs per child and, from the join on,
+ *   is the list of the children's failures (runner/contract/caught.ts), which the execution's
+ *   state cannot carry; the runtime reads it from the catch step's status.json files
+ *   (`MF_CAUGHT_READ`).
+ */
+import type { Compilation } from './compilation';
+
+/** The grace between SIGTERM and SIGKILL when the runtime stops an attempt (ECS's default stop timeout). */
+export const STOP_GRACE_SECONDS = 30;
+/** Room in the backstop for what is not the command: stage 0, the fetch, the upload and commit. */
+export const BACKSTOP_MARGIN_SECONDS = 600;
+
+/** Does the runtime carry out `step`'s retries and catch (a step inside a foreach body)? */
+export function retriesInTask(c: Compilation, step: string): boolean {
+  return c.enclosingForeaches(step).length > 0;
+}
+
+/** The policy variables of a step's container. */
+export function inTaskEnvironment(c: Compilation, step: string): Record<string, string> {
+  const { policies } = c.plan(step);
+  const env: Record<string, string> = {};
+  if (policies.timeoutSeconds !== undefined) env.MF_ATTEMPT_TIMEOUT_SECONDS = String(policies.timeoutSeconds);
+  if (retriesInTask(c, step)) {
+    if (policies.retries > 0) {
+      env.MF_ATTEMPTS = String(policies.retries + 1);
+      env.MF_RETRY_DELAY_SECONDS = String(policies.retryDelayMs / 1000);
+    }
+    if (policies.catch) env.MF_CATCH_IN_TASK = '1';
+  }
+  return env;
+}
+
+/**
+ * The job definition's `attemptDurationSeconds` for a step whose runtime times its attempts:
+ * every attempt the container makes with its grace, the delays between them, and the margin.
+ */
+export function backstopTimeoutSeconds(timeoutSeconds: number, attempts: number, retryDelayMs: number): number {
+  return attempts * (timeoutSeconds + STOP_GRACE_SECONDS) + (attempts - 1) * Math.ceil(retryDelayMs / 1000) + BACKSTOP_MARGIN_SECONDS;
+}
+
+/** How the runtime finds a catch var's value (see mfcdk_task.py `caught_values`). */
+export interface CaughtRead {
+  readonly var: string;
+  readonly step: string;
+  /** `task`: the one task of the catch step in this child; `all`: every one under this task's first `depth` id parts. */
+  readonly mode: 'task' | 'all';
+  readonly depth: number;
+}
+
+/**
+ * The catch vars `step` sees, split: those set outside any foreach are in the execution's state
+ * (`$.caught`); those set inside a foreach body are read by the runtime.
+ */
+export function caughtSources(c: Compilation, step: string): { state: string[]; read: CaughtRead[] } {
+  const state: string[] = [];
+  const read: CaughtRead[] = [];
+  const mine = c.enclosingForeaches(step);
+  for (const v of c.visibleCatchVars(step)) {
+    const setter = c.catchVars.get(v)!;
+    const theirs = c.enclosingForeaches(setter);
+    if (theirs.length === 0) {
+      state.push(v);
+      continue;
+    }
+    let k = 0;
+    while (k < theirs.length && k < mine.length && theirs[k] === mine[k]) k++;
+    read.push(k === theirs.length ? { var: v, step: setter, mode: 'task', depth: k } : { var: v, step: setter, mode: 'all', depth: k });
+  }
+  return { state, read };
+}
