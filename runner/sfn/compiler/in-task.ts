@@ -15,10 +15,10 @@
  *   `MF_ATTEMPT_TIMEOUT_SECONDS` (SIGTERM, SIGKILL after the grace) and records it as `timeout`,
  *   as the runner records a Batch timeout; the job definition's `attemptDurationSeconds` stays as
  *   a backstop covering every attempt the container makes ({@link backstopTimeoutSeconds}).
- * - **A catch var set inside a foreach body**: its value differs per child and, from the join on,
- *   is the list of the children's failures (runner/contract/caught.ts), which the execution's
- *   state cannot carry; the runtime reads it from the catch step's status.json files
- *   (`MF_CAUGHT_READ`).
+ * - **Catch vars**: a failure the runtime caught is not in the execution's state, and a var set in
+ *   a foreach body differs per child and, from the join on, is the list of the children's
+ *   failures (runner/contract/caught.ts); the runtime reads every var from the catch step's
+ *   status.json files (`MF_CAUGHT_READ`).
  */
 import type { Compilation } from './compilation';
 
@@ -32,17 +32,25 @@ export function retriesInTask(c: Compilation, step: string): boolean {
   return c.enclosingForeaches(step).length > 0;
 }
 
-/** The policy variables of a step's container. */
+/**
+ * The policy variables of a step's container. A step with a `catch` (but a top-level foreach
+ * split, whose catch routes its join in the state machine) is caught by the runtime when its last
+ * allowed attempt fails (`MF_MAX_ATTEMPTS`, counted from the attempts status.json holds): at the
+ * top level the earlier attempts were ASL retries, each a new job. The ASL Catch stays for jobs
+ * that fail without the runtime (never started, killed whole).
+ */
 export function inTaskEnvironment(c: Compilation, step: string): Record<string, string> {
   const { policies } = c.plan(step);
   const env: Record<string, string> = {};
   if (policies.timeoutSeconds !== undefined) env.MF_ATTEMPT_TIMEOUT_SECONDS = String(policies.timeoutSeconds);
-  if (retriesInTask(c, step)) {
-    if (policies.retries > 0) {
-      env.MF_ATTEMPTS = String(policies.retries + 1);
-      env.MF_RETRY_DELAY_SECONDS = String(policies.retryDelayMs / 1000);
-    }
-    if (policies.catch) env.MF_CATCH_IN_TASK = '1';
+  const inBody = retriesInTask(c, step);
+  if (inBody && policies.retries > 0) {
+    env.MF_ATTEMPTS = String(policies.retries + 1);
+    env.MF_RETRY_DELAY_SECONDS = String(policies.retryDelayMs / 1000);
+  }
+  if (policies.catch && (inBody || c.graph.kind.get(step) !== 'foreach')) {
+    env.MF_CATCH_IN_TASK = '1';
+    env.MF_MAX_ATTEMPTS = String(policies.retries + 1);
   }
   return env;
 }
@@ -65,23 +73,19 @@ export interface CaughtRead {
 }
 
 /**
- * The catch vars `step` sees, split: those set outside any foreach are in the execution's state
- * (`$.caught`); those set inside a foreach body are read by the runtime.
+ * How `step`'s runtime reads each catch var it sees: from the catch step's status.json, which
+ * holds the failure whoever caught it (the runtime, or the state machine's record of a job that
+ * failed without it) — the execution's state does not know what a runtime caught.
  */
-export function caughtSources(c: Compilation, step: string): { state: string[]; read: CaughtRead[] } {
-  const state: string[] = [];
+export function caughtReads(c: Compilation, step: string): CaughtRead[] {
   const read: CaughtRead[] = [];
   const mine = c.enclosingForeaches(step);
   for (const v of c.visibleCatchVars(step)) {
     const setter = c.catchVars.get(v)!;
     const theirs = c.enclosingForeaches(setter);
-    if (theirs.length === 0) {
-      state.push(v);
-      continue;
-    }
     let k = 0;
     while (k < theirs.length && k < mine.length && theirs[k] === mine[k]) k++;
     read.push(k === theirs.length ? { var: v, step: setter, mode: 'task', depth: k } : { var: v, step: setter, mode: 'all', depth: k });
   }
-  return { state, read };
+  return read;
 }

@@ -13,7 +13,7 @@ import { UserInputError } from '../../errors';
 import type { Compilation } from './compilation';
 import { dynamic, toAsl, worstCase } from './dynamic-text';
 import { containerOverrides, MIRROR_ROOT, taskIoEnvironment } from './io-env';
-import { caughtSources, inTaskEnvironment, retriesInTask } from './in-task';
+import { caughtReads, inTaskEnvironment, retriesInTask } from './in-task';
 import { taskRetry } from './retry';
 import { CTX, ESTIMATE, JOINED, member, RETRY_COUNT, RUN_ID } from './state-shape';
 
@@ -67,15 +67,10 @@ function parameterEnv(c: Compilation, values: Readonly<Record<string, unknown>>)
   return env;
 }
 
-/** MF_CAUGHT / MF_CATCH_<var> from the state; vars set inside a foreach body the runtime reads (in-task.ts). */
+/** MF_CAUGHT / MF_CATCH_<var>: the runtime reads them from the catch steps' records (in-task.ts). */
 function caughtEnv(c: Compilation, step: string): Record<string, string> {
-  const { state: vars, read } = caughtSources(c, step);
-  const reads: Record<string, string> = read.length ? { MF_CAUGHT_READ: JSON.stringify(read) } : {};
-  if (vars.length === 0) return reads;
-  const value = (v: string) => dynamic(member('$.caught', v), 'j', ESTIMATE.caughtFailure);
-  const env: Record<string, string> = { MF_CAUGHT: `{${vars.map((v) => `${JSON.stringify(v)}:${value(v)}`).join(',')}}` };
-  for (const v of vars) env[`MF_CATCH_${v}`] = value(v);
-  return { ...env, ...reads };
+  const read = caughtReads(c, step);
+  return read.length ? { MF_CAUGHT_READ: JSON.stringify(read) } : {};
 }
 
 /**

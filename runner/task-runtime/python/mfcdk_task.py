@@ -14,9 +14,12 @@ promises on every compute layer:
 3. runs the step's command (the argv) in the code package's directory, with MF_OUTPUT_DIR in the
    mirror; its output streams are the container's (CloudWatch Logs), signals are passed on;
 4. uploads what the attempt wrote to its output key, and - when no runner commits (Step
-   Functions) - commits it to the task path and writes the task's status.json;
-5. exits with the command's exit code, or with one of the runtime's own codes (EXIT below) and
-   one line on stderr saying what failed.
+   Functions) - commits it to the task path and writes the task's status.json with every
+   attempt; on Step Functions it also carries out the step's policies the state machine cannot
+   (runner/sfn/compiler/in-task.ts): per-child retries and catch in a foreach body, per-attempt
+   timeouts, and the catch vars read from the catch steps' records (see ``main``);
+5. exits with the command's exit code (0 for a caught task), or with one of the runtime's own
+   codes (EXIT below) and one line on stderr saying what failed.
 
 Python 3.8+ standard library only: an image needs /bin/sh and python3, nothing else.
 """
@@ -39,7 +42,7 @@ IO_ENV = (
     "MF_FOREACH_ITEMS_JSON", "MF_CODE_URL", "MF_WORK_DIR", "MF_S3_REGION", "MF_ARRAY_INDEX_OFFSET",
     "MF_TASK_ID_PREFIX", "MF_FOREACH_ITEMS_FILE", "MF_JOIN_INPUT_PREFIX", "MF_JOIN_INPUT_COUNT",
     "MF_ATTEMPTS", "MF_RETRY_DELAY_SECONDS", "MF_CATCH_IN_TASK", "MF_ATTEMPT_TIMEOUT_SECONDS", "MF_STOP_GRACE_SECONDS",
-    "MF_CAUGHT_READ",
+    "MF_MAX_ATTEMPTS", "MF_CAUGHT_READ",
 )
 MAX_INLINE_CHARS = 4096
 S3_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
@@ -390,6 +393,7 @@ class Task:
         for e in entries:
             prefix = "_".join(parts[: e["depth"]])
             if e["mode"] == "task":
+                prefix = prefix or "0"  # a catch step outside any foreach is task 0
                 status = record("%s/%s/%s/status.json" % (base, e["step"], prefix))
                 values[e["var"]] = status.get("caught") if status.get("status") == "caught" else None
                 continue
@@ -433,10 +437,12 @@ def now():
 
 
 def main(argv, rq):
-    """Fetch, then the attempts this job makes (one, or on Step Functions the step's retries in
-    the container: MF_ATTEMPTS, MF_RETRY_DELAY_SECONDS apart, each timed by
-    MF_ATTEMPT_TIMEOUT_SECONDS), then the commit: status.json lists every attempt; with
-    MF_CATCH_IN_TASK a task whose last attempt failed is recorded ``caught`` and the job exits 0."""
+    """Fetch, then the attempts this job makes (one, or inside a foreach body on Step Functions
+    the step's retries in the container: MF_ATTEMPTS, MF_RETRY_DELAY_SECONDS apart; each timed by
+    MF_ATTEMPT_TIMEOUT_SECONDS), then the commit: status.json lists every attempt, those of
+    earlier jobs of the task included (a Step Functions retry is a new job); with
+    MF_CATCH_IN_TASK a task whose last allowed attempt (MF_MAX_ATTEMPTS in all) failed is
+    recorded ``caught`` and the job exits 0."""
     try:
         task = Task(dict(os.environ), rq)
         output_key = task.sub(task.env.get("MF_OUTPUT_KEY", ""))
@@ -492,7 +498,8 @@ def main(argv, rq):
     if not commit:
         return code
     caught = None
-    if code != 0 and task.env.get("MF_CATCH_IN_TASK") == "1" and not task.stopped:
+    allowed = int(task.env.get("MF_MAX_ATTEMPTS", "1") or 1)
+    if code != 0 and task.env.get("MF_CATCH_IN_TASK") == "1" and not task.stopped and len(attempts) >= allowed:
         last = attempts[-1]
         caught = {"step": task.env.get("MF_STEP", ""), "taskId": task.task_id,
                   "message": "step %s/%s failed: %s%s" % (task.env.get("MF_STEP", ""), task.task_id, last["reason"], " (after %d attempts)" % len(attempts) if len(attempts) > 1 else ""),
