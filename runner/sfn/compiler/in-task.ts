@@ -8,18 +8,25 @@
  *   `MF_ATTEMPTS` = retries + 1, `MF_RETRY_DELAY_SECONDS` apart, each attempt numbered and kept
  *   (`attempt-<n>`, status.json) — and with a `catch` records the last failure in the child's
  *   status.json (`caught`) and exits 0 (`MF_CATCH_IN_TASK`), so the array succeeds and only that
- *   child is caught. Batch's own array retries (`retryStrategy.attempts`) retry each failed child,
- *   but with no delay between attempts and no way to stop retrying one that failed for good
- *   ("Automated job retries", AWS Batch User Guide), so they are left to host losses.
+ *   child is caught. Batch's own array retries would rerun each failed child alone too, but
+ *   `RetryStrategy` has only `attempts` (1–10) and `evaluateOnExit` — no delay between attempts
+ *   (RetryStrategy, AWS Batch API Reference; "Automated job retries", AWS Batch User Guide) — and
+ *   a child whose last attempt fails still fails the array; so Batch retries only host losses
+ *   (runner/policy/batch.ts) and the runtime sleeps `minutesBetweenRetries` between its attempts.
+ *   The container keeps its vCPUs and memory while it sleeps.
  * - **Every step with a timeout**: the runtime stops an attempt that runs longer than
  *   `MF_ATTEMPT_TIMEOUT_SECONDS` (SIGTERM, SIGKILL after the grace) and records it as `timeout`,
  *   as the runner records a Batch timeout; the job definition's `attemptDurationSeconds` stays as
  *   a backstop covering every attempt the container makes ({@link backstopTimeoutSeconds}).
+ * - **A foreach split's items** (`MF_FOREACH_CHECK`): an empty or missing list fails the split's
+ *   attempt (exit 94, the runner's reason in status.json), so its retry and catch apply as under
+ *   `run`; the state machine's own check (`metaflow.ForeachItems`) stays behind it.
  * - **Catch vars**: a failure the runtime caught is not in the execution's state, and a var set in
  *   a foreach body differs per child and, from the join on, is the list of the children's
  *   failures (runner/contract/caught.ts); the runtime reads every var from the catch step's
  *   status.json files (`MF_CAUGHT_READ`).
  */
+import { parameterEnvName } from '../../flow/parameters';
 import type { Compilation } from './compilation';
 
 /** The grace between SIGTERM and SIGKILL when the runtime stops an attempt (ECS's default stop timeout). */
@@ -52,6 +59,10 @@ export function inTaskEnvironment(c: Compilation, step: string): Record<string, 
     env.MF_CATCH_IN_TASK = '1';
     env.MF_MAX_ATTEMPTS = String(policies.retries + 1);
   }
+  // A split's items are checked as its attempt's outcome, as the runner does (retried, caught), not after the task.
+  const src = c.graph.steps.get(step)!.foreach;
+  if (src && 'output' in src) env.MF_FOREACH_CHECK = JSON.stringify({ output: src.output });
+  else if (src && 'param' in src) env.MF_FOREACH_CHECK = JSON.stringify({ param: src.param, env: parameterEnvName(src.param) });
   return env;
 }
 

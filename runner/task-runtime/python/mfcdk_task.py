@@ -34,7 +34,7 @@ import urllib.error
 import xml.etree.ElementTree as ET
 
 # The runtime's own exit codes (runner/batch/failures.ts reads them; keep both in step).
-EXIT = {"no_python": 90, "upload_failed": 91, "fetch_failed": 92, "code_failed": 93}
+EXIT = {"no_python": 90, "upload_failed": 91, "fetch_failed": 92, "code_failed": 93, "items_unusable": 94}
 
 IO_ENV = (
     "MF_DATASTORE_URL", "MF_FETCH_KEYS", "MF_FETCH_CHILDREN", "MF_FETCH_LISTS", "MF_WAIT_KEYS",
@@ -42,7 +42,7 @@ IO_ENV = (
     "MF_FOREACH_ITEMS_JSON", "MF_CODE_URL", "MF_WORK_DIR", "MF_S3_REGION", "MF_ARRAY_INDEX_OFFSET",
     "MF_TASK_ID_PREFIX", "MF_FOREACH_ITEMS_FILE", "MF_JOIN_INPUT_PREFIX", "MF_JOIN_INPUT_COUNT",
     "MF_ATTEMPTS", "MF_RETRY_DELAY_SECONDS", "MF_CATCH_IN_TASK", "MF_ATTEMPT_TIMEOUT_SECONDS", "MF_STOP_GRACE_SECONDS",
-    "MF_MAX_ATTEMPTS", "MF_CAUGHT_READ",
+    "MF_MAX_ATTEMPTS", "MF_CAUGHT_READ", "MF_FOREACH_CHECK",
 )
 MAX_INLINE_CHARS = 4096
 S3_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
@@ -428,6 +428,40 @@ class Task:
             env["MF_CATCH_" + v] = json.dumps(value, separators=(",", ":"))
 
 
+def unusable_items(env, output_dir):
+    """MF_FOREACH_CHECK (a foreach split on Step Functions): why its items cannot fan out, as the
+    runner says it (runner/orchestrator foreachItems), or None when they are a non-empty list."""
+    check = json.loads(env.get("MF_FOREACH_CHECK") or "null")
+    if not check:
+        return None
+    if "output" in check:
+        name = check["output"]
+        path = os.path.join(output_dir, "outputs.json")
+        outputs = None
+        if os.path.exists(path):
+            try:
+                with open(path, encoding="utf-8") as f:
+                    outputs = json.load(f)
+            except ValueError as e:
+                return 'foreach needs a list under "%s" in outputs.json: %s' % (name, e)
+        items = outputs.get(name) if isinstance(outputs, dict) else None
+        if not isinstance(items, list):
+            got = json.dumps(items) if outputs is not None and name in outputs else "nothing" if outputs is not None else "no outputs.json"
+            return 'foreach needs a list under "%s" in outputs.json, got %s' % (name, got)
+        what = '"%s" in outputs.json' % name
+    else:
+        try:
+            items = json.loads(env.get(check["env"], ""))
+        except ValueError:
+            return None  # a string parameter: the state machine checks it
+        what = 'parameter "%s"' % check["param"]
+        if not isinstance(items, list):
+            return "foreach needs a list in %s, got %s" % (what, json.dumps(items))
+    if not items:
+        return "foreach has no items to fan out over (%s is empty)" % what
+    return None
+
+
 def attempt_key(output_key, n):
     return re.sub(r"attempt-\d+$", "attempt-%d" % n, output_key)
 
@@ -486,9 +520,14 @@ def main(argv, rq):
         started = now()
         code, timed_out = task.run(argv, env, timeout)
         code = task.upload(output_dir, key, code)
-        record = {"attempt": n, "status": "succeeded" if code == 0 else "timeout" if timed_out else "failed", "exitCode": code,
+        unusable = unusable_items(task.env, output_dir) if code == 0 else None
+        record = {"attempt": n, "status": "succeeded" if code == 0 and not unusable else "timeout" if timed_out else "failed", "exitCode": code,
                   "startedAt": started, "finishedAt": now()}
-        if code != 0:
+        if unusable:
+            say(unusable)
+            record["reason"] = unusable
+            code = EXIT["items_unusable"]
+        elif code != 0:
             record["reason"] = "timed out after %ds" % timeout if timed_out else "exit code %d" % code
         if task.env.get("AWS_BATCH_JOB_ID"):
             record["externalId"] = task.env["AWS_BATCH_JOB_ID"]
@@ -503,7 +542,7 @@ def main(argv, rq):
         last = attempts[-1]
         caught = {"step": task.env.get("MF_STEP", ""), "taskId": task.task_id,
                   "message": "step %s/%s failed: %s%s" % (task.env.get("MF_STEP", ""), task.task_id, last["reason"], " (after %d attempts)" % len(attempts) if len(attempts) > 1 else ""),
-                  "exitCode": None if timed_out else code, "statusReason": last["status"], "attempts": len(attempts)}
+                  "exitCode": None if last["status"] == "timeout" else last["exitCode"], "statusReason": last["status"], "attempts": len(attempts)}
     try:
         task.commit(output_dir, attempts, caught)
     except (urllib.error.URLError, OSError) as e:

@@ -39,6 +39,8 @@ interface Case {
   readonly timeouts?: readonly (readonly [step: string, index: number, attempt: number])[];
   /** Tasks whose outputs.json is compared (what they saw of a caught failure). */
   readonly seen?: readonly string[];
+  /** What the flow is there for, as `run` recorded it (so that both sides agreeing is not both being empty). */
+  readonly expected: Record<string, { status: string; attempts: string[] }>;
 }
 
 const CASES: Record<string, Case> = {
@@ -56,6 +58,7 @@ const CASES: Record<string, Case> = {
       ],
     },
     seen: ['after/0', 'after/1', 'join/0', 'end/0'],
+    expected: { 'body/0': { status: 'succeeded', attempts: ['succeeded'] }, 'body/1': { status: 'caught', attempts: ['failed', 'failed'] }, 'after/1': { status: 'succeeded', attempts: ['succeeded'] } },
   },
   'nested foreach': {
     flow: {
@@ -71,6 +74,7 @@ const CASES: Record<string, Case> = {
         { name: 'end', command: sh('true') },
       ],
     },
+    expected: { 'inner/1_0': { status: 'succeeded', attempts: ['failed', 'succeeded'] }, 'inner/1_1': { status: 'succeeded', attempts: ['succeeded'] }, 'outerjoin/0': { status: 'succeeded', attempts: ['succeeded'] } },
   },
   'retry with delay': {
     flow: {
@@ -86,6 +90,7 @@ const CASES: Record<string, Case> = {
         { name: 'end', command: sh('true') },
       ],
     },
+    expected: { 'flaky/0': { status: 'succeeded', attempts: ['failed', 'failed', 'succeeded'] }, 'body/0': { status: 'succeeded', attempts: ['failed', 'failed', 'succeeded'] }, 'body/1': { status: 'succeeded', attempts: ['succeeded'] } },
   },
   timeouts: {
     flow: {
@@ -108,6 +113,7 @@ const CASES: Record<string, Case> = {
       ['body', 1, 1],
     ],
     seen: ['join/0'],
+    expected: { 'slow/0': { status: 'succeeded', attempts: ['timeout', 'succeeded'] }, 'body/1': { status: 'caught', attempts: ['timeout', 'timeout'] } },
   },
   'branch + catch': {
     flow: {
@@ -122,6 +128,7 @@ const CASES: Record<string, Case> = {
       ],
     },
     seen: ['join/0', 'end/0'],
+    expected: { 'failing/0': { status: 'caught', attempts: ['failed', 'failed'] }, 'ok/0': { status: 'succeeded', attempts: ['succeeded'] } },
   },
   'empty foreach': {
     flow: {
@@ -134,6 +141,7 @@ const CASES: Record<string, Case> = {
         { name: 'end', command: sh('true') },
       ],
     },
+    expected: { 'start/0': { status: 'failed', attempts: ['failed'] } },
   },
 };
 
@@ -218,6 +226,8 @@ describeWithTool('moto_server', 'the same flows under `run` (simulated Batch) an
   test.each(Object.keys(CASES))('%s', async (name) => {
     const c = CASES[name];
     const run = await underRun(c);
+    const byTask = new Map(view(run.record).tasks.map((t) => [t.task, { status: t.status, attempts: t.attempts }]));
+    for (const [task, want] of Object.entries(c.expected)) expect([task, byTask.get(task)]).toEqual([task, want]);
     const sfn = await onStepFunctions(c);
     expect({ log: sfn.batch.log(), ...view(sfn.record) }).toEqual({ log: sfn.batch.log(), ...view(run.record) });
     for (const task of c.seen ?? []) {
@@ -225,5 +235,7 @@ describeWithTool('moto_server', 'the same flows under `run` (simulated Batch) an
       expect([task, withoutMessages(b && JSON.parse(b))]).toEqual([task, withoutMessages(a && JSON.parse(a))]);
       expect(a).toBeDefined();
     }
+    // the delay between a body child's attempts is slept in its container
+    if (name === 'retry with delay') expect(sfn.batch.log('body')).toContain('body: metaflow-cdk: attempt 0 of body/0 failed: retrying in 0.6s (attempt 1)');
   }, 120_000);
 });
