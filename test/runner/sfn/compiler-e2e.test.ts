@@ -180,13 +180,24 @@ describeWithTool('moto_server', 'compiled machines played end to end (aws-local-
     const run = await play(compiled);
     succeeded(run);
     const r = `CaughtFlow/${EXECUTION}`;
-    expect(run.batch.jobs.filter((j) => j.state === 'failing').map((j) => j.children[0].exitCode)).toEqual([3, 3]);
+    // the second (last allowed) attempt fails too: its runtime records the task caught and exits 0
+    expect(run.batch.jobs.filter((j) => j.state === 'failing').map((j) => j.children[0].exitCode)).toEqual([3, 0]);
     // Both failed attempts' outputs are uploaded for diagnosis; nothing of theirs is committed.
     expect(await get(`${r}/failing/0/attempt-0/trace.txt`)).toBe('attempt 0\n');
     expect(await get(`${r}/failing/0/attempt-1/trace.txt`)).toBe('attempt 1\n');
     expect(await get(`${r}/failing/0/trace.txt`)).toBeUndefined();
-    const failure = { step: 'failing', taskId: '0', message: 'step failing/0 failed: States.TaskFailed', exitCode: null, statusReason: 'States.TaskFailed', attempts: 2 };
-    expect(await json(`${r}/failing/0/status.json`)).toMatchObject({ step: 'failing', taskId: '0', status: 'caught', inputs: ['start/0'], caught: failure });
+    const failure = { step: 'failing', taskId: '0', message: 'step failing/0 failed: exit code 3 (after 2 attempts)', exitCode: 3, statusReason: 'failed', attempts: 2 };
+    expect(await json(`${r}/failing/0/status.json`)).toMatchObject({
+      step: 'failing',
+      taskId: '0',
+      status: 'caught',
+      inputs: ['start/0'],
+      attempts: [
+        { attempt: 0, status: 'failed', exitCode: 3 },
+        { attempt: 1, status: 'failed', exitCode: 3 },
+      ],
+      caught: failure,
+    });
     expect(await json(`${r}/join/0/outputs.json`)).toEqual({ ok: { double: 14 }, caught: failure });
     expect(await json(`${r}/join/0/status.json`)).toEqual(committed('join', '0', ['ok/0', 'failing/0']));
     expect(run.batch.log('end')).toContain(`end: caught: ${JSON.stringify(failure)}`);

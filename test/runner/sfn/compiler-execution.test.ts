@@ -99,7 +99,9 @@ describe('catch and branches', () => {
     expect(states(run).slice(3)).toEqual(['join', 'end']);
     const join = envOf(run.submits[3].params);
     expect(join.MF_INPUT_PATHS).toBe(`Br/${EXECUTION}/ok/0,Br/${EXECUTION}/failing/0`);
-    expect(join.MF_CATCH_compute_failed).toBe('null');
+    // the runtime reads the var from the catch step's status.json (in-task.ts): null there when it succeeded
+    expect(JSON.parse(join.MF_CAUGHT_READ)).toEqual([{ var: 'compute_failed', step: 'failing', mode: 'task', depth: 0 }]);
+    expect(join.MF_CATCH_compute_failed).toBeUndefined();
     expect(envOf(run.submits[3].params).MF_FETCH_KEYS).toBe(`Br/${EXECUTION}/ok/0/ Br/${EXECUTION}/failing/0/`);
     expect(run.output).toEqual({ params: {}, caught: { compute_failed: null }, ctx: {} });
   });
@@ -110,10 +112,8 @@ describe('catch and branches', () => {
     expect(states(run).filter((s) => s === 'failing')).toHaveLength(1);
     expect(states(run).slice(-2)).toEqual(['join', 'end']);
     const failure = { step: 'failing', taskId: '0', message: 'step failing/0 failed: States.TaskFailed', exitCode: null, statusReason: 'States.TaskFailed', attempts: 1 };
-    for (const s of run.submits.slice(-2)) {
-      expect(JSON.parse(envOf(s.params).MF_CATCH_compute_failed)).toEqual(failure);
-      expect(JSON.parse(envOf(s.params).MF_CAUGHT)).toEqual({ compute_failed: failure });
-    }
+    // the later steps' runtimes read the failure from the record below (MF_CAUGHT_READ)
+    for (const s of run.submits.slice(-2)) expect(JSON.parse(envOf(s.params).MF_CAUGHT_READ)).toEqual([{ var: 'compute_failed', step: 'failing', mode: 'task', depth: 0 }]);
     // The caught task's record: the next steps' fetch of its task path finds it.
     expect(JSON.parse(run.s3.get(key(`Br/${EXECUTION}/failing/0/status.json`))!)).toEqual({
       step: 'failing',
@@ -124,7 +124,7 @@ describe('catch and branches', () => {
       caught: failure,
     });
     // Steps before the catch step do not see the var.
-    expect(envOf(run.submits[0].params).MF_CAUGHT).toBeUndefined();
+    expect(envOf(run.submits[0].params).MF_CAUGHT_READ).toBeUndefined();
     expect(run.output).toEqual({ params: {}, caught: { compute_failed: failure }, ctx: {} });
   });
 });
@@ -247,7 +247,8 @@ describe('foreach', () => {
     // MF_DATASTORE_ROOT and MF_OUTPUT_DIR are the task runtime's to set in the container (its mirror)
     expect(envOf(twin).MF_OUTPUT_DIR).toBeUndefined();
     expect(envOf(twin).MF_DATASTORE_ROOT).toBeUndefined();
-    expect(JSON.parse(envOf(twin).MF_CATCH_v)).toMatchObject({ step: 'start', statusReason: 'States.TaskFailed' });
+    expect(JSON.parse(envOf(twin).MF_CAUGHT_READ)).toEqual([{ var: 'v', step: 'start', mode: 'task', depth: 0 }]);
+    expect(JSON.parse(caught.s3.get(key(`CS/${EXECUTION}/start/0/status.json`))!).caught).toMatchObject({ step: 'start', statusReason: 'States.TaskFailed' });
     // the twin has the join's retry
     expect(allStates(compiled.definition).get('join.no-inputs')!.Retry).toEqual(allStates(compiled.definition).get('join')!.Retry);
     const ok = await execute(compiled);
