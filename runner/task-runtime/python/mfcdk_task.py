@@ -516,7 +516,8 @@ def main(argv, rq):
             say(str(f))
             return f.code
         env.update(caught_env)
-        env["MF_RETRY_COUNT"] = str(n)
+        if tries > 1:
+            env["MF_RETRY_COUNT"] = str(n)  # this container's own attempts (else the variable as given)
         started = now()
         code, timed_out = task.run(argv, env, timeout)
         code = task.upload(output_dir, key, code)
