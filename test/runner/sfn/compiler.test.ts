@@ -117,6 +117,41 @@ describe('compiled definitions pass asl-validator', () => {
     expect((allStates(compileValid(zero).definition).get('start')! as Record<string, any>).Retry[1].IntervalSeconds).toBe(1);
   });
 
+  test('a foreach body step: its retries, delay, timeout and catch go to each child\'s runtime, not to ASL (no Retry[1], no Catch); the items checked by the split\'s runtime', () => {
+    const flow = graphOf({
+      name: 'Body',
+      image: IMAGE,
+      steps: [
+        { name: 'start', command: ['x'], next: 'body', foreach: { output: 'parts' } },
+        { name: 'body', command: ['x'], next: 'join', retry: { times: 2, minutesBetweenRetries: 0.01 }, timeout: { seconds: 90 }, catch: { var: 'bad' } },
+        { name: 'join', join: true, command: ['x'], next: 'end' },
+        { name: 'end', command: ['x'] },
+      ],
+    });
+    const { definition, jobDefinitions } = compileValid(flow);
+    const states = allStates(definition);
+    for (const name of ['body', 'body.single']) {
+      const s = states.get(name)! as Record<string, any>;
+      expect([name, s.Retry, s.Catch]).toEqual([name, [expect.objectContaining({ ErrorEquals: ['Batch.AWSBatchException', 'Batch.TooManyRequestsException', 'Batch.ServerException'] })], undefined]);
+      expect(envOf({ ContainerOverrides: s.Parameters.ContainerOverrides } as never)).toMatchObject({
+        MF_ATTEMPTS: '3',
+        MF_RETRY_DELAY_SECONDS: '0.6',
+        MF_ATTEMPT_TIMEOUT_SECONDS: '90',
+        MF_CATCH_IN_TASK: '1',
+        MF_MAX_ATTEMPTS: '3',
+      });
+    }
+    // Batch's timeout covers the three attempts, their grace, the two delays (rounded up) and the margin.
+    const body = jobDefinitions.find((d) => d.jobDefinitionName === (states.get('body') as Record<string, any>).Parameters.JobDefinition)!;
+    expect(body.timeout).toEqual({ attemptDurationSeconds: 3 * (90 + STOP_GRACE_SECONDS) + 2 * 1 + BACKSTOP_MARGIN_SECONDS });
+    // The join and end read the var from body's records: every child's under the join's foreach (here all), as a list.
+    const env = (s: string) => envOf({ ContainerOverrides: (states.get(s) as Record<string, any>).Parameters.ContainerOverrides } as never);
+    expect(JSON.parse(env('join').MF_CAUGHT_READ)).toEqual([{ var: 'bad', step: 'body', mode: 'all', depth: 0 }]);
+    expect(JSON.parse(env('end').MF_CAUGHT_READ)).toEqual([{ var: 'bad', step: 'body', mode: 'all', depth: 0 }]);
+    expect(env('start').MF_FOREACH_CHECK).toBe('{"output":"parts"}');
+    expect(env('end').MF_ATTEMPTS).toBeUndefined();
+  });
+
   test('withRetry (`--with retry`): steps without a retry policy get the default one (3 times, 2 minutes), retry: {times: 0} opts out, the run record says so', () => {
     const flow = graphOf({
       name: 'W',
