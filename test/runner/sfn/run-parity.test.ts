@@ -67,14 +67,20 @@ const CASES: Record<string, Case> = {
       steps: [
         { name: 'start', command: sh('true'), foreach: { items: ['a', 'b'] }, next: 'outer' },
         { name: 'outer', command: sh('echo \'{"parts": [1, 2]}\' > "$MF_OUTPUT_DIR/outputs.json"'), foreach: { output: 'parts' }, next: 'inner' },
-        // task 1_0 fails its first attempt only
-        { name: 'inner', command: sh('[ "$MF_TASK_ID/$MF_RETRY_COUNT" != 1_0/0 ] || exit 4'), retry: { times: 1, minutesBetweenRetries: 0 }, next: 'innerjoin' },
-        { name: 'innerjoin', join: true, command: sh('true'), next: 'outerjoin' },
-        { name: 'outerjoin', join: true, command: sh('true'), next: 'end' },
-        { name: 'end', command: sh('true') },
+        // task 1_0 fails its first attempt only; 1_1 fails both: caught
+        { name: 'inner', command: sh('[ "$MF_TASK_ID/$MF_RETRY_COUNT" != 1_0/0 ] && [ "$MF_TASK_ID" != 1_1 ] || exit 4'), retry: { times: 1, minutesBetweenRetries: 0 }, catch: { var: 'ic' }, next: 'innerjoin' },
+        { name: 'innerjoin', join: true, command: SEEN('ic'), next: 'outerjoin' },
+        { name: 'outerjoin', join: true, command: SEEN('ic'), next: 'end' },
+        { name: 'end', command: SEEN('ic') },
       ],
     },
-    expected: { 'inner/1_0': { status: 'succeeded', attempts: ['failed', 'succeeded'] }, 'inner/1_1': { status: 'succeeded', attempts: ['succeeded'] }, 'outerjoin/0': { status: 'succeeded', attempts: ['succeeded'] } },
+    seen: ['innerjoin/0', 'innerjoin/1', 'outerjoin/0', 'end/0'],
+    expected: {
+      'inner/1_0': { status: 'succeeded', attempts: ['failed', 'succeeded'] },
+      'inner/1_1': { status: 'caught', attempts: ['failed', 'failed'] },
+      'inner/0_1': { status: 'succeeded', attempts: ['succeeded'] },
+      'outerjoin/0': { status: 'succeeded', attempts: ['succeeded'] },
+    },
   },
   'retry with delay': {
     flow: {
