@@ -40,9 +40,8 @@ export function retriesInTask(c: Compilation, step: string): boolean {
 }
 
 /**
- * The policy variables of a step's container. A step with a `catch` (but a top-level foreach
- * split, whose catch routes its join in the state machine) is caught by the runtime when its last
- * allowed attempt fails (`MF_MAX_ATTEMPTS`, counted from the attempts status.json holds): at the
+ * The policy variables of a step's container. A step with a `catch` is caught by the runtime when
+ * its last allowed attempt fails (`MF_MAX_ATTEMPTS`, counted from the attempts status.json holds): at the
  * top level the earlier attempts were ASL retries, each a new job. The ASL Catch stays for jobs
  * that fail without the runtime (never started, killed whole).
  */
@@ -55,7 +54,7 @@ export function inTaskEnvironment(c: Compilation, step: string): Record<string, 
     env.MF_ATTEMPTS = String(policies.retries + 1);
     env.MF_RETRY_DELAY_SECONDS = String(policies.retryDelayMs / 1000);
   }
-  if (policies.catch && (inBody || c.graph.kind.get(step) !== 'foreach')) {
+  if (policies.catch) {
     env.MF_CATCH_IN_TASK = '1';
     env.MF_MAX_ATTEMPTS = String(policies.retries + 1);
   }

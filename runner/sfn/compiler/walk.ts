@@ -150,12 +150,34 @@ export class Walker {
     scope.addDetached(recorded, pass);
     const record = this.caughtRecordState(step, v, plan.policies.retries + 1);
     pass.Next = scope.addDetached(`${step}.record`, record);
-    if (holdCaught) {
-      scope.setTails([nextTail(task)]);
-      return nextTail(record);
-    }
+    if (holdCaught) return this.splitOutcome(scope, step, task, record);
     scope.setTails([nextTail(task), nextTail(record)]);
     return undefined;
+  }
+
+  /**
+   * A caught top-level foreach split's two ways to its join without inputs: the state machine's
+   * Catch (its job failed without its runtime), or its runtime caught it (its command's last
+   * attempt failed, or its items were unusable) and the job succeeded — which only its
+   * status.json tells, so it is read before fanning out.
+   */
+  private splitOutcome(scope: Scope, split: string, task: Record<string, unknown>, record: Record<string, unknown>): Tail {
+    scope.setTails([nextTail(task)]);
+    scope.add(`${split}.outcome`, {
+      Type: 'Task',
+      Resource: this.c.resource('aws-sdk:s3:getObject'),
+      Parameters: toAsl({ Bucket: this.c.datastore.bucket, Key: this.c.s3Key(`${taskKey(this.c, split, '0')}/status.json`) }),
+      ResultSelector: { 'record.$': 'States.StringToJson($.Body)' },
+      ResultPath: '$.split',
+      Retry: [S3_RETRY],
+    });
+    const caught: Record<string, unknown> = { Variable: '$.split.record.status', StringEquals: 'caught' };
+    const choice: Record<string, unknown> = { Type: 'Choice', Choices: [caught] };
+    scope.add(`${split}.was-caught`, choice, [(next) => (choice.Default = next)]);
+    return (next) => {
+      nextTail(record)(next);
+      caught.Next = next;
+    };
   }
 
   /**

@@ -318,7 +318,10 @@ describeWithTool('moto_server', 'compiled machines played end to end (aws-local-
     succeeded(run);
     const r = `CaughtSplitFlow/${EXECUTION}`;
     expect(run.batch.jobs.map((j) => j.state)).toEqual(['start', 'join.no-inputs', 'end']);
-    const failure = { step: 'start', taskId: '0', message: 'step start/0 failed: States.TaskFailed', exitCode: null, statusReason: 'States.TaskFailed', attempts: 1 };
+    // caught by the split's runtime (its job then succeeds): the machine reads its status.json and goes to the join without inputs
+    expect(run.batch.jobs.map((j) => j.children[0].exitCode)).toEqual([0, 0, 0]);
+    const failure = { step: 'start', taskId: '0', message: 'step start/0 failed: exit code 5', exitCode: 5, statusReason: 'failed', attempts: 1 };
+    expect(await json(`${r}/start/0/status.json`)).toMatchObject({ status: 'caught', attempts: [{ attempt: 0, status: 'failed', exitCode: 5 }], caught: failure });
     expect(await json(`${r}/join/0/outputs.json`)).toEqual({ inputs: 0, caught: failure });
     expect(await json(`${r}/join/0/status.json`)).toEqual(committed('join', '0', []));
     expect(await keys(`${r}/body/`)).toEqual([]);

@@ -251,8 +251,13 @@ describe('foreach', () => {
     expect(JSON.parse(caught.s3.get(key(`CS/${EXECUTION}/start/0/status.json`))!).caught).toMatchObject({ step: 'start', statusReason: 'States.TaskFailed' });
     // the twin has the join's retry
     expect(allStates(compiled.definition).get('join.no-inputs')!.Retry).toEqual(allStates(compiled.definition).get('join')!.Retry);
-    const ok = await execute(compiled);
+    // the split's runtime commits its status.json; the machine reads it to tell a split its runtime caught
+    const record = (status: string): Outcome => ({ ok: true, write: (_p, s3) => s3.set(key(`CS/${EXECUTION}/start/0/status.json`), JSON.stringify({ status })) });
+    const ok = await execute(compiled, {}, { start: [record('succeeded')] });
     expect(states(ok)).toEqual(['start', 'body', 'join', 'end']);
+    const caughtInTask = await execute(compiled, {}, { start: [record('caught')] });
+    expect(caughtInTask.error).toBeUndefined();
+    expect(states(caughtInTask)).toEqual(['start', 'join.no-inputs', 'end']);
   });
 
   test('an empty list stops the execution with metaflow.ForeachItems before any child', async () => {

@@ -149,6 +149,20 @@ const CASES: Record<string, Case> = {
     },
     expected: { 'start/0': { status: 'failed', attempts: ['failed'] } },
   },
+  'empty foreach, caught': {
+    flow: {
+      name: 'ParEmptyCaught',
+      image: IMAGE,
+      steps: [
+        { name: 'start', command: sh('echo \'{"items": []}\' > "$MF_OUTPUT_DIR/outputs.json"'), foreach: { output: 'items' }, retry: { times: 1, minutesBetweenRetries: 0 }, catch: { var: 'none' }, next: 'body' },
+        { name: 'body', command: sh('true'), next: 'join' },
+        { name: 'join', join: true, command: SEEN('none'), next: 'end' },
+        { name: 'end', command: SEEN('none') },
+      ],
+    },
+    seen: ['join/0', 'end/0'],
+    expected: { 'start/0': { status: 'caught', attempts: ['failed', 'failed'] }, 'join/0': { status: 'succeeded', attempts: ['succeeded'] } },
+  },
 };
 
 /** What is compared of a run record. */
