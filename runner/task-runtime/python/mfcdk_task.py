@@ -148,6 +148,8 @@ class Task:
             if waited >= limit:
                 raise Failure(EXIT["fetch_failed"], "%s/%s does not exist after waiting %ds for it" % (self.store.url, key, waited))
             time.sleep(delay)
+            if task.stopped:
+                break  # stopped (TerminateJob) while waiting: no further attempt
             waited += delay
             delay = min(delay * 2, 30)
 
@@ -507,6 +509,8 @@ def main(argv, rq):
         if i > 0:
             say("attempt %d of %s/%s failed: retrying in %gs (attempt %d)" % (n - 1, task.env.get("MF_STEP", ""), task.task_id, delay, n))
             time.sleep(delay)
+            if task.stopped:
+                break  # stopped (TerminateJob) while waiting: no further attempt
         key = attempt_key(output_key, n)
         output_dir = task.local(key)
         try:
