@@ -154,6 +154,8 @@ export function runtimeFailure(exitCode: number | undefined, stream: string | un
       return { kind: 'exit', message: `its inputs could not be fetched from the datastore (exit code ${exitCode})${log}`, retryable: true };
     case RUNTIME_EXIT.uploadFailed:
       return { kind: 'exit', message: `its outputs could not be uploaded to the datastore (exit code ${exitCode})${log}`, retryable: true };
+    case RUNTIME_EXIT.itemsUnusable:
+      return { kind: 'exit', message: `its foreach has no list of items to fan out over (exit code ${exitCode})${log}`, retryable: true };
     default:
       return undefined;
   }

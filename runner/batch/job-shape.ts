@@ -47,7 +47,7 @@ export const JOIN_INPUT_PREFIX_ENV = 'MF_JOIN_INPUT_PREFIX';
 export const JOIN_INPUT_COUNT_ENV = 'MF_JOIN_INPUT_COUNT';
 
 /** The runtime's own exit codes (mfcdk_task.py's EXIT; failures.ts explains them). */
-export const RUNTIME_EXIT = { noPython: 90, uploadFailed: 91, fetchFailed: 92, codeFailed: 93 } as const;
+export const RUNTIME_EXIT = { noPython: 90, uploadFailed: 91, fetchFailed: 92, codeFailed: 93, itemsUnusable: 94 } as const;
 
 /** Where the runtime works in the container (code package, then the datastore mirror beside it). */
 export const DEFAULT_WORK_DIR = '/tmp/mfcdk';

@@ -71,7 +71,7 @@ export function formatRun(run: RunRecord, datastoreFlags = ''): string {
   if (sfn) {
     lines.push(
       '',
-      `tasks are those that wrote their status.json, each with its last attempt; every state and attempt with its Batch job: \`metaflow-cdk sfn status ${run.executionArn}\``,
+      `tasks are those that wrote their status.json (a task still running or never started is not listed), each with every attempt; every state with its Batch job: \`metaflow-cdk sfn status ${run.executionArn}\``,
     );
   }
   return lines.join('\n') + '\n';

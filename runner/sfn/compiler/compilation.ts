@@ -10,6 +10,7 @@ import type { FlowGraph } from '../../flow/validate';
 import { checkBatchStep, effectivePolicies, SCHEDULING_PRIORITY_RANGE, type BatchJobDefinitionInput, type EffectivePolicies } from '../../policy';
 import { fairShareWithoutTeamProblem, teamNameProblem } from '../../../core/teams';
 import { emptyArgumentProblems, type TaskCode } from '../../batch/job-shape';
+import { backstopTimeoutSeconds } from './in-task';
 import { taskJobDefinition } from './io-env';
 import { StateNames } from './scope';
 import type { CompileOptions, QueuePlatform } from './types';
@@ -41,6 +42,8 @@ export class Compilation {
   /** The team of the flow's jobs (share identifier on fair-share queues, `metaflow.team` tag). */
   readonly team?: string;
   private readonly ancestors = new Map<string, ReadonlySet<string>>();
+  /** Step → the foreach splits whose bodies hold it, outermost first. */
+  private readonly enclosing = new Map<string, readonly string[]>();
 
   constructor(
     readonly graph: FlowGraph,
@@ -59,6 +62,7 @@ export class Compilation {
     }
     this.jsonParams = Object.entries(graph.flow.parameters ?? {}).filter(([, spec]) => parameterType(spec) === 'json').map(([n]) => n);
     this.code = { codeUrl: options.codePackageUrl, ...(options.region ? { region: options.region } : {}) };
+    this.findEnclosingForeaches();
     const problems: string[] = [];
     this.team = options.team ?? graph.flow.team;
     const teamProblem = this.team === undefined ? undefined : teamNameProblem('team', this.team);
@@ -87,7 +91,10 @@ export class Compilation {
       problems.push(...stepProblems);
       if (policies.catch?.var) this.catchVars.set(policies.catch.var, name);
       if (stepProblems.length) continue;
-      const definition = taskJobDefinition(input, spec.command);
+      // The runtime times each attempt itself (in-task.ts): Batch's timeout is the backstop of them all.
+      const attempts = this.enclosingForeaches(name).length > 0 ? policies.retries + 1 : 1;
+      const timeoutSeconds = policies.timeoutSeconds === undefined ? undefined : backstopTimeoutSeconds(policies.timeoutSeconds, attempts, policies.retryDelayMs);
+      const definition = taskJobDefinition({ ...input, policies: { ...policies, timeoutSeconds } }, spec.command);
       this.jobDefinitions.set(definition.jobDefinitionName!, definition);
       const fairShare = options.fairShare?.(queue) ?? false;
       if (fairShare) fairShareQueues.add(queue);
@@ -100,6 +107,25 @@ export class Compilation {
 
   plan(step: string): StepPlan {
     return this.steps.get(step)!;
+  }
+
+  /** The foreach splits whose bodies hold `step`, outermost first (a join is outside the foreach it closes). */
+  enclosingForeaches(step: string): readonly string[] {
+    return this.enclosing.get(step) ?? [];
+  }
+
+  private findEnclosingForeaches(): void {
+    const todo: [string, readonly string[]][] = this.graph.steps.has('start') ? [['start', []]] : [];
+    while (todo.length) {
+      const [name, outer] = todo.pop()!;
+      if (this.enclosing.has(name)) continue;
+      const split = this.graph.closes.get(name);
+      const here = split !== undefined ? (this.enclosing.get(split) ?? outer.slice(0, -1)) : outer;
+      this.enclosing.set(name, here);
+      const next = this.graph.steps.get(name)!.next;
+      const inner = this.graph.kind.get(name) === 'foreach' ? [...here, name] : here;
+      for (const n of typeof next === 'string' ? [next] : (next ?? [])) todo.push([n, inner]);
+    }
   }
 
   /** Every step before `step` on some path from start. */

@@ -13,6 +13,7 @@ import { UserInputError } from '../../errors';
 import type { Compilation } from './compilation';
 import { dynamic, toAsl, worstCase } from './dynamic-text';
 import { containerOverrides, metadataEnvironment, MIRROR_ROOT, taskIoEnvironment } from './io-env';
+import { caughtReads, inTaskEnvironment, retriesInTask } from './in-task';
 import { taskRetry } from './retry';
 import { CTX, ESTIMATE, JOINED, member, RETRY_COUNT, RUN_ID } from './state-shape';
 
@@ -66,12 +67,10 @@ function parameterEnv(c: Compilation, values: Readonly<Record<string, unknown>>)
   return { ...env, ...textParametersEnv(c.graph.flow) };
 }
 
-function caughtEnv(vars: readonly string[]): Record<string, string> {
-  if (vars.length === 0) return {};
-  const value = (v: string) => dynamic(member('$.caught', v), 'j', ESTIMATE.caughtFailure);
-  const env: Record<string, string> = { MF_CAUGHT: `{${vars.map((v) => `${JSON.stringify(v)}:${value(v)}`).join(',')}}` };
-  for (const v of vars) env[`MF_CATCH_${v}`] = value(v);
-  return env;
+/** MF_CAUGHT / MF_CATCH_<var>: the runtime reads them from the catch steps' records (in-task.ts). */
+function caughtEnv(c: Compilation, step: string): Record<string, string> {
+  const read = caughtReads(c, step);
+  return read.length ? { MF_CAUGHT_READ: JSON.stringify(read) } : {};
 }
 
 /**
@@ -104,7 +103,8 @@ export function submitJobState(
       parameterEnv: parameterEnv(c, paramValues),
       caught: NO_CAUGHT,
     }),
-    ...caughtEnv(c.visibleCatchVars(step)),
+    ...caughtEnv(c, step),
+    ...inTaskEnvironment(c, step),
     MF_RETRY_COUNT: RETRY_COUNT,
     MF_OUTPUT_DIR: `${MIRROR_ROOT}/${outputKey}`,
   };
@@ -177,6 +177,7 @@ export function submitJobState(
     Resource: c.resource('batch:submitJob.sync'),
     Parameters: parameters,
     ResultPath: null,
-    Retry: taskRetry(plan.policies),
+    // Inside a foreach body the runtime retries each child (in-task.ts): no ASL retry of the whole array.
+    Retry: taskRetry(retriesInTask(c, step) ? { retries: 0, retryDelayMs: 0 } : plan.policies),
   };
 }

@@ -112,7 +112,7 @@ export class Walker {
   /** Add a step's task; with `holdCaught`, a catch's way out is returned instead of left open. */
   private addTask(scope: Scope, step: string, pos: Position, holdCaught = false): Tail | undefined {
     const plan = this.c.plan(step);
-    if (plan.policies.catch && pos.kind !== 'top') throw this.catchInForeach(step);
+    if (plan.policies.catch && pos.kind !== 'top' && this.c.graph.kind.get(step) === 'foreach') throw this.caughtSplitInForeach(step);
     if (pos.kind === 'array') {
       const array = submitJobState(this.c, step, pos, 'array', this.paramValues);
       const single = submitJobState(this.c, step, pos, 'plain', this.paramValues);
@@ -124,7 +124,8 @@ export class Walker {
       return undefined;
     }
     const task = submitJobState(this.c, step, pos, 'plain', this.paramValues);
-    if (!plan.policies.catch) {
+    // Inside a foreach body the runtime catches per child (in-task.ts).
+    if (!plan.policies.catch || pos.kind !== 'top') {
       scope.add(step, task);
       return undefined;
     }
@@ -149,12 +150,34 @@ export class Walker {
     scope.addDetached(recorded, pass);
     const record = this.caughtRecordState(step, v, plan.policies.retries + 1);
     pass.Next = scope.addDetached(`${step}.record`, record);
-    if (holdCaught) {
-      scope.setTails([nextTail(task)]);
-      return nextTail(record);
-    }
+    if (holdCaught) return this.splitOutcome(scope, step, task, record);
     scope.setTails([nextTail(task), nextTail(record)]);
     return undefined;
+  }
+
+  /**
+   * A caught top-level foreach split's two ways to its join without inputs: the state machine's
+   * Catch (its job failed without its runtime), or its runtime caught it (its command's last
+   * attempt failed, or its items were unusable) and the job succeeded — which only its
+   * status.json tells, so it is read before fanning out.
+   */
+  private splitOutcome(scope: Scope, split: string, task: Record<string, unknown>, record: Record<string, unknown>): Tail {
+    scope.setTails([nextTail(task)]);
+    scope.add(`${split}.outcome`, {
+      Type: 'Task',
+      Resource: this.c.resource('aws-sdk:s3:getObject'),
+      Parameters: toAsl({ Bucket: this.c.datastore.bucket, Key: this.c.s3Key(`${taskKey(this.c, split, '0')}/status.json`) }),
+      ResultSelector: { 'record.$': 'States.StringToJson($.Body)' },
+      ResultPath: '$.split',
+      Retry: [S3_RETRY],
+    });
+    const caught: Record<string, unknown> = { Variable: '$.split.record.status', StringEquals: 'caught' };
+    const choice: Record<string, unknown> = { Type: 'Choice', Choices: [caught] };
+    scope.add(`${split}.was-caught`, choice, [(next) => (choice.Default = next)]);
+    return (next) => {
+      nextTail(record)(next);
+      caught.Next = next;
+    };
   }
 
   /**
@@ -178,9 +201,9 @@ export class Walker {
     };
   }
 
-  private catchInForeach(step: string): UserInputError {
+  private caughtSplitInForeach(step: string): UserInputError {
     return new UserInputError(
-      `step "${step}": catch inside a foreach is not supported on Step Functions yet (the body runs as array jobs, which fail as a whole): move the catch to a step outside the foreach, or run the flow with \`metaflow-cdk run --compute batch\``,
+      `step "${step}": catch on a foreach step inside another foreach's body is not supported on Step Functions yet (its children would have no items to fan out over): move the catch to a step of the inner body, or run the flow with \`metaflow-cdk run --compute batch\``,
     );
   }
 }

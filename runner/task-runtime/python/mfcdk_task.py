@@ -14,14 +14,18 @@ promises on every compute layer:
 3. runs the step's command (the argv) in the code package's directory, with MF_OUTPUT_DIR in the
    mirror; its output streams are the container's (CloudWatch Logs), signals are passed on;
 4. uploads what the attempt wrote to its output key, and - when no runner commits (Step
-   Functions) - commits it to the task path and writes the task's status.json;
-5. exits with the command's exit code, or with one of the runtime's own codes (EXIT below) and
-   one line on stderr saying what failed.
+   Functions) - commits it to the task path and writes the task's status.json with every
+   attempt; on Step Functions it also carries out the step's policies the state machine cannot
+   (runner/sfn/compiler/in-task.ts): per-child retries and catch in a foreach body, per-attempt
+   timeouts, and the catch vars read from the catch steps' records (see ``main``);
+5. exits with the command's exit code (0 for a caught task), or with one of the runtime's own
+   codes (EXIT below) and one line on stderr saying what failed.
 
 Python 3.8+ standard library only: an image needs /bin/sh and python3, nothing else.
 """
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -35,13 +39,15 @@ except Exception:  # noqa: BLE001 - registration is optional: a task never fails
     mfcdk_metadata = None
 
 # The runtime's own exit codes (runner/batch/failures.ts reads them; keep both in step).
-EXIT = {"no_python": 90, "upload_failed": 91, "fetch_failed": 92, "code_failed": 93}
+EXIT = {"no_python": 90, "upload_failed": 91, "fetch_failed": 92, "code_failed": 93, "items_unusable": 94}
 
 IO_ENV = (
     "MF_DATASTORE_URL", "MF_FETCH_KEYS", "MF_FETCH_CHILDREN", "MF_FETCH_LISTS", "MF_WAIT_KEYS",
     "MF_WAIT_SECONDS", "MF_OUTPUT_KEY", "MF_COMMIT_KEY", "MF_COMMIT_INPUTS", "MF_COMMIT_INPUTS_FILE",
     "MF_FOREACH_ITEMS_JSON", "MF_CODE_URL", "MF_WORK_DIR", "MF_S3_REGION", "MF_ARRAY_INDEX_OFFSET",
     "MF_TASK_ID_PREFIX", "MF_FOREACH_ITEMS_FILE", "MF_JOIN_INPUT_PREFIX", "MF_JOIN_INPUT_COUNT", "MF_METADATA_REGISTER",
+    "MF_ATTEMPTS", "MF_RETRY_DELAY_SECONDS", "MF_CATCH_IN_TASK", "MF_ATTEMPT_TIMEOUT_SECONDS", "MF_STOP_GRACE_SECONDS",
+    "MF_MAX_ATTEMPTS", "MF_CAUGHT_READ", "MF_FOREACH_CHECK",
 )
 MAX_INLINE_CHARS = 4096
 S3_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
@@ -127,6 +133,7 @@ class Task:
         array_index = env.get("AWS_BATCH_JOB_ARRAY_INDEX")
         self.index = int(env.get("MF_ARRAY_INDEX_OFFSET", "0") or 0) + int(array_index or 0)
         self.child = "MF_TASK_ID_PREFIX" in env
+        self.stopped = False
         self.task_id = env.get("MF_TASK_ID_PREFIX", "") + str(self.index) if self.child else env.get("MF_TASK_ID", "0")
 
     def sub(self, text):
@@ -146,6 +153,8 @@ class Task:
             if waited >= limit:
                 raise Failure(EXIT["fetch_failed"], "%s/%s does not exist after waiting %ds for it" % (self.store.url, key, waited))
             time.sleep(delay)
+            if task.stopped:
+                break  # stopped (TerminateJob) while waiting: no further attempt
             waited += delay
             delay = min(delay * 2, 30)
 
@@ -260,7 +269,8 @@ class Task:
                 out.write(line)
             env["MF_FOREACH_ITEM_FILE"] = key
 
-    def run(self, argv, env, registration=None):
+    def run(self, argv, env, timeout=None, registration=None):
+        """The command's exit code, and whether it ran past ``timeout`` seconds (then it was stopped)."""
         if not argv:
             raise Failure(EXIT["fetch_failed"], "no command to run")
         # A stop (TerminateJob, a timeout: SIGTERM, then SIGKILL) goes to the command's process
@@ -268,6 +278,7 @@ class Task:
         started, pending = [], []
 
         def forward(signum, _frame):
+            self.stopped = True
             if not started:
                 pending.append(signum)
                 return
@@ -284,18 +295,35 @@ class Task:
             child = subprocess.Popen(argv, cwd=self.code_dir, env=env, start_new_session=True, stdout=pipe, stderr=pipe)
         except FileNotFoundError:
             say("%s: command not found in this image (PATH=%s)" % (argv[0], env.get("PATH", "")))
-            return 127
+            return 127, False
         except PermissionError:
             say("%s: permission denied (is it executable?)" % argv[0])
-            return 126
+            return 126, False
         started.append(child)
         tees = registration.tee(child) if registration else []
         for signum in pending:
             forward(signum, None)
-        code = child.wait()
+        timed_out = False
+        try:
+            code = child.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            # the step's own timeout, per attempt (as Batch's attemptDurationSeconds would): SIGTERM, then SIGKILL
+            timed_out = True
+            say("the attempt ran longer than its timeout of %ds: stopping it" % timeout)
+            grace = float(self.env.get("MF_STOP_GRACE_SECONDS", "30") or 30)
+            for signum, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, None)):
+                try:
+                    os.killpg(child.pid, signum)
+                except ProcessLookupError:
+                    pass
+                try:
+                    code = child.wait(timeout=wait)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
         for tee in tees:
             tee.join()
-        return 128 - code if code < 0 else code
+        return (128 - code if code < 0 else code), timed_out
 
     # ---- outputs ------------------------------------------------------------------------------
 
@@ -310,38 +338,151 @@ class Task:
     def has_files(self, directory):
         return any(files for _folder, _dirs, files in os.walk(directory))
 
-    def commit(self, output_dir, output_key, code):
-        commit_key = self.sub(self.env["MF_COMMIT_KEY"])
-        ok = code == 0
+    def upload(self, output_dir, output_key, code):
+        """The attempt's outputs to its key; the exit code, or the runtime's when the upload failed."""
+        try:
+            if self.has_files(output_dir):
+                self.upload_dir(output_dir, output_key)
+        except (urllib.error.URLError, OSError) as e:
+            say("uploading the outputs to %s/%s/ failed: %s" % (self.store.url, output_key, e))
+            return code if code != 0 else EXIT["upload_failed"]
+        return code
+
+    def commit_key(self):
+        return self.sub(self.env["MF_COMMIT_KEY"]) if self.env.get("MF_COMMIT_KEY") else None
+
+    def earlier_attempts(self, first):
+        """Attempts an earlier job of this task recorded (a Step Functions retry is a new job): kept in status.json."""
+        key = self.commit_key()
+        if key is None or first == 0:
+            return []
+        try:
+            status = json.loads(self.store.get(key + "/status.json").decode("utf-8"))
+        except (urllib.error.URLError, OSError, ValueError):
+            return []
+        return [a for a in status.get("attempts", []) if isinstance(a, dict) and isinstance(a.get("attempt"), int) and a["attempt"] < first]
+
+    def commit(self, output_dir, attempts, caught=None):
+        """The task's record (and on success its outputs) at the task path, status.json last."""
+        commit_key = self.commit_key()
+        ok = attempts[-1]["status"] == "succeeded"
         if ok and self.has_files(output_dir):
             self.upload_dir(output_dir, commit_key)
         inputs = [p for p in self.sub(self.env.get("MF_COMMIT_INPUTS", "")).split(",") if p]
         inputs_file = self.env.get("MF_COMMIT_INPUTS_FILE")
         if inputs_file:
             inputs = ["/".join(p.split("/")[-2:]) for p in self.read_lines(self.sub(inputs_file))]
-        attempt = {"attempt": int(output_key.rsplit("attempt-", 1)[-1]), "status": "succeeded" if ok else "failed", "exitCode": code,
-                   "finishedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-        if not ok:
-            attempt["reason"] = "exit code %d" % code
-        if self.env.get("AWS_BATCH_JOB_ID"):
-            attempt["externalId"] = self.env["AWS_BATCH_JOB_ID"]
-        status = {"step": commit_key.split("/")[-2], "taskId": commit_key.split("/")[-1], "status": attempt["status"], "inputs": inputs}
+        status = {"step": commit_key.split("/")[-2], "taskId": commit_key.split("/")[-1],
+                  "status": "caught" if caught else "succeeded" if ok else "failed", "inputs": inputs}
         if self.child:
             status["foreachIndex"] = self.index
-        status["attempts"] = [attempt]
+        status["attempts"] = attempts
+        if caught:
+            status["caught"] = caught
         self.store.put(commit_key + "/status.json", json.dumps(status, separators=(",", ":")).encode("utf-8"))
 
-    def upload(self, output_dir, code):
-        output_key = self.sub(self.env.get("MF_OUTPUT_KEY", ""))
+    # ---- caught failures of foreach bodies ----------------------------------------------------
+
+    def caught_values(self, env):
+        """MF_CAUGHT_READ: catch vars set inside a foreach body, read from their tasks' status.json.
+
+        Each entry is ``{"var", "step", "mode", "depth"}``: mode ``task`` reads the one task of the
+        catch step whose id is the first ``depth`` parts of this task's id (the same foreach
+        child), giving its failure or null; mode ``all`` reads every task of the catch step whose
+        id starts with this task's first ``depth`` parts (the children a join gathered), giving
+        the list of their failures in index order (successes left out), as the runner's joins do.
+        """
+        entries = json.loads(self.env.get("MF_CAUGHT_READ") or "[]")
+        if not entries:
+            return
+        base = "%s/%s" % (self.env.get("MF_FLOW", ""), self.env.get("MF_RUN_ID", ""))
+        parts = self.task_id.split("_")
+        values = json.loads(self.env.get("MF_CAUGHT") or "{}")
+
+        def record(key):
+            try:
+                return json.loads(self.store.get(key).decode("utf-8"))
+            except urllib.error.HTTPError as e:
+                raise Failure(EXIT["fetch_failed"], "could not read %s/%s (HTTP %d), the record of a caught step" % (self.store.url, key, e.code))
+
+        for e in entries:
+            prefix = "_".join(parts[: e["depth"]])
+            if e["mode"] == "task":
+                prefix = prefix or "0"  # a catch step outside any foreach is task 0
+                status = record("%s/%s/%s/status.json" % (base, e["step"], prefix))
+                values[e["var"]] = status.get("caught") if status.get("status") == "caught" else None
+                continue
+            step_prefix = "%s/%s/" % (base, e["step"])
+            want = prefix + "_" if prefix else ""
+            found = []
+            for key in self.store.list(step_prefix + want):
+                rest = key[len(step_prefix):].split("/")
+                if len(rest) == 2 and rest[1] == "status.json":
+                    found.append(rest[0])
+            found.sort(key=lambda t: [int(x) if x.isdigit() else x for x in t.split("_")])
+            failures = []
+            for tid in found:
+                status = record("%s%s/status.json" % (step_prefix, tid))
+                if status.get("status") == "caught":
+                    failures.append(status.get("caught"))
+            values[e["var"]] = failures
+        text = json.dumps(values, separators=(",", ":"))
+        for v in values:
+            env.pop("MF_CATCH_" + v, None)
+        if len(text) > MAX_INLINE_CHARS:
+            key = "%s/%s/%s/caught.json" % (base, self.env.get("MF_STEP", ""), self.task_id)
+            path = self.local(key)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "w", encoding="utf-8") as out:
+                out.write(text)
+            env.pop("MF_CAUGHT", None)
+            env["MF_CAUGHT_FILE"] = key
+            return
+        env["MF_CAUGHT"] = text
+        for v, value in values.items():
+            env["MF_CATCH_" + v] = json.dumps(value, separators=(",", ":"))
+
+
+def unusable_items(env, output_dir):
+    """MF_FOREACH_CHECK (a foreach split on Step Functions): why its items cannot fan out, as the
+    runner says it (runner/orchestrator foreachItems), or None when they are a non-empty list."""
+    check = json.loads(env.get("MF_FOREACH_CHECK") or "null")
+    if not check:
+        return None
+    if "output" in check:
+        name = check["output"]
+        path = os.path.join(output_dir, "outputs.json")
+        outputs = None
+        if os.path.exists(path):
+            try:
+                with open(path, encoding="utf-8") as f:
+                    outputs = json.load(f)
+            except ValueError as e:
+                return 'foreach needs a list under "%s" in outputs.json: %s' % (name, e)
+        items = outputs.get(name) if isinstance(outputs, dict) else None
+        if not isinstance(items, list):
+            got = json.dumps(items) if outputs is not None and name in outputs else "nothing" if outputs is not None else "no outputs.json"
+            return 'foreach needs a list under "%s" in outputs.json, got %s' % (name, got)
+        what = '"%s" in outputs.json' % name
+    else:
         try:
-            if self.has_files(output_dir):
-                self.upload_dir(output_dir, output_key)
-            if self.env.get("MF_COMMIT_KEY"):
-                self.commit(output_dir, output_key, code)
-        except (urllib.error.URLError, OSError) as e:
-            say("uploading the outputs to %s/%s/ failed: %s" % (self.store.url, output_key, e))
-            return code if code != 0 else EXIT["upload_failed"]
-        return code
+            items = json.loads(env.get(check["env"], ""))
+        except ValueError:
+            return None  # a string parameter: the state machine checks it
+        what = 'parameter "%s"' % check["param"]
+        if not isinstance(items, list):
+            return "foreach needs a list in %s, got %s" % (what, json.dumps(items))
+    if not items:
+        return "foreach has no items to fan out over (%s is empty)" % what
+    return None
+
+
+def attempt_key(output_key, n):
+    return re.sub(r"attempt-\d+$", "attempt-%d" % n, output_key)
+
+
+def now():
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def registration_of(task):
@@ -360,6 +501,12 @@ def registration_of(task):
 
 
 def main(argv, rq):
+    """Fetch, then the attempts this job makes (one, or inside a foreach body on Step Functions
+    the step's retries in the container: MF_ATTEMPTS, MF_RETRY_DELAY_SECONDS apart; each timed by
+    MF_ATTEMPT_TIMEOUT_SECONDS), then the commit: status.json lists every attempt, those of
+    earlier jobs of the task included (a Step Functions retry is a new job); with
+    MF_CATCH_IN_TASK a task whose last allowed attempt (MF_MAX_ATTEMPTS in all) failed is
+    recorded ``caught`` and the job exits 0."""
     registration = None
     try:
         task = Task(dict(os.environ), rq)
@@ -368,9 +515,8 @@ def main(argv, rq):
             raise Failure(EXIT["fetch_failed"], "MF_OUTPUT_KEY is not set")
         registration = registration_of(task)
         task.fetch_inputs()
-        output_dir = task.local(output_key)
-        os.makedirs(output_dir, exist_ok=True)
-        env = task.task_environment(output_dir)
+        caught_env = {}
+        task.caught_values(caught_env)
     except Failure as f:
         say(str(f))
         if registration:
@@ -381,8 +527,68 @@ def main(argv, rq):
         if registration:
             registration.finish(False, None)
         return EXIT["fetch_failed"]
-    code = task.run(argv, env, registration)
-    code = task.upload(output_dir, code)
+    match = re.search(r"attempt-(\d+)$", output_key)
+    first = int(match.group(1)) if match else 0
+    tries = max(1, int(task.env.get("MF_ATTEMPTS", "1") or 1))
+    delay = float(task.env.get("MF_RETRY_DELAY_SECONDS", "0") or 0)
+    timeout = int(task.env.get("MF_ATTEMPT_TIMEOUT_SECONDS", "0") or 0) or None
+    commit = task.commit_key() is not None
+    try:
+        attempts = task.earlier_attempts(first) if commit else []
+    except Failure as f:
+        say(str(f))
+        return f.code
+    for i in range(tries):
+        n = first + i
+        if i > 0:
+            say("attempt %d of %s/%s failed: retrying in %gs (attempt %d)" % (n - 1, task.env.get("MF_STEP", ""), task.task_id, delay, n))
+            time.sleep(delay)
+            if task.stopped:
+                break  # stopped (TerminateJob) while waiting: no further attempt
+        key = attempt_key(output_key, n)
+        output_dir = task.local(key)
+        try:
+            os.makedirs(output_dir, exist_ok=True)
+            env = task.task_environment(output_dir)
+        except Failure as f:
+            say(str(f))
+            return f.code
+        env.update(caught_env)
+        if tries > 1:
+            env["MF_RETRY_COUNT"] = str(n)  # this container's own attempts (else the variable as given)
+        started = now()
+        if registration:
+            registration.attempt = n  # the attempt finish() reports
+        code, timed_out = task.run(argv, env, timeout, registration)
+        code = task.upload(output_dir, key, code)
+        unusable = unusable_items(task.env, output_dir) if code == 0 else None
+        record = {"attempt": n, "status": "succeeded" if code == 0 and not unusable else "timeout" if timed_out else "failed", "exitCode": code,
+                  "startedAt": started, "finishedAt": now()}
+        if unusable:
+            say(unusable)
+            record["reason"] = unusable
+            code = EXIT["items_unusable"]
+        elif code != 0:
+            record["reason"] = "timed out after %ds" % timeout if timed_out else "exit code %d" % code
+        if task.env.get("AWS_BATCH_JOB_ID"):
+            record["externalId"] = task.env["AWS_BATCH_JOB_ID"]
+        attempts.append(record)
+        if code == 0 or task.stopped:
+            break
     if registration:
         registration.finish(code == 0, output_dir)
-    return code
+    if not commit:
+        return code
+    caught = None
+    allowed = int(task.env.get("MF_MAX_ATTEMPTS", "1") or 1)
+    if code != 0 and task.env.get("MF_CATCH_IN_TASK") == "1" and not task.stopped and len(attempts) >= allowed:
+        last = attempts[-1]
+        caught = {"step": task.env.get("MF_STEP", ""), "taskId": task.task_id,
+                  "message": "step %s/%s failed: %s%s" % (task.env.get("MF_STEP", ""), task.task_id, last["reason"], " (after %d attempts)" % len(attempts) if len(attempts) > 1 else ""),
+                  "exitCode": None if last["status"] == "timeout" else last["exitCode"], "statusReason": last["status"], "attempts": len(attempts)}
+    try:
+        task.commit(output_dir, attempts, caught)
+    except (urllib.error.URLError, OSError) as e:
+        say("committing %s failed: %s" % (task.commit_key(), e))
+        return code if code != 0 else EXIT["upload_failed"]
+    return 0 if caught else code

@@ -317,7 +317,7 @@ describe('the task runtime in a python:3.12-slim stand-in, S3 on moto', () => {
       taskId: '0',
       status: 'succeeded',
       inputs: ['start/0'],
-      attempts: [{ attempt: 0, status: 'succeeded', exitCode: 0, finishedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/), externalId: 'job-1' }],
+      attempts: [{ attempt: 0, status: 'succeeded', exitCode: 0, startedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/), finishedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/), externalId: 'job-1' }],
     });
   }, 30_000);
 
@@ -386,6 +386,40 @@ describe('the task runtime in a python:3.12-slim stand-in, S3 on moto', () => {
     expect(played.exitCode).toBe(3);
     expect(await bucket.get('Flow/7/c/0/attempt-0/part.txt')).toBe('partial\n');
   }, 30_000);
+
+  test('Step Functions policies in the runtime: its own retries, then caught (exit 0, every attempt in status.json); a timed-out attempt; an earlier job\'s attempts kept', async () => {
+    const commit = (task: string) => ({ outputKey: `Flow/7/${task}/0/attempt-0`, commitKey: `Flow/7/${task}/0` });
+    const failing = await play(sh('echo "try $MF_RETRY_COUNT" > "$MF_OUTPUT_DIR/t.txt"; exit 3'), { MF_STEP: 'c', MF_ATTEMPTS: '3', MF_RETRY_DELAY_SECONDS: '0', MF_CATCH_IN_TASK: '1', MF_MAX_ATTEMPTS: '3' }, commit('c'));
+    expect(failing.exitCode).toBe(0);
+    const caught = JSON.parse((await bucket.get('Flow/7/c/0/status.json'))!);
+    expect(caught).toMatchObject({ status: 'caught', attempts: [0, 1, 2].map((attempt) => ({ attempt, status: 'failed', exitCode: 3, reason: 'exit code 3' })) });
+    expect(caught.caught).toEqual({ step: 'c', taskId: '0', message: 'step c/0 failed: exit code 3 (after 3 attempts)', exitCode: 3, statusReason: 'failed', attempts: 3 });
+    expect(await bucket.get('Flow/7/c/0/attempt-2/t.txt')).toBe('try 2\n');
+    expect(await bucket.get('Flow/7/c/0/t.txt')).toBeUndefined();
+
+    const slow = await play(sh('sleep 30'), { MF_STEP: 's', MF_ATTEMPT_TIMEOUT_SECONDS: '1', MF_STOP_GRACE_SECONDS: '1' }, commit('s'));
+    expect(slow.exitCode).not.toBe(0);
+    expect(slow.lines).toContain('metaflow-cdk: the attempt ran longer than its timeout of 1s: stopping it');
+    expect(JSON.parse((await bucket.get('Flow/7/s/0/status.json'))!)).toMatchObject({ status: 'failed', attempts: [{ attempt: 0, status: 'timeout', reason: 'timed out after 1s' }] });
+
+    // an ASL retry (a new job, attempt 1) keeps what the first job recorded
+    await bucket.put('Flow/7/r/0/status.json', JSON.stringify({ step: 'r', taskId: '0', status: 'failed', inputs: [], attempts: [{ attempt: 0, status: 'failed', exitCode: 5 }] }));
+    await play(sh('true'), { MF_STEP: 'r' }, { outputKey: 'Flow/7/r/0/attempt-1', commitKey: 'Flow/7/r/0' });
+    expect(JSON.parse((await bucket.get('Flow/7/r/0/status.json'))!)).toMatchObject({ status: 'succeeded', attempts: [{ attempt: 0, status: 'failed', exitCode: 5 }, { attempt: 1, status: 'succeeded' }] });
+  }, 60_000);
+
+  test('MF_CAUGHT_READ: one child\'s own value, or the list of every child\'s failure in index order; MF_CAUGHT_FILE when long', async () => {
+    const failure = (taskId: string) => ({ step: 'b', taskId, message: `step b/${taskId} failed: ${'x'.repeat(3000)}`, exitCode: 3, statusReason: 'failed', attempts: 1 });
+    for (const t of ['0', '2', '10']) await bucket.put(`Flow/7/b/${t}/status.json`, JSON.stringify({ status: 'caught', caught: failure(t) }));
+    await bucket.put('Flow/7/b/1/status.json', JSON.stringify({ status: 'succeeded' }));
+    const print = sh('echo "one=$MF_CATCH_v"; cat "$MF_DATASTORE_ROOT/$MF_CAUGHT_FILE" | python3 -c "import json,sys; print([f[\'taskId\'] for f in json.load(sys.stdin)[\'v\']])"');
+    const read = (mode: string) => JSON.stringify([{ var: 'v', step: 'b', mode, depth: mode === 'task' ? 1 : 0 }]);
+    const one = await play(sh('echo "$MF_CATCH_v"'), { MF_TASK_ID_PREFIX: '', MF_ARRAY_INDEX_OFFSET: '1', MF_CAUGHT_READ: read('task') }, { outputKey: 'Flow/7/after/{taskId}/attempt-0' });
+    expect(one.lines).toEqual(['null']);
+    const all = await play(print, { MF_STEP: 'join', MF_CAUGHT_READ: read('all') }, { outputKey: 'Flow/7/join/0/attempt-0' });
+    // three failures of 3,000 characters: beyond 4,096, so the file (and no MF_CATCH_v)
+    expect(all.lines).toEqual(['one=', "['0', '2', '10']"]);
+  }, 60_000);
 
   test('a stop (TerminateJob, an attempt timeout: SIGTERM, SIGKILL after the grace period) reaches the command through the runtime; what it wrote before is uploaded', async () => {
     let stop: ((graceMs: number) => void) | undefined;

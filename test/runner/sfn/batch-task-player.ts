@@ -11,6 +11,8 @@
  * error's Cause.
  *
  * Every job it plays must fit ECS's override budget with its real values ({@link ECS_OVERRIDES_BUDGET}).
+ * `environment` replaces the named variables of a job that has them once its size is checked (a
+ * test's time scale: a 60 s attempt timeout played as 1 s).
  */
 import type { ContainerOverrides } from '@aws-sdk/client-batch';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
@@ -63,6 +65,7 @@ export class BatchTaskPlayer {
     private readonly endpoint: string,
     /** Names the n-th job (from 1). */
     private readonly jobIdOf: (n: number) => string = (n) => `job-${n}`,
+    private readonly environment: Readonly<Record<string, string>> = {},
   ) {}
 
   async submitJob(state: string, params: SubmitJob): Promise<JobResult> {
@@ -72,6 +75,7 @@ export class BatchTaskPlayer {
     const overrides = sdkShape(params.ContainerOverrides) as ContainerOverrides;
     const ecsChars = ecsOverrideChars(definition, overrides);
     if (ecsChars > ECS_OVERRIDES_BUDGET) throw new Error(`state ${state}: the job comes to ${ecsChars} characters as ECS counts them, over the budget of ${ECS_OVERRIDES_BUDGET}`);
+    for (const e of overrides.environment ?? []) if (Object.hasOwn(this.environment, e.name!)) e.value = this.environment[e.name!];
     const size = params.ArrayProperties?.Size;
     const indexes = size === undefined ? [undefined] : Array.from({ length: size }, (_, i) => i);
     const jobId = this.jobIdOf(++this.n);

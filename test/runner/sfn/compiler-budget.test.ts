@@ -120,8 +120,14 @@ test('the widest flow that fits: 40-character names, nested foreach, 12 paramete
   expect(JSON.stringify(compiled.jobDefinitions)).not.toContain('long item');
 });
 
-test('wider still (two catch vars: MF_CAUGHT carries both again): refused at compile time with one line naming the heaviest variables', () => {
-  expect(() => compileValid(wide(12, 2).flow)).toThrow(/^step "b{40}" on Step Functions \(estimated at its longest\): the container's command and environment come to \d+ characters as ECS counts them .*largest: command \(\d+\), MF_CAUGHT \(\d+\)/);
+test('two catch vars fit too: caught failures do not travel in the overrides (the runtime reads them, MF_CAUGHT_READ)', () => {
+  const { flow, params } = wide(12, 2);
+  const sizes = worstCases(compileValid(flow), Object.fromEntries(Object.keys(params).map((k) => [k, 22])));
+  for (const [state, size] of sizes) expect([state, size <= ECS_OVERRIDES_BUDGET]).toEqual([state, true]);
+});
+
+test('wider still (30 parameters): refused at compile time with one line naming the heaviest variables', () => {
+  expect(() => compileValid(wide(30, 2).flow)).toThrow(/^step "d{40}" on Step Functions \(estimated at its longest\): the container's command and environment come to \d+ characters as ECS counts them .*largest: command \(\d+\), MF_CAUGHT_READ \(\d+\)/);
 });
 
 test('a 10,000-child foreach: one array job of 10,000 children per chunk, its overrides no longer than a plain job\'s', () => {

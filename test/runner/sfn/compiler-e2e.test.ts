@@ -35,6 +35,8 @@ const graph = (flow: Flow) => {
 const variant = (flow: Flow, image: string, commands: Record<string, string[]> = {}): Flow =>
   defineFlow({ ...(flow as FlowSpec), image, steps: flow.steps.map((s) => (commands[s.name] ? { ...s, command: commands[s.name] } : s)) });
 
+const TIME = expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+
 /** The job description a failed execution's error carries (the `.sync` task's Cause). */
 const failedJob = (run: { error?: Error }) => JSON.parse(run.error!.message.replace(/^[^{]*/, '')) as Record<string, unknown>;
 
@@ -64,7 +66,7 @@ describeWithTool('moto_server', 'compiled machines played end to end (aws-local-
     inputs,
     ...extra,
     // externalId: the Batch job (array child `<job>:<index>`) whose runtime committed it
-    attempts: [{ attempt: 0, status: 'succeeded', exitCode: 0, externalId: expect.stringMatching(/^job-\d+(:\d+)?$/), finishedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/) }],
+    attempts: [{ attempt: 0, status: 'succeeded', exitCode: 0, externalId: expect.stringMatching(/^job-\d+(:\d+)?$/), startedAt: TIME, finishedAt: TIME }],
   });
 
   test('an image without python3 (hello in busybox): start fails at once with one line and the loader\'s exit code, never a retry', async () => {
@@ -162,18 +164,29 @@ describeWithTool('moto_server', 'compiled machines played end to end (aws-local-
     const run = await play(compiled);
     succeeded(run);
     const r = `CaughtFlow/${EXECUTION}`;
-    expect(run.batch.jobs.filter((j) => j.state === 'failing').map((j) => j.children[0].exitCode)).toEqual([3, 3]);
+    // the second (last allowed) attempt fails too: its runtime records the task caught and exits 0
+    expect(run.batch.jobs.filter((j) => j.state === 'failing').map((j) => j.children[0].exitCode)).toEqual([3, 0]);
     // Both failed attempts' outputs are uploaded for diagnosis; nothing of theirs is committed.
     expect(await get(`${r}/failing/0/attempt-0/trace.txt`)).toBe('attempt 0\n');
     expect(await get(`${r}/failing/0/attempt-1/trace.txt`)).toBe('attempt 1\n');
     expect(await get(`${r}/failing/0/trace.txt`)).toBeUndefined();
-    const failure = { step: 'failing', taskId: '0', message: 'step failing/0 failed: States.TaskFailed', exitCode: null, statusReason: 'States.TaskFailed', attempts: 2 };
-    expect(await json(`${r}/failing/0/status.json`)).toMatchObject({ step: 'failing', taskId: '0', status: 'caught', inputs: ['start/0'], caught: failure });
+    const failure = { step: 'failing', taskId: '0', message: 'step failing/0 failed: exit code 3 (after 2 attempts)', exitCode: 3, statusReason: 'failed', attempts: 2 };
+    expect(await json(`${r}/failing/0/status.json`)).toMatchObject({
+      step: 'failing',
+      taskId: '0',
+      status: 'caught',
+      inputs: ['start/0'],
+      attempts: [
+        { attempt: 0, status: 'failed', exitCode: 3 },
+        { attempt: 1, status: 'failed', exitCode: 3 },
+      ],
+      caught: failure,
+    });
     expect(await json(`${r}/join/0/outputs.json`)).toEqual({ ok: { double: 14 }, caught: failure });
     expect(await json(`${r}/join/0/status.json`)).toEqual(committed('join', '0', ['ok/0', 'failing/0']));
     expect(run.batch.log('end')).toContain(`end: caught: ${JSON.stringify(failure)}`);
   }, 30_000);
-  test('a nested foreach with string items, a chunk of one and a retried body array: each child sees its item, each inner join its own children', async () => {
+  test('a nested foreach with string items, a chunk of one and a retried body child: each child sees its item, each inner join its own children; only the failed child reruns', async () => {
     const flow = graphOf({
       name: 'NestFlow',
       image: PYTHON,
@@ -188,7 +201,7 @@ describeWithTool('moto_server', 'compiled machines played end to end (aws-local-
         },
         {
           name: 'inner',
-          // the first attempt of child "z" fails: the whole array is retried
+          // the first attempt of child "z" fails: that child alone is retried, in its container (in-task.ts)
           command: sh('[ "$MF_FOREACH_ITEM$MF_RETRY_COUNT" != z0 ] || exit 4; echo "{\\"item\\": \\"$MF_FOREACH_ITEM\\", \\"task\\": \\"$MF_TASK_ID\\"}" > "$MF_OUTPUT_DIR/outputs.json"'),
           retry: { times: 1, minutesBetweenRetries: 0 },
           next: 'innerjoin',
@@ -216,18 +229,19 @@ describeWithTool('moto_server', 'compiled machines played end to end (aws-local-
     expect(await json(`${r}/outer/0/outputs.json`)).toEqual({ parts: ['x'] });
     expect(await json(`${r}/outer/1/outputs.json`)).toEqual({ parts: ['y', 'z'] });
     expect(await json(`${r}/outer/1/status.json`)).toEqual(committed('outer', '1', ['start/0'], { foreachIndex: 1 }));
-    // Outer child 0 has one inner child (a plain job), outer child 1 two (an array, run twice: the retry).
+    // Outer child 0 has one inner child (a plain job), outer child 1 two (an array, run once: child 1_1 retried inside it).
     const inner = run.batch.jobs.filter((j) => j.state.startsWith('inner') && !j.state.startsWith('innerjoin'));
     expect(inner.map((j) => [j.state, j.params.ArrayProperties?.Size, j.children.map((c) => c.exitCode)]).sort()).toEqual([
       ['inner', 2, [0, 0]],
-      ['inner', 2, [0, 4]],
       ['inner.single', undefined, [0]],
     ]);
     expect(await json(`${r}/inner/0_0/outputs.json`)).toEqual({ item: 'x', task: '0_0' });
     expect(await json(`${r}/inner/1_0/outputs.json`)).toEqual({ item: 'y', task: '1_0' });
     expect(await json(`${r}/inner/1_1/outputs.json`)).toEqual({ item: 'z', task: '1_1' });
-    // the retried array's second attempt, committed: attempt 1 in its record and key
-    expect(await json(`${r}/inner/1_1/status.json`)).toMatchObject({ step: 'inner', taskId: '1_1', inputs: ['outer/1'], foreachIndex: 1, attempts: [{ attempt: 1, status: 'succeeded' }] });
+    // the retried child's two attempts in its record, the second committed (attempt 1 in its key); its sibling ran once
+    expect(await json(`${r}/inner/1_1/status.json`)).toMatchObject({ step: 'inner', taskId: '1_1', status: 'succeeded', inputs: ['outer/1'], foreachIndex: 1, attempts: [{ attempt: 0, status: 'failed', exitCode: 4 }, { attempt: 1, status: 'succeeded' }] });
+    expect(await json(`${r}/inner/1_0/status.json`)).toMatchObject({ attempts: [{ attempt: 0, status: 'succeeded' }] });
+    expect(run.batch.log('inner')).toContain('inner: metaflow-cdk: attempt 0 of inner/1_1 failed: retrying in 0s (attempt 1)');
     expect(await keys(`${r}/inner/1_1/attempt-`)).toEqual([`${r}/inner/1_1/attempt-1/outputs.json`]);
     expect(await json(`${r}/innerjoin/0/outputs.json`)).toEqual({ items: 'x' });
     expect(await json(`${r}/innerjoin/1/outputs.json`)).toEqual({ items: 'yz' });
@@ -288,7 +302,10 @@ describeWithTool('moto_server', 'compiled machines played end to end (aws-local-
     succeeded(run);
     const r = `CaughtSplitFlow/${EXECUTION}`;
     expect(run.batch.jobs.map((j) => j.state)).toEqual(['start', 'join.no-inputs', 'end']);
-    const failure = { step: 'start', taskId: '0', message: 'step start/0 failed: States.TaskFailed', exitCode: null, statusReason: 'States.TaskFailed', attempts: 1 };
+    // caught by the split's runtime (its job then succeeds): the machine reads its status.json and goes to the join without inputs
+    expect(run.batch.jobs.map((j) => j.children[0].exitCode)).toEqual([0, 0, 0]);
+    const failure = { step: 'start', taskId: '0', message: 'step start/0 failed: exit code 5', exitCode: 5, statusReason: 'failed', attempts: 1 };
+    expect(await json(`${r}/start/0/status.json`)).toMatchObject({ status: 'caught', attempts: [{ attempt: 0, status: 'failed', exitCode: 5 }], caught: failure });
     expect(await json(`${r}/join/0/outputs.json`)).toEqual({ inputs: 0, caught: failure });
     expect(await json(`${r}/join/0/status.json`)).toEqual(committed('join', '0', []));
     expect(await keys(`${r}/body/`)).toEqual([]);

@@ -3,6 +3,7 @@
  * (success, failure with Batch's status reason), S3 in memory. Each test asserts the path taken
  * (the SubmitJob calls in order), the SubmitJob parameters the tasks would get, and the final state.
  */
+import { BACKSTOP_MARGIN_SECONDS, STOP_GRACE_SECONDS } from '../../../runner/sfn/compiler/in-task';
 import { allStates, compileValid, envOf, execute, EXECUTION, graphOf, key, sh, type Outcome, type SubmitJob } from './compiler-support';
 
 const IMAGE = 'public.ecr.aws/docker/library/busybox:1.36';
@@ -59,7 +60,8 @@ describe('linear flows, parameters, retries, timeouts', () => {
 
   test('a timed-out attempt (Batch ends it at the job definition timeout) is retried like any failure; out of retries the execution fails', async () => {
     const definition = compiled.jobDefinitions.find((d) => d.jobDefinitionName!.startsWith('metaflow_Lin-flaky'))!;
-    expect(definition.timeout).toEqual({ attemptDurationSeconds: 120 });
+    // the runtime stops the attempt at 120 s; Batch's timeout is the backstop (in-task.ts)
+    expect(definition.timeout).toEqual({ attemptDurationSeconds: 120 + STOP_GRACE_SECONDS + BACKSTOP_MARGIN_SECONDS });
     const timeout = fail('Job attempt duration exceeded timeout');
     const saved = await execute(compiled, { Parameters: { n: 1 } }, { flaky: [timeout, timeout, { ok: true }] });
     expect(states(saved)).toEqual(['start', 'flaky', 'flaky', 'flaky', 'end']);
@@ -97,7 +99,9 @@ describe('catch and branches', () => {
     expect(states(run).slice(3)).toEqual(['join', 'end']);
     const join = envOf(run.submits[3].params);
     expect(join.MF_INPUT_PATHS).toBe(`Br/${EXECUTION}/ok/0,Br/${EXECUTION}/failing/0`);
-    expect(join.MF_CATCH_compute_failed).toBe('null');
+    // the runtime reads the var from the catch step's status.json (in-task.ts): null there when it succeeded
+    expect(JSON.parse(join.MF_CAUGHT_READ)).toEqual([{ var: 'compute_failed', step: 'failing', mode: 'task', depth: 0 }]);
+    expect(join.MF_CATCH_compute_failed).toBeUndefined();
     expect(envOf(run.submits[3].params).MF_FETCH_KEYS).toBe(`Br/${EXECUTION}/ok/0/ Br/${EXECUTION}/failing/0/`);
     expect(run.output).toEqual({ params: {}, caught: { compute_failed: null }, ctx: {} });
   });
@@ -108,10 +112,8 @@ describe('catch and branches', () => {
     expect(states(run).filter((s) => s === 'failing')).toHaveLength(1);
     expect(states(run).slice(-2)).toEqual(['join', 'end']);
     const failure = { step: 'failing', taskId: '0', message: 'step failing/0 failed: States.TaskFailed', exitCode: null, statusReason: 'States.TaskFailed', attempts: 1 };
-    for (const s of run.submits.slice(-2)) {
-      expect(JSON.parse(envOf(s.params).MF_CATCH_compute_failed)).toEqual(failure);
-      expect(JSON.parse(envOf(s.params).MF_CAUGHT)).toEqual({ compute_failed: failure });
-    }
+    // the later steps' runtimes read the failure from the record below (MF_CAUGHT_READ)
+    for (const s of run.submits.slice(-2)) expect(JSON.parse(envOf(s.params).MF_CAUGHT_READ)).toEqual([{ var: 'compute_failed', step: 'failing', mode: 'task', depth: 0 }]);
     // The caught task's record: the next steps' fetch of its task path finds it.
     expect(JSON.parse(run.s3.get(key(`Br/${EXECUTION}/failing/0/status.json`))!)).toEqual({
       step: 'failing',
@@ -122,7 +124,7 @@ describe('catch and branches', () => {
       caught: failure,
     });
     // Steps before the catch step do not see the var.
-    expect(envOf(run.submits[0].params).MF_CAUGHT).toBeUndefined();
+    expect(envOf(run.submits[0].params).MF_CAUGHT_READ).toBeUndefined();
     expect(run.output).toEqual({ params: {}, caught: { compute_failed: failure }, ctx: {} });
   });
 });
@@ -245,11 +247,17 @@ describe('foreach', () => {
     // MF_DATASTORE_ROOT and MF_OUTPUT_DIR are the task runtime's to set in the container (its mirror)
     expect(envOf(twin).MF_OUTPUT_DIR).toBeUndefined();
     expect(envOf(twin).MF_DATASTORE_ROOT).toBeUndefined();
-    expect(JSON.parse(envOf(twin).MF_CATCH_v)).toMatchObject({ step: 'start', statusReason: 'States.TaskFailed' });
+    expect(JSON.parse(envOf(twin).MF_CAUGHT_READ)).toEqual([{ var: 'v', step: 'start', mode: 'task', depth: 0 }]);
+    expect(JSON.parse(caught.s3.get(key(`CS/${EXECUTION}/start/0/status.json`))!).caught).toMatchObject({ step: 'start', statusReason: 'States.TaskFailed' });
     // the twin has the join's retry
     expect(allStates(compiled.definition).get('join.no-inputs')!.Retry).toEqual(allStates(compiled.definition).get('join')!.Retry);
-    const ok = await execute(compiled);
+    // the split's runtime commits its status.json; the machine reads it to tell a split its runtime caught
+    const record = (status: string): Outcome => ({ ok: true, write: (_p, s3) => s3.set(key(`CS/${EXECUTION}/start/0/status.json`), JSON.stringify({ status })) });
+    const ok = await execute(compiled, {}, { start: [record('succeeded')] });
     expect(states(ok)).toEqual(['start', 'body', 'join', 'end']);
+    const caughtInTask = await execute(compiled, {}, { start: [record('caught')] });
+    expect(caughtInTask.error).toBeUndefined();
+    expect(states(caughtInTask)).toEqual(['start', 'join.no-inputs', 'end']);
   });
 
   test('an empty list stops the execution with metaflow.ForeachItems before any child', async () => {

@@ -11,7 +11,8 @@ import type { Flow } from '../../../runner/flow/model';
 import { validateFlow } from '../../../runner/flow/validate';
 import { compileFlow } from '../../../runner/sfn/compiler';
 import { UserInputError } from '../../../runner/errors';
-import { allStates, compileValid, graphOf, OPTIONS, sh } from './compiler-support';
+import { allStates, compileValid, envOf, graphOf, OPTIONS, sh } from './compiler-support';
+import { BACKSTOP_MARGIN_SECONDS, STOP_GRACE_SECONDS } from '../../../runner/sfn/compiler/in-task';
 import { loaderCommand } from '../../../runner/batch/job-shape';
 
 const IMAGE = 'public.ecr.aws/docker/library/busybox:1.36';
@@ -68,7 +69,9 @@ describe('compiled definitions pass asl-validator', () => {
       'metaflow.attempt.$': "States.Format('{}', $$.State.RetryCount)",
     });
     const def = jobDefinitions.find((d) => d.jobDefinitionName === middle.Parameters.JobDefinition)!;
-    expect(def.timeout).toEqual({ attemptDurationSeconds: 300 });
+    // the runtime stops the attempt at 300 s (MF_ATTEMPT_TIMEOUT_SECONDS); Batch's timeout is the backstop: + the stop grace and the margin
+    expect(envOf({ ContainerOverrides: middle.Parameters.ContainerOverrides } as never).MF_ATTEMPT_TIMEOUT_SECONDS).toBe('300');
+    expect(def.timeout).toEqual({ attemptDurationSeconds: 300 + STOP_GRACE_SECONDS + BACKSTOP_MARGIN_SECONDS });
     expect(def.retryStrategy).toEqual({
       attempts: 4,
       evaluateOnExit: [{ onStatusReason: 'Host EC2*', action: 'RETRY' }, { onStatusReason: 'Your Spot Task was interrupted*', action: 'RETRY' }, { onStatusReason: '*', action: 'EXIT' }],
@@ -112,6 +115,41 @@ describe('compiled definitions pass asl-validator', () => {
     expect((allStates(definition).get('end')! as Record<string, any>).Retry).toHaveLength(1);
     const zero = graphOf({ name: 'Z', image: IMAGE, steps: [{ name: 'start', command: ['x'], next: 'end', retry: { times: 1, minutesBetweenRetries: 0 } }, { name: 'end', command: ['x'] }] });
     expect((allStates(compileValid(zero).definition).get('start')! as Record<string, any>).Retry[1].IntervalSeconds).toBe(1);
+  });
+
+  test('a foreach body step: its retries, delay, timeout and catch go to each child\'s runtime, not to ASL (no Retry[1], no Catch); the items checked by the split\'s runtime', () => {
+    const flow = graphOf({
+      name: 'Body',
+      image: IMAGE,
+      steps: [
+        { name: 'start', command: ['x'], next: 'body', foreach: { output: 'parts' } },
+        { name: 'body', command: ['x'], next: 'join', retry: { times: 2, minutesBetweenRetries: 0.01 }, timeout: { seconds: 90 }, catch: { var: 'bad' } },
+        { name: 'join', join: true, command: ['x'], next: 'end' },
+        { name: 'end', command: ['x'] },
+      ],
+    });
+    const { definition, jobDefinitions } = compileValid(flow);
+    const states = allStates(definition);
+    for (const name of ['body', 'body.single']) {
+      const s = states.get(name)! as Record<string, any>;
+      expect([name, s.Retry, s.Catch]).toEqual([name, [expect.objectContaining({ ErrorEquals: ['Batch.AWSBatchException', 'Batch.TooManyRequestsException', 'Batch.ServerException'] })], undefined]);
+      expect(envOf({ ContainerOverrides: s.Parameters.ContainerOverrides } as never)).toMatchObject({
+        MF_ATTEMPTS: '3',
+        MF_RETRY_DELAY_SECONDS: '0.6',
+        MF_ATTEMPT_TIMEOUT_SECONDS: '90',
+        MF_CATCH_IN_TASK: '1',
+        MF_MAX_ATTEMPTS: '3',
+      });
+    }
+    // Batch's timeout covers the three attempts, their grace, the two delays (rounded up) and the margin.
+    const body = jobDefinitions.find((d) => d.jobDefinitionName === (states.get('body') as Record<string, any>).Parameters.JobDefinition)!;
+    expect(body.timeout).toEqual({ attemptDurationSeconds: 3 * (90 + STOP_GRACE_SECONDS) + 2 * 1 + BACKSTOP_MARGIN_SECONDS });
+    // The join and end read the var from body's records: every child's under the join's foreach (here all), as a list.
+    const env = (s: string) => envOf({ ContainerOverrides: (states.get(s) as Record<string, any>).Parameters.ContainerOverrides } as never);
+    expect(JSON.parse(env('join').MF_CAUGHT_READ)).toEqual([{ var: 'bad', step: 'body', mode: 'all', depth: 0 }]);
+    expect(JSON.parse(env('end').MF_CAUGHT_READ)).toEqual([{ var: 'bad', step: 'body', mode: 'all', depth: 0 }]);
+    expect(env('start').MF_FOREACH_CHECK).toBe('{"output":"parts"}');
+    expect(env('end').MF_ATTEMPTS).toBeUndefined();
   });
 
   test('withRetry (`--with retry`): steps without a retry policy get the default one (3 times, 2 minutes), retry: {times: 0} opts out, the run record says so', () => {
@@ -236,22 +274,24 @@ describe('bad input: one line, before anything is deployed', () => {
       'step "start": a foreach needs at least one step before its join "join" on Step Functions',
     ],
     [
-      'catch inside a foreach',
+      'catch on a foreach split inside a foreach body',
       () =>
         compileFlow(
           graphOf({
             name: 'CatchIn',
             image: IMAGE,
             steps: [
-              { name: 'start', command: ['x'], next: 'body', foreach: { items: [1, 2] } },
-              { name: 'body', command: ['x'], next: 'join', catch: { var: 'oops' } },
+              { name: 'start', command: ['x'], next: 'outer', foreach: { items: [1, 2] } },
+              { name: 'outer', command: ['x'], next: 'body', foreach: { items: [1, 2] }, catch: { var: 'oops' } },
+              { name: 'body', command: ['x'], next: 'inner_join' },
+              { name: 'inner_join', join: true, command: ['x'], next: 'join' },
               { name: 'join', join: true, command: ['x'], next: 'end' },
               { name: 'end', command: ['x'] },
             ],
           }),
           OPTIONS,
         ),
-      'step "body": catch inside a foreach is not supported on Step Functions yet',
+      'step "outer": catch on a foreach step inside another foreach\'s body is not supported on Step Functions yet',
     ],
   ];
   test.each(cases)('%s', (_what, f, message) => {

@@ -189,10 +189,15 @@ describeWithTool('moto_server', 'a Step Functions run in the S3 datastore: runs,
       '  parameters who="mars"',
     ]);
     expect(r.stdout).toMatch(/^start\s+1\s+1\s+1\s+0\s+0\s+0\s+0\s/m);
-    // The retried task: its status.json holds the last attempt (attempt 1, which succeeded).
-    expect(r.stdout).toMatch(/^flaky\s+1\s+1\s+1\s+0\s+0\s+0\s+0\s/m);
+    // The retried task: a retry is a new job, whose runtime keeps the earlier attempt in status.json (2 attempts, the last succeeded).
+    expect(r.stdout).toMatch(/^flaky\s+1\s+2\s+1\s+0\s+0\s+0\s+0\s/m);
     expect(r.stdout).toMatch(/^end\s+1\s+1\s+1\s+0\s+0\s+0\s+0\s/m);
-    expect(r.stdout).toContain(`every state and attempt with its Batch job: \`metaflow-cdk sfn status ${arnOf(OK_RUN)}\``);
+    expect(r.stdout).toContain(`each with every attempt; every state with its Batch job: \`metaflow-cdk sfn status ${arnOf(OK_RUN)}\``);
+    const flaky = JSON.parse((await cli('show', OK_RUN, '--json')).stdout).tasks.find((t: { step: string }) => t.step === 'flaky');
+    expect(flaky.attempts.map((a: { attempt: number; status: string; exitCode: number; externalId: string }) => [a.attempt, a.status, a.exitCode, a.externalId])).toEqual([
+      [0, 'failed', 3, 'SfnRuns-job-2'],
+      [1, 'succeeded', 0, 'SfnRuns-job-3'],
+    ]);
 
     const f = await cli('show', FAILED_RUN);
     expect(f.code).toBe(0);
@@ -205,7 +210,7 @@ describeWithTool('moto_server', 'a Step Functions run in the S3 datastore: runs,
     expect(json.tasks.map((t: { step: string; status: string }) => [t.step, t.status]).sort()).toEqual([['broken', 'failed'], ['start', 'succeeded']]);
     expect(json.tasks.find((t: { step: string }) => t.step === 'broken').attempts).toEqual([
       // `show` adds its usage from DescribeJobs (runner/usage/sfn.ts): this stand-in names no resources or queue
-      { attempt: 0, status: 'failed', exitCode: 5, reason: 'exit code 5', externalId: 'SfnFails-job-2', finishedAt: expect.any(String), usage: { vcpus: 0, memoryMiB: 0, gpus: 0 } },
+      { attempt: 0, status: 'failed', exitCode: 5, reason: 'exit code 5', externalId: 'SfnFails-job-2', startedAt: expect.any(String), finishedAt: expect.any(String), usage: { vcpus: 0, memoryMiB: 0, gpus: 0 } },
     ]);
   });
 
