@@ -5,7 +5,7 @@
  * items at compile time) with one line instead of an execution killed by the history quota.
  */
 import { compileFlow } from '../../../runner/sfn/compiler';
-import { foreachWidthLimits, SFN_HISTORY_MAX_EVENTS } from '../../../runner/sfn/compiler/history-budget';
+import { applyWidthLimits, foreachWidthLimits, SFN_HISTORY_MAX_EVENTS } from '../../../runner/sfn/compiler/history-budget';
 import { allStates, compileValid, execute, graphOf, OPTIONS, sh } from './compiler-support';
 
 const IMAGE = 'public.ecr.aws/docker/library/busybox:1.36';
@@ -77,26 +77,44 @@ describe('a nested foreach: outer children as child executions', () => {
 });
 
 describe('compile-time refusals', () => {
-  // A body of 60 steps retried 9 times: one chunk writes ~2,500 events, so static items of
-  // more than 8 chunks (80,000 children) cannot fit one execution.
-  const body = Array.from({ length: 60 }, (_, i) => `b${i}`);
+  const body = Array.from({ length: 8 }, (_, i) => `b${i}`);
   const wideBody = (items: number[]) =>
     graphOf({
       name: 'Wide',
       image: IMAGE,
       steps: [
         { name: 'start', command: x, next: body[0], foreach: { items } },
-        ...body.map((name, i) => ({ name, command: x, next: body[i + 1] ?? 'join', retry: { times: 9 } })),
-        { name: 'join', join: true, command: x, next: 'end' },
+        ...body.map((name, i) => ({ name, command: x, next: body[i + 1] ?? 'join' })),
+        { name: 'join', join: true, command: x, next: 'end', retry: { times: 2 } },
         { name: 'end', command: x },
       ],
     });
 
   test('static items over the limit: one line naming the step, the count and the limit', () => {
-    const limit = foreachWidthLimits(compileValid(wideBody([1, 2])).definition as never, 'Wide')[0].maxChildren;
-    expect(limit).toBeLessThan(120_000);
-    const items = Array.from({ length: limit + 1 }, () => 0);
-    expect(() => compileFlow(wideBody(items), OPTIONS)).toThrow(new RegExp(`^step "start": foreach.items has ${limit + 1} items; on Step Functions this foreach holds at most ${limit} `));
-    expect(() => compileFlow(wideBody(items.slice(1)), OPTIONS)).not.toThrow();
+    const compiled = compileValid(wideBody([1, 2]));
+    const [limit] = foreachWidthLimits(compiled.definition as never, 'Wide');
+    // Static items fit a state (256 KiB) long before they reach a top-level foreach's limit, so
+    // the refusal is shown with the width the compiler would pass for such items.
+    expect(() => applyWidthLimits(structuredClone(compiled.definition) as never, 'Wide', new Map([['start', limit.maxChildren + 1]]))).toThrow(
+      new RegExp(`^step "start": foreach.items has ${limit.maxChildren + 1} items; on Step Functions this foreach holds at most ${limit.maxChildren} `),
+    );
+    expect(() => applyWidthLimits(structuredClone(compiled.definition) as never, 'Wide', new Map([['start', limit.maxChildren]]))).not.toThrow();
+    // compileFlow passes the items' count: a list within the limit compiles.
+    expect(() => compileFlow(wideBody(Array.from({ length: 1000 }, () => 0)), OPTIONS)).not.toThrow();
+  });
+
+  test('a body that alone outgrows one execution\'s share is refused at compile time', () => {
+    const compiled = compileValid(wideBody([1, 2]));
+    const definition = structuredClone(compiled.definition) as { States: Record<string, Json> };
+    // Make one chunk costlier than the whole budget: every body task retried 1,000 times.
+    const visit = (states: Record<string, Json>) => {
+      for (const [name, state] of Object.entries(states)) {
+        if (state.Type === 'Task' && /^b\d/.test(name)) state.Retry = [{ ErrorEquals: ['States.TaskFailed'], MaxAttempts: 1000 }];
+        if (state.ItemProcessor) visit(state.ItemProcessor.States);
+        for (const b of state.Branches ?? []) visit(b.States);
+      }
+    };
+    visit(definition.States);
+    expect(() => foreachWidthLimits(definition as never, 'Wide')).toThrow(/^flow "Wide" cannot run on Step Functions: one chunk of the foreach of step "start" writes up to \d+ history events, more than its share/);
   });
 });
