@@ -57,9 +57,9 @@ describeWithTool('moto_server', 'metaflow-cdk sfn deploy --trigger: EventBridge,
     Object.assign(process.env, { AWS_ENDPOINT_URL: proxy.endpoint, AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing', AWS_REGION: 'us-east-1' });
     s3 = new S3Client({ ...MOTO_CLIENT_CONFIG, endpoint: proxy.endpoint, forcePathStyle: true });
     logs = new CloudWatchLogsClient({ ...MOTO_CLIENT_CONFIG, endpoint: sfnMoto.moto.endpoint });
-    for (const Bucket of ['mf-data', 'incoming-on', 'incoming-off']) await s3.send(new CreateBucketCommand({ Bucket }));
+    for (const Bucket of ['mf-data', 'bucket', 'incoming-off']) await s3.send(new CreateBucketCommand({ Bucket }));
     // EventBridge delivery on, as the console or the stack's `eventBridgeEnabled` turns it on.
-    await s3.send(new PutBucketNotificationConfigurationCommand({ Bucket: 'incoming-on', NotificationConfiguration: { EventBridgeConfiguration: {} } }));
+    await s3.send(new PutBucketNotificationConfigurationCommand({ Bucket: 'bucket', NotificationConfiguration: { EventBridgeConfiguration: {} } }));
     await s3.send(new PutBucketNotificationConfigurationCommand({ Bucket: 'mf-data', NotificationConfiguration: { EventBridgeConfiguration: {} } }));
   }, MOTO_START_TIMEOUT_MS);
   afterAll(async () => {
@@ -132,24 +132,24 @@ describeWithTool('moto_server', 'metaflow-cdk sfn deploy --trigger: EventBridge,
     Detail: { version: '0', bucket: { name: bucket }, object: { key, size: 1024, etag: 'b1946ac92492d2347c6235b4d2611184', sequencer: '00617F08299329D189' }, 'request-id': 'N4N7GDK58NMKJ12R', requester: ACCOUNT, reason: 'PutObject' },
   });
 
-  test('--trigger s3://incoming-on/incoming/: the rule, its target and input; the status rule and recorder; events matched and transformed by moto; a redeploy without it removes it', async () => {
+  test('--trigger s3://bucket/incoming/: the rule, its target and input; the status rule and recorder; events matched and transformed by moto; a redeploy without it removes it', async () => {
     // moto keeps every state machine STANDARD (it ignores CreateStateMachine's `type`): the request says EXPRESS.
     const sends = jest.spyOn(SFNClient.prototype, 'send');
-    const first = await deploy(['--trigger', 's3://incoming-on/incoming/,name=key']);
+    const first = await deploy(['--trigger', 's3://bucket/incoming/,name=key']);
     const created = sends.mock.calls.map(([command]) => command as unknown).filter((c): c is CreateStateMachineCommand => c instanceof CreateStateMachineCommand);
     sends.mockRestore();
     expect(created.map((c) => [c.input.name, c.input.type])).toEqual([[NAME, 'STANDARD'], [RECORDER, 'EXPRESS']]);
     expect(first.stderr).toBe('');
     expect(first.code).toBe(0);
     expect(first.stdout).toContain(`created state machine ${NAME}: ${ARN}\n`
-      + `trigger rule ${NAME}.trigger-1: starts flow HelloFlow when an object is created under s3://incoming-on/incoming/\n`
+      + `trigger rule ${NAME}.trigger-1: starts flow HelloFlow when an object is created under s3://bucket/incoming/\n`
       + `status rule ${NAME}.status: runs that end stopped, timed out or failed are recorded by ${RECORDER_ARN}\n`);
     expect(await ruleNames()).toEqual([`${NAME}.status`, `${NAME}.trigger-1`]);
 
     const rule = await sfnMoto.aws.events.send(new DescribeRuleCommand({ Name: `${NAME}.trigger-1` }));
     expect(rule.State).toBe('ENABLED');
     expect(JSON.parse(rule.EventPattern!)).toEqual({
-      source: ['aws.s3'], 'detail-type': ['Object Created'], detail: { bucket: { name: ['incoming-on'] }, object: { key: [{ prefix: 'incoming/' }] } },
+      source: ['aws.s3'], 'detail-type': ['Object Created'], detail: { bucket: { name: ['bucket'] }, object: { key: [{ prefix: 'incoming/' }] } },
     });
     expect(await targetsOf(`${NAME}.trigger-1`)).toEqual([{
       Id: 'metaflow-cdk-state-machine', Arn: ARN, RoleArn: EVENTS_ROLE,
@@ -165,8 +165,8 @@ describeWithTool('moto_server', 'metaflow-cdk sfn deploy --trigger: EventBridge,
     expect(JSON.parse(recorder.definition!)).toEqual(runStatusRecorderDefinition('aws'));
 
     // moto's EventBridge: an object under the prefix starts the flow with its key as `name`; others do not match.
-    expect(await probe(`${NAME}.trigger-1`, objectCreated('incoming-on', 'incoming/2026/data.csv'))).toEqual([{ Parameters: { name: 'incoming/2026/data.csv' } }]);
-    expect(await probe(`${NAME}.trigger-1`, objectCreated('incoming-on', 'elsewhere/data.csv'))).toEqual([]);
+    expect(await probe(`${NAME}.trigger-1`, objectCreated('bucket', 'incoming/2026/data.csv'))).toEqual([{ Parameters: { name: 'incoming/2026/data.csv' } }]);
+    expect(await probe(`${NAME}.trigger-1`, objectCreated('bucket', 'elsewhere/data.csv'))).toEqual([]);
     expect(await probe(`${NAME}.trigger-1`, objectCreated('incoming-off', 'incoming/data.csv'))).toEqual([]);
 
     // The status rule: an aborted execution of this machine reaches the recorder as its input…
@@ -212,7 +212,7 @@ describeWithTool('moto_server', 'metaflow-cdk sfn deploy --trigger: EventBridge,
     ['s3://incoming-off/incoming/', 'metaflow-cdk: trigger s3://incoming-off/incoming/: bucket "incoming-off" does not send events to EventBridge; turn EventBridge delivery on for it (S3 console → Properties → Event notifications, or the stack\'s buckets) — metaflow-cdk never changes a bucket\'s notification configuration'],
     ['s3://no-such-bucket/x/', 'metaflow-cdk: trigger s3://no-such-bucket/x/: bucket "no-such-bucket" does not exist'],
     ['s3://mf-data/metaflow/HelloFlow/', 'metaflow-cdk: --trigger "s3://mf-data/metaflow/HelloFlow/": s3://mf-data/metaflow/HelloFlow/ overlaps the datastore root s3://mf-data/metaflow: every run writes there, so each run would start another; use a prefix outside it'],
-    ['s3://incoming-on/in/,who=key', 'metaflow-cdk: --trigger "s3://incoming-on/in/,who=key": parameters maps unknown parameter "who" (the flow has name)'],
+    ['s3://bucket/in/,who=key', 'metaflow-cdk: --trigger "s3://bucket/in/,who=key": parameters maps unknown parameter "who" (the flow has name)'],
     ['flow:HelloFlow', 'metaflow-cdk: --trigger "flow:HelloFlow": flow "HelloFlow" is this flow: it would start itself after every run, for ever'],
     ['ftp://x', 'metaflow-cdk: --trigger must start with s3://<bucket>/<prefix>, flow:<FlowName> or event:<source>[/<detail type>], got "ftp://x"'],
   ])('--trigger %s is one line, exit 2, nothing deployed', async (trigger, line) => {
@@ -222,8 +222,21 @@ describeWithTool('moto_server', 'metaflow-cdk sfn deploy --trigger: EventBridge,
     expect((await sfnMoto.aws.sfn.send(new ListStateMachinesCommand({}))).stateMachines?.map((s) => s.name)).not.toContain('refused_HelloFlow');
   });
 
+  test('a flow named like the run status recorder is refused: one line, exit 2', async () => {
+    const flowJs = join(mkdtempSync(join(tmpdir(), 'mf-sfn-reserved-')), 'reserved.js');
+    writeFileSync(flowJs, `const { defineFlow } = require(${JSON.stringify(require.resolve('../../../runner'))});
+module.exports = defineFlow({ name: 'metaflow-run-status', image: 'busybox', steps: [{ name: 'start', command: ['true'], next: 'end' }, { name: 'end', command: ['true'] }] });\n`);
+    let stderr = '';
+    const code = await main(['node', 'metaflow-cdk', 'sfn', 'deploy', flowJs], {
+      stdout: { write: () => true } as unknown as NodeJS.WritableStream,
+      stderr: { write: (s: string) => ((stderr += s), true) } as unknown as NodeJS.WritableStream,
+      env: sfnEnv({ METAFLOW_BATCH_JOB_QUEUE: 'mf-fargate', METAFLOW_DATASTORE_SYSROOT_S3: 's3://mf-data/metaflow' }),
+    });
+    expect({ code, stderr }).toEqual({ code: 2, stderr: `metaflow-cdk: flow name "metaflow-run-status" is reserved: the run status recorder's state machine is <prefix>_metaflow-run-status\n` });
+  });
+
   test('a trigger without EVENTS_SFN_ACCESS_IAM_ROLE is one line; without triggers deploy goes on and says there is no status rule', async () => {
-    const refused = await deploy(['--trigger', 's3://incoming-on/in/', '--prefix', 'refused'], { METAFLOW_EVENTS_SFN_ACCESS_IAM_ROLE: undefined });
+    const refused = await deploy(['--trigger', 's3://bucket/in/', '--prefix', 'refused'], { METAFLOW_EVENTS_SFN_ACCESS_IAM_ROLE: undefined });
     expect(refused.code).toBe(2);
     expect(refused.stderr).toMatch(/^metaflow-cdk: missing Metaflow config key METAFLOW_EVENTS_SFN_ACCESS_IAM_ROLE: .*, or pass --events-role [^\n]*\n$/);
     const plain = await deploy(['--prefix', 'norole'], { METAFLOW_EVENTS_SFN_ACCESS_IAM_ROLE: undefined });
