@@ -34,3 +34,4 @@ export type { Flow, FlowSpec, StepSpec, ParameterSpec, ParameterType, ForeachSou
 // Flows deployed as Step Functions state machines by a CDK app (the compiler the CLI uses).
 export * from './step-functions/flow-state-machine';
 export { RunStatusRecorder } from './step-functions/flow-event-rules';
+export type { RunStatusRecorderProps } from './step-functions/flow-event-rules';

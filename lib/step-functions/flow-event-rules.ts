@@ -78,13 +78,19 @@ export function addTriggerRules(
   });
 }
 
-/** Where the recorder logs and whether with execution data (the state machine's settings). */
+/** Properties of a {@link RunStatusRecorder} (FlowStateMachine passes its own). */
 export interface RunStatusRecorderProps {
+  /** The flow's name: run records are `<sysroot>/<flow>/<run>/run.json`. */
   readonly flow: string;
+  /** The flow's state machine, whose status change events the rule matches. */
   readonly machine: sfn.IStateMachine;
+  /** The datastore holding the run records. */
   readonly datastore: IMetaflowDatastore;
+  /** Where the recorder's executions are logged. */
   readonly logGroup: logs.ILogGroup;
+  /** Log execution data (run records hold the parameters). */
   readonly includeExecutionData: boolean;
+  /** What deleting the stack does to the recorder and the rule. */
   readonly removalPolicy: RemovalPolicy;
 }
 

@@ -55,6 +55,8 @@ function eventsAnswer(operation: string): unknown {
       return { Targets: [{ Id: 't', Arn: ARN }] };
     case 'AWSEvents.DeleteRule':
       return {};
+    case 'AWSEvents.ListRules':
+      return { Rules: [] };
     default:
       throw new Error(`unexpected operation ${operation}`);
   }
@@ -82,7 +84,7 @@ test('every Step Functions and EventBridge operation, throttled twice, still suc
     expect(status.states).toMatchObject([{ name: 'start', status: 'SUCCEEDED' }]);
     expect(listed.map((s) => s.name)).toEqual([NAME]);
     expect(scheduled.ruleName).toBe(NAME);
-    expect(deleted).toEqual({ stateMachineArn: ARN, unscheduled: true });
+    expect(deleted).toEqual({ stateMachineArn: ARN, unscheduled: true, eventRulesRemoved: 1 });
   } finally {
     sfnClients.destroy();
     eventsClients.destroy();
@@ -104,8 +106,10 @@ test('every Step Functions and EventBridge operation, throttled twice, still suc
   expect(Object.fromEntries(eventsHttp.requests)).toEqual({
     'AWSEvents.PutRule': answered(1),
     'AWSEvents.PutTargets': answered(1),
-    'AWSEvents.ListTargetsByRule': answered(1),
-    'AWSEvents.RemoveTargets': answered(1),
-    'AWSEvents.DeleteRule': answered(1),
+    // delete removes the schedule and the status rule (ListRules finds no trigger rules)
+    'AWSEvents.ListTargetsByRule': answered(2),
+    'AWSEvents.RemoveTargets': answered(2),
+    'AWSEvents.DeleteRule': answered(2),
+    'AWSEvents.ListRules': answered(1),
   });
 });
