@@ -13,7 +13,7 @@
  * (GetBucketNotificationConfiguration, `EventBridgeConfiguration` present) and refuses a bucket
  * without it.
  */
-import { ListRulesCommand, PutRuleCommand, PutTargetsCommand } from '@aws-sdk/client-eventbridge';
+import { PutRuleCommand, PutTargetsCommand } from '@aws-sdk/client-eventbridge';
 import { GetBucketNotificationConfigurationCommand, S3Client } from '@aws-sdk/client-s3';
 import { describeValue } from '../../core/describe-value';
 import { CommandFailedError, UserInputError } from '../errors';
@@ -23,13 +23,13 @@ import { deleteRule } from './schedule';
 import { checkStateMachineName } from './names';
 import { stateMachineName } from '../../core/state-machine-names';
 import {
+  MAX_TRIGGERS,
   RUN_STATUS_RECORDER_FLOW_NAME,
   runStatusEventPattern,
   runStatusInputTransformer,
   runStatusRecorderDefinition,
   statusRuleName,
   triggerRuleName,
-  triggerRulePrefix,
 } from './run-status-rule';
 import type { TriggerRule } from './triggers';
 
@@ -65,15 +65,15 @@ async function putRule(ctx: SfnContext, name: string, description: string, patte
   return rule.RuleArn!;
 }
 
-async function rulesNamed(ctx: SfnContext, prefix: string): Promise<string[]> {
-  const names: string[] = [];
-  let token: string | undefined;
-  do {
-    const page = await ctx.events.send(new ListRulesCommand({ NamePrefix: prefix, NextToken: token }));
-    names.push(...(page.Rules ?? []).map((r) => r.Name!).filter((n) => n.startsWith(prefix)));
-    token = page.NextToken;
-  } while (token);
-  return names;
+/**
+ * Remove the trigger rules of `name` from the `from`th on (0-based). They are numbered from 1
+ * without gaps, so the first missing one ends the walk: only rule-scoped calls, no ListRules
+ * (which has no resource-level permissions), so the stack's `rule/<prefix>_*` grant suffices.
+ */
+async function deleteTriggerRulesFrom(ctx: SfnContext, name: string, from: number): Promise<string[]> {
+  const removed: string[] = [];
+  for (let i = from; i < MAX_TRIGGERS && (await deleteRule(ctx, triggerRuleName(name, i))); i++) removed.push(triggerRuleName(name, i));
+  return removed;
 }
 
 /**
@@ -90,8 +90,7 @@ export async function putTriggerRules(ctx: SfnContext, name: string, rules: read
     await putRule(ctx, ruleName, `metaflow-cdk: ${rule.description}`, rule.eventPattern, { arn, roleArn, transformer: rule.inputTransformer });
     ruleNames.push(ruleName);
   }
-  const removed = (await rulesNamed(ctx, triggerRulePrefix(name))).filter((n) => !ruleNames.includes(n));
-  for (const stale of removed) await deleteRule(ctx, stale);
+  const removed = await deleteTriggerRulesFrom(ctx, name, rules.length);
   return { ruleNames, removed };
 }
 
@@ -147,10 +146,7 @@ export async function deployEventRules(
 
 /** Remove the trigger and status rules of `name` (sfn delete). */
 export async function deleteEventRules(ctx: SfnContext, name: string): Promise<number> {
-  let removed = 0;
-  for (const rule of [...(await rulesNamed(ctx, triggerRulePrefix(name))), statusRuleName(name)]) {
-    if (await deleteRule(ctx, rule)) removed++;
-  }
-  return removed;
+  const triggers = await deleteTriggerRulesFrom(ctx, name, 0);
+  return triggers.length + ((await deleteRule(ctx, statusRuleName(name))) ? 1 : 0);
 }
 

@@ -132,5 +132,3 @@ export const MAX_TRIGGERS = 100;
  * (inside the stack's `stateMachine:<prefix>_*` grants); a flow of that name is refused.
  */
 export const RUN_STATUS_RECORDER_FLOW_NAME = 'metaflow-run-status';
-/** What every trigger rule name of a state machine starts with (to find the ones a redeploy drops). */
-export const triggerRulePrefix = (stateMachine: string) => eventRuleName(stateMachine, 'trigger-');

@@ -5,7 +5,6 @@
 import {
   DeleteRuleCommand,
   EventBridgeClient,
-  ListRulesCommand,
   ListTargetsByRuleCommand,
   PutRuleCommand,
   PutTargetsCommand,
@@ -263,7 +262,7 @@ describe('list and delete', () => {
     sfnMock.on(DescribeStateMachineCommand).resolves({ stateMachineArn: ARN, name: NAME } as never);
     sfnMock.on(DeleteStateMachineCommand).resolves({});
     eventsMock.on(ListTargetsByRuleCommand).resolves({ Targets: [{ Id: 'metaflow-cdk-state-machine', Arn: ARN }] });
-    eventsMock.on(ListRulesCommand, { NamePrefix: `${NAME}.trigger-` }).resolves({ Rules: [{ Name: `${NAME}.trigger-1` }] });
+    eventsMock.on(ListTargetsByRuleCommand, { Rule: `${NAME}.trigger-2` }).rejects(notFound('ResourceNotFoundException'));
     eventsMock.on(RemoveTargetsCommand).resolves({ FailedEntryCount: 0 });
     eventsMock.on(DeleteRuleCommand).resolves({});
     expect(await deleteStateMachine(context(), NAME)).toEqual({ stateMachineArn: ARN, unscheduled: true, eventRulesRemoved: 2 });
@@ -276,7 +275,6 @@ describe('list and delete', () => {
     sfnMock.on(DescribeStateMachineCommand).resolvesOnce({ stateMachineArn: ARN } as never).rejects(notFound('StateMachineDoesNotExist'));
     sfnMock.on(DeleteStateMachineCommand).resolves({});
     eventsMock.on(ListTargetsByRuleCommand).rejects(notFound('ResourceNotFoundException'));
-    eventsMock.on(ListRulesCommand).resolves({ Rules: [] });
     expect(await deleteStateMachine(context(), NAME)).toEqual({ stateMachineArn: ARN, unscheduled: false, eventRulesRemoved: 0 });
     await expect(deleteStateMachine(context(), NAME)).rejects.toThrow(`no state machine "${NAME}" (${ARN})`);
     expect(sfnMock.commandCalls(DeleteStateMachineCommand)).toHaveLength(1);
