@@ -132,10 +132,10 @@ describeWithTool('moto_server', 'metaflow-cdk sfn deploy --trigger: EventBridge,
     Detail: { version: '0', bucket: { name: bucket }, object: { key, size: 1024, etag: 'b1946ac92492d2347c6235b4d2611184', sequencer: '00617F08299329D189' }, 'request-id': 'N4N7GDK58NMKJ12R', requester: ACCOUNT, reason: 'PutObject' },
   });
 
-  test('--trigger s3://bucket/incoming/: the rule, its target and input; the status rule and recorder; events matched and transformed by moto; a redeploy without it removes it', async () => {
+  test('--trigger s3://bucket/incoming/ (and a flow and an event trigger): the rules, their targets and inputs; the status rule and recorder; events matched and transformed by moto; a redeploy without it removes it', async () => {
     // moto keeps every state machine STANDARD (it ignores CreateStateMachine's `type`): the request says EXPRESS.
     const sends = jest.spyOn(SFNClient.prototype, 'send');
-    const first = await deploy(['--trigger', 's3://bucket/incoming/,name=key']);
+    const first = await deploy(['--trigger', 's3://bucket/incoming/,name=key', '--trigger', 'flow:TrainFlow,name=runId', '--trigger', 'event:com.example.models/Model Published,name=$.detail.model']);
     const created = sends.mock.calls.map(([command]) => command as unknown).filter((c): c is CreateStateMachineCommand => c instanceof CreateStateMachineCommand);
     sends.mockRestore();
     expect(created.map((c) => [c.input.name, c.input.type])).toEqual([[NAME, 'STANDARD'], [RECORDER, 'EXPRESS']]);
@@ -143,8 +143,10 @@ describeWithTool('moto_server', 'metaflow-cdk sfn deploy --trigger: EventBridge,
     expect(first.code).toBe(0);
     expect(first.stdout).toContain(`created state machine ${NAME}: ${ARN}\n`
       + `trigger rule ${NAME}.trigger-1: starts flow HelloFlow when an object is created under s3://bucket/incoming/\n`
+      + `trigger rule ${NAME}.trigger-2: starts flow HelloFlow when flow TrainFlow succeeds\n`
+      + `trigger rule ${NAME}.trigger-3: starts flow HelloFlow on events from com.example.models (Model Published)\n`
       + `status rule ${NAME}.status: runs that end stopped, timed out or failed are recorded by ${RECORDER_ARN}\n`);
-    expect(await ruleNames()).toEqual([`${NAME}.status`, `${NAME}.trigger-1`]);
+    expect(await ruleNames()).toEqual([`${NAME}.status`, `${NAME}.trigger-1`, `${NAME}.trigger-2`, `${NAME}.trigger-3`]);
 
     const rule = await sfnMoto.aws.events.send(new DescribeRuleCommand({ Name: `${NAME}.trigger-1` }));
     expect(rule.State).toBe('ENABLED');
@@ -168,6 +170,21 @@ describeWithTool('moto_server', 'metaflow-cdk sfn deploy --trigger: EventBridge,
     expect(await probe(`${NAME}.trigger-1`, objectCreated('bucket', 'incoming/2026/data.csv'))).toEqual([{ Parameters: { name: 'incoming/2026/data.csv' } }]);
     expect(await probe(`${NAME}.trigger-1`, objectCreated('bucket', 'elsewhere/data.csv'))).toEqual([]);
     expect(await probe(`${NAME}.trigger-1`, objectCreated('incoming-off', 'incoming/data.csv'))).toEqual([]);
+
+    // Another flow's success starts it with that run's id; its failure, or another flow, does not.
+    const trainArn = `arn:aws:states:us-east-1:${ACCOUNT}:stateMachine:${PREFIX}_TrainFlow`;
+    const trainEnded = (status: string, stateMachineArn = trainArn) => ({
+      Source: 'aws.states',
+      DetailType: 'Step Functions Execution Status Change',
+      Detail: { executionArn: `${trainArn.replace(':stateMachine:', ':execution:')}:run-7`, stateMachineArn, name: 'run-7', status, startDate: 1_796_000_000_000, stopDate: 1_796_000_060_000, input: '{}', output: '{}' },
+    });
+    expect(await probe(`${NAME}.trigger-2`, trainEnded('SUCCEEDED'))).toEqual([{ Parameters: { name: 'run-7' } }]);
+    expect(await probe(`${NAME}.trigger-2`, trainEnded('FAILED'))).toEqual([]);
+    expect(await probe(`${NAME}.trigger-2`, trainEnded('SUCCEEDED', `${trainArn}2`))).toEqual([]);
+    // A custom event with its field mapped; another detail type does not match.
+    const published = (DetailType: string) => ({ Source: 'com.example.models', DetailType, Detail: { model: 'resnet-50' } });
+    expect(await probe(`${NAME}.trigger-3`, published('Model Published'))).toEqual([{ Parameters: { name: 'resnet-50' } }]);
+    expect(await probe(`${NAME}.trigger-3`, published('Model Deleted'))).toEqual([]);
 
     // The status rule: an aborted execution of this machine reaches the recorder as its input…
     const executionArn = `arn:aws:states:us-east-1:${ACCOUNT}:execution:${NAME}:sfn-20261205-100000-abcdef`;
@@ -199,7 +216,7 @@ describeWithTool('moto_server', 'metaflow-cdk sfn deploy --trigger: EventBridge,
     // Deployed again without the trigger: its rule goes, the status rule stays.
     const again = await deploy([]);
     expect([again.code, again.stderr]).toEqual([0, '']);
-    expect(again.stdout).toContain(`removed trigger rule ${NAME}.trigger-1 (no longer a trigger)\n`);
+    expect(again.stdout).toContain([1, 2, 3].map((n) => `removed trigger rule ${NAME}.trigger-${n} (no longer a trigger)\n`).join(''));
     expect(await ruleNames()).toEqual([`${NAME}.status`]);
     // `sfn list` does not show the recorder as a flow.
     expect((await sfnMoto.aws.sfn.send(new ListStateMachinesCommand({}))).stateMachines?.map((s) => s.name)).toContain(RECORDER);
