@@ -103,7 +103,14 @@ export function runStatusRecorderName(prefix: string): string {
  * The status rule of `name` (flow `flow`, datastore root `datastore`) and the prefix's run status
  * recorder (an Express state machine, created or updated).
  */
-export async function putStatusRule(ctx: SfnContext, name: string, flow: string, datastore: { bucket: string; prefix: string }, deployedBy: string): Promise<{ ruleName: string; recorderArn: string }> {
+export async function putStatusRule(
+  ctx: SfnContext,
+  name: string,
+  flow: string,
+  datastore: { bucket: string; prefix: string },
+  deployedBy: string,
+  includeExecutionData = true,
+): Promise<{ ruleName: string; recorderArn: string }> {
   checkStateMachineName(ctx.settings.prefix, name);
   const roleArn = ctx.settings.eventsRoleArn;
   const partition = /^arn:([^:]+):/.exec(ctx.settings.roleArn)![1];
@@ -111,6 +118,8 @@ export async function putStatusRule(ctx: SfnContext, name: string, flow: string,
     flow: RUN_STATUS_RECORDER_FLOW_NAME,
     deployedBy,
     type: 'EXPRESS',
+    // the records it reads hold the parameters
+    includeExecutionData,
   });
   const ruleName = statusRuleName(name);
   const machine = await arnOfStateMachine(ctx, name);
@@ -131,7 +140,7 @@ export async function deployEventRules(
   name: string,
   flow: string,
   rules: readonly TriggerRule[],
-  options: { datastore: { bucket: string; prefix: string }; deployedBy: string; statusRule: boolean; out: NodeJS.WritableStream },
+  options: { datastore: { bucket: string; prefix: string }; deployedBy: string; statusRule: boolean; includeExecutionData: boolean; out: NodeJS.WritableStream },
 ): Promise<void> {
   const { ruleNames, removed } = await putTriggerRules(ctx, name, rules);
   ruleNames.forEach((rule, i) => options.out.write(`trigger rule ${rule}: ${rules[i].description}\n`));
@@ -140,7 +149,7 @@ export async function deployEventRules(
     options.out.write('no status rule: EVENTS_SFN_ACCESS_IAM_ROLE is not set (--events-role); `runs` and `show` reconcile runs that ended outside their own states\n');
     return;
   }
-  const { ruleName, recorderArn } = await putStatusRule(ctx, name, flow, options.datastore, options.deployedBy);
+  const { ruleName, recorderArn } = await putStatusRule(ctx, name, flow, options.datastore, options.deployedBy, options.includeExecutionData);
   options.out.write(`status rule ${ruleName}: runs that end stopped, timed out or failed are recorded by ${recorderArn}\n`);
 }
 

@@ -138,7 +138,7 @@ describeWithTool('moto_server', 'metaflow-cdk sfn deploy --trigger: EventBridge,
     const first = await deploy(['--trigger', 's3://bucket/incoming/,name=key', '--trigger', 'flow:TrainFlow,name=runId', '--trigger', 'event:com.example.models/Model Published,name=$.detail.model']);
     const created = sends.mock.calls.map(([command]) => command as unknown).filter((c): c is CreateStateMachineCommand => c instanceof CreateStateMachineCommand);
     sends.mockRestore();
-    expect(created.map((c) => [c.input.name, c.input.type])).toEqual([[NAME, 'STANDARD'], [RECORDER, 'EXPRESS']]);
+    expect(created.map((c) => [c.input.name, c.input.type, c.input.loggingConfiguration?.level, c.input.tracingConfiguration?.enabled])).toEqual([[NAME, 'STANDARD', 'ALL', true], [RECORDER, 'EXPRESS', 'ALL', true]]);
     expect(first.stderr).toBe('');
     expect(first.code).toBe(0);
     expect(first.stdout).toContain(`created state machine ${NAME}: ${ARN}\n`

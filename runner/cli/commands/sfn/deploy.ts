@@ -128,6 +128,7 @@ export function sfnDeployCommand(context: CommandContext): Command {
         datastore: batch!.datastoreRoot,
         deployedBy: deployedBy(context.env),
         statusRule: !!(flags.eventsRole || config.profile.EVENTS_SFN_ACCESS_IAM_ROLE),
+        includeExecutionData: flags.executionData !== false,
         out: context.stdout,
       });
     });
