@@ -30,6 +30,8 @@ export * from './ui';
 // Flow definitions, for a CDK app that also defines flows. Flow files run by the CLI should import
 // from 'metaflow-cdk/runner' instead, which loads no CDK code.
 export { defineFlow } from '../runner/flow/model';
-export type { Flow, FlowSpec, StepSpec, ParameterSpec, ParameterType, ForeachSource } from '../runner/flow/model';
+export type { Flow, FlowSpec, StepSpec, ParameterSpec, ParameterType, ForeachSource, FlowTrigger } from '../runner/flow/model';
 // Flows deployed as Step Functions state machines by a CDK app (the compiler the CLI uses).
 export * from './step-functions/flow-state-machine';
+export { RunStatusRecorder } from './step-functions/flow-event-rules';
+export type { RunStatusRecorderProps } from './step-functions/flow-event-rules';

@@ -1,6 +1,6 @@
 /** The runner's public API: define flows, validate them, run them on a compute layer. */
 export { defineFlow, isFlow } from './flow/model';
-export type { Flow, FlowSpec, StepSpec, ParameterSpec, ParameterType, ForeachSource, PackageSpec } from './flow/model';
+export type { Flow, FlowSpec, StepSpec, ParameterSpec, ParameterType, ForeachSource, PackageSpec, FlowTrigger } from './flow/model';
 export { validateFlow } from './flow/validate';
 export type { FlowGraph, ValidationResult } from './flow/validate';
 export { resolveParameters } from './flow/parameters';

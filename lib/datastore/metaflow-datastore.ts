@@ -336,6 +336,12 @@ export class MetaflowDatastore extends DatastoreBase {
       removalPolicy,
       autoDeleteObjects: destroy,
     });
+    // S3 sends events to EventBridge only for buckets with EventBridge delivery on, and flow
+    // triggers (runner/sfn/triggers.ts) start flows on them: on for the datastore bucket, set on the
+    // bucket resource itself (AWS::S3::Bucket NotificationConfiguration.EventBridgeConfiguration),
+    // not through `eventBridgeEnabled`, whose custom resource adds a Lambda function to the stack.
+    // https://docs.aws.amazon.com/AmazonS3/latest/userguide/EventBridge.html
+    (this.bucket.node.defaultChild as s3.CfnBucket).notificationConfiguration = { eventBridgeConfiguration: { eventBridgeEnabled: true } };
     if (destroy && this.accessLogsBucket) this.emptyLogsAfterData(this.accessLogsBucket);
   }
 

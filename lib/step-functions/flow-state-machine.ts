@@ -1,5 +1,5 @@
 import { existsSync, statSync } from 'node:fs';
-import { ArnFormat, CfnResource, Lazy, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
+import { ArnFormat, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as batch from 'aws-cdk-lib/aws-batch';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
@@ -8,7 +8,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct, IConstruct } from 'constructs';
 import { UserInputError } from '../../runner/errors';
-import { Flow, isFlow } from '../../runner/flow/model';
+import { Flow, FlowTrigger, isFlow } from '../../runner/flow/model';
 import { resolveParameters } from '../../runner/flow/parameters';
 import { FlowGraph, validateFlow } from '../../runner/flow/validate';
 import { compileFlow } from '../../runner/sfn/compiler';
@@ -23,6 +23,8 @@ import { CompileStandIns } from './compile-stand-ins';
 import { DefinitionNeeds, definitionNeeds } from './definition-needs';
 import { FlowCodePackage, FlowCodePackageSource } from './flow-code-package';
 import { FlowJobDefinition } from './flow-job-definition';
+import { addTriggerRules, dropRoleDependsOn, RunStatusRecorder } from './flow-event-rules';
+import { datastoreLoopProblem, triggerProblems, unsetParameterProblems } from '../../runner/sfn/triggers';
 import {
   BATCH_SYNC_EVENTS_RULE,
   IMetaflowStepFunctionsSupport,
@@ -238,6 +240,27 @@ export interface FlowStateMachineProps {
    * @default - `codePackage`
    */
   readonly codePackageUrl?: string;
+
+  /**
+   * Events that start the flow, besides the flow's own `triggers` field: an S3 object created
+   * under a prefix (the bucket must send events to EventBridge; the stack's datastore bucket
+   * does), another flow deployed under the same prefix succeeding, or a custom EventBridge event,
+   * each with event fields mapped to parameters (runner/sfn/triggers.ts). Each is an EventBridge
+   * rule whose target role may start this state machine only.
+   *
+   * @default - the flow's own triggers only
+   */
+  readonly triggers?: readonly FlowTrigger[];
+
+  /**
+   * Record the final status of runs that end outside their own states (stopped, timed out,
+   * failed outside the run record's Catch): an EventBridge rule on this state machine's status
+   * change events starts a small Express state machine that writes it into the run record.
+   * Delivery is best-effort; `runs` and `show` reconcile such runs anyway.
+   *
+   * @default true
+   */
+  readonly recordRunStatus?: boolean;
 }
 
 /** Attributes to import a flow's state machine by name. */
@@ -318,6 +341,10 @@ export class FlowStateMachine extends FlowStateMachineBase {
   public readonly logGroup: logs.ILogGroup;
   /** The schedule, when there is one. */
   public readonly scheduleRule?: events.Rule;
+  /** One EventBridge rule per trigger (the flow's own, then the `triggers` prop's). */
+  public readonly triggerRules: readonly events.Rule[];
+  /** The status rule and run status recorder (unless `recordRunStatus` is false). */
+  public readonly runStatusRecorder?: RunStatusRecorder;
   /** The deployed definition (ASL), with CDK tokens where deploy-time values go. */
   public readonly definition: AslDefinition;
   /** The code package shipped with the flow and copied into the datastore at deploy (none with `codePackageUrl`). */
@@ -453,6 +480,38 @@ export class FlowStateMachine extends FlowStateMachineBase {
       });
       this.scheduleRule.applyRemovalPolicy(removalPolicy ?? RemovalPolicy.DESTROY);
     }
+
+    const triggers = [...(flow.triggers ?? []), ...this.checkTriggers(flow, props, datastore)];
+    this.triggerRules = addTriggerRules(this, this.stateMachine, flow, this.stateMachinePrefix, triggers, removalPolicy ?? RemovalPolicy.DESTROY);
+    if (props.recordRunStatus !== undefined && typeof props.recordRunStatus !== 'boolean') invalidProp(this, 'recordRunStatus', props.recordRunStatus, 'true or false');
+    if (props.recordRunStatus !== false) {
+      this.runStatusRecorder = new RunStatusRecorder(this, 'RunStatus', {
+        flow: flow.name,
+        machine: this.stateMachine,
+        datastore,
+        logGroup: this.logGroup,
+        includeExecutionData: props.includeExecutionData ?? true,
+        removalPolicy: removalPolicy ?? RemovalPolicy.DESTROY,
+      });
+    }
+  }
+
+  /** The `triggers` prop checked (each trigger, a prefix inside the datastore root, parameters left unset), one line for the first bad one. */
+  private checkTriggers(flow: Flow, props: FlowStateMachineProps, datastore: IMetaflowDatastore): readonly FlowTrigger[] {
+    const given = props.triggers ?? [];
+    if (!Array.isArray(given)) invalidProp(this, 'triggers', given, 'a list of triggers ({s3}, {flow} or {event})');
+    const valued = new Set(Object.keys(props.parameters ?? {}));
+    const root = { bucket: datastore.bucket.bucketName, prefix: datastore.sysrootPrefix };
+    const all = [...(flow.triggers ?? []).map((t, i) => [`flow triggers[${i}]`, t, false] as const), ...given.map((t, i) => [`triggers[${i}]`, t, true] as const)];
+    for (const [where, trigger, own] of all) {
+      const problems = own ? triggerProblems(where, trigger, flow) : [];
+      if (problems.length === 0) {
+        const loop = datastoreLoopProblem(where, trigger, root);
+        problems.push(...(loop ? [loop] : []), ...unsetParameterProblems(where, trigger, flow, valued));
+      }
+      if (problems.length > 0) invalidProp(this, own ? 'triggers' : 'flow', trigger, `a trigger that can start the flow (${problems.join('; ')})`);
+    }
+    return given;
   }
 
   /**
@@ -461,15 +520,7 @@ export class FlowStateMachine extends FlowStateMachineBase {
    * so the state machine is created only once its role may do what the definition calls.
    */
   private dropRoleDependsOn(): void {
-    const machine = this.stateMachine.node.defaultChild as CfnResource;
-    const role = this.role.node.defaultChild;
-    if (!CfnResource.isCfnResource(role)) return;
-    machine.addOverride('DependsOn', Lazy.list({
-      produce: () => machine.obtainDependencies()
-        .filter((d): d is CfnResource => CfnResource.isCfnResource(d) && d !== role)
-        .map((d) => d.logicalId)
-        .sort(),
-    }, { omitEmpty: true }));
+    dropRoleDependsOn(this.stateMachine);
   }
 
   /**

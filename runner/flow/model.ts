@@ -110,6 +110,29 @@ export interface FlowSpec {
    * config's METAFLOW_TEAM win). @default - none
    */
   readonly team?: string;
+  /**
+   * Events that start the flow once it is deployed to Step Functions (`sfn deploy`,
+   * FlowStateMachine): an S3 object created under a prefix, another deployed flow succeeding, or
+   * a custom EventBridge event, each with event fields mapped to parameters (runner/sfn/triggers.ts).
+   * @default - none: runs start only by hand or on a schedule
+   */
+  readonly triggers?: readonly FlowTrigger[];
+}
+
+/**
+ * What starts a deployed flow. Exactly one of `s3`, `flow` or `event`; `parameters` maps a
+ * parameter name to an event field: for `s3` `key`, `bucket`, `size` or `etag`; for `flow`
+ * `runId` or `executionArn`; for any kind a path into the event (`$.detail.model`).
+ */
+export interface FlowTrigger {
+  /** An S3 object created under `s3://<bucket>/<prefix>` (the bucket must send events to EventBridge). @default - not an S3 trigger */
+  readonly s3?: string;
+  /** Another flow, deployed under the same prefix, that succeeded. @default - not a flow trigger */
+  readonly flow?: string;
+  /** A custom EventBridge event on the default bus: its `source` and, optionally, its `detailType`. @default - not an event trigger */
+  readonly event?: { readonly source: string; readonly detailType?: string };
+  /** Parameter name → event field. @default - none: the deployed parameter values */
+  readonly parameters?: Readonly<Record<string, string>>;
 }
 
 const FLOW_BRAND = Symbol.for('metaflow-cdk.flow');

@@ -15,9 +15,10 @@ import type { BatchStepOptions } from '../policy/batch';
 import { teamNameProblem } from '../../core/teams';
 import { Flow, FlowSpec, ForeachSource, nextOf, PackageSpec, StepSpec } from './model';
 import { parameterType, validateParameters } from './parameters';
+import { flowTriggerProblems } from '../sfn/triggers';
 
 /** The fields a flow may have. */
-const FLOW_FIELDS: readonly (keyof FlowSpec)[] = ['name', 'image', 'env', 'parameters', 'defaults', 'steps', 'package', 'team'];
+const FLOW_FIELDS: readonly (keyof FlowSpec)[] = ['name', 'image', 'env', 'parameters', 'defaults', 'steps', 'package', 'team', 'triggers'];
 const PACKAGE_FIELDS: readonly (keyof PackageSpec)[] = ['root', 'include', 'exclude'];
 /** The fields a step may have: its own and its policies. */
 const BATCH_STEP_FIELDS: readonly (keyof BatchStepOptions)[] = ['queue', 'tags', 'swappiness', 'maxSwap', 'assignPublicIp', 'infrastructureRetries', 'schedulingPriority'];
@@ -317,6 +318,7 @@ export function validateFlow(flow: Flow): ValidationResult {
   add(validateParameters(flow));
   add(checkEnv('flow', flow.env));
   add(checkPackage(flow.package));
+  if (flow.triggers !== undefined) add(flowTriggerProblems(flow));
   let defaultsValid = flow.defaults === undefined;
   if (flow.defaults !== undefined) {
     if (!isObject(flow.defaults)) problems.push(`flow defaults must be an object of policies (${POLICY_NAMES.join(', ')}), got ${describeValue(flow.defaults)}`);

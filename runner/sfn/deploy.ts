@@ -45,6 +45,11 @@ export interface DeployOptions {
    * @default true (as Metaflow)
    */
   readonly includeExecutionData?: boolean;
+  /**
+   * The workflow type when the state machine is created (the type of an existing one cannot change).
+   * @default 'STANDARD'
+   */
+  readonly type?: 'STANDARD' | 'EXPRESS';
 }
 
 export interface DeployResult {
@@ -112,7 +117,7 @@ export async function deployStateMachine(ctx: SfnContext, name: string, definiti
       name,
       definition: text,
       roleArn,
-      type: 'STANDARD',
+      type: options.type ?? 'STANDARD',
       loggingConfiguration: loggingConfig,
       tracingConfiguration: { enabled: true },
       tags,

@@ -8,6 +8,7 @@ import { stateMachineName } from '../../core/state-machine-names';
 import { requireStateMachine, SfnContext } from './context';
 import { checkStateMachineName, EVENTS_RULE_NAME_MAX_LENGTH, runIdOfExecution } from './names';
 import { unscheduleStateMachine } from './schedule';
+import { deleteEventRules, runStatusRecorderName } from './event-rules';
 
 /** How many ListExecutions calls run at once while listing. */
 const LIST_CONCURRENCY = 4;
@@ -34,7 +35,7 @@ export async function listStateMachines(ctx: SfnContext): Promise<DeployedStateM
   const found: { name: string; arn: string; creationDate?: Date }[] = [];
   for await (const page of paginateListStateMachines({ client: ctx.sfn }, {})) {
     for (const sm of page.stateMachines ?? []) {
-      if (sm.name?.startsWith(namePrefix) && sm.stateMachineArn) found.push({ name: sm.name, arn: sm.stateMachineArn, creationDate: sm.creationDate });
+      if (sm.name?.startsWith(namePrefix) && sm.name !== runStatusRecorderName(ctx.settings.prefix) && sm.stateMachineArn) found.push({ name: sm.name, arn: sm.stateMachineArn, creationDate: sm.creationDate });
     }
   }
   found.sort((a, b) => a.name.localeCompare(b.name));
@@ -64,14 +65,17 @@ export interface DeleteResult {
   readonly stateMachineArn: string;
   /** Whether a schedule rule was removed with it. */
   readonly unscheduled: boolean;
+  /** How many trigger and status rules (runner/sfn/event-rules.ts) were removed with it. */
+  readonly eventRulesRemoved: number;
 }
 
-/** Delete `name` and its schedule rule; a missing state machine is one line naming it. */
+/** Delete `name`, its schedule rule and its trigger and status rules; a missing state machine is one line naming it. */
 export async function deleteStateMachine(ctx: SfnContext, name: string): Promise<DeleteResult> {
   checkStateMachineName(ctx.settings.prefix, name);
   const { stateMachineArn } = await requireStateMachine(ctx, name);
   // Names longer than a rule name can never have been scheduled.
   const unscheduled = name.length <= EVENTS_RULE_NAME_MAX_LENGTH ? await unscheduleStateMachine(ctx, name) : false;
+  const eventRulesRemoved = await deleteEventRules(ctx, name);
   await ctx.sfn.send(new DeleteStateMachineCommand({ stateMachineArn }));
-  return { stateMachineArn, unscheduled };
+  return { stateMachineArn, unscheduled, eventRulesRemoved };
 }

@@ -58,7 +58,11 @@ export async function scheduleStateMachine(
 /** Remove the schedule of `name`. Returns false when it had none. */
 export async function unscheduleStateMachine(ctx: SfnContext, name: string): Promise<boolean> {
   checkStateMachineName(ctx.settings.prefix, name);
-  const ruleName = scheduleRuleName(name);
+  return deleteRule(ctx, scheduleRuleName(name));
+}
+
+/** Remove an EventBridge rule and its targets; false when it did not exist. */
+export async function deleteRule(ctx: SfnContext, ruleName: string): Promise<boolean> {
   try {
     const ids: string[] = [];
     let token: string | undefined; // the EventBridge SDK client has no paginators

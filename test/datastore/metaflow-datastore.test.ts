@@ -33,6 +33,12 @@ describe('MetaflowDatastore defaults', () => {
     expect(bucket.props.VersioningConfiguration).toBeUndefined();
   });
 
+  test('sends its events to EventBridge (flow triggers need it), on the bucket itself: no notifications custom resource or Lambda', () => {
+    expect(bucket.props.NotificationConfiguration).toEqual({ EventBridgeConfiguration: { EventBridgeEnabled: true } });
+    template.resourceCountIs('Custom::S3BucketNotifications', 0);
+    template.resourceCountIs('AWS::Lambda::Function', 0);
+  });
+
   test('retained on stack deletion, not emptied', () => {
     expect(bucket.resource.DeletionPolicy).toBe('Retain');
     expect(bucket.resource.UpdateReplacePolicy).toBe('Retain');

@@ -111,6 +111,9 @@ function statementsOf(template: Template, rolePrefix: string): any[] {
     .flatMap(([, p]) => p.Properties.PolicyDocument.Statement);
 }
 
+/** The schedule rules (the run status rule has an event pattern instead). */
+const scheduleRules = (template: Template) => resourcesOf(template, 'AWS::Events::Rule').filter(([, r]) => r.Properties.ScheduleExpression !== undefined);
+
 const actionsOf = (statements: any[]) => statements.flatMap((s) => [s.Action].flat()).sort();
 
 /**
@@ -307,7 +310,7 @@ describe('the same compiler as the CLI', () => {
 
 describe('schedule', () => {
   test('on (example): a rule named like the state machine, with the support\'s events role and {} as input', () => {
-    const rules = resourcesOf(built.example.template, 'AWS::Events::Rule');
+    const rules = scheduleRules(built.example.template);
     expect(rules).toHaveLength(1);
     const [, rule] = rules[0];
     expect(rule.Properties).toMatchObject({ Name: 'HelloFlowStack_HelloFlow', ScheduleExpression: 'cron(0 6 * * ? *)', State: 'ENABLED' });
@@ -319,7 +322,7 @@ describe('schedule', () => {
   });
 
   test('on without support (fanout): a role created for the target may start this state machine only', () => {
-    const [[, rule]] = resourcesOf(built.fanout.template, 'AWS::Events::Rule');
+    const [[, rule]] = scheduleRules(built.fanout.template);
     expect(rule.Properties).toMatchObject({ Name: 'Fanout_FanoutFlow', ScheduleExpression: 'rate(1 day)' });
     const roleId = rule.Properties.Targets[0].RoleArn['Fn::GetAtt'][0];
     const policies = resourcesOf(built.fanout.template, 'AWS::IAM::Policy').filter(([, p]) => p.Properties.Roles.some((r: any) => r.Ref === roleId));
@@ -329,7 +332,9 @@ describe('schedule', () => {
   });
 
   test('off (imported): no rule', () => {
-    expect(resourcesOf(built.imported.template, 'AWS::Events::Rule')).toEqual([]);
+    expect(scheduleRules(built.imported.template)).toEqual([]);
+    // its only rule is the run status rule (flow-state-machine-triggers.test.ts)
+    expect(resourcesOf(built.imported.template, 'AWS::Events::Rule').map(([, r]) => r.Properties.EventPattern?.['detail-type'])).toEqual([['Step Functions Execution Status Change']]);
   });
 });
 
@@ -421,7 +426,8 @@ describe('options: a step on the stack\'s own Fargate queue, a given role, remov
 
   test('removalPolicy RETAIN applies to the state machine, the job definitions and the log group made here', () => {
     const retained = (type: string) => resourcesOf(template, type).map(([, r]) => (r as any).DeletionPolicy);
-    expect(retained('AWS::StepFunctions::StateMachine')).toEqual(['Retain']);
+    // the flow's state machine and its run status recorder
+    expect(retained('AWS::StepFunctions::StateMachine')).toEqual(['Retain', 'Retain']);
     expect(new Set(retained('AWS::Batch::JobDefinition'))).toEqual(new Set(['Retain']));
     expect(resourcesOf(template, 'AWS::Logs::LogGroup').filter(([id]) => !id.startsWith('AWS679f53fac002430cb0da5b7982bd2287')).map(([, r]) => (r as any).DeletionPolicy)).toEqual(['Retain']);
   });

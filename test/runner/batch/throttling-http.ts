@@ -19,6 +19,11 @@ export interface ThrottlingHandler {
 /** Batch (REST-JSON) throttles with 429 + x-amzn-errortype; JSON 1.0/1.1 services (Step Functions, CloudWatch Logs) with 400 + __type. */
 export type ThrottleStyle = 'rest-json' | 'json-1.1';
 
+/** What an `ok` answer returns to make the call fail with an AWS error of this name (e.g. ResourceNotFoundException). */
+export class AwsFailure {
+  constructor(readonly type: string) {}
+}
+
 export function throttlingHandler(
   throttles: number,
   ok: (operation: string, body: Record<string, unknown>) => unknown,
@@ -39,7 +44,9 @@ export function throttlingHandler(
       }
       const body: unknown = request.body;
       const text = typeof body === 'string' ? body : body instanceof Uint8Array ? new TextDecoder().decode(body) : '';
-      return { response: json(200, ok(path, text ? (JSON.parse(text) as Record<string, unknown>) : {})) };
+      const answer = ok(path, text ? (JSON.parse(text) as Record<string, unknown>) : {});
+      if (answer instanceof AwsFailure) return { response: json(400, { __type: answer.type, message: answer.type }) };
+      return { response: json(200, answer) };
     },
   };
 }

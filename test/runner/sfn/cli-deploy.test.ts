@@ -109,7 +109,7 @@ describeWithTool('moto_server', 'metaflow-cdk sfn deploy: Step Functions on moto
     batchMock.on(RegisterJobDefinitionCommand).callsFake((input: { jobDefinitionName: string }) => ({ jobDefinitionArn: `arn:aws:batch:us-east-1:${ACCOUNT}:job-definition/${input.jobDefinitionName}:1` }));
 
     const first = await deploy([]);
-    expect(first).toEqual({ code: 0, stderr: '', stdout: expect.stringMatching(new RegExp(`^code package: 1 files, [0-9.]+ [KM]?i?B, s3://mf-data/metaflow/HelloFlow/data/[0-9a-f]{2}/[0-9a-f]{40} \\(uploaded\\)\njob definitions: ${names.length} ACTIVE \\(registered where new\\)\ncreated state machine ${NAME}: ${ARN.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\n$`)) });
+    expect(first).toEqual({ code: 0, stderr: '', stdout: expect.stringMatching(new RegExp(`^code package: 1 files, [0-9.]+ [KM]?i?B, s3://mf-data/metaflow/HelloFlow/data/[0-9a-f]{2}/[0-9a-f]{40} \\(uploaded\\)\njob definitions: ${names.length} ACTIVE \\(registered where new\\)\ncreated state machine ${NAME}: ${ARN.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\nstatus rule ${NAME}\\.status: runs that end stopped, timed out or failed are recorded by arn:aws:states:us-east-1:${ACCOUNT}:stateMachine:${PREFIX}_metaflow-run-status\n$`)) });
     // One lookup per queue; its first compute environment (Fargate) reached the compiler.
     expect(batchMock.commandCalls(DescribeJobQueuesCommand)).toHaveLength(1);
     expect(batchMock.commandCalls(RegisterJobDefinitionCommand).map((c) => c.args[0].input)).toEqual(jobDefinitions);

@@ -258,15 +258,16 @@ describe('list and delete', () => {
     expect(sfnMock.commandCalls(ListStateMachinesCommand)).toHaveLength(2);
   });
 
-  test('delete removes the schedule rule (targets first) and the state machine', async () => {
+  test('delete removes the schedule rule (targets first), the trigger and status rules, and the state machine', async () => {
     sfnMock.on(DescribeStateMachineCommand).resolves({ stateMachineArn: ARN, name: NAME } as never);
     sfnMock.on(DeleteStateMachineCommand).resolves({});
     eventsMock.on(ListTargetsByRuleCommand).resolves({ Targets: [{ Id: 'metaflow-cdk-state-machine', Arn: ARN }] });
+    eventsMock.on(ListTargetsByRuleCommand, { Rule: `${NAME}.trigger-2` }).rejects(notFound('ResourceNotFoundException'));
     eventsMock.on(RemoveTargetsCommand).resolves({ FailedEntryCount: 0 });
     eventsMock.on(DeleteRuleCommand).resolves({});
-    expect(await deleteStateMachine(context(), NAME)).toEqual({ stateMachineArn: ARN, unscheduled: true });
+    expect(await deleteStateMachine(context(), NAME)).toEqual({ stateMachineArn: ARN, unscheduled: true, eventRulesRemoved: 2 });
     expect(eventsMock.commandCalls(RemoveTargetsCommand)[0].args[0].input).toEqual({ Rule: NAME, Ids: ['metaflow-cdk-state-machine'] });
-    expect(eventsMock.commandCalls(DeleteRuleCommand)[0].args[0].input).toEqual({ Name: NAME });
+    expect(eventsMock.commandCalls(DeleteRuleCommand).map((c) => c.args[0].input)).toEqual([{ Name: NAME }, { Name: `${NAME}.trigger-1` }, { Name: `${NAME}.status` }]);
     expect(sfnMock.commandCalls(DeleteStateMachineCommand)[0].args[0].input).toEqual({ stateMachineArn: ARN });
   });
 
@@ -274,7 +275,7 @@ describe('list and delete', () => {
     sfnMock.on(DescribeStateMachineCommand).resolvesOnce({ stateMachineArn: ARN } as never).rejects(notFound('StateMachineDoesNotExist'));
     sfnMock.on(DeleteStateMachineCommand).resolves({});
     eventsMock.on(ListTargetsByRuleCommand).rejects(notFound('ResourceNotFoundException'));
-    expect(await deleteStateMachine(context(), NAME)).toEqual({ stateMachineArn: ARN, unscheduled: false });
+    expect(await deleteStateMachine(context(), NAME)).toEqual({ stateMachineArn: ARN, unscheduled: false, eventRulesRemoved: 0 });
     await expect(deleteStateMachine(context(), NAME)).rejects.toThrow(`no state machine "${NAME}" (${ARN})`);
     expect(sfnMock.commandCalls(DeleteStateMachineCommand)).toHaveLength(1);
   });

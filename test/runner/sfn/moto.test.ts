@@ -90,7 +90,7 @@ describeWithTool('moto_server', 'Step Functions deployer against moto_server', (
     ]);
 
     await scheduleStateMachine(ctx, name, 'rate(5 minutes)');
-    expect(await deleteStateMachine(ctx, name)).toEqual({ stateMachineArn: first.stateMachineArn, unscheduled: true });
+    expect(await deleteStateMachine(ctx, name)).toEqual({ stateMachineArn: first.stateMachineArn, unscheduled: true, eventRulesRemoved: 0 });
     await expect(aws.events.send(new DescribeRuleCommand({ Name: name }))).rejects.toMatchObject({ name: 'ResourceNotFoundException' });
     expect((await listStateMachines(ctx)).map((s) => s.name)).toEqual([otherName]);
     await expect(deleteStateMachine(ctx, name)).rejects.toThrow(`no state machine "${name}" (${first.stateMachineArn})`);

@@ -12,7 +12,7 @@ import {
   scheduleStateMachine,
   triggerExecution,
 } from '../../../runner/sfn';
-import { throttlingHandler } from '../batch/throttling-http';
+import { AwsFailure, throttlingHandler } from '../batch/throttling-http';
 import { ACCOUNT, PASS_DEFINITION, PREFIX, sfnSettingsFor } from './support';
 
 const THROTTLES = 2;
@@ -44,7 +44,7 @@ function sfnAnswer(operation: string): unknown {
   }
 }
 
-function eventsAnswer(operation: string): unknown {
+function eventsAnswer(operation: string, body: Record<string, unknown>): unknown {
   switch (operation) {
     case 'AWSEvents.PutRule':
       return { RuleArn: `arn:aws:events:us-east-1:${ACCOUNT}:rule/${NAME}` };
@@ -52,7 +52,8 @@ function eventsAnswer(operation: string): unknown {
     case 'AWSEvents.RemoveTargets':
       return { FailedEntryCount: 0, FailedEntries: [] };
     case 'AWSEvents.ListTargetsByRule':
-      return { Targets: [{ Id: 't', Arn: ARN }] };
+      // the state machine has a schedule and a status rule, no trigger rules
+      return String(body.Rule).includes('.trigger-') ? new AwsFailure('ResourceNotFoundException') : { Targets: [{ Id: 't', Arn: ARN }] };
     case 'AWSEvents.DeleteRule':
       return {};
     default:
@@ -82,7 +83,7 @@ test('every Step Functions and EventBridge operation, throttled twice, still suc
     expect(status.states).toMatchObject([{ name: 'start', status: 'SUCCEEDED' }]);
     expect(listed.map((s) => s.name)).toEqual([NAME]);
     expect(scheduled.ruleName).toBe(NAME);
-    expect(deleted).toEqual({ stateMachineArn: ARN, unscheduled: true });
+    expect(deleted).toEqual({ stateMachineArn: ARN, unscheduled: true, eventRulesRemoved: 1 });
   } finally {
     sfnClients.destroy();
     eventsClients.destroy();
@@ -104,8 +105,9 @@ test('every Step Functions and EventBridge operation, throttled twice, still suc
   expect(Object.fromEntries(eventsHttp.requests)).toEqual({
     'AWSEvents.PutRule': answered(1),
     'AWSEvents.PutTargets': answered(1),
-    'AWSEvents.ListTargetsByRule': answered(1),
-    'AWSEvents.RemoveTargets': answered(1),
-    'AWSEvents.DeleteRule': answered(1),
+    // delete removes the schedule and the status rule, and finds no trigger-1
+    'AWSEvents.ListTargetsByRule': answered(3),
+    'AWSEvents.RemoveTargets': answered(2),
+    'AWSEvents.DeleteRule': answered(2),
   });
 });

@@ -12,7 +12,7 @@ export function sfnDeleteCommand(context: CommandContext): Command {
       const { deleteStateMachine } = require('../../../sfn/listing') as typeof import('../../../sfn/listing');
       const { name } = resolveTarget(target, ctx.settings);
       const result = await deleteStateMachine(ctx, name);
-      context.stdout.write(`deleted state machine ${name}${result.unscheduled ? ' and its schedule' : ''}: ${result.stateMachineArn}\n`);
+      context.stdout.write(`deleted state machine ${name}${result.unscheduled ? ' and its schedule' : ''}${result.eventRulesRemoved ? ` and ${result.eventRulesRemoved} event rule(s)` : ''}: ${result.stateMachineArn}\n`);
     });
     context.setExitCode(0);
   });
