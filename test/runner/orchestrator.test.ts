@@ -29,6 +29,8 @@ describe('linear flows and the task contract', () => {
       MF_INPUT_PATHS: `TestFlow/${run.record.runId}/start/0`,
       MF_PARAM_WHO: 'Ada',
       MF_PARAM_N: '3',
+      // `who` is a string parameter: the helpers keep its value as text.
+      MF_TEXT_PARAMS: 'who',
     });
     // The input path leads to the parent's outputs.
     expect(JSON.parse(fs.readFileSync(path.join(env.MF_DATASTORE_ROOT, env.MF_INPUT_PATHS, 'outputs.json'), 'utf8'))).toEqual({ x: 41 });
