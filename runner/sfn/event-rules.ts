@@ -36,13 +36,22 @@ import type { TriggerRule } from './triggers';
 /** The id of each rule's one target. */
 export const RULE_TARGET_ID = 'metaflow-cdk-state-machine';
 
-/** Refuse, in one line, a bucket that does not send events to EventBridge (or cannot be read). */
-export async function checkEventBridgeDelivery(s3: S3Client, bucket: string, what: string): Promise<void> {
+/**
+ * Refuse, in one line, a bucket that does not send events to EventBridge. Reading the
+ * configuration needs `s3:GetBucketNotification` on the bucket, which a deployer may lack for a
+ * bucket it does not own (the stack grants no access to other buckets): then the check cannot be
+ * made, and the warning it returns says so; the deploy goes on.
+ */
+export async function checkEventBridgeDelivery(s3: S3Client, bucket: string, what: string): Promise<string | undefined> {
   let config;
   try {
     config = await s3.send(new GetBucketNotificationConfigurationCommand({ Bucket: bucket }));
   } catch (err) {
-    if (awsErrorName(err) === 'NoSuchBucket') throw new UserInputError(`${what}: bucket ${describeValue(bucket)} does not exist`);
+    const name = awsErrorName(err);
+    if (name === 'NoSuchBucket') throw new UserInputError(`${what}: bucket ${describeValue(bucket)} does not exist`);
+    if (name === 'AccessDenied' || name === 'AccessDeniedException') {
+      return `${what}: cannot read bucket ${describeValue(bucket)}'s notification configuration (AccessDenied; it needs s3:GetBucketNotification), so whether it sends events to EventBridge is not checked: if it does not, this trigger never fires`;
+    }
     throw err;
   }
   if (!config.EventBridgeConfiguration) {
@@ -50,6 +59,7 @@ export async function checkEventBridgeDelivery(s3: S3Client, bucket: string, wha
       `${what}: bucket ${describeValue(bucket)} does not send events to EventBridge; turn EventBridge delivery on for it (S3 console → Properties → Event notifications, or the stack's buckets) — metaflow-cdk never changes a bucket's notification configuration`,
     );
   }
+  return undefined;
 }
 
 async function putRule(ctx: SfnContext, name: string, description: string, pattern: Record<string, unknown>, target: { arn: string; roleArn: string; transformer: TriggerRule['inputTransformer'] }): Promise<string> {

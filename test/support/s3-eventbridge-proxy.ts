@@ -11,6 +11,9 @@
 import { createServer, IncomingMessage, request, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
+/** Buckets named so answer GetBucketNotificationConfiguration with 403 AccessDenied. */
+export const DENIED_PREFIX = 'denied-';
+
 export interface S3EventBridgeProxy {
   /** `http://127.0.0.1:<port>` */
   readonly endpoint: string;
@@ -30,6 +33,12 @@ export async function startS3EventBridgeProxy(upstream: string): Promise<S3Event
     const url = new URL(req.url!, 'http://x');
     const bucket = url.pathname.split('/')[1];
     const notification = url.searchParams.has('notification') && bucket !== '';
+    if (notification && req.method === 'GET' && bucket.startsWith(DENIED_PREFIX)) {
+      // A bucket the caller may not read the configuration of (no s3:GetBucketNotification), as S3 answers it.
+      res.writeHead(403, { 'content-type': 'application/xml' });
+      res.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>');
+      return;
+    }
     if (notification && req.method === 'PUT') {
       if (sent.toString('utf8').includes('<EventBridgeConfiguration')) withEventBridge.add(bucket);
       else withEventBridge.delete(bucket);

@@ -239,6 +239,13 @@ describeWithTool('moto_server', 'metaflow-cdk sfn deploy --trigger: EventBridge,
     expect((await sfnMoto.aws.sfn.send(new ListStateMachinesCommand({}))).stateMachines?.map((s) => s.name)).not.toContain('refused_HelloFlow');
   });
 
+  test('a trigger bucket whose notification configuration cannot be read (AccessDenied): one warning line, the rule is created', async () => {
+    const result = await deploy(['--trigger', 's3://denied-data/in/', '--prefix', 'denied']);
+    expect(result.code).toBe(0);
+    expect(result.stderr).toBe('metaflow-cdk: warning: trigger s3://denied-data/in/: cannot read bucket "denied-data"\'s notification configuration (AccessDenied; it needs s3:GetBucketNotification), so whether it sends events to EventBridge is not checked: if it does not, this trigger never fires\n');
+    expect(result.stdout).toContain('denied_HelloFlow.trigger-1');
+  });
+
   test('a flow named like the run status recorder is refused: one line, exit 2', async () => {
     const flowJs = join(mkdtempSync(join(tmpdir(), 'mf-sfn-reserved-')), 'reserved.js');
     writeFileSync(flowJs, `const { defineFlow } = require(${JSON.stringify(require.resolve('../../../runner'))});

@@ -114,7 +114,11 @@ export function sfnDeployCommand(context: CommandContext): Command {
       const location = triggers!.length ? await sfnLocation(ctx) : undefined;
       const rules = triggers!.map((trigger) => triggerRule(trigger, graph.flow, { stateMachineArnOf: (other) => stateMachineArn(location!, flowStateMachineName(prefix!, other)) }));
       // A bucket that does not send events to EventBridge is refused before anything changes.
-      for (const rule of rules) if (rule.s3) await checkEventBridgeDelivery(clients.s3, rule.s3.bucket, `trigger s3://${rule.s3.bucket}/${rule.s3.prefix}`);
+      for (const rule of rules) {
+        if (!rule.s3) continue;
+        const warning = await checkEventBridgeDelivery(clients.s3, rule.s3.bucket, `trigger s3://${rule.s3.bucket}/${rule.s3.prefix}`);
+        if (warning) context.stderr.write(`metaflow-cdk: warning: ${warning}\n`);
+      }
 
       const queues = await inspectQueues(graph, batch!, new QueueInspector(clients.batch));
       const { compileFlow } = require('../../../sfn/compiler') as typeof import('../../../sfn/compiler');
