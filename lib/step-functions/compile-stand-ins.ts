@@ -41,6 +41,11 @@ export class CompileStandIns {
     return this.standIn(value, (id) => id);
   }
 
+  /** An http(s) URL for the compiler (the metadata service's internal URL). */
+  url(value: string): string {
+    return this.standIn(value, (id) => `http://${id}/`);
+  }
+
   /** An AWS partition for the compiler. */
   partition(value: string): string {
     return this.standIn(value, (id) => `aws-${id}`);

@@ -39,13 +39,15 @@ export interface FlowCodePackageSource {
  * a child process (runner/package/pack-main), from dist/ as JavaScript, from the sources with tsx.
  * Its one-line error becomes the thrown message.
  */
-export function packDirectorySync(directory: string, outFile: string): string {
+export function packDirectorySync(directory: string, outFile: string, runtimeFiles: Readonly<Record<string, string>> = {}): string {
   const compiled = join(__dirname, '..', '..', 'runner', 'package', 'pack-main.js');
   const args = existsSync(compiled)
     ? [compiled]
     : [require.resolve('tsx/cli'), join(__dirname, '..', '..', 'runner', 'package', 'pack-main.ts')];
   try {
-    return execFileSync(process.execPath, [...args, directory, outFile], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+    const extra = Object.keys(runtimeFiles).length > 0 ? [join(mkdtempSync(join(tmpdir(), 'mfcdk-runtime-')), 'files.json')] : [];
+    if (extra.length > 0) writeFileSync(extra[0], JSON.stringify(runtimeFiles));
+    return execFileSync(process.execPath, [...args, directory, outFile, '', ...extra], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
   } catch (err) {
     const stderr = String((err as { stderr?: unknown }).stderr ?? '').trim().split('\n').pop() ?? '';
     throw new Error(`codePackage.directory ${directory} could not be packed: ${stderr.replace(/^metaflow-cdk: /, '') || (err as Error).message}`);
@@ -68,16 +70,16 @@ export class FlowCodePackage extends Construct {
   /** The role of the function that copies it. */
   public readonly role: iam.Role;
 
-  constructor(scope: Construct, id: string, props: { datastore: IMetaflowDatastore; flowName: string; source: FlowCodePackageSource }) {
+  constructor(scope: Construct, id: string, props: { datastore: IMetaflowDatastore; flowName: string; source: FlowCodePackageSource; runtimeFiles?: Readonly<Record<string, string>> }) {
     super(scope, id);
     let file = props.source.file;
     let body: Buffer;
     if (props.source.directory !== undefined) {
       file = join(mkdtempSync(join(tmpdir(), 'mfcdk-code-')), 'package.tgz');
-      packDirectorySync(props.source.directory, file);
+      packDirectorySync(props.source.directory, file, props.runtimeFiles);
       body = readFileSync(file);
     } else if (file === undefined) {
-      const built = minimalCodePackage();
+      const built = minimalCodePackage(props.runtimeFiles);
       body = built.body;
       file = join(mkdtempSync(join(tmpdir(), 'mfcdk-code-')), `${built.sha1}.tgz`);
       writeFileSync(file, body);

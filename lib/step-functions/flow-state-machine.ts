@@ -1,4 +1,5 @@
 import { existsSync, statSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import { ArnFormat, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as batch from 'aws-cdk-lib/aws-batch';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -17,6 +18,8 @@ import type { AslDefinition } from '../../runner/sfn/deploy';
 import { flowStateMachineName, scheduleRuleName } from '../../runner/sfn/names';
 import { IMetaflowBatchCompute } from '../compute/metaflow-batch-compute';
 import { IMetaflowDatastore } from '../datastore/metaflow-datastore';
+import { IMetaflowMetadataService } from '../metadata/metaflow-metadata-service';
+import { graphInfoPackageFile } from '../../runner/metadata/graph-info';
 import { acknowledge, wildcardResourceFinding } from '../nag/acknowledgements';
 import { invalidProp } from '../validation';
 import { CompileStandIns } from './compile-stand-ins';
@@ -223,6 +226,25 @@ export interface FlowStateMachineProps {
   readonly assignPublicIp?: boolean;
 
   /**
+   * Register every run with this Metaflow metadata service from inside its jobs, so the Metaflow UI
+   * and client show the runs: each job's task runtime calls the service's internal URL (Metaflow's
+   * SERVICE_INTERNAL_URL, as Metaflow's `@batch` jobs do; no API key), and the code package
+   * carries the flow's graph for the UI (docs/metadata-service.md, "Step Functions runs"). The
+   * jobs' security group must reach it: `metadataService.allowInternalClients(…)` (MetaflowStack
+   * does so for its compute environments).
+   *
+   * @default - runs are not registered
+   */
+  readonly metadataService?: IMetaflowMetadataService;
+
+  /**
+   * The runs' `user:<name>` in the metadata service (with `metadataService`).
+   *
+   * @default - METAFLOW_USER, else the OS user who synthesizes the app
+   */
+  readonly metadataUser?: string;
+
+  /**
    * The flow's code package, which every job's loader downloads and unpacks as the task's working
    * directory: a tgz built beforehand (`file`), shipped as a file asset and copied at deploy to its
    * content-addressed key in the datastore (`<sysroot>/<flow>/data/<sha[:2]>/<sha1>`), because job
@@ -377,6 +399,13 @@ export class FlowStateMachine extends FlowStateMachineBase {
       invalidProp(this, 'stateMachinePrefix', props.stateMachinePrefix, 'left unset when support is given (the support\'s prefix names the state machine)');
     }
     const params = this.checkParameters(flow, props.parameters, props.schedule !== undefined);
+    const metadataUser = props.metadataService ? (props.metadataUser ?? (process.env.METAFLOW_USER || userInfo().username)) : undefined;
+    if (props.metadataUser !== undefined && (typeof props.metadataUser !== 'string' || !/^[^\s,:/]{1,64}$/.test(props.metadataUser))) {
+      invalidProp(this, 'metadataUser', props.metadataUser, 'a user name of 1–64 characters without spaces, commas, colons or slashes (it becomes the runs\' user:<name> tag)');
+    }
+    if (props.metadataUser !== undefined && !props.metadataService) {
+      invalidProp(this, 'metadataUser', props.metadataUser, 'left unset without metadataService (only registered runs carry a user)');
+    }
 
     this.flowName = flow.name;
     this.stateMachinePrefix = support?.stateMachinePrefix ?? props.stateMachinePrefix ?? stack.stackName;
@@ -397,7 +426,13 @@ export class FlowStateMachine extends FlowStateMachineBase {
     }
     /** The package shipped and copied here (none with codePackageUrl). */
     this.codePackage = props.codePackageUrl === undefined
-      ? new FlowCodePackage(this, 'CodePackage', { datastore, flowName: flow.name, source: props.codePackage ?? {} })
+      ? new FlowCodePackage(this, 'CodePackage', {
+        datastore,
+        flowName: flow.name,
+        source: props.codePackage ?? {},
+        // With a metadata service, the start job registers the flow's graph (_graph_info) from the package.
+        runtimeFiles: props.metadataService ? graphInfoPackageFile(graph) : undefined,
+      })
       : undefined;
     const codePackageUrl = props.codePackageUrl ?? this.codePackage!.url;
 
@@ -422,6 +457,7 @@ export class FlowStateMachine extends FlowStateMachineBase {
         team: props.team,
         schedulingPriority: props.schedulingPriority,
         codePackageUrl: codePackageUrl.replace(datastore.bucket.bucketName, standIns.bucketName(datastore.bucket.bucketName)),
+        metadata: props.metadataService ? { url: standIns.url(props.metadataService.internalUrl), user: metadataUser! } : undefined,
       });
     } catch (err) {
       if (!(err instanceof UserInputError)) throw err;
