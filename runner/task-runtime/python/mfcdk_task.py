@@ -153,8 +153,8 @@ class Task:
             if waited >= limit:
                 raise Failure(EXIT["fetch_failed"], "%s/%s does not exist after waiting %ds for it" % (self.store.url, key, waited))
             time.sleep(delay)
-            if task.stopped:
-                break  # stopped (TerminateJob) while waiting: no further attempt
+            if self.stopped:
+                raise Failure(EXIT["fetch_failed"], "stopped while waiting for %s/%s" % (self.store.url, key))
             waited += delay
             delay = min(delay * 2, 30)
 

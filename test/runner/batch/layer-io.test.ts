@@ -113,7 +113,10 @@ test('payloads: a plain step, a foreach array, a later N_TO_N body step, a retri
   });
   // child 1 of `a` fails its first attempt: a plain retry, and b/1 then runs outside b's array
   const r = await run(flow, { script: (step, index, attempt) => (step === 'a' && index === 1 && attempt === 0 ? { exitCode: 3, statusReason: 'Essential container in task exited' } : undefined) });
-  expect(r.record.status).toBe('succeeded');
+  // On a mismatch, say which task did not succeed and why (the attempts' reasons).
+  const logOf = (ref?: string) => (ref ? r.fake.streams.get(ref.split('/').pop()!) ?? r.fake.streams.get(ref) : undefined);
+  const unsucceeded = r.record.tasks.filter((t) => t.status !== 'succeeded').map((t) => ({ task: `${t.step}/${t.taskId}`, status: t.status, logs: t.attempts.map((a) => logOf(a.logRef)) }));
+  expect({ status: r.record.status, unsucceeded, notices: r.notices }).toMatchObject({ status: 'succeeded', unsucceeded: [] });
   const { id, root, codeUrl } = r;
   const code = { MF_DATASTORE_URL: root, MF_CODE_URL: codeUrl };
 
