@@ -1,5 +1,4 @@
 import { existsSync, statSync } from 'node:fs';
-import { userInfo } from 'node:os';
 import { ArnFormat, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as batch from 'aws-cdk-lib/aws-batch';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -20,6 +19,7 @@ import { IMetaflowBatchCompute } from '../compute/metaflow-batch-compute';
 import { IMetaflowDatastore } from '../datastore/metaflow-datastore';
 import { IMetaflowMetadataService } from '../metadata/metaflow-metadata-service';
 import { graphInfoPackageFile } from '../../runner/metadata/graph-info';
+import { currentUser } from '../../runner/config/user';
 import { acknowledge, wildcardResourceFinding } from '../nag/acknowledgements';
 import { invalidProp } from '../validation';
 import { CompileStandIns } from './compile-stand-ins';
@@ -399,7 +399,14 @@ export class FlowStateMachine extends FlowStateMachineBase {
       invalidProp(this, 'stateMachinePrefix', props.stateMachinePrefix, 'left unset when support is given (the support\'s prefix names the state machine)');
     }
     const params = this.checkParameters(flow, props.parameters, props.schedule !== undefined);
-    const metadataUser = props.metadataService ? (props.metadataUser ?? (process.env.METAFLOW_USER || userInfo().username)) : undefined;
+    let metadataUser = props.metadataUser;
+    if (props.metadataService && metadataUser === undefined) {
+      try {
+        metadataUser = currentUser(process.env);
+      } catch (err) {
+        invalidProp(this, 'metadataUser', metadataUser, `set when the user synthesizing the app cannot be told (${(err as Error).message})`);
+      }
+    }
     if (props.metadataUser !== undefined && (typeof props.metadataUser !== 'string' || !/^[^\s,:/]{1,64}$/.test(props.metadataUser))) {
       invalidProp(this, 'metadataUser', props.metadataUser, 'a user name of 1–64 characters without spaces, commas, colons or slashes (it becomes the runs\' user:<name> tag)');
     }

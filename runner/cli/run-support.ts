@@ -12,6 +12,7 @@ import { resumeSummary } from '../progress/resume-summary';
 import { formatDuration } from '../progress/table';
 import { CommandContext } from './commands';
 import { startRegistration } from './metadata-support';
+import { currentUser } from '../config/user';
 import { CommandFailedError, EXIT_CODES, UserInputError } from '../errors';
 import type { BatchLogMode } from '../batch/layer';
 import type { BatchSettingFlags } from '../batch/settings';
@@ -90,7 +91,7 @@ export function layerMaker(flags: LayerFlags, maxWorkers: number | undefined, co
         batch: clients.batch,
         logs: clients.logs,
         logMode: logMode as BatchLogMode,
-        user: runUser(context.env),
+        user: currentUser(context.env),
         ...(settings.region ? { s3Region: settings.region } : {}),
         ...(pollMs !== undefined ? { watcher: { minIntervalMs: pollMs } } : {}),
         ...(extras.codePackageUrl !== undefined ? { codePackageUrl: extras.codePackageUrl } : {}),
@@ -99,16 +100,6 @@ export function layerMaker(flags: LayerFlags, maxWorkers: number | undefined, co
     };
   }
   throw new UserInputError(`--compute ${describeValue(name)}: unknown compute layer (available: ${COMPUTE_LAYERS.join(', ')})`);
-}
-
-/** Who starts a run (the `metaflow.user` job tag): METAFLOW_USER as Metaflow reads it, else the OS user. */
-function runUser(env: NodeJS.ProcessEnv): string | undefined {
-  if (env.METAFLOW_USER) return env.METAFLOW_USER;
-  try {
-    return require('node:os').userInfo().username as string;
-  } catch {
-    return undefined;
-  }
 }
 
 const flagName = (k: string) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;

@@ -6,33 +6,18 @@
  * characters, at most 50 user tags on a run; `user:` is a system tag, so a `--tag` may not start
  * with it.
  */
-import * as os from 'node:os';
 import { describeValue } from '../../core/describe-value';
 import { RunSummary } from '../datastore/types';
 import { UserInputError } from '../errors';
+import { currentUser } from '../config/user';
+
+export { currentUser };
 
 /** Metaflow's MAX_TAG_SIZE. */
 export const MAX_TAG_LENGTH = 500;
 /** Metaflow's MAX_USER_TAG_SET_SIZE. */
 export const MAX_USER_TAGS = 50;
 const USER_PREFIX = 'user:';
-
-/** Who is running: METAFLOW_USER, else the OS user (else USER/LOGNAME); one line when none is known. */
-export function currentUser(env: NodeJS.ProcessEnv): string {
-  if (env.METAFLOW_USER !== undefined) {
-    if (env.METAFLOW_USER.trim() === '') throw new UserInputError('METAFLOW_USER is set but empty: unset it or give a user name');
-    return env.METAFLOW_USER;
-  }
-  let name: string | undefined;
-  try {
-    name = os.userInfo().username;
-  } catch {
-    // No passwd entry (a container with an arbitrary uid): the environment may still name the user.
-  }
-  name = name || env.USER || env.LOGNAME;
-  if (!name) throw new UserInputError('cannot tell who is running (no OS user name, USER or LOGNAME): set METAFLOW_USER');
-  return name;
-}
 
 /** Check `--tag` values: one line per bad tag. */
 export function checkTags(tags: readonly string[]): string[] {

@@ -3,11 +3,11 @@
  * Metaflow config reader (METAFLOW_DEFAULT_METADATA, METAFLOW_SERVICE_URL,
  * METAFLOW_SERVICE_AUTH_KEY, as `metaflow-cdk configure` writes them).
  */
-import * as os from 'node:os';
 import { describeValue } from '../../core/describe-value';
 import { metaflowEnvName } from '../../core/metaflow-config-keys';
 import type { MetaflowConfig } from '../config/metaflow-config';
 import { UserInputError } from '../errors';
+import { currentUser } from '../config/user';
 
 /** Where the service is and who registers. */
 export interface ServiceSettings {
@@ -32,7 +32,7 @@ export function serviceSettings(config: MetaflowConfig, env: NodeJS.ProcessEnv):
   return {
     url: checkedUrl('SERVICE_URL', url, config),
     ...(profile.SERVICE_AUTH_KEY ? { authKey: profile.SERVICE_AUTH_KEY } : {}),
-    user: env.METAFLOW_USER || env.USER || safeOsUser(),
+    user: currentUser(env),
   };
 }
 
@@ -64,10 +64,3 @@ function checkedUrl(key: 'SERVICE_URL' | 'SERVICE_INTERNAL_URL', url: string, co
   return url.replace(/\/+$/, '');
 }
 
-function safeOsUser(): string {
-  try {
-    return os.userInfo().username;
-  } catch {
-    return 'unknown';
-  }
-}
