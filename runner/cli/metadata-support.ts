@@ -7,7 +7,7 @@ import type { FlowGraph } from '../flow/validate';
 import type { RunEventListener } from '../orchestrator/events';
 import { UserInputError } from '../errors';
 import type { CommandContext } from './commands';
-import type { BatchLogSettings } from '../metadata';
+import type { AttemptMetadata, BatchLogSettings } from '../metadata';
 
 /** A run's registration, as `run`/`resume` use it. */
 export interface Registration {
@@ -18,7 +18,10 @@ export interface Registration {
 
 /** What a registration of a run needs from the command. */
 export interface RegistrationInput {
-  readonly graph: FlowGraph;
+  /** The validated flow. @default - none: `graphInfo` is the DAG (a Step Functions run) */
+  readonly graph?: FlowGraph;
+  /** `_graph_info` as the run's code package holds it. @default - drawn from `graph` */
+  readonly graphInfo?: Record<string, unknown>;
   readonly flowFile?: string;
   readonly parameters?: Record<string, unknown>;
   readonly datastore: Datastore;
@@ -31,6 +34,10 @@ export interface RegistrationInput {
   readonly compute?: string;
   /** The run's tags (runTags); `user:` ones are sent as system tags, the rest as user tags. @default - none */
   readonly tags?: readonly string[];
+  /** The layer's metadata of each attempt, instead of the one `layer`/`compute` implies. @default - from `layer`/`compute` */
+  readonly attemptMetadata?: AttemptMetadata;
+  /** Who the run is registered for, instead of the config's user. @default - METAFLOW_USER, else the OS user */
+  readonly user?: string;
 }
 
 /**
@@ -50,8 +57,9 @@ function open(input: RegistrationInput, context: Pick<CommandContext, 'env' | 's
   const { readMetaflowConfig } = require('../config/metaflow-config') as typeof import('../config/metaflow-config');
   const m = require('../metadata') as typeof import('../metadata');
   const config = readMetaflowConfig(context.env);
-  const settings = m.serviceSettings(config, context.env);
-  if (!settings) return undefined;
+  const configured = m.serviceSettings(config, context.env);
+  if (!configured) return undefined;
+  const settings = input.user ? { ...configured, user: input.user } : configured;
   // A recorded Batch run (register): its jobs logged where the config's log group says, else Batch's default.
   const recordedBatch =
     input.compute === 'batch'
@@ -65,17 +73,18 @@ function open(input: RegistrationInput, context: Pick<CommandContext, 'env' | 's
     blobs: m.blobWriterFor(input.datastore),
     datastore: input.datastore,
     graph: input.graph,
+    graphInfo: input.graphInfo,
     flowFile: input.flowFile,
     parameters: input.parameters,
     tags: (input.tags ?? []).filter((t) => !t.startsWith('user:')),
-    ...(jobLogs ? { attemptMetadata: m.batchAttemptMetadata(jobLogs) } : {}),
+    ...(input.attemptMetadata ? { attemptMetadata: input.attemptMetadata } : jobLogs ? { attemptMetadata: m.batchAttemptMetadata(jobLogs) } : {}),
     warn: (line) => context.stderr.write(`metaflow-cdk: ${line}\n`),
   });
   return { m, settings, client, registrar, timeoutMs };
 }
 
 /** Start registering a run when the Metaflow config names a service; bad config throws UserInputError. */
-export async function startRegistration(input: RegistrationInput, context: Pick<CommandContext, 'env' | 'stderr'>): Promise<Registration | undefined> {
+export async function startRegistration(input: RegistrationInput & { readonly graph: FlowGraph }, context: Pick<CommandContext, 'env' | 'stderr'>): Promise<Registration | undefined> {
   const opened = open(input, context);
   if (!opened) return undefined;
   const { m, registrar, timeoutMs, settings } = opened;
@@ -95,11 +104,14 @@ export async function startRegistration(input: RegistrationInput, context: Pick<
   };
 }
 
+/** What `register` says when the Metaflow config names no service. */
+export const NO_SERVICE = 'no metadata service configured: set METAFLOW_SERVICE_URL (and METAFLOW_DEFAULT_METADATA=service), or run metaflow-cdk configure';
+
 /** `metaflow-cdk register`: register a recorded run with the service; returns how many tasks are left out. */
 export async function registerRecordedRun(record: RunRecord, input: RegistrationInput, context: CommandContext): Promise<number> {
   const opened = open(input, context);
   if (!opened) {
-    throw new UserInputError('no metadata service configured: set METAFLOW_SERVICE_URL (and METAFLOW_DEFAULT_METADATA=service), or run metaflow-cdk configure');
+    throw new UserInputError(NO_SERVICE);
   }
   const { m, registrar, timeoutMs, settings } = opened;
   let s;
@@ -109,6 +121,9 @@ export async function registerRecordedRun(record: RunRecord, input: Registration
     if (err instanceof m.ServiceConfigError) throw new UserInputError(err.message);
     throw err;
   }
-  context.stdout.write(`${record.flow} run ${record.runId}: ${s.registered} of ${s.tasks} tasks registered with ${settings.url}\n`);
+  // What was sent (creates, metadata, artifacts): none when the service had everything already.
+  const sent = Object.entries(s.calls).filter(([kind]) => kind.startsWith('POST ')).reduce((n, [, c]) => n + c, 0);
+  const what = sent ? `${sent} requests sent` : 'nothing was missing';
+  context.stdout.write(`${record.flow} run ${record.runId}: ${s.registered} of ${s.tasks} tasks registered with ${settings.url} (${what})\n`);
   return s.tasks - s.registered;
 }

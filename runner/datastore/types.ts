@@ -93,10 +93,18 @@ export interface CodePackageRef {
   readonly url: string;
   /** The tgz's sha1, hex. */
   readonly sha1: string;
-  /** How many of the user's files it holds. */
-  readonly files: number;
-  /** The tgz's size in bytes. */
-  readonly bytes: number;
+  /**
+   * How many of the user's files it holds.
+   *
+   * @default - unknown: a Step Functions run's record (its state machine knows the package's URL only)
+   */
+  readonly files?: number;
+  /**
+   * The tgz's size in bytes.
+   *
+   * @default - unknown: a Step Functions run's record
+   */
+  readonly bytes?: number;
 }
 
 /** The run summary: `<flow>/<run>/run.json`. Small whatever the run's width. */

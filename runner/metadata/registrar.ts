@@ -97,8 +97,16 @@ export interface RegistrarOptions {
   readonly blobs: BlobWriter;
   /** The run's datastore: outputs.json of each task are read from it. */
   readonly datastore: Datastore;
-  /** The validated flow: `_graph_info` is drawn from it. */
-  readonly graph: FlowGraph;
+  /**
+   * The validated flow: `_graph_info` is drawn from it, and a step's `catch.var`.
+   * @default - none: `graphInfo` is the DAG (a Step Functions run, whose code package holds it)
+   */
+  readonly graph?: FlowGraph;
+  /**
+   * `_graph_info` as it is (a Step Functions run: `_mfcdk/graph-info.json` of its code package),
+   * instead of drawing it from `graph`. @default - drawn from `graph`; none without a graph
+   */
+  readonly graphInfo?: Record<string, unknown>;
   /** The flow file, named in `_graph_info`. @default - none */
   readonly flowFile?: string;
   /** Resolved parameter values, registered as `_parameters` artifacts. @default - none */
@@ -310,7 +318,9 @@ export class RunRegistrar {
     const facts = this.task({ step: PARAMETERS_STEP, taskId: '0' });
     facts.outcome = 'succeeded';
     facts.attempts.set(0, { attempt: 0, startedAt: at, endedAt: at, ok: true, lines: [] });
-    facts.extra = { _graph_info: graphInfo(this.options.graph, this.options.flowFile), ...(this.options.parameters ?? {}) };
+    const { graph, flowFile } = this.options;
+    const info = this.options.graphInfo ?? (graph ? graphInfo(graph, flowFile) : undefined);
+    facts.extra = { ...(info ? { _graph_info: info } : {}), ...(this.options.parameters ?? {}) };
     this.touch(facts);
   }
 
@@ -662,7 +672,7 @@ export class RunRegistrar {
     return new Set(meta.map((m) => metadataKey(m.field_name, m.tags ?? [])));
   }
 
-  /** What the service already has of this run: tasks, and which attempts' metadata were sent. */
+  /** What the service already has of this run: tasks, which attempts' metadata were sent, whether the artifacts were. */
   private async readBack(): Promise<void> {
     const { client } = this.options;
     const steps = new Set([...this.tasks.values()].map((t) => t.step));
@@ -689,6 +699,12 @@ export class RunRegistrar {
           if (m.field_name === 'attempt_ok') a.endSent = true;
           (a.layerSent ??= new Set()).add(m.field_name);
         }
+        // Artifacts are registered with the task's last attempt (by this registrar, or by a Step Functions job's runtime).
+        if (facts.outcome && facts.outcome !== 'cancelled' && facts.attempts.size) {
+          const last = Math.max(...facts.attempts.keys());
+          const artifacts = await client.get(`${this.runPath()}/steps/${enc(step)}/tasks/${enc(serviceTaskId(facts.taskId))}/attempt/${last}/artifacts`);
+          if (Array.isArray(artifacts) && artifacts.length) facts.artifactsSent = true;
+        }
       }
     }
   }
@@ -698,9 +714,9 @@ export class RunRegistrar {
 const metadataKey = (field: string, tags: readonly string[]): string => `${field}@${tags.find((t) => t.startsWith('attempt_id:')) ?? ''}`;
 
 /** The `catch.var` of a step, when it has one. */
-function caughtVar(graph: FlowGraph, step: string): string | undefined {
-  const spec = graph.steps.get(step);
-  return spec ? effectivePolicies(spec, { flowDefaults: graph.flow.defaults }).catch?.var : undefined;
+function caughtVar(graph: FlowGraph | undefined, step: string): string | undefined {
+  const spec = graph?.steps.get(step);
+  return graph && spec ? effectivePolicies(spec, { flowDefaults: graph.flow.defaults }).catch?.var : undefined;
 }
 
 const enc = encodeURIComponent;

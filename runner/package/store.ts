@@ -61,7 +61,7 @@ function blobStoreOf(datastore: Datastore): BlobStore {
 /** Where {@link storeCodePackage} put a package, and whether it had to upload it. */
 export interface StoredCodePackage {
   /** What the run record keeps. */
-  readonly ref: CodePackageRef;
+  readonly ref: Required<CodePackageRef>;
   /** false when a package with this content was already there (nothing was uploaded). */
   readonly uploaded: boolean;
 }
@@ -70,7 +70,7 @@ export interface StoredCodePackage {
 export async function storeCodePackage(datastore: Datastore, flow: string, built: BuiltCodePackage): Promise<StoredCodePackage> {
   const key = codePackageKey(flow, built.sha1);
   const store = blobStoreOf(datastore);
-  const ref: CodePackageRef = { url: `${datastore.root}/${key}`, sha1: built.sha1, files: built.files, bytes: built.bytes };
+  const ref: Required<CodePackageRef> = { url: `${datastore.root}/${key}`, sha1: built.sha1, files: built.files, bytes: built.bytes };
   if (await store.has(key)) return { ref, uploaded: false };
   await store.put(key, built.file, built.sha1);
   return { ref, uploaded: true };

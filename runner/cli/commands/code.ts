@@ -40,7 +40,9 @@ export const registerCode: CommandRegistrar = (program, context) => {
         return;
       }
       await extractCodePackage(file, dir);
-      context.stdout.write(`code of ${run.flow} run ${runId}: ${run.codePackage.files} files in ${dir}\n`);
+      // A Step Functions run's record names the package only (no file count): the package's own entries.
+      const files = run.codePackage.files ?? (await listCodePackage(file)).length;
+      context.stdout.write(`code of ${run.flow} run ${runId}: ${files} files in ${dir}\n`);
     } finally {
       await fs.promises.rm(tmp, { recursive: true, force: true });
     }

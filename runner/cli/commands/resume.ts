@@ -53,7 +53,7 @@ export const registerResume: CommandRegistrar = (program, context) => {
     const out = flags.json ? context.stderr : context.stdout;
     if (origin.compute === 'batch') {
       if (flags.originCode && !origin.codePackage) throw new UserInputError(`--origin-code: run ${runId} recorded no code package`);
-      if (flags.originCode) out.write(`code package: ${origin.codePackage!.files} files, ${origin.codePackage!.url} (of run ${runId})\n`);
+      if (flags.originCode) out.write(`code package: ${origin.codePackage!.files !== undefined ? `${origin.codePackage!.files} files, ` : ''}${origin.codePackage!.url} (of run ${runId})\n`);
       codePackage = flags.originCode ? origin.codePackage : await shipCodePackage(graph.flow, file, datastore, out, context);
     } else if (flags.originCode) throw new UserInputError(`--origin-code applies to runs on AWS Batch; run ${runId} ran on ${origin.compute}`);
     const code = await executeRun(

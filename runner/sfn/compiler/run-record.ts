@@ -3,7 +3,7 @@
  * exists on Step Functions), in the layout every reader of runs uses (runner/datastore/layout.ts):
  *
  * 1. after the parameter states: `<flow>/<run>/run.json` (running, orchestrator `step-functions`,
- *    the execution ARN, its start time, the parameters), then the lookup copy and the index entry
+ *    the execution ARN, its start time, the parameters, the code package's URL), then the lookup copy and the index entry
  *    filed under the start time (`layout.startedRunSortKey`: the digits of yyyymmdd and hhmmss are
  *    inverted as (10ⁿ−1) − number with `States.MathAdd`, the one arithmetic ASL has);
  * 2. the flow's states, inside a one-branch Parallel whose Catch sees any failure;
@@ -43,6 +43,8 @@ function summary(c: Compilation, status: 'running' | 'succeeded' | 'failed', ext
       taskCount: 0,
       // the run's team, as the runner records it (`runs --team` filters on it)
       ...(c.team !== undefined ? { team: c.team } : {}),
+      // the code package the jobs load (its URL ends in its sha1): `register` reads the flow's graph there
+      codePackage: { url: c.code.codeUrl, sha1: c.code.codeUrl.slice(-40) },
       ...extra,
     }) as Record<string, unknown>),
     'parameters.$': '$.params',

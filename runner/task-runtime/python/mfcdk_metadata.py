@@ -275,13 +275,14 @@ class Registration:
             _say("warning: %s; %s/%s/%s/%s is not fully registered there (the task goes on)" % (self.problem, self.flow, self.run_id, self.step, self.task_id))
 
     def _finish(self, ok, output_dir):
-        if not self.started:
-            self._start()
+        # The logs go to the datastore first, whatever the service does: `metaflow-cdk register` finds them there.
         prefix = "%s/%s/%s/%s/%d." % (self.flow, self.run_id, self.step, self.task_id, self.attempt)
         for stream, path in self.logs.items():
             if os.path.exists(path) and os.path.getsize(path):
                 with open(path, "rb") as f:
                     self.store.put(prefix + "task_%s.log" % stream, f.read())
+        if not self.started:
+            self._start()
         n = self.attempt
         values = {}
         if ok:

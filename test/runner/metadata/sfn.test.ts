@@ -17,6 +17,7 @@ import { minimalCodePackage } from '../../../runner/task-runtime/minimal-package
 import { describeWithTool } from '../../support/external-tool';
 import { peersDir, readRun, RunningService, s3Reader, servicePackagesInstalled, startService } from '../../support/metadata/service';
 import { chromiumPath, RunningUi, screenshot, screenshotDir, startUi, uiPackagesInstalled } from '../../support/metadata/ui';
+import { motoEnv } from '../../support/moto';
 import { useMotoBucket } from '../../support/moto-bucket';
 import { playOnMoto } from '../sfn/batch-task-player';
 import { compileValid, EXECUTION } from '../sfn/compiler-support';
@@ -56,13 +57,24 @@ const failing = defineFlow({
   ],
 });
 
-/** Two steps, for the service that does not answer. */
+/** Two steps, for the service that does not answer (then `register`). */
 const small = defineFlow({
   name: 'SfnSmall',
   image: 'public.ecr.aws/docker/library/python:3.12-slim',
+  parameters: { who: { default: 'ada' } },
+  steps: [
+    { name: 'start', command: sh('echo "starting for $MF_PARAM_WHO"'), next: 'end' },
+    { name: 'end', command: sh('echo "done"; echo "{\\"n\\": 7}" > "$MF_OUTPUT_DIR/outputs.json"') },
+  ],
+});
+
+/** Two steps; `end` runs long enough for the test to kill the service after its start is registered. */
+const killed = defineFlow({
+  name: 'SfnKilled',
+  image: 'public.ecr.aws/docker/library/python:3.12-slim',
   steps: [
     { name: 'start', command: sh('echo "starting"'), next: 'end' },
-    { name: 'end', command: sh('echo "done"') },
+    { name: 'end', command: sh('sleep 3; echo "finished while the service was down"; echo "{\\"n\\": 8}" > "$MF_OUTPUT_DIR/outputs.json"') },
   ],
 });
 
@@ -90,6 +102,41 @@ describeService('moto_server', 'Step Functions runs register from inside their j
     const key = `${PREFIX}/${pkg.key(spec.name)}`;
     await moto.s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: pkg.body }));
     return compileValid(v.graph, { ...options, codePackageUrl: `s3://${BUCKET}/${key}` });
+  }
+
+  /** `metaflow-cdk register <run-id>` in-process on the S3 datastore, with the service in the config and `user` as METAFLOW_USER. */
+  async function register(runId: string, user = 'ada') {
+    const { main } = require('../../../runner/cli/main') as typeof import('../../../runner/cli/main');
+    let stdout = '';
+    let stderr = '';
+    // The S3 client reads its endpoint from the process's environment.
+    Object.assign(process.env, motoEnv(moto));
+    const code = await main(['node', 'metaflow-cdk', 'register', runId, '--datastore', 's3', '--datastore-root', `s3://${BUCKET}/${PREFIX}`], {
+      stdout: { write: (t: string) => ((stdout += t), true) } as unknown as NodeJS.WritableStream,
+      stderr: { write: (t: string) => ((stderr += t), true) } as unknown as NodeJS.WritableStream,
+      env: { PATH: process.env.PATH, HOME: tmp, METAFLOW_HOME: path.join(tmp, 'mfhome'), ...motoEnv(moto), METAFLOW_SERVICE_URL: service.url, METAFLOW_SERVICE_AUTH_KEY: 'test-key', METAFLOW_USER: user },
+    });
+    return { code, stdout, stderr };
+  }
+
+  /** Per step and task in the service: how many `attempt` and `attempt_ok` items, and the artifacts' names. */
+  async function rows(flowName: string, runId: string) {
+    const get = async (route: string) => (await (await fetch(`${service.url}/flows/${flowName}/runs/${runId}${route}`)).json()) as Record<string, unknown>[];
+    const out: Record<string, { attempt: number; attempt_ok: number; artifacts: string[]; users: string[] }> = {};
+    for (const step of await get('/steps')) {
+      for (const task of await get(`/steps/${step.step_name}/tasks`)) {
+        const at = `/steps/${step.step_name}/tasks/${task.task_id}`;
+        const meta = await get(`${at}/metadata`);
+        const artifacts = await get(`${at}/artifacts`);
+        out[`${step.step_name}/${task.task_id}`] = {
+          attempt: meta.filter((m) => m.field_name === 'attempt').length,
+          attempt_ok: meta.filter((m) => m.field_name === 'attempt_ok').length,
+          artifacts: artifacts.map((a) => a.name as string).sort(),
+          users: [...new Set(artifacts.map((a) => a.user_name as string))],
+        };
+      }
+    }
+    return out;
   }
 
   async function play(compiled: CompiledFlow, name: string) {
@@ -162,6 +209,15 @@ describeService('moto_server', 'Step Functions runs register from inside their j
     console.log(`Metaflow UI screenshot of a Step Functions run: ${file}`);
   }, 180_000);
 
+  test('register: a run its jobs registered in full is found complete, nothing is sent again (foreach children included)', async () => {
+    const before = await rows(flow.name, EXECUTION);
+    const r = await register(EXECUTION);
+    expect(r).toMatchObject({ code: 0, stderr: '' });
+    // start, 3 square children, gather, end and _parameters
+    expect(r.stdout).toBe(`SfnSquares run ${EXECUTION}: 7 of 7 tasks registered with ${service.url} (nothing was missing)\n`);
+    expect(await rows(flow.name, EXECUTION)).toEqual(before);
+  }, 60_000);
+
   test('a failed execution: the failed task is registered as failed with its stderr, the run is neither successful nor finished (no end task); its task heartbeat kept the run\'s alive', async () => {
     const compiled = await compile({ metadata: { url: service.url, user: 'ada' } }, failing);
     const run = await playOnMoto(compiled, moto, {}, 'sfn-fails-1');
@@ -199,5 +255,66 @@ describeService('moto_server', 'Step Functions runs register from inside their j
     }
     // Two phases per job, each under 4 tries (0.5 + 1 + 2 s of backoff): about 7 s a job, never the phases' 30 + 60 s.
     expect((Date.now() - started) / run.batch.jobs.length).toBeLessThan(30_000);
+    // The logs are in the datastore all the same, where `register` and the client find them.
+    expect(await moto.get('SfnSmall/sfn-down-1/end/t-0/0.task_stdout.log')).toMatch(/^\[MFLOG\|0\|[^\]]+\]done\n$/);
+  }, 120_000);
+
+  test('register: the run the service missed entirely (it was down for every job) is registered from the datastore, DAG from the code package; a second register sends nothing', async () => {
+    const r = await register('sfn-down-1');
+    expect(r).toMatchObject({ code: 0, stderr: '' });
+    expect(r.stdout).toMatch(/^SfnSmall run sfn-down-1: 3 of 3 tasks registered with http:\/\/127\.0\.0\.1:\d+ \(\d+ requests sent\)\n$/);
+    const seen = readRun(peers!, service.url, tmp, small.name, 'sfn-down-1', 'ada', s3Reader(`s3://${BUCKET}/${PREFIX}`, moto.endpoint));
+    expect(seen.listed).toContain('sfn-down-1');
+    expect(seen.successful).toBe(true);
+    expect(Object.keys(seen.steps).sort()).toEqual(['end', 'start']);
+    expect(seen.steps.start.map((t) => [t.id, t.successful, t.stdout])).toEqual([['t-0', true, 'starting for ada\n']]);
+    expect(seen.steps.end.map((t) => [t.id, t.successful, t.data, t.stdout])).toEqual([['t-0', true, { n: 7 }, 'done\n']]);
+    expect(seen.steps.end[0].metadata).toMatchObject({ attempt: '0', attempt_ok: 'True', 'ds-type': 's3', 'aws-batch-job-id': expect.stringMatching(/^job-\d+$/) });
+    expect(seen.graph_steps).toEqual(['end', 'start']);
+    expect(seen.parameters).toEqual({ who: 'ada' });
+
+    const before = await rows(small.name, 'sfn-down-1');
+    expect(Object.values(before).map((t) => [t.attempt, t.attempt_ok])).toEqual([[1, 1], [1, 1], [1, 1]]);
+    const again = await register('sfn-down-1');
+    expect(again.stdout).toMatch(/3 of 3 tasks registered with .* \(nothing was missing\)\n$/);
+    expect(await rows(small.name, 'sfn-down-1')).toEqual(before);
+  }, 60_000);
+
+  test('the service killed mid-run and restarted: the execution finishes; register completes what the jobs could not, once, for the run\'s own user', async () => {
+    const compiled = await compile({ metadata: { url: service.url, user: 'ada' } }, killed);
+    const playing = playOnMoto(compiled, moto, {}, 'sfn-killed-1');
+    // Kill it once the `end` job has registered its attempt's start (its command then sleeps 3 s).
+    const endMeta = `${service.url}/flows/SfnKilled/runs/sfn-killed-1/steps/end/tasks/t-0/metadata`;
+    for (let waited = 0; ; waited += 100) {
+      const meta = (await fetch(endMeta).then((x) => (x.ok ? x.json() : []), () => [])) as { field_name: string }[];
+      if (meta.some((m) => m.field_name === 'attempt')) break;
+      if (waited > 60_000) throw new Error('the end job never registered its start');
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    service.kill();
+    const run = await playing;
+    await service.restart();
+    expect(run.error).toBeUndefined();
+    // The end job could not register its end: one warning line, and the task went on.
+    expect(run.batch.jobs.map((j) => [j.state, j.children[0].lines.filter((l) => l.includes('metaflow-cdk: warning')).length])).toEqual([['start', 0], ['end', 1]]);
+    expect((await rows(killed.name, 'sfn-killed-1'))['end/t-0']).toMatchObject({ attempt: 1, attempt_ok: 0, artifacts: [] });
+
+    // Registered as bob: what is added keeps the run's own user (ada).
+    const r = await register('sfn-killed-1', 'bob');
+    expect(r).toMatchObject({ code: 0, stderr: '' });
+    expect(r.stdout).toMatch(/^SfnKilled run sfn-killed-1: 3 of 3 tasks registered with .* \(\d+ requests sent\)\n$/);
+    const seen = readRun(peers!, service.url, tmp, killed.name, 'sfn-killed-1', 'ada', s3Reader(`s3://${BUCKET}/${PREFIX}`, moto.endpoint));
+    expect(seen.successful).toBe(true);
+    expect(seen.steps.end.map((t) => [t.id, t.successful, t.data, t.stdout])).toEqual([['t-0', true, { n: 8 }, 'finished while the service was down\n']]);
+    expect(seen.steps.start.map((t) => [t.id, t.successful])).toEqual([['t-0', true]]);
+    const after = await rows(killed.name, 'sfn-killed-1');
+    expect(after).toEqual({
+      '_parameters/t-0': { attempt: 1, attempt_ok: 1, artifacts: ['_graph_info', '_success', '_task_ok'], users: ['ada'] },
+      'start/t-0': { attempt: 1, attempt_ok: 1, artifacts: ['_success', '_task_ok'], users: ['ada'] },
+      'end/t-0': { attempt: 1, attempt_ok: 1, artifacts: ['_success', '_task_ok', 'n'], users: ['ada'] },
+    });
+    const again = await register('sfn-killed-1', 'bob');
+    expect(again.stdout).toMatch(/3 of 3 tasks registered with .* \(nothing was missing\)\n$/);
+    expect(await rows(killed.name, 'sfn-killed-1')).toEqual(after);
   }, 120_000);
 });

@@ -152,6 +152,8 @@ describeWithTool('moto_server', 'a Step Functions run in the S3 datastore: runs,
 
     expect(seenWhileRunning.summary).toMatchObject({
       flow: 'SfnRuns', runId: OK_RUN, status: 'running', orchestrator: 'step-functions', executionArn: arnOf(OK_RUN), compute: 'batch', parameters: { who: 'mars' }, taskCount: 0,
+      // The code package its jobs load, for `code` and `register` (the URL ends in its sha1).
+      codePackage: { url: OPTIONS.codePackageUrl, sha1: CODE_PACKAGE.sha1 },
     });
     expect(JSON.parse(seenWhileRunning.index!)).toEqual({ flow: 'SfnRuns', runId: OK_RUN, startedAt: seenWhileRunning.summary!.startedAt });
     // The index entry is filed under the start time, digits inverted by the machine: the reader's own sort key.
@@ -212,6 +214,12 @@ describeWithTool('moto_server', 'a Step Functions run in the S3 datastore: runs,
       // `show` adds its usage from DescribeJobs (runner/usage/sfn.ts): this stand-in names no resources or queue
       { attempt: 0, status: 'failed', exitCode: 5, reason: 'exit code 5', externalId: 'SfnFails-job-2', startedAt: expect.any(String), finishedAt: expect.any(String), usage: { vcpus: 0, memoryMiB: 0, gpus: 0 } },
     ]);
+  });
+
+  test('code: the package the record names, fetched and checked against its sha1', async () => {
+    const listed = await cli('code', OK_RUN, '--list');
+    expect(listed).toMatchObject({ code: 0, stderr: '' });
+    expect(listed.stdout).toMatch(/^\d+\t_mfcdk\/mfcdk_task\.py$/m);
   });
 
   test('logs: the main container of the task\'s Batch job, from CloudWatch Logs', async () => {
