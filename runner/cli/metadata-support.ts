@@ -123,7 +123,7 @@ export async function registerRecordedRun(record: RunRecord, input: Registration
   }
   // What was sent (creates, metadata, artifacts): none when the service had everything already.
   const sent = Object.entries(s.calls).filter(([kind]) => kind.startsWith('POST ')).reduce((n, [, c]) => n + c, 0);
-  const what = sent ? `${sent} requests sent` : 'nothing was missing';
-  context.stdout.write(`${record.flow} run ${record.runId}: ${s.registered} of ${s.tasks} tasks registered with ${settings.url} (${what})\n`);
+  const what = s.registered < s.tasks ? '' : sent ? ` (${sent} requests sent)` : ' (nothing was missing)';
+  context.stdout.write(`${record.flow} run ${record.runId}: ${s.registered} of ${s.tasks} tasks registered with ${settings.url}${what}\n`);
   return s.tasks - s.registered;
 }

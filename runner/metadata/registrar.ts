@@ -157,6 +157,8 @@ export class RunRegistrar {
   private nextProbeAt = 0;
   private probeMs = 1000;
   private stopped?: string;
+  /** Registering a recorded run (registerRecord): no run goes on beside it. */
+  private recorded = false;
   private readonly warned = new Set<string>();
   private readonly flushMs: number;
   private readonly heartbeatMs: number;
@@ -241,6 +243,7 @@ export class RunRegistrar {
    * nothing is sent twice. Logs come from the datastore's attempt logs (as stdout).
    */
   async registerRecord(record: RunRecord, timeoutMs = 30_000): Promise<RegistrationSummary> {
+    this.recorded = true;
     this.flow = record.flow;
     this.runId = record.runId;
     this.originRunId = record.originRunId;
@@ -297,7 +300,7 @@ export class RunRegistrar {
       this.probeMs = 1000;
     } else this.probeMs = Math.min(this.probeMs * 2, this.maxProbeMs);
     this.nextProbeAt = Date.now() + this.probeMs;
-    this.warnOnce('down', `${err.message}; the run goes on and is registered once the service answers`);
+    this.warnOnce('down', this.recorded ? err.message : `${err.message}; the run goes on and is registered once the service answers`);
   }
 
   private task(ref: { step: string; taskId: string }): TaskFacts {

@@ -105,7 +105,7 @@ describeService('moto_server', 'Step Functions runs register from inside their j
   }
 
   /** `metaflow-cdk register <run-id>` in-process on the S3 datastore, with the service in the config and `user` as METAFLOW_USER. */
-  async function register(runId: string, user = 'ada') {
+  async function register(runId: string, user = 'ada', env: Record<string, string> = { METAFLOW_SERVICE_URL: service.url }) {
     const { main } = require('../../../runner/cli/main') as typeof import('../../../runner/cli/main');
     let stdout = '';
     let stderr = '';
@@ -114,7 +114,7 @@ describeService('moto_server', 'Step Functions runs register from inside their j
     const code = await main(['node', 'metaflow-cdk', 'register', runId, '--datastore', 's3', '--datastore-root', `s3://${BUCKET}/${PREFIX}`], {
       stdout: { write: (t: string) => ((stdout += t), true) } as unknown as NodeJS.WritableStream,
       stderr: { write: (t: string) => ((stderr += t), true) } as unknown as NodeJS.WritableStream,
-      env: { PATH: process.env.PATH, HOME: tmp, METAFLOW_HOME: path.join(tmp, 'mfhome'), ...motoEnv(moto), METAFLOW_SERVICE_URL: service.url, METAFLOW_SERVICE_AUTH_KEY: 'test-key', METAFLOW_USER: user },
+      env: { PATH: process.env.PATH, HOME: tmp, METAFLOW_HOME: path.join(tmp, 'mfhome'), ...motoEnv(moto), METAFLOW_SERVICE_AUTH_KEY: 'test-key', METAFLOW_USER: user, ...env },
     });
     return { code, stdout, stderr };
   }
@@ -278,6 +278,30 @@ describeService('moto_server', 'Step Functions runs register from inside their j
     const again = await register('sfn-down-1');
     expect(again.stdout).toMatch(/3 of 3 tasks registered with .* \(nothing was missing\)\n$/);
     expect(await rows(small.name, 'sfn-down-1')).toEqual(before);
+
+    // Bad cases, one line each: no service configured; a record that says running and names no code package (an older machine's).
+    expect(await register('sfn-down-1', 'ada', {})).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: 'metaflow-cdk: no metadata service configured: set METAFLOW_SERVICE_URL (and METAFLOW_DEFAULT_METADATA=service), or run metaflow-cdk configure\n',
+    });
+    const { codePackage: _, ...record } = JSON.parse((await moto.get('SfnSmall/sfn-down-1/run.json'))!) as Record<string, unknown>;
+    await moto.put('SfnSmall/sfn-down-1/run.json', JSON.stringify({ ...record, status: 'running' }));
+    const running = await register('sfn-down-1');
+    expect(running.stderr.split('\n')).toEqual([
+      'metaflow-cdk: warning: the DAG of SfnSmall run sfn-down-1 (_graph_info) is not registered: its run record names no code package (a state machine compiled before records named it)',
+      'metaflow-cdk: SfnSmall run sfn-down-1 is still running: registering the 2 tasks that have finished; tasks still running register themselves (run `metaflow-cdk register sfn-down-1` again once it has ended)',
+      '',
+    ]);
+    expect(running).toMatchObject({ code: 0, stdout: expect.stringMatching(/3 of 3 tasks registered with .* \(nothing was missing\)\n$/) });
+    // A service that does not answer: waited for (here not at all), then what is left, exit 1.
+    const down = await register('sfn-down-1', 'ada', { METAFLOW_SERVICE_URL: 'http://127.0.0.1:9', METAFLOW_CDK_REGISTER_WAIT_MS: '0' });
+    expect(down).toMatchObject({ code: 1, stdout: `SfnSmall run sfn-down-1: 0 of 3 tasks registered with http://127.0.0.1:9\n` });
+    expect(down.stderr.split('\n').slice(2)).toEqual([
+      expect.stringMatching(/^metaflow-cdk: the metadata service at http:\/\/127\.0\.0\.1:9 did not answer GET \/flows\/SfnSmall\/runs\/sfn-down-1 \(.*, 4 tries\)$/),
+      'metaflow-cdk: 3 of 3 tasks of SfnSmall run sfn-down-1 are not registered with the metadata service at http://127.0.0.1:9; `metaflow-cdk register sfn-down-1` registers them once it answers',
+      '',
+    ]);
   }, 60_000);
 
   test('the service killed mid-run and restarted: the execution finishes; register completes what the jobs could not, once, for the run\'s own user', async () => {
