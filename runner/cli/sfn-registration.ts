@@ -63,7 +63,10 @@ export async function registerStepFunctionsRun(record: RunRecord, datastore: Dat
   if (!settings) throw new UserInputError(NO_SERVICE);
   const { info, missing } = await graphInfoOfPackage(datastore, record);
   if (missing) context.stderr.write(`metaflow-cdk: warning: the DAG of ${record.flow} run ${record.runId} (_graph_info) is not registered: ${missing}\n`);
-  if (record.status === 'running') {
+  // A record that says running may be of an execution that was stopped or timed out (runner/sfn/reconcile.ts), as `show` asks.
+  const { reconcileForDisplay } = require('../sfn/reconcile') as typeof import('../sfn/reconcile');
+  const [now] = await reconcileForDisplay([record], (line) => context.stderr.write(`metaflow-cdk: ${line}\n`));
+  if (now.status === 'running') {
     // Only a task that finished has a status.json; one still running registers itself from its job.
     context.stderr.write(
       `metaflow-cdk: ${record.flow} run ${record.runId} is still running: registering the ${record.tasks.length} tasks that have finished; ` +
