@@ -6,7 +6,7 @@
  * are linked from this repository's node_modules, so nothing is fetched.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const REPO_ROOT = join(__dirname, '..');
@@ -26,6 +26,46 @@ export interface PackedTarball {
   readonly files: readonly string[];
   readonly size: number;
   readonly unpackedSize: number;
+}
+
+/**
+ * The tarball of this repository, packed once per test run: the first caller packs into the jest
+ * run's temporary directory (test/support/jest-temp-dir.js), the others wait for it and share it.
+ * `npm pack` builds through `prepare`, which rewrites the repository's dist/: two files packing at
+ * once in parallel workers would race on it, and each pack costs about 18 s. Outside jest (no run
+ * directory) it packs into `destination`.
+ */
+export function sharedPackedPackage(destination: string): PackedTarball {
+  const runDir = process.env.METAFLOW_CDK_JEST_TMPDIR;
+  if (!runDir) return packPackage(destination);
+  const dir = join(runDir, 'packed-tarball');
+  const result = join(dir, 'result.json');
+  let packing = false;
+  try {
+    mkdirSync(dir); // atomic: whoever makes it packs
+    packing = true;
+  } catch {
+    // another worker packs (or has packed)
+  }
+  if (packing) {
+    let outcome: { tarball?: PackedTarball; error?: string };
+    try {
+      outcome = { tarball: packPackage(dir) };
+    } catch (err) {
+      outcome = { error: (err as Error).message };
+    }
+    writeFileSync(`${result}.tmp`, JSON.stringify(outcome));
+    renameSync(`${result}.tmp`, result);
+  }
+  const deadline = Date.now() + 300_000;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  while (!existsSync(result)) {
+    if (Date.now() > deadline) throw new Error(`no packed tarball in ${dir} after 300 s (the worker packing it died?)`);
+    Atomics.wait(pause, 0, 0, 200);
+  }
+  const outcome = JSON.parse(readFileSync(result, 'utf8')) as { tarball?: PackedTarball; error?: string };
+  if (!outcome.tarball) throw new Error(`npm pack failed in another test file: ${outcome.error}`);
+  return outcome.tarball;
 }
 
 /** `npm pack` this repository into `destination` (the `prepare` script builds dist/ first). */

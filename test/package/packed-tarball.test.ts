@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createCdkApp, packPackage, REPO_ROOT, run } from '../../scripts/packed-app';
+import { createCdkApp, sharedPackedPackage, REPO_ROOT, run } from '../../scripts/packed-app';
 
 /**
  * The package as a user gets it (scripts/packed-app.ts): `npm pack`, then an app made by
@@ -18,7 +18,7 @@ let filesInTarball: readonly string[] = [];
 
 beforeAll(() => {
   work = mkdtempSync(join(tmpdir(), 'metaflow-cdk-pack-'));
-  const tarball = packPackage(work);
+  const tarball = sharedPackedPackage(work);
   filesInTarball = tarball.files;
   app = join(work, 'my-app');
   createCdkApp(app, tarball.file);

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createRunnerOnlyProject, packPackage, REPO_ROOT } from '../../scripts/packed-app';
+import { createRunnerOnlyProject, sharedPackedPackage, REPO_ROOT } from '../../scripts/packed-app';
 
 /**
  * A project that only runs flows: the packed tarball installed without its optional peer
@@ -18,7 +18,7 @@ let installed: string;
 
 beforeAll(() => {
   work = mkdtempSync(join(tmpdir(), 'metaflow-cdk-runner-only-'));
-  const tarball = packPackage(work);
+  const tarball = sharedPackedPackage(work);
   project = join(work, 'flows-only');
   createRunnerOnlyProject(project, tarball.file);
   installed = join(project, 'node_modules', 'metaflow-cdk');
