@@ -283,7 +283,8 @@ class Registration:
                 with open(path, "rb") as f:
                     self.store.put(prefix + "task_%s.log" % stream, f.read())
         n = self.attempt
-        values = {}
+        # `name` (the flow's): the service finds a task's latest attempt by it (metaflow-service get_artifact).
+        values = {"name": self.flow}
         if ok:
             outputs = os.path.join(output_dir, "outputs.json")
             if os.path.exists(outputs):

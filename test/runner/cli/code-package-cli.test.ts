@@ -28,17 +28,7 @@ function cli(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } 
   return { code: res.status, stdout: res.stdout, stderr: res.stderr };
 }
 
-test('examples/pyscripts runs on the local layer from another folder: its tasks run in the flow\'s folder', () => {
-  const root = tempDir('mfcdk-ds-');
-  const r = cli(['run', path.join(PYSCRIPTS, 'flow.ts'), '--root', root, '--param', 'rows=300']);
-  expect(r.stderr).toBe('');
-  expect(r.code).toBe(0);
-  expect(r.stdout).toContain('[start/0#0] prepared 300 rows');
-  expect(r.stdout).toContain('[train/0#0] trained on 300 rows');
-  expect(r.stdout).toMatch(/\[end\/0#0\] run \S+: y = 3\.\d+x \+ [12]\.\d+ \(mse 0\.\d+ on 300 rows\)/);
-  // Local runs ship no package.
-  expect(r.stdout).not.toContain('code package');
-});
+// examples/pyscripts on the local layer from another folder: test/runner/cli/runner-cli.test.ts (registered with the metadata service).
 
 test('package.root: tasks run there (relative to the flow file); a root that is not a folder is one line, exit 2', () => {
   const project = tempDir('mfcdk-proj-');
