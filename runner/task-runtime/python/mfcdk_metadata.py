@@ -283,8 +283,7 @@ class Registration:
                 with open(path, "rb") as f:
                     self.store.put(prefix + "task_%s.log" % stream, f.read())
         n = self.attempt
-        # `name` (the flow's): the service finds a task's latest attempt by it (metaflow-service get_artifact).
-        values = {"name": self.flow}
+        values = {}
         if ok:
             outputs = os.path.join(output_dir, "outputs.json")
             if os.path.exists(outputs):

@@ -12,7 +12,6 @@
  * metadata service, started once for the file, and read back at its end (issue 16).
  */
 import * as path from 'node:path';
-import * as fs from 'node:fs';
 import { BatchClient, RegisterJobDefinitionCommand, SubmitJobCommandInput } from '@aws-sdk/client-batch';
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import fanout from '../../../examples/fanout';
@@ -25,15 +24,15 @@ import { BatchComputeLayer } from '../../../runner/batch/layer';
 import { BatchSettings } from '../../../runner/batch/settings';
 import { formatRun } from '../../../runner/cli/commands/show';
 import { RunRecord } from '../../../runner/datastore/types';
-import { defineFlow, Flow, FlowSpec } from '../../../runner/flow/model';
+import { defineFlow, Flow } from '../../../runner/flow/model';
 import { resolveParameters } from '../../../runner/flow/parameters';
 import { validateFlow } from '../../../runner/flow/validate';
 import { batchAttemptMetadata, blobWriterFor, MetadataServiceClient, RunRegistrar } from '../../../runner/metadata';
 import { runFlow } from '../../../runner/orchestrator/orchestrator';
-import { checkRegisteredExamples, EXAMPLES as EXAMPLES_SEEN, type ExampleExpectation, type RegisteredExample } from '../../support/metadata/examples';
-import { peersDir, type RunningService, s3Reader, servicePackagesInstalled, startService } from '../../support/metadata/service';
+import { EXAMPLES as EXAMPLES_SEEN, resilientOnBatch, type ExampleExpectation, useExampleService } from '../../support/metadata/examples';
+import { s3Reader } from '../../support/metadata/service';
 import { useMotoBucket } from '../../support/moto-bucket';
-import { fakeClock, sh, tempDir } from '../support/harness';
+import { fakeClock, sh } from '../support/harness';
 import { expectPortableJobs, motoDatastore, storeTestCodePackage } from './code-package-fixture';
 import { FakeBatch, Scripted } from './fake-batch';
 
@@ -43,18 +42,8 @@ const IO_NAMES = new Set<string>(Object.values(TASK_IO_ENV));
 
 const bucket = useMotoBucket('mf-data', 'unused');
 // The real Metaflow metadata service, once for the file: the examples' runs register with it.
-const peers = peersDir();
-const withService = peers !== undefined && servicePackagesInstalled();
-const scratch = tempDir('mdio-');
-let service: RunningService | undefined;
-const registered: (RegisteredExample & { root: string })[] = [];
-beforeAll(() => {
-  if (withService) service = startService(peers!, path.join(scratch, 'service'));
-}, 60_000);
-afterAll(() => {
-  service?.stop();
-  fs.rmSync(scratch, { recursive: true, force: true });
-});
+const examples = useExampleService('mdio-');
+const roots: string[] = [];
 let fake: FakeBatch | undefined;
 let n = 0;
 afterEach(() => {
@@ -106,6 +95,7 @@ async function run(flow: Flow, o: RunOptions = {}) {
   expect(layer.check(v.graph)).toEqual([]);
   const parameters = resolveParameters(flow, o.params ?? []).values;
   const warnings: string[] = [];
+  const service = examples.service;
   const registrar =
     o.register && service
       ? new RunRegistrar({
@@ -125,7 +115,8 @@ async function run(flow: Flow, o: RunOptions = {}) {
   if (registrar) {
     const summary = await registrar.finish(20_000);
     expect({ warnings, registered: summary.registered }).toEqual({ warnings: [], registered: summary.tasks });
-    if (record.status === 'succeeded') registered.push({ runId: record.runId, expected: o.register!, root: `s3://mf-data/${prefix}` });
+    if (record.status === 'succeeded') examples.registered.push({ runId: record.runId, expected: o.register! });
+    roots.push(`s3://mf-data/${prefix}`);
   }
   const f = fake;
   const submitted = (step: string, attempt = 0) => f.submitted.filter((s) => s.tags!['metaflow.step'] === step && s.tags!['metaflow.attempt'] === String(attempt));
@@ -347,8 +338,7 @@ test("examples/pyscripts/flow.ts end to end: the scripts come from the code pack
 }, 60_000);
 
 test('examples/resilient.ts with Batch\'s minimum timeout (60 s; the example\'s 1 s is refused on Batch), its hang played as a timed-out attempt: retry, timeout and catch', async () => {
-  const flow = defineFlow({ ...(resilient as FlowSpec), steps: resilient.steps.map((s) => (s.name === 'hung' ? { ...s, timeout: { seconds: 60 } } : s)) });
-  const r = await run(flow, {
+  const r = await run(resilientOnBatch(resilient), {
     codeDir: EXAMPLES,
     register: EXAMPLES_SEEN.resilient(),
     script: (step, index, attempt) => (step === 'hung' && index === 0 && attempt === 0 ? { statusReason: 'Job attempt duration exceeded timeout' } : undefined),
@@ -359,15 +349,7 @@ test('examples/resilient.ts with Batch\'s minimum timeout (60 s; the example\'s 
   expect(await r.datastore.readLog({ flow: 'ResilientFlow', runId: r.record.runId, step: 'end', taskId: '0', attempt: 0 })).toMatch(/caught failure: \{"step":"failing".*"exitCode":3/);
 }, 90_000);
 
-(withService ? test : test.skip)('every example run on Batch is in the metadata service: the Python client (from S3) and the UI backend read it back; a screenshot of its DAG', async () => {
-  const resilientRun = registered.find((x) => x.expected.flow === 'ResilientFlow');
-  await checkRegisteredExamples({
-    peers: peers!,
-    service: service!,
-    tmp: scratch,
-    runs: registered,
-    count: 5,
-    env: s3Reader(registered[0]?.root ?? 's3://mf-data/unused', bucket.endpoint),
-    screenshot: { runId: resilientRun?.runId ?? '', flow: 'ResilientFlow', layer: 'batch' },
-  });
+(examples.available ? test : test.skip)('every example run on Batch is in the metadata service: the Python client (from S3) and the UI backend read it back; a screenshot of its DAG', async () => {
+  // (Each run has its own datastore root: the client and the UI find a task's in its metadata, ds-root.)
+  await examples.check({ count: 5, env: s3Reader(roots[0] ?? 's3://mf-data/unused', bucket.endpoint), screenshot: { flow: 'ResilientFlow', layer: 'batch' } });
 }, 180_000);

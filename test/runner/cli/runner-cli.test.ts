@@ -3,8 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { alive, tempDir } from '../support/harness';
 import { PROCESS_GUARD_MS } from '../../support/guards';
-import { checkRegisteredExamples, EXAMPLES, type RegisteredExample } from '../../support/metadata/examples';
-import { peersDir, type RunningService, servicePackagesInstalled, startService } from '../../support/metadata/service';
+import { EXAMPLES, type ExampleExpectation, useExampleService } from '../../support/metadata/examples';
 
 const REPO = path.join(__dirname, '..', '..', '..');
 const BIN = path.join(REPO, 'bin', 'metaflow-cdk.js');
@@ -29,25 +28,17 @@ function writeFlow(dir: string, name: string, body: string): string {
 
 const runIdOf = (stdout: string) => /run (\d{8}-\d{6}-[0-9a-f]{6})/.exec(stdout)![1];
 
-const peers = peersDir();
-const withService = peers !== undefined && servicePackagesInstalled();
-
 describe('metaflow-cdk run on the examples', () => {
   const root = tempDir('mfcdk-cli-');
   // Every example's run registered with the real Metaflow metadata service (issue 16), started once for
   // the file; the last test reads them all back with the Python client and the UI.
-  let service: RunningService | undefined;
-  const registered: RegisteredExample[] = [];
-  const scratch = tempDir('mfcdk-cli-svc-');
-  beforeAll(() => {
-    if (withService) service = startService(peers!, path.join(scratch, 'service'));
-  }, 60_000);
-  afterAll(() => service?.stop());
+  const examples = useExampleService('mfcdk-cli-svc-');
   /** Run an example, registered with the service when there is one. */
-  const runExample = (args: string[], expected: (typeof registered)[number]['expected'], cwd = root) => {
+  const runExample = (args: string[], expected: ExampleExpectation, cwd = root) => {
+    const { service } = examples;
     const r = cli(args, root, cwd, { METAFLOW_USER: 'ada', ...(service ? { METAFLOW_SERVICE_URL: service.url, METAFLOW_SERVICE_AUTH_KEY: 'test-key' } : {}) });
     const runId = /run (\d{8}-\d{6}-[0-9a-f]{6})|"runId": ?"([^"]+)"/.exec(r.stdout)?.slice(1).find(Boolean);
-    if (service && r.code === 0 && runId) registered.push({ runId, expected });
+    if (service && r.code === 0 && runId) examples.registered.push({ runId, expected });
     return r;
   };
 
@@ -116,15 +107,8 @@ describe('metaflow-cdk run on the examples', () => {
     expect(r.stdout).not.toContain('code package');
   });
 
-  (withService ? test : test.skip)('every example run is in the metadata service: the Python client and the UI backend read it back; a screenshot of its DAG', async () => {
-    await checkRegisteredExamples({
-      peers: peers!,
-      service: service!,
-      tmp: scratch,
-      runs: registered,
-      count: 5,
-      screenshot: { ...registered.find((r) => r.expected.flow === 'ResilientFlow')!, flow: 'ResilientFlow', layer: 'local' },
-    });
+  (examples.available ? test : test.skip)('every example run is in the metadata service: the Python client and the UI backend read it back; a screenshot of its DAG', async () => {
+    await examples.check({ count: 5, screenshot: { flow: 'ResilientFlow', layer: 'local' } });
   }, 120_000);
 });
 

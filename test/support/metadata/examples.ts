@@ -8,7 +8,9 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { readRuns, type ReadBack, type RunningService } from './service';
+import { defineFlow, type Flow, type FlowSpec } from '../../../runner/flow/model';
+import { tempDir } from '../../runner/support/harness';
+import { peersDir, readRuns, type ReadBack, type RunningService, servicePackagesInstalled, startService } from './service';
 import { chromiumPath, screenshot, screenshotDir, startUi, uiPackagesInstalled } from './ui';
 
 export interface ExampleExpectation {
@@ -61,6 +63,15 @@ export const EXAMPLES = {
     stdout: { step: 'end', line: new RegExp(`^run \\S+: y = [23]\\.\\d+x \\+ [\\d.]+ \\(mse [\\d.]+ on ${rows} rows\\)$`, 'm') },
   }),
 } as const;
+
+/**
+ * examples/resilient.ts as it can run on Batch (simulated, or under Step Functions): its `hung` step's 1 s
+ * timeout is below Batch's 60 s minimum (the compiler and the Batch layer refuse it), so it gets 60 s, and the
+ * tests play the hang as a timed-out attempt (a scripted Batch outcome; a runtime timeout scaled to 1 s).
+ */
+export function resilientOnBatch(resilient: Flow): Flow {
+  return defineFlow({ ...(resilient as FlowSpec), steps: resilient.steps.map((s) => (s.name === 'hung' ? { ...s, timeout: { seconds: 60 } } : s)) });
+}
 
 /** A run of an example registered by a test, to be read back at the end of its file. */
 export interface RegisteredExample {
@@ -117,17 +128,48 @@ export async function expectUiRun(backendUrl: string, run: RegisteredExample): P
 }
 
 export interface ExamplesCheck {
-  readonly peers: string;
-  readonly service: RunningService;
-  /** A scratch folder (the client's HOME, the UI's folder, Chromium's profile). */
-  readonly tmp: string;
-  readonly runs: readonly RegisteredExample[];
-  /** The examples' run count the file means to register (a run that failed to start is missing from `runs`). */
+  /** The examples' run count the file means to register (a run that failed is missing from the registered ones). */
   readonly count: number;
   /** The client's and the UI backend's datastore settings (s3Reader for runs on S3). @default none */
   readonly env?: Record<string, string>;
-  /** The run whose DAG view is screenshotted, and the file name's prefix (the layer). */
-  readonly screenshot: { readonly runId: string; readonly flow: string; readonly layer: string };
+  /** The example whose run's DAG view is screenshotted, and the file name's prefix (the layer). */
+  readonly screenshot: { readonly flow: string; readonly layer: string };
+}
+
+/** The metadata service of a test file that runs examples, and the runs registered with it. */
+export interface ExampleService {
+  /** Whether the peers and the service's packages are there (else runs go unregistered and the check is skipped). */
+  readonly available: boolean;
+  /** The running service (from beforeAll on, when available). */
+  readonly service: RunningService | undefined;
+  /** The example runs registered so far. */
+  readonly registered: RegisteredExample[];
+  /** Check every registered run at the end of the file (checkRegisteredExamples). */
+  check(c: ExamplesCheck): Promise<void>;
+}
+
+/** Call at a file's (or describe's) top: the real metadata service, started once in beforeAll, stopped in afterAll. */
+export function useExampleService(prefix: string): ExampleService {
+  const peers = peersDir();
+  const available = peers !== undefined && servicePackagesInstalled();
+  const scratch = tempDir(prefix);
+  let service: RunningService | undefined;
+  const registered: RegisteredExample[] = [];
+  beforeAll(() => {
+    if (available) service = startService(peers!, path.join(scratch, 'service'));
+  }, 60_000);
+  afterAll(() => {
+    service?.stop();
+    fs.rmSync(scratch, { recursive: true, force: true });
+  });
+  return {
+    available,
+    get service() {
+      return service;
+    },
+    registered,
+    check: (c) => checkRegisteredExamples(peers!, service!, scratch, registered, c),
+  };
 }
 
 /**
@@ -136,19 +178,20 @@ export interface ExamplesCheck {
  * from its backend, and ONE screenshot of a run's DAG view (steps outlined by status) kept as a
  * test artifact (looked at by eye; METAFLOW_CDK_UI_SCREENSHOTS=DIR keeps it).
  */
-export async function checkRegisteredExamples(c: ExamplesCheck): Promise<void> {
-  expect(c.runs.map((r) => r.expected.flow)).toHaveLength(c.count);
-  const seen = readRuns(c.peers, c.service.url, c.tmp, c.runs.map((r) => ({ flow: r.expected.flow, runId: r.runId })), 'ada', c.env);
-  for (const [i, run] of c.runs.entries()) expectReadBack(seen[i], run);
+async function checkRegisteredExamples(peers: string, service: RunningService, tmp: string, runs: readonly RegisteredExample[], c: ExamplesCheck): Promise<void> {
+  expect(runs.map((r) => r.expected.flow)).toHaveLength(c.count);
+  const seen = readRuns(peers, service.url, tmp, runs.map((r) => ({ flow: r.expected.flow, runId: r.runId })), 'ada', c.env);
+  for (const [i, run] of runs.entries()) expectReadBack(seen[i], run);
   if (!uiPackagesInstalled()) return; // under CI=true it throws instead
-  const ui = startUi(c.peers, c.service, path.join(c.tmp, 'ui'), c.env);
+  const ui = startUi(peers, service, path.join(tmp, 'ui'), c.env);
   try {
-    for (const run of c.runs) await expectUiRun(ui.backendUrl, run);
+    for (const run of runs) await expectUiRun(ui.backendUrl, run);
     const chromium = chromiumPath();
     if (!chromium) return;
-    const { flow, runId, layer } = c.screenshot;
+    const { flow, layer } = c.screenshot;
+    const { runId } = runs.find((r) => r.expected.flow === flow)!;
     const file = path.join(screenshotDir(), `${layer}-${flow}-${runId}-dag.png`);
-    screenshot(chromium, `${ui.url}/${flow}/${runId}/view/dag`, file, path.join(c.tmp, 'chrome'), 40_000, 150_000);
+    screenshot(chromium, `${ui.url}/${flow}/${runId}/view/dag`, file, path.join(tmp, 'chrome'), 40_000, 150_000);
     const png = fs.readFileSync(file);
     expect([png.subarray(1, 4).toString(), png.readUInt32BE(16), png.readUInt32BE(20)]).toEqual(['PNG', 1400, 900]);
     console.log(`Metaflow UI screenshot of ${flow} on ${layer}: ${file}`);
