@@ -1,8 +1,9 @@
 /**
- * Code packages through the real CLI: local tasks run in the package root (so the pyscripts
- * example runs from any folder); `run --compute batch` ships the flow's folder once per content
- * and records it in the run (moto_server's Batch marks jobs done without running them);
- * `code <run-id>` unpacks or lists it, with one-line errors.
+ * Code packages through the real CLI: local tasks run in the package root (examples/pyscripts'
+ * run from another folder is in runner-cli.test.ts, registered with the metadata service);
+ * `run --compute batch` ships the flow's folder once per content and records it in the run
+ * (moto_server's Batch marks jobs done without running them); `code <run-id>` unpacks or lists
+ * it, with one-line errors.
  */
 import { CreateBucketCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { spawnSync } from 'node:child_process';
