@@ -107,7 +107,6 @@ async function run(flow: Flow, o: RunOptions = {}) {
           parameters,
           attemptMetadata: batchAttemptMetadata(layer.jobLogs),
           warn: (line) => warnings.push(line),
-          flushMs: 20,
         })
       : undefined;
   await registrar?.preflight(flow.name);
