@@ -589,7 +589,10 @@ export class RunRegistrar {
   }
 
   private async artifacts(facts: TaskFacts, id: string): Promise<Record<string, unknown>[]> {
-    const values: Record<string, unknown> = { ...(facts.extra ?? {}) };
+    // `name` (the flow's name) is in every attempt of a Metaflow task: the service finds a task's latest attempt by it
+    // (metaflow-service postgres_async_db.py get_artifact); without it `task['_success']` after a retry asks attempt 0.
+    // An output or parameter called `name` takes its place (it is registered with the attempt all the same).
+    const values: Record<string, unknown> = { name: this.flow, ...(facts.extra ?? {}) };
     if (facts.outcome === 'succeeded' || facts.outcome === 'reused') {
       if (facts.step !== PARAMETERS_STEP) {
         const at = facts.outputsAt ?? `${this.flow}/${this.runId}/${facts.step}/${facts.taskId}`;

@@ -7,7 +7,9 @@
  * fanout.ts (Fargate), sweep.ts and pyscripts/flow.ts end to end. The simulated Batch
  * (fake-batch.ts) plays every job in its image's root-filesystem stand-in: stage 0 downloads the
  * run's code package, the runtime mirrors the inputs, runs the step and uploads its outputs; each
- * test reads what the containers wrote back from S3.
+ * test reads what the containers wrote back from S3. The examples' runs (resilient's hang played
+ * as a timed-out attempt of Batch's minimum 60 s timeout) are registered with the real Metaflow
+ * metadata service, started once for the file, and read back at its end (issue 16).
  */
 import * as path from 'node:path';
 import { BatchClient, RegisterJobDefinitionCommand, SubmitJobCommandInput } from '@aws-sdk/client-batch';
@@ -15,6 +17,7 @@ import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import fanout from '../../../examples/fanout';
 import hello from '../../../examples/hello';
 import pyscripts from '../../../examples/pyscripts/flow';
+import resilient from '../../../examples/resilient';
 import sweep from '../../../examples/sweep';
 import { environmentMap, loaderCommand, TASK_IO_ENV } from '../../../runner/batch/job-shape';
 import { BatchComputeLayer } from '../../../runner/batch/layer';
@@ -24,7 +27,10 @@ import { RunRecord } from '../../../runner/datastore/types';
 import { defineFlow, Flow } from '../../../runner/flow/model';
 import { resolveParameters } from '../../../runner/flow/parameters';
 import { validateFlow } from '../../../runner/flow/validate';
+import { batchAttemptMetadata, blobWriterFor, MetadataServiceClient, RunRegistrar } from '../../../runner/metadata';
 import { runFlow } from '../../../runner/orchestrator/orchestrator';
+import { EXAMPLES as EXAMPLES_SEEN, resilientOnBatch, type ExampleExpectation, useExampleService } from '../../support/metadata/examples';
+import { s3Reader } from '../../support/metadata/service';
 import { useMotoBucket } from '../../support/moto-bucket';
 import { fakeClock, sh } from '../support/harness';
 import { expectPortableJobs, motoDatastore, storeTestCodePackage } from './code-package-fixture';
@@ -35,6 +41,9 @@ const EXAMPLES = path.resolve(__dirname, '..', '..', '..', 'examples');
 const IO_NAMES = new Set<string>(Object.values(TASK_IO_ENV));
 
 const bucket = useMotoBucket('mf-data', 'unused');
+// The real Metaflow metadata service, once for the file: the examples' runs register with it.
+const examples = useExampleService('mdio-');
+const roots: string[] = [];
 let fake: FakeBatch | undefined;
 let n = 0;
 afterEach(() => {
@@ -51,6 +60,8 @@ interface RunOptions {
   resume?: { prefix: string; origin: RunRecord };
   /** The folder packed as the run's code package. @default a folder with data.txt */
   codeDir?: string;
+  /** Register the run with the metadata service (when there is one), as this example. @default not registered */
+  register?: ExampleExpectation;
 }
 
 async function run(flow: Flow, o: RunOptions = {}) {
@@ -82,7 +93,30 @@ async function run(flow: Flow, o: RunOptions = {}) {
   });
   await layer.lookUp(v.graph);
   expect(layer.check(v.graph)).toEqual([]);
-  const record = await runFlow({ graph: v.graph, layer, datastore, parameters: resolveParameters(flow, o.params ?? []).values, clock: fakeClock(), origin: o.resume?.origin });
+  const parameters = resolveParameters(flow, o.params ?? []).values;
+  const warnings: string[] = [];
+  const service = examples.service;
+  const registrar =
+    o.register && service
+      ? new RunRegistrar({
+          client: new MetadataServiceClient({ url: service.url, authKey: 'test-key', user: 'ada' }),
+          blobs: blobWriterFor(datastore),
+          datastore,
+          graph: v.graph,
+          flowFile: `${flow.name}.ts`,
+          parameters,
+          attemptMetadata: batchAttemptMetadata(layer.jobLogs),
+          warn: (line) => warnings.push(line),
+        })
+      : undefined;
+  await registrar?.preflight(flow.name);
+  const record = await runFlow({ graph: v.graph, layer, datastore, parameters, clock: fakeClock(), origin: o.resume?.origin, onEvent: registrar?.onEvent });
+  if (registrar) {
+    const summary = await registrar.finish(20_000);
+    expect({ warnings, registered: summary.registered }).toEqual({ warnings: [], registered: summary.tasks });
+    if (record.status === 'succeeded') examples.registered.push({ runId: record.runId, expected: o.register! });
+    roots.push(`s3://mf-data/${prefix}`);
+  }
   const f = fake;
   const submitted = (step: string, attempt = 0) => f.submitted.filter((s) => s.tags!['metaflow.step'] === step && s.tags!['metaflow.attempt'] === String(attempt));
   const id = `${flow.name}/${record.runId}`;
@@ -262,7 +296,7 @@ test("resume: the reused start is read from the origin run's task path in S3", a
 }, 90_000);
 
 test('examples/hello.ts end to end: three jobs, the greeting crosses S3, `show` reads the run back from S3', async () => {
-  const r = await run(hello, { codeDir: EXAMPLES });
+  const r = await run(hello, { codeDir: EXAMPLES, register: EXAMPLES_SEEN.hello() });
   expect(r.record.status).toBe('succeeded');
   expect(await r.datastore.readOutputs(`${r.id}/start/0`)).toEqual({ greeting: 'hello, world' });
   expect(await r.datastore.readLog({ flow: 'HelloFlow', runId: r.record.runId, step: 'hello', taskId: '0', attempt: 0 })).toContain('{"greeting": "hello, world"}');
@@ -273,7 +307,7 @@ test('examples/hello.ts end to end: three jobs, the greeting crosses S3, `show` 
 }, 60_000);
 
 test("examples/fanout.ts on a Fargate queue: the items come from start's outputs in S3, the join sums what 10 children uploaded", async () => {
-  const r = await run(fanout, { params: ['width=10'], platform: 'FARGATE', codeDir: EXAMPLES }); // square asks for 0.25 vCPU
+  const r = await run(fanout, { params: ['width=10'], platform: 'FARGATE', codeDir: EXAMPLES, register: EXAMPLES_SEEN.fanout(10) }); // square asks for 0.25 vCPU
   expect(r.record.status).toBe('succeeded');
   expect(r.fake.inputs(RegisterJobDefinitionCommand).every((d) => d.platformCapabilities?.[0] === 'FARGATE')).toBe(true);
   expect(r.submitted('square')).toHaveLength(1);
@@ -283,7 +317,7 @@ test("examples/fanout.ts on a Fargate queue: the items come from start's outputs
 
 test('examples/sweep.ts end to end: 10 rates reach the children of ONE array job, pick reads their outputs', async () => {
   const rates = Array.from({ length: 10 }, (_, i) => [0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.9][i]);
-  const r = await run(sweep, { params: [`rates=${rates.join(',')}`], codeDir: EXAMPLES });
+  const r = await run(sweep, { params: [`rates=${rates.join(',')}`], codeDir: EXAMPLES, register: EXAMPLES_SEEN.sweep(rates) });
   expect(r.record.status).toBe('succeeded');
   const train = r.submitted('train');
   expect(train).toHaveLength(1);
@@ -294,10 +328,27 @@ test('examples/sweep.ts end to end: 10 rates reach the children of ONE array job
 }, 90_000);
 
 test("examples/pyscripts/flow.ts end to end: the scripts come from the code package, the data set crosses S3", async () => {
-  const r = await run(pyscripts, { params: ['rows=50'], codeDir: path.join(EXAMPLES, 'pyscripts') });
+  const r = await run(pyscripts, { params: ['rows=50'], codeDir: path.join(EXAMPLES, 'pyscripts'), register: EXAMPLES_SEEN.pyscripts(50) });
   expect(r.record.status).toBe('succeeded');
   expect(await r.datastore.readOutputs(`${r.id}/start/0`)).toEqual({ rows: 50 });
   expect((await r.datastore.get(`${r.id}/start/0/data.csv`))!.split(/\r?\n/)[0]).toBe('x,y');
   expect(await r.datastore.readOutputs(`${r.id}/train/0`)).toMatchObject({ slope: expect.closeTo(3, 0), intercept: expect.closeTo(2, 0), mse: expect.any(Number) });
   expect(await r.datastore.readLog({ flow: 'PyScriptsFlow', runId: r.record.runId, step: 'end', taskId: '0', attempt: 0 })).toMatch(/^run \S+: y = [23]\.\d+x \+ [\d.]+ \(mse [\d.]+ on 50 rows\)$/m);
 }, 60_000);
+
+test('examples/resilient.ts with Batch\'s minimum timeout (60 s; the example\'s 1 s is refused on Batch), its hang played as a timed-out attempt: retry, timeout and catch', async () => {
+  const r = await run(resilientOnBatch(resilient), {
+    codeDir: EXAMPLES,
+    register: EXAMPLES_SEEN.resilient(),
+    script: (step, index, attempt) => (step === 'hung' && index === 0 && attempt === 0 ? { statusReason: 'Job attempt duration exceeded timeout' } : undefined),
+  });
+  expect(r.record.status).toBe('succeeded');
+  const attempts = (step: string) => r.record.tasks.find((t) => t.step === step)!.attempts.map((a) => a.status);
+  expect({ flaky: attempts('flaky'), hung: attempts('hung'), failing: r.record.tasks.find((t) => t.step === 'failing')!.status }).toEqual({ flaky: ['failed', 'succeeded'], hung: ['timeout', 'succeeded'], failing: 'caught' });
+  expect(await r.datastore.readLog({ flow: 'ResilientFlow', runId: r.record.runId, step: 'end', taskId: '0', attempt: 0 })).toMatch(/caught failure: \{"step":"failing".*"exitCode":3/);
+}, 90_000);
+
+(examples.available ? test : test.skip)('every example run on Batch is in the metadata service: the Python client (from S3) and the UI backend read it back; a screenshot of its DAG', async () => {
+  // (Each run has its own datastore root: the client and the UI find a task's in its metadata, ds-root.)
+  await examples.check({ count: 5, env: s3Reader(roots[0] ?? 's3://mf-data/unused', bucket.endpoint), screenshot: { flow: 'ResilientFlow', layer: 'batch' } });
+}, 180_000);

@@ -1,8 +1,9 @@
 /**
- * Code packages through the real CLI: local tasks run in the package root (so the pyscripts
- * example runs from any folder); `run --compute batch` ships the flow's folder once per content
- * and records it in the run (moto_server's Batch marks jobs done without running them);
- * `code <run-id>` unpacks or lists it, with one-line errors.
+ * Code packages through the real CLI: local tasks run in the package root (examples/pyscripts'
+ * run from another folder is in runner-cli.test.ts, registered with the metadata service);
+ * `run --compute batch` ships the flow's folder once per content and records it in the run
+ * (moto_server's Batch marks jobs done without running them); `code <run-id>` unpacks or lists
+ * it, with one-line errors.
  */
 import { CreateBucketCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { spawnSync } from 'node:child_process';
@@ -28,17 +29,7 @@ function cli(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } 
   return { code: res.status, stdout: res.stdout, stderr: res.stderr };
 }
 
-test('examples/pyscripts runs on the local layer from another folder: its tasks run in the flow\'s folder', () => {
-  const root = tempDir('mfcdk-ds-');
-  const r = cli(['run', path.join(PYSCRIPTS, 'flow.ts'), '--root', root, '--param', 'rows=300']);
-  expect(r.stderr).toBe('');
-  expect(r.code).toBe(0);
-  expect(r.stdout).toContain('[start/0#0] prepared 300 rows');
-  expect(r.stdout).toContain('[train/0#0] trained on 300 rows');
-  expect(r.stdout).toMatch(/\[end\/0#0\] run \S+: y = 3\.\d+x \+ [12]\.\d+ \(mse 0\.\d+ on 300 rows\)/);
-  // Local runs ship no package.
-  expect(r.stdout).not.toContain('code package');
-});
+// examples/pyscripts on the local layer from another folder: test/runner/cli/runner-cli.test.ts (registered with the metadata service).
 
 test('package.root: tasks run there (relative to the flow file); a root that is not a folder is one line, exit 2', () => {
   const project = tempDir('mfcdk-proj-');

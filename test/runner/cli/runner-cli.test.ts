@@ -3,14 +3,15 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { alive, tempDir } from '../support/harness';
 import { PROCESS_GUARD_MS } from '../../support/guards';
+import { EXAMPLES, type ExampleExpectation, useExampleService } from '../../support/metadata/examples';
 
 const REPO = path.join(__dirname, '..', '..', '..');
 const BIN = path.join(REPO, 'bin', 'metaflow-cdk.js');
 const RUNNER = path.join(REPO, 'runner');
 const example = (name: string) => path.join(REPO, 'examples', name);
 
-function cli(args: string[], root: string, cwd = root) {
-  const res = spawnSync(process.execPath, [BIN, ...args, '--root', root], { cwd, encoding: 'utf8', env: { ...process.env, CI: 'true' }, timeout: PROCESS_GUARD_MS });
+function cli(args: string[], root: string, cwd = root, env: NodeJS.ProcessEnv = {}) {
+  const res = spawnSync(process.execPath, [BIN, ...args, '--root', root], { cwd, encoding: 'utf8', env: { ...process.env, CI: 'true', ...env }, timeout: PROCESS_GUARD_MS });
   return { code: res.status, stdout: res.stdout, stderr: res.stderr };
 }
 
@@ -29,9 +30,20 @@ const runIdOf = (stdout: string) => /run (\d{8}-\d{6}-[0-9a-f]{6})/.exec(stdout)
 
 describe('metaflow-cdk run on the examples', () => {
   const root = tempDir('mfcdk-cli-');
+  // Every example's run registered with the real Metaflow metadata service (issue 16), started once for
+  // the file; the last test reads them all back with the Python client and the UI.
+  const examples = useExampleService('mfcdk-cli-svc-');
+  /** Run an example, registered with the service when there is one. */
+  const runExample = (args: string[], expected: ExampleExpectation, cwd = root) => {
+    const { service } = examples;
+    const r = cli(args, root, cwd, { METAFLOW_USER: 'ada', ...(service ? { METAFLOW_SERVICE_URL: service.url, METAFLOW_SERVICE_AUTH_KEY: 'test-key' } : {}) });
+    const runId = /run (\d{8}-\d{6}-[0-9a-f]{6})|"runId": ?"([^"]+)"/.exec(r.stdout)?.slice(1).find(Boolean);
+    if (service && r.code === 0 && runId) examples.registered.push({ runId, expected });
+    return r;
+  };
 
   test('hello: linear flow, parameter, prefixed live output, exit 0', () => {
-    const r = cli(['run', example('hello.ts'), '--param', 'name=Ada'], root);
+    const r = runExample(['run', example('hello.ts'), '--param', 'name=Ada'], EXAMPLES.hello('Ada'));
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('[hello/0#0] {"greeting": "hello, Ada"}');
     expect(r.stdout).toContain('[end/0#0] HelloFlow is all done');
@@ -39,7 +51,7 @@ describe('metaflow-cdk run on the examples', () => {
   });
 
   test('resilient: retry, timeout and catch let the flow finish; show and logs tell the story', () => {
-    const r = cli(['run', example('resilient.ts')], root);
+    const r = runExample(['run', example('resilient.ts')], EXAMPLES.resilient());
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('[flaky/0#0] exit code 1; retrying (attempt 1)');
     expect(r.stdout).toContain('[hung/0#0] timed out after 1s (per-attempt timeout); retrying (attempt 1)');
@@ -59,7 +71,7 @@ describe('metaflow-cdk run on the examples', () => {
   });
 
   test('fanout --json: 20-way dynamic foreach, the join sums the children', () => {
-    const r = cli(['run', example('fanout.ts'), '--param', 'width=20', '--json'], root);
+    const r = runExample(['run', example('fanout.ts'), '--param', 'width=20', '--json'], EXAMPLES.fanout(20));
     expect(r.code).toBe(0);
     const record = JSON.parse(r.stdout);
     expect(record).toMatchObject({ flow: 'FanoutFlow', status: 'succeeded', parameters: { width: 20 } });
@@ -70,18 +82,34 @@ describe('metaflow-cdk run on the examples', () => {
   });
 
   test('sweep: a foreach over a list parameter picks the best rate', () => {
-    const r = cli(['run', example('sweep.ts'), '--param', 'rates=0.1,0.01,0.001', '--max-workers', '3'], root);
+    const r = runExample(['run', example('sweep.ts'), '--param', 'rates=0.1,0.01,0.001', '--max-workers', '3'], EXAMPLES.sweep([0.1, 0.01, 0.001]));
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('best of 3: rate 0.01 (loss 0.0)');
     expect(r.stdout).toContain('(local, 3 workers)');
   });
 
   test('runs lists the recent runs, newest first', () => {
-    const r = cli(['runs'], root);
+    const r = cli(['runs'], root, root, { METAFLOW_USER: 'ada' }); // the runs are ada's
     expect(r.code).toBe(0);
     const flows = r.stdout.trim().split('\n').slice(1).map((l) => l.split(/\s+/)[1]);
     expect(flows).toEqual(['SweepFlow', 'FanoutFlow', 'ResilientFlow', 'HelloFlow']);
   });
+
+  test("pyscripts runs from another folder: its tasks run in the flow's folder", () => {
+    const r = runExample(['run', example('pyscripts/flow.ts'), '--param', 'rows=300'], EXAMPLES.pyscripts(300), tempDir('mfcdk-cwd-'));
+    // Nothing on stderr but the registration's last line, when there is a service.
+    expect(r.stderr).toMatch(/^(metaflow-cdk: metadata service \S+: (\d+) of \2 tasks registered \(\d+ calls\)\n)?$/);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('[start/0#0] prepared 300 rows');
+    expect(r.stdout).toContain('[train/0#0] trained on 300 rows');
+    expect(r.stdout).toMatch(/\[end\/0#0\] run \S+: y = 3\.\d+x \+ [12]\.\d+ \(mse 0\.\d+ on 300 rows\)/);
+    // Local runs ship no package.
+    expect(r.stdout).not.toContain('code package');
+  });
+
+  (examples.available ? test : test.skip)('every example run is in the metadata service: the Python client and the UI backend read it back; a screenshot of its DAG', async () => {
+    await examples.check({ count: 5, screenshot: { flow: 'ResilientFlow', layer: 'local' } });
+  }, 120_000);
 });
 
 describe('a failed run exits 1 and resume finishes it', () => {

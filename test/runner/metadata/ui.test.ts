@@ -95,7 +95,8 @@ describeUi('runs of ours in the real Metaflow UI', () => {
       if (broken) throw new Error(`the UI could not open artifact ${broken.name}: ${broken.postprocess_error!.detail}`);
       values = Object.fromEntries(artifacts.filter((a) => a.content != null).map((a) => [a.name, a.content]));
     }
-    expect(values).toEqual({ square: '4', _task_ok: 'True', _success: 'True' });
+    // `name` (the flow's name) is in every Metaflow task: the service finds a task's latest attempt by it.
+    expect(values).toEqual({ square: '4', name: 'GatedFlow', _task_ok: 'True', _success: 'True' });
     const lines = (await get(`${task}/logs/out?attempt_id=0`)) as { line: string }[];
     expect(lines.map((l) => l.line)).toEqual(['square of 2']);
     const stderr = (await get(`/flows/GatedFlow/runs/${runId}/steps/risky/tasks/t-0/logs/err?attempt_id=0`)) as { line: string }[];

@@ -119,8 +119,8 @@ export class BatchTaskPlayer {
  * Execute a compiled machine (named `name`) with its Batch jobs played by a {@link BatchTaskPlayer}
  * and its S3 states on moto_server; the result carries the player, for the jobs and their logs.
  */
-export async function playOnMoto(compiled: CompiledFlow, moto: MotoBucket, input: unknown = {}, name?: string) {
-  const batch = new BatchTaskPlayer(compiled, moto.endpoint);
+export async function playOnMoto(compiled: CompiledFlow, moto: MotoBucket, input: unknown = {}, name?: string, environment: Readonly<Record<string, string>> = {}) {
+  const batch = new BatchTaskPlayer(compiled, moto.endpoint, undefined, environment);
   const result = await runMachine(
     compiled,
     input,

@@ -7,16 +7,27 @@
  * moto_server, which the runtime reads and writes too. What is asserted is what a user would look
  * at: the outputs and the committed status.json of every task in S3, the items each foreach child
  * saw, a caught failure downstream — and that an example whose image lacks what its steps run
- * fails as it would on AWS.
+ * fails as it would on AWS. Every example's execution (resilient with Batch's minimum 60 s timeout,
+ * played as 1 s) registers from inside its jobs with the real Metaflow metadata service, started
+ * once for the file, and is read back at its end (issue 16).
  */
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import fanout from '../../../examples/fanout';
 import hello from '../../../examples/hello';
+import pyscripts from '../../../examples/pyscripts/flow';
+import resilient from '../../../examples/resilient';
 import sweep from '../../../examples/sweep';
 import { RUNTIME_EXIT } from '../../../runner/batch/job-shape';
 import { defineFlow, type Flow, type FlowSpec } from '../../../runner/flow/model';
 import { validateFlow } from '../../../runner/flow/validate';
+import { graphInfoPackageFile } from '../../../runner/metadata';
 import type { CompiledFlow, CompileOptions } from '../../../runner/sfn/compiler';
+import { minimalCodePackage } from '../../../runner/task-runtime/minimal-package';
 import { describeWithTool } from '../../support/external-tool';
+import { EXAMPLES, resilientOnBatch, type ExampleExpectation, useExampleService } from '../../support/metadata/examples';
+import { s3Reader } from '../../support/metadata/service';
 import { useMotoBucket } from '../../support/moto-bucket';
 import { BatchTaskPlayer, playOnMoto } from './batch-task-player';
 import { compileValid, EXECUTION, graphOf, sh, storeCodePackage } from './compiler-support';
@@ -44,6 +55,22 @@ describeWithTool('moto_server', 'compiled machines played end to end (aws-local-
   const moto = useMotoBucket(BUCKET, PREFIX);
   const { get, keys } = moto;
   beforeAll(() => storeCodePackage(moto));
+  // The real Metaflow metadata service, once for the file: the examples' executions register with it from their jobs.
+  const examples = useExampleService('mde2e-');
+
+  /**
+   * An example compiled against a code package of its own (the task runtime, the flow's graph for the UI,
+   * `files` beside them) and, when there is a service, registering with it as `expected`.
+   */
+  async function compileExample(flow: Flow, options: Partial<CompileOptions>, expected: ExampleExpectation, files: Record<string, string> = {}) {
+    const g = graph(flow);
+    const pkg = minimalCodePackage({ ...graphInfoPackageFile(g, `${flow.name}.ts`), ...files });
+    const key = `${PREFIX}/${pkg.key(flow.name)}`;
+    await moto.s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: pkg.body }));
+    const { service } = examples;
+    const compiled = compileValid(g, { ...options, codePackageUrl: `s3://${BUCKET}/${key}`, ...(service ? { metadata: { url: service.url, authKey: 'test-key', user: 'ada' } } : {}) });
+    return { compiled, registered: () => void (service && examples.registered.push({ runId: EXECUTION, expected })) };
+  }
   const json = async (key: string) => {
     const body = await get(key);
     if (body === undefined) throw new Error(`${key} is not in S3`);
@@ -77,9 +104,10 @@ describeWithTool('moto_server', 'compiled machines played end to end (aws-local-
   }, 60_000);
 
   test('examples/hello.ts as it is (--param name=Ada): start\'s outputs reach hello through S3; every task committed with its inputs', async () => {
-    const compiled = compileValid(graph(hello), { params: { name: 'Ada' } });
+    const { compiled, registered } = await compileExample(hello, { params: { name: 'Ada' } }, EXAMPLES.hello('Ada'));
     const run = await play(compiled);
     succeeded(run);
+    registered();
     const r = `HelloFlow/${EXECUTION}`;
     expect(run.batch.jobs.map((j) => j.state)).toEqual(['start', 'hello', 'end']);
     expect(await json(`${r}/start/0/outputs.json`)).toEqual({ greeting: 'hello, Ada' });
@@ -88,7 +116,7 @@ describeWithTool('moto_server', 'compiled machines played end to end (aws-local-
     expect(await json(`${r}/hello/0/status.json`)).toEqual(committed('hello', '0', ['start/0']));
     expect(await json(`${r}/end/0/status.json`)).toEqual(committed('end', '0', ['hello/0']));
     // The attempt's outputs and the committed copy.
-    expect(await keys(`${r}/start/`)).toEqual([`${r}/start/0/attempt-0/outputs.json`, `${r}/start/0/outputs.json`, `${r}/start/0/status.json`]);
+    expect(await keys(`${r}/start/0/`)).toEqual([`${r}/start/0/attempt-0/outputs.json`, `${r}/start/0/outputs.json`, `${r}/start/0/status.json`]);
   }, 60_000);
 
   test('a step naming the submitting machine\'s node (what sweep\'s pick did before): python:3.12-slim lacks it, and it fails as on AWS', async () => {
@@ -101,9 +129,10 @@ describeWithTool('moto_server', 'compiled machines played end to end (aws-local-
 
   test('examples/sweep.ts as it is (--param rates=5 values): each child trains on its own rate; pick sees all 5 and picks the best', async () => {
     const rates = [0.2, 0.03, 0.007, 0.0004, 0.1];
-    const compiled = compileValid(graph(sweep), { params: { rates: rates.join(',') } });
+    const { compiled, registered } = await compileExample(sweep, { params: { rates: rates.join(',') } }, EXAMPLES.sweep(rates));
     const run = await play(compiled);
     succeeded(run);
+    registered();
     const r = `SweepFlow/${EXECUTION}`;
     expect(run.batch.jobs.map((j) => [j.state, j.params.ArrayProperties?.Size])).toEqual([
       ['start', undefined],
@@ -124,9 +153,10 @@ describeWithTool('moto_server', 'compiled machines played end to end (aws-local-
 
   test('examples/fanout.ts as it is (--param width=4, Fargate queue): items from start\'s committed outputs; the join sums every child', async () => {
     const options: Partial<CompileOptions> = { params: { width: '4' }, platformOf: () => 'FARGATE', executionRoleArn: 'arn:aws:iam::123456789012:role/exec' };
-    const compiled = compileValid(graph(fanout), options);
+    const { compiled, registered } = await compileExample(fanout, options, EXAMPLES.fanout(4));
     const run = await play(compiled);
     succeeded(run);
+    registered();
     const r = `FanoutFlow/${EXECUTION}`;
     expect(await json(`${r}/start/0/outputs.json`)).toEqual({ items: [1, 2, 3, 4] });
     for (let i = 0; i < 4; i++) {
@@ -136,6 +166,34 @@ describeWithTool('moto_server', 'compiled machines played end to end (aws-local-
     expect(await json(`${r}/join/0/outputs.json`)).toEqual({ total: 30, children: 4 });
     expect(run.batch.log('end')).toContain('end: {"total": 30, "children": 4}');
   }, 90_000);
+
+  test('examples/pyscripts/flow.ts (--param rows=40): its scripts from the code package, the data set through S3', async () => {
+    const dir = path.join(__dirname, '../../../examples/pyscripts');
+    const scripts = Object.fromEntries(['prepare.py', 'train.py', 'report.py'].map((f) => [f, fs.readFileSync(path.join(dir, f), 'utf8')]));
+    const { compiled, registered } = await compileExample(pyscripts, { params: { rows: '40' } }, EXAMPLES.pyscripts(40), scripts);
+    const run = await play(compiled);
+    succeeded(run);
+    registered();
+    const r = `PyScriptsFlow/${EXECUTION}`;
+    expect(await json(`${r}/start/0/outputs.json`)).toEqual({ rows: 40 });
+    expect((await get(`${r}/start/0/data.csv`))!.split(/\r?\n/)[0]).toBe('x,y');
+    expect(await json(`${r}/train/0/outputs.json`)).toMatchObject({ slope: expect.closeTo(3, 0), intercept: expect.closeTo(2, 0) });
+  }, 60_000);
+
+  test('examples/resilient.ts with Batch\'s minimum timeout (60 s, played as 1 s; the example\'s 1 s is refused): retry, timeout and catch', async () => {
+    const { compiled, registered } = await compileExample(resilientOnBatch(resilient), {}, EXAMPLES.resilient());
+    const run = await playOnMoto(compiled, moto, {}, undefined, { MF_ATTEMPT_TIMEOUT_SECONDS: '1', MF_STOP_GRACE_SECONDS: '1' });
+    succeeded(run);
+    registered();
+    const r = `ResilientFlow/${EXECUTION}`;
+    expect((await json(`${r}/hung/0/status.json`)).attempts).toMatchObject([{ attempt: 0, status: 'timeout' }, { attempt: 1, status: 'succeeded' }]);
+    expect(await json(`${r}/failing/0/status.json`)).toMatchObject({ status: 'caught' });
+    expect(run.batch.log('end')).toMatch(/end: caught failure: \{"step":"failing".*"exitCode":3/);
+  }, 90_000);
+
+  (examples.available ? test : test.skip)('every example execution is in the metadata service: the Python client (from S3) and the UI backend read it back; a screenshot of its DAG', async () => {
+    await examples.check({ count: 5, env: s3Reader(`s3://${BUCKET}/${PREFIX}`, moto.endpoint), screenshot: { flow: 'ResilientFlow', layer: 'sfn' } });
+  }, 180_000);
 
   test('a branch with a caught failure: both arms run, the failed attempts are kept, the join and end see the failure', async () => {
     const flow = graphOf({

@@ -107,11 +107,20 @@ export function startService(peers: string, dir: string): RunningService {
  * to its environment (s3Reader: an S3 datastore on moto).
  */
 export function readRun(peers: string, url: string, home: string, flow: string, runId: string, user = 'ada', env: Record<string, string> = {}): ReadBack {
-  const out = execFileSync('/usr/bin/python3', [path.join(__dirname, 'read-run.py'), flow, runId], {
+  return readRuns(peers, url, home, [{ flow, runId }], user, env)[0];
+}
+
+/**
+ * Read several runs back in ONE Python process (the client's import is most of a read's cost),
+ * in the order given; `env` as for {@link readRun}.
+ */
+export function readRuns(peers: string, url: string, home: string, runs: readonly { flow: string; runId: string }[], user = 'ada', env: Record<string, string> = {}): ReadBack[] {
+  const out = execFileSync('/usr/bin/python3', [path.join(__dirname, 'read-run.py'), ...runs.flatMap((r) => [r.flow, r.runId])], {
     env: { PATH: process.env.PATH, PYTHONPATH: path.join(peers, 'metaflow'), METAFLOW_DEFAULT_METADATA: 'service', METAFLOW_SERVICE_URL: url, METAFLOW_USER: user, HOME: home, ...env },
     encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
   });
-  return JSON.parse(out) as ReadBack;
+  return JSON.parse(out) as ReadBack[];
 }
 
 export interface ReadBack {
@@ -125,7 +134,19 @@ export interface ReadBack {
   readonly graph_steps: string[];
   readonly steps: Record<
     string,
-    { id: string; successful: boolean; finished: boolean; data: Record<string, unknown>; stdout: string; attempts: number; metadata: Record<string, string> }[]
+    {
+      id: string;
+      successful: boolean;
+      finished: boolean;
+      data: Record<string, unknown>;
+      stdout: string;
+      attempts: number;
+      metadata: Record<string, string>;
+      /** With more than one attempt: [field, value] of attempt, attempt-done, attempt_ok, caught over every attempt (task.metadata). */
+      attempt_metadata?: [string, string][];
+      /** With more than one attempt: each read as Task(pathspec, attempt=n). */
+      tries?: { attempt: number; finished: boolean; stdout: string; stderr: string; metadata: Record<string, string> }[];
+    }[]
   >;
 }
 
