@@ -4,13 +4,15 @@
                                for an S3 datastore METAFLOW_DEFAULT_DATASTORE=s3 and its settings)
 
 Prints: the run ids listed in the user's namespace, the run's successful/finished flags, and per
-step each task's id, successful flag, metadata (field → latest value), artifacts (values of the non-private ones) and stdout.
+step each task's id, successful flag, metadata (field → latest value), artifacts (values of the non-private ones) and stdout;
+for a task with more than one attempt also its attempt metadata over all attempts and each attempt read alone.
 """
 import json
 import sys
 
 from metaflow import Flow, Run, Task, namespace, get_namespace
 
+ATTEMPT_FIELDS = ("attempt", "attempt-done", "attempt_ok", "caught")
 flow_name, run_id = sys.argv[1], sys.argv[2]
 out = {"namespace": get_namespace(), "listed": [r.id for r in Flow(flow_name)]}
 namespace(None)
@@ -34,6 +36,14 @@ for step in run:
                 "metadata": task.metadata_dict,
             }
         )
+        if task.current_attempt:
+            # Every attempt as the client shows it: task.metadata (all attempts), and each attempt's own Task
+            tasks[-1]["attempt_metadata"] = sorted([m.name, m.value] for m in task.metadata if m.name in ATTEMPT_FIELDS)
+            tasks[-1]["tries"] = []
+            for n in range(task.current_attempt + 1):
+                one = Task(task.pathspec, attempt=n)
+                tasks[-1]["tries"].append({"attempt": n, "finished": one.finished, "stdout": one.stdout, "stderr": one.stderr,
+                                           "metadata": {k: v for k, v in one.metadata_dict.items() if k in ATTEMPT_FIELDS}})
     steps[step.id] = sorted(tasks, key=lambda t: t["id"])
 out["steps"] = steps
 params = Task("%s/%s/_parameters/t-0" % (flow_name, run_id))

@@ -125,7 +125,19 @@ export interface ReadBack {
   readonly graph_steps: string[];
   readonly steps: Record<
     string,
-    { id: string; successful: boolean; finished: boolean; data: Record<string, unknown>; stdout: string; attempts: number; metadata: Record<string, string> }[]
+    {
+      id: string;
+      successful: boolean;
+      finished: boolean;
+      data: Record<string, unknown>;
+      stdout: string;
+      attempts: number;
+      metadata: Record<string, string>;
+      /** With more than one attempt: [field, value] of attempt, attempt-done, attempt_ok, caught over every attempt (task.metadata). */
+      attempt_metadata?: [string, string][];
+      /** With more than one attempt: each read as Task(pathspec, attempt=n). */
+      tries?: { attempt: number; finished: boolean; stdout: string; stderr: string; metadata: Record<string, string> }[];
+    }[]
   >;
 }
 
