@@ -326,7 +326,6 @@ class Registration:
         except (OSError, ValueError, KeyError):
             pass  # a package without the graph (the construct's minimal one): no DAG in the UI
         values["_task_ok"] = values["_success"] = True
-        values["name"] = self.flow
         path = self._task_path(PARAMETERS_STEP, service_task_id("0"))
         self._call("metadata", "POST", path + "/metadata", [self._datum("attempt", "0", 0), self._datum("ds-type", "s3", 0), self._datum("ds-root", self.store.url, 0),
                                                             self._datum("attempt-done", "0", 0), self._datum("attempt_ok", "True", 0, "internal_attempt_status")])
@@ -455,7 +454,7 @@ class Registration:
     def _artifacts(self, step, task_id, attempt, values):
         """Store each value as Metaflow does (sha1 of the pickle, gzip level 3, once) and describe it for the service.
 
-        Every task's artifacts include ``name`` (the flow's name), as each Metaflow task's do: the
+        A task's artifacts include ``name`` (the flow's name), as each Metaflow task's do: the
         service finds a task's latest attempt by that artifact (metaflow-service v2.5.1,
         data/postgres_async_db.py get_artifact), so without it a retried task's ``_success``
         and ``_task_ok`` are looked for under attempt 0 and Task.successful reads False."""
