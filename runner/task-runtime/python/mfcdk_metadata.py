@@ -9,12 +9,14 @@ are those of runner/metadata/ (registrar.ts, the runner's registrar): keep both 
 
 - at the job's start, in the background (no call waits before the command): the task
   (``t-<task id>``: the service refuses numeric ids), created first; its step, run and flow only
-  when the service answers that they are missing (``_ensure_task``: the execution's name is the
+  when the service answers that they are missing (``_create_task``: the execution's name is the
   run id, and every create answers 409 when the object exists, so racing tasks are safe); the
   ``start`` task also the ``_parameters`` task with ``_graph_info`` (from
-  ``_mfcdk/graph-info.json`` in the code package) and the parameters; then the attempt's
-  metadata, and a task heartbeat every 10 s while the job runs (the service refreshes the run's
-  heartbeat with it: metaflow-service services/metadata_service/api/task.py, tasks_heartbeat);
+  ``_mfcdk/graph-info.json`` in the code package) and the parameters; then, once the attempt
+  has run for 10 s (START_DEFER_SECONDS; a shorter one sends it with its end, in one call), the
+  attempt's metadata and a task heartbeat every 10 s until the job ends (the service refreshes
+  the run's heartbeat with it: metaflow-service services/metadata_service/api/task.py,
+  tasks_heartbeat);
 - between two attempts in the container (a foreach body's retries): the failed attempt's logs,
   its ``attempt-done`` and ``attempt_ok`` False and the next attempt's start, in one call;
 - at the end: the last attempt's stdout and stderr as MFLOG files
@@ -54,6 +56,8 @@ REGISTER_ENV = "MF_METADATA_REGISTER"
 ARTIFACT_CONTENT_TYPE = "gzip+pickle-v4"
 TRANSIENT = (429, 500, 502, 503, 504)
 HEARTBEAT_SECONDS = 10
+# An attempt's start metadata waits this long for its end, to go in the same call (Metaflow heartbeats every 10 s).
+START_DEFER_SECONDS = 10
 START_SECONDS = 30
 END_SECONDS = 60
 
@@ -184,6 +188,8 @@ class Registration:
         self.caught = None
         self.stopped = None
         self.beating = threading.Event()
+        self.ending = threading.Event()
+        self.beats = None
         self.starting = None
         self.problem = None
         self.calls = {}
@@ -239,9 +245,20 @@ class Registration:
         self.starting.start()
 
     def _starting(self):
+        self._guard(START_SECONDS, self._ensure_task)
+        if not self.created or self.stopped:
+            return
+        # An attempt that ends within the first heartbeat's interval sends its start with its end: one call less.
+        if self.ending.wait(START_DEFER_SECONDS):
+            return
         self._guard(START_SECONDS, self._sync)
-        if self.created and not self.stopped and not self.beating.is_set():
-            threading.Thread(target=self._heartbeats, daemon=True).start()
+        self._beat_on()
+
+    def _beat_on(self):
+        """Heartbeats from now on, every 10 s until the job ends (one thread)."""
+        if self.beats is None and self.created and not self.stopped and not self.beating.is_set():
+            self.beats = threading.Thread(target=self._heartbeats, daemon=True)
+            self.beats.start()
 
     def _joined(self):
         """Wait for the background start (bounded by its own deadline)."""
@@ -335,12 +352,14 @@ class Registration:
         path = self._task_path(self.step, self.task_id) + "/heartbeat"
         # A service of its own: the phases' deadlines are not the heartbeats'.
         service = Service(self.service.url, self.service.key)
-        while not self.beating.wait(HEARTBEAT_SECONDS) and not self.stopped:
+        while not self.stopped:
             try:
                 self.calls["heartbeat"] = self.calls.get("heartbeat", 0) + 1
                 service.call("POST", path, {}, tries=1, allow=(404,))
             except Exception:  # noqa: BLE001 - a missed heartbeat is not worth a line
                 pass
+            if self.beating.wait(HEARTBEAT_SECONDS):
+                return
 
     # ---- a catch step the state machine caught -----------------------------------------------
 
@@ -396,12 +415,14 @@ class Registration:
 
     def retry(self, n):
         """The current attempt failed and the job makes attempt ``n``: the failed one's logs and end, ``n``'s start (one metadata call)."""
+        self.ending.set()
         self._joined()
         self.ended[self.attempt] = False
         done = self.attempt
         self.attempt = n
         self.attempts.append(n)
         self._guard(END_SECONDS, lambda: (self._store_logs(done), self._sync()))
+        self._beat_on()
 
     def finish(self, ok, output_dir, caught=None):
         """The last attempt's logs, the task's artifacts and its end; what the start missed, again.
@@ -409,6 +430,7 @@ class Registration:
         ``caught``: ``{"var": name or None, "failure": {...}}`` when the runtime caught the task's
         failure: its ``caught`` metadata, and the failure as the artifact ``var`` (as the runner's registrar).
         """
+        self.ending.set()
         self._joined()
         self.beating.set()
         self.ended[self.attempt] = bool(ok)
