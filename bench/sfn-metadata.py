@@ -6,15 +6,17 @@ compute environment runs at once), each what a job's runtime does around its com
 registration, run the command (``/bin/sh -c 'echo …'``, its output teed to MFLOG files), write a
 one-key outputs.json, finish the registration. The same children without registration (no
 service) run in the same process first, as the baseline. The datastore is in memory (the S3
-puts of logs and blobs are not the service's cost). Prints the service calls per task by kind,
-each child's added wall time (median, p90), the time before the command starts, and the
-foreach's wall time with and without the service.
+puts of logs and blobs are not the service's cost); each run with the service is a new run id.
+Prints the service calls per task by kind, each child's wall time (median, p90) and what the
+registration adds to it, the time before the command starts, and the foreach's wall time with
+and without the service.
 
   ../shared/peers/start-metadata-service.sh /tmp/mfsvc && . /tmp/mfsvc/env
   METAFLOW_SERVICE_URL=$SERVICE_URL python3 bench/sfn-metadata.py [--width 1000 --concurrency 32]
-  # another version of the module, to compare (e.g. the one before a change):
+  # versions of the module side by side (runs alternate, medians of --repeats), e.g. before and after a change:
   git show <commit>:runner/task-runtime/python/mfcdk_metadata.py > /tmp/old_md.py
-  METAFLOW_SERVICE_URL=$SERVICE_URL python3 bench/sfn-metadata.py --module /tmp/old_md.py
+  METAFLOW_SERVICE_URL=$SERVICE_URL python3 bench/sfn-metadata.py --repeats 3 \
+    --module runner/task-runtime/python/mfcdk_metadata.py --module /tmp/old_md.py
 """
 import argparse
 import importlib.util
@@ -33,8 +35,8 @@ from concurrent.futures import ThreadPoolExecutor
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def load(path):
-    spec = importlib.util.spec_from_file_location("mfcdk_metadata_bench", path)
+def load(path, i=0):
+    spec = importlib.util.spec_from_file_location("mfcdk_metadata_bench%d" % i, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -97,52 +99,72 @@ def foreach(md, env, width, concurrency, register):
         shutil.rmtree(work, ignore_errors=True)
 
 
+def median(xs):
+    return statistics.median(xs)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--width", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--module", default=os.path.join(HERE, "..", "runner", "task-runtime", "python", "mfcdk_metadata.py"))
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--module", action="append", help="a version of mfcdk_metadata.py (repeatable: the runs alternate)")
     args = parser.parse_args()
     url = os.environ.get("METAFLOW_SERVICE_URL")
     if not url:
         sys.exit("set METAFLOW_SERVICE_URL (start the service with ../shared/peers/start-metadata-service.sh)")
-    md = load(args.module)
-    calls = {}
-    lock = threading.Lock()
-    real_call = md.Service.call
+    paths = args.module or [os.path.join(HERE, "..", "runner", "task-runtime", "python", "mfcdk_metadata.py")]
+    modules = []
+    for i, path in enumerate(paths):
+        md = load(path, i)
+        calls = {}
+        lock = threading.Lock()
 
-    def counted(self, method, path, body=None, **options):
-        kind = path.rsplit("/", 1)[-1] if not path.count("/") == 2 else "flow"
-        with lock:
-            calls[kind] = calls.get(kind, 0) + 1
-        return real_call(self, method, path, body, **options)
+        def counted(self, method, path, body=None, _real=md.Service.call, _calls=calls, _lock=lock, **options):
+            kind = "flow" if path.count("/") == 2 else path.rsplit("/", 1)[-1]
+            with _lock:
+                _calls[kind] = _calls.get(kind, 0) + 1
+            return _real(self, method, path, body, **options)
 
-    md.Service.call = counted
-    env = {"MF_METADATA_REGISTER": "1", "METAFLOW_SERVICE_URL": url, "METAFLOW_USER": "bench", "MF_FLOW": "SfnMetadataBench",
-           "MF_RUN_ID": "sfn-bench-" + uuid.uuid4().hex[:8], "MF_RETRY_COUNT": "0"}
+        md.Service.call = counted
+        modules.append((path, md, calls))
+    base = []
+    runs = {path: [] for path in paths}
     out, sys.stdout = sys.stdout, open(os.devnull, "w")  # the commands' output, which the registration copies to ours
     try:
-        foreach(md, env, min(args.width, 50), args.concurrency, False)  # warm-up
-        base_wall, base = foreach(md, env, args.width, args.concurrency, False)
-        wall, regd = foreach(md, env, args.width, args.concurrency, True)
+        env = {"MF_METADATA_REGISTER": "1", "METAFLOW_SERVICE_URL": url, "METAFLOW_USER": "bench", "MF_FLOW": "SfnMetadataBench", "MF_RETRY_COUNT": "0"}
+        foreach(modules[0][1], env, min(args.width, 50), args.concurrency, False)  # warm-up
+        for _ in range(args.repeats):
+            base.append(foreach(modules[0][1], env, args.width, args.concurrency, False))
+            for path, md, calls in modules:
+                calls.clear()
+                run_env = dict(env, MF_RUN_ID="sfn-bench-" + uuid.uuid4().hex[:8])  # a new run each time: its first tasks create it
+                wall, results = foreach(md, run_env, args.width, args.concurrency, True)
+                runs[path].append((wall, results, dict(calls)))
     finally:
         sys.stdout.close()
         sys.stdout = out
-    per_base = [r[1] for r in base]
-    per = [r[1] for r in regd]
 
     def q(xs, p):
         return sorted(xs)[min(len(xs) - 1, int(p * len(xs)))]
 
-    added = statistics.median(per) - statistics.median(per_base)
-    total = sum(calls.values())
-    print("foreach of %d children, %d at a time, %d cores; module %s" % (args.width, args.concurrency, os.cpu_count(), os.path.relpath(args.module)))
-    print("  service calls: %d = %.2f per child (%s), the split's task included" % (total, total / args.width, ", ".join("%s %d" % kv for kv in sorted(calls.items()))))
-    print("  child wall time, median (p90): without the service %.1f ms (%.1f), with it %.1f ms (%.1f): +%.1f ms a child (x%.2f)" % (
-        statistics.median(per_base) * 1000, q(per_base, 0.9) * 1000, statistics.median(per) * 1000, q(per, 0.9) * 1000, added * 1000,
-        statistics.median(per) / statistics.median(per_base)))
-    print("  before the command starts, median: without %.2f ms, with %.2f ms" % (statistics.median(r[0] for r in base) * 1000, statistics.median(r[0] for r in regd) * 1000))
-    print("  the foreach: without the service %.2f s, with it %.2f s (x%.2f)" % (base_wall, wall, wall / base_wall))
+    base_child = median([median([r[1] for r in results]) for _, results in base])
+    base_wall = median([wall for wall, _ in base])
+    print("foreach of %d children, %d at a time, %d cores, median of %d (runs alternate); without the service: %.1f ms a child, the foreach %.2f s" % (
+        args.width, args.concurrency, os.cpu_count(), args.repeats, base_child * 1000, base_wall))
+    for path in paths:
+        kept = runs[path]
+        calls = kept[0][2]
+        total = sum(calls.values())
+        child = median([median([r[1] for r in results]) for _, results, _ in kept])
+        p90 = median([q([r[1] for r in results], 0.9) for _, results, _ in kept])
+        before = median([median([r[0] for r in results]) for _, results, _ in kept])
+        wall = median([w for w, _, _ in kept])
+        print("  %s" % os.path.relpath(path))
+        print("    service calls: %d = %.2f per child (%s), the split's task included" % (total, total / args.width, ", ".join("%s %d" % kv for kv in sorted(calls.items()))))
+        print("    a child: %.1f ms (p90 %.1f), +%.1f ms for the registration (x%.2f); before its command: %.2f ms" % (
+            child * 1000, p90 * 1000, (child - base_child) * 1000, child / base_child, before * 1000))
+        print("    the foreach: %.2f s (x%.2f the baseline)" % (wall, wall / base_wall))
 
 
 if __name__ == "__main__":

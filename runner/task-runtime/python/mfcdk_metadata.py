@@ -398,7 +398,7 @@ class Registration:
         if items:
             self._call("metadata", "POST", path + "/metadata", items, service=service)
         # the service keeps the first of an artifact (name, attempt): a second registration adds nothing
-        self._call("artifact", "POST", path + "/artifact", self._artifacts(step, task_id, n, {var: failure, "_task_ok": False, "_success": False, "name": self.flow}), service=service)
+        self._call("artifact", "POST", path + "/artifact", self._artifacts(step, task_id, n, dict({var: failure, "_task_ok": False, "_success": False}, **({"name": self.flow} if n > 0 else {}))), service=service)
 
     # ---- the command's output -----------------------------------------------------------------
 
@@ -469,17 +469,19 @@ class Registration:
             values[self.caught["var"]] = self.caught["failure"]
         # Metaflow's Task.successful / Run.successful read these (the end task's for a run).
         values["_task_ok"] = values["_success"] = bool(ok)
-        values.setdefault("name", self.flow)
+        if self.attempt > 0:
+            values.setdefault("name", self.flow)  # see _artifacts; attempt 0 is what the service assumes without it
         self._call("artifact", "POST", self._task_path(self.step, self.task_id) + "/artifact", self._artifacts(self.step, self.task_id, self.attempt, values))
         self._sync()
 
     def _artifacts(self, step, task_id, attempt, values):
         """Store each value as Metaflow does (sha1 of the pickle, gzip level 3, once) and describe it for the service.
 
-        A task's artifacts include ``name`` (the flow's name), as each Metaflow task's do: the
-        service finds a task's latest attempt by that artifact (metaflow-service v2.5.1,
-        data/postgres_async_db.py get_artifact), so without it a retried task's ``_success``
-        and ``_task_ok`` are looked for under attempt 0 and Task.successful reads False."""
+        The artifacts of an attempt after the first include ``name`` (the flow's name), as each
+        Metaflow task's do: the service finds a task's latest attempt by that artifact
+        (metaflow-service v2.5.1, data/postgres_async_db.py get_artifact) and takes attempt 0
+        without it, so a retried task's ``_success`` would be looked for there and
+        Task.successful read False. A first attempt's do not (one row less per task)."""
         out = []
         for name, value in values.items():
             blob = pickle.dumps(value, protocol=4)
