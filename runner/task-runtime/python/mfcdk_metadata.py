@@ -23,8 +23,8 @@ are those of runner/metadata/ (registrar.ts, the runner's registrar): keep both 
   (``<attempt>.task_stdout.log``), the values of ``outputs.json`` as artifacts (Python's own
   pickle, gzip, content-addressed under ``<flow>/data/``, as Metaflow's ContentAddressedStore
   stores them) with ``_task_ok`` and ``_success`` and a caught failure under its ``catch.var``,
-  then ``attempt-done`` and ``attempt_ok`` (and ``caught``). The ``end`` task's ``attempt_ok``
-  is what marks the run done in the UI.
+  and, in parallel, ``attempt-done`` and ``attempt_ok`` (and ``caught``). The ``end`` task's
+  ``attempt_ok`` is what marks the run done in the UI.
 
 The service never fails a task: every call has a timeout, transient errors are retried with
 backoff inside a bounded time per phase, and whatever went wrong is at most one warning line on
@@ -193,6 +193,7 @@ class Registration:
         self.starting = None
         self.problem = None
         self.calls = {}
+        self.lock = threading.Lock()
         self.batch = None
         self.others = None
         self.others_problem = None
@@ -232,7 +233,8 @@ class Registration:
         return os.path.join(self.work_dir, "%d.task_%s.log" % (attempt, stream))
 
     def _call(self, kind, method, path, body=None, service=None, **options):
-        self.calls[kind] = self.calls.get(kind, 0) + 1
+        with self.lock:
+            self.calls[kind] = self.calls.get(kind, 0) + 1
         return (service or self.service).call(method, path, body, **options)
 
     # ---- the attempt's start ----------------------------------------------------------------
@@ -354,7 +356,8 @@ class Registration:
         service = Service(self.service.url, self.service.key)
         while not self.stopped:
             try:
-                self.calls["heartbeat"] = self.calls.get("heartbeat", 0) + 1
+                with self.lock:
+                    self.calls["heartbeat"] = self.calls.get("heartbeat", 0) + 1
                 service.call("POST", path, {}, tries=1, allow=(404,))
             except Exception:  # noqa: BLE001 - a missed heartbeat is not worth a line
                 pass
@@ -471,8 +474,24 @@ class Registration:
         values["_task_ok"] = values["_success"] = bool(ok)
         if self.attempt > 0:
             values.setdefault("name", self.flow)  # see _artifacts; attempt 0 is what the service assumes without it
-        self._call("artifact", "POST", self._task_path(self.step, self.task_id) + "/artifact", self._artifacts(self.step, self.task_id, self.attempt, values))
-        self._sync()
+        # The end's metadata (attempt_ok) and the artifacts in parallel: one round trip on the critical path.
+        # Metaflow itself registers attempt_ok first and the artifacts after (metaflow/task.py, then TaskDataStore.done).
+        ended = {}
+
+        def end():
+            try:
+                self._sync()
+            except Exception as e:  # noqa: BLE001 - raised below, in the guard's thread
+                ended["error"] = e
+
+        metadata = threading.Thread(target=end, daemon=True)
+        metadata.start()
+        try:
+            self._call("artifact", "POST", self._task_path(self.step, self.task_id) + "/artifact", self._artifacts(self.step, self.task_id, self.attempt, values))
+        finally:
+            metadata.join()
+        if "error" in ended:
+            raise ended["error"]
 
     def _artifacts(self, step, task_id, attempt, values):
         """Store each value as Metaflow does (sha1 of the pickle, gzip level 3, once) and describe it for the service.
