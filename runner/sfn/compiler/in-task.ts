@@ -24,7 +24,9 @@
  * - **Catch vars**: a failure the runtime caught is not in the execution's state, and a var set in
  *   a foreach body differs per child and, from the join on, is the list of the children's
  *   failures (runner/contract/caught.ts); the runtime reads every var from the catch step's
- *   status.json files (`MF_CAUGHT_READ`).
+ *   status.json files (`MF_CAUGHT_READ`). With a metadata service, the runtime registers a failure
+ *   it caught under the step's var (`MF_CATCH_VAR`), and a catch step's first successor registers
+ *   the failure when the state machine caught it ({@link CaughtRead.register}).
  */
 import { nextOf } from '../../flow/model';
 import { parameterEnvName } from '../../flow/parameters';
