@@ -24,8 +24,11 @@
  * - **Catch vars**: a failure the runtime caught is not in the execution's state, and a var set in
  *   a foreach body differs per child and, from the join on, is the list of the children's
  *   failures (runner/contract/caught.ts); the runtime reads every var from the catch step's
- *   status.json files (`MF_CAUGHT_READ`).
+ *   status.json files (`MF_CAUGHT_READ`). With a metadata service, the runtime registers a failure
+ *   it caught under the step's var (`MF_CATCH_VAR`), and a catch step's first successor registers
+ *   the failure when the state machine caught it ({@link CaughtRead.register}).
  */
+import { nextOf } from '../../flow/model';
 import { parameterEnvName } from '../../flow/parameters';
 import type { Compilation } from './compilation';
 
@@ -57,6 +60,8 @@ export function inTaskEnvironment(c: Compilation, step: string): Record<string, 
   if (policies.catch) {
     env.MF_CATCH_IN_TASK = '1';
     env.MF_MAX_ATTEMPTS = String(policies.retries + 1);
+    // The var the runtime registers the failure under with the metadata service (mfcdk_metadata.py finish).
+    if (policies.catch.var) env.MF_CATCH_VAR = policies.catch.var;
   }
   // A split's items are checked as its attempt's outcome, as the runner does (retried, caught), not after the task.
   const src = c.graph.steps.get(step)!.foreach;
@@ -80,6 +85,13 @@ export interface CaughtRead {
   /** `task`: the one task of the catch step in this child; `all`: every one under this task's first `depth` id parts. */
   readonly mode: 'task' | 'all';
   readonly depth: number;
+  /**
+   * This step registers the catch step's task with the metadata service when the state machine
+   * caught it (its job failed without its runtime: killed, never started), so nobody else did:
+   * set for one step per such catch step outside any foreach (its first successor; a foreach
+   * split's join), and only when the jobs register (CompileOptions.metadata).
+   */
+  readonly register?: true;
 }
 
 /**
@@ -95,7 +107,15 @@ export function caughtReads(c: Compilation, step: string): CaughtRead[] {
     const theirs = c.enclosingForeaches(setter);
     let k = 0;
     while (k < theirs.length && k < mine.length && theirs[k] === mine[k]) k++;
-    read.push(k === theirs.length ? { var: v, step: setter, mode: 'task', depth: k } : { var: v, step: setter, mode: 'all', depth: k });
+    if (k < theirs.length) read.push({ var: v, step: setter, mode: 'all', depth: k });
+    else read.push({ var: v, step: setter, mode: 'task', depth: k, ...(registers(c, step, setter) ? { register: true as const } : {}) });
   }
   return read;
+}
+
+/** Does `step` register the task of `setter` (a catch step) when the state machine caught it ({@link CaughtRead.register})? */
+function registers(c: Compilation, step: string, setter: string): boolean {
+  if (c.options.metadata === undefined || c.enclosingForeaches(setter).length > 0) return false;
+  const first = c.graph.kind.get(setter) === 'foreach' ? c.joinOf(setter) : nextOf(c.graph.steps.get(setter)!)[0];
+  return first === step;
 }

@@ -7,21 +7,28 @@ Metaflow config; METAFLOW_SERVICE_AUTH_KEY, sent as ``x-api-key``; METAFLOW_USER
 MF_METADATA_REGISTER=1 saying that the job registers itself. The formats
 are those of runner/metadata/ (registrar.ts, the runner's registrar): keep both in step.
 
-- at the start of an attempt: the flow and the run (the execution's name is the run id; every
-  task tries to create it and a 409 means another got there first, so racing tasks are safe),
-  the ``start`` task also the ``_parameters`` task with ``_graph_info`` (from
-  ``_mfcdk/graph-info.json`` in the code package) and the parameters, the step, the task
-  (``t-<task id>``: the service refuses numeric ids), the attempt's metadata; then a task
-  heartbeat every 10 s while the command runs (the service refreshes the run's heartbeat with
-  it: metaflow-service services/metadata_service/api/task.py, tasks_heartbeat);
-- at its end: the command's stdout and stderr as MFLOG files, the values of ``outputs.json`` as
-  artifacts (Python's own pickle, gzip, content-addressed under ``<flow>/data/``, as Metaflow's
-  ContentAddressedStore stores them) with ``_task_ok`` and ``_success``, then ``attempt-done``
-  and ``attempt_ok``. The ``end`` task's ``attempt_ok`` is what marks the run done in the UI.
+- at the job's start, in the background (no call waits before the command): the task
+  (``t-<task id>``: the service refuses numeric ids), created first; its step, run and flow only
+  when the service answers that they are missing (``_create_task``: the execution's name is the
+  run id, and every create answers 409 when the object exists, so racing tasks are safe); the
+  ``start`` task also the ``_parameters`` task with ``_graph_info`` (from
+  ``_mfcdk/graph-info.json`` in the code package) and the parameters; then, once the attempt
+  has run for 10 s (START_DEFER_SECONDS; a shorter one sends it with its end, in one call), the
+  attempt's metadata and a task heartbeat every 10 s until the job ends (the service refreshes
+  the run's heartbeat with it: metaflow-service services/metadata_service/api/task.py,
+  tasks_heartbeat);
+- between two attempts in the container (a foreach body's retries): the failed attempt's logs,
+  its ``attempt-done`` and ``attempt_ok`` False and the next attempt's start, in one call;
+- at the end: the last attempt's stdout and stderr as MFLOG files
+  (``<attempt>.task_stdout.log``), the values of ``outputs.json`` as artifacts (Python's own
+  pickle, gzip, content-addressed under ``<flow>/data/``, as Metaflow's ContentAddressedStore
+  stores them) with ``_task_ok`` and ``_success`` and a caught failure under its ``catch.var``,
+  and, in parallel, ``attempt-done`` and ``attempt_ok`` (and ``caught``). The ``end`` task's
+  ``attempt_ok`` is what marks the run done in the UI.
 
 The service never fails a task: every call has a timeout, transient errors are retried with
 backoff inside a bounded time per phase, and whatever went wrong is at most one warning line on
-stderr. What the start of an attempt could not register is tried again at its end.
+stderr. What the start could not register is tried again at the end.
 
 Python 3.8+ standard library only.
 """
@@ -49,6 +56,8 @@ REGISTER_ENV = "MF_METADATA_REGISTER"
 ARTIFACT_CONTENT_TYPE = "gzip+pickle-v4"
 TRANSIENT = (429, 500, 502, 503, 504)
 HEARTBEAT_SECONDS = 10
+# An attempt's start metadata waits this long for its end, to go in the same call (Metaflow heartbeats every 10 s).
+START_DEFER_SECONDS = 10
 START_SECONDS = 30
 END_SECONDS = 60
 
@@ -99,7 +108,7 @@ class Service:
                 raise Misconfigured("the metadata service at %s refused the API key (403): check METAFLOW_SERVICE_AUTH_KEY" % self.url)
             if text.lstrip().startswith("<") or "text/html" in kind:
                 raise Misconfigured("%s answered %s %s with HTML (%d), not the metadata service's JSON" % (self.url, method, path, status))
-            if status in TRANSIENT:
+            if status in TRANSIENT and status not in allow:
                 last = "HTTP %d" % status
                 continue
             if status >= 300 and status != 409 and status not in allow:
@@ -151,7 +160,12 @@ class LogTee:
 
 
 class Registration:
-    """One attempt of one task in the service; every public method is safe: it never raises."""
+    """One task in the service, every attempt this job makes of it; every public method is safe: it never raises.
+
+    The runtime calls ``start`` before it fetches the inputs (the start is registered in the
+    background: no call waits before the command), ``tee`` per attempt, ``retry`` before each
+    further attempt in the container (a foreach body's retries), and ``finish`` once at the end.
+    """
 
     def __init__(self, env, store, task_id, code_dir, work_dir):
         self.env = env
@@ -163,13 +177,26 @@ class Registration:
         self.attempt = int(env.get("MF_RETRY_COUNT", "0") or 0)
         self.user = env.get("METAFLOW_USER") or "unknown"
         self.code_dir = code_dir
-        self.logs = {"stdout": os.path.join(work_dir, "task_stdout.log"), "stderr": os.path.join(work_dir, "task_stderr.log")}
+        self.work_dir = work_dir
         self.service = Service(env["METAFLOW_SERVICE_URL"], env.get("METAFLOW_SERVICE_AUTH_KEY"))
         self.system_tags = ["user:" + self.user, "runtime:metaflow-cdk", "metaflow_version:" + METAFLOW_FORMAT_VERSION]
-        self.started = False
+        self.created = False
+        # per attempt: its start (attempt, datastore, Batch) and its end (attempt-done, attempt_ok, caught) sent
+        self.attempts = [self.attempt]
+        self.ended = {}
+        self.sent = set()
+        self.caught = None
         self.stopped = None
         self.beating = threading.Event()
+        self.ending = threading.Event()
+        self.beats = None
+        self.starting = None
         self.problem = None
+        self.calls = {}
+        self.lock = threading.Lock()
+        self.batch = None
+        self.others = None
+        self.others_problem = None
 
     @staticmethod
     def from_env(env, store, task_id, code_dir, work_dir):
@@ -201,33 +228,109 @@ class Registration:
     def _datum(self, field, value, attempt, kind=None):
         return {"field_name": field, "value": value, "type": kind or field, "user_name": self.user, "tags": ["attempt_id:%d" % attempt]}
 
+    def log_path(self, attempt, stream):
+        """Where an attempt's MFLOG copy of a stream is kept until it is stored."""
+        return os.path.join(self.work_dir, "%d.task_%s.log" % (attempt, stream))
+
+    def _call(self, kind, method, path, body=None, service=None, **options):
+        with self.lock:
+            self.calls[kind] = self.calls.get(kind, 0) + 1
+        return (service or self.service).call(method, path, body, **options)
+
     # ---- the attempt's start ----------------------------------------------------------------
 
     def start(self):
-        """Register the run, step, task and the attempt's start; then heartbeat while the command runs."""
-        self._guard(START_SECONDS, self._start)
-        if self.started:
-            threading.Thread(target=self._heartbeats, daemon=True).start()
+        """Register the task and its first attempt's start in the background, then heartbeat while the job runs."""
+        if self.stopped:
+            return
+        self.starting = threading.Thread(target=self._starting, daemon=True)
+        self.starting.start()
 
-    def _start(self):
-        s = self.service
-        s.call("POST", "/flows/%s" % _q(self.flow), self._body())
-        s.call("POST", "/flows/%s/run" % _q(self.flow), self._body(run_number=self.run_id))
+    def _starting(self):
+        self._guard(START_SECONDS, self._ensure_task)
+        if not self.created or self.stopped:
+            return
+        # An attempt that ends within the first heartbeat's interval sends its start with its end: one call less.
+        if self.ending.wait(START_DEFER_SECONDS):
+            return
+        self._guard(START_SECONDS, self._sync)
+        self._beat_on()
+
+    def _beat_on(self):
+        """Heartbeats from now on, every 10 s until the job ends (one thread)."""
+        if self.beats is None and self.created and not self.stopped and not self.beating.is_set():
+            self.beats = threading.Thread(target=self._heartbeats, daemon=True)
+            self.beats.start()
+
+    def _joined(self):
+        """Wait for the background start (bounded by its own deadline)."""
+        if self.starting is not None and self.starting is not threading.current_thread():
+            self.starting.join(timeout=START_SECONDS + 6)
+
+    def _ensure_task(self):
+        """This job's task (and with the ``start`` task the ``_parameters`` task)."""
+        if self.created:
+            return
+        self._create_task(self.step, self.task_id)
+        self.created = True
         if self.step == "start":
             self._parameters_task()
-        s.call("POST", "%s/steps/%s/step" % (self._run_path(), _q(self.step)), self._body(step_name=self.step))
-        s.call("POST", "%s/steps/%s/task" % (self._run_path(), _q(self.step)), self._body(task_id=self.task_id))
-        n = self.attempt
+
+    def _create_task(self, step, task_id, service=None):
+        """A task, created first: its flow, run and step only when the service says they are missing; the create's status (409: it existed).
+
+        metaflow-service v2.5.1 answers a task create 409 when the task exists, 404 when its step
+        is missing (the foreign key of tasks_v3, data/db_utils.py aiopg_exception_handling) and
+        500 when its run is missing (``KeyError: 'run_number'`` in get_run_ids,
+        data/postgres_async_db.py, called from api/task.py create_task): so a 404 costs the step,
+        anything else the whole chain (every create answers 409 when the object exists).
+        """
+        task = ("POST", "%s/steps/%s/task" % (self._run_path(), _q(step)), self._body(task_id=task_id))
+        try:
+            status, _ = self._call("task", *task, service=service, tries=1, allow=(404, 500))
+        except Unavailable:
+            status = None
+        if status in (200, 201, 409):
+            return status
+        if status != 404:
+            self._call("flow", "POST", "/flows/%s" % _q(self.flow), self._body(), service=service)
+            self._call("run", "POST", "/flows/%s/run" % _q(self.flow), self._body(run_number=self.run_id), service=service)
+        self._call("step", "POST", "%s/steps/%s/step" % (self._run_path(), _q(step)), self._body(step_name=step), service=service)
+        status, _ = self._call("task", *task, service=service)
+        return status
+
+    def _start_items(self, n):
         items = [self._datum("attempt", str(n), n), self._datum("ds-type", "s3", n), self._datum("ds-root", self.store.url, n)]
-        items.extend(self._datum(field, value, n) for field, value in sorted(batch_metadata(self.env).items()))
-        s.call("POST", self._task_path(self.step, self.task_id) + "/metadata", items)
-        self.started = True
+        if self.batch is None:
+            self.batch = batch_metadata(self.env)
+        items.extend(self._datum(field, value, n) for field, value in sorted(self.batch.items()))
+        return items
+
+    def _end_items(self, n):
+        items = [self._datum("attempt-done", str(n), n), self._datum("attempt_ok", "True" if self.ended[n] else "False", n, "internal_attempt_status")]
+        if self.caught and n == self.attempts[-1]:
+            items.append(self._datum("caught", str(self.caught["failure"].get("message", "")), n))
+        return items
+
+    def _sync(self):
+        """The task and every attempt's start and end not sent yet, in one metadata call."""
+        self._ensure_task()
+        items, sent = [], []
+        for n in self.attempts:
+            if (n, "start") not in self.sent:
+                items.extend(self._start_items(n))
+                sent.append((n, "start"))
+            if n in self.ended and (n, "end") not in self.sent:
+                items.extend(self._end_items(n))
+                sent.append((n, "end"))
+        if items:
+            self._call("metadata", "POST", self._task_path(self.step, self.task_id) + "/metadata", items)
+        self.sent.update(sent)
 
     def _parameters_task(self):
         """The `_parameters` task: `_graph_info` (the UI draws the DAG from it) and the parameter values."""
-        s = self.service
-        s.call("POST", "%s/steps/%s/step" % (self._run_path(), PARAMETERS_STEP), self._body(step_name=PARAMETERS_STEP))
-        status, _ = s.call("POST", "%s/steps/%s/task" % (self._run_path(), PARAMETERS_STEP), self._body(task_id=service_task_id("0")))
+        self._call("step", "POST", "%s/steps/%s/step" % (self._run_path(), PARAMETERS_STEP), self._body(step_name=PARAMETERS_STEP))
+        status, _ = self._call("task", "POST", "%s/steps/%s/task" % (self._run_path(), PARAMETERS_STEP), self._body(task_id=service_task_id("0")))
         if status == 409:
             return  # a retried start: registered by an earlier attempt
         values = {}
@@ -242,64 +345,163 @@ class Registration:
         except (OSError, ValueError, KeyError):
             pass  # a package without the graph (the construct's minimal one): no DAG in the UI
         values["_task_ok"] = values["_success"] = True
+        values.setdefault("name", self.flow)  # see _artifacts (a parameter called name takes its place, as in the registrar)
         path = self._task_path(PARAMETERS_STEP, service_task_id("0"))
-        s.call("POST", path + "/metadata", [self._datum("attempt", "0", 0), self._datum("ds-type", "s3", 0), self._datum("ds-root", self.store.url, 0),
-                                            self._datum("attempt-done", "0", 0), self._datum("attempt_ok", "True", 0, "internal_attempt_status")])
-        s.call("POST", path + "/artifact", self._artifacts(PARAMETERS_STEP, service_task_id("0"), 0, values))
+        self._call("metadata", "POST", path + "/metadata", [self._datum("attempt", "0", 0), self._datum("ds-type", "s3", 0), self._datum("ds-root", self.store.url, 0),
+                                                            self._datum("attempt-done", "0", 0), self._datum("attempt_ok", "True", 0, "internal_attempt_status")])
+        self._call("artifact", "POST", path + "/artifact", self._artifacts(PARAMETERS_STEP, service_task_id("0"), 0, values))
 
     def _heartbeats(self):
         path = self._task_path(self.step, self.task_id) + "/heartbeat"
-        while not self.beating.wait(HEARTBEAT_SECONDS):
+        # A service of its own: the phases' deadlines are not the heartbeats'.
+        service = Service(self.service.url, self.service.key)
+        while not self.stopped:
             try:
-                self.service.call("POST", path, {}, tries=1, allow=(404,))
+                with self.lock:
+                    self.calls["heartbeat"] = self.calls.get("heartbeat", 0) + 1
+                service.call("POST", path, {}, tries=1, allow=(404,))
             except Exception:  # noqa: BLE001 - a missed heartbeat is not worth a line
                 pass
+            if self.beating.wait(HEARTBEAT_SECONDS):
+                return
+
+    # ---- a catch step the state machine caught -----------------------------------------------
+
+    def register_caught(self, caught):
+        """Tasks the state machine caught (their jobs failed without their runtime), as
+        ``(step, task id, var, failure)``: this task registers what their runtime could not, in
+        the background: the failure under its var, ``_task_ok``/``_success`` False, and the last
+        attempt's ``attempt-done``, ``attempt_ok`` False and ``caught`` (what the service has of
+        it is read first, so nothing is sent twice)."""
+        if self.stopped:
+            return
+        self.others = threading.Thread(target=self._register_caught, args=(caught,), daemon=True)
+        self.others.start()
+
+    def _register_caught(self, caught):
+        service = Service(self.service.url, self.service.key)
+        service.deadline = time.time() + START_SECONDS
+        try:
+            for step, task_id, var, failure in caught:
+                self._caught_task(service, step, service_task_id(task_id), var, failure if isinstance(failure, dict) else {})
+        except Exception as e:  # noqa: BLE001 - the service is never a reason for a task to fail
+            self.others_problem = str(e) if isinstance(e, (Unavailable, Misconfigured)) else "metadata service registration: %r" % (e,)
+
+    def _caught_task(self, service, step, task_id, var, failure):
+        n = max(0, int(failure.get("attempts") or 1) - 1)
+        path = self._task_path(step, task_id)
+        have = set()
+        if self._create_task(step, task_id, service) == 409:
+            _, listed = self._call("metadata", "GET", path + "/metadata", service=service)
+            for m in listed if isinstance(listed, list) else []:
+                if "attempt_id:%d" % n in (m.get("tags") or []):
+                    have.add(m.get("field_name"))
+        items = [] if "attempt" in have else [self._datum("attempt", str(n), n), self._datum("ds-type", "s3", n), self._datum("ds-root", self.store.url, n)]
+        ended = [self._datum("attempt-done", str(n), n), self._datum("attempt_ok", "False", n, "internal_attempt_status"), self._datum("caught", str(failure.get("message", "")), n)]
+        items.extend(i for i in ended if i["field_name"] not in have)
+        if items:
+            self._call("metadata", "POST", path + "/metadata", items, service=service)
+        # the service keeps the first of an artifact (name, attempt): a second registration adds nothing
+        self._call("artifact", "POST", path + "/artifact", self._artifacts(step, task_id, n, {var: failure, "_task_ok": False, "_success": False, "name": self.flow}), service=service)
 
     # ---- the command's output -----------------------------------------------------------------
 
     def tee(self, child):
-        """Start copying a child's stdout and stderr (Popen with PIPEs) to ours and to MFLOG files."""
+        """Start copying a child's stdout and stderr (Popen with PIPEs) to ours and to the current attempt's MFLOG files."""
         try:
-            return [LogTee(child.stdout, sys.stdout.buffer, self.logs["stdout"]), LogTee(child.stderr, sys.stderr.buffer, self.logs["stderr"])]
+            n = self.attempt
+            return [LogTee(child.stdout, sys.stdout.buffer, self.log_path(n, "stdout")), LogTee(child.stderr, sys.stderr.buffer, self.log_path(n, "stderr"))]
         except Exception as e:  # noqa: BLE001
             self._note(e)
             return []
 
-    # ---- the attempt's end ------------------------------------------------------------------
+    # ---- between attempts, and the end ----------------------------------------------------------
 
-    def finish(self, ok, output_dir):
-        """Logs, artifacts (on success) and the attempt's end; the start again if it was missed."""
+    def retry(self, n):
+        """The current attempt failed and the job makes attempt ``n``: the failed one's logs and end, ``n``'s start (one metadata call)."""
+        self.ending.set()
+        self._joined()
+        self.ended[self.attempt] = False
+        done = self.attempt
+        self.attempt = n
+        self.attempts.append(n)
+        self._guard(END_SECONDS, lambda: (self._store_logs(done), self._sync()))
+        self._beat_on()
+
+    def finish(self, ok, output_dir, caught=None):
+        """The last attempt's logs, the task's artifacts and its end; what the start missed, again.
+
+        ``caught``: ``{"var": name or None, "failure": {...}}`` when the runtime caught the task's
+        failure: its ``caught`` metadata, and the failure as the artifact ``var`` (as the runner's registrar).
+        """
+        self.ending.set()
+        self._joined()
         self.beating.set()
+        self.ended[self.attempt] = bool(ok)
+        self.caught = caught
         self._guard(END_SECONDS, lambda: self._finish(ok, output_dir))
+        if self.others is not None:
+            self.others.join(timeout=START_SECONDS + 6)
+            self.problem = self.problem or self.others_problem
         if self.problem:
             _say("warning: %s; %s/%s/%s/%s is not fully registered there (the task goes on)" % (self.problem, self.flow, self.run_id, self.step, self.task_id))
 
-    def _finish(self, ok, output_dir):
-        # The logs go to the datastore first, whatever the service does: `metaflow-cdk register` finds them there.
-        prefix = "%s/%s/%s/%s/%d." % (self.flow, self.run_id, self.step, self.task_id, self.attempt)
-        for stream, path in self.logs.items():
+    def _store_logs(self, n):
+        if (n, "logs") in self.sent:
+            return
+        prefix = "%s/%s/%s/%s/%d." % (self.flow, self.run_id, self.step, self.task_id, n)
+        for stream in ("stdout", "stderr"):
+            path = self.log_path(n, stream)
             if os.path.exists(path) and os.path.getsize(path):
                 with open(path, "rb") as f:
                     self.store.put(prefix + "task_%s.log" % stream, f.read())
-        if not self.started:
-            self._start()
-        n = self.attempt
+        self.sent.add((n, "logs"))
+
+    def _finish(self, ok, output_dir):
+        # The logs go to the datastore first, whatever the service does: `metaflow-cdk register` finds them there.
+        for n in self.attempts:
+            self._store_logs(n)
+        self._ensure_task()
         values = {}
-        if ok:
+        if ok and output_dir:
             outputs = os.path.join(output_dir, "outputs.json")
             if os.path.exists(outputs):
                 with open(outputs, encoding="utf-8") as f:
                     loaded = json.load(f)
                 if isinstance(loaded, dict):
                     values.update(loaded)
+        if self.caught and self.caught.get("var"):
+            values[self.caught["var"]] = self.caught["failure"]
         # Metaflow's Task.successful / Run.successful read these (the end task's for a run).
-        values["_task_ok"] = values["_success"] = ok
-        path = self._task_path(self.step, self.task_id)
-        self.service.call("POST", path + "/artifact", self._artifacts(self.step, self.task_id, n, values))
-        self.service.call("POST", path + "/metadata", [self._datum("attempt-done", str(n), n), self._datum("attempt_ok", "True" if ok else "False", n, "internal_attempt_status")])
+        values["_task_ok"] = values["_success"] = bool(ok)
+        values.setdefault("name", self.flow)  # see _artifacts
+        # The end's metadata (attempt_ok) and the artifacts in parallel: one round trip on the critical path.
+        # Metaflow itself registers attempt_ok first and the artifacts after (metaflow/task.py, then TaskDataStore.done).
+        ended = {}
+
+        def end():
+            try:
+                self._sync()
+            except Exception as e:  # noqa: BLE001 - raised below, in the guard's thread
+                ended["error"] = e
+
+        metadata = threading.Thread(target=end, daemon=True)
+        metadata.start()
+        try:
+            self._call("artifact", "POST", self._task_path(self.step, self.task_id) + "/artifact", self._artifacts(self.step, self.task_id, self.attempt, values))
+        finally:
+            metadata.join()
+        if "error" in ended:
+            raise ended["error"]
 
     def _artifacts(self, step, task_id, attempt, values):
-        """Store each value as Metaflow does (sha1 of the pickle, gzip level 3, once) and describe it for the service."""
+        """Store each value as Metaflow does (sha1 of the pickle, gzip level 3, once) and describe it for the service.
+
+        Every attempt's artifacts include ``name`` (the flow's name), as each Metaflow task's do
+        and as the runner's registrar sends them (so ``metaflow-cdk register`` finds nothing
+        missing): the service finds a task's latest attempt by that artifact (metaflow-service
+        v2.5.1, data/postgres_async_db.py get_artifact) and takes attempt 0 without it, so a
+        retried task's ``_success`` would be looked for there and Task.successful read False."""
         out = []
         for name, value in values.items():
             blob = pickle.dumps(value, protocol=4)

@@ -47,7 +47,7 @@ IO_ENV = (
     "MF_FOREACH_ITEMS_JSON", "MF_CODE_URL", "MF_WORK_DIR", "MF_S3_REGION", "MF_ARRAY_INDEX_OFFSET",
     "MF_TASK_ID_PREFIX", "MF_FOREACH_ITEMS_FILE", "MF_JOIN_INPUT_PREFIX", "MF_JOIN_INPUT_COUNT", "MF_METADATA_REGISTER",
     "MF_ATTEMPTS", "MF_RETRY_DELAY_SECONDS", "MF_CATCH_IN_TASK", "MF_ATTEMPT_TIMEOUT_SECONDS", "MF_STOP_GRACE_SECONDS",
-    "MF_MAX_ATTEMPTS", "MF_CAUGHT_READ", "MF_FOREACH_CHECK",
+    "MF_MAX_ATTEMPTS", "MF_CAUGHT_READ", "MF_FOREACH_CHECK", "MF_CATCH_VAR",
 )
 MAX_INLINE_CHARS = 4096
 S3_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
@@ -134,6 +134,7 @@ class Task:
         self.index = int(env.get("MF_ARRAY_INDEX_OFFSET", "0") or 0) + int(array_index or 0)
         self.child = "MF_TASK_ID_PREFIX" in env
         self.stopped = False
+        self.caught_by_machine = []
         self.task_id = env.get("MF_TASK_ID_PREFIX", "") + str(self.index) if self.child else env.get("MF_TASK_ID", "0")
 
     def sub(self, text):
@@ -411,6 +412,10 @@ class Task:
                 prefix = prefix or "0"  # a catch step outside any foreach is task 0
                 status = record("%s/%s/%s/status.json" % (base, e["step"], prefix))
                 values[e["var"]] = status.get("caught") if status.get("status") == "caught" else None
+                # Caught by the state machine (its record, whose attempts have no times: the job failed
+                # without its runtime), so registered by nobody: this task registers it (in-task.ts CaughtRead.register).
+                if e.get("register") and status.get("status") == "caught" and not any("startedAt" in a for a in status.get("attempts", []) if isinstance(a, dict)):
+                    self.caught_by_machine.append((e["step"], prefix, e["var"], status.get("caught")))
                 continue
             step_prefix = "%s/%s/" % (base, e["step"])
             want = prefix + "_" if prefix else ""
@@ -517,6 +522,8 @@ def main(argv, rq):
         task.fetch_inputs()
         caught_env = {}
         task.caught_values(caught_env)
+        if registration and task.caught_by_machine:
+            registration.register_caught(task.caught_by_machine)
     except Failure as f:
         say(str(f))
         if registration:
@@ -545,6 +552,8 @@ def main(argv, rq):
             time.sleep(delay)
             if task.stopped:
                 break  # stopped (TerminateJob) while waiting: no further attempt
+            if registration:
+                registration.retry(n)  # the failed attempt's end and this one's start, each its own in the service
         key = attempt_key(output_key, n)
         output_dir = task.local(key)
         try:
@@ -557,8 +566,6 @@ def main(argv, rq):
         if tries > 1:
             env["MF_RETRY_COUNT"] = str(n)  # this container's own attempts (else the variable as given)
         started = now()
-        if registration:
-            registration.attempt = n  # the attempt finish() reports
         code, timed_out = task.run(argv, env, timeout, registration)
         code = task.upload(output_dir, key, code)
         unusable = unusable_items(task.env, output_dir) if code == 0 else None
@@ -575,17 +582,18 @@ def main(argv, rq):
         attempts.append(record)
         if code == 0 or task.stopped:
             break
-    if registration:
-        registration.finish(code == 0, output_dir)
-    if not commit:
-        return code
     caught = None
     allowed = int(task.env.get("MF_MAX_ATTEMPTS", "1") or 1)
-    if code != 0 and task.env.get("MF_CATCH_IN_TASK") == "1" and not task.stopped and len(attempts) >= allowed:
+    if commit and code != 0 and task.env.get("MF_CATCH_IN_TASK") == "1" and not task.stopped and len(attempts) >= allowed:
         last = attempts[-1]
         caught = {"step": task.env.get("MF_STEP", ""), "taskId": task.task_id,
                   "message": "step %s/%s failed: %s%s" % (task.env.get("MF_STEP", ""), task.task_id, last["reason"], " (after %d attempts)" % len(attempts) if len(attempts) > 1 else ""),
                   "exitCode": None if last["status"] == "timeout" else last["exitCode"], "statusReason": last["status"], "attempts": len(attempts)}
+    if registration:
+        # a caught failure as the runner's registrar has it: `caught` metadata, the failure as the catch var's artifact
+        registration.finish(code == 0, output_dir, {"var": task.env.get("MF_CATCH_VAR") or None, "failure": caught} if caught else None)
+    if not commit:
+        return code
     try:
         task.commit(output_dir, attempts, caught)
     except (urllib.error.URLError, OSError) as e:

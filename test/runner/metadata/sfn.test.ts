@@ -57,6 +57,34 @@ const failing = defineFlow({
   ],
 });
 
+/**
+ * Retries and catches the task runtime carries out: a foreach body whose first child fails once
+ * then succeeds and whose second fails both attempts and is caught (in the container), a
+ * top-level step whose failure its runtime catches, and one whose job dies with its runtime (the
+ * state machine catches it; the next step's runtime registers it).
+ */
+const retried = defineFlow({
+  name: 'SfnRetried',
+  image: 'public.ecr.aws/docker/library/python:3.12-slim',
+  steps: [
+    { name: 'start', command: sh('echo "two children"'), foreach: { items: [1, 2] }, next: 'flaky' },
+    {
+      name: 'flaky',
+      retry: { times: 1, minutesBetweenRetries: 0 },
+      catch: { var: 'flaky_failed' },
+      command: sh(
+        'if [ "$MF_FOREACH_ITEM" = 2 ] || [ "$MF_RETRY_COUNT" = 0 ]; then echo "try $MF_RETRY_COUNT fails" >&2; exit 3; fi; echo "try $MF_RETRY_COUNT works"; echo "{\\"item\\": $MF_FOREACH_ITEM}" > "$MF_OUTPUT_DIR/outputs.json"',
+      ),
+      next: 'gather',
+    },
+    { name: 'gather', join: true, command: sh('echo "gathered"'), next: 'audit' },
+    { name: 'audit', catch: { var: 'audit_failed' }, command: sh('echo "audit fails" >&2; exit 4'), next: 'killed' },
+    // Its job dies with its runtime (killed whole, as an out-of-memory kill of the container would): the state machine's Catch records it.
+    { name: 'killed', catch: { var: 'killed_failed' }, command: sh('sleep 1; kill -9 $PPID'), next: 'end' },
+    { name: 'end', command: sh('echo "done"') },
+  ],
+});
+
 /** Two steps, for the service that does not answer (then `register`). */
 const small = defineFlow({
   name: 'SfnSmall',
@@ -244,6 +272,37 @@ describeService('moto_server', 'Step Functions runs register from inside their j
     expect(stderr).toBe('about to fail\n');
   }, 120_000);
 
+  test('retries in the container and caught failures: every attempt in task.metadata and alone, each with its logs; a caught failure\'s catch var as task.data', async () => {
+    const compiled = await compile({ metadata: { url: service.url, user: 'ada' } }, retried);
+    const batch = await play(compiled, 'sfn-retried-1');
+    expect(batch.log()).not.toContain('metaflow-cdk: warning');
+    const seen = readRun(peers!, service.url, tmp, retried.name, 'sfn-retried-1', 'ada', s3Reader(`s3://${BUCKET}/${PREFIX}`, moto.endpoint));
+    expect(seen.successful).toBe(true);
+    const [once, caught] = seen.steps.flaky;
+    // The child that failed once: both attempts, the failed one's end, each attempt's own logs; the data of the one that worked.
+    expect(once).toMatchObject({ id: 't-0', successful: true, attempts: 1, data: { item: 1 } });
+    expect(once.attempt_metadata).toEqual([['attempt', '0'], ['attempt', '1'], ['attempt-done', '0'], ['attempt-done', '1'], ['attempt_ok', 'False'], ['attempt_ok', 'True']]);
+    expect(once.tries).toEqual([
+      { attempt: 0, finished: false, stdout: '', stderr: 'try 0 fails\n', metadata: { attempt: '0', 'attempt-done': '0', attempt_ok: 'False' } },
+      { attempt: 1, finished: true, stdout: 'try 1 works\n', stderr: '', metadata: { attempt: '1', 'attempt-done': '1', attempt_ok: 'True' } },
+    ]);
+    // The child caught in the container after its two attempts: the failure under its catch var, and `caught`.
+    const flakyFailure = { step: 'flaky', taskId: '1', message: 'step flaky/1 failed: exit code 3 (after 2 attempts)', exitCode: 3, statusReason: 'failed', attempts: 2 };
+    expect(caught).toMatchObject({ id: 't-1', successful: false, attempts: 1, data: { flaky_failed: flakyFailure } });
+    expect(caught.metadata).toMatchObject({ attempt_ok: 'False', caught: flakyFailure.message });
+    expect(caught.tries!.map((t) => [t.attempt, t.stderr, t.metadata.attempt_ok])).toEqual([[0, 'try 0 fails\n', 'False'], [1, 'try 1 fails\n', 'False']]);
+    // A caught step outside the foreach: caught by its runtime on its only attempt.
+    const auditFailure = { step: 'audit', taskId: '0', message: 'step audit/0 failed: exit code 4', exitCode: 4, statusReason: 'failed', attempts: 1 };
+    expect(seen.steps.audit[0]).toMatchObject({ successful: false, data: { audit_failed: auditFailure }, metadata: expect.objectContaining({ attempt_ok: 'False', caught: auditFailure.message }) });
+    // A step the state machine caught (its job died with its runtime): registered by the next step's runtime, as if it had ended.
+    const killedFailure = { step: 'killed', taskId: '0', message: 'step killed/0 failed: States.TaskFailed', exitCode: null, statusReason: 'States.TaskFailed', attempts: 1 };
+    expect(seen.steps.killed[0]).toMatchObject({
+      successful: false,
+      data: { killed_failed: killedFailure },
+      metadata: expect.objectContaining({ attempt: '0', 'attempt-done': '0', attempt_ok: 'False', caught: killedFailure.message }),
+    });
+  }, 180_000);
+
   test('a service that does not answer: the execution succeeds, each job prints one warning line and waits a bounded time', async () => {
     const compiled = await compile({ metadata: { url: 'http://127.0.0.1:9', user: 'ada' } }, small);
     const started = Date.now();
@@ -333,9 +392,9 @@ describeService('moto_server', 'Step Functions runs register from inside their j
     expect(seen.steps.start.map((t) => [t.id, t.successful])).toEqual([['t-0', true]]);
     const after = await rows(killed.name, 'sfn-killed-1');
     expect(after).toEqual({
-      '_parameters/t-0': { attempt: 1, attempt_ok: 1, artifacts: ['_graph_info', '_success', '_task_ok'], users: ['ada'] },
-      'start/t-0': { attempt: 1, attempt_ok: 1, artifacts: ['_success', '_task_ok'], users: ['ada'] },
-      'end/t-0': { attempt: 1, attempt_ok: 1, artifacts: ['_success', '_task_ok', 'n'], users: ['ada'] },
+      '_parameters/t-0': { attempt: 1, attempt_ok: 1, artifacts: ['_graph_info', '_success', '_task_ok', 'name'], users: ['ada'] },
+      'start/t-0': { attempt: 1, attempt_ok: 1, artifacts: ['_success', '_task_ok', 'name'], users: ['ada'] },
+      'end/t-0': { attempt: 1, attempt_ok: 1, artifacts: ['_success', '_task_ok', 'n', 'name'], users: ['ada'] },
     });
     const again = await register('sfn-killed-1', 'bob');
     expect(again.stdout).toMatch(/3 of 3 tasks registered with .* \(nothing was missing\)\n$/);

@@ -117,6 +117,28 @@ describe('compiled definitions pass asl-validator', () => {
     expect((allStates(compileValid(zero).definition).get('start')! as Record<string, any>).Retry[1].IntervalSeconds).toBe(1);
   });
 
+  test('with a metadata service, one step registers each top-level catch step the state machine may catch (its first successor; a foreach split\'s join); none without one', () => {
+    const flow = graphOf({
+      name: 'Caught',
+      image: IMAGE,
+      steps: [
+        { name: 'start', command: ['x'], next: 'split', catch: { var: 'a' } },
+        { name: 'split', command: ['x'], next: 'body', foreach: { items: [1, 2] }, catch: { var: 'b' } },
+        { name: 'body', command: ['x'], next: 'join', catch: { var: 'c' } },
+        { name: 'join', join: true, command: ['x'], next: 'end' },
+        { name: 'end', command: ['x'] },
+      ],
+    });
+    const reads = (options: Parameters<typeof compileValid>[1]) => {
+      const states = allStates(compileValid(flow, options).definition);
+      const env = (s: string) => envOf({ ContainerOverrides: (states.get(s) as Record<string, any>).Parameters.ContainerOverrides } as never);
+      return Object.fromEntries(['split', 'body', 'join', 'end'].map((s) => [s, JSON.parse(env(s).MF_CAUGHT_READ ?? '[]').filter((r: { register?: true }) => r.register).map((r: { var: string }) => r.var)]));
+    };
+    // `c` is caught inside the body by each child's runtime, never by the state machine.
+    expect(reads({ metadata: { url: 'http://svc:8080', user: 'ada' } })).toEqual({ split: ['a'], body: [], join: ['b'], end: [] });
+    expect(reads({})).toEqual({ split: [], body: [], join: [], end: [] });
+  });
+
   test('a foreach body step: its retries, delay, timeout and catch go to each child\'s runtime, not to ASL (no Retry[1], no Catch); the items checked by the split\'s runtime', () => {
     const flow = graphOf({
       name: 'Body',
@@ -139,6 +161,7 @@ describe('compiled definitions pass asl-validator', () => {
         MF_ATTEMPT_TIMEOUT_SECONDS: '90',
         MF_CATCH_IN_TASK: '1',
         MF_MAX_ATTEMPTS: '3',
+        MF_CATCH_VAR: 'bad',
       });
     }
     // Batch's timeout covers the three attempts, their grace, the two delays (rounded up) and the margin.
