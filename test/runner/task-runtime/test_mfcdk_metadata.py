@@ -227,7 +227,7 @@ class Registration(unittest.TestCase):
         failure = {"step": "train", "taskId": "0", "message": "step train/0 failed: exit code 3", "exitCode": 3, "statusReason": "failed", "attempts": 1}
         reg.finish(False, self.work, {"var": "train_failed", "failure": failure})
         artifacts = {a["name"]: a for path, body in FakeService.calls if path.endswith("/artifact") for a in body}
-        self.assertEqual(sorted(artifacts), ["_success", "_task_ok", "train_failed"])
+        self.assertEqual(sorted(artifacts), ["_success", "_task_ok", "name", "train_failed"])
         sha = artifacts["train_failed"]["sha"]
         self.assertEqual(pickle.loads(gzip.decompress(store.objects["F/data/%s/%s" % (sha[:2], sha)])), failure)
         end = [m for m in last_body("/metadata") if m["field_name"] not in ("attempt", "ds-type", "ds-root")]
