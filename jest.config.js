@@ -15,14 +15,17 @@ module.exports = {
   testTimeout: 180_000,
   // Jest's default is one worker per core minus one: a single worker on the 2-core CI machine. Most
   // tests wait on child processes (containers in stand-ins, moto_server, PostgreSQL, the CLI), so
-  // four workers overlap that waiting: the whole suite took 566 s with 2 workers (fresh clone,
-  // CPU ~1 core busy on average) and 454 s with 4 (docs/performance.md, "Test suite").
-  maxWorkers: 4,
+  // more workers overlap that waiting: the whole suite took 566 s with 2 workers (fresh clone,
+  // CPU ~1 core busy on average) and 454 s with 4; with 4 and the slow files first, all four were
+  // busy to the end but only ~1.55 cores were (docs/performance.md, "Test suite").
+  maxWorkers: 6,
   // A guard only: a worker whose heap is above this after a test file is replaced by a fresh one.
   // The suite's workers stay far below it (docs/performance.md); a leak shows as restarts, not OOM.
   workerIdleMemoryLimit: '1GB',
   cacheDirectory: '<rootDir>/.jest-cache',
   // Every temporary directory of a run in one place, removed at the end (test/support/jest-temp-dir.js).
+  // Longest files first (a fresh clone has no timing cache): test/support/slow-first-sequencer.js.
+  testSequencer: '<rootDir>/test/support/slow-first-sequencer.js',
   globalSetup: '<rootDir>/test/support/jest-temp-dir-setup.js',
   globalTeardown: '<rootDir>/test/support/jest-temp-dir-teardown.js',
 };
