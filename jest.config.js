@@ -18,7 +18,7 @@ module.exports = {
   // more workers overlap that waiting: the whole suite took 566 s with 2 workers (fresh clone,
   // CPU ~1 core busy on average) and 454 s with 4; with 4 and the slow files first, all four were
   // busy to the end but only ~1.55 cores were (docs/performance.md, "Test suite").
-  maxWorkers: 6,
+  maxWorkers: 4,
   // A guard only: a worker whose heap is above this after a test file is replaced by a fresh one.
   // The suite's workers stay far below it (docs/performance.md); a leak shows as restarts, not OOM.
   workerIdleMemoryLimit: '1GB',
