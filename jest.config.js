@@ -16,8 +16,8 @@ module.exports = {
   // Jest's default is one worker per core minus one: a single worker on the 2-core CI machine. Most
   // tests wait on child processes (containers in stand-ins, moto_server, PostgreSQL, the CLI), so
   // more workers overlap that waiting: the whole suite took 566 s with 2 workers (fresh clone,
-  // CPU ~1 core busy on average) and 454 s with 4; with 4 and the slow files first, all four were
-  // busy to the end but only ~1.55 cores were (docs/performance.md, "Test suite").
+  // CPU ~1 core busy on average) and 454 s with 4. Six were slower than four (fresh clone, slow
+  // files first: jest 600 s against 527 s, CPU 996 s against 814 s: more processes contending).
   maxWorkers: 4,
   // A guard only: a worker whose heap is above this after a test file is replaced by a fresh one.
   // The suite's workers stay far below it (docs/performance.md); a leak shows as restarts, not OOM.
