@@ -2,12 +2,13 @@ import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sharedPackedPackage } from '../../scripts/packed-app';
 import { DEFAULT_STACK_NAME } from '../../runner/config/configure';
 import { main } from '../../runner/cli/main';
 import { PROCESS_GUARD_MS } from '../support/guards';
 
 /**
- * What the CLI loads to start: compiled once (as `npm run build` does) into a temporary
+ * What the CLI loads to start: the dist/ of the tarball `npm pack` built (shared with the other package tests) in a temporary
  * directory, then `run` of a JavaScript flow and `--help` in a fresh Node process, which reports
  * the modules it loaded. The AWS SDK clients load only for `configure`, tsx (and esbuild) only
  * for a TypeScript flow. Start-up times are measured by bench/cli-startup.ts, not here.
@@ -17,8 +18,10 @@ let work: string;
 
 beforeAll(() => {
   work = mkdtempSync(join(tmpdir(), 'cli-startup-'));
-  const tsc = spawnSync(join(REPO, 'node_modules', '.bin', 'tsc'), ['-p', join(REPO, 'tsconfig.build.json'), '--outDir', join(work, 'dist')], { encoding: 'utf8' });
-  if (tsc.status !== 0) throw new Error(`tsc failed:\n${tsc.stdout}${tsc.stderr}`);
+  // The compiled package as built by `npm pack` (shared with the other package tests: one build per run).
+  const tarball = sharedPackedPackage(work);
+  const untar = spawnSync('tar', ['-xzf', tarball.file, '-C', work, '--strip-components=1', 'package/dist'], { encoding: 'utf8' });
+  if (untar.status !== 0) throw new Error(`tar failed:\n${untar.stdout}${untar.stderr}`);
   // Laid out like the installed package: package.json beside dist/, dependencies in node_modules.
   copyFileSync(join(REPO, 'package.json'), join(work, 'package.json'));
   symlinkSync(join(REPO, 'node_modules'), join(work, 'node_modules'), 'dir');
@@ -33,7 +36,7 @@ ${ext === 'js' ? 'module.exports = flow;' : 'export default flow;'}
 `;
   writeFileSync(join(work, 'flow.js'), flow('js', `const { defineFlow } = require(${JSON.stringify(join(work, 'dist', 'runner'))});`));
   writeFileSync(join(work, 'flow.ts'), flow('ts', `import { defineFlow } from ${JSON.stringify(join(work, 'dist', 'runner'))};`));
-}, 60_000);
+}, 300_000);
 
 afterAll(() => {
   if (work) rmSync(work, { recursive: true, force: true });
