@@ -35,6 +35,7 @@ import { MOTO_CLIENT_CONFIG, MOTO_START_TIMEOUT_MS, MotoServer, startMoto, worke
 import { fakeClock, tempDir } from '../support/harness';
 import { expectPortableJobs, motoDatastore, storeTestCodePackage } from './code-package-fixture';
 import { PROCESS_GUARD_MS } from '../../support/guards';
+import { CliCaseResult, runCliCases } from '../../support/cli-cases';
 
 const settings: BatchSettings = { queue: 'mf-queue', gpuQueue: 'mf-queue', datastoreRoot: { bucket: 'mf-data', prefix: 'metaflow', url: 's3://mf-data/metaflow' } };
 
@@ -78,19 +79,30 @@ function cli(args: string[], env: Record<string, string> = {}) {
   return { code: res.status, stdout: res.stdout, stderr: res.stderr };
 }
 
-describe('metaflow-cdk run --compute batch: bad input is one line, exit 2, nothing runs', () => {
-  test.each([
+/** Bad `run --compute batch` flags: the flags, the line expected. */
+const BAD_BATCH_FLAGS: Array<[string[], RegExp]> = [
     [['--compute', 'batch'], /^metaflow-cdk: missing Metaflow config key METAFLOW_BATCH_JOB_QUEUE: set it in .* or pass --queue/],
     [['--compute', 'batch', '--queue', 'q', '--logs', 'some'], /^metaflow-cdk: --logs must be one of all, failed, none, got "some"/],
     [['--queue', 'q'], /^metaflow-cdk: --queue only applies to --compute batch/],
     [['--logs', 'none'], /^metaflow-cdk: --logs only applies to --compute batch/],
     [['--compute', 'batch', '--queue', 'q', '--poll-interval', '0'], /^metaflow-cdk: --poll-interval must be a number of seconds from 0.1 to 120, got "0"$/m],
-  ])('%j', (args, message) => {
-    const root = tempDir('mfcdk-root-');
-    const r = cli(['run', path.join(EXAMPLES_DIR, 'hello.ts'), '--root', root, ...args]);
-    expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(message);
-    expect(fs.readdirSync(root)).toEqual([]);
+];
+
+describe('metaflow-cdk run --compute batch: bad input is one line, exit 2, nothing runs', () => {
+  // In one CLI process (test/support/cli-cases.ts): a process each cost ~1 s of CPU to print one line.
+  const roots = BAD_BATCH_FLAGS.map(() => tempDir('mfcdk-root-'));
+  let results: CliCaseResult[] = [];
+  beforeAll(() => {
+    results = runCliCases(BAD_BATCH_FLAGS.map(([args], i) => ({
+      args: ['run', path.join(EXAMPLES_DIR, 'hello.ts'), '--root', roots[i], ...args],
+      env: { CI: 'true', METAFLOW_HOME: tempDir('mfcdk-home-'), AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing', AWS_REGION: 'us-east-1' },
+    })));
+  }, PROCESS_GUARD_MS);
+
+  test.each(BAD_BATCH_FLAGS.map(([args], i) => [args, i] as const))('%j', (_args, i) => {
+    expect(results[i].code).toBe(2);
+    expect(results[i].stderr).toMatch(BAD_BATCH_FLAGS[i][1]);
+    expect(fs.readdirSync(roots[i])).toEqual([]);
   });
 });
 

@@ -15,6 +15,7 @@ import { describeWithTool } from '../../support/external-tool';
 import { EVENTS_ROLE, PASS_DEFINITION, PREFIX, sfnEnv, SfnMoto, startSfnMoto } from './support';
 import { MOTO_START_TIMEOUT_MS } from '../../support/moto';
 import { PROCESS_GUARD_MS } from '../../support/guards';
+import { CliCaseResult, runCliCases } from '../../support/cli-cases';
 
 const BIN = path.join(__dirname, '../../../bin/metaflow-cdk.js');
 const HELLO = path.join(__dirname, '../../../examples/hello.ts');
@@ -22,19 +23,19 @@ const HELLO = path.join(__dirname, '../../../examples/hello.ts');
 const NO_AWS = 'http://127.0.0.1:9';
 
 /** The real CLI as a process, with the Step Functions config of the stack (`sfnEnv`) plus `env`. */
+function cliEnv(env: Record<string, string | undefined> = {}): Record<string, string | undefined> {
+  return { CI: 'true', AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing', AWS_REGION: 'us-east-1', AWS_ENDPOINT_URL: NO_AWS, ...sfnEnv(env) };
+}
+
 function cli(args: string[], env: Record<string, string | undefined> = {}) {
-  const res = spawnSync(process.execPath, [BIN, 'sfn', ...args], {
-    encoding: 'utf8',
-    timeout: PROCESS_GUARD_MS,
-    env: { ...process.env, CI: 'true', AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing', AWS_REGION: 'us-east-1', AWS_ENDPOINT_URL: NO_AWS, ...sfnEnv(env) },
-  });
+  const res = spawnSync(process.execPath, [BIN, 'sfn', ...args], { encoding: 'utf8', timeout: PROCESS_GUARD_MS, env: { ...process.env, ...cliEnv(env) } });
   /** The CLI's own lines on stderr (Node's or the SDK's warnings aside). */
   const errors = res.stderr.split('\n').filter((l) => l.startsWith('metaflow-cdk:'));
   return { code: res.status, stdout: res.stdout, stderr: res.stderr, errors };
 }
 
-describe('metaflow-cdk sfn: bad input is one line naming the thing and the value, exit 2, no AWS call', () => {
-  test.each<[string, string[], Record<string, string | undefined>, RegExp]>([
+/** Bad input, one case each: what, the sfn arguments, the config on top of the stack's, the one line expected. */
+const BAD_INPUT: Array<[string, string[], Record<string, string | undefined>, RegExp]> = [
     ['missing config key', ['list'], { METAFLOW_SFN_STATE_MACHINE_PREFIX: undefined },
       /^metaflow-cdk: missing Metaflow config key METAFLOW_SFN_STATE_MACHINE_PREFIX: set it in .*config\.json or the environment, or pass --prefix/],
     ['bad prefix flag', ['list', '--prefix', 'my_stack'], {}, /^metaflow-cdk: SFN_STATE_MACHINE_PREFIX must be 1–40 letters, digits or "-" .*got "my_stack"$/],
@@ -55,9 +56,18 @@ describe('metaflow-cdk sfn: bad input is one line naming the thing and the value
     ['bad run id', ['status', 'run 1', '--flow', 'HelloFlow'], {}, /^metaflow-cdk: run id \(the execution name\) must be 1–80 letters, digits, "_" or "-", got "run 1"$/],
     ['bad execution ARN', ['status', 'arn:aws:states:us-east-1:123:execution:x'], {}, /^metaflow-cdk: execution must be an execution ARN .*got "arn:aws:states:us-east-1:123:execution:x"$/],
     ['unknown subcommand', ['bogus'], {}, /^metaflow-cdk: unknown command 'bogus'/],
-  ])('%s', (_what, args, env, message) => {
-    const r = cli(args, env);
-    expect(r.errors).toEqual([expect.stringMatching(message)]);
+];
+
+describe('metaflow-cdk sfn: bad input is one line naming the thing and the value, exit 2, no AWS call', () => {
+  // The table's cases in one CLI process (test/support/cli-cases.ts): a process each cost ~1 s of CPU to print one line.
+  let results: CliCaseResult[] = [];
+  beforeAll(() => {
+    results = runCliCases(BAD_INPUT.map(([, args, env]) => ({ args: ['sfn', ...args], env: cliEnv(env) })));
+  }, PROCESS_GUARD_MS);
+
+  test.each(BAD_INPUT.map(([what], i) => [what, i] as const))('%s', (_what, i) => {
+    const r = results[i];
+    expect(r.stderr.split('\n').filter((l) => l.startsWith('metaflow-cdk:'))).toEqual([expect.stringMatching(BAD_INPUT[i][3])]);
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
   });
