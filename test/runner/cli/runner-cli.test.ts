@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { alive, tempDir } from '../support/harness';
 import { PROCESS_GUARD_MS } from '../../support/guards';
+import { CliCaseResult, runCliCases } from '../../support/cli-cases';
 import { EXAMPLES, type ExampleExpectation, useExampleService } from '../../support/metadata/examples';
 
 const REPO = path.join(__dirname, '..', '..', '..');
@@ -292,9 +293,8 @@ describe('Ctrl-C', () => {
   });
 });
 
-describe('usage errors exit 2 with one line and the usage hint, from every subcommand', () => {
-  const dir = tempDir('mfcdk-cli-');
-  test.each<[string, string[], RegExp]>([
+/** Usage errors: what, the arguments, the line expected. */
+const USAGE_ERRORS: Array<[string, string[], RegExp]> = [
     ['unknown flag', ['runs', '--bogus'], /^metaflow-cdk: unknown option '--bogus'$/m],
     ['misspelt flag, with the close one', ['resume', 'x', '--max-workrs', '2'], /^metaflow-cdk: unknown option '--max-workrs'\n\(Did you mean --max-workers\?\)$/m],
     ['missing argument', ['run'], /^metaflow-cdk: missing required argument 'flow-file'$/m],
@@ -302,10 +302,20 @@ describe('usage errors exit 2 with one line and the usage hint, from every subco
     ['too many arguments', ['show', 'a', 'b'], /^metaflow-cdk: too many arguments for 'show'/m],
     ['unknown flag of logs', ['logs', 'x/y/z', '--attempts', '1'], /^metaflow-cdk: unknown option '--attempts'$/m],
     ['unknown command', ['frobnicate'], /^metaflow-cdk: unknown command 'frobnicate'$/m],
-  ])('%s', (_name, args, message) => {
-    const r = cli(args, dir);
+];
+
+describe('usage errors exit 2 with one line and the usage hint, from every subcommand', () => {
+  // In one CLI process (test/support/cli-cases.ts); the bin script's own exit code is main.test.ts's.
+  const dir = tempDir('mfcdk-cli-');
+  let results: CliCaseResult[] = [];
+  beforeAll(() => {
+    results = runCliCases(USAGE_ERRORS.map(([, args]) => ({ args: [...args, '--root', dir], cwd: dir, env: { CI: 'true' } })));
+  }, PROCESS_GUARD_MS);
+
+  test.each(USAGE_ERRORS.map(([name], i) => [name, i] as const))('%s', (_name, i) => {
+    const r = results[i];
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(message);
+    expect(r.stderr).toMatch(USAGE_ERRORS[i][2]);
     expect(r.stderr).toContain('(run with --help for usage)');
     noStack(r.stderr);
   });
