@@ -17,7 +17,7 @@ async function runAll() {
   const results = [];
   for (const c of cases) {
     for (const key of Object.keys(process.env)) delete process.env[key];
-    for (const [key, value] of Object.entries({ ...base, ...c.env })) if (value !== undefined && value !== null) process.env[key] = value;
+    for (const [key, value] of Object.entries({ ...(c.replaceEnv ? {} : base), ...c.env })) if (value !== undefined && value !== null) process.env[key] = value;
     process.chdir(c.cwd || home);
     let stdout = '';
     let stderr = '';

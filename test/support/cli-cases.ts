@@ -9,6 +9,8 @@ export interface CliCase {
   readonly args: readonly string[];
   readonly env?: Record<string, string | undefined>;
   readonly cwd?: string;
+  /** The case's environment is `env` alone, not on top of the test's. @default false */
+  readonly replaceEnv?: boolean;
 }
 
 export interface CliCaseResult {

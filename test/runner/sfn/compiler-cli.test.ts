@@ -7,6 +7,8 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { CliCaseResult, runCliCases } from '../../support/cli-cases';
+import { PROCESS_GUARD_MS } from '../../support/guards';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const aslValidator = require('asl-validator') as (d: unknown) => { isValid: boolean; errorsText: () => string };
@@ -22,6 +24,38 @@ const ENV = {
 };
 
 const cli = (args: string[], env: Record<string, string | undefined> = ENV) => spawnSync(process.execPath, [BIN, 'sfn', 'compile', ...args], { cwd: ROOT, env, encoding: 'utf8' });
+
+/** Bad input: what, the `sfn compile` arguments, the whole environment, the one line expected. */
+const BAD_INPUT: Array<[string, string[], Record<string, string | undefined>, string]> = [
+    ['a fair-share queue without a team', ['examples/hello.ts', '--queue', 'tq', '--fair-share-queue', 'tq'], ENV,
+      'metaflow-cdk: flow "HelloFlow" cannot run on Step Functions: job queue "tq" has a fair-share scheduling policy and takes only jobs with a team: name one with --team <name>, METAFLOW_TEAM in the Metaflow config or the flow\'s team field\n'],
+    ['a --team that is no team name', ['examples/hello.ts', '--team', 'ML'], ENV,
+      'metaflow-cdk: --team: expected a team name (lowercase letters and digits, starting with a letter, at most 32), got "ML"\n'],
+    [
+      'a SERVICE_INTERNAL_URL without a scheme',
+      ['examples/hello.ts'],
+      { ...ENV, METAFLOW_SERVICE_URL: 'https://api.example.com/prod', METAFLOW_SERVICE_INTERNAL_URL: 'internal-nlb:8080' },
+      'metaflow-cdk: METAFLOW_SERVICE_INTERNAL_URL (from the environment) must be an http:// or https:// URL, got "internal-nlb:8080"\n',
+    ],
+    ['a step Batch cannot run', ['examples/resilient.ts'], ENV, 'metaflow-cdk: flow "ResilientFlow" cannot run on Step Functions: step "hung": timeout on Batch must be at least 60 s, got 1 s\n'],
+    ['fractional cpu on an EC2 queue', ['examples/fanout.ts'], ENV, 'metaflow-cdk: flow "FanoutFlow" cannot run on Step Functions: step "square": resources.cpu must be a whole number of vCPUs on EC2 (fractions only on Fargate), got 0.25\n'],
+    ['a bad --param', ['examples/hello.ts', '--param', 'name'], ENV, 'metaflow-cdk: --param "name": expected name=value\n'],
+    ['an unknown --with policy', ['examples/hello.ts', '--with', 'retyr'], ENV, 'metaflow-cdk: --with "retyr": unknown policy (available: retry)\n'],
+    ['an unknown parameter', ['examples/hello.ts', '--param', 'nope=1'], ENV, 'metaflow-cdk: --param nope: flow "HelloFlow" has no parameter "nope" (did you mean "name"?)\n'],
+    ['no such flow file', ['examples/nope.ts'], ENV, 'metaflow-cdk: flow file not found: examples/nope.ts\n'],
+    [
+      'no queue configured',
+      ['examples/hello.ts'],
+      { ...ENV, METAFLOW_BATCH_JOB_QUEUE: undefined },
+      `metaflow-cdk: missing Metaflow config key METAFLOW_BATCH_JOB_QUEUE: set it in ${join(ENV.METAFLOW_HOME, 'config.json')} or the environment, or pass --queue (metaflow-cdk configure writes it from the stack)\n`,
+    ],
+];
+
+// The table's cases in one CLI process (test/support/cli-cases.ts): a process each cost ~1 s of CPU to print one line.
+let badInputResults: CliCaseResult[] = [];
+beforeAll(() => {
+  badInputResults = runCliCases(BAD_INPUT.map(([, args, env]) => ({ args: ['sfn', 'compile', ...args], env, cwd: ROOT, replaceEnv: true })));
+}, PROCESS_GUARD_MS);
 
 describe('metaflow-cdk sfn compile', () => {
   test('examples/hello.ts: the definition as JSON on stdout, valid ASL, exit 0', () => {
@@ -75,33 +109,10 @@ describe('metaflow-cdk sfn compile', () => {
     expect(cli(['examples/hello.ts', '--param', 'name=mars']).stdout).not.toContain('MF_METADATA_REGISTER');
   });
 
-  test.each([
-    ['a fair-share queue without a team', ['examples/hello.ts', '--queue', 'tq', '--fair-share-queue', 'tq'], ENV,
-      'metaflow-cdk: flow "HelloFlow" cannot run on Step Functions: job queue "tq" has a fair-share scheduling policy and takes only jobs with a team: name one with --team <name>, METAFLOW_TEAM in the Metaflow config or the flow\'s team field\n'],
-    ['a --team that is no team name', ['examples/hello.ts', '--team', 'ML'], ENV,
-      'metaflow-cdk: --team: expected a team name (lowercase letters and digits, starting with a letter, at most 32), got "ML"\n'],
-    [
-      'a SERVICE_INTERNAL_URL without a scheme',
-      ['examples/hello.ts'],
-      { ...ENV, METAFLOW_SERVICE_URL: 'https://api.example.com/prod', METAFLOW_SERVICE_INTERNAL_URL: 'internal-nlb:8080' },
-      'metaflow-cdk: METAFLOW_SERVICE_INTERNAL_URL (from the environment) must be an http:// or https:// URL, got "internal-nlb:8080"\n',
-    ],
-    ['a step Batch cannot run', ['examples/resilient.ts'], ENV, 'metaflow-cdk: flow "ResilientFlow" cannot run on Step Functions: step "hung": timeout on Batch must be at least 60 s, got 1 s\n'],
-    ['fractional cpu on an EC2 queue', ['examples/fanout.ts'], ENV, 'metaflow-cdk: flow "FanoutFlow" cannot run on Step Functions: step "square": resources.cpu must be a whole number of vCPUs on EC2 (fractions only on Fargate), got 0.25\n'],
-    ['a bad --param', ['examples/hello.ts', '--param', 'name'], ENV, 'metaflow-cdk: --param "name": expected name=value\n'],
-    ['an unknown --with policy', ['examples/hello.ts', '--with', 'retyr'], ENV, 'metaflow-cdk: --with "retyr": unknown policy (available: retry)\n'],
-    ['an unknown parameter', ['examples/hello.ts', '--param', 'nope=1'], ENV, 'metaflow-cdk: --param nope: flow "HelloFlow" has no parameter "nope" (did you mean "name"?)\n'],
-    ['no such flow file', ['examples/nope.ts'], ENV, 'metaflow-cdk: flow file not found: examples/nope.ts\n'],
-    [
-      'no queue configured',
-      ['examples/hello.ts'],
-      { ...ENV, METAFLOW_BATCH_JOB_QUEUE: undefined },
-      `metaflow-cdk: missing Metaflow config key METAFLOW_BATCH_JOB_QUEUE: set it in ${join(ENV.METAFLOW_HOME, 'config.json')} or the environment, or pass --queue (metaflow-cdk configure writes it from the stack)\n`,
-    ],
-  ])('%s: one line, exit 2', (_what, args, env, stderr) => {
-    const res = cli(args, env);
+  test.each(BAD_INPUT.map(([what], i) => [what, i] as const))('%s: one line, exit 2', (_what, i) => {
+    const res = badInputResults[i];
     expect(res.stdout).toBe('');
-    expect(res.stderr).toBe(stderr);
-    expect(res.status).toBe(2);
+    expect(res.stderr).toBe(BAD_INPUT[i][3]);
+    expect(res.code).toBe(2);
   });
 });
