@@ -182,6 +182,10 @@ export class LocalComputeLayer implements ComputeLayer {
     }
     const command = q.template.command;
     let child: ChildProcess;
+    // Timed from just before spawn: spawn returns after the child has exec'd, and on a busy machine
+    // the child may already have run for a while when it does, so a later stamp would shorten the
+    // attempt's measured time (and its usage) below what the command really took.
+    const spawnedAt = Date.now();
     try {
       child = spawn(command[0], command.slice(1), {
         cwd: this.cwd,
@@ -199,7 +203,7 @@ export class LocalComputeLayer implements ComputeLayer {
       return;
     }
     run.child = child;
-    run.startedAt = Date.now();
+    run.startedAt = spawnedAt;
     if (!this.exitHooked) {
       // The safety net: if this process exits, no task outlives it.
       this.exitHooked = true;
