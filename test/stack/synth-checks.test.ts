@@ -3,12 +3,19 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { CfnResource } from 'aws-cdk-lib';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { IConstruct } from 'constructs';
 import { describeWithTool } from '../support/external-tool';
 import { awsServicePathProblems, platformPathProblems } from '../support/platform-paths';
 import { appFromContext } from '../support/synth';
 import { PROCESS_GUARD_MS } from '../support/guards';
+
+// The suite turns aws-cdk-lib's built-in CloudFormation validation off for speed
+// (test/support/jest-temp-dir.js); this file checks that templates are valid, so it keeps it on: every
+// variant is validated by it, by cdk-nag and by cfn-lint. (Jest gives each test file its own copy of
+// process.env, so this does not leak into other files.)
+delete process.env.CDK_VALIDATION;
 
 const run = promisify(execFile);
 const ROOT = join(__dirname, '..', '..');
@@ -250,6 +257,14 @@ test('the nag check fails a stack with a finding (it is not vacuous)', () => {
   });
   expect(result.error?.message).toMatch(/AwsSolutions-S10/);
   expect(result.violations).toContainEqual({ rule: 'AwsSolutions-S10', path: 'Metaflow/Careless/Resource' });
+});
+
+test('CDK\'s built-in CloudFormation validation is on here and fails a broken template (it is not vacuous)', () => {
+  const result = synthWithNag({}, ({ stack }) => {
+    new CfnResource(stack, 'Broken', { type: 'AWS::S3::Bucket', properties: { NotAProperty: 1 } });
+  });
+  expect(result.error?.message).toMatch(/NotAProperty: Additional properties are not allowed/);
+  expect(result.violations).toContainEqual({ rule: 'F3002', path: 'Metaflow/Broken' });
 });
 
 describeWithTool('cfn-lint', 'cfn-lint on synthesized templates', () => {

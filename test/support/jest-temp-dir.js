@@ -18,6 +18,21 @@ async function setup() {
   process.env[KEY] = dir;
   process.env.TMPDIR = dir;
   directPython3(dir);
+  withoutBuiltinTemplateValidation();
+}
+
+/**
+ * aws-cdk-lib validates every template it synthesizes with its built-in CloudFormation validator
+ * (a WebAssembly module; App's `builtinCloudFormationValidation`, on by default, its findings
+ * warnings): ~6 s of CPU to start in each test file and ~1 s per stack after, on every
+ * Template.fromStack. That was about half the CPU of the construct tests (metaflow-stack.test.ts
+ * 26 s → 11 s without it). The tests that check templates are valid keep it on for themselves
+ * (test/stack/synth-checks.test.ts: every stack variant and the `cdk synth` CLI run, beside cdk-nag
+ * and cfn-lint); elsewhere cfn-lint is the validity check. CDK_VALIDATION=false is aws-cdk-lib's
+ * documented switch; the workers and their child processes inherit it.
+ */
+function withoutBuiltinTemplateValidation() {
+  process.env.CDK_VALIDATION = 'false';
 }
 
 /**
