@@ -21,6 +21,30 @@ const EMPTY_DICT = 0x7d; // }
 const MARK = 0x28; // (
 const APPENDS = 0x65; // e
 const SETITEMS = 0x75; // u
+const GLOBAL = 0x63; // c: module\nname\n
+const TUPLE1 = 0x85;
+const REDUCE = 0x52; // R
+const BUILD = 0x62; // b
+
+/**
+ * A failed task's exception as Metaflow keeps it: the `_exception` artifact, an instance of
+ * `metaflow.exception.MetaflowExceptionWrapper` (metaflow/exception.py) whose state is `type`,
+ * `exception` and `stacktrace`; the Python client's `Task.exception` returns it and prints the
+ * stacktrace, or `[no stacktrace]` and `type: exception`. Metaflow pickles it through its
+ * `__reduce__` (the class called with None, then the state set).
+ */
+export class MetaflowExceptionWrapper {
+  constructor(
+    /** The exception's class, `module.Name`. */
+    readonly type: string,
+    /** Its message. */
+    readonly exception: string,
+    /** What printing it shows, or null. */
+    readonly stacktrace: string | null,
+  ) {}
+}
+
+const WRAPPER_GLOBAL = Buffer.from('metaflow.exception\nMetaflowExceptionWrapper\n', 'utf8');
 
 /** The value could not be pickled (a function, a symbol, a cycle, a non-plain object). */
 export class UnpicklableValueError extends Error {}
@@ -45,6 +69,12 @@ function write(value: unknown, out: Buffer[], seen: Set<object>): void {
     head[0] = BINUNICODE;
     head.writeUInt32LE(bytes.length, 1);
     return void out.push(head, bytes);
+  }
+  if (value instanceof MetaflowExceptionWrapper) {
+    // MetaflowExceptionWrapper.__reduce__: (MetaflowExceptionWrapper, (None,), self.__dict__)
+    out.push(Buffer.from([GLOBAL]), WRAPPER_GLOBAL, Buffer.from([NONE, TUPLE1, REDUCE]));
+    write({ exception: value.exception, type: value.type, stacktrace: value.stacktrace }, out, seen);
+    return void out.push(Buffer.from([BUILD]));
   }
   if (typeof value === 'object') {
     if (seen.has(value)) throw new UnpicklableValueError('the value refers to itself');
@@ -112,6 +142,7 @@ function writeInteger(n: bigint, out: Buffer[]): void {
 
 /** The Python type of a value once unpickled, as Metaflow records it (`str(type(obj))`) in a task's data.json. */
 export function pythonTypeName(value: unknown): string {
+  if (value instanceof MetaflowExceptionWrapper) return "<class 'metaflow.exception.MetaflowExceptionWrapper'>";
   const name =
     value === null || value === undefined
       ? 'NoneType'

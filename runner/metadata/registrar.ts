@@ -20,7 +20,7 @@
  * its run record alone (the recovery command).
  */
 import { AttemptRef, TaskRef } from '../contract/names';
-import type { Datastore, Failure, RunRecord } from '../datastore/types';
+import type { Datastore, Failure, RunRecord, TaskRecord } from '../datastore/types';
 import type { FlowGraph } from '../flow/validate';
 import type { RunEvent } from '../orchestrator/events';
 import { effectivePolicies } from '../policy';
@@ -29,7 +29,7 @@ import { MetadataServiceClient, ServiceConfigError, ServiceUnavailableError } fr
 import { graphInfo } from './graph-info';
 import type { AttemptMetadata } from './layer-metadata';
 import { mflogFileName, mflogLine } from './mflog';
-import { pythonTypeName } from './pickle';
+import { MetaflowExceptionWrapper, pythonTypeName } from './pickle';
 
 /**
  * The Metaflow version our registrations claim in the `metaflow_version:` system tag: the client
@@ -55,6 +55,11 @@ interface AttemptFacts {
   endedAt?: number;
   ok?: boolean;
   lines: { stream: 'stdout' | 'stderr'; text: string; at: number }[];
+  /**
+   * The attempt's last stderr lines (its last log lines when registered from a record, whose log
+   * is one stream), kept after the log is written: a failed task's `_exception` shows them.
+   */
+  logTail?: string[];
   /** Log text read back from the datastore (registerRecord), written as stdout. */
   logText?: string;
   logsWritten?: boolean;
@@ -77,6 +82,8 @@ interface TaskFacts {
   outputsAt?: string;
   originRunId?: string;
   caught?: { var?: string; failure: Failure };
+  /** Why the task failed (outcome `failed`): its `_exception` artifact. */
+  failure?: Failure;
   /** Artifacts that do not come from outputs.json (the `_parameters` task). */
   extra?: Record<string, unknown>;
   created?: boolean;
@@ -258,16 +265,19 @@ export class RunRegistrar {
         facts.attempts.set(0, { attempt: 0, startedAt: at, endedAt: at, ok: true, lines: [] });
       }
       if (t.caught) facts.caught = { failure: t.caught, var: caughtVar(this.options.graph, t.step) };
+      if (t.status === 'failed') facts.failure = failureOfRecord(t);
       for (const a of t.attempts) {
         if (!a.startedAt) continue;
         const ref: AttemptRef = { flow: record.flow, runId: record.runId, step: t.step, taskId: t.taskId, attempt: a.attempt };
+        const logText = await this.options.datastore.readLog(ref).catch(() => undefined);
         facts.attempts.set(a.attempt, {
           attempt: a.attempt,
           startedAt: Date.parse(a.startedAt),
           ...(a.finishedAt ? { endedAt: Date.parse(a.finishedAt), ok: a.status === 'succeeded' } : {}),
           lines: [],
           layer: { externalId: a.externalId, logRef: a.logRef, infrastructureRetries: a.infrastructureRetries },
-          logText: await this.options.datastore.readLog(ref).catch(() => undefined),
+          logText,
+          ...(logText ? { logTail: logText.split('\n').filter(Boolean).slice(-EXCEPTION_LOG_LINES) } : {}),
         });
       }
     }
@@ -349,6 +359,11 @@ export class RunRegistrar {
         const attempt = this.task(e.task).attempts.get(e.attempt);
         if (!attempt) return;
         attempt.lines.push({ stream: e.stream, text: e.line, at: Date.now() });
+        if (e.stream === 'stderr') {
+          attempt.logTail ??= [];
+          attempt.logTail.push(e.line);
+          if (attempt.logTail.length > EXCEPTION_LOG_LINES) attempt.logTail.shift();
+        }
         // A line that came after the attempt's log was written (CloudWatch delivers late): appended at the next flush.
         if (attempt.logsWritten) {
           attempt.logsWritten = false;
@@ -371,6 +386,7 @@ export class RunRegistrar {
         }
         if (e.type !== 'task-retrying') facts.outcome = e.type.slice('task-'.length) as TaskFacts['outcome'];
         if (e.type === 'task-caught') facts.caught = { failure: e.failure, ...(e.var !== undefined ? { var: e.var } : {}) };
+        if (e.type === 'task-failed') facts.failure = e.failure;
         // A task cancelled before it started never reached the service.
         if (facts.attempts.size) this.touch(e.task);
         return;
@@ -601,6 +617,10 @@ export class RunRegistrar {
       }
     }
     if (facts.caught?.var) values[facts.caught.var] = facts.caught.failure;
+    if (facts.outcome === 'failed' && facts.failure) {
+      const last = facts.attempts.get(Math.max(0, ...facts.attempts.keys()));
+      values._exception = taskException(facts.failure, last?.logTail ?? []);
+    }
     const ok = facts.outcome === 'succeeded' || facts.outcome === 'reused';
     // Metaflow's Task.successful / Run.successful read these (the end task's for a run).
     values._task_ok = ok;
@@ -720,6 +740,34 @@ export class RunRegistrar {
 const metadataKey = (field: string, tags: readonly string[]): string => `${field}@${tags.find((t) => t.startsWith('attempt_id:')) ?? ''}`;
 
 /** The `catch.var` of a step, when it has one. */
+/** How many of a failed attempt's last log lines its `_exception` shows (a Python traceback's worth). */
+const EXCEPTION_LOG_LINES = 30;
+
+/**
+ * A failed task's `_exception`, as Metaflow registers one for a step that raised: the client's
+ * `Task.exception`. Our steps are commands, so the "stacktrace" is the end of what the last attempt
+ * wrote to stderr (a Python step's traceback is there), then the failure's own line.
+ */
+export function taskException(failure: Failure, logTail: readonly string[]): MetaflowExceptionWrapper {
+  const type = 'metaflow_cdk.TaskFailed';
+  const stacktrace = logTail.length ? `${logTail.join('\n')}\n${type}: ${failure.message}\n` : null;
+  return new MetaflowExceptionWrapper(type, failure.message, stacktrace);
+}
+
+/** A failed task's record as the runner's Failure (what `register` knows of it). */
+function failureOfRecord(t: TaskRecord): Failure {
+  const last = t.attempts[t.attempts.length - 1];
+  const reason = last?.reason ?? (last ? (last.exitCode !== null ? `exit code ${last.exitCode}` : last.status) : 'it never started');
+  return {
+    step: t.step,
+    taskId: t.taskId,
+    message: `step ${t.step}/${t.taskId} failed: ${reason}${t.attempts.length > 1 ? ` (after ${t.attempts.length} attempts)` : ''}`,
+    exitCode: last?.exitCode ?? null,
+    statusReason: last?.status ?? 'error',
+    attempts: t.attempts.length,
+  };
+}
+
 function caughtVar(graph: FlowGraph | undefined, step: string): string | undefined {
   const spec = graph?.steps.get(step);
   return graph && spec ? effectivePolicies(spec, { flowDefaults: graph.flow.defaults }).catch?.var : undefined;

@@ -32,6 +32,7 @@ stderr. What the start could not register is tried again at the end.
 
 Python 3.8+ standard library only.
 """
+import collections
 import gzip
 import hashlib
 import io
@@ -120,6 +121,30 @@ class Service:
         raise Unavailable("the metadata service at %s did not answer %s %s (%s)" % (self.url, method, path, last or "out of time"))
 
 
+# How many of a failed attempt's last stderr lines its `_exception` shows (a Python traceback's worth).
+EXCEPTION_LOG_LINES = 30
+
+
+class Pickled:
+    """An artifact value already pickled (Registration._artifacts stores the bytes as they are)."""
+
+    def __init__(self, data):
+        self.data = data
+
+
+def task_exception(message, tail):
+    """A failed task's ``_exception`` artifact as Metaflow registers one for a step that raised: a
+    pickled ``metaflow.exception.MetaflowExceptionWrapper`` (metaflow/exception.py, pickled through
+    its ``__reduce__``: the class called with None, then its state set), which the client's
+    ``Task.exception`` returns. Written by hand: the image need not have metaflow to import. The
+    "stacktrace" is the end of the last attempt's stderr (a Python step's traceback is there), then
+    the failure's own line, as the runner's registrar writes it (registrar.ts taskException)."""
+    kind = "metaflow_cdk.TaskFailed"
+    stacktrace = "%s\n%s: %s\n" % ("\n".join(tail), kind, message) if tail else None
+    state = pickle.dumps({"exception": message, "type": kind, "stacktrace": stacktrace}, protocol=2)
+    return Pickled(b"\x80\x02cmetaflow.exception\nMetaflowExceptionWrapper\nN\x85R" + state[2:-1] + b"b.")
+
+
 def _mflog(line, source=b"task"):
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f").encode()
     return b"".join((b"[MFLOG|0|", stamp, b"Z|", source, b"|", str(uuid.uuid4()).encode(), b"]", line.rstrip(b"\r\n").replace(b"\n", b" "), b"\n"))
@@ -130,6 +155,7 @@ class LogTee:
 
     def __init__(self, pipe, out, path):
         self.path = path
+        self.tail = collections.deque(maxlen=EXCEPTION_LOG_LINES)  # a failed task's _exception shows them
         self.thread = threading.Thread(target=self._copy, args=(pipe, out), daemon=True)
         self.thread.start()
 
@@ -141,6 +167,7 @@ class LogTee:
         except OSError:
             log = None
         for line in iter(pipe.readline, b""):
+            self.tail.append(line.rstrip(b"\r\n").decode("utf-8", "replace"))
             try:
                 out.write(line)
                 out.flush()
@@ -186,6 +213,8 @@ class Registration:
         self.ended = {}
         self.sent = set()
         self.caught = None
+        self.failure = None
+        self.tails = {}
         self.stopped = None
         self.beating = threading.Event()
         self.ending = threading.Event()
@@ -410,7 +439,9 @@ class Registration:
         """Start copying a child's stdout and stderr (Popen with PIPEs) to ours and to the current attempt's MFLOG files."""
         try:
             n = self.attempt
-            return [LogTee(child.stdout, sys.stdout.buffer, self.log_path(n, "stdout")), LogTee(child.stderr, sys.stderr.buffer, self.log_path(n, "stderr"))]
+            tees = [LogTee(child.stdout, sys.stdout.buffer, self.log_path(n, "stdout")), LogTee(child.stderr, sys.stderr.buffer, self.log_path(n, "stderr"))]
+            self.tails[n] = tees[1].tail
+            return tees
         except Exception as e:  # noqa: BLE001
             self._note(e)
             return []
@@ -428,17 +459,19 @@ class Registration:
         self._guard(END_SECONDS, lambda: (self._store_logs(done), self._sync()))
         self._beat_on()
 
-    def finish(self, ok, output_dir, caught=None):
+    def finish(self, ok, output_dir, caught=None, failure=None):
         """The last attempt's logs, the task's artifacts and its end; what the start missed, again.
 
         ``caught``: ``{"var": name or None, "failure": {...}}`` when the runtime caught the task's
         failure: its ``caught`` metadata, and the failure as the artifact ``var`` (as the runner's registrar).
+        ``failure``: the failed task's one line (``step s/t failed: ...``), not caught: its ``_exception``.
         """
         self.ending.set()
         self._joined()
         self.beating.set()
         self.ended[self.attempt] = bool(ok)
         self.caught = caught
+        self.failure = failure
         self._guard(END_SECONDS, lambda: self._finish(ok, output_dir))
         if self.others is not None:
             self.others.join(timeout=START_SECONDS + 6)
@@ -472,6 +505,8 @@ class Registration:
                     values.update(loaded)
         if self.caught and self.caught.get("var"):
             values[self.caught["var"]] = self.caught["failure"]
+        if not ok and not self.caught and self.failure:
+            values["_exception"] = task_exception(self.failure, list(self.tails.get(self.attempt, ())))
         # Metaflow's Task.successful / Run.successful read these (the end task's for a run).
         values["_task_ok"] = values["_success"] = bool(ok)
         values.setdefault("name", self.flow)  # see _artifacts
@@ -504,7 +539,7 @@ class Registration:
         retried task's ``_success`` would be looked for there and Task.successful read False."""
         out = []
         for name, value in values.items():
-            blob = pickle.dumps(value, protocol=4)
+            blob = value.data if isinstance(value, Pickled) else pickle.dumps(value, protocol=4)
             sha = hashlib.sha1(blob).hexdigest()
             key = "%s/data/%s/%s" % (self.flow, sha[:2], sha)
             if not self.store.exists(key):

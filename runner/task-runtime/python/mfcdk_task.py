@@ -59,6 +59,11 @@ class Failure(Exception):
         self.code = code
 
 
+def failed_line(task, reason, attempts=1):
+    """A failed task's one line, as the runner words it (orchestrator.ts): ``step s/t failed: reason``."""
+    return "step %s/%s failed: %s%s" % (task.env.get("MF_STEP", ""), task.task_id, reason, " (after %d attempts)" % attempts if attempts > 1 else "")
+
+
 def say(message):
     sys.stderr.write("metaflow-cdk: %s\n" % message)
     sys.stderr.flush()
@@ -527,12 +532,12 @@ def main(argv, rq):
     except Failure as f:
         say(str(f))
         if registration:
-            registration.finish(False, None)
+            registration.finish(False, None, failure=failed_line(task, str(f)))
         return f.code
     except (urllib.error.URLError, OSError) as e:
         say("could not fetch the task's inputs: %s" % e)
         if registration:
-            registration.finish(False, None)
+            registration.finish(False, None, failure=failed_line(task, "could not fetch the task's inputs: %s" % e))
         return EXIT["fetch_failed"]
     match = re.search(r"attempt-(\d+)$", output_key)
     first = int(match.group(1)) if match else 0
@@ -587,11 +592,13 @@ def main(argv, rq):
     if commit and code != 0 and task.env.get("MF_CATCH_IN_TASK") == "1" and not task.stopped and len(attempts) >= allowed:
         last = attempts[-1]
         caught = {"step": task.env.get("MF_STEP", ""), "taskId": task.task_id,
-                  "message": "step %s/%s failed: %s%s" % (task.env.get("MF_STEP", ""), task.task_id, last["reason"], " (after %d attempts)" % len(attempts) if len(attempts) > 1 else ""),
+                  "message": failed_line(task, last["reason"], len(attempts)),
                   "exitCode": None if last["status"] == "timeout" else last["exitCode"], "statusReason": last["status"], "attempts": len(attempts)}
     if registration:
         # a caught failure as the runner's registrar has it: `caught` metadata, the failure as the catch var's artifact
-        registration.finish(code == 0, output_dir, {"var": task.env.get("MF_CATCH_VAR") or None, "failure": caught} if caught else None)
+        last = attempts[-1] if attempts else None
+        failure = None if code == 0 or caught or task.stopped else failed_line(task, (last or {}).get("reason") or "exit code %d" % code, len(attempts))
+        registration.finish(code == 0, output_dir, {"var": task.env.get("MF_CATCH_VAR") or None, "failure": caught} if caught else None, failure=failure)
     if not commit:
         return code
     try:

@@ -242,6 +242,13 @@ describeService('moto_server', 'Step Functions runs register from inside their j
     expect(seen.listed).toContain('sfn-fails-1');
     expect(Object.keys(seen.steps).sort()).toEqual(['boom', 'start']);
     expect(seen.steps.boom[0]).toMatchObject({ successful: false, metadata: expect.objectContaining({ attempt_ok: 'False', 'attempt-done': '0' }) });
+    // Task.exception: the end of the command's stderr, then the failure's line (the job runtime's task_exception).
+    expect(seen.steps.boom[0].exception).toEqual({
+      type: 'metaflow_cdk.TaskFailed',
+      exception: 'step boom/0 failed: exit code 3',
+      printed: 'about to fail\nmetaflow_cdk.TaskFailed: step boom/0 failed: exit code 3\n',
+    });
+    expect(seen.steps.start[0].exception).toBeNull();
     expect(seen.successful).toBe(false);
     expect(seen.finished).toBe(false);
     // The task's heartbeat reached the service, and refreshed the run's (what keeps a Step Functions run `running`).

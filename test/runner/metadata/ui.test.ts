@@ -10,7 +10,7 @@ import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { peersDir, RunningService, servicePackagesInstalled, startService } from '../../support/metadata/service';
+import { peersDir, readRun, RunningService, servicePackagesInstalled, startService } from '../../support/metadata/service';
 import { chromiumPath, RunningUi, screenshot, screenshotDir, startUi, uiPackagesInstalled } from '../../support/metadata/ui';
 import { tempDir } from '../support/harness';
 
@@ -112,6 +112,15 @@ describeUi('runs of ours in the real Metaflow UI', () => {
     expect(boom.map((t) => t.status)).toEqual(['failed']);
     const boomErr = (await get(`/flows/FailingFlow/runs/${failedRunId}/steps/boom/tasks/t-0/logs/err?attempt_id=0`)) as { line: string }[];
     expect(boomErr.map((l) => l.line)).toEqual(['going down']);
+    // The Python client: the failed task's Task.exception, as Metaflow registers one for a step that raised; the
+    // "stacktrace" is the end of its stderr, then the failure's line.
+    const seen = readRun(peers!, service.url, tmp, 'FailingFlow', failedRunId);
+    expect(seen.steps.boom[0].exception).toEqual({
+      type: 'metaflow_cdk.TaskFailed',
+      exception: 'step boom/0 failed: exit code 4',
+      printed: 'going down\nmetaflow_cdk.TaskFailed: step boom/0 failed: exit code 4\n',
+    });
+    expect(seen.steps.start[0].exception).toBeNull();
     const steps = (await get(`/flows/FailingFlow/runs/${failedRunId}/steps`)) as { step_name: string }[];
     expect(steps.map((s) => s.step_name).sort()).toEqual(['_parameters', 'boom', 'start']);
   });

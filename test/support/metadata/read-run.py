@@ -6,7 +6,7 @@
 
 Prints a JSON list, one entry per run, in the order given: the run ids listed in the user's
 namespace, the run's successful/finished flags, and per step each task's id, successful flag,
-metadata (field → latest value), artifacts (values of the non-private ones) and stdout; for a
+metadata (field → latest value), artifacts (values of the non-private ones), stdout and exception; for a
 task with more than one attempt also its attempt metadata over all attempts and each attempt read
 alone. One process reads every run of a test file (the client's import costs more than a run's
 reads).
@@ -18,6 +18,12 @@ from metaflow import Flow, Run, Task, namespace, get_namespace
 
 ATTEMPT_FIELDS = ("attempt", "attempt-done", "attempt_ok", "caught")
 default_namespace = get_namespace()
+
+
+def exception_of(task):
+    """A failed task's Task.exception (Metaflow's MetaflowExceptionWrapper), as printed and its parts."""
+    e = task.exception
+    return None if e is None else {"type": e.type, "exception": e.exception, "printed": str(e)}
 
 
 def read(flow_name, run_id):
@@ -42,6 +48,7 @@ def read(flow_name, run_id):
                     "stdout": task.stdout,
                     "attempts": task.current_attempt,
                     "metadata": task.metadata_dict,
+                    "exception": exception_of(task),
                 }
             )
             if task.current_attempt:

@@ -142,6 +142,8 @@ export interface ReadBack {
       stdout: string;
       attempts: number;
       metadata: Record<string, string>;
+      /** Task.exception (a failed task's MetaflowExceptionWrapper): its type, message and what printing it shows. */
+      exception: { type: string; exception: string; printed: string } | null;
       /** With more than one attempt: [field, value] of attempt, attempt-done, attempt_ok, caught over every attempt (task.metadata). */
       attempt_metadata?: [string, string][];
       /** With more than one attempt: each read as Task(pathspec, attempt=n). */
