@@ -60,6 +60,8 @@ interface AttemptFacts {
    * is one stream), kept after the log is written: a failed task's `_exception` shows them.
    */
   logTail?: string[];
+  /** When this running attempt's log lines were last written (the live log; see LIVE_LOG_MS). */
+  liveLogAt?: number;
   /** Log text read back from the datastore (registerRecord), written as stdout. */
   logText?: string;
   logsWritten?: boolean;
@@ -401,8 +403,13 @@ export class RunRegistrar {
         this.touch(e.task);
         return;
       }
-      case 'task-queued':
       case 'run-heartbeat':
+        // The live log: a running attempt's new lines go to its log files every LIVE_LOG_MS.
+        for (const facts of this.tasks.values()) {
+          for (const a of facts.attempts.values()) if (this.liveLogDue(a, e.at)) this.touch(facts);
+        }
+        return;
+      case 'task-queued':
       case 'run-finished':
         return;
     }
@@ -572,16 +579,28 @@ export class RunRegistrar {
     return `${this.flow}/${this.runId}/${facts.step}/${id}`;
   }
 
+  /**
+   * Has a running attempt log lines to write now? As Metaflow's Batch tasks upload their logs while
+   * they run (mflog save_logs_periodically.py, every 0.25 s at first, every 30 s after ~20 min), so
+   * the UI and `task.stdout` show a running task's output; ours every LIVE_LOG_MS.
+   */
+  private liveLogDue(a: AttemptFacts, now: number): boolean {
+    return a.endedAt === undefined && a.lines.length > 0 && now - (a.liveLogAt ?? a.startedAt) >= LIVE_LOG_MS;
+  }
+
   private async writeLogs(facts: TaskFacts, id: string): Promise<void> {
     for (const a of facts.attempts.values()) {
-      if (a.endedAt === undefined || a.logsWritten) continue;
+      if (a.endedAt === undefined) {
+        if (!this.liveLogDue(a, Date.now())) continue;
+        a.liveLogAt = Date.now();
+      } else if (a.logsWritten) continue;
       const dir = this.taskDir(facts, id);
       // Lines that come while these are written go to a fresh list, for the next flush.
       const pending = a.lines;
       a.lines = [];
       const byStream = { stdout: [] as string[], stderr: [] as string[] };
       for (const l of pending) byStream[l.stream].push(mflogLine('task', l.text, l.at));
-      if (a.logText) for (const line of a.logText.split('\n').filter(Boolean)) byStream.stdout.push(mflogLine('task', line, a.endedAt));
+      if (a.logText && a.endedAt !== undefined) for (const line of a.logText.split('\n').filter(Boolean)) byStream.stdout.push(mflogLine('task', line, a.endedAt));
       const written = new Set<string>();
       try {
         for (const stream of ['stdout', 'stderr'] as const) {
@@ -599,6 +618,7 @@ export class RunRegistrar {
         a.lines = [...pending.filter((l) => !written.has(l.stream)), ...a.lines];
         throw err;
       }
+      if (a.endedAt === undefined) continue; // running: the rest at the next LIVE_LOG_MS, or at its end
       a.logsWritten = a.lines.length === 0;
       if (!a.logsWritten) this.touch(facts);
     }
@@ -740,6 +760,9 @@ export class RunRegistrar {
 const metadataKey = (field: string, tags: readonly string[]): string => `${field}@${tags.find((t) => t.startsWith('attempt_id:')) ?? ''}`;
 
 /** The `catch.var` of a step, when it has one. */
+/** How often a running attempt's new log lines are written to its log files (the run heartbeat checks). */
+export const LIVE_LOG_MS = 5_000;
+
 /** How many of a failed attempt's last log lines its `_exception` shows (a Python traceback's worth). */
 const EXCEPTION_LOG_LINES = 30;
 

@@ -57,6 +57,8 @@ REGISTER_ENV = "MF_METADATA_REGISTER"
 ARTIFACT_CONTENT_TYPE = "gzip+pickle-v4"
 TRANSIENT = (429, 500, 502, 503, 504)
 HEARTBEAT_SECONDS = 10
+# How often a running attempt's log files are stored when they grew (the live log; the runner's registrar: LIVE_LOG_MS).
+LIVE_LOG_SECONDS = 5
 # An attempt's start metadata waits this long for its end, to go in the same call (Metaflow heartbeats every 10 s).
 START_DEFER_SECONDS = 10
 START_SECONDS = 30
@@ -176,6 +178,7 @@ class LogTee:
             if log is not None:
                 try:
                     log.write(_mflog(line))
+                    log.flush()  # whole lines on disk for the live log's copies
                 except OSError:
                     log = None
         if log is not None:
@@ -215,6 +218,9 @@ class Registration:
         self.caught = None
         self.failure = None
         self.tails = {}
+        self.live = None  # the running attempt's live-log thread's stop event
+        self.live_sizes = {}
+        self.log_lock = threading.Lock()
         self.stopped = None
         self.beating = threading.Event()
         self.ending = threading.Event()
@@ -441,15 +447,38 @@ class Registration:
             n = self.attempt
             tees = [LogTee(child.stdout, sys.stdout.buffer, self.log_path(n, "stdout")), LogTee(child.stderr, sys.stderr.buffer, self.log_path(n, "stderr"))]
             self.tails[n] = tees[1].tail
+            self._live_on(n)
             return tees
         except Exception as e:  # noqa: BLE001
             self._note(e)
             return []
 
+    def _live_on(self, n):
+        """Store attempt ``n``'s log files every LIVE_LOG_SECONDS while it runs, when they grew, so
+        the UI and ``task.stdout`` show a running task's output, as Metaflow's Batch tasks upload
+        theirs while they run (mflog/save_logs_periodically.py). Stopped by ``retry`` and ``finish``."""
+        self._live_off()
+        stop = self.live = threading.Event()
+
+        def loop():
+            while not stop.wait(LIVE_LOG_SECONDS):
+                try:
+                    self._store_logs(n, live=True)
+                except Exception:  # noqa: BLE001 - a live copy that failed is retried; the end stores them all
+                    pass
+
+        threading.Thread(target=loop, daemon=True).start()
+
+    def _live_off(self):
+        if self.live is not None:
+            self.live.set()
+            self.live = None
+
     # ---- between attempts, and the end ----------------------------------------------------------
 
     def retry(self, n):
         """The current attempt failed and the job makes attempt ``n``: the failed one's logs and end, ``n``'s start (one metadata call)."""
+        self._live_off()
         self.ending.set()
         self._joined()
         self.ended[self.attempt] = False
@@ -466,6 +495,7 @@ class Registration:
         failure: its ``caught`` metadata, and the failure as the artifact ``var`` (as the runner's registrar).
         ``failure``: the failed task's one line (``step s/t failed: ...``), not caught: its ``_exception``.
         """
+        self._live_off()
         self.ending.set()
         self._joined()
         self.beating.set()
@@ -479,16 +509,22 @@ class Registration:
         if self.problem:
             _say("warning: %s; %s/%s/%s/%s is not fully registered there (the task goes on)" % (self.problem, self.flow, self.run_id, self.step, self.task_id))
 
-    def _store_logs(self, n):
-        if (n, "logs") in self.sent:
-            return
-        prefix = "%s/%s/%s/%s/%d." % (self.flow, self.run_id, self.step, self.task_id, n)
-        for stream in ("stdout", "stderr"):
-            path = self.log_path(n, stream)
-            if os.path.exists(path) and os.path.getsize(path):
-                with open(path, "rb") as f:
-                    self.store.put(prefix + "task_%s.log" % stream, f.read())
-        self.sent.add((n, "logs"))
+    def _store_logs(self, n, live=False):
+        """Attempt ``n``'s log files to the datastore: once at its end, or (``live``) so far, if they grew.
+        One at a time: a live copy never lands after the final one."""
+        with self.log_lock:
+            if (n, "logs") in self.sent or (live and self.stopped):
+                return
+            prefix = "%s/%s/%s/%s/%d." % (self.flow, self.run_id, self.step, self.task_id, n)
+            for stream in ("stdout", "stderr"):
+                path = self.log_path(n, stream)
+                size = os.path.getsize(path) if os.path.exists(path) else 0
+                if size and not (live and self.live_sizes.get((n, stream)) == size):
+                    with open(path, "rb") as f:
+                        self.store.put(prefix + "task_%s.log" % stream, f.read())
+                    self.live_sizes[(n, stream)] = size
+            if not live:
+                self.sent.add((n, "logs"))
 
     def _finish(self, ok, output_dir):
         # The logs go to the datastore first, whatever the service does: `metaflow-cdk register` finds them there.

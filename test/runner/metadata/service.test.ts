@@ -83,6 +83,11 @@ describeService('runs in the real Metaflow metadata service', () => {
     // Longer than the retries of one call: the run has said, once, that the service is down.
     await waitFor(async () => /did not answer/.test(live()) || undefined);
     await service.restart();
+    // The live log: the running end task's first line is in its log file (where the client and the UI read it)
+    // within a few seconds (LIVE_LOG_MS), while the task waits at its gate.
+    const endLog = path.join(tmp, 'ds2', 'GatedFlow', runId, 'end', 't-0', '0.task_stdout.log');
+    await waitFor(async () => (fs.existsSync(endLog) && fs.readFileSync(endLog, 'utf8').includes('end is up')) || undefined);
+    expect(fs.readFileSync(endLog, 'utf8')).not.toContain('all done'); // still running: its gate is shut until the next line
     fs.writeFileSync(path.join(gate, 'end'), '');
     const r = await started;
     expect(r.code).toBe(0);
@@ -93,6 +98,8 @@ describeService('runs in the real Metaflow metadata service', () => {
     expect(seen.successful).toBe(true);
     expect(seen.steps.square.map((t) => t.data.square)).toEqual([1, 4, 9]);
     expect(seen.steps.square.map((t) => t.stdout.trim())).toEqual(['square of 1', 'square of 2', 'square of 3']);
+    // The live log's line, then the rest appended at the end: each line once.
+    expect(seen.steps.end[0].stdout).toBe('end is up\nall done\n');
     expect(seen.steps.risky[0].successful).toBe(false);
     expect(seen.steps.risky[0].data.risky_failed).toMatchObject({ step: 'risky', exitCode: 3 });
     // Registered once: one task per foreach item, and each attempt's metadata sent once.

@@ -52,7 +52,8 @@ const failing = defineFlow({
   steps: [
     { name: 'start', command: sh('echo "starting"'), next: 'boom' },
     // Long enough for one task heartbeat (every 10 s; the service takes one 10 s after the last).
-    { name: 'boom', command: sh('sleep 11; echo "about to fail" >&2; exit 3'), next: 'end' },
+    // Its first line is stored while it sleeps (the live log, every 5 s).
+    { name: 'boom', command: sh('echo "boom is up"; sleep 11; echo "about to fail" >&2; exit 3'), next: 'end' },
     { name: 'end', command: sh('echo "never"') },
   ],
 });
@@ -233,7 +234,22 @@ describeService('moto_server', 'Step Functions runs register from inside their j
 
   test('a failed execution: the failed task is registered as failed with its stderr, the run is neither successful nor finished (no end task); its task heartbeat kept the run\'s alive', async () => {
     const compiled = await compile({ metadata: { url: service.url, user: 'ada' } }, failing);
+    // The live log: boom's stdout is in the datastore while boom still runs (its stderr, written at its end, is not yet).
+    const logs = 'SfnFails/sfn-fails-1/boom/t-0/0.task_';
+    let playing = true;
+    let liveSeen: { stdout?: string; stderr?: string } | undefined;
+    const watching = (async () => {
+      while (playing && !liveSeen) {
+        const stdout = await moto.get(`${logs}stdout.log`);
+        if (stdout !== undefined) liveSeen = { stdout, stderr: await moto.get(`${logs}stderr.log`) };
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    })();
     const run = await playOnMoto(compiled, moto, {}, 'sfn-fails-1');
+    playing = false;
+    await watching;
+    expect(liveSeen?.stdout).toMatch(/^\[MFLOG\|0\|[^\]]+\]boom is up\n$/);
+    expect(liveSeen?.stderr).toBeUndefined();
     expect(run.error).toBeDefined();
     expect(run.batch.jobs.map((j) => [j.state, j.children[0].exitCode])).toEqual([['start', 0], ['boom', 3]]);
     expect(run.batch.log()).not.toContain('metaflow-cdk: warning');
@@ -248,6 +264,7 @@ describeService('moto_server', 'Step Functions runs register from inside their j
       exception: 'step boom/0 failed: exit code 3',
       printed: 'about to fail\nmetaflow_cdk.TaskFailed: step boom/0 failed: exit code 3\n',
     });
+    expect(seen.steps.boom[0].stdout).toBe('boom is up\n');
     expect(seen.steps.start[0].exception).toBeNull();
     expect(seen.successful).toBe(false);
     expect(seen.finished).toBe(false);

@@ -2,7 +2,7 @@
  * A flow for the metadata service tests: a static 3-way foreach (each child squares its item and
  * prints it), a branch whose step fails and is caught, and an end step. With `--param gate=DIR`
  * the children wait for DIR/children and `end` waits for DIR/end, so a test can act (stop the
- * service) while tasks are under way.
+ * service, read a running task's live log) while tasks are under way.
  */
 import { defineFlow } from '../../../runner';
 
@@ -23,6 +23,6 @@ export default defineFlow({
     { name: 'gather', join: true, command: sh('echo "gathered"'), next: 'join' },
     { name: 'risky', catch: { var: 'risky_failed' }, command: sh('echo "about to fail" >&2; exit 3'), next: 'join' },
     { name: 'join', join: true, command: sh('echo "joined"'), next: 'end' },
-    { name: 'end', command: sh(`${wait('end')}echo "all done"`) },
+    { name: 'end', command: sh(`echo "end is up"; ${wait('end')}echo "all done"`) },
   ],
 });
