@@ -60,6 +60,9 @@ interface AttemptFacts {
    * is one stream), kept after the log is written: a failed task's `_exception` shows them.
    */
   logTail?: string[];
+  /** The attempt failed and the task was tried again: why (its own artifacts say so). */
+  retried?: { reason: string; exitCode: number | null };
+  retriedArtifactsSent?: boolean;
   /** When this running attempt's log lines were last written (the live log; see LIVE_LOG_MS). */
   liveLogAt?: number;
   /** Log text read back from the datastore (registerRecord), written as stdout. */
@@ -280,6 +283,9 @@ export class RunRegistrar {
           layer: { externalId: a.externalId, logRef: a.logRef, infrastructureRetries: a.infrastructureRetries },
           logText,
           ...(logText ? { logTail: logText.split('\n').filter(Boolean).slice(-EXCEPTION_LOG_LINES) } : {}),
+          ...(a !== t.attempts[t.attempts.length - 1] && a.status !== 'succeeded' && a.finishedAt
+            ? { retried: { reason: a.reason ?? (a.exitCode !== null ? `exit code ${a.exitCode}` : a.status), exitCode: a.exitCode } }
+            : {}),
         });
       }
     }
@@ -387,6 +393,7 @@ export class RunRegistrar {
           attempt.layer = { ...attempt.layer, ...defined({ externalId, logRef, infrastructureRetries }) };
         }
         if (e.type !== 'task-retrying') facts.outcome = e.type.slice('task-'.length) as TaskFacts['outcome'];
+        else if (attempt) attempt.retried = { reason: e.result.reason ?? `exit code ${e.result.exitCode}`, exitCode: e.result.exitCode ?? null };
         if (e.type === 'task-caught') facts.caught = { failure: e.failure, ...(e.var !== undefined ? { var: e.var } : {}) };
         if (e.type === 'task-failed') facts.failure = e.failure;
         // A task cancelled before it started never reached the service.
@@ -537,6 +544,12 @@ export class RunRegistrar {
       }
     }
     sent.forEach((mark) => mark());
+    for (const a of facts.attempts.values()) {
+      if (!a.retried || a.retriedArtifactsSent) continue;
+      const artifacts = await this.retriedArtifacts(facts, id, a);
+      if (artifacts.length) await client.post(`${taskPath}/artifact`, artifacts, { attempts });
+      a.retriedArtifactsSent = true;
+    }
     if (facts.outcome && facts.outcome !== 'cancelled' && !facts.artifactsSent) {
       const artifacts = await this.artifacts(facts, id);
       if (artifacts.length) await client.post(`${taskPath}/artifact`, artifacts, { attempts });
@@ -645,7 +658,23 @@ export class RunRegistrar {
     // Metaflow's Task.successful / Run.successful read these (the end task's for a run).
     values._task_ok = ok;
     values._success = ok;
-    const attempt = Math.max(0, ...facts.attempts.keys());
+    return this.artifactRows(facts, id, Math.max(0, ...facts.attempts.keys()), values);
+  }
+
+  /**
+   * A retried attempt's own artifacts, as Metaflow persists them for each attempt (`name`,
+   * `_task_ok` False, `_exception`): `Task(pathspec, attempt=n).exception` says why it failed.
+   */
+  private async retriedArtifacts(facts: TaskFacts, id: string, a: AttemptFacts): Promise<Record<string, unknown>[]> {
+    const failure: Failure = {
+      step: facts.step, taskId: facts.taskId, message: `attempt ${a.attempt} of step ${facts.step}/${facts.taskId} failed: ${a.retried!.reason}`,
+      exitCode: a.retried!.exitCode, statusReason: 'failed', attempts: a.attempt + 1,
+    };
+    return this.artifactRows(facts, id, a.attempt, { name: this.flow, _task_ok: false, _success: false, _exception: taskException(failure, a.logTail ?? []) });
+  }
+
+  /** Store each value as a content-addressed blob and describe it for the service, as attempt `attempt`'s artifacts. */
+  private async artifactRows(facts: TaskFacts, id: string, attempt: number, values: Record<string, unknown>): Promise<Record<string, unknown>[]> {
     const { blobs } = this.options;
     const out: Record<string, unknown>[] = [];
     // The task datastore's index of the attempt (Metaflow's TaskDataStore `data.json`): the UI reads an artifact's size and type there.
@@ -751,6 +780,11 @@ export class RunRegistrar {
           const artifacts = await client.get(`${this.runPath()}/steps/${enc(step)}/tasks/${enc(serviceTaskId(facts.taskId))}/attempt/${last}/artifacts`);
           if (Array.isArray(artifacts) && artifacts.length) facts.artifactsSent = true;
         }
+        for (const a of facts.attempts.values()) {
+          if (!a.retried) continue;
+          const artifacts = await client.get(`${this.runPath()}/steps/${enc(step)}/tasks/${enc(serviceTaskId(facts.taskId))}/attempt/${a.attempt}/artifacts`);
+          if (Array.isArray(artifacts) && artifacts.length) a.retriedArtifactsSent = true;
+        }
       }
     }
   }
@@ -759,7 +793,6 @@ export class RunRegistrar {
 /** A metadata item's identity: its field and attempt (each is sent once per attempt). */
 const metadataKey = (field: string, tags: readonly string[]): string => `${field}@${tags.find((t) => t.startsWith('attempt_id:')) ?? ''}`;
 
-/** The `catch.var` of a step, when it has one. */
 /** How often a running attempt's new log lines are written to its log files (the run heartbeat checks). */
 export const LIVE_LOG_MS = 5_000;
 
@@ -791,6 +824,7 @@ function failureOfRecord(t: TaskRecord): Failure {
   };
 }
 
+/** The `catch.var` of a step, when it has one. */
 function caughtVar(graph: FlowGraph | undefined, step: string): string | undefined {
   const spec = graph?.steps.get(step);
   return graph && spec ? effectivePolicies(spec, { flowDefaults: graph.flow.defaults }).catch?.var : undefined;

@@ -57,9 +57,11 @@ export function inTaskEnvironment(c: Compilation, step: string): Record<string, 
     env.MF_ATTEMPTS = String(policies.retries + 1);
     env.MF_RETRY_DELAY_SECONDS = String(policies.retryDelayMs / 1000);
   }
+  // The attempts a step is allowed: the runtime catches on the last one, and words an earlier failed one as a
+  // retried attempt in its `_exception` (the state machine retries it as a new job).
+  if (policies.catch || policies.retries > 0) env.MF_MAX_ATTEMPTS = String(policies.retries + 1);
   if (policies.catch) {
     env.MF_CATCH_IN_TASK = '1';
-    env.MF_MAX_ATTEMPTS = String(policies.retries + 1);
     // The var the runtime registers the failure under with the metadata service (mfcdk_metadata.py finish).
     if (policies.catch.var) env.MF_CATCH_VAR = policies.catch.var;
   }

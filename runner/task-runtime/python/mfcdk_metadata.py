@@ -476,8 +476,9 @@ class Registration:
 
     # ---- between attempts, and the end ----------------------------------------------------------
 
-    def retry(self, n):
-        """The current attempt failed and the job makes attempt ``n``: the failed one's logs and end, ``n``'s start (one metadata call)."""
+    def retry(self, n, failure=None):
+        """The current attempt failed and the job makes attempt ``n``: the failed one's logs, end and
+        artifacts (``failure``: its one line, for its ``_exception``), ``n``'s start."""
         self._live_off()
         self.ending.set()
         self._joined()
@@ -485,8 +486,16 @@ class Registration:
         done = self.attempt
         self.attempt = n
         self.attempts.append(n)
-        self._guard(END_SECONDS, lambda: (self._store_logs(done), self._sync()))
+        self._guard(END_SECONDS, lambda: (self._store_logs(done), self._sync(), self._retried_artifacts(done, failure)))
         self._beat_on()
+
+    def _retried_artifacts(self, n, failure):
+        """A retried attempt's own artifacts, as Metaflow persists them for each attempt (and as the
+        runner's registrar sends them): ``Task(pathspec, attempt=n).exception`` says why it failed."""
+        if not failure:
+            return
+        values = {"name": self.flow, "_task_ok": False, "_success": False, "_exception": task_exception(failure, list(self.tails.get(n, ())))}
+        self._call("artifact", "POST", self._task_path(self.step, self.task_id) + "/artifact", self._artifacts(self.step, self.task_id, n, values))
 
     def finish(self, ok, output_dir, caught=None, failure=None):
         """The last attempt's logs, the task's artifacts and its end; what the start missed, again.

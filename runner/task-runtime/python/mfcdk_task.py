@@ -558,7 +558,8 @@ def main(argv, rq):
             if task.stopped:
                 break  # stopped (TerminateJob) while waiting: no further attempt
             if registration:
-                registration.retry(n)  # the failed attempt's end and this one's start, each its own in the service
+                # the failed attempt's end and artifacts and this one's start, each its own in the service
+                registration.retry(n, "attempt %d of step %s/%s failed: %s" % (n - 1, task.env.get("MF_STEP", ""), task.task_id, attempts[-1].get("reason") or "exit code %d" % code))
         key = attempt_key(output_key, n)
         output_dir = task.local(key)
         try:
@@ -597,7 +598,14 @@ def main(argv, rq):
     if registration:
         # a caught failure as the runner's registrar has it: `caught` metadata, the failure as the catch var's artifact
         last = attempts[-1] if attempts else None
-        failure = None if code == 0 or caught or task.stopped else failed_line(task, (last or {}).get("reason") or "exit code %d" % code, len(attempts))
+        failure = None
+        if code != 0 and not caught and not task.stopped:
+            reason = (last or {}).get("reason") or "exit code %d" % code
+            n = (last or {}).get("attempt", first)
+            # A top-level step's failed attempt that the state machine retries (a new job): worded as the
+            # runner's registrar words a retried attempt; the task's last failure as its failure.
+            failure = ("attempt %d of step %s/%s failed: %s" % (n, task.env.get("MF_STEP", ""), task.task_id, reason)
+                       if tries == 1 and n + 1 < allowed else failed_line(task, reason, len(attempts)))
         registration.finish(code == 0, output_dir, {"var": task.env.get("MF_CATCH_VAR") or None, "failure": caught} if caught else None, failure=failure)
     if not commit:
         return code

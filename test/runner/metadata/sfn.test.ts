@@ -292,8 +292,12 @@ describeService('moto_server', 'Step Functions runs register from inside their j
     expect(once).toMatchObject({ id: 't-0', successful: true, attempts: 1, data: { item: 1 } });
     expect(once.attempt_metadata).toEqual([['attempt', '0'], ['attempt', '1'], ['attempt-done', '0'], ['attempt-done', '1'], ['attempt_ok', 'False'], ['attempt_ok', 'True']]);
     expect(once.tries).toEqual([
-      { attempt: 0, finished: false, stdout: '', stderr: 'try 0 fails\n', metadata: { attempt: '0', 'attempt-done': '0', attempt_ok: 'False' } },
-      { attempt: 1, finished: true, stdout: 'try 1 works\n', stderr: '', metadata: { attempt: '1', 'attempt-done': '1', attempt_ok: 'True' } },
+      {
+        attempt: 0, finished: false, stdout: '', stderr: 'try 0 fails\n', metadata: { attempt: '0', 'attempt-done': '0', attempt_ok: 'False' },
+        // The failed attempt's own _exception (its artifacts, as Metaflow persists them per attempt).
+        exception: { type: 'metaflow_cdk.TaskFailed', exception: 'attempt 0 of step flaky/0 failed: exit code 3', printed: 'try 0 fails\nmetaflow_cdk.TaskFailed: attempt 0 of step flaky/0 failed: exit code 3\n' },
+      },
+      { attempt: 1, finished: true, stdout: 'try 1 works\n', stderr: '', metadata: { attempt: '1', 'attempt-done': '1', attempt_ok: 'True' }, exception: null },
     ]);
     // The child caught in the container after its two attempts: the failure under its catch var, and `caught`.
     const flakyFailure = { step: 'flaky', taskId: '1', message: 'step flaky/1 failed: exit code 3 (after 2 attempts)', exitCode: 3, statusReason: 'failed', attempts: 2 };

@@ -23,6 +23,8 @@ export interface ExampleExpectation {
   readonly stdout: { readonly step: string; readonly task?: number; readonly line: RegExp };
   /** Tasks that end unsuccessful although the run succeeds (a caught failure), as `step/index`. @default none */
   readonly unsuccessful?: readonly string[];
+  /** Each retried attempt's `Task(…, attempt=n).exception` line, as `step/index#attempt: line`, in order. @default none */
+  readonly retried?: readonly RegExp[];
 }
 
 const sumOfSquares = (n: number) => (n * (n + 1) * (2 * n + 1)) / 6;
@@ -55,6 +57,8 @@ export const EXAMPLES = {
     // task.stdout is the latest attempt's: the retry after the timeout.
     stdout: { step: 'hung', line: /^finished on attempt 1$/m },
     unsuccessful: ['failing/0'],
+    // Each failed attempt that was retried has its own _exception, as Metaflow persists one per attempt.
+    retried: [/^flaky\/0#0: attempt 0 of step flaky\/0 failed: /, /^hung\/0#0: attempt 0 of step hung\/0 failed: /],
   }),
   pyscripts: (rows: number): ExampleExpectation => ({
     flow: 'PyScriptsFlow',
@@ -95,6 +99,8 @@ export function expectReadBack(seen: ReadBack, run: RegisteredExample): void {
     unsuccessful,
     output: task(e.output.step, e.output.task)?.data[e.output.name],
     stdout: task(e.stdout.step, e.stdout.task)?.stdout,
+    retried: Object.entries(seen.steps).sort(([a], [b]) => a.localeCompare(b)).flatMap(([step, tasks]) =>
+      tasks.flatMap((t, i) => (t.tries ?? []).slice(0, -1).map((one) => `${step}/${i}#${one.attempt}: ${one.exception?.exception ?? 'no exception'}`))),
   }).toEqual({
     flow: e.flow,
     namespace: 'user:ada',
@@ -106,6 +112,7 @@ export function expectReadBack(seen: ReadBack, run: RegisteredExample): void {
     unsuccessful: e.unsuccessful ?? [],
     output: e.output.value,
     stdout: expect.stringMatching(e.stdout.line),
+    retried: (e.retried ?? []).map((line) => expect.stringMatching(line)),
   });
 }
 

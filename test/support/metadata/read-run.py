@@ -57,7 +57,7 @@ def read(flow_name, run_id):
                 tasks[-1]["tries"] = []
                 for n in range(task.current_attempt + 1):
                     one = Task(task.pathspec, attempt=n)
-                    tasks[-1]["tries"].append({"attempt": n, "finished": one.finished, "stdout": one.stdout, "stderr": one.stderr,
+                    tasks[-1]["tries"].append({"attempt": n, "finished": one.finished, "stdout": one.stdout, "stderr": one.stderr, "exception": exception_of(one),
                                                "metadata": {k: v for k, v in one.metadata_dict.items() if k in ATTEMPT_FIELDS}})
         steps[step.id] = sorted(tasks, key=lambda t: t["id"])
     out["steps"] = steps

@@ -147,7 +147,7 @@ export interface ReadBack {
       /** With more than one attempt: [field, value] of attempt, attempt-done, attempt_ok, caught over every attempt (task.metadata). */
       attempt_metadata?: [string, string][];
       /** With more than one attempt: each read as Task(pathspec, attempt=n). */
-      tries?: { attempt: number; finished: boolean; stdout: string; stderr: string; metadata: Record<string, string> }[];
+      tries?: { attempt: number; finished: boolean; stdout: string; stderr: string; exception: { type: string; exception: string; printed: string } | null; metadata: Record<string, string> }[];
     }[]
   >;
 }
