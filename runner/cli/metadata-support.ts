@@ -22,6 +22,8 @@ export interface RegistrationInput {
   readonly graph?: FlowGraph;
   /** `_graph_info` as the run's code package holds it. @default - drawn from `graph` */
   readonly graphInfo?: Record<string, unknown>;
+  /** Each step's catch var as the run's code package holds it. @default - from `graph` */
+  readonly catchVars?: Readonly<Record<string, string>>;
   readonly flowFile?: string;
   readonly parameters?: Record<string, unknown>;
   readonly datastore: Datastore;
@@ -74,6 +76,7 @@ function open(input: RegistrationInput, context: Pick<CommandContext, 'env' | 's
     datastore: input.datastore,
     graph: input.graph,
     graphInfo: input.graphInfo,
+    ...(input.catchVars ? { catchVars: input.catchVars } : {}),
     flowFile: input.flowFile,
     parameters: input.parameters,
     tags: (input.tags ?? []).filter((t) => !t.startsWith('user:')),

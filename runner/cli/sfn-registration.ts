@@ -21,7 +21,10 @@ import { NO_SERVICE, registerRecordedRun } from './metadata-support';
  * `_graph_info` from the run's code package, or why there is none (one line's worth). The
  * package is fetched from the datastore and checked against its sha1 (runner/package/store.ts).
  */
-export async function graphInfoOfPackage(datastore: Datastore, record: RunRecord): Promise<{ info?: Record<string, unknown>; missing?: string }> {
+export async function graphInfoOfPackage(
+  datastore: Datastore,
+  record: RunRecord,
+): Promise<{ info?: Record<string, unknown>; catchVars?: Record<string, string>; missing?: string }> {
   if (!record.codePackage) return { missing: 'its run record names no code package (a state machine compiled before records named it)' };
   const { GRAPH_INFO_PACKAGE_PATH } = require('../metadata/graph-info') as typeof import('../metadata/graph-info');
   const { fetchCodePackage } = require('../package/store') as typeof import('../package/store');
@@ -43,11 +46,15 @@ export async function graphInfoOfPackage(datastore: Datastore, record: RunRecord
     } catch {
       return { missing: `its code package ${record.codePackage.url} holds no ${GRAPH_INFO_PACKAGE_PATH} (packed without a metadata service)` };
     }
-    const parsed = JSON.parse(text) as { graph_info?: unknown };
+    const parsed = JSON.parse(text) as { graph_info?: unknown; catch_vars?: unknown };
     if (!parsed || typeof parsed.graph_info !== 'object' || parsed.graph_info === null) {
       return { missing: `${GRAPH_INFO_PACKAGE_PATH} in ${record.codePackage.url} has no graph_info` };
     }
-    return { info: parsed.graph_info as Record<string, unknown> };
+    const vars = parsed.catch_vars;
+    const catchVars = vars && typeof vars === 'object' && !Array.isArray(vars)
+      ? Object.fromEntries(Object.entries(vars).filter((e): e is [string, string] => typeof e[1] === 'string'))
+      : undefined;
+    return { info: parsed.graph_info as Record<string, unknown>, ...(catchVars ? { catchVars } : {}) };
   } catch (err) {
     return { missing: `its code package ${record.codePackage.url} could not be read: ${(err as Error).message}` };
   } finally {
@@ -61,7 +68,7 @@ export async function registerStepFunctionsRun(record: RunRecord, datastore: Dat
   const m = require('../metadata') as typeof import('../metadata');
   const settings = m.serviceSettings(readMetaflowConfig(context.env), context.env);
   if (!settings) throw new UserInputError(NO_SERVICE);
-  const { info, missing } = await graphInfoOfPackage(datastore, record);
+  const { info, catchVars, missing } = await graphInfoOfPackage(datastore, record);
   if (missing) context.stderr.write(`metaflow-cdk: warning: the DAG of ${record.flow} run ${record.runId} (_graph_info) is not registered: ${missing}\n`);
   // A record that says running may be of an execution that was stopped or timed out (runner/sfn/reconcile.ts), as `show` asks.
   const { reconcileForDisplay } = require('../sfn/reconcile') as typeof import('../sfn/reconcile');
@@ -77,6 +84,7 @@ export async function registerStepFunctionsRun(record: RunRecord, datastore: Dat
     record,
     {
       graphInfo: info,
+      ...(catchVars ? { catchVars } : {}),
       parameters: record.parameters,
       datastore,
       compute: record.compute,

@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { nextOf } from '../flow/model';
 import { parameterType } from '../flow/parameters';
 import type { FlowGraph } from '../flow/validate';
+import { effectivePolicies } from '../policy';
 import { RUNTIME_DIR_IN_PACKAGE } from '../task-runtime';
 
 /** One step as `_graph_info.steps` holds it. */
@@ -113,6 +114,11 @@ export const GRAPH_INFO_PACKAGE_PATH = `${RUNTIME_DIR_IN_PACKAGE}/graph-info.jso
  */
 export function graphInfoPackageFile(graph: FlowGraph, flowFile?: string): Record<string, string> {
   const parameters = Object.fromEntries(Object.entries(graph.flow.parameters ?? {}).map(([name, spec]) => [name, parameterType(spec)]));
-  const content = { graph_info: graphInfo(graph, flowFile === undefined ? undefined : path.basename(flowFile)), parameters };
+  // Each step's catch var: `register` files a caught task's failure under it (it has the package, not the flow).
+  const catchVars = Object.fromEntries([...graph.steps.entries()].flatMap(([name, spec]) => {
+    const v = effectivePolicies(spec, { flowDefaults: graph.flow.defaults }).catch?.var;
+    return v ? [[name, v]] : [];
+  }));
+  const content = { graph_info: graphInfo(graph, flowFile === undefined ? undefined : path.basename(flowFile)), parameters, catch_vars: catchVars };
   return { [GRAPH_INFO_PACKAGE_PATH]: JSON.stringify(content) };
 }

@@ -119,6 +119,11 @@ export interface RegistrarOptions {
    * instead of drawing it from `graph`. @default - drawn from `graph`; none without a graph
    */
   readonly graphInfo?: Record<string, unknown>;
+  /**
+   * Each step's `catch.var` when there is no `graph` (a Step Functions run: `_mfcdk/graph-info.json`
+   * of its code package): a caught task's failure is registered under it. @default - from `graph`
+   */
+  readonly catchVars?: Readonly<Record<string, string>>;
   /** The flow file, named in `_graph_info`. @default - none */
   readonly flowFile?: string;
   /** Resolved parameter values, registered as `_parameters` artifacts. @default - none */
@@ -269,7 +274,7 @@ export class RunRegistrar {
         const at = Date.parse(record.startedAt);
         facts.attempts.set(0, { attempt: 0, startedAt: at, endedAt: at, ok: true, lines: [] });
       }
-      if (t.caught) facts.caught = { failure: t.caught, var: caughtVar(this.options.graph, t.step) };
+      if (t.caught) facts.caught = { failure: t.caught, var: caughtVar(this.options.graph, t.step) ?? this.options.catchVars?.[t.step] };
       if (t.status === 'failed') facts.failure = failureOfRecord(t);
       for (const a of t.attempts) {
         if (!a.startedAt) continue;

@@ -92,7 +92,8 @@ const small = defineFlow({
   image: 'public.ecr.aws/docker/library/python:3.12-slim',
   parameters: { who: { default: 'ada' } },
   steps: [
-    { name: 'start', command: sh('echo "starting for $MF_PARAM_WHO"'), next: 'end' },
+    // Fails and is caught by its runtime: `register` files the failure under its catch var (from the code package).
+    { name: 'start', catch: { var: 'start_failed' }, command: sh('echo "starting for $MF_PARAM_WHO"; exit 5'), next: 'end' },
     { name: 'end', command: sh('echo "done"; echo "{\\"n\\": 7}" > "$MF_OUTPUT_DIR/outputs.json"') },
   ],
 });
@@ -339,7 +340,11 @@ describeService('moto_server', 'Step Functions runs register from inside their j
     expect(seen.listed).toContain('sfn-down-1');
     expect(seen.successful).toBe(true);
     expect(Object.keys(seen.steps).sort()).toEqual(['end', 'start']);
-    expect(seen.steps.start.map((t) => [t.id, t.successful, t.stdout])).toEqual([['t-0', true, 'starting for ada\n']]);
+    expect(seen.steps.start.map((t) => [t.id, t.successful, t.stdout])).toEqual([['t-0', false, 'starting for ada\n']]);
+    // The caught failure under the step's catch var, which `register` read from the run's code package.
+    const startFailure = { step: 'start', taskId: '0', message: 'step start/0 failed: exit code 5', exitCode: 5, statusReason: 'failed', attempts: 1 };
+    expect(seen.steps.start[0].data).toEqual({ start_failed: startFailure });
+    expect(seen.steps.start[0].metadata).toMatchObject({ caught: startFailure.message });
     expect(seen.steps.end.map((t) => [t.id, t.successful, t.data, t.stdout])).toEqual([['t-0', true, { n: 7 }, 'done\n']]);
     expect(seen.steps.end[0].metadata).toMatchObject({ attempt: '0', attempt_ok: 'True', 'ds-type': 's3', 'aws-batch-job-id': expect.stringMatching(/^job-\d+$/) });
     expect(seen.graph_steps).toEqual(['end', 'start']);
