@@ -86,7 +86,8 @@ describeService('runs in the real Metaflow metadata service', () => {
     // The live log: the running end task's first line is in its log file (where the client and the UI read it)
     // within a few seconds (LIVE_LOG_MS), while the task waits at its gate.
     const endLog = path.join(tmp, 'ds2', 'GatedFlow', runId, 'end', 't-0', '0.task_stdout.log');
-    await waitFor(async () => (fs.existsSync(endLog) && fs.readFileSync(endLog, 'utf8').includes('end is up')) || undefined);
+    // (The registrar's next probe of the restarted service can be up to 15 s away: maxProbeMs.)
+    await waitFor(async () => (fs.existsSync(endLog) && fs.readFileSync(endLog, 'utf8').includes('end is up')) || undefined, 90_000);
     expect(fs.readFileSync(endLog, 'utf8')).not.toContain('all done'); // still running: its gate is shut until the next line
     fs.writeFileSync(path.join(gate, 'end'), '');
     const r = await started;
