@@ -13,6 +13,7 @@
 import * as os from 'node:os';
 import type { BatchClient, JobDetail } from '@aws-sdk/client-batch';
 import type { AttemptResult } from '../compute/types';
+import { failedMessage } from '../contract/caught';
 import { AttemptRef, pathspec, TaskRef } from '../contract/names';
 import { Datastore, RunRecord, RunStatus } from '../datastore/types';
 import { HEARTBEAT_MS } from '../orchestrator/liveness';
@@ -98,7 +99,7 @@ export async function watchRunToEnd(o: WatchRunOptions): Promise<WatchRunResult>
       recorder.onEvent({ type: 'task-succeeded', task, attempt: ref.attempt, result: final });
       recorded.succeeded += 1;
     } else {
-      const failure = { step: ref.step, taskId: ref.taskId, message: `step ${pathspec(ref)} failed: ${final.reason}`, exitCode: final.exitCode, statusReason: final.outcome, attempts: ref.attempt + 1 };
+      const failure = { step: ref.step, taskId: ref.taskId, message: failedMessage(ref, final.reason, 1), exitCode: final.exitCode, statusReason: final.outcome, attempts: ref.attempt + 1 };
       recorder.onEvent({ type: 'task-failed', task, attempt: ref.attempt, result: final, failure });
       recorded.failed += 1;
     }

@@ -18,6 +18,20 @@ export type CaughtState = Readonly<Record<string, readonly CaughtEntry[]>>;
 
 export const NO_CAUGHT: CaughtState = Object.freeze({});
 
+/**
+ * A failed task's one line, `step <step>/<taskId> failed: <reason>` with the attempt count after
+ * retries: its Failure's `message`, on every layer (the Step Functions runtime words it the same,
+ * mfcdk_task.py failed_line).
+ */
+export function failedMessage(task: { step: string; taskId: string }, reason: string, attempts: number): string {
+  return `step ${pathspec(task)} failed: ${reason}${attempts > 1 ? ` (after ${attempts} attempts)` : ''}`;
+}
+
+/** The line of one failed attempt that was retried (its own `_exception`; mfcdk_task.py retried_line). */
+export function retriedAttemptMessage(task: { step: string; taskId: string }, attempt: number, reason: string): string {
+  return `attempt ${attempt} of step ${pathspec(task)} failed: ${reason}`;
+}
+
 /** A task with a @catch var finished (succeeded: failure null; caught: the failure). */
 export function setCaught(state: CaughtState, catchVar: string, task: { step: string; taskId: string }, failure: Failure | null): CaughtState {
   return { ...state, [catchVar]: [{ from: pathspec(task), failure }] };

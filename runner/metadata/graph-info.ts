@@ -107,18 +107,22 @@ function foreachArtifact(source: unknown): string {
  */
 export const GRAPH_INFO_PACKAGE_PATH = `${RUNTIME_DIR_IN_PACKAGE}/graph-info.json`;
 
+/** Each step's `catch.var` (steps whose catch names one): what a caught task's failure is registered under. */
+export function catchVarsOf(graph: FlowGraph): Record<string, string> {
+  return Object.fromEntries([...graph.steps.entries()].flatMap(([name, spec]) => {
+    const v = effectivePolicies(spec, { flowDefaults: graph.flow.defaults }).catch?.var;
+    return v ? [[name, v]] : [];
+  }));
+}
+
 /**
- * The code package file `{ graph_info, parameters: { name: type } }` (the types say how each
- * `MF_PARAM_*` value is read back). Only the flow file's base name is recorded, so the package's
+ * The code package file `{ graph_info, parameters: { name: type }, catch_vars: { step: var } }` (the types
+ * say how each `MF_PARAM_*` value is read back; `register` files a caught task's failure under its
+ * step's var, having the package but not the flow). Only the flow file's base name is recorded, so the package's
  * bytes do not depend on where the flow sits on this machine.
  */
 export function graphInfoPackageFile(graph: FlowGraph, flowFile?: string): Record<string, string> {
   const parameters = Object.fromEntries(Object.entries(graph.flow.parameters ?? {}).map(([name, spec]) => [name, parameterType(spec)]));
-  // Each step's catch var: `register` files a caught task's failure under it (it has the package, not the flow).
-  const catchVars = Object.fromEntries([...graph.steps.entries()].flatMap(([name, spec]) => {
-    const v = effectivePolicies(spec, { flowDefaults: graph.flow.defaults }).catch?.var;
-    return v ? [[name, v]] : [];
-  }));
-  const content = { graph_info: graphInfo(graph, flowFile === undefined ? undefined : path.basename(flowFile)), parameters, catch_vars: catchVars };
+  const content = { graph_info: graphInfo(graph, flowFile === undefined ? undefined : path.basename(flowFile)), parameters, catch_vars: catchVarsOf(graph) };
   return { [GRAPH_INFO_PACKAGE_PATH]: JSON.stringify(content) };
 }

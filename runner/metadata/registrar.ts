@@ -19,14 +19,14 @@
  * the Batch layer (runner process alive) share it; `registerRecord` registers a finished run from
  * its run record alone (the recovery command).
  */
+import { failedMessage, retriedAttemptMessage } from '../contract/caught';
 import { AttemptRef, TaskRef } from '../contract/names';
-import type { Datastore, Failure, RunRecord, TaskRecord } from '../datastore/types';
+import type { AttemptRecord, Datastore, Failure, RunRecord, TaskRecord } from '../datastore/types';
 import type { FlowGraph } from '../flow/validate';
 import type { RunEvent } from '../orchestrator/events';
-import { effectivePolicies } from '../policy';
 import { ARTIFACT_CONTENT_TYPE, artifactBlob, BlobWriter } from './blobs';
 import { MetadataServiceClient, ServiceConfigError, ServiceUnavailableError } from './client';
-import { graphInfo } from './graph-info';
+import { catchVarsOf, graphInfo } from './graph-info';
 import type { AttemptMetadata } from './layer-metadata';
 import { mflogFileName, mflogLine } from './mflog';
 import { MetaflowExceptionWrapper, pythonTypeName } from './pickle';
@@ -121,7 +121,7 @@ export interface RegistrarOptions {
   readonly graphInfo?: Record<string, unknown>;
   /**
    * Each step's `catch.var` when there is no `graph` (a Step Functions run: `_mfcdk/graph-info.json`
-   * of its code package): a caught task's failure is registered under it. @default - from `graph`
+   * of its code package): a caught task's failure is registered under it. @default - from `graph`; none without one
    */
   readonly catchVars?: Readonly<Record<string, string>>;
   /** The flow file, named in `_graph_info`. @default - none */
@@ -182,12 +182,15 @@ export class RunRegistrar {
   private readonly concurrency: number;
   private readonly maxProbeMs: number;
   private readonly systemTags: string[];
+  /** Each step's catch var: from the flow, else as the run's code package holds them (a Step Functions run). */
+  private readonly catchVars: Readonly<Record<string, string>>;
 
   constructor(private readonly options: RegistrarOptions) {
     this.flushMs = options.flushMs ?? 250;
     this.heartbeatMs = options.heartbeatMs ?? 10_000;
     this.concurrency = options.concurrency ?? 8;
     this.maxProbeMs = options.maxProbeMs ?? 15_000;
+    this.catchVars = options.graph ? catchVarsOf(options.graph) : (options.catchVars ?? {});
     const user = options.client.settings.user;
     // Metaflow puts these in system tags (sticky_sys_tags); the client's namespace `user:<name>` matches either kind.
     this.systemTags = [`user:${user}`, 'runtime:metaflow-cdk', `metaflow_version:${METAFLOW_FORMAT_VERSION}`];
@@ -274,7 +277,7 @@ export class RunRegistrar {
         const at = Date.parse(record.startedAt);
         facts.attempts.set(0, { attempt: 0, startedAt: at, endedAt: at, ok: true, lines: [] });
       }
-      if (t.caught) facts.caught = { failure: t.caught, var: caughtVar(this.options.graph, t.step) ?? this.options.catchVars?.[t.step] };
+      if (t.caught) facts.caught = { failure: t.caught, var: this.catchVars[t.step] };
       if (t.status === 'failed') facts.failure = failureOfRecord(t);
       for (const a of t.attempts) {
         if (!a.startedAt) continue;
@@ -289,7 +292,7 @@ export class RunRegistrar {
           logText,
           ...(logText ? { logTail: logText.split('\n').filter(Boolean).slice(-EXCEPTION_LOG_LINES) } : {}),
           ...(a !== t.attempts[t.attempts.length - 1] && a.status !== 'succeeded' && a.finishedAt
-            ? { retried: { reason: a.reason ?? (a.exitCode !== null ? `exit code ${a.exitCode}` : a.status), exitCode: a.exitCode } }
+            ? { retried: { reason: attemptReason(a), exitCode: a.exitCode } }
             : {}),
         });
       }
@@ -398,7 +401,7 @@ export class RunRegistrar {
           attempt.layer = { ...attempt.layer, ...defined({ externalId, logRef, infrastructureRetries }) };
         }
         if (e.type !== 'task-retrying') facts.outcome = e.type.slice('task-'.length) as TaskFacts['outcome'];
-        else if (attempt) attempt.retried = { reason: e.result.reason ?? `exit code ${e.result.exitCode}`, exitCode: e.result.exitCode ?? null };
+        else if (attempt) attempt.retried = { reason: e.result.reason, exitCode: e.result.exitCode };
         if (e.type === 'task-caught') facts.caught = { failure: e.failure, ...(e.var !== undefined ? { var: e.var } : {}) };
         if (e.type === 'task-failed') facts.failure = e.failure;
         // A task cancelled before it started never reached the service.
@@ -672,7 +675,7 @@ export class RunRegistrar {
    */
   private async retriedArtifacts(facts: TaskFacts, id: string, a: AttemptFacts): Promise<Record<string, unknown>[]> {
     const failure: Failure = {
-      step: facts.step, taskId: facts.taskId, message: `attempt ${a.attempt} of step ${facts.step}/${facts.taskId} failed: ${a.retried!.reason}`,
+      step: facts.step, taskId: facts.taskId, message: retriedAttemptMessage(facts, a.attempt, a.retried!.reason),
       exitCode: a.retried!.exitCode, statusReason: 'failed', attempts: a.attempt + 1,
     };
     return this.artifactRows(facts, id, a.attempt, { name: this.flow, _task_ok: false, _success: false, _exception: taskException(failure, a.logTail ?? []) });
@@ -815,24 +818,21 @@ export function taskException(failure: Failure, logTail: readonly string[]): Met
   return new MetaflowExceptionWrapper(type, failure.message, stacktrace);
 }
 
+/** Why a recorded attempt ended as it did: its reason, else its exit code or status. */
+const attemptReason = (a: AttemptRecord): string => a.reason ?? (a.exitCode !== null ? `exit code ${a.exitCode}` : a.status);
+
 /** A failed task's record as the runner's Failure (what `register` knows of it). */
 function failureOfRecord(t: TaskRecord): Failure {
   const last = t.attempts[t.attempts.length - 1];
-  const reason = last?.reason ?? (last ? (last.exitCode !== null ? `exit code ${last.exitCode}` : last.status) : 'it never started');
+  const reason = last ? attemptReason(last) : 'it never started';
   return {
     step: t.step,
     taskId: t.taskId,
-    message: `step ${t.step}/${t.taskId} failed: ${reason}${t.attempts.length > 1 ? ` (after ${t.attempts.length} attempts)` : ''}`,
+    message: failedMessage(t, reason, t.attempts.length),
     exitCode: last?.exitCode ?? null,
     statusReason: last?.status ?? 'error',
     attempts: t.attempts.length,
   };
-}
-
-/** The `catch.var` of a step, when it has one. */
-function caughtVar(graph: FlowGraph | undefined, step: string): string | undefined {
-  const spec = graph?.steps.get(step);
-  return graph && spec ? effectivePolicies(spec, { flowDefaults: graph.flow.defaults }).catch?.var : undefined;
 }
 
 const enc = encodeURIComponent;

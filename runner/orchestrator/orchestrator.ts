@@ -5,6 +5,7 @@ import {
   CaughtState,
   caughtText,
   contractKeys,
+  failedMessage,
   foreachItemFiles,
   mergeCaught,
   pathspec,
@@ -382,7 +383,7 @@ class Orchestrator implements AttemptListener {
       // The datastore refused what the task needs (full disk, read-only root): not the task's
       // fault, so no retry or catch — the run fails, saying why.
       const result: AttemptResult = { outcome: 'error', exitCode: null, reason: `could not prepare the task: ${(err as Error).message}`, finishedAt: this.clock.now() };
-      const failure: Failure = { step: task.step.name, taskId: task.ref.taskId, message: `step ${task.pathspec} failed: ${result.reason}`, exitCode: null, statusReason: 'error', attempts: 0 };
+      const failure: Failure = { step: task.step.name, taskId: task.ref.taskId, message: failedMessage(task.ref, result.reason, 0), exitCode: null, statusReason: 'error', attempts: 0 };
       task.phase = 'finished';
       this.emit({ type: 'task-failed', task: task.ref, attempt: 0, result, failure });
       this.taskDone(task);
@@ -578,7 +579,7 @@ class Orchestrator implements AttemptListener {
     const failure: Failure = {
       step: task.step.name,
       taskId: task.ref.taskId,
-      message: `step ${task.pathspec} failed: ${result.reason}${attempt > 0 ? ` (after ${attempt + 1} attempts)` : ''}${notRetried(result, retriesLeft)}`,
+      message: `${failedMessage(task.ref, result.reason, attempt + 1)}${notRetried(result, retriesLeft)}`,
       exitCode: result.exitCode,
       statusReason: result.outcome,
       attempts: attempt + 1,

@@ -60,8 +60,13 @@ class Failure(Exception):
 
 
 def failed_line(task, reason, attempts=1):
-    """A failed task's one line, as the runner words it (orchestrator.ts): ``step s/t failed: reason``."""
+    """A failed task's one line, as the runner words it (contract/caught.ts failedMessage): ``step s/t failed: reason``."""
     return "step %s/%s failed: %s%s" % (task.env.get("MF_STEP", ""), task.task_id, reason, " (after %d attempts)" % attempts if attempts > 1 else "")
+
+
+def retried_line(task, attempt, reason):
+    """One failed attempt that is retried, as the runner words it (contract/caught.ts retriedAttemptMessage)."""
+    return "attempt %d of step %s/%s failed: %s" % (attempt, task.env.get("MF_STEP", ""), task.task_id, reason)
 
 
 def say(message):
@@ -559,7 +564,7 @@ def main(argv, rq):
                 break  # stopped (TerminateJob) while waiting: no further attempt
             if registration:
                 # the failed attempt's end and artifacts and this one's start, each its own in the service
-                registration.retry(n, "attempt %d of step %s/%s failed: %s" % (n - 1, task.env.get("MF_STEP", ""), task.task_id, attempts[-1].get("reason") or "exit code %d" % code))
+                registration.retry(n, retried_line(task, n - 1, attempts[-1].get("reason") or "exit code %d" % code))
         key = attempt_key(output_key, n)
         output_dir = task.local(key)
         try:
@@ -604,8 +609,7 @@ def main(argv, rq):
             n = (last or {}).get("attempt", first)
             # A top-level step's failed attempt that the state machine retries (a new job): worded as the
             # runner's registrar words a retried attempt; the task's last failure as its failure.
-            failure = ("attempt %d of step %s/%s failed: %s" % (n, task.env.get("MF_STEP", ""), task.task_id, reason)
-                       if tries == 1 and n + 1 < allowed else failed_line(task, reason, len(attempts)))
+            failure = retried_line(task, n, reason) if tries == 1 and n + 1 < allowed else failed_line(task, reason, len(attempts))
         registration.finish(code == 0, output_dir, {"var": task.env.get("MF_CATCH_VAR") or None, "failure": caught} if caught else None, failure=failure)
     if not commit:
         return code
